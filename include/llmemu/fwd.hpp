@@ -1,0 +1,25 @@
+#pragma once
+/// \file fwd.hpp
+/// Forward declarations of llmemu's main types, for headers that only name them.
+
+#include <cstdint>
+
+namespace llmemu {
+
+class error;
+class profile_error;
+class config_error;
+class request_error;
+class workload_error;
+class future_error;
+
+class Rng;
+enum class Phase : std::uint8_t;
+struct StepShape;
+struct ModelConfig;
+struct ScheduledRequest;
+struct StepBatch;
+struct RequestOutput;
+struct StepOutput;
+
+} // namespace llmemu

@@ -1,0 +1,16 @@
+# Compiles the consumer with only `pkg-config --cflags --libs llmemu` from the prefix.
+set(ENV{PKG_CONFIG_PATH} "${PREFIX}/share/pkgconfig:$ENV{PKG_CONFIG_PATH}")
+execute_process(COMMAND pkg-config --cflags --libs llmemu OUTPUT_VARIABLE flags
+  RESULT_VARIABLE rc OUTPUT_STRIP_TRAILING_WHITESPACE)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "pkg-config could not find llmemu.pc under ${PREFIX}/share/pkgconfig")
+endif()
+separate_arguments(flags UNIX_COMMAND "${flags}")
+execute_process(COMMAND ${CXX} ${SOURCE} ${flags} -o ${OUT} RESULT_VARIABLE rc)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "compiling the consumer with pkg-config flags failed")
+endif()
+execute_process(COMMAND ${OUT} RESULT_VARIABLE rc)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "the pkg-config consumer failed")
+endif()
