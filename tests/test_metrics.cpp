@@ -1,0 +1,182 @@
+// Tests for metrics/{request_metrics,bench_result,bench_result_json}.hpp: the numbers must be
+// the ones vLLM's benchmark client computes from the same observations.
+#include <chrono>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <doctest/doctest.h>
+
+#include "llmemu/metrics/bench_result.hpp"
+#include "llmemu/metrics/bench_result_json.hpp"
+#include "llmemu/metrics/request_metrics.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+
+// A stand-in with RequestRecord's fields, so these tests do not need the engine.
+enum class FakeReason { none, length, stop, abort, rejected };
+const char* to_string(FakeReason r) {
+    switch (r) {
+    case FakeReason::length: return "length";
+    case FakeReason::stop: return "stop";
+    case FakeReason::abort: return "abort";
+    case FakeReason::rejected: return "rejected";
+    default: return "none";
+    }
+}
+struct FakeRecord {
+    std::uint64_t id = 0;
+    std::uint32_t prompt_len = 0, output_len = 0;
+    std::chrono::nanoseconds arrival{}, first_scheduled{}, first_token{}, finish{};
+    std::vector<std::chrono::nanoseconds> token_times;
+    FakeReason reason = FakeReason::none;
+    std::string error;
+};
+
+llmemu::RequestTiming ok(double start, double ttft, std::vector<double> itl, std::uint32_t prompt) {
+    llmemu::RequestTiming t;
+    t.success = true;
+    t.start_time_s = start;
+    t.ttft_s = ttft;
+    double lat = ttft;
+    for (double g : itl) lat += g;
+    t.itl_s = std::move(itl);
+    t.latency_s = lat;
+    t.prompt_len = prompt;
+    t.output_len = static_cast<std::uint32_t>(t.itl_s.size() + 1);
+    return t;
+}
+
+} // namespace
+
+TEST_CASE("Metrics.timing_from_record.streaming_client_view") {
+    FakeRecord r;
+    r.id = 7;
+    r.prompt_len = 100;
+    r.output_len = 3;
+    r.arrival = 1s;
+    r.first_token = 1500ms;
+    r.token_times = {1500ms, 1600ms, 1800ms};
+    r.finish = 1800ms;
+    r.reason = FakeReason::length;
+    const auto t = llmemu::timing_from_record(r);
+    CHECK(t.success);
+    CHECK(t.start_time_s == doctest::Approx(1.0));
+    CHECK(t.ttft_s == doctest::Approx(0.5));
+    REQUIRE(t.itl_s.size() == 2);
+    CHECK(t.itl_s[0] == doctest::Approx(0.1));
+    CHECK(t.itl_s[1] == doctest::Approx(0.2));
+    CHECK(t.latency_s == doctest::Approx(0.8));
+    CHECK(t.output_len == 3);
+
+    r.reason = FakeReason::rejected;
+    const auto f = llmemu::timing_from_record(r);
+    CHECK_FALSE(f.success);
+    CHECK(f.output_len == 0);
+    CHECK(f.error.find("rejected") != std::string::npos);
+}
+
+TEST_CASE("Metrics.summarize.matches_numpy") {
+    // ttfts 1,2,3,4 s: numpy mean 2.5, median 2.5, std 1.1180340, p99 3.97.
+    std::vector<llmemu::RequestTiming> ts{ok(0, 1, {0.5}, 10), ok(0, 2, {}, 20), ok(1, 3, {0.25, 0.25}, 30),
+                                          ok(2, 4, {1.0}, 40)};
+    llmemu::SummaryOptions o;
+    o.percentiles = {50, 99, 99.9};
+    const auto r = llmemu::summarize(ts, 10.0, o);
+    CHECK(r.completed == 4);
+    CHECK(r.failed == 0);
+    CHECK(r.total_input_tokens == 100);
+    CHECK(r.total_output_tokens == 2 + 1 + 3 + 2);
+    CHECK(r.request_throughput == doctest::Approx(0.4));
+    CHECK(r.output_throughput == doctest::Approx(0.8));
+    CHECK(r.total_token_throughput == doctest::Approx(10.8));
+    CHECK(r.ttft.mean_ms == doctest::Approx(2500));
+    CHECK(r.ttft.median_ms == doctest::Approx(2500));
+    CHECK(r.ttft.std_ms == doctest::Approx(1118.0339887));
+    REQUIRE(r.ttft.percentiles_ms.size() == 3);
+    CHECK(r.ttft.percentiles_ms[1].second == doctest::Approx(3970));
+    // TPOT only for output_len > 1: 0.5/1, 0.5/2, 1.0/1 -> mean 0.5833 s
+    CHECK(r.tpot.mean_ms == doctest::Approx(1750.0 / 3.0));
+    // ITL pooled: 0.5, 0.25, 0.25, 1.0
+    CHECK(r.itl.mean_ms == doctest::Approx(500));
+    CHECK(r.itl.median_ms == doctest::Approx(375));
+    CHECK(r.e2el.mean_ms == doctest::Approx((1.5 + 2 + 3.5 + 5) / 4 * 1000));
+    CHECK_FALSE(r.request_goodput.has_value());
+    // Peak concurrency: [0,1.5) [0,2) [1,4.5) [2,7): at t=2 the second leaves before the
+    // fourth arrives (half-open), so the peak is 3.
+    CHECK(r.max_concurrent_requests == 3);
+}
+
+TEST_CASE("Metrics.summarize.goodput_and_failures") {
+    auto bad = llmemu::RequestTiming{};
+    bad.prompt_len = 5;
+    bad.error = "refused";
+    std::vector<llmemu::RequestTiming> ts{ok(0, 0.1, {0.05, 0.05}, 10), ok(0, 0.6, {0.05}, 10), bad};
+    llmemu::SummaryOptions o;
+    llmemu::parse_slo("ttft:500,tpot:60", o);
+    const auto r = llmemu::summarize(ts, 2.0, o);
+    CHECK(r.completed == 2);
+    CHECK(r.failed == 1);
+    CHECK(r.total_input_tokens == 20);  // failed requests do not count
+    REQUIRE(r.request_goodput.has_value());
+    CHECK(*r.request_goodput == doctest::Approx(0.5));
+    CHECK(r.output_lens == std::vector<std::uint32_t>{3, 2, 0});
+    CHECK(r.input_lens == std::vector<std::uint32_t>{10, 10, 5});
+}
+
+TEST_CASE("Metrics.summarize.empty_and_bad_duration") {
+    const auto r = llmemu::summarize({}, 1.0);
+    CHECK(r.completed == 0);
+    CHECK(r.ttft.mean_ms == 0.0);
+    CHECK(r.max_concurrent_requests == 0);
+    CHECK_THROWS_AS(llmemu::summarize({}, 0.0), llmemu::config_error);
+}
+
+TEST_CASE("Metrics.parse.rejects_bad_input") {
+    llmemu::SummaryOptions o;
+    CHECK_THROWS_AS(llmemu::parse_slo("ttft=5", o), llmemu::config_error);
+    CHECK_THROWS_AS(llmemu::parse_slo("foo:5", o), llmemu::config_error);
+    CHECK_THROWS_AS(llmemu::parse_slo("ttft:-1", o), llmemu::config_error);
+    CHECK_THROWS_AS(llmemu::parse_slo("", o), llmemu::config_error);
+    CHECK(llmemu::parse_percentiles("50,90,99.9") == std::vector<double>{50, 90, 99.9});
+    CHECK_THROWS_AS(llmemu::parse_percentiles("50,,99"), llmemu::config_error);
+    CHECK_THROWS_AS(llmemu::parse_percentiles("101"), llmemu::config_error);
+}
+
+TEST_CASE("Metrics.print_summary.vllm_layout") {
+    std::vector<llmemu::RequestTiming> ts{ok(0, 1, {0.5}, 10)};
+    auto r = llmemu::summarize(ts, 2.0);
+    r.request_rate = 4.0;
+    std::ostringstream os;
+    llmemu::print_summary(os, r);
+    const std::string s = os.str();
+    CHECK(s.rfind("============ Serving Benchmark Result ============\n", 0) == 0);
+    CHECK(s.find("Successful requests:                     1         \n") != std::string::npos);
+    CHECK(s.find("Request rate configured (RPS):           4.00      \n") != std::string::npos);
+    CHECK(s.find("---------------Time to First Token----------------\n") != std::string::npos);
+    CHECK(s.find("P99 TTFT (ms):                           1000.00   \n") != std::string::npos);
+    CHECK(s.find("-----Time per Output Token (excl. 1st token)------\n") != std::string::npos);
+    CHECK(s.find("Request goodput") == std::string::npos);
+    CHECK(s.substr(s.size() - 51) == std::string(50, '=') + "\n");
+}
+
+TEST_CASE("Metrics.to_vllm_json.keys_and_determinism") {
+    std::vector<llmemu::RequestTiming> ts{ok(0, 1, {0.5}, 10), ok(0.5, 2, {}, 20)};
+    llmemu::SummaryOptions o;
+    o.percentiles = {90, 99.9};
+    const auto r = llmemu::summarize(ts, 4.0, o);
+    const auto j = llmemu::to_vllm_json(r);
+    for (const char* k : {"duration", "completed", "failed", "total_input_tokens", "total_output_tokens",
+                          "request_throughput", "request_goodput", "output_throughput", "total_token_throughput",
+                          "input_lens", "output_lens", "ttfts", "itls", "latencies", "start_times",
+                          "max_output_tokens_per_s", "max_concurrent_requests", "mean_ttft_ms", "median_tpot_ms",
+                          "std_itl_ms", "p90_e2el_ms", "p99.9_ttft_ms", "request_rate", "burstiness"})
+        CHECK_MESSAGE(j.contains(k), k);
+    CHECK(j["request_rate"] == "inf");
+    CHECK(j["request_goodput"].is_null());
+    CHECK(j["itls"][0].size() == 1);
+    CHECK_FALSE(j.contains("date"));
+    CHECK(j.dump() == llmemu::to_vllm_json(llmemu::summarize(ts, 4.0, o)).dump());
+}
