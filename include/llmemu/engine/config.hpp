@@ -1,0 +1,153 @@
+#pragma once
+/// \file config.hpp
+/// EngineConfig: the knobs of the reference engine, named and defaulted as vLLM's engine
+/// arguments (max_num_seqs, max_num_batched_tokens, block_size, num_gpu_blocks_override,
+/// max_model_len, long_prefill_token_threshold, enable_prefix_caching, async_scheduling,
+/// scheduling_policy, gpu_memory_utilization), and the KV-pool sizing vLLM performs.
+
+#include <cstdint>
+#include <string>
+
+#include "llmemu/error.hpp"
+#include "llmemu/profile/model_config.hpp"
+
+namespace llmemu {
+
+/// Which request the scheduler serves (and preempts) first.
+/// fcfs: admission in arrival order, preempt the most recently admitted running request.
+/// priority: admission by (priority, arrival) ascending (lower value = served first, as
+/// vLLM), preempt the running request with the largest (priority, arrival).
+enum class SchedulingPolicy : std::uint8_t { fcfs, priority };
+
+/// "fcfs" or "priority".
+[[nodiscard]] inline const char* to_string(SchedulingPolicy p) noexcept {
+    return p == SchedulingPolicy::fcfs ? "fcfs" : "priority";
+}
+
+/// The reference engine's configuration. Defaults are vLLM's server defaults for GPUs
+/// under 70 GiB (2048 tokens / 256 sequences per step, 16-token blocks, chunked prefill,
+/// prefix caching and async scheduling on).
+struct EngineConfig {
+    /// Most requests in the running set (vLLM --max-num-seqs).
+    std::uint32_t max_num_seqs = 256;
+    /// Token budget of one step (vLLM --max-num-batched-tokens).
+    std::uint32_t max_num_batched_tokens = 2048;
+    /// Tokens per KV block (vLLM --block-size).
+    std::uint32_t block_size = 16;
+    /// KV blocks in the pool, counted as vLLM counts them (one of them is vLLM's reserved
+    /// null block, so num_gpu_blocks - 1 hold tokens); 0 = derive it from the latency
+    /// model's ModelConfig (see derive_num_gpu_blocks). Like --num-gpu-blocks-override.
+    std::uint32_t num_gpu_blocks = 0;
+    /// Longest sequence (prompt + output) a request may reach (vLLM --max-model-len).
+    std::uint32_t max_model_len = 4096;
+    /// Longest prefill chunk one request gets per step; 0 = no cap
+    /// (vLLM --long-prefill-token-threshold).
+    std::uint32_t long_prefill_token_threshold = 0;
+    /// Reuse KV blocks of identical token prefixes (vLLM --enable-prefix-caching).
+    bool enable_prefix_caching = true;
+    /// Schedule step N+1 while step N executes (vLLM --async-scheduling).
+    bool async_scheduling = true;
+    /// fcfs or priority (vLLM --scheduling-policy).
+    SchedulingPolicy policy = SchedulingPolicy::fcfs;
+    /// Share of GPU memory vLLM may use when num_gpu_blocks is derived
+    /// (vLLM --gpu-memory-utilization).
+    double gpu_memory_utilization = 0.9;
+
+    /// Throws config_error naming the field and the fix when the configuration cannot work.
+    void validate() const {
+        auto fail = [](const std::string& msg) { detail::throw_error<config_error>("engine config: " + msg); };
+        if (max_num_seqs == 0) fail("max_num_seqs must be >= 1 (set --max-num-seqs)");
+        if (max_num_batched_tokens == 0)
+            fail("max_num_batched_tokens must be >= 1 (set --max-num-batched-tokens)");
+        if (block_size == 0) fail("block_size must be >= 1 (vLLM uses 16)");
+        if (max_model_len < 2) fail("max_model_len must be >= 2 (set --max-model-len)");
+        if (num_gpu_blocks == 1)
+            fail("num_gpu_blocks=1 leaves no usable block (one is vLLM's null block); use >= 2 or 0 to derive");
+        if (!(gpu_memory_utilization > 0.0 && gpu_memory_utilization <= 1.0))
+            fail("gpu_memory_utilization=" + std::to_string(gpu_memory_utilization) +
+                 " must be in (0, 1]");
+    }
+};
+
+/// Bytes of KV cache one block holds: K and V for every layer and KV head
+/// (2 * layers * kv_heads * head_dim * dtype_bytes * block_size), as vLLM's
+/// FullAttentionSpec page size. Throws config_error when the model config lacks a field.
+[[nodiscard]] inline std::uint64_t kv_block_bytes(const ModelConfig& m, std::uint32_t block_size) {
+    if (m.num_hidden_layers == 0 || m.num_key_value_heads == 0 || block_size == 0)
+        detail::throw_error<config_error>(
+            "cannot size the KV pool: model config '" + m.model_name +
+            "' lacks num_hidden_layers/num_key_value_heads; set num_gpu_blocks (--num-gpu-blocks) directly");
+    std::uint64_t head_dim = m.head_dim;
+    if (head_dim == 0) {
+        if (m.hidden_size == 0 || m.num_attention_heads == 0)
+            detail::throw_error<config_error>("cannot size the KV pool: model config '" + m.model_name +
+                                              "' has neither head_dim nor hidden_size/num_attention_heads; "
+                                              "set num_gpu_blocks directly");
+        head_dim = m.hidden_size / m.num_attention_heads;
+    }
+    const std::uint64_t dtype = m.kv_dtype_bytes == 0 ? 2 : m.kv_dtype_bytes;
+    return 2ULL * m.num_hidden_layers * m.num_key_value_heads * head_dim * dtype * block_size;
+}
+
+/// Estimated bytes of model weights (bf16): embedding and an untied LM head
+/// (2 * vocab * hidden) plus, per layer, attention projections
+/// (hidden * (heads + 2 * kv_heads) * head_dim + heads * head_dim * hidden) and a gated
+/// MLP (3 * hidden * intermediate), times 2 bytes. Qwen3-8B: 8.19e9 parameters.
+[[nodiscard]] inline std::uint64_t estimate_weight_bytes(const ModelConfig& m) {
+    const std::uint64_t hidden = m.hidden_size;
+    const std::uint64_t heads = m.num_attention_heads;
+    const std::uint64_t kv_heads = m.num_key_value_heads;
+    const std::uint64_t head_dim = m.head_dim != 0 ? m.head_dim : (heads != 0 ? hidden / heads : 0);
+    const std::uint64_t per_layer =
+        hidden * (heads + 2 * kv_heads) * head_dim + heads * head_dim * hidden + 3 * hidden * m.intermediate_size;
+    const std::uint64_t params = 2ULL * m.vocab_size * hidden + m.num_hidden_layers * per_layer;
+    return params * 2ULL;
+}
+
+/// Estimated bytes vLLM keeps outside weights and KV: peak activations of a 2048-token
+/// profiling pass ((4 * hidden + 2 * intermediate) * 2048 * 2 bytes), fp32 logits of
+/// 256 sequences (256 * vocab * 4 bytes), plus 512 MiB of CUDA graphs / non-torch memory.
+[[nodiscard]] inline std::uint64_t estimate_activation_bytes(const ModelConfig& m) {
+    const std::uint64_t act = (4ULL * m.hidden_size + 2ULL * m.intermediate_size) * 2048ULL * 2ULL;
+    const std::uint64_t logits = 256ULL * m.vocab_size * 4ULL;
+    return act + logits + (512ULL << 20U);
+}
+
+/// Number of KV blocks vLLM would allocate: (gpu_memory_bytes * utilization - weights -
+/// activation reserve) / kv_block_bytes, the weights and reserve estimated from the model
+/// config (estimate_weight_bytes, estimate_activation_bytes). Qwen3-8B on an A40 (47.7 GB)
+/// at 0.9: about 10,900 blocks (174k tokens). Throws config_error when the config lacks
+/// what is needed or nothing is left for the KV cache.
+[[nodiscard]] inline std::uint32_t derive_num_gpu_blocks(const ModelConfig& m, std::uint64_t gpu_memory_bytes,
+                                                         double utilization, std::uint32_t block_size) {
+    if (gpu_memory_bytes == 0)
+        detail::throw_error<config_error>("cannot size the KV pool: no GPU memory size (model config '" +
+                                          m.model_name + "' records none); set num_gpu_blocks directly");
+    if (!(utilization > 0.0 && utilization <= 1.0))
+        detail::throw_error<config_error>("gpu_memory_utilization=" + std::to_string(utilization) +
+                                          " must be in (0, 1]");
+    const std::uint64_t block = kv_block_bytes(m, block_size);
+    const double budget = static_cast<double>(gpu_memory_bytes) * utilization;
+    const double reserved = static_cast<double>(estimate_weight_bytes(m) + estimate_activation_bytes(m));
+    if (budget <= reserved + static_cast<double>(block))
+        detail::throw_error<config_error>(
+            "cannot size the KV pool: " + std::to_string(gpu_memory_bytes) + " bytes x " +
+            std::to_string(utilization) + " leave no room for KV cache after an estimated " +
+            std::to_string(static_cast<std::uint64_t>(reserved)) +
+            " bytes of weights and activations; raise gpu_memory_utilization or set num_gpu_blocks");
+    const double n = (budget - reserved) / static_cast<double>(block);
+    return n >= 4.0e9 ? 4000000000U : static_cast<std::uint32_t>(n);
+}
+
+/// The pool size to use: config.num_gpu_blocks when set, else derived from `model`
+/// (throws config_error when there is no model config to derive from).
+[[nodiscard]] inline std::uint32_t resolve_num_gpu_blocks(const EngineConfig& config, const ModelConfig* model) {
+    if (config.num_gpu_blocks != 0) return config.num_gpu_blocks;
+    if (model == nullptr)
+        detail::throw_error<config_error>(
+            "engine config: num_gpu_blocks=0 asks to derive the KV pool from the profile's model config, "
+            "but the latency model has none (analytic const:/affine: profiles); set num_gpu_blocks (--num-gpu-blocks)");
+    return derive_num_gpu_blocks(*model, model->gpu_memory_bytes, config.gpu_memory_utilization, config.block_size);
+}
+
+} // namespace llmemu
