@@ -62,7 +62,8 @@ inline double uniform01(G& g) noexcept {
 /// Uniform integer in [0, n) (Lemire's multiply-shift; n > 0). Used on hot paths.
 template <class G>
 inline std::uint64_t uniform_index(G& g, std::uint64_t n) noexcept {
-    return static_cast<std::uint64_t>((static_cast<unsigned __int128>(g()) * n) >> 64U);
+    __extension__ using u128 = unsigned __int128;  // GCC/Clang extension; silences -Wpedantic
+    return static_cast<std::uint64_t>((static_cast<u128>(g()) * n) >> 64U);
 }
 
 /// Exponential variate with the given rate (> 0).
