@@ -1,0 +1,138 @@
+#pragma once
+/// \file workload.hpp
+/// Builds a whole workload (arrival time and lengths of every request) from a description:
+/// trace replay, vLLM's random dataset, or lengths sampled from a trace with synthetic
+/// arrivals. Deterministic for a seed.
+
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "llmemu/error.hpp"
+#include "llmemu/random.hpp"
+#include "llmemu/workload/arrivals.hpp"
+#include "llmemu/workload/lengths.hpp"
+#include "llmemu/workload/trace.hpp"
+
+namespace llmemu {
+
+/// One request of a workload, before it becomes an engine request.
+struct WorkloadRequest {
+    /// Send time, seconds from the start.
+    double arrival_s = 0.0;
+    std::uint32_t prompt_len = 0;
+    /// Tokens the request generates (max_tokens with ignore_eos: exactly this many).
+    std::uint32_t output_len = 0;
+};
+
+/// Where the requests come from.
+enum class WorkloadKind {
+    /// Replay a trace CSV: its arrival times (optionally rescaled) and exact lengths.
+    trace,
+    /// vLLM's random dataset: UniformLengths(input_len, output_len, range_ratio).
+    random,
+    /// Lengths drawn from a trace CSV (joint empirical distribution), synthetic arrivals.
+    empirical,
+};
+
+/// A workload description (what the command line's workload flags fill in).
+struct WorkloadSpec {
+    WorkloadKind kind = WorkloadKind::trace;
+    /// Trace CSV (trace and empirical kinds).
+    std::filesystem::path trace_path;
+    /// Requests: trace kind: the first N (0 = all); random/empirical: how many (0 = 1000, vLLM's default).
+    std::size_t num_prompts = 0;
+    std::uint32_t input_len = 1024;
+    std::uint32_t output_len = 128;
+    double range_ratio = 0.0;
+    /// Trace kind: rescale the trace to this mean rate (empty = keep its own timing).
+    /// Random/empirical: the arrival rate (empty = inf, everything at t = 0).
+    std::optional<double> request_rate;
+    double burstiness = 1.0;
+    std::uint64_t seed = 0;
+};
+
+/// A built workload, with a one-line description for summaries.
+struct Workload {
+    std::vector<WorkloadRequest> requests;
+    std::string description;
+};
+
+namespace detail {
+inline std::string workload_fmt(double v) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%g", v);
+    return buf;
+}
+} // namespace detail
+
+/// Builds the workload `spec` describes. Throws workload_error for a bad trace file or bad
+/// parameters (rate <= 0, burstiness <= 0, range ratio outside [0, 1), zero lengths).
+inline Workload build_workload(const WorkloadSpec& spec) {
+    Workload w;
+    Rng root(spec.seed);
+    Rng length_rng = root.split();
+    Rng arrival_rng = root.split();
+    const std::size_t n_synthetic = spec.num_prompts == 0 ? 1000 : spec.num_prompts;
+    ArrivalProcess process;
+    if (spec.request_rate) process.request_rate = *spec.request_rate;
+    process.burstiness = spec.burstiness;
+
+    switch (spec.kind) {
+    case WorkloadKind::trace: {
+        Trace trace = read_trace_csv(spec.trace_path, /*require_arrivals=*/true);
+        take_first(trace, spec.num_prompts);
+        if (spec.request_rate && !std::isinf(*spec.request_rate)) rescale_to_rate(trace, *spec.request_rate);
+        else if (spec.request_rate)  // inf: keep the lengths, send everything at once
+            for (auto& r : trace.requests) r.arrived_at = 0.0;
+        w.requests.reserve(trace.requests.size());
+        for (const auto& r : trace.requests) w.requests.push_back({r.arrived_at, r.prompt_len, r.output_len});
+        w.description = "trace " + spec.trace_path.filename().string() + " (" + std::to_string(w.requests.size()) +
+                        " requests" +
+                        (spec.request_rate ? ", rescaled to " + detail::workload_fmt(*spec.request_rate) + " req/s"
+                                           : ", its own arrival times") +
+                        ")";
+        return w;
+    }
+    case WorkloadKind::random: {
+        process.validate();
+        const UniformLengths lengths(spec.input_len, spec.output_len, spec.range_ratio);
+        const auto times = arrival_times(n_synthetic, process, arrival_rng);
+        w.requests.reserve(n_synthetic);
+        for (std::size_t i = 0; i < n_synthetic; ++i) {
+            const LengthPair p = lengths.sample(length_rng);
+            w.requests.push_back({times[i], p.prompt_len, p.output_len});
+        }
+        w.description = "random dataset (" + std::to_string(n_synthetic) + " prompts, input " +
+                        std::to_string(spec.input_len) + ", output " + std::to_string(spec.output_len) +
+                        ", range ratio " + detail::workload_fmt(spec.range_ratio) + ")";
+        break;
+    }
+    case WorkloadKind::empirical: {
+        process.validate();
+        const Trace trace = read_trace_csv(spec.trace_path, /*require_arrivals=*/false);
+        const EmpiricalLengths lengths(trace.lengths(), trace.source);
+        const auto times = arrival_times(n_synthetic, process, arrival_rng);
+        w.requests.reserve(n_synthetic);
+        for (std::size_t i = 0; i < n_synthetic; ++i) {
+            const LengthPair p = lengths.sample(length_rng);
+            w.requests.push_back({times[i], p.prompt_len, p.output_len});
+        }
+        w.description = "lengths from " + spec.trace_path.filename().string() + " (" +
+                        std::to_string(n_synthetic) + " prompts)";
+        break;
+    }
+    }
+    w.description += process.is_instant()
+                         ? std::string(", all sent at t=0")
+                         : ", " + detail::workload_fmt(process.request_rate) + " req/s, burstiness " +
+                               detail::workload_fmt(process.burstiness) +
+                               (process.burstiness == 1.0 ? " (Poisson)" : " (Gamma)");
+    return w;
+}
+
+} // namespace llmemu
