@@ -1,0 +1,250 @@
+#pragma once
+// Engine and workload flags shared by `llmemu simulate`, `sweep`, `serve` and `bench`, named
+// as vLLM names them. add_engine_options / add_workload_options register the flags on a
+// CLI11 app; make_engine_config / make_workload_spec turn what the user typed into an
+// EngineConfig and a WorkloadSpec, rejecting contradictory combinations with one line that
+// names the flags and the fix.
+
+#include <charconv>
+#include <cmath>
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include <CLI/CLI.hpp>
+
+#include "command.hpp"
+#include "llmemu/engine/config.hpp"
+#include "llmemu/profile/model_config.hpp"
+#include "llmemu/workload/workload.hpp"
+
+namespace llmemu::cli {
+
+/// The engine settings as typed on the command line (0 = "not given, use the default").
+struct EngineFlags {
+    /// --profile: pack JSON path, const:<ms> or affine:<base_ms>,<per_token_us>,<per_seq_us>;
+    /// empty = the bundled default pack.
+    std::string profile;
+    std::uint32_t max_num_seqs = 256;
+    std::uint32_t max_num_batched_tokens = 2048;
+    std::uint32_t num_gpu_blocks = 0;
+    std::uint32_t block_size = 16;
+    /// 0 = auto: the profile's max_model_len, raised to fit the workload's longest request.
+    std::uint32_t max_model_len = 0;
+    std::uint32_t long_prefill_token_threshold = 0;
+    bool enable_prefix_caching = true;
+    bool no_prefix_caching = false;
+    bool no_async_scheduling = false;
+    double gpu_memory_utilization = 0.9;
+    std::uint64_t seed = 0;
+
+    CLI::Option* opt_enable_prefix = nullptr;
+    CLI::Option* opt_no_prefix = nullptr;
+    CLI::Option* opt_num_gpu_blocks = nullptr;
+    CLI::Option* opt_gpu_util = nullptr;
+    CLI::Option* opt_max_model_len = nullptr;
+};
+
+/// Registers --profile, --max-num-seqs, --max-num-batched-tokens, --num-gpu-blocks,
+/// --block-size, --max-model-len, --enable-prefix-caching / --no-enable-prefix-caching,
+/// --long-prefill-token-threshold, --gpu-memory-utilization, --no-async-scheduling and
+/// --seed. With `grid` (llmemu sweep), --max-num-seqs, --max-num-batched-tokens and
+/// --num-gpu-blocks are left to the caller, which takes lists for them.
+inline void add_engine_options(CLI::App& app, EngineFlags& f, bool grid = false) {
+    app.add_option("--profile", f.profile,
+                   "Step-time profile: an LLM-Emu pack JSON, const:<ms>, or affine:<base_ms>,<per_token_us>,<per_seq_us> "
+                   "(default: the bundled A40 Qwen3-8B pack)");
+    if (!grid) {
+        app.add_option("--max-num-seqs", f.max_num_seqs, "Most requests running at once")
+            ->capture_default_str()
+            ->check(CLI::PositiveNumber);
+        app.add_option("--max-num-batched-tokens", f.max_num_batched_tokens, "Token budget of one engine step")
+            ->capture_default_str()
+            ->check(CLI::PositiveNumber);
+        f.opt_num_gpu_blocks =
+            app.add_option("--num-gpu-blocks", f.num_gpu_blocks,
+                           "KV-cache blocks (like vLLM --num-gpu-blocks-override); default: derived from the "
+                           "profile's model and GPU memory")
+                ->check(CLI::Range(2U, std::numeric_limits<std::uint32_t>::max()));
+    }
+    app.add_option("--block-size", f.block_size, "Tokens per KV-cache block")
+        ->capture_default_str()
+        ->check(CLI::PositiveNumber);
+    f.opt_max_model_len =
+        app.add_option("--max-model-len", f.max_model_len,
+                       "Longest prompt + output a request may have; longer ones are refused (default: the "
+                       "profile's value, raised to the next power of two that fits the workload's longest request)")
+            ->check(CLI::Range(2U, std::numeric_limits<std::uint32_t>::max()));
+    f.opt_enable_prefix = app.add_flag("--enable-prefix-caching", f.enable_prefix_caching,
+                                       "Reuse KV blocks of identical prompt prefixes (default on)");
+    f.opt_no_prefix = app.add_flag("--no-enable-prefix-caching", f.no_prefix_caching, "Turn prefix caching off");
+    app.add_option("--long-prefill-token-threshold", f.long_prefill_token_threshold,
+                   "Cap on one request's prefill chunk per step (0 = no cap)")
+        ->capture_default_str();
+    f.opt_gpu_util = app.add_option("--gpu-memory-utilization", f.gpu_memory_utilization,
+                                    "Share of GPU memory for weights + KV when deriving --num-gpu-blocks")
+                         ->capture_default_str()
+                         ->check(CLI::Range(0.0, 1.0));
+    app.add_flag("--no-async-scheduling", f.no_async_scheduling,
+                 "Schedule step N+1 only after step N finished (default: overlap, as vLLM 0.18)");
+    app.add_option("--seed", f.seed, "Seed of every random draw (arrivals, lengths, step times, tokens)")
+        ->capture_default_str();
+}
+
+/// The EngineConfig the flags describe. `model` is the profile's model config (nullptr for
+/// analytic profiles); `longest_request` the workload's largest prompt + output (0 unknown),
+/// used for the automatic max_model_len. Throws usage_error for contradictory flags.
+inline EngineConfig make_engine_config(const EngineFlags& f, const ModelConfig* model,
+                                       std::uint32_t longest_request = 0) {
+    if (f.opt_enable_prefix != nullptr && f.opt_no_prefix != nullptr && f.opt_enable_prefix->count() > 0 &&
+        f.opt_no_prefix->count() > 0)
+        throw usage_error("--enable-prefix-caching and --no-enable-prefix-caching contradict each other; give one");
+    if (f.opt_num_gpu_blocks != nullptr && f.opt_gpu_util != nullptr && f.opt_num_gpu_blocks->count() > 0 &&
+        f.opt_gpu_util->count() > 0)
+        throw usage_error("--num-gpu-blocks fixes the KV pool, so --gpu-memory-utilization (used only to derive it) "
+                          "has no effect; give one of them");
+    EngineConfig c;
+    c.max_num_seqs = f.max_num_seqs;
+    c.max_num_batched_tokens = f.max_num_batched_tokens;
+    c.num_gpu_blocks = f.num_gpu_blocks;
+    c.block_size = f.block_size;
+    c.long_prefill_token_threshold = f.long_prefill_token_threshold;
+    c.enable_prefix_caching = !f.no_prefix_caching;
+    c.async_scheduling = !f.no_async_scheduling;
+    c.gpu_memory_utilization = f.gpu_memory_utilization;
+    if (f.max_model_len != 0) {
+        c.max_model_len = f.max_model_len;
+    } else {
+        std::uint32_t len = model != nullptr && model->max_model_len != 0 ? model->max_model_len : 4096U;
+        while (len < longest_request && len < (1U << 30U)) len *= 2;
+        c.max_model_len = len;
+    }
+    c.validate();
+    return c;
+}
+
+/// The workload as typed on the command line.
+struct WorkloadFlags {
+    std::string trace;
+    std::string dataset;
+    std::size_t num_prompts = 0;
+    std::uint32_t input_len = 1024;
+    std::uint32_t output_len = 128;
+    double range_ratio = 0.0;
+    std::string request_rate = "inf";
+    double burstiness = 1.0;
+
+    CLI::Option* opt_trace = nullptr;
+    CLI::Option* opt_dataset = nullptr;
+    CLI::Option* opt_input_len = nullptr;
+    CLI::Option* opt_output_len = nullptr;
+    CLI::Option* opt_range_ratio = nullptr;
+    CLI::Option* opt_request_rate = nullptr;
+    CLI::Option* opt_burstiness = nullptr;
+};
+
+/// Registers --trace, --dataset, --num-prompts, --input-len, --output-len, --range-ratio,
+/// and (unless `with_rate` is false, for sweep's list of rates) --request-rate and --burstiness.
+inline void add_workload_options(CLI::App& app, WorkloadFlags& f, bool with_rate = true) {
+    f.opt_trace = app.add_option("--trace", f.trace,
+                                 "Trace CSV (arrived_at,num_prefill_tokens,num_decode_tokens) to replay; a file "
+                                 "without arrived_at (lengths only) is sampled with synthetic arrivals");
+    f.opt_dataset = app.add_option("--dataset", f.dataset,
+                                   "random: vLLM's random dataset (--input-len/--output-len/--range-ratio); "
+                                   "trace: replay --trace; empirical: lengths drawn from --trace, synthetic arrivals")
+                        ->check(CLI::IsMember({"random", "trace", "empirical"}));
+    app.add_option("--num-prompts", f.num_prompts,
+                   "Requests: the first N of a trace (default all), or how many to draw (default 1000)");
+    f.opt_input_len = app.add_option("--input-len", f.input_len, "Random dataset: mean prompt tokens")
+                          ->capture_default_str()
+                          ->check(CLI::PositiveNumber);
+    f.opt_output_len = app.add_option("--output-len", f.output_len, "Random dataset: mean output tokens")
+                           ->capture_default_str()
+                           ->check(CLI::PositiveNumber);
+    f.opt_range_ratio =
+        app.add_option("--range-ratio", f.range_ratio,
+                       "Random dataset: lengths uniform in [len*(1-r), len*(1+r)], r in [0, 1)")
+            ->capture_default_str();
+    if (with_rate) {
+        f.opt_request_rate = app.add_option("--request-rate", f.request_rate,
+                                            "Requests per second (inf: all at t=0). With a trace: rescale its "
+                                            "arrival times to this mean rate")
+                                 ->capture_default_str();
+        f.opt_burstiness =
+            app.add_option("--burstiness", f.burstiness,
+                           "Gamma shape of arrival gaps: 1 = Poisson, < 1 burstier, > 1 more regular")
+                ->capture_default_str();
+    }
+}
+
+/// Parses a request rate: a positive number or "inf". Throws usage_error naming `flag`.
+inline double parse_rate(std::string_view text, std::string_view flag = "--request-rate") {
+    if (text == "inf" || text == "Inf" || text == "INF") return std::numeric_limits<double>::infinity();
+    double v = 0.0;
+    const auto res = std::from_chars(text.data(), text.data() + text.size(), v);
+    if (text.empty() || res.ec != std::errc() || res.ptr != text.data() + text.size() || !(v > 0.0) ||
+        !std::isfinite(v))
+        throw usage_error(std::string(flag) + " '" + std::string(text) +
+                          "': give a number of requests per second > 0, or inf");
+    return v;
+}
+
+/// True when the trace file has an arrived_at column (peeks at its header only).
+inline bool trace_has_arrivals(const std::filesystem::path& path) {
+    std::ifstream in(path);
+    if (!in)
+        detail::throw_error<workload_error>("trace '" + path.string() +
+                                            "': cannot open the file; check the path (CSV with columns "
+                                            "arrived_at,num_prefill_tokens,num_decode_tokens)");
+    std::string header;
+    std::getline(in, header);
+    return header.find("arrived_at") != std::string::npos;
+}
+
+/// The WorkloadSpec the flags describe; `default_trace` is used when neither --trace nor
+/// --dataset is given. Throws usage_error for contradictory flags (e.g. --dataset random
+/// with --trace, --input-len without --dataset random, --burstiness on a replayed trace).
+inline WorkloadSpec make_workload_spec(const WorkloadFlags& f, const std::filesystem::path& default_trace,
+                                       std::uint64_t seed) {
+    auto given = [](const CLI::Option* o) { return o != nullptr && o->count() > 0; };
+    WorkloadSpec s;
+    s.seed = seed;
+    s.num_prompts = f.num_prompts;
+    s.input_len = f.input_len;
+    s.output_len = f.output_len;
+    s.range_ratio = f.range_ratio;
+    s.burstiness = f.burstiness;
+    const double rate = parse_rate(f.request_rate);
+    if (given(f.opt_request_rate)) s.request_rate = rate;
+    if (!(f.burstiness > 0.0))
+        throw usage_error("--burstiness " + std::to_string(f.burstiness) +
+                          ": must be > 0 (1 = Poisson, < 1 burstier, > 1 more regular)");
+    const bool random = f.dataset == "random";
+    if (random && given(f.opt_trace))
+        throw usage_error("--dataset random draws synthetic requests, so --trace '" + f.trace +
+                          "' would be ignored; drop one of them (or use --dataset empirical to draw lengths from the trace)");
+    if (!random && (given(f.opt_input_len) || given(f.opt_output_len) || given(f.opt_range_ratio)))
+        throw usage_error("--input-len/--output-len/--range-ratio shape the random dataset; add --dataset random");
+    if (!(f.range_ratio >= 0.0 && f.range_ratio < 1.0))
+        throw usage_error("--range-ratio " + std::to_string(f.range_ratio) + ": must be in [0, 1)");
+    if (random) {
+        s.kind = WorkloadKind::random;
+        if (s.num_prompts == 0) s.num_prompts = 1000;
+        return s;
+    }
+    s.trace_path = given(f.opt_trace) ? std::filesystem::path(f.trace) : default_trace;
+    if (f.dataset == "empirical") s.kind = WorkloadKind::empirical;
+    else if (f.dataset == "trace") s.kind = WorkloadKind::trace;
+    else s.kind = trace_has_arrivals(s.trace_path) ? WorkloadKind::trace : WorkloadKind::empirical;
+    if (s.kind == WorkloadKind::empirical && s.num_prompts == 0) s.num_prompts = 1000;
+    if (s.kind == WorkloadKind::trace && given(f.opt_burstiness))
+        throw usage_error("--burstiness shapes synthetic arrivals, but trace '" + s.trace_path.string() +
+                          "' is replayed with its own arrival times; drop --burstiness or add --dataset empirical");
+    return s;
+}
+
+} // namespace llmemu::cli
