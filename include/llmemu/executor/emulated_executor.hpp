@@ -1,0 +1,152 @@
+#pragma once
+/// \file emulated_executor.hpp
+/// EmulatedExecutor: the StepExecutor that stands in for the GPU. Each step's latency is
+/// drawn from a LatencyModel (a real profile through LatencyOracle, or an analytic one),
+/// the step resolves on a Clock at its emulated end time, and a TokenEmitter supplies the
+/// synthetic token ids.
+
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <exception>
+#include <string>
+#include <utility>
+
+#include "llmemu/error.hpp"
+#include "llmemu/executor/step.hpp"
+#include "llmemu/executor/step_executor.hpp"
+#include "llmemu/oracle/latency_model.hpp"
+#include "llmemu/random.hpp"
+#include "llmemu/time/clock.hpp"
+#include "llmemu/time/timer_future.hpp"
+#include "llmemu/time/wall_clock.hpp"
+#include "llmemu/tokens/token_emitter.hpp"
+#include "llmemu/tokens/uniform_vocab_emitter.hpp"
+
+namespace llmemu {
+
+namespace detail {
+[[noreturn, gnu::cold, gnu::noinline]] inline void executor_throw_empty_batch(std::uint64_t step_id) {
+    throw_error<request_error>("EmulatedExecutor::execute: step " + std::to_string(step_id) +
+                               " schedules no requests; dispatch a step only when it schedules at least one request");
+}
+[[noreturn, gnu::cold, gnu::noinline]] inline void executor_throw_zero_tokens(std::uint64_t step_id, RequestId id) {
+    throw_error<request_error>("EmulatedExecutor::execute: step " + std::to_string(step_id) + ", request " +
+                               std::to_string(id) + " has num_scheduled_tokens = 0; leave requests with nothing to compute out of the batch");
+}
+[[noreturn, gnu::cold, gnu::noinline]] inline void executor_throw_bad_latency(double us, const StepShape& s) {
+    throw_error<profile_error>("EmulatedExecutor::execute: the latency model returned " + std::to_string(us) +
+                               " us for a " + (s.phase == Phase::prefill ? "prefill" : "decode") + " step (tokens=" +
+                               std::to_string(s.total_tokens) + ", requests=" + std::to_string(s.num_requests) +
+                               "); a latency must be finite and >= 0: check the profile or model");
+}
+} // namespace detail
+
+/// Emulates the GPU side of an engine step by step.
+///
+/// For each `execute(batch)`:
+/// 1. the step shape is `batch.shape()` (prefill iff the step schedules a newly admitted
+///    request; conc = scheduled requests; tt = total scheduled tokens — LLM-Emu's keys);
+/// 2. the latency (µs) is drawn from the model with the executor's own latency stream;
+/// 3. the step starts at max(dispatch time, end of the previous step) and ends latency
+///    later — never "now + latency" after host work, since a profile's step time already
+///    includes the engine's own overhead; the executor is a serial resource like a GPU and
+///    accepts the next dispatch before the previous step resolves (async scheduling);
+/// 4. each request whose chunk completes its prompt, or that is decoding
+///    (ScheduledRequest::completes_prompt), gets a token from the emitter (own token
+///    stream, so the emitter never changes step timings); a partial prefill chunk gets
+///    an output without a token. Outputs follow the batch's request order.
+///
+/// The returned future resolves at the step's end with a StepOutput whose start / end are
+/// nanoseconds since the clock's epoch. A bad batch (no requests, a request with 0
+/// scheduled tokens), an invalid latency (NaN, negative, infinite), or an exception from
+/// the model or emitter yields a future that is already resolved with that exception;
+/// such a step does not occupy the executor.
+///
+/// Thread-safety: execute() and the accessors are for one thread at a time (the host's
+/// dispatching thread); the futures may be waited on from anywhere the clock allows.
+/// The clock must outlive the executor and its futures.
+template <class M, Clock C = WallClock, class E = UniformVocabEmitter>
+    requires LatencyModel<M> && TokenEmitter<E>
+class EmulatedExecutor {
+public:
+    using model_type = M;
+    using clock_type = C;
+    using emitter_type = E;
+    using time_point = typename C::time_point;
+    using future_type = TimerFuture<StepOutput, C>;
+
+    /// An executor drawing latencies from `model`, resolving steps on `clock` and tokens
+    /// from `emitter`; `seed` fixes both random streams (latency and tokens).
+    EmulatedExecutor(M model, C& clock, E emitter = {}, std::uint64_t seed = 0)
+        : m_model(std::move(model)), m_clock(&clock), m_emitter(std::move(emitter)) {
+        reseed(seed);
+    }
+
+    /// Dispatches one step; the future resolves at the step's emulated end.
+    future_type execute(const StepBatch& batch) {
+        const time_point dispatch = m_clock->now();
+        try {
+            StepOutput out;
+            out.step_id = batch.step_id;
+            if (batch.requests.empty()) detail::executor_throw_empty_batch(batch.step_id);
+            out.shape = batch.shape();
+            const double us = static_cast<double>(m_model.sample(out.shape, m_latency_rng));
+            if (!(us >= 0.0) || !std::isfinite(us)) detail::executor_throw_bad_latency(us, out.shape);
+
+            out.outputs.resize(batch.requests.size());
+            RequestOutput* o = out.outputs.data();
+            for (const ScheduledRequest& r : batch.requests) {
+                if (r.num_scheduled_tokens == 0) detail::executor_throw_zero_tokens(batch.step_id, r.id);
+                o->id = r.id;
+                if (r.completes_prompt) {
+                    const EmittedToken t = m_emitter.emit(r, m_token_rng);
+                    o->token = t.id;
+                    o->is_eos = t.eos;
+                }
+                ++o;
+            }
+
+            const time_point start = dispatch > m_busy_until ? dispatch : m_busy_until;
+            const time_point end = start + std::chrono::nanoseconds(std::llround(us * 1000.0));
+            out.start = since_epoch(start);
+            out.end = since_epoch(end);
+            auto future = resolve_at(*m_clock, end, std::move(out));
+            m_busy_until = end;
+            ++m_steps;
+            return future;
+        } catch (...) {
+            return make_exceptional_future<StepOutput>(*m_clock, std::current_exception());
+        }
+    }
+
+    /// The latency model (e.g. to read an oracle's coverage counters).
+    [[nodiscard]] M& model() noexcept { return m_model; }
+    [[nodiscard]] const M& model() const noexcept { return m_model; }
+    /// The clock steps resolve on.
+    [[nodiscard]] C& clock() const noexcept { return *m_clock; }
+    /// The token emitter (e.g. to set EOS targets; on the dispatching thread).
+    [[nodiscard]] E& emitter() noexcept { return m_emitter; }
+    [[nodiscard]] const E& emitter() const noexcept { return m_emitter; }
+    /// The end of the last dispatched step: the emulated GPU is busy until then.
+    [[nodiscard]] time_point busy_until() const noexcept { return m_busy_until; }
+    /// Steps dispatched successfully so far.
+    [[nodiscard]] std::uint64_t steps() const noexcept { return m_steps; }
+    /// Restarts both random streams from `seed` (the GPU's busy time is kept).
+    void reseed(std::uint64_t seed) noexcept {
+        Rng base(seed);
+        m_latency_rng = base.split();
+        m_token_rng = base.split();
+    }
+
+private:
+    M m_model;
+    C* m_clock;
+    E m_emitter;
+    Rng m_latency_rng;
+    Rng m_token_rng;
+    time_point m_busy_until{};
+    std::uint64_t m_steps = 0;
+};
+
+} // namespace llmemu

@@ -1,0 +1,215 @@
+#pragma once
+/// \file timer_future.hpp
+/// TimerFuture<T, C>: a value that becomes available at a deadline on clock C. What an
+/// executor hands back for a step: the host waits, polls or attaches a continuation, and
+/// the same code runs on the wall clock (real waiting) and on the virtual clock (waiting
+/// advances simulated time).
+
+#include <exception>
+#include <functional>
+#include <memory>
+#include <string>
+#include <type_traits>
+#include <utility>
+
+#include "llmemu/detail/time_future_state.hpp"
+#include "llmemu/error.hpp"
+#include "llmemu/time/clock.hpp"
+
+namespace llmemu {
+
+template <class T, Clock C>
+class TimerFuture;
+
+/// A future that resolves with `value` at `deadline` on `clock`.
+template <class T, Clock C>
+TimerFuture<T, C> resolve_at(C& clock, typename C::time_point deadline, T value);
+
+/// A future that resolves at `deadline` with what `producer()` returns then (called on the
+/// timer thread for a wall clock, inside advance_to for a virtual one), or with the
+/// exception it throws.
+template <Clock C, class F>
+TimerFuture<std::invoke_result_t<F&>, C> call_at(C& clock, typename C::time_point deadline, F producer);
+
+/// A future that is already resolved with `value` (its deadline is clock.now()).
+template <class T, Clock C>
+TimerFuture<T, C> make_ready_future(C& clock, T value);
+
+/// A future that is already resolved with an exception (get() rethrows it).
+template <class T, Clock C>
+TimerFuture<T, C> make_exceptional_future(C& clock, std::exception_ptr error);
+
+/// The result of a timer: resolves at deadline() with a value or an exception, or is
+/// cancelled first.
+///
+/// - `ready()` never blocks. `wait()` blocks until resolved (wall clock) or advances the
+///   virtual clock to the deadline, firing every earlier timer first. `wait_until(tp)`
+///   waits at most until tp (virtual: advances to min(tp, deadline)) and says whether the
+///   future is resolved. `get()` waits, then returns the value (once: a second get()
+///   throws future_error), rethrows the stored exception, or throws future_error if the
+///   future was cancelled.
+/// - `then(fn)` runs fn once the future resolves — value, exception or cancellation — on
+///   the thread that resolves it (the timer thread for a wall clock, inside advance_to or
+///   run_next for a virtual clock, the cancelling thread for cancel()), or at once on the
+///   calling thread if it already has. fn should be short and should not throw.
+/// - `cancel()` removes the timer if it has not fired; the future becomes cancelled.
+///   Cancelling a resolved future does nothing. A future whose timer is dropped unrun
+///   (clock shut down or destroyed) is cancelled the same way.
+///
+/// Move-only, like std::future. The clock must outlive the future. With a wall clock any
+/// thread may wait on, poll, or cancel the future; with a virtual clock, the driving thread.
+template <class T, Clock C>
+class TimerFuture {
+public:
+    using value_type = T;
+    using clock_type = C;
+    using time_point = typename C::time_point;
+
+    /// An empty future (valid() is false); every other operation on it throws future_error.
+    TimerFuture() = default;
+    TimerFuture(TimerFuture&&) noexcept = default;
+    TimerFuture& operator=(TimerFuture&&) noexcept = default;
+    TimerFuture(const TimerFuture&) = delete;
+    TimerFuture& operator=(const TimerFuture&) = delete;
+
+    /// True unless default-constructed or moved from.
+    [[nodiscard]] bool valid() const noexcept { return m_state != nullptr; }
+    /// Resolved: a value, an exception, or cancelled. Never blocks.
+    [[nodiscard]] bool ready() const { return state("TimerFuture::ready").ready(); }
+    /// Resolved by cancellation.
+    [[nodiscard]] bool cancelled() const {
+        return state("TimerFuture::cancelled").status() == detail::FutureStatus::cancelled;
+    }
+    /// Resolved with an exception.
+    [[nodiscard]] bool has_exception() const {
+        return state("TimerFuture::has_exception").status() == detail::FutureStatus::exception;
+    }
+    /// When the future resolves (or resolved).
+    [[nodiscard]] time_point deadline() const noexcept { return m_deadline; }
+
+    /// Blocks until resolved; on a virtual clock, advances it to the deadline.
+    void wait() {
+        auto& s = state("TimerFuture::wait");
+        if (s.ready()) return;
+        if constexpr (C::is_virtual) {
+            m_clock->advance_to(m_deadline);
+            if (!s.ready()) {
+                detail::throw_error<future_error>(
+                    "TimerFuture::wait: the clock passed the deadline without resolving the future "
+                    "(its timer was lost); this is a bug in the clock");
+            }
+        } else {
+            s.wait();
+        }
+    }
+    /// Waits at most until tp; true when resolved.
+    bool wait_until(time_point tp) {
+        auto& s = state("TimerFuture::wait_until");
+        if (s.ready()) return true;
+        if constexpr (C::is_virtual) {
+            m_clock->advance_to(tp < m_deadline ? tp : m_deadline);
+            return s.ready();
+        } else {
+            return s.wait_until(tp);
+        }
+    }
+    /// wait_until(clock.now() + d).
+    bool wait_for(typename C::duration d) { return wait_until(m_clock->now() + d); }
+
+    /// Waits, then returns the value / rethrows the exception / throws future_error.
+    T get() {
+        wait();
+        if constexpr (std::is_void_v<T>) {
+            (void)state("TimerFuture::get").take("TimerFuture::get");
+        } else {
+            return state("TimerFuture::get").take("TimerFuture::get");
+        }
+    }
+
+    /// Runs fn when the future resolves (see the class comment for which thread).
+    void then(std::function<void()> fn) { state("TimerFuture::then").add_continuation(std::move(fn)); }
+
+    /// Cancels the timer if it has not fired; the future becomes cancelled.
+    void cancel() {
+        auto& s = state("TimerFuture::cancel");
+        if (s.ready()) return;
+        if (m_clock->cancel(m_handle)) s.cancel();
+    }
+
+    /// The clock the future's timer runs on.
+    [[nodiscard]] C& clock() const noexcept { return *m_clock; }
+
+private:
+    using State = detail::FutureState<T, !C::is_virtual>;
+
+    TimerFuture(std::shared_ptr<State> s, C& clock, TimerHandle handle, time_point deadline)
+        : m_state(std::move(s)), m_clock(&clock), m_handle(handle), m_deadline(deadline) {}
+
+    State& state(const char* who) const {
+        if (!m_state) detail::throw_error<future_error>(std::string(who) + ": empty TimerFuture (default-constructed or moved from)");
+        return *m_state;
+    }
+
+    static TimerFuture schedule(C& clock, time_point deadline, std::shared_ptr<State> s) {
+        const TimerHandle h = clock.schedule_at(deadline, detail::TimerBinding<State>(s));
+        return TimerFuture(std::move(s), clock, h, deadline);
+    }
+
+    template <class U, Clock K>
+    friend TimerFuture<U, K> resolve_at(K&, typename K::time_point, U);
+    template <Clock K, class F>
+    friend TimerFuture<std::invoke_result_t<F&>, K> call_at(K&, typename K::time_point, F);
+    template <class U, Clock K>
+    friend TimerFuture<U, K> make_ready_future(K&, U);
+    template <class U, Clock K>
+    friend TimerFuture<U, K> make_exceptional_future(K&, std::exception_ptr);
+
+    std::shared_ptr<State> m_state;
+    C* m_clock = nullptr;
+    TimerHandle m_handle{};
+    time_point m_deadline{};
+};
+
+template <class T, Clock C>
+TimerFuture<T, C> resolve_at(C& clock, typename C::time_point deadline, T value) {
+    using F = TimerFuture<T, C>;
+    auto s = std::make_shared<typename F::State>();
+    s->preload(std::move(value));
+    return F::schedule(clock, deadline, std::move(s));
+}
+
+template <Clock C, class F>
+TimerFuture<std::invoke_result_t<F&>, C> call_at(C& clock, typename C::time_point deadline, F producer) {
+    using T = std::invoke_result_t<F&>;
+    using Fut = TimerFuture<T, C>;
+    auto s = std::make_shared<typename Fut::State>();
+    // Shared so that move-only producers work (std::function needs a copyable target).
+    auto p = std::make_shared<F>(std::move(producer));
+    if constexpr (std::is_void_v<T>) {
+        s->preload_producer([p] {
+            (*p)();
+            return std::monostate{};
+        });
+    } else {
+        s->preload_producer([p] { return (*p)(); });
+    }
+    return Fut::schedule(clock, deadline, std::move(s));
+}
+
+template <class T, Clock C>
+TimerFuture<T, C> make_ready_future(C& clock, T value) {
+    using F = TimerFuture<T, C>;
+    auto s = std::make_shared<typename F::State>();
+    s->set_value(std::move(value));
+    return F(std::move(s), clock, TimerHandle{}, clock.now());
+}
+
+template <class T, Clock C>
+TimerFuture<T, C> make_exceptional_future(C& clock, std::exception_ptr error) {
+    using F = TimerFuture<T, C>;
+    auto s = std::make_shared<typename F::State>();
+    s->set_exception(std::move(error));
+    return F(std::move(s), clock, TimerHandle{}, clock.now());
+}
+
+} // namespace llmemu

@@ -1,0 +1,217 @@
+#pragma once
+/// \file timer_service.hpp
+/// TimerService: one thread that runs callbacks at real (steady-clock) deadlines, with a
+/// hybrid wait — it sleeps until shortly before the earliest deadline and spins the rest —
+/// so timers fire within a microsecond or so instead of the 50-300 µs a plain sleep is late.
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "llmemu/detail/time_hybrid_wait.hpp"
+#include "llmemu/detail/time_timer_queue.hpp"
+#include "llmemu/time/clock.hpp"
+
+namespace llmemu {
+
+/// Runs callbacks at steady-clock deadlines on one thread of its own (started by the first
+/// schedule_at). Thread-safe: any thread may schedule, cancel and shut down.
+///
+/// - Order: earliest deadline first; equal deadlines in the order they were scheduled.
+/// - Precision: the thread sleeps (condition variable) until `spin_threshold` before the
+///   earliest deadline, then spins on the clock; a newly scheduled earlier timer or a
+///   cancellation interrupts both. spin_threshold = 0 turns spinning off (plain sleeping).
+/// - Callbacks run on the service thread, one at a time, without any lock held: they may
+///   schedule and cancel timers. They should be short: a slow callback delays the others.
+///   An exception escaping a callback is caught, counted (callback_errors()) and kept
+///   (take_callback_error()); the service keeps running.
+/// - Shutdown rule: shutdown() (also run by the destructor) CANCELS every pending timer —
+///   its callback is destroyed without being called (a TimerFuture bound to it becomes
+///   cancelled, waking its waiters with future_error) — waits for a callback that is
+///   running to return, and joins the thread. Nothing is leaked and nothing hangs. After
+///   shutdown, schedule_at destroys the callback at once and returns an empty handle.
+///   Do not destroy the service from inside one of its own callbacks.
+class TimerService {
+public:
+    using duration = std::chrono::nanoseconds;
+    using time_point = std::chrono::time_point<std::chrono::steady_clock, duration>;
+
+    /// The default spin window: a little more than a plain sleep is late on a loaded machine.
+    static constexpr duration default_spin_threshold = std::chrono::microseconds(300);
+
+    /// Tuning knobs.
+    struct Options {
+        /// Wake this long before a deadline and spin the rest (0 = never spin).
+        duration spin_threshold = default_spin_threshold;
+    };
+
+    TimerService() : TimerService(Options{}) {}
+    explicit TimerService(Options options) : m_options(options) {
+        if (m_options.spin_threshold.count() < 0) m_options.spin_threshold = duration::zero();
+    }
+    TimerService(const TimerService&) = delete;
+    TimerService& operator=(const TimerService&) = delete;
+    /// shutdown().
+    ~TimerService() { shutdown(); }
+
+    /// Runs fn once, on the service thread, at tp (at once if tp has passed).
+    TimerHandle schedule_at(time_point tp, std::function<void()> fn) {
+        std::unique_lock lock(m_mutex);
+        if (m_stopped) {
+            lock.unlock();
+            fn = nullptr; // the shutdown rule: never run, destroyed outside the lock
+            return TimerHandle{};
+        }
+        if (!m_thread.joinable()) {
+            m_thread = std::thread([this] { run(); });
+            m_thread_id = m_thread.get_id();
+        }
+        const auto previous = m_queue.next_deadline();
+        const TimerHandle h = m_queue.push(tp, std::move(fn));
+        const bool earliest = !previous || tp < *previous;
+        if (earliest) m_generation.fetch_add(1, std::memory_order_release);
+        lock.unlock();
+        if (earliest) m_cv.notify_one();
+        return h;
+    }
+
+    /// Cancels a pending timer: true when it was pending (its callback is destroyed,
+    /// on this thread, without being called); false when it has run or is running, was
+    /// cancelled, or never existed.
+    bool cancel(TimerHandle h) {
+        std::optional<std::function<void()>> fn;
+        {
+            std::lock_guard lock(m_mutex);
+            fn = m_queue.cancel(h);
+            if (fn) m_generation.fetch_add(1, std::memory_order_release);
+        }
+        return fn.has_value(); // fn is destroyed here, outside the lock
+    }
+
+    /// Cancels every pending timer (see the shutdown rule above) and joins the thread.
+    /// Idempotent. Called from one of the service's own callbacks it only stops the
+    /// service (the thread ends after that callback returns; the destructor joins it).
+    void shutdown() {
+        std::thread thread;
+        std::vector<std::function<void()>> dropped;
+        {
+            std::lock_guard lock(m_mutex);
+            m_stopped = true;
+            m_generation.fetch_add(1, std::memory_order_release);
+            if (m_thread.joinable() && m_thread_id != std::this_thread::get_id()) thread = std::move(m_thread);
+            if (!m_thread.joinable()) dropped = m_queue.take_all();
+        }
+        m_cv.notify_all();
+        if (thread.joinable()) thread.join();
+        dropped.clear();
+        // Callbacks destroyed above may have tried to schedule (refused) — nothing is left.
+        std::lock_guard lock(m_mutex);
+        if (!m_thread.joinable()) dropped = m_queue.take_all();
+    }
+
+    /// Number of pending timers.
+    [[nodiscard]] std::size_t pending() const {
+        std::lock_guard lock(m_mutex);
+        return m_queue.size();
+    }
+    /// Number of callbacks run so far.
+    [[nodiscard]] std::uint64_t fired() const {
+        std::lock_guard lock(m_mutex);
+        return m_fired;
+    }
+    /// Number of callbacks that threw.
+    [[nodiscard]] std::uint64_t callback_errors() const {
+        std::lock_guard lock(m_mutex);
+        return m_errors;
+    }
+    /// The most recent exception that escaped a callback (then forgets it); null if none.
+    std::exception_ptr take_callback_error() {
+        std::lock_guard lock(m_mutex);
+        return std::exchange(m_last_error, nullptr);
+    }
+    /// True once shutdown() has been called.
+    [[nodiscard]] bool stopped() const {
+        std::lock_guard lock(m_mutex);
+        return m_stopped;
+    }
+    /// True when called from one of this service's callbacks.
+    [[nodiscard]] bool on_service_thread() const {
+        std::lock_guard lock(m_mutex);
+        return m_thread_id == std::this_thread::get_id();
+    }
+    [[nodiscard]] const Options& options() const noexcept { return m_options; }
+
+private:
+    void run() {
+        std::unique_lock lock(m_mutex);
+        while (!m_stopped) {
+            const auto next = m_queue.next_deadline();
+            if (!next) {
+                m_cv.wait(lock);
+                continue;
+            }
+            const auto now = std::chrono::steady_clock::now();
+            if (*next > now) {
+                if (*next - now > m_options.spin_threshold) {
+                    m_cv.wait_until(lock, *next - m_options.spin_threshold);
+                    continue; // re-evaluate: an earlier timer, a cancellation or shutdown
+                }
+                // Spin without the lock; any schedule of an earlier timer, cancellation or
+                // shutdown bumps the generation and sends us back to re-evaluate.
+                const auto target = *next;
+                const auto generation = m_generation.load(std::memory_order_acquire);
+                lock.unlock();
+                while (std::chrono::steady_clock::now() < target &&
+                       m_generation.load(std::memory_order_acquire) == generation) {
+                    detail::cpu_relax();
+                }
+                lock.lock();
+                continue;
+            }
+            auto fired = m_queue.pop();
+            ++m_fired;
+            lock.unlock();
+            try {
+                fired.second();
+            } catch (...) {
+                fired.second = nullptr;
+                lock.lock();
+                ++m_errors;
+                m_last_error = std::current_exception();
+                continue;
+            }
+            fired.second = nullptr; // destroy the callback outside the lock
+            lock.lock();
+        }
+        // Shutdown: cancel what is left (destroyed outside the lock, on this thread).
+        while (!m_queue.empty()) {
+            auto dropped = m_queue.take_all();
+            lock.unlock();
+            dropped.clear();
+            lock.lock();
+        }
+    }
+
+    Options m_options;
+    mutable std::mutex m_mutex;
+    std::condition_variable m_cv;
+    detail::TimerQueue<time_point> m_queue;
+    std::atomic<std::uint64_t> m_generation{0};
+    std::thread m_thread;
+    std::thread::id m_thread_id{};
+    bool m_stopped = false;
+    std::uint64_t m_fired = 0;
+    std::uint64_t m_errors = 0;
+    std::exception_ptr m_last_error;
+};
+
+} // namespace llmemu
