@@ -1,0 +1,218 @@
+#pragma once
+/// \file engine.hpp
+/// Engine<E, C>: the reference engine's loop over any StepExecutor and Clock. Each step()
+/// schedules a batch (vLLM v1 rules, see scheduler.hpp), dispatches it to the executor
+/// and processes the output of the step before it. With async scheduling (vLLM's default)
+/// step N+1 is scheduled and dispatched while step N executes, so the executor, a serial
+/// resource, starts it the moment N ends; without it, the engine waits for each step's
+/// output before scheduling the next. The same code runs on a WallClock (real time) and
+/// on a VirtualClock (waiting a future advances simulated time instantly).
+///
+/// Single-threaded: one thread calls add_request/abort/step (LiveEngine wraps it in a
+/// thread of its own). Times given to and reported by the engine are nanoseconds since
+/// its origin (the clock's time at construction, or set_origin).
+
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "llmemu/engine/config.hpp"
+#include "llmemu/engine/request.hpp"
+#include "llmemu/engine/scheduler.hpp"
+#include "llmemu/engine/stats.hpp"
+#include "llmemu/error.hpp"
+#include "llmemu/executor/step.hpp"
+#include "llmemu/executor/step_executor.hpp"
+#include "llmemu/profile/model_config.hpp"
+#include "llmemu/time/clock.hpp"
+
+namespace llmemu {
+
+/// One executed step as the executor reported it (times since the run's origin).
+struct StepRecord {
+    std::chrono::nanoseconds start{0};
+    std::chrono::nanoseconds end{0};
+    StepShape shape{};
+    /// Newly admitted (or resumed) requests in the step.
+    std::uint32_t num_new = 0;
+};
+
+namespace detail {
+/// The ModelConfig an executor's latency model carries (EmulatedExecutor over an
+/// AnyLatencyModel loaded from a pack), or nullptr.
+template <class X>
+const ModelConfig* engine_model_config_of(X& executor) {
+    if constexpr (requires { executor.model().model_config(); }) {
+        return executor.model().model_config();
+    } else if constexpr (requires { executor.model().model_config; }) {
+        return &executor.model().model_config;
+    } else {
+        (void)executor;
+        return nullptr;
+    }
+}
+} // namespace detail
+
+/// The reference engine. E: a StepExecutor (held by value; pass a reference type, e.g.
+/// Engine<MyExecutor&, VirtualClock>, to share one). C: the Clock the executor runs on.
+template <class E, Clock C>
+    requires StepExecutor<std::remove_reference_t<E>>
+class Engine {
+public:
+    using executor_type = std::remove_reference_t<E>;
+    using clock_type = C;
+    using time_point = typename C::time_point;
+    using future_type = step_future_t<executor_type>;
+
+    /// Builds the engine. config.num_gpu_blocks == 0 derives the pool from `model` if
+    /// given, else from the executor's latency model (a profile pack's model_config);
+    /// throws config_error when neither exists or the config cannot work.
+    Engine(E executor, C& clock, const EngineConfig& config, const ModelConfig* model = nullptr)
+        : m_executor(std::forward<E>(executor)),
+          m_clock(&clock),
+          m_config(resolved(config, model != nullptr ? model : detail::engine_model_config_of(m_executor))),
+          m_scheduler(m_config),
+          m_origin(clock.now()) {}
+
+    Engine(const Engine&) = delete;
+    Engine& operator=(const Engine&) = delete;
+
+    /// The configuration in use (num_gpu_blocks resolved).
+    [[nodiscard]] const EngineConfig& config() const noexcept { return m_config; }
+    [[nodiscard]] executor_type& executor() noexcept { return m_executor; }
+    [[nodiscard]] C& clock() const noexcept { return *m_clock; }
+    [[nodiscard]] Scheduler& scheduler() noexcept { return m_scheduler; }
+    [[nodiscard]] const Scheduler& scheduler() const noexcept { return m_scheduler; }
+
+    /// The run's origin on the clock.
+    [[nodiscard]] time_point origin() const noexcept { return m_origin; }
+    /// Moves the origin (only while idle: no request in the engine). Throws otherwise.
+    void set_origin(time_point origin) {
+        if (busy())
+            detail::throw_error<error>("Engine::set_origin: the engine still has requests; set the origin while idle");
+        m_origin = origin;
+    }
+    /// Time since the origin.
+    [[nodiscard]] std::chrono::nanoseconds now() const {
+        return std::chrono::duration_cast<std::chrono::nanoseconds>(m_clock->now() - m_origin);
+    }
+    /// A time since the origin as a clock time point.
+    [[nodiscard]] time_point to_time_point(std::chrono::nanoseconds t) const {
+        return m_origin + std::chrono::duration_cast<typename C::duration>(t);
+    }
+
+    /// Why `spec` can never run on this engine, or nullopt (see Scheduler::check_spec).
+    [[nodiscard]] std::optional<std::string> check(const RequestSpec& spec) const {
+        return Scheduler::check_spec(spec, m_config);
+    }
+
+    /// Queues a request that arrived at `arrival` (since the origin; not in the future of
+    /// now()). A request that can never run is refused: recorded with
+    /// FinishReason::rejected and its reason, counted, and on_event gets a final event.
+    /// on_event runs on this thread for every token and must not call into the engine.
+    bool add_request(RequestSpec spec, std::chrono::nanoseconds arrival,
+                     std::function<void(const TokenEvent&)> on_event = {}) {
+        return m_scheduler.add_request(std::move(spec), arrival, std::move(on_event));
+    }
+    /// Queues a request arriving now.
+    bool add_request(RequestSpec spec, std::function<void(const TokenEvent&)> on_event = {}) {
+        return m_scheduler.add_request(std::move(spec), now(), std::move(on_event));
+    }
+
+    /// Aborts a request: finished with FinishReason::abort, its blocks free for the next
+    /// step; an output of it still in flight is discarded. False if unknown or finished.
+    bool abort(RequestId id) { return m_scheduler.abort(id, now()); }
+
+    /// One engine iteration: schedule and dispatch the next step, then (async) process the
+    /// output of the step in flight or (sync) wait for the new step and process it.
+    /// Returns false when there was nothing to do (no request can be scheduled and no step
+    /// is in flight). Throws what the executor's future throws.
+    bool step() {
+        const int next = m_inflight < 0 ? 0 : 1 - m_inflight;
+        ScheduledStep& s = m_steps[static_cast<std::size_t>(next)];
+        m_scheduler.schedule(s, now());
+        const bool dispatched = !s.empty();
+        if (dispatched) m_futures[static_cast<std::size_t>(next)].emplace(m_executor.execute(s.batch));
+        bool completed = false;
+        if (m_config.async_scheduling) {
+            if (m_inflight >= 0) {
+                complete(m_inflight);
+                completed = true;
+            }
+            m_inflight = dispatched ? next : -1;
+        } else if (dispatched) {
+            complete(next);
+            completed = true;
+        }
+        if (!dispatched && !completed) {
+            if (m_scheduler.has_unfinished()) stalled();
+            return false;
+        }
+        return true;
+    }
+
+    /// A step is dispatched and not yet processed.
+    [[nodiscard]] bool in_flight() const noexcept { return m_inflight >= 0; }
+    /// Requests in the engine, or a step in flight.
+    [[nodiscard]] bool busy() const noexcept { return m_inflight >= 0 || m_scheduler.has_unfinished(); }
+    /// Steps until every request has finished.
+    void run_until_idle() {
+        while (busy()) step();
+    }
+
+    /// Records of requests finished (or rejected) since the caller last cleared it.
+    [[nodiscard]] std::vector<RequestRecord>& finished_records() noexcept { return m_scheduler.finished_records(); }
+    /// Counters and gauges since construction.
+    [[nodiscard]] const EngineStats& stats() const noexcept { return m_scheduler.stats(); }
+    /// Keep one StepStat per step in stats().series (off by default).
+    void set_record_series(bool on) noexcept { m_scheduler.set_record_series(on); }
+    /// Keep every token's time in RequestRecord::token_times (on by default).
+    void set_record_token_times(bool on) noexcept { m_scheduler.set_record_token_times(on); }
+    /// Append a StepRecord per executed step to *log (nullptr: off).
+    void set_step_log(std::vector<StepRecord>* log) noexcept { m_step_log = log; }
+
+private:
+    static EngineConfig resolved(EngineConfig c, const ModelConfig* model) {
+        c.validate();
+        c.num_gpu_blocks = resolve_num_gpu_blocks(c, model);
+        return c;
+    }
+
+    [[noreturn, gnu::cold, gnu::noinline]] void stalled() const {
+        detail::throw_error<error>("engine stalled: " + std::to_string(m_scheduler.num_waiting()) + " waiting and " +
+                                   std::to_string(m_scheduler.num_running()) +
+                                   " running requests but nothing can be scheduled (KV pool of " +
+                                   std::to_string(m_config.num_gpu_blocks) + " blocks)");
+    }
+
+    void complete(int index) {
+        auto& fut = m_futures[static_cast<std::size_t>(index)];
+        fut->wait();
+        StepOutput out = fut->get();
+        fut.reset();
+        const ScheduledStep& s = m_steps[static_cast<std::size_t>(index)];
+        m_scheduler.update_from_output(s, out, now());
+        if (m_step_log != nullptr) {
+            const auto origin = since_epoch(m_origin);
+            m_step_log->push_back(StepRecord{out.start - origin, out.end - origin, out.shape, s.batch.num_new()});
+        }
+    }
+
+    E m_executor;
+    C* m_clock;
+    EngineConfig m_config;
+    Scheduler m_scheduler;
+    time_point m_origin;
+    std::array<ScheduledStep, 2> m_steps;
+    std::array<std::optional<future_type>, 2> m_futures;
+    int m_inflight = -1;
+    std::vector<StepRecord>* m_step_log = nullptr;
+};
+
+} // namespace llmemu

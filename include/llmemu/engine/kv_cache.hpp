@@ -1,0 +1,223 @@
+#pragma once
+/// \file kv_cache.hpp
+/// The paged KV cache of the reference engine, after vLLM v1's BlockPool and
+/// KVCacheManager: a pool of fixed-size blocks with reference counts, one LRU queue of
+/// free blocks (allocation pops the head, a freed request's blocks go to the tail, last
+/// block first), and prefix caching: every full block of known tokens is registered under
+/// its chained hash, and a free block keeps its hash (it stays a cache hit) until it is
+/// reused. All bookkeeping is O(1) per block; nothing allocates after construction except
+/// a request's own block list.
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "llmemu/detail/engine_hash_map.hpp"
+#include "llmemu/engine/block_hash.hpp"
+#include "llmemu/error.hpp"
+#include "llmemu/executor/step.hpp"
+
+namespace llmemu {
+
+/// A request's view of the KV cache: its blocks, how many of them are registered in the
+/// prefix cache, and what identifies its tokens.
+struct RequestKV {
+    /// Block ids holding the request's tokens, in order.
+    std::vector<std::uint32_t> blocks;
+    /// Leading blocks of `blocks` whose hash is registered in the prefix cache.
+    std::uint32_t num_cached_blocks = 0;
+    /// Non-zero: the request's tokens are synthetic and unique to it; block i is keyed
+    /// hash_synthetic_block(salt, i). Zero: keys are chained hashes of `tokens`.
+    std::uint64_t salt = 0;
+    /// Token ids known so far (prompt, then output) when salt == 0.
+    std::vector<TokenId> tokens;
+    /// Chained block hashes computed so far (salt == 0 only).
+    std::vector<std::uint64_t> hashes;
+
+    /// Forget the blocks (after KVCacheManager::free) but keep the identity.
+    void clear_blocks() noexcept {
+        blocks.clear();
+        num_cached_blocks = 0;
+    }
+};
+
+/// Block pool + prefix cache + per-request allocation (vLLM's KVCacheManager for one
+/// full-attention group).
+class KVCacheManager {
+public:
+    static constexpr std::uint32_t nil = 0xFFFFFFFFU;
+
+    KVCacheManager() : KVCacheManager(2, 16, true) {}
+
+    /// `num_gpu_blocks` counted as vLLM does: block 0 is the reserved null block, so
+    /// num_gpu_blocks - 1 blocks hold tokens.
+    KVCacheManager(std::uint32_t num_gpu_blocks, std::uint32_t block_size, bool enable_caching)
+        : m_block_size(block_size), m_num_blocks(num_gpu_blocks), m_caching(enable_caching) {
+        if (num_gpu_blocks < 2)
+            detail::throw_error<config_error>("KV cache: num_gpu_blocks=" + std::to_string(num_gpu_blocks) +
+                                              " leaves no usable block; use >= 2");
+        if (block_size == 0) detail::throw_error<config_error>("KV cache: block_size must be >= 1");
+        m_ref.assign(num_gpu_blocks, 0);
+        m_hash.assign(num_gpu_blocks, 0);
+        m_prev.assign(num_gpu_blocks, nil);
+        m_next.assign(num_gpu_blocks, nil);
+        m_map.reset(enable_caching ? num_gpu_blocks : 1);
+        for (std::uint32_t b = 1; b < num_gpu_blocks; ++b) push_back(b);
+        m_ref[0] = 1;  // the null block is never free
+    }
+
+    [[nodiscard]] std::uint32_t block_size() const noexcept { return m_block_size; }
+    /// vLLM's num_gpu_blocks (the null block included).
+    [[nodiscard]] std::uint32_t num_gpu_blocks() const noexcept { return m_num_blocks; }
+    /// Blocks that can hold tokens (num_gpu_blocks - 1).
+    [[nodiscard]] std::uint32_t num_usable_blocks() const noexcept { return m_num_blocks - 1; }
+    /// Free blocks, evictable cached blocks included.
+    [[nodiscard]] std::uint32_t num_free_blocks() const noexcept { return m_num_free; }
+    /// Free blocks that still carry a prefix-cache hash.
+    [[nodiscard]] std::size_t num_cached_blocks() const noexcept { return m_map.size(); }
+    [[nodiscard]] bool caching_enabled() const noexcept { return m_caching; }
+    /// 1 - free / usable, in [0, 1] (vllm:kv_cache_usage_perc).
+    [[nodiscard]] double usage() const noexcept {
+        return 1.0 - static_cast<double>(m_num_free) / static_cast<double>(m_num_blocks - 1);
+    }
+    /// Reference count of a block (tests and assertions).
+    [[nodiscard]] std::uint32_t ref_count(std::uint32_t block) const noexcept { return m_ref[block]; }
+    /// Whether a block is registered in the prefix cache.
+    [[nodiscard]] bool is_cached(std::uint32_t block) const noexcept { return m_hash[block] != 0; }
+
+    /// Key of block `index` of the request (computing chained hashes as needed; the
+    /// block's tokens must be known).
+    [[nodiscard]] std::uint64_t block_key(RequestKV& r, std::uint32_t index) const {
+        if (r.salt != 0) return hash_synthetic_block(r.salt, index);
+        while (r.hashes.size() <= index) {
+            const std::size_t i = r.hashes.size();
+            const std::uint64_t parent = i == 0 ? root_block_hash : r.hashes[i - 1];
+            r.hashes.push_back(hash_block_tokens(
+                parent, std::span<const TokenId>(r.tokens.data() + i * m_block_size, m_block_size)));
+        }
+        return r.hashes[index];
+    }
+
+    /// The longest cached prefix of a request's first `num_tokens` tokens: full blocks
+    /// only, at most num_tokens - 1 tokens (one token must be computed to sample). Fills
+    /// `hits` with the blocks (not yet claimed) and returns the hit tokens; 0 when caching
+    /// is off.
+    std::uint32_t find_cached_prefix(RequestKV& r, std::uint32_t num_tokens, std::vector<std::uint32_t>& hits) const {
+        hits.clear();
+        if (!m_caching || num_tokens == 0) return 0;
+        const std::uint32_t max_blocks = (num_tokens - 1) / m_block_size;
+        for (std::uint32_t i = 0; i < max_blocks; ++i) {
+            const std::uint32_t b = m_map.find(block_key(r, i));
+            if (b == detail::EngineHashMap::npos) break;
+            hits.push_back(b);
+        }
+        return static_cast<std::uint32_t>(hits.size()) * m_block_size;
+    }
+
+    /// Reserves KV slots so that the request holds num_computed + hits + num_new_tokens
+    /// tokens: claims the prefix-cache `hits` (from find_cached_prefix, only for a request
+    /// without blocks) and allocates fresh blocks from the LRU head (evicting their cached
+    /// hash). Fails, changing nothing, when that needs more than the free blocks (free
+    /// cached hits count against them). Then registers every full block among the first
+    /// min(total, num_known_tokens) tokens in the prefix cache.
+    bool allocate_slots(RequestKV& r, std::uint32_t num_computed, std::uint32_t num_new_tokens,
+                        std::span<const std::uint32_t> hits, std::uint32_t num_known_tokens) {
+        const std::uint32_t total =
+            num_computed + static_cast<std::uint32_t>(hits.size()) * m_block_size + num_new_tokens;
+        const std::uint32_t required = (total + m_block_size - 1) / m_block_size;
+        const std::uint32_t have = static_cast<std::uint32_t>(r.blocks.size() + hits.size());
+        const std::uint32_t to_allocate = required > have ? required - have : 0;
+        std::uint32_t evictable_hits = 0;
+        for (const std::uint32_t b : hits) evictable_hits += m_ref[b] == 0 ? 1U : 0U;
+        if (to_allocate + evictable_hits > m_num_free) return false;
+        for (const std::uint32_t b : hits) {
+            if (m_ref[b]++ == 0) unlink(b);
+            r.blocks.push_back(b);
+        }
+        if (!hits.empty() && r.num_cached_blocks == 0) r.num_cached_blocks = static_cast<std::uint32_t>(hits.size());
+        for (std::uint32_t k = 0; k < to_allocate; ++k) {
+            const std::uint32_t b = pop_front();
+            if (m_hash[b] != 0) {
+                m_map.erase(m_hash[b], b);
+                m_hash[b] = 0;
+            }
+            m_ref[b] = 1;
+            r.blocks.push_back(b);
+        }
+        cache_blocks(r, total < num_known_tokens ? total : num_known_tokens);
+        return true;
+    }
+
+    /// Registers the request's full blocks among its first `num_tokens` tokens in the
+    /// prefix cache (a key already held by another block is left to that block).
+    void cache_blocks(RequestKV& r, std::uint32_t num_tokens) {
+        if (!m_caching) return;
+        std::uint32_t full = num_tokens / m_block_size;
+        if (full > r.blocks.size()) full = static_cast<std::uint32_t>(r.blocks.size());
+        for (std::uint32_t i = r.num_cached_blocks; i < full; ++i) {
+            const std::uint32_t b = r.blocks[i];
+            if (m_hash[b] == 0) {
+                const std::uint64_t key = block_key(r, i);
+                if (m_map.insert(key, b)) m_hash[b] = key;
+            }
+        }
+        if (full > r.num_cached_blocks) r.num_cached_blocks = full;
+    }
+
+    /// Releases the request's blocks: last block first to the LRU tail, so that a
+    /// sequence's tail is evicted before its shared prefix. Cached blocks stay hits.
+    void free(RequestKV& r) noexcept {
+        for (auto it = r.blocks.rbegin(); it != r.blocks.rend(); ++it) {
+            if (--m_ref[*it] == 0) push_back(*it);
+        }
+        r.clear_blocks();
+    }
+
+    /// Drops every cached hash (vLLM reset_prefix_cache); only when no block is in use.
+    bool reset_prefix_cache() noexcept {
+        if (m_num_free != m_num_blocks - 1) return false;
+        m_map.clear();
+        std::fill(m_hash.begin(), m_hash.end(), 0);
+        return true;
+    }
+
+private:
+    void push_back(std::uint32_t b) noexcept {
+        m_prev[b] = m_tail;
+        m_next[b] = nil;
+        if (m_tail != nil) m_next[m_tail] = b;
+        else m_head = b;
+        m_tail = b;
+        ++m_num_free;
+    }
+    void unlink(std::uint32_t b) noexcept {
+        const std::uint32_t p = m_prev[b];
+        const std::uint32_t n = m_next[b];
+        if (p != nil) m_next[p] = n;
+        else m_head = n;
+        if (n != nil) m_prev[n] = p;
+        else m_tail = p;
+        m_prev[b] = m_next[b] = nil;
+        --m_num_free;
+    }
+    std::uint32_t pop_front() noexcept {
+        const std::uint32_t b = m_head;
+        unlink(b);
+        return b;
+    }
+
+    std::uint32_t m_block_size;
+    std::uint32_t m_num_blocks;
+    bool m_caching;
+    std::vector<std::uint32_t> m_ref;
+    std::vector<std::uint64_t> m_hash;
+    std::vector<std::uint32_t> m_prev;
+    std::vector<std::uint32_t> m_next;
+    std::uint32_t m_head = nil;
+    std::uint32_t m_tail = nil;
+    std::uint32_t m_num_free = 0;
+    detail::EngineHashMap m_map;
+};
+
+} // namespace llmemu

@@ -1,0 +1,609 @@
+#pragma once
+/// \file scheduler.hpp
+/// The reference engine's scheduler: vLLM v1's rules as pure logic (no clock, no
+/// executor). Each schedule() fills a StepBatch under a token budget
+/// (max_num_batched_tokens) and a sequence cap (max_num_seqs): running requests first in
+/// admission order (chunked prefill, long_prefill_token_threshold, max_model_len,
+/// preemption by recompute when KV blocks run out: FCFS preempts the last running
+/// request, priority the largest (priority, arrival); the victim goes to the FRONT of the
+/// waiting queue and later recomputes its prompt and the tokens it had generated), then,
+/// only when nobody was preempted, waiting requests in strict order (prefix-cache lookup
+/// on admission; the first one whose KV allocation fails ends the step's admissions).
+/// update_from_output() appends sampled tokens, applies the stop conditions (max_tokens,
+/// max_model_len, EOS unless ignore_eos or fewer than min_tokens) and frees finished
+/// requests' blocks. With async scheduling a request in flight holds an output
+/// placeholder, so it is scheduled again before its token is known (vLLM's
+/// AsyncScheduler).
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "llmemu/engine/config.hpp"
+#include "llmemu/engine/kv_cache.hpp"
+#include "llmemu/engine/request.hpp"
+#include "llmemu/engine/stats.hpp"
+#include "llmemu/error.hpp"
+#include "llmemu/executor/step.hpp"
+
+namespace llmemu {
+
+/// Where a request is in its life.
+enum class RequestStatus : std::uint8_t { waiting, running, preempted, finished };
+
+/// One scheduled step: the batch handed to the executor, plus the engine's handle of each
+/// scheduled request (same order as batch.requests).
+struct ScheduledStep {
+    StepBatch batch;
+    /// slot | generation << 32 of each entry of batch.requests.
+    std::vector<std::uint64_t> handles;
+    /// When it was scheduled (since the run's origin).
+    std::chrono::nanoseconds scheduled_at{0};
+
+    void clear() noexcept {
+        batch.requests.clear();
+        handles.clear();
+    }
+    [[nodiscard]] bool empty() const noexcept { return batch.requests.empty(); }
+};
+
+/// The state the scheduler keeps per request (exposed for tests and tools).
+struct SchedulerRequest {
+    RequestId id = 0;
+    std::uint32_t generation = 0;
+    RequestStatus status = RequestStatus::finished;
+    std::uint32_t prompt_len = 0;
+    std::uint32_t max_tokens = 0;
+    std::uint32_t min_tokens = 0;
+    bool ignore_eos = false;
+    int priority = 0;
+    /// Output tokens received (vLLM's num_output_tokens).
+    std::uint32_t num_output_tokens = 0;
+    /// Tokens in the KV cache, including those scheduled in steps still in flight.
+    std::uint32_t num_computed_tokens = 0;
+    /// Scheduled steps whose sampled token has not come back yet (async scheduling).
+    std::uint32_t num_output_placeholders = 0;
+    std::uint32_t num_preemptions = 0;
+    std::uint32_t num_cached_tokens = 0;
+    bool ever_scheduled = false;
+    std::uint64_t arrival_seq = 0;
+    /// Last step id that scheduled it.
+    std::uint64_t last_step = ~0ULL;
+    std::chrono::nanoseconds arrival{0};
+    std::chrono::nanoseconds first_scheduled = RequestRecord::unset;
+    std::chrono::nanoseconds first_token = RequestRecord::unset;
+    std::vector<std::chrono::nanoseconds> token_times;
+    RequestKV kv;
+    std::function<void(const TokenEvent&)> on_event;
+
+    /// Prompt plus output tokens received.
+    [[nodiscard]] std::uint32_t num_tokens() const noexcept { return prompt_len + num_output_tokens; }
+};
+
+/// vLLM v1's scheduler (see the file comment). Single-threaded; times are passed in.
+class Scheduler {
+public:
+    /// `config.num_gpu_blocks` must be resolved (non-zero; see resolve_num_gpu_blocks).
+    explicit Scheduler(const EngineConfig& config)
+        : m_config(checked(config)),
+          m_kv(config.num_gpu_blocks, config.block_size, config.enable_prefix_caching) {
+        m_running.reserve(config.max_num_seqs);
+        m_stats.num_gpu_blocks = config.num_gpu_blocks;
+        m_stats.block_size = config.block_size;
+    }
+
+    [[nodiscard]] const EngineConfig& config() const noexcept { return m_config; }
+    [[nodiscard]] const KVCacheManager& kv_cache() const noexcept { return m_kv; }
+    [[nodiscard]] KVCacheManager& kv_cache() noexcept { return m_kv; }
+
+    /// Why `spec` can never be served under `config` (empty prompt, max_tokens 0,
+    /// min_tokens > max_tokens, prompt + max_tokens > max_model_len), or nullopt.
+    [[nodiscard]] static std::optional<std::string> check_spec(const RequestSpec& spec, const EngineConfig& config) {
+        const std::uint32_t prompt = spec.effective_prompt_len();
+        if (!spec.prompt_tokens.empty() && spec.prompt_len != 0 && spec.prompt_len != spec.prompt_tokens.size())
+            return "prompt_len=" + std::to_string(spec.prompt_len) + " does not match the " +
+                   std::to_string(spec.prompt_tokens.size()) + " prompt token ids given";
+        if (prompt == 0) return std::string("the prompt is empty (a request needs at least one prompt token)");
+        if (spec.max_tokens == 0) return std::string("max_tokens must be at least 1");
+        if (spec.min_tokens > spec.max_tokens)
+            return "min_tokens=" + std::to_string(spec.min_tokens) + " must be <= max_tokens=" +
+                   std::to_string(spec.max_tokens);
+        const std::uint64_t total = static_cast<std::uint64_t>(prompt) + spec.max_tokens;
+        if (total > config.max_model_len)
+            return "This model's maximum context length is " + std::to_string(config.max_model_len) +
+                   " tokens. However, you requested " + std::to_string(total) + " tokens (" +
+                   std::to_string(prompt) + " in the messages, " + std::to_string(spec.max_tokens) +
+                   " in the completion). Please reduce the length of the messages or completion, "
+                   "or raise --max-model-len.";
+        return std::nullopt;
+    }
+
+    /// Queues a request that arrived at `arrival`. A request that can never run (see
+    /// check_spec) or whose id is in flight is refused: it is recorded as finished with
+    /// FinishReason::rejected and its reason, counted, and on_event gets a final event.
+    /// Returns whether it was accepted.
+    bool add_request(RequestSpec spec, std::chrono::nanoseconds arrival,
+                     std::function<void(const TokenEvent&)> on_event = {}) {
+        ++m_stats.requests_received;
+        std::optional<std::string> why = check_spec(spec, m_config);
+        if (!why && m_ids.count(spec.id) != 0)
+            why = "request id " + std::to_string(spec.id) + " is already in flight; ids must be unique";
+        if (why) {
+            reject(spec, arrival, std::move(*why), on_event);
+            return false;
+        }
+        const std::uint32_t slot = acquire_slot();
+        SchedulerRequest& r = m_requests[slot];
+        r.id = spec.id;
+        r.status = RequestStatus::waiting;
+        r.prompt_len = spec.effective_prompt_len();
+        r.max_tokens = spec.max_tokens;
+        r.min_tokens = spec.min_tokens;
+        r.ignore_eos = spec.ignore_eos;
+        r.priority = spec.priority;
+        r.num_output_tokens = 0;
+        r.num_computed_tokens = 0;
+        r.num_output_placeholders = 0;
+        r.num_preemptions = 0;
+        r.num_cached_tokens = 0;
+        r.ever_scheduled = false;
+        r.arrival_seq = m_arrival_seq++;
+        r.last_step = ~0ULL;
+        r.arrival = arrival;
+        r.first_scheduled = RequestRecord::unset;
+        r.first_token = RequestRecord::unset;
+        r.token_times.clear();
+        if (m_record_token_times) r.token_times.reserve(r.max_tokens);
+        r.kv.clear_blocks();
+        r.kv.hashes.clear();
+        r.kv.tokens.clear();
+        if (spec.prompt_tokens.empty()) {
+            r.kv.salt = detail::engine_mum(m_salt_base ^ (r.arrival_seq + 1), 0x9FB21C651E98DF25ULL) | 1U;
+        } else {
+            r.kv.salt = 0;
+            r.kv.tokens = std::move(spec.prompt_tokens);
+            r.kv.tokens.reserve(r.kv.tokens.size() + r.max_tokens);
+        }
+        r.on_event = std::move(on_event);
+        m_ids.emplace(r.id, slot);
+        push_waiting(slot, false);
+        refresh_gauges();
+        return true;
+    }
+
+    /// Aborts a waiting or running request at `now`: its blocks are freed at once (so the
+    /// next step can use them), on_event gets a final abort event. False if unknown.
+    bool abort(RequestId id, std::chrono::nanoseconds now) {
+        const auto it = m_ids.find(id);
+        if (it == m_ids.end()) return false;
+        const std::uint32_t slot = it->second;
+        const bool was_running = m_requests[slot].status == RequestStatus::running;
+        finish(slot, FinishReason::abort, now, false, 0);
+        if (was_running) compact_running();
+        refresh_gauges();
+        return true;
+    }
+
+    /// Fills `out` with the next step (empty when nothing can be scheduled) at time `now`.
+    void schedule(ScheduledStep& out, std::chrono::nanoseconds now) {
+        out.clear();
+        out.scheduled_at = now;
+        out.batch.step_id = m_next_step;
+        std::uint32_t budget = m_config.max_num_batched_tokens;
+        bool preempted = false;
+
+        // ---- running requests, in admission order ----
+        for (std::size_t i = 0; i < m_running.size() && budget > 0;) {
+            const std::uint32_t slot = m_running[i];
+            SchedulerRequest& r = m_requests[slot];
+            // Async: the token in flight already reaches max_tokens; do not schedule more.
+            if (r.num_output_placeholders > 0 &&
+                r.num_computed_tokens + 2 - r.num_output_placeholders >= r.prompt_len + r.max_tokens) {
+                ++i;
+                continue;
+            }
+            std::uint32_t n = r.num_tokens() + r.num_output_placeholders - r.num_computed_tokens;
+            if (m_config.long_prefill_token_threshold != 0 && n > m_config.long_prefill_token_threshold)
+                n = m_config.long_prefill_token_threshold;
+            n = std::min(n, budget);
+            const std::uint32_t room = m_config.max_model_len - 1 > r.num_computed_tokens
+                                           ? m_config.max_model_len - 1 - r.num_computed_tokens
+                                           : 0;
+            n = std::min(n, room);
+            if (n == 0) {
+                ++i;
+                continue;
+            }
+            bool ok = false;
+            for (;;) {
+                if (m_kv.allocate_slots(r.kv, r.num_computed_tokens, n, {}, r.num_tokens())) {
+                    ok = true;
+                    break;
+                }
+                // Out of blocks: preempt a victim and retry.
+                std::size_t victim_index = m_running.size() - 1;
+                if (m_config.policy == SchedulingPolicy::priority) victim_index = priority_victim();
+                const std::uint32_t victim = m_running[victim_index];
+                SchedulerRequest& v = m_requests[victim];
+                if (v.last_step == m_next_step) {
+                    // Already scheduled in this step (priority policy): give its tokens back.
+                    budget += unschedule(out, victim);
+                }
+                m_running.erase(m_running.begin() + static_cast<std::ptrdiff_t>(victim_index));
+                if (victim_index < i) --i;
+                preempt(victim);
+                preempted = true;
+                if (victim == slot) break;
+            }
+            if (!ok) break;
+            add_to_step(out, slot, n, false);
+            budget -= n;
+            ++i;
+        }
+
+        // ---- waiting requests, only when nobody was preempted ----
+        if (!preempted) {
+            while (budget > 0 && m_running.size() < m_config.max_num_seqs) {
+                const std::uint32_t slot = peek_waiting();
+                if (slot == nil) break;
+                SchedulerRequest& r = m_requests[slot];
+                const std::uint32_t num_tokens = r.num_tokens();
+                std::uint32_t hit = 0;
+                if (m_kv.caching_enabled()) {
+                    hit = m_kv.find_cached_prefix(r.kv, num_tokens, m_hits);
+                    if (r.num_preemptions > 0) {
+                        m_stats.preempted_prefix_cache_queries += num_tokens;
+                        m_stats.preempted_prefix_cache_hits += hit;
+                    } else {
+                        m_stats.prefix_cache_queries += num_tokens;
+                        m_stats.prefix_cache_hits += hit;
+                    }
+                } else {
+                    m_hits.clear();
+                }
+                std::uint32_t n = num_tokens - hit;
+                if (m_config.long_prefill_token_threshold != 0 && n > m_config.long_prefill_token_threshold)
+                    n = m_config.long_prefill_token_threshold;
+                n = std::min(n, budget);
+                if (!m_kv.allocate_slots(r.kv, 0, n, m_hits, num_tokens)) break;  // strict FCFS
+                pop_waiting();
+                r.status = RequestStatus::running;
+                r.num_computed_tokens = hit;
+                if (!r.ever_scheduled) {
+                    r.ever_scheduled = true;
+                    r.first_scheduled = now;
+                    r.num_cached_tokens = hit;
+                }
+                m_running.push_back(slot);
+                add_to_step(out, slot, n, true);
+                budget -= n;
+            }
+        }
+
+        // ---- after scheduling: advance computed tokens, add output placeholders ----
+        std::uint32_t tokens = 0;
+        std::uint32_t num_new = 0;
+        for (std::size_t k = 0; k < out.batch.requests.size(); ++k) {
+            ScheduledRequest& s = out.batch.requests[k];
+            SchedulerRequest& r = m_requests[static_cast<std::uint32_t>(out.handles[k])];
+            s.num_computed_tokens = r.num_computed_tokens;
+            s.num_output_tokens = r.num_output_tokens + r.num_output_placeholders;
+            r.num_computed_tokens += s.num_scheduled_tokens;
+            s.completes_prompt = r.num_computed_tokens >= r.num_tokens() + r.num_output_placeholders;
+            if (s.completes_prompt) ++r.num_output_placeholders;
+            tokens += s.num_scheduled_tokens;
+            num_new += s.is_new ? 1U : 0U;
+        }
+        if (!out.batch.requests.empty()) {
+            ++m_next_step;
+            const auto nreq = static_cast<std::uint32_t>(out.batch.requests.size());
+            ++m_stats.steps;
+            if (num_new > 0) ++m_stats.prefill_steps;
+            else ++m_stats.decode_steps;
+            m_stats.scheduled_tokens += tokens;
+            m_stats.scheduled_requests += nreq;
+            m_stats.max_step_tokens = std::max(m_stats.max_step_tokens, tokens);
+            m_stats.max_step_requests = std::max(m_stats.max_step_requests, nreq);
+        }
+        refresh_gauges();
+        if (m_record_series && !out.batch.requests.empty()) {
+            m_stats.series.push_back(StepStat{now, static_cast<std::uint32_t>(out.batch.requests.size()), tokens,
+                                              num_new, m_stats.running, m_stats.waiting, m_stats.kv_usage});
+        }
+    }
+
+    /// Applies a step's output at time `now`: appends each sampled token, checks stop
+    /// conditions, streams events, finishes and frees requests. Outputs of requests that
+    /// finished or were aborted meanwhile are discarded. Throws llmemu::error when the
+    /// executor's output does not match the step.
+    void update_from_output(const ScheduledStep& step, const StepOutput& output, std::chrono::nanoseconds now) {
+        const std::size_t n = step.batch.requests.size();
+        const bool aligned = output.outputs.size() == n;
+        bool any_finished = false;
+        for (std::size_t k = 0; k < n; ++k) {
+            const ScheduledRequest& s = step.batch.requests[k];
+            if (!s.completes_prompt) continue;
+            const RequestOutput* o = nullptr;
+            if (aligned && output.outputs[k].id == s.id) o = &output.outputs[k];
+            else o = find_output(output, s.id);
+            const auto slot = static_cast<std::uint32_t>(step.handles[k]);
+            const auto gen = static_cast<std::uint32_t>(step.handles[k] >> 32U);
+            SchedulerRequest& r = m_requests[slot];
+            if (r.generation != gen || r.status == RequestStatus::finished) {
+                ++m_stats.discarded_tokens;
+                continue;
+            }
+            if (r.num_output_placeholders > 0) --r.num_output_placeholders;
+            if (o == nullptr || !o->token) bad_output(s.id, step.batch.step_id);
+            const TokenId token = *o->token;
+            ++r.num_output_tokens;
+            ++m_stats.generation_tokens;
+            if (r.num_output_tokens == 1) {
+                r.first_token = now;
+                m_stats.prompt_tokens += r.prompt_len;
+            }
+            if (m_record_token_times) r.token_times.push_back(now);
+            if (r.kv.salt == 0) r.kv.tokens.push_back(token);
+            if (r.status == RequestStatus::running)
+                m_kv.cache_blocks(r.kv, r.num_computed_tokens - r.num_output_placeholders);
+            FinishReason reason = FinishReason::none;
+            if (r.num_tokens() >= m_config.max_model_len || r.num_output_tokens >= r.max_tokens)
+                reason = FinishReason::length;
+            else if (o->is_eos && !r.ignore_eos && r.num_output_tokens >= r.min_tokens)
+                reason = FinishReason::stop;
+            if (reason == FinishReason::none) {
+                if (r.on_event) r.on_event(TokenEvent{r.id, token, now, r.num_output_tokens, false, reason, true});
+            } else {
+                any_finished |= r.status == RequestStatus::running;
+                finish(slot, reason, now, true, token);
+            }
+        }
+        if (any_finished) compact_running();
+        refresh_gauges();
+    }
+
+    /// Requests waiting or running.
+    [[nodiscard]] bool has_unfinished() const noexcept { return !m_running.empty() || m_num_waiting > 0; }
+    [[nodiscard]] std::size_t num_running() const noexcept { return m_running.size(); }
+    [[nodiscard]] std::size_t num_waiting() const noexcept { return m_num_waiting; }
+    /// Slots of the running requests, in admission order.
+    [[nodiscard]] const std::vector<std::uint32_t>& running() const noexcept { return m_running; }
+    /// The state of an unfinished request, or nullptr.
+    [[nodiscard]] const SchedulerRequest* find(RequestId id) const {
+        const auto it = m_ids.find(id);
+        return it == m_ids.end() ? nullptr : &m_requests[it->second];
+    }
+    [[nodiscard]] const SchedulerRequest& request_at(std::uint32_t slot) const { return m_requests[slot]; }
+
+    /// Records of requests finished since the last take (moved out).
+    [[nodiscard]] std::vector<RequestRecord>& finished_records() noexcept { return m_finished; }
+    /// Counters and gauges.
+    [[nodiscard]] const EngineStats& stats() const noexcept { return m_stats; }
+    [[nodiscard]] EngineStats& stats() noexcept { return m_stats; }
+    /// Keep one StepStat per step in stats().series.
+    void set_record_series(bool on) noexcept { m_record_series = on; }
+    /// Keep every token's time in the records (on by default).
+    void set_record_token_times(bool on) noexcept { m_record_token_times = on; }
+
+private:
+    static constexpr std::uint32_t nil = 0xFFFFFFFFU;
+
+    struct WaitingEntry {
+        int priority;
+        std::uint64_t arrival_seq;
+        std::uint64_t handle;
+    };
+    struct WaitingLater {  // heap comparator: smallest (priority, arrival) on top
+        bool operator()(const WaitingEntry& a, const WaitingEntry& b) const noexcept {
+            return a.priority != b.priority ? a.priority > b.priority : a.arrival_seq > b.arrival_seq;
+        }
+    };
+
+    static const EngineConfig& checked(const EngineConfig& c) {
+        c.validate();
+        if (c.num_gpu_blocks == 0)
+            detail::throw_error<config_error>("scheduler: num_gpu_blocks must be resolved before construction "
+                                              "(resolve_num_gpu_blocks)");
+        const std::uint64_t capacity = static_cast<std::uint64_t>(c.num_gpu_blocks - 1) * c.block_size;
+        if (capacity < c.max_model_len)
+            detail::throw_error<config_error>(
+                "engine config: the KV pool holds " + std::to_string(capacity) + " tokens (" +
+                std::to_string(c.num_gpu_blocks) + " blocks of " + std::to_string(c.block_size) +
+                ", one reserved) but max_model_len=" + std::to_string(c.max_model_len) +
+                " needs more; lower --max-model-len or raise --num-gpu-blocks (vLLM refuses this too)");
+        return c;
+    }
+
+    [[noreturn, gnu::cold, gnu::noinline]] static void bad_output(RequestId id, std::uint64_t step) {
+        detail::throw_error<error>("executor output of step " + std::to_string(step) + " has no sampled token for request " +
+                                   std::to_string(id) + ", whose scheduled chunk completes its prompt");
+    }
+
+    static const RequestOutput* find_output(const StepOutput& out, RequestId id) noexcept {
+        for (const auto& o : out.outputs)
+            if (o.id == id) return &o;
+        return nullptr;
+    }
+
+    [[nodiscard]] std::uint64_t handle(std::uint32_t slot) const noexcept {
+        return slot | (static_cast<std::uint64_t>(m_requests[slot].generation) << 32U);
+    }
+
+    std::uint32_t acquire_slot() {
+        if (!m_free_slots.empty()) {
+            const std::uint32_t s = m_free_slots.back();
+            m_free_slots.pop_back();
+            return s;
+        }
+        m_requests.emplace_back();
+        return static_cast<std::uint32_t>(m_requests.size() - 1);
+    }
+
+    void add_to_step(ScheduledStep& out, std::uint32_t slot, std::uint32_t n, bool is_new) {
+        SchedulerRequest& r = m_requests[slot];
+        r.last_step = m_next_step;
+        ScheduledRequest s;
+        s.id = r.id;
+        s.num_scheduled_tokens = n;
+        s.is_new = is_new;
+        out.batch.requests.push_back(s);
+        out.handles.push_back(handle(slot));
+    }
+
+    std::uint32_t unschedule(ScheduledStep& out, std::uint32_t slot) {
+        const std::uint64_t h = handle(slot);
+        for (std::size_t k = 0; k < out.handles.size(); ++k) {
+            if (out.handles[k] == h) {
+                const std::uint32_t n = out.batch.requests[k].num_scheduled_tokens;
+                out.handles.erase(out.handles.begin() + static_cast<std::ptrdiff_t>(k));
+                out.batch.requests.erase(out.batch.requests.begin() + static_cast<std::ptrdiff_t>(k));
+                m_requests[slot].last_step = ~0ULL;
+                return n;
+            }
+        }
+        return 0;
+    }
+
+    [[nodiscard]] std::size_t priority_victim() const noexcept {
+        std::size_t best = 0;
+        for (std::size_t k = 1; k < m_running.size(); ++k) {
+            const SchedulerRequest& a = m_requests[m_running[k]];
+            const SchedulerRequest& b = m_requests[m_running[best]];
+            if (a.priority > b.priority || (a.priority == b.priority && a.arrival_seq > b.arrival_seq)) best = k;
+        }
+        return best;
+    }
+
+    void preempt(std::uint32_t slot) {
+        SchedulerRequest& r = m_requests[slot];
+        m_kv.free(r.kv);
+        r.status = RequestStatus::preempted;
+        r.num_computed_tokens = 0;
+        ++r.num_preemptions;
+        ++m_stats.preemptions;
+        push_waiting(slot, true);
+    }
+
+    void push_waiting(std::uint32_t slot, bool front) {
+        const SchedulerRequest& r = m_requests[slot];
+        ++m_num_waiting;
+        if (m_config.policy == SchedulingPolicy::fcfs) {
+            if (front) m_waiting.push_front(handle(slot));
+            else m_waiting.push_back(handle(slot));
+        } else {
+            m_heap.push_back(WaitingEntry{r.priority, r.arrival_seq, handle(slot)});
+            std::push_heap(m_heap.begin(), m_heap.end(), WaitingLater{});
+        }
+    }
+
+    [[nodiscard]] bool live_waiting(std::uint64_t h) const noexcept {
+        const SchedulerRequest& r = m_requests[static_cast<std::uint32_t>(h)];
+        return r.generation == static_cast<std::uint32_t>(h >> 32U) &&
+               (r.status == RequestStatus::waiting || r.status == RequestStatus::preempted);
+    }
+
+    /// Front of the waiting queue (dropping stale entries of finished requests), or nil.
+    std::uint32_t peek_waiting() {
+        if (m_config.policy == SchedulingPolicy::fcfs) {
+            while (!m_waiting.empty() && !live_waiting(m_waiting.front())) m_waiting.pop_front();
+            return m_waiting.empty() ? nil : static_cast<std::uint32_t>(m_waiting.front());
+        }
+        while (!m_heap.empty() && !live_waiting(m_heap.front().handle)) {
+            std::pop_heap(m_heap.begin(), m_heap.end(), WaitingLater{});
+            m_heap.pop_back();
+        }
+        return m_heap.empty() ? nil : static_cast<std::uint32_t>(m_heap.front().handle);
+    }
+
+    void pop_waiting() {
+        --m_num_waiting;
+        if (m_config.policy == SchedulingPolicy::fcfs) {
+            m_waiting.pop_front();
+        } else {
+            std::pop_heap(m_heap.begin(), m_heap.end(), WaitingLater{});
+            m_heap.pop_back();
+        }
+    }
+
+    void compact_running() {
+        std::erase_if(m_running, [this](std::uint32_t s) { return m_requests[s].status != RequestStatus::running; });
+    }
+
+    void finish(std::uint32_t slot, FinishReason reason, std::chrono::nanoseconds now, bool has_token, TokenId token) {
+        SchedulerRequest& r = m_requests[slot];
+        if (r.status == RequestStatus::waiting || r.status == RequestStatus::preempted) --m_num_waiting;
+        m_kv.free(r.kv);
+        r.status = RequestStatus::finished;
+        ++m_stats.finished[static_cast<std::size_t>(reason)];
+        RequestRecord rec;
+        rec.id = r.id;
+        rec.prompt_len = r.prompt_len;
+        rec.output_len = r.num_output_tokens;
+        rec.arrival = r.arrival;
+        rec.first_scheduled = r.first_scheduled;
+        rec.first_token = r.first_token;
+        rec.finish = now;
+        rec.token_times = std::move(r.token_times);
+        rec.reason = reason;
+        rec.num_preemptions = r.num_preemptions;
+        rec.num_cached_tokens = r.num_cached_tokens;
+        m_finished.push_back(std::move(rec));
+        m_ids.erase(r.id);
+        ++r.generation;
+        m_free_slots.push_back(slot);
+        auto cb = std::move(r.on_event);
+        r.on_event = nullptr;
+        r.token_times = {};
+        if (cb) cb(TokenEvent{r.id, token, now, r.num_output_tokens, true, reason, has_token});
+    }
+
+    void reject(const RequestSpec& spec, std::chrono::nanoseconds arrival, std::string why,
+                const std::function<void(const TokenEvent&)>& on_event) {
+        ++m_stats.finished[static_cast<std::size_t>(FinishReason::rejected)];
+        RequestRecord rec;
+        rec.id = spec.id;
+        rec.prompt_len = spec.effective_prompt_len();
+        rec.arrival = arrival;
+        rec.finish = arrival;
+        rec.reason = FinishReason::rejected;
+        rec.error = std::move(why);
+        m_finished.push_back(std::move(rec));
+        if (on_event) on_event(TokenEvent{spec.id, 0, arrival, 0, true, FinishReason::rejected, false});
+    }
+
+    void refresh_gauges() noexcept {
+        m_stats.running = static_cast<std::uint32_t>(m_running.size());
+        m_stats.waiting = static_cast<std::uint32_t>(m_num_waiting);
+        m_stats.kv_usage = m_kv.usage();
+        m_stats.max_running = std::max(m_stats.max_running, m_stats.running);
+        m_stats.max_waiting = std::max(m_stats.max_waiting, m_stats.waiting);
+        m_stats.max_kv_usage = std::max(m_stats.max_kv_usage, m_stats.kv_usage);
+    }
+
+    EngineConfig m_config;
+    KVCacheManager m_kv;
+    std::deque<SchedulerRequest> m_requests;  // stable addresses; slots are reused
+    std::vector<std::uint32_t> m_free_slots;
+    std::unordered_map<RequestId, std::uint32_t> m_ids;
+    std::vector<std::uint32_t> m_running;
+    std::deque<std::uint64_t> m_waiting;   // fcfs: handles
+    std::vector<WaitingEntry> m_heap;      // priority: min-heap on (priority, arrival)
+    std::size_t m_num_waiting = 0;
+    std::vector<std::uint32_t> m_hits;
+    std::vector<RequestRecord> m_finished;
+    EngineStats m_stats;
+    std::uint64_t m_next_step = 0;
+    std::uint64_t m_arrival_seq = 0;
+    std::uint64_t m_salt_base = 0x2545F4914F6CDD1DULL;
+    bool m_record_series = false;
+    bool m_record_token_times = true;
+};
+
+} // namespace llmemu
