@@ -1,0 +1,343 @@
+#pragma once
+/// \file prometheus.hpp
+/// vLLM's /metrics in the Prometheus text exposition format (version 0.0.4): the same
+/// metric names, labels (`model_name`, `engine`) and histogram buckets as vLLM's v1
+/// metrics logger (vllm/v1/metrics/loggers.py), so dashboards, autoscalers and routers
+/// that scrape a real vLLM read an emulated one unchanged.
+///
+/// Not thread-safe: one owner (the server's event loop) observes and renders.
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <map>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace llmemu::metrics {
+
+/// Formats a sample value the way Python's prometheus_client does ("1.0", "0.025", "+Inf").
+inline void append_prometheus_number(std::string& out, double v) {
+    if (std::isnan(v)) {
+        out += "NaN";
+        return;
+    }
+    if (std::isinf(v)) {
+        out += v > 0 ? "+Inf" : "-Inf";
+        return;
+    }
+    char buf[64];
+    if (v == std::floor(v) && std::fabs(v) < 1e15) {
+        const auto r = std::to_chars(buf, buf + sizeof buf, static_cast<long long>(v));
+        out.append(buf, r.ptr);
+        out += ".0";
+        return;
+    }
+    const auto r = std::to_chars(buf, buf + sizeof buf, v);
+    out.append(buf, r.ptr);
+}
+
+/// Escapes a label value (backslash, double quote, newline).
+inline void append_label_value(std::string& out, std::string_view v) {
+    for (const char c : v) {
+        if (c == '\\') out += "\\\\";
+        else if (c == '"') out += "\\\"";
+        else if (c == '\n') out += "\\n";
+        else out += c;
+    }
+}
+
+/// A cumulative histogram with fixed upper bounds (an implicit +Inf bucket at the end).
+class Histogram {
+public:
+    explicit Histogram(std::vector<double> bounds) : m_bounds(std::move(bounds)), m_counts(m_bounds.size() + 1, 0) {
+        std::sort(m_bounds.begin(), m_bounds.end());
+    }
+
+    /// Adds one observation (a value equal to a bound falls into that bound's bucket).
+    void observe(double v) noexcept {
+        const auto it = std::lower_bound(m_bounds.begin(), m_bounds.end(), v);
+        ++m_counts[static_cast<std::size_t>(it - m_bounds.begin())];
+        m_sum += v;
+        ++m_count;
+    }
+
+    [[nodiscard]] const std::vector<double>& bounds() const noexcept { return m_bounds; }
+    /// Cumulative count of observations <= bounds()[i] (i == bounds().size(): all).
+    [[nodiscard]] std::uint64_t cumulative(std::size_t i) const noexcept {
+        std::uint64_t c = 0;
+        for (std::size_t k = 0; k <= i && k < m_counts.size(); ++k) c += m_counts[k];
+        return c;
+    }
+    [[nodiscard]] std::uint64_t count() const noexcept { return m_count; }
+    [[nodiscard]] double sum() const noexcept { return m_sum; }
+
+private:
+    std::vector<double> m_bounds;
+    std::vector<std::uint64_t> m_counts;
+    double m_sum = 0;
+    std::uint64_t m_count = 0;
+};
+
+/// vLLM's 1-2-5 buckets (1, 2, 5, 10, 20, 50, ...) up to and including max_value.
+inline std::vector<double> buckets_1_2_5(double max_value) {
+    std::vector<double> out;
+    for (double exponent = 1;; exponent *= 10) {
+        for (const double m : {1.0, 2.0, 5.0}) {
+            const double v = m * exponent;
+            if (v > max_value) return out;
+            out.push_back(v);
+        }
+    }
+}
+
+/// Bucket bounds of vLLM's histograms (vllm/v1/metrics/loggers.py).
+struct VllmBuckets {
+    static std::vector<double> ttft() {
+        return {0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75,
+                1.0,   2.5,   5.0,  7.5,  10.0, 20.0, 40.0, 80.0, 160.0, 640.0, 2560.0};
+    }
+    static std::vector<double> tpot() {
+        return {0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5,
+                0.75, 1.0,   2.5,  5.0,   7.5, 10.0, 20.0, 40.0, 80.0};
+    }
+    static std::vector<double> request_latency() {
+        return {0.3, 0.5, 0.8, 1.0, 1.5, 2.0, 2.5, 5.0, 10.0, 15.0, 20.0,
+                30.0, 40.0, 50.0, 60.0, 120.0, 240.0, 480.0, 960.0, 1920.0, 7680.0};
+    }
+};
+
+/// Engine-wide values sampled at scrape time (gauges and monotonic counters).
+struct EngineMetricsSnapshot {
+    std::uint64_t num_requests_running = 0;
+    std::uint64_t num_requests_waiting = 0;
+    /// Fraction of KV blocks in use, 0..1.
+    double kv_cache_usage = 0;
+    std::uint64_t prompt_tokens = 0;
+    std::uint64_t generation_tokens = 0;
+    std::uint64_t num_preemptions = 0;
+    std::uint64_t prefix_cache_queries = 0;
+    std::uint64_t prefix_cache_hits = 0;
+    /// Finished requests per finish reason ("stop", "length", "abort", ...).
+    std::map<std::string, std::uint64_t> request_success;
+};
+
+/// What the front end observed about one finished request (seconds).
+struct RequestObservation {
+    double ttft_s = 0;
+    double e2e_s = 0;
+    /// Arrival to first scheduled step; negative when unknown (not observed).
+    double queue_s = -1;
+    std::vector<double> itl_s;
+    std::uint32_t prompt_tokens = 0;
+    std::uint32_t generation_tokens = 0;
+    /// The request produced at least one token (TTFT and the phase times are valid).
+    bool has_first_token = false;
+};
+
+/// Cache configuration shown as vllm:cache_config_info labels.
+struct CacheConfigInfo {
+    std::uint32_t block_size = 16;
+    std::uint64_t num_gpu_blocks = 0;
+    bool enable_prefix_caching = true;
+    double gpu_memory_utilization = 0.9;
+};
+
+/// The full vLLM metric set for one engine, rendered in Prometheus text format.
+class VllmMetrics {
+public:
+    VllmMetrics(std::string model_name, std::string engine, std::uint32_t max_model_len, CacheConfigInfo cache = {})
+        : m_model(std::move(model_name)), m_engine(std::move(engine)), m_cache(cache),
+          m_ttft(VllmBuckets::ttft()), m_tpot_alias(VllmBuckets::tpot()), m_itl(VllmBuckets::tpot()),
+          m_request_tpot(VllmBuckets::tpot()), m_e2e(VllmBuckets::request_latency()),
+          m_queue(VllmBuckets::request_latency()), m_inference(VllmBuckets::request_latency()),
+          m_prefill(VllmBuckets::request_latency()), m_decode(VllmBuckets::request_latency()),
+          m_prompt_len(buckets_1_2_5(std::max<std::uint32_t>(max_model_len, 1))),
+          m_generation_len(buckets_1_2_5(std::max<std::uint32_t>(max_model_len, 1))) {}
+
+    /// Records one finished request in the per-request histograms.
+    void observe(const RequestObservation& r) {
+        m_e2e.observe(r.e2e_s);
+        m_prompt_len.observe(r.prompt_tokens);
+        m_generation_len.observe(r.generation_tokens);
+        if (r.queue_s >= 0) m_queue.observe(r.queue_s);
+        if (r.has_first_token) {
+            m_ttft.observe(r.ttft_s);
+            const double queue = std::max(0.0, r.queue_s);
+            m_inference.observe(std::max(0.0, r.e2e_s - queue));
+            m_prefill.observe(std::max(0.0, r.ttft_s - queue));
+            m_decode.observe(std::max(0.0, r.e2e_s - r.ttft_s));
+        }
+        for (const double gap : r.itl_s) {
+            m_itl.observe(gap);
+            m_tpot_alias.observe(gap);
+        }
+        if (r.generation_tokens > 1 && r.has_first_token) {
+            m_request_tpot.observe((r.e2e_s - r.ttft_s) / static_cast<double>(r.generation_tokens - 1));
+        }
+    }
+
+    /// Records one inter-token gap (seconds) as it happens, for streams whose gaps are
+    /// not kept until the end (RequestObservation::itl_s may then stay empty).
+    void observe_inter_token(double gap_s) {
+        m_itl.observe(gap_s);
+        m_tpot_alias.observe(gap_s);
+    }
+
+    [[nodiscard]] const Histogram& ttft() const noexcept { return m_ttft; }
+    [[nodiscard]] const Histogram& inter_token() const noexcept { return m_itl; }
+    [[nodiscard]] const Histogram& e2e() const noexcept { return m_e2e; }
+    [[nodiscard]] const Histogram& queue() const noexcept { return m_queue; }
+
+    /// The whole exposition: gauges and counters from `s`, histograms from observe().
+    [[nodiscard]] std::string render(const EngineMetricsSnapshot& s) const {
+        std::string out;
+        out.reserve(16384);
+        gauge(out, "vllm:num_requests_running", "Number of requests in model execution batches.",
+              static_cast<double>(s.num_requests_running));
+        gauge(out, "vllm:num_requests_waiting", "Number of requests waiting to be processed.",
+              static_cast<double>(s.num_requests_waiting));
+        gauge(out, "vllm:kv_cache_usage_perc", "KV-cache usage. 1 means 100 percent usage.", s.kv_cache_usage);
+        counter(out, "vllm:num_preemptions", "Cumulative number of preemption from the engine.",
+                static_cast<double>(s.num_preemptions));
+        counter(out, "vllm:prefix_cache_queries",
+                "Prefix cache queries, in terms of number of queried tokens.",
+                static_cast<double>(s.prefix_cache_queries));
+        counter(out, "vllm:prefix_cache_hits", "Prefix cache hits, in terms of number of cached tokens.",
+                static_cast<double>(s.prefix_cache_hits));
+        counter(out, "vllm:prompt_tokens", "Number of prefill tokens processed.",
+                static_cast<double>(s.prompt_tokens));
+        counter(out, "vllm:generation_tokens", "Number of generation tokens processed.",
+                static_cast<double>(s.generation_tokens));
+        // request_success: always the three reasons vLLM reports, plus any other seen.
+        std::map<std::string, std::uint64_t> reasons{{"stop", 0}, {"length", 0}, {"abort", 0}};
+        for (const auto& [k, v] : s.request_success) reasons[k] = v;
+        header(out, "vllm:request_success", "Count of successfully processed requests.", "counter");
+        for (const auto& [reason, n] : reasons) {
+            out += "vllm:request_success_total";
+            labels(out, "finished_reason", reason);
+            out += ' ';
+            append_prometheus_number(out, static_cast<double>(n));
+            out += '\n';
+        }
+        histogram(out, "vllm:time_to_first_token_seconds", "Histogram of time to first token in seconds.",
+                  m_ttft);
+        histogram(out, "vllm:time_per_output_token_seconds",
+                  "Histogram of time per output token in seconds. DEPRECATED: use "
+                  "vllm:inter_token_latency_seconds.",
+                  m_tpot_alias);
+        histogram(out, "vllm:inter_token_latency_seconds", "Histogram of inter-token latency in seconds.", m_itl);
+        histogram(out, "vllm:request_time_per_output_token_seconds",
+                  "Histogram of time_per_output_token_seconds per request.", m_request_tpot);
+        histogram(out, "vllm:e2e_request_latency_seconds", "Histogram of e2e request latency in seconds.", m_e2e);
+        histogram(out, "vllm:request_queue_time_seconds",
+                  "Histogram of time spent in WAITING phase for request.", m_queue);
+        histogram(out, "vllm:request_inference_time_seconds",
+                  "Histogram of time spent in RUNNING phase for request.", m_inference);
+        histogram(out, "vllm:request_prefill_time_seconds",
+                  "Histogram of time spent in PREFILL phase for request.", m_prefill);
+        histogram(out, "vllm:request_decode_time_seconds",
+                  "Histogram of time spent in DECODE phase for request.", m_decode);
+        histogram(out, "vllm:request_prompt_tokens", "Number of prefill tokens processed.", m_prompt_len);
+        histogram(out, "vllm:request_generation_tokens", "Number of generation tokens processed.",
+                  m_generation_len);
+        header(out, "vllm:cache_config_info", "Information of the LLMEngine CacheConfig", "gauge");
+        out += "vllm:cache_config_info{block_size=\"";
+        out += std::to_string(m_cache.block_size);
+        out += "\",cache_dtype=\"auto\",enable_prefix_caching=\"";
+        out += m_cache.enable_prefix_caching ? "True" : "False";
+        out += "\",engine=\"";
+        append_label_value(out, m_engine);
+        out += "\",gpu_memory_utilization=\"";
+        append_prometheus_number(out, m_cache.gpu_memory_utilization);
+        out += "\",num_gpu_blocks=\"";
+        out += std::to_string(m_cache.num_gpu_blocks);
+        out += "\"} 1.0\n";
+        return out;
+    }
+
+private:
+    static void header(std::string& out, std::string_view name, std::string_view help, std::string_view type) {
+        out += "# HELP ";
+        out += name;
+        out += ' ';
+        out += help;
+        out += "\n# TYPE ";
+        out += name;
+        out += ' ';
+        out += type;
+        out += '\n';
+    }
+    // {model_name="..",engine=".."[,extra="value"]}
+    void labels(std::string& out, std::string_view extra_name = {}, std::string_view extra_value = {}) const {
+        out += "{model_name=\"";
+        append_label_value(out, m_model);
+        out += "\",engine=\"";
+        append_label_value(out, m_engine);
+        out += '"';
+        if (!extra_name.empty()) {
+            out += ',';
+            out += extra_name;
+            out += "=\"";
+            out += extra_value;
+            out += '"';
+        }
+        out += '}';
+    }
+    void gauge(std::string& out, std::string_view name, std::string_view help, double v) const {
+        header(out, name, help, "gauge");
+        out += name;
+        labels(out);
+        out += ' ';
+        append_prometheus_number(out, v);
+        out += '\n';
+    }
+    void counter(std::string& out, std::string_view name, std::string_view help, double v) const {
+        header(out, name, help, "counter");
+        out += name;
+        out += "_total";
+        labels(out);
+        out += ' ';
+        append_prometheus_number(out, v);
+        out += '\n';
+    }
+    void histogram(std::string& out, std::string_view name, std::string_view help, const Histogram& h) const {
+        header(out, name, help, "histogram");
+        std::string le;
+        for (std::size_t i = 0; i <= h.bounds().size(); ++i) {
+            le.clear();
+            append_prometheus_number(le, i < h.bounds().size() ? h.bounds()[i]
+                                                               : std::numeric_limits<double>::infinity());
+            out += name;
+            out += "_bucket";
+            labels(out, "le", le);
+            out += ' ';
+            append_prometheus_number(out, static_cast<double>(h.cumulative(i)));
+            out += '\n';
+        }
+        out += name;
+        out += "_count";
+        labels(out);
+        out += ' ';
+        append_prometheus_number(out, static_cast<double>(h.count()));
+        out += '\n';
+        out += name;
+        out += "_sum";
+        labels(out);
+        out += ' ';
+        append_prometheus_number(out, h.sum());
+        out += '\n';
+    }
+
+    std::string m_model;
+    std::string m_engine;
+    CacheConfigInfo m_cache;
+    Histogram m_ttft, m_tpot_alias, m_itl, m_request_tpot, m_e2e, m_queue, m_inference, m_prefill, m_decode,
+        m_prompt_len, m_generation_len;
+};
+
+} // namespace llmemu::metrics

@@ -1,0 +1,60 @@
+#pragma once
+/// \file backend.hpp
+/// What the HTTP server needs from an engine: submit a request with a token callback,
+/// abort it, and read its statistics. LiveEngineBackend (live_engine_backend.hpp) adapts
+/// the reference engine; tests plug in small fakes; another engine can plug in its own.
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+
+#include "llmemu/engine/request.hpp"
+#include "llmemu/engine/stats.hpp"
+#include "llmemu/metrics/prometheus.hpp"
+
+namespace llmemu::server {
+
+/// The engine behind the server.
+class Backend {
+public:
+    /// Receives a request's TokenEvents on the engine's thread; must not block.
+    using EventCallback = std::function<void(const TokenEvent&)>;
+
+    virtual ~Backend() = default;
+
+    /// Starts a request (`spec.id` is chosen by the server, unique while alive). Events
+    /// may arrive before submit returns. Throws request_error for a request that can
+    /// never run (the server answers 400 with its message).
+    virtual void submit(RequestSpec spec, EventCallback on_event) = 0;
+    /// Aborts a request; its final event (reason abort) still arrives. Thread-safe.
+    virtual void abort(RequestId id) = 0;
+    /// Counters and gauges for /metrics. Thread-safe.
+    [[nodiscard]] virtual EngineStats snapshot() const = 0;
+    /// Longest prompt + output a request may have.
+    [[nodiscard]] virtual std::uint32_t max_model_len() const = 0;
+    /// Shown as vllm:cache_config_info.
+    [[nodiscard]] virtual metrics::CacheConfigInfo cache_info() const { return {}; }
+    /// A finished request's queue time (arrival to first scheduled step) in seconds, when
+    /// the engine tracks it; nullopt otherwise. Called on the server's thread after the
+    /// request's final event.
+    [[nodiscard]] virtual std::optional<double> queue_time_s(RequestId /*id*/) { return std::nullopt; }
+};
+
+/// EngineStats -> the gauges and counters of vLLM's /metrics.
+[[nodiscard]] inline metrics::EngineMetricsSnapshot to_metrics_snapshot(const EngineStats& s) {
+    metrics::EngineMetricsSnapshot m;
+    m.num_requests_running = s.running;
+    m.num_requests_waiting = s.waiting;
+    m.kv_cache_usage = s.kv_usage;
+    m.prompt_tokens = s.prompt_tokens;
+    m.generation_tokens = s.generation_tokens;
+    m.num_preemptions = s.preemptions;
+    m.prefix_cache_queries = s.prefix_cache_queries;
+    m.prefix_cache_hits = s.prefix_cache_hits;
+    for (const auto r : {FinishReason::stop, FinishReason::length, FinishReason::abort}) {
+        m.request_success[to_string(r)] = s.num_finished(r);
+    }
+    return m;
+}
+
+} // namespace llmemu::server

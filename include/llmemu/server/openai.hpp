@@ -1,0 +1,505 @@
+#pragma once
+/// \file openai.hpp
+/// OpenAI-compatible request parsing and validation, response and stream-chunk
+/// formatting, and OpenAI-style error objects, for /v1/completions and
+/// /v1/chat/completions. Independent of the HTTP layer (testable on plain strings).
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "llmemu/error.hpp"
+#include "llmemu/executor/step.hpp"
+#include "llmemu/server/vocabulary.hpp"
+
+namespace llmemu::server {
+
+/// Which OpenAI endpoint a request came in on.
+enum class Endpoint { completions, chat_completions };
+
+/// An OpenAI-style error: HTTP status plus the `{"error": {message, type, param, code}}` body.
+struct ApiError {
+    int status = 400;
+    std::string message;
+    std::string type = "invalid_request_error";
+    std::string param;  // empty -> null
+    std::string code;   // empty -> null
+
+    /// The JSON body clients expect (openai-python / openai-node parse `error.message`).
+    [[nodiscard]] std::string body() const {
+        nlohmann::json e{{"message", message},
+                         {"type", type},
+                         {"param", param.empty() ? nlohmann::json(nullptr) : nlohmann::json(param)},
+                         {"code", code.empty() ? nlohmann::json(nullptr) : nlohmann::json(code)}};
+        return nlohmann::json{{"error", std::move(e)}}.dump();
+    }
+};
+
+/// Thrown by the parser for a request the server must refuse; carries the response.
+class api_exception : public request_error {
+public:
+    explicit api_exception(ApiError e) : request_error(e.message), m_error(std::move(e)) {}
+    [[nodiscard]] const ApiError& error() const noexcept { return m_error; }
+
+private:
+    ApiError m_error;
+};
+
+namespace detail {
+[[noreturn, gnu::cold, gnu::noinline]] inline void throw_api(int status, std::string message, std::string param = {},
+                                                             std::string code = "invalid_value",
+                                                             std::string type = "invalid_request_error") {
+    throw api_exception(ApiError{status, std::move(message), std::move(type), std::move(param), std::move(code)});
+}
+} // namespace detail
+
+/// Server-side facts the validator checks requests against.
+struct ValidationLimits {
+    /// Model names this server answers to (the first is the canonical name).
+    std::vector<std::string> served_models{"llmemu"};
+    std::uint32_t max_model_len = 4096;
+    /// `max_tokens` when a /v1/completions request gives none (OpenAI's default).
+    std::uint32_t default_completion_max_tokens = 16;
+};
+
+/// A validated generation request, ready for the engine.
+struct GenerationRequest {
+    Endpoint endpoint = Endpoint::completions;
+    std::string model;
+    bool stream = false;
+    bool include_usage = false;
+    bool continuous_usage = false;
+    /// Exact for token-id prompts; by SyntheticVocabulary's rule for text.
+    std::uint32_t prompt_len = 0;
+    std::vector<TokenId> prompt_tokens;
+    std::uint32_t max_tokens = 16;
+    std::uint32_t min_tokens = 0;
+    bool ignore_eos = false;
+    int priority = 0;
+};
+
+namespace detail {
+
+inline std::string type_name(const nlohmann::json& v) {
+    switch (v.type()) {
+    case nlohmann::json::value_t::null: return "null";
+    case nlohmann::json::value_t::boolean: return "a boolean";
+    case nlohmann::json::value_t::string: return "a string";
+    case nlohmann::json::value_t::array: return "an array";
+    case nlohmann::json::value_t::object: return "an object";
+    case nlohmann::json::value_t::number_float: return "a float";
+    default: return "an integer";
+    }
+}
+
+// Integer-valued number (1, 1.0) in [lo, hi], or nullopt when absent/null.
+inline std::optional<std::int64_t> get_int(const nlohmann::json& body, const char* key, std::int64_t lo,
+                                           std::int64_t hi) {
+    const auto it = body.find(key);
+    if (it == body.end() || it->is_null()) return std::nullopt;
+    double v = 0;
+    if (it->is_number_integer()) {
+        if (it->is_number_unsigned()) {
+            const auto u = it->get<std::uint64_t>();
+            if (u > static_cast<std::uint64_t>(hi) || (lo > 0 && u < static_cast<std::uint64_t>(lo)))
+                throw_api(400, std::string("'") + key + "' is " + std::to_string(u) + "; it must be in [" +
+                                   std::to_string(lo) + ", " + std::to_string(hi) + "]",
+                          key);
+            return static_cast<std::int64_t>(u);
+        }
+        v = static_cast<double>(it->get<std::int64_t>());
+    } else if (it->is_number_float()) {
+        v = it->get<double>();
+        if (!std::isfinite(v) || v != std::floor(v))
+            throw_api(400, std::string("'") + key + "' must be an integer, got " + it->dump(), key, "invalid_type");
+    } else {
+        throw_api(400, std::string("'") + key + "' must be an integer, got " + type_name(*it), key, "invalid_type");
+    }
+    if (v < static_cast<double>(lo) || v > static_cast<double>(hi))
+        throw_api(400, std::string("'") + key + "' is " + it->dump() + "; it must be in [" + std::to_string(lo) +
+                           ", " + std::to_string(hi) + "]",
+                  key);
+    return static_cast<std::int64_t>(v);
+}
+
+inline std::optional<bool> get_bool(const nlohmann::json& body, const char* key) {
+    const auto it = body.find(key);
+    if (it == body.end() || it->is_null()) return std::nullopt;
+    if (!it->is_boolean())
+        throw_api(400, std::string("'") + key + "' must be a boolean, got " + type_name(*it), key, "invalid_type");
+    return it->get<bool>();
+}
+
+inline void check_number(const nlohmann::json& body, const char* key) {
+    const auto it = body.find(key);
+    if (it == body.end() || it->is_null()) return;
+    if (!it->is_number())
+        throw_api(400, std::string("'") + key + "' must be a number, got " + type_name(*it), key, "invalid_type");
+}
+
+// Token ids: a non-empty array of non-negative integers.
+inline void read_token_ids(const nlohmann::json& arr, std::vector<TokenId>& out) {
+    out.reserve(arr.size());
+    for (const auto& t : arr) {
+        if (!t.is_number_integer() || t.get<std::int64_t>() < 0 ||
+            t.get<std::int64_t>() > std::numeric_limits<TokenId>::max())
+            throw_api(400, "'prompt' token ids must be non-negative 32-bit integers, got " + t.dump(), "prompt",
+                      "invalid_type");
+        out.push_back(static_cast<TokenId>(t.get<std::int64_t>()));
+    }
+}
+
+inline void read_prompt(const nlohmann::json& body, GenerationRequest& r) {
+    const auto it = body.find("prompt");
+    if (it == body.end() || it->is_null())
+        throw_api(400, "'prompt' is required (a string, or a list of token ids)", "prompt", "missing_required_parameter");
+    const nlohmann::json* p = &*it;
+    if (p->is_array() && !p->empty() && (p->front().is_string() || p->front().is_array())) {
+        if (p->size() != 1)
+            throw_api(400,
+                      "'prompt' holds " + std::to_string(p->size()) +
+                          " prompts; batched prompts are not supported, send one prompt per request",
+                      "prompt", "unsupported_parameter");
+        p = &p->front();
+    }
+    if (p->is_string()) {
+        SyntheticVocabulary::tokenize(p->get_ref<const std::string&>(), r.prompt_tokens);
+    } else if (p->is_array()) {
+        read_token_ids(*p, r.prompt_tokens);
+    } else {
+        throw_api(400, "'prompt' must be a string or a list of token ids, got " + type_name(*p), "prompt",
+                  "invalid_type");
+    }
+}
+
+// ChatML-like template: <|im_start|> role \n content <|im_end|> per message (4 tokens of
+// overhead) and <|im_start|> assistant \n to prime the reply (3 tokens).
+inline void read_messages(const nlohmann::json& body, GenerationRequest& r) {
+    const auto it = body.find("messages");
+    if (it == body.end() || it->is_null())
+        throw_api(400, "'messages' is required (a non-empty list of {role, content})", "messages",
+                  "missing_required_parameter");
+    if (!it->is_array() || it->empty())
+        throw_api(400, "'messages' must be a non-empty list of {role, content}", "messages", "invalid_type");
+    constexpr TokenId im_start = SyntheticVocabulary::id_space + 1;
+    constexpr TokenId im_end = SyntheticVocabulary::id_space + 2;
+    constexpr TokenId newline = SyntheticVocabulary::id_space + 3;
+    auto role_id = [](std::string_view role) -> TokenId {
+        static constexpr std::string_view roles[] = {"system", "user", "assistant", "tool", "developer", "function"};
+        for (std::size_t i = 0; i < std::size(roles); ++i)
+            if (roles[i] == role) return SyntheticVocabulary::id_space + 10 + static_cast<TokenId>(i);
+        return -1;
+    };
+    std::size_t index = 0;
+    for (const auto& m : *it) {
+        const std::string param = "messages[" + std::to_string(index++) + "]";
+        if (!m.is_object()) throw_api(400, "'" + param + "' must be an object {role, content}", param, "invalid_type");
+        const auto role = m.find("role");
+        if (role == m.end() || !role->is_string())
+            throw_api(400, "'" + param + ".role' is required and must be a string", param + ".role",
+                      "invalid_type");
+        const TokenId rid = role_id(role->get_ref<const std::string&>());
+        if (rid < 0)
+            throw_api(400,
+                      "'" + param + ".role' is '" + role->get<std::string>() +
+                          "'; expected system, user, assistant, tool or developer",
+                      param + ".role");
+        r.prompt_tokens.push_back(im_start);
+        r.prompt_tokens.push_back(rid);
+        r.prompt_tokens.push_back(newline);
+        const auto content = m.find("content");
+        if (content == m.end() || content->is_null()) {
+            if (role->get_ref<const std::string&>() != "assistant")
+                throw_api(400, "'" + param + ".content' is required", param + ".content",
+                          "missing_required_parameter");
+        } else if (content->is_string()) {
+            SyntheticVocabulary::tokenize(content->get_ref<const std::string&>(), r.prompt_tokens);
+        } else if (content->is_array()) {
+            for (const auto& part : *content) {
+                const auto type = part.is_object() ? part.find("type") : part.end();
+                const auto text = part.is_object() ? part.find("text") : part.end();
+                if (!part.is_object() || type == part.end() || !type->is_string() ||
+                    type->get_ref<const std::string&>() != "text" || text == part.end() || !text->is_string())
+                    throw_api(400,
+                              "'" + param +
+                                  ".content' parts must be {\"type\": \"text\", \"text\": ...}; the emulator "
+                                  "serves text only",
+                              param + ".content", "invalid_type");
+                SyntheticVocabulary::tokenize(text->get_ref<const std::string&>(), r.prompt_tokens);
+            }
+        } else {
+            throw_api(400, "'" + param + ".content' must be a string or a list of text parts, got " +
+                               type_name(*content),
+                      param + ".content", "invalid_type");
+        }
+        r.prompt_tokens.push_back(im_end);
+    }
+    r.prompt_tokens.push_back(im_start);
+    r.prompt_tokens.push_back(role_id("assistant"));
+    r.prompt_tokens.push_back(newline);
+}
+
+inline void reject_if_present(const nlohmann::json& body, const char* key, const std::string& why) {
+    const auto it = body.find(key);
+    if (it == body.end() || it->is_null()) return;
+    const bool empty = (it->is_string() && it->get_ref<const std::string&>().empty()) ||
+                       (it->is_array() && it->empty()) || (it->is_boolean() && !it->get<bool>());
+    if (!empty) throw_api(400, std::string("'") + key + "' is not supported: " + why, key, "unsupported_parameter");
+}
+
+} // namespace detail
+
+/// Parses and validates one request body. Throws api_exception (status 400) with an
+/// OpenAI-style error for malformed JSON, wrong types, missing fields, unsupported
+/// parameters, an unknown model, and prompts or `max_tokens` beyond `max_model_len`.
+inline GenerationRequest parse_generation_request(std::string_view body_text, Endpoint endpoint,
+                                                  const ValidationLimits& limits) {
+    using detail::throw_api;
+    nlohmann::json body;
+    try {
+        body = nlohmann::json::parse(body_text.begin(), body_text.end());
+    } catch (const nlohmann::json::parse_error& e) {
+        throw_api(400, std::string("request body is not valid JSON: ") + e.what(), {}, "invalid_json");
+    }
+    if (!body.is_object())
+        throw_api(400, "request body must be a JSON object, got " + detail::type_name(body), {}, "invalid_type");
+
+    GenerationRequest r;
+    r.endpoint = endpoint;
+    const auto model = body.find("model");
+    if (model == body.end() || model->is_null())
+        throw_api(400, "'model' is required", "model", "missing_required_parameter");
+    if (!model->is_string())
+        throw_api(400, "'model' must be a string, got " + detail::type_name(*model), "model", "invalid_type");
+    r.model = model->get<std::string>();
+    if (std::find(limits.served_models.begin(), limits.served_models.end(), r.model) == limits.served_models.end())
+        throw_api(400,
+                  "The model `" + r.model + "` does not exist; this server serves `" +
+                      (limits.served_models.empty() ? std::string() : limits.served_models.front()) +
+                      "` (see GET /v1/models)",
+                  "model", "model_not_found");
+
+    if (const auto n = detail::get_int(body, "n", std::numeric_limits<std::int64_t>::min(),
+                                       std::numeric_limits<std::int64_t>::max());
+        n && *n != 1)
+        throw_api(400, "'n' is " + std::to_string(*n) + "; only n = 1 is supported", "n", "unsupported_parameter");
+    if (const auto b = detail::get_int(body, "best_of", std::numeric_limits<std::int64_t>::min(),
+                                       std::numeric_limits<std::int64_t>::max());
+        b && *b != 1)
+        throw_api(400, "'best_of' is " + std::to_string(*b) + "; only best_of = 1 is supported", "best_of",
+                  "unsupported_parameter");
+    detail::reject_if_present(body, "stop",
+                              "generated text is synthetic, so stop strings cannot match; bound the output "
+                              "with max_tokens instead");
+    detail::reject_if_present(body, "stop_token_ids", "the emulator ends generation only at max_tokens or EOS");
+    detail::reject_if_present(body, "echo", "echo is not supported");
+    detail::reject_if_present(body, "suffix", "suffix is not supported");
+    if (endpoint == Endpoint::completions) {
+        if (const auto it = body.find("logprobs"); it != body.end() && !it->is_null())
+            throw_api(400, "'logprobs' is not supported: the emulator samples no distributions", "logprobs",
+                      "unsupported_parameter");
+    } else {
+        if (detail::get_bool(body, "logprobs").value_or(false))
+            throw_api(400, "'logprobs' is not supported: the emulator samples no distributions", "logprobs",
+                      "unsupported_parameter");
+    }
+    if (const auto it = body.find("response_format"); it != body.end() && !it->is_null()) {
+        const auto t = it->is_object() ? it->find("type") : it->end();
+        if (!it->is_object() || t == it->end() || !t->is_string() || t->get_ref<const std::string&>() != "text")
+            throw_api(400, "'response_format' other than {\"type\": \"text\"} is not supported", "response_format",
+                      "unsupported_parameter");
+    }
+    for (const char* key : {"temperature", "top_p", "top_k", "min_p", "presence_penalty", "frequency_penalty",
+                            "repetition_penalty"})
+        detail::check_number(body, key);
+    (void)detail::get_int(body, "seed", std::numeric_limits<std::int64_t>::min(),
+                          std::numeric_limits<std::int64_t>::max());
+
+    r.stream = detail::get_bool(body, "stream").value_or(false);
+    if (const auto so = body.find("stream_options"); so != body.end() && !so->is_null()) {
+        if (!so->is_object())
+            throw_api(400, "'stream_options' must be an object, got " + detail::type_name(*so), "stream_options",
+                      "invalid_type");
+        if (!r.stream)
+            throw_api(400, "'stream_options' can only be given when 'stream' is true", "stream_options");
+        r.include_usage = detail::get_bool(*so, "include_usage").value_or(false);
+        r.continuous_usage = detail::get_bool(*so, "continuous_usage_stats").value_or(false);
+    }
+    r.ignore_eos = detail::get_bool(body, "ignore_eos").value_or(false);
+    r.priority = static_cast<int>(
+        detail::get_int(body, "priority", std::numeric_limits<int>::min(), std::numeric_limits<int>::max())
+            .value_or(0));
+
+    if (endpoint == Endpoint::completions) detail::read_prompt(body, r);
+    else detail::read_messages(body, r);
+    if (r.prompt_tokens.empty())
+        throw_api(400, "the prompt is empty; give at least one token", endpoint == Endpoint::completions ? "prompt" : "messages");
+    if (r.prompt_tokens.size() >= limits.max_model_len)
+        throw_api(400,
+                  "This model's maximum context length is " + std::to_string(limits.max_model_len) +
+                      " tokens. However, your request has " + std::to_string(r.prompt_tokens.size()) +
+                      " input tokens. Please reduce the length of the input.",
+                  endpoint == Endpoint::completions ? "prompt" : "messages", "context_length_exceeded");
+    r.prompt_len = static_cast<std::uint32_t>(r.prompt_tokens.size());
+    const std::uint32_t room = limits.max_model_len - r.prompt_len;
+
+    constexpr std::int64_t max_value = std::numeric_limits<std::uint32_t>::max();
+    auto max_tokens = detail::get_int(body, "max_tokens", 1, max_value);
+    const auto max_completion = detail::get_int(body, "max_completion_tokens", 1, max_value);
+    if (max_completion) max_tokens = max_completion;
+    const char* max_param = max_completion ? "max_completion_tokens" : "max_tokens";
+    if (!max_tokens) {
+        r.max_tokens = endpoint == Endpoint::completions ? std::min(limits.default_completion_max_tokens, room) : room;
+    } else if (*max_tokens > room) {
+        throw_api(400,
+                  "'" + std::string(max_param) + "' is too large: " + std::to_string(*max_tokens) +
+                      ". This model's maximum context length is " + std::to_string(limits.max_model_len) +
+                      " tokens and your request has " + std::to_string(r.prompt_len) + " input tokens (" +
+                      std::to_string(*max_tokens) + " > " + std::to_string(limits.max_model_len) + " - " +
+                      std::to_string(r.prompt_len) + ").",
+                  max_param, "context_length_exceeded");
+    } else {
+        r.max_tokens = static_cast<std::uint32_t>(*max_tokens);
+    }
+    const auto min_tokens = detail::get_int(body, "min_tokens", 0, max_value);
+    r.min_tokens = static_cast<std::uint32_t>(min_tokens.value_or(0));
+    if (r.min_tokens > r.max_tokens)
+        throw_api(400,
+                  "'min_tokens' (" + std::to_string(r.min_tokens) + ") must be at most 'max_tokens' (" +
+                      std::to_string(r.max_tokens) + ")",
+                  "min_tokens");
+    return r;
+}
+
+/// Builds the response bodies and SSE chunks of one request. Chunks are assembled from
+/// fixed prefix/suffix strings around the token text, so a token costs one append.
+class ResponseWriter {
+public:
+    ResponseWriter(Endpoint endpoint, std::string id, std::string model, std::int64_t created)
+        : m_endpoint(endpoint), m_id(std::move(id)), m_model(std::move(model)), m_created(created) {
+        const bool chat = endpoint == Endpoint::chat_completions;
+        m_head = "{\"id\":" + nlohmann::json(m_id).dump() + ",\"object\":\"" +
+                 (chat ? "chat.completion.chunk" : "text_completion") +
+                 "\",\"created\":" + std::to_string(m_created) + ",\"model\":" + nlohmann::json(m_model).dump();
+        m_token_head = m_head + (chat ? ",\"choices\":[{\"index\":0,\"delta\":{\"content\":\""
+                                      : ",\"choices\":[{\"index\":0,\"text\":\"");
+    }
+
+    [[nodiscard]] Endpoint endpoint() const noexcept { return m_endpoint; }
+    [[nodiscard]] const std::string& id() const noexcept { return m_id; }
+
+    /// Appends the SSE event `data: {...}\n\n` of one generated token. `finish_reason`
+    /// (nullptr while streaming) goes on the chunk of the last token, as vLLM does.
+    /// Chat streams open with a `{"role": "assistant", "content": ""}` chunk (first=true).
+    void append_token_event(std::string& out, std::string_view text, const char* finish_reason, bool first,
+                            const std::optional<std::pair<std::uint32_t, std::uint32_t>>& usage = {}) const {
+        if (first && m_endpoint == Endpoint::chat_completions) {
+            out += "data: ";
+            out += m_head;
+            out += ",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"},"
+                   "\"logprobs\":null,\"finish_reason\":null}]";
+            if (usage) append_usage(out, usage->first, 0);
+            out += "}\n\n";
+        }
+        out += "data: ";
+        out += m_token_head;
+        append_escaped(out, text);
+        out += m_endpoint == Endpoint::chat_completions ? "\"},\"logprobs\":null,\"finish_reason\":"
+                                                        : "\",\"logprobs\":null,\"finish_reason\":";
+        if (finish_reason) {
+            out += '"';
+            out += finish_reason;
+            out += "\",\"stop_reason\":null}]";
+        } else {
+            out += "null,\"stop_reason\":null}]";
+        }
+        if (usage) append_usage(out, usage->first, usage->second);
+        out += "}\n\n";
+    }
+
+    /// The closing usage-only chunk (`"choices": []`) of stream_options.include_usage.
+    void append_usage_event(std::string& out, std::uint32_t prompt_tokens, std::uint32_t completion_tokens) const {
+        out += "data: ";
+        out += m_head;
+        out += ",\"choices\":[]";
+        append_usage(out, prompt_tokens, completion_tokens);
+        out += "}\n\n";
+    }
+
+    /// The end of the stream.
+    static void append_done(std::string& out) { out += "data: [DONE]\n\n"; }
+
+    /// The whole (non-streaming) response body.
+    [[nodiscard]] std::string full_response(std::string_view text, std::string_view finish_reason,
+                                            std::uint32_t prompt_tokens, std::uint32_t completion_tokens) const {
+        nlohmann::json choice;
+        if (m_endpoint == Endpoint::chat_completions) {
+            choice = {{"index", 0},
+                      {"message", {{"role", "assistant"}, {"content", text}, {"tool_calls", nlohmann::json::array()}}},
+                      {"logprobs", nullptr},
+                      {"finish_reason", finish_reason},
+                      {"stop_reason", nullptr}};
+        } else {
+            choice = {{"index", 0},
+                      {"text", text},
+                      {"logprobs", nullptr},
+                      {"finish_reason", finish_reason},
+                      {"stop_reason", nullptr}};
+        }
+        nlohmann::json j{{"id", m_id},
+                         {"object", m_endpoint == Endpoint::chat_completions ? "chat.completion" : "text_completion"},
+                         {"created", m_created},
+                         {"model", m_model},
+                         {"choices", nlohmann::json::array({std::move(choice)})},
+                         {"usage",
+                          {{"prompt_tokens", prompt_tokens},
+                           {"total_tokens", prompt_tokens + completion_tokens},
+                           {"completion_tokens", completion_tokens},
+                           {"prompt_tokens_details", nullptr}}}};
+        return j.dump();
+    }
+
+private:
+    static void append_usage(std::string& out, std::uint32_t prompt, std::uint32_t completion) {
+        out += ",\"usage\":{\"prompt_tokens\":";
+        out += std::to_string(prompt);
+        out += ",\"total_tokens\":";
+        out += std::to_string(prompt + completion);
+        out += ",\"completion_tokens\":";
+        out += std::to_string(completion);
+        out += '}';
+    }
+    static void append_escaped(std::string& out, std::string_view s) {
+        for (const char c : s) {
+            const auto u = static_cast<unsigned char>(c);
+            if (c == '"' || c == '\\') {
+                out += '\\';
+                out += c;
+            } else if (u < 0x20) {
+                static constexpr char hex[] = "0123456789abcdef";
+                out += "\\u00";
+                out += hex[u >> 4U];
+                out += hex[u & 15U];
+            } else {
+                out += c;
+            }
+        }
+    }
+
+    Endpoint m_endpoint;
+    std::string m_id;
+    std::string m_model;
+    std::int64_t m_created;
+    std::string m_head;
+    std::string m_token_head;
+};
+
+} // namespace llmemu::server
