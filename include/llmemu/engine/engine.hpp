@@ -157,6 +157,21 @@ public:
         return true;
     }
 
+    /// Aborts every request in the engine (see abort); returns how many.
+    std::size_t abort_all() {
+        std::size_t n = 0;
+        for (const RequestId id : m_scheduler.unfinished_ids()) n += abort(id) ? 1U : 0U;
+        return n;
+    }
+    /// Waits for the step in flight, if any, and processes its output (nothing new is
+    /// scheduled).
+    void finish_in_flight() {
+        if (m_inflight < 0) return;
+        const int index = m_inflight;
+        m_inflight = -1;
+        complete(index);
+    }
+
     /// A step is dispatched and not yet processed.
     [[nodiscard]] bool in_flight() const noexcept { return m_inflight >= 0; }
     /// Requests in the engine, or a step in flight.

@@ -369,6 +369,14 @@ public:
         refresh_gauges();
     }
 
+    /// Ids of every request waiting or running (any order).
+    [[nodiscard]] std::vector<RequestId> unfinished_ids() const {
+        std::vector<RequestId> ids;
+        ids.reserve(m_ids.size());
+        for (const auto& [id, slot] : m_ids) ids.push_back(id);
+        return ids;
+    }
+
     /// Requests waiting or running.
     [[nodiscard]] bool has_unfinished() const noexcept { return !m_running.empty() || m_num_waiting > 0; }
     [[nodiscard]] std::size_t num_running() const noexcept { return m_running.size(); }

@@ -1,0 +1,197 @@
+#pragma once
+/// \file live_engine.hpp
+/// LiveEngine<E>: the reference engine serving in real time on its own thread, for
+/// servers. Any thread may submit, abort, snapshot or shut down; tokens are streamed to
+/// each request's handler on the engine thread as the executor's steps resolve on the
+/// wall clock.
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_set>
+#include <utility>
+#include <vector>
+
+#include "llmemu/engine/config.hpp"
+#include "llmemu/engine/engine.hpp"
+#include "llmemu/engine/request.hpp"
+#include "llmemu/engine/stats.hpp"
+#include "llmemu/error.hpp"
+#include "llmemu/time/wall_clock.hpp"
+
+namespace llmemu {
+
+/// A thread-safe, real-time Engine over a WallClock. E: a StepExecutor on that clock
+/// (e.g. EmulatedExecutor<AnyLatencyModel, WallClock>).
+template <class E>
+class LiveEngine {
+public:
+    using engine_type = Engine<E, WallClock>;
+
+    /// Builds the engine on the calling thread (throws config_error as Engine does), then
+    /// starts the engine thread. Times are measured from construction.
+    LiveEngine(E executor, WallClock& clock, const EngineConfig& config, const ModelConfig* model = nullptr)
+        : m_engine(std::forward<E>(executor), clock, config, model), m_config(m_engine.config()) {
+        m_snapshot = m_engine.stats();
+        m_thread = std::thread([this] { run(); });
+    }
+
+    LiveEngine(const LiveEngine&) = delete;
+    LiveEngine& operator=(const LiveEngine&) = delete;
+
+    /// Shuts down (see shutdown).
+    ~LiveEngine() { shutdown(); }
+
+    /// The configuration in use (num_gpu_blocks resolved).
+    [[nodiscard]] const EngineConfig& config() const noexcept { return m_config; }
+
+    /// Queues a request arriving now. spec.id == 0 asks the engine for a fresh id.
+    /// on_event runs on the engine thread for every token and for the final event; it
+    /// must not block (it may call abort). Throws request_error for a request that can
+    /// never run (e.g. prompt + max_tokens > max_model_len; counted as rejected), whose
+    /// id is already in flight, or after shutdown. Returns the request's id.
+    RequestId submit(RequestSpec spec, std::function<void(const TokenEvent&)> on_event) {
+        const std::chrono::nanoseconds arrival = m_engine.now();
+        if (auto why = Scheduler::check_spec(spec, m_config)) {
+            {
+                std::lock_guard lock(m_mutex);
+                ++m_rejected;
+            }
+            detail::throw_error<request_error>("request " + std::to_string(spec.id) + " refused: " + *why);
+        }
+        std::lock_guard lock(m_mutex);
+        if (m_stopping) detail::throw_error<request_error>("request refused: the engine is shut down");
+        if (spec.id == 0) {
+            do {
+                spec.id = m_next_id++;
+            } while (spec.id == 0 || m_live.count(spec.id) != 0);
+        } else if (m_live.count(spec.id) != 0) {
+            detail::throw_error<request_error>("request " + std::to_string(spec.id) +
+                                               " refused: that id is already in flight");
+        }
+        const RequestId id = spec.id;
+        m_live.insert(id);
+        m_submits.push_back(Pending{std::move(spec), arrival, std::move(on_event)});
+        m_wake.notify_one();
+        return id;
+    }
+
+    /// Aborts a request (no-op when unknown or finished): it finishes with
+    /// FinishReason::abort at the engine's next iteration, which frees its KV blocks
+    /// before scheduling the next step.
+    void abort(RequestId id) {
+        std::lock_guard lock(m_mutex);
+        if (m_live.count(id) == 0) return;
+        m_aborts.push_back(id);
+        m_wake.notify_one();
+    }
+
+    /// The engine statistics as of its last iteration (requests refused by submit are
+    /// counted as received and rejected).
+    [[nodiscard]] EngineStats snapshot() const {
+        std::lock_guard lock(m_mutex);
+        EngineStats s = m_snapshot;
+        s.requests_received += m_rejected;
+        s.finished[static_cast<std::size_t>(FinishReason::rejected)] += m_rejected;
+        return s;
+    }
+
+    /// Requests submitted and not yet finished.
+    [[nodiscard]] std::size_t num_unfinished() const {
+        std::lock_guard lock(m_mutex);
+        return m_live.size();
+    }
+
+    /// Called on the engine thread with each finished request's record (for per-request
+    /// histograms: queue, prefill, decode, inference, E2E). Set before submitting.
+    void set_on_finish(std::function<void(const RequestRecord&)> fn) {
+        std::lock_guard lock(m_mutex);
+        m_on_finish = std::move(fn);
+    }
+
+    /// Time since construction on the engine's clock.
+    [[nodiscard]] std::chrono::nanoseconds now() const { return m_engine.now(); }
+
+    /// Stops the engine: refuses new submissions, aborts every request in flight (each
+    /// gets its final abort event), waits for the step in flight and joins the thread.
+    /// Idempotent.
+    void shutdown() {
+        {
+            std::lock_guard lock(m_mutex);
+            m_stopping = true;
+            m_wake.notify_one();
+        }
+        if (m_thread.joinable()) m_thread.join();
+    }
+
+private:
+    struct Pending {
+        RequestSpec spec;
+        std::chrono::nanoseconds arrival;
+        std::function<void(const TokenEvent&)> on_event;
+    };
+
+    void take_commands(std::vector<Pending>& submits, std::vector<RequestId>& aborts) {
+        for (auto& p : submits) m_engine.add_request(std::move(p.spec), p.arrival, std::move(p.on_event));
+        for (const RequestId id : aborts) m_engine.abort(id);
+        submits.clear();
+        aborts.clear();
+    }
+
+    void publish() {
+        auto& done = m_engine.finished_records();
+        std::function<void(const RequestRecord&)> on_finish;
+        {
+            std::lock_guard lock(m_mutex);
+            for (const auto& r : done) m_live.erase(r.id);
+            m_snapshot = m_engine.stats();
+            on_finish = m_on_finish;
+        }
+        if (on_finish)
+            for (const auto& r : done) on_finish(r);
+        done.clear();
+    }
+
+    void run() {
+        std::vector<Pending> submits;
+        std::vector<RequestId> aborts;
+        for (;;) {
+            bool stop = false;
+            {
+                std::unique_lock lock(m_mutex);
+                if (!m_engine.busy())
+                    m_wake.wait(lock, [&] { return m_stopping || !m_submits.empty() || !m_aborts.empty(); });
+                stop = m_stopping;
+                submits.swap(m_submits);
+                aborts.swap(m_aborts);
+            }
+            take_commands(submits, aborts);
+            if (stop) break;
+            m_engine.step();
+            publish();
+        }
+        m_engine.abort_all();
+        m_engine.finish_in_flight();
+        publish();
+    }
+
+    engine_type m_engine;  // touched by the engine thread only (after construction)
+    const EngineConfig m_config;
+    mutable std::mutex m_mutex;
+    std::condition_variable m_wake;
+    std::vector<Pending> m_submits;
+    std::vector<RequestId> m_aborts;
+    std::unordered_set<RequestId> m_live;
+    EngineStats m_snapshot;
+    std::uint64_t m_rejected = 0;
+    RequestId m_next_id = 1;
+    bool m_stopping = false;
+    std::function<void(const RequestRecord&)> m_on_finish;
+    std::thread m_thread;
+};
+
+} // namespace llmemu
