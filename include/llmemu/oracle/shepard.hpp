@@ -1,0 +1,54 @@
+#pragma once
+/// \file shepard.hpp
+/// Weight policies of the latency oracle: Shepard inverse-distance weights (the
+/// default) and uniform weights.
+
+#include <algorithm>
+#include <cmath>
+#include <concepts>
+#include <cstddef>
+#include <span>
+
+#include <Eigen/Core>
+
+#include "llmemu/oracle/neighbours.hpp"
+
+namespace llmemu {
+
+/// A weight policy turns neighbour distances into non-negative, not-all-zero weights
+/// (one per neighbour; they need not sum to 1). `floor` is the smallest distance to use
+/// (a query's own, too-sparse bucket sits at distance 0).
+template <class W>
+concept WeightPolicy = requires(const W& w, std::span<const Neighbour> n, double floor, std::span<double> out) {
+    { w.weights(n, floor, out) } -> std::same_as<void>;
+};
+
+/// Shepard's inverse-distance weights: w_i = 1 / max(d_i, floor)^power.
+struct ShepardWeights {
+    double power = 2.0;
+
+    void weights(std::span<const Neighbour> n, double floor, std::span<double> out) const noexcept {
+        using Array = Eigen::Array<double, Eigen::Dynamic, 1, 0, static_cast<int>(max_neighbour_capacity), 1>;
+        const auto k = static_cast<Eigen::Index>(n.size());
+        Array d(k);
+        for (Eigen::Index i = 0; i < k; ++i) d[i] = n[static_cast<std::size_t>(i)].distance;
+        Eigen::Map<Eigen::ArrayXd> w(out.data(), k);
+        const double f = floor > 0.0 ? floor : 1e-12;
+        if (power == 2.0) w = d.max(f).square().inverse();
+        else if (power == 1.0) w = d.max(f).inverse();
+        else w = d.max(f).pow(-power);
+    }
+};
+
+/// Every neighbour weighs the same.
+struct UniformWeights {
+    void weights(std::span<const Neighbour> n, double /*floor*/, std::span<double> out) const noexcept {
+        std::fill(out.begin(), out.begin() + static_cast<std::ptrdiff_t>(n.size()), 1.0);
+    }
+};
+
+static_assert(WeightPolicy<ShepardWeights>);
+static_assert(WeightPolicy<UniformWeights>);
+static_assert(!WeightPolicy<double>);
+
+} // namespace llmemu
