@@ -37,7 +37,7 @@ inline std::filesystem::path bundled_data_dir() {
     auto has_data = [&](const fs::path& d) { return fs::is_regular_file(d / default_profile_name, ec); };
     if (const char* env = std::getenv("LLMEMU_DATA_DIR"); env != nullptr && *env != '\0') {
         if (has_data(env)) return fs::path(env);
-        detail::throw_error<config_error>(std::string("LLMEMU_DATA_DIR='") + env + "' does not contain " +
+        llmemu::detail::throw_error<config_error>(std::string("LLMEMU_DATA_DIR='") + env + "' does not contain " +
                                           default_profile_name + "; point it at llmemu's data directory or unset it");
     }
     std::string looked;
@@ -50,7 +50,7 @@ inline std::filesystem::path bundled_data_dir() {
     if (has_data(LLMEMU_SOURCE_DATA_DIR)) return fs::path(LLMEMU_SOURCE_DATA_DIR);
     looked += std::string(LLMEMU_SOURCE_DATA_DIR) + ", ";
 #endif
-    detail::throw_error<config_error>("cannot find llmemu's bundled data (looked in " + looked +
+    llmemu::detail::throw_error<config_error>("cannot find llmemu's bundled data (looked in " + looked +
                                       "and $LLMEMU_DATA_DIR); set LLMEMU_DATA_DIR to the directory holding " +
                                       default_profile_name + ", or pass --profile and --trace explicitly");
 }

@@ -197,7 +197,7 @@ inline double parse_rate(std::string_view text, std::string_view flag = "--reque
 inline bool trace_has_arrivals(const std::filesystem::path& path) {
     std::ifstream in(path);
     if (!in)
-        detail::throw_error<workload_error>("trace '" + path.string() +
+        llmemu::detail::throw_error<workload_error>("trace '" + path.string() +
                                             "': cannot open the file; check the path (CSV with columns "
                                             "arrived_at,num_prefill_tokens,num_decode_tokens)");
     std::string header;
