@@ -272,16 +272,18 @@ TEST_CASE("Executor.bad_steps_resolve_with_an_error_and_do_not_occupy_the_gpu") 
 
 TEST_CASE("Executor.wall_clock.resolves_at_deadline_on_timer_thread" * doctest::timeout(10)) {
     WallClock clock;
-    WExec exec(AffineProfile{2.0, 0.0, 0.0}, clock, llmemu::UniformVocabEmitter(100), 3);
+    // 40 ms steps: long enough that step 2 is surely dispatched before step 1 ends, even
+    // under a sanitizer on a loaded machine.
+    WExec exec(AffineProfile{40.0, 0.0, 0.0}, clock, llmemu::UniformVocabEmitter(100), 3);
     const auto t0 = WallClock::now();
     auto f1 = exec.execute(StepBatch{1, {decode(1, 1)}});
     auto f2 = exec.execute(StepBatch{2, {decode(1, 2)}});
-    CHECK(f2.deadline() - f1.deadline() == 2ms);
+    CHECK(f2.deadline() - f1.deadline() == 40ms);
     std::atomic<int> continuations{0};
     f2.then([&] { continuations.fetch_add(1); });
     const StepOutput o1 = f1.get();
     CHECK(WallClock::now() >= f1.deadline());
-    CHECK(o1.end - o1.start == 2ms);
+    CHECK(o1.end - o1.start == 40ms);
     CHECK(o1.start >= llmemu::since_epoch(t0));
     const StepOutput o2 = f2.get();
     CHECK(WallClock::now() >= f2.deadline());

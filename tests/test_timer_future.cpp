@@ -201,9 +201,12 @@ TEST_CASE("TimerFuture.wall_many_futures_across_threads" * doctest::timeout(20))
     constexpr int n = 200;
     std::vector<TimerFuture<int, WallClock>> futures;
     futures.reserve(n);
-    const auto base = clock.now() + 1ms;
-    for (int i = 0; i < n; ++i) futures.push_back(llmemu::resolve_at(clock, base + std::chrono::microseconds(i * 10), i));
-    for (int i = 0; i < n; i += 4) futures[static_cast<std::size_t>(i)].cancel();
+    // Far enough ahead that cancelling right after creation always beats the deadline.
+    const auto base = clock.now() + 50ms;
+    for (int i = 0; i < n; ++i) {
+        futures.push_back(llmemu::resolve_at(clock, base + std::chrono::microseconds(i * 10), i));
+        if (i % 4 == 0) futures.back().cancel();
+    }
     std::atomic<int> sum{0};
     std::atomic<int> cancelled{0};
     std::vector<std::thread> threads;
