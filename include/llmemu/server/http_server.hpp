@@ -1,0 +1,747 @@
+#pragma once
+/// \file http_server.hpp
+/// The OpenAI-compatible HTTP server: one Boost.Asio event loop (one thread) serves every
+/// connection and stream; the engine's token events are handed to the loop through one
+/// batched inbox (one post per burst, never a blocking call on the engine thread).
+///
+/// Routes: POST /v1/completions, POST /v1/chat/completions (JSON or server-sent events),
+/// GET /v1/models, GET /health, GET /metrics (vLLM's Prometheus metrics), GET /version.
+/// A client that disconnects while its request runs gets the request aborted. stop()
+/// (or SIGINT/SIGTERM under run(true)) stops accepting, lets in-flight requests finish
+/// for `drain_timeout`, aborts the rest, ends their streams and returns from run().
+
+#include <atomic>
+#include <cerrno>
+#include <csignal>
+#include <cstdio>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include <sys/socket.h>
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/string_body.hpp>
+
+#include "llmemu/error.hpp"
+#include "llmemu/server/backend.hpp"
+#include "llmemu/server/openai.hpp"
+#include "llmemu/version.hpp"
+
+namespace llmemu::server {
+
+/// How the server listens and behaves.
+struct ServerOptions {
+    /// Address to bind; loopback by default (an emulator should not face a network unasked).
+    std::string host = "127.0.0.1";
+    /// TCP port; 0 picks a free ephemeral port (see Server::port()).
+    std::uint16_t port = 8000;
+    /// The model name clients must send and /v1/models lists.
+    std::string model_name = "llmemu";
+    /// The `engine` label of every metric.
+    std::string engine_label = "0";
+    /// Largest accepted request body; larger ones get 413.
+    std::size_t max_body_bytes = 16U << 20U;
+    /// A connection idle this long between requests (or slow sending one) is closed.
+    std::chrono::milliseconds idle_timeout{60000};
+    /// On stop(): how long in-flight requests may run on before they are aborted.
+    std::chrono::milliseconds drain_timeout{0};
+    /// `max_tokens` of a /v1/completions request that gives none (OpenAI: 16).
+    std::uint32_t default_completion_max_tokens = 16;
+    /// A stream whose client reads slower than this much unsent data is dropped (aborted).
+    std::size_t max_pending_bytes = 8U << 20U;
+};
+
+/// Counters of the HTTP layer (readable from any thread).
+struct ServerStats {
+    std::uint64_t connections = 0;
+    std::uint64_t requests = 0;
+    std::uint64_t generations = 0;
+    std::uint64_t active_generations = 0;
+    std::uint64_t client_aborts = 0;
+    std::uint64_t errors_4xx = 0;
+};
+
+namespace detail {
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+
+inline const char* status_text(int status) {
+    switch (status) {
+    case 200: return "OK";
+    case 400: return "Bad Request";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 413: return "Payload Too Large";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 503: return "Service Unavailable";
+    default: return "Unknown";
+    }
+}
+
+inline void append_hex(std::string& out, std::size_t v) {
+    char buf[20];
+    int n = 0;
+    do {
+        buf[n++] = "0123456789abcdef"[v & 15U];
+        v >>= 4U;
+    } while (v != 0);
+    while (n > 0) out += buf[--n];
+}
+
+class HttpSession;
+
+// Token events cross from the engine thread to the event loop here: pushes are batched,
+// and only the push that finds the queue empty posts a drain to the loop.
+struct ServerInbox {
+    struct Item {
+        std::weak_ptr<HttpSession> session;
+        TokenEvent event;
+    };
+    std::mutex mutex;
+    std::vector<Item> items;
+    std::vector<Item> spare;
+    bool closed = false;
+    asio::io_context* ioc = nullptr;
+};
+} // namespace detail
+
+/// The server. Construct, listen(), then run() (blocking) or start() (background thread).
+class Server {
+public:
+    Server(Backend& backend, ServerOptions options)
+        : m_backend(backend), m_options(std::move(options)), m_ioc(std::make_unique<detail::asio::io_context>(1)),
+          m_inbox(std::make_shared<detail::ServerInbox>()),
+          m_metrics(m_options.model_name, m_options.engine_label, backend.max_model_len(), backend.cache_info()),
+          m_created(std::chrono::duration_cast<std::chrono::seconds>(
+                        std::chrono::system_clock::now().time_since_epoch())
+                        .count()) {
+        m_inbox->ioc = m_ioc.get();
+        m_limits.served_models = {m_options.model_name};
+        m_limits.max_model_len = backend.max_model_len();
+        m_limits.default_completion_max_tokens = m_options.default_completion_max_tokens;
+    }
+    Server(const Server&) = delete;
+    Server& operator=(const Server&) = delete;
+
+    ~Server() {
+        stop();
+        wait();
+        {
+            std::lock_guard lock(m_inbox->mutex);
+            m_inbox->closed = true;
+            m_inbox->items.clear();
+        }
+        m_acceptor.reset();
+        m_signals.reset();
+        m_ioc.reset();  // destroys pending handlers (and sessions) while the rest is alive
+    }
+
+    /// Binds and listens. Throws config_error naming the address when that fails.
+    void listen();
+    /// The bound port (after listen(); the chosen one when options.port was 0).
+    [[nodiscard]] std::uint16_t port() const noexcept { return m_port.load(); }
+    /// Serves on the calling thread until stop() (or, with handle_signals, SIGINT/SIGTERM).
+    void run(bool handle_signals = false);
+    /// listen() if needed, then run() on a background thread.
+    void start() {
+        if (!m_acceptor) listen();
+        m_thread = std::thread([this] { run(false); });
+    }
+    /// Begins a graceful shutdown. Thread-safe; returns at once.
+    void stop() {
+        if (m_stop_requested.exchange(true)) return;
+        detail::asio::post(*m_ioc, [this] { begin_shutdown(); });
+    }
+    /// Joins the background thread of start().
+    void wait() {
+        if (m_thread.joinable()) m_thread.join();
+    }
+
+    [[nodiscard]] ServerStats stats() const noexcept {
+        ServerStats s;
+        s.connections = m_connections.load();
+        s.requests = m_requests.load();
+        s.generations = m_generations.load();
+        s.active_generations = m_active.load();
+        s.client_aborts = m_client_aborts.load();
+        s.errors_4xx = m_errors.load();
+        return s;
+    }
+    [[nodiscard]] const ServerOptions& options() const noexcept { return m_options; }
+
+private:
+    friend class detail::HttpSession;
+
+    void do_accept();
+    void begin_shutdown();
+    void shutdown_poll();
+    static void push_event(const std::shared_ptr<detail::ServerInbox>& inbox, std::weak_ptr<detail::HttpSession> s,
+                           const TokenEvent& ev);
+
+    Backend& m_backend;
+    ServerOptions m_options;
+    ValidationLimits m_limits;
+    std::unique_ptr<detail::asio::io_context> m_ioc;
+    std::optional<detail::tcp::acceptor> m_acceptor;
+    std::optional<detail::asio::signal_set> m_signals;
+    std::optional<detail::asio::steady_timer> m_shutdown_timer;
+    std::shared_ptr<detail::ServerInbox> m_inbox;
+    std::vector<std::weak_ptr<detail::HttpSession>> m_sessions;
+    std::size_t m_prune_at = 64;
+    metrics::VllmMetrics m_metrics;
+    std::int64_t m_created;
+    RequestId m_next_id = 1;
+    bool m_stopping = false;
+    std::chrono::steady_clock::time_point m_shutdown_started{};
+    std::thread m_thread;
+    std::atomic<bool> m_stop_requested{false};
+    std::atomic<std::uint16_t> m_port{0};
+    std::atomic<std::uint64_t> m_connections{0}, m_requests{0}, m_generations{0}, m_active{0}, m_client_aborts{0},
+        m_errors{0};
+};
+
+namespace detail {
+
+// One connection: reads requests, answers them, streams generations.
+class HttpSession : public std::enable_shared_from_this<HttpSession> {
+public:
+    HttpSession(Server& server, tcp::socket socket)
+        : m_server(server), m_socket(std::move(socket)), m_timer(m_socket.get_executor()) {}
+
+    void start() { do_read(); }
+
+    // Server shutdown: idle connections close; running requests are aborted when the
+    // drain period is over (abort_now).
+    void on_shutdown(bool abort_now) {
+        if (m_closed) return;
+        if (!m_gen) {
+            if (!m_writing) close();
+            return;
+        }
+        if (abort_now && !m_gen->finished && !m_gen->abort_sent) {
+            m_gen->abort_sent = true;
+            m_server.m_backend.abort(m_gen->id);
+        }
+    }
+    [[nodiscard]] bool closed() const noexcept { return m_closed; }
+    void force_close() { close(); }
+
+    void on_event(const TokenEvent& ev) {
+        if (m_closed || !m_gen || m_gen->finished) return;
+        Generation& g = *m_gen;
+        const auto now = std::chrono::steady_clock::now();
+        const bool new_token = ev.has_token && ev.num_output_tokens > g.tokens;
+        std::string_view text;
+        if (new_token) {
+            g.tokens = ev.num_output_tokens;
+            const bool eos = ev.finished && ev.reason == FinishReason::stop;
+            text = SyntheticVocabulary::token_text(ev.token, eos);
+            if (!g.first_token) {
+                g.first_token = now;
+            } else {
+                m_server.m_metrics.observe_inter_token(seconds(now - g.last_token));
+            }
+            g.last_token = now;
+        }
+        const char* finish = ev.finished ? to_string(ev.reason) : nullptr;
+        if (ev.finished && ev.reason == FinishReason::rejected && g.tokens == 0 && !m_headers_sent) {
+            finish_generation(ev, now);
+            ApiError e{400, "the engine rejected the request: it can never be scheduled (its prompt needs more "
+                            "KV-cache blocks than the pool holds; raise --num-gpu-blocks or shorten the prompt)",
+                       "invalid_request_error", {}, "request_rejected"};
+            m_gen.reset();
+            write_error(e);
+            return;
+        }
+        if (g.request.stream) {
+            if (!m_headers_sent) {
+                m_headers_sent = true;
+                m_raw_pending +=
+                    "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream; charset=utf-8\r\n"
+                    "Cache-Control: no-cache\r\nTransfer-Encoding: chunked\r\nServer: llmemu\r\n";
+                m_raw_pending += keep_alive() ? "Connection: keep-alive\r\n\r\n" : "Connection: close\r\n\r\n";
+            }
+            std::optional<std::pair<std::uint32_t, std::uint32_t>> usage;
+            if (g.request.continuous_usage) usage.emplace(g.request.prompt_len, g.tokens);
+            if (new_token || ev.finished) {
+                g.writer.append_token_event(m_body_pending, text, finish, new_token && !g.sent_first, usage);
+                if (new_token) g.sent_first = true;
+            }
+            if (ev.finished) {
+                if (g.request.include_usage) g.writer.append_usage_event(m_body_pending, g.request.prompt_len, g.tokens);
+                ResponseWriter::append_done(m_body_pending);
+                m_stream_ended = true;
+                finish_generation(ev, now);
+            }
+            if (m_body_pending.size() > m_server.m_options.max_pending_bytes) {
+                client_gone();
+                return;
+            }
+            flush();
+        } else {
+            g.text += text;
+            if (ev.finished) {
+                const std::string body =
+                    g.writer.full_response(g.text, to_string(ev.reason), g.request.prompt_len, g.tokens);
+                finish_generation(ev, now);
+                m_gen.reset();
+                write_response(200, "application/json", body);
+            }
+        }
+    }
+
+private:
+    struct Generation {
+        RequestId id = 0;
+        GenerationRequest request;
+        ResponseWriter writer;
+        std::chrono::steady_clock::time_point arrival;
+        std::optional<std::chrono::steady_clock::time_point> first_token;
+        std::chrono::steady_clock::time_point last_token;
+        std::uint32_t tokens = 0;
+        std::string text;
+        bool sent_first = false;
+        bool finished = false;
+        bool abort_sent = false;
+    };
+
+    static double seconds(std::chrono::steady_clock::duration d) {
+        return std::chrono::duration<double>(d).count();
+    }
+    [[nodiscard]] bool keep_alive() const { return m_keep_alive && !m_server.m_stopping; }
+
+    void do_read() {
+        if (m_closed) return;
+        if (m_server.m_stopping) {
+            close();
+            return;
+        }
+        m_parser.emplace();
+        m_parser->body_limit(m_server.m_options.max_body_bytes);
+        m_parser->header_limit(64U * 1024U);
+        m_reading = true;
+        m_timer.expires_after(m_server.m_options.idle_timeout);
+        m_timer.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+            if (!ec && self->m_reading) self->close();
+        });
+        http::async_read(m_socket, m_buffer, *m_parser,
+                         [self = shared_from_this()](const boost::system::error_code& ec, std::size_t) {
+                             self->on_read(ec);
+                         });
+    }
+
+    void on_read(const boost::system::error_code& ec) {
+        m_reading = false;
+        m_timer.cancel();
+        if (m_closed) return;
+        if (ec) {
+            if (ec == http::error::body_limit) {
+                m_keep_alive = false;
+                write_error({413, "request body exceeds " + std::to_string(m_server.m_options.max_body_bytes) +
+                                      " bytes (the server's --max-body-bytes)",
+                             "invalid_request_error", {}, "payload_too_large"});
+            } else if (ec == http::error::header_limit) {
+                m_keep_alive = false;
+                write_error({431, "request headers exceed 64 KiB", "invalid_request_error", {}, "headers_too_large"});
+            } else if (ec == http::error::end_of_stream || ec == asio::error::eof ||
+                       ec == asio::error::operation_aborted || ec == asio::error::connection_reset ||
+                       ec == asio::error::bad_descriptor) {
+                close();
+            } else {
+                m_keep_alive = false;
+                write_error({400, std::string("malformed HTTP request: ") + ec.message(), "invalid_request_error",
+                             {}, "bad_http"});
+            }
+            return;
+        }
+        ++m_server.m_requests;
+        handle_request();
+    }
+
+    void handle_request() {
+        auto& req = m_parser->get();
+        m_keep_alive = req.keep_alive();
+        std::string_view target(req.target().data(), req.target().size());
+        if (const auto q = target.find('?'); q != std::string_view::npos) target = target.substr(0, q);
+        const auto method = req.method();
+        auto want = [&](http::verb v) {
+            if (method == v || (v == http::verb::get && method == http::verb::head)) return true;
+            write_error({405, "method " + std::string(req.method_string()) + " is not allowed on " +
+                                  std::string(target),
+                         "invalid_request_error", {}, "method_not_allowed"});
+            return false;
+        };
+        if (target == "/v1/completions" || target == "/v1/chat/completions") {
+            if (!want(http::verb::post)) return;
+            start_generation(target == "/v1/completions" ? Endpoint::completions : Endpoint::chat_completions);
+        } else if (target == "/health" || target == "/ping") {
+            if (!want(http::verb::get)) return;
+            if (m_server.m_stopping) write_error({503, "server is shutting down", "server_error", {}, "unavailable"});
+            else write_response(200, "text/plain", "");
+        } else if (target == "/v1/models") {
+            if (!want(http::verb::get)) return;
+            nlohmann::json model{{"id", m_server.m_options.model_name},
+                                 {"object", "model"},
+                                 {"created", m_server.m_created},
+                                 {"owned_by", "llmemu"},
+                                 {"root", m_server.m_options.model_name},
+                                 {"parent", nullptr},
+                                 {"max_model_len", m_server.m_limits.max_model_len},
+                                 {"permission", nlohmann::json::array()}};
+            nlohmann::json list{{"object", "list"}, {"data", nlohmann::json::array({std::move(model)})}};
+            write_response(200, "application/json", list.dump());
+        } else if (target == "/metrics") {
+            if (!want(http::verb::get)) return;
+            const auto snap = to_metrics_snapshot(m_server.m_backend.snapshot());
+            write_response(200, "text/plain; version=0.0.4; charset=utf-8", m_server.m_metrics.render(snap));
+        } else if (target == "/version") {
+            if (!want(http::verb::get)) return;
+            write_response(200, "application/json", nlohmann::json{{"version", LLMEMU_VERSION_STRING}}.dump());
+        } else {
+            write_error({404, "route " + std::string(target) +
+                                  " not found; this server serves /v1/completions, /v1/chat/completions, "
+                                  "/v1/models, /health and /metrics",
+                         "invalid_request_error", {}, "not_found"});
+        }
+    }
+
+    void start_generation(Endpoint endpoint) {
+        if (m_server.m_stopping) {
+            write_error({503, "server is shutting down", "server_error", {}, "unavailable"});
+            return;
+        }
+        GenerationRequest request;
+        try {
+            request = parse_generation_request(m_parser->get().body(), endpoint, m_server.m_limits);
+        } catch (const api_exception& e) {
+            write_error(e.error());
+            return;
+        }
+        const RequestId id = m_server.m_next_id++;
+        char idbuf[32];
+        std::snprintf(idbuf, sizeof idbuf, "%s%016llx", endpoint == Endpoint::completions ? "cmpl-" : "chatcmpl-",
+                      static_cast<unsigned long long>(id * 0x9E3779B97F4A7C15ULL));
+        const auto now_s = std::chrono::duration_cast<std::chrono::seconds>(
+                               std::chrono::system_clock::now().time_since_epoch())
+                               .count();
+        m_gen.emplace(Generation{id, std::move(request), ResponseWriter(endpoint, idbuf, m_server.m_options.model_name, now_s),
+                                 std::chrono::steady_clock::now(), std::nullopt, {}, 0, {}, false, false, false});
+        m_headers_sent = false;
+        m_stream_ended = false;
+        RequestSpec spec;
+        spec.id = id;
+        spec.prompt_len = m_gen->request.prompt_len;
+        spec.prompt_tokens = m_gen->request.prompt_tokens;
+        spec.max_tokens = m_gen->request.max_tokens;
+        spec.min_tokens = m_gen->request.min_tokens;
+        spec.ignore_eos = m_gen->request.ignore_eos;
+        spec.priority = m_gen->request.priority;
+        ++m_server.m_generations;
+        ++m_server.m_active;
+        try {
+            m_server.m_backend.submit(std::move(spec), [inbox = m_server.m_inbox, weak = weak_from_this()](
+                                                           const TokenEvent& ev) { Server::push_event(inbox, weak, ev); });
+        } catch (const request_error& e) {
+            --m_server.m_active;
+            m_gen.reset();
+            write_error({400, e.what(), "invalid_request_error", {}, "request_rejected"});
+            return;
+        }
+        start_watch();
+    }
+
+    void finish_generation(const TokenEvent& ev, std::chrono::steady_clock::time_point now) {
+        Generation& g = *m_gen;
+        g.finished = true;
+        --m_server.m_active;
+        metrics::RequestObservation obs;
+        obs.e2e_s = seconds(now - g.arrival);
+        obs.has_first_token = g.first_token.has_value();
+        if (g.first_token) obs.ttft_s = seconds(*g.first_token - g.arrival);
+        obs.prompt_tokens = g.request.prompt_len;
+        obs.generation_tokens = g.tokens;
+        if (const auto q = m_server.m_backend.queue_time_s(ev.id)) obs.queue_s = *q;
+        if (ev.reason != FinishReason::rejected) m_server.m_metrics.observe(obs);
+    }
+
+    // Watches the socket while a request runs, to notice a client that goes away.
+    void start_watch() {
+        if (m_watching || m_closed) return;
+        m_watching = true;
+        m_socket.async_wait(tcp::socket::wait_read,
+                            [self = shared_from_this()](const boost::system::error_code& ec) { self->on_watch(ec); });
+    }
+    void on_watch(const boost::system::error_code& ec) {
+        m_watching = false;
+        if (m_closed) return;
+        const bool done = !m_gen && !m_writing && m_raw_pending.empty() && m_body_pending.empty();
+        if (!ec) {
+            char c = 0;
+            const auto n = ::recv(m_socket.native_handle(), &c, 1, MSG_PEEK | MSG_DONTWAIT);
+            if (n > 0) {  // a pipelined next request: leave it for do_read
+                if (done) next_request();
+                return;
+            }
+            if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+                if (done) next_request();
+                else start_watch();
+                return;
+            }
+            client_gone();
+            return;
+        }
+        if (done) next_request();
+        else if (ec != asio::error::operation_aborted) client_gone();
+    }
+
+    void client_gone() {
+        if (m_gen && !m_gen->finished) {
+            ++m_server.m_client_aborts;
+            --m_server.m_active;
+            m_gen->finished = true;
+            m_server.m_backend.abort(m_gen->id);
+        }
+        m_gen.reset();
+        close();
+    }
+
+    void write_error(const ApiError& e) {
+        ++m_server.m_errors;
+        write_response(e.status, "application/json", e.body());
+    }
+
+    void write_response(int status, std::string_view content_type, std::string_view body) {
+        std::string& out = m_raw_pending;
+        out += "HTTP/1.1 ";
+        out += std::to_string(status);
+        out += ' ';
+        out += detail::status_text(status);
+        out += "\r\nServer: llmemu\r\nContent-Type: ";
+        out += content_type;
+        out += "\r\nContent-Length: ";
+        out += std::to_string(body.size());
+        out += keep_alive() ? "\r\nConnection: keep-alive\r\n\r\n" : "\r\nConnection: close\r\n\r\n";
+        const bool head = m_parser && m_parser->is_done() && m_parser->get().method() == http::verb::head;
+        if (!head) out += body;
+        m_stream_ended = false;
+        flush();
+    }
+
+    void flush() {
+        if (m_writing || m_closed) return;
+        if (m_raw_pending.empty() && m_body_pending.empty()) {
+            exchange_maybe_done();
+            return;
+        }
+        m_out.clear();
+        m_out.swap(m_raw_pending);
+        if (!m_body_pending.empty()) {
+            detail::append_hex(m_out, m_body_pending.size());
+            m_out += "\r\n";
+            m_out += m_body_pending;
+            m_out += "\r\n";
+            m_body_pending.clear();
+        }
+        if (m_stream_ended && m_gen && m_gen->finished) {
+            m_out += "0\r\n\r\n";
+            m_stream_ended = false;
+            m_gen.reset();
+        }
+        m_writing = true;
+        asio::async_write(m_socket, asio::buffer(m_out),
+                          [self = shared_from_this()](const boost::system::error_code& ec, std::size_t) {
+                              self->m_writing = false;
+                              if (ec) {
+                                  self->client_gone();
+                                  return;
+                              }
+                              self->flush();
+                          });
+    }
+
+    // The response is out: next request, or close.
+    void exchange_maybe_done() {
+        if (m_gen) return;  // still generating
+        if (m_watching) {
+            m_socket.cancel();  // on_watch continues with next_request()
+            return;
+        }
+        next_request();
+    }
+
+    void next_request() {
+        if (!keep_alive()) {
+            close();
+            return;
+        }
+        do_read();
+    }
+
+    void close() {
+        if (m_closed) return;
+        m_closed = true;
+        m_timer.cancel();
+        boost::system::error_code ignored;
+        m_socket.shutdown(tcp::socket::shutdown_both, ignored);
+        m_socket.close(ignored);
+    }
+
+    Server& m_server;
+    tcp::socket m_socket;
+    asio::steady_timer m_timer;
+    beast::flat_buffer m_buffer;
+    std::optional<http::request_parser<http::string_body>> m_parser;
+    std::optional<Generation> m_gen;
+    std::string m_raw_pending;   // bytes to send as they are (status line, headers)
+    std::string m_body_pending;  // stream data to send as one HTTP chunk
+    std::string m_out;           // being written
+    bool m_keep_alive = true;
+    bool m_headers_sent = false;
+    bool m_stream_ended = false;
+    bool m_writing = false;
+    bool m_watching = false;
+    bool m_reading = false;
+    bool m_closed = false;
+};
+
+} // namespace detail
+
+inline void Server::listen() {
+    namespace asio = detail::asio;
+    boost::system::error_code ec;
+    const auto address = asio::ip::make_address(m_options.host, ec);
+    if (ec)
+        llmemu::detail::throw_error<config_error>("server: --host '" + m_options.host +
+                                                  "' is not an IP address (use e.g. 127.0.0.1 or 0.0.0.0)");
+    detail::tcp::endpoint endpoint(address, m_options.port);
+    m_acceptor.emplace(*m_ioc);
+    m_acceptor->open(endpoint.protocol(), ec);
+    if (!ec) m_acceptor->set_option(asio::socket_base::reuse_address(true), ec);
+    if (!ec) m_acceptor->bind(endpoint, ec);
+    if (!ec) m_acceptor->listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) {
+        m_acceptor.reset();
+        llmemu::detail::throw_error<config_error>("server: cannot listen on " + m_options.host + ":" +
+                                                  std::to_string(m_options.port) + ": " + ec.message() +
+                                                  " (pick another --port, or 0 for any free port)");
+    }
+    m_port = m_acceptor->local_endpoint().port();
+}
+
+inline void Server::run(bool handle_signals) {
+    if (!m_acceptor) listen();
+    if (handle_signals) {
+        m_signals.emplace(*m_ioc, SIGINT, SIGTERM);
+        m_signals->async_wait([this](const boost::system::error_code& ec, int) {
+            if (!ec) {
+                m_stop_requested = true;
+                begin_shutdown();
+            }
+        });
+    }
+    do_accept();
+    m_ioc->run();
+}
+
+inline void Server::do_accept() {
+    m_acceptor->async_accept([this](const boost::system::error_code& ec, detail::tcp::socket socket) {
+        if (m_stopping) return;
+        if (!ec) {
+            ++m_connections;
+            boost::system::error_code ignored;
+            socket.set_option(detail::tcp::no_delay(true), ignored);
+            auto session = std::make_shared<detail::HttpSession>(*this, std::move(socket));
+            if (m_sessions.size() >= m_prune_at) {
+                std::erase_if(m_sessions, [](const auto& w) { return w.expired(); });
+                m_prune_at = std::max<std::size_t>(64, m_sessions.size() * 2);
+            }
+            m_sessions.push_back(session);
+            session->start();
+        } else if (ec == detail::asio::error::operation_aborted || !m_acceptor->is_open()) {
+            return;
+        }
+        do_accept();  // also after transient errors (EMFILE, ECONNABORTED)
+    });
+}
+
+inline void Server::begin_shutdown() {
+    if (m_stopping) return;
+    m_stopping = true;
+    m_shutdown_started = std::chrono::steady_clock::now();
+    boost::system::error_code ignored;
+    if (m_acceptor) m_acceptor->close(ignored);
+    if (m_signals) m_signals->cancel(ignored);
+    const bool abort_now = m_options.drain_timeout.count() <= 0;
+    for (auto& w : m_sessions)
+        if (auto s = w.lock()) s->on_shutdown(abort_now);
+    m_shutdown_timer.emplace(*m_ioc);
+    shutdown_poll();
+}
+
+// Every 10 ms during shutdown: abort what outlived the drain period, and end the loop
+// once every connection is closed (force-closing after a further 5 s).
+inline void Server::shutdown_poll() {
+    const auto elapsed = std::chrono::steady_clock::now() - m_shutdown_started;
+    const bool abort_now = elapsed >= m_options.drain_timeout;
+    const bool force = elapsed >= m_options.drain_timeout + std::chrono::seconds(5);
+    bool any_open = false;
+    for (auto& w : m_sessions) {
+        if (auto s = w.lock()) {
+            if (force) s->force_close();
+            else s->on_shutdown(abort_now);
+            any_open = any_open || !s->closed();
+        }
+    }
+    if (!any_open) {
+        m_sessions.clear();
+        return;  // nothing keeps the loop alive any more: run() returns
+    }
+    m_shutdown_timer->expires_after(std::chrono::milliseconds(10));
+    m_shutdown_timer->async_wait([this](const boost::system::error_code& ec) {
+        if (!ec) shutdown_poll();
+    });
+}
+
+inline void Server::push_event(const std::shared_ptr<detail::ServerInbox>& inbox,
+                               std::weak_ptr<detail::HttpSession> s, const TokenEvent& ev) {
+    std::lock_guard lock(inbox->mutex);
+    if (inbox->closed) return;
+    const bool was_empty = inbox->items.empty();
+    inbox->items.push_back({std::move(s), ev});
+    if (was_empty) {
+        detail::asio::post(*inbox->ioc, [inbox] {
+            std::vector<detail::ServerInbox::Item> batch;
+            {
+                std::lock_guard lock2(inbox->mutex);
+                batch.swap(inbox->items);
+                inbox->items.swap(inbox->spare);
+            }
+            for (auto& item : batch)
+                if (auto session = item.session.lock()) session->on_event(item.event);
+            batch.clear();
+            std::lock_guard lock2(inbox->mutex);
+            if (inbox->spare.capacity() < batch.capacity()) inbox->spare.swap(batch);
+        });
+    }
+}
+
+} // namespace llmemu::server
