@@ -118,12 +118,14 @@ void run_simulate(SimulateArgs& a) {
     const WorkloadSpec wspec = make_workload_spec(a.workload, fallback_trace, a.engine.seed);
     const Workload workload = build_workload(wspec);
     const std::uint32_t longest = longest_request(workload);
-    const EngineConfig config = make_engine_config(a.engine, mc, longest);
+    EngineConfig config = make_engine_config(a.engine, mc, longest);
+    // Resolve the KV pool now, so a configuration that cannot run fails before any output.
+    const bool derived_blocks = config.num_gpu_blocks == 0;
+    config.num_gpu_blocks = resolve_num_gpu_blocks(config, mc);
 
     // What is about to run, defaults included, so a bare `llmemu simulate` explains itself.
     std::ostream& os = std::cout;
     const bool auto_len = a.engine.max_model_len == 0;
-    const bool derived_blocks = config.num_gpu_blocks == 0;
     const bool realtime = a.mode == "realtime";
     os << "llmemu " << LLMEMU_VERSION_STRING << " simulate (" << (realtime ? "real time" : "virtual time")
        << ", seed " << a.engine.seed << ")\n";
