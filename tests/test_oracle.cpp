@@ -123,3 +123,129 @@ TEST_CASE("AnyLatencyModel.from_spec.bad_specs_throw_profile_error") {
         CHECK_THROWS_AS(llmemu::AnyLatencyModel::from_spec(bad), llmemu::profile_error);
     }
 }
+
+TEST_CASE("Oracle.sparse_bucket_mixes_neighbours_by_shepard_weight") {
+    // (3, 2) has one sample (< min_exact_samples 3): the bucket itself weighs most but
+    // its neighbours (2, 2) and (1, 2) are drawn too; never averaged.
+    llmemu::LatencyOracle<> o(toy_store());
+    llmemu::Rng rng(5);
+    std::map<double, int> seen;
+    for (int i = 0; i < 4000; ++i) ++seen[o.sample(decode_shape(3), rng)];
+    int own = seen[300.0];
+    int near = seen[200.0] + seen[201.0] + seen[202.0];
+    CHECK(own > near); // distance floor 0.5 step vs 1 step: weight 4x
+    CHECK(near > 0);
+    for (auto [v, n] : seen) CHECK((v == 300.0 || (v >= 100.0 && v <= 202.0) || (v >= 1000.0 && v <= 1003.0)));
+    CHECK(o.coverage().interpolated == 4000);
+    const llmemu::Resolution r = o.resolve(decode_shape(3));
+    CHECK(r.kind == llmemu::CoverageKind::interpolated);
+    CHECK(r.neighbours[0].bucket == 2);
+    double total = 0;
+    for (std::size_t j = 0; j < r.neighbours.size(); ++j) total += r.probability[j];
+    CHECK(total == doctest::Approx(1.0));
+}
+
+TEST_CASE("Oracle.empty_cell_inside_range_is_interpolated") {
+    llmemu::LatencyOracle<> o(toy_store());
+    llmemu::Rng rng(5);
+    // (6, 7) lies inside the decode range (tt 1..10, conc 2..12) but has no bucket.
+    for (int i = 0; i < 100; ++i) {
+        const double v = o.sample({llmemu::Phase::decode, 6, 6, 0}, rng);
+        CHECK(v >= 100.0);
+        CHECK(v <= 1003.0);
+    }
+    CHECK(o.coverage().interpolated == 100);
+}
+
+TEST_CASE("Oracle.out_of_range.clamp_and_token_slope") {
+    llmemu::OracleOptions clamp;
+    llmemu::LatencyOracle<> oc(toy_store(), clamp);
+    llmemu::Rng rng(9);
+    // tt 500 >> tt_max 10, conc 100 >> conc_max 12: clamped onto (10, 12).
+    const double v = oc.sample({llmemu::Phase::decode, 500, 100, 0}, rng);
+    CHECK(v >= 1000.0);
+    CHECK(v <= 1003.0);
+    CHECK(oc.coverage() == llmemu::Coverage{0, 0, 1, 1});
+    CHECK(oc.resolve({llmemu::Phase::decode, 500, 100, 0}).scale == 1.0);
+
+    llmemu::OracleOptions slope;
+    slope.out_of_range = llmemu::OutOfRangePolicy::token_slope;
+    llmemu::LatencyOracle<> os(toy_store(), slope);
+    // Latency rises with tt at the top edge, so a larger tt scales the sample up.
+    const llmemu::Resolution r = os.resolve({llmemu::Phase::decode, 20, 12, 0});
+    CHECK(r.kind == llmemu::CoverageKind::out_of_range);
+    CHECK(r.scale > 1.0);
+    const double s = os.sample({llmemu::Phase::decode, 20, 12, 0}, rng);
+    CHECK(s > 1003.0);
+    // Below the range it clamps.
+    CHECK(os.resolve({llmemu::Phase::decode, 0, 2, 0}).scale == 1.0);
+}
+
+TEST_CASE("Oracle.table_by_phase_with_fallback") {
+    {
+        llmemu::LatencyOracle<> o(toy_store(true, false));
+        CHECK(o.table_for(llmemu::Phase::decode) == llmemu::TableKind::decode);
+        CHECK(o.table_for(llmemu::Phase::prefill) == llmemu::TableKind::prefill);
+        llmemu::Rng rng(1);
+        CHECK(o.sample(prefill_shape(100, 2), rng) >= 5000.0);
+    }
+    {
+        // No prefill table: prefill steps fall back to the combined step-cycle table.
+        llmemu::LatencyOracle<> o(toy_store(false, true));
+        CHECK(o.table_for(llmemu::Phase::prefill) == llmemu::TableKind::step_cycle);
+        llmemu::Rng rng(1);
+        CHECK(o.sample(prefill_shape(50, 7), rng) >= 7000.0);
+    }
+    {
+        // Neither: the other phase table, rather than failing mid-run.
+        llmemu::LatencyOracle<> o(toy_store(false, false));
+        CHECK(o.table_for(llmemu::Phase::prefill) == llmemu::TableKind::decode);
+    }
+    CHECK_THROWS_AS(llmemu::LatencyOracle<>(llmemu::ProfileStore{}), llmemu::profile_error);
+    llmemu::OracleOptions bad;
+    bad.min_exact_samples = 0;
+    CHECK_THROWS_AS(llmemu::LatencyOracle<>(toy_store(), bad), llmemu::config_error);
+}
+
+TEST_CASE_TEMPLATE("Oracle.policies.deterministic_and_within_table", Policy,
+                   llmemu::LatencyOracle<llmemu::AdaptiveKNeighbours, llmemu::ShepardWeights>,
+                   llmemu::LatencyOracle<llmemu::NearestBucket, llmemu::UniformWeights>,
+                   llmemu::LatencyOracle<llmemu::AdaptiveKNeighbours, llmemu::UniformWeights>) {
+    Policy a(bundled_store());
+    Policy b(bundled_store());
+    llmemu::Rng ra(77);
+    llmemu::Rng rb(77);
+    const auto* prefill = bundled_store()->table(llmemu::TableKind::prefill);
+    const float lo = *std::min_element(prefill->all_samples().begin(), prefill->all_samples().end());
+    const float hi = *std::max_element(prefill->all_samples().begin(), prefill->all_samples().end());
+    for (std::uint32_t i = 0; i < 500; ++i) {
+        const auto shape = prefill_shape(6 + (i * 37) % 2043, 1 + (i * 13) % 257);
+        const double x = a.sample(shape, ra);
+        CHECK(x == b.sample(shape, rb));
+        CHECK(x >= lo);
+        CHECK(x <= hi);
+    }
+    const llmemu::Coverage c = a.coverage();
+    CHECK(c.exact + c.interpolated + c.out_of_range == c.total);
+    CHECK(c.total == 500);
+}
+
+TEST_CASE("Oracle.neighbours.grid_search_matches_brute_force") {
+    const auto store = bundled_store();
+    for (llmemu::TableKind kind : llmemu::all_table_kinds) {
+        const auto& t = *store->table(kind);
+        const llmemu::TableGeometry g(t);
+        llmemu::Rng rng(3);
+        for (int q = 0; q < 200; ++q) {
+            const double tt = static_cast<double>(t.tt_min() + llmemu::uniform_index(rng, t.tt_max() - t.tt_min() + 1));
+            const double conc = static_cast<double>(t.conc_min() + llmemu::uniform_index(rng, t.conc_max() - t.conc_min() + 1));
+            llmemu::NeighbourSet got;
+            g.nearest(tt, conc, 8, got);
+            std::vector<std::pair<double, std::uint32_t>> all;
+            for (std::size_t i = 0; i < t.size(); ++i) all.emplace_back(g.distance(i, tt, conc), static_cast<std::uint32_t>(i));
+            std::sort(all.begin(), all.end());
+            REQUIRE(got.size() == 8);
+            for (std::size_t j = 0; j < 8; ++j) CHECK(got[j].distance == doctest::Approx(all[j].first).epsilon(1e-9));
+        }
+    }
+}

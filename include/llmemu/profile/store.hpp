@@ -101,15 +101,15 @@ struct BucketView {
 
 /// One table of raw samples. All samples of the table live in ONE contiguous float
 /// array (bucket i owns [offset[i], offset[i+1])); buckets are sorted by (tt, conc).
-/// Exact lookups go through a dense (tt, conc) grid of bucket indices when that grid is
-/// small, else through a binary search over the sorted keys.
+/// Exact lookups go through a dense (tt, conc) grid of 16-bit bucket indices when that
+/// grid is small (at most max(256 KiB, the samples' own bytes)) and the table has fewer
+/// than 65535 buckets, else through a binary search over the sorted keys.
 class ProfileTable {
 public:
     /// Sentinel returned by find() when no bucket has the key.
     static constexpr std::uint32_t npos = std::numeric_limits<std::uint32_t>::max();
-    /// A dense grid is used while it has at most this many cells or at most
-    /// 16 cells per bucket, whichever is larger (beyond that: sorted keys).
-    static constexpr std::size_t dense_min_cells = std::size_t{1} << 18U;
+    /// Bytes a dense grid may always use (it may also use as much as the samples).
+    static constexpr std::size_t dense_budget_bytes = std::size_t{256} << 10U;
 
     ProfileTable() = default;
 
@@ -197,7 +197,7 @@ public:
             if (r >= m_grid.shape()[0] || c >= m_grid.shape()[1]) return npos;
             const std::uint32_t cell = m_grid.data()[r * m_grid.shape()[1] + c];
             if (cell == 0) return npos;
-            const std::uint32_t i = cell - 1;
+            const std::uint32_t i = cell - 1U;
             // The grid is keyed by cell; the stored centre must match exactly.
             return (m_tt[i] == tt_centre && m_conc[i] == conc_centre) ? i : npos;
         }
@@ -219,7 +219,7 @@ public:
     /// Bytes held by keys, offsets and the lookup grid.
     [[nodiscard]] std::size_t index_bytes() const noexcept {
         return (m_tt.capacity() + m_conc.capacity() + m_offsets.capacity()) * sizeof(std::uint32_t) +
-               m_grid.size() * sizeof(std::uint32_t);
+               m_grid.size() * sizeof(std::uint16_t);
     }
 
     /// Same buckets, same samples (bit-for-bit) and same bucketing.
@@ -242,15 +242,15 @@ private:
         m_col0 = m_conc_min / m_bucketing.conc_width;
         const std::uint64_t rows = m_tt_max / m_bucketing.tt_width - m_row0 + 1;
         const std::uint64_t cols = m_conc_max / m_bucketing.conc_width - m_col0 + 1;
-        const std::uint64_t limit = std::max<std::uint64_t>(dense_min_cells, 16ULL * m_tt.size());
-        m_dense = rows <= limit && cols <= limit && rows * cols <= limit;
+        const std::uint64_t limit = std::max<std::uint64_t>(dense_budget_bytes, m_samples.size() * sizeof(float)) / sizeof(std::uint16_t);
+        m_dense = m_tt.size() < 0xFFFFU && rows <= limit && cols <= limit && rows * cols <= limit;
         if (!m_dense) return;
-        m_grid = xt::xtensor<std::uint32_t, 2>::from_shape({static_cast<std::size_t>(rows), static_cast<std::size_t>(cols)});
+        m_grid = xt::xtensor<std::uint16_t, 2>::from_shape({static_cast<std::size_t>(rows), static_cast<std::size_t>(cols)});
         m_grid.fill(0);
         for (std::size_t i = 0; i < m_tt.size(); ++i) {
             const std::size_t r = m_tt[i] / m_bucketing.tt_width - m_row0;
             const std::size_t c = m_conc[i] / m_bucketing.conc_width - m_col0;
-            m_grid(r, c) = static_cast<std::uint32_t>(i + 1);
+            m_grid(r, c) = static_cast<std::uint16_t>(i + 1);
         }
     }
 
@@ -270,7 +270,7 @@ private:
     std::vector<std::uint32_t> m_conc;
     std::vector<std::uint32_t> m_offsets{0};
     std::vector<float> m_samples;
-    xt::xtensor<std::uint32_t, 2> m_grid;
+    xt::xtensor<std::uint16_t, 2> m_grid;
     std::uint64_t m_row0 = 0;
     std::uint64_t m_col0 = 0;
     std::uint32_t m_tt_min = 0;

@@ -1,0 +1,578 @@
+// `llmemu profile inspect|build|convert|holdout|bench`: look into a profile pack, build one
+// from step traces, convert it, validate the oracle on it by holdout, and microbenchmark
+// the oracle on it.
+#include <algorithm>
+#include <array>
+#include <cctype>
+#include <charconv>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+#include <benchmark/benchmark.h>
+#include <nlohmann/json.hpp>
+
+#include "command.hpp"
+#include "data_paths.hpp"
+#include "llmemu/error.hpp"
+#include "llmemu/oracle/holdout.hpp"
+#include "llmemu/oracle/oracle.hpp"
+#include "llmemu/profile/builder.hpp"
+#include "llmemu/profile/llm_emu_json.hpp"
+#include "llmemu/profile/store.hpp"
+#include "llmemu/random.hpp"
+#include "llmemu/workload/trace.hpp"
+
+namespace {
+
+using namespace llmemu;
+namespace fs = std::filesystem;
+
+std::string fmt(const char* f, double v) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, f, v);
+    return buf;
+}
+
+std::string kib(std::size_t bytes) { return fmt("%.1f KiB", static_cast<double>(bytes) / 1024.0); }
+
+fs::path pack_or_default(const std::string& pack) {
+    return pack.empty() ? llmemu::cli::default_profile_path() : fs::path(pack);
+}
+
+// ---- oracle flags shared by holdout, bench and inspect --trace ----
+struct OracleFlags {
+    std::uint32_t min_exact_samples = OracleOptions{}.min_exact_samples;
+    std::uint32_t target_samples = AdaptiveKNeighbours{}.target_samples;
+    std::uint32_t min_neighbours = AdaptiveKNeighbours{}.min_neighbours;
+    std::uint32_t max_neighbours = AdaptiveKNeighbours{}.max_neighbours;
+    double power = ShepardWeights{}.power;
+    std::string normalisation = "range";
+    double conc_weight = 1.0;
+    std::string out_of_range = "clamp";
+
+    void add(CLI::App& app) {
+        app.add_option("--min-exact-samples", min_exact_samples, "An exact bucket answers alone with at least this many samples")->capture_default_str();
+        app.add_option("--target-samples", target_samples, "Adaptive K: gather neighbour buckets until they hold this many samples")->capture_default_str();
+        app.add_option("--min-neighbours", min_neighbours, "Adaptive K: at least this many neighbour buckets")->capture_default_str();
+        app.add_option("--max-neighbours", max_neighbours, "Adaptive K: at most this many neighbour buckets (<= 32)")->capture_default_str();
+        app.add_option("--power", power, "Shepard inverse-distance power")->capture_default_str();
+        app.add_option("--normalisation", normalisation, "Distance normalisation: range | bucket")->capture_default_str()->check(CLI::IsMember({"range", "bucket"}));
+        app.add_option("--conc-weight", conc_weight, "Stretch of the concurrency axis in normalised space")->capture_default_str();
+        app.add_option("--out-of-range", out_of_range, "Out-of-range policy: clamp | token_slope")->capture_default_str()->check(CLI::IsMember({"clamp", "token_slope"}));
+    }
+    [[nodiscard]] OracleOptions options() const {
+        OracleOptions o;
+        o.min_exact_samples = min_exact_samples;
+        o.normalisation = normalisation == "bucket" ? DistanceNormalisation::bucket_width : DistanceNormalisation::range;
+        o.conc_weight = conc_weight;
+        o.out_of_range = out_of_range == "token_slope" ? OutOfRangePolicy::token_slope : OutOfRangePolicy::clamp;
+        o.validate();
+        return o;
+    }
+    [[nodiscard]] AdaptiveKNeighbours neighbours() const {
+        if (max_neighbours == 0 || max_neighbours > max_neighbour_capacity)
+            throw llmemu::cli::usage_error("--max-neighbours must be between 1 and " + std::to_string(max_neighbour_capacity));
+        if (min_neighbours > max_neighbours) throw llmemu::cli::usage_error("--min-neighbours must not exceed --max-neighbours");
+        return {target_samples, min_neighbours, max_neighbours};
+    }
+    [[nodiscard]] ShepardWeights weights() const {
+        if (!(power > 0.0) || !std::isfinite(power)) throw llmemu::cli::usage_error("--power must be a positive number");
+        return {power};
+    }
+};
+
+// ---- step shapes a request trace produces (approximate) ----
+// Concurrency at each arrival = requests still running then (each running for
+// output_len decode steps of `step_s`), capped at max_seqs; a prompt is chunked by the
+// token budget and shares its step with the other running sequences' decode tokens.
+std::vector<StepShape> trace_shapes(const Trace& trace, double step_s, std::uint32_t budget, std::uint32_t max_seqs,
+                                    std::size_t max_shapes) {
+    std::vector<StepShape> shapes;
+    const auto& rq = trace.requests;
+    std::vector<double> ends;
+    ends.reserve(rq.size());
+    for (const auto& r : rq) ends.push_back(r.arrived_at + static_cast<double>(std::max<std::uint32_t>(r.output_len, 1)) * step_s);
+    std::vector<double> sorted_ends;
+    std::size_t total_tokens = 0;
+    for (const auto& r : rq) total_tokens += r.output_len + (r.prompt_len + budget - 1) / budget;
+    const std::size_t stride = std::max<std::size_t>(1, total_tokens / std::max<std::size_t>(max_shapes, 1));
+    std::size_t counter = 0;
+    for (std::size_t i = 0; i < rq.size(); ++i) {
+        // running = arrived before i and not yet finished at rq[i].arrived_at
+        sorted_ends.insert(std::upper_bound(sorted_ends.begin(), sorted_ends.end(), ends[i]), ends[i]);
+        const auto finished = static_cast<std::size_t>(
+            std::upper_bound(sorted_ends.begin(), sorted_ends.end(), rq[i].arrived_at) - sorted_ends.begin());
+        const auto running = static_cast<std::uint32_t>(std::clamp<std::size_t>(sorted_ends.size() - finished, 1, max_seqs));
+        std::uint32_t left = rq[i].prompt_len;
+        while (left > 0) {
+            const std::uint32_t others = std::min(running - 1, budget - 1);
+            const std::uint32_t chunk = std::min(left, budget - others);
+            if (counter++ % stride == 0) shapes.push_back({Phase::prefill, chunk + others, running, 0});
+            left -= chunk;
+        }
+        for (std::uint32_t t = 1; t < rq[i].output_len; ++t) {
+            if (counter++ % stride == 0) shapes.push_back({Phase::decode, running, running, 0});
+        }
+    }
+    return shapes;
+}
+
+std::vector<StepShape> trace_shapes_for(const std::string& trace_path, LatencyOracle<>& oracle) {
+    const Trace trace = read_trace_csv(trace_path, true);
+    if (trace.requests.empty()) throw llmemu::cli::usage_error("trace '" + trace_path + "' has no requests");
+    // Step time estimate: the decode median at low concurrency, refined once at the
+    // concurrency it implies.
+    Rng rng(1);
+    auto median_at = [&](std::uint32_t n) {
+        std::vector<double> v;
+        for (int i = 0; i < 201; ++i) v.push_back(oracle.sample({Phase::decode, n, n, 0}, rng));
+        std::nth_element(v.begin(), v.begin() + 100, v.end());
+        return v[100] * 1e-6;
+    };
+    double step_s = median_at(1);
+    double mean_out = 0;
+    for (const auto& r : trace.requests) mean_out += r.output_len;
+    mean_out /= static_cast<double>(trace.requests.size());
+    const double conc = std::clamp(trace.mean_rate() * mean_out * step_s, 1.0, 256.0);
+    step_s = median_at(static_cast<std::uint32_t>(conc));
+    oracle.reset_coverage();
+    return trace_shapes(trace, step_s, 2048, 256, 200000);
+}
+
+void print_coverage(std::ostream& os, const char* label, const Coverage& c) {
+    const double t = c.total > 0 ? static_cast<double>(c.total) : 1.0;
+    os << label << ": " << c.total << " shapes, exact " << fmt("%.1f%%", 100.0 * static_cast<double>(c.exact) / t)
+       << ", interpolated " << fmt("%.1f%%", 100.0 * static_cast<double>(c.interpolated) / t) << ", out of range "
+       << fmt("%.1f%%", 100.0 * static_cast<double>(c.out_of_range) / t) << "\n";
+}
+
+// ---- inspect ----
+struct InspectArgs {
+    std::string pack;
+    std::string trace;
+    bool json = false;
+    OracleFlags oracle;
+};
+
+double quantile_sorted(const std::vector<float>& v, double q) {
+    if (v.empty()) return 0.0;
+    const double pos = q * static_cast<double>(v.size() - 1);
+    const auto lo = static_cast<std::size_t>(pos);
+    const std::size_t hi = std::min(lo + 1, v.size() - 1);
+    return static_cast<double>(v[lo]) + (pos - static_cast<double>(lo)) * (static_cast<double>(v[hi]) - static_cast<double>(v[lo]));
+}
+
+void run_inspect(const InspectArgs& a) {
+    const fs::path path = pack_or_default(a.pack);
+    auto store = std::make_shared<const ProfileStore>(load_llm_emu_pack(path));
+    const ModelConfig& m = store->model_config();
+    const OracleOptions opts = a.oracle.options();
+    nlohmann::json j;
+    j["pack"] = path.string();
+    j["model_name"] = m.model_name;
+    j["gpu_name"] = m.gpu_name;
+    j["gpu_model"] = store->gpu_model();
+    j["bucketing"] = {{"tt_bucket_width", store->bucketing().tt_width}, {"conc_bucket_width", store->bucketing().conc_width}};
+    j["model_config"] = {{"num_hidden_layers", m.num_hidden_layers}, {"hidden_size", m.hidden_size},
+                         {"num_attention_heads", m.num_attention_heads}, {"num_key_value_heads", m.num_key_value_heads},
+                         {"head_dim", m.head_dim}, {"vocab_size", m.vocab_size}, {"max_model_len", m.max_model_len},
+                         {"block_size", m.block_size}, {"gpu_memory_bytes", m.gpu_memory_bytes}};
+    std::ostringstream os;
+    os << "pack      " << path.string() << "\n";
+    os << "model     " << (m.model_name.empty() ? "(not recorded)" : m.model_name) << " on "
+       << (m.gpu_name.empty() ? (store->gpu_model().empty() ? "(GPU not recorded)" : store->gpu_model()) : m.gpu_name);
+    if (m.num_hidden_layers != 0)
+        os << " (" << m.num_hidden_layers << " layers, hidden " << m.hidden_size << ", " << m.num_attention_heads << "/"
+           << m.num_key_value_heads << " heads, max_model_len " << m.max_model_len << ")";
+    os << "\nbucketing tt width " << store->bucketing().tt_width << ", conc width " << store->bucketing().conc_width
+       << " (centre = (v // w) * w + w // 2)\n\n";
+    os << "table       buckets  samples   tt range     conc range  samples/bucket min/med/max  step ms p50/p99/max   "
+          "exact cells  index\n";
+    for (TableKind t : all_table_kinds) {
+        const ProfileTable* table = store->table(t);
+        if (!table) {
+            os << std::string(table_name(t)) << std::string(12 - table_name(t).size(), ' ') << "(absent)\n";
+            continue;
+        }
+        std::vector<float> all(table->all_samples().begin(), table->all_samples().end());
+        std::sort(all.begin(), all.end());
+        std::vector<std::uint32_t> counts;
+        std::size_t enough = 0;
+        for (std::size_t i = 0; i < table->size(); ++i) {
+            counts.push_back(table->count(i));
+            enough += table->count(i) >= opts.min_exact_samples ? 1 : 0;
+        }
+        std::sort(counts.begin(), counts.end());
+        const Bucketing& b = table->bucketing();
+        const double cells = static_cast<double>((table->tt_max() - table->tt_min()) / b.tt_width + 1) *
+                             static_cast<double>((table->conc_max() - table->conc_min()) / b.conc_width + 1);
+        const double exact_frac = 100.0 * static_cast<double>(enough) / cells;
+        char line[512];
+        std::snprintf(line, sizeof line, "%-11s %7zu %8zu   %5u-%-5u    %4u-%-4u     %5u/%u/%u %*s %7.2f/%.2f/%.2f %*s %5.1f%%      %s\n",
+                      std::string(table_name(t)).c_str(), table->size(), table->num_samples(), table->tt_min(), table->tt_max(),
+                      table->conc_min(), table->conc_max(), counts.front(), counts[counts.size() / 2], counts.back(), 6, "",
+                      quantile_sorted(all, 0.5) / 1000.0, quantile_sorted(all, 0.99) / 1000.0, all.back() / 1000.0, 3, "",
+                      exact_frac, table->dense_index() ? "dense grid" : "sorted keys");
+        os << line;
+        j["tables"][std::string(table_name(t))] = {
+            {"buckets", table->size()},
+            {"samples", table->num_samples()},
+            {"tt_range", {table->tt_min(), table->tt_max()}},
+            {"conc_range", {table->conc_min(), table->conc_max()}},
+            {"samples_per_bucket", {{"min", counts.front()}, {"median", counts[counts.size() / 2]}, {"max", counts.back()}}},
+            {"step_ms", {{"p50", quantile_sorted(all, 0.5) / 1000.0}, {"p99", quantile_sorted(all, 0.99) / 1000.0}, {"max", all.back() / 1000.0}}},
+            {"buckets_with_min_exact_samples", enough},
+            {"exact_cell_coverage_pct", exact_frac},
+            {"dense_index", table->dense_index()},
+            {"sample_bytes", table->sample_bytes()},
+            {"index_bytes", table->index_bytes()}};
+    }
+    const double raw = static_cast<double>(store->total_samples()) * sizeof(float);
+    os << "\nmemory    samples " << kib(store->sample_bytes()) << " (" << fmt("%.2f", static_cast<double>(store->sample_bytes()) / (raw > 0 ? raw : 1.0))
+       << "x their raw float size), keys+offsets+grid " << kib(store->index_bytes()) << "\n";
+    os << "exact cells: share of the (tt, conc) cells inside each table's range holding a bucket with >= "
+       << opts.min_exact_samples << " samples; other shapes are drawn from neighbouring buckets\n";
+    j["memory"] = {{"sample_bytes", store->sample_bytes()}, {"index_bytes", store->index_bytes()}};
+    if (!a.trace.empty()) {
+        LatencyOracle<> oracle(store, opts, a.oracle.neighbours(), a.oracle.weights());
+        const auto shapes = trace_shapes_for(a.trace, oracle);
+        Rng rng(1);
+        for (const auto& s : shapes) (void)oracle.sample(s, rng);
+        os << "\n";
+        print_coverage(os, ("coverage of the steps trace '" + a.trace + "' implies (approximate)").c_str(), oracle.coverage());
+        const Coverage c = oracle.coverage();
+        j["trace_coverage"] = {{"trace", a.trace}, {"exact", c.exact}, {"interpolated", c.interpolated}, {"out_of_range", c.out_of_range}, {"total", c.total}};
+    }
+    if (a.json) std::cout << j.dump(2) << "\n";
+    else std::cout << os.str();
+}
+
+// ---- build ----
+struct BuildArgs {
+    std::vector<std::string> traces;
+    std::string output;
+    std::uint64_t warmup = 0;
+    double outliers = 0.0;
+    std::uint32_t tt_width = 1;
+    std::uint32_t conc_width = 5;
+    std::string model_name;
+    std::string gpu_name;
+};
+
+void run_build(const BuildArgs& a) {
+    BuildOptions o;
+    o.bucketing = {a.tt_width, a.conc_width};
+    o.warmup_steps = a.warmup;
+    o.outlier_iqr_k = a.outliers;
+    PackBuilder builder(o);
+    for (const auto& t : a.traces) builder.add_file(t);
+    if (!a.model_name.empty() || !a.gpu_name.empty()) {
+        ModelConfig m = builder.model_config();
+        if (!a.model_name.empty()) m.model_name = a.model_name;
+        if (!a.gpu_name.empty()) m.gpu_name = a.gpu_name;
+        builder.set_model_config(m);
+    }
+    const ProfileStore store = builder.build();
+    write_llm_emu_pack(store, a.output);
+    const BuildStats& s = builder.stats();
+    std::cout << "read " << s.records << " step records from " << a.traces.size() << " file(s); used " << s.steps_used
+              << " (dropped: " << s.outside_markers << " outside profiling markers, " << s.warmup_dropped << " warm-up, "
+              << s.outliers_dropped << " outlier samples)\n";
+    for (TableKind t : all_table_kinds) {
+        if (const ProfileTable* table = store.table(t))
+            std::cout << "  " << table_name(t) << ": " << table->size() << " buckets, " << table->num_samples() << " samples\n";
+    }
+    std::cout << "wrote " << a.output << "\n";
+}
+
+// ---- convert ----
+struct ConvertArgs {
+    std::string input;
+    std::string output;
+    std::string tables;
+    std::uint32_t tt_width = 1;
+    std::uint32_t conc_width = 5;
+};
+
+bool has_ext(const std::string& p, const char* ext) {
+    std::string e = fs::path(p).extension().string();
+    std::transform(e.begin(), e.end(), e.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    return e == ext;
+}
+
+ProfileStore read_long_csv(const std::string& path, Bucketing b) {
+    std::ifstream in(path);
+    if (!in) throw profile_error("samples CSV '" + path + "': cannot read the file");
+    std::array<std::map<BucketKey, std::vector<float>>, num_table_kinds> buckets;
+    std::string line;
+    std::size_t lineno = 0;
+    auto fail = [&](const std::string& what) { throw profile_error("samples CSV '" + path + "' line " + std::to_string(lineno) + ": " + what); };
+    while (std::getline(in, line)) {
+        ++lineno;
+        if (!line.empty() && line.back() == '\r') line.pop_back();
+        if (line.empty() || line[0] == '#') continue;
+        if (lineno == 1 && line.rfind("table", 0) == 0) continue;
+        std::istringstream ls(line);
+        std::string table;
+        std::string tt;
+        std::string conc;
+        std::string us;
+        if (!std::getline(ls, table, ',') || !std::getline(ls, tt, ',') || !std::getline(ls, conc, ',') || !std::getline(ls, us))
+            fail("expected table,tt,conc,sample_us");
+        const auto t = table_from_name(table);
+        if (!t) fail("unknown table '" + table + "' (prefill, decode or step_cycle)");
+        std::size_t used = 0;
+        unsigned long long vtt = 0;
+        unsigned long long vconc = 0;
+        double v = 0;
+        try {
+            vtt = std::stoull(tt, &used);
+            if (used != tt.size()) fail("tt '" + tt + "' is not an integer");
+            vconc = std::stoull(conc, &used);
+            if (used != conc.size()) fail("conc '" + conc + "' is not an integer");
+            v = std::stod(us, &used);
+            if (used != us.size()) fail("sample_us '" + us + "' is not a number");
+        } catch (const std::logic_error&) {
+            fail("tt, conc and sample_us must be numbers");
+        }
+        if (!std::isfinite(v) || v < 0 || v > 3e38) fail("sample_us must be finite and non-negative");
+        if (vtt > 0xFFFFFFFFULL || vconc > 0xFFFFFFFFULL) fail("tt or conc too large");
+        if (b.tt_centre(vtt) != vtt || vconc == 0 || b.conc_centre(vconc) != vconc)
+            fail("(tt=" + tt + ", conc=" + conc + ") is not a bucket centre for widths " + std::to_string(b.tt_width) + "/" +
+                 std::to_string(b.conc_width) + "; pass --tt-bucket-width/--conc-bucket-width");
+        buckets[static_cast<std::size_t>(*t)][{static_cast<std::uint32_t>(vtt), static_cast<std::uint32_t>(vconc)}].push_back(static_cast<float>(v));
+    }
+    ProfileStore store;
+    store.set_bucketing(b);
+    for (TableKind t : all_table_kinds) {
+        const auto& m = buckets[static_cast<std::size_t>(t)];
+        if (m.empty()) continue;
+        std::vector<BucketKey> keys;
+        std::vector<std::uint32_t> counts;
+        std::vector<float> samples;
+        for (const auto& [k, v] : m) {
+            keys.push_back(k);
+            counts.push_back(static_cast<std::uint32_t>(v.size()));
+            samples.insert(samples.end(), v.begin(), v.end());
+        }
+        store.set_table(t, ProfileTable(b, std::move(keys), std::move(counts), std::move(samples)));
+    }
+    if (store.num_tables() == 0) throw profile_error("samples CSV '" + path + "': no samples");
+    return store;
+}
+
+void run_convert(const ConvertArgs& a) {
+    ProfileStore store = has_ext(a.input, ".csv") ? read_long_csv(a.input, {a.tt_width, a.conc_width}) : load_llm_emu_pack(a.input);
+    if (!a.tables.empty()) {
+        std::array<bool, num_table_kinds> keep{};
+        std::stringstream ss(a.tables);
+        std::string name;
+        while (std::getline(ss, name, ',')) {
+            const auto t = table_from_name(name);
+            if (!t) throw llmemu::cli::usage_error("--tables: unknown table '" + name + "' (prefill, decode, step_cycle)");
+            keep[static_cast<std::size_t>(*t)] = true;
+        }
+        for (TableKind t : all_table_kinds)
+            if (!keep[static_cast<std::size_t>(t)]) store.remove_table(t);
+        if (store.num_tables() == 0) throw llmemu::cli::usage_error("--tables keeps none of the pack's tables");
+    }
+    if (has_ext(a.output, ".csv")) {
+        std::ofstream out(a.output);
+        if (!out) throw profile_error("samples CSV '" + a.output + "': cannot open for writing");
+        out << "table,tt,conc,sample_us\n";
+        char buf[64];
+        for (TableKind t : all_table_kinds) {
+            const ProfileTable* table = store.table(t);
+            if (!table) continue;
+            for (std::size_t i = 0; i < table->size(); ++i) {
+                for (float v : table->samples(i)) {
+                    auto res = std::to_chars(buf, buf + sizeof buf, v);
+                    out << table_name(t) << ',' << table->tt(i) << ',' << table->conc(i) << ',' << std::string_view(buf, static_cast<std::size_t>(res.ptr - buf)) << '\n';
+                }
+            }
+        }
+        if (!out) throw profile_error("samples CSV '" + a.output + "': writing failed");
+    } else {
+        write_llm_emu_pack(store, a.output);
+    }
+    std::cout << "wrote " << a.output << " (" << store.num_tables() << " table(s), " << store.total_samples() << " samples)\n";
+}
+
+// ---- holdout ----
+struct HoldoutArgs {
+    std::string pack;
+    double fraction = 0.2;
+    std::uint64_t seed = 0;
+    bool json = false;
+    OracleFlags oracle;
+};
+
+void run_holdout_cmd(const HoldoutArgs& a) {
+    if (!(a.fraction > 0.0 && a.fraction < 1.0)) throw llmemu::cli::usage_error("--fraction must be in (0, 1), e.g. 0.2");
+    const fs::path path = pack_or_default(a.pack);
+    const ProfileStore store = load_llm_emu_pack(path);
+    const HoldoutReport r = run_holdout(store, a.fraction, a.seed, a.oracle.options(), a.oracle.neighbours(), a.oracle.weights());
+    if (a.json) {
+        nlohmann::json j;
+        j["pack"] = path.string();
+        j["fraction"] = a.fraction;
+        j["seed"] = a.seed;
+        j["tables"] = nlohmann::json::object();
+        for (const auto& t : r.tables) {
+            j["tables"][std::string(table_name(t.table))] = {
+                {"buckets", t.buckets},
+                {"hidden_buckets", t.hidden_buckets},
+                {"oracle", {{"median_abs_pct_error", t.oracle.median_abs_pct_error}, {"mean_ks", t.oracle.mean_ks}}},
+                {"nearest_bucket", {{"median_abs_pct_error", t.nearest_bucket.median_abs_pct_error}, {"mean_ks", t.nearest_bucket.mean_ks}}}};
+        }
+        std::cout << j.dump(2) << "\n";
+        return;
+    }
+    std::cout << "holdout of " << path.string() << ": " << fmt("%.0f%%", a.fraction * 100) << " of each table's buckets hidden (seed "
+              << a.seed << "), each predicted from the rest of its table\n"
+              << "median abs % error of the predicted median latency; mean KS distance to the real samples\n\n";
+    std::printf("%-11s %7s %7s   %-22s   %-22s\n", "table", "buckets", "hidden", "oracle  err%   KS", "nearest err%   KS");
+    std::fflush(stdout);
+    for (const auto& t : r.tables) {
+        std::printf("%-11s %7zu %7zu   %10.3f %8.3f     %10.3f %8.3f\n", std::string(table_name(t.table)).c_str(), t.buckets,
+                    t.hidden_buckets, t.oracle.median_abs_pct_error, t.oracle.mean_ks, t.nearest_bucket.median_abs_pct_error,
+                    t.nearest_bucket.mean_ks);
+    }
+}
+
+// ---- bench ----
+struct BenchArgs {
+    std::string pack;
+    std::string trace;
+    double min_time = 0.2;
+    OracleFlags oracle;
+};
+
+void run_bench(const BenchArgs& a) {
+    if (!(a.min_time > 0.0)) throw llmemu::cli::usage_error("--min-time must be positive (seconds)");
+    const fs::path path = pack_or_default(a.pack);
+    auto store = std::make_shared<const ProfileStore>(load_llm_emu_pack(path));
+    LatencyOracle<> oracle(store, a.oracle.options(), a.oracle.neighbours(), a.oracle.weights());
+    struct Set {
+        std::string name;
+        std::vector<StepShape> shapes;
+    };
+    std::vector<Set> sets;
+    // Exact hits: shapes of buckets with enough samples; sparse: in-range shapes that
+    // are interpolated; out of range: beyond the largest tt and conc.
+    Rng pick(12345);
+    for (Phase phase : {Phase::decode, Phase::prefill}) {
+        const TableKind kind = oracle.table_for(phase);
+        const ProfileTable& t = *store->table(kind);
+        const std::string label = std::string(phase == Phase::decode ? "decode" : "prefill") + "(" + std::string(table_name(kind)) + ")";
+        Set exact{"exact_hit/" + label, {}};
+        Set sparse{"sparse/" + label, {}};
+        Set oor{"out_of_range/" + label, {}};
+        for (std::size_t i = 0; i < t.size(); ++i)
+            if (t.count(i) >= oracle.options().min_exact_samples) exact.shapes.push_back({phase, t.tt(i), t.conc(i), 0});
+        for (int tries = 0; tries < 200000 && sparse.shapes.size() < 4096; ++tries) {
+            const StepShape s{phase, static_cast<std::uint32_t>(t.tt_min() + uniform_index(pick, t.tt_max() - t.tt_min() + 1)),
+                              static_cast<std::uint32_t>(t.conc_min() + uniform_index(pick, t.conc_max() - t.conc_min() + 1)), 0};
+            if (oracle.resolve(s).kind == CoverageKind::interpolated) sparse.shapes.push_back(s);
+        }
+        for (int i = 0; i < 1024; ++i)
+            oor.shapes.push_back({phase, t.tt_max() + 1 + static_cast<std::uint32_t>(uniform_index(pick, 4096)),
+                                  t.conc_max() + 1 + static_cast<std::uint32_t>(uniform_index(pick, 256)), 0});
+        for (Set* s : {&exact, &sparse, &oor})
+            if (!s->shapes.empty()) sets.push_back(std::move(*s));
+    }
+    if (!a.trace.empty()) sets.push_back({"trace/" + fs::path(a.trace).filename().string(), trace_shapes_for(a.trace, oracle)});
+    std::vector<Coverage> coverage(sets.size());
+    for (std::size_t k = 0; k < sets.size(); ++k) {
+        benchmark::RegisterBenchmark(("oracle/" + sets[k].name).c_str(), [&, k](benchmark::State& st) {
+            LatencyOracle<> o = oracle; // own counters
+            o.reset_coverage();
+            Rng rng(42);
+            const auto& shapes = sets[k].shapes;
+            std::size_t i = 0;
+            double sink = 0;
+            for (auto _ : st) {
+                sink += o.sample(shapes[i], rng);
+                if (++i == shapes.size()) i = 0;
+            }
+            benchmark::DoNotOptimize(sink);
+            st.SetItemsProcessed(st.iterations());
+            coverage[k] = o.coverage();
+        });
+    }
+    std::string min_time = "--benchmark_min_time=" + fmt("%g", a.min_time);
+    std::string prog = "llmemu profile bench";
+    std::vector<char*> argv{prog.data(), min_time.data()};
+    int argc = static_cast<int>(argv.size());
+    benchmark::Initialize(&argc, argv.data());
+    std::cout << "oracle microbenchmarks on " << path.string() << " (Time = ns per sample)\n";
+    std::cout.flush();
+    benchmark::RunSpecifiedBenchmarks();
+    benchmark::Shutdown();
+    std::cout << "\n";
+    for (std::size_t k = 0; k < sets.size(); ++k) print_coverage(std::cout, sets[k].name.c_str(), coverage[k]);
+}
+
+const bool registered = llmemu::cli::register_command(60, [](CLI::App& app) {
+    auto* profile = app.add_subcommand("profile", "Inspect, build, convert and validate GPU step-time profile packs");
+    profile->require_subcommand(1);
+
+    auto inspect = std::make_shared<InspectArgs>();
+    auto* ci = profile->add_subcommand("inspect", "Tables, bucket and sample counts, ranges, memory and coverage of a pack");
+    ci->add_option("pack", inspect->pack, "LLM-Emu pack JSON (default: the bundled A40 Qwen3-8B subset)");
+    ci->add_option("--trace", inspect->trace, "Also report the oracle's coverage of the steps this request trace CSV implies");
+    ci->add_flag("--json", inspect->json, "Print JSON instead of a table");
+    inspect->oracle.add(*ci);
+    ci->callback([inspect] { run_inspect(*inspect); });
+
+    auto build = std::make_shared<BuildArgs>();
+    auto* cb = profile->add_subcommand("build", "Build a pack from step traces (JSON Lines or CSV), by LLM-Emu's rules");
+    cb->add_option("traces", build->traces, "Step trace files (.jsonl / .csv)")->required()->check(CLI::ExistingFile);
+    cb->add_option("-o,--output", build->output, "Pack JSON to write")->required();
+    cb->add_option("--warmup-steps", build->warmup, "Drop the first N counted steps of each file")->capture_default_str();
+    cb->add_option("--drop-outliers", build->outliers, "Tukey fence factor k per bucket (0 = keep all, LLM-Emu's default)")->capture_default_str();
+    cb->add_option("--tt-bucket-width", build->tt_width, "Token bucket width")->capture_default_str()->check(CLI::PositiveNumber);
+    cb->add_option("--conc-bucket-width", build->conc_width, "Concurrency bucket width")->capture_default_str()->check(CLI::PositiveNumber);
+    cb->add_option("--model-name", build->model_name, "Model name to record (overrides the trace header)");
+    cb->add_option("--gpu-name", build->gpu_name, "GPU name to record (overrides the trace header)");
+    cb->callback([build] { run_build(*build); });
+
+    auto convert = std::make_shared<ConvertArgs>();
+    auto* cc = profile->add_subcommand("convert", "Convert a pack: JSON -> JSON (normalised) or CSV (table,tt,conc,sample_us), and CSV -> JSON");
+    cc->add_option("input", convert->input, "Pack JSON or samples CSV")->required()->check(CLI::ExistingFile);
+    cc->add_option("-o,--output", convert->output, "Output file (.json or .csv)")->required();
+    cc->add_option("--tables", convert->tables, "Keep only these tables (comma-separated: prefill,decode,step_cycle)");
+    cc->add_option("--tt-bucket-width", convert->tt_width, "Token bucket width of a CSV input")->capture_default_str()->check(CLI::PositiveNumber);
+    cc->add_option("--conc-bucket-width", convert->conc_width, "Concurrency bucket width of a CSV input")->capture_default_str()->check(CLI::PositiveNumber);
+    cc->callback([convert] { run_convert(*convert); });
+
+    auto holdout = std::make_shared<HoldoutArgs>();
+    auto* ch = profile->add_subcommand("holdout", "Hide a fraction of each table's buckets and score the oracle against a nearest-bucket baseline");
+    ch->add_option("--pack", holdout->pack, "LLM-Emu pack JSON (default: the bundled A40 Qwen3-8B subset)");
+    ch->add_option("--fraction", holdout->fraction, "Fraction of each table's buckets to hide")->capture_default_str();
+    ch->add_option("--seed", holdout->seed, "Seed choosing the hidden buckets")->capture_default_str();
+    ch->add_flag("--json", holdout->json, "Print JSON");
+    holdout->oracle.add(*ch);
+    ch->callback([holdout] { run_holdout_cmd(*holdout); });
+
+    auto bench = std::make_shared<BenchArgs>();
+    auto* cn = profile->add_subcommand("bench", "Microbenchmark the oracle on a pack (Google Benchmark): ns per sample");
+    cn->add_option("--pack", bench->pack, "LLM-Emu pack JSON (default: the bundled A40 Qwen3-8B subset)");
+    cn->add_option("--trace", bench->trace, "Also time the step shapes this request trace CSV implies")->check(CLI::ExistingFile);
+    cn->add_option("--min-time", bench->min_time, "Seconds per benchmark")->capture_default_str();
+    bench->oracle.add(*cn);
+    cn->callback([bench] { run_bench(*bench); });
+});
+
+} // namespace
