@@ -13,10 +13,17 @@
 #include <cstdint>
 #include <limits>
 #include <map>
+#include <optional>
+#include <cstdlib>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
+
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <cstdio>
 
 namespace llmemu::metrics {
 
@@ -139,6 +146,15 @@ struct RequestObservation {
     bool has_first_token = false;
 };
 
+/// A finished request's phases as the engine timed them (vLLM's queue, prefill, decode
+/// and inference times, seconds).
+struct RequestPhases {
+    double queue_s = 0;
+    double prefill_s = 0;
+    double decode_s = 0;
+    double inference_s = 0;
+};
+
 /// Cache configuration shown as vllm:cache_config_info labels.
 struct CacheConfigInfo {
     std::uint32_t block_size = 16;
@@ -159,18 +175,25 @@ public:
           m_prompt_len(buckets_1_2_5(std::max<std::uint32_t>(max_model_len, 1))),
           m_generation_len(buckets_1_2_5(std::max<std::uint32_t>(max_model_len, 1))) {}
 
-    /// Records one finished request in the per-request histograms.
+    /// Records the engine-side phases of one finished request (queue, prefill, decode,
+    /// inference); use this or RequestObservation::queue_s, not both.
+    void observe_phases(const RequestPhases& p) {
+        m_queue.observe(p.queue_s);
+        m_prefill.observe(p.prefill_s);
+        m_decode.observe(p.decode_s);
+        m_inference.observe(p.inference_s);
+    }
+
+    /// Records one finished request in the per-request histograms (the phase histograms
+    /// too when queue_s is known).
     void observe(const RequestObservation& r) {
         m_e2e.observe(r.e2e_s);
         m_prompt_len.observe(r.prompt_tokens);
         m_generation_len.observe(r.generation_tokens);
-        if (r.queue_s >= 0) m_queue.observe(r.queue_s);
-        if (r.has_first_token) {
-            m_ttft.observe(r.ttft_s);
-            const double queue = std::max(0.0, r.queue_s);
-            m_inference.observe(std::max(0.0, r.e2e_s - queue));
-            m_prefill.observe(std::max(0.0, r.ttft_s - queue));
-            m_decode.observe(std::max(0.0, r.e2e_s - r.ttft_s));
+        if (r.has_first_token) m_ttft.observe(r.ttft_s);
+        if (r.queue_s >= 0 && r.has_first_token) {
+            observe_phases({r.queue_s, std::max(0.0, r.ttft_s - r.queue_s), std::max(0.0, r.e2e_s - r.ttft_s),
+                            std::max(0.0, r.e2e_s - r.queue_s)});
         }
         for (const double gap : r.itl_s) {
             m_itl.observe(gap);
@@ -339,5 +362,50 @@ private:
     Histogram m_ttft, m_tpot_alias, m_itl, m_request_tpot, m_e2e, m_queue, m_inference, m_prefill, m_decode,
         m_prompt_len, m_generation_len;
 };
+
+/// Appends the process collector's metrics Python's prometheus_client adds to every vLLM
+/// /metrics page (process_cpu_seconds_total, process_resident_memory_bytes), read from
+/// getrusage and /proc/self/statm, so load tools can report the server's CPU use.
+inline void append_process_metrics(std::string& out) {
+    rusage ru{};
+    if (getrusage(RUSAGE_SELF, &ru) == 0) {
+        const double cpu = static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+                           static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1e-6;
+        out += "# HELP process_cpu_seconds_total Total user and system CPU time spent in seconds.\n"
+               "# TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total ";
+        append_prometheus_number(out, cpu);
+        out += '\n';
+    }
+    if (std::FILE* f = std::fopen("/proc/self/statm", "r")) {
+        unsigned long pages = 0;
+        unsigned long resident = 0;
+        if (std::fscanf(f, "%lu %lu", &pages, &resident) == 2) {
+            out += "# HELP process_resident_memory_bytes Resident memory size in bytes.\n"
+                   "# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes ";
+            append_prometheus_number(out, static_cast<double>(resident) * static_cast<double>(sysconf(_SC_PAGESIZE)));
+            out += '\n';
+        }
+        std::fclose(f);
+    }
+}
+
+/// Reads one unlabelled sample (e.g. process_cpu_seconds_total) from a Prometheus text
+/// page; nullopt when absent.
+inline std::optional<double> find_prometheus_sample(std::string_view page, std::string_view name) {
+    std::size_t pos = 0;
+    while (pos < page.size()) {
+        auto end = page.find('\n', pos);
+        if (end == std::string_view::npos) end = page.size();
+        const std::string_view line = page.substr(pos, end - pos);
+        pos = end + 1;
+        if (line.size() > name.size() && line.substr(0, name.size()) == name && line[name.size()] == ' ') {
+            const std::string value(line.substr(name.size() + 1));
+            char* stop = nullptr;
+            const double v = std::strtod(value.c_str(), &stop);
+            if (stop != value.c_str()) return v;
+        }
+    }
+    return std::nullopt;
+}
 
 } // namespace llmemu::metrics

@@ -6,7 +6,7 @@
 
 #include <cstdint>
 #include <functional>
-#include <optional>
+#include <vector>
 
 #include "llmemu/engine/request.hpp"
 #include "llmemu/engine/stats.hpp"
@@ -34,10 +34,10 @@ public:
     [[nodiscard]] virtual std::uint32_t max_model_len() const = 0;
     /// Shown as vllm:cache_config_info.
     [[nodiscard]] virtual metrics::CacheConfigInfo cache_info() const { return {}; }
-    /// A finished request's queue time (arrival to first scheduled step) in seconds, when
-    /// the engine tracks it; nullopt otherwise. Called on the server's thread after the
-    /// request's final event.
-    [[nodiscard]] virtual std::optional<double> queue_time_s(RequestId /*id*/) { return std::nullopt; }
+    /// Moves the engine-side phase times of requests finished since the last call into
+    /// `out` (for the queue/prefill/decode/inference histograms). Called on the server's
+    /// thread; a backend that does not time phases leaves `out` alone.
+    virtual void take_phases(std::vector<metrics::RequestPhases>& out) { (void)out; }
 };
 
 /// EngineStats -> the gauges and counters of vLLM's /metrics.

@@ -16,6 +16,7 @@
 #include <cstdio>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -121,6 +122,8 @@ struct ServerInbox {
     std::vector<Item> spare;
     bool closed = false;
     asio::io_context* ioc = nullptr;
+    // Runs on the loop after each batch (the server collects engine-side phase times).
+    std::function<void()> after_batch;
 };
 } // namespace detail
 
@@ -135,6 +138,7 @@ public:
                         std::chrono::system_clock::now().time_since_epoch())
                         .count()) {
         m_inbox->ioc = m_ioc.get();
+        m_inbox->after_batch = [this] { collect_phases(); };
         m_limits.served_models = {m_options.model_name};
         m_limits.max_model_len = backend.max_model_len();
         m_limits.default_completion_max_tokens = m_options.default_completion_max_tokens;
@@ -192,6 +196,11 @@ private:
     friend class detail::HttpSession;
 
     void do_accept();
+    void collect_phases() {
+        m_phases.clear();
+        m_backend.take_phases(m_phases);
+        for (const auto& p : m_phases) m_metrics.observe_phases(p);
+    }
     void begin_shutdown();
     void shutdown_poll();
     static void push_event(const std::shared_ptr<detail::ServerInbox>& inbox, std::weak_ptr<detail::HttpSession> s,
@@ -208,6 +217,7 @@ private:
     std::vector<std::weak_ptr<detail::HttpSession>> m_sessions;
     std::size_t m_prune_at = 64;
     metrics::VllmMetrics m_metrics;
+    std::vector<metrics::RequestPhases> m_phases;
     std::int64_t m_created;
     RequestId m_next_id = 1;
     bool m_stopping = false;
@@ -411,8 +421,11 @@ private:
             write_response(200, "application/json", list.dump());
         } else if (target == "/metrics") {
             if (!want(http::verb::get)) return;
+            m_server.collect_phases();
             const auto snap = to_metrics_snapshot(m_server.m_backend.snapshot());
-            write_response(200, "text/plain; version=0.0.4; charset=utf-8", m_server.m_metrics.render(snap));
+            std::string page = m_server.m_metrics.render(snap);
+            metrics::append_process_metrics(page);
+            write_response(200, "text/plain; version=0.0.4; charset=utf-8", page);
         } else if (target == "/version") {
             if (!want(http::verb::get)) return;
             write_response(200, "application/json", nlohmann::json{{"version", LLMEMU_VERSION_STRING}}.dump());
@@ -479,7 +492,6 @@ private:
         if (g.first_token) obs.ttft_s = seconds(*g.first_token - g.arrival);
         obs.prompt_tokens = g.request.prompt_len;
         obs.generation_tokens = g.tokens;
-        if (const auto q = m_server.m_backend.queue_time_s(ev.id)) obs.queue_s = *q;
         if (ev.reason != FinishReason::rejected) m_server.m_metrics.observe(obs);
     }
 
@@ -737,6 +749,7 @@ inline void Server::push_event(const std::shared_ptr<detail::ServerInbox>& inbox
             }
             for (auto& item : batch)
                 if (auto session = item.session.lock()) session->on_event(item.event);
+            if (inbox->after_batch) inbox->after_batch();
             batch.clear();
             std::lock_guard lock2(inbox->mutex);
             if (inbox->spare.capacity() < batch.capacity()) inbox->spare.swap(batch);

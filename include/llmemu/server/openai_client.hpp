@@ -26,6 +26,7 @@
 #include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
+#include <boost/beast/http/string_body.hpp>
 #include <nlohmann/json.hpp>
 
 #include "llmemu/error.hpp"
@@ -88,6 +89,31 @@ struct ServerAddress {
         return a;
     }
 };
+
+/// A blocking GET (for /v1/models and /metrics around a benchmark). Returns the status
+/// and body; throws config_error naming the URL when the server cannot be reached.
+inline std::pair<int, std::string> http_get(const ServerAddress& a, const std::string& path) {
+    namespace asio = boost::asio;
+    namespace http = boost::beast::http;
+    const std::string url = "http://" + a.host + ":" + std::to_string(a.port) + a.path_prefix + path;
+    try {
+        asio::io_context ioc;
+        asio::ip::tcp::resolver resolver(ioc);
+        asio::ip::tcp::socket socket(ioc);
+        asio::connect(socket, resolver.resolve(a.host, std::to_string(a.port)));
+        const std::string req = "GET " + a.path_prefix + path + " HTTP/1.1\r\nHost: " + a.host +
+                                "\r\nUser-Agent: llmemu-bench\r\nConnection: close\r\n\r\n";
+        asio::write(socket, asio::buffer(req));
+        boost::beast::flat_buffer buffer;
+        http::response_parser<http::string_body> parser;
+        parser.body_limit(std::numeric_limits<std::uint64_t>::max());
+        http::read(socket, buffer, parser);
+        return {parser.get().result_int(), parser.get().body()};
+    } catch (const boost::system::system_error& e) {
+        llmemu::detail::throw_error<config_error>("cannot GET " + url + ": " + e.what() +
+                                                  " (is the server running? check --base-url)");
+    }
+}
 
 /// What one streamed request measured (vLLM's RequestFuncOutput).
 struct StreamOutcome {

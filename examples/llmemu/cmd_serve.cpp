@@ -1,0 +1,129 @@
+// `llmemu serve`: the reference engine on the wall clock behind an OpenAI-compatible HTTP
+// server (vLLM's endpoints, streaming and /metrics), so real clients, routers and
+// autoscalers can be pointed at an emulated GPU.
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <memory>
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+#include "command.hpp"
+#include "data_paths.hpp"
+#include "engine_options.hpp"
+#include "llmemu/engine/live_engine.hpp"
+#include "llmemu/executor/emulated_executor.hpp"
+#include "llmemu/oracle/any_latency_model.hpp"
+#include "llmemu/server/http_server.hpp"
+#include "llmemu/server/live_engine_backend.hpp"
+#include "llmemu/time/wall_clock.hpp"
+#include "llmemu/tokens/uniform_vocab_emitter.hpp"
+#include "llmemu/version.hpp"
+
+namespace {
+
+using namespace llmemu;
+using namespace llmemu::cli;
+
+struct ServeArgs {
+    EngineFlags engine;
+    std::string model;
+    std::string host = "127.0.0.1";
+    int port = 8000;
+    double drain_timeout_s = 0;
+    std::size_t max_body_bytes = 16U << 20U;
+    double idle_timeout_s = 60;
+};
+
+void run_serve(ServeArgs& a) {
+    if (a.port < 0 || a.port > 65535) throw usage_error("--port " + std::to_string(a.port) + ": use 0..65535 (0 = any free port)");
+    if (!(a.drain_timeout_s >= 0)) throw usage_error("--drain-timeout must be >= 0 seconds");
+    if (!(a.idle_timeout_s > 0)) throw usage_error("--idle-timeout must be > 0 seconds");
+    const bool default_profile = a.engine.profile.empty();
+    const std::string profile_spec = default_profile ? default_profile_path().string() : a.engine.profile;
+    const AnyLatencyModel model = AnyLatencyModel::from_spec(profile_spec);
+    const ModelConfig* mc = model.model_config();
+    EngineConfig config = make_engine_config(a.engine, mc);
+    std::string blocks_note;
+    if (config.num_gpu_blocks == 0 && mc == nullptr) {
+        // Analytic profiles carry no GPU to size the pool from: give every running request
+        // room for a full-length sequence, so KV capacity never limits the emulation.
+        const std::uint64_t per_seq = (config.max_model_len + config.block_size - 1) / config.block_size;
+        const std::uint64_t n = std::min<std::uint64_t>(per_seq * config.max_num_seqs + 1, 4000000000ULL);
+        config.num_gpu_blocks = static_cast<std::uint32_t>(n);
+        blocks_note = " (analytic profile: room for max_num_seqs full-length requests; set --num-gpu-blocks to model a smaller GPU)";
+    }
+    const std::string model_name =
+        !a.model.empty() ? a.model : (mc != nullptr && !mc->model_name.empty() ? mc->model_name : std::string("llmemu"));
+
+    using Exec = EmulatedExecutor<AnyLatencyModel, WallClock>;
+    WallClock clock;
+    const UniformVocabEmitter emitter =
+        mc != nullptr && mc->vocab_size != 0 ? UniformVocabEmitter(mc->vocab_size) : UniformVocabEmitter();
+    LiveEngine<Exec> engine(Exec(model, clock, emitter, a.engine.seed), clock, config, mc);
+    server::LiveEngineBackend<Exec> backend(engine);
+
+    server::ServerOptions opts;
+    opts.host = a.host;
+    opts.port = static_cast<std::uint16_t>(a.port);
+    opts.model_name = model_name;
+    opts.drain_timeout = std::chrono::milliseconds(static_cast<std::int64_t>(a.drain_timeout_s * 1000.0));
+    opts.idle_timeout = std::chrono::milliseconds(static_cast<std::int64_t>(a.idle_timeout_s * 1000.0));
+    opts.max_body_bytes = a.max_body_bytes;
+    server::Server srv(backend, opts);
+    srv.listen();
+
+    const EngineConfig& used = engine.config();
+    std::cout << "llmemu " << LLMEMU_VERSION_STRING << " serve\n"
+              << "  profile: " << (default_profile ? "bundled " : "") << profile_spec << "\n           "
+              << model.describe() << "\n"
+              << "  model:   " << model_name << "\n"
+              << "  engine:  max_num_seqs=" << used.max_num_seqs
+              << " max_num_batched_tokens=" << used.max_num_batched_tokens << " max_model_len=" << used.max_model_len
+              << "\n           num_gpu_blocks=" << used.num_gpu_blocks << blocks_note << "\n"
+              << "listening on http://" << (a.host.find(':') != std::string::npos ? "[" + a.host + "]" : a.host)
+              << ":" << srv.port() << " (Ctrl-C to stop)" << std::endl;
+
+    const auto cpu0 = std::clock();
+    const auto wall0 = std::chrono::steady_clock::now();
+    srv.run(true);  // until SIGINT / SIGTERM
+    engine.shutdown();
+    const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count();
+    const double cpu = static_cast<double>(std::clock() - cpu0) / CLOCKS_PER_SEC;
+    const auto st = srv.stats();
+    const auto es = engine.snapshot();
+    char line[256];
+    std::snprintf(line, sizeof line,
+                  "llmemu serve: stopped after %.1f s; %llu requests (%llu generations, %llu aborted by clients), "
+                  "%llu engine steps; CPU %.1f s (%.0f%% of one core)\n",
+                  wall, static_cast<unsigned long long>(st.requests), static_cast<unsigned long long>(st.generations),
+                  static_cast<unsigned long long>(st.client_aborts), static_cast<unsigned long long>(es.steps), cpu,
+                  wall > 0 ? 100.0 * cpu / wall : 0.0);
+    std::cout << line << std::flush;
+}
+
+const bool registered = register_command(40, [](CLI::App& app) {
+    auto args = std::make_shared<ServeArgs>();
+    auto* cmd = app.add_subcommand(
+        "serve",
+        "Serve the emulated engine over an OpenAI-compatible HTTP API (/v1/completions, /v1/chat/completions, "
+        "/v1/models, /health, vLLM's /metrics) in real time");
+    add_engine_options(*cmd, args->engine);
+    cmd->add_option("--model,--served-model-name", args->model,
+                    "Model name clients send and /v1/models lists (default: the profile's model, else 'llmemu')");
+    cmd->add_option("--host", args->host, "Address to bind (loopback by default; 0.0.0.0 exposes it)")
+        ->capture_default_str();
+    cmd->add_option("--port", args->port, "TCP port (0 = any free port; the bound port is printed)")
+        ->capture_default_str();
+    cmd->add_option("--drain-timeout", args->drain_timeout_s,
+                    "On SIGINT/SIGTERM, seconds in-flight requests may run on before they are aborted")
+        ->capture_default_str();
+    cmd->add_option("--idle-timeout", args->idle_timeout_s, "Close keep-alive connections idle this many seconds")
+        ->capture_default_str();
+    cmd->add_option("--max-body-bytes", args->max_body_bytes, "Largest request body accepted (larger: 413)")
+        ->capture_default_str();
+    cmd->callback([args] { run_serve(*args); });
+});
+
+} // namespace

@@ -1,0 +1,65 @@
+#pragma once
+/// \file live_engine_backend.hpp
+/// LiveEngineBackend: the reference engine (LiveEngine over the wall clock) behind the
+/// HTTP server. Token events go straight through; finished requests' engine-side phase
+/// times (queue, prefill, decode, inference) are collected for /metrics.
+
+#include <algorithm>
+#include <chrono>
+#include <mutex>
+#include <utility>
+#include <vector>
+
+#include "llmemu/engine/live_engine.hpp"
+#include "llmemu/server/backend.hpp"
+
+namespace llmemu::server {
+
+/// Adapts LiveEngine<E> to the server's Backend interface. The engine must outlive it.
+template <class E>
+class LiveEngineBackend final : public Backend {
+public:
+    /// Phase records kept when nobody collects them (the server collects after every batch).
+    static constexpr std::size_t max_pending_phases = 1U << 20U;
+
+    explicit LiveEngineBackend(LiveEngine<E>& engine) : m_engine(engine) {
+        m_engine.set_on_finish([this](const RequestRecord& r) { on_finish(r); });
+    }
+    ~LiveEngineBackend() override { m_engine.set_on_finish({}); }
+    LiveEngineBackend(const LiveEngineBackend&) = delete;
+    LiveEngineBackend& operator=(const LiveEngineBackend&) = delete;
+
+    void submit(RequestSpec spec, EventCallback on_event) override {
+        (void)m_engine.submit(std::move(spec), std::move(on_event));
+    }
+    void abort(RequestId id) override { m_engine.abort(id); }
+    [[nodiscard]] EngineStats snapshot() const override { return m_engine.snapshot(); }
+    [[nodiscard]] std::uint32_t max_model_len() const override { return m_engine.config().max_model_len; }
+    [[nodiscard]] metrics::CacheConfigInfo cache_info() const override {
+        const auto& c = m_engine.config();
+        return {c.block_size, c.num_gpu_blocks, c.enable_prefix_caching, c.gpu_memory_utilization};
+    }
+    void take_phases(std::vector<metrics::RequestPhases>& out) override {
+        std::lock_guard lock(m_mutex);
+        out.insert(out.end(), m_pending.begin(), m_pending.end());
+        m_pending.clear();
+    }
+
+    [[nodiscard]] LiveEngine<E>& engine() noexcept { return m_engine; }
+
+private:
+    void on_finish(const RequestRecord& r) {
+        if (r.first_scheduled == RequestRecord::unset) return;  // rejected / aborted while queued
+        auto s = [](std::chrono::nanoseconds d) { return std::chrono::duration<double>(d).count(); };
+        const metrics::RequestPhases p{s(r.queue_time()), s(r.prefill_time()), s(r.decode_time()),
+                                       s(r.inference_time())};
+        std::lock_guard lock(m_mutex);
+        if (m_pending.size() < max_pending_phases) m_pending.push_back(p);
+    }
+
+    LiveEngine<E>& m_engine;
+    std::mutex m_mutex;
+    std::vector<metrics::RequestPhases> m_pending;
+};
+
+} // namespace llmemu::server
