@@ -58,7 +58,7 @@ struct OracleFlags {
     std::uint32_t max_neighbours = AdaptiveKNeighbours{}.max_neighbours;
     double power = ShepardWeights{}.power;
     std::string normalisation = "range";
-    double conc_weight = 1.0;
+    double conc_weight = OracleOptions{}.conc_weight;
     std::string out_of_range = "clamp";
 
     void add(CLI::App& app) {

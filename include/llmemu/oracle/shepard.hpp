@@ -23,9 +23,11 @@ concept WeightPolicy = requires(const W& w, std::span<const Neighbour> n, double
     { w.weights(n, floor, out) } -> std::same_as<void>;
 };
 
-/// Shepard's inverse-distance weights: w_i = 1 / max(d_i, floor)^power.
+/// Shepard's inverse-distance weights: w_i = 1 / max(d_i, floor)^power. Power 1 is the
+/// default: on the A40 holdout it beat power 2 and 3 (a flatter mixture keeps more of
+/// the neighbours' spread, which lowers the KS distance too).
 struct ShepardWeights {
-    double power = 2.0;
+    double power = 1.0;
 
     void weights(std::span<const Neighbour> n, double floor, std::span<double> out) const noexcept {
         using Array = Eigen::Array<double, Eigen::Dynamic, 1, 0, static_cast<int>(max_neighbour_capacity), 1>;
