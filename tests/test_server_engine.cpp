@@ -1,0 +1,239 @@
+// The server in front of the real reference engine (LiveEngine on the wall clock with a
+// const: profile): streaming, KV freed after a client disconnect, /metrics from engine
+// statistics, the load generator end to end, and `llmemu serve` under SIGTERM.
+#include <doctest/doctest.h>
+
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "llmemu/engine/live_engine.hpp"
+#include "llmemu/executor/emulated_executor.hpp"
+#include "llmemu/metrics/bench_result.hpp"
+#include "llmemu/metrics/bench_result_json.hpp"
+#include "llmemu/oracle/any_latency_model.hpp"
+#include "llmemu/server/http_server.hpp"
+#include "llmemu/server/live_engine_backend.hpp"
+#include "llmemu/server/load_generator.hpp"
+#include "llmemu/time/wall_clock.hpp"
+#include "test_server_support.hpp"
+
+using namespace llmemu;
+using namespace llmemu::server;
+using server_test::TestConnection;
+namespace http = boost::beast::http;
+
+namespace {
+using Exec = EmulatedExecutor<AnyLatencyModel, WallClock>;
+
+struct EngineServer {
+    explicit EngineServer(std::uint32_t num_gpu_blocks = 256, const char* profile = "const:2") {
+        EngineConfig config;
+        config.max_model_len = 512;
+        config.num_gpu_blocks = num_gpu_blocks;
+        engine = std::make_unique<LiveEngine<Exec>>(Exec(AnyLatencyModel::from_spec(profile), clock, {}, 7), clock,
+                                                    config);
+        backend = std::make_unique<LiveEngineBackend<Exec>>(*engine);
+        ServerOptions opts;
+        opts.port = 0;
+        opts.model_name = "emu";
+        server = std::make_unique<Server>(*backend, opts);
+        server->start();
+    }
+    ~EngineServer() {
+        server->stop();
+        server->wait();
+        engine->shutdown();
+        server.reset();
+        backend.reset();
+        engine.reset();
+    }
+    std::uint16_t port() const { return server->port(); }
+
+    WallClock clock;
+    std::unique_ptr<LiveEngine<Exec>> engine;
+    std::unique_ptr<LiveEngineBackend<Exec>> backend;
+    std::unique_ptr<Server> server;
+};
+} // namespace
+
+TEST_CASE("Server.engine.stream_and_metrics" * doctest::timeout(30)) {
+    EngineServer s;
+    TestConnection c(s.port());
+    auto r = c.post("/v1/completions", {{"model", "emu"},
+                                        {"prompt", std::vector<int>(40, 3)},
+                                        {"max_tokens", 6},
+                                        {"stream", true},
+                                        {"stream_options", {{"include_usage", true}}}});
+    REQUIRE(r.status == 200);
+    const auto sse = server_test::parse_sse(r.body);
+    CHECK(sse.done);
+    REQUIRE(sse.events.size() == 7);
+    CHECK(sse.events[5]["choices"][0]["finish_reason"] == "length");
+    CHECK(sse.events[6]["usage"]["prompt_tokens"] == 40);
+    CHECK(sse.events[6]["usage"]["completion_tokens"] == 6);
+    // Same prompt again: the engine's prefix cache hits (two full blocks of 16).
+    CHECK(c.post("/v1/completions", {{"model", "emu"}, {"prompt", std::vector<int>(40, 3)}, {"max_tokens", 2}})
+              .status == 200);
+    const auto page = c.get("/metrics").body;
+    const std::string l = R"({model_name="emu",engine="0")";
+    CHECK(page.find("vllm:generation_tokens_total" + l + "} 8.0") != std::string::npos);
+    CHECK(page.find("vllm:prompt_tokens_total" + l + "} 80.0") != std::string::npos);
+    CHECK(page.find("vllm:request_success_total" + l + R"(,finished_reason="length"} 2.0)") != std::string::npos);
+    CHECK(page.find("vllm:prefix_cache_hits_total" + l + "} 32.0") != std::string::npos);
+    CHECK(page.find("vllm:request_queue_time_seconds_count" + l + "} 2.0") != std::string::npos);
+    CHECK(page.find("vllm:request_decode_time_seconds_count" + l + "} 2.0") != std::string::npos);
+    CHECK(page.find("vllm:time_to_first_token_seconds_count" + l + "} 2.0") != std::string::npos);
+    CHECK(page.find("vllm:inter_token_latency_seconds_count" + l + "} 6.0") != std::string::npos);
+    CHECK(page.find("vllm:num_requests_running" + l + "} 0.0") != std::string::npos);
+    CHECK(page.find("vllm:cache_config_info{block_size=\"16\"") != std::string::npos);
+    CHECK(page.find("process_cpu_seconds_total ") != std::string::npos);
+}
+
+TEST_CASE("Server.engine.disconnect_frees_kv" * doctest::timeout(30)) {
+    EngineServer s;
+    {
+        TestConnection c(s.port());
+        http::request<http::string_body> req{http::verb::post, "/v1/completions", 11};
+        req.set(http::field::host, "127.0.0.1");
+        req.body() = nlohmann::json{{"model", "emu"},
+                                    {"prompt", std::vector<int>(64, 5)},
+                                    {"max_tokens", 400},
+                                    {"stream", true}}
+                         .dump();
+        req.prepare_payload();
+        http::write(c.socket(), req);
+        char buf[256];
+        c.socket().read_some(boost::asio::buffer(buf));
+        REQUIRE(server_test::wait_for([&] {
+            const auto st = s.engine->snapshot();
+            return st.running == 1 && st.kv_usage > 0.0 && st.generation_tokens >= 1;
+        }));
+    }  // disconnect mid-stream
+    CHECK(server_test::wait_for([&] {
+        const auto st = s.engine->snapshot();
+        return st.num_finished(FinishReason::abort) == 1 && st.running == 0 && st.kv_usage == 0.0;
+    }));
+    const auto st = s.engine->snapshot();
+    CHECK(st.generation_tokens < 400);
+    CHECK(s.server->stats().client_aborts == 1);
+    TestConnection c(s.port());
+    const auto page = c.get("/metrics").body;
+    CHECK(page.find(R"(finished_reason="abort"} 1.0)") != std::string::npos);
+    CHECK(page.find(R"(vllm:kv_cache_usage_perc{model_name="emu",engine="0"} 0.0)") != std::string::npos);
+}
+
+TEST_CASE("Server.engine.refused_requests" * doctest::timeout(30)) {
+    EngineServer s(40);  // 39 usable blocks: 624 tokens of KV, max_model_len 512
+    TestConnection c(s.port());
+    auto r = c.post("/v1/completions", {{"model", "emu"}, {"prompt", std::vector<int>(512, 1)}, {"max_tokens", 4}});
+    CHECK(r.status == 400);
+    INFO(r.body);
+    CHECK(nlohmann::json::parse(r.body)["error"]["code"] == "context_length_exceeded");
+    auto too_long = c.post("/v1/completions", {{"model", "emu"}, {"prompt", "hi"}, {"max_tokens", 600}});
+    CHECK(too_long.status == 400);
+    CHECK(nlohmann::json::parse(too_long.body)["error"]["code"] == "context_length_exceeded");
+    CHECK(c.post("/v1/completions", {{"model", "emu"}, {"prompt", "hi"}, {"max_tokens", 3}}).status == 200);
+}
+
+TEST_CASE("Server.engine.load_generator_end_to_end" * doctest::timeout(60)) {
+    EngineServer s;
+    boost::asio::io_context ioc;
+    StreamingClient client(ioc, ServerAddress::parse("http://127.0.0.1:" + std::to_string(s.port())));
+    std::vector<LoadRequest> reqs;
+    for (int i = 0; i < 24; ++i)
+        reqs.push_back({0.002 * i, static_cast<std::uint32_t>(20 + i), static_cast<std::uint32_t>(3 + i % 5)});
+    LoadOptions opts;
+    opts.model = "emu";
+    opts.max_concurrency = 6;
+    std::size_t progress = 0;
+    opts.progress = [&](std::size_t n) { progress = n; };
+    for (const auto api : {ClientApi::completions, ClientApi::chat_completions}) {
+        CAPTURE(static_cast<int>(api));
+        opts.api = api;
+        opts.endpoint = api == ClientApi::completions ? "/v1/completions" : "/v1/chat/completions";
+        const LoadResult run = run_load(ioc, client, reqs, opts);
+        CHECK(progress == reqs.size());
+        REQUIRE(run.timings.size() == reqs.size());
+        for (std::size_t i = 0; i < reqs.size(); ++i) {
+            CAPTURE(i);
+            const auto& t = run.timings[i];
+            CHECK(t.success);
+            CHECK(t.output_len == reqs[i].output_len);
+            CHECK(run.outcomes[i].prompt_tokens_reported == reqs[i].prompt_len);  // exact on this server
+            CHECK(t.latency_s >= t.ttft_s);
+            CHECK(t.start_time_s >= reqs[i].arrival_s - 1e-3);
+        }
+        const BenchResult r = summarize(run.timings, run.duration_s, SummaryOptions{});
+        CHECK(r.completed == reqs.size());
+        CHECK(r.failed == 0);
+        CHECK(r.max_concurrent_requests <= 6);
+        const auto j = to_vllm_json(r);
+        for (const char* key : {"duration", "completed", "failed", "ttfts", "itls", "mean_tpot_ms", "p99_itl_ms"})
+            CHECK(j.contains(key));
+    }
+}
+
+TEST_CASE("Server.engine.cli_serve_sigterm" * doctest::timeout(60)) {
+    const std::string cli = LLMEMU_CLI_PATH;
+    if (cli.empty() || !std::filesystem::exists(cli)) {
+        MESSAGE("llmemu command line not built: skipped");
+        return;
+    }
+    int out_pipe[2];
+    REQUIRE(pipe(out_pipe) == 0);
+    const pid_t pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+        dup2(out_pipe[1], STDOUT_FILENO);
+        close(out_pipe[0]);
+        close(out_pipe[1]);
+        execl(cli.c_str(), cli.c_str(), "serve", "--profile", "const:5", "--port", "0", "--model", "emu",
+              static_cast<char*>(nullptr));
+        _exit(127);
+    }
+    close(out_pipe[1]);
+    std::string out;
+    int port = 0;
+    char buf[512];
+    while (port == 0) {
+        const auto n = read(out_pipe[0], buf, sizeof buf);
+        if (n <= 0) break;
+        out.append(buf, static_cast<std::size_t>(n));
+        const auto at = out.find("listening on http://127.0.0.1:");
+        if (at != std::string::npos && out.find(' ', at + 30) != std::string::npos)
+            port = std::atoi(out.c_str() + at + 30);
+    }
+    INFO(out);
+    REQUIRE(port > 0);
+    server_test::HttpReply reply;
+    std::thread client([&] {
+        TestConnection c(static_cast<std::uint16_t>(port));
+        reply = c.post("/v1/completions", {{"model", "emu"}, {"prompt", "hi"}, {"max_tokens", 2000}, {"stream", true}});
+    });
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    kill(pid, SIGTERM);
+    client.join();
+    int status = 0;
+    REQUIRE(waitpid(pid, &status, 0) == pid);
+    while (true) {
+        const auto n = read(out_pipe[0], buf, sizeof buf);
+        if (n <= 0) break;
+        out.append(buf, static_cast<std::size_t>(n));
+    }
+    close(out_pipe[0]);
+    CHECK(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 0);
+    CHECK(out.find("llmemu serve: stopped") != std::string::npos);
+    CHECK(reply.status == 200);
+    const auto sse = server_test::parse_sse(reply.body);
+    CHECK(sse.done);
+    REQUIRE_FALSE(sse.events.empty());
+    CHECK(sse.events.back()["choices"][0]["finish_reason"] == "abort");
+}
