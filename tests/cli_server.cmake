@@ -1,0 +1,30 @@
+# Command-line tests of `llmemu serve` and `llmemu bench` (bad flags, help), and the
+# official openai npm client driving a live server (skipped without node/npm or offline).
+if(TARGET llmemu_cli)
+  add_test(NAME cli.server.serve_help COMMAND $<TARGET_FILE:llmemu_cli> serve --help)
+  set_tests_properties(cli.server.serve_help PROPERTIES PASS_REGULAR_EXPRESSION "--port.*--drain-timeout")
+  add_test(NAME cli.server.bench_help COMMAND $<TARGET_FILE:llmemu_cli> bench --help)
+  set_tests_properties(cli.server.bench_help PROPERTIES PASS_REGULAR_EXPRESSION "--max-concurrency")
+
+  add_test(NAME cli.server.serve_bad_port COMMAND $<TARGET_FILE:llmemu_cli> serve --profile const:1 --port 70000)
+  set_tests_properties(cli.server.serve_bad_port PROPERTIES WILL_FAIL TRUE)
+  add_test(NAME cli.server.serve_bad_host COMMAND $<TARGET_FILE:llmemu_cli> serve --profile const:1 --port 0 --host not-an-ip)
+  set_tests_properties(cli.server.serve_bad_host PROPERTIES PASS_REGULAR_EXPRESSION "llmemu: server: --host 'not-an-ip'")
+  add_test(NAME cli.server.serve_bad_profile COMMAND $<TARGET_FILE:llmemu_cli> serve --profile const:nope --port 0)
+  set_tests_properties(cli.server.serve_bad_profile PROPERTIES WILL_FAIL TRUE)
+
+  add_test(NAME cli.server.bench_bad_url COMMAND $<TARGET_FILE:llmemu_cli> bench --base-url ftp://x --dataset random --num-prompts 1)
+  set_tests_properties(cli.server.bench_bad_url PROPERTIES PASS_REGULAR_EXPRESSION "--base-url 'ftp://x'")
+  add_test(NAME cli.server.bench_bad_endpoint COMMAND $<TARGET_FILE:llmemu_cli> bench --endpoint /v2/x --dataset random --num-prompts 1)
+  set_tests_properties(cli.server.bench_bad_endpoint PROPERTIES PASS_REGULAR_EXPRESSION "--endpoint '/v2/x'")
+  add_test(NAME cli.server.bench_zero_concurrency COMMAND $<TARGET_FILE:llmemu_cli> bench --max-concurrency 0 --dataset random --num-prompts 1)
+  set_tests_properties(cli.server.bench_zero_concurrency PROPERTIES PASS_REGULAR_EXPRESSION "--max-concurrency must be >= 1")
+  # Port 9 (discard) on loopback: nothing listens, so the model lookup fails with one line.
+  add_test(NAME cli.server.bench_unreachable COMMAND $<TARGET_FILE:llmemu_cli> bench --base-url http://127.0.0.1:9 --dataset random --num-prompts 1)
+  set_tests_properties(cli.server.bench_unreachable PROPERTIES PASS_REGULAR_EXPRESSION "llmemu: cannot GET http://127.0.0.1:9/v1/models")
+
+  add_test(NAME cli.server.openai_node
+    COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/node/run.sh $<TARGET_FILE:llmemu_cli> ${CMAKE_CURRENT_BINARY_DIR}/node)
+  set_tests_properties(cli.server.openai_node PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 300
+    PASS_REGULAR_EXPRESSION "openai-node: ok")
+endif()
