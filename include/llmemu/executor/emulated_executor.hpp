@@ -5,6 +5,7 @@
 /// the step resolves on a Clock at its emulated end time, and a TokenEmitter supplies the
 /// synthetic token ids.
 
+#include <cassert>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
@@ -46,7 +47,8 @@ namespace detail {
 ///
 /// For each `execute(batch)`:
 /// 1. the step shape is `batch.shape()` (prefill iff the step schedules a newly admitted
-///    request; conc = scheduled requests; tt = total scheduled tokens — LLM-Emu's keys);
+///    request; conc = scheduled requests; tt = total scheduled tokens — LLM-Emu's keys;
+///    computed in the same pass as the tokens, asserted equal to batch.shape() in debug);
 /// 2. the latency (µs) is drawn from the model with the executor's own latency stream;
 /// 3. the step starts at max(dispatch time, end of the previous step) and ends latency
 ///    later — never "now + latency" after host work, since a profile's step time already
@@ -90,22 +92,36 @@ public:
             StepOutput out;
             out.step_id = batch.step_id;
             if (batch.requests.empty()) detail::executor_throw_empty_batch(batch.step_id);
-            out.shape = batch.shape();
-            const double us = static_cast<double>(m_model.sample(out.shape, m_latency_rng));
-            if (!(us >= 0.0) || !std::isfinite(us)) detail::executor_throw_bad_latency(us, out.shape);
-
-            out.outputs.resize(batch.requests.size());
-            RequestOutput* o = out.outputs.data();
+            // One pass over the batch: the step shape (by StepBatch::shape()'s rule, checked
+            // against it in debug builds) and each request's token.
+            out.outputs.reserve(batch.requests.size());
+            // A local copy of the token stream lets the compiler keep it in registers
+            // (stores to the outputs could otherwise alias it); written back on success.
+            Rng token_rng = m_token_rng;
+            std::uint32_t total_tokens = 0;
+            std::uint64_t kv_depth = 0;
+            bool any_new = false;
             for (const ScheduledRequest& r : batch.requests) {
                 if (r.num_scheduled_tokens == 0) detail::executor_throw_zero_tokens(batch.step_id, r.id);
-                o->id = r.id;
+                total_tokens += r.num_scheduled_tokens;
+                kv_depth += r.num_computed_tokens;
+                any_new |= r.is_new;
+                RequestOutput& o = out.outputs.emplace_back();
+                o.id = r.id;
                 if (r.completes_prompt) {
-                    const EmittedToken t = m_emitter.emit(r, m_token_rng);
-                    o->token = t.id;
-                    o->is_eos = t.eos;
+                    const EmittedToken t = m_emitter.emit(r, token_rng);
+                    o.token = t.id;
+                    o.is_eos = t.eos;
                 }
-                ++o;
             }
+            StepShape& shape = out.shape;
+            shape.phase = any_new ? Phase::prefill : Phase::decode;
+            shape.total_tokens = total_tokens;
+            shape.num_requests = static_cast<std::uint32_t>(batch.requests.size());
+            shape.kv_depth = kv_depth;
+            assert(shape == batch.shape());
+            const double us = static_cast<double>(m_model.sample(shape, m_latency_rng));
+            if (!(us >= 0.0) || !std::isfinite(us)) detail::executor_throw_bad_latency(us, shape);
 
             const time_point start = dispatch > m_busy_until ? dispatch : m_busy_until;
             const time_point end = start + std::chrono::nanoseconds(std::llround(us * 1000.0));
@@ -113,6 +129,7 @@ public:
             out.end = since_epoch(end);
             auto future = resolve_at(*m_clock, end, std::move(out));
             m_busy_until = end;
+            m_token_rng = token_rng;
             ++m_steps;
             return future;
         } catch (...) {
