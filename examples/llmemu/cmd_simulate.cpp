@@ -216,6 +216,11 @@ void run_simulate(SimulateArgs& a) {
            << used.max_model_len << " (longest request: " << longest
            << " tokens); raise --max-model-len to serve them\n";
 
+    if (r.completed > 0 && r.ttft.median_ms > 10000.0)
+        os << "note: the engine fell behind this load (median TTFT " << fmt("%.1f", r.ttft.median_ms / 1000.0)
+           << " s, up to " << st.max_waiting << " requests waiting): try a lower --request-rate or other engine "
+           << "settings, or find the sustainable rate with `llmemu sweep --slo ttft:2000,tpot:100`\n";
+
     if (!a.result_json.empty()) {
         nlohmann::json j = to_vllm_json(r);
         nlohmann::json ll;

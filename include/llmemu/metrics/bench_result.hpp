@@ -370,10 +370,14 @@ inline void print_summary(std::ostream& os, const BenchResult& r,
             continue;
         const MetricStats& m = metric_stats(r, s.key);
         os << detail::metrics_center(s.header, 50, '-') << '\n';
-        metrics_line(os, std::string("Mean ") + s.name + " (ms):", m.mean_ms);
-        metrics_line(os, std::string("Median ") + s.name + " (ms):", m.median_ms);
-        for (const auto& [p, v] : m.percentiles_ms)
-            metrics_line(os, "P" + detail::metrics_percentile_word(p) + " " + s.name + " (ms):", v);
+        auto label = [&s](std::string_view what) {
+            std::string l(what);
+            l.append(" ").append(s.name).append(" (ms):");
+            return l;
+        };
+        metrics_line(os, label("Mean"), m.mean_ms);
+        metrics_line(os, label("Median"), m.median_ms);
+        for (const auto& [p, v] : m.percentiles_ms) metrics_line(os, label(std::string("P").append(detail::metrics_percentile_word(p))), v);
     }
     os << std::string(50, '=') << '\n';
 }

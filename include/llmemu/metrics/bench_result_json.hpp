@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <string>
+#include <string_view>
 
 #include <nlohmann/json.hpp>
 
@@ -62,10 +63,16 @@ inline nlohmann::json to_vllm_json(const BenchResult& r) {
     j["rtfx"] = 0.0;
     for (const auto& name : r.options.percentile_metrics) {
         const MetricStats& m = metric_stats(r, name);
-        j["mean_" + name + "_ms"] = m.mean_ms;
-        j["median_" + name + "_ms"] = m.median_ms;
-        j["std_" + name + "_ms"] = m.std_ms;
-        for (const auto& [p, v] : m.percentiles_ms) j["p" + detail::metrics_percentile_word(p) + "_" + name + "_ms"] = v;
+        // Keys built by append: GCC 12 warns (-Wrestrict, a false positive) on "lit" + string&&.
+        auto key = [&name](std::string_view prefix, const std::string& middle) {
+            std::string k(prefix);
+            k.append(middle).append(middle.empty() ? "" : "_").append(name).append("_ms");
+            return k;
+        };
+        j[key("mean_", "")] = m.mean_ms;
+        j[key("median_", "")] = m.median_ms;
+        j[key("std_", "")] = m.std_ms;
+        for (const auto& [p, v] : m.percentiles_ms) j[key("p", detail::metrics_percentile_word(p))] = v;
     }
     return j;
 }
