@@ -4,6 +4,8 @@
 #include <chrono>
 #include <cmath>
 #include <limits>
+#include <mutex>
+#include <thread>
 #include <stdexcept>
 #include <vector>
 
@@ -294,4 +296,120 @@ TEST_CASE("Executor.wall_clock.resolves_at_deadline_on_timer_thread" * doctest::
     // or runs shortly after; wait for it boundedly.
     for (int i = 0; i < 1000 && continuations.load() == 0; ++i) std::this_thread::sleep_for(1ms);
     CHECK(continuations.load() == 1);
+}
+
+TEST_CASE("Executor.shape_matches_StepBatch_shape_for_random_batches") {
+    VirtualClock clock;
+    EmulatedExecutor<ScriptedModel, VirtualClock> exec(ScriptedModel{{10.0}, {}, 0}, clock);
+    llmemu::Rng rng(99);
+    std::vector<StepBatch> batches;
+    for (std::uint64_t step = 0; step < 200; ++step) {
+        StepBatch b{step, {}};
+        const auto n = 1 + llmemu::uniform_index(rng, 40);
+        for (std::uint64_t i = 0; i < n; ++i) {
+            const bool is_new = llmemu::uniform_index(rng, 5) == 0;
+            const auto chunk = static_cast<std::uint32_t>(1 + llmemu::uniform_index(rng, is_new ? 600 : 2));
+            b.requests.push_back(ScheduledRequest{i, chunk, static_cast<std::uint32_t>(llmemu::uniform_index(rng, 4000)), 0, is_new,
+                                                  llmemu::uniform_index(rng, 3) != 0});
+        }
+        const StepOutput o = exec.execute(b).get();
+        CHECK(o.shape == b.shape());
+        REQUIRE(o.outputs.size() == b.requests.size());
+        for (std::size_t i = 0; i < o.outputs.size(); ++i) {
+            CHECK(o.outputs[i].id == b.requests[i].id);
+            CHECK(o.outputs[i].token.has_value() == b.requests[i].completes_prompt);
+        }
+        batches.push_back(std::move(b));
+    }
+    REQUIRE(exec.model().seen.size() == batches.size());
+    for (std::size_t i = 0; i < batches.size(); ++i) CHECK(exec.model().seen[i] == batches[i].shape());
+}
+
+TEST_CASE_TEMPLATE("Executor.every_emitter_through_the_executor", E, llmemu::ConstantTokenEmitter, llmemu::UniformVocabEmitter,
+                   llmemu::EosAtLengthEmitter) {
+    VirtualClock clock;
+    EmulatedExecutor<ConstantProfile, VirtualClock, E> exec(ConstantProfile{1.0}, clock, E{}, 17);
+    const StepOutput o = exec.execute(StepBatch{1, {prefill(1, 100, 0, false), decode(2, 30, 4), prefill(3, 8, 0, true)}}).get();
+    REQUIRE(o.outputs.size() == 3);
+    CHECK_FALSE(o.outputs[0].token.has_value());
+    CHECK_FALSE(o.outputs[0].is_eos);
+    REQUIRE(o.outputs[1].token.has_value());
+    REQUIRE(o.outputs[2].token.has_value());
+    CHECK(*o.outputs[1].token >= 0);
+    CHECK(*o.outputs[1].token < static_cast<llmemu::TokenId>(llmemu::UniformVocabEmitter::default_vocab_size));
+}
+
+TEST_CASE("Executor.replay_emitter_through_the_executor") {
+    VirtualClock clock;
+    EmulatedExecutor<ConstantProfile, VirtualClock, llmemu::ReplayTokenEmitter> exec(
+        ConstantProfile{1.0}, clock, llmemu::ReplayTokenEmitter({100, 101, 102}, llmemu::ReplayTokenEmitter::Start::beginning));
+    std::vector<llmemu::TokenId> got;
+    for (std::uint32_t k = 0; k < 4; ++k) got.push_back(*exec.execute(StepBatch{k, {decode(5, 10 + k, k)}}).get().outputs[0].token);
+    CHECK(got == std::vector<llmemu::TokenId>{100, 101, 102, 100});
+}
+
+TEST_CASE("Executor.replicas_share_one_virtual_clock") {
+    // Two executors (two emulated GPUs) on one clock: each is serial on its own, they
+    // run in parallel with each other, and a driver interleaves them by time.
+    VirtualClock clock;
+    VExec a(ConstantProfile{3.0}, clock);
+    VExec b(ConstantProfile{5.0}, clock);
+    std::vector<std::pair<char, std::int64_t>> log; // (replica, end in us)
+    std::vector<VExec::future_type> pending;
+    for (int i = 0; i < 3; ++i) {
+        pending.push_back(a.execute(StepBatch{static_cast<std::uint64_t>(i), {decode(1, 1)}}));
+        pending.back().then([&log, &clock] { log.emplace_back('a', std::chrono::duration_cast<std::chrono::microseconds>(clock.now().time_since_epoch()).count()); });
+        pending.push_back(b.execute(StepBatch{static_cast<std::uint64_t>(i), {decode(2, 1)}}));
+        pending.back().then([&log, &clock] { log.emplace_back('b', std::chrono::duration_cast<std::chrono::microseconds>(clock.now().time_since_epoch()).count()); });
+    }
+    REQUIRE(clock.next_deadline().has_value());
+    CHECK(clock.next_deadline()->time_since_epoch() == 3ms);
+    while (clock.run_next()) {
+    }
+    const std::vector<std::pair<char, std::int64_t>> expected{{'a', 3000}, {'b', 5000}, {'a', 6000}, {'a', 9000}, {'b', 10000}, {'b', 15000}};
+    CHECK(log == expected);
+    for (auto& f : pending) CHECK(f.ready());
+}
+
+TEST_CASE("Executor.wall_clock.shutdown_cancels_in_flight_steps" * doctest::timeout(10)) {
+    WallClock clock;
+    WExec exec(AffineProfile{10'000.0, 0.0, 0.0}, clock); // a 10 s step
+    auto f = exec.execute(StepBatch{1, {decode(1, 1)}});
+    std::thread waiter([&] { CHECK_THROWS_AS(f.get(), llmemu::future_error); });
+    std::this_thread::sleep_for(2ms);
+    clock.shutdown();
+    waiter.join();
+    CHECK(f.cancelled());
+}
+
+TEST_CASE("Executor.wall_clock.async_dispatch_from_a_continuation" * doctest::timeout(10)) {
+    // A non-blocking host: each step's continuation (on the timer thread) records the
+    // result; the host thread dispatches the next step before the previous one resolves.
+    WallClock clock;
+    WExec exec(AffineProfile{20.0, 0.0, 0.0}, clock); // 20 ms: all 5 dispatches land inside step 0
+    std::mutex m;
+    std::vector<std::uint64_t> resolved;
+    std::vector<WExec::future_type> futures;
+    for (std::uint64_t i = 0; i < 5; ++i) {
+        futures.push_back(exec.execute(StepBatch{i, {decode(1, static_cast<std::uint32_t>(i))}}));
+        futures.back().then([&m, &resolved, i] {
+            std::lock_guard lock(m);
+            resolved.push_back(i);
+        });
+    }
+    std::vector<std::chrono::nanoseconds> ends;
+    for (auto& f : futures) {
+        const StepOutput o = f.get();
+        if (!ends.empty()) CHECK(o.start == ends.back()); // back to back: dispatched ahead
+        ends.push_back(o.end);
+    }
+    for (int i = 0; i < 1000; ++i) {
+        {
+            std::lock_guard lock(m);
+            if (resolved.size() == 5) break;
+        }
+        std::this_thread::sleep_for(1ms);
+    }
+    std::lock_guard lock(m);
+    CHECK(resolved == std::vector<std::uint64_t>{0, 1, 2, 3, 4});
 }
