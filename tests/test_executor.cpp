@@ -413,3 +413,23 @@ TEST_CASE("Executor.wall_clock.async_dispatch_from_a_continuation" * doctest::ti
     std::lock_guard lock(m);
     CHECK(resolved == std::vector<std::uint64_t>{0, 1, 2, 3, 4});
 }
+
+TEST_CASE("Executor.docs_embedding_snippet") {
+    // The example from docs/embedding.md, verbatim apart from the checks.
+    llmemu::VirtualClock clock;
+    llmemu::EmulatedExecutor exec(llmemu::AffineProfile{2.0, 25.0, 40.0}, clock); // CTAD: uniform token ids, seed 0
+    static_assert(std::is_same_v<decltype(exec), EmulatedExecutor<AffineProfile, VirtualClock, llmemu::UniformVocabEmitter>>);
+    llmemu::StepBatch step{/*step_id=*/0, {
+                                              {7, 512, 0, 0, true, false},
+                                              {3, 1, 900, 41, false, true},
+                                          }};
+    auto future = exec.execute(step);
+    llmemu::StepOutput out = future.get();
+    CHECK(out.start == 0ns);
+    CHECK(out.end == 2000us + 25us * 513 + 40us * 2);
+    CHECK(clock.now().time_since_epoch() == out.end);
+    CHECK(out.shape.phase == Phase::prefill);
+    REQUIRE(out.outputs.size() == 2);
+    CHECK_FALSE(out.outputs[0].token.has_value());
+    CHECK(out.outputs[1].token.has_value());
+}
