@@ -23,6 +23,7 @@
 #include "llmemu/metrics/prometheus.hpp"
 #include "llmemu/server/load_generator.hpp"
 #include "llmemu/server/openai_client.hpp"
+#include "llmemu/detail/server_fd_limit.hpp"
 #include "llmemu/version.hpp"
 #include "llmemu/workload/workload.hpp"
 #include "progress.hpp"
@@ -112,6 +113,7 @@ void run_bench(BenchArgs& a) {
        << (opts.max_concurrency ? std::to_string(*opts.max_concurrency) : std::string("unlimited"))
        << (opts.ignore_eos ? ", ignore_eos" : "") << '\n';
 
+    llmemu::detail::raise_fd_limit();  // one descriptor per connection
     const auto cpu0 = scrape_cpu(addr);
     boost::asio::io_context ioc(1);
     server::StreamingClient client(ioc, addr);

@@ -19,6 +19,7 @@
 #include "llmemu/server/live_engine_backend.hpp"
 #include "llmemu/time/wall_clock.hpp"
 #include "llmemu/tokens/uniform_vocab_emitter.hpp"
+#include "llmemu/detail/server_fd_limit.hpp"
 #include "llmemu/version.hpp"
 
 namespace {
@@ -40,6 +41,7 @@ void run_serve(ServeArgs& a) {
     if (a.port < 0 || a.port > 65535) throw usage_error("--port " + std::to_string(a.port) + ": use 0..65535 (0 = any free port)");
     if (!(a.drain_timeout_s >= 0)) throw usage_error("--drain-timeout must be >= 0 seconds");
     if (!(a.idle_timeout_s > 0)) throw usage_error("--idle-timeout must be > 0 seconds");
+    llmemu::detail::raise_fd_limit();  // one descriptor per connection
     const bool default_profile = a.engine.profile.empty();
     const std::string profile_spec = default_profile ? default_profile_path().string() : a.engine.profile;
     const AnyLatencyModel model = AnyLatencyModel::from_spec(profile_spec);

@@ -156,6 +156,8 @@ public:
         }
         m_acceptor.reset();
         m_signals.reset();
+        m_shutdown_timer.reset();
+        m_accept_retry.reset();
         m_ioc.reset();  // destroys pending handlers (and sessions) while the rest is alive
     }
 
@@ -213,6 +215,7 @@ private:
     std::optional<detail::tcp::acceptor> m_acceptor;
     std::optional<detail::asio::signal_set> m_signals;
     std::optional<detail::asio::steady_timer> m_shutdown_timer;
+    std::optional<detail::asio::steady_timer> m_accept_retry;
     std::shared_ptr<detail::ServerInbox> m_inbox;
     std::vector<std::weak_ptr<detail::HttpSession>> m_sessions;
     std::size_t m_prune_at = 64;
@@ -690,8 +693,16 @@ inline void Server::do_accept() {
             session->start();
         } else if (ec == detail::asio::error::operation_aborted || !m_acceptor->is_open()) {
             return;
+        } else {
+            // Out of descriptors (EMFILE) or similar: retry shortly instead of spinning.
+            if (!m_accept_retry) m_accept_retry.emplace(*m_ioc);
+            m_accept_retry->expires_after(std::chrono::milliseconds(20));
+            m_accept_retry->async_wait([this](const boost::system::error_code& e) {
+                if (!e && !m_stopping) do_accept();
+            });
+            return;
         }
-        do_accept();  // also after transient errors (EMFILE, ECONNABORTED)
+        do_accept();
     });
 }
 
@@ -702,6 +713,7 @@ inline void Server::begin_shutdown() {
     boost::system::error_code ignored;
     if (m_acceptor) m_acceptor->close(ignored);
     if (m_signals) m_signals->cancel(ignored);
+    if (m_accept_retry) m_accept_retry->cancel();
     const bool abort_now = m_options.drain_timeout.count() <= 0;
     for (auto& w : m_sessions)
         if (auto s = w.lock()) s->on_shutdown(abort_now);

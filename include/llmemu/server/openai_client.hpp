@@ -8,6 +8,7 @@
 /// Keep-alive connections are pooled and reused. Plain HTTP only (loopback or a LAN).
 
 #include <chrono>
+#include <cstring>
 #include <cstdint>
 #include <functional>
 #include <limits>
@@ -27,7 +28,7 @@
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
-#include <nlohmann/json.hpp>
+#include <simdjson.h>
 
 #include "llmemu/error.hpp"
 #include "llmemu/server/vocabulary.hpp"
@@ -311,11 +312,82 @@ private:
                 out.done_seen = true;
                 return;
             }
-            nlohmann::json data = nlohmann::json::parse(msg.begin(), msg.end(), nullptr, false);
-            if (data.is_discarded() || !data.is_object()) return;
-            const auto choices = data.find("choices");
-            if (choices != data.end() && choices->is_array() && !choices->empty()) {
-                const auto& c0 = (*choices)[0];
+            // simdjson on demand: a few µs less per message than a DOM parse, which keeps
+            // one client thread ahead of thousands of streams.
+            auto& parser = client.m_json;
+            auto& buf = client.m_json_buf;
+            if (buf.size() < msg.size() + simdjson::SIMDJSON_PADDING) buf.resize(msg.size() + simdjson::SIMDJSON_PADDING);
+            std::memcpy(buf.data(), msg.data(), msg.size());
+            simdjson::ondemand::document doc;
+            if (parser.iterate(buf.data(), msg.size(), buf.size()).get(doc) != simdjson::SUCCESS) return;
+            simdjson::ondemand::object obj;
+            if (doc.get_object().get(obj) != simdjson::SUCCESS) return;
+            bool has_choices = false;
+            bool has_usage = false;
+            std::string_view text;
+            bool has_text = false;
+            std::string_view finish;
+            std::uint64_t completion_tokens = 0;
+            std::uint64_t prompt_tokens = 0;
+            bool has_completion_tokens = false;
+            for (auto field : obj) {
+                std::string_view key;
+                if (field.unescaped_key().get(key) != simdjson::SUCCESS) return;
+                simdjson::ondemand::value v;
+                if (field.value().get(v) != simdjson::SUCCESS) return;
+                if (key == "choices") {
+                    simdjson::ondemand::array arr;
+                    if (v.get_array().get(arr) != simdjson::SUCCESS) continue;
+                    for (auto element : arr) {
+                        has_choices = true;
+                        simdjson::ondemand::object c0;
+                        if (element.get_object().get(c0) != simdjson::SUCCESS) break;
+                        for (auto cf : c0) {
+                            std::string_view ck;
+                            if (cf.unescaped_key().get(ck) != simdjson::SUCCESS) break;
+                            simdjson::ondemand::value cv;
+                            if (cf.value().get(cv) != simdjson::SUCCESS) break;
+                            if (ck == "finish_reason") {
+                                std::string_view f;
+                                if (cv.get_string().get(f) == simdjson::SUCCESS) finish = f;
+                            } else if (api == ClientApi::completions && ck == "text") {
+                                if (cv.get_string().get(text) == simdjson::SUCCESS) has_text = true;
+                            } else if (api == ClientApi::chat_completions && ck == "delta") {
+                                simdjson::ondemand::object delta;
+                                if (cv.get_object().get(delta) != simdjson::SUCCESS) continue;
+                                for (auto df : delta) {
+                                    std::string_view dk;
+                                    if (df.unescaped_key().get(dk) != simdjson::SUCCESS) break;
+                                    if (dk != "content") continue;
+                                    simdjson::ondemand::value dv;
+                                    if (df.value().get(dv) == simdjson::SUCCESS &&
+                                        dv.get_string().get(text) == simdjson::SUCCESS)
+                                        has_text = true;
+                                }
+                            }
+                            if (has_text) out.generated_text += text;
+                            has_text = false;
+                        }
+                        break;  // choices[0] only
+                    }
+                } else if (key == "usage") {
+                    simdjson::ondemand::object u;
+                    if (v.get_object().get(u) != simdjson::SUCCESS) continue;
+                    has_usage = true;
+                    for (auto uf : u) {
+                        std::string_view uk;
+                        if (uf.unescaped_key().get(uk) != simdjson::SUCCESS) break;
+                        simdjson::ondemand::value uv;
+                        if (uf.value().get(uv) != simdjson::SUCCESS) break;
+                        if (uk == "completion_tokens") {
+                            if (uv.get_uint64().get(completion_tokens) == simdjson::SUCCESS) has_completion_tokens = true;
+                        } else if (uk == "prompt_tokens") {
+                            if (uv.get_uint64().get(prompt_tokens) != simdjson::SUCCESS) prompt_tokens = 0;
+                        }
+                    }
+                }
+            }
+            if (has_choices) {
                 if (!first_chunk) {
                     first_chunk = true;
                     out.ttft_s = std::chrono::duration<double>(now - out.start).count();
@@ -323,29 +395,17 @@ private:
                     out.itl_s.push_back(std::chrono::duration<double>(now - last).count());
                 }
                 last = now;
-                const nlohmann::json* text = nullptr;
-                if (api == ClientApi::completions) {
-                    if (const auto t = c0.find("text"); t != c0.end()) text = &*t;
-                } else if (const auto d = c0.find("delta"); d != c0.end() && d->is_object()) {
-                    if (const auto t = d->find("content"); t != d->end()) text = &*t;
+                if (!finish.empty()) out.finish_reason = std::string(finish);
+            } else if (has_usage && api == ClientApi::chat_completions && first_chunk) {
+                last = now;  // vLLM's chat client moves its clock on the usage message too
+            }
+            if (has_usage) {
+                if (has_completion_tokens) {
+                    out.output_tokens = static_cast<std::uint32_t>(completion_tokens);
+                    out.usage_seen = true;
                 }
-                if (text != nullptr && text->is_string()) out.generated_text += text->get_ref<const std::string&>();
-                if (const auto f = c0.find("finish_reason"); f != c0.end() && f->is_string())
-                    out.finish_reason = f->get<std::string>();
-                if (const auto u = data.find("usage"); u != data.end() && u->is_object()) read_usage(*u);
-            } else if (const auto u = data.find("usage"); u != data.end() && u->is_object()) {
-                read_usage(*u);
-                if (api == ClientApi::chat_completions && first_chunk) last = now;  // vLLM's chat client does
+                out.prompt_tokens_reported = static_cast<std::uint32_t>(prompt_tokens);
             }
-        }
-
-        void read_usage(const nlohmann::json& u) {
-            if (const auto c = u.find("completion_tokens"); c != u.end() && c->is_number_unsigned()) {
-                out.output_tokens = c->get<std::uint32_t>();
-                out.usage_seen = true;
-            }
-            if (const auto p = u.find("prompt_tokens"); p != u.end() && p->is_number_unsigned())
-                out.prompt_tokens_reported = p->get<std::uint32_t>();
         }
 
         void finish(std::chrono::steady_clock::time_point) {
@@ -389,6 +449,8 @@ private:
     ServerAddress m_address;
     std::vector<detail::ctcp::endpoint> m_endpoints;
     std::vector<std::shared_ptr<detail::ClientConnection>> m_idle;
+    simdjson::ondemand::parser m_json;
+    std::vector<char> m_json_buf;
 };
 
 } // namespace llmemu::server

@@ -54,13 +54,11 @@ public:
     /// has no text (like a special token skipped on detokenisation).
     [[nodiscard]] static std::string_view token_text(TokenId id, bool eos = false) noexcept {
         if (eos) return {};
-        const auto& w = words();
-        const auto idx = static_cast<std::uint32_t>(id) % static_cast<std::uint32_t>(w.size());
-        return w[idx];
+        return word_table[static_cast<std::uint32_t>(id) % static_cast<std::uint32_t>(word_table.size())];
     }
 
     /// Number of distinct words in the synthetic vocabulary.
-    [[nodiscard]] static std::size_t size() noexcept { return words().size(); }
+    [[nodiscard]] static constexpr std::size_t size() noexcept { return word_table.size(); }
 
 private:
     static bool is_alnum(unsigned char c) noexcept {
@@ -118,32 +116,30 @@ private:
         return static_cast<TokenId>(h % id_space);
     }
 
-    static const std::vector<std::string>& words() {
-        static const std::vector<std::string> table = [] {
-            static constexpr std::array<std::string_view, 128> base{
-                "the",  "of",   "and",  "to",   "in",   "is",   "it",   "that", "was",  "for",
-                "on",   "are",  "with", "as",   "they", "be",   "at",   "one",  "have", "this",
-                "from", "or",   "had",  "by",   "hot",  "word", "but",  "what", "some", "we",
-                "can",  "out",  "other", "were", "all", "there", "when", "up",  "use",  "your",
-                "how",  "said", "an",   "each", "she",  "which", "do",  "time", "if",   "will",
-                "way",  "abou", "many", "then", "them", "writ", "would", "like", "so",  "thes",
-                "her",  "long", "make", "thin", "see",  "him",  "two",  "has",  "look", "more",
-                "day",  "coul", "go",   "come", "did",  "numb", "soun", "no",   "most", "peop",
-                "my",   "over", "know", "wate", "than", "call", "firs", "who",  "may",  "down",
-                "side", "been", "now",  "find", "any",  "new",  "work", "part", "take", "get",
-                "plac", "made", "live", "wher", "afte", "back", "litt", "only", "roun", "man",
-                "year", "came", "show", "ever", "good", "me",   "give", "our",  "unde", "name",
-                "very", "thro", "just", "form", "sent", "grea", "thin", "say"};
-            std::vector<std::string> out;
-            out.reserve(base.size());
-            for (auto w : base) {
-                // Keep the round-trip property: every word is 1..4 ASCII letters.
-                out.push_back(" " + std::string(w.substr(0, 4)));
-            }
-            return out;
-        }();
-        return table;
-    }
+    // Every entry: one space and 1..4 ASCII letters (the round-trip property; checked below).
+    static constexpr std::array<std::string_view, 128> word_table{
+        " the", " of", " and", " to", " in", " is", " it", " that", " was", " for",
+        " on", " are", " with", " as", " they", " be", " at", " one", " have", " this",
+        " from", " or", " had", " by", " hot", " word", " but", " what", " some", " we",
+        " can", " out", " odd", " were", " all", " top", " when", " up", " use", " your",
+        " how", " said", " an", " each", " she", " wish", " do", " time", " if", " will",
+        " way", " abou", " many", " then", " them", " writ", " wood", " like", " so", " thes",
+        " her", " long", " make", " thin", " see", " him", " two", " has", " look", " more",
+        " day", " coul", " go", " come", " did", " numb", " soun", " no", " most", " peop",
+        " my", " over", " know", " wate", " than", " call", " firs", " who", " may", " down",
+        " side", " been", " now", " find", " any", " new", " work", " part", " take", " get",
+        " plac", " made", " live", " wher", " afte", " back", " litt", " only", " roun", " man",
+        " year", " came", " show", " ever", " good", " me", " give", " our", " unde", " name",
+        " very", " thro", " just", " form", " sent", " grea", " moon", " say"};
+    static constexpr bool table_ok = [] {
+        for (const auto w : word_table) {
+            if (w.size() < 2 || w.size() > 5 || w[0] != ' ') return false;
+            for (std::size_t i = 1; i < w.size(); ++i)
+                if (w[i] < 'a' || w[i] > 'z') return false;
+        }
+        return true;
+    }();
+    static_assert(table_ok, "synthetic vocabulary words must be ' ' + 1..4 lowercase letters");
 };
 
 } // namespace llmemu::server

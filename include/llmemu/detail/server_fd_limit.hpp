@@ -1,0 +1,26 @@
+#pragma once
+/// \file server_fd_limit.hpp
+/// Raises the soft limit on open files to the hard limit: a server or load client with
+/// thousands of concurrent streams needs one descriptor per connection, and many systems
+/// default the soft limit to 1024.
+
+#include <cstdint>
+
+#include <sys/resource.h>
+
+namespace llmemu::detail {
+
+/// Raises RLIMIT_NOFILE's soft limit to its hard limit; returns the resulting soft limit
+/// (0 when it cannot be read).
+inline std::uint64_t raise_fd_limit() noexcept {
+    rlimit lim{};
+    if (getrlimit(RLIMIT_NOFILE, &lim) != 0) return 0;
+    if (lim.rlim_cur < lim.rlim_max) {
+        rlimit want = lim;
+        want.rlim_cur = lim.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &want) == 0) lim = want;
+    }
+    return static_cast<std::uint64_t>(lim.rlim_cur);
+}
+
+} // namespace llmemu::detail
