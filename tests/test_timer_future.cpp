@@ -30,7 +30,7 @@ typename C::time_point in(C& clock, std::chrono::nanoseconds d) {
 
 TEST_CASE_TEMPLATE("TimerFuture.value_at_deadline" * doctest::timeout(10), C, VirtualClock, WallClock) {
     C clock;
-    const auto deadline = in(clock, 3ms);
+    const auto deadline = in(clock, 100ms); // far enough that ready() is surely still false below
     auto f = llmemu::resolve_at(clock, deadline, std::string("hello"));
     CHECK(f.valid());
     CHECK(f.deadline() == deadline);
@@ -152,7 +152,7 @@ TEST_CASE("TimerFuture.virtual_wait_until") {
 
 TEST_CASE("TimerFuture.wall_wait_until_times_out_then_resolves" * doctest::timeout(10)) {
     WallClock clock;
-    auto f = llmemu::resolve_at(clock, clock.now() + 20ms, 1);
+    auto f = llmemu::resolve_at(clock, clock.now() + 100ms, 1);
     const auto t0 = WallClock::now();
     CHECK_FALSE(f.wait_until(t0 + 1ms));
     CHECK(WallClock::now() >= t0 + 1ms);
@@ -202,7 +202,7 @@ TEST_CASE("TimerFuture.wall_many_futures_across_threads" * doctest::timeout(20))
     std::vector<TimerFuture<int, WallClock>> futures;
     futures.reserve(n);
     // Far enough ahead that cancelling right after creation always beats the deadline.
-    const auto base = clock.now() + 50ms;
+    const auto base = clock.now() + 100ms;
     for (int i = 0; i < n; ++i) {
         futures.push_back(llmemu::resolve_at(clock, base + std::chrono::microseconds(i * 10), i));
         if (i % 4 == 0) futures.back().cancel();
@@ -238,4 +238,22 @@ TEST_CASE("TimerFuture.virtual_continuation_exception_propagates_out_of_advance"
     CHECK_THROWS_WITH_AS(clock.advance_to(VirtualClock::time_point(2ms)), "continuation failed", std::runtime_error);
     CHECK(second.load() == 1); // every continuation still ran
     CHECK(f.get() == 1);      // the value was published before the continuations ran
+}
+
+TEST_CASE("TimerFuture.wall_blocking_on_the_timer_thread_throws_instead_of_deadlocking" * doctest::timeout(10)) {
+    WallClock clock;
+    auto later = llmemu::resolve_at(clock, clock.now() + 1h, 1);
+    auto first = llmemu::resolve_at(clock, clock.now() + 1ms, 0);
+    std::atomic<int> outcome{0};
+    first.then([&] {
+        try {
+            later.wait();
+            outcome = 1;
+        } catch (const llmemu::future_error& e) {
+            outcome = std::string(e.what()).find("deadlock") != std::string::npos ? 2 : 3;
+        }
+    });
+    for (int i = 0; i < 5000 && outcome.load() == 0; ++i) std::this_thread::sleep_for(1ms);
+    CHECK(outcome.load() == 2);
+    CHECK_FALSE(later.ready());
 }

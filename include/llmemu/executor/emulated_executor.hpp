@@ -39,7 +39,7 @@ namespace detail {
     throw_error<profile_error>("EmulatedExecutor::execute: the latency model returned " + std::to_string(us) +
                                " us for a " + (s.phase == Phase::prefill ? "prefill" : "decode") + " step (tokens=" +
                                std::to_string(s.total_tokens) + ", requests=" + std::to_string(s.num_requests) +
-                               "); a latency must be finite and >= 0: check the profile or model");
+                               "); a latency must be >= 0 and at most one day: check the profile or model");
 }
 } // namespace detail
 
@@ -61,7 +61,7 @@ namespace detail {
 ///
 /// The returned future resolves at the step's end with a StepOutput whose start / end are
 /// nanoseconds since the clock's epoch. A bad batch (no requests, a request with 0
-/// scheduled tokens), an invalid latency (NaN, negative, infinite), or an exception from
+/// scheduled tokens), an invalid latency (NaN, negative, infinite or over a day), or an exception from
 /// the model or emitter yields a future that is already resolved with that exception;
 /// such a step does not occupy the executor.
 ///
@@ -77,6 +77,9 @@ public:
     using emitter_type = E;
     using time_point = typename C::time_point;
     using future_type = TimerFuture<StepOutput, C>;
+    /// The largest latency accepted from a model (one day): larger, NaN or negative values
+    /// are reported as profile_error rather than overflowing the clock.
+    static constexpr double max_latency_us = 86400.0 * 1e6;
 
     /// An executor drawing latencies from `model`, resolving steps on `clock` and tokens
     /// from `emitter`; `seed` fixes both random streams (latency and tokens).
@@ -121,7 +124,7 @@ public:
             shape.kv_depth = kv_depth;
             assert(shape == batch.shape());
             const double us = static_cast<double>(m_model.sample(shape, m_latency_rng));
-            if (!(us >= 0.0) || !std::isfinite(us)) detail::executor_throw_bad_latency(us, shape);
+            if (!(us >= 0.0 && us <= max_latency_us)) detail::executor_throw_bad_latency(us, shape);
 
             const time_point start = dispatch > m_busy_until ? dispatch : m_busy_until;
             const time_point end = start + std::chrono::nanoseconds(std::llround(us * 1000.0));

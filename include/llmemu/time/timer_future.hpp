@@ -47,7 +47,8 @@ TimerFuture<T, C> make_exceptional_future(C& clock, std::exception_ptr error);
 ///   waits at most until tp (virtual: advances to min(tp, deadline)) and says whether the
 ///   future is resolved. `get()` waits, then returns the value (once: a second get()
 ///   throws future_error), rethrows the stored exception, or throws future_error if the
-///   future was cancelled.
+///   future was cancelled. Blocking on a pending future from the wall clock's own timer
+///   thread (inside a then() continuation, say) throws future_error instead of deadlocking.
 /// - `then(fn)` runs fn once the future resolves — value, exception or cancellation — on
 ///   the thread that resolves it (the timer thread for a wall clock, inside advance_to or
 ///   run_next for a virtual clock, the cancelling thread for cancel()), or at once on the
@@ -99,6 +100,7 @@ public:
                     "(its timer was lost); this is a bug in the clock");
             }
         } else {
+            refuse_to_block_timer_thread("TimerFuture::wait");
             s.wait();
         }
     }
@@ -110,6 +112,7 @@ public:
             m_clock->advance_to(tp < m_deadline ? tp : m_deadline);
             return s.ready();
         } else {
+            refuse_to_block_timer_thread("TimerFuture::wait_until");
             return s.wait_until(tp);
         }
     }
@@ -148,6 +151,15 @@ private:
     State& state(const char* who) const {
         if (!m_state) detail::throw_error<future_error>(std::string(who) + ": empty TimerFuture (default-constructed or moved from)");
         return *m_state;
+    }
+
+    // Blocking the clock's own timer thread on a pending future would deadlock it (only
+    // that thread can resolve the future): refuse with an error instead of hanging.
+    void refuse_to_block_timer_thread(const char* who) const {
+        if constexpr (requires(C& c) { c.timers().on_service_thread(); }) {
+            if (m_clock->timers().on_service_thread())
+                detail::throw_error<future_error>(std::string(who) + ": called on the clock's timer thread (from a timer callback or then() continuation) for a future that has not resolved; this would deadlock: poll ready() or attach then() instead");
+        }
     }
 
     static TimerFuture schedule(C& clock, time_point deadline, std::shared_ptr<State> s) {
