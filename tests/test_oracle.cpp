@@ -249,3 +249,50 @@ TEST_CASE("Oracle.neighbours.grid_search_matches_brute_force") {
         }
     }
 }
+
+TEST_CASE("Oracle.memo_replays_identical_draws") {
+    llmemu::LatencyOracle<> warm(bundled_store());
+    const llmemu::LatencyOracle<> cold(bundled_store());
+    llmemu::Rng ra(21);
+    llmemu::Rng rb(21);
+    const std::vector<llmemu::StepShape> shapes{prefill_shape(1500, 200), prefill_shape(777, 33), decode_shape(240), {llmemu::Phase::decode, 5000, 400, 0}};
+    for (int i = 0; i < 200; ++i) {
+        const auto& s = shapes[static_cast<std::size_t>(i) % shapes.size()];
+        llmemu::LatencyOracle<> fresh = cold; // a copy starts with an empty memo
+        CHECK(warm.sample(s, ra) == fresh.sample(s, rb));
+    }
+    CHECK(warm.coverage().total == 200);
+}
+
+TEST_CASE("Oracle.sparse_index_table_behaves_like_dense") {
+    // tt 1 and 10,000,000: far too wide for a dense grid, so lookups use sorted keys.
+    llmemu::ProfileStore s;
+    s.set_bucketing({1, 5});
+    s.set_table(llmemu::TableKind::decode, llmemu::ProfileTable({1, 5}, {{1, 2}, {10000000, 2}}, {3, 3}, {1, 2, 3, 7, 8, 9}));
+    REQUIRE_FALSE(s.table(llmemu::TableKind::decode)->dense_index());
+    CHECK(s.table(llmemu::TableKind::decode)->find(10000000, 2) == 1);
+    llmemu::LatencyOracle<> o(s);
+    llmemu::Rng rng(2);
+    for (int i = 0; i < 50; ++i) {
+        const double a = o.sample({llmemu::Phase::decode, 1, 1, 0}, rng);
+        const double b = o.sample({llmemu::Phase::decode, 10000000, 4, 0}, rng);
+        CHECK((a >= 1.0 && a <= 3.0));
+        CHECK((b >= 7.0 && b <= 9.0));
+    }
+    CHECK(o.coverage().exact == 100);
+    (void)o.sample({llmemu::Phase::decode, 5, 1, 0}, rng);
+    CHECK(o.coverage().interpolated == 1);
+}
+
+TEST_CASE("ProfileStore.memory_is_raw_floats_plus_small_index") {
+    const auto store = bundled_store();
+    // Samples are held once, as 4-byte floats, in one array per table.
+    CHECK(store->sample_bytes() == store->total_samples() * sizeof(float));
+    CHECK(store->sample_bytes() <= store->total_samples() * sizeof(float) * 3 / 2);
+    for (llmemu::TableKind t : llmemu::all_table_kinds) {
+        const auto* table = store->table(t);
+        CHECK(table->all_samples().size() == table->num_samples());
+        CHECK(table->dense_index());
+        CHECK(table->offsets().back() == table->num_samples());
+    }
+}

@@ -17,6 +17,12 @@
 #include "llmemu/error.hpp"
 #include "llmemu/profile/store.hpp"
 
+#if defined(__GNUC__)
+#define LLMEMU_ORACLE_ALWAYS_INLINE __attribute__((always_inline))
+#else
+#define LLMEMU_ORACLE_ALWAYS_INLINE
+#endif
+
 namespace llmemu {
 
 /// How bucket keys are scaled before distances are measured.
@@ -74,7 +80,7 @@ private:
 };
 
 /// A table prepared for nearest-bucket queries: every bucket's normalised coordinates
-/// and a uniform grid of cells over them (about two buckets per cell), searched ring by
+/// and a uniform grid of cells over them (about four buckets per cell), searched ring by
 /// ring outward from the query so a k-nearest query touches only a few cells.
 class TableGeometry {
 public:
@@ -107,7 +113,7 @@ public:
         }
         const double w = static_cast<double>(table.tt_max()) * m_inv_tt - m_x0;
         const double h = static_cast<double>(table.conc_max()) * m_inv_conc - m_y0;
-        const double cells = std::max(1.0, static_cast<double>(n) / 2.0);
+        const double cells = std::max(1.0, static_cast<double>(n) / 4.0);
         double side = (w > 0 && h > 0) ? std::sqrt(w * h / cells) : std::max({w, h, 1e-12}) / cells;
         side = std::max({side, w / 1023.0, h / 1023.0, 1e-12});
         m_inv_side = 1.0 / side;
@@ -149,10 +155,17 @@ public:
         const auto gx = static_cast<std::ptrdiff_t>(m_gx);
         const auto gy = static_cast<std::ptrdiff_t>(m_gy);
         const double side = 1.0 / m_inv_side;
-        auto visit = [&](std::ptrdiff_t x, std::ptrdiff_t y) {
-            if (x < 0 || y < 0 || x >= gx || y >= gy) return;
+        // Cells of ring r around (cx, cy), clipped to the grid; a cell is skipped when its
+        // nearest point is farther than the current k-th neighbour.
+        auto visit = [&](std::ptrdiff_t x, std::ptrdiff_t y) LLMEMU_ORACLE_ALWAYS_INLINE {
+            if (out.size() == k) {
+                const double ex = std::max({0.0, static_cast<double>(x) * side - qx, qx - static_cast<double>(x + 1) * side});
+                const double ey = std::max({0.0, static_cast<double>(y) * side - qy, qy - static_cast<double>(y + 1) * side});
+                if (ex * ex + ey * ey > out.back_distance()) return;
+            }
             const std::size_t c = static_cast<std::size_t>(y * gx + x);
-            for (std::uint32_t j = m_cell_start[c]; j < m_cell_start[c + 1]; ++j) {
+            const std::uint32_t end = m_cell_start[c + 1];
+            for (std::uint32_t j = m_cell_start[c]; j < end; ++j) {
                 const std::uint32_t i = m_cell_items[j];
                 const double dx = m_x[i] - qx;
                 const double dy = m_y[i] - qy;
@@ -160,19 +173,25 @@ public:
             }
         };
         for (std::ptrdiff_t r = 0;; ++r) {
+            const std::ptrdiff_t x0 = std::max<std::ptrdiff_t>(cx - r, 0);
+            const std::ptrdiff_t x1 = std::min<std::ptrdiff_t>(cx + r, gx - 1);
+            const std::ptrdiff_t y0 = std::max<std::ptrdiff_t>(cy - r, 0);
+            const std::ptrdiff_t y1 = std::min<std::ptrdiff_t>(cy + r, gy - 1);
             if (r == 0) {
                 visit(cx, cy);
             } else {
-                for (std::ptrdiff_t x = cx - r; x <= cx + r; ++x) {
-                    visit(x, cy - r);
-                    visit(x, cy + r);
-                }
-                for (std::ptrdiff_t y = cy - r + 1; y <= cy + r - 1; ++y) {
-                    visit(cx - r, y);
-                    visit(cx + r, y);
-                }
+                if (cy - r >= 0)
+                    for (std::ptrdiff_t x = x0; x <= x1; ++x) visit(x, cy - r);
+                if (cy + r < gy)
+                    for (std::ptrdiff_t x = x0; x <= x1; ++x) visit(x, cy + r);
+                const std::ptrdiff_t ya = std::max<std::ptrdiff_t>(cy - r + 1, 0);
+                const std::ptrdiff_t yb = std::min<std::ptrdiff_t>(cy + r - 1, gy - 1);
+                if (cx - r >= 0)
+                    for (std::ptrdiff_t y = ya; y <= yb; ++y) visit(cx - r, y);
+                if (cx + r < gx)
+                    for (std::ptrdiff_t y = ya; y <= yb; ++y) visit(cx + r, y);
             }
-            const bool covers = cx - r <= 0 && cy - r <= 0 && cx + r >= gx - 1 && cy + r >= gy - 1;
+            const bool covers = x0 == 0 && y0 == 0 && x1 == gx - 1 && y1 == gy - 1;
             if (covers) break;
             if (out.size() == k) {
                 // Nearest point any unvisited cell could hold.

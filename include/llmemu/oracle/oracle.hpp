@@ -93,10 +93,15 @@ struct OracleTableState {
     OracleTableState(const ProfileTable& t, const OracleOptions& opts)
         : table(&t), geometry(t, opts.normalisation, opts.conc_weight) {
         fit_edge();
+        build_luts();
     }
 
     const ProfileTable* table;
     TableGeometry geometry;
+    // Raw value -> grid row / column + 1 (0: outside the table's range), for the
+    // division-free exact-hit path; empty when the table has no dense grid.
+    std::vector<std::uint32_t> tt_row;
+    std::vector<std::uint32_t> conc_col;
     double edge_a = 1.0; // latency ~ edge_a + edge_b * tt near tt_max
     double edge_b = 0.0;
 
@@ -107,6 +112,26 @@ struct OracleTableState {
     }
 
 private:
+    static constexpr std::uint64_t max_lut = std::uint64_t{1} << 17U;
+
+    void build_luts() {
+        const ProfileTable& t = *table;
+        if (!t.dense_index() || t.tt_max() >= max_lut || t.conc_max() >= max_lut) return;
+        const Bucketing& b = t.bucketing();
+        tt_row.assign(std::uint64_t{t.tt_max()} + 1, 0);
+        for (std::uint64_t v = 0; v < tt_row.size(); ++v) {
+            const std::uint64_t c = b.tt_centre(v);
+            if (c >= t.tt_min() && c <= t.tt_max()) tt_row[v] = static_cast<std::uint32_t>(c / b.tt_width - t.grid_row0() + 1);
+        }
+        // Raw concurrency up to the last value that still buckets into conc_max.
+        const std::uint64_t conc_end = (std::uint64_t{t.conc_max()} / b.conc_width + 1) * b.conc_width;
+        conc_col.assign(conc_end, 0);
+        for (std::uint64_t v = 0; v < conc_col.size(); ++v) {
+            const std::uint64_t c = b.conc_centre(v);
+            if (c >= t.conc_min() && c <= t.conc_max()) conc_col[v] = static_cast<std::uint32_t>(c / b.conc_width - t.grid_col0() + 1);
+        }
+    }
+
     void fit_edge() {
         const std::size_t n = table->size();
         const std::size_t m = std::min(n, std::max<std::size_t>(8, n / 10));
@@ -169,6 +194,78 @@ Resolution resolve_on_table(const OracleTableState& ts, TableKind kind, std::uin
     return r;
 }
 
+/// What the exact-hit path of one phase reads: raw pointers into the shared state.
+struct OracleHotTable {
+    const std::uint16_t* grid = nullptr; // null: no lookup tables, take the general path
+    std::size_t cols = 0;
+    const std::uint32_t* tt_row = nullptr;
+    std::size_t tt_size = 0;
+    const std::uint32_t* conc_col = nullptr;
+    std::size_t conc_size = 0;
+    const std::uint32_t* offsets = nullptr;
+    const float* samples = nullptr;
+};
+
+// A small direct-mapped memo of resolved sparse / out-of-range queries: engines ask for
+// the same few shapes over and over, so the neighbour search runs once per shape. Each
+// oracle copy starts with an empty memo (copies stay cheap); it holds resolutions with
+// up to `width` neighbours and replays them bit for bit (same draws as uncached).
+class OracleMemo {
+public:
+    static constexpr std::size_t slots = 256;
+    static constexpr std::size_t width = 8;
+
+    struct Entry {
+        std::uint32_t tt = 0;
+        std::uint32_t conc = 0;
+        std::uint8_t table = 0xFF; // 0xFF: empty slot
+        std::uint8_t size = 0;
+        CoverageKind kind = CoverageKind::interpolated;
+        double scale = 1.0;
+        std::array<std::uint32_t, width> bucket{};
+        std::array<double, width> probability{};
+    };
+
+    OracleMemo() = default;
+    OracleMemo(const OracleMemo&) noexcept {}
+    OracleMemo& operator=(const OracleMemo&) noexcept {
+        m_entries.reset();
+        return *this;
+    }
+    OracleMemo(OracleMemo&&) noexcept = default;
+    OracleMemo& operator=(OracleMemo&&) noexcept = default;
+    ~OracleMemo() = default;
+
+    [[nodiscard]] static std::size_t slot(TableKind t, std::uint32_t tt, std::uint32_t conc) noexcept {
+        const std::uint64_t h = (std::uint64_t{tt} * 0x9E3779B97F4A7C15ULL) ^ (std::uint64_t{conc} * 0xC2B2AE3D27D4EB4FULL) ^
+                                static_cast<std::uint64_t>(t);
+        return static_cast<std::size_t>((h ^ (h >> 29U)) & (slots - 1));
+    }
+    [[nodiscard]] const Entry* find(TableKind t, std::uint32_t tt, std::uint32_t conc) const noexcept {
+        if (!m_entries) return nullptr;
+        const Entry& e = (*m_entries)[slot(t, tt, conc)];
+        return (e.table == static_cast<std::uint8_t>(t) && e.tt == tt && e.conc == conc) ? &e : nullptr;
+    }
+    void store(TableKind t, std::uint32_t tt, std::uint32_t conc, const Resolution& r) {
+        if (r.neighbours.size() > width) return;
+        if (!m_entries) m_entries = std::make_unique<std::array<Entry, slots>>();
+        Entry& e = (*m_entries)[slot(t, tt, conc)];
+        e.tt = tt;
+        e.conc = conc;
+        e.table = static_cast<std::uint8_t>(t);
+        e.size = static_cast<std::uint8_t>(r.neighbours.size());
+        e.kind = r.kind;
+        e.scale = r.scale;
+        for (std::size_t j = 0; j < r.neighbours.size(); ++j) {
+            e.bucket[j] = r.neighbours[j].bucket;
+            e.probability[j] = r.probability[j];
+        }
+    }
+
+private:
+    std::unique_ptr<std::array<Entry, slots>> m_entries;
+};
+
 } // namespace detail
 
 /// Draws step latencies (µs) from a ProfileStore. Copies share the immutable store and
@@ -205,6 +302,19 @@ public:
         state->phase_table[static_cast<std::size_t>(Phase::decode)] = pick(TableKind::decode, TableKind::prefill);
         state->phase_table[static_cast<std::size_t>(Phase::prefill)] = pick(TableKind::prefill, TableKind::decode);
         m_state = std::move(state);
+        for (std::size_t p = 0; p < 2; ++p) {
+            const detail::OracleTableState& ts = *m_state->tables[static_cast<std::size_t>(m_state->phase_table[p])];
+            detail::OracleHotTable& h = m_hot[p];
+            if (ts.tt_row.empty() || ts.conc_col.empty()) continue;
+            h.grid = ts.table->grid().data();
+            h.cols = ts.table->grid_cols();
+            h.tt_row = ts.tt_row.data();
+            h.tt_size = ts.tt_row.size();
+            h.conc_col = ts.conc_col.data();
+            h.conc_size = ts.conc_col.size();
+            h.offsets = ts.table->offsets().data();
+            h.samples = ts.table->all_samples().data();
+        }
     }
 
     /// Convenience: takes a copy of the store.
@@ -214,29 +324,29 @@ public:
 
     /// One step latency in MICROSECONDS, drawn with `g` (deterministic per seed).
     double sample(const StepShape& shape, G& g) {
-        const TableKind kind = m_state->phase_table[static_cast<std::size_t>(shape.phase)];
-        const detail::OracleTableState& ts = *m_state->tables[static_cast<std::size_t>(kind)];
-        const ProfileTable& t = *ts.table;
-        const Bucketing& b = t.bucketing();
-        const std::uint64_t tt = b.tt_width == 1 ? shape.total_tokens : b.tt_centre(shape.total_tokens);
-        const std::uint64_t conc = b.conc_centre(shape.num_requests);
+        const detail::OracleHotTable& h = m_hot[static_cast<std::size_t>(shape.phase) & 1U];
         ++m_coverage.total;
-        if (tt >= t.tt_min() && tt <= t.tt_max() && conc >= t.conc_min() && conc <= t.conc_max()) [[likely]] {
-            const std::uint32_t i = t.find(static_cast<std::uint32_t>(tt), static_cast<std::uint32_t>(conc));
-            if (i != ProfileTable::npos) [[likely]] {
-                const auto s = t.samples(i);
-                if (s.size() >= m_options.min_exact_samples) [[likely]] {
-                    ++m_coverage.exact;
-                    return static_cast<double>(s[uniform_index(g, s.size())]);
+        if (h.grid != nullptr && shape.total_tokens < h.tt_size && shape.num_requests < h.conc_size) [[likely]] {
+            const std::uint32_t row = h.tt_row[shape.total_tokens];
+            const std::uint32_t col = h.conc_col[shape.num_requests];
+            if (row != 0 && col != 0) [[likely]] {
+                const std::uint32_t cell = h.grid[(row - 1) * h.cols + (col - 1)];
+                if (cell != 0) [[likely]] {
+                    const std::uint32_t begin = h.offsets[cell - 1];
+                    const std::uint32_t n = h.offsets[cell] - begin;
+                    if (n >= m_options.min_exact_samples) [[likely]] {
+                        ++m_coverage.exact;
+                        return static_cast<double>(h.samples[begin + uniform_index(g, n)]);
+                    }
                 }
             }
         }
-        return sample_slow(ts, kind, tt, conc, g);
+        return sample_general(shape, g);
     }
 
     /// How `shape` is answered (does not touch the coverage counters).
     [[nodiscard]] Resolution resolve(const StepShape& shape) const {
-        const TableKind kind = m_state->phase_table[static_cast<std::size_t>(shape.phase)];
+        const TableKind kind = m_state->phase_table[static_cast<std::size_t>(shape.phase) & 1U];
         const detail::OracleTableState& ts = *m_state->tables[static_cast<std::size_t>(kind)];
         const Bucketing& b = ts.table->bucketing();
         return detail::resolve_on_table(ts, kind, b.tt_centre(shape.total_tokens), b.conc_centre(shape.num_requests),
@@ -244,7 +354,7 @@ public:
     }
 
     /// The table a step of this phase is drawn from.
-    [[nodiscard]] TableKind table_for(Phase p) const noexcept { return m_state->phase_table[static_cast<std::size_t>(p)]; }
+    [[nodiscard]] TableKind table_for(Phase p) const noexcept { return m_state->phase_table[static_cast<std::size_t>(p) & 1U]; }
 
     /// Counters since construction (or the last reset), of this copy only.
     [[nodiscard]] Coverage coverage() const noexcept { return m_coverage; }
@@ -275,31 +385,71 @@ public:
     }
 
 private:
-    [[gnu::noinline]] double sample_slow(const detail::OracleTableState& ts, TableKind kind, std::uint64_t tt,
-                                         std::uint64_t conc, G& g) {
-        const Resolution r = detail::resolve_on_table(ts, kind, tt, conc, m_options, m_neighbours, m_weights);
-        switch (r.kind) {
-        case CoverageKind::exact: ++m_coverage.exact; break; // unreachable in practice
+    // Everything but a dense-grid exact hit: sparse-index tables, sparse or missing
+    // buckets, out-of-range shapes (m_coverage.total is already counted).
+    [[gnu::noinline]] double sample_general(const StepShape& shape, G& g) {
+        const TableKind kind = m_state->phase_table[static_cast<std::size_t>(shape.phase) & 1U];
+        const detail::OracleTableState& ts = *m_state->tables[static_cast<std::size_t>(kind)];
+        const ProfileTable& t = *ts.table;
+        const Bucketing& b = t.bucketing();
+        const std::uint64_t tt = b.tt_centre(shape.total_tokens);
+        const std::uint64_t conc = b.conc_centre(shape.num_requests);
+        if (tt >= t.tt_min() && tt <= t.tt_max() && conc >= t.conc_min() && conc <= t.conc_max()) {
+            const std::uint32_t i = t.find(static_cast<std::uint32_t>(tt), static_cast<std::uint32_t>(conc));
+            if (i != ProfileTable::npos && t.count(i) >= m_options.min_exact_samples) {
+                const auto s = t.samples(i);
+                ++m_coverage.exact;
+                return static_cast<double>(s[uniform_index(g, s.size())]);
+            }
+        }
+        return sample_slow(ts, kind, tt, conc, g);
+    }
+
+    double sample_slow(const detail::OracleTableState& ts, TableKind kind, std::uint64_t tt, std::uint64_t conc, G& g) {
+        constexpr std::uint64_t u32 = 0xFFFFFFFFULL;
+        const bool memo = tt <= u32 && conc <= u32;
+        const auto ktt = static_cast<std::uint32_t>(tt);
+        const auto kconc = static_cast<std::uint32_t>(conc);
+        const detail::OracleMemo::Entry* e = memo ? m_memo.find(kind, ktt, kconc) : nullptr;
+        if (e == nullptr) {
+            const Resolution r = detail::resolve_on_table(ts, kind, tt, conc, m_options, m_neighbours, m_weights);
+            if (memo && r.neighbours.size() <= detail::OracleMemo::width) {
+                m_memo.store(kind, ktt, kconc, r);
+                e = m_memo.find(kind, ktt, kconc);
+            }
+            if (e == nullptr) return draw(ts, r.kind, r.neighbours.size(), [&](std::size_t j) { return r.neighbours[j].bucket; },
+                                          [&](std::size_t j) { return r.probability[j]; }, r.scale, g);
+        }
+        return draw(ts, e->kind, e->size, [&](std::size_t j) { return e->bucket[j]; },
+                    [&](std::size_t j) { return e->probability[j]; }, e->scale, g);
+    }
+
+    template <class Bucket, class Prob>
+    double draw(const detail::OracleTableState& ts, CoverageKind kind, std::size_t n, Bucket bucket, Prob prob, double scale, G& g) {
+        switch (kind) {
+        case CoverageKind::exact: ++m_coverage.exact; break; // (an exact bucket found after clamping)
         case CoverageKind::interpolated: ++m_coverage.interpolated; break;
         case CoverageKind::out_of_range: ++m_coverage.out_of_range; break;
         }
         std::size_t pick = 0;
-        if (r.neighbours.size() > 1) {
+        if (n > 1) {
             double u = uniform01(g);
-            pick = r.neighbours.size() - 1;
-            for (std::size_t j = 0; j < r.neighbours.size(); ++j) {
-                u -= r.probability[j];
+            pick = n - 1;
+            for (std::size_t j = 0; j < n; ++j) {
+                u -= prob(j);
                 if (u < 0.0) {
                     pick = j;
                     break;
                 }
             }
         }
-        const auto s = ts.table->samples(r.neighbours[pick].bucket);
-        return static_cast<double>(s[uniform_index(g, s.size())]) * r.scale;
+        const auto s = ts.table->samples(bucket(pick));
+        return static_cast<double>(s[uniform_index(g, s.size())]) * scale;
     }
 
     std::shared_ptr<const detail::OracleState> m_state;
+    std::array<detail::OracleHotTable, 2> m_hot{}; // by Phase; points into *m_state
+    detail::OracleMemo m_memo;                      // not shared: each copy starts empty
     OracleOptions m_options;
     N m_neighbours;
     W m_weights;

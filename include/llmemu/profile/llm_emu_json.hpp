@@ -103,6 +103,14 @@ inline void pack_read_table(std::string_view name, simdjson::dom::element e, Tab
     std::vector<float> samples;
     keys.reserve(n);
     counts.reserve(n);
+    {
+        std::size_t total = 0;
+        for (simdjson::dom::element b : arr) {
+            simdjson::dom::array s;
+            if (b["samples"].get_array().get(s) == simdjson::SUCCESS) total += s.size();
+        }
+        samples.reserve(total);
+    }
     std::size_t index = 0;
     for (simdjson::dom::element b : arr) {
         const std::string at = pack_bucket_label(kind, index, 0, 0, false);
@@ -222,11 +230,10 @@ inline ModelConfig pack_read_model_config(std::string_view name, simdjson::dom::
 
 } // namespace detail
 
-/// Parses an LLM-Emu pack held in memory; `name` labels error messages (a path).
-inline ProfileStore parse_llm_emu_pack(std::string_view json, std::string_view name = "<memory>") {
-    using namespace detail;
+namespace detail {
+
+inline ProfileStore parse_pack_padded(const simdjson::padded_string& padded, std::string_view name) {
     simdjson::dom::parser parser;
-    simdjson::padded_string padded(json);
     simdjson::dom::element doc;
     if (auto err = parser.parse(padded).get(doc); err != simdjson::SUCCESS)
         pack_fail(name, "not valid JSON (" + std::string(simdjson::error_message(err)) +
@@ -298,13 +305,21 @@ inline ProfileStore parse_llm_emu_pack(std::string_view json, std::string_view n
     return store;
 }
 
+} // namespace detail
+
+/// Parses an LLM-Emu pack held in memory; `name` labels error messages (a path).
+inline ProfileStore parse_llm_emu_pack(std::string_view json, std::string_view name = "<memory>") {
+    const simdjson::padded_string padded(json);
+    return detail::parse_pack_padded(padded, name);
+}
+
 /// Loads an LLM-Emu pack from a file (see parse_llm_emu_pack).
 inline ProfileStore load_llm_emu_pack(const std::filesystem::path& path) {
     simdjson::padded_string data;
     if (auto err = simdjson::padded_string::load(path.string()).get(data); err != simdjson::SUCCESS)
         detail::pack_fail(path.string(), "cannot read the file (" + std::string(simdjson::error_message(err)) +
                                              "); check the path and its permissions");
-    return parse_llm_emu_pack(std::string_view(data.data(), data.size()), path.string());
+    return detail::parse_pack_padded(data, path.string());
 }
 
 namespace detail {

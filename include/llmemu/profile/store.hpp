@@ -121,34 +121,59 @@ public:
         : m_bucketing(bucketing) {
         const std::size_t n = keys.size();
         if (counts.size() != n) detail::throw_error<profile_error>("ProfileTable: counts and keys differ in size");
-        std::vector<std::uint32_t> order(n);
-        for (std::size_t i = 0; i < n; ++i) order[i] = static_cast<std::uint32_t>(i);
-        std::stable_sort(order.begin(), order.end(),
-                         [&](std::uint32_t a, std::uint32_t b) { return keys[a] < keys[b]; });
-        std::vector<std::size_t> src_offset(n + 1, 0);
-        for (std::size_t i = 0; i < n; ++i) src_offset[i + 1] = src_offset[i] + counts[i];
-        if (src_offset[n] != samples.size())
+        for (const BucketKey& k : keys) {
+            if (bucketing.tt_centre(k.tt) != k.tt || k.conc == 0 || bucketing.conc_centre(k.conc) != k.conc)
+                detail::throw_error<profile_error>("ProfileTable: bucket (tt=" + std::to_string(k.tt) + ", conc=" + std::to_string(k.conc) +
+                                                   ") is not a bucket centre for widths " + std::to_string(bucketing.tt_width) + "/" +
+                                                   std::to_string(bucketing.conc_width));
+        }
+        if (auto dup = find_duplicate(keys))
+            detail::throw_error<profile_error>("ProfileTable: two buckets have (tt=" + std::to_string(keys[dup->first].tt) +
+                                               ", conc=" + std::to_string(keys[dup->first].conc) + ")");
+        std::size_t total = 0;
+        for (std::uint32_t c : counts) total += c;
+        if (total != samples.size())
             detail::throw_error<profile_error>("ProfileTable: bucket counts do not add up to the samples");
         if (samples.size() > std::numeric_limits<std::uint32_t>::max())
             detail::throw_error<profile_error>("ProfileTable: more than 2^32-1 samples in one table");
-        m_tt.reserve(n);
-        m_conc.reserve(n);
         m_offsets.clear();
         m_offsets.reserve(n + 1);
-        m_samples.reserve(samples.size());
         m_offsets.push_back(0);
-        for (std::uint32_t i : order) {
-            m_tt.push_back(keys[i].tt);
-            m_conc.push_back(keys[i].conc);
-            m_samples.insert(m_samples.end(), samples.begin() + static_cast<std::ptrdiff_t>(src_offset[i]),
-                             samples.begin() + static_cast<std::ptrdiff_t>(src_offset[i + 1]));
-            m_offsets.push_back(static_cast<std::uint32_t>(m_samples.size()));
+        m_tt.reserve(n);
+        m_conc.reserve(n);
+        if (std::is_sorted(keys.begin(), keys.end())) {
+            // Packs are written sorted: keep the sample array as it is (no copy).
+            for (std::size_t i = 0; i < n; ++i) {
+                m_tt.push_back(keys[i].tt);
+                m_conc.push_back(keys[i].conc);
+                m_offsets.push_back(m_offsets.back() + counts[i]);
+            }
+            m_samples = std::move(samples);
+        } else {
+            std::vector<std::uint32_t> order(n);
+            for (std::size_t i = 0; i < n; ++i) order[i] = static_cast<std::uint32_t>(i);
+            std::stable_sort(order.begin(), order.end(), [&](std::uint32_t a, std::uint32_t b) { return keys[a] < keys[b]; });
+            std::vector<std::size_t> src_offset(n + 1, 0);
+            for (std::size_t i = 0; i < n; ++i) src_offset[i + 1] = src_offset[i] + counts[i];
+            m_samples.reserve(samples.size());
+            for (std::uint32_t i : order) {
+                m_tt.push_back(keys[i].tt);
+                m_conc.push_back(keys[i].conc);
+                m_samples.insert(m_samples.end(), samples.begin() + static_cast<std::ptrdiff_t>(src_offset[i]),
+                                 samples.begin() + static_cast<std::ptrdiff_t>(src_offset[i + 1]));
+                m_offsets.push_back(static_cast<std::uint32_t>(m_samples.size()));
+            }
         }
         build_index();
     }
 
     /// First pair of indices (in the given order) with equal keys, if any.
     static std::optional<std::pair<std::size_t, std::size_t>> find_duplicate(std::span<const BucketKey> keys) {
+        if (std::is_sorted(keys.begin(), keys.end())) {
+            for (std::size_t i = 1; i < keys.size(); ++i)
+                if (keys[i] == keys[i - 1]) return std::pair{i - 1, i};
+            return std::nullopt;
+        }
         std::vector<std::size_t> order(keys.size());
         for (std::size_t i = 0; i < keys.size(); ++i) order[i] = i;
         std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return keys[a] < keys[b]; });
@@ -214,6 +239,13 @@ public:
 
     /// True when exact lookups use the dense grid (false: binary search).
     [[nodiscard]] bool dense_index() const noexcept { return m_dense; }
+    /// The dense grid, row-major (row = tt / tt_width - grid_row0(), column = conc /
+    /// conc_width - grid_col0()); a cell holds bucket index + 1, or 0. Empty if not dense.
+    [[nodiscard]] std::span<const std::uint16_t> grid() const noexcept { return {m_grid.data(), m_grid.size()}; }
+    [[nodiscard]] std::size_t grid_rows() const noexcept { return m_dense ? m_grid.shape()[0] : 0; }
+    [[nodiscard]] std::size_t grid_cols() const noexcept { return m_dense ? m_grid.shape()[1] : 0; }
+    [[nodiscard]] std::uint64_t grid_row0() const noexcept { return m_row0; }
+    [[nodiscard]] std::uint64_t grid_col0() const noexcept { return m_col0; }
     /// Bytes held by the raw samples (4 per sample).
     [[nodiscard]] std::size_t sample_bytes() const noexcept { return m_samples.capacity() * sizeof(float); }
     /// Bytes held by keys, offsets and the lookup grid.
