@@ -19,7 +19,7 @@ using llmemu::TimerHandle;
 using llmemu::VirtualClock;
 using llmemu::WallClock;
 
-namespace {
+namespace wrong_clocks { // named (not anonymous) so unused members draw no warnings
 // Deliberately wrong clocks: each misses one requirement.
 struct NoSchedule {
     using duration = std::chrono::nanoseconds;
@@ -47,7 +47,8 @@ struct NonConstNow {
     TimerHandle schedule_at(time_point, std::function<void()>) { return {}; }
     bool cancel(TimerHandle) { return false; }
 };
-} // namespace
+} // namespace wrong_clocks
+using namespace wrong_clocks;
 
 static_assert(llmemu::Clock<VirtualClock>);
 static_assert(llmemu::Clock<WallClock>);
