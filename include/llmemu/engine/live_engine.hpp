@@ -70,6 +70,7 @@ public:
                 spec.id = m_next_id++;
             } while (spec.id == 0 || m_live.count(spec.id) != 0);
         } else if (m_live.count(spec.id) != 0) {
+            ++m_rejected;
             detail::throw_error<request_error>("request " + std::to_string(spec.id) +
                                                " refused: that id is already in flight");
         }
@@ -169,8 +170,10 @@ private:
                 submits.swap(m_submits);
                 aborts.swap(m_aborts);
             }
+            const bool had_commands = !submits.empty() || !aborts.empty();
             take_commands(submits, aborts);
             if (stop) break;
+            if (had_commands) publish();  // rejections and aborts show at once
             m_engine.step();
             publish();
         }
