@@ -155,9 +155,13 @@ void run_simulate(SimulateArgs& a) {
            << " GiB x " << used.gpu_memory_utilization << ", " << mc->model_name << "; "
            << static_cast<std::uint64_t>(used.num_gpu_blocks - 1) * used.block_size << " KV tokens)";
     os << "\n            max_model_len=" << used.max_model_len;
-    if (auto_len)
-        os << " (auto: profile's " << (mc != nullptr && mc->max_model_len != 0 ? mc->max_model_len : 4096U)
-           << " raised to fit the longest request, " << longest << " tokens)";
+    if (auto_len) {
+        const bool from_profile = mc != nullptr && mc->max_model_len != 0;
+        os << " (auto: " << (from_profile ? "the profile's " : "default ")
+           << (from_profile ? mc->max_model_len : 4096U)
+           << (used.max_model_len > (from_profile ? mc->max_model_len : 4096U) ? " raised" : " kept")
+           << " to fit the longest request, " << longest << " tokens)";
+    }
     os << "\n            prefix_caching=" << (used.enable_prefix_caching ? "on" : "off")
        << " async_scheduling=" << (used.async_scheduling ? "on" : "off")
        << " long_prefill_token_threshold=" << used.long_prefill_token_threshold << '\n';
