@@ -40,7 +40,7 @@
 namespace llmemu {
 
 /// One engine step as LLM-Emu's step tracer records it.
-struct StepRecord {
+struct StepTraceRecord {
     double step_cycle_us = 0.0;
     std::uint64_t total_tokens = 0;
     std::uint32_t num_new_reqs = 0;
@@ -81,7 +81,7 @@ public:
 
     /// Adds one step (no warm-up or marker logic: callers feeding records directly
     /// decide what counts). Throws profile_error for a negative or non-finite time.
-    void add_step(const StepRecord& r) {
+    void add_step(const StepTraceRecord& r) {
         if (!std::isfinite(r.step_cycle_us) || r.step_cycle_us < 0.0 || r.step_cycle_us > 3.0e38)
             detail::throw_error<profile_error>("step record: step_cycle_us=" + std::to_string(r.step_cycle_us) +
                                                " must be a finite, non-negative number of microseconds");
@@ -113,7 +113,7 @@ public:
         simdjson::dom::parser parser;
         std::string line;
         std::size_t lineno = 0;
-        std::vector<std::pair<StepRecord, bool>> steps; // record, inside a profiling window
+        std::vector<std::pair<StepTraceRecord, bool>> steps; // record, inside a profiling window
         bool inside = false;
         bool has_markers = false;
         while (std::getline(in, line)) {
@@ -157,7 +157,7 @@ public:
         int c_dec = -1;
         int c_kv = -1;
         bool header = false;
-        std::vector<std::pair<StepRecord, bool>> steps;
+        std::vector<std::pair<StepTraceRecord, bool>> steps;
         while (std::getline(in, line)) {
             ++lineno;
             if (!line.empty() && line.back() == '\r') line.pop_back();
@@ -181,7 +181,7 @@ public:
             const int need = std::max({c_us, c_tt, c_new, c_dec, c_kv});
             if (static_cast<int>(fields.size()) <= need)
                 fail(source, lineno, "has " + std::to_string(fields.size()) + " fields; the header promised at least " + std::to_string(need + 1));
-            StepRecord r;
+            StepTraceRecord r;
             r.step_cycle_us = csv_number(fields[static_cast<std::size_t>(c_us)], source, lineno, "step_cycle_us");
             r.total_tokens = csv_uint(fields[static_cast<std::size_t>(c_tt)], source, lineno, "total_tokens");
             r.num_new_reqs = static_cast<std::uint32_t>(csv_uint(fields[static_cast<std::size_t>(c_new)], source, lineno, "num_new_reqs", 0xFFFFFFFFULL));
@@ -256,8 +256,8 @@ private:
         return v;
     }
 
-    static StepRecord read_step_json(simdjson::dom::object& obj, const std::string& source, std::size_t line) {
-        StepRecord r;
+    static StepTraceRecord read_step_json(simdjson::dom::object& obj, const std::string& source, std::size_t line) {
+        StepTraceRecord r;
         auto e = obj["step_cycle_us"];
         if (e.error() != simdjson::SUCCESS) fail(source, line, "missing \"step_cycle_us\" (the step's wall-clock time in microseconds)");
         if (e.get_double().get(r.step_cycle_us) != simdjson::SUCCESS) fail(source, line, "\"step_cycle_us\" must be a number");
@@ -309,7 +309,7 @@ private:
         }
     }
 
-    void finish_file(const std::vector<std::pair<StepRecord, bool>>& steps, bool has_markers) {
+    void finish_file(const std::vector<std::pair<StepTraceRecord, bool>>& steps, bool has_markers) {
         std::uint64_t counted = 0;
         for (const auto& [r, inside] : steps) {
             ++m_stats.records;
