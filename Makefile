@@ -12,6 +12,8 @@ WERROR ?= ON
 endif
 WERROR ?= OFF
 export LLMEMU_WERROR := $(WERROR)
+# The concurrent parts: timer thread, futures, live engine, executor, HTTP server.
+TSAN_CASES ?= -tc='TimerService*,TimerFuture*,WallClock*,LiveEngine*,Server*,Executor*,Engine*'
 
 .PHONY: deps demo test asan tsan bench install format clean
 
@@ -36,7 +38,7 @@ asan: deps
 tsan: deps
 	cmake --preset tsan
 	cmake --build --preset tsan -j $(JOBS) --target llmemu_tests
-	ctest --preset tsan -R '^llmemu_tests$$'
+	TSAN_OPTIONS=halt_on_error=1 ./build/tsan/tests/llmemu_tests $(TSAN_CASES)
 
 bench: deps
 	cmake --preset release >/dev/null
