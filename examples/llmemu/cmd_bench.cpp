@@ -2,6 +2,12 @@
 // server — `llmemu serve` or a real vLLM — with the workload flags of `llmemu simulate`,
 // writing the same result JSON, so `llmemu validate` can compare a live run with a
 // virtual one.
+// GCC 12 flags Asio's std::atomic_thread_fence under ThreadSanitizer (-Wtsan); TSan cannot
+// model fences, but Asio pairs them with mutexes, so the warning is noise. It must precede
+// every include (GCC matches the pragma against the fence's location in <atomic>).
+#if defined(__SANITIZE_THREAD__) && defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wtsan"
+#endif
 #include <chrono>
 #include <cmath>
 #include <cstdio>

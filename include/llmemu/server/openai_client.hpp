@@ -198,7 +198,7 @@ private:
         std::shared_ptr<detail::ClientConnection> conn;
         std::string request_text;
         std::optional<detail::chttp::response_parser<detail::chttp::buffer_body>> parser;
-        std::vector<char> chunk = std::vector<char>(64 * 1024);
+        std::vector<char> chunk = std::vector<char>(16 * 1024);
         std::string sse;  // undelivered SSE bytes
         std::string error_body;
         StreamOutcome out;
