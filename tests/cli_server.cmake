@@ -23,6 +23,30 @@ if(TARGET llmemu_cli)
   add_test(NAME cli.server.bench_unreachable COMMAND $<TARGET_FILE:llmemu_cli> bench --base-url http://127.0.0.1:9 --dataset random --num-prompts 1)
   set_tests_properties(cli.server.bench_unreachable PROPERTIES PASS_REGULAR_EXPRESSION "llmemu: cannot GET http://127.0.0.1:9/v1/models")
 
+  # End to end: `llmemu bench` against a live `llmemu serve` (then SIGTERM, exit 0).
+  file(WRITE ${CMAKE_CURRENT_BINARY_DIR}/server_bench_smoke.sh [=[
+set -u
+cli="$1"
+log="$(mktemp)"
+"$cli" serve --profile const:2 --port 0 --model smoke >"$log" 2>&1 &
+pid=$!
+for _ in $(seq 200); do grep -q 'listening on' "$log" && break; sleep 0.05; done
+port=$(sed -n 's/.*listening on http:\/\/127\.0\.0\.1:\([0-9]*\).*/\1/p' "$log")
+[ -n "$port" ] || { cat "$log"; kill -TERM "$pid"; exit 1; }
+"$cli" bench --base-url "http://127.0.0.1:$port" --dataset random --input-len 16 --output-len 4   --num-prompts 8 --max-concurrency 4 --request-rate 200 -q
+rc=$?
+kill -TERM "$pid"
+wait "$pid"
+src=$?
+tail -1 "$log"
+rm -f "$log"
+[ "$rc" -eq 0 ] && [ "$src" -eq 0 ]
+]=])
+  add_test(NAME cli.server.bench_against_serve
+    COMMAND bash ${CMAKE_CURRENT_BINARY_DIR}/server_bench_smoke.sh $<TARGET_FILE:llmemu_cli>)
+  set_tests_properties(cli.server.bench_against_serve PROPERTIES TIMEOUT 120
+    PASS_REGULAR_EXPRESSION "Successful requests: +8 .*Failed requests: +0 .*llmemu serve: stopped")
+
   add_test(NAME cli.server.openai_node
     COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/node/run.sh $<TARGET_FILE:llmemu_cli> ${CMAKE_CURRENT_BINARY_DIR}/node)
   set_tests_properties(cli.server.openai_node PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 300
