@@ -1,6 +1,6 @@
-// Timer lateness (fire time minus deadline): llmemu's hybrid TimerService against the
-// same service without spinning and against a bare std::this_thread::sleep_until timer
-// loop, with 1, 64 and 1024 timers pending, all in the same run; plus the CPU the
+// Timer lateness (fire time minus deadline): llmemu's hybrid TimerService (adaptive spin
+// window, the default; and a fixed 300 µs window) against the same service without
+// spinning and against a bare std::this_thread::sleep_until timer loop, with 1, 64 and 1024 timers pending, all in the same run; plus the CPU the
 // spinning costs (process CPU time / wall time while the timers run), and single-shot
 // sleep_until lateness for WallClock::sleep_until vs std::this_thread::sleep_until.
 //
@@ -46,7 +46,7 @@ double process_cpu_seconds() {
 }
 
 struct Stats {
-    double p50_us = 0, p99_us = 0, max_us = 0, cpu_per_wall = 0;
+    double p50_us = 0, p90_us = 0, p99_us = 0, max_us = 0, cpu_per_wall = 0, within_10us = 0;
 };
 std::map<std::string, Stats> g_results; // name -> stats, for the ratio summary
 
@@ -56,12 +56,16 @@ Stats summarise(std::vector<std::int64_t> late_ns, double cpu_s, double wall_s) 
         const auto i = static_cast<std::size_t>(p * static_cast<double>(late_ns.size() - 1));
         return static_cast<double>(late_ns[i]) / 1000.0;
     };
-    return Stats{pct(0.5), pct(0.99), static_cast<double>(late_ns.back()) / 1000.0, cpu_s / wall_s};
+    const auto within = std::count_if(late_ns.begin(), late_ns.end(), [](std::int64_t v) { return v <= 10'000; });
+    return Stats{pct(0.5), pct(0.9), pct(0.99), static_cast<double>(late_ns.back()) / 1000.0, cpu_s / wall_s,
+                 static_cast<double>(within) / static_cast<double>(late_ns.size())};
 }
 
 void report(benchmark::State& state, const std::string& name, const Stats& s) {
     state.counters["p50_us"] = s.p50_us;
+    state.counters["p90_us"] = s.p90_us;
     state.counters["p99_us"] = s.p99_us;
+    state.counters["within_10us"] = s.within_10us;
     state.counters["max_us"] = s.max_us;
     state.counters["cpu_per_wall"] = s.cpu_per_wall;
     g_results[name] = s;
@@ -69,10 +73,10 @@ void report(benchmark::State& state, const std::string& name, const Stats& s) {
 
 // N timers always pending: N self-rescheduling timers whose deadlines interleave, one
 // firing every `period`; each reschedules itself N periods later.
-void run_service(benchmark::State& state, ns spin, const char* mode) {
+void run_service(benchmark::State& state, llmemu::TimerService::Options options, const char* mode) {
     const auto pending = static_cast<int>(state.range(0));
     for (auto _ : state) {
-        llmemu::TimerService service(llmemu::TimerService::Options{spin});
+        llmemu::TimerService service(options);
         std::mutex m;
         std::vector<std::int64_t> late;
         late.reserve(firings + static_cast<std::size_t>(pending));
@@ -95,6 +99,7 @@ void run_service(benchmark::State& state, ns spin, const char* mode) {
         while (remaining.load() > 0) std::this_thread::sleep_for(2ms); // the main thread mostly sleeps
         const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count();
         const double cpu = process_cpu_seconds() - cpu0;
+        state.counters["spin_window_us"] = static_cast<double>(service.spin_window().count()) / 1000.0;
         service.shutdown();
         std::lock_guard lock(m);
         const Stats s = summarise(late, cpu, wall);
@@ -129,8 +134,14 @@ void run_bare(benchmark::State& state) {
     }
 }
 
-void BM_TimerService_hybrid(benchmark::State& state) { run_service(state, llmemu::TimerService::default_spin_threshold, "service_hybrid"); }
-void BM_TimerService_no_spin(benchmark::State& state) { run_service(state, 0ns, "service_no_spin"); }
+// The default: adaptive window up to 300 µs.
+void BM_TimerService_hybrid(benchmark::State& state) { run_service(state, {}, "service_hybrid"); }
+// A fixed 300 µs window (adaptive off).
+void BM_TimerService_fixed300(benchmark::State& state) {
+    run_service(state, {llmemu::TimerService::default_spin_threshold, false}, "service_fixed300");
+}
+// No spinning: condition-variable sleep only (with the service thread's 1 ns timer slack).
+void BM_TimerService_no_spin(benchmark::State& state) { run_service(state, {0ns, false}, "service_no_spin"); }
 void BM_bare_sleep_until(benchmark::State& state) { run_bare(state); }
 
 // One thread sleeping to successive deadlines: WallClock::sleep_until (hybrid, on the
@@ -160,6 +171,7 @@ void BM_single_sleep(benchmark::State& state) {
 
 BENCHMARK(BM_bare_sleep_until)->Arg(1)->Arg(64)->Arg(1024)->Iterations(1)->UseManualTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_TimerService_no_spin)->Arg(1)->Arg(64)->Arg(1024)->Iterations(1)->UseManualTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_TimerService_fixed300)->Arg(1)->Arg(64)->Arg(1024)->Iterations(1)->UseManualTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_TimerService_hybrid)->Arg(1)->Arg(64)->Arg(1024)->Iterations(1)->UseManualTime()->Unit(benchmark::kMillisecond);
 BENCHMARK_TEMPLATE(BM_single_sleep, false)->Name("BM_this_thread_sleep_until")->Iterations(1)->UseManualTime()->Unit(benchmark::kMillisecond);
 BENCHMARK_TEMPLATE(BM_single_sleep, true)->Name("BM_WallClock_sleep_until")->Iterations(1)->UseManualTime()->Unit(benchmark::kMillisecond);
@@ -172,7 +184,8 @@ int main(int argc, char** argv) {
     // Ratios against the bare baseline measured in this run.
     std::printf("\nTimer lateness, period %lld us between deadlines, %d firings each (us; ratio = bare / this)\n",
                 static_cast<long long>(std::chrono::duration_cast<std::chrono::microseconds>(period).count()), firings);
-    std::printf("%-26s %9s %9s %9s %10s %12s %12s\n", "mode/pending", "p50", "p99", "max", "cpu/wall", "p50 ratio", "p99 ratio");
+    std::printf("%-26s %9s %9s %9s %9s %8s %9s %11s %11s\n", "mode/pending", "p50", "p90", "p99", "max", "<=10us", "cpu/wall",
+                "p50 ratio", "p99 ratio");
     for (const auto& [name, s] : g_results) {
         std::string base;
         const auto slash = name.find('/');
@@ -181,7 +194,8 @@ int main(int argc, char** argv) {
         const auto it = g_results.find(base);
         const double r50 = it != g_results.end() && s.p50_us > 0 ? it->second.p50_us / s.p50_us : 0.0;
         const double r99 = it != g_results.end() && s.p99_us > 0 ? it->second.p99_us / s.p99_us : 0.0;
-        std::printf("%-26s %9.2f %9.2f %9.2f %10.3f %11.1fx %11.1fx\n", name.c_str(), s.p50_us, s.p99_us, s.max_us, s.cpu_per_wall, r50, r99);
+        std::printf("%-26s %9.2f %9.2f %9.2f %9.1f %7.1f%% %9.3f %10.1fx %10.1fx\n", name.c_str(), s.p50_us, s.p90_us, s.p99_us, s.max_us,
+                    100.0 * s.within_10us, s.cpu_per_wall, r50, r99);
     }
     return 0;
 }

@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <functional>
 #include <atomic>
 #include <chrono>
 #include <memory>
@@ -234,4 +235,28 @@ TEST_CASE("WallClock.timers_and_shutdown" * doctest::timeout(10)) {
     clock.shutdown();
     CHECK_FALSE(clock.cancel(pending)); // cancelled by shutdown
     CHECK(ran.load() == 1);
+}
+
+TEST_CASE("TimerService.spin_window_adapts_within_bounds" * doctest::timeout(10)) {
+    TimerService fixed(TimerService::Options{200us, false});
+    CHECK(fixed.spin_window() == 200us);
+    TimerService adaptive; // default: adaptive, at most default_spin_threshold
+    CHECK(adaptive.spin_window() == TimerService::default_spin_threshold);
+    std::atomic<int> late_or_early{0};
+    std::atomic<int> ran{0};
+    // Sequential timers 1 ms apart: every one sleeps first, so oversleeps get measured.
+    std::function<void(TimerService::time_point, int)> arm = [&](TimerService::time_point d, int left) {
+        adaptive.schedule_at(d, [&, d, left] {
+            if (now() < d) late_or_early.fetch_add(1); // never early
+            ran.fetch_add(1);
+            if (left > 1) arm(d + 1ms, left - 1);
+        });
+    };
+    arm(now() + 1ms, 40);
+    REQUIRE(eventually([&] { return ran.load() == 40; }));
+    CHECK(late_or_early.load() == 0);
+    CHECK(adaptive.spin_window() >= TimerService::min_adaptive_spin);
+    CHECK(adaptive.spin_window() <= TimerService::default_spin_threshold);
+    TimerService off(TimerService::Options{0ns, true}); // no spinning at all stays off
+    CHECK(off.spin_window() == 0ns);
 }

@@ -4,6 +4,8 @@
 /// hybrid wait — it sleeps until shortly before the earliest deadline and spins the rest —
 /// so timers fire within a microsecond or so instead of the 50-300 µs a plain sleep is late.
 
+#include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -17,6 +19,10 @@
 #include <utility>
 #include <vector>
 
+#if defined(__linux__)
+#include <sys/prctl.h>
+#endif
+
 #include "llmemu/detail/time_hybrid_wait.hpp"
 #include "llmemu/detail/time_timer_queue.hpp"
 #include "llmemu/time/clock.hpp"
@@ -27,9 +33,15 @@ namespace llmemu {
 /// schedule_at). Thread-safe: any thread may schedule, cancel and shut down.
 ///
 /// - Order: earliest deadline first; equal deadlines in the order they were scheduled.
-/// - Precision: the thread sleeps (condition variable) until `spin_threshold` before the
+/// - Precision: the thread sleeps (condition variable) until a spin window before the
 ///   earliest deadline, then spins on the clock; a newly scheduled earlier timer or a
-///   cancellation interrupts both. spin_threshold = 0 turns spinning off (plain sleeping).
+///   cancellation interrupts both. The window is at most `spin_threshold` (0 turns
+///   spinning off: plain sleeping). With `adaptive_spin` (the default) it shrinks to what
+///   this machine's sleeps actually overshoot (twice the median of the last 32 observed
+///   oversleeps, plus 20 µs), because spinning costs CPU and — on a CPU-contended
+///   machine — a thread that spins longer is more often preempted mid-spin, which makes
+///   it milliseconds late. On Linux the service thread also asks for 1 ns timer slack
+///   (prctl PR_SET_TIMERSLACK; the default 50 µs slack would add to every oversleep).
 /// - Callbacks run on the service thread, one at a time, without any lock held: they may
 ///   schedule and cancel timers. They should be short: a slow callback delays the others.
 ///   An exception escaping a callback is caught, counted (callback_errors()) and kept
@@ -45,18 +57,23 @@ public:
     using duration = std::chrono::nanoseconds;
     using time_point = std::chrono::time_point<std::chrono::steady_clock, duration>;
 
-    /// The default spin window: a little more than a plain sleep is late on a loaded machine.
+    /// The default (largest) spin window: more than a plain sleep overshoots on a loaded machine.
     static constexpr duration default_spin_threshold = std::chrono::microseconds(300);
+    /// The smallest spin window adaptive spinning uses.
+    static constexpr duration min_adaptive_spin = std::chrono::microseconds(20);
 
     /// Tuning knobs.
     struct Options {
-        /// Wake this long before a deadline and spin the rest (0 = never spin).
+        /// Wake at most this long before a deadline and spin the rest (0 = never spin).
         duration spin_threshold = default_spin_threshold;
+        /// Shrink the window to the observed oversleep (see the class comment).
+        bool adaptive_spin = true;
     };
 
     TimerService() : TimerService(Options{}) {}
     explicit TimerService(Options options) : m_options(options) {
         if (m_options.spin_threshold.count() < 0) m_options.spin_threshold = duration::zero();
+        m_window_ns.store(m_options.spin_threshold.count(), std::memory_order_relaxed);
     }
     TimerService(const TimerService&) = delete;
     TimerService& operator=(const TimerService&) = delete;
@@ -149,9 +166,31 @@ public:
         return m_thread_id == std::this_thread::get_id();
     }
     [[nodiscard]] const Options& options() const noexcept { return m_options; }
+    /// The spin window in use now (spin_threshold until adaptive spinning has learnt).
+    [[nodiscard]] duration spin_window() const noexcept { return duration(m_window_ns.load(std::memory_order_relaxed)); }
 
 private:
+    // Adaptive spin window: twice the median of the last 32 observed oversleeps plus 20 µs.
+    // A median, not a mean: on a contended machine some wake-ups are milliseconds late
+    // (the thread was not scheduled); no spin window can save those, and letting them
+    // widen the window would only make the thread spin — and be preempted — more.
+    void record_oversleep(duration late) {
+        m_oversleeps[m_samples % m_oversleeps.size()] = std::max<std::int64_t>(late.count(), 0);
+        ++m_samples;
+        if (m_samples < 8) return; // keep the full window until the estimate means something
+        const std::size_t n = std::min<std::size_t>(m_samples, m_oversleeps.size());
+        std::array<std::int64_t, 32> copy{};
+        std::copy_n(m_oversleeps.begin(), n, copy.begin());
+        std::nth_element(copy.begin(), copy.begin() + static_cast<std::ptrdiff_t>(n / 2), copy.begin() + static_cast<std::ptrdiff_t>(n));
+        const std::int64_t w = 2 * copy[n / 2] + 20'000;
+        m_window_ns.store(std::clamp<std::int64_t>(w, min_adaptive_spin.count(), m_options.spin_threshold.count()),
+                          std::memory_order_relaxed);
+    }
+
     void run() {
+#if defined(__linux__)
+        ::prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL); // best effort: precise wake-ups for this thread
+#endif
         std::unique_lock lock(m_mutex);
         while (!m_stopped) {
             const auto next = m_queue.next_deadline();
@@ -161,8 +200,12 @@ private:
             }
             const auto now = std::chrono::steady_clock::now();
             if (*next > now) {
-                if (*next - now > m_options.spin_threshold) {
-                    m_cv.wait_until(lock, *next - m_options.spin_threshold);
+                const duration window = spin_window();
+                if (*next - now > window) {
+                    const time_point wake = *next - window;
+                    const bool timed_out = m_cv.wait_until(lock, wake) == std::cv_status::timeout;
+                    if (timed_out && m_options.adaptive_spin && window.count() > 0)
+                        record_oversleep(std::chrono::steady_clock::now() - wake);
                     continue; // re-evaluate: an earlier timer, a cancellation or shutdown
                 }
                 // Spin without the lock; any schedule of an earlier timer, cancellation or
@@ -212,6 +255,10 @@ private:
     std::uint64_t m_fired = 0;
     std::uint64_t m_errors = 0;
     std::exception_ptr m_last_error;
+    std::atomic<std::int64_t> m_window_ns{0};
+    // Recent oversleeps (service thread only).
+    std::array<std::int64_t, 32> m_oversleeps{};
+    std::uint64_t m_samples = 0;
 };
 
 } // namespace llmemu
