@@ -208,14 +208,15 @@ public:
     }
 
 private:
-    [[nodiscard]] std::size_t cell_x(double x) const noexcept {
-        const double c = std::floor(x * m_inv_side);
-        return c <= 0 ? 0 : std::min(static_cast<std::size_t>(c), m_gx - 1);
+    // Cell index of a coordinate, clamped onto the grid (also for far-away or NaN input).
+    [[nodiscard]] static std::size_t to_cell(double v, double inv_side, std::size_t cells) noexcept {
+        const double c = std::floor(v * inv_side);
+        if (!(c > 0.0)) return 0;
+        if (c >= static_cast<double>(cells - 1)) return cells - 1;
+        return static_cast<std::size_t>(c);
     }
-    [[nodiscard]] std::size_t cell_y(double y) const noexcept {
-        const double c = std::floor(y * m_inv_side);
-        return c <= 0 ? 0 : std::min(static_cast<std::size_t>(c), m_gy - 1);
-    }
+    [[nodiscard]] std::size_t cell_x(double x) const noexcept { return to_cell(x, m_inv_side, m_gx); }
+    [[nodiscard]] std::size_t cell_y(double y) const noexcept { return to_cell(y, m_inv_side, m_gy); }
 
     const ProfileTable* m_table = nullptr;
     double m_inv_tt = 1.0;
