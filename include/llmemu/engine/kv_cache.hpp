@@ -34,6 +34,9 @@ struct RequestKV {
     std::vector<TokenId> tokens;
     /// Chained block hashes computed so far (salt == 0 only).
     std::vector<std::uint64_t> hashes;
+    /// Synthetic requests only: the blocks it held when last freed (preempted). Only the
+    /// request itself can hit them, so they are checked here instead of in the shared map.
+    std::vector<std::uint32_t> freed;
 
     /// Forget the blocks (after KVCacheManager::free) but keep the identity.
     void clear_blocks() noexcept {
@@ -60,6 +63,7 @@ public:
         if (block_size == 0) detail::throw_error<config_error>("KV cache: block_size must be >= 1");
         m_ref.assign(num_gpu_blocks, 0);
         m_hash.assign(num_gpu_blocks, 0);
+        m_in_map.assign(num_gpu_blocks, 0);
         m_prev.assign(num_gpu_blocks, nil);
         m_next.assign(num_gpu_blocks, nil);
         m_map.reset(enable_caching ? num_gpu_blocks : 1);
@@ -74,8 +78,8 @@ public:
     [[nodiscard]] std::uint32_t num_usable_blocks() const noexcept { return m_num_blocks - 1; }
     /// Free blocks, evictable cached blocks included.
     [[nodiscard]] std::uint32_t num_free_blocks() const noexcept { return m_num_free; }
-    /// Free blocks that still carry a prefix-cache hash.
-    [[nodiscard]] std::size_t num_cached_blocks() const noexcept { return m_map.size(); }
+    /// Blocks (in use or free) that carry a prefix-cache hash.
+    [[nodiscard]] std::size_t num_cached_blocks() const noexcept { return m_num_hashed; }
     [[nodiscard]] bool caching_enabled() const noexcept { return m_caching; }
     /// 1 - free / usable, in [0, 1] (vllm:kv_cache_usage_perc).
     [[nodiscard]] double usage() const noexcept {
@@ -107,6 +111,16 @@ public:
         hits.clear();
         if (!m_caching || num_tokens == 0) return 0;
         const std::uint32_t max_blocks = (num_tokens - 1) / m_block_size;
+        if (r.salt != 0) {
+            // A synthetic sequence can only hit its own blocks, freed by a preemption and
+            // not reused since (their hash is still this request's key).
+            for (std::uint32_t i = 0; i < max_blocks && i < r.freed.size(); ++i) {
+                const std::uint32_t b = r.freed[i];
+                if (m_hash[b] != hash_synthetic_block(r.salt, i)) break;
+                hits.push_back(b);
+            }
+            return static_cast<std::uint32_t>(hits.size()) * m_block_size;
+        }
         for (std::uint32_t i = 0; i < max_blocks; ++i) {
             const std::uint32_t b = m_map.find(block_key(r, i));
             if (b == detail::EngineHashMap::npos) break;
@@ -138,10 +152,7 @@ public:
         if (!hits.empty() && r.num_cached_blocks == 0) r.num_cached_blocks = static_cast<std::uint32_t>(hits.size());
         for (std::uint32_t k = 0; k < to_allocate; ++k) {
             const std::uint32_t b = pop_front();
-            if (m_hash[b] != 0) {
-                m_map.erase(m_hash[b], b);
-                m_hash[b] = 0;
-            }
+            if (m_hash[b] != 0) evict(b);
             m_ref[b] = 1;
             r.blocks.push_back(b);
         }
@@ -159,7 +170,14 @@ public:
             const std::uint32_t b = r.blocks[i];
             if (m_hash[b] == 0) {
                 const std::uint64_t key = block_key(r, i);
-                if (m_map.insert(key, b)) m_hash[b] = key;
+                if (r.salt != 0) {
+                    m_hash[b] = key;  // unique to the request: no shared map entry
+                    ++m_num_hashed;
+                } else if (m_map.insert(key, b)) {
+                    m_hash[b] = key;
+                    m_in_map[b] = 1;
+                    ++m_num_hashed;
+                }
             }
         }
         if (full > r.num_cached_blocks) r.num_cached_blocks = full;
@@ -171,6 +189,7 @@ public:
         for (auto it = r.blocks.rbegin(); it != r.blocks.rend(); ++it) {
             if (--m_ref[*it] == 0) push_back(*it);
         }
+        if (r.salt != 0 && m_caching) r.freed.swap(r.blocks);
         r.clear_blocks();
     }
 
@@ -179,10 +198,20 @@ public:
         if (m_num_free != m_num_blocks - 1) return false;
         m_map.clear();
         std::fill(m_hash.begin(), m_hash.end(), 0);
+        std::fill(m_in_map.begin(), m_in_map.end(), 0);
+        m_num_hashed = 0;
         return true;
     }
 
 private:
+    void evict(std::uint32_t b) noexcept {
+        if (m_in_map[b] != 0) {
+            m_map.erase(m_hash[b], b);
+            m_in_map[b] = 0;
+        }
+        m_hash[b] = 0;
+        --m_num_hashed;
+    }
     void push_back(std::uint32_t b) noexcept {
         m_prev[b] = m_tail;
         m_next[b] = nil;
@@ -212,6 +241,8 @@ private:
     bool m_caching;
     std::vector<std::uint32_t> m_ref;
     std::vector<std::uint64_t> m_hash;
+    std::vector<std::uint8_t> m_in_map;
+    std::size_t m_num_hashed = 0;
     std::vector<std::uint32_t> m_prev;
     std::vector<std::uint32_t> m_next;
     std::uint32_t m_head = nil;

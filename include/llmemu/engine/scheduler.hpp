@@ -164,6 +164,7 @@ public:
         r.kv.clear_blocks();
         r.kv.hashes.clear();
         r.kv.tokens.clear();
+        r.kv.freed.clear();
         if (spec.prompt_tokens.empty()) {
             r.kv.salt = detail::engine_mum(m_salt_base ^ (r.arrival_seq + 1), 0x9FB21C651E98DF25ULL) | 1U;
         } else {
@@ -383,7 +384,7 @@ public:
     [[nodiscard]] std::size_t num_waiting() const noexcept { return m_num_waiting; }
     /// Slots of the running requests, in admission order.
     [[nodiscard]] const std::vector<std::uint32_t>& running() const noexcept { return m_running; }
-    /// The state of an unfinished request, or nullptr.
+    /// The state of an unfinished request, or nullptr (valid until the next add_request).
     [[nodiscard]] const SchedulerRequest* find(RequestId id) const {
         const auto it = m_ids.find(id);
         return it == m_ids.end() ? nullptr : &m_requests[it->second];
@@ -597,7 +598,7 @@ private:
 
     EngineConfig m_config;
     KVCacheManager m_kv;
-    std::deque<SchedulerRequest> m_requests;  // stable addresses; slots are reused
+    std::vector<SchedulerRequest> m_requests;  // slots are reused; grows only in add_request
     std::vector<std::uint32_t> m_free_slots;
     std::unordered_map<RequestId, std::uint32_t> m_ids;
     std::vector<std::uint32_t> m_running;
