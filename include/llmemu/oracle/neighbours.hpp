@@ -80,7 +80,7 @@ private:
 };
 
 /// A table prepared for nearest-bucket queries: every bucket's normalised coordinates
-/// and a uniform grid of cells over them (about four buckets per cell), searched ring by
+/// and a uniform grid of cells over them (about eight buckets per cell), searched ring by
 /// ring outward from the query so a k-nearest query touches only a few cells.
 class TableGeometry {
 public:
@@ -113,7 +113,7 @@ public:
         }
         const double w = static_cast<double>(table.tt_max()) * m_inv_tt - m_x0;
         const double h = static_cast<double>(table.conc_max()) * m_inv_conc - m_y0;
-        const double cells = std::max(1.0, static_cast<double>(n) / 4.0);
+        const double cells = std::max(1.0, static_cast<double>(n) / 8.0);
         double side = (w > 0 && h > 0) ? std::sqrt(w * h / cells) : std::max({w, h, 1e-12}) / cells;
         side = std::max({side, w / 1023.0, h / 1023.0, 1e-12});
         m_inv_side = 1.0 / side;
@@ -180,15 +180,20 @@ public:
             if (r == 0) {
                 visit(cx, cy);
             } else {
-                if (cy - r >= 0)
+                // A whole side of the ring is skipped when its row / column alone lies
+                // beyond the current k-th neighbour.
+                auto beyond = [&](double axis_gap) {
+                    return out.size() == k && axis_gap > 0.0 && axis_gap * axis_gap > out.back_distance();
+                };
+                if (cy - r >= 0 && !beyond(qy - static_cast<double>(cy - r + 1) * side))
                     for (std::ptrdiff_t x = x0; x <= x1; ++x) visit(x, cy - r);
-                if (cy + r < gy)
+                if (cy + r < gy && !beyond(static_cast<double>(cy + r) * side - qy))
                     for (std::ptrdiff_t x = x0; x <= x1; ++x) visit(x, cy + r);
                 const std::ptrdiff_t ya = std::max<std::ptrdiff_t>(cy - r + 1, 0);
                 const std::ptrdiff_t yb = std::min<std::ptrdiff_t>(cy + r - 1, gy - 1);
-                if (cx - r >= 0)
+                if (cx - r >= 0 && !beyond(qx - static_cast<double>(cx - r + 1) * side))
                     for (std::ptrdiff_t y = ya; y <= yb; ++y) visit(cx - r, y);
-                if (cx + r < gx)
+                if (cx + r < gx && !beyond(static_cast<double>(cx + r) * side - qx))
                     for (std::ptrdiff_t y = ya; y <= yb; ++y) visit(cx + r, y);
             }
             const bool covers = x0 == 0 && y0 == 0 && x1 == gx - 1 && y1 == gy - 1;
