@@ -1,0 +1,5 @@
+# The small example programs run to completion.
+if(TARGET embed_in_host)
+  add_test(NAME example.embed_in_host COMMAND embed_in_host)
+  set_tests_properties(example.embed_in_host PROPERTIES TIMEOUT 60)
+endif()
