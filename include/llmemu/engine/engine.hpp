@@ -134,20 +134,10 @@ public:
     /// Returns false when there was nothing to do (no request can be scheduled and no step
     /// is in flight). Throws what the executor's future throws.
     bool step() {
-        const int next = m_inflight < 0 ? 0 : 1 - m_inflight;
-        ScheduledStep& s = m_steps[static_cast<std::size_t>(next)];
-        m_scheduler.schedule(s, now());
-        const bool dispatched = !s.empty();
-        if (dispatched) m_futures[static_cast<std::size_t>(next)].emplace(m_executor.execute(s.batch));
+        const bool dispatched = m_count < capacity() && dispatch_next();
         bool completed = false;
-        if (m_config.async_scheduling) {
-            if (m_inflight >= 0) {
-                complete(m_inflight);
-                completed = true;
-            }
-            m_inflight = dispatched ? next : -1;
-        } else if (dispatched) {
-            complete(next);
+        if (m_count > 0 && (!m_config.async_scheduling || m_count >= 2 || !dispatched)) {
+            complete_oldest();
             completed = true;
         }
         if (!dispatched && !completed) {
@@ -157,25 +147,42 @@ public:
         return true;
     }
 
+    /// Never blocks: processes the oldest step if its output is ready, and schedules and
+    /// dispatches while the pipeline has room (async: two steps in flight, the second
+    /// scheduled with placeholders; sync: one). Returns whether it did anything. For
+    /// drivers that multiplex several engines on one clock (see router.hpp).
+    bool poll() {
+        bool did = false;
+        for (;;) {
+            if (m_count > 0 && m_futures[static_cast<std::size_t>(m_fifo[0])]->ready()) {
+                complete_oldest();
+                did = true;
+                continue;
+            }
+            if (m_count < capacity() && (m_count == 0 || m_config.async_scheduling) && dispatch_next()) {
+                did = true;
+                continue;
+            }
+            return did;
+        }
+    }
+
     /// Aborts every request in the engine (see abort); returns how many.
     std::size_t abort_all() {
         std::size_t n = 0;
         for (const RequestId id : m_scheduler.unfinished_ids()) n += abort(id) ? 1U : 0U;
         return n;
     }
-    /// Waits for the step in flight, if any, and processes its output (nothing new is
+    /// Waits for the steps in flight, if any, and processes their outputs (nothing new is
     /// scheduled).
     void finish_in_flight() {
-        if (m_inflight < 0) return;
-        const int index = m_inflight;
-        m_inflight = -1;
-        complete(index);
+        while (m_count > 0) complete_oldest();
     }
 
     /// A step is dispatched and not yet processed.
-    [[nodiscard]] bool in_flight() const noexcept { return m_inflight >= 0; }
+    [[nodiscard]] bool in_flight() const noexcept { return m_count > 0; }
     /// Requests in the engine, or a step in flight.
-    [[nodiscard]] bool busy() const noexcept { return m_inflight >= 0 || m_scheduler.has_unfinished(); }
+    [[nodiscard]] bool busy() const noexcept { return m_count > 0 || m_scheduler.has_unfinished(); }
     /// Steps until every request has finished.
     void run_until_idle() {
         while (busy()) step();
@@ -206,7 +213,24 @@ private:
                                    std::to_string(m_config.num_gpu_blocks) + " blocks)");
     }
 
-    void complete(int index) {
+    [[nodiscard]] int capacity() const noexcept { return m_config.async_scheduling ? 2 : 1; }
+
+    /// Schedules into the free buffer and dispatches; false when nothing was scheduled.
+    bool dispatch_next() {
+        const int index = m_count == 0 ? m_next_buffer : 1 - m_fifo[0];
+        ScheduledStep& s = m_steps[static_cast<std::size_t>(index)];
+        m_scheduler.schedule(s, now());
+        if (s.empty()) return false;
+        m_futures[static_cast<std::size_t>(index)].emplace(m_executor.execute(s.batch));
+        m_fifo[static_cast<std::size_t>(m_count++)] = index;
+        m_next_buffer = 1 - index;
+        return true;
+    }
+
+    void complete_oldest() {
+        const int index = m_fifo[0];
+        m_fifo[0] = m_fifo[1];
+        --m_count;
         auto& fut = m_futures[static_cast<std::size_t>(index)];
         fut->wait();
         StepOutput out = fut->get();
@@ -226,7 +250,9 @@ private:
     time_point m_origin;
     std::array<ScheduledStep, 2> m_steps;
     std::array<std::optional<future_type>, 2> m_futures;
-    int m_inflight = -1;
+    std::array<int, 2> m_fifo{};  // buffers in flight, oldest first
+    int m_count = 0;
+    int m_next_buffer = 0;
     std::vector<StepRecord>* m_step_log = nullptr;
 };
 
