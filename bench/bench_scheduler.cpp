@@ -74,8 +74,6 @@ void BM_scheduler_step(benchmark::State& state) {
         benchmark::DoNotOptimize(step.batch.requests.data());
     }
     state.counters["running"] = static_cast<double>(sch.num_running());
-    state.counters["ns_per_request"] =
-        benchmark::Counter(static_cast<double>(n), benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
 }
 BENCHMARK(BM_scheduler_step)
     ->ArgsProduct({{16, 256, 1024}, {1, 0}})
