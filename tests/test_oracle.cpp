@@ -296,3 +296,49 @@ TEST_CASE("ProfileStore.memory_is_raw_floats_plus_small_index") {
         CHECK(table->offsets().back() == table->num_samples());
     }
 }
+
+namespace {
+// A user's own latency model: 1 us per token, with its own description.
+struct PerTokenModel {
+    template <class G>
+    double sample(const llmemu::StepShape& s, G& /*rng*/) const {
+        return static_cast<double>(s.total_tokens);
+    }
+    std::string describe() const { return "one microsecond per token"; }
+};
+} // namespace
+
+TEST_CASE("AnyLatencyModel.wraps_any_latency_model_and_oracle_options") {
+    llmemu::AnyLatencyModel m = PerTokenModel{};
+    llmemu::Rng rng(1);
+    CHECK(m.sample(prefill_shape(123, 1), rng) == 123.0);
+    CHECK(m.describe() == "one microsecond per token");
+    CHECK(m.model_config() == nullptr);
+    CHECK(m.coverage() == llmemu::Coverage{1, 0, 0, 1});
+    m.reset_coverage();
+    CHECK(m.coverage().total == 0);
+    llmemu::AnyLatencyModel moved = std::move(m);
+    CHECK(moved.sample(decode_shape(4), rng) == 4.0);
+    // Options reach the oracle behind a pack spec.
+    llmemu::OracleOptions o;
+    o.out_of_range = llmemu::OutOfRangePolicy::token_slope;
+    const auto p = llmemu::AnyLatencyModel::from_spec(bundled_pack.string(), o);
+    CHECK(p.describe().find("token_slope") != std::string::npos);
+    CHECK(p.describe().find("Qwen/Qwen3-8B") != std::string::npos);
+}
+
+TEST_CASE("Oracle.out_of_range.bundled_pack_decode_beyond_profiled_batch") {
+    // Decode steps with more sequences than profiled (tt 252) count as out of range and
+    // under token_slope grow with the batch (decode latency rises with batch size).
+    llmemu::OracleOptions o;
+    o.out_of_range = llmemu::OutOfRangePolicy::token_slope;
+    llmemu::LatencyOracle<> oracle(bundled_store(), o);
+    const llmemu::Resolution at_edge = oracle.resolve(decode_shape(252));
+    const llmemu::Resolution beyond = oracle.resolve(decode_shape(400));
+    CHECK(at_edge.kind != llmemu::CoverageKind::out_of_range);
+    CHECK(beyond.kind == llmemu::CoverageKind::out_of_range);
+    CHECK(beyond.scale >= 1.0);
+    llmemu::Rng rng(4);
+    for (int i = 0; i < 20; ++i) CHECK(oracle.sample(decode_shape(400), rng) > 0.0);
+    CHECK(oracle.coverage().out_of_range == 20);
+}
