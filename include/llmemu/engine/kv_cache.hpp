@@ -163,7 +163,23 @@ public:
     /// Registers the request's full blocks among its first `num_tokens` tokens in the
     /// prefix cache (a key already held by another block is left to that block).
     void cache_blocks(RequestKV& r, std::uint32_t num_tokens) {
-        if (!m_caching) return;
+        // Fast path (almost every decode step): no block became full.
+        if (!m_caching || num_tokens / m_block_size <= r.num_cached_blocks) return;
+        register_full_blocks(r, num_tokens);
+    }
+
+    /// Releases the request's blocks: last block first to the LRU tail, so that a
+    /// sequence's tail is evicted before its shared prefix. Cached blocks stay hits.
+    void free(RequestKV& r) noexcept {
+        for (auto it = r.blocks.rbegin(); it != r.blocks.rend(); ++it) {
+            if (--m_ref[*it] == 0) push_back(*it);
+        }
+        if (r.salt != 0 && m_caching) r.freed.swap(r.blocks);
+        r.clear_blocks();
+    }
+
+private:
+    [[gnu::noinline]] void register_full_blocks(RequestKV& r, std::uint32_t num_tokens) {
         std::uint32_t full = num_tokens / m_block_size;
         if (full > r.blocks.size()) full = static_cast<std::uint32_t>(r.blocks.size());
         for (std::uint32_t i = r.num_cached_blocks; i < full; ++i) {
@@ -183,16 +199,7 @@ public:
         if (full > r.num_cached_blocks) r.num_cached_blocks = full;
     }
 
-    /// Releases the request's blocks: last block first to the LRU tail, so that a
-    /// sequence's tail is evicted before its shared prefix. Cached blocks stay hits.
-    void free(RequestKV& r) noexcept {
-        for (auto it = r.blocks.rbegin(); it != r.blocks.rend(); ++it) {
-            if (--m_ref[*it] == 0) push_back(*it);
-        }
-        if (r.salt != 0 && m_caching) r.freed.swap(r.blocks);
-        r.clear_blocks();
-    }
-
+public:
     /// Drops every cached hash (vLLM reset_prefix_cache); only when no block is in use.
     bool reset_prefix_cache() noexcept {
         if (m_num_free != m_num_blocks - 1) return false;
