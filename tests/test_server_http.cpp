@@ -361,3 +361,22 @@ TEST_CASE("Server.http.curl_stream" * doctest::timeout(20)) {
     pclose(q);
     CHECK(code == "404");
 }
+
+TEST_CASE("Server.http.expect_100_continue" * doctest::timeout(20)) {
+    Fixture f;
+    TestConnection c(f.port());
+    const std::string body = completion(2, false).dump();
+    const std::string head = "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                             "Expect: 100-continue\r\nContent-Length: " +
+                             std::to_string(body.size()) + "\r\n\r\n";
+    boost::asio::write(c.socket(), boost::asio::buffer(head));
+    std::string interim(25, '\0');  // the server answers before the body is sent
+    boost::asio::read(c.socket(), boost::asio::buffer(interim.data(), interim.size()));
+    CHECK(interim == "HTTP/1.1 100 Continue\r\n\r\n");
+    boost::asio::write(c.socket(), boost::asio::buffer(body));
+    boost::beast::flat_buffer buffer;
+    http::response<http::string_body> res;
+    http::read(c.socket(), buffer, res);
+    CHECK(res.result_int() == 200);
+    CHECK(nlohmann::json::parse(res.body())["usage"]["completion_tokens"] == 2);
+}

@@ -35,6 +35,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/string.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/string_body.hpp>
@@ -356,10 +357,34 @@ private:
         m_timer.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
             if (!ec && self->m_reading) self->close();
         });
-        http::async_read(m_socket, m_buffer, *m_parser,
-                         [self = shared_from_this()](const boost::system::error_code& ec, std::size_t) {
-                             self->on_read(ec);
-                         });
+        http::async_read_header(m_socket, m_buffer, *m_parser,
+                                [self = shared_from_this()](const boost::system::error_code& ec, std::size_t) {
+                                    self->on_header(ec);
+                                });
+    }
+
+    // Headers are in: answer `Expect: 100-continue` (curl sends it for larger bodies and
+    // would otherwise wait a second), then read the body.
+    void on_header(const boost::system::error_code& ec) {
+        if (ec || m_closed || m_parser->is_done()) {
+            on_read(ec);
+            return;
+        }
+        auto read_body = [self = shared_from_this()] {
+            http::async_read(self->m_socket, self->m_buffer, *self->m_parser,
+                             [self](const boost::system::error_code& e, std::size_t) { self->on_read(e); });
+        };
+        const auto expect = m_parser->get()[http::field::expect];
+        if (beast::iequals(expect, "100-continue")) {
+            static constexpr std::string_view cont = "HTTP/1.1 100 Continue\r\n\r\n";
+            asio::async_write(m_socket, asio::buffer(cont.data(), cont.size()),
+                              [self = shared_from_this(), read_body](const boost::system::error_code& e, std::size_t) {
+                                  if (e) self->on_read(e);
+                                  else read_body();
+                              });
+            return;
+        }
+        read_body();
     }
 
     void on_read(const boost::system::error_code& ec) {
