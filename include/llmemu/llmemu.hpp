@@ -42,6 +42,7 @@
 #include "llmemu/engine/kv_cache.hpp"
 #include "llmemu/engine/live_engine.hpp"
 #include "llmemu/engine/request.hpp"
+#include "llmemu/engine/router.hpp"
 #include "llmemu/engine/scheduler.hpp"
 #include "llmemu/engine/simulation.hpp"
 #include "llmemu/engine/stats.hpp"
