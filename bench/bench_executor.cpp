@@ -11,16 +11,7 @@
 #include <vector>
 
 #include "llmemu/executor/emulated_executor.hpp"
-// GCC 12 at -O3 reports a false -Wrestrict inside std::string concatenation in the
-// oracle's describe() (GCC bug 105329); it is not ours to silence globally.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wrestrict"
-#endif
 #include "llmemu/oracle/any_latency_model.hpp"
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic pop
-#endif
 #include "llmemu/profile/analytic.hpp"
 #include "llmemu/time/virtual_clock.hpp"
 #include "llmemu/tokens/emitters.hpp"

@@ -370,15 +370,19 @@ public:
     [[nodiscard]] std::string describe() const {
         const ProfileStore& s = *m_state->store;
         const ModelConfig& m = s.model_config();
+        // Built by append() only: GCC 12 at -O3 reports a false -Wrestrict (bug 105329)
+        // on `"literal" + std::string` chains, which would break users' -Werror builds.
         std::string d = "profile pack";
-        if (!m.model_name.empty()) d += " of " + m.model_name;
+        if (!m.model_name.empty()) d.append(" of ").append(m.model_name);
         const std::string& gpu = !m.gpu_name.empty() ? m.gpu_name : s.gpu_model();
-        if (!gpu.empty()) d += " on " + gpu;
-        d += ":";
+        if (!gpu.empty()) d.append(" on ").append(gpu);
+        d += ':';
         for (TableKind t : all_table_kinds) {
-            if (const ProfileTable* table = s.table(t))
-                d += " " + std::string(table_name(t)) + " " + std::to_string(table->size()) + " buckets/" +
-                     std::to_string(table->num_samples()) + " samples;";
+            if (const ProfileTable* table = s.table(t)) {
+                d.append(" ").append(table_name(t)).append(" ");
+                d.append(std::to_string(table->size())).append(" buckets/");
+                d.append(std::to_string(table->num_samples())).append(" samples;");
+            }
         }
         d += m_options.out_of_range == OutOfRangePolicy::clamp ? " out-of-range: clamp" : " out-of-range: token_slope";
         return d;
