@@ -22,4 +22,23 @@ struct StepBatch;
 struct RequestOutput;
 struct StepOutput;
 
+class ProfileStore;
+class ProfileTable;
+class AnyLatencyModel;
+struct ConstantProfile;
+struct AffineProfile;
+struct Coverage;
+
+class VirtualClock;
+class WallClock;
+class TimerService;
+
+struct EngineConfig;
+struct EngineStats;
+struct RequestSpec;
+struct RequestRecord;
+struct TokenEvent;
+class KVCacheManager;
+class Scheduler;
+
 } // namespace llmemu
