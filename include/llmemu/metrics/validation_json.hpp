@@ -7,8 +7,9 @@
 #include <filesystem>
 #include <fstream>
 #include <limits>
-#include <regex>
+#include <optional>
 #include <string>
+#include <string_view>
 
 #include <nlohmann/json.hpp>
 
@@ -33,6 +34,47 @@ inline double metrics_json_number(const nlohmann::json& j, const char* key, cons
 }
 } // namespace detail
 
+namespace detail {
+
+// The request rate a result file's name carries: "..._r8.json", "r2.5-..." (an `r` after
+// the start, '_' or '-', ended by '_', '-', '.' or the end) or "...16qps...". Hand-written
+// rather than std::regex, whose libstdc++ 12 code trips -Wmaybe-uninitialized under -O1.
+inline std::optional<double> rate_from_file_name(std::string_view name) {
+    const auto is_digit = [](char c) { return c >= '0' && c <= '9'; };
+    const auto digits_from = [&](std::size_t i) {
+        while (i < name.size() && is_digit(name[i])) ++i;
+        return i;
+    };
+    const auto number = [&](std::size_t b, std::size_t e) { return std::stod(std::string(name.substr(b, e - b))); };
+    const auto ends_ok = [&](std::size_t i) {
+        return i == name.size() || name[i] == '_' || name[i] == '-' || name[i] == '.';
+    };
+    for (std::size_t i = 0; i < name.size(); ++i) {
+        if (name[i] != 'r' || (i > 0 && name[i - 1] != '_' && name[i - 1] != '-')) continue;
+        const std::size_t b = i + 1;
+        const std::size_t int_end = digits_from(b);
+        if (int_end == b) continue;
+        if (int_end + 1 < name.size() && name[int_end] == '.' && is_digit(name[int_end + 1])) {
+            const std::size_t frac_end = digits_from(int_end + 1);
+            if (ends_ok(frac_end)) return number(b, frac_end);
+        }
+        if (ends_ok(int_end)) return number(b, int_end);
+    }
+    for (std::size_t q = name.find("qps"); q != std::string_view::npos; q = name.find("qps", q + 1)) {
+        std::size_t b = q;
+        while (b > 0 && is_digit(name[b - 1])) --b;
+        if (b == q) continue;
+        if (b >= 2 && name[b - 1] == '.' && is_digit(name[b - 2])) {
+            b -= 1;
+            while (b > 0 && is_digit(name[b - 1])) --b;
+        }
+        return number(b, q);
+    }
+    return std::nullopt;
+}
+
+} // namespace detail
+
 /// The ValidationPoint of a parsed result JSON. The request rate comes from "request_rate"
 /// (a number or "inf"), else from the file name (`..._r8.json`, `...-8.0qps-...json`).
 /// mean_e2el_ms, absent when vLLM ran with its default --percentile-metrics, is then the
@@ -53,11 +95,8 @@ inline ValidationPoint validation_point_from_json(const nlohmann::json& j, const
     }
     if (!have_rate) {
         const std::string name = std::filesystem::path(source).filename().string();
-        std::smatch m;
-        static const std::regex by_r(R"((?:^|[_\-])r(\d+(?:\.\d+)?)(?:[_\-.]|$))");
-        static const std::regex by_qps(R"((\d+(?:\.\d+)?)qps)");
-        if (std::regex_search(name, m, by_r) || std::regex_search(name, m, by_qps)) {
-            p.request_rate = std::stod(m[1].str());
+        if (const auto rate = detail::rate_from_file_name(name)) {
+            p.request_rate = *rate;
             have_rate = true;
         }
     }
