@@ -33,6 +33,7 @@
 #include "llmemu/version.hpp"
 #include "llmemu/workload/workload.hpp"
 #include "progress.hpp"
+#include "report.hpp"
 
 namespace {
 
@@ -55,12 +56,6 @@ struct BenchArgs {
     bool quiet = false;
     CLI::Option* opt_max_concurrency = nullptr;
 };
-
-std::string fmt(const char* f, double v) {
-    char buf[64];
-    std::snprintf(buf, sizeof buf, f, v);
-    return buf;
-}
 
 std::optional<double> scrape_cpu(const server::ServerAddress& addr) {
     try {
@@ -142,23 +137,12 @@ void run_bench(BenchArgs& a) {
     r.backend = opts.api == server::ClientApi::completions ? "openai" : "openai-chat";
     r.model_id = model;
     r.label = a.label;
-    {
-        char date[32];
-        const std::time_t now = std::time(nullptr);
-        std::tm tm{};
-        localtime_r(&now, &tm);
-        std::strftime(date, sizeof date, "%Y%m%d-%H%M%S", &tm);
-        r.date = date;
-    }
+    r.date = local_timestamp();
     os << '\n';
     print_summary(os, r);
     std::optional<double> server_cpu;
     if (cpu0 && cpu1) server_cpu = *cpu1 - *cpu0;
-    auto line = [&](const std::string& label, const std::string& value) {
-        char buf[512];
-        std::snprintf(buf, sizeof buf, "%-40s %s\n", label.c_str(), value.c_str());
-        os << buf;
-    };
+    auto line = [&](const std::string& label, const std::string& value) { print_line(os, label, value); };
     os << llmemu::detail::metrics_center(" llmemu bench ", 50, '-') << '\n';
     if (server_cpu)
         line("Server CPU (s, % of one core):", fmt("%.2f", *server_cpu) + " (" + fmt("%.1f", 100.0 * *server_cpu / wall) + ")");

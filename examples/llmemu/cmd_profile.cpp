@@ -22,6 +22,7 @@
 #include <benchmark/benchmark.h>
 #include <nlohmann/json.hpp>
 
+#include "report.hpp"
 #include "command.hpp"
 #include "data_paths.hpp"
 #include "llmemu/error.hpp"
@@ -38,11 +39,7 @@ namespace {
 using namespace llmemu;
 namespace fs = std::filesystem;
 
-std::string fmt(const char* f, double v) {
-    char buf[64];
-    std::snprintf(buf, sizeof buf, f, v);
-    return buf;
-}
+using llmemu::cli::fmt;
 
 std::string kib(std::size_t bytes) { return fmt("%.1f KiB", static_cast<double>(bytes) / 1024.0); }
 

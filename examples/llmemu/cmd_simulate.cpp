@@ -22,6 +22,7 @@
 #include "llmemu/metrics/bench_result_json.hpp"
 #include "llmemu/version.hpp"
 #include "progress.hpp"
+#include "report.hpp"
 #include "simulation_run.hpp"
 
 namespace {
@@ -40,12 +41,6 @@ struct SimulateArgs {
     std::string label;
     bool quiet = false;
 };
-
-std::string fmt(const char* f, double v) {
-    char buf[64];
-    std::snprintf(buf, sizeof buf, f, v);
-    return buf;
-}
 
 std::string gib(std::uint64_t bytes) { return fmt("%.1f", static_cast<double>(bytes) / (1024.0 * 1024.0 * 1024.0)); }
 
@@ -92,12 +87,6 @@ nlohmann::json config_json(const EngineConfig& c) {
 
 nlohmann::json coverage_json(const Coverage& c) {
     return {{"exact", c.exact}, {"interpolated", c.interpolated}, {"out_of_range", c.out_of_range}, {"total", c.total}};
-}
-
-void print_line(std::ostream& os, const std::string& label, const std::string& value) {
-    char buf[512];
-    std::snprintf(buf, sizeof buf, "%-40s %s\n", label.c_str(), value.c_str());
-    os << buf;
 }
 
 void run_simulate(SimulateArgs& a) {
@@ -177,14 +166,7 @@ void run_simulate(SimulateArgs& a) {
     r.num_prompts = workload.requests.size();
     r.model_id = mc != nullptr && !mc->model_name.empty() ? mc->model_name : model.describe();
     r.label = a.label;
-    if (realtime) {
-        char date[32];
-        const std::time_t now = std::time(nullptr);
-        std::tm tm{};
-        localtime_r(&now, &tm);
-        std::strftime(date, sizeof date, "%Y%m%d-%H%M%S", &tm);
-        r.date = date;
-    }
+    if (realtime) r.date = local_timestamp();
     os << '\n';
     print_summary(os, r);
 
