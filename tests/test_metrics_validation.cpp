@@ -61,3 +61,16 @@ TEST_CASE("Metrics.validation_json.reads_vllm_results") {
     CHECK_THROWS_WITH_AS(llmemu::validation_point_from_json(j, "x.json"), doctest::Contains("no 'mean_ttft_ms'"),
                          llmemu::config_error);
 }
+
+TEST_CASE("Metrics.validation.rate_from_file_name") {
+    using llmemu::detail::rate_from_file_name;
+    CHECK(rate_from_file_name("real_r8.json") == 8.0);
+    CHECK(rate_from_file_name("emu-r2.5.json") == 2.5);
+    CHECK(rate_from_file_name("r16") == 16.0);
+    CHECK(rate_from_file_name("x_r2.5x.json") == 2.0);  // "r2" then '.', as the pattern reads
+    CHECK(rate_from_file_name("bench_16qps.json") == 16.0);
+    CHECK(rate_from_file_name("a3.5qps") == 3.5);
+    CHECK_FALSE(rate_from_file_name("foo.json").has_value());
+    CHECK_FALSE(rate_from_file_name("rr8.json").has_value());
+    CHECK_FALSE(rate_from_file_name("run_r8x.json").has_value());
+}
