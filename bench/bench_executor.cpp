@@ -24,13 +24,17 @@ using llmemu::StepBatch;
 StepBatch decode_batch(std::uint32_t n) {
     StepBatch b;
     b.step_id = 1;
-    for (std::uint32_t i = 0; i < n; ++i) b.requests.push_back(llmemu::ScheduledRequest{i, 1, 200 + 7 * i, 50, false, true});
+    for (std::uint32_t i = 0; i < n; ++i)
+        b.requests.push_back(llmemu::ScheduledRequest{i, 1, 200 + 7 * i, 50, false, true});
     return b;
 }
 
-const std::filesystem::path pack_path = std::filesystem::path(LLMEMU_SOURCE_DIR) / "data" / "llm-emu-A40-Qwen3-8B-subset.json";
+const std::filesystem::path pack_path =
+    std::filesystem::path(LLMEMU_SOURCE_DIR) / "data" / "llm-emu-A40-Qwen3-8B-subset.json";
 
-llmemu::AnyLatencyModel pack_model() { return llmemu::AnyLatencyModel::from_spec(pack_path.string()); }
+llmemu::AnyLatencyModel pack_model() {
+    return llmemu::AnyLatencyModel::from_spec(pack_path.string());
+}
 
 template <class M>
 void model_alone(benchmark::State& state, M model) {
@@ -58,15 +62,21 @@ void BM_shape_only(benchmark::State& state) {
     const StepBatch batch = decode_batch(static_cast<std::uint32_t>(state.range(0)));
     for (auto _ : state) benchmark::DoNotOptimize(batch.shape());
 }
-void BM_model_affine(benchmark::State& state) { model_alone(state, llmemu::AffineProfile{5.0, 20.0, 10.0}); }
+void BM_model_affine(benchmark::State& state) {
+    model_alone(state, llmemu::AffineProfile{5.0, 20.0, 10.0});
+}
 void BM_executor_affine_uniform(benchmark::State& state) {
     executor_step(state, llmemu::AffineProfile{5.0, 20.0, 10.0}, llmemu::UniformVocabEmitter(151936));
 }
 void BM_executor_affine_constant_tokens(benchmark::State& state) {
     executor_step(state, llmemu::AffineProfile{5.0, 20.0, 10.0}, llmemu::ConstantTokenEmitter(7));
 }
-void BM_model_pack(benchmark::State& state) { model_alone(state, pack_model()); }
-void BM_executor_pack_uniform(benchmark::State& state) { executor_step(state, pack_model(), llmemu::UniformVocabEmitter(151936)); }
+void BM_model_pack(benchmark::State& state) {
+    model_alone(state, pack_model());
+}
+void BM_executor_pack_uniform(benchmark::State& state) {
+    executor_step(state, pack_model(), llmemu::UniformVocabEmitter(151936));
+}
 
 // Collects, per benchmark, the fastest repetition's CPU time per iteration: on a shared,
 // time-sliced machine, CPU time (not wall time) and the minimum over repetitions are the
@@ -105,7 +115,8 @@ int main(int argc, char** argv) {
         const auto it = reporter.ns_per_iter.find(name);
         return it == reporter.ns_per_iter.end() ? -1.0 : it->second;
     };
-    std::printf("\nExecutor overhead per step beyond the latency model (CPU ns, fastest of 5 repetitions; virtual clock)\n");
+    std::printf(
+        "\nExecutor overhead per step beyond the latency model (CPU ns, fastest of 5 repetitions; virtual clock)\n");
     std::printf("%-8s %-30s %10s %10s %12s %8s\n", "requests", "executor", "step", "model", "overhead", "step/model");
     for (const char* n : {"1", "64", "256"}) {
         const std::string a = n;
@@ -119,7 +130,8 @@ int main(int argc, char** argv) {
             const double step = get(std::string(p.executor) + "/" + a);
             const double model = get(std::string(p.model) + "/" + a);
             if (step < 0 || model < 0) continue;
-            std::printf("%-8s %-30s %10.1f %10.1f %12.1f %7.2fx\n", n, p.executor + 3, step, model, step - model, step / model);
+            std::printf("%-8s %-30s %10.1f %10.1f %12.1f %7.2fx\n", n, p.executor + 3, step, model, step - model,
+                        step / model);
         }
     }
     return 0;

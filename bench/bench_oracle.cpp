@@ -39,12 +39,14 @@ const Shapes& shapes() {
             for (std::size_t i = 0; i < t.size(); ++i)
                 if (t.count(i) >= o.options().min_exact_samples) out.exact.push_back({phase, t.tt(i), t.conc(i), 0});
             for (int k = 0; k < 200000 && out.sparse.size() < 8192; ++k) {
-                const StepShape sh{phase, static_cast<std::uint32_t>(t.tt_min() + uniform_index(rng, t.tt_max() - t.tt_min() + 1)),
-                                   static_cast<std::uint32_t>(t.conc_min() + uniform_index(rng, t.conc_max() - t.conc_min() + 1)), 0};
+                const StepShape sh{
+                    phase, static_cast<std::uint32_t>(t.tt_min() + uniform_index(rng, t.tt_max() - t.tt_min() + 1)),
+                    static_cast<std::uint32_t>(t.conc_min() + uniform_index(rng, t.conc_max() - t.conc_min() + 1)), 0};
                 if (o.resolve(sh).kind == CoverageKind::interpolated) out.sparse.push_back(sh);
             }
             for (int k = 0; k < 2048; ++k)
-                out.out_of_range.push_back({phase, t.tt_max() + 1 + static_cast<std::uint32_t>(uniform_index(rng, 4096)),
+                out.out_of_range.push_back({phase,
+                                            t.tt_max() + 1 + static_cast<std::uint32_t>(uniform_index(rng, 4096)),
                                             t.conc_max() + static_cast<std::uint32_t>(uniform_index(rng, 64)), 0});
         }
         // Shuffle so that consecutive samples hit different buckets (no cache-friendly order).
@@ -80,14 +82,20 @@ void run_oracle(benchmark::State& st, const std::vector<StepShape>& v) {
     st.counters["exact"] = static_cast<double>(o.coverage().exact) / static_cast<double>(o.coverage().total);
 }
 
-void BM_Oracle_ExactHit(benchmark::State& st) { run_oracle(st, shapes().exact); }
-void BM_Oracle_Sparse(benchmark::State& st) { run_oracle(st, shapes().sparse); }
+void BM_Oracle_ExactHit(benchmark::State& st) {
+    run_oracle(st, shapes().exact);
+}
+void BM_Oracle_Sparse(benchmark::State& st) {
+    run_oracle(st, shapes().sparse);
+}
 // The shapes an engine produces repeat: 64 distinct sparse shapes, memoised after first use.
 void BM_Oracle_SparseRepeated(benchmark::State& st) {
     const std::vector<StepShape> few(shapes().sparse.begin(), shapes().sparse.begin() + 64);
     run_oracle(st, few);
 }
-void BM_Oracle_OutOfRange(benchmark::State& st) { run_oracle(st, shapes().out_of_range); }
+void BM_Oracle_OutOfRange(benchmark::State& st) {
+    run_oracle(st, shapes().out_of_range);
+}
 
 // Baseline with the same shape cycling as the oracle runs: the cost of reading a shape
 // plus indexing a float array plus one draw.
@@ -140,15 +148,19 @@ int main(int argc, char** argv) {
         auto get = [&](const char* n) { return m->count(n) ? m->at(n) : 0.0; };
         const double base = get("BM_Baseline_FloatIndexOneDraw");
         const double base2 = get("BM_Baseline_ShapeCycleFloatIndex");
-        std::printf("\n[%s time]\nexact hit: %.1f ns = %.2fx the float-index baseline (%.1f ns), %.2fx the shape-cycling baseline (%.1f ns); target <= 3x\n",
-                    m == &rep.ns ? "wall" : "CPU", get("BM_Oracle_ExactHit"), base > 0 ? get("BM_Oracle_ExactHit") / base : 0.0, base,
+        std::printf("\n[%s time]\nexact hit: %.1f ns = %.2fx the float-index baseline (%.1f ns), %.2fx the "
+                    "shape-cycling baseline (%.1f ns); target <= 3x\n",
+                    m == &rep.ns ? "wall" : "CPU", get("BM_Oracle_ExactHit"),
+                    base > 0 ? get("BM_Oracle_ExactHit") / base : 0.0, base,
                     base2 > 0 ? get("BM_Oracle_ExactHit") / base2 : 0.0, base2);
-        std::printf("sparse (Shepard) sample: %.1f ns distinct shapes, %.1f ns repeated shapes (target < 1000 ns); out of range: %.1f ns\n",
+        std::printf("sparse (Shepard) sample: %.1f ns distinct shapes, %.1f ns repeated shapes (target < 1000 ns); out "
+                    "of range: %.1f ns\n",
                     get("BM_Oracle_Sparse"), get("BM_Oracle_SparseRepeated"), get("BM_Oracle_OutOfRange"));
     }
     const ProfileStore& s = *store();
-    std::printf("store memory: samples %zu bytes = %.2fx their raw float size (%zu samples); keys+offsets+grids %zu bytes\n",
-                s.sample_bytes(), static_cast<double>(s.sample_bytes()) / (4.0 * static_cast<double>(s.total_samples())),
-                s.total_samples(), s.index_bytes());
+    std::printf(
+        "store memory: samples %zu bytes = %.2fx their raw float size (%zu samples); keys+offsets+grids %zu bytes\n",
+        s.sample_bytes(), static_cast<double>(s.sample_bytes()) / (4.0 * static_cast<double>(s.total_samples())),
+        s.total_samples(), s.index_bytes());
     return 0;
 }

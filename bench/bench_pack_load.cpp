@@ -28,11 +28,15 @@ std::filesystem::path make_pack() {
         std::map<BucketKey, std::vector<float>> m;
         while (m.size() < buckets) {
             const auto tt = static_cast<std::uint32_t>(1 + uniform_index(rng, tt_max));
-            const auto conc = decode ? static_cast<std::uint32_t>(bucket_centre(tt, 5)) : static_cast<std::uint32_t>(bucket_centre(1 + uniform_index(rng, 257), 5));
+            const auto conc = decode ? static_cast<std::uint32_t>(bucket_centre(tt, 5))
+                                     : static_cast<std::uint32_t>(bucket_centre(1 + uniform_index(rng, 257), 5));
             auto& v = m[{tt, conc}];
             const std::size_t n = 1 + uniform_index(rng, 2 * per_bucket);
             for (std::size_t i = 0; i < n; ++i)
-                v.push_back(static_cast<float>(std::round((25000.0 + 100.0 * conc + 300000.0 * uniform01(rng) * uniform01(rng) * uniform01(rng)) * 10.0) / 10.0));
+                v.push_back(static_cast<float>(
+                    std::round((25000.0 + 100.0 * conc + 300000.0 * uniform01(rng) * uniform01(rng) * uniform01(rng)) *
+                               10.0) /
+                    10.0));
         }
         std::vector<BucketKey> keys;
         std::vector<std::uint32_t> counts;
@@ -59,7 +63,8 @@ std::filesystem::path make_pack() {
         s.set_table(TableKind::step_cycle, gen(2800, 2048, false, per / 2));
         text = to_llm_emu_json(s);
         if (text.size() > target_chars * 98 / 100 && text.size() < target_chars * 102 / 100) break;
-        per = static_cast<std::size_t>(static_cast<double>(per) * static_cast<double>(target_chars) / static_cast<double>(text.size()));
+        per = static_cast<std::size_t>(static_cast<double>(per) * static_cast<double>(target_chars) /
+                                       static_cast<double>(text.size()));
     }
     std::ofstream(path, std::ios::binary).write(text.data(), static_cast<std::streamsize>(text.size()));
     return path;
@@ -77,7 +82,8 @@ void BM_ReadBytes(benchmark::State& st) {
         f.read(bytes.data(), static_cast<std::streamsize>(bytes.size()));
         benchmark::DoNotOptimize(bytes.data());
     }
-    st.SetBytesProcessed(static_cast<std::int64_t>(st.iterations()) * static_cast<std::int64_t>(std::filesystem::file_size(pack())));
+    st.SetBytesProcessed(static_cast<std::int64_t>(st.iterations()) *
+                         static_cast<std::int64_t>(std::filesystem::file_size(pack())));
 }
 
 void BM_LoadPack(benchmark::State& st) {
@@ -87,7 +93,8 @@ void BM_LoadPack(benchmark::State& st) {
         samples = s.total_samples();
         benchmark::DoNotOptimize(samples);
     }
-    st.SetBytesProcessed(static_cast<std::int64_t>(st.iterations()) * static_cast<std::int64_t>(std::filesystem::file_size(pack())));
+    st.SetBytesProcessed(static_cast<std::int64_t>(st.iterations()) *
+                         static_cast<std::int64_t>(std::filesystem::file_size(pack())));
     st.counters["samples"] = static_cast<double>(samples);
 }
 
@@ -113,20 +120,24 @@ public:
 int main(int argc, char** argv) {
     benchmark::Initialize(&argc, argv);
     if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-    std::printf("generated pack: %s, %ju bytes\n", pack().string().c_str(), static_cast<std::uintmax_t>(std::filesystem::file_size(pack())));
+    std::printf("generated pack: %s, %ju bytes\n", pack().string().c_str(),
+                static_cast<std::uintmax_t>(std::filesystem::file_size(pack())));
     RatioReporter rep;
     benchmark::RunSpecifiedBenchmarks(&rep);
     benchmark::Shutdown();
     const double load = rep.ms["BM_LoadPack"];
     const double read = rep.ms["BM_ReadBytes"];
     const ProfileStore s = load_llm_emu_pack(pack());
-    std::printf("\nload %.1f ms wall, %.1f ms CPU (target < 50 ms) = %.1fx (wall) / %.1fx (CPU) the time to read the file's bytes "
-                "(%.2f ms wall, %.2f ms CPU); %zu samples in %zu buckets; samples %.2fx raw float size, index %zu bytes\n",
-                load, rep.cpu["BM_LoadPack"], read > 0 ? load / read : 0.0,
-                rep.cpu["BM_ReadBytes"] > 0 ? rep.cpu["BM_LoadPack"] / rep.cpu["BM_ReadBytes"] : 0.0, read, rep.cpu["BM_ReadBytes"],
-                s.total_samples(),
-                s.table(TableKind::prefill)->size() + s.table(TableKind::decode)->size() + s.table(TableKind::step_cycle)->size(),
-                static_cast<double>(s.sample_bytes()) / (4.0 * static_cast<double>(s.total_samples())), s.index_bytes());
+    std::printf(
+        "\nload %.1f ms wall, %.1f ms CPU (target < 50 ms) = %.1fx (wall) / %.1fx (CPU) the time to read the file's "
+        "bytes "
+        "(%.2f ms wall, %.2f ms CPU); %zu samples in %zu buckets; samples %.2fx raw float size, index %zu bytes\n",
+        load, rep.cpu["BM_LoadPack"], read > 0 ? load / read : 0.0,
+        rep.cpu["BM_ReadBytes"] > 0 ? rep.cpu["BM_LoadPack"] / rep.cpu["BM_ReadBytes"] : 0.0, read,
+        rep.cpu["BM_ReadBytes"], s.total_samples(),
+        s.table(TableKind::prefill)->size() + s.table(TableKind::decode)->size() +
+            s.table(TableKind::step_cycle)->size(),
+        static_cast<double>(s.sample_bytes()) / (4.0 * static_cast<double>(s.total_samples())), s.index_bytes());
     std::filesystem::remove(pack());
     return 0;
 }

@@ -19,7 +19,7 @@ EngineConfig bench_config(std::uint32_t n, bool prefix_caching) {
     c.max_num_seqs = n;
     c.max_num_batched_tokens = 8192;
     c.max_model_len = 8192;
-    c.num_gpu_blocks = n * 300 + 16;  // no preemption: measure the common path
+    c.num_gpu_blocks = n * 300 + 16; // no preemption: measure the common path
     c.enable_prefix_caching = prefix_caching;
     c.async_scheduling = false;
     return c;

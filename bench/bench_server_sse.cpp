@@ -35,12 +35,11 @@ static void BM_chunk_nlohmann_baseline(benchmark::State& state) {
                          {"object", "text_completion"},
                          {"created", 1700000000},
                          {"model", "Qwen/Qwen3-8B"},
-                         {"choices",
-                          nlohmann::json::array({{{"index", 0},
-                                                  {"text", SyntheticVocabulary::token_text(id++)},
-                                                  {"logprobs", nullptr},
-                                                  {"finish_reason", nullptr},
-                                                  {"stop_reason", nullptr}}})}};
+                         {"choices", nlohmann::json::array({{{"index", 0},
+                                                             {"text", SyntheticVocabulary::token_text(id++)},
+                                                             {"logprobs", nullptr},
+                                                             {"finish_reason", nullptr},
+                                                             {"stop_reason", nullptr}}})}};
         out = "data: " + j.dump() + "\n\n";
         benchmark::DoNotOptimize(out.data());
     }
@@ -48,13 +47,11 @@ static void BM_chunk_nlohmann_baseline(benchmark::State& state) {
 BENCHMARK(BM_chunk_nlohmann_baseline);
 
 static void BM_parse_benchmark_request(benchmark::State& state) {
-    nlohmann::json body{{"model", "emu"},
-                        {"prompt", std::vector<int>(static_cast<std::size_t>(state.range(0)), 1234)},
-                        {"max_tokens", 128},
-                        {"temperature", 0.0},
-                        {"stream", true},
-                        {"stream_options", {{"include_usage", true}}},
-                        {"ignore_eos", true}};
+    nlohmann::json body{
+        {"model", "emu"},    {"prompt", std::vector<int>(static_cast<std::size_t>(state.range(0)), 1234)},
+        {"max_tokens", 128}, {"temperature", 0.0},
+        {"stream", true},    {"stream_options", {{"include_usage", true}}},
+        {"ignore_eos", true}};
     const std::string text = body.dump();
     ValidationLimits limits;
     limits.served_models = {"emu"};

@@ -34,7 +34,7 @@ std::vector<TimedRequest> load_trace(const std::string& path) {
     std::ifstream in(path);
     if (!in) throw std::runtime_error("cannot open " + path);
     std::string line;
-    std::getline(in, line);  // header
+    std::getline(in, line); // header
     std::vector<TimedRequest> reqs;
     RequestId id = 1;
     while (std::getline(in, line)) {
@@ -58,7 +58,7 @@ std::vector<TimedRequest> load_trace(const std::string& path) {
 struct Fixture {
     std::vector<TimedRequest> trace = load_trace(source_dir + "/data/splitwise_conv.csv");
     AnyLatencyModel model = AnyLatencyModel::from_spec(source_dir + "/data/llm-emu-A40-Qwen3-8B-subset.json");
-    std::vector<StepShape> shapes;  // recorded by the first simulation, for the baseline
+    std::vector<StepShape> shapes; // recorded by the first simulation, for the baseline
 };
 Fixture& fixture() {
     static Fixture f;
@@ -67,8 +67,8 @@ Fixture& fixture() {
 
 EngineConfig trace_config() {
     EngineConfig c;
-    c.max_model_len = 16384;  // the trace's longest request is 14,089 tokens
-    c.num_gpu_blocks = 0;     // derived from the pack: A40 48 GB at 0.9, Qwen3-8B
+    c.max_model_len = 16384; // the trace's longest request is 14,089 tokens
+    c.num_gpu_blocks = 0;    // derived from the pack: A40 48 GB at 0.9, Qwen3-8B
     return c;
 }
 

@@ -1,7 +1,7 @@
 // Timer lateness (fire time minus deadline): llmemu's hybrid TimerService (adaptive spin
 // window, the default; and a fixed 300 µs window) against the same service without
-// spinning and against a bare std::this_thread::sleep_until timer loop, with 1, 64 and 1024 timers pending, all in the same run; plus the CPU the
-// spinning costs (process CPU time / wall time while the timers run), and single-shot
+// spinning and against a bare std::this_thread::sleep_until timer loop, with 1, 64 and 1024 timers pending, all in the
+// same run; plus the CPU the spinning costs (process CPU time / wall time while the timers run), and single-shot
 // sleep_until lateness for WallClock::sleep_until vs std::this_thread::sleep_until.
 //
 // Each benchmark runs once (Iterations(1)) over a fixed number of firings and reports
@@ -37,7 +37,9 @@ using TimePoint = llmemu::TimerService::time_point;
 constexpr auto period = 1ms;
 constexpr int firings = 1000;
 
-TimePoint now() { return std::chrono::time_point_cast<ns>(std::chrono::steady_clock::now()); }
+TimePoint now() {
+    return std::chrono::time_point_cast<ns>(std::chrono::steady_clock::now());
+}
 
 double process_cpu_seconds() {
     timespec ts{};
@@ -57,8 +59,9 @@ Stats summarise(std::vector<std::int64_t> late_ns, double cpu_s, double wall_s) 
         return static_cast<double>(late_ns[i]) / 1000.0;
     };
     const auto within = std::count_if(late_ns.begin(), late_ns.end(), [](std::int64_t v) { return v <= 10'000; });
-    return Stats{pct(0.5), pct(0.9), pct(0.99), static_cast<double>(late_ns.back()) / 1000.0, cpu_s / wall_s,
-                 static_cast<double>(within) / static_cast<double>(late_ns.size())};
+    return Stats{pct(0.5),       pct(0.9),
+                 pct(0.99),      static_cast<double>(late_ns.back()) / 1000.0,
+                 cpu_s / wall_s, static_cast<double>(within) / static_cast<double>(late_ns.size())};
 }
 
 void report(benchmark::State& state, const std::string& name, const Stats& s) {
@@ -135,14 +138,20 @@ void run_bare(benchmark::State& state) {
 }
 
 // The default: adaptive window up to 300 µs.
-void BM_TimerService_hybrid(benchmark::State& state) { run_service(state, {}, "service_hybrid"); }
+void BM_TimerService_hybrid(benchmark::State& state) {
+    run_service(state, {}, "service_hybrid");
+}
 // A fixed 300 µs window (adaptive off).
 void BM_TimerService_fixed300(benchmark::State& state) {
     run_service(state, {llmemu::TimerService::default_spin_threshold, false}, "service_fixed300");
 }
 // No spinning: condition-variable sleep only (with the service thread's 1 ns timer slack).
-void BM_TimerService_no_spin(benchmark::State& state) { run_service(state, {0ns, false}, "service_no_spin"); }
-void BM_bare_sleep_until(benchmark::State& state) { run_bare(state); }
+void BM_TimerService_no_spin(benchmark::State& state) {
+    run_service(state, {0ns, false}, "service_no_spin");
+}
+void BM_bare_sleep_until(benchmark::State& state) {
+    run_bare(state);
+}
 
 // One thread sleeping to successive deadlines: WallClock::sleep_until (hybrid, on the
 // caller) against std::this_thread::sleep_until.
@@ -156,25 +165,60 @@ void BM_single_sleep(benchmark::State& state) {
         const auto wall0 = std::chrono::steady_clock::now();
         auto deadline = now() + period;
         for (int k = 0; k < firings; ++k) {
-            if constexpr (Hybrid) clock.sleep_until(deadline);
-            else std::this_thread::sleep_until(deadline);
+            if constexpr (Hybrid)
+                clock.sleep_until(deadline);
+            else
+                std::this_thread::sleep_until(deadline);
             late.push_back((now() - deadline).count());
             deadline += period;
         }
         const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count();
-        report(state, Hybrid ? "WallClock::sleep_until" : "this_thread::sleep_until", summarise(late, process_cpu_seconds() - cpu0, wall));
+        report(state, Hybrid ? "WallClock::sleep_until" : "this_thread::sleep_until",
+               summarise(late, process_cpu_seconds() - cpu0, wall));
         state.SetIterationTime(wall);
     }
 }
 
 } // namespace
 
-BENCHMARK(BM_bare_sleep_until)->Arg(1)->Arg(64)->Arg(1024)->Iterations(1)->UseManualTime()->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_TimerService_no_spin)->Arg(1)->Arg(64)->Arg(1024)->Iterations(1)->UseManualTime()->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_TimerService_fixed300)->Arg(1)->Arg(64)->Arg(1024)->Iterations(1)->UseManualTime()->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_TimerService_hybrid)->Arg(1)->Arg(64)->Arg(1024)->Iterations(1)->UseManualTime()->Unit(benchmark::kMillisecond);
-BENCHMARK_TEMPLATE(BM_single_sleep, false)->Name("BM_this_thread_sleep_until")->Iterations(1)->UseManualTime()->Unit(benchmark::kMillisecond);
-BENCHMARK_TEMPLATE(BM_single_sleep, true)->Name("BM_WallClock_sleep_until")->Iterations(1)->UseManualTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_bare_sleep_until)
+    ->Arg(1)
+    ->Arg(64)
+    ->Arg(1024)
+    ->Iterations(1)
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_TimerService_no_spin)
+    ->Arg(1)
+    ->Arg(64)
+    ->Arg(1024)
+    ->Iterations(1)
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_TimerService_fixed300)
+    ->Arg(1)
+    ->Arg(64)
+    ->Arg(1024)
+    ->Iterations(1)
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_TimerService_hybrid)
+    ->Arg(1)
+    ->Arg(64)
+    ->Arg(1024)
+    ->Iterations(1)
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_TEMPLATE(BM_single_sleep, false)
+    ->Name("BM_this_thread_sleep_until")
+    ->Iterations(1)
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_TEMPLATE(BM_single_sleep, true)
+    ->Name("BM_WallClock_sleep_until")
+    ->Iterations(1)
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
 
 int main(int argc, char** argv) {
     benchmark::Initialize(&argc, argv);
@@ -184,18 +228,20 @@ int main(int argc, char** argv) {
     // Ratios against the bare baseline measured in this run.
     std::printf("\nTimer lateness, period %lld us between deadlines, %d firings each (us; ratio = bare / this)\n",
                 static_cast<long long>(std::chrono::duration_cast<std::chrono::microseconds>(period).count()), firings);
-    std::printf("%-26s %9s %9s %9s %9s %8s %9s %11s %11s\n", "mode/pending", "p50", "p90", "p99", "max", "<=10us", "cpu/wall",
-                "p50 ratio", "p99 ratio");
+    std::printf("%-26s %9s %9s %9s %9s %8s %9s %11s %11s\n", "mode/pending", "p50", "p90", "p99", "max", "<=10us",
+                "cpu/wall", "p50 ratio", "p99 ratio");
     for (const auto& [name, s] : g_results) {
         std::string base;
         const auto slash = name.find('/');
-        if (slash != std::string::npos) base = "bare_sleep_until" + name.substr(slash);
-        else base = "this_thread::sleep_until";
+        if (slash != std::string::npos)
+            base = "bare_sleep_until" + name.substr(slash);
+        else
+            base = "this_thread::sleep_until";
         const auto it = g_results.find(base);
         const double r50 = it != g_results.end() && s.p50_us > 0 ? it->second.p50_us / s.p50_us : 0.0;
         const double r99 = it != g_results.end() && s.p99_us > 0 ? it->second.p99_us / s.p99_us : 0.0;
-        std::printf("%-26s %9.2f %9.2f %9.2f %9.1f %7.1f%% %9.3f %10.1fx %10.1fx\n", name.c_str(), s.p50_us, s.p90_us, s.p99_us, s.max_us,
-                    100.0 * s.within_10us, s.cpu_per_wall, r50, r99);
+        std::printf("%-26s %9.2f %9.2f %9.2f %9.1f %7.1f%% %9.3f %10.1fx %10.1fx\n", name.c_str(), s.p50_us, s.p90_us,
+                    s.p99_us, s.max_us, 100.0 * s.within_10us, s.cpu_per_wall, r50, r99);
     }
     return 0;
 }

@@ -27,8 +27,8 @@ struct Request {
     llmemu::RequestId id;
     std::uint32_t prompt_len;
     std::uint32_t max_tokens;
-    std::uint32_t computed = 0;       // prompt tokens already prefilled
-    std::uint32_t generated = 0;      // output tokens so far
+    std::uint32_t computed = 0;  // prompt tokens already prefilled
+    std::uint32_t generated = 0; // output tokens so far
     bool admitted = false;
     bool done = false;
     std::chrono::nanoseconds first_token{-1}, finish{-1};
@@ -49,7 +49,8 @@ Report run(E& executor, std::vector<Request> requests, Expected expected_us) {
     constexpr std::uint32_t max_running = 8, chunk = 128, budget = 512;
     std::deque<Request*> waiting;
     for (auto& r : requests) waiting.push_back(&r);
-    std::sort(waiting.begin(), waiting.end(), [](const Request* a, const Request* b) { return a->prompt_len < b->prompt_len; });
+    std::sort(waiting.begin(), waiting.end(),
+              [](const Request* a, const Request* b) { return a->prompt_len < b->prompt_len; });
     std::vector<Request*> running;
     Report rep;
     bool first_step = true;
@@ -83,7 +84,8 @@ Report run(E& executor, std::vector<Request> requests, Expected expected_us) {
         rep.busy += out.end - out.start;
         ++rep.steps;
         const double want = expected_us(out.shape);
-        if (want >= 0 && out.end - out.start != std::chrono::nanoseconds(std::llround(want * 1000.0))) ++rep.analytic_mismatches;
+        if (want >= 0 && out.end - out.start != std::chrono::nanoseconds(std::llround(want * 1000.0)))
+            ++rep.analytic_mismatches;
 
         for (std::size_t i = 0; i < out.outputs.size(); ++i) {
             const llmemu::ScheduledRequest& s = batch.requests[i];
@@ -117,7 +119,8 @@ void print(const char* title, const Report& rep) {
     std::printf("%s\n  %zu requests, %llu steps, %llu output tokens in %.3f emulated ms (%.0f tok/s)\n"
                 "  mean TTFT %.3f ms, mean E2E latency %.3f ms\n",
                 title, rep.requests.size(), static_cast<unsigned long long>(rep.steps),
-                static_cast<unsigned long long>(out_tokens), total_ms, static_cast<double>(out_tokens) / (total_ms / 1000.0), ttft / n, e2e / n);
+                static_cast<unsigned long long>(out_tokens), total_ms,
+                static_cast<double>(out_tokens) / (total_ms / 1000.0), ttft / n, e2e / n);
 }
 
 std::vector<Request> workload(std::uint32_t n, std::uint32_t max_tokens) {
@@ -144,9 +147,11 @@ int main() {
     //    EOS at a per-request length drawn from [16, 64), or max_tokens = 48, whichever first.
     const llmemu::AffineProfile affine{2.0, 25.0, 40.0};
     llmemu::VirtualClock vclock;
-    llmemu::EosAtLengthEmitter eos(2, llmemu::UniformVocabEmitter(32000, 2),
-                                   [](llmemu::RequestId, llmemu::Rng& g) { return static_cast<std::uint32_t>(16 + llmemu::uniform_index(g, 48)); });
-    llmemu::EmulatedExecutor<llmemu::AffineProfile, llmemu::VirtualClock, llmemu::EosAtLengthEmitter> sim(affine, vclock, eos, 42);
+    llmemu::EosAtLengthEmitter eos(2, llmemu::UniformVocabEmitter(32000, 2), [](llmemu::RequestId, llmemu::Rng& g) {
+        return static_cast<std::uint32_t>(16 + llmemu::uniform_index(g, 48));
+    });
+    llmemu::EmulatedExecutor<llmemu::AffineProfile, llmemu::VirtualClock, llmemu::EosAtLengthEmitter> sim(
+        affine, vclock, eos, 42);
     CountingExecutor<decltype(sim)> counted{sim};
     const auto wall0 = std::chrono::steady_clock::now();
     const host::Report rep = host::run(counted, host::workload(40, 48), [&](const llmemu::StepShape& s) {
@@ -157,7 +162,8 @@ int main() {
     host::print("virtual clock, affine:2,25,40 (EOS at sampled lengths)", rep);
     std::printf("  %llu prefill + %llu decode steps; %llu steps off the analytic latency; "
                 "simulated in %.2f wall ms (%.0fx faster than real time)\n",
-                static_cast<unsigned long long>(counted.prefill_steps), static_cast<unsigned long long>(counted.decode_steps),
+                static_cast<unsigned long long>(counted.prefill_steps),
+                static_cast<unsigned long long>(counted.decode_steps),
                 static_cast<unsigned long long>(rep.analytic_mismatches), wall_ms,
                 std::chrono::duration<double, std::milli>(rep.end - rep.origin).count() / wall_ms);
 
@@ -165,13 +171,15 @@ int main() {
     llmemu::WallClock wclock;
     llmemu::EmulatedExecutor<llmemu::ConstantProfile> live(llmemu::ConstantProfile{2.0}, wclock);
     const auto t0 = llmemu::WallClock::now();
-    const host::Report live_rep = host::run(live, host::workload(4, 8), [](const llmemu::StepShape&) { return 2000.0; });
+    const host::Report live_rep =
+        host::run(live, host::workload(4, 8), [](const llmemu::StepShape&) { return 2000.0; });
     const double elapsed_ms = std::chrono::duration<double, std::milli>(llmemu::WallClock::now() - t0).count();
     host::print("wall clock, const:2", live_rep);
     const auto ms = [](std::chrono::nanoseconds d) { return std::chrono::duration<double, std::milli>(d).count(); };
     std::printf("  real elapsed %.3f ms for %.3f emulated ms: GPU busy %.3f ms, idle %.3f ms while the host\n"
                 "  worked between a step's end and its next dispatch; %llu steps off the analytic latency\n",
-                elapsed_ms, ms(live_rep.end - live_rep.origin), ms(live_rep.busy), ms(live_rep.end - live_rep.origin - live_rep.busy),
+                elapsed_ms, ms(live_rep.end - live_rep.origin), ms(live_rep.busy),
+                ms(live_rep.end - live_rep.origin - live_rep.busy),
                 static_cast<unsigned long long>(live_rep.analytic_mismatches));
 
     return rep.analytic_mismatches == 0 && live_rep.analytic_mismatches == 0 ? 0 : 1;

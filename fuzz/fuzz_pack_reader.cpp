@@ -22,7 +22,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         return 0; // rejected with a message: fine
     }
     // Accepted: the writer must reproduce it exactly.
-    const llmemu::ProfileStore again = llmemu::parse_llm_emu_pack(llmemu::to_llm_emu_json(store), "fuzz-roundtrip.json");
+    const llmemu::ProfileStore again =
+        llmemu::parse_llm_emu_pack(llmemu::to_llm_emu_json(store), "fuzz-roundtrip.json");
     if (!(again == store)) std::abort();
     llmemu::LatencyOracle<> oracle(std::make_shared<const llmemu::ProfileStore>(std::move(store)));
     llmemu::Rng rng(size);

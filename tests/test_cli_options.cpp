@@ -95,7 +95,7 @@ TEST_CASE("Cli.workload_options.kinds_and_contradictions") {
     {
         Parsed p({"--trace", arxiv.string(), "--request-rate", "4", "--burstiness", "0.5"});
         const auto s = llmemu::cli::make_workload_spec(p.workload, conv, 1);
-        CHECK(s.kind == llmemu::WorkloadKind::empirical);  // no arrived_at column
+        CHECK(s.kind == llmemu::WorkloadKind::empirical); // no arrived_at column
         CHECK(*s.request_rate == 4.0);
         CHECK(s.burstiness == 0.5);
     }
@@ -126,7 +126,7 @@ TEST_CASE("Cli.chrome_trace.valid_trace_event_json") {
     a.reason = llmemu::FinishReason::length;
     llmemu::RequestRecord b = a;
     b.id = 1;
-    llmemu::RequestRecord c;  // refused on arrival, after a and b finished: reuses lane 1
+    llmemu::RequestRecord c; // refused on arrival, after a and b finished: reuses lane 1
     c.id = 2;
     c.arrival = 70ms;
     c.finish = 70ms;
@@ -145,7 +145,7 @@ TEST_CASE("Cli.chrome_trace.valid_trace_event_json") {
         if (e["ph"] == "M" && e["pid"] == 2 && e["name"] == "thread_name") ++lanes;
     }
     CHECK(steps == 2);
-    CHECK(spans == 6);  // queued (zero length) + prefill + decode for two requests
+    CHECK(spans == 6); // queued (zero length) + prefill + decode for two requests
     CHECK(instants == 1);
     CHECK(lanes == 2);
     CHECK(ev[3]["ts"].get<double>() == doctest::Approx(0.0));

@@ -39,7 +39,9 @@ constexpr bool timing_reliable = true;
 constexpr bool timing_reliable = true;
 #endif
 
-constexpr double ms(nanoseconds t) { return static_cast<double>(t.count()) / 1e6; }
+constexpr double ms(nanoseconds t) {
+    return static_cast<double>(t.count()) / 1e6;
+}
 
 /// A serial executor with a hand-set latency (ms, from the step's shape) and an EOS rule,
 /// so golden timings can be worked out by hand.
@@ -139,7 +141,7 @@ TEST_CASE("Engine.golden.one_request_ttft_and_tpot_are_one_step") {
         CHECK(ms(r.ttft()) == 10.0);
         CHECK(token_ms(r) == std::vector<double>{10, 20, 30, 40});
         CHECK(ms(r.e2e()) == 40.0);
-        CHECK(res.stats.steps == 4);  // async: the max_tokens look-ahead wastes no step
+        CHECK(res.stats.steps == 4); // async: the max_tokens look-ahead wastes no step
         CHECK(res.stats.prefill_steps == 1);
         CHECK(res.stats.decode_steps == 3);
         CHECK(ms(res.duration) == 40.0);
@@ -264,17 +266,17 @@ TEST_CASE("Engine.golden.prefix_cache_hit_shortens_prefill") {
 TEST_CASE("Engine.golden.abort_frees_blocks_for_the_next_step") {
     for (const bool async : {false, true}) {
         CAPTURE(async);
-        EngineConfig c = small_config(async, 5);  // 4 usable blocks
+        EngineConfig c = small_config(async, 5); // 4 usable blocks
         c.max_model_len = 64;
         VirtualClock clock;
         VEngine engine(VExec(clock, [](const StepBatch&) { return 10.0; }), clock, c);
         std::vector<TokenEvent> events_a;
-        REQUIRE(engine.add_request(spec(1, 48, 10), nanoseconds{0},
-                                   [&](const TokenEvent& e) { events_a.push_back(e); }));
+        REQUIRE(
+            engine.add_request(spec(1, 48, 10), nanoseconds{0}, [&](const TokenEvent& e) { events_a.push_back(e); }));
         REQUIRE(engine.add_request(spec(2, 40, 10), nanoseconds{0}));
         while (engine.now() < milliseconds(30)) engine.step();
         CHECK(ms(engine.now()) == 30.0);
-        CHECK(engine.stats().waiting == 1);  // B does not fit beside A
+        CHECK(engine.stats().waiting == 1); // B does not fit beside A
         CHECK(engine.abort(1));
         CHECK(engine.stats().kv_usage == 0.0);
         REQUIRE(!events_a.empty());
@@ -304,10 +306,10 @@ TEST_CASE("Engine.golden.eos_stops_and_async_wastes_one_slot") {
                        clock, small_config(async));
         RequestSpec s = spec(1, 10, 10);
         s.ignore_eos = false;
-        RequestSpec keep = spec(2, 10, 5);  // ignore_eos: runs to max_tokens
+        RequestSpec keep = spec(2, 10, 5); // ignore_eos: runs to max_tokens
         RequestSpec least = spec(3, 10, 10);
         least.ignore_eos = false;
-        least.min_tokens = 4;  // EOS at token 3 is ignored; later tokens are not EOS
+        least.min_tokens = 4; // EOS at token 3 is ignored; later tokens are not EOS
         auto res = run_simulation(engine, {timed(0, s), timed(0, keep), timed(0, least)});
         auto m = by_id(res);
         CHECK(m[1].reason == FinishReason::stop);
@@ -355,7 +357,7 @@ TEST_CASE("Engine.simulation.records_steps_series_and_progress") {
     CHECK(progress.back() == 1.0);
     CHECK(std::is_sorted(progress.begin(), progress.end()));
     for (std::size_t i = 1; i < res.steps.size(); ++i) {
-        CHECK(res.steps[i].start == res.steps[i - 1].end);  // async keeps the executor busy
+        CHECK(res.steps[i].start == res.steps[i - 1].end); // async keeps the executor busy
         CHECK(res.steps[i].end - res.steps[i].start == milliseconds(5));
     }
     std::uint64_t tokens = 0;
@@ -374,7 +376,7 @@ TEST_CASE("Engine.virtual.same_seed_same_records") {
         VirtualClock clock;
         using X = EmulatedExecutor<AnyLatencyModel, VirtualClock>;
         EngineConfig c;
-        c.num_gpu_blocks = 400;  // small enough to preempt
+        c.num_gpu_blocks = 400; // small enough to preempt
         Engine<X, VirtualClock> engine(X(model, clock, {}, seed), clock, c);
         std::vector<TimedRequest> reqs;
         Rng g(99);
@@ -383,7 +385,7 @@ TEST_CASE("Engine.virtual.same_seed_same_records") {
             t += exponential(g, 20.0);
             RequestSpec s = spec(i, 50 + static_cast<std::uint32_t>(uniform_index(g, 1500)),
                                  10 + static_cast<std::uint32_t>(uniform_index(g, 200)));
-            s.ignore_eos = false;  // the emitter's EOS ends some early
+            s.ignore_eos = false; // the emitter's EOS ends some early
             reqs.push_back(timed(t * 1000.0, s));
         }
         return run_simulation(engine, reqs);
@@ -409,14 +411,13 @@ TEST_CASE("Engine.config.pool_derived_from_pack_or_refused") {
     const std::string pack = std::string(LLMEMU_SOURCE_DIR) + "/data/llm-emu-A40-Qwen3-8B-subset.json";
     VirtualClock clock;
     using X = EmulatedExecutor<AnyLatencyModel, VirtualClock>;
-    EngineConfig c;  // num_gpu_blocks = 0: derive
+    EngineConfig c; // num_gpu_blocks = 0: derive
     Engine<X, VirtualClock> engine(X(AnyLatencyModel::from_spec(pack), clock), clock, c);
     CHECK(engine.config().num_gpu_blocks > 10000);
     CHECK(engine.stats().num_gpu_blocks == engine.config().num_gpu_blocks);
-    CHECK_THROWS_AS((Engine<X, VirtualClock>(X(AnyLatencyModel::from_spec("const:5"), clock), clock, c)),
-                    config_error);
+    CHECK_THROWS_AS((Engine<X, VirtualClock>(X(AnyLatencyModel::from_spec("const:5"), clock), clock, c)), config_error);
     EngineConfig tiny;
-    tiny.num_gpu_blocks = 10;  // 144 tokens < max_model_len 4096
+    tiny.num_gpu_blocks = 10; // 144 tokens < max_model_len 4096
     CHECK_THROWS_AS((Engine<X, VirtualClock>(X(AnyLatencyModel::from_spec("const:5"), clock), clock, tiny)),
                     config_error);
 }
@@ -428,9 +429,9 @@ TEST_CASE("Engine.wall_vs_virtual.same_workload_agrees" * doctest::timeout(30)) 
     std::vector<TimedRequest> reqs;
     Rng g(5);
     for (RequestId i = 1; i <= 20; ++i) {
-        reqs.push_back(timed(static_cast<double>(i - 1) * 10.0,
-                             spec(i, 20 + static_cast<std::uint32_t>(uniform_index(g, 300)),
-                                  4 + static_cast<std::uint32_t>(uniform_index(g, 9)))));
+        reqs.push_back(
+            timed(static_cast<double>(i - 1) * 10.0, spec(i, 20 + static_cast<std::uint32_t>(uniform_index(g, 300)),
+                                                          4 + static_cast<std::uint32_t>(uniform_index(g, 9)))));
     }
     EngineConfig c;
     c.num_gpu_blocks = 2000;

@@ -68,7 +68,7 @@ TEST_CASE("LiveEngine.stream.tokens_in_order_then_one_final_event" * doctest::ti
         if (i > 0) CHECK(events[i].time >= events[i - 1].time);
     }
     CHECK(events.back().reason == FinishReason::length);
-    CHECK(events.back().time >= 12ms);  // six 2 ms steps at least
+    CHECK(events.back().time >= 12ms); // six 2 ms steps at least
     CHECK(wait_for([&] { return engine.num_unfinished() == 0; }));
     const EngineStats st = engine.snapshot();
     CHECK(st.generation_tokens == 6);
@@ -83,7 +83,7 @@ TEST_CASE("LiveEngine.submit.refuses_requests_that_can_never_run" * doctest::tim
     RequestSpec a = spec(10, 200);
     a.id = 77;
     CHECK(engine.submit(a, {}) == 77);
-    CHECK_THROWS_AS(engine.submit(a, {}), request_error);  // id in flight
+    CHECK_THROWS_AS(engine.submit(a, {}), request_error); // id in flight
     const EngineStats st = engine.snapshot();
     CHECK(st.rejected() == 3);
     engine.abort(77);
@@ -114,14 +114,14 @@ TEST_CASE("LiveEngine.concurrency.submit_abort_snapshot_from_many_threads" * doc
     for (int t = 0; t < 4; ++t) {
         clients.emplace_back([&, t] {
             for (int i = 0; i < 20; ++i) {
-                const RequestId id = engine.submit(spec(20 + static_cast<std::uint32_t>(t * 10 + i), 8),
-                                                   [&](const TokenEvent& e) {
-                                                       if (e.has_token) ++tokens;
-                                                       if (e.finished) {
-                                                           ++finished;
-                                                           if (e.reason == FinishReason::abort) ++aborted;
-                                                       }
-                                                   });
+                const RequestId id =
+                    engine.submit(spec(20 + static_cast<std::uint32_t>(t * 10 + i), 8), [&](const TokenEvent& e) {
+                        if (e.has_token) ++tokens;
+                        if (e.finished) {
+                            ++finished;
+                            if (e.reason == FinishReason::abort) ++aborted;
+                        }
+                    });
                 {
                     std::lock_guard lock(mu);
                     ids.push_back(id);
@@ -137,7 +137,7 @@ TEST_CASE("LiveEngine.concurrency.submit_abort_snapshot_from_many_threads" * doc
     snapper.join();
     {
         std::lock_guard lock(mu);
-        CHECK(std::set<RequestId>(ids.begin(), ids.end()).size() == 80);  // fresh ids
+        CHECK(std::set<RequestId>(ids.begin(), ids.end()).size() == 80); // fresh ids
     }
     CHECK(wait_for([&] { return engine.num_unfinished() == 0; }));
     const EngineStats st = engine.snapshot();
@@ -164,7 +164,7 @@ TEST_CASE("LiveEngine.shutdown.aborts_in_flight_and_records_them" * doctest::tim
             });
         std::this_thread::sleep_for(10ms);
         engine.shutdown();
-        engine.shutdown();  // idempotent
+        engine.shutdown(); // idempotent
         CHECK(engine.num_unfinished() == 0);
         CHECK(engine.snapshot().num_finished(FinishReason::abort) == 10);
     }
@@ -181,7 +181,7 @@ TEST_CASE("LiveEngine.abort.from_inside_the_token_handler" * doctest::timeout(10
     std::atomic<bool> have_id{false};
     id = engine.submit(spec(10, 500), [&](const TokenEvent& e) {
         last = e.num_output_tokens;
-        if (e.num_output_tokens == 3 && have_id) engine.abort(e.id);  // a client hung up
+        if (e.num_output_tokens == 3 && have_id) engine.abort(e.id); // a client hung up
         if (e.finished) done = true;
     });
     have_id = true;

@@ -2,9 +2,9 @@
 #include <doctest/doctest.h>
 
 #include <map>
+#include <memory>
 #include <set>
 #include <string>
-#include <memory>
 #include <vector>
 
 #include "llmemu/engine/router.hpp"
@@ -50,7 +50,9 @@ std::vector<TimedRequest> workload(int n, bool with_tokens = false) {
     return v;
 }
 
-AffineProfile profile() { return AffineProfile{10.0, 20.0, 100.0}; }
+AffineProfile profile() {
+    return AffineProfile{10.0, 20.0, 100.0};
+}
 } // namespace
 
 TEST_CASE("Engine.poll.matches_step_driven_simulation") {
@@ -149,5 +151,6 @@ TEST_CASE("Router.bad_input.no_replica_or_foreign_clock") {
     VirtualClock other;
     VEngine e(Exec(profile(), other), other, cfg(true));
     CHECK_THROWS_AS(run_replicated_simulation<Exec>({}, clock, workload(2), RoutingPolicy::round_robin), config_error);
-    CHECK_THROWS_AS(run_replicated_simulation<Exec>({&e}, clock, workload(2), RoutingPolicy::round_robin), config_error);
+    CHECK_THROWS_AS(run_replicated_simulation<Exec>({&e}, clock, workload(2), RoutingPolicy::round_robin),
+                    config_error);
 }

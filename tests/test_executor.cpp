@@ -5,8 +5,8 @@
 #include <cmath>
 #include <limits>
 #include <mutex>
-#include <thread>
 #include <stdexcept>
+#include <thread>
 #include <vector>
 
 #include "llmemu/executor/emulated_executor.hpp"
@@ -51,7 +51,9 @@ struct ImmediateFuture {
     StepOutput get() { return out; }
 };
 struct ImmediateExecutor {
-    ImmediateFuture execute(const StepBatch& b) { return ImmediateFuture{StepOutput{b.step_id, {}, {}, {}, b.shape()}}; }
+    ImmediateFuture execute(const StepBatch& b) {
+        return ImmediateFuture{StepOutput{b.step_id, {}, {}, {}, b.shape()}};
+    }
 };
 
 struct NotAModel {
@@ -90,8 +92,10 @@ void check_serial_start(const StepOutput& o, std::chrono::nanoseconds prev_end, 
                         WallClock::time_point after) {
     CHECK(o.start >= prev_end);
     CHECK(o.start >= llmemu::since_epoch(before));
-    if (prev_end >= llmemu::since_epoch(after)) CHECK(o.start == prev_end); // dispatched ahead: back to back
-    else CHECK(o.start <= llmemu::since_epoch(after));
+    if (prev_end >= llmemu::since_epoch(after))
+        CHECK(o.start == prev_end); // dispatched ahead: back to back
+    else
+        CHECK(o.start <= llmemu::since_epoch(after));
 }
 
 } // namespace
@@ -198,9 +202,10 @@ TEST_CASE("Executor.virtual_clock.steps_resolve_in_dispatch_order") {
 
 TEST_CASE("Executor.tokens_only_when_the_chunk_completes_the_prompt") {
     VirtualClock clock;
-    EmulatedExecutor<ConstantProfile, VirtualClock, llmemu::ConstantTokenEmitter> exec(ConstantProfile{1.0}, clock,
-                                                                                       llmemu::ConstantTokenEmitter(42));
-    const StepOutput o = exec.execute(StepBatch{1, {prefill(1, 256, 0, false), prefill(2, 30, 0, true), decode(3, 9)}}).get();
+    EmulatedExecutor<ConstantProfile, VirtualClock, llmemu::ConstantTokenEmitter> exec(
+        ConstantProfile{1.0}, clock, llmemu::ConstantTokenEmitter(42));
+    const StepOutput o =
+        exec.execute(StepBatch{1, {prefill(1, 256, 0, false), prefill(2, 30, 0, true), decode(3, 9)}}).get();
     REQUIRE(o.outputs.size() == 3);
     CHECK(o.outputs[0].id == 1);
     CHECK_FALSE(o.outputs[0].token.has_value());
@@ -218,13 +223,19 @@ TEST_CASE("Executor.eos_at_length_through_the_executor") {
     std::uint32_t produced = 0;
     bool ended = false;
     for (int step = 0; step < 10 && !ended; ++step) {
-        const StepOutput o = exec.execute(StepBatch{static_cast<std::uint64_t>(step), {ScheduledRequest{9, step == 0 ? 16U : 1U, step == 0 ? 0U : 16U + produced, produced, step == 0, true}}}).get();
+        const StepOutput o =
+            exec.execute(StepBatch{static_cast<std::uint64_t>(step),
+                                   {ScheduledRequest{9, step == 0 ? 16U : 1U, step == 0 ? 0U : 16U + produced, produced,
+                                                     step == 0, true}}})
+                .get();
         REQUIRE(o.outputs.size() == 1);
         REQUIRE(o.outputs[0].token.has_value());
         ++produced;
         ended = o.outputs[0].is_eos;
-        if (ended) CHECK(*o.outputs[0].token == llmemu::EosAtLengthEmitter::default_eos_id);
-        else CHECK(*o.outputs[0].token != llmemu::EosAtLengthEmitter::default_eos_id);
+        if (ended)
+            CHECK(*o.outputs[0].token == llmemu::EosAtLengthEmitter::default_eos_id);
+        else
+            CHECK(*o.outputs[0].token != llmemu::EosAtLengthEmitter::default_eos_id);
     }
     CHECK(ended);
     CHECK(produced == 3);
@@ -254,7 +265,8 @@ TEST_CASE("Executor.token_emitter_does_not_change_timing") {
         VirtualClock clock;
         EmulatedExecutor<RandomModel, VirtualClock, decltype(emitter)> exec(RandomModel{}, clock, emitter, 5);
         std::vector<std::int64_t> out;
-        for (std::uint64_t i = 0; i < 10; ++i) out.push_back(exec.execute(StepBatch{i, {decode(1, 1)}}).get().end.count());
+        for (std::uint64_t i = 0; i < 10; ++i)
+            out.push_back(exec.execute(StepBatch{i, {decode(1, 1)}}).get().end.count());
         return out;
     };
     CHECK(ends(llmemu::ConstantTokenEmitter(3)) == ends(llmemu::UniformVocabEmitter(1000)));
@@ -263,7 +275,11 @@ TEST_CASE("Executor.token_emitter_does_not_change_timing") {
 TEST_CASE("Executor.bad_steps_resolve_with_an_error_and_do_not_occupy_the_gpu") {
     VirtualClock clock;
     EmulatedExecutor<ScriptedModel, VirtualClock> exec(
-        ScriptedModel{{1000.0, std::numeric_limits<double>::quiet_NaN(), -5.0, std::numeric_limits<double>::infinity(), 1e300}, {}, 0}, clock);
+        ScriptedModel{
+            {1000.0, std::numeric_limits<double>::quiet_NaN(), -5.0, std::numeric_limits<double>::infinity(), 1e300},
+            {},
+            0},
+        clock);
     CHECK(exec.execute(StepBatch{1, {decode(1, 1)}}).get().end == 1ms);
     auto nan = exec.execute(StepBatch{2, {decode(1, 2)}});
     CHECK(nan.ready());
@@ -271,7 +287,8 @@ TEST_CASE("Executor.bad_steps_resolve_with_an_error_and_do_not_occupy_the_gpu") 
     CHECK_THROWS_AS(nan.get(), llmemu::profile_error);
     CHECK_THROWS_AS(exec.execute(StepBatch{3, {decode(1, 2)}}).get(), llmemu::profile_error);
     CHECK_THROWS_AS(exec.execute(StepBatch{4, {decode(1, 2)}}).get(), llmemu::profile_error);
-    CHECK_THROWS_WITH_AS(exec.execute(StepBatch{4, {decode(1, 2)}}).get(), doctest::Contains("at most one day"), llmemu::profile_error);
+    CHECK_THROWS_WITH_AS(exec.execute(StepBatch{4, {decode(1, 2)}}).get(), doctest::Contains("at most one day"),
+                         llmemu::profile_error);
     auto empty = exec.execute(StepBatch{5, {}});
     CHECK_THROWS_WITH_AS(empty.get(), doctest::Contains("schedules no requests"), llmemu::request_error);
     CHECK_THROWS_WITH_AS(exec.execute(StepBatch{6, {ScheduledRequest{3, 0, 0, 0, true, true}}}).get(),
@@ -322,8 +339,9 @@ TEST_CASE("Executor.shape_matches_StepBatch_shape_for_random_batches") {
         for (std::uint64_t i = 0; i < n; ++i) {
             const bool is_new = llmemu::uniform_index(rng, 5) == 0;
             const auto chunk = static_cast<std::uint32_t>(1 + llmemu::uniform_index(rng, is_new ? 600 : 2));
-            b.requests.push_back(ScheduledRequest{i, chunk, static_cast<std::uint32_t>(llmemu::uniform_index(rng, 4000)), 0, is_new,
-                                                  llmemu::uniform_index(rng, 3) != 0});
+            b.requests.push_back(ScheduledRequest{i, chunk,
+                                                  static_cast<std::uint32_t>(llmemu::uniform_index(rng, 4000)), 0,
+                                                  is_new, llmemu::uniform_index(rng, 3) != 0});
         }
         const StepOutput o = exec.execute(b).get();
         CHECK(o.shape == b.shape());
@@ -338,11 +356,12 @@ TEST_CASE("Executor.shape_matches_StepBatch_shape_for_random_batches") {
     for (std::size_t i = 0; i < batches.size(); ++i) CHECK(exec.model().seen[i] == batches[i].shape());
 }
 
-TEST_CASE_TEMPLATE("Executor.every_emitter_through_the_executor", E, llmemu::ConstantTokenEmitter, llmemu::UniformVocabEmitter,
-                   llmemu::EosAtLengthEmitter) {
+TEST_CASE_TEMPLATE("Executor.every_emitter_through_the_executor", E, llmemu::ConstantTokenEmitter,
+                   llmemu::UniformVocabEmitter, llmemu::EosAtLengthEmitter) {
     VirtualClock clock;
     EmulatedExecutor<ConstantProfile, VirtualClock, E> exec(ConstantProfile{1.0}, clock, E{}, 17);
-    const StepOutput o = exec.execute(StepBatch{1, {prefill(1, 100, 0, false), decode(2, 30, 4), prefill(3, 8, 0, true)}}).get();
+    const StepOutput o =
+        exec.execute(StepBatch{1, {prefill(1, 100, 0, false), decode(2, 30, 4), prefill(3, 8, 0, true)}}).get();
     REQUIRE(o.outputs.size() == 3);
     CHECK_FALSE(o.outputs[0].token.has_value());
     CHECK_FALSE(o.outputs[0].is_eos);
@@ -355,9 +374,11 @@ TEST_CASE_TEMPLATE("Executor.every_emitter_through_the_executor", E, llmemu::Con
 TEST_CASE("Executor.replay_emitter_through_the_executor") {
     VirtualClock clock;
     EmulatedExecutor<ConstantProfile, VirtualClock, llmemu::ReplayTokenEmitter> exec(
-        ConstantProfile{1.0}, clock, llmemu::ReplayTokenEmitter({100, 101, 102}, llmemu::ReplayTokenEmitter::Start::beginning));
+        ConstantProfile{1.0}, clock,
+        llmemu::ReplayTokenEmitter({100, 101, 102}, llmemu::ReplayTokenEmitter::Start::beginning));
     std::vector<llmemu::TokenId> got;
-    for (std::uint32_t k = 0; k < 4; ++k) got.push_back(*exec.execute(StepBatch{k, {decode(5, 10 + k, k)}}).get().outputs[0].token);
+    for (std::uint32_t k = 0; k < 4; ++k)
+        got.push_back(*exec.execute(StepBatch{k, {decode(5, 10 + k, k)}}).get().outputs[0].token);
     CHECK(got == std::vector<llmemu::TokenId>{100, 101, 102, 100});
 }
 
@@ -371,15 +392,22 @@ TEST_CASE("Executor.replicas_share_one_virtual_clock") {
     std::vector<VExec::future_type> pending;
     for (int i = 0; i < 3; ++i) {
         pending.push_back(a.execute(StepBatch{static_cast<std::uint64_t>(i), {decode(1, 1)}}));
-        pending.back().then([&log, &clock] { log.emplace_back('a', std::chrono::duration_cast<std::chrono::microseconds>(clock.now().time_since_epoch()).count()); });
+        pending.back().then([&log, &clock] {
+            log.emplace_back(
+                'a', std::chrono::duration_cast<std::chrono::microseconds>(clock.now().time_since_epoch()).count());
+        });
         pending.push_back(b.execute(StepBatch{static_cast<std::uint64_t>(i), {decode(2, 1)}}));
-        pending.back().then([&log, &clock] { log.emplace_back('b', std::chrono::duration_cast<std::chrono::microseconds>(clock.now().time_since_epoch()).count()); });
+        pending.back().then([&log, &clock] {
+            log.emplace_back(
+                'b', std::chrono::duration_cast<std::chrono::microseconds>(clock.now().time_since_epoch()).count());
+        });
     }
     REQUIRE(clock.next_deadline().has_value());
     CHECK(clock.next_deadline()->time_since_epoch() == 3ms);
     while (clock.run_next()) {
     }
-    const std::vector<std::pair<char, std::int64_t>> expected{{'a', 3000}, {'b', 5000}, {'a', 6000}, {'a', 9000}, {'b', 10000}, {'b', 15000}};
+    const std::vector<std::pair<char, std::int64_t>> expected{{'a', 3000}, {'b', 5000},  {'a', 6000},
+                                                              {'a', 9000}, {'b', 10000}, {'b', 15000}};
     CHECK(log == expected);
     for (auto& f : pending) CHECK(f.ready());
 }
@@ -434,11 +462,13 @@ TEST_CASE("Executor.docs_embedding_snippet") {
     // The example from docs/embedding.md, verbatim apart from the checks.
     llmemu::VirtualClock clock;
     llmemu::EmulatedExecutor exec(llmemu::AffineProfile{2.0, 25.0, 40.0}, clock); // CTAD: uniform token ids, seed 0
-    static_assert(std::is_same_v<decltype(exec), EmulatedExecutor<AffineProfile, VirtualClock, llmemu::UniformVocabEmitter>>);
-    llmemu::StepBatch step{/*step_id=*/0, {
-                                              {7, 512, 0, 0, true, false},
-                                              {3, 1, 900, 41, false, true},
-                                          }};
+    static_assert(
+        std::is_same_v<decltype(exec), EmulatedExecutor<AffineProfile, VirtualClock, llmemu::UniformVocabEmitter>>);
+    llmemu::StepBatch step{/*step_id=*/0,
+                           {
+                               {7, 512, 0, 0, true, false},
+                               {3, 1, 900, 41, false, true},
+                           }};
     auto future = exec.execute(step);
     llmemu::StepOutput out = future.get();
     CHECK(out.start == 0ns);

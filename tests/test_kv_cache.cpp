@@ -33,7 +33,7 @@ TEST_CASE("KVCache.pool.null_block_and_usage") {
     CHECK(r.blocks.size() == 3);
     CHECK(kv.num_free_blocks() == 7);
     CHECK(kv.usage() == doctest::Approx(0.3));
-    for (auto b : r.blocks) CHECK(b != 0);  // the null block is never handed out
+    for (auto b : r.blocks) CHECK(b != 0); // the null block is never handed out
     // One more token fits in block 3; the 49th token needs a fourth block.
     REQUIRE(kv.allocate_slots(r, 40, 8, {}, 48));
     CHECK(r.blocks.size() == 3);
@@ -46,7 +46,7 @@ TEST_CASE("KVCache.pool.null_block_and_usage") {
 }
 
 TEST_CASE("KVCache.pool.failed_allocation_changes_nothing") {
-    KVCacheManager kv(5, 16, true);  // 4 usable blocks
+    KVCacheManager kv(5, 16, true); // 4 usable blocks
     RequestKV a = explicit_tokens(48);
     REQUIRE(kv.allocate_slots(a, 0, 48, {}, 48));
     RequestKV b = explicit_tokens(32, 5000);
@@ -92,17 +92,17 @@ TEST_CASE("KVCache.prefix.shared_blocks_are_reference_counted") {
     REQUIRE(kv.find_cached_prefix(b, 64, hits) == 48);
     REQUIRE(kv.allocate_slots(b, 0, 16, hits, 64));
     CHECK(b.blocks.size() == 4);
-    CHECK(kv.num_free_blocks() == 14);  // 3 shared + 1 new
+    CHECK(kv.num_free_blocks() == 14); // 3 shared + 1 new
     CHECK(kv.ref_count(a.blocks[0]) == 2);
     kv.free(a);
     CHECK(kv.ref_count(b.blocks[0]) == 1);
-    CHECK(kv.num_free_blocks() == 15);  // a's last block only
+    CHECK(kv.num_free_blocks() == 15); // a's last block only
     kv.free(b);
     CHECK(kv.num_free_blocks() == 19);
 }
 
 TEST_CASE("KVCache.prefix.free_cached_blocks_stay_hits_until_evicted_lru") {
-    KVCacheManager kv(5, 16, true);  // 4 usable
+    KVCacheManager kv(5, 16, true); // 4 usable
     RequestKV a = explicit_tokens(48);
     REQUIRE(kv.allocate_slots(a, 0, 48, {}, 48));
     const auto a_blocks = a.blocks;
@@ -124,8 +124,8 @@ TEST_CASE("KVCache.prefix.free_cached_blocks_stay_hits_until_evicted_lru") {
     // Claiming free cached hits counts them against the free blocks.
     RequestKV z = explicit_tokens(49);
     REQUIRE(kv.find_cached_prefix(z, 49, hits) == 32);
-    CHECK_FALSE(kv.allocate_slots(z, 0, 17, hits, 49));  // 2 hits + 2 new > 2 free
-    CHECK(kv.allocate_slots(z, 0, 0, hits, 49));          // the hits alone fit
+    CHECK_FALSE(kv.allocate_slots(z, 0, 17, hits, 49)); // 2 hits + 2 new > 2 free
+    CHECK(kv.allocate_slots(z, 0, 0, hits, 49));        // the hits alone fit
     CHECK(kv.num_free_blocks() == 0);
 }
 
@@ -143,7 +143,7 @@ TEST_CASE("KVCache.prefix.reset") {
     KVCacheManager kv(8, 16, true);
     RequestKV a = explicit_tokens(32);
     REQUIRE(kv.allocate_slots(a, 0, 32, {}, 32));
-    CHECK_FALSE(kv.reset_prefix_cache());  // blocks in use
+    CHECK_FALSE(kv.reset_prefix_cache()); // blocks in use
     kv.free(a);
     CHECK(kv.reset_prefix_cache());
     std::vector<std::uint32_t> hits;
@@ -179,7 +179,7 @@ TEST_CASE("KVCache.hash_map.matches_unordered_map") {
 }
 
 TEST_CASE("KVCache.sizing.derive_from_model_config") {
-    ModelConfig m;  // Qwen3-8B on an A40, as the bundled pack records it
+    ModelConfig m; // Qwen3-8B on an A40, as the bundled pack records it
     m.model_name = "Qwen/Qwen3-8B";
     m.num_hidden_layers = 36;
     m.hidden_size = 4096;

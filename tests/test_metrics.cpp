@@ -19,11 +19,16 @@ using namespace std::chrono_literals;
 enum class FakeReason { none, length, stop, abort, rejected };
 const char* to_string(FakeReason r) {
     switch (r) {
-    case FakeReason::length: return "length";
-    case FakeReason::stop: return "stop";
-    case FakeReason::abort: return "abort";
-    case FakeReason::rejected: return "rejected";
-    default: return "none";
+    case FakeReason::length:
+        return "length";
+    case FakeReason::stop:
+        return "stop";
+    case FakeReason::abort:
+        return "abort";
+    case FakeReason::rejected:
+        return "rejected";
+    default:
+        return "none";
     }
 }
 struct FakeRecord {
@@ -119,7 +124,7 @@ TEST_CASE("Metrics.summarize.goodput_and_failures") {
     const auto r = llmemu::summarize(ts, 2.0, o);
     CHECK(r.completed == 2);
     CHECK(r.failed == 1);
-    CHECK(r.total_input_tokens == 20);  // failed requests do not count
+    CHECK(r.total_input_tokens == 20); // failed requests do not count
     REQUIRE(r.request_goodput.has_value());
     CHECK(*r.request_goodput == doctest::Approx(0.5));
     CHECK(r.output_lens == std::vector<std::uint32_t>{3, 2, 0});
@@ -168,11 +173,30 @@ TEST_CASE("Metrics.to_vllm_json.keys_and_determinism") {
     o.percentiles = {90, 99.9};
     const auto r = llmemu::summarize(ts, 4.0, o);
     const auto j = llmemu::to_vllm_json(r);
-    for (const char* k : {"duration", "completed", "failed", "total_input_tokens", "total_output_tokens",
-                          "request_throughput", "request_goodput", "output_throughput", "total_token_throughput",
-                          "input_lens", "output_lens", "ttfts", "itls", "latencies", "start_times",
-                          "max_output_tokens_per_s", "max_concurrent_requests", "mean_ttft_ms", "median_tpot_ms",
-                          "std_itl_ms", "p90_e2el_ms", "p99.9_ttft_ms", "request_rate", "burstiness"})
+    for (const char* k : {"duration",
+                          "completed",
+                          "failed",
+                          "total_input_tokens",
+                          "total_output_tokens",
+                          "request_throughput",
+                          "request_goodput",
+                          "output_throughput",
+                          "total_token_throughput",
+                          "input_lens",
+                          "output_lens",
+                          "ttfts",
+                          "itls",
+                          "latencies",
+                          "start_times",
+                          "max_output_tokens_per_s",
+                          "max_concurrent_requests",
+                          "mean_ttft_ms",
+                          "median_tpot_ms",
+                          "std_itl_ms",
+                          "p90_e2el_ms",
+                          "p99.9_ttft_ms",
+                          "request_rate",
+                          "burstiness"})
         CHECK_MESSAGE(j.contains(k), k);
     CHECK(j["request_rate"] == "inf");
     CHECK(j["request_goodput"].is_null());

@@ -44,12 +44,12 @@ TEST_CASE("Metrics.validation.unpaired_or_duplicate_rates_fail") {
 }
 
 TEST_CASE("Metrics.validation_json.reads_vllm_results") {
-    nlohmann::json j = {{"request_rate", 4.0},   {"mean_ttft_ms", 12.5},      {"mean_tpot_ms", 30.0},
-                        {"mean_itl_ms", 29.0},   {"output_throughput", 99.0}, {"latencies", {1.0, 3.0, 0.0}},
+    nlohmann::json j = {{"request_rate", 4.0},       {"mean_ttft_ms", 12.5},      {"mean_tpot_ms", 30.0},
+                        {"mean_itl_ms", 29.0},       {"output_throughput", 99.0}, {"latencies", {1.0, 3.0, 0.0}},
                         {"errors", {"", "", "boom"}}};
     auto p = llmemu::validation_point_from_json(j, "x.json");
     CHECK(p.request_rate == 4.0);
-    CHECK(p.e2el_mean_ms == doctest::Approx(2000.0));  // from latencies of successful requests
+    CHECK(p.e2el_mean_ms == doctest::Approx(2000.0)); // from latencies of successful requests
     j.erase("request_rate");
     CHECK(llmemu::validation_point_from_json(j, "results/real_r16.json").request_rate == 16.0);
     CHECK(llmemu::validation_point_from_json(j, "vllm-8.0qps-Qwen3-8B.json").request_rate == 8.0);
@@ -67,7 +67,7 @@ TEST_CASE("Metrics.validation.rate_from_file_name") {
     CHECK(rate_from_file_name("real_r8.json") == 8.0);
     CHECK(rate_from_file_name("emu-r2.5.json") == 2.5);
     CHECK(rate_from_file_name("r16") == 16.0);
-    CHECK(rate_from_file_name("x_r2.5x.json") == 2.0);  // "r2" then '.', as the pattern reads
+    CHECK(rate_from_file_name("x_r2.5x.json") == 2.0); // "r2" then '.', as the pattern reads
     CHECK(rate_from_file_name("bench_16qps.json") == 16.0);
     CHECK(rate_from_file_name("a3.5qps") == 3.5);
     CHECK_FALSE(rate_from_file_name("foo.json").has_value());

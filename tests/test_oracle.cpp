@@ -18,15 +18,20 @@
 
 namespace {
 
-const std::filesystem::path bundled_pack = std::filesystem::path(LLMEMU_SOURCE_DIR) / "data" / "llm-emu-A40-Qwen3-8B-subset.json";
+const std::filesystem::path bundled_pack =
+    std::filesystem::path(LLMEMU_SOURCE_DIR) / "data" / "llm-emu-A40-Qwen3-8B-subset.json";
 
 std::shared_ptr<const llmemu::ProfileStore> bundled_store() {
     static const auto store = std::make_shared<const llmemu::ProfileStore>(llmemu::load_llm_emu_pack(bundled_pack));
     return store;
 }
 
-llmemu::StepShape decode_shape(std::uint32_t n) { return {llmemu::Phase::decode, n, n, 0}; }
-llmemu::StepShape prefill_shape(std::uint32_t tt, std::uint32_t n) { return {llmemu::Phase::prefill, tt, n, 0}; }
+llmemu::StepShape decode_shape(std::uint32_t n) {
+    return {llmemu::Phase::decode, n, n, 0};
+}
+llmemu::StepShape prefill_shape(std::uint32_t tt, std::uint32_t n) {
+    return {llmemu::Phase::prefill, tt, n, 0};
+}
 
 // A hand-made table: decode buckets at (tt, conc=2) for tt = 1..4 with known samples.
 llmemu::ProfileStore toy_store(bool with_prefill = true, bool with_cycle = false) {
@@ -118,7 +123,8 @@ TEST_CASE("AnyLatencyModel.from_spec.analytic_and_pack") {
 }
 
 TEST_CASE("AnyLatencyModel.from_spec.bad_specs_throw_profile_error") {
-    for (const char* bad : {"const:", "const:abc", "const:-1", "const:1,2", "affine:1,2", "affine:1,x,3", "", "no/such/pack.json", "pack:"}) {
+    for (const char* bad : {"const:", "const:abc", "const:-1", "const:1,2", "affine:1,2", "affine:1,x,3", "",
+                            "no/such/pack.json", "pack:"}) {
         CAPTURE(bad);
         CHECK_THROWS_AS(llmemu::AnyLatencyModel::from_spec(bad), llmemu::profile_error);
     }
@@ -238,11 +244,13 @@ TEST_CASE("Oracle.neighbours.grid_search_matches_brute_force") {
         llmemu::Rng rng(3);
         for (int q = 0; q < 200; ++q) {
             const double tt = static_cast<double>(t.tt_min() + llmemu::uniform_index(rng, t.tt_max() - t.tt_min() + 1));
-            const double conc = static_cast<double>(t.conc_min() + llmemu::uniform_index(rng, t.conc_max() - t.conc_min() + 1));
+            const double conc =
+                static_cast<double>(t.conc_min() + llmemu::uniform_index(rng, t.conc_max() - t.conc_min() + 1));
             llmemu::NeighbourSet got;
             g.nearest(tt, conc, 8, got);
             std::vector<std::pair<double, std::uint32_t>> all;
-            for (std::size_t i = 0; i < t.size(); ++i) all.emplace_back(g.distance(i, tt, conc), static_cast<std::uint32_t>(i));
+            for (std::size_t i = 0; i < t.size(); ++i)
+                all.emplace_back(g.distance(i, tt, conc), static_cast<std::uint32_t>(i));
             std::sort(all.begin(), all.end());
             REQUIRE(got.size() == 8);
             for (std::size_t j = 0; j < 8; ++j) CHECK(got[j].distance == doctest::Approx(all[j].first).epsilon(1e-9));
@@ -255,7 +263,8 @@ TEST_CASE("Oracle.memo_replays_identical_draws") {
     const llmemu::LatencyOracle<> cold(bundled_store());
     llmemu::Rng ra(21);
     llmemu::Rng rb(21);
-    const std::vector<llmemu::StepShape> shapes{prefill_shape(1500, 200), prefill_shape(777, 33), decode_shape(240), {llmemu::Phase::decode, 5000, 400, 0}};
+    const std::vector<llmemu::StepShape> shapes{
+        prefill_shape(1500, 200), prefill_shape(777, 33), decode_shape(240), {llmemu::Phase::decode, 5000, 400, 0}};
     for (int i = 0; i < 200; ++i) {
         const auto& s = shapes[static_cast<std::size_t>(i) % shapes.size()];
         llmemu::LatencyOracle<> fresh = cold; // a copy starts with an empty memo
@@ -268,7 +277,8 @@ TEST_CASE("Oracle.sparse_index_table_behaves_like_dense") {
     // tt 1 and 10,000,000: far too wide for a dense grid, so lookups use sorted keys.
     llmemu::ProfileStore s;
     s.set_bucketing({1, 5});
-    s.set_table(llmemu::TableKind::decode, llmemu::ProfileTable({1, 5}, {{1, 2}, {10000000, 2}}, {3, 3}, {1, 2, 3, 7, 8, 9}));
+    s.set_table(llmemu::TableKind::decode,
+                llmemu::ProfileTable({1, 5}, {{1, 2}, {10000000, 2}}, {3, 3}, {1, 2, 3, 7, 8, 9}));
     REQUIRE_FALSE(s.table(llmemu::TableKind::decode)->dense_index());
     CHECK(s.table(llmemu::TableKind::decode)->find(10000000, 2) == 1);
     llmemu::LatencyOracle<> o(s);

@@ -8,7 +8,8 @@
 #include "llmemu/profile/llm_emu_json.hpp"
 
 namespace {
-const std::filesystem::path bundled_pack = std::filesystem::path(LLMEMU_SOURCE_DIR) / "data" / "llm-emu-A40-Qwen3-8B-subset.json";
+const std::filesystem::path bundled_pack =
+    std::filesystem::path(LLMEMU_SOURCE_DIR) / "data" / "llm-emu-A40-Qwen3-8B-subset.json";
 }
 
 TEST_CASE("OracleHoldout.bundled_a40_subset_meets_accuracy_bounds") {
@@ -34,8 +35,10 @@ TEST_CASE("OracleHoldout.baseline_is_nearest_bucket_and_scores_are_exact") {
     // Three buckets on a line: hiding the middle one predicts it from its neighbours.
     llmemu::ProfileStore s;
     s.set_bucketing({1, 5});
-    s.set_table(llmemu::TableKind::decode, llmemu::ProfileTable({1, 5}, {{1, 2}, {2, 2}, {3, 2}}, {2, 2, 2}, {100, 100, 200, 200, 400, 400}));
-    const auto r = llmemu::run_holdout(s, 0.34, 1, llmemu::OracleOptions{}, llmemu::NearestBucket{}, llmemu::UniformWeights{});
+    s.set_table(llmemu::TableKind::decode,
+                llmemu::ProfileTable({1, 5}, {{1, 2}, {2, 2}, {3, 2}}, {2, 2, 2}, {100, 100, 200, 200, 400, 400}));
+    const auto r =
+        llmemu::run_holdout(s, 0.34, 1, llmemu::OracleOptions{}, llmemu::NearestBucket{}, llmemu::UniformWeights{});
     REQUIRE(r.tables.size() == 1);
     const auto& t = r.tables[0];
     CHECK(t.hidden_buckets == 1);

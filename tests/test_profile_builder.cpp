@@ -28,7 +28,8 @@ std::string message_of(const std::string& jsonl) {
 
 TEST_CASE("ProfileBuilder.rules.tables_and_bucket_centres_as_llm_emu") {
     llmemu::PackBuilder b;
-    std::istringstream in(R"({"_header": true, "model_name": "m", "gpu_name": "NVIDIA A40", "num_hidden_layers": 36, "gpu_memory_bytes": 47709159424, "gpu_compute_capability": [8, 6]}
+    std::istringstream in(
+        R"({"_header": true, "model_name": "m", "gpu_name": "NVIDIA A40", "num_hidden_layers": 36, "gpu_memory_bytes": 47709159424, "gpu_compute_capability": [8, 6]}
 {"step_cycle_us": 30000.04, "total_tokens": 3, "num_new_reqs": 0, "num_decode_seqs": 3}
 {"step_cycle_us": 31000, "total_tokens": 3, "num_new_reqs": 0, "num_decode_seqs": 4}
 {"step_cycle_us": 50000, "total_tokens": 300, "num_new_reqs": 1, "num_decode_seqs": 5}
@@ -115,16 +116,21 @@ TEST_CASE("ProfileBuilder.csv_and_files") {
     llmemu::PackBuilder bad;
     CHECK_THROWS_WITH_AS(bad.add_file(csv), doctest::Contains("num_decode_seqs"), llmemu::profile_error);
     std::filesystem::remove(csv);
-    CHECK_THROWS_WITH_AS(bad.add_file(dir / "llmemu_no_such_steps.jsonl"), doctest::Contains("cannot read"), llmemu::profile_error);
+    CHECK_THROWS_WITH_AS(bad.add_file(dir / "llmemu_no_such_steps.jsonl"), doctest::Contains("cannot read"),
+                         llmemu::profile_error);
 }
 
 TEST_CASE("ProfileBuilder.bad_input_names_file_line_and_fix") {
-    CHECK(message_of("{\"step_cycle_us\": -1, \"total_tokens\": 1, \"num_new_reqs\": 0, \"num_decode_seqs\": 1}\n").find("trace.jsonl' line 1") != std::string::npos);
-    CHECK(message_of("\n{\"step_cycle_us\": 1, \"total_tokens\": 1, \"num_new_reqs\": 0}\n").find("line 2: missing \"num_decode_seqs\"") != std::string::npos);
+    CHECK(message_of("{\"step_cycle_us\": -1, \"total_tokens\": 1, \"num_new_reqs\": 0, \"num_decode_seqs\": 1}\n")
+              .find("trace.jsonl' line 1") != std::string::npos);
+    CHECK(message_of("\n{\"step_cycle_us\": 1, \"total_tokens\": 1, \"num_new_reqs\": 0}\n")
+              .find("line 2: missing \"num_decode_seqs\"") != std::string::npos);
     CHECK(message_of("{not json\n").find("not valid JSON") != std::string::npos);
-    CHECK(message_of("{\"step_cycle_us\": 1, \"total_tokens\": -4, \"num_new_reqs\": 0, \"num_decode_seqs\": 1}\n").find("non-negative integer") != std::string::npos);
+    CHECK(message_of("{\"step_cycle_us\": 1, \"total_tokens\": -4, \"num_new_reqs\": 0, \"num_decode_seqs\": 1}\n")
+              .find("non-negative integer") != std::string::npos);
     CHECK(message_of("{\"__marker__\": \"begin\"}\n").find("profiling_start") != std::string::npos);
     CHECK(message_of("").find("no step records") != std::string::npos);
-    CHECK(message_of("{\"__marker__\": \"profiling_start\"}\n{\"__marker__\": \"profiling_stop\"}\n{\"step_cycle_us\": 1, \"total_tokens\": 1, \"num_new_reqs\": 0, \"num_decode_seqs\": 1}\n")
+    CHECK(message_of("{\"__marker__\": \"profiling_start\"}\n{\"__marker__\": \"profiling_stop\"}\n{\"step_cycle_us\": "
+                     "1, \"total_tokens\": 1, \"num_new_reqs\": 0, \"num_decode_seqs\": 1}\n")
               .find("no step records") != std::string::npos);
 }

@@ -12,9 +12,11 @@
 
 namespace {
 
-const std::filesystem::path bundled_pack = std::filesystem::path(LLMEMU_SOURCE_DIR) / "data" / "llm-emu-A40-Qwen3-8B-subset.json";
+const std::filesystem::path bundled_pack =
+    std::filesystem::path(LLMEMU_SOURCE_DIR) / "data" / "llm-emu-A40-Qwen3-8B-subset.json";
 
-std::string tiny_pack(std::string_view tables, std::string_view bucketing = R"({"tt_bucket_width": 1, "conc_bucket_width": 5})",
+std::string tiny_pack(std::string_view tables,
+                      std::string_view bucketing = R"({"tt_bucket_width": 1, "conc_bucket_width": 5})",
                       std::string_view version = "2.0", std::string_view type = "serving_step_cycle_2d") {
     return std::string(R"({"version": ")") + std::string(version) + R"(", "profile_type": ")" + std::string(type) +
            R"(", "bucketing": )" + std::string(bucketing) + (tables.empty() ? "" : ", ") + std::string(tables) + "}";
@@ -81,7 +83,8 @@ TEST_CASE("ProfilePack.roundtrip.bundled_read_write_read_is_identical") {
 }
 
 TEST_CASE("ProfilePack.roundtrip.any_subset_of_tables") {
-    const std::string only_decode = tiny_pack(R"("decode_2d_distribution": [{"tt": 3, "conc": 2, "num_samples": 2, "samples": [10.5, 11]}])");
+    const std::string only_decode =
+        tiny_pack(R"("decode_2d_distribution": [{"tt": 3, "conc": 2, "num_samples": 2, "samples": [10.5, 11]}])");
     const auto s = llmemu::parse_llm_emu_pack(only_decode, "decode-only.json");
     CHECK(s.num_tables() == 1);
     CHECK(s.has_table(llmemu::TableKind::decode));
@@ -117,41 +120,68 @@ TEST_CASE("ProfilePack.bad_input.each_case_names_file_bucket_and_fix") {
     const std::vector<Case> cases{
         {"malformed json", R"({"version": "2.0", )", {"bad.json", "not valid JSON"}},
         {"not an object", "[1, 2]", {"bad.json", "JSON object"}},
-        {"wrong version", tiny_pack(R"("decode_2d_distribution": [)" + ok_bucket + "]", R"({"tt_bucket_width": 1, "conc_bucket_width": 5})", "1.0"),
+        {"wrong version",
+         tiny_pack(R"("decode_2d_distribution": [)" + ok_bucket + "]",
+                   R"({"tt_bucket_width": 1, "conc_bucket_width": 5})", "1.0"),
          {"bad.json", "version is \"1.0\"", "2.0"}},
-        {"wrong profile type", tiny_pack(R"("decode_2d_distribution": [)" + ok_bucket + "]", R"({"tt_bucket_width": 1, "conc_bucket_width": 5})", "2.0", "kernel"),
+        {"wrong profile type",
+         tiny_pack(R"("decode_2d_distribution": [)" + ok_bucket + "]",
+                   R"({"tt_bucket_width": 1, "conc_bucket_width": 5})", "2.0", "kernel"),
          {"bad.json", "profile_type", "serving_step_cycle_2d"}},
-        {"num_samples disagrees", tiny_pack(R"("decode_2d_distribution": [{"tt": 5, "conc": 7, "num_samples": 3, "samples": [1, 2]}])"),
+        {"num_samples disagrees",
+         tiny_pack(R"("decode_2d_distribution": [{"tt": 5, "conc": 7, "num_samples": 3, "samples": [1, 2]}])"),
          {"bad.json", "decode_2d_distribution bucket 0 (tt=5, conc=7)", "num_samples=3 but 2 samples"}},
-        {"negative sample", tiny_pack(R"("prefill_2d_distribution": [)" + ok_bucket + R"(, {"tt": 4, "conc": 2, "num_samples": 2, "samples": [1, -2]}])"),
+        {"negative sample",
+         tiny_pack(R"("prefill_2d_distribution": [)" + ok_bucket +
+                   R"(, {"tt": 4, "conc": 2, "num_samples": 2, "samples": [1, -2]}])"),
          {"bad.json", "prefill_2d_distribution bucket 1 (tt=4, conc=2)", "sample 1", "non-negative"}},
-        {"infinite sample (float overflow)", tiny_pack(R"("prefill_2d_distribution": [{"tt": 4, "conc": 2, "num_samples": 1, "samples": [1e300]}])"),
+        {"infinite sample (float overflow)",
+         tiny_pack(R"("prefill_2d_distribution": [{"tt": 4, "conc": 2, "num_samples": 1, "samples": [1e300]}])"),
          {"bad.json", "bucket 0 (tt=4, conc=2)", "finite"}},
-        {"non-number sample", tiny_pack(R"("prefill_2d_distribution": [{"tt": 4, "conc": 2, "num_samples": 1, "samples": ["NaN"]}])"),
+        {"non-number sample",
+         tiny_pack(R"("prefill_2d_distribution": [{"tt": 4, "conc": 2, "num_samples": 1, "samples": ["NaN"]}])"),
          {"bad.json", "bucket 0 (tt=4, conc=2)", "a string"}},
-        {"NaN literal", tiny_pack(R"("prefill_2d_distribution": [{"tt": 4, "conc": 2, "num_samples": 1, "samples": [NaN]}])"),
+        {"NaN literal",
+         tiny_pack(R"("prefill_2d_distribution": [{"tt": 4, "conc": 2, "num_samples": 1, "samples": [NaN]}])"),
          {"bad.json", "not valid JSON"}},
-        {"empty table", tiny_pack(R"("decode_2d_distribution": [])"), {"bad.json", "decode_2d_distribution is empty", "remove the key"}},
+        {"empty table",
+         tiny_pack(R"("decode_2d_distribution": [])"),
+         {"bad.json", "decode_2d_distribution is empty", "remove the key"}},
         {"no table at all", tiny_pack(""), {"bad.json", "no table"}},
-        {"duplicate bucket", tiny_pack(R"("decode_2d_distribution": [)" + ok_bucket + ", " + ok_bucket + "]"),
+        {"duplicate bucket",
+         tiny_pack(R"("decode_2d_distribution": [)" + ok_bucket + ", " + ok_bucket + "]"),
          {"bad.json", "buckets 0 and 1", "(tt=3, conc=2)", "merge"}},
-        {"zero width", tiny_pack(R"("decode_2d_distribution": [)" + ok_bucket + "]", R"({"tt_bucket_width": 0, "conc_bucket_width": 5})"),
+        {"zero width",
+         tiny_pack(R"("decode_2d_distribution": [)" + ok_bucket + "]",
+                   R"({"tt_bucket_width": 0, "conc_bucket_width": 5})"),
          {"bad.json", "bucketing.tt_bucket_width is 0", "positive"}},
-        {"negative width", tiny_pack(R"("decode_2d_distribution": [)" + ok_bucket + "]", R"({"tt_bucket_width": 1, "conc_bucket_width": -5})"),
+        {"negative width",
+         tiny_pack(R"("decode_2d_distribution": [)" + ok_bucket + "]",
+                   R"({"tt_bucket_width": 1, "conc_bucket_width": -5})"),
          {"bad.json", "bucketing.conc_bucket_width is -5", "positive"}},
-        {"missing bucketing", R"({"version": "2.0", "profile_type": "serving_step_cycle_2d", "decode_2d_distribution": [)" + ok_bucket + "]}",
+        {"missing bucketing",
+         R"({"version": "2.0", "profile_type": "serving_step_cycle_2d", "decode_2d_distribution": [)" + ok_bucket +
+             "]}",
          {"bad.json", "no \"bucketing\""}},
-        {"conc not a centre", tiny_pack(R"("decode_2d_distribution": [{"tt": 3, "conc": 3, "num_samples": 1, "samples": [10]}])"),
+        {"conc not a centre",
+         tiny_pack(R"("decode_2d_distribution": [{"tt": 3, "conc": 3, "num_samples": 1, "samples": [10]}])"),
          {"bad.json", "bucket 0 (tt=3, conc=3)", "not a bucket centre", "expected 2"}},
-        {"negative tt", tiny_pack(R"("decode_2d_distribution": [{"tt": -3, "conc": 2, "num_samples": 1, "samples": [10]}])"),
+        {"negative tt",
+         tiny_pack(R"("decode_2d_distribution": [{"tt": -3, "conc": 2, "num_samples": 1, "samples": [10]}])"),
          {"bad.json", "decode_2d_distribution bucket 0: tt is -3", "non-negative integer"}},
-        {"missing samples key", tiny_pack(R"("decode_2d_distribution": [{"tt": 3, "conc": 2, "num_samples": 1}])"),
+        {"missing samples key",
+         tiny_pack(R"("decode_2d_distribution": [{"tt": 3, "conc": 2, "num_samples": 1}])"),
          {"bad.json", "bucket 0", "no \"samples\""}},
-        {"empty bucket", tiny_pack(R"("decode_2d_distribution": [{"tt": 3, "conc": 2, "num_samples": 0, "samples": []}])"),
+        {"empty bucket",
+         tiny_pack(R"("decode_2d_distribution": [{"tt": 3, "conc": 2, "num_samples": 0, "samples": []}])"),
          {"bad.json", "bucket 0 (tt=3, conc=2) has no samples", "drop the bucket"}},
-        {"duplicate top-level key", tiny_pack(R"("decode_2d_distribution": [)" + ok_bucket + R"(], "decode_2d_distribution": [)" + ok_bucket + "]"),
+        {"duplicate top-level key",
+         tiny_pack(R"("decode_2d_distribution": [)" + ok_bucket + R"(], "decode_2d_distribution": [)" + ok_bucket +
+                   "]"),
          {"bad.json", "appears twice"}},
-        {"table not an array", tiny_pack(R"("prefill_2d_distribution": {"tt": 1})"), {"bad.json", "prefill_2d_distribution is an object", "array"}},
+        {"table not an array",
+         tiny_pack(R"("prefill_2d_distribution": {"tt": 1})"),
+         {"bad.json", "prefill_2d_distribution is an object", "array"}},
     };
     for (const Case& c : cases) {
         CAPTURE(c.what);
@@ -172,6 +202,7 @@ TEST_CASE("ProfilePack.bad_input.unreadable_file") {
         CHECK(msg.find(missing.string()) != std::string::npos);
         CHECK(msg.find("cannot read") != std::string::npos);
     }
-    CHECK_THROWS_AS(llmemu::write_llm_emu_pack(llmemu::load_llm_emu_pack(bundled_pack), "/nonexistent-dir-llmemu/x.json"),
-                    llmemu::profile_error);
+    CHECK_THROWS_AS(
+        llmemu::write_llm_emu_pack(llmemu::load_llm_emu_pack(bundled_pack), "/nonexistent-dir-llmemu/x.json"),
+        llmemu::profile_error);
 }

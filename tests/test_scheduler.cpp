@@ -98,7 +98,7 @@ TEST_CASE("Scheduler.budget.partial_prefill_then_continue") {
     CHECK_FALSE(s.batch.requests[1].completes_prompt);
     CHECK(sch.num_waiting() == 1);
     sch.update_from_output(s, output_for(s), nanoseconds{0});
-    CHECK(sch.find(2)->num_output_tokens == 0);  // a partial chunk samples nothing
+    CHECK(sch.find(2)->num_output_tokens == 0); // a partial chunk samples nothing
     sch.schedule(s, nanoseconds{0});
     // Running first: 1 decodes, 2 finishes its prompt (576), then 3 gets the rest (447).
     CHECK(tokens_of(s, 1) == 1);
@@ -135,8 +135,8 @@ TEST_CASE("Scheduler.budget.max_num_seqs_holds_requests_in_waiting") {
     CHECK(sch.num_waiting() == 1);
     sch.update_from_output(s, output_for(s), nanoseconds{0});
     sch.schedule(s, nanoseconds{0});
-    CHECK(ids_of(s) == std::vector<RequestId>{1, 2});  // 3 still waits
-    sch.update_from_output(s, output_for(s), nanoseconds{0});  // 1 and 2 reach max_tokens
+    CHECK(ids_of(s) == std::vector<RequestId>{1, 2});         // 3 still waits
+    sch.update_from_output(s, output_for(s), nanoseconds{0}); // 1 and 2 reach max_tokens
     CHECK(sch.num_running() == 0);
     sch.schedule(s, nanoseconds{0});
     CHECK(ids_of(s) == std::vector<RequestId>{3});
@@ -149,19 +149,19 @@ TEST_CASE("Scheduler.stop.eos_min_tokens_ignore_eos_and_length") {
     RequestSpec b = spec(2, 10, 5);
     b.ignore_eos = false;
     b.min_tokens = 3;
-    RequestSpec c = spec(3, 10, 5);  // ignore_eos
+    RequestSpec c = spec(3, 10, 5); // ignore_eos
     REQUIRE(sch.add_request(a, nanoseconds{0}));
     REQUIRE(sch.add_request(b, nanoseconds{0}));
     REQUIRE(sch.add_request(c, nanoseconds{0}));
     ScheduledStep s;
-    for (int i = 0; i < 5; ++i) step(sch, s, {1, 2, 3});  // every token is EOS
+    for (int i = 0; i < 5; ++i) step(sch, s, {1, 2, 3}); // every token is EOS
     auto& done = sch.finished_records();
     REQUIRE(done.size() == 3);
     std::sort(done.begin(), done.end(), [](auto& x, auto& y) { return x.id < y.id; });
     CHECK(done[0].reason == FinishReason::stop);
     CHECK(done[0].output_len == 1);
     CHECK(done[1].reason == FinishReason::stop);
-    CHECK(done[1].output_len == 3);  // EOS ignored below min_tokens
+    CHECK(done[1].output_len == 3); // EOS ignored below min_tokens
     CHECK(done[2].reason == FinishReason::length);
     CHECK(done[2].output_len == 5);
     CHECK(sch.stats().num_finished(FinishReason::stop) == 2);
@@ -176,16 +176,16 @@ TEST_CASE("Scheduler.reject.too_long_and_invalid_requests_are_recorded") {
     c.max_model_len = 100;
     Scheduler sch(c);
     CHECK_FALSE(sch.add_request(spec(1, 90, 11), nanoseconds{5}));
-    CHECK(sch.add_request(spec(2, 90, 10), nanoseconds{5}));  // exactly max_model_len
+    CHECK(sch.add_request(spec(2, 90, 10), nanoseconds{5})); // exactly max_model_len
     CHECK_FALSE(sch.add_request(spec(3, 0, 10), nanoseconds{5}));
     CHECK_FALSE(sch.add_request(spec(4, 10, 0), nanoseconds{5}));
     RequestSpec m = spec(5, 10, 2);
     m.min_tokens = 3;
     CHECK_FALSE(sch.add_request(m, nanoseconds{5}));
-    CHECK_FALSE(sch.add_request(spec(2, 10, 2), nanoseconds{5}));  // duplicate id in flight
+    CHECK_FALSE(sch.add_request(spec(2, 10, 2), nanoseconds{5})); // duplicate id in flight
     RequestSpec t = spec(6, 3, 2);
     t.prompt_tokens = {1, 2};
-    CHECK_FALSE(sch.add_request(t, nanoseconds{5}));  // prompt_len disagrees with the ids
+    CHECK_FALSE(sch.add_request(t, nanoseconds{5})); // prompt_len disagrees with the ids
     const auto& done = sch.finished_records();
     REQUIRE(done.size() == 6);
     for (const auto& r : done) {
@@ -243,8 +243,8 @@ TEST_CASE("Scheduler.preempt.fcfs_last_running_to_front_of_waiting") {
             if (r.id == 2 && r.is_new) {
                 resumed = true;
                 CHECK(sch.find(1) == nullptr);
-                CHECK(r.num_computed_tokens == 16);       // one cached block survived
-                CHECK(r.num_scheduled_tokens == 33);      // 49 - 16 recomputed
+                CHECK(r.num_computed_tokens == 16);  // one cached block survived
+                CHECK(r.num_scheduled_tokens == 33); // 49 - 16 recomputed
                 CHECK(r.completes_prompt);
                 CHECK(r.num_output_tokens == 17);
             }
@@ -258,7 +258,7 @@ TEST_CASE("Scheduler.preempt.fcfs_last_running_to_front_of_waiting") {
 }
 
 TEST_CASE("Scheduler.preempt.priority_victim_and_admission_order") {
-    EngineConfig c = config(7);  // 6 usable blocks
+    EngineConfig c = config(7); // 6 usable blocks
     c.max_model_len = 96;
     c.policy = SchedulingPolicy::priority;
     c.max_num_seqs = 2;
@@ -283,9 +283,9 @@ TEST_CASE("Scheduler.preempt.priority_victim_and_admission_order") {
     step(p, t);
     REQUIRE(p.add_request(spec(5, 32, 40, 0), nanoseconds{0}));
     step(p, t);
-    CHECK(ids_of(t) == std::vector<RequestId>{4, 5});  // 4 holds 4 blocks, 5 holds 2
+    CHECK(ids_of(t) == std::vector<RequestId>{4, 5}); // 4 holds 4 blocks, 5 holds 2
     CHECK(p.kv_cache().num_free_blocks() == 0);
-    p.schedule(t, nanoseconds{0});  // 5 needs a 3rd block: 4 (priority 9) is the victim
+    p.schedule(t, nanoseconds{0}); // 5 needs a 3rd block: 4 (priority 9) is the victim
     CHECK(p.stats().preemptions == 1);
     CHECK(p.find(4)->status == RequestStatus::preempted);
     CHECK(ids_of(t) == std::vector<RequestId>{5});
@@ -319,14 +319,14 @@ TEST_CASE("Scheduler.prefix.hit_on_admission_shortens_prefill") {
 }
 
 TEST_CASE("Scheduler.abort.frees_blocks_for_the_next_step") {
-    EngineConfig c = config(5);  // 4 usable blocks = 64 tokens
+    EngineConfig c = config(5); // 4 usable blocks = 64 tokens
     c.max_model_len = 64;
     Scheduler sch(c);
     REQUIRE(sch.add_request(spec(1, 48, 10), nanoseconds{0}));
     REQUIRE(sch.add_request(spec(2, 40, 10), nanoseconds{0}));
     ScheduledStep s;
     step(sch, s);
-    CHECK(ids_of(s) == std::vector<RequestId>{1});  // 2 needs 3 blocks, 1 free: strict FCFS wait
+    CHECK(ids_of(s) == std::vector<RequestId>{1}); // 2 needs 3 blocks, 1 free: strict FCFS wait
     CHECK(sch.kv_cache().num_free_blocks() == 1);
     CHECK(sch.abort(1, nanoseconds{3}));
     CHECK_FALSE(sch.abort(1, nanoseconds{3}));
@@ -353,13 +353,13 @@ TEST_CASE("Scheduler.async.placeholders_and_max_tokens_lookahead") {
     ScheduledStep s0;
     ScheduledStep s1;
     ScheduledStep s2;
-    sch.schedule(s0, nanoseconds{0});  // prefill, token 1 in flight
-    sch.schedule(s1, nanoseconds{0});  // decode of token 2, assuming token 1
+    sch.schedule(s0, nanoseconds{0}); // prefill, token 1 in flight
+    sch.schedule(s1, nanoseconds{0}); // decode of token 2, assuming token 1
     CHECK(tokens_of(s1, 1) == 1);
     CHECK(s1.batch.requests[0].num_output_tokens == 1);
     CHECK(sch.find(1)->num_output_placeholders == 2);
     sch.update_from_output(s0, output_for(s0), nanoseconds{1});
-    sch.schedule(s2, nanoseconds{1});  // token 3
+    sch.schedule(s2, nanoseconds{1}); // token 3
     CHECK(tokens_of(s2, 1) == 1);
     sch.update_from_output(s1, output_for(s1), nanoseconds{2});
     // Token 3 (the last) is in flight: nothing more is scheduled.

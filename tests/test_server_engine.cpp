@@ -43,8 +43,8 @@ struct EngineServer {
         EngineConfig config;
         config.max_model_len = 512;
         config.num_gpu_blocks = num_gpu_blocks;
-        engine = std::make_unique<LiveEngine<Exec>>(Exec(AnyLatencyModel::from_spec(profile), clock, {}, 7), clock,
-                                                    config);
+        engine =
+            std::make_unique<LiveEngine<Exec>>(Exec(AnyLatencyModel::from_spec(profile), clock, {}, 7), clock, config);
         backend = std::make_unique<LiveEngineBackend<Exec>>(*engine);
         ServerOptions opts;
         opts.port = 0;
@@ -85,8 +85,9 @@ TEST_CASE("Server.engine.stream_and_metrics" * doctest::timeout(30)) {
     CHECK(sse.events[6]["usage"]["prompt_tokens"] == 40);
     CHECK(sse.events[6]["usage"]["completion_tokens"] == 6);
     // Same prompt again: the engine's prefix cache hits (two full blocks of 16).
-    CHECK(c.post("/v1/completions", {{"model", "emu"}, {"prompt", std::vector<int>(40, 3)}, {"max_tokens", 2}})
-              .status == 200);
+    CHECK(
+        c.post("/v1/completions", {{"model", "emu"}, {"prompt", std::vector<int>(40, 3)}, {"max_tokens", 2}}).status ==
+        200);
     const auto page = c.get("/metrics").body;
     const std::string l = R"({model_name="emu",engine="0")";
     CHECK(page.find("vllm:generation_tokens_total" + l + "} 8.0") != std::string::npos);
@@ -108,11 +109,9 @@ TEST_CASE("Server.engine.disconnect_frees_kv" * doctest::timeout(30)) {
         TestConnection c(s.port());
         http::request<http::string_body> req{http::verb::post, "/v1/completions", 11};
         req.set(http::field::host, "127.0.0.1");
-        req.body() = nlohmann::json{{"model", "emu"},
-                                    {"prompt", std::vector<int>(64, 5)},
-                                    {"max_tokens", 400},
-                                    {"stream", true}}
-                         .dump();
+        req.body() =
+            nlohmann::json{{"model", "emu"}, {"prompt", std::vector<int>(64, 5)}, {"max_tokens", 400}, {"stream", true}}
+                .dump();
         req.prepare_payload();
         http::write(c.socket(), req);
         char buf[256];
@@ -121,7 +120,7 @@ TEST_CASE("Server.engine.disconnect_frees_kv" * doctest::timeout(30)) {
             const auto st = s.engine->snapshot();
             return st.running == 1 && st.kv_usage > 0.0 && st.generation_tokens >= 1;
         }));
-    }  // disconnect mid-stream
+    } // disconnect mid-stream
     CHECK(server_test::wait_for([&] {
         const auto st = s.engine->snapshot();
         return st.num_finished(FinishReason::abort) == 1 && st.running == 0 && st.kv_usage == 0.0;
@@ -136,7 +135,7 @@ TEST_CASE("Server.engine.disconnect_frees_kv" * doctest::timeout(30)) {
 }
 
 TEST_CASE("Server.engine.refused_requests" * doctest::timeout(30)) {
-    EngineServer s(40);  // 39 usable blocks: 624 tokens of KV, max_model_len 512
+    EngineServer s(40); // 39 usable blocks: 624 tokens of KV, max_model_len 512
     TestConnection c(s.port());
     auto r = c.post("/v1/completions", {{"model", "emu"}, {"prompt", std::vector<int>(512, 1)}, {"max_tokens", 4}});
     CHECK(r.status == 400);
@@ -172,7 +171,7 @@ TEST_CASE("Server.engine.load_generator_end_to_end" * doctest::timeout(60)) {
             const auto& t = run.timings[i];
             CHECK(t.success);
             CHECK(t.output_len == reqs[i].output_len);
-            CHECK(run.outcomes[i].prompt_tokens_reported == reqs[i].prompt_len);  // exact on this server
+            CHECK(run.outcomes[i].prompt_tokens_reported == reqs[i].prompt_len); // exact on this server
             CHECK(t.latency_s >= t.ttft_s);
             CHECK(t.start_time_s >= reqs[i].arrival_s - 1e-3);
         }

@@ -46,8 +46,8 @@ struct Fixture {
 };
 
 nlohmann::json completion(int max_tokens, bool stream, bool usage = false) {
-    nlohmann::json j{{"model", "emu"}, {"prompt", "the cat sat on the mat"}, {"max_tokens", max_tokens},
-                     {"stream", stream}};
+    nlohmann::json j{
+        {"model", "emu"}, {"prompt", "the cat sat on the mat"}, {"max_tokens", max_tokens}, {"stream", stream}};
     if (usage) j["stream_options"] = {{"include_usage", true}};
     return j;
 }
@@ -75,7 +75,7 @@ TEST_CASE("Server.http.routes" * doctest::timeout(20)) {
     CHECK(metrics.status == 200);
     CHECK(metrics.content_type.find("text/plain") == 0);
     CHECK(metrics.body.find("vllm:num_requests_running{model_name=\"emu\",engine=\"0\"}") != std::string::npos);
-    CHECK(c.get("/health").status == 200);  // same keep-alive connection throughout
+    CHECK(c.get("/health").status == 200); // same keep-alive connection throughout
 }
 
 TEST_CASE("Server.http.completion_non_streaming" * doctest::timeout(20)) {
@@ -111,7 +111,7 @@ TEST_CASE("Server.http.streaming_sse" * doctest::timeout(20)) {
     CHECK(r.content_type.find("text/event-stream") == 0);
     const auto sse = server_test::parse_sse(r.body);
     CHECK(sse.done);
-    REQUIRE(sse.events.size() == 8);  // 7 tokens + usage
+    REQUIRE(sse.events.size() == 8); // 7 tokens + usage
     std::string text;
     for (int i = 0; i < 7; ++i) {
         CHECK(sse.events[i]["object"] == "text_completion");
@@ -133,7 +133,7 @@ TEST_CASE("Server.http.streaming_sse" * doctest::timeout(20)) {
     CHECK(cs.events[0]["choices"][0]["delta"]["role"] == "assistant");
     CHECK(cs.events[3]["choices"][0]["finish_reason"] == "length");
     CHECK_FALSE(cs.events[3].contains("usage"));
-    CHECK(c.get("/health").status == 200);  // the connection is reusable after a stream
+    CHECK(c.get("/health").status == 200); // the connection is reusable after a stream
 }
 
 TEST_CASE("Server.http.bad_requests_keep_serving" * doctest::timeout(20)) {
@@ -191,13 +191,13 @@ TEST_CASE("Server.http.client_disconnect_aborts" * doctest::timeout(20)) {
             req.body() = completion(900, stream).dump();
             req.prepare_payload();
             http::write(c.socket(), req);
-            if (stream) {  // wait for the first bytes of the stream
+            if (stream) { // wait for the first bytes of the stream
                 char buf[64];
                 c.socket().read_some(boost::asio::buffer(buf));
             } else {
                 REQUIRE(server_test::wait_for([&] { return f.backend.live() == 1; }));
             }
-        }  // the client goes away mid-request
+        } // the client goes away mid-request
         CHECK(server_test::wait_for([&] { return f.backend.finished(FinishReason::abort) == aborted_before + 1; }));
         CHECK(f.backend.live() == 0);
     }
@@ -223,7 +223,7 @@ TEST_CASE("Server.http.shutdown_ends_streams" * doctest::timeout(20)) {
     REQUIRE(server_test::wait_for([&] { return backend.live() == 1; }));
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
     server.stop();
-    server.wait();  // returns once the stream is ended
+    server.wait(); // returns once the stream is ended
     client.join();
     CHECK(reply.status == 200);
     const auto sse = server_test::parse_sse(reply.body);
@@ -288,7 +288,7 @@ TEST_CASE("Server.http.concurrent_streams_with_project_client" * doctest::timeou
         CHECK(SyntheticVocabulary::count(o.generated_text) == 10);
     }
     CHECK(f.server->stats().generations == n);
-    CHECK(client.idle_connections() == n);  // keep-alive connections pooled
+    CHECK(client.idle_connections() == n); // keep-alive connections pooled
     // A second wave reuses the pooled connections.
     const auto connections = f.server->stats().connections;
     outcomes.clear();
@@ -305,8 +305,8 @@ TEST_CASE("Server.http.concurrent_streams_with_project_client" * doctest::timeou
     REQUIRE(outcomes.size() == 8);
     for (const auto& o : outcomes) {
         CHECK(o.success);
-        CHECK(o.output_tokens == 4);  // counted from the text (no usage asked)
-        CHECK(o.itl_s.size() == 4);   // role chunk first, as vLLM's client sees it
+        CHECK(o.output_tokens == 4); // counted from the text (no usage asked)
+        CHECK(o.itl_s.size() == 4);  // role chunk first, as vLLM's client sees it
     }
     CHECK(f.server->stats().connections == connections);
 }
@@ -370,7 +370,7 @@ TEST_CASE("Server.http.expect_100_continue" * doctest::timeout(20)) {
                              "Expect: 100-continue\r\nContent-Length: " +
                              std::to_string(body.size()) + "\r\n\r\n";
     boost::asio::write(c.socket(), boost::asio::buffer(head));
-    std::string interim(25, '\0');  // the server answers before the body is sent
+    std::string interim(25, '\0'); // the server answers before the body is sent
     boost::asio::read(c.socket(), boost::asio::buffer(interim.data(), interim.size()));
     CHECK(interim == "HTTP/1.1 100 Continue\r\n\r\n");
     boost::asio::write(c.socket(), boost::asio::buffer(body));

@@ -35,15 +35,15 @@ ApiError parse_error(const std::string& body, Endpoint ep = Endpoint::completion
 
 TEST_CASE("Server.vocabulary.counting_rule") {
     CHECK(SyntheticVocabulary::count("") == 0);
-    CHECK(SyntheticVocabulary::count("hello") == 2);        // 5 letters: 4 + 1
-    CHECK(SyntheticVocabulary::count("the cat sat") == 3);  // single spaces join the next word
-    CHECK(SyntheticVocabulary::count("Hi, you!") == 4);     // Hi , you !
-    CHECK(SyntheticVocabulary::count("a  b") == 3);         // a, "  ", b
+    CHECK(SyntheticVocabulary::count("hello") == 2);       // 5 letters: 4 + 1
+    CHECK(SyntheticVocabulary::count("the cat sat") == 3); // single spaces join the next word
+    CHECK(SyntheticVocabulary::count("Hi, you!") == 4);    // Hi , you !
+    CHECK(SyntheticVocabulary::count("a  b") == 3);        // a, "  ", b
     CHECK(SyntheticVocabulary::count("x\n") == 2);
-    CHECK(SyntheticVocabulary::count("\xc3\xa9t\xc3\xa9") == 3);  // é t é
+    CHECK(SyntheticVocabulary::count("\xc3\xa9t\xc3\xa9") == 3); // é t é
     CHECK(SyntheticVocabulary::tokenize("the cat") == SyntheticVocabulary::tokenize("the cat"));
     CHECK(SyntheticVocabulary::tokenize("the cat") != SyntheticVocabulary::tokenize("the dog"));
-    CHECK(SyntheticVocabulary::tokenize("ab ab")[0] != SyntheticVocabulary::tokenize("ab ab")[1]);  // leading space
+    CHECK(SyntheticVocabulary::tokenize("ab ab")[0] != SyntheticVocabulary::tokenize("ab ab")[1]); // leading space
 }
 
 TEST_CASE("Server.vocabulary.generated_text_counts_back") {
@@ -74,7 +74,7 @@ TEST_CASE("Server.openai.completion_parsing") {
     const auto ids = parse_generation_request(R"({"model":"emu","prompt":[1,2,3,4]})", Endpoint::completions, limits());
     CHECK(ids.prompt_len == 4);
     CHECK(ids.prompt_tokens == std::vector<TokenId>{1, 2, 3, 4});
-    CHECK(ids.max_tokens == 16);  // OpenAI's default for completions
+    CHECK(ids.max_tokens == 16); // OpenAI's default for completions
     const auto nested = parse_generation_request(R"({"model":"emu","prompt":[[7,8]],"max_tokens":3.0})",
                                                  Endpoint::completions, limits());
     CHECK(nested.prompt_len == 2);
@@ -91,11 +91,11 @@ TEST_CASE("Server.openai.chat_parsing") {
         Endpoint::chat_completions, limits());
     // (4 + 2) + (4 + 2) + 3 = 15 by the template rule
     CHECK(r.prompt_len == 15);
-    CHECK(r.max_tokens == 7);  // max_completion_tokens wins
+    CHECK(r.max_tokens == 7); // max_completion_tokens wins
     const auto d = parse_generation_request(R"({"model":"emu","messages":[{"role":"user","content":"x"}]})",
                                             Endpoint::chat_completions, limits());
     CHECK(d.prompt_len == 8);
-    CHECK(d.max_tokens == 92);  // chat default: max_model_len - prompt
+    CHECK(d.max_tokens == 92); // chat default: max_model_len - prompt
     // The same conversation prefix gives the same token ids (prefix caching works).
     const auto longer = parse_generation_request(
         R"({"model":"emu","messages":[{"role":"user","content":"x"},{"role":"assistant","content":" the"},)"
@@ -176,8 +176,10 @@ TEST_CASE("Server.openai.stream_chunks_are_json") {
         REQUIRE(end != std::string::npos);
         const std::string line = out.substr(pos, end - pos);
         REQUIRE(line.rfind("data: ", 0) == 0);
-        if (line == "data: [DONE]") done = true;
-        else events.push_back(nlohmann::json::parse(line.substr(6)));
+        if (line == "data: [DONE]")
+            done = true;
+        else
+            events.push_back(nlohmann::json::parse(line.substr(6)));
         pos = end + 2;
     }
     CHECK(done);
@@ -254,7 +256,7 @@ TEST_CASE("Server.prometheus.vllm_names_labels_buckets") {
     has("vllm:request_prompt_tokens_bucket" + l + R"(,le="2000.0"} 1.0)");
     has("vllm:request_generation_tokens_bucket" + l + R"(,le="2.0"} 0.0)");
     has("vllm:request_generation_tokens_bucket" + l + R"(,le="5.0"} 1.0)");
-    CHECK(text.find(R"(le="5000.0")") == std::string::npos);  // 1-2-5 up to max_model_len
+    CHECK(text.find(R"(le="5000.0")") == std::string::npos); // 1-2-5 up to max_model_len
     CHECK(text.find("vllm:cache_config_info{block_size=\"16\"") != std::string::npos);
     // Every bucket list is exactly vLLM's.
     CHECK(metrics::VllmBuckets::ttft().size() == 22);

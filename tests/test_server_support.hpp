@@ -113,8 +113,8 @@ private:
                     ++m_generated;
                     ev.token = static_cast<llmemu::TokenId>(l.spec.id * 31 + l.out);
                     ev.num_output_tokens = l.out;
-                    const bool eos = !l.spec.ignore_eos && m_eos_after != 0 && l.out >= m_eos_after &&
-                                     l.out >= l.spec.min_tokens;
+                    const bool eos =
+                        !l.spec.ignore_eos && m_eos_after != 0 && l.out >= m_eos_after && l.out >= l.spec.min_tokens;
                     if (eos || l.out >= l.spec.max_tokens) {
                         ev.finished = true;
                         ev.reason = eos ? llmemu::FinishReason::stop : llmemu::FinishReason::length;
@@ -215,8 +215,10 @@ inline SseEvents parse_sse(const std::string& body) {
         pos = end + 2;
         if (msg.rfind("data: ", 0) != 0) continue;
         msg = msg.substr(6);
-        if (msg == "[DONE]") out.done = true;
-        else out.events.push_back(nlohmann::json::parse(msg));
+        if (msg == "[DONE]")
+            out.done = true;
+        else
+            out.events.push_back(nlohmann::json::parse(msg));
     }
     return out;
 }

@@ -176,7 +176,8 @@ TEST_CASE("VirtualClock.multiplexes_two_engines_on_one_clock") {
     // one run_next loop: events interleave by time exactly.
     VirtualClock clock;
     std::vector<std::pair<char, std::int64_t>> log;
-    std::function<void(char, std::chrono::nanoseconds, int)> tick = [&](char who, std::chrono::nanoseconds period, int left) {
+    std::function<void(char, std::chrono::nanoseconds, int)> tick = [&](char who, std::chrono::nanoseconds period,
+                                                                        int left) {
         log.emplace_back(who, clock.now().time_since_epoch().count());
         if (left > 1) clock.schedule_after(period, [&tick, who, period, left] { tick(who, period, left - 1); });
     };
@@ -184,7 +185,8 @@ TEST_CASE("VirtualClock.multiplexes_two_engines_on_one_clock") {
     clock.schedule_at(VirtualClock::time_point(1ns), [&] { tick('b', 5ns, 3); });
     while (clock.run_next()) {
     }
-    const std::vector<std::pair<char, std::int64_t>> expected{{'a', 0}, {'b', 1}, {'a', 3}, {'b', 6}, {'a', 6}, {'a', 9}, {'b', 11}};
+    const std::vector<std::pair<char, std::int64_t>> expected{{'a', 0}, {'b', 1}, {'a', 3}, {'b', 6},
+                                                              {'a', 6}, {'a', 9}, {'b', 11}};
     CHECK(log == expected);
 }
 

@@ -237,7 +237,7 @@ TEST_CASE("TimerFuture.virtual_continuation_exception_propagates_out_of_advance"
     f.then([&] { second.fetch_add(1); });
     CHECK_THROWS_WITH_AS(clock.advance_to(VirtualClock::time_point(2ms)), "continuation failed", std::runtime_error);
     CHECK(second.load() == 1); // every continuation still ran
-    CHECK(f.get() == 1);      // the value was published before the continuations ran
+    CHECK(f.get() == 1);       // the value was published before the continuations ran
 }
 
 TEST_CASE("TimerFuture.wall_blocking_on_the_timer_thread_throws_instead_of_deadlocking" * doctest::timeout(10)) {

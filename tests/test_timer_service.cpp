@@ -4,9 +4,9 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
-#include <functional>
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <stdexcept>
@@ -23,7 +23,9 @@ using llmemu::TimerService;
 using Clock = std::chrono::steady_clock;
 
 namespace {
-TimerService::time_point now() { return std::chrono::time_point_cast<std::chrono::nanoseconds>(Clock::now()); }
+TimerService::time_point now() {
+    return std::chrono::time_point_cast<std::chrono::nanoseconds>(Clock::now());
+}
 
 // Waits (boundedly) until pred holds.
 template <class Pred>
@@ -96,7 +98,8 @@ TEST_CASE("TimerService.cancellation" * doctest::timeout(10)) {
     std::atomic<int> ran{0};
     std::vector<TimerHandle> handles;
     const auto d = now() + 100ms; // far enough that every cancel below beats its deadline
-    for (int i = 0; i < 200; ++i) handles.push_back(service.schedule_at(d + std::chrono::microseconds(i), [&] { ran.fetch_add(1); }));
+    for (int i = 0; i < 200; ++i)
+        handles.push_back(service.schedule_at(d + std::chrono::microseconds(i), [&] { ran.fetch_add(1); }));
     // Cancel the even ones from another thread while the service sleeps.
     std::atomic<int> cancelled{0};
     std::thread canceller([&] {
@@ -128,7 +131,8 @@ TEST_CASE("TimerService.shutdown_with_pending_timers_cancels_them_and_does_not_h
     const auto t0 = Clock::now();
     {
         TimerService service;
-        for (int i = 0; i < 100; ++i) service.schedule_at(now() + 30s + std::chrono::milliseconds(i), [token, &ran] { ran.fetch_add(1); });
+        for (int i = 0; i < 100; ++i)
+            service.schedule_at(now() + 30s + std::chrono::milliseconds(i), [token, &ran] { ran.fetch_add(1); });
         service.schedule_at(now(), [&ran] { ran.fetch_add(1000); }); // due at once
         REQUIRE(eventually([&] { return ran.load() == 1000; }));
         CHECK(service.pending() == 100);
@@ -142,7 +146,7 @@ TEST_CASE("TimerService.shutdown_with_pending_timers_cancels_them_and_does_not_h
         CHECK_FALSE(h);
         CHECK(token.use_count() == 1);
         service.shutdown(); // idempotent
-    } // destructor after shutdown
+    }                       // destructor after shutdown
     CHECK(ran.load() == 1000);
     CHECK(Clock::now() - t0 < 5s);
 }
@@ -205,7 +209,8 @@ TEST_CASE("TimerService.concurrent_schedulers" * doctest::timeout(20)) {
         threads.emplace_back([&, t] {
             llmemu::Rng rng(static_cast<std::uint64_t>(t));
             for (int i = 0; i < 250; ++i) {
-                const auto h = service.schedule_at(now() + std::chrono::microseconds(llmemu::uniform_index(rng, 3000)), [&] { ran.fetch_add(1); });
+                const auto h = service.schedule_at(now() + std::chrono::microseconds(llmemu::uniform_index(rng, 3000)),
+                                                   [&] { ran.fetch_add(1); });
                 if (i % 5 == 0 && service.cancel(h)) cancelled.fetch_add(1);
             }
         });

@@ -27,7 +27,9 @@ struct ReturnsInt {
 struct WrongArgs {
     EmittedToken emit(const ScheduledRequest&) { return {}; }
 };
-ScheduledRequest req(llmemu::RequestId id, std::uint32_t outputs) { return ScheduledRequest{id, 1, 10 + outputs, outputs, false, true}; }
+ScheduledRequest req(llmemu::RequestId id, std::uint32_t outputs) {
+    return ScheduledRequest{id, 1, 10 + outputs, outputs, false, true};
+}
 
 std::filesystem::path temp_file(const std::string& name, const std::string& text) {
     const auto p = std::filesystem::temp_directory_path() / ("llmemu_test_tokens_" + name);
@@ -79,9 +81,11 @@ TEST_CASE("Tokens.uniform_covers_the_vocabulary_and_excludes_eos") {
 TEST_CASE("Tokens.uniform_rejects_bad_settings") {
     CHECK_THROWS_WITH_AS(UniformVocabEmitter(0), doctest::Contains("vocab_size is 0"), llmemu::config_error);
     CHECK_THROWS_AS(UniformVocabEmitter(0x8000'0000U), llmemu::config_error);
-    CHECK_THROWS_WITH_AS(UniformVocabEmitter(10, TokenId{10}), doctest::Contains("outside the vocabulary"), llmemu::config_error);
+    CHECK_THROWS_WITH_AS(UniformVocabEmitter(10, TokenId{10}), doctest::Contains("outside the vocabulary"),
+                         llmemu::config_error);
     CHECK_THROWS_AS(UniformVocabEmitter(10, TokenId{-1}), llmemu::config_error);
-    CHECK_THROWS_WITH_AS(UniformVocabEmitter(1, TokenId{0}), doctest::Contains("nothing to draw"), llmemu::config_error);
+    CHECK_THROWS_WITH_AS(UniformVocabEmitter(1, TokenId{0}), doctest::Contains("nothing to draw"),
+                         llmemu::config_error);
 }
 
 TEST_CASE("Tokens.replay_cycles_per_request") {
@@ -114,7 +118,8 @@ TEST_CASE("Tokens.replay_bad_input") {
     CHECK_THROWS_WITH_AS(ReplayTokenEmitter({1, -4}), doctest::Contains("position 1"), llmemu::config_error);
     const auto missing = std::filesystem::temp_directory_path() / "llmemu_test_tokens_missing.txt";
     std::filesystem::remove(missing);
-    CHECK_THROWS_WITH_AS((void)ReplayTokenEmitter::from_file(missing), doctest::Contains("cannot open"), llmemu::workload_error);
+    CHECK_THROWS_WITH_AS((void)ReplayTokenEmitter::from_file(missing), doctest::Contains("cannot open"),
+                         llmemu::workload_error);
     const auto bad = temp_file("bad.txt", "1 2 three 4");
     CHECK_THROWS_WITH_AS((void)ReplayTokenEmitter::from_file(bad), doctest::Contains("byte 4"), llmemu::workload_error);
     const auto neg = temp_file("neg.txt", "1 -2");
@@ -122,7 +127,8 @@ TEST_CASE("Tokens.replay_bad_input") {
     const auto big = temp_file("big.txt", "99999999999");
     CHECK_THROWS_WITH_AS((void)ReplayTokenEmitter::from_file(big), doctest::Contains("int32"), llmemu::workload_error);
     const auto empty = temp_file("empty.txt", " \n, []");
-    CHECK_THROWS_WITH_AS((void)ReplayTokenEmitter::from_file(empty), doctest::Contains("no token ids"), llmemu::workload_error);
+    CHECK_THROWS_WITH_AS((void)ReplayTokenEmitter::from_file(empty), doctest::Contains("no token ids"),
+                         llmemu::workload_error);
     const auto good = temp_file("good.json", "[10, 11,\n12 13]\n");
     CHECK(ReplayTokenEmitter::from_file(good).corpus() == std::vector<TokenId>{10, 11, 12, 13});
     for (const auto& p : {bad, neg, big, empty, good}) std::filesystem::remove(p);
@@ -155,8 +161,9 @@ TEST_CASE("Tokens.eos_at_target_length") {
 
 TEST_CASE("Tokens.eos_lengths_from_a_sampler_are_reproducible") {
     auto lengths = [](std::uint64_t seed) {
-        EosAtLengthEmitter e(7, UniformVocabEmitter(100, TokenId{7}),
-                             [](llmemu::RequestId, Rng& g) { return static_cast<std::uint32_t>(1 + llmemu::uniform_index(g, 20)); });
+        EosAtLengthEmitter e(7, UniformVocabEmitter(100, TokenId{7}), [](llmemu::RequestId, Rng& g) {
+            return static_cast<std::uint32_t>(1 + llmemu::uniform_index(g, 20));
+        });
         Rng rng(seed);
         std::vector<std::uint32_t> out;
         for (llmemu::RequestId id = 0; id < 30; ++id) {
@@ -176,5 +183,6 @@ TEST_CASE("Tokens.eos_lengths_from_a_sampler_are_reproducible") {
     }
     EosAtLengthEmitter zero(7, UniformVocabEmitter(100, TokenId{7}), [](llmemu::RequestId, Rng&) { return 0U; });
     Rng rng(1);
-    CHECK_THROWS_WITH_AS((void)zero.emit(req(3, 0), rng), doctest::Contains("returned 0 for request 3"), llmemu::config_error);
+    CHECK_THROWS_WITH_AS((void)zero.emit(req(3, 0), rng), doctest::Contains("returned 0 for request 3"),
+                         llmemu::config_error);
 }

@@ -161,7 +161,8 @@ TEST_CASE("Workload.trace.errors_name_file_line_and_fix") {
 }
 
 TEST_CASE("Workload.trace.take_first_and_rescale") {
-    std::istringstream in("arrived_at,num_prefill_tokens,num_decode_tokens,extra\n0,1,1,z\n1,2,2,z\n2,3,3,z\n4,4,4,z\n");
+    std::istringstream in(
+        "arrived_at,num_prefill_tokens,num_decode_tokens,extra\n0,1,1,z\n1,2,2,z\n2,3,3,z\n4,4,4,z\n");
     auto t = llmemu::parse_trace_csv(in, "mem", true);
     CHECK(t.mean_rate() == doctest::Approx(1.0));
     llmemu::take_first(t, 3);

@@ -24,7 +24,9 @@ namespace llmemu::cli {
 
 namespace chrome_detail {
 
-inline double trace_us(std::chrono::nanoseconds ns) { return static_cast<double>(ns.count()) / 1000.0; }
+inline double trace_us(std::chrono::nanoseconds ns) {
+    return static_cast<double>(ns.count()) / 1000.0;
+}
 
 inline std::string trace_escape(std::string_view s) {
     std::string out;
@@ -55,8 +57,8 @@ public:
               std::chrono::nanoseconds end, const std::string& args) {
         if (end < begin) return;
         char buf[256];
-        std::snprintf(buf, sizeof buf, "{\"ph\":\"X\",\"pid\":%d,\"tid\":%llu,\"ts\":%.3f,\"dur\":%.3f,\"name\":\"", pid,
-                      static_cast<unsigned long long>(tid), trace_us(begin), trace_us(end) - trace_us(begin));
+        std::snprintf(buf, sizeof buf, "{\"ph\":\"X\",\"pid\":%d,\"tid\":%llu,\"ts\":%.3f,\"dur\":%.3f,\"name\":\"",
+                      pid, static_cast<unsigned long long>(tid), trace_us(begin), trace_us(end) - trace_us(begin));
         raw(std::string(buf) + trace_escape(name) + "\",\"args\":{" + args + "}}");
     }
     void close(const std::string& title) {
@@ -87,11 +89,13 @@ void write_chrome_trace(std::ostream& os, const Result& result, const std::strin
         w.span(1, 1, prefill ? "prefill step" : "decode step", s.start, s.end, buf);
     }
     for (const auto& p : result.stats.series) {
-        std::snprintf(buf, sizeof buf,
-                      "{\"ph\":\"C\",\"pid\":1,\"ts\":%.3f,\"name\":\"queues\",\"args\":{\"running\":%u,\"waiting\":%u}}",
-                      chrome_detail::trace_us(p.time), static_cast<unsigned>(p.running), static_cast<unsigned>(p.waiting));
+        std::snprintf(
+            buf, sizeof buf,
+            "{\"ph\":\"C\",\"pid\":1,\"ts\":%.3f,\"name\":\"queues\",\"args\":{\"running\":%u,\"waiting\":%u}}",
+            chrome_detail::trace_us(p.time), static_cast<unsigned>(p.running), static_cast<unsigned>(p.waiting));
         w.raw(buf);
-        std::snprintf(buf, sizeof buf, "{\"ph\":\"C\",\"pid\":1,\"ts\":%.3f,\"name\":\"kv_usage\",\"args\":{\"kv\":%.4f}}",
+        std::snprintf(buf, sizeof buf,
+                      "{\"ph\":\"C\",\"pid\":1,\"ts\":%.3f,\"name\":\"kv_usage\",\"args\":{\"kv\":%.4f}}",
                       chrome_detail::trace_us(p.time), p.kv_usage);
         w.raw(buf);
     }
@@ -101,7 +105,7 @@ void write_chrome_trace(std::ostream& os, const Result& result, const std::strin
     std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
         return result.records[a].arrival < result.records[b].arrival;
     });
-    using Busy = std::pair<std::chrono::nanoseconds, std::uint64_t>;  // (end, lane)
+    using Busy = std::pair<std::chrono::nanoseconds, std::uint64_t>; // (end, lane)
     std::priority_queue<Busy, std::vector<Busy>, std::greater<>> busy;
     std::priority_queue<std::uint64_t, std::vector<std::uint64_t>, std::greater<>> free_lanes;
     std::uint64_t lanes = 0;
@@ -115,9 +119,10 @@ void write_chrome_trace(std::ostream& os, const Result& result, const std::strin
         std::uint64_t lane = 0;
         if (free_lanes.empty()) {
             lane = ++lanes;
-            std::snprintf(buf, sizeof buf,
-                          "{\"ph\":\"M\",\"pid\":2,\"tid\":%llu,\"name\":\"thread_name\",\"args\":{\"name\":\"lane %llu\"}}",
-                          static_cast<unsigned long long>(lane), static_cast<unsigned long long>(lane));
+            std::snprintf(
+                buf, sizeof buf,
+                "{\"ph\":\"M\",\"pid\":2,\"tid\":%llu,\"name\":\"thread_name\",\"args\":{\"name\":\"lane %llu\"}}",
+                static_cast<unsigned long long>(lane), static_cast<unsigned long long>(lane));
             w.raw(buf);
         } else {
             lane = free_lanes.top();
@@ -133,8 +138,8 @@ void write_chrome_trace(std::ostream& os, const Result& result, const std::strin
         if (r.first_scheduled == unset) {
             std::snprintf(buf, sizeof buf, "{\"ph\":\"i\",\"s\":\"t\",\"pid\":2,\"tid\":%llu,\"ts\":%.3f,\"name\":\"",
                           static_cast<unsigned long long>(lane), chrome_detail::trace_us(r.arrival));
-            w.raw(std::string(buf) + chrome_detail::trace_escape(id + " " + to_string(r.reason)) + "\",\"args\":{" + args +
-                  ",\"error\":\"" + chrome_detail::trace_escape(r.error) + "\"}}");
+            w.raw(std::string(buf) + chrome_detail::trace_escape(id + " " + to_string(r.reason)) + "\",\"args\":{" +
+                  args + ",\"error\":\"" + chrome_detail::trace_escape(r.error) + "\"}}");
             continue;
         }
         w.span(2, lane, id + " queued", r.arrival, r.first_scheduled, args);

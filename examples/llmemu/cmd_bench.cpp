@@ -24,12 +24,12 @@
 #include "command.hpp"
 #include "data_paths.hpp"
 #include "engine_options.hpp"
+#include "llmemu/detail/server_fd_limit.hpp"
 #include "llmemu/metrics/bench_result.hpp"
 #include "llmemu/metrics/bench_result_json.hpp"
 #include "llmemu/metrics/prometheus.hpp"
 #include "llmemu/server/load_generator.hpp"
 #include "llmemu/server/openai_client.hpp"
-#include "llmemu/detail/server_fd_limit.hpp"
 #include "llmemu/version.hpp"
 #include "llmemu/workload/workload.hpp"
 #include "progress.hpp"
@@ -74,9 +74,12 @@ void run_bench(BenchArgs& a) {
     if (!a.goodput.empty()) parse_slo(a.goodput, summary);
     const auto addr = server::ServerAddress::parse(a.base_url);
     server::LoadOptions opts;
-    if (a.endpoint == "/v1/completions") opts.api = server::ClientApi::completions;
-    else if (a.endpoint == "/v1/chat/completions") opts.api = server::ClientApi::chat_completions;
-    else throw usage_error("--endpoint '" + a.endpoint + "': use /v1/completions or /v1/chat/completions");
+    if (a.endpoint == "/v1/completions")
+        opts.api = server::ClientApi::completions;
+    else if (a.endpoint == "/v1/chat/completions")
+        opts.api = server::ClientApi::chat_completions;
+    else
+        throw usage_error("--endpoint '" + a.endpoint + "': use /v1/completions or /v1/chat/completions");
     opts.endpoint = a.endpoint;
     opts.ignore_eos = !a.no_ignore_eos;
     opts.seed = a.seed;
@@ -93,7 +96,8 @@ void run_bench(BenchArgs& a) {
     std::vector<server::LoadRequest> reqs;
     reqs.reserve(workload.requests.size());
     for (const auto& w : workload.requests)
-        reqs.push_back({w.arrival_s, std::max<std::uint32_t>(w.prompt_len, 1), std::max<std::uint32_t>(w.output_len, 1)});
+        reqs.push_back(
+            {w.arrival_s, std::max<std::uint32_t>(w.prompt_len, 1), std::max<std::uint32_t>(w.output_len, 1)});
 
     // The model: as given, else the server's first (vLLM's client asks /v1/models too).
     std::string model = a.model;
@@ -114,7 +118,7 @@ void run_bench(BenchArgs& a) {
        << (opts.max_concurrency ? std::to_string(*opts.max_concurrency) : std::string("unlimited"))
        << (opts.ignore_eos ? ", ignore_eos" : "") << '\n';
 
-    llmemu::detail::raise_fd_limit();  // one descriptor per connection
+    llmemu::detail::raise_fd_limit(); // one descriptor per connection
     const auto cpu0 = scrape_cpu(addr);
     boost::asio::io_context ioc(1);
     server::StreamingClient client(ioc, addr);
@@ -145,7 +149,8 @@ void run_bench(BenchArgs& a) {
     auto line = [&](const std::string& label, const std::string& value) { print_line(os, label, value); };
     os << llmemu::detail::metrics_center(" llmemu bench ", 50, '-') << '\n';
     if (server_cpu)
-        line("Server CPU (s, % of one core):", fmt("%.2f", *server_cpu) + " (" + fmt("%.1f", 100.0 * *server_cpu / wall) + ")");
+        line("Server CPU (s, % of one core):",
+             fmt("%.2f", *server_cpu) + " (" + fmt("%.1f", 100.0 * *server_cpu / wall) + ")");
     else
         line("Server CPU:", "n/a (no process_cpu_seconds_total on /metrics)");
     line("Client CPU (s, % of one core):", fmt("%.2f", my_cpu) + " (" + fmt("%.1f", 100.0 * my_cpu / wall) + ")");
@@ -174,7 +179,8 @@ void run_bench(BenchArgs& a) {
         ll["wall_time_s"] = wall;
         j["llmemu"] = std::move(ll);
         std::ofstream out(a.result_json, std::ios::binary);
-        if (!out) throw usage_error("--result-json '" + a.result_json + "': cannot write the file; check the directory");
+        if (!out)
+            throw usage_error("--result-json '" + a.result_json + "': cannot write the file; check the directory");
         out << j.dump() << '\n';
         if (!out) throw usage_error("--result-json '" + a.result_json + "': write failed (disk full?)");
         if (!a.quiet) os << "wrote " << a.result_json << '\n';
@@ -186,9 +192,8 @@ void run_bench(BenchArgs& a) {
 const bool registered = register_command(50, [](CLI::App& app) {
     auto args = std::make_shared<BenchArgs>();
     auto* cmd = app.add_subcommand(
-        "bench",
-        "Benchmark any OpenAI-compatible server (llmemu serve, vLLM) the way vllm bench serve does: streamed "
-        "requests at vLLM's arrival times, TTFT/TPOT/ITL/E2E, the same result JSON as llmemu simulate");
+        "bench", "Benchmark any OpenAI-compatible server (llmemu serve, vLLM) the way vllm bench serve does: streamed "
+                 "requests at vLLM's arrival times, TTFT/TPOT/ITL/E2E, the same result JSON as llmemu simulate");
     cmd->add_option("--base-url", args->base_url, "Server to benchmark")->capture_default_str();
     cmd->add_option("--endpoint", args->endpoint, "/v1/completions or /v1/chat/completions")->capture_default_str();
     cmd->add_option("--model", args->model, "Model name to send (default: the server's first in /v1/models)");
@@ -196,7 +201,8 @@ const bool registered = register_command(50, [](CLI::App& app) {
     args->opt_max_concurrency =
         cmd->add_option("--max-concurrency", args->max_concurrency, "Requests in flight at most (default: unlimited)");
     cmd->add_option("--seed", args->seed, "Seed of arrivals, lengths and prompt contents")->capture_default_str();
-    cmd->add_flag("--ignore-eos", args->ignore_eos, "Send ignore_eos (the default: outputs have the workload's lengths)");
+    cmd->add_flag("--ignore-eos", args->ignore_eos,
+                  "Send ignore_eos (the default: outputs have the workload's lengths)");
     cmd->add_flag("--no-ignore-eos", args->no_ignore_eos, "Let the server stop at EOS (lengths may differ)");
     cmd->add_option("--percentiles", args->percentiles, "Percentiles to report, e.g. 50,90,99")->capture_default_str();
     cmd->add_option("--goodput", args->goodput, "SLOs for goodput as KEY:MS pairs (ttft, tpot, e2el)");

@@ -22,7 +22,6 @@
 #include <benchmark/benchmark.h>
 #include <nlohmann/json.hpp>
 
-#include "report.hpp"
 #include "command.hpp"
 #include "data_paths.hpp"
 #include "llmemu/error.hpp"
@@ -33,6 +32,7 @@
 #include "llmemu/profile/store.hpp"
 #include "llmemu/random.hpp"
 #include "llmemu/workload/trace.hpp"
+#include "report.hpp"
 
 namespace {
 
@@ -41,7 +41,9 @@ namespace fs = std::filesystem;
 
 using llmemu::cli::fmt;
 
-std::string kib(std::size_t bytes) { return fmt("%.1f KiB", static_cast<double>(bytes) / 1024.0); }
+std::string kib(std::size_t bytes) {
+    return fmt("%.1f KiB", static_cast<double>(bytes) / 1024.0);
+}
 
 fs::path pack_or_default(const std::string& pack) {
     return pack.empty() ? llmemu::cli::default_profile_path() : fs::path(pack);
@@ -59,19 +61,31 @@ struct OracleFlags {
     std::string out_of_range = "clamp";
 
     void add(CLI::App& app) {
-        app.add_option("--min-exact-samples", min_exact_samples, "An exact bucket answers alone with at least this many samples")->capture_default_str();
-        app.add_option("--target-samples", target_samples, "Adaptive K: gather neighbour buckets until they hold this many samples")->capture_default_str();
-        app.add_option("--min-neighbours", min_neighbours, "Adaptive K: at least this many neighbour buckets")->capture_default_str();
-        app.add_option("--max-neighbours", max_neighbours, "Adaptive K: at most this many neighbour buckets (<= 32)")->capture_default_str();
+        app.add_option("--min-exact-samples", min_exact_samples,
+                       "An exact bucket answers alone with at least this many samples")
+            ->capture_default_str();
+        app.add_option("--target-samples", target_samples,
+                       "Adaptive K: gather neighbour buckets until they hold this many samples")
+            ->capture_default_str();
+        app.add_option("--min-neighbours", min_neighbours, "Adaptive K: at least this many neighbour buckets")
+            ->capture_default_str();
+        app.add_option("--max-neighbours", max_neighbours, "Adaptive K: at most this many neighbour buckets (<= 32)")
+            ->capture_default_str();
         app.add_option("--power", power, "Shepard inverse-distance power")->capture_default_str();
-        app.add_option("--normalisation", normalisation, "Distance normalisation: range | bucket")->capture_default_str()->check(CLI::IsMember({"range", "bucket"}));
-        app.add_option("--conc-weight", conc_weight, "Stretch of the concurrency axis in normalised space")->capture_default_str();
-        app.add_option("--out-of-range", out_of_range, "Out-of-range policy: clamp | token_slope")->capture_default_str()->check(CLI::IsMember({"clamp", "token_slope"}));
+        app.add_option("--normalisation", normalisation, "Distance normalisation: range | bucket")
+            ->capture_default_str()
+            ->check(CLI::IsMember({"range", "bucket"}));
+        app.add_option("--conc-weight", conc_weight, "Stretch of the concurrency axis in normalised space")
+            ->capture_default_str();
+        app.add_option("--out-of-range", out_of_range, "Out-of-range policy: clamp | token_slope")
+            ->capture_default_str()
+            ->check(CLI::IsMember({"clamp", "token_slope"}));
     }
     [[nodiscard]] OracleOptions options() const {
         OracleOptions o;
         o.min_exact_samples = min_exact_samples;
-        o.normalisation = normalisation == "bucket" ? DistanceNormalisation::bucket_width : DistanceNormalisation::range;
+        o.normalisation =
+            normalisation == "bucket" ? DistanceNormalisation::bucket_width : DistanceNormalisation::range;
         o.conc_weight = conc_weight;
         o.out_of_range = out_of_range == "token_slope" ? OutOfRangePolicy::token_slope : OutOfRangePolicy::clamp;
         o.validate();
@@ -79,12 +93,15 @@ struct OracleFlags {
     }
     [[nodiscard]] AdaptiveKNeighbours neighbours() const {
         if (max_neighbours == 0 || max_neighbours > max_neighbour_capacity)
-            throw llmemu::cli::usage_error("--max-neighbours must be between 1 and " + std::to_string(max_neighbour_capacity));
-        if (min_neighbours > max_neighbours) throw llmemu::cli::usage_error("--min-neighbours must not exceed --max-neighbours");
+            throw llmemu::cli::usage_error("--max-neighbours must be between 1 and " +
+                                           std::to_string(max_neighbour_capacity));
+        if (min_neighbours > max_neighbours)
+            throw llmemu::cli::usage_error("--min-neighbours must not exceed --max-neighbours");
         return {target_samples, min_neighbours, max_neighbours};
     }
     [[nodiscard]] ShepardWeights weights() const {
-        if (!(power > 0.0) || !std::isfinite(power)) throw llmemu::cli::usage_error("--power must be a positive number");
+        if (!(power > 0.0) || !std::isfinite(power))
+            throw llmemu::cli::usage_error("--power must be a positive number");
         return {power};
     }
 };
@@ -99,7 +116,8 @@ std::vector<StepShape> trace_shapes(const Trace& trace, double step_s, std::uint
     const auto& rq = trace.requests;
     std::vector<double> ends;
     ends.reserve(rq.size());
-    for (const auto& r : rq) ends.push_back(r.arrived_at + static_cast<double>(std::max<std::uint32_t>(r.output_len, 1)) * step_s);
+    for (const auto& r : rq)
+        ends.push_back(r.arrived_at + static_cast<double>(std::max<std::uint32_t>(r.output_len, 1)) * step_s);
     std::vector<double> sorted_ends;
     std::size_t total_tokens = 0;
     for (const auto& r : rq) total_tokens += r.output_len + (r.prompt_len + budget - 1) / budget;
@@ -110,7 +128,8 @@ std::vector<StepShape> trace_shapes(const Trace& trace, double step_s, std::uint
         sorted_ends.insert(std::upper_bound(sorted_ends.begin(), sorted_ends.end(), ends[i]), ends[i]);
         const auto finished = static_cast<std::size_t>(
             std::upper_bound(sorted_ends.begin(), sorted_ends.end(), rq[i].arrived_at) - sorted_ends.begin());
-        const auto running = static_cast<std::uint32_t>(std::clamp<std::size_t>(sorted_ends.size() - finished, 1, max_seqs));
+        const auto running =
+            static_cast<std::uint32_t>(std::clamp<std::size_t>(sorted_ends.size() - finished, 1, max_seqs));
         std::uint32_t left = rq[i].prompt_len;
         while (left > 0) {
             const std::uint32_t others = std::min(running - 1, budget - 1);
@@ -167,7 +186,8 @@ double quantile_sorted(const std::vector<float>& v, double q) {
     const double pos = q * static_cast<double>(v.size() - 1);
     const auto lo = static_cast<std::size_t>(pos);
     const std::size_t hi = std::min(lo + 1, v.size() - 1);
-    return static_cast<double>(v[lo]) + (pos - static_cast<double>(lo)) * (static_cast<double>(v[hi]) - static_cast<double>(v[lo]));
+    return static_cast<double>(v[lo]) +
+           (pos - static_cast<double>(lo)) * (static_cast<double>(v[hi]) - static_cast<double>(v[lo]));
 }
 
 void run_inspect(const InspectArgs& a) {
@@ -180,11 +200,17 @@ void run_inspect(const InspectArgs& a) {
     j["model_name"] = m.model_name;
     j["gpu_name"] = m.gpu_name;
     j["gpu_model"] = store->gpu_model();
-    j["bucketing"] = {{"tt_bucket_width", store->bucketing().tt_width}, {"conc_bucket_width", store->bucketing().conc_width}};
-    j["model_config"] = {{"num_hidden_layers", m.num_hidden_layers}, {"hidden_size", m.hidden_size},
-                         {"num_attention_heads", m.num_attention_heads}, {"num_key_value_heads", m.num_key_value_heads},
-                         {"head_dim", m.head_dim}, {"vocab_size", m.vocab_size}, {"max_model_len", m.max_model_len},
-                         {"block_size", m.block_size}, {"gpu_memory_bytes", m.gpu_memory_bytes}};
+    j["bucketing"] = {{"tt_bucket_width", store->bucketing().tt_width},
+                      {"conc_bucket_width", store->bucketing().conc_width}};
+    j["model_config"] = {{"num_hidden_layers", m.num_hidden_layers},
+                         {"hidden_size", m.hidden_size},
+                         {"num_attention_heads", m.num_attention_heads},
+                         {"num_key_value_heads", m.num_key_value_heads},
+                         {"head_dim", m.head_dim},
+                         {"vocab_size", m.vocab_size},
+                         {"max_model_len", m.max_model_len},
+                         {"block_size", m.block_size},
+                         {"gpu_memory_bytes", m.gpu_memory_bytes}};
     std::ostringstream os;
     os << "pack      " << path.string() << "\n";
     os << "model     " << (m.model_name.empty() ? "(not recorded)" : m.model_name) << " on "
@@ -216,19 +242,24 @@ void run_inspect(const InspectArgs& a) {
                              static_cast<double>((table->conc_max() - table->conc_min()) / b.conc_width + 1);
         const double exact_frac = 100.0 * static_cast<double>(enough) / cells;
         char line[512];
-        std::snprintf(line, sizeof line, "%-11s %7zu %8zu   %5u-%-5u    %4u-%-4u     %5u/%u/%u %*s %7.2f/%.2f/%.2f %*s %5.1f%%      %s\n",
-                      std::string(table_name(t)).c_str(), table->size(), table->num_samples(), table->tt_min(), table->tt_max(),
-                      table->conc_min(), table->conc_max(), counts.front(), counts[counts.size() / 2], counts.back(), 6, "",
-                      quantile_sorted(all, 0.5) / 1000.0, quantile_sorted(all, 0.99) / 1000.0, all.back() / 1000.0, 3, "",
-                      exact_frac, table->dense_index() ? "dense grid" : "sorted keys");
+        std::snprintf(line, sizeof line,
+                      "%-11s %7zu %8zu   %5u-%-5u    %4u-%-4u     %5u/%u/%u %*s %7.2f/%.2f/%.2f %*s %5.1f%%      %s\n",
+                      std::string(table_name(t)).c_str(), table->size(), table->num_samples(), table->tt_min(),
+                      table->tt_max(), table->conc_min(), table->conc_max(), counts.front(), counts[counts.size() / 2],
+                      counts.back(), 6, "", quantile_sorted(all, 0.5) / 1000.0, quantile_sorted(all, 0.99) / 1000.0,
+                      all.back() / 1000.0, 3, "", exact_frac, table->dense_index() ? "dense grid" : "sorted keys");
         os << line;
         j["tables"][std::string(table_name(t))] = {
             {"buckets", table->size()},
             {"samples", table->num_samples()},
             {"tt_range", {table->tt_min(), table->tt_max()}},
             {"conc_range", {table->conc_min(), table->conc_max()}},
-            {"samples_per_bucket", {{"min", counts.front()}, {"median", counts[counts.size() / 2]}, {"max", counts.back()}}},
-            {"step_ms", {{"p50", quantile_sorted(all, 0.5) / 1000.0}, {"p99", quantile_sorted(all, 0.99) / 1000.0}, {"max", all.back() / 1000.0}}},
+            {"samples_per_bucket",
+             {{"min", counts.front()}, {"median", counts[counts.size() / 2]}, {"max", counts.back()}}},
+            {"step_ms",
+             {{"p50", quantile_sorted(all, 0.5) / 1000.0},
+              {"p99", quantile_sorted(all, 0.99) / 1000.0},
+              {"max", all.back() / 1000.0}}},
             {"buckets_with_min_exact_samples", enough},
             {"exact_cell_coverage_pct", exact_frac},
             {"dense_index", table->dense_index()},
@@ -236,7 +267,8 @@ void run_inspect(const InspectArgs& a) {
             {"index_bytes", table->index_bytes()}};
     }
     const double raw = static_cast<double>(store->total_samples()) * sizeof(float);
-    os << "\nmemory    samples " << kib(store->sample_bytes()) << " (" << fmt("%.2f", static_cast<double>(store->sample_bytes()) / (raw > 0 ? raw : 1.0))
+    os << "\nmemory    samples " << kib(store->sample_bytes()) << " ("
+       << fmt("%.2f", static_cast<double>(store->sample_bytes()) / (raw > 0 ? raw : 1.0))
        << "x their raw float size), keys+offsets+grid " << kib(store->index_bytes()) << "\n";
     os << "exact cells: share of the (tt, conc) cells inside each table's range holding a bucket with >= "
        << opts.min_exact_samples << " samples; other shapes are drawn from neighbouring buckets\n";
@@ -247,12 +279,19 @@ void run_inspect(const InspectArgs& a) {
         Rng rng(1);
         for (const auto& s : shapes) (void)oracle.sample(s, rng);
         os << "\n";
-        print_coverage(os, ("coverage of the steps trace '" + a.trace + "' implies (approximate)").c_str(), oracle.coverage());
+        print_coverage(os, ("coverage of the steps trace '" + a.trace + "' implies (approximate)").c_str(),
+                       oracle.coverage());
         const Coverage c = oracle.coverage();
-        j["trace_coverage"] = {{"trace", a.trace}, {"exact", c.exact}, {"interpolated", c.interpolated}, {"out_of_range", c.out_of_range}, {"total", c.total}};
+        j["trace_coverage"] = {{"trace", a.trace},
+                               {"exact", c.exact},
+                               {"interpolated", c.interpolated},
+                               {"out_of_range", c.out_of_range},
+                               {"total", c.total}};
     }
-    if (a.json) std::cout << j.dump(2) << "\n";
-    else std::cout << os.str();
+    if (a.json)
+        std::cout << j.dump(2) << "\n";
+    else
+        std::cout << os.str();
 }
 
 // ---- build ----
@@ -284,11 +323,12 @@ void run_build(const BuildArgs& a) {
     write_llm_emu_pack(store, a.output);
     const BuildStats& s = builder.stats();
     std::cout << "read " << s.records << " step records from " << a.traces.size() << " file(s); used " << s.steps_used
-              << " (dropped: " << s.outside_markers << " outside profiling markers, " << s.warmup_dropped << " warm-up, "
-              << s.outliers_dropped << " outlier samples)\n";
+              << " (dropped: " << s.outside_markers << " outside profiling markers, " << s.warmup_dropped
+              << " warm-up, " << s.outliers_dropped << " outlier samples)\n";
     for (TableKind t : all_table_kinds) {
         if (const ProfileTable* table = store.table(t))
-            std::cout << "  " << table_name(t) << ": " << table->size() << " buckets, " << table->num_samples() << " samples\n";
+            std::cout << "  " << table_name(t) << ": " << table->size() << " buckets, " << table->num_samples()
+                      << " samples\n";
     }
     std::cout << "wrote " << a.output << "\n";
 }
@@ -314,7 +354,9 @@ ProfileStore read_long_csv(const std::string& path, Bucketing b) {
     std::array<std::map<BucketKey, std::vector<float>>, num_table_kinds> buckets;
     std::string line;
     std::size_t lineno = 0;
-    auto fail = [&](const std::string& what) { throw profile_error("samples CSV '" + path + "' line " + std::to_string(lineno) + ": " + what); };
+    auto fail = [&](const std::string& what) {
+        throw profile_error("samples CSV '" + path + "' line " + std::to_string(lineno) + ": " + what);
+    };
     while (std::getline(in, line)) {
         ++lineno;
         if (!line.empty() && line.back() == '\r') line.pop_back();
@@ -325,7 +367,8 @@ ProfileStore read_long_csv(const std::string& path, Bucketing b) {
         std::string tt;
         std::string conc;
         std::string us;
-        if (!std::getline(ls, table, ',') || !std::getline(ls, tt, ',') || !std::getline(ls, conc, ',') || !std::getline(ls, us))
+        if (!std::getline(ls, table, ',') || !std::getline(ls, tt, ',') || !std::getline(ls, conc, ',') ||
+            !std::getline(ls, us))
             fail("expected table,tt,conc,sample_us");
         const auto t = table_from_name(table);
         if (!t) fail("unknown table '" + table + "' (prefill, decode or step_cycle)");
@@ -346,9 +389,10 @@ ProfileStore read_long_csv(const std::string& path, Bucketing b) {
         if (!std::isfinite(v) || v < 0 || v > 3e38) fail("sample_us must be finite and non-negative");
         if (vtt > 0xFFFFFFFFULL || vconc > 0xFFFFFFFFULL) fail("tt or conc too large");
         if (b.tt_centre(vtt) != vtt || vconc == 0 || b.conc_centre(vconc) != vconc)
-            fail("(tt=" + tt + ", conc=" + conc + ") is not a bucket centre for widths " + std::to_string(b.tt_width) + "/" +
-                 std::to_string(b.conc_width) + "; pass --tt-bucket-width/--conc-bucket-width");
-        buckets[static_cast<std::size_t>(*t)][{static_cast<std::uint32_t>(vtt), static_cast<std::uint32_t>(vconc)}].push_back(static_cast<float>(v));
+            fail("(tt=" + tt + ", conc=" + conc + ") is not a bucket centre for widths " + std::to_string(b.tt_width) +
+                 "/" + std::to_string(b.conc_width) + "; pass --tt-bucket-width/--conc-bucket-width");
+        buckets[static_cast<std::size_t>(*t)][{static_cast<std::uint32_t>(vtt), static_cast<std::uint32_t>(vconc)}]
+            .push_back(static_cast<float>(v));
     }
     ProfileStore store;
     store.set_bucketing(b);
@@ -370,14 +414,16 @@ ProfileStore read_long_csv(const std::string& path, Bucketing b) {
 }
 
 void run_convert(const ConvertArgs& a) {
-    ProfileStore store = has_ext(a.input, ".csv") ? read_long_csv(a.input, {a.tt_width, a.conc_width}) : load_llm_emu_pack(a.input);
+    ProfileStore store =
+        has_ext(a.input, ".csv") ? read_long_csv(a.input, {a.tt_width, a.conc_width}) : load_llm_emu_pack(a.input);
     if (!a.tables.empty()) {
         std::array<bool, num_table_kinds> keep{};
         std::stringstream ss(a.tables);
         std::string name;
         while (std::getline(ss, name, ',')) {
             const auto t = table_from_name(name);
-            if (!t) throw llmemu::cli::usage_error("--tables: unknown table '" + name + "' (prefill, decode, step_cycle)");
+            if (!t)
+                throw llmemu::cli::usage_error("--tables: unknown table '" + name + "' (prefill, decode, step_cycle)");
             keep[static_cast<std::size_t>(*t)] = true;
         }
         for (TableKind t : all_table_kinds)
@@ -395,7 +441,8 @@ void run_convert(const ConvertArgs& a) {
             for (std::size_t i = 0; i < table->size(); ++i) {
                 for (float v : table->samples(i)) {
                     auto res = std::to_chars(buf, buf + sizeof buf, v);
-                    out << table_name(t) << ',' << table->tt(i) << ',' << table->conc(i) << ',' << std::string_view(buf, static_cast<std::size_t>(res.ptr - buf)) << '\n';
+                    out << table_name(t) << ',' << table->tt(i) << ',' << table->conc(i) << ','
+                        << std::string_view(buf, static_cast<std::size_t>(res.ptr - buf)) << '\n';
                 }
             }
         }
@@ -403,7 +450,8 @@ void run_convert(const ConvertArgs& a) {
     } else {
         write_llm_emu_pack(store, a.output);
     }
-    std::cout << "wrote " << a.output << " (" << store.num_tables() << " table(s), " << store.total_samples() << " samples)\n";
+    std::cout << "wrote " << a.output << " (" << store.num_tables() << " table(s), " << store.total_samples()
+              << " samples)\n";
 }
 
 // ---- holdout ----
@@ -416,10 +464,12 @@ struct HoldoutArgs {
 };
 
 void run_holdout_cmd(const HoldoutArgs& a) {
-    if (!(a.fraction > 0.0 && a.fraction < 1.0)) throw llmemu::cli::usage_error("--fraction must be in (0, 1), e.g. 0.2");
+    if (!(a.fraction > 0.0 && a.fraction < 1.0))
+        throw llmemu::cli::usage_error("--fraction must be in (0, 1), e.g. 0.2");
     const fs::path path = pack_or_default(a.pack);
     const ProfileStore store = load_llm_emu_pack(path);
-    const HoldoutReport r = run_holdout(store, a.fraction, a.seed, a.oracle.options(), a.oracle.neighbours(), a.oracle.weights());
+    const HoldoutReport r =
+        run_holdout(store, a.fraction, a.seed, a.oracle.options(), a.oracle.neighbours(), a.oracle.weights());
     if (a.json) {
         nlohmann::json j;
         j["pack"] = path.string();
@@ -431,20 +481,23 @@ void run_holdout_cmd(const HoldoutArgs& a) {
                 {"buckets", t.buckets},
                 {"hidden_buckets", t.hidden_buckets},
                 {"oracle", {{"median_abs_pct_error", t.oracle.median_abs_pct_error}, {"mean_ks", t.oracle.mean_ks}}},
-                {"nearest_bucket", {{"median_abs_pct_error", t.nearest_bucket.median_abs_pct_error}, {"mean_ks", t.nearest_bucket.mean_ks}}}};
+                {"nearest_bucket",
+                 {{"median_abs_pct_error", t.nearest_bucket.median_abs_pct_error},
+                  {"mean_ks", t.nearest_bucket.mean_ks}}}};
         }
         std::cout << j.dump(2) << "\n";
         return;
     }
-    std::cout << "holdout of " << path.string() << ": " << fmt("%.0f%%", a.fraction * 100) << " of each table's buckets hidden (seed "
-              << a.seed << "), each predicted from the rest of its table\n"
+    std::cout << "holdout of " << path.string() << ": " << fmt("%.0f%%", a.fraction * 100)
+              << " of each table's buckets hidden (seed " << a.seed << "), each predicted from the rest of its table\n"
               << "median abs % error of the predicted median latency; mean KS distance to the real samples\n\n";
-    std::printf("%-11s %7s %7s   %-22s   %-22s\n", "table", "buckets", "hidden", "oracle  err%   KS", "nearest err%   KS");
+    std::printf("%-11s %7s %7s   %-22s   %-22s\n", "table", "buckets", "hidden", "oracle  err%   KS",
+                "nearest err%   KS");
     std::fflush(stdout);
     for (const auto& t : r.tables) {
-        std::printf("%-11s %7zu %7zu   %10.3f %8.3f     %10.3f %8.3f\n", std::string(table_name(t.table)).c_str(), t.buckets,
-                    t.hidden_buckets, t.oracle.median_abs_pct_error, t.oracle.mean_ks, t.nearest_bucket.median_abs_pct_error,
-                    t.nearest_bucket.mean_ks);
+        std::printf("%-11s %7zu %7zu   %10.3f %8.3f     %10.3f %8.3f\n", std::string(table_name(t.table)).c_str(),
+                    t.buckets, t.hidden_buckets, t.oracle.median_abs_pct_error, t.oracle.mean_ks,
+                    t.nearest_bucket.median_abs_pct_error, t.nearest_bucket.mean_ks);
     }
 }
 
@@ -472,15 +525,18 @@ void run_bench(const BenchArgs& a) {
     for (Phase phase : {Phase::decode, Phase::prefill}) {
         const TableKind kind = oracle.table_for(phase);
         const ProfileTable& t = *store->table(kind);
-        const std::string label = std::string(phase == Phase::decode ? "decode" : "prefill") + "(" + std::string(table_name(kind)) + ")";
+        const std::string label =
+            std::string(phase == Phase::decode ? "decode" : "prefill") + "(" + std::string(table_name(kind)) + ")";
         Set exact{"exact_hit/" + label, {}};
         Set sparse{"sparse/" + label, {}};
         Set oor{"out_of_range/" + label, {}};
         for (std::size_t i = 0; i < t.size(); ++i)
-            if (t.count(i) >= oracle.options().min_exact_samples) exact.shapes.push_back({phase, t.tt(i), t.conc(i), 0});
+            if (t.count(i) >= oracle.options().min_exact_samples)
+                exact.shapes.push_back({phase, t.tt(i), t.conc(i), 0});
         for (int tries = 0; tries < 200000 && sparse.shapes.size() < 4096; ++tries) {
-            const StepShape s{phase, static_cast<std::uint32_t>(t.tt_min() + uniform_index(pick, t.tt_max() - t.tt_min() + 1)),
-                              static_cast<std::uint32_t>(t.conc_min() + uniform_index(pick, t.conc_max() - t.conc_min() + 1)), 0};
+            const StepShape s{
+                phase, static_cast<std::uint32_t>(t.tt_min() + uniform_index(pick, t.tt_max() - t.tt_min() + 1)),
+                static_cast<std::uint32_t>(t.conc_min() + uniform_index(pick, t.conc_max() - t.conc_min() + 1)), 0};
             if (oracle.resolve(s).kind == CoverageKind::interpolated) sparse.shapes.push_back(s);
         }
         for (int i = 0; i < 1024; ++i)
@@ -489,7 +545,8 @@ void run_bench(const BenchArgs& a) {
         for (Set* s : {&exact, &sparse, &oor})
             if (!s->shapes.empty()) sets.push_back(std::move(*s));
     }
-    if (!a.trace.empty()) sets.push_back({"trace/" + fs::path(a.trace).filename().string(), trace_shapes_for(a.trace, oracle)});
+    if (!a.trace.empty())
+        sets.push_back({"trace/" + fs::path(a.trace).filename().string(), trace_shapes_for(a.trace, oracle)});
     std::vector<Coverage> coverage(sets.size());
     for (std::size_t k = 0; k < sets.size(); ++k) {
         benchmark::RegisterBenchmark(("oracle/" + sets[k].name).c_str(), [&, k](benchmark::State& st) {
@@ -526,36 +583,52 @@ const bool registered = llmemu::cli::register_command(60, [](CLI::App& app) {
     profile->require_subcommand(1);
 
     auto inspect = std::make_shared<InspectArgs>();
-    auto* ci = profile->add_subcommand("inspect", "Tables, bucket and sample counts, ranges, memory and coverage of a pack");
+    auto* ci =
+        profile->add_subcommand("inspect", "Tables, bucket and sample counts, ranges, memory and coverage of a pack");
     ci->add_option("pack", inspect->pack, "LLM-Emu pack JSON (default: the bundled A40 Qwen3-8B subset)");
-    ci->add_option("--trace", inspect->trace, "Also report the oracle's coverage of the steps this request trace CSV implies");
+    ci->add_option("--trace", inspect->trace,
+                   "Also report the oracle's coverage of the steps this request trace CSV implies");
     ci->add_flag("--json", inspect->json, "Print JSON instead of a table");
     inspect->oracle.add(*ci);
     ci->callback([inspect] { run_inspect(*inspect); });
 
     auto build = std::make_shared<BuildArgs>();
-    auto* cb = profile->add_subcommand("build", "Build a pack from step traces (JSON Lines or CSV), by LLM-Emu's rules");
+    auto* cb =
+        profile->add_subcommand("build", "Build a pack from step traces (JSON Lines or CSV), by LLM-Emu's rules");
     cb->add_option("traces", build->traces, "Step trace files (.jsonl / .csv)")->required()->check(CLI::ExistingFile);
     cb->add_option("-o,--output", build->output, "Pack JSON to write")->required();
-    cb->add_option("--warmup-steps", build->warmup, "Drop the first N counted steps of each file")->capture_default_str();
-    cb->add_option("--drop-outliers", build->outliers, "Tukey fence factor k per bucket (0 = keep all, LLM-Emu's default)")->capture_default_str();
-    cb->add_option("--tt-bucket-width", build->tt_width, "Token bucket width")->capture_default_str()->check(CLI::PositiveNumber);
-    cb->add_option("--conc-bucket-width", build->conc_width, "Concurrency bucket width")->capture_default_str()->check(CLI::PositiveNumber);
+    cb->add_option("--warmup-steps", build->warmup, "Drop the first N counted steps of each file")
+        ->capture_default_str();
+    cb->add_option("--drop-outliers", build->outliers,
+                   "Tukey fence factor k per bucket (0 = keep all, LLM-Emu's default)")
+        ->capture_default_str();
+    cb->add_option("--tt-bucket-width", build->tt_width, "Token bucket width")
+        ->capture_default_str()
+        ->check(CLI::PositiveNumber);
+    cb->add_option("--conc-bucket-width", build->conc_width, "Concurrency bucket width")
+        ->capture_default_str()
+        ->check(CLI::PositiveNumber);
     cb->add_option("--model-name", build->model_name, "Model name to record (overrides the trace header)");
     cb->add_option("--gpu-name", build->gpu_name, "GPU name to record (overrides the trace header)");
     cb->callback([build] { run_build(*build); });
 
     auto convert = std::make_shared<ConvertArgs>();
-    auto* cc = profile->add_subcommand("convert", "Convert a pack: JSON -> JSON (normalised) or CSV (table,tt,conc,sample_us), and CSV -> JSON");
+    auto* cc = profile->add_subcommand(
+        "convert", "Convert a pack: JSON -> JSON (normalised) or CSV (table,tt,conc,sample_us), and CSV -> JSON");
     cc->add_option("input", convert->input, "Pack JSON or samples CSV")->required()->check(CLI::ExistingFile);
     cc->add_option("-o,--output", convert->output, "Output file (.json or .csv)")->required();
     cc->add_option("--tables", convert->tables, "Keep only these tables (comma-separated: prefill,decode,step_cycle)");
-    cc->add_option("--tt-bucket-width", convert->tt_width, "Token bucket width of a CSV input")->capture_default_str()->check(CLI::PositiveNumber);
-    cc->add_option("--conc-bucket-width", convert->conc_width, "Concurrency bucket width of a CSV input")->capture_default_str()->check(CLI::PositiveNumber);
+    cc->add_option("--tt-bucket-width", convert->tt_width, "Token bucket width of a CSV input")
+        ->capture_default_str()
+        ->check(CLI::PositiveNumber);
+    cc->add_option("--conc-bucket-width", convert->conc_width, "Concurrency bucket width of a CSV input")
+        ->capture_default_str()
+        ->check(CLI::PositiveNumber);
     cc->callback([convert] { run_convert(*convert); });
 
     auto holdout = std::make_shared<HoldoutArgs>();
-    auto* ch = profile->add_subcommand("holdout", "Hide a fraction of each table's buckets and score the oracle against a nearest-bucket baseline");
+    auto* ch = profile->add_subcommand(
+        "holdout", "Hide a fraction of each table's buckets and score the oracle against a nearest-bucket baseline");
     ch->add_option("--pack", holdout->pack, "LLM-Emu pack JSON (default: the bundled A40 Qwen3-8B subset)");
     ch->add_option("--fraction", holdout->fraction, "Fraction of each table's buckets to hide")->capture_default_str();
     ch->add_option("--seed", holdout->seed, "Seed choosing the hidden buckets")->capture_default_str();
@@ -564,9 +637,11 @@ const bool registered = llmemu::cli::register_command(60, [](CLI::App& app) {
     ch->callback([holdout] { run_holdout_cmd(*holdout); });
 
     auto bench = std::make_shared<BenchArgs>();
-    auto* cn = profile->add_subcommand("bench", "Microbenchmark the oracle on a pack (Google Benchmark): ns per sample");
+    auto* cn =
+        profile->add_subcommand("bench", "Microbenchmark the oracle on a pack (Google Benchmark): ns per sample");
     cn->add_option("--pack", bench->pack, "LLM-Emu pack JSON (default: the bundled A40 Qwen3-8B subset)");
-    cn->add_option("--trace", bench->trace, "Also time the step shapes this request trace CSV implies")->check(CLI::ExistingFile);
+    cn->add_option("--trace", bench->trace, "Also time the step shapes this request trace CSV implies")
+        ->check(CLI::ExistingFile);
     cn->add_option("--min-time", bench->min_time, "Seconds per benchmark")->capture_default_str();
     bench->oracle.add(*cn);
     cn->callback([bench] { run_bench(*bench); });

@@ -18,6 +18,7 @@
 #include "command.hpp"
 #include "data_paths.hpp"
 #include "engine_options.hpp"
+#include "llmemu/detail/server_fd_limit.hpp"
 #include "llmemu/engine/live_engine.hpp"
 #include "llmemu/executor/emulated_executor.hpp"
 #include "llmemu/oracle/any_latency_model.hpp"
@@ -25,7 +26,6 @@
 #include "llmemu/server/live_engine_backend.hpp"
 #include "llmemu/time/wall_clock.hpp"
 #include "llmemu/tokens/uniform_vocab_emitter.hpp"
-#include "llmemu/detail/server_fd_limit.hpp"
 #include "llmemu/version.hpp"
 
 namespace {
@@ -44,10 +44,11 @@ struct ServeArgs {
 };
 
 void run_serve(ServeArgs& a) {
-    if (a.port < 0 || a.port > 65535) throw usage_error("--port " + std::to_string(a.port) + ": use 0..65535 (0 = any free port)");
+    if (a.port < 0 || a.port > 65535)
+        throw usage_error("--port " + std::to_string(a.port) + ": use 0..65535 (0 = any free port)");
     if (!(a.drain_timeout_s >= 0)) throw usage_error("--drain-timeout must be >= 0 seconds");
     if (!(a.idle_timeout_s > 0)) throw usage_error("--idle-timeout must be > 0 seconds");
-    llmemu::detail::raise_fd_limit();  // one descriptor per connection
+    llmemu::detail::raise_fd_limit(); // one descriptor per connection
     const bool default_profile = a.engine.profile.empty();
     const std::string profile_spec = default_profile ? default_profile_path().string() : a.engine.profile;
     const AnyLatencyModel model = AnyLatencyModel::from_spec(profile_spec);
@@ -60,10 +61,12 @@ void run_serve(ServeArgs& a) {
         const std::uint64_t per_seq = (config.max_model_len + config.block_size - 1) / config.block_size;
         const std::uint64_t n = std::min<std::uint64_t>(per_seq * config.max_num_seqs + 1, 4000000000ULL);
         config.num_gpu_blocks = static_cast<std::uint32_t>(n);
-        blocks_note = " (analytic profile: room for max_num_seqs full-length requests; set --num-gpu-blocks to model a smaller GPU)";
+        blocks_note = " (analytic profile: room for max_num_seqs full-length requests; set --num-gpu-blocks to model a "
+                      "smaller GPU)";
     }
     const std::string model_name =
-        !a.model.empty() ? a.model : (mc != nullptr && !mc->model_name.empty() ? mc->model_name : std::string("llmemu"));
+        !a.model.empty() ? a.model
+                         : (mc != nullptr && !mc->model_name.empty() ? mc->model_name : std::string("llmemu"));
 
     using Exec = EmulatedExecutor<AnyLatencyModel, WallClock>;
     WallClock clock;
@@ -90,12 +93,12 @@ void run_serve(ServeArgs& a) {
               << "  engine:  max_num_seqs=" << used.max_num_seqs
               << " max_num_batched_tokens=" << used.max_num_batched_tokens << " max_model_len=" << used.max_model_len
               << "\n           num_gpu_blocks=" << used.num_gpu_blocks << blocks_note << "\n"
-              << "listening on http://" << (a.host.find(':') != std::string::npos ? "[" + a.host + "]" : a.host)
-              << ":" << srv.port() << " (Ctrl-C to stop)" << std::endl;
+              << "listening on http://" << (a.host.find(':') != std::string::npos ? "[" + a.host + "]" : a.host) << ":"
+              << srv.port() << " (Ctrl-C to stop)" << std::endl;
 
     const auto cpu0 = std::clock();
     const auto wall0 = std::chrono::steady_clock::now();
-    srv.run(true);  // until SIGINT / SIGTERM
+    srv.run(true); // until SIGINT / SIGTERM
     engine.shutdown();
     const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count();
     const double cpu = static_cast<double>(std::clock() - cpu0) / CLOCKS_PER_SEC;
@@ -114,9 +117,8 @@ void run_serve(ServeArgs& a) {
 const bool registered = register_command(45, [](CLI::App& app) {
     auto args = std::make_shared<ServeArgs>();
     auto* cmd = app.add_subcommand(
-        "serve",
-        "Serve the emulated engine over an OpenAI-compatible HTTP API (/v1/completions, /v1/chat/completions, "
-        "/v1/models, /health, vLLM's /metrics) in real time");
+        "serve", "Serve the emulated engine over an OpenAI-compatible HTTP API (/v1/completions, /v1/chat/completions, "
+                 "/v1/models, /health, vLLM's /metrics) in real time");
     add_engine_options(*cmd, args->engine);
     cmd->add_option("--model,--served-model-name", args->model,
                     "Model name clients send and /v1/models lists (default: the profile's model, else 'llmemu')");

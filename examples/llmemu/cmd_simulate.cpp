@@ -42,7 +42,9 @@ struct SimulateArgs {
     bool quiet = false;
 };
 
-std::string gib(std::uint64_t bytes) { return fmt("%.1f", static_cast<double>(bytes) / (1024.0 * 1024.0 * 1024.0)); }
+std::string gib(std::uint64_t bytes) {
+    return fmt("%.1f", static_cast<double>(bytes) / (1024.0 * 1024.0 * 1024.0));
+}
 
 nlohmann::json engine_stats_json(const EngineStats& s) {
     nlohmann::json j;
@@ -116,10 +118,10 @@ void run_simulate(SimulateArgs& a) {
     std::ostream& os = std::cout;
     const bool auto_len = a.engine.max_model_len == 0;
     const bool realtime = a.mode == "realtime";
-    os << "llmemu " << LLMEMU_VERSION_STRING << " simulate (" << (realtime ? "real time" : "virtual time")
-       << ", seed " << a.engine.seed << ")\n";
-    os << "  profile:  " << (default_profile ? "bundled " : "") << profile_spec << "\n            "
-       << model.describe() << '\n';
+    os << "llmemu " << LLMEMU_VERSION_STRING << " simulate (" << (realtime ? "real time" : "virtual time") << ", seed "
+       << a.engine.seed << ")\n";
+    os << "  profile:  " << (default_profile ? "bundled " : "") << profile_spec << "\n            " << model.describe()
+       << '\n';
     os << "  workload: " << workload.description << '\n';
     if (realtime && !workload.requests.empty() && workload.requests.back().arrival_s > 60.0)
         os << "  note:     real-time mode takes at least " << fmt("%.0f", workload.requests.back().arrival_s)
@@ -129,10 +131,9 @@ void run_simulate(SimulateArgs& a) {
     ProgressBar bar(!a.quiet, "simulating");
     auto progress = [&bar](double f) { bar.update(f); };
     const bool record_steps = !a.chrome_trace.empty();
-    RunOutcome run = realtime ? run_emulation<WallClock>(model, config, workload, a.engine.seed, summary,
-                                                         record_steps, progress)
-                              : run_emulation<VirtualClock>(model, config, workload, a.engine.seed, summary,
-                                                            record_steps, progress);
+    RunOutcome run =
+        realtime ? run_emulation<WallClock>(model, config, workload, a.engine.seed, summary, record_steps, progress)
+                 : run_emulation<VirtualClock>(model, config, workload, a.engine.seed, summary, record_steps, progress);
     bar.finish();
     const double wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
     const EngineConfig& used = run.config;
@@ -146,8 +147,7 @@ void run_simulate(SimulateArgs& a) {
     os << "\n            max_model_len=" << used.max_model_len;
     if (auto_len) {
         const bool from_profile = mc != nullptr && mc->max_model_len != 0;
-        os << " (auto: " << (from_profile ? "the profile's " : "default ")
-           << (from_profile ? mc->max_model_len : 4096U)
+        os << " (auto: " << (from_profile ? "the profile's " : "default ") << (from_profile ? mc->max_model_len : 4096U)
            << (used.max_model_len > (from_profile ? mc->max_model_len : 4096U) ? " raised" : " kept")
            << " to fit the longest request, " << longest << " tokens)";
     }
@@ -158,7 +158,8 @@ void run_simulate(SimulateArgs& a) {
     // The vLLM-shaped summary.
     BenchResult& r = run.bench;
     const bool synthetic = wspec.kind != WorkloadKind::trace;
-    if (wspec.request_rate && !std::isinf(*wspec.request_rate)) r.request_rate = *wspec.request_rate;
+    if (wspec.request_rate && !std::isinf(*wspec.request_rate))
+        r.request_rate = *wspec.request_rate;
     else if (!synthetic && !wspec.request_rate && !workload.requests.empty() &&
              workload.requests.back().arrival_s > 0.0)
         r.request_rate = static_cast<double>(workload.requests.size()) / workload.requests.back().arrival_s;
@@ -231,7 +232,8 @@ void run_simulate(SimulateArgs& a) {
         if (realtime) ll["wall_time_s"] = wall_s;
         j["llmemu"] = std::move(ll);
         std::ofstream out(a.result_json, std::ios::binary);
-        if (!out) throw usage_error("--result-json '" + a.result_json + "': cannot write the file; check the directory");
+        if (!out)
+            throw usage_error("--result-json '" + a.result_json + "': cannot write the file; check the directory");
         out << j.dump() << '\n';
         if (!out) throw usage_error("--result-json '" + a.result_json + "': write failed (disk full?)");
         if (!a.quiet) os << "wrote " << a.result_json << '\n';

@@ -155,7 +155,7 @@ void run_sweep(SweepArgs& a) {
                 row.config = out.config;
                 row.num_requests = w.requests.size();
                 row.stats = std::move(out.sim.stats);
-                out.bench.itls.clear();  // keep only the summary
+                out.bench.itls.clear(); // keep only the summary
                 row.bench = std::move(out.bench);
                 rows[i] = std::move(row);
             } catch (...) {
@@ -192,7 +192,8 @@ void run_sweep(SweepArgs& a) {
     if (with_slo) csv << ",request_goodput,slo_attainment";
     for (const char* m : {"ttft", "tpot", "itl", "e2el"}) {
         csv << ",mean_" << m << "_ms,median_" << m << "_ms";
-        for (double p : summary.percentiles) csv << ",p" << llmemu::detail::metrics_percentile_word(p) << '_' << m << "_ms";
+        for (double p : summary.percentiles)
+            csv << ",p" << llmemu::detail::metrics_percentile_word(p) << '_' << m << "_ms";
     }
     csv << ",preemptions,max_kv_usage,steps\n";
     auto attainment = [](const Row& r) {

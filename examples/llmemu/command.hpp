@@ -14,7 +14,7 @@ namespace llmemu::cli {
 using CommandSetup = std::function<void(CLI::App& app)>;
 
 struct CommandEntry {
-    int order;  // position in --help
+    int order; // position in --help
     CommandSetup setup;
 };
 

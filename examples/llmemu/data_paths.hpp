@@ -38,7 +38,8 @@ inline std::filesystem::path bundled_data_dir() {
     if (const char* env = std::getenv("LLMEMU_DATA_DIR"); env != nullptr && *env != '\0') {
         if (has_data(env)) return fs::path(env);
         llmemu::detail::throw_error<config_error>(std::string("LLMEMU_DATA_DIR='") + env + "' does not contain " +
-                                          default_profile_name + "; point it at llmemu's data directory or unset it");
+                                                  default_profile_name +
+                                                  "; point it at llmemu's data directory or unset it");
     }
     std::string looked;
     if (const fs::path exe = executable_path(); !exe.empty()) {
@@ -51,14 +52,18 @@ inline std::filesystem::path bundled_data_dir() {
     looked += std::string(LLMEMU_SOURCE_DATA_DIR) + ", ";
 #endif
     llmemu::detail::throw_error<config_error>("cannot find llmemu's bundled data (looked in " + looked +
-                                      "and $LLMEMU_DATA_DIR); set LLMEMU_DATA_DIR to the directory holding " +
-                                      default_profile_name + ", or pass --profile and --trace explicitly");
+                                              "and $LLMEMU_DATA_DIR); set LLMEMU_DATA_DIR to the directory holding " +
+                                              default_profile_name + ", or pass --profile and --trace explicitly");
 }
 
 /// The bundled default profile pack (A40, Qwen3-8B, vLLM 0.18.1; a subset of LLM-Emu's).
-inline std::filesystem::path default_profile_path() { return bundled_data_dir() / default_profile_name; }
+inline std::filesystem::path default_profile_path() {
+    return bundled_data_dir() / default_profile_name;
+}
 
 /// The bundled default trace (Azure LLM inference trace 2023, conversation, one hour).
-inline std::filesystem::path default_trace_path() { return bundled_data_dir() / default_trace_name; }
+inline std::filesystem::path default_trace_path() {
+    return bundled_data_dir() / default_trace_name;
+}
 
 } // namespace llmemu::cli

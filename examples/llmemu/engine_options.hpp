@@ -55,9 +55,10 @@ struct EngineFlags {
 /// --seed. With `grid` (llmemu sweep), --max-num-seqs, --max-num-batched-tokens and
 /// --num-gpu-blocks are left to the caller, which takes lists for them.
 inline void add_engine_options(CLI::App& app, EngineFlags& f, bool grid = false) {
-    app.add_option("--profile", f.profile,
-                   "Step-time profile: an LLM-Emu pack JSON, const:<ms>, or affine:<base_ms>,<per_token_us>,<per_seq_us> "
-                   "(default: the bundled A40 Qwen3-8B pack)");
+    app.add_option(
+        "--profile", f.profile,
+        "Step-time profile: an LLM-Emu pack JSON, const:<ms>, or affine:<base_ms>,<per_token_us>,<per_seq_us> "
+        "(default: the bundled A40 Qwen3-8B pack)");
     if (!grid) {
         app.add_option("--max-num-seqs", f.max_num_seqs, "Most requests running at once")
             ->capture_default_str()
@@ -165,19 +166,17 @@ inline void add_workload_options(CLI::App& app, WorkloadFlags& f, bool with_rate
     f.opt_output_len = app.add_option("--output-len", f.output_len, "Random dataset: mean output tokens")
                            ->capture_default_str()
                            ->check(CLI::PositiveNumber);
-    f.opt_range_ratio =
-        app.add_option("--range-ratio", f.range_ratio,
-                       "Random dataset: lengths uniform in [len*(1-r), len*(1+r)], r in [0, 1)")
-            ->capture_default_str();
+    f.opt_range_ratio = app.add_option("--range-ratio", f.range_ratio,
+                                       "Random dataset: lengths uniform in [len*(1-r), len*(1+r)], r in [0, 1)")
+                            ->capture_default_str();
     if (with_rate) {
         f.opt_request_rate = app.add_option("--request-rate", f.request_rate,
                                             "Requests per second (inf: all at t=0). With a trace: rescale its "
                                             "arrival times to this mean rate")
                                  ->capture_default_str();
-        f.opt_burstiness =
-            app.add_option("--burstiness", f.burstiness,
-                           "Gamma shape of arrival gaps: 1 = Poisson, < 1 burstier, > 1 more regular")
-                ->capture_default_str();
+        f.opt_burstiness = app.add_option("--burstiness", f.burstiness,
+                                          "Gamma shape of arrival gaps: 1 = Poisson, < 1 burstier, > 1 more regular")
+                               ->capture_default_str();
     }
 }
 
@@ -198,8 +197,8 @@ inline bool trace_has_arrivals(const std::filesystem::path& path) {
     std::ifstream in(path);
     if (!in)
         llmemu::detail::throw_error<workload_error>("trace '" + path.string() +
-                                            "': cannot open the file; check the path (CSV with columns "
-                                            "arrived_at,num_prefill_tokens,num_decode_tokens)");
+                                                    "': cannot open the file; check the path (CSV with columns "
+                                                    "arrived_at,num_prefill_tokens,num_decode_tokens)");
     std::string header;
     std::getline(in, header);
     return header.find("arrived_at") != std::string::npos;
@@ -225,8 +224,9 @@ inline WorkloadSpec make_workload_spec(const WorkloadFlags& f, const std::filesy
                           ": must be > 0 (1 = Poisson, < 1 burstier, > 1 more regular)");
     const bool random = f.dataset == "random";
     if (random && given(f.opt_trace))
-        throw usage_error("--dataset random draws synthetic requests, so --trace '" + f.trace +
-                          "' would be ignored; drop one of them (or use --dataset empirical to draw lengths from the trace)");
+        throw usage_error(
+            "--dataset random draws synthetic requests, so --trace '" + f.trace +
+            "' would be ignored; drop one of them (or use --dataset empirical to draw lengths from the trace)");
     if (!random && (given(f.opt_input_len) || given(f.opt_output_len) || given(f.opt_range_ratio)))
         throw usage_error("--input-len/--output-len/--range-ratio shape the random dataset; add --dataset random");
     if (!(f.range_ratio >= 0.0 && f.range_ratio < 1.0))
@@ -237,9 +237,12 @@ inline WorkloadSpec make_workload_spec(const WorkloadFlags& f, const std::filesy
         return s;
     }
     s.trace_path = given(f.opt_trace) ? std::filesystem::path(f.trace) : default_trace;
-    if (f.dataset == "empirical") s.kind = WorkloadKind::empirical;
-    else if (f.dataset == "trace") s.kind = WorkloadKind::trace;
-    else s.kind = trace_has_arrivals(s.trace_path) ? WorkloadKind::trace : WorkloadKind::empirical;
+    if (f.dataset == "empirical")
+        s.kind = WorkloadKind::empirical;
+    else if (f.dataset == "trace")
+        s.kind = WorkloadKind::trace;
+    else
+        s.kind = trace_has_arrivals(s.trace_path) ? WorkloadKind::trace : WorkloadKind::empirical;
     if (s.kind == WorkloadKind::empirical && s.num_prompts == 0) s.num_prompts = 1000;
     if (s.kind == WorkloadKind::trace && given(f.opt_burstiness))
         throw usage_error("--burstiness shapes synthetic arrivals, but trace '" + s.trace_path.string() +

@@ -15,8 +15,7 @@ int main(int argc, char** argv) {
     app.set_version_flag("--version", std::string(LLMEMU_VERSION_STRING));
     app.require_subcommand(1);
     auto& registry = llmemu::cli::command_registry();
-    std::stable_sort(registry.begin(), registry.end(),
-                     [](const auto& a, const auto& b) { return a.order < b.order; });
+    std::stable_sort(registry.begin(), registry.end(), [](const auto& a, const auto& b) { return a.order < b.order; });
     for (const auto& entry : registry) entry.setup(app);
     try {
         app.parse(argc, argv);

@@ -47,9 +47,7 @@ public:
     Rng split() noexcept { return Rng((*this)()); }
 
 private:
-    static constexpr std::uint64_t rotl(std::uint64_t x, int k) noexcept {
-        return (x << k) | (x >> (64 - k));
-    }
+    static constexpr std::uint64_t rotl(std::uint64_t x, int k) noexcept { return (x << k) | (x >> (64 - k)); }
     std::uint64_t m_state[4]{};
 };
 
@@ -62,7 +60,7 @@ inline double uniform01(G& g) noexcept {
 /// Uniform integer in [0, n) (Lemire's multiply-shift; n > 0). Used on hot paths.
 template <class G>
 inline std::uint64_t uniform_index(G& g, std::uint64_t n) noexcept {
-    __extension__ using u128 = unsigned __int128;  // GCC/Clang extension; silences -Wpedantic
+    __extension__ using u128 = unsigned __int128; // GCC/Clang extension; silences -Wpedantic
     return static_cast<std::uint64_t>((static_cast<u128>(g()) * n) >> 64U);
 }
 

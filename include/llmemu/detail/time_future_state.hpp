@@ -58,7 +58,9 @@ public:
     bool set_exception(std::exception_ptr e) {
         return resolve(FutureStatus::exception, [&] { m_exception = std::move(e); });
     }
-    bool cancel() { return resolve(FutureStatus::cancelled, [] {}); }
+    bool cancel() {
+        return resolve(FutureStatus::cancelled, [] {});
+    }
 
     // --- observation ---
     [[nodiscard]] FutureStatus status() const noexcept { return m_status.load(std::memory_order_acquire); }
@@ -101,7 +103,10 @@ public:
         auto lock = lock_if_sync();
         switch (status()) {
         case FutureStatus::value:
-            if (m_taken) throw_error<future_error>(std::string(who) + ": the value was already retrieved by an earlier get(); call get() once per future");
+            if (m_taken)
+                throw_error<future_error>(
+                    std::string(who) +
+                    ": the value was already retrieved by an earlier get(); call get() once per future");
             m_taken = true;
             return std::move(*m_value);
         case FutureStatus::exception: {
@@ -110,7 +115,9 @@ public:
             std::rethrow_exception(e);
         }
         case FutureStatus::cancelled:
-            throw_error<future_error>(std::string(who) + ": the future was cancelled before its deadline (cancel(), or its clock shut down or was destroyed)");
+            throw_error<future_error>(
+                std::string(who) +
+                ": the future was cancelled before its deadline (cancel(), or its clock shut down or was destroyed)");
         case FutureStatus::pending:
             break;
         }

@@ -57,15 +57,13 @@ struct EngineConfig {
     void validate() const {
         auto fail = [](const std::string& msg) { detail::throw_error<config_error>("engine config: " + msg); };
         if (max_num_seqs == 0) fail("max_num_seqs must be >= 1 (set --max-num-seqs)");
-        if (max_num_batched_tokens == 0)
-            fail("max_num_batched_tokens must be >= 1 (set --max-num-batched-tokens)");
+        if (max_num_batched_tokens == 0) fail("max_num_batched_tokens must be >= 1 (set --max-num-batched-tokens)");
         if (block_size == 0) fail("block_size must be >= 1 (vLLM uses 16)");
         if (max_model_len < 2) fail("max_model_len must be >= 2 (set --max-model-len)");
         if (num_gpu_blocks == 1)
             fail("num_gpu_blocks=1 leaves no usable block (one is vLLM's null block); use >= 2 or 0 to derive");
         if (!(gpu_memory_utilization > 0.0 && gpu_memory_utilization <= 1.0))
-            fail("gpu_memory_utilization=" + std::to_string(gpu_memory_utilization) +
-                 " must be in (0, 1]");
+            fail("gpu_memory_utilization=" + std::to_string(gpu_memory_utilization) + " must be in (0, 1]");
     }
 };
 
@@ -121,8 +119,8 @@ struct EngineConfig {
 [[nodiscard]] inline std::uint32_t derive_num_gpu_blocks(const ModelConfig& m, std::uint64_t gpu_memory_bytes,
                                                          double utilization, std::uint32_t block_size) {
     if (gpu_memory_bytes == 0)
-        detail::throw_error<config_error>("cannot size the KV pool: no GPU memory size (model config '" +
-                                          m.model_name + "' records none); set num_gpu_blocks directly");
+        detail::throw_error<config_error>("cannot size the KV pool: no GPU memory size (model config '" + m.model_name +
+                                          "' records none); set num_gpu_blocks directly");
     if (!(utilization > 0.0 && utilization <= 1.0))
         detail::throw_error<config_error>("gpu_memory_utilization=" + std::to_string(utilization) +
                                           " must be in (0, 1]");
@@ -131,9 +129,8 @@ struct EngineConfig {
     const double reserved = static_cast<double>(estimate_weight_bytes(m) + estimate_activation_bytes(m));
     if (budget <= reserved + static_cast<double>(block))
         detail::throw_error<config_error>(
-            "cannot size the KV pool: " + std::to_string(gpu_memory_bytes) + " bytes x " +
-            std::to_string(utilization) + " leave no room for KV cache after an estimated " +
-            std::to_string(static_cast<std::uint64_t>(reserved)) +
+            "cannot size the KV pool: " + std::to_string(gpu_memory_bytes) + " bytes x " + std::to_string(utilization) +
+            " leave no room for KV cache after an estimated " + std::to_string(static_cast<std::uint64_t>(reserved)) +
             " bytes of weights and activations; raise gpu_memory_utilization or set num_gpu_blocks");
     const double n = (budget - reserved) / static_cast<double>(block);
     return n >= 4.0e9 ? 4000000000U : static_cast<std::uint32_t>(n);

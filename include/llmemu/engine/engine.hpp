@@ -62,7 +62,7 @@ const ModelConfig* engine_model_config_of(X& executor) {
 /// The reference engine. E: a StepExecutor (held by value; pass a reference type, e.g.
 /// Engine<MyExecutor&, VirtualClock>, to share one). C: the Clock the executor runs on.
 template <class E, Clock C>
-    requires StepExecutor<std::remove_reference_t<E>>
+requires StepExecutor<std::remove_reference_t<E>>
 class Engine {
 public:
     using executor_type = std::remove_reference_t<E>;
@@ -74,11 +74,9 @@ public:
     /// given, else from the executor's latency model (a profile pack's model_config);
     /// throws config_error when neither exists or the config cannot work.
     Engine(E executor, C& clock, const EngineConfig& config, const ModelConfig* model = nullptr)
-        : m_executor(std::forward<E>(executor)),
-          m_clock(&clock),
+        : m_executor(std::forward<E>(executor)), m_clock(&clock),
           m_config(resolved(config, model != nullptr ? model : detail::engine_model_config_of(m_executor))),
-          m_scheduler(m_config),
-          m_origin(clock.now()) {}
+          m_scheduler(m_config), m_origin(clock.now()) {}
 
     Engine(const Engine&) = delete;
     Engine& operator=(const Engine&) = delete;
@@ -250,7 +248,7 @@ private:
     time_point m_origin;
     std::array<ScheduledStep, 2> m_steps;
     std::array<std::optional<future_type>, 2> m_futures;
-    std::array<int, 2> m_fifo{};  // buffers in flight, oldest first
+    std::array<int, 2> m_fifo{}; // buffers in flight, oldest first
     int m_count = 0;
     int m_next_buffer = 0;
     std::vector<StepRecord>* m_step_log = nullptr;

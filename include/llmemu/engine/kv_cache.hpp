@@ -68,7 +68,7 @@ public:
         m_next.assign(num_gpu_blocks, nil);
         m_map.reset(enable_caching ? num_gpu_blocks : 1);
         for (std::uint32_t b = 1; b < num_gpu_blocks; ++b) push_back(b);
-        m_ref[0] = 1;  // the null block is never free
+        m_ref[0] = 1; // the null block is never free
     }
 
     [[nodiscard]] std::uint32_t block_size() const noexcept { return m_block_size; }
@@ -97,8 +97,8 @@ public:
         while (r.hashes.size() <= index) {
             const std::size_t i = r.hashes.size();
             const std::uint64_t parent = i == 0 ? root_block_hash : r.hashes[i - 1];
-            r.hashes.push_back(hash_block_tokens(
-                parent, std::span<const TokenId>(r.tokens.data() + i * m_block_size, m_block_size)));
+            r.hashes.push_back(
+                hash_block_tokens(parent, std::span<const TokenId>(r.tokens.data() + i * m_block_size, m_block_size)));
         }
         return r.hashes[index];
     }
@@ -187,7 +187,7 @@ private:
             if (m_hash[b] == 0) {
                 const std::uint64_t key = block_key(r, i);
                 if (r.salt != 0) {
-                    m_hash[b] = key;  // unique to the request: no shared map entry
+                    m_hash[b] = key; // unique to the request: no shared map entry
                     ++m_num_hashed;
                 } else if (m_map.insert(key, b)) {
                     m_hash[b] = key;
@@ -222,18 +222,24 @@ private:
     void push_back(std::uint32_t b) noexcept {
         m_prev[b] = m_tail;
         m_next[b] = nil;
-        if (m_tail != nil) m_next[m_tail] = b;
-        else m_head = b;
+        if (m_tail != nil)
+            m_next[m_tail] = b;
+        else
+            m_head = b;
         m_tail = b;
         ++m_num_free;
     }
     void unlink(std::uint32_t b) noexcept {
         const std::uint32_t p = m_prev[b];
         const std::uint32_t n = m_next[b];
-        if (p != nil) m_next[p] = n;
-        else m_head = n;
-        if (n != nil) m_prev[n] = p;
-        else m_tail = p;
+        if (p != nil)
+            m_next[p] = n;
+        else
+            m_head = n;
+        if (n != nil)
+            m_prev[n] = p;
+        else
+            m_tail = p;
         m_prev[b] = m_next[b] = nil;
         --m_num_free;
     }

@@ -173,7 +173,7 @@ private:
             const bool had_commands = !submits.empty() || !aborts.empty();
             take_commands(submits, aborts);
             if (stop) break;
-            if (had_commands) publish();  // rejections and aborts show at once
+            if (had_commands) publish(); // rejections and aborts show at once
             m_engine.step();
             publish();
         }
@@ -182,7 +182,7 @@ private:
         publish();
     }
 
-    engine_type m_engine;  // touched by the engine thread only (after construction)
+    engine_type m_engine; // touched by the engine thread only (after construction)
     const EngineConfig m_config;
     mutable std::mutex m_mutex;
     std::condition_variable m_wake;

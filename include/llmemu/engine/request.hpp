@@ -46,11 +46,16 @@ inline constexpr std::size_t num_finish_reasons = 5;
 /// "none", "length", "stop", "abort", "rejected" (vLLM's finished_reason labels).
 [[nodiscard]] inline const char* to_string(FinishReason r) noexcept {
     switch (r) {
-    case FinishReason::length: return "length";
-    case FinishReason::stop: return "stop";
-    case FinishReason::abort: return "abort";
-    case FinishReason::rejected: return "rejected";
-    case FinishReason::none: break;
+    case FinishReason::length:
+        return "length";
+    case FinishReason::stop:
+        return "stop";
+    case FinishReason::abort:
+        return "abort";
+    case FinishReason::rejected:
+        return "rejected";
+    case FinishReason::none:
+        break;
     }
     return "none";
 }

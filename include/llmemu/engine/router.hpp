@@ -34,9 +34,12 @@ enum class RoutingPolicy : std::uint8_t { round_robin, least_loaded, prefix_awar
 /// "round_robin", "least_loaded" or "prefix_aware".
 [[nodiscard]] inline const char* to_string(RoutingPolicy p) noexcept {
     switch (p) {
-    case RoutingPolicy::round_robin: return "round_robin";
-    case RoutingPolicy::least_loaded: return "least_loaded";
-    case RoutingPolicy::prefix_aware: return "prefix_aware";
+    case RoutingPolicy::round_robin:
+        return "round_robin";
+    case RoutingPolicy::least_loaded:
+        return "least_loaded";
+    case RoutingPolicy::prefix_aware:
+        return "prefix_aware";
     }
     return "round_robin";
 }
@@ -64,7 +67,8 @@ ReplicatedResult run_replicated_simulation(const std::vector<Engine<E, VirtualCl
     for (auto* e : replicas) {
         if (e == nullptr || &e->clock() != &clock)
             detail::throw_error<config_error>("run_replicated_simulation: every replica must run on the given clock");
-        if (e->busy()) detail::throw_error<error>("run_replicated_simulation: a replica still has requests; use idle ones");
+        if (e->busy())
+            detail::throw_error<error>("run_replicated_simulation: a replica still has requests; use idle ones");
     }
     std::stable_sort(requests.begin(), requests.end(),
                      [](const TimedRequest& a, const TimedRequest& b) { return a.arrival < b.arrival; });
@@ -93,8 +97,10 @@ ReplicatedResult run_replicated_simulation(const std::vector<Engine<E, VirtualCl
     };
     auto route = [&](const RequestSpec& spec) -> std::uint32_t {
         switch (policy) {
-        case RoutingPolicy::round_robin: return rr++ % n;
-        case RoutingPolicy::least_loaded: return least_loaded();
+        case RoutingPolicy::round_robin:
+            return rr++ % n;
+        case RoutingPolicy::least_loaded:
+            return least_loaded();
         case RoutingPolicy::prefix_aware: {
             const std::uint32_t bs = replicas[0]->config().block_size;
             if (spec.prompt_tokens.size() >= bs) {

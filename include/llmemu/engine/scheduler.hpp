@@ -92,8 +92,7 @@ class Scheduler {
 public:
     /// `config.num_gpu_blocks` must be resolved (non-zero; see resolve_num_gpu_blocks).
     explicit Scheduler(const EngineConfig& config)
-        : m_config(checked(config)),
-          m_kv(config.num_gpu_blocks, config.block_size, config.enable_prefix_caching) {
+        : m_config(checked(config)), m_kv(config.num_gpu_blocks, config.block_size, config.enable_prefix_caching) {
         m_running.reserve(config.max_num_seqs);
         m_stats.num_gpu_blocks = config.num_gpu_blocks;
         m_stats.block_size = config.block_size;
@@ -113,13 +112,13 @@ public:
         if (prompt == 0) return std::string("the prompt is empty (a request needs at least one prompt token)");
         if (spec.max_tokens == 0) return std::string("max_tokens must be at least 1");
         if (spec.min_tokens > spec.max_tokens)
-            return "min_tokens=" + std::to_string(spec.min_tokens) + " must be <= max_tokens=" +
-                   std::to_string(spec.max_tokens);
+            return "min_tokens=" + std::to_string(spec.min_tokens) +
+                   " must be <= max_tokens=" + std::to_string(spec.max_tokens);
         const std::uint64_t total = static_cast<std::uint64_t>(prompt) + spec.max_tokens;
         if (total > config.max_model_len)
             return "This model's maximum context length is " + std::to_string(config.max_model_len) +
-                   " tokens. However, you requested " + std::to_string(total) + " tokens (" +
-                   std::to_string(prompt) + " in the messages, " + std::to_string(spec.max_tokens) +
+                   " tokens. However, you requested " + std::to_string(total) + " tokens (" + std::to_string(prompt) +
+                   " in the messages, " + std::to_string(spec.max_tokens) +
                    " in the completion). Please reduce the length of the messages or completion, "
                    "or raise --max-model-len.";
         return std::nullopt;
@@ -273,7 +272,7 @@ public:
                 if (m_config.long_prefill_token_threshold != 0 && n > m_config.long_prefill_token_threshold)
                     n = m_config.long_prefill_token_threshold;
                 n = std::min(n, budget);
-                if (!m_kv.allocate_slots(r.kv, 0, n, m_hits, num_tokens)) break;  // strict FCFS
+                if (!m_kv.allocate_slots(r.kv, 0, n, m_hits, num_tokens)) break; // strict FCFS
                 pop_waiting();
                 r.status = RequestStatus::running;
                 r.num_computed_tokens = hit;
@@ -306,8 +305,10 @@ public:
             ++m_next_step;
             const auto nreq = static_cast<std::uint32_t>(out.batch.requests.size());
             ++m_stats.steps;
-            if (num_new > 0) ++m_stats.prefill_steps;
-            else ++m_stats.decode_steps;
+            if (num_new > 0)
+                ++m_stats.prefill_steps;
+            else
+                ++m_stats.decode_steps;
             m_stats.scheduled_tokens += tokens;
             m_stats.scheduled_requests += nreq;
             m_stats.max_step_tokens = std::max(m_stats.max_step_tokens, tokens);
@@ -332,8 +333,10 @@ public:
             const ScheduledRequest& s = step.batch.requests[k];
             if (!s.completes_prompt) continue;
             const RequestOutput* o = nullptr;
-            if (aligned && output.outputs[k].id == s.id) o = &output.outputs[k];
-            else o = find_output(output, s.id);
+            if (aligned && output.outputs[k].id == s.id)
+                o = &output.outputs[k];
+            else
+                o = find_output(output, s.id);
             const auto slot = static_cast<std::uint32_t>(step.handles[k]);
             const auto gen = static_cast<std::uint32_t>(step.handles[k] >> 32U);
             SchedulerRequest& r = m_requests[slot];
@@ -409,7 +412,7 @@ private:
         std::uint64_t arrival_seq;
         std::uint64_t handle;
     };
-    struct WaitingLater {  // heap comparator: smallest (priority, arrival) on top
+    struct WaitingLater { // heap comparator: smallest (priority, arrival) on top
         bool operator()(const WaitingEntry& a, const WaitingEntry& b) const noexcept {
             return a.priority != b.priority ? a.priority > b.priority : a.arrival_seq > b.arrival_seq;
         }
@@ -431,8 +434,9 @@ private:
     }
 
     [[noreturn, gnu::cold, gnu::noinline]] static void bad_output(RequestId id, std::uint64_t step) {
-        detail::throw_error<error>("executor output of step " + std::to_string(step) + " has no sampled token for request " +
-                                   std::to_string(id) + ", whose scheduled chunk completes its prompt");
+        detail::throw_error<error>("executor output of step " + std::to_string(step) +
+                                   " has no sampled token for request " + std::to_string(id) +
+                                   ", whose scheduled chunk completes its prompt");
     }
 
     static const RequestOutput* find_output(const StepOutput& out, RequestId id) noexcept {
@@ -504,8 +508,10 @@ private:
         const SchedulerRequest& r = m_requests[slot];
         ++m_num_waiting;
         if (m_config.policy == SchedulingPolicy::fcfs) {
-            if (front) m_waiting.push_front(handle(slot));
-            else m_waiting.push_back(handle(slot));
+            if (front)
+                m_waiting.push_front(handle(slot));
+            else
+                m_waiting.push_back(handle(slot));
         } else {
             m_heap.push_back(WaitingEntry{r.priority, r.arrival_seq, handle(slot)});
             std::push_heap(m_heap.begin(), m_heap.end(), WaitingLater{});
@@ -598,12 +604,12 @@ private:
 
     EngineConfig m_config;
     KVCacheManager m_kv;
-    std::vector<SchedulerRequest> m_requests;  // slots are reused; grows only in add_request
+    std::vector<SchedulerRequest> m_requests; // slots are reused; grows only in add_request
     std::vector<std::uint32_t> m_free_slots;
     std::unordered_map<RequestId, std::uint32_t> m_ids;
     std::vector<std::uint32_t> m_running;
-    std::deque<std::uint64_t> m_waiting;   // fcfs: handles
-    std::vector<WaitingEntry> m_heap;      // priority: min-heap on (priority, arrival)
+    std::deque<std::uint64_t> m_waiting; // fcfs: handles
+    std::vector<WaitingEntry> m_heap;    // priority: min-heap on (priority, arrival)
     std::size_t m_num_waiting = 0;
     std::vector<std::uint32_t> m_hits;
     std::vector<RequestRecord> m_finished;

@@ -55,7 +55,8 @@ template <class E, class C>
 SimulationResult run_simulation(Engine<E, C>& engine, std::vector<TimedRequest> requests,
                                 const SimulationOptions& options = {}) {
     if (engine.busy())
-        detail::throw_error<error>("run_simulation: the engine still has requests from an earlier run; use an idle engine");
+        detail::throw_error<error>(
+            "run_simulation: the engine still has requests from an earlier run; use an idle engine");
     std::stable_sort(requests.begin(), requests.end(),
                      [](const TimedRequest& a, const TimedRequest& b) { return a.arrival < b.arrival; });
     SimulationResult result;
@@ -64,7 +65,7 @@ SimulationResult run_simulation(Engine<E, C>& engine, std::vector<TimedRequest> 
     engine.set_record_series(options.record_steps);
     engine.set_record_token_times(options.record_token_times);
     engine.set_step_log(options.record_steps ? &result.steps : nullptr);
-    struct Restore {  // leave the engine as we found it, even when a step throws
+    struct Restore { // leave the engine as we found it, even when a step throws
         Engine<E, C>& e;
         ~Restore() {
             e.set_step_log(nullptr);

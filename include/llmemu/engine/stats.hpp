@@ -99,9 +99,9 @@ struct EngineStats {
     }
     /// Share of prefix-cache queried tokens that hit (0 when nothing was queried).
     [[nodiscard]] double prefix_cache_hit_rate() const noexcept {
-        return prefix_cache_queries == 0 ? 0.0
-                                         : static_cast<double>(prefix_cache_hits) /
-                                               static_cast<double>(prefix_cache_queries);
+        return prefix_cache_queries == 0
+                   ? 0.0
+                   : static_cast<double>(prefix_cache_hits) / static_cast<double>(prefix_cache_queries);
     }
     /// Mean tokens per step (0 without steps).
     [[nodiscard]] double mean_step_tokens() const noexcept {

@@ -32,8 +32,9 @@ namespace detail {
                                " schedules no requests; dispatch a step only when it schedules at least one request");
 }
 [[noreturn, gnu::cold, gnu::noinline]] inline void executor_throw_zero_tokens(std::uint64_t step_id, RequestId id) {
-    throw_error<request_error>("EmulatedExecutor::execute: step " + std::to_string(step_id) + ", request " +
-                               std::to_string(id) + " has num_scheduled_tokens = 0; leave requests with nothing to compute out of the batch");
+    throw_error<request_error>(
+        "EmulatedExecutor::execute: step " + std::to_string(step_id) + ", request " + std::to_string(id) +
+        " has num_scheduled_tokens = 0; leave requests with nothing to compute out of the batch");
 }
 [[noreturn, gnu::cold, gnu::noinline]] inline void executor_throw_bad_latency(double us, const StepShape& s) {
     throw_error<profile_error>("EmulatedExecutor::execute: the latency model returned " + std::to_string(us) +
@@ -69,7 +70,7 @@ namespace detail {
 /// dispatching thread); the futures may be waited on from anywhere the clock allows.
 /// The clock must outlive the executor and its futures.
 template <class M, Clock C = WallClock, class E = UniformVocabEmitter>
-    requires LatencyModel<M> && TokenEmitter<E>
+requires LatencyModel<M> && TokenEmitter<E>
 class EmulatedExecutor {
 public:
     using model_type = M;

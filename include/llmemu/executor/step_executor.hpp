@@ -24,7 +24,9 @@ concept StepFuture = requires(F& f, const F& cf) {
 /// A StepFuture that can also run a callback when it resolves: `f.then(std::function<void()>)`.
 /// Hosts that do not block (an event loop) need this.
 template <class F>
-concept ContinuableStepFuture = StepFuture<F> && requires(F& f, std::function<void()> fn) { f.then(std::move(fn)); };
+concept ContinuableStepFuture = StepFuture<F> && requires(F& f, std::function<void()> fn) {
+    f.then(std::move(fn));
+};
 
 /// A step executor: `e.execute(const StepBatch&)` dispatches a step and returns a
 /// StepFuture. The executor may accept the next dispatch before the previous step

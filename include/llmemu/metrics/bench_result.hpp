@@ -103,7 +103,7 @@ inline double metrics_percentile_sorted(const std::vector<double>& sorted, doubl
 /// Stats of a sample in seconds, reported in milliseconds (numpy semantics, ddof = 0).
 inline MetricStats metrics_stats(std::vector<double> values_s, const std::vector<double>& percentiles) {
     MetricStats s;
-    if (values_s.empty()) values_s.push_back(0.0);  // np.mean([] or 0) == 0
+    if (values_s.empty()) values_s.push_back(0.0); // np.mean([] or 0) == 0
     double sum = 0.0;
     for (double v : values_s) sum += v;
     const double mean = sum / static_cast<double>(values_s.size());
@@ -178,9 +178,12 @@ inline void parse_slo(std::string_view spec, SummaryOptions& opts) {
             detail::metrics_throw_bad("SLO '" + std::string(pair) +
                                       "': expected KEY:MS with KEY one of ttft, tpot, e2el and MS a "
                                       "non-negative number of milliseconds, e.g. ttft:500,tpot:50");
-        if (name == "ttft") opts.slo_ttft_ms = value;
-        else if (name == "tpot") opts.slo_tpot_ms = value;
-        else if (name == "e2el") opts.slo_e2el_ms = value;
+        if (name == "ttft")
+            opts.slo_ttft_ms = value;
+        else if (name == "tpot")
+            opts.slo_tpot_ms = value;
+        else if (name == "e2el")
+            opts.slo_e2el_ms = value;
         else
             detail::metrics_throw_bad("SLO '" + std::string(pair) + "': unknown metric '" + std::string(name) +
                                       "'; use ttft, tpot or e2el");
@@ -238,7 +241,7 @@ inline BenchResult summarize(const std::vector<RequestTiming>& timings, double d
             ++r.failed;
             continue;
         }
-        const std::uint32_t out_len = t.output_len == 0 ? 1U : t.output_len;  // vLLM: no count -> 1
+        const std::uint32_t out_len = t.output_len == 0 ? 1U : t.output_len; // vLLM: no count -> 1
         r.output_lens.push_back(out_len);
         r.total_input_tokens += t.prompt_len;
         r.total_output_tokens += out_len;
@@ -377,7 +380,8 @@ inline void print_summary(std::ostream& os, const BenchResult& r,
         };
         metrics_line(os, label("Mean"), m.mean_ms);
         metrics_line(os, label("Median"), m.median_ms);
-        for (const auto& [p, v] : m.percentiles_ms) metrics_line(os, label(std::string("P").append(detail::metrics_percentile_word(p))), v);
+        for (const auto& [p, v] : m.percentiles_ms)
+            metrics_line(os, label(std::string("P").append(detail::metrics_percentile_word(p))), v);
     }
     os << std::string(50, '=') << '\n';
 }

@@ -16,7 +16,7 @@ namespace llmemu {
 
 namespace detail {
 inline nlohmann::json metrics_number(double v) {
-    if (!std::isfinite(v)) return nullptr;  // vLLM would write NaN; JSON has no NaN
+    if (!std::isfinite(v)) return nullptr; // vLLM would write NaN; JSON has no NaN
     return v;
 }
 } // namespace detail

@@ -11,10 +11,10 @@
 #include <charconv>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <limits>
 #include <map>
 #include <optional>
-#include <cstdlib>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -51,10 +51,14 @@ inline void append_prometheus_number(std::string& out, double v) {
 /// Escapes a label value (backslash, double quote, newline).
 inline void append_label_value(std::string& out, std::string_view v) {
     for (const char c : v) {
-        if (c == '\\') out += "\\\\";
-        else if (c == '"') out += "\\\"";
-        else if (c == '\n') out += "\\n";
-        else out += c;
+        if (c == '\\')
+            out += "\\\\";
+        else if (c == '"')
+            out += "\\\"";
+        else if (c == '\n')
+            out += "\\n";
+        else
+            out += c;
     }
 }
 
@@ -105,15 +109,15 @@ inline std::vector<double> buckets_1_2_5(double max_value) {
 /// Bucket bounds of vLLM's histograms (vllm/v1/metrics/loggers.py).
 struct VllmBuckets {
     static std::vector<double> ttft() {
-        return {0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75,
+        return {0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1,  0.25,  0.5,   0.75,
                 1.0,   2.5,   5.0,  7.5,  10.0, 20.0, 40.0, 80.0, 160.0, 640.0, 2560.0};
     }
     static std::vector<double> tpot() {
-        return {0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5,
+        return {0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2,  0.3,  0.4, 0.5,
                 0.75, 1.0,   2.5,  5.0,   7.5, 10.0, 20.0, 40.0, 80.0};
     }
     static std::vector<double> request_latency() {
-        return {0.3, 0.5, 0.8, 1.0, 1.5, 2.0, 2.5, 5.0, 10.0, 15.0, 20.0,
+        return {0.3,  0.5,  0.8,  1.0,  1.5,   2.0,   2.5,   5.0,   10.0,   15.0,  20.0,
                 30.0, 40.0, 50.0, 60.0, 120.0, 240.0, 480.0, 960.0, 1920.0, 7680.0};
     }
 };
@@ -167,11 +171,11 @@ struct CacheConfigInfo {
 class VllmMetrics {
 public:
     VllmMetrics(std::string model_name, std::string engine, std::uint32_t max_model_len, CacheConfigInfo cache = {})
-        : m_model(std::move(model_name)), m_engine(std::move(engine)), m_cache(cache),
-          m_ttft(VllmBuckets::ttft()), m_tpot_alias(VllmBuckets::tpot()), m_itl(VllmBuckets::tpot()),
-          m_request_tpot(VllmBuckets::tpot()), m_e2e(VllmBuckets::request_latency()),
-          m_queue(VllmBuckets::request_latency()), m_inference(VllmBuckets::request_latency()),
-          m_prefill(VllmBuckets::request_latency()), m_decode(VllmBuckets::request_latency()),
+        : m_model(std::move(model_name)), m_engine(std::move(engine)), m_cache(cache), m_ttft(VllmBuckets::ttft()),
+          m_tpot_alias(VllmBuckets::tpot()), m_itl(VllmBuckets::tpot()), m_request_tpot(VllmBuckets::tpot()),
+          m_e2e(VllmBuckets::request_latency()), m_queue(VllmBuckets::request_latency()),
+          m_inference(VllmBuckets::request_latency()), m_prefill(VllmBuckets::request_latency()),
+          m_decode(VllmBuckets::request_latency()),
           m_prompt_len(buckets_1_2_5(std::max<std::uint32_t>(max_model_len, 1))),
           m_generation_len(buckets_1_2_5(std::max<std::uint32_t>(max_model_len, 1))) {}
 
@@ -227,13 +231,11 @@ public:
         gauge(out, "vllm:kv_cache_usage_perc", "KV-cache usage. 1 means 100 percent usage.", s.kv_cache_usage);
         counter(out, "vllm:num_preemptions", "Cumulative number of preemption from the engine.",
                 static_cast<double>(s.num_preemptions));
-        counter(out, "vllm:prefix_cache_queries",
-                "Prefix cache queries, in terms of number of queried tokens.",
+        counter(out, "vllm:prefix_cache_queries", "Prefix cache queries, in terms of number of queried tokens.",
                 static_cast<double>(s.prefix_cache_queries));
         counter(out, "vllm:prefix_cache_hits", "Prefix cache hits, in terms of number of cached tokens.",
                 static_cast<double>(s.prefix_cache_hits));
-        counter(out, "vllm:prompt_tokens", "Number of prefill tokens processed.",
-                static_cast<double>(s.prompt_tokens));
+        counter(out, "vllm:prompt_tokens", "Number of prefill tokens processed.", static_cast<double>(s.prompt_tokens));
         counter(out, "vllm:generation_tokens", "Number of generation tokens processed.",
                 static_cast<double>(s.generation_tokens));
         // request_success: always the three reasons vLLM reports, plus any other seen.
@@ -247,8 +249,7 @@ public:
             append_prometheus_number(out, static_cast<double>(n));
             out += '\n';
         }
-        histogram(out, "vllm:time_to_first_token_seconds", "Histogram of time to first token in seconds.",
-                  m_ttft);
+        histogram(out, "vllm:time_to_first_token_seconds", "Histogram of time to first token in seconds.", m_ttft);
         histogram(out, "vllm:time_per_output_token_seconds",
                   "Histogram of time per output token in seconds. DEPRECATED: use "
                   "vllm:inter_token_latency_seconds.",
@@ -257,17 +258,16 @@ public:
         histogram(out, "vllm:request_time_per_output_token_seconds",
                   "Histogram of time_per_output_token_seconds per request.", m_request_tpot);
         histogram(out, "vllm:e2e_request_latency_seconds", "Histogram of e2e request latency in seconds.", m_e2e);
-        histogram(out, "vllm:request_queue_time_seconds",
-                  "Histogram of time spent in WAITING phase for request.", m_queue);
-        histogram(out, "vllm:request_inference_time_seconds",
-                  "Histogram of time spent in RUNNING phase for request.", m_inference);
-        histogram(out, "vllm:request_prefill_time_seconds",
-                  "Histogram of time spent in PREFILL phase for request.", m_prefill);
-        histogram(out, "vllm:request_decode_time_seconds",
-                  "Histogram of time spent in DECODE phase for request.", m_decode);
+        histogram(out, "vllm:request_queue_time_seconds", "Histogram of time spent in WAITING phase for request.",
+                  m_queue);
+        histogram(out, "vllm:request_inference_time_seconds", "Histogram of time spent in RUNNING phase for request.",
+                  m_inference);
+        histogram(out, "vllm:request_prefill_time_seconds", "Histogram of time spent in PREFILL phase for request.",
+                  m_prefill);
+        histogram(out, "vllm:request_decode_time_seconds", "Histogram of time spent in DECODE phase for request.",
+                  m_decode);
         histogram(out, "vllm:request_prompt_tokens", "Number of prefill tokens processed.", m_prompt_len);
-        histogram(out, "vllm:request_generation_tokens", "Number of generation tokens processed.",
-                  m_generation_len);
+        histogram(out, "vllm:request_generation_tokens", "Number of generation tokens processed.", m_generation_len);
         header(out, "vllm:cache_config_info", "Information of the LLMEngine CacheConfig", "gauge");
         out += "vllm:cache_config_info{block_size=\"";
         out += std::to_string(m_cache.block_size);
@@ -333,8 +333,8 @@ private:
         std::string le;
         for (std::size_t i = 0; i <= h.bounds().size(); ++i) {
             le.clear();
-            append_prometheus_number(le, i < h.bounds().size() ? h.bounds()[i]
-                                                               : std::numeric_limits<double>::infinity());
+            append_prometheus_number(le,
+                                     i < h.bounds().size() ? h.bounds()[i] : std::numeric_limits<double>::infinity());
             out += name;
             out += "_bucket";
             labels(out, "le", le);

@@ -48,7 +48,9 @@ inline double metrics_pct(double real, double emu) {
     if (!std::isfinite(real) || !std::isfinite(emu) || real == 0.0) return std::numeric_limits<double>::quiet_NaN();
     return (emu - real) / real * 100.0;
 }
-inline double metrics_max_abs(double acc, double v) { return std::isnan(v) ? acc : std::max(acc, std::abs(v)); }
+inline double metrics_max_abs(double acc, double v) {
+    return std::isnan(v) ? acc : std::max(acc, std::abs(v));
+}
 inline std::string metrics_rate_text(double r) {
     if (std::isinf(r)) return "inf";
     char buf[32];
@@ -120,8 +122,7 @@ inline void write_deltas_csv(std::ostream& os, const ValidationReport& rep) {
     auto row = [&](const std::string& label, const ValidationDelta& d) {
         os << label << ',' << detail::metrics_pct_text(d.ttft_pct, "%.4f") << ','
            << detail::metrics_pct_text(d.tpot_pct, "%.4f") << ',' << detail::metrics_pct_text(d.itl_pct, "%.4f") << ','
-           << detail::metrics_pct_text(d.e2e_pct, "%.4f") << ',' << detail::metrics_pct_text(d.tps_pct, "%.4f")
-           << '\n';
+           << detail::metrics_pct_text(d.e2e_pct, "%.4f") << ',' << detail::metrics_pct_text(d.tps_pct, "%.4f") << '\n';
     };
     for (const auto& d : rep.rows) row(detail::metrics_rate_text(d.rate), d);
     row("max_abs", rep.max_abs);
@@ -134,10 +135,11 @@ inline void print_validation_table(std::ostream& os, const ValidationReport& rep
                   "TPS %");
     os << buf << std::string(65, '-') << '\n';
     auto row = [&](const std::string& label, const ValidationDelta& d, const char* fmt) {
-        std::snprintf(buf, sizeof buf, "%-10s %10s %10s %10s %10s %10s\n", label.c_str(),
-                      detail::metrics_pct_text(d.ttft_pct, fmt).c_str(), detail::metrics_pct_text(d.tpot_pct, fmt).c_str(),
-                      detail::metrics_pct_text(d.itl_pct, fmt).c_str(), detail::metrics_pct_text(d.e2e_pct, fmt).c_str(),
-                      detail::metrics_pct_text(d.tps_pct, fmt).c_str());
+        std::snprintf(
+            buf, sizeof buf, "%-10s %10s %10s %10s %10s %10s\n", label.c_str(),
+            detail::metrics_pct_text(d.ttft_pct, fmt).c_str(), detail::metrics_pct_text(d.tpot_pct, fmt).c_str(),
+            detail::metrics_pct_text(d.itl_pct, fmt).c_str(), detail::metrics_pct_text(d.e2e_pct, fmt).c_str(),
+            detail::metrics_pct_text(d.tps_pct, fmt).c_str());
         os << buf;
     };
     for (const auto& d : rep.rows) row(detail::metrics_rate_text(d.rate), d, "%+.2f");

@@ -19,8 +19,7 @@
 namespace llmemu {
 
 namespace detail {
-inline double metrics_json_number(const nlohmann::json& j, const char* key, const std::string& source,
-                                  bool required) {
+inline double metrics_json_number(const nlohmann::json& j, const char* key, const std::string& source, bool required) {
     const auto it = j.find(key);
     if (it == j.end() || it->is_null()) {
         if (required)
@@ -28,8 +27,7 @@ inline double metrics_json_number(const nlohmann::json& j, const char* key, cons
                                       "'; give a vllm bench serve result JSON (--save-result)");
         return std::numeric_limits<double>::quiet_NaN();
     }
-    if (!it->is_number())
-        throw_error<config_error>("result '" + source + "': '" + key + "' is not a number");
+    if (!it->is_number()) throw_error<config_error>("result '" + source + "': '" + key + "' is not a number");
     return it->get<double>();
 }
 } // namespace detail
@@ -116,8 +114,8 @@ inline ValidationPoint validation_point_from_json(const nlohmann::json& j, const
             const auto errs = j.find("errors");
             for (std::size_t i = 0; i < it->size(); ++i) {
                 if (!(*it)[i].is_number()) continue;
-                const bool failed = errs != j.end() && errs->is_array() && i < errs->size() &&
-                                    (*errs)[i].is_string() && !(*errs)[i].get<std::string>().empty();
+                const bool failed = errs != j.end() && errs->is_array() && i < errs->size() && (*errs)[i].is_string() &&
+                                    !(*errs)[i].get<std::string>().empty();
                 if (failed) continue;
                 sum += (*it)[i].get<double>();
                 ++n;
@@ -131,9 +129,7 @@ inline ValidationPoint validation_point_from_json(const nlohmann::json& j, const
 /// Reads and parses one result file. Throws config_error naming the file and the problem.
 inline ValidationPoint read_validation_point(const std::filesystem::path& path) {
     std::ifstream in(path);
-    if (!in)
-        detail::throw_error<config_error>("result '" + path.string() +
-                                          "': cannot open the file; check the path");
+    if (!in) detail::throw_error<config_error>("result '" + path.string() + "': cannot open the file; check the path");
     nlohmann::json j;
     try {
         in >> j;

@@ -77,11 +77,13 @@ struct AnyModelImpl final : AnyModelBase {
         return static_cast<double>(model.sample(shape, rng));
     }
     Coverage coverage() const override {
-        if constexpr (HasCoverage<M>) return model.coverage();
-        else return own;
+        if constexpr (HasCoverage<M>)
+            return model.coverage();
+        else
+            return own;
     }
     void reset_coverage() override {
-        if constexpr (requires(M& m) { m.reset_coverage(); }) model.reset_coverage();
+        if constexpr (requires(M & m) { m.reset_coverage(); }) model.reset_coverage();
         own = {};
     }
     std::string describe() const override {
@@ -90,7 +92,8 @@ struct AnyModelImpl final : AnyModelBase {
         } else if constexpr (std::same_as<M, AffineProfile>) {
             return "affine:" + format_number(model.base_ms) + "," + format_number(model.per_token_us) + "," +
                    format_number(model.per_seq_us) + " (" + format_number(model.base_ms) + " ms + " +
-                   format_number(model.per_token_us) + " us/token + " + format_number(model.per_seq_us) + " us/request)";
+                   format_number(model.per_token_us) + " us/token + " + format_number(model.per_seq_us) +
+                   " us/request)";
         } else if constexpr (HasDescribe<M>) {
             return model.describe();
         } else {
@@ -98,12 +101,16 @@ struct AnyModelImpl final : AnyModelBase {
         }
     }
     const ModelConfig* model_config() const override {
-        if constexpr (HasStore<M>) return &model.store().model_config();
-        else return nullptr;
+        if constexpr (HasStore<M>)
+            return &model.store().model_config();
+        else
+            return nullptr;
     }
     const ProfileStore* store() const override {
-        if constexpr (HasStore<M>) return &model.store();
-        else return nullptr;
+        if constexpr (HasStore<M>)
+            return &model.store();
+        else
+            return nullptr;
     }
 };
 
@@ -117,7 +124,8 @@ inline std::vector<double> parse_spec_numbers(std::string_view spec, std::string
     std::size_t pos = 0;
     while (true) {
         const std::size_t comma = list.find(',', pos);
-        std::string_view item = list.substr(pos, comma == std::string_view::npos ? std::string_view::npos : comma - pos);
+        std::string_view item =
+            list.substr(pos, comma == std::string_view::npos ? std::string_view::npos : comma - pos);
         while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
         while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
         double v = 0;
@@ -146,8 +154,8 @@ public:
 
     /// Wraps any LatencyModel (ConstantProfile, AffineProfile, LatencyOracle, your own).
     template <class M>
-        requires(!std::same_as<std::remove_cvref_t<M>, AnyLatencyModel> && LatencyModel<std::remove_cvref_t<M>, Rng>)
-    AnyLatencyModel(M&& model) // NOLINT(google-explicit-constructor): a model IS-A latency model
+    requires(!std::same_as<std::remove_cvref_t<M>, AnyLatencyModel> && LatencyModel<std::remove_cvref_t<M>, Rng>)
+        AnyLatencyModel(M&& model) // NOLINT(google-explicit-constructor): a model IS-A latency model
         : m_impl(std::make_unique<detail::AnyModelImpl<std::remove_cvref_t<M>>>(std::forward<M>(model))) {}
 
     AnyLatencyModel(const AnyLatencyModel& o) : m_impl(o.m_impl ? o.m_impl->clone() : nullptr) {}

@@ -34,9 +34,12 @@ enum class CoverageKind : std::uint8_t { exact, interpolated, out_of_range };
 /// "exact", "interpolated" or "out_of_range".
 constexpr const char* to_string(CoverageKind k) noexcept {
     switch (k) {
-    case CoverageKind::exact: return "exact";
-    case CoverageKind::interpolated: return "interpolated";
-    case CoverageKind::out_of_range: return "out_of_range";
+    case CoverageKind::exact:
+        return "exact";
+    case CoverageKind::interpolated:
+        return "interpolated";
+    case CoverageKind::out_of_range:
+        return "out_of_range";
     }
     return "?";
 }

@@ -70,7 +70,8 @@ inline double holdout_weighted_median(const std::vector<std::pair<double, double
     double cum = 0.0;
     for (std::size_t i = 0; i < m.size(); ++i) {
         cum += m[i].second;
-        if (std::abs(cum - 0.5 * total) <= 1e-12 * total && i + 1 < m.size()) return 0.5 * (m[i].first + m[i + 1].first);
+        if (std::abs(cum - 0.5 * total) <= 1e-12 * total && i + 1 < m.size())
+            return 0.5 * (m[i].first + m[i + 1].first);
         if (cum > 0.5 * total) return m[i].first;
     }
     return m.back().first;
@@ -153,7 +154,8 @@ HoldoutReport run_holdout(const ProfileStore& store, double fraction, std::uint6
             const auto s = table->samples(i);
             std::vector<double> real(s.begin(), s.end());
             const double real_median = detail::holdout_median(real);
-            const Resolution ro = detail::resolve_on_table(state, kind, table->tt(i), table->conc(i), options, neighbours, weights);
+            const Resolution ro =
+                detail::resolve_on_table(state, kind, table->tt(i), table->conc(i), options, neighbours, weights);
             const Resolution rb = detail::resolve_on_table(state, kind, table->tt(i), table->conc(i), options,
                                                            NearestBucket{}, UniformWeights{});
             const auto mo = detail::holdout_mixture(rest, ro);

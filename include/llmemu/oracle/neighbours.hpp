@@ -159,8 +159,10 @@ public:
         // nearest point is farther than the current k-th neighbour.
         auto visit = [&](std::ptrdiff_t x, std::ptrdiff_t y) LLMEMU_ORACLE_ALWAYS_INLINE {
             if (out.size() == k) {
-                const double ex = std::max({0.0, static_cast<double>(x) * side - qx, qx - static_cast<double>(x + 1) * side});
-                const double ey = std::max({0.0, static_cast<double>(y) * side - qy, qy - static_cast<double>(y + 1) * side});
+                const double ex =
+                    std::max({0.0, static_cast<double>(x) * side - qx, qx - static_cast<double>(x + 1) * side});
+                const double ey =
+                    std::max({0.0, static_cast<double>(y) * side - qy, qy - static_cast<double>(y + 1) * side});
                 if (ex * ex + ey * ey > out.back_distance()) return;
             }
             const std::size_t c = static_cast<std::size_t>(y * gx + x);

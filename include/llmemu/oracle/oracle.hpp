@@ -121,14 +121,16 @@ private:
         tt_row.assign(std::uint64_t{t.tt_max()} + 1, 0);
         for (std::uint64_t v = 0; v < tt_row.size(); ++v) {
             const std::uint64_t c = b.tt_centre(v);
-            if (c >= t.tt_min() && c <= t.tt_max()) tt_row[v] = static_cast<std::uint32_t>(c / b.tt_width - t.grid_row0() + 1);
+            if (c >= t.tt_min() && c <= t.tt_max())
+                tt_row[v] = static_cast<std::uint32_t>(c / b.tt_width - t.grid_row0() + 1);
         }
         // Raw concurrency up to the last value that still buckets into conc_max.
         const std::uint64_t conc_end = (std::uint64_t{t.conc_max()} / b.conc_width + 1) * b.conc_width;
         conc_col.assign(conc_end, 0);
         for (std::uint64_t v = 0; v < conc_col.size(); ++v) {
             const std::uint64_t c = b.conc_centre(v);
-            if (c >= t.conc_min() && c <= t.conc_max()) conc_col[v] = static_cast<std::uint32_t>(c / b.conc_width - t.grid_col0() + 1);
+            if (c >= t.conc_min() && c <= t.conc_max())
+                conc_col[v] = static_cast<std::uint32_t>(c / b.conc_width - t.grid_col0() + 1);
         }
     }
 
@@ -187,10 +189,12 @@ Resolution resolve_on_table(const OracleTableState& ts, TableKind kind, std::uin
     if (in_range) r.kind = CoverageKind::interpolated;
     neighbours.find(ts.geometry, static_cast<double>(ctt), static_cast<double>(cconc), r.neighbours);
     const std::size_t k = r.neighbours.size();
-    weights.weights(r.neighbours.items(), 0.5 * ts.geometry.unit_distance(), std::span<double>(r.probability.data(), k));
+    weights.weights(r.neighbours.items(), 0.5 * ts.geometry.unit_distance(),
+                    std::span<double>(r.probability.data(), k));
     double total = 0.0;
     for (std::size_t j = 0; j < k; ++j) total += r.probability[j];
-    for (std::size_t j = 0; j < k; ++j) r.probability[j] = total > 0.0 ? r.probability[j] / total : 1.0 / static_cast<double>(k);
+    for (std::size_t j = 0; j < k; ++j)
+        r.probability[j] = total > 0.0 ? r.probability[j] / total : 1.0 / static_cast<double>(k);
     return r;
 }
 
@@ -237,8 +241,8 @@ public:
     ~OracleMemo() = default;
 
     [[nodiscard]] static std::size_t slot(TableKind t, std::uint32_t tt, std::uint32_t conc) noexcept {
-        const std::uint64_t h = (std::uint64_t{tt} * 0x9E3779B97F4A7C15ULL) ^ (std::uint64_t{conc} * 0xC2B2AE3D27D4EB4FULL) ^
-                                static_cast<std::uint64_t>(t);
+        const std::uint64_t h = (std::uint64_t{tt} * 0x9E3779B97F4A7C15ULL) ^
+                                (std::uint64_t{conc} * 0xC2B2AE3D27D4EB4FULL) ^ static_cast<std::uint64_t>(t);
         return static_cast<std::size_t>((h ^ (h >> 29U)) & (slots - 1));
     }
     [[nodiscard]] const Entry* find(TableKind t, std::uint32_t tt, std::uint32_t conc) const noexcept {
@@ -354,7 +358,9 @@ public:
     }
 
     /// The table a step of this phase is drawn from.
-    [[nodiscard]] TableKind table_for(Phase p) const noexcept { return m_state->phase_table[static_cast<std::size_t>(p) & 1U]; }
+    [[nodiscard]] TableKind table_for(Phase p) const noexcept {
+        return m_state->phase_table[static_cast<std::size_t>(p) & 1U];
+    }
 
     /// Counters since construction (or the last reset), of this copy only.
     [[nodiscard]] Coverage coverage() const noexcept { return m_coverage; }
@@ -421,19 +427,29 @@ private:
                 m_memo.store(kind, ktt, kconc, r);
                 e = m_memo.find(kind, ktt, kconc);
             }
-            if (e == nullptr) return draw(ts, r.kind, r.neighbours.size(), [&](std::size_t j) { return r.neighbours[j].bucket; },
-                                          [&](std::size_t j) { return r.probability[j]; }, r.scale, g);
+            if (e == nullptr)
+                return draw(
+                    ts, r.kind, r.neighbours.size(), [&](std::size_t j) { return r.neighbours[j].bucket; },
+                    [&](std::size_t j) { return r.probability[j]; }, r.scale, g);
         }
-        return draw(ts, e->kind, e->size, [&](std::size_t j) { return e->bucket[j]; },
-                    [&](std::size_t j) { return e->probability[j]; }, e->scale, g);
+        return draw(
+            ts, e->kind, e->size, [&](std::size_t j) { return e->bucket[j]; },
+            [&](std::size_t j) { return e->probability[j]; }, e->scale, g);
     }
 
     template <class Bucket, class Prob>
-    double draw(const detail::OracleTableState& ts, CoverageKind kind, std::size_t n, Bucket bucket, Prob prob, double scale, G& g) {
+    double draw(const detail::OracleTableState& ts, CoverageKind kind, std::size_t n, Bucket bucket, Prob prob,
+                double scale, G& g) {
         switch (kind) {
-        case CoverageKind::exact: ++m_coverage.exact; break; // (an exact bucket found after clamping)
-        case CoverageKind::interpolated: ++m_coverage.interpolated; break;
-        case CoverageKind::out_of_range: ++m_coverage.out_of_range; break;
+        case CoverageKind::exact:
+            ++m_coverage.exact;
+            break; // (an exact bucket found after clamping)
+        case CoverageKind::interpolated:
+            ++m_coverage.interpolated;
+            break;
+        case CoverageKind::out_of_range:
+            ++m_coverage.out_of_range;
+            break;
         }
         std::size_t pick = 0;
         if (n > 1) {
@@ -453,7 +469,7 @@ private:
 
     std::shared_ptr<const detail::OracleState> m_state;
     std::array<detail::OracleHotTable, 2> m_hot{}; // by Phase; points into *m_state
-    detail::OracleMemo m_memo;                      // not shared: each copy starts empty
+    detail::OracleMemo m_memo;                     // not shared: each copy starts empty
     OracleOptions m_options;
     N m_neighbours;
     W m_weights;

@@ -36,9 +36,12 @@ struct ShepardWeights {
         for (Eigen::Index i = 0; i < k; ++i) d[i] = n[static_cast<std::size_t>(i)].distance;
         Eigen::Map<Eigen::ArrayXd> w(out.data(), k);
         const double f = floor > 0.0 ? floor : 1e-12;
-        if (power == 2.0) w = d.max(f).square().inverse();
-        else if (power == 1.0) w = d.max(f).inverse();
-        else w = d.max(f).pow(-power);
+        if (power == 2.0)
+            w = d.max(f).square().inverse();
+        else if (power == 1.0)
+            w = d.max(f).inverse();
+        else
+            w = d.max(f).pow(-power);
     }
 };
 

@@ -59,9 +59,11 @@ struct BuildOptions {
 
     void validate() const {
         if (bucketing.tt_width == 0 || bucketing.conc_width == 0)
-            detail::throw_error<config_error>("profile build: bucket widths must be positive integers (LLM-Emu: 1 and 5)");
+            detail::throw_error<config_error>(
+                "profile build: bucket widths must be positive integers (LLM-Emu: 1 and 5)");
         if (!(outlier_iqr_k >= 0.0) || !std::isfinite(outlier_iqr_k))
-            detail::throw_error<config_error>("profile build: the outlier factor must be a finite number >= 0 (0 = off; 1.5 or 3 are usual)");
+            detail::throw_error<config_error>(
+                "profile build: the outlier factor must be a finite number >= 0 (0 = off; 1.5 or 3 are usual)");
     }
 };
 
@@ -71,7 +73,7 @@ struct BuildStats {
     std::uint64_t outside_markers = 0; ///< dropped: outside profiling_start/stop
     std::uint64_t warmup_dropped = 0;  ///< dropped: warm-up steps
     std::uint64_t outliers_dropped = 0;
-    std::uint64_t steps_used = 0;      ///< steps that went into the tables
+    std::uint64_t steps_used = 0; ///< steps that went into the tables
 };
 
 /// Accumulates step records (from files or directly) and builds a ProfileStore.
@@ -92,7 +94,8 @@ public:
             detail::throw_error<profile_error>("step record: total_tokens or concurrency above 2^32-1");
         const BucketKey key{static_cast<std::uint32_t>(tt), static_cast<std::uint32_t>(cc)};
         const auto v = static_cast<float>(std::round(r.step_cycle_us * 10.0) / 10.0);
-        m_buckets[static_cast<std::size_t>(r.num_new_reqs > 0 ? TableKind::prefill : TableKind::decode)][key].push_back(v);
+        m_buckets[static_cast<std::size_t>(r.num_new_reqs > 0 ? TableKind::prefill : TableKind::decode)][key].push_back(
+            v);
         m_buckets[static_cast<std::size_t>(TableKind::step_cycle)][key].push_back(v);
         ++m_stats.steps_used;
     }
@@ -101,11 +104,15 @@ public:
     void add_file(const std::filesystem::path& path) {
         std::ifstream in(path, std::ios::binary);
         if (!in)
-            detail::throw_error<profile_error>("step trace '" + path.string() + "': cannot read the file; check the path and its permissions");
+            detail::throw_error<profile_error>("step trace '" + path.string() +
+                                               "': cannot read the file; check the path and its permissions");
         std::string ext = path.extension().string();
-        std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-        if (ext == ".csv") add_csv(in, path.string());
-        else add_jsonl(in, path.string());
+        std::transform(ext.begin(), ext.end(), ext.begin(),
+                       [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+        if (ext == ".csv")
+            add_csv(in, path.string());
+        else
+            add_jsonl(in, path.string());
     }
 
     /// Reads JSON Lines step records from a stream (`source` names it in errors).
@@ -125,7 +132,9 @@ public:
             simdjson::padded_string padded(sv);
             simdjson::dom::element doc;
             if (auto err = parser.parse(padded).get(doc); err != simdjson::SUCCESS)
-                fail(source, lineno, "not valid JSON (" + std::string(simdjson::error_message(err)) + "); each line must be one JSON object");
+                fail(source, lineno,
+                     "not valid JSON (" + std::string(simdjson::error_message(err)) +
+                         "); each line must be one JSON object");
             simdjson::dom::object obj;
             if (doc.get_object().get(obj) != simdjson::SUCCESS) fail(source, lineno, "each line must be a JSON object");
             if (auto m = obj["__marker__"]; m.error() == simdjson::SUCCESS) {
@@ -167,25 +176,35 @@ public:
                 for (std::size_t i = 0; i < fields.size(); ++i) {
                     const auto f = fields[i];
                     const int idx = static_cast<int>(i);
-                    if (f == "step_cycle_us") c_us = idx;
-                    else if (f == "total_tokens") c_tt = idx;
-                    else if (f == "num_new_reqs") c_new = idx;
-                    else if (f == "num_decode_seqs") c_dec = idx;
-                    else if (f == "sum_kv") c_kv = idx;
+                    if (f == "step_cycle_us")
+                        c_us = idx;
+                    else if (f == "total_tokens")
+                        c_tt = idx;
+                    else if (f == "num_new_reqs")
+                        c_new = idx;
+                    else if (f == "num_decode_seqs")
+                        c_dec = idx;
+                    else if (f == "sum_kv")
+                        c_kv = idx;
                 }
                 if (c_us < 0 || c_tt < 0 || c_new < 0 || c_dec < 0)
-                    fail(source, lineno, "the header row must name step_cycle_us, total_tokens, num_new_reqs and num_decode_seqs");
+                    fail(source, lineno,
+                         "the header row must name step_cycle_us, total_tokens, num_new_reqs and num_decode_seqs");
                 header = true;
                 continue;
             }
             const int need = std::max({c_us, c_tt, c_new, c_dec, c_kv});
             if (static_cast<int>(fields.size()) <= need)
-                fail(source, lineno, "has " + std::to_string(fields.size()) + " fields; the header promised at least " + std::to_string(need + 1));
+                fail(source, lineno,
+                     "has " + std::to_string(fields.size()) + " fields; the header promised at least " +
+                         std::to_string(need + 1));
             StepTraceRecord r;
             r.step_cycle_us = csv_number(fields[static_cast<std::size_t>(c_us)], source, lineno, "step_cycle_us");
             r.total_tokens = csv_uint(fields[static_cast<std::size_t>(c_tt)], source, lineno, "total_tokens");
-            r.num_new_reqs = static_cast<std::uint32_t>(csv_uint(fields[static_cast<std::size_t>(c_new)], source, lineno, "num_new_reqs", 0xFFFFFFFFULL));
-            r.num_decode_seqs = static_cast<std::uint32_t>(csv_uint(fields[static_cast<std::size_t>(c_dec)], source, lineno, "num_decode_seqs", 0xFFFFFFFFULL));
+            r.num_new_reqs = static_cast<std::uint32_t>(
+                csv_uint(fields[static_cast<std::size_t>(c_new)], source, lineno, "num_new_reqs", 0xFFFFFFFFULL));
+            r.num_decode_seqs = static_cast<std::uint32_t>(
+                csv_uint(fields[static_cast<std::size_t>(c_dec)], source, lineno, "num_decode_seqs", 0xFFFFFFFFULL));
             if (c_kv >= 0 && !fields[static_cast<std::size_t>(c_kv)].empty())
                 r.sum_kv = csv_uint(fields[static_cast<std::size_t>(c_kv)], source, lineno, "sum_kv");
             check_time(r.step_cycle_us, source, lineno);
@@ -204,8 +223,8 @@ public:
     /// The pack: every table that received steps (after outlier filtering).
     [[nodiscard]] ProfileStore build() {
         if (m_stats.steps_used == 0)
-            detail::throw_error<profile_error>(
-                "profile build: no step records were used (empty traces, every step outside profiling_start/stop markers, or all dropped as warm-up)");
+            detail::throw_error<profile_error>("profile build: no step records were used (empty traces, every step "
+                                               "outside profiling_start/stop markers, or all dropped as warm-up)");
         ProfileStore store;
         store.set_bucketing(m_options.bucketing);
         store.set_model_config(m_model);
@@ -222,7 +241,8 @@ public:
                 counts.push_back(static_cast<std::uint32_t>(kept.size()));
                 samples.insert(samples.end(), kept.begin(), kept.end());
             }
-            store.set_table(t, ProfileTable(m_options.bucketing, std::move(keys), std::move(counts), std::move(samples)));
+            store.set_table(t,
+                            ProfileTable(m_options.bucketing, std::move(keys), std::move(counts), std::move(samples)));
         }
         return store;
     }
@@ -234,14 +254,18 @@ private:
 
     static void check_time(double us, const std::string& source, std::size_t line) {
         if (!std::isfinite(us) || us < 0.0 || us > 3.0e38)
-            fail(source, line, "step_cycle_us=" + std::to_string(us) + " must be a finite, non-negative number of microseconds");
+            fail(source, line,
+                 "step_cycle_us=" + std::to_string(us) + " must be a finite, non-negative number of microseconds");
     }
 
-    static std::uint64_t json_uint(simdjson::dom::object& obj, const char* key, const std::string& source, std::size_t line,
-                                   bool required, std::uint64_t max = 0xFFFFFFFFFFFFFFFFULL) {
+    static std::uint64_t json_uint(simdjson::dom::object& obj, const char* key, const std::string& source,
+                                   std::size_t line, bool required, std::uint64_t max = 0xFFFFFFFFFFFFFFFFULL) {
         auto e = obj[key];
         if (e.error() != simdjson::SUCCESS) {
-            if (required) fail(source, line, std::string("missing \"") + key + "\"; a step record needs step_cycle_us, total_tokens, num_new_reqs and num_decode_seqs");
+            if (required)
+                fail(source, line,
+                     std::string("missing \"") + key +
+                         "\"; a step record needs step_cycle_us, total_tokens, num_new_reqs and num_decode_seqs");
             return 0;
         }
         std::uint64_t v = 0;
@@ -259,12 +283,15 @@ private:
     static StepTraceRecord read_step_json(simdjson::dom::object& obj, const std::string& source, std::size_t line) {
         StepTraceRecord r;
         auto e = obj["step_cycle_us"];
-        if (e.error() != simdjson::SUCCESS) fail(source, line, "missing \"step_cycle_us\" (the step's wall-clock time in microseconds)");
-        if (e.get_double().get(r.step_cycle_us) != simdjson::SUCCESS) fail(source, line, "\"step_cycle_us\" must be a number");
+        if (e.error() != simdjson::SUCCESS)
+            fail(source, line, "missing \"step_cycle_us\" (the step's wall-clock time in microseconds)");
+        if (e.get_double().get(r.step_cycle_us) != simdjson::SUCCESS)
+            fail(source, line, "\"step_cycle_us\" must be a number");
         check_time(r.step_cycle_us, source, line);
         r.total_tokens = json_uint(obj, "total_tokens", source, line, true);
         r.num_new_reqs = static_cast<std::uint32_t>(json_uint(obj, "num_new_reqs", source, line, true, 0xFFFFFFFFULL));
-        r.num_decode_seqs = static_cast<std::uint32_t>(json_uint(obj, "num_decode_seqs", source, line, true, 0xFFFFFFFFULL));
+        r.num_decode_seqs =
+            static_cast<std::uint32_t>(json_uint(obj, "num_decode_seqs", source, line, true, 0xFFFFFFFFULL));
         if (obj["sum_kv"].error() == simdjson::SUCCESS) r.sum_kv = json_uint(obj, "sum_kv", source, line, false);
         return r;
     }
@@ -274,11 +301,13 @@ private:
             auto e = obj[key];
             if (e.error() != simdjson::SUCCESS) return;
             std::string_view s;
-            if (e.get_string().get(s) != simdjson::SUCCESS) fail(source, line, std::string("header \"") + key + "\" must be a string");
+            if (e.get_string().get(s) != simdjson::SUCCESS)
+                fail(source, line, std::string("header \"") + key + "\" must be a string");
             dst = std::string(s);
         };
         auto u32 = [&](const char* key, std::uint32_t& dst) {
-            if (obj[key].error() == simdjson::SUCCESS) dst = static_cast<std::uint32_t>(json_uint(obj, key, source, line, false, 0xFFFFFFFFULL));
+            if (obj[key].error() == simdjson::SUCCESS)
+                dst = static_cast<std::uint32_t>(json_uint(obj, key, source, line, false, 0xFFFFFFFFULL));
         };
         str("model_name", m_model.model_name);
         str("gpu_name", m_model.gpu_name);
@@ -301,7 +330,8 @@ private:
             simdjson::dom::array a;
             std::uint64_t major = 0;
             std::uint64_t minor = 0;
-            if (cc.get_array().get(a) != simdjson::SUCCESS || a.size() != 2 || a.at(0).get_uint64().get(major) != simdjson::SUCCESS ||
+            if (cc.get_array().get(a) != simdjson::SUCCESS || a.size() != 2 ||
+                a.at(0).get_uint64().get(major) != simdjson::SUCCESS ||
                 a.at(1).get_uint64().get(minor) != simdjson::SUCCESS)
                 fail(source, line, "header \"gpu_compute_capability\" must be [major, minor]");
             m_model.compute_capability_major = static_cast<std::uint32_t>(major);
@@ -333,7 +363,8 @@ private:
             const double pos = q * static_cast<double>(sorted.size() - 1);
             const auto lo = static_cast<std::size_t>(pos);
             const std::size_t hi = std::min(lo + 1, sorted.size() - 1);
-            return static_cast<double>(sorted[lo]) + (pos - static_cast<double>(lo)) * (static_cast<double>(sorted[hi]) - sorted[lo]);
+            return static_cast<double>(sorted[lo]) +
+                   (pos - static_cast<double>(lo)) * (static_cast<double>(sorted[hi]) - sorted[lo]);
         };
         const double q1 = quantile(0.25);
         const double q3 = quantile(0.75);
@@ -341,8 +372,10 @@ private:
         const double hi = q3 + m_options.outlier_iqr_k * (q3 - q1);
         std::vector<float> kept;
         for (float v : values) {
-            if (v >= lo && v <= hi) kept.push_back(v);
-            else if (count_drops) ++m_stats.outliers_dropped; // counted once, on the combined table
+            if (v >= lo && v <= hi)
+                kept.push_back(v);
+            else if (count_drops)
+                ++m_stats.outliers_dropped; // counted once, on the combined table
         }
         return kept;
     }
@@ -352,7 +385,8 @@ private:
         std::size_t pos = 0;
         while (true) {
             const std::size_t comma = line.find(',', pos);
-            std::string_view f = line.substr(pos, comma == std::string_view::npos ? std::string_view::npos : comma - pos);
+            std::string_view f =
+                line.substr(pos, comma == std::string_view::npos ? std::string_view::npos : comma - pos);
             while (!f.empty() && (f.front() == ' ' || f.front() == '"')) f.remove_prefix(1);
             while (!f.empty() && (f.back() == ' ' || f.back() == '"')) f.remove_suffix(1);
             out.push_back(f);

@@ -42,7 +42,8 @@ namespace detail {
     throw profile_error("profile pack '" + std::string(name) + "': " + what);
 }
 
-inline std::string pack_bucket_label(TableKind t, std::size_t index, std::uint64_t tt, std::uint64_t conc, bool key_known) {
+inline std::string pack_bucket_label(TableKind t, std::size_t index, std::uint64_t tt, std::uint64_t conc,
+                                     bool key_known) {
     std::string s = std::string(table_key(t)) + " bucket " + std::to_string(index);
     if (key_known) s += " (tt=" + std::to_string(tt) + ", conc=" + std::to_string(conc) + ")";
     return s;
@@ -51,14 +52,21 @@ inline std::string pack_bucket_label(TableKind t, std::size_t index, std::uint64
 inline std::string_view pack_type_name(simdjson::dom::element_type t) {
     using T = simdjson::dom::element_type;
     switch (t) {
-    case T::ARRAY: return "an array";
-    case T::OBJECT: return "an object";
+    case T::ARRAY:
+        return "an array";
+    case T::OBJECT:
+        return "an object";
     case T::INT64:
-    case T::UINT64: return "an integer";
-    case T::DOUBLE: return "a number";
-    case T::STRING: return "a string";
-    case T::BOOL: return "a boolean";
-    case T::NULL_VALUE: return "null";
+    case T::UINT64:
+        return "an integer";
+    case T::DOUBLE:
+        return "a number";
+    case T::STRING:
+        return "a string";
+    case T::BOOL:
+        return "a boolean";
+    case T::NULL_VALUE:
+        return "null";
     }
     return "a value";
 }
@@ -83,15 +91,16 @@ inline std::string pack_get_string(std::string_view name, simdjson::dom::element
     return std::string(v);
 }
 
-inline simdjson::dom::object pack_get_object(std::string_view name, simdjson::dom::element e, const std::string& where) {
+inline simdjson::dom::object pack_get_object(std::string_view name, simdjson::dom::element e,
+                                             const std::string& where) {
     simdjson::dom::object o;
     if (e.get_object().get(o) != simdjson::SUCCESS)
         pack_fail(name, where + " is " + std::string(pack_type_name(e.type())) + "; it must be an object");
     return o;
 }
 
-inline void pack_read_table(std::string_view name, simdjson::dom::element e, TableKind kind,
-                            const Bucketing& bucketing, ProfileStore& store) {
+inline void pack_read_table(std::string_view name, simdjson::dom::element e, TableKind kind, const Bucketing& bucketing,
+                            ProfileStore& store) {
     const std::string key(table_key(kind));
     simdjson::dom::array arr;
     if (e.get_array().get(arr) != simdjson::SUCCESS)
@@ -127,30 +136,42 @@ inline void pack_read_table(std::string_view name, simdjson::dom::element e, Tab
             const std::string_view k = field.key;
             bool* seen = nullptr;
             simdjson::dom::element* dst = nullptr;
-            if (k == "tt") { seen = &has_tt; dst = &e_tt; }
-            else if (k == "conc") { seen = &has_conc; dst = &e_conc; }
-            else if (k == "num_samples") { seen = &has_num; dst = &e_num; }
-            else if (k == "samples") { seen = &has_samples; dst = &e_samples; }
-            else continue; // later LLM-Emu versions may add per-bucket fields
+            if (k == "tt") {
+                seen = &has_tt;
+                dst = &e_tt;
+            } else if (k == "conc") {
+                seen = &has_conc;
+                dst = &e_conc;
+            } else if (k == "num_samples") {
+                seen = &has_num;
+                dst = &e_num;
+            } else if (k == "samples") {
+                seen = &has_samples;
+                dst = &e_samples;
+            } else
+                continue; // later LLM-Emu versions may add per-bucket fields
             if (*seen) pack_fail(name, at + " has the key \"" + std::string(k) + "\" twice; keep one");
             *seen = true;
             *dst = field.value;
         }
-        for (auto [ok, what] : {std::pair{has_tt, "tt"}, std::pair{has_conc, "conc"},
-                                std::pair{has_num, "num_samples"}, std::pair{has_samples, "samples"}}) {
-            if (!ok) pack_fail(name, at + " has no \"" + std::string(what) + "\"; every bucket needs tt, conc, num_samples and samples");
+        for (auto [ok, what] : {std::pair{has_tt, "tt"}, std::pair{has_conc, "conc"}, std::pair{has_num, "num_samples"},
+                                std::pair{has_samples, "samples"}}) {
+            if (!ok)
+                pack_fail(name, at + " has no \"" + std::string(what) +
+                                    "\"; every bucket needs tt, conc, num_samples and samples");
         }
         const std::uint64_t tt = pack_get_uint(name, e_tt, at + ": tt");
         const std::uint64_t conc = pack_get_uint(name, e_conc, at + ": conc");
         const std::string label = pack_bucket_label(kind, index, tt, conc, true);
         if (bucketing.tt_centre(tt) != tt)
             pack_fail(name, label + ": tt=" + std::to_string(tt) + " is not a bucket centre for tt_bucket_width " +
-                                std::to_string(bucketing.tt_width) + " (expected " + std::to_string(bucketing.tt_centre(tt)) +
-                                "); re-bucket the pack or fix \"bucketing\"");
+                                std::to_string(bucketing.tt_width) + " (expected " +
+                                std::to_string(bucketing.tt_centre(tt)) + "); re-bucket the pack or fix \"bucketing\"");
         if (conc == 0 || bucketing.conc_centre(conc) != conc)
-            pack_fail(name, label + ": conc=" + std::to_string(conc) + " is not a bucket centre for conc_bucket_width " +
-                                std::to_string(bucketing.conc_width) + " (expected " +
-                                std::to_string(bucketing.conc_centre(conc)) + "); re-bucket the pack or fix \"bucketing\"");
+            pack_fail(name,
+                      label + ": conc=" + std::to_string(conc) + " is not a bucket centre for conc_bucket_width " +
+                          std::to_string(bucketing.conc_width) + " (expected " +
+                          std::to_string(bucketing.conc_centre(conc)) + "); re-bucket the pack or fix \"bucketing\"");
         const std::uint64_t num = pack_get_uint(name, e_num, label + ": num_samples");
         simdjson::dom::array sarr;
         if (e_samples.get_array().get(sarr) != simdjson::SUCCESS)
@@ -165,8 +186,8 @@ inline void pack_read_table(std::string_view name, simdjson::dom::element e, Tab
         for (simdjson::dom::element s : sarr) {
             double v = 0;
             if (s.get_double().get(v) != simdjson::SUCCESS)
-                pack_fail(name, label + ": sample " + std::to_string(j) + " is " + std::string(pack_type_name(s.type())) +
-                                    "; samples must be numbers (microseconds)");
+                pack_fail(name, label + ": sample " + std::to_string(j) + " is " +
+                                    std::string(pack_type_name(s.type())) + "; samples must be numbers (microseconds)");
             if (!std::isfinite(v) || v < 0.0 || v > static_cast<double>(std::numeric_limits<float>::max()))
                 pack_fail(name, label + ": sample " + std::to_string(j) + " is " + std::to_string(v) +
                                     "; samples must be finite, non-negative microseconds (fix or drop it)");
@@ -194,33 +215,50 @@ inline ModelConfig pack_read_model_config(std::string_view name, simdjson::dom::
     for (auto field : obj) {
         const std::string_view k = field.key;
         const simdjson::dom::element v = field.value;
-        if (k == "num_hidden_layers") m.num_hidden_layers = u32(v, k);
-        else if (k == "hidden_size") m.hidden_size = u32(v, k);
-        else if (k == "num_attention_heads") m.num_attention_heads = u32(v, k);
-        else if (k == "num_key_value_heads") m.num_key_value_heads = u32(v, k);
-        else if (k == "vocab_size") m.vocab_size = u32(v, k);
-        else if (k == "intermediate_size") m.intermediate_size = u32(v, k);
-        else if (k == "head_dim") m.head_dim = u32(v, k);
-        else if (k == "max_model_len") m.max_model_len = u32(v, k);
-        else if (k == "block_size") m.block_size = u32(v, k);
-        else if (k == "kv_dtype_bytes") m.kv_dtype_bytes = u32(v, k);
-        else if (k == "model_name") m.model_name = pack_get_string(name, v, "model_config.model_name");
+        if (k == "num_hidden_layers")
+            m.num_hidden_layers = u32(v, k);
+        else if (k == "hidden_size")
+            m.hidden_size = u32(v, k);
+        else if (k == "num_attention_heads")
+            m.num_attention_heads = u32(v, k);
+        else if (k == "num_key_value_heads")
+            m.num_key_value_heads = u32(v, k);
+        else if (k == "vocab_size")
+            m.vocab_size = u32(v, k);
+        else if (k == "intermediate_size")
+            m.intermediate_size = u32(v, k);
+        else if (k == "head_dim")
+            m.head_dim = u32(v, k);
+        else if (k == "max_model_len")
+            m.max_model_len = u32(v, k);
+        else if (k == "block_size")
+            m.block_size = u32(v, k);
+        else if (k == "kv_dtype_bytes")
+            m.kv_dtype_bytes = u32(v, k);
+        else if (k == "model_name")
+            m.model_name = pack_get_string(name, v, "model_config.model_name");
         else if (k == "gpu") {
             simdjson::dom::object g = pack_get_object(name, v, "model_config.gpu");
             for (auto gf : g) {
                 const std::string_view gk = gf.key;
                 const std::string where = "model_config.gpu." + std::string(gk);
-                if (gk == "gpu_name") m.gpu_name = pack_get_string(name, gf.value, where);
+                if (gk == "gpu_name")
+                    m.gpu_name = pack_get_string(name, gf.value, where);
                 else if (gk == "gpu_memory_bytes")
-                    m.gpu_memory_bytes = pack_get_uint(name, gf.value, where, std::numeric_limits<std::uint64_t>::max());
-                else if (gk == "gpu_sm_count") m.gpu_sm_count = static_cast<std::uint32_t>(pack_get_uint(name, gf.value, where));
-                else if (gk == "gpu_count") m.gpu_count = static_cast<std::uint32_t>(pack_get_uint(name, gf.value, where));
+                    m.gpu_memory_bytes =
+                        pack_get_uint(name, gf.value, where, std::numeric_limits<std::uint64_t>::max());
+                else if (gk == "gpu_sm_count")
+                    m.gpu_sm_count = static_cast<std::uint32_t>(pack_get_uint(name, gf.value, where));
+                else if (gk == "gpu_count")
+                    m.gpu_count = static_cast<std::uint32_t>(pack_get_uint(name, gf.value, where));
                 else if (gk == "gpu_compute_capability") {
                     simdjson::dom::array cc;
                     if (gf.value.get_array().get(cc) != simdjson::SUCCESS || cc.size() != 2)
                         pack_fail(name, where + " must be an array [major, minor]");
-                    m.compute_capability_major = static_cast<std::uint32_t>(pack_get_uint(name, cc.at(0).value_unsafe(), where + "[0]"));
-                    m.compute_capability_minor = static_cast<std::uint32_t>(pack_get_uint(name, cc.at(1).value_unsafe(), where + "[1]"));
+                    m.compute_capability_major =
+                        static_cast<std::uint32_t>(pack_get_uint(name, cc.at(0).value_unsafe(), where + "[0]"));
+                    m.compute_capability_minor =
+                        static_cast<std::uint32_t>(pack_get_uint(name, cc.at(1).value_unsafe(), where + "[1]"));
                 }
             }
         }
@@ -252,14 +290,22 @@ inline ProfileStore parse_pack_padded(const simdjson::padded_string& padded, std
         if (std::find(seen.begin(), seen.end(), k) != seen.end())
             pack_fail(name, "the top-level key \"" + std::string(k) + "\" appears twice; keep one");
         seen.push_back(k);
-        if (auto t = table_from_name(k); t && k == table_key(*t)) tables[static_cast<std::size_t>(*t)] = field.value;
-        else if (k == "version") e_version = field.value;
-        else if (k == "profile_type") e_type = field.value;
-        else if (k == "bucketing") e_bucketing = field.value;
-        else if (k == "model_config") e_model_config = field.value;
-        else if (k == "model_name") e_model_name = field.value;
-        else if (k == "gpu_model") e_gpu_model = field.value;
-        else store.add_extra_field(std::string(k), simdjson::minify(field.value));
+        if (auto t = table_from_name(k); t && k == table_key(*t))
+            tables[static_cast<std::size_t>(*t)] = field.value;
+        else if (k == "version")
+            e_version = field.value;
+        else if (k == "profile_type")
+            e_type = field.value;
+        else if (k == "bucketing")
+            e_bucketing = field.value;
+        else if (k == "model_config")
+            e_model_config = field.value;
+        else if (k == "model_name")
+            e_model_name = field.value;
+        else if (k == "gpu_model")
+            e_gpu_model = field.value;
+        else
+            store.add_extra_field(std::string(k), simdjson::minify(field.value));
     }
     if (!e_version) pack_fail(name, "no \"version\"; LLM-Emu packs carry \"version\": \"2.0\"");
     if (const std::string v = pack_get_string(name, *e_version, "version"); v != llm_emu_pack_version)
@@ -268,7 +314,8 @@ inline ProfileStore parse_pack_padded(const simdjson::padded_string& padded, std
     if (const std::string v = pack_get_string(name, *e_type, "profile_type"); v != llm_emu_profile_type)
         pack_fail(name, "profile_type is \"" + v + "\" but only \"serving_step_cycle_2d\" is supported");
     if (!e_bucketing)
-        pack_fail(name, "no \"bucketing\"; add {\"tt_bucket_width\": 1, \"conc_bucket_width\": 5} (LLM-Emu's defaults) if that is how it was built");
+        pack_fail(name, "no \"bucketing\"; add {\"tt_bucket_width\": 1, \"conc_bucket_width\": 5} (LLM-Emu's defaults) "
+                        "if that is how it was built");
     Bucketing bucketing;
     {
         simdjson::dom::object b = pack_get_object(name, *e_bucketing, "bucketing");
@@ -280,11 +327,18 @@ inline ProfileStore parse_pack_padded(const simdjson::padded_string& padded, std
             const std::string where = "bucketing." + std::string(k);
             std::int64_t w = 0;
             if (field.value.get_int64().get(w) != simdjson::SUCCESS)
-                pack_fail(name, where + " is " + std::string(pack_type_name(field.value.type())) + "; it must be a positive integer");
+                pack_fail(name, where + " is " + std::string(pack_type_name(field.value.type())) +
+                                    "; it must be a positive integer");
             if (w <= 0 || w > 1'000'000)
-                pack_fail(name, where + " is " + std::to_string(w) + "; bucket widths must be positive integers (LLM-Emu: 1 and 5)");
-            if (k == "tt_bucket_width") { bucketing.tt_width = static_cast<std::uint32_t>(w); has_tt = true; }
-            else { bucketing.conc_width = static_cast<std::uint32_t>(w); has_conc = true; }
+                pack_fail(name, where + " is " + std::to_string(w) +
+                                    "; bucket widths must be positive integers (LLM-Emu: 1 and 5)");
+            if (k == "tt_bucket_width") {
+                bucketing.tt_width = static_cast<std::uint32_t>(w);
+                has_tt = true;
+            } else {
+                bucketing.conc_width = static_cast<std::uint32_t>(w);
+                has_conc = true;
+            }
         }
         if (!has_tt || !has_conc) pack_fail(name, "bucketing needs both tt_bucket_width and conc_bucket_width");
     }
@@ -301,7 +355,8 @@ inline ProfileStore parse_pack_padded(const simdjson::padded_string& padded, std
         any = true;
     }
     if (!any)
-        pack_fail(name, "no table; a pack needs at least one of prefill_2d_distribution, decode_2d_distribution, step_cycle_2d_distribution");
+        pack_fail(name, "no table; a pack needs at least one of prefill_2d_distribution, decode_2d_distribution, "
+                        "step_cycle_2d_distribution");
     return store;
 }
 
@@ -329,11 +384,21 @@ inline void pack_append_json_string(std::string& out, std::string_view s) {
     for (const char ch : s) {
         const auto c = static_cast<unsigned char>(ch);
         switch (c) {
-        case '"': out += "\\\""; break;
-        case '\\': out += "\\\\"; break;
-        case '\n': out += "\\n"; break;
-        case '\r': out += "\\r"; break;
-        case '\t': out += "\\t"; break;
+        case '"':
+            out += "\\\"";
+            break;
+        case '\\':
+            out += "\\\\";
+            break;
+        case '\n':
+            out += "\\n";
+            break;
+        case '\r':
+            out += "\\r";
+            break;
+        case '\t':
+            out += "\\t";
+            break;
         default:
             if (c < 0x20) {
                 char buf[8];
@@ -386,7 +451,8 @@ inline std::string to_llm_emu_json(const ProfileStore& store) {
         out += "\": [";
         for (std::size_t i = 0; i < table->size(); ++i) {
             out += i == 0 ? "\n    {\n" : ",\n    {\n";
-            out += "      \"tt\": " + std::to_string(table->tt(i)) + ",\n      \"conc\": " + std::to_string(table->conc(i)) +
+            out += "      \"tt\": " + std::to_string(table->tt(i)) +
+                   ",\n      \"conc\": " + std::to_string(table->conc(i)) +
                    ",\n      \"num_samples\": " + std::to_string(table->count(i)) + ",\n      \"samples\": [";
             const auto s = table->samples(i);
             for (std::size_t j = 0; j < s.size(); ++j) {
@@ -411,7 +477,8 @@ inline std::string to_llm_emu_json(const ProfileStore& store) {
     add("head_dim", m.head_dim);
     add("max_model_len", m.max_model_len);
     add("block_size", m.block_size);
-    if (m.kv_dtype_bytes != ModelConfig{}.kv_dtype_bytes) mc.emplace_back("kv_dtype_bytes", std::to_string(m.kv_dtype_bytes));
+    if (m.kv_dtype_bytes != ModelConfig{}.kv_dtype_bytes)
+        mc.emplace_back("kv_dtype_bytes", std::to_string(m.kv_dtype_bytes));
     std::vector<std::pair<std::string, std::string>> gpu;
     if (!m.gpu_name.empty()) {
         std::string s;
@@ -421,8 +488,9 @@ inline std::string to_llm_emu_json(const ProfileStore& store) {
     if (m.gpu_memory_bytes != 0) gpu.emplace_back("gpu_memory_bytes", std::to_string(m.gpu_memory_bytes));
     if (m.gpu_sm_count != 0) gpu.emplace_back("gpu_sm_count", std::to_string(m.gpu_sm_count));
     if (m.compute_capability_major != 0 || m.compute_capability_minor != 0)
-        gpu.emplace_back("gpu_compute_capability", "[\n        " + std::to_string(m.compute_capability_major) + ",\n        " +
-                                                       std::to_string(m.compute_capability_minor) + "\n      ]");
+        gpu.emplace_back("gpu_compute_capability", "[\n        " + std::to_string(m.compute_capability_major) +
+                                                       ",\n        " + std::to_string(m.compute_capability_minor) +
+                                                       "\n      ]");
     if (m.gpu_count != 0) gpu.emplace_back("gpu_count", std::to_string(m.gpu_count));
     if (!gpu.empty()) {
         std::string g = "{";
@@ -456,7 +524,9 @@ inline void write_llm_emu_pack(const ProfileStore& store, const std::filesystem:
         detail::pack_fail(path.string(), "refusing to write a pack without tables; build or load some buckets first");
     const std::string text = to_llm_emu_json(store);
     std::ofstream f(path, std::ios::binary | std::ios::trunc);
-    if (!f) detail::pack_fail(path.string(), "cannot open the file for writing; check the directory exists and is writable");
+    if (!f)
+        detail::pack_fail(path.string(),
+                          "cannot open the file for writing; check the directory exists and is writable");
     f.write(text.data(), static_cast<std::streamsize>(text.size()));
     f.close();
     if (!f) detail::pack_fail(path.string(), "writing failed (disk full?)");

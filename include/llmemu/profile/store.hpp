@@ -31,15 +31,18 @@ enum class TableKind : std::uint8_t { prefill = 0, decode = 1, step_cycle = 2 };
 inline constexpr std::size_t num_table_kinds = 3;
 
 /// All table kinds, in pack order.
-inline constexpr std::array<TableKind, num_table_kinds> all_table_kinds{
-    TableKind::prefill, TableKind::decode, TableKind::step_cycle};
+inline constexpr std::array<TableKind, num_table_kinds> all_table_kinds{TableKind::prefill, TableKind::decode,
+                                                                        TableKind::step_cycle};
 
 /// The table's key in an LLM-Emu JSON pack ("prefill_2d_distribution", ...).
 constexpr std::string_view table_key(TableKind t) noexcept {
     switch (t) {
-    case TableKind::prefill: return "prefill_2d_distribution";
-    case TableKind::decode: return "decode_2d_distribution";
-    case TableKind::step_cycle: return "step_cycle_2d_distribution";
+    case TableKind::prefill:
+        return "prefill_2d_distribution";
+    case TableKind::decode:
+        return "decode_2d_distribution";
+    case TableKind::step_cycle:
+        return "step_cycle_2d_distribution";
     }
     return "?";
 }
@@ -47,9 +50,12 @@ constexpr std::string_view table_key(TableKind t) noexcept {
 /// Short table name for tools and reports ("prefill", "decode", "step_cycle").
 constexpr std::string_view table_name(TableKind t) noexcept {
     switch (t) {
-    case TableKind::prefill: return "prefill";
-    case TableKind::decode: return "decode";
-    case TableKind::step_cycle: return "step_cycle";
+    case TableKind::prefill:
+        return "prefill";
+    case TableKind::decode:
+        return "decode";
+    case TableKind::step_cycle:
+        return "step_cycle";
     }
     return "?";
 }
@@ -116,20 +122,22 @@ public:
     /// Builds a table from buckets in any order. Keys must be distinct bucket centres of
     /// `bucketing` and every bucket must hold at least one sample; callers that read
     /// user input check that first (see find_duplicate) to name the culprit.
-    ProfileTable(Bucketing bucketing, std::vector<BucketKey> keys,
-                 std::vector<std::uint32_t> counts, std::vector<float> samples)
+    ProfileTable(Bucketing bucketing, std::vector<BucketKey> keys, std::vector<std::uint32_t> counts,
+                 std::vector<float> samples)
         : m_bucketing(bucketing) {
         const std::size_t n = keys.size();
         if (counts.size() != n) detail::throw_error<profile_error>("ProfileTable: counts and keys differ in size");
         for (const BucketKey& k : keys) {
             if (bucketing.tt_centre(k.tt) != k.tt || k.conc == 0 || bucketing.conc_centre(k.conc) != k.conc)
-                detail::throw_error<profile_error>("ProfileTable: bucket (tt=" + std::to_string(k.tt) + ", conc=" + std::to_string(k.conc) +
-                                                   ") is not a bucket centre for widths " + std::to_string(bucketing.tt_width) + "/" +
-                                                   std::to_string(bucketing.conc_width));
+                detail::throw_error<profile_error>(
+                    "ProfileTable: bucket (tt=" + std::to_string(k.tt) + ", conc=" + std::to_string(k.conc) +
+                    ") is not a bucket centre for widths " + std::to_string(bucketing.tt_width) + "/" +
+                    std::to_string(bucketing.conc_width));
         }
         if (auto dup = find_duplicate(keys))
-            detail::throw_error<profile_error>("ProfileTable: two buckets have (tt=" + std::to_string(keys[dup->first].tt) +
-                                               ", conc=" + std::to_string(keys[dup->first].conc) + ")");
+            detail::throw_error<profile_error>(
+                "ProfileTable: two buckets have (tt=" + std::to_string(keys[dup->first].tt) +
+                ", conc=" + std::to_string(keys[dup->first].conc) + ")");
         std::size_t total = 0;
         for (std::uint32_t c : counts) total += c;
         if (total != samples.size())
@@ -152,7 +160,8 @@ public:
         } else {
             std::vector<std::uint32_t> order(n);
             for (std::size_t i = 0; i < n; ++i) order[i] = static_cast<std::uint32_t>(i);
-            std::stable_sort(order.begin(), order.end(), [&](std::uint32_t a, std::uint32_t b) { return keys[a] < keys[b]; });
+            std::stable_sort(order.begin(), order.end(),
+                             [&](std::uint32_t a, std::uint32_t b) { return keys[a] < keys[b]; });
             std::vector<std::size_t> src_offset(n + 1, 0);
             for (std::size_t i = 0; i < n; ++i) src_offset[i + 1] = src_offset[i] + counts[i];
             m_samples.reserve(samples.size());
@@ -274,10 +283,12 @@ private:
         m_col0 = m_conc_min / m_bucketing.conc_width;
         const std::uint64_t rows = m_tt_max / m_bucketing.tt_width - m_row0 + 1;
         const std::uint64_t cols = m_conc_max / m_bucketing.conc_width - m_col0 + 1;
-        const std::uint64_t limit = std::max<std::uint64_t>(dense_budget_bytes, m_samples.size() * sizeof(float)) / sizeof(std::uint16_t);
+        const std::uint64_t limit =
+            std::max<std::uint64_t>(dense_budget_bytes, m_samples.size() * sizeof(float)) / sizeof(std::uint16_t);
         m_dense = m_tt.size() < 0xFFFFU && rows <= limit && cols <= limit && rows * cols <= limit;
         if (!m_dense) return;
-        m_grid = xt::xtensor<std::uint16_t, 2>::from_shape({static_cast<std::size_t>(rows), static_cast<std::size_t>(cols)});
+        m_grid =
+            xt::xtensor<std::uint16_t, 2>::from_shape({static_cast<std::size_t>(rows), static_cast<std::size_t>(cols)});
         m_grid.fill(0);
         for (std::size_t i = 0; i < m_tt.size(); ++i) {
             const std::size_t r = m_tt[i] / m_bucketing.tt_width - m_row0;
@@ -291,8 +302,10 @@ private:
         std::size_t hi = m_tt.size();
         while (lo < hi) {
             const std::size_t mid = lo + (hi - lo) / 2;
-            if (m_tt[mid] < tt || (m_tt[mid] == tt && m_conc[mid] < conc)) lo = mid + 1;
-            else hi = mid;
+            if (m_tt[mid] < tt || (m_tt[mid] == tt && m_conc[mid] < conc))
+                lo = mid + 1;
+            else
+                hi = mid;
         }
         return (lo < m_tt.size() && m_tt[lo] == tt && m_conc[lo] == conc) ? static_cast<std::uint32_t>(lo) : npos;
     }
@@ -340,18 +353,22 @@ public:
     /// Installs (or replaces) a table; its bucketing must be the store's.
     void set_table(TableKind t, ProfileTable table) {
         if (!(table.bucketing() == m_bucketing))
-            detail::throw_error<profile_error>("ProfileStore::set_table: the table's bucketing differs from the store's");
+            detail::throw_error<profile_error>(
+                "ProfileStore::set_table: the table's bucketing differs from the store's");
         m_tables[static_cast<std::size_t>(t)] = std::move(table);
     }
     void remove_table(TableKind t) noexcept { m_tables[static_cast<std::size_t>(t)].reset(); }
     /// Number of tables present.
     [[nodiscard]] std::size_t num_tables() const noexcept {
-        return static_cast<std::size_t>(std::count_if(m_tables.begin(), m_tables.end(), [](const auto& t) { return t.has_value(); }));
+        return static_cast<std::size_t>(
+            std::count_if(m_tables.begin(), m_tables.end(), [](const auto& t) { return t.has_value(); }));
     }
 
     /// Top-level pack fields llmemu does not interpret, kept as compact JSON text (in
     /// file order) so that read -> write -> read preserves them.
-    [[nodiscard]] const std::vector<std::pair<std::string, std::string>>& extra_fields() const noexcept { return m_extra; }
+    [[nodiscard]] const std::vector<std::pair<std::string, std::string>>& extra_fields() const noexcept {
+        return m_extra;
+    }
     void add_extra_field(std::string key, std::string json) { m_extra.emplace_back(std::move(key), std::move(json)); }
 
     /// Samples over all tables.

@@ -12,10 +12,10 @@
 
 #include <atomic>
 #include <cerrno>
-#include <csignal>
-#include <cstdio>
 #include <chrono>
+#include <csignal>
 #include <cstdint>
+#include <cstdio>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -28,16 +28,16 @@
 
 #include <sys/socket.h>
 
-#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/string.hpp>
-#include <boost/beast/http/read.hpp>
 #include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 
 #include "llmemu/error.hpp"
@@ -87,15 +87,24 @@ using tcp = asio::ip::tcp;
 
 inline const char* status_text(int status) {
     switch (status) {
-    case 200: return "OK";
-    case 400: return "Bad Request";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 413: return "Payload Too Large";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 503: return "Service Unavailable";
-    default: return "Unknown";
+    case 200:
+        return "OK";
+    case 400:
+        return "Bad Request";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 413:
+        return "Payload Too Large";
+    case 431:
+        return "Request Header Fields Too Large";
+    case 500:
+        return "Internal Server Error";
+    case 503:
+        return "Service Unavailable";
+    default:
+        return "Unknown";
     }
 }
 
@@ -135,9 +144,9 @@ public:
         : m_backend(backend), m_options(std::move(options)), m_ioc(std::make_unique<detail::asio::io_context>(1)),
           m_inbox(std::make_shared<detail::ServerInbox>()),
           m_metrics(m_options.model_name, m_options.engine_label, backend.max_model_len(), backend.cache_info()),
-          m_created(std::chrono::duration_cast<std::chrono::seconds>(
-                        std::chrono::system_clock::now().time_since_epoch())
-                        .count()) {
+          m_created(
+              std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+                  .count()) {
         m_inbox->ioc = m_ioc.get();
         m_inbox->after_batch = [this] { collect_phases(); };
         m_limits.served_models = {m_options.model_name};
@@ -159,7 +168,7 @@ public:
         m_signals.reset();
         m_shutdown_timer.reset();
         m_accept_retry.reset();
-        m_ioc.reset();  // destroys pending handlers (and sessions) while the rest is alive
+        m_ioc.reset(); // destroys pending handlers (and sessions) while the rest is alive
     }
 
     /// Binds and listens. Throws config_error naming the address when that fails.
@@ -279,9 +288,12 @@ public:
         const char* finish = ev.finished ? to_string(ev.reason) : nullptr;
         if (ev.finished && ev.reason == FinishReason::rejected && g.tokens == 0 && !m_headers_sent) {
             finish_generation(ev, now);
-            ApiError e{400, "the engine rejected the request: it can never be scheduled (its prompt needs more "
-                            "KV-cache blocks than the pool holds; raise --num-gpu-blocks or shorten the prompt)",
-                       "invalid_request_error", {}, "request_rejected"};
+            ApiError e{400,
+                       "the engine rejected the request: it can never be scheduled (its prompt needs more "
+                       "KV-cache blocks than the pool holds; raise --num-gpu-blocks or shorten the prompt)",
+                       "invalid_request_error",
+                       {},
+                       "request_rejected"};
             m_gen.reset();
             write_error(e);
             return;
@@ -289,9 +301,8 @@ public:
         if (g.request.stream) {
             if (!m_headers_sent) {
                 m_headers_sent = true;
-                m_raw_pending +=
-                    "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream; charset=utf-8\r\n"
-                    "Cache-Control: no-cache\r\nTransfer-Encoding: chunked\r\nServer: llmemu\r\n";
+                m_raw_pending += "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream; charset=utf-8\r\n"
+                                 "Cache-Control: no-cache\r\nTransfer-Encoding: chunked\r\nServer: llmemu\r\n";
                 m_raw_pending += keep_alive() ? "Connection: keep-alive\r\n\r\n" : "Connection: close\r\n\r\n";
             }
             std::optional<std::pair<std::uint32_t, std::uint32_t>> usage;
@@ -301,7 +312,8 @@ public:
                 if (new_token) g.sent_first = true;
             }
             if (ev.finished) {
-                if (g.request.include_usage) g.writer.append_usage_event(m_body_pending, g.request.prompt_len, g.tokens);
+                if (g.request.include_usage)
+                    g.writer.append_usage_event(m_body_pending, g.request.prompt_len, g.tokens);
                 ResponseWriter::append_done(m_body_pending);
                 m_stream_ended = true;
                 finish_generation(ev, now);
@@ -338,9 +350,7 @@ private:
         bool abort_sent = false;
     };
 
-    static double seconds(std::chrono::steady_clock::duration d) {
-        return std::chrono::duration<double>(d).count();
-    }
+    static double seconds(std::chrono::steady_clock::duration d) { return std::chrono::duration<double>(d).count(); }
     [[nodiscard]] bool keep_alive() const { return m_keep_alive && !m_server.m_stopping; }
 
     void do_read() {
@@ -357,10 +367,9 @@ private:
         m_timer.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
             if (!ec && self->m_reading) self->close();
         });
-        http::async_read_header(m_socket, m_buffer, *m_parser,
-                                [self = shared_from_this()](const boost::system::error_code& ec, std::size_t) {
-                                    self->on_header(ec);
-                                });
+        http::async_read_header(
+            m_socket, m_buffer, *m_parser,
+            [self = shared_from_this()](const boost::system::error_code& ec, std::size_t) { self->on_header(ec); });
     }
 
     // Headers are in: answer `Expect: 100-continue` (curl sends it for larger bodies and
@@ -379,8 +388,10 @@ private:
             static constexpr std::string_view cont = "HTTP/1.1 100 Continue\r\n\r\n";
             asio::async_write(m_socket, asio::buffer(cont.data(), cont.size()),
                               [self = shared_from_this(), read_body](const boost::system::error_code& e, std::size_t) {
-                                  if (e) self->on_read(e);
-                                  else read_body();
+                                  if (e)
+                                      self->on_read(e);
+                                  else
+                                      read_body();
                               });
             return;
         }
@@ -394,9 +405,12 @@ private:
         if (ec) {
             if (ec == http::error::body_limit) {
                 m_keep_alive = false;
-                write_error({413, "request body exceeds " + std::to_string(m_server.m_options.max_body_bytes) +
-                                      " bytes (the server's --max-body-bytes)",
-                             "invalid_request_error", {}, "payload_too_large"});
+                write_error({413,
+                             "request body exceeds " + std::to_string(m_server.m_options.max_body_bytes) +
+                                 " bytes (the server's --max-body-bytes)",
+                             "invalid_request_error",
+                             {},
+                             "payload_too_large"});
             } else if (ec == http::error::header_limit) {
                 m_keep_alive = false;
                 write_error({431, "request headers exceed 64 KiB", "invalid_request_error", {}, "headers_too_large"});
@@ -406,8 +420,11 @@ private:
                 close();
             } else {
                 m_keep_alive = false;
-                write_error({400, std::string("malformed HTTP request: ") + ec.message(), "invalid_request_error",
-                             {}, "bad_http"});
+                write_error({400,
+                             std::string("malformed HTTP request: ") + ec.message(),
+                             "invalid_request_error",
+                             {},
+                             "bad_http"});
             }
             return;
         }
@@ -423,9 +440,11 @@ private:
         const auto method = req.method();
         auto want = [&](http::verb v) {
             if (method == v || (v == http::verb::get && method == http::verb::head)) return true;
-            write_error({405, "method " + std::string(req.method_string()) + " is not allowed on " +
-                                  std::string(target),
-                         "invalid_request_error", {}, "method_not_allowed"});
+            write_error({405,
+                         "method " + std::string(req.method_string()) + " is not allowed on " + std::string(target),
+                         "invalid_request_error",
+                         {},
+                         "method_not_allowed"});
             return false;
         };
         if (target == "/v1/completions" || target == "/v1/chat/completions") {
@@ -433,8 +452,10 @@ private:
             start_generation(target == "/v1/completions" ? Endpoint::completions : Endpoint::chat_completions);
         } else if (target == "/health" || target == "/ping") {
             if (!want(http::verb::get)) return;
-            if (m_server.m_stopping) write_error({503, "server is shutting down", "server_error", {}, "unavailable"});
-            else write_response(200, "text/plain", "");
+            if (m_server.m_stopping)
+                write_error({503, "server is shutting down", "server_error", {}, "unavailable"});
+            else
+                write_response(200, "text/plain", "");
         } else if (target == "/v1/models") {
             if (!want(http::verb::get)) return;
             nlohmann::json model{{"id", m_server.m_options.model_name},
@@ -458,10 +479,13 @@ private:
             if (!want(http::verb::get)) return;
             write_response(200, "application/json", nlohmann::json{{"version", LLMEMU_VERSION_STRING}}.dump());
         } else {
-            write_error({404, "route " + std::string(target) +
-                                  " not found; this server serves /v1/completions, /v1/chat/completions, "
-                                  "/v1/models, /health and /metrics",
-                         "invalid_request_error", {}, "not_found"});
+            write_error({404,
+                         "route " + std::string(target) +
+                             " not found; this server serves /v1/completions, /v1/chat/completions, "
+                             "/v1/models, /health and /metrics",
+                         "invalid_request_error",
+                         {},
+                         "not_found"});
         }
     }
 
@@ -481,11 +505,20 @@ private:
         char idbuf[32];
         std::snprintf(idbuf, sizeof idbuf, "%s%016llx", endpoint == Endpoint::completions ? "cmpl-" : "chatcmpl-",
                       static_cast<unsigned long long>(id * 0x9E3779B97F4A7C15ULL));
-        const auto now_s = std::chrono::duration_cast<std::chrono::seconds>(
-                               std::chrono::system_clock::now().time_since_epoch())
-                               .count();
-        m_gen.emplace(Generation{id, std::move(request), ResponseWriter(endpoint, idbuf, m_server.m_options.model_name, now_s),
-                                 std::chrono::steady_clock::now(), std::nullopt, {}, 0, {}, false, false, false});
+        const auto now_s =
+            std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+                .count();
+        m_gen.emplace(Generation{id,
+                                 std::move(request),
+                                 ResponseWriter(endpoint, idbuf, m_server.m_options.model_name, now_s),
+                                 std::chrono::steady_clock::now(),
+                                 std::nullopt,
+                                 {},
+                                 0,
+                                 {},
+                                 false,
+                                 false,
+                                 false});
         m_headers_sent = false;
         m_stream_ended = false;
         RequestSpec spec;
@@ -499,8 +532,10 @@ private:
         ++m_server.m_generations;
         ++m_server.m_active;
         try {
-            m_server.m_backend.submit(std::move(spec), [inbox = m_server.m_inbox, weak = weak_from_this()](
-                                                           const TokenEvent& ev) { Server::push_event(inbox, weak, ev); });
+            m_server.m_backend.submit(std::move(spec),
+                                      [inbox = m_server.m_inbox, weak = weak_from_this()](const TokenEvent& ev) {
+                                          Server::push_event(inbox, weak, ev);
+                                      });
         } catch (const request_error& e) {
             --m_server.m_active;
             m_gen.reset();
@@ -537,20 +572,24 @@ private:
         if (!ec) {
             char c = 0;
             const auto n = ::recv(m_socket.native_handle(), &c, 1, MSG_PEEK | MSG_DONTWAIT);
-            if (n > 0) {  // a pipelined next request: leave it for do_read
+            if (n > 0) { // a pipelined next request: leave it for do_read
                 if (done) next_request();
                 return;
             }
             if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
-                if (done) next_request();
-                else start_watch();
+                if (done)
+                    next_request();
+                else
+                    start_watch();
                 return;
             }
             client_gone();
             return;
         }
-        if (done) next_request();
-        else if (ec != asio::error::operation_aborted) client_gone();
+        if (done)
+            next_request();
+        else if (ec != asio::error::operation_aborted)
+            client_gone();
     }
 
     void client_gone() {
@@ -620,9 +659,9 @@ private:
 
     // The response is out: next request, or close.
     void exchange_maybe_done() {
-        if (m_gen) return;  // still generating
+        if (m_gen) return; // still generating
         if (m_watching) {
-            m_socket.cancel();  // on_watch continues with next_request()
+            m_socket.cancel(); // on_watch continues with next_request()
             return;
         }
         next_request();
@@ -651,9 +690,9 @@ private:
     beast::flat_buffer m_buffer;
     std::optional<http::request_parser<http::string_body>> m_parser;
     std::optional<Generation> m_gen;
-    std::string m_raw_pending;   // bytes to send as they are (status line, headers)
-    std::string m_body_pending;  // stream data to send as one HTTP chunk
-    std::string m_out;           // being written
+    std::string m_raw_pending;  // bytes to send as they are (status line, headers)
+    std::string m_body_pending; // stream data to send as one HTTP chunk
+    std::string m_out;          // being written
     bool m_keep_alive = true;
     bool m_headers_sent = false;
     bool m_stream_ended = false;
@@ -755,14 +794,16 @@ inline void Server::shutdown_poll() {
     bool any_open = false;
     for (auto& w : m_sessions) {
         if (auto s = w.lock()) {
-            if (force) s->force_close();
-            else s->on_shutdown(abort_now);
+            if (force)
+                s->force_close();
+            else
+                s->on_shutdown(abort_now);
             any_open = any_open || !s->closed();
         }
     }
     if (!any_open) {
         m_sessions.clear();
-        return;  // nothing keeps the loop alive any more: run() returns
+        return; // nothing keeps the loop alive any more: run() returns
     }
     m_shutdown_timer->expires_after(std::chrono::milliseconds(10));
     m_shutdown_timer->async_wait([this](const boost::system::error_code& ec) {
@@ -770,8 +811,8 @@ inline void Server::shutdown_poll() {
     });
 }
 
-inline void Server::push_event(const std::shared_ptr<detail::ServerInbox>& inbox,
-                               std::weak_ptr<detail::HttpSession> s, const TokenEvent& ev) {
+inline void Server::push_event(const std::shared_ptr<detail::ServerInbox>& inbox, std::weak_ptr<detail::HttpSession> s,
+                               const TokenEvent& ev) {
     std::lock_guard lock(inbox->mutex);
     if (inbox->closed) return;
     const bool was_empty = inbox->items.empty();

@@ -49,7 +49,7 @@ public:
 
 private:
     void on_finish(const RequestRecord& r) {
-        if (r.first_scheduled == RequestRecord::unset) return;  // rejected / aborted while queued
+        if (r.first_scheduled == RequestRecord::unset) return; // rejected / aborted while queued
         auto s = [](std::chrono::nanoseconds d) { return std::chrono::duration<double>(d).count(); };
         const metrics::RequestPhases p{s(r.queue_time()), s(r.prefill_time()), s(r.decode_time()),
                                        s(r.inference_time())};

@@ -53,7 +53,7 @@ struct LoadOptions {
 /// What a run measured.
 struct LoadResult {
     std::vector<RequestTiming> timings;  // in request order
-    std::vector<StreamOutcome> outcomes;          // raw client outcomes, same order
+    std::vector<StreamOutcome> outcomes; // raw client outcomes, same order
     /// First send to last completion, seconds (vLLM's benchmark_duration).
     double duration_s = 0;
 };
@@ -63,8 +63,8 @@ struct LoadResult {
 /// prompt_len tokens with the chat template (prompt_len - 7 words, at least one).
 inline std::string make_request_body(const LoadRequest& r, std::size_t index, const LoadOptions& o) {
     Rng rng(o.seed * 0x9E3779B97F4A7C15ULL + index + 1);
-    nlohmann::json body{{"model", o.model}, {"temperature", 0.0}, {"stream", true},
-                        {"stream_options", {{"include_usage", true}}}};
+    nlohmann::json body{
+        {"model", o.model}, {"temperature", 0.0}, {"stream", true}, {"stream_options", {{"include_usage", true}}}};
     if (o.ignore_eos) body["ignore_eos"] = true;
     if (o.api == ClientApi::completions) {
         std::vector<std::int32_t> ids(r.prompt_len);
@@ -100,7 +100,7 @@ inline LoadResult run_load(boost::asio::io_context& ioc, StreamingClient& client
 
     const auto t0 = clock::now();
     auto last_done = t0;
-    std::size_t next = 0;  // into order
+    std::size_t next = 0; // into order
     std::size_t in_flight = 0;
     std::size_t finished = 0;
     std::deque<std::size_t> ready;
@@ -137,9 +137,9 @@ inline LoadResult run_load(boost::asio::io_context& ioc, StreamingClient& client
     };
     arm = [&] {
         const auto now = clock::now();
-        while (next < order.size() &&
-               t0 + std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(
-                        reqs[order[next]].arrival_s)) <= now)
+        while (next < order.size() && t0 + std::chrono::duration_cast<clock::duration>(
+                                               std::chrono::duration<double>(reqs[order[next]].arrival_s)) <=
+                                          now)
             ready.push_back(order[next++]);
         dispatch();
         if (next < order.size()) {

@@ -30,8 +30,8 @@ struct ApiError {
     int status = 400;
     std::string message;
     std::string type = "invalid_request_error";
-    std::string param;  // empty -> null
-    std::string code;   // empty -> null
+    std::string param; // empty -> null
+    std::string code;  // empty -> null
 
     /// The JSON body clients expect (openai-python / openai-node parse `error.message`).
     [[nodiscard]] std::string body() const {
@@ -90,13 +90,20 @@ namespace detail {
 
 inline std::string type_name(const nlohmann::json& v) {
     switch (v.type()) {
-    case nlohmann::json::value_t::null: return "null";
-    case nlohmann::json::value_t::boolean: return "a boolean";
-    case nlohmann::json::value_t::string: return "a string";
-    case nlohmann::json::value_t::array: return "an array";
-    case nlohmann::json::value_t::object: return "an object";
-    case nlohmann::json::value_t::number_float: return "a float";
-    default: return "an integer";
+    case nlohmann::json::value_t::null:
+        return "null";
+    case nlohmann::json::value_t::boolean:
+        return "a boolean";
+    case nlohmann::json::value_t::string:
+        return "a string";
+    case nlohmann::json::value_t::array:
+        return "an array";
+    case nlohmann::json::value_t::object:
+        return "an object";
+    case nlohmann::json::value_t::number_float:
+        return "a float";
+    default:
+        return "an integer";
     }
 }
 
@@ -110,8 +117,9 @@ inline std::optional<std::int64_t> get_int(const nlohmann::json& body, const cha
         if (it->is_number_unsigned()) {
             const auto u = it->get<std::uint64_t>();
             if (u > static_cast<std::uint64_t>(hi) || (lo > 0 && u < static_cast<std::uint64_t>(lo)))
-                throw_api(400, std::string("'") + key + "' is " + std::to_string(u) + "; it must be in [" +
-                                   std::to_string(lo) + ", " + std::to_string(hi) + "]",
+                throw_api(400,
+                          std::string("'") + key + "' is " + std::to_string(u) + "; it must be in [" +
+                              std::to_string(lo) + ", " + std::to_string(hi) + "]",
                           key);
             return static_cast<std::int64_t>(u);
         }
@@ -124,8 +132,9 @@ inline std::optional<std::int64_t> get_int(const nlohmann::json& body, const cha
         throw_api(400, std::string("'") + key + "' must be an integer, got " + type_name(*it), key, "invalid_type");
     }
     if (v < static_cast<double>(lo) || v > static_cast<double>(hi))
-        throw_api(400, std::string("'") + key + "' is " + it->dump() + "; it must be in [" + std::to_string(lo) +
-                           ", " + std::to_string(hi) + "]",
+        throw_api(400,
+                  std::string("'") + key + "' is " + it->dump() + "; it must be in [" + std::to_string(lo) + ", " +
+                      std::to_string(hi) + "]",
                   key);
     return static_cast<std::int64_t>(v);
 }
@@ -160,7 +169,8 @@ inline void read_token_ids(const nlohmann::json& arr, std::vector<TokenId>& out)
 inline void read_prompt(const nlohmann::json& body, GenerationRequest& r) {
     const auto it = body.find("prompt");
     if (it == body.end() || it->is_null())
-        throw_api(400, "'prompt' is required (a string, or a list of token ids)", "prompt", "missing_required_parameter");
+        throw_api(400, "'prompt' is required (a string, or a list of token ids)", "prompt",
+                  "missing_required_parameter");
     const nlohmann::json* p = &*it;
     if (p->is_array() && !p->empty() && (p->front().is_string() || p->front().is_array())) {
         if (p->size() != 1)
@@ -204,8 +214,7 @@ inline void read_messages(const nlohmann::json& body, GenerationRequest& r) {
         if (!m.is_object()) throw_api(400, "'" + param + "' must be an object {role, content}", param, "invalid_type");
         const auto role = m.find("role");
         if (role == m.end() || !role->is_string())
-            throw_api(400, "'" + param + ".role' is required and must be a string", param + ".role",
-                      "invalid_type");
+            throw_api(400, "'" + param + ".role' is required and must be a string", param + ".role", "invalid_type");
         const TokenId rid = role_id(role->get_ref<const std::string&>());
         if (rid < 0)
             throw_api(400,
@@ -218,8 +227,7 @@ inline void read_messages(const nlohmann::json& body, GenerationRequest& r) {
         const auto content = m.find("content");
         if (content == m.end() || content->is_null()) {
             if (role->get_ref<const std::string&>() != "assistant")
-                throw_api(400, "'" + param + ".content' is required", param + ".content",
-                          "missing_required_parameter");
+                throw_api(400, "'" + param + ".content' is required", param + ".content", "missing_required_parameter");
         } else if (content->is_string()) {
             SyntheticVocabulary::tokenize(content->get_ref<const std::string&>(), r.prompt_tokens);
         } else if (content->is_array()) {
@@ -236,8 +244,8 @@ inline void read_messages(const nlohmann::json& body, GenerationRequest& r) {
                 SyntheticVocabulary::tokenize(text->get_ref<const std::string&>(), r.prompt_tokens);
             }
         } else {
-            throw_api(400, "'" + param + ".content' must be a string or a list of text parts, got " +
-                               type_name(*content),
+            throw_api(400,
+                      "'" + param + ".content' must be a string or a list of text parts, got " + type_name(*content),
                       param + ".content", "invalid_type");
         }
         r.prompt_tokens.push_back(im_end);
@@ -317,8 +325,8 @@ inline GenerationRequest parse_generation_request(std::string_view body_text, En
             throw_api(400, "'response_format' other than {\"type\": \"text\"} is not supported", "response_format",
                       "unsupported_parameter");
     }
-    for (const char* key : {"temperature", "top_p", "top_k", "min_p", "presence_penalty", "frequency_penalty",
-                            "repetition_penalty"})
+    for (const char* key :
+         {"temperature", "top_p", "top_k", "min_p", "presence_penalty", "frequency_penalty", "repetition_penalty"})
         detail::check_number(body, key);
     (void)detail::get_int(body, "seed", std::numeric_limits<std::int64_t>::min(),
                           std::numeric_limits<std::int64_t>::max());
@@ -328,8 +336,7 @@ inline GenerationRequest parse_generation_request(std::string_view body_text, En
         if (!so->is_object())
             throw_api(400, "'stream_options' must be an object, got " + detail::type_name(*so), "stream_options",
                       "invalid_type");
-        if (!r.stream)
-            throw_api(400, "'stream_options' can only be given when 'stream' is true", "stream_options");
+        if (!r.stream) throw_api(400, "'stream_options' can only be given when 'stream' is true", "stream_options");
         r.include_usage = detail::get_bool(*so, "include_usage").value_or(false);
         r.continuous_usage = detail::get_bool(*so, "continuous_usage_stats").value_or(false);
     }
@@ -338,10 +345,13 @@ inline GenerationRequest parse_generation_request(std::string_view body_text, En
         detail::get_int(body, "priority", std::numeric_limits<int>::min(), std::numeric_limits<int>::max())
             .value_or(0));
 
-    if (endpoint == Endpoint::completions) detail::read_prompt(body, r);
-    else detail::read_messages(body, r);
+    if (endpoint == Endpoint::completions)
+        detail::read_prompt(body, r);
+    else
+        detail::read_messages(body, r);
     if (r.prompt_tokens.empty())
-        throw_api(400, "the prompt is empty; give at least one token", endpoint == Endpoint::completions ? "prompt" : "messages");
+        throw_api(400, "the prompt is empty; give at least one token",
+                  endpoint == Endpoint::completions ? "prompt" : "messages");
     if (r.prompt_tokens.size() >= limits.max_model_len)
         throw_api(400,
                   "This model's maximum context length is " + std::to_string(limits.max_model_len) +
@@ -387,8 +397,8 @@ public:
         : m_endpoint(endpoint), m_id(std::move(id)), m_model(std::move(model)), m_created(created) {
         const bool chat = endpoint == Endpoint::chat_completions;
         m_head = "{\"id\":" + nlohmann::json(m_id).dump() + ",\"object\":\"" +
-                 (chat ? "chat.completion.chunk" : "text_completion") +
-                 "\",\"created\":" + std::to_string(m_created) + ",\"model\":" + nlohmann::json(m_model).dump();
+                 (chat ? "chat.completion.chunk" : "text_completion") + "\",\"created\":" + std::to_string(m_created) +
+                 ",\"model\":" + nlohmann::json(m_model).dump();
         m_token_head = m_head + (chat ? ",\"choices\":[{\"index\":0,\"delta\":{\"content\":\""
                                       : ",\"choices\":[{\"index\":0,\"text\":\"");
     }

@@ -8,8 +8,8 @@
 /// Keep-alive connections are pooled and reused. Plain HTTP only (loopback or a LAN).
 
 #include <chrono>
-#include <cstring>
 #include <cstdint>
+#include <cstring>
 #include <functional>
 #include <limits>
 #include <memory>
@@ -50,9 +50,12 @@ struct ServerAddress {
         };
         ServerAddress a;
         std::string_view rest = url;
-        if (rest.rfind("http://", 0) == 0) rest.remove_prefix(7);
-        else if (rest.rfind("https://", 0) == 0) fail("https is not supported");
-        else fail("the URL must start with http://");
+        if (rest.rfind("http://", 0) == 0)
+            rest.remove_prefix(7);
+        else if (rest.rfind("https://", 0) == 0)
+            fail("https is not supported");
+        else
+            fail("the URL must start with http://");
         const auto slash = rest.find('/');
         std::string_view authority = rest.substr(0, slash);
         if (slash != std::string_view::npos) {
@@ -163,8 +166,7 @@ class StreamingClient {
 public:
     using Done = std::function<void(StreamOutcome)>;
 
-    StreamingClient(boost::asio::io_context& ioc, ServerAddress address)
-        : m_ioc(ioc), m_address(std::move(address)) {
+    StreamingClient(boost::asio::io_context& ioc, ServerAddress address) : m_ioc(ioc), m_address(std::move(address)) {
         detail::ctcp::resolver resolver(ioc);
         boost::system::error_code ec;
         const auto results = resolver.resolve(m_address.host, std::to_string(m_address.port), ec);
@@ -199,7 +201,7 @@ private:
         std::string request_text;
         std::optional<detail::chttp::response_parser<detail::chttp::buffer_body>> parser;
         std::vector<char> chunk = std::vector<char>(16 * 1024);
-        std::string sse;  // undelivered SSE bytes
+        std::string sse; // undelivered SSE bytes
         std::string error_body;
         StreamOutcome out;
         std::chrono::steady_clock::time_point last{};
@@ -208,8 +210,8 @@ private:
         bool retried = false;
 
         void begin() {
-            request_text = "POST " + client.m_address.path_prefix + path + " HTTP/1.1\r\nHost: " + client.m_address.host +
-                           ":" + std::to_string(client.m_address.port) +
+            request_text = "POST " + client.m_address.path_prefix + path +
+                           " HTTP/1.1\r\nHost: " + client.m_address.host + ":" + std::to_string(client.m_address.port) +
                            "\r\nUser-Agent: llmemu-bench\r\nContent-Type: application/json\r\nAccept: "
                            "text/event-stream\r\nConnection: keep-alive\r\nContent-Length: " +
                            std::to_string(body.size()) + "\r\n\r\n" + body;
@@ -227,27 +229,29 @@ private:
         void connect() {
             conn = std::make_shared<detail::ClientConnection>(client.m_ioc);
             reused = false;
-            detail::casio::async_connect(conn->socket, client.m_endpoints,
-                                         [self = shared_from_this()](const boost::system::error_code& ec,
-                                                                     const detail::ctcp::endpoint&) {
-                                             if (ec) return self->fail("connect: " + ec.message());
-                                             boost::system::error_code ignored;
-                                             self->conn->socket.set_option(detail::ctcp::no_delay(true), ignored);
-                                             self->conn->connected = true;
-                                             self->send();
-                                         });
+            detail::casio::async_connect(
+                conn->socket, client.m_endpoints,
+                [self = shared_from_this()](const boost::system::error_code& ec, const detail::ctcp::endpoint&) {
+                    if (ec) return self->fail("connect: " + ec.message());
+                    boost::system::error_code ignored;
+                    self->conn->socket.set_option(detail::ctcp::no_delay(true), ignored);
+                    self->conn->connected = true;
+                    self->send();
+                });
         }
 
         void send() {
             // vLLM's st: taken just before the request goes out.
             out.start = std::chrono::steady_clock::now();
-            detail::casio::async_write(conn->socket, detail::casio::buffer(request_text),
-                                       [self = shared_from_this()](const boost::system::error_code& ec, std::size_t) {
-                                           if (ec) return self->retry_or_fail("send: " + ec.message());
-                                           self->parser.emplace();
-                                           self->parser->body_limit(std::numeric_limits<std::uint64_t>::max());  // not boost::none: Boost 1.74 compares it wrongly
-                                           self->read_some();
-                                       });
+            detail::casio::async_write(
+                conn->socket, detail::casio::buffer(request_text),
+                [self = shared_from_this()](const boost::system::error_code& ec, std::size_t) {
+                    if (ec) return self->retry_or_fail("send: " + ec.message());
+                    self->parser.emplace();
+                    self->parser->body_limit(
+                        std::numeric_limits<std::uint64_t>::max()); // not boost::none: Boost 1.74 compares it wrongly
+                    self->read_some();
+                });
         }
 
         // A pooled connection the server closed meanwhile: one retry on a fresh one.
@@ -281,8 +285,10 @@ private:
             }
             if (parser->is_header_done() && out.http_status == 0) out.http_status = parser->get().result_int();
             if (got > 0) {
-                if (out.http_status == 200) consume(std::string_view(chunk.data(), got), now);
-                else error_body.append(chunk.data(), got);
+                if (out.http_status == 200)
+                    consume(std::string_view(chunk.data(), got), now);
+                else
+                    error_body.append(chunk.data(), got);
             }
             if (ec) return fail("read: " + ec.message());
             if (parser->is_done()) return finish(now);
@@ -302,11 +308,15 @@ private:
         }
 
         void handle_message(std::string_view msg, std::chrono::steady_clock::time_point now) {
-            while (!msg.empty() && (msg.front() == '\r' || msg.front() == '\n' || msg.front() == ' ')) msg.remove_prefix(1);
-            while (!msg.empty() && (msg.back() == '\r' || msg.back() == '\n' || msg.back() == ' ')) msg.remove_suffix(1);
-            if (msg.empty() || msg.front() == ':') return;  // SSE comment (ping)
-            if (msg.rfind("data: ", 0) == 0) msg.remove_prefix(6);
-            else if (msg.rfind("data:", 0) == 0) msg.remove_prefix(5);
+            while (!msg.empty() && (msg.front() == '\r' || msg.front() == '\n' || msg.front() == ' '))
+                msg.remove_prefix(1);
+            while (!msg.empty() && (msg.back() == '\r' || msg.back() == '\n' || msg.back() == ' '))
+                msg.remove_suffix(1);
+            if (msg.empty() || msg.front() == ':') return; // SSE comment (ping)
+            if (msg.rfind("data: ", 0) == 0)
+                msg.remove_prefix(6);
+            else if (msg.rfind("data:", 0) == 0)
+                msg.remove_prefix(5);
             ++out.messages;
             if (msg == "[DONE]") {
                 out.done_seen = true;
@@ -316,7 +326,8 @@ private:
             // one client thread ahead of thousands of streams.
             auto& parser = client.m_json;
             auto& buf = client.m_json_buf;
-            if (buf.size() < msg.size() + simdjson::SIMDJSON_PADDING) buf.resize(msg.size() + simdjson::SIMDJSON_PADDING);
+            if (buf.size() < msg.size() + simdjson::SIMDJSON_PADDING)
+                buf.resize(msg.size() + simdjson::SIMDJSON_PADDING);
             std::memcpy(buf.data(), msg.data(), msg.size());
             simdjson::ondemand::document doc;
             if (parser.iterate(buf.data(), msg.size(), buf.size()).get(doc) != simdjson::SUCCESS) return;
@@ -368,7 +379,7 @@ private:
                             if (has_text) out.generated_text += text;
                             has_text = false;
                         }
-                        break;  // choices[0] only
+                        break; // choices[0] only
                     }
                 } else if (key == "usage") {
                     simdjson::ondemand::object u;
@@ -380,7 +391,8 @@ private:
                         simdjson::ondemand::value uv;
                         if (uf.value().get(uv) != simdjson::SUCCESS) break;
                         if (uk == "completion_tokens") {
-                            if (uv.get_uint64().get(completion_tokens) == simdjson::SUCCESS) has_completion_tokens = true;
+                            if (uv.get_uint64().get(completion_tokens) == simdjson::SUCCESS)
+                                has_completion_tokens = true;
                         } else if (uk == "prompt_tokens") {
                             if (uv.get_uint64().get(prompt_tokens) != simdjson::SUCCESS) prompt_tokens = 0;
                         }
@@ -397,7 +409,7 @@ private:
                 last = now;
                 if (!finish.empty()) out.finish_reason = std::string(finish);
             } else if (has_usage && api == ClientApi::chat_completions && first_chunk) {
-                last = now;  // vLLM's chat client moves its clock on the usage message too
+                last = now; // vLLM's chat client moves its clock on the usage message too
             }
             if (has_usage) {
                 if (has_completion_tokens) {
@@ -422,8 +434,10 @@ private:
                 out.success = false;
                 out.error = "Never received a valid chunk to calculate TTFT.";
             }
-            if (keep) client.m_idle.push_back(std::move(conn));
-            else close();
+            if (keep)
+                client.m_idle.push_back(std::move(conn));
+            else
+                close();
             auto d = std::move(done);
             d(std::move(out));
         }

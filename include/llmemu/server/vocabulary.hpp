@@ -86,7 +86,7 @@ private:
                 std::size_t j = i;
                 while (j < n && is_space(static_cast<unsigned char>(text[j]))) ++j;
                 if (j - i == 1 && c == ' ' && j < n) {
-                    leading_space = true;  // joins the next piece
+                    leading_space = true; // joins the next piece
                 } else {
                     f(text.substr(i, j - i), false);
                     leading_space = false;
@@ -110,7 +110,7 @@ private:
     }
 
     static TokenId piece_id(std::string_view piece, bool leading_space) noexcept {
-        std::uint64_t h = 0xcbf29ce484222325ULL;  // FNV-1a
+        std::uint64_t h = 0xcbf29ce484222325ULL; // FNV-1a
         if (leading_space) h = (h ^ 0x20U) * 0x100000001b3ULL;
         for (const char ch : piece) h = (h ^ static_cast<unsigned char>(ch)) * 0x100000001b3ULL;
         return static_cast<TokenId>(h % id_space);
@@ -118,18 +118,16 @@ private:
 
     // Every entry: one space and 1..4 ASCII letters (the round-trip property; checked below).
     static constexpr std::array<std::string_view, 128> word_table{
-        " the", " of", " and", " to", " in", " is", " it", " that", " was", " for",
-        " on", " are", " with", " as", " they", " be", " at", " one", " have", " this",
-        " from", " or", " had", " by", " hot", " word", " but", " what", " some", " we",
-        " can", " out", " odd", " were", " all", " top", " when", " up", " use", " your",
-        " how", " said", " an", " each", " she", " wish", " do", " time", " if", " will",
-        " way", " abou", " many", " then", " them", " writ", " wood", " like", " so", " thes",
-        " her", " long", " make", " thin", " see", " him", " two", " has", " look", " more",
-        " day", " coul", " go", " come", " did", " numb", " soun", " no", " most", " peop",
-        " my", " over", " know", " wate", " than", " call", " firs", " who", " may", " down",
-        " side", " been", " now", " find", " any", " new", " work", " part", " take", " get",
-        " plac", " made", " live", " wher", " afte", " back", " litt", " only", " roun", " man",
-        " year", " came", " show", " ever", " good", " me", " give", " our", " unde", " name",
+        " the",  " of",   " and",  " to",   " in",   " is",   " it",   " that", " was",  " for",  " on",   " are",
+        " with", " as",   " they", " be",   " at",   " one",  " have", " this", " from", " or",   " had",  " by",
+        " hot",  " word", " but",  " what", " some", " we",   " can",  " out",  " odd",  " were", " all",  " top",
+        " when", " up",   " use",  " your", " how",  " said", " an",   " each", " she",  " wish", " do",   " time",
+        " if",   " will", " way",  " abou", " many", " then", " them", " writ", " wood", " like", " so",   " thes",
+        " her",  " long", " make", " thin", " see",  " him",  " two",  " has",  " look", " more", " day",  " coul",
+        " go",   " come", " did",  " numb", " soun", " no",   " most", " peop", " my",   " over", " know", " wate",
+        " than", " call", " firs", " who",  " may",  " down", " side", " been", " now",  " find", " any",  " new",
+        " work", " part", " take", " get",  " plac", " made", " live", " wher", " afte", " back", " litt", " only",
+        " roun", " man",  " year", " came", " show", " ever", " good", " me",   " give", " our",  " unde", " name",
         " very", " thro", " just", " form", " sent", " grea", " moon", " say"};
     static constexpr bool table_ok = [] {
         for (const auto w : word_table) {

@@ -31,8 +31,7 @@ struct TimerHandle {
 /// - `c.cancel(handle) -> bool`: true when the timer was still pending and will now never run;
 /// - `C::is_virtual`: whether time is simulated.
 template <class C>
-concept Clock = requires(C& c, const C& cc, typename C::time_point tp, std::function<void()> fn,
-                         TimerHandle handle) {
+concept Clock = requires(C& c, const C& cc, typename C::time_point tp, std::function<void()> fn, TimerHandle handle) {
     typename C::time_point;
     typename C::duration;
     requires std::same_as<typename C::duration, std::chrono::nanoseconds>;

@@ -149,16 +149,21 @@ private:
         : m_state(std::move(s)), m_clock(&clock), m_handle(handle), m_deadline(deadline) {}
 
     State& state(const char* who) const {
-        if (!m_state) detail::throw_error<future_error>(std::string(who) + ": empty TimerFuture (default-constructed or moved from)");
+        if (!m_state)
+            detail::throw_error<future_error>(std::string(who) +
+                                              ": empty TimerFuture (default-constructed or moved from)");
         return *m_state;
     }
 
     // Blocking the clock's own timer thread on a pending future would deadlock it (only
     // that thread can resolve the future): refuse with an error instead of hanging.
     void refuse_to_block_timer_thread(const char* who) const {
-        if constexpr (requires(C& c) { c.timers().on_service_thread(); }) {
+        if constexpr (requires(C & c) { c.timers().on_service_thread(); }) {
             if (m_clock->timers().on_service_thread())
-                detail::throw_error<future_error>(std::string(who) + ": called on the clock's timer thread (from a timer callback or then() continuation) for a future that has not resolved; this would deadlock: poll ready() or attach then() instead");
+                detail::throw_error<future_error>(
+                    std::string(who) +
+                    ": called on the clock's timer thread (from a timer callback or then() continuation) for a future "
+                    "that has not resolved; this would deadlock: poll ready() or attach then() instead");
         }
     }
 

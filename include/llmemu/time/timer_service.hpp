@@ -167,7 +167,9 @@ public:
     }
     [[nodiscard]] const Options& options() const noexcept { return m_options; }
     /// The spin window in use now (spin_threshold until adaptive spinning has learnt).
-    [[nodiscard]] duration spin_window() const noexcept { return duration(m_window_ns.load(std::memory_order_relaxed)); }
+    [[nodiscard]] duration spin_window() const noexcept {
+        return duration(m_window_ns.load(std::memory_order_relaxed));
+    }
 
 private:
     // Adaptive spin window: twice the median of the last 32 observed oversleeps plus 20 µs.
@@ -181,7 +183,8 @@ private:
         const std::size_t n = std::min<std::size_t>(m_samples, m_oversleeps.size());
         std::array<std::int64_t, 32> copy{};
         std::copy_n(m_oversleeps.begin(), n, copy.begin());
-        std::nth_element(copy.begin(), copy.begin() + static_cast<std::ptrdiff_t>(n / 2), copy.begin() + static_cast<std::ptrdiff_t>(n));
+        std::nth_element(copy.begin(), copy.begin() + static_cast<std::ptrdiff_t>(n / 2),
+                         copy.begin() + static_cast<std::ptrdiff_t>(n));
         const std::int64_t w = 2 * copy[n / 2] + 20'000;
         m_window_ns.store(std::clamp<std::int64_t>(w, min_adaptive_spin.count(), m_options.spin_threshold.count()),
                           std::memory_order_relaxed);

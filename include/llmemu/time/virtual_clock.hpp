@@ -76,13 +76,9 @@ public:
     void sleep_for(duration d) { advance_to(m_now + d); }
 
     /// Runs fn once, when time reaches tp.
-    TimerHandle schedule_at(time_point tp, std::function<void()> fn) {
-        return m_queue.push(tp, std::move(fn));
-    }
+    TimerHandle schedule_at(time_point tp, std::function<void()> fn) { return m_queue.push(tp, std::move(fn)); }
     /// schedule_at(now() + d, fn).
-    TimerHandle schedule_after(duration d, std::function<void()> fn) {
-        return schedule_at(m_now + d, std::move(fn));
-    }
+    TimerHandle schedule_after(duration d, std::function<void()> fn) { return schedule_at(m_now + d, std::move(fn)); }
     /// Cancels a pending timer: true when it was pending (its callback is destroyed
     /// without being called), false when it already ran, was cancelled, or never existed.
     bool cancel(TimerHandle h) {
@@ -91,9 +87,7 @@ public:
     }
 
     /// The deadline of the earliest pending timer, if any.
-    [[nodiscard]] std::optional<time_point> next_deadline() const {
-        return m_queue.next_deadline();
-    }
+    [[nodiscard]] std::optional<time_point> next_deadline() const { return m_queue.next_deadline(); }
     /// Advances to the earliest pending deadline and fires that one timer (others due at
     /// the same time stay for the next call). False when no timer is pending.
     bool run_next() {

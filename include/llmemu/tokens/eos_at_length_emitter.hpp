@@ -38,16 +38,19 @@ public:
     static constexpr TokenId default_eos_id = 2;
 
     /// EOS id 2; other tokens uniform over 32000 ids excluding it; no sampler.
-    BasicEosAtLengthEmitter()
-        requires std::same_as<Inner, UniformVocabEmitter>
-        : BasicEosAtLengthEmitter(default_eos_id, UniformVocabEmitter(UniformVocabEmitter::default_vocab_size, default_eos_id)) {}
+    BasicEosAtLengthEmitter() requires std::same_as<Inner, UniformVocabEmitter>
+        : BasicEosAtLengthEmitter(default_eos_id,
+                                  UniformVocabEmitter(UniformVocabEmitter::default_vocab_size, default_eos_id)) {}
     /// EOS is `eos_id`; other tokens come from `inner` (which should not itself emit eos_id).
     explicit BasicEosAtLengthEmitter(TokenId eos_id, Inner inner, LengthSampler sampler = {})
         : m_eos(eos_id), m_inner(std::move(inner)), m_sampler(std::move(sampler)) {}
 
     /// The request ends with its `output_len`-th token (>= 1; throws config_error for 0).
     void set_target(RequestId id, std::uint32_t output_len) {
-        if (output_len == 0) detail::throw_error<config_error>("EosAtLengthEmitter: target output length 0 for request " + std::to_string(id) + "; a request emits at least one token, so give a length >= 1");
+        if (output_len == 0)
+            detail::throw_error<config_error>("EosAtLengthEmitter: target output length 0 for request " +
+                                              std::to_string(id) +
+                                              "; a request emits at least one token, so give a length >= 1");
         m_targets[id] = output_len;
     }
     /// The request's target, if it has one yet.
@@ -71,7 +74,9 @@ public:
             target = it->second;
         } else if (m_sampler) {
             target = m_sampler(request.id, rng);
-            if (target == 0) detail::throw_error<config_error>("EosAtLengthEmitter: the length sampler returned 0 for request " + std::to_string(request.id) + "; output lengths must be >= 1");
+            if (target == 0)
+                detail::throw_error<config_error>("EosAtLengthEmitter: the length sampler returned 0 for request " +
+                                                  std::to_string(request.id) + "; output lengths must be >= 1");
             m_targets.emplace(request.id, target);
         }
         if (target != 0 && request.num_output_tokens + 1U >= target) return EmittedToken{m_eos, true};

@@ -37,20 +37,27 @@ public:
     explicit ReplayTokenEmitter(std::vector<TokenId> corpus, Start start = Start::per_request,
                                 std::optional<TokenId> eos_id = std::nullopt)
         : m_corpus(std::make_shared<const std::vector<TokenId>>(std::move(corpus))), m_start(start), m_eos(eos_id) {
-        if (m_corpus->empty()) detail::throw_error<config_error>("ReplayTokenEmitter: the token corpus is empty; give at least one token id");
+        if (m_corpus->empty())
+            detail::throw_error<config_error>(
+                "ReplayTokenEmitter: the token corpus is empty; give at least one token id");
         for (std::size_t i = 0; i < m_corpus->size(); ++i) {
             if ((*m_corpus)[i] < 0)
-                detail::throw_error<config_error>("ReplayTokenEmitter: token id " + std::to_string((*m_corpus)[i]) + " at position " + std::to_string(i) + " is negative; token ids are >= 0");
+                detail::throw_error<config_error>("ReplayTokenEmitter: token id " + std::to_string((*m_corpus)[i]) +
+                                                  " at position " + std::to_string(i) +
+                                                  " is negative; token ids are >= 0");
         }
     }
 
     /// Reads a corpus of non-negative integer token ids separated by whitespace or commas
     /// (a JSON array of ids also parses). Throws workload_error naming the file and the
     /// offending text when the file is unreadable, empty, or holds anything else.
-    [[nodiscard]] static ReplayTokenEmitter from_file(const std::filesystem::path& path, Start start = Start::per_request,
+    [[nodiscard]] static ReplayTokenEmitter from_file(const std::filesystem::path& path,
+                                                      Start start = Start::per_request,
                                                       std::optional<TokenId> eos_id = std::nullopt) {
         std::ifstream in(path, std::ios::binary);
-        if (!in) detail::throw_error<workload_error>("token corpus '" + path.string() + "': cannot open the file; check the path");
+        if (!in)
+            detail::throw_error<workload_error>("token corpus '" + path.string() +
+                                                "': cannot open the file; check the path");
         const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
         std::vector<TokenId> ids;
         std::size_t i = 0;
@@ -61,19 +68,25 @@ public:
                 continue;
             }
             if (std::isdigit(c) == 0) {
-                detail::throw_error<workload_error>("token corpus '" + path.string() + "': unexpected '" + text.substr(i, 16) + "' at byte " + std::to_string(i) + "; the file must hold non-negative integer token ids separated by whitespace or commas");
+                detail::throw_error<workload_error>(
+                    "token corpus '" + path.string() + "': unexpected '" + text.substr(i, 16) + "' at byte " +
+                    std::to_string(i) +
+                    "; the file must hold non-negative integer token ids separated by whitespace or commas");
             }
             std::uint64_t v = 0;
             const std::size_t begin = i;
             while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i])) != 0) {
                 v = v * 10U + static_cast<std::uint64_t>(text[i] - '0');
                 if (v > static_cast<std::uint64_t>(std::numeric_limits<TokenId>::max()))
-                    detail::throw_error<workload_error>("token corpus '" + path.string() + "': token id starting at byte " + std::to_string(begin) + " does not fit an int32 token id");
+                    detail::throw_error<workload_error>("token corpus '" + path.string() +
+                                                        "': token id starting at byte " + std::to_string(begin) +
+                                                        " does not fit an int32 token id");
                 ++i;
             }
             ids.push_back(static_cast<TokenId>(v));
         }
-        if (ids.empty()) detail::throw_error<workload_error>("token corpus '" + path.string() + "': no token ids in the file");
+        if (ids.empty())
+            detail::throw_error<workload_error>("token corpus '" + path.string() + "': no token ids in the file");
         return ReplayTokenEmitter(std::move(ids), start, eos_id);
     }
 

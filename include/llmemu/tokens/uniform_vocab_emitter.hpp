@@ -26,14 +26,21 @@ public:
     /// an empty vocabulary, one larger than TokenId can hold, or an excluded id outside it.
     explicit UniformVocabEmitter(std::uint32_t vocab_size, std::optional<TokenId> exclude = std::nullopt)
         : m_vocab_size(vocab_size), m_exclude(exclude) {
-        if (vocab_size == 0) detail::throw_error<config_error>("UniformVocabEmitter: vocab_size is 0; give the model's vocabulary size (e.g. 151936 for Qwen3, 32000 for Llama-2)");
+        if (vocab_size == 0)
+            detail::throw_error<config_error>("UniformVocabEmitter: vocab_size is 0; give the model's vocabulary size "
+                                              "(e.g. 151936 for Qwen3, 32000 for Llama-2)");
         if (vocab_size > static_cast<std::uint32_t>(std::numeric_limits<TokenId>::max()))
-            detail::throw_error<config_error>("UniformVocabEmitter: vocab_size " + std::to_string(vocab_size) + " does not fit a TokenId (int32)");
+            detail::throw_error<config_error>("UniformVocabEmitter: vocab_size " + std::to_string(vocab_size) +
+                                              " does not fit a TokenId (int32)");
         if (exclude) {
             if (*exclude < 0 || static_cast<std::uint32_t>(*exclude) >= vocab_size)
-                detail::throw_error<config_error>("UniformVocabEmitter: excluded id " + std::to_string(*exclude) + " is outside the vocabulary [0, " + std::to_string(vocab_size) + "); give an id inside it or none");
+                detail::throw_error<config_error>("UniformVocabEmitter: excluded id " + std::to_string(*exclude) +
+                                                  " is outside the vocabulary [0, " + std::to_string(vocab_size) +
+                                                  "); give an id inside it or none");
             if (vocab_size == 1)
-                detail::throw_error<config_error>("UniformVocabEmitter: excluding id " + std::to_string(*exclude) + " from a vocabulary of 1 leaves nothing to draw; use a larger vocab_size");
+                detail::throw_error<config_error>(
+                    "UniformVocabEmitter: excluding id " + std::to_string(*exclude) +
+                    " from a vocabulary of 1 leaves nothing to draw; use a larger vocab_size");
         }
         m_draw_range = vocab_size - (exclude ? 1U : 0U);
     }

@@ -46,8 +46,10 @@ inline std::vector<double> arrival_times(std::size_t n, const ArrivalProcess& pr
     double sum = 0.0;
     for (std::size_t i = 0; i < n; ++i) {
         double gap = 0.0;
-        if (std::isinf(process.burstiness)) gap = 1.0 / rate;
-        else gap = gamma(rng, process.burstiness, 1.0 / (rate * process.burstiness));
+        if (std::isinf(process.burstiness))
+            gap = 1.0 / rate;
+        else
+            gap = gamma(rng, process.burstiness, 1.0 / (rate * process.burstiness));
         sum += gap;
         t[i] = sum;
     }

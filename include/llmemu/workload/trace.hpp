@@ -83,8 +83,7 @@ inline void workload_split(std::string_view line, std::vector<std::string_view>&
     }
 }
 
-inline double workload_number(std::string_view field, const std::string& source, std::size_t line,
-                              const char* column) {
+inline double workload_number(std::string_view field, const std::string& source, std::size_t line, const char* column) {
     double v = 0.0;
     const auto res = std::from_chars(field.data(), field.data() + field.size(), v);
     if (field.empty() || res.ec != std::errc() || res.ptr != field.data() + field.size() || !std::isfinite(v))
@@ -134,23 +133,25 @@ inline Trace parse_trace_csv(std::istream& in, const std::string& source, bool r
                      "and one line per request");
     {
         std::string_view header = line;
-        if (header.size() >= 3 && header.substr(0, 3) == "\xEF\xBB\xBF") header.remove_prefix(3);  // UTF-8 BOM
+        if (header.size() >= 3 && header.substr(0, 3) == "\xEF\xBB\xBF") header.remove_prefix(3); // UTF-8 BOM
         detail::workload_split(header, fields);
         num_columns = fields.size();
         for (std::size_t i = 0; i < fields.size(); ++i) {
-            if (fields[i] == "arrived_at") col_arrival = static_cast<std::ptrdiff_t>(i);
-            else if (fields[i] == "num_prefill_tokens") col_prompt = static_cast<std::ptrdiff_t>(i);
-            else if (fields[i] == "num_decode_tokens") col_output = static_cast<std::ptrdiff_t>(i);
+            if (fields[i] == "arrived_at")
+                col_arrival = static_cast<std::ptrdiff_t>(i);
+            else if (fields[i] == "num_prefill_tokens")
+                col_prompt = static_cast<std::ptrdiff_t>(i);
+            else if (fields[i] == "num_decode_tokens")
+                col_output = static_cast<std::ptrdiff_t>(i);
         }
         if (col_prompt < 0 || col_output < 0 || (require_arrivals && col_arrival < 0))
-            detail::workload_throw_at(
-                source, line_no,
-                "header '" + std::string(detail::workload_trim(header)) + "' lacks " +
-                    (require_arrivals && col_arrival < 0 ? "'arrived_at', " : "") +
-                    (col_prompt < 0 ? "'num_prefill_tokens', " : "") +
-                    (col_output < 0 ? "'num_decode_tokens', " : "") +
-                    "expected the columns arrived_at,num_prefill_tokens,num_decode_tokens "
-                    "(arrival seconds, prompt tokens, output tokens)");
+            detail::workload_throw_at(source, line_no,
+                                      "header '" + std::string(detail::workload_trim(header)) + "' lacks " +
+                                          (require_arrivals && col_arrival < 0 ? "'arrived_at', " : "") +
+                                          (col_prompt < 0 ? "'num_prefill_tokens', " : "") +
+                                          (col_output < 0 ? "'num_decode_tokens', " : "") +
+                                          "expected the columns arrived_at,num_prefill_tokens,num_decode_tokens "
+                                          "(arrival seconds, prompt tokens, output tokens)");
     }
     trace.has_arrivals = col_arrival >= 0;
     double last = 0.0;
@@ -165,11 +166,12 @@ inline Trace parse_trace_csv(std::istream& in, const std::string& source, bool r
                                           std::to_string(num_columns) + "; fix or delete this line");
         TraceRequest r;
         if (col_arrival >= 0) {
-            r.arrived_at = detail::workload_number(fields[static_cast<std::size_t>(col_arrival)], source, line_no,
-                                                   "arrived_at");
+            r.arrived_at =
+                detail::workload_number(fields[static_cast<std::size_t>(col_arrival)], source, line_no, "arrived_at");
             if (r.arrived_at < 0.0)
                 detail::workload_throw_at(source, line_no,
-                                          "arrived_at is negative (" + std::string(fields[static_cast<std::size_t>(col_arrival)]) +
+                                          "arrived_at is negative (" +
+                                              std::string(fields[static_cast<std::size_t>(col_arrival)]) +
                                               "); arrival times are seconds from the start, >= 0");
             if (r.arrived_at < last)
                 detail::workload_throw_at(source, line_no,
@@ -179,8 +181,8 @@ inline Trace parse_trace_csv(std::istream& in, const std::string& source, bool r
         }
         r.prompt_len = detail::workload_tokens(fields[static_cast<std::size_t>(col_prompt)], source, line_no,
                                                "num_prefill_tokens");
-        r.output_len = detail::workload_tokens(fields[static_cast<std::size_t>(col_output)], source, line_no,
-                                               "num_decode_tokens");
+        r.output_len =
+            detail::workload_tokens(fields[static_cast<std::size_t>(col_output)], source, line_no, "num_decode_tokens");
         trace.requests.push_back(r);
     }
     if (trace.requests.empty())

@@ -86,8 +86,9 @@ inline Workload build_workload(const WorkloadSpec& spec) {
     case WorkloadKind::trace: {
         Trace trace = read_trace_csv(spec.trace_path, /*require_arrivals=*/true);
         take_first(trace, spec.num_prompts);
-        if (spec.request_rate && !std::isinf(*spec.request_rate)) rescale_to_rate(trace, *spec.request_rate);
-        else if (spec.request_rate)  // inf: keep the lengths, send everything at once
+        if (spec.request_rate && !std::isinf(*spec.request_rate))
+            rescale_to_rate(trace, *spec.request_rate);
+        else if (spec.request_rate) // inf: keep the lengths, send everything at once
             for (auto& r : trace.requests) r.arrived_at = 0.0;
         w.requests.reserve(trace.requests.size());
         for (const auto& r : trace.requests) w.requests.push_back({r.arrived_at, r.prompt_len, r.output_len});
@@ -122,16 +123,15 @@ inline Workload build_workload(const WorkloadSpec& spec) {
             const LengthPair p = lengths.sample(length_rng);
             w.requests.push_back({times[i], p.prompt_len, p.output_len});
         }
-        w.description = "lengths from " + spec.trace_path.filename().string() + " (" +
-                        std::to_string(n_synthetic) + " prompts)";
+        w.description =
+            "lengths from " + spec.trace_path.filename().string() + " (" + std::to_string(n_synthetic) + " prompts)";
         break;
     }
     }
-    w.description += process.is_instant()
-                         ? std::string(", all sent at t=0")
-                         : ", " + detail::workload_fmt(process.request_rate) + " req/s, burstiness " +
-                               detail::workload_fmt(process.burstiness) +
-                               (process.burstiness == 1.0 ? " (Poisson)" : " (Gamma)");
+    w.description += process.is_instant() ? std::string(", all sent at t=0")
+                                          : ", " + detail::workload_fmt(process.request_rate) + " req/s, burstiness " +
+                                                detail::workload_fmt(process.burstiness) +
+                                                (process.burstiness == 1.0 ? " (Poisson)" : " (Gamma)");
     return w;
 }
 
