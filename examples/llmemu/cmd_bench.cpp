@@ -178,12 +178,7 @@ void run_bench(BenchArgs& a) {
         ll["client_cpu_s"] = my_cpu;
         ll["wall_time_s"] = wall;
         j["llmemu"] = std::move(ll);
-        std::ofstream out(a.result_json, std::ios::binary);
-        if (!out)
-            throw usage_error("--result-json '" + a.result_json + "': cannot write the file; check the directory");
-        out << j.dump() << '\n';
-        if (!out) throw usage_error("--result-json '" + a.result_json + "': write failed (disk full?)");
-        if (!a.quiet) os << "wrote " << a.result_json << '\n';
+        write_result_file(os, a.result_json, j.dump(), a.quiet);
     }
     if (r.completed == 0 && !reqs.empty())
         throw llmemu::request_error("every request failed (first error: " + run.timings.front().error + ")");

@@ -231,12 +231,7 @@ void run_simulate(SimulateArgs& a) {
         ll["simulated_duration_s"] = sim_s;
         if (realtime) ll["wall_time_s"] = wall_s;
         j["llmemu"] = std::move(ll);
-        std::ofstream out(a.result_json, std::ios::binary);
-        if (!out)
-            throw usage_error("--result-json '" + a.result_json + "': cannot write the file; check the directory");
-        out << j.dump() << '\n';
-        if (!out) throw usage_error("--result-json '" + a.result_json + "': write failed (disk full?)");
-        if (!a.quiet) os << "wrote " << a.result_json << '\n';
+        write_result_file(os, a.result_json, j.dump(), a.quiet);
     }
     if (!a.chrome_trace.empty()) {
         std::ofstream out(a.chrome_trace, std::ios::binary);

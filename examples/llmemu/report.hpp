@@ -3,8 +3,11 @@
 
 #include <cstdio>
 #include <ctime>
+#include <fstream>
 #include <ostream>
 #include <string>
+
+#include "command.hpp"
 
 namespace llmemu::cli {
 
@@ -30,6 +33,15 @@ inline std::string local_timestamp() {
     localtime_r(&now, &tm);
     std::strftime(date, sizeof date, "%Y%m%d-%H%M%S", &tm);
     return date;
+}
+
+/// Writes a result document (`--result-json FILE`) with one-line errors naming the file.
+inline void write_result_file(std::ostream& os, const std::string& path, const std::string& text, bool quiet) {
+    std::ofstream out(path, std::ios::binary);
+    if (!out) throw usage_error("--result-json '" + path + "': cannot write the file; check the directory");
+    out << text << '\n';
+    if (!out) throw usage_error("--result-json '" + path + "': write failed (disk full?)");
+    if (!quiet) os << "wrote " << path << '\n';
 }
 
 } // namespace llmemu::cli
