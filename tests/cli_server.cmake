@@ -10,6 +10,8 @@ if(TARGET llmemu_cli)
   set_tests_properties(cli.server.serve_bad_port PROPERTIES WILL_FAIL TRUE)
   add_test(NAME cli.server.serve_bad_host COMMAND $<TARGET_FILE:llmemu_cli> serve --profile const:1 --port 0 --host not-an-ip)
   set_tests_properties(cli.server.serve_bad_host PROPERTIES PASS_REGULAR_EXPRESSION "llmemu: server: --host 'not-an-ip'")
+  add_test(NAME cli.server.serve_bad_timer_priority COMMAND $<TARGET_FILE:llmemu_cli> serve --profile const:1 --port 0 --timer-priority 100)
+  set_tests_properties(cli.server.serve_bad_timer_priority PROPERTIES PASS_REGULAR_EXPRESSION "--timer-priority 100: use 0")
   add_test(NAME cli.server.serve_bad_profile COMMAND $<TARGET_FILE:llmemu_cli> serve --profile const:nope --port 0)
   set_tests_properties(cli.server.serve_bad_profile PROPERTIES WILL_FAIL TRUE)
 
@@ -28,7 +30,7 @@ if(TARGET llmemu_cli)
 set -u
 cli="$1"
 log="$(mktemp)"
-"$cli" serve --profile const:2 --port 0 --model smoke >"$log" 2>&1 &
+"$cli" serve --profile const:2 --port 0 --model smoke --timer-priority 5 >"$log" 2>&1 &
 pid=$!
 for _ in $(seq 200); do grep -q 'listening on' "$log" && break; sleep 0.05; done
 port=$(sed -n 's/.*listening on http:\/\/127\.0\.0\.1:\([0-9]*\).*/\1/p' "$log")
@@ -38,6 +40,7 @@ rc=$?
 kill -TERM "$pid"
 wait "$pid"
 src=$?
+grep 'timer:' "$log"
 tail -1 "$log"
 rm -f "$log"
 [ "$rc" -eq 0 ] && [ "$src" -eq 0 ]
@@ -45,7 +48,7 @@ rm -f "$log"
   add_test(NAME cli.server.bench_against_serve
     COMMAND bash ${CMAKE_CURRENT_BINARY_DIR}/server_bench_smoke.sh $<TARGET_FILE:llmemu_cli>)
   set_tests_properties(cli.server.bench_against_serve PROPERTIES TIMEOUT 120
-    PASS_REGULAR_EXPRESSION "Successful requests: +8 .*Failed requests: +0 .*llmemu serve: stopped")
+    PASS_REGULAR_EXPRESSION "Successful requests: +8 .*Failed requests: +0 .*timer: +(SCHED_FIFO priority 5|normal priority \\(SCHED_FIFO priority 5 refused).*llmemu serve: stopped")
 
   add_test(NAME cli.server.openai_node
     COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/node/run.sh $<TARGET_FILE:llmemu_cli> ${CMAKE_CURRENT_BINARY_DIR}/node)

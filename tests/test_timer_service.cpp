@@ -10,9 +10,14 @@
 #include <memory>
 #include <mutex>
 #include <stdexcept>
+#include <string>
 #include <thread>
 #include <vector>
 
+#include <pthread.h>
+#include <sched.h>
+
+#include "llmemu/error.hpp"
 #include "llmemu/random.hpp"
 #include "llmemu/time/timer_service.hpp"
 #include "llmemu/time/wall_clock.hpp"
@@ -264,4 +269,52 @@ TEST_CASE("TimerService.spin_window_adapts_within_bounds" * doctest::timeout(10)
     CHECK(adaptive.spin_window() <= TimerService::default_spin_threshold);
     TimerService off(TimerService::Options{0ns, true}); // no spinning at all stays off
     CHECK(off.spin_window() == 0ns);
+}
+
+TEST_CASE("TimerService.realtime_priority" * doctest::timeout(10)) {
+    TimerService normal;
+    CHECK(normal.realtime().state == TimerService::Realtime::State::not_requested);
+    CHECK(normal.realtime().describe() == "normal priority");
+
+    for (const int bad : {-1, 100}) {
+        TimerService::Options o;
+        o.realtime_priority = bad;
+        const std::string expected = "realtime_priority " + std::to_string(bad);
+        CHECK_THROWS_WITH_AS(TimerService{o}, doctest::Contains(expected.c_str()), llmemu::config_error);
+    }
+
+    TimerService::Options o;
+    o.realtime_priority = 7;
+    TimerService service(o);
+    CHECK(service.realtime().state == TimerService::Realtime::State::pending);
+    service.start();
+    const auto rt = service.realtime();
+    REQUIRE(rt.state != TimerService::Realtime::State::pending);
+    CHECK(rt.priority == 7);
+    // The service thread runs with what realtime() reports, granted or not.
+    std::atomic<int> policy{-1};
+    std::atomic<int> priority{-1};
+    service.schedule_at(now(), [&] {
+        sched_param p{};
+        int pol = 0;
+        pthread_getschedparam(pthread_self(), &pol, &p);
+        priority = p.sched_priority;
+        policy = pol;
+    });
+    REQUIRE(eventually([&] { return policy.load() >= 0; }));
+    if (rt.state == TimerService::Realtime::State::granted) {
+        CHECK(policy.load() == SCHED_FIFO);
+        CHECK(priority.load() == 7);
+        CHECK(rt.describe() == "SCHED_FIFO priority 7");
+    } else {
+        REQUIRE(rt.state == TimerService::Realtime::State::refused);
+        CHECK(rt.error);
+        CHECK(policy.load() != SCHED_FIFO);
+        CHECK(rt.describe().find("refused") != std::string::npos);
+    }
+    service.start(); // idempotent
+    CHECK(service.realtime().state == rt.state);
+    service.shutdown();
+    service.start(); // after shutdown: nothing starts
+    CHECK(service.pending() == 0);
 }

@@ -41,6 +41,7 @@ struct ServeArgs {
     double drain_timeout_s = 0;
     std::size_t max_body_bytes = 16U << 20U;
     double idle_timeout_s = 60;
+    int timer_priority = 0;
 };
 
 void run_serve(ServeArgs& a) {
@@ -48,6 +49,9 @@ void run_serve(ServeArgs& a) {
         throw usage_error("--port " + std::to_string(a.port) + ": use 0..65535 (0 = any free port)");
     if (!(a.drain_timeout_s >= 0)) throw usage_error("--drain-timeout must be >= 0 seconds");
     if (!(a.idle_timeout_s > 0)) throw usage_error("--idle-timeout must be > 0 seconds");
+    if (a.timer_priority < 0 || a.timer_priority > 99)
+        throw usage_error("--timer-priority " + std::to_string(a.timer_priority) +
+                          ": use 0 (normal scheduling) or 1..99 (SCHED_FIFO priority; needs root or CAP_SYS_NICE)");
     llmemu::detail::raise_fd_limit(); // one descriptor per connection
     const bool default_profile = a.engine.profile.empty();
     const std::string profile_spec = default_profile ? default_profile_path().string() : a.engine.profile;
@@ -69,7 +73,10 @@ void run_serve(ServeArgs& a) {
                          : (mc != nullptr && !mc->model_name.empty() ? mc->model_name : std::string("llmemu"));
 
     using Exec = EmulatedExecutor<AnyLatencyModel, WallClock>;
-    WallClock clock;
+    TimerService::Options timer_options;
+    timer_options.realtime_priority = a.timer_priority;
+    WallClock clock(timer_options);
+    clock.timers().start(); // settle the timer thread's priority now, to report it
     const UniformVocabEmitter emitter =
         mc != nullptr && mc->vocab_size != 0 ? UniformVocabEmitter(mc->vocab_size) : UniformVocabEmitter();
     LiveEngine<Exec> engine(Exec(model, clock, emitter, a.engine.seed), clock, config, mc);
@@ -93,6 +100,7 @@ void run_serve(ServeArgs& a) {
               << "  engine:  max_num_seqs=" << used.max_num_seqs
               << " max_num_batched_tokens=" << used.max_num_batched_tokens << " max_model_len=" << used.max_model_len
               << "\n           num_gpu_blocks=" << used.num_gpu_blocks << blocks_note << "\n"
+              << "  timer:   " << clock.timers().realtime().describe() << "\n"
               << "listening on http://" << (a.host.find(':') != std::string::npos ? "[" + a.host + "]" : a.host) << ":"
               << srv.port() << " (Ctrl-C to stop)" << std::endl;
 
@@ -132,6 +140,10 @@ const bool registered = register_command(45, [](CLI::App& app) {
     cmd->add_option("--idle-timeout", args->idle_timeout_s, "Close keep-alive connections idle this many seconds")
         ->capture_default_str();
     cmd->add_option("--max-body-bytes", args->max_body_bytes, "Largest request body accepted (larger: 413)")
+        ->capture_default_str();
+    cmd->add_option("--timer-priority", args->timer_priority,
+                    "Run the step timer thread at real-time priority SCHED_FIFO 1..99 so other load on the machine "
+                    "cannot make steps late (needs root or CAP_SYS_NICE; 0 = normal scheduling)")
         ->capture_default_str();
     cmd->callback([args] { run_serve(*args); });
 });

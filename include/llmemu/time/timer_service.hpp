@@ -15,6 +15,8 @@
 #include <functional>
 #include <mutex>
 #include <optional>
+#include <string>
+#include <system_error>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -22,9 +24,14 @@
 #if defined(__linux__)
 #include <sys/prctl.h>
 #endif
+#if defined(__unix__) || defined(__APPLE__)
+#include <pthread.h>
+#include <sched.h>
+#endif
 
 #include "llmemu/detail/time_hybrid_wait.hpp"
 #include "llmemu/detail/time_timer_queue.hpp"
+#include "llmemu/error.hpp"
 #include "llmemu/time/clock.hpp"
 
 namespace llmemu {
@@ -52,6 +59,13 @@ namespace llmemu {
 ///   running to return, and joins the thread. Nothing is leaked and nothing hangs. After
 ///   shutdown, schedule_at destroys the callback at once and returns an empty handle.
 ///   Do not destroy the service from inside one of its own callbacks.
+/// - Priority: with `realtime_priority` > 0 the service thread asks for the real-time
+///   policy SCHED_FIFO at that priority, so the machine's other work (a build, the host's
+///   own threads) cannot hold it off the CPU when a timer is due: on a loaded machine this
+///   turns milliseconds-late outliers into microseconds. It is best effort: it needs root,
+///   CAP_SYS_NICE or an RLIMIT_RTPRIO allowance; without them the thread keeps its normal
+///   policy and realtime() says why. The kernel's real-time throttling (by default 95% of
+///   each second) keeps even a spinning real-time thread from starving the machine.
 class TimerService {
 public:
     using duration = std::chrono::nanoseconds;
@@ -68,11 +82,48 @@ public:
         duration spin_threshold = default_spin_threshold;
         /// Shrink the window to the observed oversleep (see the class comment).
         bool adaptive_spin = true;
+        /// 0: normal scheduling. 1..99: ask for SCHED_FIFO at this priority (see the class comment).
+        int realtime_priority = 0;
+    };
+
+    /// What became of Options::realtime_priority (known once the thread has started).
+    struct Realtime {
+        enum class State : std::uint8_t { not_requested, pending, granted, refused };
+        State state = State::not_requested;
+        int priority = 0;      ///< the priority asked for
+        std::error_code error; ///< why it was refused (EPERM: no permission)
+        /// One line for logs: "SCHED_FIFO priority 10", "normal priority (SCHED_FIFO 10 refused: ...)".
+        [[nodiscard]] std::string describe() const {
+            switch (state) {
+            case State::not_requested:
+                return "normal priority";
+            case State::pending:
+                return "SCHED_FIFO priority " + std::to_string(priority) + " (timer thread not started yet)";
+            case State::granted:
+                return "SCHED_FIFO priority " + std::to_string(priority);
+            case State::refused:
+                break;
+            }
+            return "normal priority (SCHED_FIFO priority " + std::to_string(priority) + " refused: " + error.message() +
+                   (error == std::errc::operation_not_permitted
+                        ? "; run as root, grant CAP_SYS_NICE, or raise RLIMIT_RTPRIO (ulimit -r)"
+                        : "") +
+                   ")";
+        }
     };
 
     TimerService() : TimerService(Options{}) {}
+    /// Throws config_error for a realtime_priority outside 0..99.
     explicit TimerService(Options options) : m_options(options) {
         if (m_options.spin_threshold.count() < 0) m_options.spin_threshold = duration::zero();
+        if (m_options.realtime_priority < 0 || m_options.realtime_priority > 99)
+            detail::throw_error<config_error>("TimerService: realtime_priority " +
+                                              std::to_string(m_options.realtime_priority) +
+                                              ": use 0 (normal scheduling) or 1..99 (SCHED_FIFO priority)");
+        if (m_options.realtime_priority > 0) {
+            m_realtime.state = Realtime::State::pending;
+            m_realtime.priority = m_options.realtime_priority;
+        }
         m_window_ns.store(m_options.spin_threshold.count(), std::memory_order_relaxed);
     }
     TimerService(const TimerService&) = delete;
@@ -88,10 +139,7 @@ public:
             fn = nullptr; // the shutdown rule: never run, destroyed outside the lock
             return TimerHandle{};
         }
-        if (!m_thread.joinable()) {
-            m_thread = std::thread([this] { run(); });
-            m_thread_id = m_thread.get_id();
-        }
+        start_locked();
         const auto previous = m_queue.next_deadline();
         const TimerHandle h = m_queue.push(tp, std::move(fn));
         const bool earliest = !previous || tp < *previous;
@@ -99,6 +147,20 @@ public:
         lock.unlock();
         if (earliest) m_cv.notify_one();
         return h;
+    }
+
+    /// Starts the service thread now (the first schedule_at does otherwise), so that its
+    /// scheduling policy is settled and realtime() reports it. Does nothing once started
+    /// or after shutdown.
+    void start() {
+        std::lock_guard lock(m_mutex);
+        if (!m_stopped) start_locked();
+    }
+
+    /// What became of Options::realtime_priority.
+    [[nodiscard]] Realtime realtime() const {
+        std::lock_guard lock(m_mutex);
+        return m_realtime;
     }
 
     /// Cancels a pending timer: true when it was pending (its callback is destroyed,
@@ -172,6 +234,24 @@ public:
     }
 
 private:
+    // Starts the thread (m_mutex held) and applies the real-time priority to it.
+    void start_locked() {
+        if (m_thread.joinable()) return;
+        m_thread = std::thread([this] { run(); });
+        m_thread_id = m_thread.get_id();
+        if (m_realtime.state != Realtime::State::pending) return;
+#if defined(__unix__) || defined(__APPLE__)
+        sched_param param{};
+        param.sched_priority = m_realtime.priority;
+        const int rc = ::pthread_setschedparam(m_thread.native_handle(), SCHED_FIFO, &param);
+        m_realtime.state = rc == 0 ? Realtime::State::granted : Realtime::State::refused;
+        if (rc != 0) m_realtime.error = std::error_code(rc, std::generic_category());
+#else
+        m_realtime.state = Realtime::State::refused;
+        m_realtime.error = std::make_error_code(std::errc::not_supported);
+#endif
+    }
+
     // Adaptive spin window: twice the median of the last 32 observed oversleeps plus 20 µs.
     // A median, not a mean: on a contended machine some wake-ups are milliseconds late
     // (the thread was not scheduled); no spin window can save those, and letting them
@@ -258,6 +338,7 @@ private:
     std::uint64_t m_fired = 0;
     std::uint64_t m_errors = 0;
     std::exception_ptr m_last_error;
+    Realtime m_realtime;
     std::atomic<std::int64_t> m_window_ns{0};
     // Recent oversleeps (service thread only).
     std::array<std::int64_t, 32> m_oversleeps{};
