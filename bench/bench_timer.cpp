@@ -1,12 +1,20 @@
-// Timer lateness (fire time minus deadline): llmemu's hybrid TimerService (adaptive spin
-// window, the default; and a fixed 300 µs window) against the same service without
-// spinning and against a bare std::this_thread::sleep_until timer loop, with 1, 64 and 1024 timers pending, all in the
-// same run; plus the CPU the spinning costs (process CPU time / wall time while the timers run), and single-shot
-// sleep_until lateness for WallClock::sleep_until vs std::this_thread::sleep_until.
+// Timer lateness (fire time minus deadline), with 1, 64 and 1024 timers pending, all in
+// the same run:
+// - llmemu's hybrid TimerService (adaptive spin window, the default), the same with a fixed
+//   300 µs window, without spinning, and at real-time priority (SCHED_FIFO, if permitted);
+// - the baseline: a bare std::this_thread::sleep_until timer loop;
+// - single-shot sleeps: WallClock::sleep_until against std::this_thread::sleep_until, and
+//   TimerFuture::wait (what a blocking host sees: the timer plus the OS waking the waiter);
+// - the machine's floor: the service spinning all the time, and a bare loop that never
+//   sleeps; the lateness left is the machine's own (interrupts, the hypervisor), which no
+//   timer beats;
+// plus the CPU each costs (process CPU time / wall time while the timers run).
 //
-// Each benchmark runs once (Iterations(1)) over a fixed number of firings and reports
-// p50 / p99 / max lateness in µs and cpu_per_wall as counters; a summary with ratios
-// against the bare baseline is printed at the end.
+// Each repetition runs once (Iterations(1)) over a fixed number of firings and reports
+// p50 / p99 / max lateness in µs and cpu_per_wall as counters (the console shows their
+// mean/median/stddev over repetitions). Repetitions of all modes are interleaved at random,
+// so the machine's bursts of noise spread over every mode; the summary printed at the end
+// pools each mode's samples and gives ratios against the bare baseline.
 #include <benchmark/benchmark.h>
 
 #include <time.h>
@@ -20,9 +28,11 @@
 #include <mutex>
 #include <queue>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
+#include "llmemu/time/timer_future.hpp"
 #include "llmemu/time/timer_service.hpp"
 #include "llmemu/time/wall_clock.hpp"
 
@@ -35,7 +45,9 @@ using TimePoint = llmemu::TimerService::time_point;
 // Deadlines of consecutive firings are this far apart (a decode step is ~10-50 ms; 1 ms
 // keeps the run short while leaving most of each gap to sleep, not spin).
 constexpr auto period = 1ms;
-constexpr int firings = 1000;
+constexpr int firings = 400;
+// Repetitions of each mode, interleaved at random with the other modes' (see main).
+constexpr int repetitions = 5;
 
 TimePoint now() {
     return std::chrono::time_point_cast<ns>(std::chrono::steady_clock::now());
@@ -50,7 +62,6 @@ double process_cpu_seconds() {
 struct Stats {
     double p50_us = 0, p90_us = 0, p99_us = 0, max_us = 0, cpu_per_wall = 0, within_10us = 0;
 };
-std::map<std::string, Stats> g_results; // name -> stats, for the ratio summary
 
 Stats summarise(std::vector<std::int64_t> late_ns, double cpu_s, double wall_s) {
     std::sort(late_ns.begin(), late_ns.end());
@@ -64,14 +75,29 @@ Stats summarise(std::vector<std::int64_t> late_ns, double cpu_s, double wall_s) 
                  cpu_s / wall_s, static_cast<double>(within) / static_cast<double>(late_ns.size())};
 }
 
-void report(benchmark::State& state, const std::string& name, const Stats& s) {
+// Every repetition's samples, pooled per name for the summary.
+struct Pool {
+    std::vector<std::int64_t> late_ns;
+    double cpu_s = 0, wall_s = 0;
+    int runs = 0;
+};
+std::map<std::string, Pool> g_results;
+
+// Reports one repetition's stats as counters and adds its samples to the pool.
+void record(benchmark::State& state, const std::string& name, const std::vector<std::int64_t>& late_ns, double cpu_s,
+            double wall_s) {
+    const Stats s = summarise(late_ns, cpu_s, wall_s);
     state.counters["p50_us"] = s.p50_us;
     state.counters["p90_us"] = s.p90_us;
     state.counters["p99_us"] = s.p99_us;
     state.counters["within_10us"] = s.within_10us;
     state.counters["max_us"] = s.max_us;
     state.counters["cpu_per_wall"] = s.cpu_per_wall;
-    g_results[name] = s;
+    Pool& pool = g_results[name];
+    pool.late_ns.insert(pool.late_ns.end(), late_ns.begin(), late_ns.end());
+    pool.cpu_s += cpu_s;
+    pool.wall_s += wall_s;
+    ++pool.runs;
 }
 
 // N timers always pending: N self-rescheduling timers whose deadlines interleave, one
@@ -80,6 +106,10 @@ void run_service(benchmark::State& state, llmemu::TimerService::Options options,
     const auto pending = static_cast<int>(state.range(0));
     for (auto _ : state) {
         llmemu::TimerService service(options);
+        service.start();
+        std::string name = std::string(mode) + "/" + std::to_string(pending);
+        if (options.realtime_priority > 0 && service.realtime().state != llmemu::TimerService::Realtime::State::granted)
+            name = std::string(mode) + "_REFUSED/" + std::to_string(pending); // ran at normal priority
         std::mutex m;
         std::vector<std::int64_t> late;
         late.reserve(firings + static_cast<std::size_t>(pending));
@@ -105,8 +135,7 @@ void run_service(benchmark::State& state, llmemu::TimerService::Options options,
         state.counters["spin_window_us"] = static_cast<double>(service.spin_window().count()) / 1000.0;
         service.shutdown();
         std::lock_guard lock(m);
-        const Stats s = summarise(late, cpu, wall);
-        report(state, std::string(mode) + "/" + std::to_string(pending), s);
+        record(state, name, late, cpu, wall);
         state.SetIterationTime(wall);
     }
 }
@@ -132,7 +161,7 @@ void run_bare(benchmark::State& state) {
         }
         const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count();
         const double cpu = process_cpu_seconds() - cpu0;
-        report(state, "bare_sleep_until/" + std::to_string(pending), summarise(late, cpu, wall));
+        record(state, "bare_sleep_until/" + std::to_string(pending), late, cpu, wall);
         state.SetIterationTime(wall);
     }
 }
@@ -151,6 +180,68 @@ void BM_TimerService_no_spin(benchmark::State& state) {
 }
 void BM_bare_sleep_until(benchmark::State& state) {
     run_bare(state);
+}
+// Never sleeps: the window is longer than the gap between deadlines, so the service
+// thread spins all the time (a whole core). What is left is the service's own overhead
+// plus the stalls of the machine.
+void BM_TimerService_spin_always(benchmark::State& state) {
+    run_service(state, {std::chrono::seconds(1), false}, "service_spin_always");
+}
+// The default, with the service thread at real-time priority (SCHED_FIFO 10; needs root or
+// CAP_SYS_NICE, else the row is named *_REFUSED and ran at normal priority).
+void BM_TimerService_hybrid_fifo(benchmark::State& state) {
+    llmemu::TimerService::Options options;
+    options.realtime_priority = 10;
+    run_service(state, options, "service_hybrid_fifo10");
+}
+
+// What a blocking host sees: TimerFuture::wait() returning, against the deadline. The timer
+// fires on time; the waiting thread then has to be woken by the OS.
+void BM_TimerFuture_wait(benchmark::State& state) {
+    llmemu::WallClock clock;
+    for (auto _ : state) {
+        std::vector<std::int64_t> late;
+        late.reserve(firings);
+        const double cpu0 = process_cpu_seconds();
+        const auto wall0 = std::chrono::steady_clock::now();
+        auto deadline = now() + period;
+        for (int k = 0; k < firings; ++k) {
+            auto future = llmemu::resolve_at(clock, deadline, k);
+            future.wait();
+            late.push_back((now() - deadline).count());
+            benchmark::DoNotOptimize(future.get());
+            deadline += period;
+        }
+        const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count();
+        record(state, "TimerFuture::wait", late, process_cpu_seconds() - cpu0, wall);
+        state.SetIterationTime(wall);
+    }
+}
+
+// The machine's floor: one thread that never sleeps and reads the clock in a tight loop,
+// taking the first reading at or past each deadline. No timer on this machine can beat
+// it; where it is late, the thread was not running (an interrupt, the hypervisor, another
+// task) — lateness that no user-space timer can avoid.
+void BM_busy_spin_floor(benchmark::State& state) {
+    for (auto _ : state) {
+        std::vector<std::int64_t> late;
+        late.reserve(firings);
+        const double cpu0 = process_cpu_seconds();
+        const auto wall0 = std::chrono::steady_clock::now();
+        auto deadline = now() + period;
+        for (int k = 0; k < firings; ++k) {
+            TimePoint t = now();
+            while (t < deadline) {
+                llmemu::detail::cpu_relax();
+                t = now();
+            }
+            late.push_back((t - deadline).count());
+            deadline += period;
+        }
+        const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count();
+        record(state, "busy_spin_floor", late, process_cpu_seconds() - cpu0, wall);
+        state.SetIterationTime(wall);
+    }
 }
 
 // One thread sleeping to successive deadlines: WallClock::sleep_until (hybrid, on the
@@ -173,8 +264,8 @@ void BM_single_sleep(benchmark::State& state) {
             deadline += period;
         }
         const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count();
-        report(state, Hybrid ? "WallClock::sleep_until" : "this_thread::sleep_until",
-               summarise(late, process_cpu_seconds() - cpu0, wall));
+        record(state, Hybrid ? "WallClock::sleep_until" : "this_thread::sleep_until", late,
+               process_cpu_seconds() - cpu0, wall);
         state.SetIterationTime(wall);
     }
 }
@@ -186,6 +277,8 @@ BENCHMARK(BM_bare_sleep_until)
     ->Arg(64)
     ->Arg(1024)
     ->Iterations(1)
+    ->Repetitions(repetitions)
+    ->ReportAggregatesOnly(true)
     ->UseManualTime()
     ->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_TimerService_no_spin)
@@ -193,6 +286,8 @@ BENCHMARK(BM_TimerService_no_spin)
     ->Arg(64)
     ->Arg(1024)
     ->Iterations(1)
+    ->Repetitions(repetitions)
+    ->ReportAggregatesOnly(true)
     ->UseManualTime()
     ->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_TimerService_fixed300)
@@ -200,6 +295,8 @@ BENCHMARK(BM_TimerService_fixed300)
     ->Arg(64)
     ->Arg(1024)
     ->Iterations(1)
+    ->Repetitions(repetitions)
+    ->ReportAggregatesOnly(true)
     ->UseManualTime()
     ->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_TimerService_hybrid)
@@ -207,41 +304,95 @@ BENCHMARK(BM_TimerService_hybrid)
     ->Arg(64)
     ->Arg(1024)
     ->Iterations(1)
+    ->Repetitions(repetitions)
+    ->ReportAggregatesOnly(true)
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_TimerService_spin_always)
+    ->Arg(1)
+    ->Arg(64)
+    ->Arg(1024)
+    ->Iterations(1)
+    ->Repetitions(repetitions)
+    ->ReportAggregatesOnly(true)
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_TimerService_hybrid_fifo)
+    ->Arg(64)
+    ->Iterations(1)
+    ->Repetitions(repetitions)
+    ->ReportAggregatesOnly(true)
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_TimerFuture_wait)
+    ->Iterations(1)
+    ->Repetitions(repetitions)
+    ->ReportAggregatesOnly(true)
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_busy_spin_floor)
+    ->Iterations(1)
+    ->Repetitions(repetitions)
+    ->ReportAggregatesOnly(true)
     ->UseManualTime()
     ->Unit(benchmark::kMillisecond);
 BENCHMARK_TEMPLATE(BM_single_sleep, false)
     ->Name("BM_this_thread_sleep_until")
     ->Iterations(1)
+    ->Repetitions(repetitions)
+    ->ReportAggregatesOnly(true)
     ->UseManualTime()
     ->Unit(benchmark::kMillisecond);
 BENCHMARK_TEMPLATE(BM_single_sleep, true)
     ->Name("BM_WallClock_sleep_until")
     ->Iterations(1)
+    ->Repetitions(repetitions)
+    ->ReportAggregatesOnly(true)
     ->UseManualTime()
     ->Unit(benchmark::kMillisecond);
 
 int main(int argc, char** argv) {
-    benchmark::Initialize(&argc, argv);
-    if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+    // The machine's noise comes in bursts of a second or more: repetitions of the modes are
+    // interleaved at random (unless the command line says otherwise) so a burst does not
+    // land on one mode only, and the summary pools every repetition's samples.
+    std::vector<char*> args(argv, argv + argc);
+    static char interleave[] = "--benchmark_enable_random_interleaving=true";
+    if (std::none_of(args.begin(), args.end(), [](const char* a) {
+            return std::string_view(a).starts_with("--benchmark_enable_random_interleaving");
+        }))
+        args.insert(args.begin() + 1, interleave);
+    int args_count = static_cast<int>(args.size());
+    benchmark::Initialize(&args_count, args.data());
+    if (benchmark::ReportUnrecognizedArguments(args_count, args.data())) return 1;
     benchmark::RunSpecifiedBenchmarks();
     benchmark::Shutdown();
-    // Ratios against the bare baseline measured in this run.
-    std::printf("\nTimer lateness, period %lld us between deadlines, %d firings each (us; ratio = bare / this)\n",
+    // Pooled over repetitions; ratios against the bare baseline measured in this run.
+    std::printf("\nTimer lateness, period %lld us between deadlines, %d firings a repetition, repetitions pooled "
+                "(us; ratio = bare / this)\n",
                 static_cast<long long>(std::chrono::duration_cast<std::chrono::microseconds>(period).count()), firings);
-    std::printf("%-26s %9s %9s %9s %9s %8s %9s %11s %11s\n", "mode/pending", "p50", "p90", "p99", "max", "<=10us",
-                "cpu/wall", "p50 ratio", "p99 ratio");
-    for (const auto& [name, s] : g_results) {
+    std::printf("%-26s %5s %9s %9s %9s %9s %8s %9s %11s %11s\n", "mode/pending", "runs", "p50", "p90", "p99", "max",
+                "<=10us", "cpu/wall", "p50 ratio", "p99 ratio");
+    std::map<std::string, Stats> pooled;
+    for (const auto& [name, pool] : g_results) pooled[name] = summarise(pool.late_ns, pool.cpu_s, pool.wall_s);
+    for (const auto& [name, s] : pooled) {
         std::string base;
         const auto slash = name.find('/');
         if (slash != std::string::npos)
             base = "bare_sleep_until" + name.substr(slash);
         else
             base = "this_thread::sleep_until";
-        const auto it = g_results.find(base);
-        const double r50 = it != g_results.end() && s.p50_us > 0 ? it->second.p50_us / s.p50_us : 0.0;
-        const double r99 = it != g_results.end() && s.p99_us > 0 ? it->second.p99_us / s.p99_us : 0.0;
-        std::printf("%-26s %9.2f %9.2f %9.2f %9.1f %7.1f%% %9.3f %10.1fx %10.1fx\n", name.c_str(), s.p50_us, s.p90_us,
-                    s.p99_us, s.max_us, 100.0 * s.within_10us, s.cpu_per_wall, r50, r99);
+        const auto it = pooled.find(base);
+        const double r50 = it != pooled.end() && s.p50_us > 0 ? it->second.p50_us / s.p50_us : 0.0;
+        const double r99 = it != pooled.end() && s.p99_us > 0 ? it->second.p99_us / s.p99_us : 0.0;
+        std::printf("%-26s %5d %9.2f %9.2f %9.2f %9.1f %7.1f%% %9.3f %10.1fx %10.1fx\n", name.c_str(),
+                    g_results[name].runs, s.p50_us, s.p90_us, s.p99_us, s.max_us, 100.0 * s.within_10us, s.cpu_per_wall,
+                    r50, r99);
+    }
+    if (const auto floor = pooled.find("busy_spin_floor"); floor != pooled.end()) {
+        std::printf("\nMachine floor in this run: a thread that never sleeps is late by p99 %.2f us, max %.1f us "
+                    "(%.1f%% of deadlines within 10 us).\nA p99 under 10 us needs a floor under 10 us: where the "
+                    "floor is higher, the machine (interrupts, hypervisor, other tasks) sets the limit.\n",
+                    floor->second.p99_us, floor->second.max_us, 100.0 * floor->second.within_10us);
     }
     return 0;
 }
