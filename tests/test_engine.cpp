@@ -423,15 +423,19 @@ TEST_CASE("Engine.config.pool_derived_from_pack_or_refused") {
 }
 
 TEST_CASE("Engine.wall_vs_virtual.same_workload_agrees" * doctest::timeout(30)) {
-    // 20 requests, one every 10 ms, const 8 ms steps: about 0.3 s of real time. A loaded
-    // host can wake the engine thread late (that is the host, not the engine), so the
-    // wall-clock run gets up to three tries to agree within 2%.
+    // 20 requests about 10 ms apart, const 8 ms steps: about 0.3 s of real time. The engine
+    // stays busy from the first arrival on, so steps end on a grid of 8 ms; every later
+    // request arrives half a step (4 ms) off that grid. An arrival that fell on a step
+    // boundary would join that step in virtual time but — arriving a few µs late on the
+    // wall clock — the next one, and add a whole step to its TTFT: a coin flip, not a
+    // disagreement. A loaded host can still wake the engine thread late (that is the host,
+    // not the engine), so the wall-clock run gets up to three tries to agree within 2%.
     std::vector<TimedRequest> reqs;
     Rng g(5);
     for (RequestId i = 1; i <= 20; ++i) {
-        reqs.push_back(
-            timed(static_cast<double>(i - 1) * 10.0, spec(i, 20 + static_cast<std::uint32_t>(uniform_index(g, 300)),
-                                                          4 + static_cast<std::uint32_t>(uniform_index(g, 9)))));
+        const double arrival_ms = i == 1 ? 0.0 : (std::floor(1.25 * static_cast<double>(i - 1)) + 0.5) * 8.0;
+        reqs.push_back(timed(arrival_ms, spec(i, 20 + static_cast<std::uint32_t>(uniform_index(g, 300)),
+                                              4 + static_cast<std::uint32_t>(uniform_index(g, 9)))));
     }
     EngineConfig c;
     c.num_gpu_blocks = 2000;
