@@ -195,10 +195,10 @@ void BM_TimerService_hybrid_fifo(benchmark::State& state) {
     run_service(state, options, "service_hybrid_fifo10");
 }
 
-// What a blocking host sees: TimerFuture::wait() returning, against the deadline. The timer
-// fires on time; the waiting thread then has to be woken by the OS.
-void BM_TimerFuture_wait(benchmark::State& state) {
-    llmemu::WallClock clock;
+// One thread waiting for `firings` successive deadlines `period` apart: wait(deadline)
+// returns the first clock reading it took at or past the deadline.
+template <class Wait>
+void run_single(benchmark::State& state, const char* name, Wait wait) {
     for (auto _ : state) {
         std::vector<std::int64_t> late;
         late.reserve(firings);
@@ -206,16 +206,27 @@ void BM_TimerFuture_wait(benchmark::State& state) {
         const auto wall0 = std::chrono::steady_clock::now();
         auto deadline = now() + period;
         for (int k = 0; k < firings; ++k) {
-            auto future = llmemu::resolve_at(clock, deadline, k);
-            future.wait();
-            late.push_back((now() - deadline).count());
-            benchmark::DoNotOptimize(future.get());
+            late.push_back((wait(deadline) - deadline).count());
             deadline += period;
         }
         const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count();
-        record(state, "TimerFuture::wait", late, process_cpu_seconds() - cpu0, wall);
+        record(state, name, late, process_cpu_seconds() - cpu0, wall);
         state.SetIterationTime(wall);
     }
+}
+
+// What a blocking host sees: TimerFuture::wait() returning, against the deadline. The timer
+// fires on time; the waiting thread then has to be woken by the OS.
+void BM_TimerFuture_wait(benchmark::State& state) {
+    llmemu::WallClock clock;
+    int k = 0;
+    run_single(state, "TimerFuture::wait", [&](TimePoint deadline) {
+        auto future = llmemu::resolve_at(clock, deadline, ++k);
+        future.wait();
+        const TimePoint t = now();
+        benchmark::DoNotOptimize(future.get());
+        return t;
+    });
 }
 
 // The machine's floor: one thread that never sleeps and reads the clock in a tight loop,
@@ -223,25 +234,14 @@ void BM_TimerFuture_wait(benchmark::State& state) {
 // it; where it is late, the thread was not running (an interrupt, the hypervisor, another
 // task) — lateness that no user-space timer can avoid.
 void BM_busy_spin_floor(benchmark::State& state) {
-    for (auto _ : state) {
-        std::vector<std::int64_t> late;
-        late.reserve(firings);
-        const double cpu0 = process_cpu_seconds();
-        const auto wall0 = std::chrono::steady_clock::now();
-        auto deadline = now() + period;
-        for (int k = 0; k < firings; ++k) {
-            TimePoint t = now();
-            while (t < deadline) {
-                llmemu::detail::cpu_relax();
-                t = now();
-            }
-            late.push_back((t - deadline).count());
-            deadline += period;
+    run_single(state, "busy_spin_floor", [](TimePoint deadline) {
+        TimePoint t = now();
+        while (t < deadline) {
+            llmemu::detail::cpu_relax();
+            t = now();
         }
-        const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count();
-        record(state, "busy_spin_floor", late, process_cpu_seconds() - cpu0, wall);
-        state.SetIterationTime(wall);
-    }
+        return t;
+    });
 }
 
 // One thread sleeping to successive deadlines: WallClock::sleep_until (hybrid, on the
@@ -249,25 +249,13 @@ void BM_busy_spin_floor(benchmark::State& state) {
 template <bool Hybrid>
 void BM_single_sleep(benchmark::State& state) {
     llmemu::WallClock clock;
-    for (auto _ : state) {
-        std::vector<std::int64_t> late;
-        late.reserve(firings);
-        const double cpu0 = process_cpu_seconds();
-        const auto wall0 = std::chrono::steady_clock::now();
-        auto deadline = now() + period;
-        for (int k = 0; k < firings; ++k) {
-            if constexpr (Hybrid)
-                clock.sleep_until(deadline);
-            else
-                std::this_thread::sleep_until(deadline);
-            late.push_back((now() - deadline).count());
-            deadline += period;
-        }
-        const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count();
-        record(state, Hybrid ? "WallClock::sleep_until" : "this_thread::sleep_until", late,
-               process_cpu_seconds() - cpu0, wall);
-        state.SetIterationTime(wall);
-    }
+    run_single(state, Hybrid ? "WallClock::sleep_until" : "this_thread::sleep_until", [&](TimePoint deadline) {
+        if constexpr (Hybrid)
+            clock.sleep_until(deadline);
+        else
+            std::this_thread::sleep_until(deadline);
+        return now();
+    });
 }
 
 } // namespace
