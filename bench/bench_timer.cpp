@@ -258,86 +258,32 @@ void BM_single_sleep(benchmark::State& state) {
     });
 }
 
+// Every mode: one pass a repetition, `repetitions` repetitions, timed by the passes' wall time.
+void once(benchmark::internal::Benchmark* b) {
+    b->Iterations(1)
+        ->Repetitions(repetitions)
+        ->ReportAggregatesOnly(true)
+        ->UseManualTime()
+        ->Unit(benchmark::kMillisecond);
+}
+// The same with 1, 64 and 1,024 timers pending.
+void pending_1_64_1024(benchmark::internal::Benchmark* b) {
+    once(b);
+    b->Arg(1)->Arg(64)->Arg(1024);
+}
+
 } // namespace
 
-BENCHMARK(BM_bare_sleep_until)
-    ->Arg(1)
-    ->Arg(64)
-    ->Arg(1024)
-    ->Iterations(1)
-    ->Repetitions(repetitions)
-    ->ReportAggregatesOnly(true)
-    ->UseManualTime()
-    ->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_TimerService_no_spin)
-    ->Arg(1)
-    ->Arg(64)
-    ->Arg(1024)
-    ->Iterations(1)
-    ->Repetitions(repetitions)
-    ->ReportAggregatesOnly(true)
-    ->UseManualTime()
-    ->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_TimerService_fixed300)
-    ->Arg(1)
-    ->Arg(64)
-    ->Arg(1024)
-    ->Iterations(1)
-    ->Repetitions(repetitions)
-    ->ReportAggregatesOnly(true)
-    ->UseManualTime()
-    ->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_TimerService_hybrid)
-    ->Arg(1)
-    ->Arg(64)
-    ->Arg(1024)
-    ->Iterations(1)
-    ->Repetitions(repetitions)
-    ->ReportAggregatesOnly(true)
-    ->UseManualTime()
-    ->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_TimerService_spin_always)
-    ->Arg(1)
-    ->Arg(64)
-    ->Arg(1024)
-    ->Iterations(1)
-    ->Repetitions(repetitions)
-    ->ReportAggregatesOnly(true)
-    ->UseManualTime()
-    ->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_TimerService_hybrid_fifo)
-    ->Arg(64)
-    ->Iterations(1)
-    ->Repetitions(repetitions)
-    ->ReportAggregatesOnly(true)
-    ->UseManualTime()
-    ->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_TimerFuture_wait)
-    ->Iterations(1)
-    ->Repetitions(repetitions)
-    ->ReportAggregatesOnly(true)
-    ->UseManualTime()
-    ->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_busy_spin_floor)
-    ->Iterations(1)
-    ->Repetitions(repetitions)
-    ->ReportAggregatesOnly(true)
-    ->UseManualTime()
-    ->Unit(benchmark::kMillisecond);
-BENCHMARK_TEMPLATE(BM_single_sleep, false)
-    ->Name("BM_this_thread_sleep_until")
-    ->Iterations(1)
-    ->Repetitions(repetitions)
-    ->ReportAggregatesOnly(true)
-    ->UseManualTime()
-    ->Unit(benchmark::kMillisecond);
-BENCHMARK_TEMPLATE(BM_single_sleep, true)
-    ->Name("BM_WallClock_sleep_until")
-    ->Iterations(1)
-    ->Repetitions(repetitions)
-    ->ReportAggregatesOnly(true)
-    ->UseManualTime()
-    ->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_bare_sleep_until)->Apply(pending_1_64_1024);
+BENCHMARK(BM_TimerService_no_spin)->Apply(pending_1_64_1024);
+BENCHMARK(BM_TimerService_fixed300)->Apply(pending_1_64_1024);
+BENCHMARK(BM_TimerService_hybrid)->Apply(pending_1_64_1024);
+BENCHMARK(BM_TimerService_spin_always)->Apply(pending_1_64_1024);
+BENCHMARK(BM_TimerService_hybrid_fifo)->Arg(64)->Apply(once);
+BENCHMARK(BM_TimerFuture_wait)->Apply(once);
+BENCHMARK(BM_busy_spin_floor)->Apply(once);
+BENCHMARK_TEMPLATE(BM_single_sleep, false)->Name("BM_this_thread_sleep_until")->Apply(once);
+BENCHMARK_TEMPLATE(BM_single_sleep, true)->Name("BM_WallClock_sleep_until")->Apply(once);
 
 int main(int argc, char** argv) {
     // The machine's noise comes in bursts of a second or more: repetitions of the modes are
@@ -354,6 +300,7 @@ int main(int argc, char** argv) {
     if (benchmark::ReportUnrecognizedArguments(args_count, args.data())) return 1;
     benchmark::RunSpecifiedBenchmarks();
     benchmark::Shutdown();
+    if (g_results.empty()) return 0; // --benchmark_list_tests, or a filter that matched nothing
     // Pooled over repetitions; ratios against the bare baseline measured in this run.
     std::printf("\nTimer lateness, period %lld us between deadlines, %d firings a repetition, repetitions pooled "
                 "(us; ratio = bare / this)\n",
