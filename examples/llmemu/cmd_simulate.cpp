@@ -20,6 +20,7 @@
 #include "engine_options.hpp"
 #include "llmemu/metrics/bench_result.hpp"
 #include "llmemu/metrics/bench_result_json.hpp"
+#include "llmemu/metrics/validation_timeseries.hpp"
 #include "llmemu/version.hpp"
 #include "progress.hpp"
 #include "report.hpp"
@@ -229,6 +230,7 @@ void run_simulate(SimulateArgs& a) {
         ll["engine_stats"] = engine_stats_json(st);
         ll["oracle_coverage"] = coverage_json(cov);
         ll["simulated_duration_s"] = sim_s;
+        ll["timeseries"] = to_json(run.sim.timeseries);
         if (realtime) ll["wall_time_s"] = wall_s;
         j["llmemu"] = std::move(ll);
         write_result_file(os, a.result_json, j.dump(), a.quiet);

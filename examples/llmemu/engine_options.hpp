@@ -67,9 +67,9 @@ inline void add_engine_options(CLI::App& app, EngineFlags& f, bool grid = false)
             ->capture_default_str()
             ->check(CLI::PositiveNumber);
         f.opt_num_gpu_blocks =
-            app.add_option("--num-gpu-blocks", f.num_gpu_blocks,
-                           "KV-cache blocks (like vLLM --num-gpu-blocks-override); default: derived from the "
-                           "profile's model and GPU memory")
+            app.add_option("--num-gpu-blocks,--num-gpu-blocks-override", f.num_gpu_blocks,
+                           "KV-cache blocks (vLLM's --num-gpu-blocks-override, also accepted under that name); "
+                           "default: derived from the profile's model and GPU memory")
                 ->check(CLI::Range(2U, std::numeric_limits<std::uint32_t>::max()));
     }
     app.add_option("--block-size", f.block_size, "Tokens per KV-cache block")

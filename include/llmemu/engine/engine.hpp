@@ -194,6 +194,8 @@ public:
     void set_record_series(bool on) noexcept { m_scheduler.set_record_series(on); }
     /// Keep every token's time in RequestRecord::token_times (on by default).
     void set_record_token_times(bool on) noexcept { m_scheduler.set_record_token_times(on); }
+    /// Feed the engine's state after every step to *series (nullptr: off; see timeseries.hpp).
+    void set_timeseries(EngineTimeSeries* series) noexcept { m_scheduler.set_timeseries(series); }
     /// Append a StepRecord per executed step to *log (nullptr: off).
     void set_step_log(std::vector<StepRecord>* log) noexcept { m_step_log = log; }
 

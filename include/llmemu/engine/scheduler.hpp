@@ -30,6 +30,7 @@
 #include "llmemu/engine/kv_cache.hpp"
 #include "llmemu/engine/request.hpp"
 #include "llmemu/engine/stats.hpp"
+#include "llmemu/engine/timeseries.hpp"
 #include "llmemu/error.hpp"
 #include "llmemu/executor/step.hpp"
 
@@ -371,6 +372,7 @@ public:
         }
         if (any_finished) compact_running();
         refresh_gauges();
+        if (m_timeseries != nullptr) m_timeseries->observe(now, m_stats);
     }
 
     /// Ids of every request waiting or running (any order).
@@ -403,6 +405,8 @@ public:
     void set_record_series(bool on) noexcept { m_record_series = on; }
     /// Keep every token's time in the records (on by default).
     void set_record_token_times(bool on) noexcept { m_record_token_times = on; }
+    /// Feed the state after every step's output to *series (nullptr: off).
+    void set_timeseries(EngineTimeSeries* series) noexcept { m_timeseries = series; }
 
 private:
     static constexpr std::uint32_t nil = 0xFFFFFFFFU;
@@ -617,6 +621,7 @@ private:
     std::uint64_t m_next_step = 0;
     std::uint64_t m_arrival_seq = 0;
     std::uint64_t m_salt_base = 0x2545F4914F6CDD1DULL;
+    EngineTimeSeries* m_timeseries = nullptr;
     bool m_record_series = false;
     bool m_record_token_times = true;
 };
