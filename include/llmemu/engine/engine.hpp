@@ -39,7 +39,7 @@ struct StepRecord {
     std::chrono::nanoseconds start{0};
     std::chrono::nanoseconds end{0};
     StepShape shape{};
-    /// Newly admitted (or resumed) requests in the step.
+    /// Newly admitted requests in the step (resumed ones are not new).
     std::uint32_t num_new = 0;
 };
 

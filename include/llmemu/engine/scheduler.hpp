@@ -8,7 +8,8 @@
 /// request, priority the largest (priority, arrival); the victim goes to the FRONT of the
 /// waiting queue and later recomputes its prompt and the tokens it had generated), then,
 /// only when nobody was preempted, waiting requests in strict order (prefix-cache lookup
-/// on admission; the first one whose KV allocation fails ends the step's admissions).
+/// on admission; the first one whose KV allocation fails ends the step's admissions; a
+/// resumed request is not "new": it is one of vLLM's cached requests).
 /// update_from_output() appends sampled tokens, applies the stop conditions (max_tokens,
 /// max_model_len, EOS unless ignore_eos or fewer than min_tokens) and frees finished
 /// requests' blocks. With async scheduling a request in flight holds an output
@@ -257,8 +258,18 @@ public:
                 SchedulerRequest& r = m_requests[slot];
                 const std::uint32_t num_tokens = r.num_tokens();
                 std::uint32_t hit = 0;
-                if (m_kv.caching_enabled()) {
+                if (m_kv.caching_enabled())
                     hit = m_kv.find_cached_prefix(r.kv, num_tokens, m_hits);
+                else
+                    m_hits.clear();
+                std::uint32_t n = num_tokens - hit;
+                if (m_config.long_prefill_token_threshold != 0 && n > m_config.long_prefill_token_threshold)
+                    n = m_config.long_prefill_token_threshold;
+                n = std::min(n, budget);
+                if (!m_kv.allocate_slots(r.kv, 0, n, m_hits, num_tokens)) break; // strict FCFS
+                // Prefix-cache stats count admissions, not lookups: a request whose
+                // allocation failed and is retried later is counted once (vLLM >= 0.12).
+                if (m_kv.caching_enabled()) {
                     if (r.num_preemptions > 0) {
                         m_stats.preempted_prefix_cache_queries += num_tokens;
                         m_stats.preempted_prefix_cache_hits += hit;
@@ -266,15 +277,11 @@ public:
                         m_stats.prefix_cache_queries += num_tokens;
                         m_stats.prefix_cache_hits += hit;
                     }
-                } else {
-                    m_hits.clear();
                 }
-                std::uint32_t n = num_tokens - hit;
-                if (m_config.long_prefill_token_threshold != 0 && n > m_config.long_prefill_token_threshold)
-                    n = m_config.long_prefill_token_threshold;
-                n = std::min(n, budget);
-                if (!m_kv.allocate_slots(r.kv, 0, n, m_hits, num_tokens)) break; // strict FCFS
                 pop_waiting();
+                // vLLM's scheduled_new_reqs hold first admissions only; a preempted
+                // request that resumes is a cached request (scheduled_resumed_reqs).
+                const bool first_admission = r.status == RequestStatus::waiting;
                 r.status = RequestStatus::running;
                 r.num_computed_tokens = hit;
                 if (!r.ever_scheduled) {
@@ -283,7 +290,7 @@ public:
                     r.num_cached_tokens = hit;
                 }
                 m_running.push_back(slot);
-                add_to_step(out, slot, n, true);
+                add_to_step(out, slot, n, first_admission);
                 budget -= n;
             }
         }
@@ -298,7 +305,9 @@ public:
             s.num_output_tokens = r.num_output_tokens + r.num_output_placeholders;
             r.num_computed_tokens += s.num_scheduled_tokens;
             s.completes_prompt = r.num_computed_tokens >= r.num_tokens() + r.num_output_placeholders;
-            if (s.completes_prompt) ++r.num_output_placeholders;
+            // Placeholders are the AsyncScheduler's: vLLM's synchronous Scheduler leaves a
+            // request with nothing to schedule until its output has been applied.
+            if (s.completes_prompt && m_config.async_scheduling) ++r.num_output_placeholders;
             tokens += s.num_scheduled_tokens;
             num_new += s.is_new ? 1U : 0U;
         }

@@ -26,7 +26,8 @@ struct ScheduledRequest {
     std::uint32_t num_computed_tokens = 0;
     /// Output tokens the request has produced before this step.
     std::uint32_t num_output_tokens = 0;
-    /// Newly admitted in this step (LLM-Emu's num_new_reqs counts these).
+    /// Admitted for the first time in this step (vLLM's scheduled_new_reqs, which LLM-Emu's
+    /// num_new_reqs counts); a request resuming after preemption is not new.
     bool is_new = false;
     /// This chunk completes the prompt, so the request samples a token in this step.
     bool completes_prompt = true;
