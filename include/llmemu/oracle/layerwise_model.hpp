@@ -163,6 +163,13 @@ inline void parse_layerwise_options(std::string_view text, LayerwiseOptions& o) 
     return {};
 }
 
+/// How AnyLatencyModel::from_spec builds a LayerwiseModel from a profile folder: the
+/// config.json (empty = find_layerwise_model_config's search) and the options.
+struct LayerwiseSpec {
+    std::filesystem::path model_config;
+    LayerwiseOptions options;
+};
+
 /// The parts of one step's time, in microseconds (total = sum of the others).
 struct LayerwiseStepTime {
     double attention = 0; ///< all layers
@@ -295,6 +302,7 @@ public:
         s += skew_active() ? "; skew on" : "; skew off";
         s += m_options.interp == LayerwiseInterp::linear ? ", linear" : ", loglog";
         if (m_options.aggregate) s += ", aggregate KV";
+        if (!m_config_path.empty()) s += "; config " + m_config_path.string();
         s += ")";
         return s;
     }
