@@ -63,6 +63,9 @@ nlohmann::json engine_stats_json(const EngineStats& s) {
     j["generation_tokens"] = s.generation_tokens;
     j["prefix_cache_queries"] = s.prefix_cache_queries;
     j["prefix_cache_hits"] = s.prefix_cache_hits;
+    j["preempted_prefix_cache_queries"] = s.preempted_prefix_cache_queries;
+    j["preempted_prefix_cache_hits"] = s.preempted_prefix_cache_hits;
+    j["discarded_tokens"] = s.discarded_tokens;
     j["max_running"] = s.max_running;
     j["max_waiting"] = s.max_waiting;
     j["max_kv_usage"] = s.max_kv_usage;
