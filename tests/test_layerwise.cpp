@@ -118,11 +118,11 @@ fs::path make_profile(const std::string& name, bool with_moe = false) {
     return dir;
 }
 
+// A decode (1 token) or a prefill chunk that completes its prompt, on `computed` tokens of context.
 ScheduledRequest req(std::uint32_t scheduled, std::uint32_t computed) {
-    ScheduledRequest r;
-    r.num_scheduled_tokens = scheduled;
-    r.num_computed_tokens = computed;
-    return r;
+    static RequestId next = 1;
+    return scheduled == 1 ? ScheduledRequest::decode(next++, computed, 1)
+                          : ScheduledRequest::prefill_chunk(next++, scheduled, computed, computed + scheduled);
 }
 
 // One prefill chunk of 16 tokens with 8 already computed, two decodes at contexts 16 and 32.
@@ -145,6 +145,7 @@ std::string error_of(auto&& f) {
 } // namespace
 
 static_assert(LatencyModel<LayerwiseModel>);
+static_assert(BatchLatencyModel<LayerwiseModel> && ShapeLatencyModel<LayerwiseModel>);
 
 TEST_CASE("Layerwise.compose.two_layer_known_totals") {
     const fs::path dir = make_profile("known");
@@ -225,7 +226,7 @@ TEST_CASE("Layerwise.interp.monotone_and_extrapolation") {
 TEST_CASE("Layerwise.compose.skew_correction") {
     const fs::path dir = make_profile("skew");
     LayerwiseModel m = LayerwiseModel::load(dir);
-    CHECK(m.skew_active());
+    CHECK(m.skew_active()); // meta.yaml: skew_fit enabled
     // kv 16 and 32: mean 24, rate 0.5 -> sr<=70%, kv_big 32 -> kvB<=1k, kp 8 -> kp<=512: alpha 0.5.
     const double t_mean = attn_fn(16, 8, 2, 24);
     const double t_max = attn_fn(16, 8, 2, 32);
@@ -414,7 +415,9 @@ TEST_CASE("Layerwise.any_latency_model.from_spec_and_options") {
     CHECK_THROWS_AS(parse_layerwise_options("allreduce_gbps=0", o), config_error);
     CHECK_THROWS_AS(parse_layerwise_options("skew=off,,kv=batch", o), config_error);
     parse_layerwise_options("skew=off, allreduce_gbps=25,allreduce_us=5", o);
-    CHECK_FALSE(o.skew);
+    CHECK(o.skew == false);
+    parse_layerwise_options("skew=auto", o);
+    CHECK_FALSE(o.skew.has_value());
     CHECK(o.allreduce_gbps == 25.0);
     CHECK(o.allreduce_latency_us == 5.0);
 }

@@ -84,9 +84,10 @@ inline void add_engine_options(CLI::App& app, EngineFlags& f, bool grid = false)
                               "GPUs per model replica: picks a layer-wise profile's tp<N>/ tables and divides the "
                               "weights and KV heads per GPU")
                    ->check(CLI::Range(1U, 4096U));
-    f.opt_layerwise = app.add_option("--layerwise-options", f.layerwise_options,
-                                     "Layer-wise model switches, comma-separated: skew=on|off, interp=linear|loglog, "
-                                     "kv=batch|aggregate, allreduce_gbps=<GB/s>, allreduce_us=<us> (docs/profiles.md)");
+    f.opt_layerwise =
+        app.add_option("--layerwise-options", f.layerwise_options,
+                       "Layer-wise model switches, comma-separated: skew=auto|on|off, interp=linear|loglog, "
+                       "kv=batch|aggregate, allreduce_gbps=<GB/s>, allreduce_us=<us> (docs/profiles.md)");
     f.opt_gpu_memory =
         app.add_option("--gpu-memory-gib", f.gpu_memory_gib,
                        "GPU memory (GiB) the KV pool is derived from, for a layer-wise profile (default: "

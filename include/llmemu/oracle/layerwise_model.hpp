@@ -37,16 +37,17 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <system_error>
 #include <utility>
 #include <vector>
 
+#include "llmemu/core/coverage.hpp"
+#include "llmemu/core/step.hpp"
 #include "llmemu/error.hpp"
-#include "llmemu/executor/step.hpp"
-#include "llmemu/oracle/coverage.hpp"
-#include "llmemu/oracle/step_shape.hpp"
+#include "llmemu/oracle/latency_model.hpp"
 #include "llmemu/profile/hf_config.hpp"
 #include "llmemu/profile/layerwise_profile.hpp"
 #include "llmemu/profile/model_config.hpp"
@@ -69,8 +70,10 @@ struct LayerwiseOptions {
     /// Tensor-parallel degree: picks tp<N>/ (vLLM --tensor-parallel-size).
     std::uint32_t tensor_parallel_size = 1;
     LayerwiseInterp interp = LayerwiseInterp::linear;
-    /// Correct attention for uneven decode contexts with skew_fit.csv (when the profile has it).
-    bool skew = true;
+    /// Correct attention for uneven decode contexts with skew_fit.csv (when the profile has
+    /// it): true, false, or unset = as meta.yaml's skew_fit.enabled says (LLMServingSim's
+    /// rule: a bundle whose fit is disabled gets no correction).
+    std::optional<bool> skew;
     /// See only the step's aggregate shape (tokens, requests, total KV depth), as a
     /// StepShape model would: the batch is synthesised by the StepShape rule.
     bool aggregate = false;
@@ -83,13 +86,13 @@ struct LayerwiseOptions {
 };
 
 /// Parses "skew=off,interp=loglog,kv=aggregate,allreduce_gbps=25,allreduce_us=10" into
-/// `o` (keys: skew=on|off, interp=linear|loglog, kv=batch|aggregate, allreduce_gbps,
+/// `o` (keys: skew=auto|on|off, interp=linear|loglog, kv=batch|aggregate, allreduce_gbps,
 /// allreduce_us). Throws config_error naming the item and the fix.
 inline void parse_layerwise_options(std::string_view text, LayerwiseOptions& o) {
     auto fail = [&](std::string_view item, const std::string& why) {
         detail::throw_error<config_error>("--layerwise-options '" + detail::lw_echo(text) + "': '" +
                                           detail::lw_echo(item) + "' " + why +
-                                          " (keys: skew=on|off, interp=linear|loglog, kv=batch|aggregate, "
+                                          " (keys: skew=auto|on|off, interp=linear|loglog, kv=batch|aggregate, "
                                           "allreduce_gbps=<GB/s>, allreduce_us=<us>)");
     };
     std::size_t pos = 0;
@@ -112,8 +115,11 @@ inline void parse_layerwise_options(std::string_view text, LayerwiseOptions& o) 
             return v;
         };
         if (key == "skew") {
-            if (val != "on" && val != "off") fail(item, "must be on or off");
-            o.skew = val == "on";
+            if (val != "on" && val != "off" && val != "auto") fail(item, "must be auto, on or off");
+            if (val == "auto")
+                o.skew.reset();
+            else
+                o.skew = val == "on";
         } else if (key == "interp") {
             if (val != "linear" && val != "loglog") fail(item, "must be linear or loglog");
             o.interp = val == "linear" ? LayerwiseInterp::linear : LayerwiseInterp::loglog;
@@ -216,17 +222,17 @@ public:
     /// The step time in MICROSECONDS of a scheduled batch; the random engine is not used
     /// (the tables hold mean kernel times).
     template <class G>
-    double sample(const StepBatch& batch, G& /*rng*/) noexcept {
+    LatencySample sample(const StepBatch& batch, G& /*rng*/) noexcept {
         const LayerwiseStepTime t = m_options.aggregate ? compose(batch.shape()) : compose(batch);
         count(t.kind);
-        return t.total;
+        return {t.total, t.kind};
     }
     /// The step time of an aggregate shape, by the synthesis rule of compose(StepShape).
     template <class G>
-    double sample(const StepShape& shape, G& /*rng*/) noexcept {
+    LatencySample sample(const StepShape& shape, G& /*rng*/) noexcept {
         const LayerwiseStepTime t = compose(shape);
         count(t.kind);
-        return t.total;
+        return {t.total, t.kind};
     }
 
     /// The composed time of a batch, by part.
@@ -288,7 +294,7 @@ public:
     /// The config.json used (empty when the config was given in memory).
     [[nodiscard]] const std::filesystem::path& config_path() const noexcept { return m_config_path; }
     /// Whether attention skew correction is applied (asked for and skew_fit.csv present).
-    [[nodiscard]] bool skew_active() const noexcept { return m_options.skew && m_tables->skew.has_value(); }
+    [[nodiscard]] bool skew_active() const noexcept { return m_skew; }
 
     /// One line: profile, model, TP degree and the options in force.
     [[nodiscard]] std::string describe() const {
@@ -337,6 +343,7 @@ private:
     std::vector<WeightedOp> m_step_token_ops;
     std::vector<WeightedOp> m_step_seq_ops;
     double m_allreduce_bytes_per_token = 0;
+    bool m_skew = false;
     Coverage m_coverage{};
 
     void prepare() {
@@ -383,6 +390,7 @@ private:
         }
         const double dtype = m_config.weight_dtype_bytes == 0 ? 2.0 : m_config.weight_dtype_bytes;
         m_allreduce_bytes_per_token = static_cast<double>(m_config.hidden_size) * dtype;
+        m_skew = m_options.skew.value_or(m_profile->meta.skew_fit_enabled) && m_tables->skew.has_value();
     }
 
     void count(CoverageKind k) noexcept {
