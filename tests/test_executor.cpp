@@ -123,19 +123,20 @@ static_assert(std::is_same_v<llmemu::step_future_t<VExec>, VExec::future_type>);
 static_assert(std::is_same_v<WExec::clock_type, WallClock>);
 static_assert(std::is_same_v<WExec::emitter_type, llmemu::UniformVocabEmitter>);
 
-TEST_CASE("Executor.shape_from_batch.prefill_iff_new_request") {
+TEST_CASE("Executor.shape_from_batch.prefill_iff_prompt_work") {
     VirtualClock clock;
     EmulatedExecutor<ScriptedModel, VirtualClock> exec(ScriptedModel{{100.0}, {}, 0}, clock);
     // Decode only.
     exec.execute(StepBatch{1, {decode(1, 10), decode(2, 20), decode(3, 5)}}).get();
-    // A continuing prefill chunk (not new) with decodes: still a decode-table step (LLM-Emu's rule).
+    // A continuing prefill chunk (not new) with decodes: prompt work, so a prefill-table step
+    // (LLM-Emu's decode table holds pure decode steps only).
     exec.execute(StepBatch{2, {prefill(4, 64, 128, false), decode(1, 11)}}).get();
-    // A newly admitted request makes it a prefill step.
+    // A newly admitted request's first chunk: a prefill step too.
     exec.execute(StepBatch{3, {decode(1, 12), prefill(5, 100, 0, true)}}).get();
     const auto& seen = exec.model().seen;
     REQUIRE(seen.size() == 3);
     CHECK(seen[0] == llmemu::StepShape{Phase::decode, 3, 3, 35});
-    CHECK(seen[1] == llmemu::StepShape{Phase::decode, 65, 2, 139});
+    CHECK(seen[1] == llmemu::StepShape{Phase::prefill, 65, 2, 139});
     CHECK(seen[2] == llmemu::StepShape{Phase::prefill, 101, 2, 12});
 }
 

@@ -9,10 +9,14 @@
 #include <vector>
 
 #include "llmemu/core/step.hpp"
+#include "llmemu/engine/engine.hpp"
+#include "llmemu/engine/simulation.hpp"
 #include "llmemu/executor/emulated_executor.hpp"
 #include "llmemu/oracle/analytic.hpp"
 #include "llmemu/oracle/any_latency_model.hpp"
 #include "llmemu/oracle/latency_model.hpp"
+#include "llmemu/oracle/oracle.hpp"
+#include "llmemu/profile/store.hpp"
 #include "llmemu/time/virtual_clock.hpp"
 
 using llmemu::Phase;
@@ -209,4 +213,56 @@ TEST_CASE("LatencyModel.executor_passes_the_batch_and_reports_latency_and_covera
 
     llmemu::EmulatedExecutor<SaysOutOfRange, llmemu::VirtualClock> e2(SaysOutOfRange{}, clock);
     CHECK(e2.execute(b).get().coverage == llmemu::CoverageKind::out_of_range);
+}
+
+TEST_CASE("PhaseRule.hand_worked_5000_token_prompt_chunked_at_2048_draws_every_chunk_from_prefill") {
+    // Prefill table: (2048, 1) -> 50 ms, (904, 1) -> 40 ms; decode table: (1, 1) -> 20 ms.
+    // One 5,000-token prompt, budget 2,048, no other request: chunks of 2048, 2048 and 904
+    // tokens, all prompt work, so all three are prefill steps (the later chunks too: only
+    // the first is newly admitted) and the first token comes at 50 + 50 + 40 = 140 ms; the
+    // two decodes that follow are pure decode steps at 20 ms each.
+    llmemu::ProfileStore store;
+    store.set_bucketing({1, 1});
+    store.set_table(llmemu::TableKind::prefill, llmemu::ProfileTable({1, 1}, {{904, 1}, {2048, 1}}, {3, 3},
+                                                                     {40000, 40000, 40000, 50000, 50000, 50000}));
+    store.set_table(llmemu::TableKind::decode, llmemu::ProfileTable({1, 1}, {{1, 1}}, {3}, {20000, 20000, 20000}));
+    for (const bool async : {false, true}) {
+        CAPTURE(async);
+        llmemu::VirtualClock clock;
+        using Exec = llmemu::EmulatedExecutor<llmemu::LatencyOracle<>, llmemu::VirtualClock>;
+        llmemu::EngineConfig c;
+        c.num_gpu_blocks = 1000;
+        c.max_num_batched_tokens = 2048;
+        c.max_model_len = 8192;
+        c.async_scheduling = async;
+        llmemu::Engine<Exec, llmemu::VirtualClock> engine(Exec(llmemu::LatencyOracle<>(store), clock), clock, c);
+        llmemu::RequestSpec spec;
+        spec.id = 1;
+        spec.prompt_len = 5000;
+        spec.max_tokens = 3;
+        spec.ignore_eos = true;
+        const auto res = llmemu::run_simulation(engine, {llmemu::TimedRequest{std::chrono::nanoseconds{0}, spec}});
+        REQUIRE(res.records.size() == 1);
+        const auto& r = res.records[0];
+        REQUIRE(r.token_times.size() == 3);
+        CHECK(r.token_times[0] == std::chrono::milliseconds(140));
+        CHECK(r.token_times[1] == std::chrono::milliseconds(160));
+        CHECK(r.token_times[2] == std::chrono::milliseconds(180));
+        CHECK(res.stats.prefill_steps == 3);
+        CHECK(res.stats.decode_steps == 2);
+        // Every draw from an exact bucket of its own table: nothing clamped.
+        CHECK(engine.executor().model().coverage() == llmemu::Coverage{5, 0, 0, 5});
+    }
+}
+
+TEST_CASE("PhaseRule.shape_is_prefill_for_any_prompt_work_and_decode_only_for_pure_decodes") {
+    const StepBatch later_chunk{1, {ScheduledRequest::prefill_chunk(1, 2048, 2048, 5000)}};
+    CHECK(later_chunk.num_new() == 0);
+    CHECK(later_chunk.has_prefill());
+    CHECK(later_chunk.shape().phase == Phase::prefill);
+    const StepBatch mixed{2, {ScheduledRequest::decode(2, 10, 1), ScheduledRequest::prefill_chunk(1, 100, 4096, 5000)}};
+    CHECK(mixed.shape().phase == Phase::prefill);
+    const StepBatch decodes{3, {ScheduledRequest::decode(2, 10, 1), ScheduledRequest::decode(3, 20, 2)}};
+    CHECK(decodes.shape().phase == Phase::decode);
+    CHECK_FALSE(decodes.has_prefill());
 }

@@ -157,15 +157,22 @@ struct StepBatch {
         for (const auto& r : requests) n += r.is_new ? 1U : 0U;
         return n;
     }
-    /// The oracle key: phase is prefill when the step schedules a newly admitted request
-    /// (LLM-Emu's rule); conc = scheduled requests; tt = scheduled tokens; kv_depth = the
-    /// tokens already computed.
+    /// The step has prompt work: a prefill chunk of any request, first or not.
+    [[nodiscard]] bool has_prefill() const noexcept {
+        return std::any_of(requests.begin(), requests.end(),
+                           [](const ScheduledRequest& r) { return r.phase == Phase::prefill; });
+    }
+    /// The oracle key. phase: prefill when any request's chunk is prompt work (the first
+    /// chunk or a later one), decode only for a pure decode step — how LLM-Emu's packs
+    /// split their tables (decode = pure decode steps on the CUDA-graph path, tt ~ conc;
+    /// every step with prefill work ran eagerly and is in the prefill / mixed table).
+    /// conc = scheduled requests; tt = scheduled tokens; kv_depth = tokens already computed.
     [[nodiscard]] StepShape shape() const noexcept {
         StepShape s;
         std::uint64_t kv = 0;
         for (const auto& r : requests) {
             s.total_tokens += r.num_scheduled_tokens;
-            if (r.is_new) s.phase = Phase::prefill;
+            if (r.phase == Phase::prefill) s.phase = Phase::prefill;
             kv += r.num_computed_tokens;
         }
         s.num_requests = static_cast<std::uint32_t>(requests.size());

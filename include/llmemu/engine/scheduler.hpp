@@ -298,6 +298,7 @@ public:
         // ---- after scheduling: advance computed tokens, add output placeholders ----
         std::uint32_t tokens = 0;
         std::uint32_t num_new = 0;
+        bool prefill_work = false; // the step's table: any prompt chunk makes it a prefill step
         for (std::size_t k = 0; k < out.batch.requests.size(); ++k) {
             ScheduledRequest& s = out.batch.requests[k];
             SchedulerRequest& r = m_requests[static_cast<std::uint32_t>(out.handles[k])];
@@ -314,6 +315,7 @@ public:
             // Placeholders are the AsyncScheduler's: vLLM's synchronous Scheduler leaves a
             // request with nothing to schedule until its output has been applied.
             if (s.samples_token && m_config.async_scheduling) ++r.num_output_placeholders;
+            prefill_work |= s.is_prefill();
             tokens += s.num_scheduled_tokens;
             num_new += s.is_new ? 1U : 0U;
         }
@@ -321,7 +323,7 @@ public:
             ++m_next_step;
             const auto nreq = static_cast<std::uint32_t>(out.batch.requests.size());
             ++m_stats.steps;
-            if (num_new > 0)
+            if (prefill_work)
                 ++m_stats.prefill_steps;
             else
                 ++m_stats.decode_steps;

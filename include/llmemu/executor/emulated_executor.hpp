@@ -38,8 +38,8 @@ namespace detail {
 /// Emulates the GPU side of an engine step by step.
 ///
 /// For each `execute(batch)`:
-/// 1. the step shape is `batch.shape()` (prefill iff the step schedules a newly admitted
-///    request; conc = scheduled requests; tt = total scheduled tokens — LLM-Emu's keys;
+/// 1. the step shape is `batch.shape()` (prefill iff any request's chunk is prompt work,
+///    decode for a pure decode step; conc = scheduled requests; tt = total scheduled tokens — LLM-Emu's keys;
 ///    computed in the same pass as the tokens, asserted equal to batch.shape() in debug);
 /// 2. the latency (µs) is drawn with sample_latency() — a StepBatch model sees the whole
 ///    batch, a StepShape model the shape — with the executor's own latency stream;
@@ -97,11 +97,11 @@ public:
             Rng token_rng = m_token_rng;
             std::uint32_t total_tokens = 0;
             std::uint64_t kv_depth = 0;
-            bool any_new = false;
+            bool any_prefill = false;
             for (const ScheduledRequest& r : batch.requests) {
                 total_tokens += r.num_scheduled_tokens;
                 kv_depth += r.num_computed_tokens;
-                any_new |= r.is_new;
+                any_prefill |= r.phase == Phase::prefill;
                 RequestOutput& o = out.outputs.emplace_back();
                 o.id = r.id;
                 if (r.samples_token) {
@@ -111,7 +111,7 @@ public:
                 }
             }
             StepShape& shape = out.shape;
-            shape.phase = any_new ? Phase::prefill : Phase::decode;
+            shape.phase = any_prefill ? Phase::prefill : Phase::decode;
             shape.total_tokens = total_tokens;
             shape.num_requests = static_cast<std::uint32_t>(batch.requests.size());
             shape.kv_depth = kv_depth;
