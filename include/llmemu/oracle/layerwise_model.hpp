@@ -458,7 +458,9 @@ private:
     double attention(double pc, double kp, double nd, double kd, Lookup& lk) const noexcept {
         const LayerwiseAttention& att = m_tables->attention;
         auto [p0, p1] = segment(att.pc, pc, lk);
-        const auto [d0, d1] = segment(att.nd, nd, lk);
+        const std::pair<std::size_t, std::size_t> dseg = segment(att.nd, nd, lk);
+        const std::size_t d0 = dseg.first;
+        const std::size_t d1 = dseg.second;
         // A pure prefill shorter than the smallest profiled chunk takes that chunk's time:
         // the (0, 0) corner is "no work", which was never (and cannot be) profiled.
         if (p0 != p1 && att.pc[p0] == 0 && nd == 0) p0 = p1;
