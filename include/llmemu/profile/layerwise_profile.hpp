@@ -524,10 +524,10 @@ inline bool lw_edge_less(const LayerwiseSkewFit::Edge& a, const LayerwiseSkewFit
                                                    "<=8, " + std::string(prefixes[a]) + "=0 or " +
                                                    std::string(prefixes[a]) + ">256 (k = 1024, % = /100)");
                        r.alpha = detail::lw_number(source, line, "alpha", f[5]);
-                       if (std::fabs(r.alpha) > 100)
+                       if (std::fabs(r.alpha) > 1e6)
                            detail::lw_fail(source, line,
                                            "alpha is " + detail::lw_echo(f[5]) +
-                                               "; a skew blend weight beyond +-100 is not a fit (expect about -1..2)");
+                                               "; a skew blend weight beyond +-1e6 is not a fit (most are -1..2)");
                        r.n = detail::lw_key(source, line, "n_samples", f[6]);
                        rows.push_back(r);
                    });
@@ -795,9 +795,8 @@ inline std::uint32_t lw_yaml_u32(const LayerwiseYamlNode& n, std::string_view so
                 const std::uint32_t tp = detail::lw_yaml_u32(tmp, source, "a skew_fit.per_tp key");
                 if (const auto* a = v.find("alpha_default")) {
                     const double alpha = detail::lw_number(source, a->line, "alpha_default", a->scalar);
-                    if (std::fabs(alpha) > 100)
-                        detail::lw_fail(source, a->line,
-                                        "alpha_default beyond +-100 is not a fit (expect about -1..2)");
+                    if (std::fabs(alpha) > 1e6)
+                        detail::lw_fail(source, a->line, "alpha_default beyond +-1e6 is not a fit (most are -1..2)");
                     m.alpha_default.emplace_back(tp, alpha);
                 }
             }
