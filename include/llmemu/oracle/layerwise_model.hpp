@@ -15,7 +15,8 @@
 /// row) and 1 for every other per-layer op. Attention is one lookup of the 4-D table at
 /// (P, kp, D, mean kv) with kp = sum(c_i k_i) / P (keeps the chunk-times-context term of
 /// the prefills exact), corrected for uneven decode contexts by skew_fit.csv's alpha:
-/// t_mean + alpha * (t_max - t_mean), t_max the lookup at max kv. lm_head and sampler run
+/// t_mean + alpha * (t_max - t_mean), t_max the lookup at max kv, alpha clamped to [0, 1]
+/// (between the uniform batches at the mean and at the max context). lm_head and sampler run
 /// over every scheduled request, as vLLM v1 samples each (a partial prefill's token is
 /// discarded). MoE: the tokens' expected distinct experts under uniform top-k routing,
 /// E * (1 - (1 - k/E)^T), looked up in moe.csv (profiled at tp 1 for one GPU), divided by
@@ -458,7 +459,9 @@ private:
     double attention(double pc, double kp, double nd, double kd, Lookup& lk) const noexcept {
         const LayerwiseAttention& att = m_tables->attention;
         auto [p0, p1] = segment(att.pc, pc, lk);
-        const auto [d0, d1] = segment(att.nd, nd, lk);
+        const std::pair<std::size_t, std::size_t> dseg = segment(att.nd, nd, lk);
+        const std::size_t d0 = dseg.first;
+        const std::size_t d1 = dseg.second;
         // A pure prefill shorter than the smallest profiled chunk takes that chunk's time:
         // the (0, 0) corner is "no work", which was never (and cannot be) profiled.
         if (p0 != p1 && att.pc[p0] == 0 && nd == 0) p0 = p1;
@@ -498,8 +501,12 @@ private:
             if (skew_active() && k.n_decode > 1 && k.kv_max > k.kv_mean) {
                 const double gap = k.kv_max - k.kv_min;
                 const double rate = gap > 0 ? (k.kv_mean - k.kv_min) / gap : 0.5;
-                const double alpha =
-                    layerwise_skew_alpha(*m_tables->skew, k.prefill, k.n_decode, rate, k.kv_max, k.kv_prefill);
+                // Clamped to [0, 1]: a skewed batch costs between the uniform batch at the mean
+                // context and the one at the max; fits from few samples go far outside
+                // (RTXPRO6000 Llama tp2 has a one-sample bucket at -735).
+                const double alpha = std::clamp(
+                    layerwise_skew_alpha(*m_tables->skew, k.prefill, k.n_decode, rate, k.kv_max, k.kv_prefill), 0.0,
+                    1.0);
                 if (alpha != 0.0) {
                     const double t_max = attention(k.prefill, k.kv_prefill, k.n_decode, k.kv_max, lk);
                     if (t_max > attn) attn = std::max(0.0, attn + alpha * (t_max - attn));

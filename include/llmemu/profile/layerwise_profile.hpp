@@ -274,6 +274,7 @@ inline double lw_key(std::string_view source, std::size_t line, std::string_view
 inline double lw_time(std::string_view source, std::size_t line, std::string_view v) {
     const double d = lw_number(source, line, "time_us", v);
     if (d < 0) lw_fail(source, line, "time_us is " + lw_echo(v) + "; a measured time must be >= 0 microseconds");
+    if (d > 1e12) lw_fail(source, line, "time_us is " + lw_echo(v) + "; above 1e12 us (11 days) is not a kernel time");
     return d;
 }
 
@@ -523,6 +524,10 @@ inline bool lw_edge_less(const LayerwiseSkewFit::Edge& a, const LayerwiseSkewFit
                                                    "<=8, " + std::string(prefixes[a]) + "=0 or " +
                                                    std::string(prefixes[a]) + ">256 (k = 1024, % = /100)");
                        r.alpha = detail::lw_number(source, line, "alpha", f[5]);
+                       if (std::fabs(r.alpha) > 1e6)
+                           detail::lw_fail(source, line,
+                                           "alpha is " + detail::lw_echo(f[5]) +
+                                               "; a skew blend weight beyond +-1e6 is not a fit (most are -1..2)");
                        r.n = detail::lw_key(source, line, "n_samples", f[6]);
                        rows.push_back(r);
                    });
@@ -604,13 +609,15 @@ inline bool lw_edge_less(const LayerwiseSkewFit::Edge& a, const LayerwiseSkewFit
 struct LayerwiseYamlNode {
     std::string scalar;
     std::vector<std::string> list;
-    std::vector<std::pair<std::string, LayerwiseYamlNode>> map;
+    /// A mapping: keys[i] -> values[i], in file order.
+    std::vector<std::string> keys;
+    std::vector<LayerwiseYamlNode> values;
     bool is_list = false;
     std::size_t line = 0;
 
     [[nodiscard]] const LayerwiseYamlNode* find(std::string_view key) const noexcept {
-        for (const auto& [k, v] : map)
-            if (k == key) return &v;
+        for (std::size_t i = 0; i < keys.size(); ++i)
+            if (keys[i] == key) return &values[i];
         return nullptr;
     }
 };
@@ -700,7 +707,7 @@ inline std::string_view lw_strip_comment(std::string_view s) noexcept {
         std::string key = detail::lw_unquote(body.substr(0, colon));
         if (parent->find(key) != nullptr)
             detail::lw_fail(source, line, "key '" + detail::lw_echo(key) + "' appears twice in the same mapping");
-        if (parent->map.size() >= 100000) detail::lw_fail(source, line, "more than 100000 keys in one mapping");
+        if (parent->keys.size() >= 100000) detail::lw_fail(source, line, "more than 100000 keys in one mapping");
         LayerwiseYamlNode node;
         node.line = line;
         const std::string_view value = detail::lw_trim(body.substr(colon + 1));
@@ -725,9 +732,10 @@ inline std::string_view lw_strip_comment(std::string_view s) noexcept {
         } else {
             node.scalar = detail::lw_unquote(value);
         }
-        parent->map.emplace_back(std::move(key), std::move(node));
+        parent->keys.push_back(std::move(key));
+        parent->values.push_back(std::move(node));
         if (value.empty()) {
-            pending = &parent->map.back().second;
+            pending = &parent->values.back();
             pending_indent = indent;
         }
     }
@@ -779,13 +787,18 @@ inline std::uint32_t lw_yaml_u32(const LayerwiseYamlNode& n, std::string_view so
     if (const auto* fit = root.find("skew_fit")) {
         if (const auto* n = fit->find("enabled")) m.skew_fit_enabled = n->scalar == "true" || n->scalar == "True";
         if (const auto* per = fit->find("per_tp")) {
-            for (const auto& [k, v] : per->map) {
+            for (std::size_t i = 0; i < per->keys.size(); ++i) {
+                const LayerwiseYamlNode& v = per->values[i];
                 LayerwiseYamlNode tmp;
-                tmp.scalar = k;
+                tmp.scalar = per->keys[i];
                 tmp.line = v.line;
                 const std::uint32_t tp = detail::lw_yaml_u32(tmp, source, "a skew_fit.per_tp key");
-                if (const auto* a = v.find("alpha_default"))
-                    m.alpha_default.emplace_back(tp, detail::lw_number(source, a->line, "alpha_default", a->scalar));
+                if (const auto* a = v.find("alpha_default")) {
+                    const double alpha = detail::lw_number(source, a->line, "alpha_default", a->scalar);
+                    if (std::fabs(alpha) > 1e6)
+                        detail::lw_fail(source, a->line, "alpha_default beyond +-1e6 is not a fit (most are -1..2)");
+                    m.alpha_default.emplace_back(tp, alpha);
+                }
             }
         }
     }
