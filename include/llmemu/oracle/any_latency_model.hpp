@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -44,6 +45,8 @@ struct AnyModelBase {
     [[nodiscard]] virtual std::string describe() const = 0;
     [[nodiscard]] virtual const ModelConfig* model_config() const = 0;
     [[nodiscard]] virtual const ProfileStore* store() const = 0;
+    [[nodiscard]] virtual std::optional<Resolution> resolve(const StepShape& shape) const = 0;
+    [[nodiscard]] virtual bool shareable() const noexcept = 0;
 };
 
 template <class M>
@@ -79,7 +82,7 @@ template <class M>
 struct AnyModelImpl final : AnyModelBase {
     explicit AnyModelImpl(M m) : model(std::move(m)) {}
     M model;
-    Coverage own{}; // for models without their own counters: every sample is "exact"
+    AtomicCoverage own; // for models without their own counters (counted by what they return)
 
     std::unique_ptr<AnyModelBase> clone() const override { return std::make_unique<AnyModelImpl>(*this); }
     LatencySample sample(const StepShape& shape, Rng& rng) override {
@@ -94,31 +97,34 @@ struct AnyModelImpl final : AnyModelBase {
     }
     bool sees_batch() const noexcept override { return BatchLatencyModel<M, Rng>; }
     LatencySample count(LatencySample r) {
-        if constexpr (!HasCoverage<M>) {
-            ++own.total;
-            switch (r.coverage) {
-            case CoverageKind::exact:
-                ++own.exact;
-                break;
-            case CoverageKind::interpolated:
-                ++own.interpolated;
-                break;
-            case CoverageKind::out_of_range:
-                ++own.out_of_range;
-                break;
-            }
-        }
+        if constexpr (!HasCoverage<M>) own.count(r.coverage);
         return r;
     }
     Coverage coverage() const override {
         if constexpr (HasCoverage<M>)
             return model.coverage();
         else
-            return own;
+            return own.load();
     }
     void reset_coverage() override {
         if constexpr (requires(M & m) { m.reset_coverage(); }) model.reset_coverage();
-        own = {};
+        own.set({});
+    }
+    std::optional<Resolution> resolve(const StepShape& shape) const override {
+        if constexpr (requires(const M& m) {
+                          { m.resolve(shape) } -> std::convertible_to<Resolution>;
+                      })
+            return model.resolve(shape);
+        else
+            return std::nullopt;
+    }
+    bool shareable() const noexcept override {
+        return requires(const M& m, const StepShape& sh, Rng& g) {
+            m.sample(sh, g);
+        }
+        || requires(const M& m, const StepBatch& b, Rng& g) {
+            m.sample(b, g);
+        };
     }
     std::string describe() const override {
         if constexpr (std::same_as<M, ConstantProfile>) {
@@ -183,7 +189,9 @@ inline std::vector<double> parse_spec_numbers(std::string_view spec, std::string
 
 /// A type-erased latency model. Copies are cheap and independent: a pack-backed model
 /// shares its immutable store and prepared tables, and each copy has its own coverage
-/// counters. Not for concurrent sample() calls on one object (copy it per thread).
+/// counters and memo. One object may be sampled from several threads at once when the
+/// wrapped model is shareable() (the oracle, the analytic models); a copy per thread is
+/// still faster (no shared counters).
 class AnyLatencyModel {
 public:
     /// The default oracle type behind pack specs.
@@ -244,6 +252,12 @@ public:
         return AnyLatencyModel(Oracle(std::move(store), options));
     }
 
+    /// A pack oracle over a store that is already loaded, shared (not copied): every model
+    /// built from the same pointer reads the same samples.
+    static AnyLatencyModel from_store(std::shared_ptr<const ProfileStore> store, const OracleOptions& options = {}) {
+        return AnyLatencyModel(Oracle(std::move(store), options));
+    }
+
     /// One step latency in MICROSECONDS from the step's shape. For a wrapped model that
     /// needs the whole batch (BatchLatencyModel only) this throws config_error: use the
     /// StepBatch overload.
@@ -258,6 +272,26 @@ public:
     }
     /// The wrapped model reads the whole StepBatch (a shape-only sample() would throw).
     [[nodiscard]] bool sees_batch() const noexcept { return m_impl->sees_batch(); }
+    /// The wrapped model's sample() is const, so one AnyLatencyModel may be sampled from
+    /// several threads at once (true for the oracle and the analytic models; a custom model
+    /// with a non-const sample() must be copied per thread).
+    [[nodiscard]] bool shareable() const noexcept { return m_impl->shareable(); }
+    /// How the wrapped model answers `shape` — table, case (exact / interpolated /
+    /// out_of_range), clamped key, buckets and their probabilities — for a pack oracle (or
+    /// any model with `resolve(const StepShape&) const -> Resolution`); nullopt otherwise.
+    /// Does not touch the coverage counters.
+    [[nodiscard]] std::optional<Resolution> resolve(const StepShape& shape) const { return m_impl->resolve(shape); }
+    /// The wrapped model if it is an `M` (as std::function::target), else nullptr.
+    template <class M>
+    [[nodiscard]] M* target() noexcept {
+        auto* impl = dynamic_cast<detail::AnyModelImpl<M>*>(m_impl.get());
+        return impl != nullptr ? &impl->model : nullptr;
+    }
+    template <class M>
+    [[nodiscard]] const M* target() const noexcept {
+        const auto* impl = dynamic_cast<const detail::AnyModelImpl<M>*>(m_impl.get());
+        return impl != nullptr ? &impl->model : nullptr;
+    }
     /// Coverage counters of this copy (analytic and custom models count every sample as exact).
     [[nodiscard]] Coverage coverage() const { return m_impl->coverage(); }
     void reset_coverage() { m_impl->reset_coverage(); }
