@@ -22,7 +22,7 @@ for target in $targets; do
   [ -f "fuzz/$target.cpp" ] || { echo "fuzz/run.sh: unknown target '$target'" >&2; exit 2; }
   corpus=""
   for c in "fuzz/corpus_$name" "fuzz/corpus/$name"; do [ -d "$c" ] && corpus=$c && break; done
-  [ "$target" = fuzz_pack_reader ] && corpus=fuzz/corpus
+  [ -z "$corpus" ] && [ "$target" = fuzz_pack_reader ] && corpus=fuzz/corpus
   dict=()
   for d in "fuzz/$name.dict" "fuzz/${name%_reader}.dict" "fuzz/${name%_readers}.dict"; do
     [ -f "$d" ] && dict=(-dict="$d") && break
