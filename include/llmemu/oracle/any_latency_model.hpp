@@ -23,6 +23,7 @@
 #include "llmemu/error.hpp"
 #include "llmemu/oracle/analytic.hpp"
 #include "llmemu/oracle/latency_model.hpp"
+#include "llmemu/oracle/layerwise_model.hpp"
 #include "llmemu/oracle/oracle.hpp"
 #include "llmemu/profile/llm_emu_json.hpp"
 #include "llmemu/profile/model_config.hpp"
@@ -59,6 +60,10 @@ concept HasDescribe = requires(const M& m) {
 template <class M>
 concept HasStore = requires(const M& m) {
     { m.store() } -> std::convertible_to<const ProfileStore&>;
+};
+template <class M>
+concept HasModelConfig = requires(const M& m) {
+    { m.model_config() } -> std::convertible_to<const ModelConfig&>;
 };
 
 [[noreturn, gnu::cold, gnu::noinline]] inline void any_model_needs_batch(const std::string& what) {
@@ -138,6 +143,8 @@ struct AnyModelImpl final : AnyModelBase {
     const ModelConfig* model_config() const override {
         if constexpr (HasStore<M>)
             return &model.store().model_config();
+        else if constexpr (HasModelConfig<M>)
+            return &model.model_config();
         else
             return nullptr;
     }
@@ -151,7 +158,8 @@ struct AnyModelImpl final : AnyModelBase {
 
 [[noreturn, gnu::cold]] inline void spec_fail(std::string_view spec, const std::string& what) {
     throw profile_error("latency model spec '" + std::string(spec) + "': " + what +
-                        " (use const:<ms>, affine:<base_ms>,<per_token_us>,<per_seq_us>, or the path of a pack JSON)");
+                        " (use const:<ms>, affine:<base_ms>,<per_token_us>,<per_seq_us>, the path of a pack JSON, or a "
+                        "layer-wise profile folder with meta.yaml and tp<N>/)");
 }
 
 inline std::vector<double> parse_spec_numbers(std::string_view spec, std::string_view list, std::size_t expected) {
@@ -214,9 +222,12 @@ public:
     ~AnyLatencyModel() = default;
 
     /// Builds a model from `const:<ms>`, `affine:<base_ms>,<per_token_us>,<per_seq_us>`,
-    /// or the path of an LLM-Emu pack (optionally prefixed `pack:`). Throws
-    /// profile_error naming the spec and the fix.
-    static AnyLatencyModel from_spec(std::string_view spec, const OracleOptions& options = {}) {
+    /// the path of an LLM-Emu pack (optionally prefixed `pack:`), or a layer-wise profile
+    /// folder (recognised by its content: meta.yaml and tp<N>/attention.csv; see
+    /// LayerwiseModel, configured by `layerwise`). Throws profile_error naming the spec and
+    /// the fix (config_error for a TP degree that was not profiled).
+    static AnyLatencyModel from_spec(std::string_view spec, const OracleOptions& options = {},
+                                     const LayerwiseSpec& layerwise = {}) {
         if (spec.starts_with("const:")) {
             const auto v = detail::parse_spec_numbers(spec, spec.substr(6), 1);
             return AnyLatencyModel(ConstantProfile{v[0]});
@@ -229,6 +240,12 @@ public:
         if (path.starts_with("pack:")) path.remove_prefix(5);
         if (path.empty()) detail::spec_fail(spec, "empty");
         std::error_code ec;
+        if (is_layerwise_profile_dir(std::filesystem::path(path)))
+            return AnyLatencyModel(
+                LayerwiseModel::load(std::filesystem::path(path), layerwise.model_config, layerwise.options));
+        if (std::filesystem::is_directory(std::filesystem::path(path), ec))
+            detail::spec_fail(spec, "a folder, but not a layer-wise profile (it needs meta.yaml and "
+                                    "tp<N>/attention.csv, dense.csv, per_sequence.csv)");
         if (!std::filesystem::is_regular_file(std::filesystem::path(path), ec))
             detail::spec_fail(spec, "no such pack file");
         auto store = std::make_shared<const ProfileStore>(load_llm_emu_pack(std::filesystem::path(path)));
