@@ -114,6 +114,43 @@ void BM_Baseline_ShapeCycleFloatIndex(benchmark::State& st) {
     st.SetItemsProcessed(st.iterations());
 }
 
+// Sharing: one oracle sampled by every benchmark thread (const sample(), lock-free memo,
+// atomic counters) vs a copy per thread (own counters and memo). Shapes: the engine's mix
+// of exact hits and repeated sparse shapes.
+const std::vector<StepShape>& mixed_shapes() {
+    static const std::vector<StepShape> v = [] {
+        std::vector<StepShape> out;
+        const auto& s = shapes();
+        for (std::size_t i = 0; i < 4096; ++i)
+            out.push_back(i % 2 == 0 ? s.exact[i % s.exact.size()] : s.sparse[i % 64]);
+        return out;
+    }();
+    return v;
+}
+void sample_mixed(benchmark::State& st, const LatencyOracle<>& o) {
+    const auto& v = mixed_shapes();
+    Rng rng(1 + static_cast<std::uint64_t>(st.thread_index()));
+    std::size_t i = static_cast<std::size_t>(st.thread_index()) * 977 % v.size();
+    double sink = 0;
+    for (auto _ : st) {
+        sink += o.sample(v[i], rng);
+        if (++i == v.size()) i = 0;
+    }
+    benchmark::DoNotOptimize(sink);
+    st.SetItemsProcessed(st.iterations());
+}
+void BM_Share_OneOracleAllThreads(benchmark::State& st) {
+    static const LatencyOracle<> shared(store());
+    sample_mixed(st, shared);
+}
+void BM_Share_CopyPerThread(benchmark::State& st) {
+    static const LatencyOracle<> proto(store());
+    const LatencyOracle<> mine = proto; // own counters and memo; shares the store and tables
+    sample_mixed(st, mine);
+}
+BENCHMARK(BM_Share_OneOracleAllThreads)->Threads(1)->Threads(2)->UseRealTime();
+BENCHMARK(BM_Share_CopyPerThread)->Threads(1)->Threads(2)->UseRealTime();
+
 BENCHMARK(BM_Baseline_FloatIndexOneDraw);
 BENCHMARK(BM_Baseline_ShapeCycleFloatIndex);
 BENCHMARK(BM_Oracle_ExactHit);
@@ -156,6 +193,18 @@ int main(int argc, char** argv) {
         std::printf("sparse (Shepard) sample: %.1f ns distinct shapes, %.1f ns repeated shapes (target < 1000 ns); out "
                     "of range: %.1f ns\n",
                     get("BM_Oracle_Sparse"), get("BM_Oracle_SparseRepeated"), get("BM_Oracle_OutOfRange"));
+    }
+    {
+        auto get = [&](const char* n) { return rep.ns.count(n) ? rep.ns.at(n) : 0.0; };
+        // Items/s over both threads: per-thread wall time per sample / 2 threads.
+        const double shared2 = get("BM_Share_OneOracleAllThreads/real_time/threads:2");
+        const double copy2 = get("BM_Share_CopyPerThread/real_time/threads:2");
+        const double shared1 = get("BM_Share_OneOracleAllThreads/real_time/threads:1");
+        const double copy1 = get("BM_Share_CopyPerThread/real_time/threads:1");
+        if (shared2 > 0 && copy2 > 0)
+            std::printf("\nsharing, 2 threads: one oracle %.1f ns/sample per thread, a copy per thread %.1f ns "
+                        "(shared = %.2fx the per-copy time); 1 thread: %.1f vs %.1f ns\n",
+                        shared2, copy2, shared2 / copy2, shared1, copy1);
     }
     const ProfileStore& s = *store();
     std::printf(
