@@ -152,8 +152,9 @@ struct WorkloadFlags {
 /// and (unless `with_rate` is false, for sweep's list of rates) --request-rate and --burstiness.
 inline void add_workload_options(CLI::App& app, WorkloadFlags& f, bool with_rate = true) {
     f.opt_trace = app.add_option("--trace", f.trace,
-                                 "Trace CSV (arrived_at,num_prefill_tokens,num_decode_tokens) to replay; a file "
-                                 "without arrived_at (lengths only) is sampled with synthetic arrivals");
+                                 "Trace to replay: CSV (arrived_at,num_prefill_tokens,num_decode_tokens; a file "
+                                 "without arrived_at, lengths only, is sampled with synthetic arrivals) or Mooncake "
+                                 "JSONL (timestamp,input_length,output_length,hash_ids: its prefix reuse is kept)");
     f.opt_dataset = app.add_option("--dataset", f.dataset,
                                    "random: vLLM's random dataset (--input-len/--output-len/--range-ratio); "
                                    "trace: replay --trace; empirical: lengths drawn from --trace, synthetic arrivals")
@@ -194,6 +195,7 @@ inline double parse_rate(std::string_view text, std::string_view flag = "--reque
 
 /// True when the trace file has an arrived_at column (peeks at its header only).
 inline bool trace_has_arrivals(const std::filesystem::path& path) {
+    if (looks_like_mooncake_trace(path)) return true; // Mooncake JSONL: every line has a timestamp
     std::ifstream in(path);
     if (!in)
         llmemu::detail::throw_error<workload_error>("trace '" + path.string() +

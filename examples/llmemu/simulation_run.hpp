@@ -24,9 +24,10 @@
 
 namespace llmemu::cli {
 
-/// The engine requests of a workload: request i has id i, a synthetic prompt of
-/// prompt_len tokens, and generates exactly output_len tokens (max_tokens with ignore_eos,
-/// as trace replay and vLLM's random dataset do).
+/// The engine requests of a workload: request i has id i, a prompt of prompt_len tokens
+/// (synthetic and unique; a shared-prefix prompt gets its token ids from
+/// prepare_prompt when it joins the engine), and generates exactly output_len tokens
+/// (max_tokens with ignore_eos, as trace replay and vLLM's random dataset do).
 inline std::vector<TimedRequest> to_timed_requests(const Workload& w) {
     std::vector<TimedRequest> out;
     out.reserve(w.requests.size());
@@ -41,6 +42,16 @@ inline std::vector<TimedRequest> to_timed_requests(const Workload& w) {
         out.push_back(std::move(t));
     }
     return out;
+}
+
+/// A SimulationOptions::prepare that gives request i (id i) the token ids of the workload's
+/// prompt segments, built only when it arrives; nothing for unique prompts.
+inline std::function<void(RequestSpec&)> prepare_prompt(const Workload& w) {
+    if (!has_shared_prompts(w)) return {};
+    return [&w](RequestSpec& s) {
+        const auto& segments = w.requests[static_cast<std::size_t>(s.id)].prompt;
+        if (!segments.empty()) s.prompt_tokens = prompt_tokens(segments);
+    };
 }
 
 /// The longest prompt + output of a workload.
@@ -76,6 +87,7 @@ RunOutcome run_emulation(const AnyLatencyModel& model, const EngineConfig& confi
     SimulationOptions opts;
     opts.record_steps = record_steps;
     opts.progress = std::move(progress);
+    opts.prepare = prepare_prompt(workload);
     RunOutcome out;
     out.config = engine.config();
     out.sim = run_simulation(engine, to_timed_requests(workload), opts);

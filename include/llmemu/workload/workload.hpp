@@ -1,7 +1,8 @@
 #pragma once
 /// \file workload.hpp
-/// Builds a whole workload (arrival time and lengths of every request) from a description:
-/// trace replay, vLLM's random dataset, or lengths sampled from a trace with synthetic
+/// Builds a whole workload (arrival time, lengths and, where prompts share prefixes, prompt
+/// contents of every request) from a description: trace replay (CSV or Mooncake JSONL, told
+/// apart by content), vLLM's random dataset, or lengths sampled from a trace with synthetic
 /// arrivals. Deterministic for a seed.
 
 #include <cmath>
@@ -16,6 +17,8 @@
 #include "llmemu/random.hpp"
 #include "llmemu/workload/arrivals.hpp"
 #include "llmemu/workload/lengths.hpp"
+#include "llmemu/workload/mooncake.hpp"
+#include "llmemu/workload/prompt.hpp"
 #include "llmemu/workload/trace.hpp"
 
 namespace llmemu {
@@ -27,22 +30,26 @@ struct WorkloadRequest {
     std::uint32_t prompt_len = 0;
     /// Tokens the request generates (max_tokens with ignore_eos: exactly this many).
     std::uint32_t output_len = 0;
+    /// The prompt's contents when it shares prefixes with other requests (segments summing
+    /// to prompt_len); empty = a prompt unique to this request.
+    PromptSegments prompt;
 };
 
 /// Where the requests come from.
 enum class WorkloadKind {
-    /// Replay a trace CSV: its arrival times (optionally rescaled) and exact lengths.
+    /// Replay a trace (CSV, or Mooncake JSONL with its prompt reuse): its arrival times
+    /// (optionally rescaled) and exact lengths.
     trace,
     /// vLLM's random dataset: UniformLengths(input_len, output_len, range_ratio).
     random,
-    /// Lengths drawn from a trace CSV (joint empirical distribution), synthetic arrivals.
+    /// Lengths drawn from a trace (joint empirical distribution), synthetic arrivals.
     empirical,
 };
 
 /// A workload description (what the command line's workload flags fill in).
 struct WorkloadSpec {
     WorkloadKind kind = WorkloadKind::trace;
-    /// Trace CSV (trace and empirical kinds).
+    /// Trace file, CSV or Mooncake JSONL (trace and empirical kinds).
     std::filesystem::path trace_path;
     /// Requests: trace kind: the first N (0 = all); random/empirical: how many (0 = 1000, vLLM's default).
     std::size_t num_prompts = 0;
@@ -70,6 +77,34 @@ inline std::string workload_fmt(double v) {
 }
 } // namespace detail
 
+/// Reads a trace file of either format, told apart by its content (looks_like_mooncake_trace):
+/// a Mooncake JSONL trace (its arrivals and lengths; its prompt reuse is dropped, see
+/// read_mooncake_trace for it) or a CSV trace (read_trace_csv).
+inline Trace read_any_trace(const std::filesystem::path& path, bool require_arrivals = false) {
+    if (looks_like_mooncake_trace(path)) return read_mooncake_trace(path).trace;
+    return read_trace_csv(path, require_arrivals);
+}
+
+/// Whether any request's prompt shares content with others (so prefix reuse is possible).
+[[nodiscard]] inline bool has_shared_prompts(const Workload& w) noexcept {
+    for (const auto& r : w.requests)
+        if (!r.prompt.empty()) return true;
+    return false;
+}
+
+/// The prefix-cache hits an infinite cache would give on `w` in arrival order (see
+/// PrefixReuseCounter), skipping requests the engine refuses (prompt + output above
+/// `max_model_len`; 0 = no limit).
+[[nodiscard]] inline PrefixReuseCounter ideal_prefix_reuse(const Workload& w, std::uint32_t block_size,
+                                                           std::uint32_t max_model_len = 0) {
+    PrefixReuseCounter c(block_size);
+    for (const auto& r : w.requests) {
+        if (max_model_len != 0 && std::uint64_t{r.prompt_len} + r.output_len > max_model_len) continue;
+        c.observe(r.prompt, r.prompt_len);
+    }
+    return c;
+}
+
 /// Builds the workload `spec` describes. Throws workload_error for a bad trace file or bad
 /// parameters (rate <= 0, burstiness <= 0, range ratio outside [0, 1), zero lengths).
 inline Workload build_workload(const WorkloadSpec& spec) {
@@ -84,16 +119,23 @@ inline Workload build_workload(const WorkloadSpec& spec) {
 
     switch (spec.kind) {
     case WorkloadKind::trace: {
-        Trace trace = read_trace_csv(spec.trace_path, /*require_arrivals=*/true);
+        const bool mooncake = looks_like_mooncake_trace(spec.trace_path);
+        MooncakeTrace mt;
+        if (mooncake) mt = read_mooncake_trace(spec.trace_path, spec.num_prompts);
+        Trace trace = mooncake ? std::move(mt.trace) : read_trace_csv(spec.trace_path, /*require_arrivals=*/true);
         take_first(trace, spec.num_prompts);
         if (spec.request_rate && !std::isinf(*spec.request_rate))
             rescale_to_rate(trace, *spec.request_rate);
         else if (spec.request_rate) // inf: keep the lengths, send everything at once
             for (auto& r : trace.requests) r.arrived_at = 0.0;
         w.requests.reserve(trace.requests.size());
-        for (const auto& r : trace.requests) w.requests.push_back({r.arrived_at, r.prompt_len, r.output_len});
-        w.description = "trace " + spec.trace_path.filename().string() + " (" + std::to_string(w.requests.size()) +
-                        " requests" +
+        for (std::size_t i = 0; i < trace.requests.size(); ++i) {
+            const auto& r = trace.requests[i];
+            w.requests.push_back(
+                {r.arrived_at, r.prompt_len, r.output_len, mooncake ? std::move(mt.prompts[i]) : PromptSegments{}});
+        }
+        w.description = (mooncake ? "Mooncake trace " : "trace ") + spec.trace_path.filename().string() + " (" +
+                        std::to_string(w.requests.size()) + " requests" + (mooncake ? ", its prefix reuse" : "") +
                         (spec.request_rate ? ", rescaled to " + detail::workload_fmt(*spec.request_rate) + " req/s"
                                            : ", its own arrival times") +
                         ")";
@@ -106,7 +148,7 @@ inline Workload build_workload(const WorkloadSpec& spec) {
         w.requests.reserve(n_synthetic);
         for (std::size_t i = 0; i < n_synthetic; ++i) {
             const LengthPair p = lengths.sample(length_rng);
-            w.requests.push_back({times[i], p.prompt_len, p.output_len});
+            w.requests.push_back({times[i], p.prompt_len, p.output_len, {}});
         }
         w.description = "random dataset (" + std::to_string(n_synthetic) + " prompts, input " +
                         std::to_string(spec.input_len) + ", output " + std::to_string(spec.output_len) +
@@ -115,13 +157,13 @@ inline Workload build_workload(const WorkloadSpec& spec) {
     }
     case WorkloadKind::empirical: {
         process.validate();
-        const Trace trace = read_trace_csv(spec.trace_path, /*require_arrivals=*/false);
+        const Trace trace = read_any_trace(spec.trace_path, /*require_arrivals=*/false);
         const EmpiricalLengths lengths(trace.lengths(), trace.source);
         const auto times = arrival_times(n_synthetic, process, arrival_rng);
         w.requests.reserve(n_synthetic);
         for (std::size_t i = 0; i < n_synthetic; ++i) {
             const LengthPair p = lengths.sample(length_rng);
-            w.requests.push_back({times[i], p.prompt_len, p.output_len});
+            w.requests.push_back({times[i], p.prompt_len, p.output_len, {}});
         }
         w.description =
             "lengths from " + spec.trace_path.filename().string() + " (" + std::to_string(n_synthetic) + " prompts)";
