@@ -138,6 +138,7 @@ struct WorkloadFlags {
     double range_ratio = 0.0;
     std::string request_rate = "inf";
     double burstiness = 1.0;
+    std::string output_lengths;
 
     CLI::Option* opt_trace = nullptr;
     CLI::Option* opt_dataset = nullptr;
@@ -146,6 +147,7 @@ struct WorkloadFlags {
     CLI::Option* opt_range_ratio = nullptr;
     CLI::Option* opt_request_rate = nullptr;
     CLI::Option* opt_burstiness = nullptr;
+    CLI::Option* opt_output_lengths = nullptr;
 };
 
 /// Registers --trace, --dataset, --num-prompts, --input-len, --output-len, --range-ratio,
@@ -170,6 +172,9 @@ inline void add_workload_options(CLI::App& app, WorkloadFlags& f, bool with_rate
     f.opt_range_ratio = app.add_option("--range-ratio", f.range_ratio,
                                        "Random dataset: lengths uniform in [len*(1-r), len*(1+r)], r in [0, 1)")
                             ->capture_default_str();
+    f.opt_output_lengths = app.add_option("--output-lengths", f.output_lengths,
+                                          "Output-length model (llmemu workload fit): synthetic requests draw each "
+                                          "output length from it given their prompt length");
     if (with_rate) {
         f.opt_request_rate = app.add_option("--request-rate", f.request_rate,
                                             "Requests per second (inf: all at t=0). With a trace: rescale its "
@@ -233,6 +238,12 @@ inline WorkloadSpec make_workload_spec(const WorkloadFlags& f, const std::filesy
         throw usage_error("--input-len/--output-len/--range-ratio shape the random dataset; add --dataset random");
     if (!(f.range_ratio >= 0.0 && f.range_ratio < 1.0))
         throw usage_error("--range-ratio " + std::to_string(f.range_ratio) + ": must be in [0, 1)");
+    if (given(f.opt_output_lengths)) {
+        if (given(f.opt_output_len))
+            throw usage_error("--output-lengths '" + f.output_lengths +
+                              "' draws every output length, so --output-len would be ignored; give one of them");
+        s.output_lengths = f.output_lengths;
+    }
     if (random) {
         s.kind = WorkloadKind::random;
         if (s.num_prompts == 0) s.num_prompts = 1000;
@@ -246,6 +257,10 @@ inline WorkloadSpec make_workload_spec(const WorkloadFlags& f, const std::filesy
     else
         s.kind = trace_has_arrivals(s.trace_path) ? WorkloadKind::trace : WorkloadKind::empirical;
     if (s.kind == WorkloadKind::empirical && s.num_prompts == 0) s.num_prompts = 1000;
+    if (s.kind == WorkloadKind::trace && !s.output_lengths.empty())
+        throw usage_error("--output-lengths draws output lengths for synthetic requests, but trace '" +
+                          s.trace_path.string() +
+                          "' is replayed with its own; drop --output-lengths or add --dataset empirical");
     if (s.kind == WorkloadKind::trace && given(f.opt_burstiness))
         throw usage_error("--burstiness shapes synthetic arrivals, but trace '" + s.trace_path.string() +
                           "' is replayed with its own arrival times; drop --burstiness or add --dataset empirical");

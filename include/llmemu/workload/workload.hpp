@@ -16,6 +16,7 @@
 #include "llmemu/error.hpp"
 #include "llmemu/random.hpp"
 #include "llmemu/workload/arrivals.hpp"
+#include "llmemu/workload/length_model.hpp"
 #include "llmemu/workload/lengths.hpp"
 #include "llmemu/workload/mooncake.hpp"
 #include "llmemu/workload/prompt.hpp"
@@ -61,6 +62,9 @@ struct WorkloadSpec {
     std::optional<double> request_rate;
     double burstiness = 1.0;
     std::uint64_t seed = 0;
+    /// An output-length model file (`llmemu workload fit`): random/empirical kinds draw each
+    /// output length from it given the prompt length (empty = their own output lengths).
+    std::filesystem::path output_lengths;
 };
 
 /// A built workload, with a one-line description for summaries.
@@ -117,6 +121,21 @@ inline Workload build_workload(const WorkloadSpec& spec) {
     if (spec.request_rate) process.request_rate = *spec.request_rate;
     process.burstiness = spec.burstiness;
 
+    std::optional<OutputLengthModel> out_model;
+    if (!spec.output_lengths.empty()) {
+        if (spec.kind == WorkloadKind::trace)
+            detail::throw_error<workload_error>(
+                "trace '" + spec.trace_path.string() +
+                "' is replayed with its own output lengths, so an output-length model would be ignored; drop it or "
+                "draw synthetic requests (dataset random or empirical)");
+        out_model.emplace(read_output_length_model(spec.output_lengths));
+    }
+    auto draw_output = [&](LengthPair& p) {
+        if (out_model) p.output_len = out_model->sample(p.prompt_len, length_rng);
+    };
+    const std::string out_note =
+        out_model ? ", output lengths from " + spec.output_lengths.filename().string() : std::string();
+
     switch (spec.kind) {
     case WorkloadKind::trace: {
         const bool mooncake = looks_like_mooncake_trace(spec.trace_path);
@@ -147,12 +166,14 @@ inline Workload build_workload(const WorkloadSpec& spec) {
         const auto times = arrival_times(n_synthetic, process, arrival_rng);
         w.requests.reserve(n_synthetic);
         for (std::size_t i = 0; i < n_synthetic; ++i) {
-            const LengthPair p = lengths.sample(length_rng);
+            LengthPair p = lengths.sample(length_rng);
+            draw_output(p);
             w.requests.push_back({times[i], p.prompt_len, p.output_len, {}});
         }
         w.description = "random dataset (" + std::to_string(n_synthetic) + " prompts, input " +
-                        std::to_string(spec.input_len) + ", output " + std::to_string(spec.output_len) +
-                        ", range ratio " + detail::workload_fmt(spec.range_ratio) + ")";
+                        std::to_string(spec.input_len) +
+                        (out_model ? std::string() : ", output " + std::to_string(spec.output_len)) + ", range ratio " +
+                        detail::workload_fmt(spec.range_ratio) + out_note + ")";
         break;
     }
     case WorkloadKind::empirical: {
@@ -162,11 +183,12 @@ inline Workload build_workload(const WorkloadSpec& spec) {
         const auto times = arrival_times(n_synthetic, process, arrival_rng);
         w.requests.reserve(n_synthetic);
         for (std::size_t i = 0; i < n_synthetic; ++i) {
-            const LengthPair p = lengths.sample(length_rng);
+            LengthPair p = lengths.sample(length_rng);
+            draw_output(p);
             w.requests.push_back({times[i], p.prompt_len, p.output_len, {}});
         }
-        w.description =
-            "lengths from " + spec.trace_path.filename().string() + " (" + std::to_string(n_synthetic) + " prompts)";
+        w.description = "lengths from " + spec.trace_path.filename().string() + " (" + std::to_string(n_synthetic) +
+                        " prompts" + out_note + ")";
         break;
     }
     }
