@@ -224,9 +224,7 @@ void run_simulate(SimulateArgs& a) {
             ll["profile"]["gpu_name"] = mc->gpu_name;
         }
         ll["workload"] = {{"description", workload.description},
-                          {"kind", wspec.kind == WorkloadKind::trace    ? "trace"
-                                   : wspec.kind == WorkloadKind::random ? "random"
-                                                                        : "empirical"},
+                          {"kind", to_string(wspec.kind)},
                           {"trace", wspec.trace_path.string()},
                           {"num_requests", workload.requests.size()}};
         ll["config"] = config_json(used);

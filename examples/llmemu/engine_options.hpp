@@ -14,6 +14,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 
@@ -139,6 +140,15 @@ struct WorkloadFlags {
     std::string request_rate = "inf";
     double burstiness = 1.0;
     std::string output_lengths;
+    // vLLM's dataset flags.
+    std::string dataset_path;
+    std::uint32_t random_prefix_len = 0;
+    std::uint32_t prefix_len = 256;
+    std::uint32_t suffix_len = 256;
+    std::uint32_t num_prefixes = 10;
+    std::uint32_t prefix_output_len = 128;
+    std::uint32_t custom_output_len = 256;
+    std::uint32_t sharegpt_output_len = 0;
 
     CLI::Option* opt_trace = nullptr;
     CLI::Option* opt_dataset = nullptr;
@@ -148,6 +158,11 @@ struct WorkloadFlags {
     CLI::Option* opt_request_rate = nullptr;
     CLI::Option* opt_burstiness = nullptr;
     CLI::Option* opt_output_lengths = nullptr;
+    CLI::Option* opt_dataset_path = nullptr;
+    CLI::Option* opt_random_prefix_len = nullptr;
+    std::vector<CLI::Option*> opt_prefix_repetition;
+    CLI::Option* opt_custom_output_len = nullptr;
+    CLI::Option* opt_sharegpt_output_len = nullptr;
 };
 
 /// Registers --trace, --dataset, --num-prompts, --input-len, --output-len, --range-ratio,
@@ -157,19 +172,51 @@ inline void add_workload_options(CLI::App& app, WorkloadFlags& f, bool with_rate
                                  "Trace to replay: CSV (arrived_at,num_prefill_tokens,num_decode_tokens; a file "
                                  "without arrived_at, lengths only, is sampled with synthetic arrivals) or Mooncake "
                                  "JSONL (timestamp,input_length,output_length,hash_ids: its prefix reuse is kept)");
-    f.opt_dataset = app.add_option("--dataset", f.dataset,
-                                   "random: vLLM's random dataset (--input-len/--output-len/--range-ratio); "
-                                   "trace: replay --trace; empirical: lengths drawn from --trace, synthetic arrivals")
-                        ->check(CLI::IsMember({"random", "trace", "empirical"}));
+    f.opt_dataset =
+        app.add_option("--dataset,--dataset-name", f.dataset,
+                       "random: vLLM's random dataset (--input-len/--output-len/--range-ratio/--random-prefix-len); "
+                       "trace: replay --trace; empirical: lengths drawn from --trace, synthetic arrivals; "
+                       "prefix_repetition, custom, sharegpt: vLLM's datasets of those names (--dataset-path)")
+            ->check(CLI::IsMember({"random", "trace", "empirical", "prefix_repetition", "custom", "sharegpt"}));
+    f.opt_dataset_path = app.add_option("--dataset-path", f.dataset_path,
+                                        "custom: JSONL with a \"prompt\" per line; sharegpt: ShareGPT JSON");
+    f.opt_random_prefix_len = app.add_option("--random-prefix-len", f.random_prefix_len,
+                                             "Random dataset: tokens of one prefix shared by every prompt (added to "
+                                             "the drawn input length, as vLLM does)")
+                                  ->capture_default_str();
+    f.opt_prefix_repetition = {
+        app.add_option("--prefix-repetition-prefix-len", f.prefix_len, "prefix_repetition: tokens per prefix")
+            ->capture_default_str()
+            ->check(CLI::PositiveNumber),
+        app.add_option("--prefix-repetition-suffix-len", f.suffix_len, "prefix_repetition: tokens per suffix")
+            ->capture_default_str()
+            ->check(CLI::PositiveNumber),
+        app.add_option("--prefix-repetition-num-prefixes", f.num_prefixes,
+                       "prefix_repetition: distinct prefixes (each gets num_prompts / num_prefixes suffixes)")
+            ->capture_default_str()
+            ->check(CLI::PositiveNumber),
+        app.add_option("--prefix-repetition-output-len", f.prefix_output_len, "prefix_repetition: output tokens")
+            ->capture_default_str()
+            ->check(CLI::PositiveNumber)};
+    f.opt_custom_output_len =
+        app.add_option("--custom-output-len", f.custom_output_len, "custom: output tokens of every request")
+            ->capture_default_str()
+            ->check(CLI::PositiveNumber);
+    f.opt_sharegpt_output_len =
+        app.add_option("--sharegpt-output-len", f.sharegpt_output_len,
+                       "sharegpt: output tokens of every request (default: each completion's token count)")
+            ->check(CLI::PositiveNumber);
     app.add_option("--num-prompts", f.num_prompts,
                    "Requests: the first N of a trace (default all), or how many to draw (default 1000)");
-    f.opt_input_len = app.add_option("--input-len", f.input_len, "Random dataset: mean prompt tokens")
-                          ->capture_default_str()
-                          ->check(CLI::PositiveNumber);
-    f.opt_output_len = app.add_option("--output-len", f.output_len, "Random dataset: mean output tokens")
-                           ->capture_default_str()
-                           ->check(CLI::PositiveNumber);
-    f.opt_range_ratio = app.add_option("--range-ratio", f.range_ratio,
+    f.opt_input_len =
+        app.add_option("--input-len,--random-input-len", f.input_len, "Random dataset: mean prompt tokens")
+            ->capture_default_str()
+            ->check(CLI::PositiveNumber);
+    f.opt_output_len =
+        app.add_option("--output-len,--random-output-len", f.output_len, "Random dataset: mean output tokens")
+            ->capture_default_str()
+            ->check(CLI::PositiveNumber);
+    f.opt_range_ratio = app.add_option("--range-ratio,--random-range-ratio", f.range_ratio,
                                        "Random dataset: lengths uniform in [len*(1-r), len*(1+r)], r in [0, 1)")
                             ->capture_default_str();
     f.opt_output_lengths = app.add_option("--output-lengths", f.output_lengths,
@@ -244,8 +291,45 @@ inline WorkloadSpec make_workload_spec(const WorkloadFlags& f, const std::filesy
                               "' draws every output length, so --output-len would be ignored; give one of them");
         s.output_lengths = f.output_lengths;
     }
+    // vLLM's dataset-specific flags belong to their dataset.
+    const bool pr = f.dataset == "prefix_repetition";
+    const bool text = f.dataset == "custom" || f.dataset == "sharegpt";
+    if (given(f.opt_random_prefix_len) && !random)
+        throw usage_error("--random-prefix-len shapes the random dataset; add --dataset random");
+    for (const CLI::Option* o : f.opt_prefix_repetition)
+        if (given(o) && !pr)
+            throw usage_error(o->get_name() + " shapes the prefix_repetition dataset; add --dataset "
+                                              "prefix_repetition");
+    if (given(f.opt_custom_output_len) && f.dataset != "custom")
+        throw usage_error("--custom-output-len shapes the custom dataset; add --dataset custom");
+    if (given(f.opt_sharegpt_output_len) && f.dataset != "sharegpt")
+        throw usage_error("--sharegpt-output-len shapes the sharegpt dataset; add --dataset sharegpt");
+    if (given(f.opt_dataset_path) && !text)
+        throw usage_error("--dataset-path names the file of --dataset custom or sharegpt; use --trace for traces");
+    if ((pr || text) && given(f.opt_trace))
+        throw usage_error("--dataset " + f.dataset + " does not read --trace '" + f.trace + "'; drop one of them" +
+                          (text ? " (its file is --dataset-path)" : ""));
+    if (text && !given(f.opt_dataset_path))
+        throw usage_error("--dataset " + f.dataset + " reads its prompts from a file; give --dataset-path FILE");
+    if ((given(f.opt_custom_output_len) || given(f.opt_sharegpt_output_len)) && given(f.opt_output_lengths))
+        throw usage_error("--output-lengths draws every output length, so a fixed dataset output length would be "
+                          "ignored; give one of them");
+    if (pr || text) {
+        s.kind = pr ? WorkloadKind::prefix_repetition
+                    : (f.dataset == "custom" ? WorkloadKind::custom : WorkloadKind::sharegpt);
+        s.prefix_len = f.prefix_len;
+        s.suffix_len = f.suffix_len;
+        s.num_prefixes = f.num_prefixes;
+        s.prefix_output_len = f.prefix_output_len;
+        s.dataset_path = f.dataset_path;
+        s.custom_output_len = f.custom_output_len;
+        s.sharegpt_output_len = f.sharegpt_output_len;
+        if (s.num_prompts == 0) s.num_prompts = 1000;
+        return s;
+    }
     if (random) {
         s.kind = WorkloadKind::random;
+        s.random_prefix_len = f.random_prefix_len;
         if (s.num_prompts == 0) s.num_prompts = 1000;
         return s;
     }

@@ -44,13 +44,16 @@ inline std::vector<TimedRequest> to_timed_requests(const Workload& w) {
     return out;
 }
 
-/// A SimulationOptions::prepare that gives request i (id i) the token ids of the workload's
-/// prompt segments, built only when it arrives; nothing for unique prompts.
+/// A SimulationOptions::prepare that gives request i (id i) its prompt's token ids (from
+/// text, or built from its segments) only when it arrives; nothing for unique prompts.
 inline std::function<void(RequestSpec&)> prepare_prompt(const Workload& w) {
     if (!has_shared_prompts(w)) return {};
     return [&w](RequestSpec& s) {
-        const auto& segments = w.requests[static_cast<std::size_t>(s.id)].prompt;
-        if (!segments.empty()) s.prompt_tokens = prompt_tokens(segments);
+        const WorkloadRequest& r = w.requests[static_cast<std::size_t>(s.id)];
+        if (!r.prompt_ids.empty())
+            s.prompt_tokens = r.prompt_ids;
+        else if (!r.prompt.empty())
+            s.prompt_tokens = prompt_tokens(r.prompt);
     };
 }
 

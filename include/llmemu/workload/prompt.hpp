@@ -11,11 +11,13 @@
 /// reach on the same prompts, in the engine's own units.
 
 #include <cstdint>
+#include <span>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
+#include "llmemu/engine/block_hash.hpp"
 #include "llmemu/error.hpp"
 #include "llmemu/executor/step.hpp"
 
@@ -119,6 +121,29 @@ public:
         return static_cast<std::uint32_t>(hit);
     }
 
+    /// Observes a prompt given as token ids (a text dataset); returns its ideal hit tokens.
+    /// Keeps one key per distinct full block, so use it for datasets, not day-long traces.
+    std::uint32_t observe_tokens(const std::vector<TokenId>& tokens) {
+        const auto n = static_cast<std::uint32_t>(tokens.size());
+        m_queries += n;
+        const std::uint32_t max_blocks = n == 0 ? 0 : (n - 1) / m_block_size;
+        std::uint64_t parent = root_block_hash;
+        std::uint32_t hit_blocks = 0;
+        bool walking = true;
+        for (std::uint32_t b = 0; b < n / m_block_size; ++b) {
+            parent = hash_block_tokens(
+                parent, std::span<const TokenId>(tokens.data() + std::size_t{b} * m_block_size, m_block_size));
+            if (walking && b < max_blocks && m_blocks.contains(parent))
+                ++hit_blocks;
+            else
+                walking = false;
+            m_blocks.insert(parent);
+        }
+        const std::uint64_t hit = std::uint64_t{hit_blocks} * m_block_size;
+        m_hits += hit;
+        return static_cast<std::uint32_t>(hit);
+    }
+
     /// Prompt tokens looked up and ideal hits so far.
     [[nodiscard]] std::uint64_t queries() const noexcept { return m_queries; }
     [[nodiscard]] std::uint64_t hits() const noexcept { return m_hits; }
@@ -142,6 +167,8 @@ private:
     std::unordered_map<std::uint64_t, std::uint32_t> m_longest;
     /// Prefix nodes seen (the segments before them matched exactly).
     std::unordered_set<std::uint64_t> m_nodes;
+    /// Chained keys of the full blocks of token-id prompts seen.
+    std::unordered_set<std::uint64_t> m_blocks;
 };
 
 } // namespace llmemu

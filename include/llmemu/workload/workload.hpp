@@ -16,6 +16,7 @@
 #include "llmemu/error.hpp"
 #include "llmemu/random.hpp"
 #include "llmemu/workload/arrivals.hpp"
+#include "llmemu/workload/datasets.hpp"
 #include "llmemu/workload/length_model.hpp"
 #include "llmemu/workload/lengths.hpp"
 #include "llmemu/workload/mooncake.hpp"
@@ -34,6 +35,8 @@ struct WorkloadRequest {
     /// The prompt's contents when it shares prefixes with other requests (segments summing
     /// to prompt_len); empty = a prompt unique to this request.
     PromptSegments prompt;
+    /// The prompt's token ids when it comes from text (custom, sharegpt); empty otherwise.
+    std::vector<TokenId> prompt_ids;
 };
 
 /// Where the requests come from.
@@ -45,7 +48,32 @@ enum class WorkloadKind {
     random,
     /// Lengths drawn from a trace (joint empirical distribution), synthetic arrivals.
     empirical,
+    /// vLLM's prefix_repetition: num_prefixes shared prefixes, each with its own suffixes.
+    prefix_repetition,
+    /// vLLM's custom dataset: JSONL prompts (dataset_path), output custom_output_len.
+    custom,
+    /// vLLM's sharegpt dataset: conversations JSON (dataset_path).
+    sharegpt,
 };
+
+/// "trace", "random", "empirical", "prefix_repetition", "custom", "sharegpt".
+[[nodiscard]] inline const char* to_string(WorkloadKind k) noexcept {
+    switch (k) {
+    case WorkloadKind::trace:
+        return "trace";
+    case WorkloadKind::random:
+        return "random";
+    case WorkloadKind::empirical:
+        return "empirical";
+    case WorkloadKind::prefix_repetition:
+        return "prefix_repetition";
+    case WorkloadKind::custom:
+        return "custom";
+    case WorkloadKind::sharegpt:
+        return "sharegpt";
+    }
+    return "trace";
+}
 
 /// A workload description (what the command line's workload flags fill in).
 struct WorkloadSpec {
@@ -62,6 +90,19 @@ struct WorkloadSpec {
     std::optional<double> request_rate;
     double burstiness = 1.0;
     std::uint64_t seed = 0;
+    /// random: tokens of one prefix every prompt starts with (vLLM's --random-prefix-len).
+    std::uint32_t random_prefix_len = 0;
+    /// prefix_repetition (vLLM's --prefix-repetition-* flags).
+    std::uint32_t prefix_len = 256;
+    std::uint32_t suffix_len = 256;
+    std::uint32_t num_prefixes = 10;
+    std::uint32_t prefix_output_len = 128;
+    /// custom / sharegpt: the dataset file (vLLM's --dataset-path).
+    std::filesystem::path dataset_path;
+    /// custom: every output length (vLLM's --custom-output-len).
+    std::uint32_t custom_output_len = 256;
+    /// sharegpt: every output length; 0 = each completion's token count (vLLM's default).
+    std::uint32_t sharegpt_output_len = 0;
     /// An output-length model file (`llmemu workload fit`): random/empirical kinds draw each
     /// output length from it given the prompt length (empty = their own output lengths).
     std::filesystem::path output_lengths;
@@ -74,6 +115,14 @@ struct Workload {
 };
 
 namespace detail {
+/// A segment content unique to (seed, tag, index).
+[[nodiscard]] inline std::uint64_t workload_content(std::uint64_t seed, std::uint64_t tag,
+                                                    std::uint64_t index) noexcept {
+    std::uint64_t z = seed * 0x9E3779B97F4A7C15ULL ^ tag ^ (index * 0xD1B54A32D192ED03ULL);
+    z = (z ^ (z >> 30U)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27U)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31U);
+}
 inline std::string workload_fmt(double v) {
     char buf[64];
     std::snprintf(buf, sizeof buf, "%g", v);
@@ -92,7 +141,7 @@ inline Trace read_any_trace(const std::filesystem::path& path, bool require_arri
 /// Whether any request's prompt shares content with others (so prefix reuse is possible).
 [[nodiscard]] inline bool has_shared_prompts(const Workload& w) noexcept {
     for (const auto& r : w.requests)
-        if (!r.prompt.empty()) return true;
+        if (!r.prompt.empty() || !r.prompt_ids.empty()) return true;
     return false;
 }
 
@@ -104,7 +153,10 @@ inline Trace read_any_trace(const std::filesystem::path& path, bool require_arri
     PrefixReuseCounter c(block_size);
     for (const auto& r : w.requests) {
         if (max_model_len != 0 && std::uint64_t{r.prompt_len} + r.output_len > max_model_len) continue;
-        c.observe(r.prompt, r.prompt_len);
+        if (!r.prompt_ids.empty())
+            c.observe_tokens(r.prompt_ids);
+        else
+            c.observe(r.prompt, r.prompt_len);
     }
     return c;
 }
@@ -151,7 +203,7 @@ inline Workload build_workload(const WorkloadSpec& spec) {
         for (std::size_t i = 0; i < trace.requests.size(); ++i) {
             const auto& r = trace.requests[i];
             w.requests.push_back(
-                {r.arrived_at, r.prompt_len, r.output_len, mooncake ? std::move(mt.prompts[i]) : PromptSegments{}});
+                {r.arrived_at, r.prompt_len, r.output_len, mooncake ? std::move(mt.prompts[i]) : PromptSegments{}, {}});
         }
         w.description = (mooncake ? "Mooncake trace " : "trace ") + spec.trace_path.filename().string() + " (" +
                         std::to_string(w.requests.size()) + " requests" + (mooncake ? ", its prefix reuse" : "") +
@@ -165,15 +217,102 @@ inline Workload build_workload(const WorkloadSpec& spec) {
         const UniformLengths lengths(spec.input_len, spec.output_len, spec.range_ratio);
         const auto times = arrival_times(n_synthetic, process, arrival_rng);
         w.requests.reserve(n_synthetic);
+        const std::uint64_t prefix = detail::workload_content(spec.seed, 0x5052454649580000ULL, 0);
         for (std::size_t i = 0; i < n_synthetic; ++i) {
             LengthPair p = lengths.sample(length_rng);
             draw_output(p);
-            w.requests.push_back({times[i], p.prompt_len, p.output_len, {}});
+            WorkloadRequest r{times[i], p.prompt_len, p.output_len, {}, {}};
+            if (spec.random_prefix_len > 0) { // vLLM: one shared prefix, then the drawn length
+                r.prompt_len = spec.random_prefix_len + p.prompt_len;
+                r.prompt = {{prefix, spec.random_prefix_len},
+                            {detail::workload_content(spec.seed, 0x52414E444F4D0000ULL, i), p.prompt_len}};
+            }
+            w.requests.push_back(std::move(r));
         }
         w.description = "random dataset (" + std::to_string(n_synthetic) + " prompts, input " +
+                        (spec.random_prefix_len > 0 ? std::to_string(spec.random_prefix_len) + " shared + " : "") +
                         std::to_string(spec.input_len) +
                         (out_model ? std::string() : ", output " + std::to_string(spec.output_len)) + ", range ratio " +
                         detail::workload_fmt(spec.range_ratio) + out_note + ")";
+        break;
+    }
+    case WorkloadKind::prefix_repetition: {
+        process.validate();
+        if (spec.num_prefixes == 0 || spec.prefix_len == 0 || spec.suffix_len == 0 || spec.prefix_output_len == 0)
+            detail::throw_error<workload_error>(
+                "prefix_repetition: --prefix-repetition-num-prefixes, -prefix-len, -suffix-len and -output-len must "
+                "all be >= 1");
+        const std::size_t per = n_synthetic / spec.num_prefixes;
+        if (per == 0)
+            detail::throw_error<workload_error>("prefix_repetition: num_prompts (" + std::to_string(n_synthetic) +
+                                                ") must be greater than or equal to num_prefixes (" +
+                                                std::to_string(spec.num_prefixes) +
+                                                "); raise --num-prompts or lower --prefix-repetition-num-prefixes");
+        for (std::uint32_t k = 0; k < spec.num_prefixes; ++k) {
+            const std::uint64_t prefix = detail::workload_content(spec.seed, 0x5052455049580000ULL, k);
+            for (std::size_t j = 0; j < per; ++j) {
+                LengthPair p{spec.prefix_len + spec.suffix_len, spec.prefix_output_len};
+                draw_output(p);
+                const std::size_t i = std::size_t{k} * per + j;
+                w.requests.push_back(
+                    {0.0,
+                     p.prompt_len,
+                     p.output_len,
+                     PromptSegments{{prefix, spec.prefix_len},
+                                    {detail::workload_content(spec.seed, 0x5355464649580000ULL, i), spec.suffix_len}},
+                     {}});
+            }
+        }
+        shuffle_in_place(w.requests, length_rng); // vLLM shuffles the requests
+        const auto times = arrival_times(w.requests.size(), process, arrival_rng);
+        for (std::size_t i = 0; i < w.requests.size(); ++i) w.requests[i].arrival_s = times[i];
+        w.description =
+            "prefix_repetition dataset (" + std::to_string(w.requests.size()) +
+            " prompts: " + std::to_string(spec.num_prefixes) + " prefixes of " + std::to_string(spec.prefix_len) +
+            " tokens x " + std::to_string(per) + " suffixes of " + std::to_string(spec.suffix_len) +
+            (out_model ? std::string() : ", output " + std::to_string(spec.prefix_output_len)) + out_note + ")";
+        break;
+    }
+    case WorkloadKind::custom:
+    case WorkloadKind::sharegpt: {
+        process.validate();
+        const bool custom = spec.kind == WorkloadKind::custom;
+        if (spec.dataset_path.empty())
+            detail::throw_error<workload_error>(std::string(to_string(spec.kind)) +
+                                                " dataset: no file; give --dataset-path FILE");
+        std::vector<TextPrompt> all =
+            custom ? read_custom_dataset(spec.dataset_path) : read_sharegpt_dataset(spec.dataset_path);
+        shuffle_in_place(all, length_rng); // vLLM shuffles with the seed
+        const bool fixed = custom || spec.sharegpt_output_len != 0;
+        std::vector<std::size_t> usable;
+        for (std::size_t i = 0; i < all.size() && usable.size() < n_synthetic; ++i) {
+            const auto len = static_cast<std::uint32_t>(all[i].prompt_ids.size());
+            const std::uint32_t out = spec.sharegpt_output_len != 0 ? spec.sharegpt_output_len : all[i].completion_len;
+            if (custom || sharegpt_valid(len, out, fixed)) usable.push_back(i);
+        }
+        if (usable.empty())
+            detail::throw_error<workload_error>(
+                "sharegpt dataset '" + spec.dataset_path.string() +
+                "': no entry passes vLLM's filter (prompt 4..1024 tokens, output >= 4, prompt + output <= 2048)");
+        const std::size_t distinct = usable.size();
+        while (usable.size() < n_synthetic) usable.push_back(usable[uniform_index(length_rng, distinct)]); // oversample
+        const auto times = arrival_times(n_synthetic, process, arrival_rng);
+        for (std::size_t i = 0; i < n_synthetic; ++i) {
+            const TextPrompt& t = all[usable[i]];
+            LengthPair p{static_cast<std::uint32_t>(t.prompt_ids.size()), custom ? spec.custom_output_len
+                                                                          : spec.sharegpt_output_len != 0
+                                                                              ? spec.sharegpt_output_len
+                                                                              : t.completion_len};
+            draw_output(p);
+            w.requests.push_back({times[i], p.prompt_len, p.output_len, {}, t.prompt_ids});
+        }
+        w.description = std::string(to_string(spec.kind)) + " dataset " + spec.dataset_path.filename().string() + " (" +
+                        std::to_string(n_synthetic) + " prompts, " + std::to_string(distinct) + " distinct" +
+                        (out_model                       ? std::string()
+                         : custom                        ? ", output " + std::to_string(spec.custom_output_len)
+                         : spec.sharegpt_output_len != 0 ? ", output " + std::to_string(spec.sharegpt_output_len)
+                                                         : ", output = each completion's tokens") +
+                        out_note + ")";
         break;
     }
     case WorkloadKind::empirical: {
@@ -185,7 +324,7 @@ inline Workload build_workload(const WorkloadSpec& spec) {
         for (std::size_t i = 0; i < n_synthetic; ++i) {
             LengthPair p = lengths.sample(length_rng);
             draw_output(p);
-            w.requests.push_back({times[i], p.prompt_len, p.output_len, {}});
+            w.requests.push_back({times[i], p.prompt_len, p.output_len, {}, {}});
         }
         w.description = "lengths from " + spec.trace_path.filename().string() + " (" + std::to_string(n_synthetic) +
                         " prompts" + out_note + ")";
