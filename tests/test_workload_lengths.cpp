@@ -16,6 +16,18 @@
 using namespace llmemu;
 
 namespace {
+ScheduledRequest scheduled(RequestId id, std::uint32_t tokens, std::uint32_t computed, std::uint32_t outputs,
+                           bool completes_prompt) {
+    ScheduledRequest r;
+    r.id = id;
+    r.num_scheduled_tokens = tokens;
+    r.num_computed_tokens = computed;
+    r.num_output_tokens = outputs;
+    r.is_new = computed == 0;
+    r.completes_prompt = completes_prompt;
+    return r;
+}
+
 const std::filesystem::path data_dir = std::filesystem::path(LLMEMU_SOURCE_DIR) / "data";
 
 std::string model_error(const std::string& json) {
@@ -137,16 +149,15 @@ TEST_CASE("Workload.length_model.emitter_ends_at_the_drawn_length") {
     std::vector<std::uint32_t> lengths;
     for (RequestId id = 0; id < 40; ++id) {
         // Prefill of the 100-token prompt in two chunks, then decodes.
-        ScheduledRequest r{id, 60, 0, 0, true, false};
         std::uint32_t produced = 0;
-        r = ScheduledRequest{id, 40, 60, 0, false, true};
+        ScheduledRequest r = scheduled(id, 40, 60, 0, true); // the last chunk of the prompt
         for (;;) {
             CHECK(OutputLengthEmitter<UniformVocabEmitter>::prompt_len_of(r) == 100);
             const EmittedToken t = e.emit(r, rng);
             ++produced;
             if (t.eos) break;
             REQUIRE(produced < 60);
-            r = ScheduledRequest{id, 1, 100 + produced - 1, produced, false, true};
+            r = scheduled(id, 1, 100 + produced - 1, produced, true);
         }
         CHECK(produced == e.target(id, 100));
         CHECK(produced == same.target(id, 100)); // same seed, same lengths
@@ -159,7 +170,7 @@ TEST_CASE("Workload.length_model.emitter_ends_at_the_drawn_length") {
     UniformVocabEmitter plain;
     Rng a(5), b(5);
     for (std::uint32_t i = 0; i < 100; ++i) {
-        const ScheduledRequest r{1, 1, 100 + i, i, false, true};
+        const ScheduledRequest r = scheduled(1, 1, 100 + i, i, true);
         const EmittedToken x = none.emit(r, a);
         const EmittedToken y = plain.emit(r, b);
         REQUIRE(x.id == y.id);
