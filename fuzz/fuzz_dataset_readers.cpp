@@ -1,5 +1,5 @@
-// libFuzzer target for the vLLM dataset readers (custom JSONL, ShareGPT JSON): the first
-// byte picks the reader, the rest is the file. Any input either parses or raises
+// libFuzzer target for the vLLM dataset readers (custom JSONL, ShareGPT JSON) and the rate
+// schedule CSV reader: the first byte picks the reader, the rest is the file. Any input either parses or raises
 // llmemu::workload_error, never a crash, hang, other exception or sanitizer report. What
 // parses must be consistent: non-empty prompts whose ids are the documented rule's ids of
 // some text, the ShareGPT filter never accepting what it must reject.
@@ -13,11 +13,27 @@
 #include "llmemu/error.hpp"
 #include "llmemu/workload/datasets.hpp"
 #include "llmemu/workload/prompt.hpp"
+#include "llmemu/workload/schedule.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     if (size == 0) return 0;
-    const bool sharegpt = (data[0] & 1U) != 0;
     const std::string text(reinterpret_cast<const char*>(data) + 1, size - 1);
+    if (data[0] % 3U == 2U) { // rate schedule: what parses must invert monotonically
+        try {
+            std::istringstream in(text);
+            const llmemu::RateSchedule s = llmemu::parse_rate_schedule_csv(in, "fuzz.csv");
+            double last = 0.0;
+            for (const double n : {0.0, 0.5, 1.0, 7.0, 100.0, 1e6}) {
+                const double t = s.inverse(n);
+                if (!(t >= last) || !std::isfinite(t)) std::abort();
+                last = t;
+                if (!(s.rate(t) >= 0.0)) std::abort();
+            }
+        } catch (const llmemu::workload_error&) {
+        }
+        return 0;
+    }
+    const bool sharegpt = data[0] % 3U == 1U;
     std::vector<llmemu::TextPrompt> prompts;
     try {
         if (sharegpt) {

@@ -149,6 +149,10 @@ struct WorkloadFlags {
     std::uint32_t prefix_output_len = 128;
     std::uint32_t custom_output_len = 256;
     std::uint32_t sharegpt_output_len = 0;
+    std::string ramp_up_strategy;
+    double ramp_up_start_rps = 0.0;
+    double ramp_up_end_rps = 0.0;
+    std::string rate_schedule;
 
     CLI::Option* opt_trace = nullptr;
     CLI::Option* opt_dataset = nullptr;
@@ -163,6 +167,10 @@ struct WorkloadFlags {
     std::vector<CLI::Option*> opt_prefix_repetition;
     CLI::Option* opt_custom_output_len = nullptr;
     CLI::Option* opt_sharegpt_output_len = nullptr;
+    CLI::Option* opt_ramp_strategy = nullptr;
+    CLI::Option* opt_ramp_start = nullptr;
+    CLI::Option* opt_ramp_end = nullptr;
+    CLI::Option* opt_rate_schedule = nullptr;
 };
 
 /// Registers --trace, --dataset, --num-prompts, --input-len, --output-len, --range-ratio,
@@ -222,6 +230,17 @@ inline void add_workload_options(CLI::App& app, WorkloadFlags& f, bool with_rate
     f.opt_output_lengths = app.add_option("--output-lengths", f.output_lengths,
                                           "Output-length model (llmemu workload fit): synthetic requests draw each "
                                           "output length from it given their prompt length");
+    f.opt_rate_schedule =
+        app.add_option("--rate-schedule", f.rate_schedule,
+                       "Rate over time: a time,rate CSV (seconds, requests/s; linear between points) or "
+                       "diurnal:MEAN[,AMPLITUDE[,PERIOD_S]]; synthetic arrivals follow it, a trace's times are "
+                       "mapped onto it");
+    f.opt_ramp_strategy = app.add_option("--ramp-up-strategy", f.ramp_up_strategy,
+                                         "vLLM's ramp-up of synthetic arrivals from --ramp-up-start-rps to "
+                                         "--ramp-up-end-rps over the requests")
+                              ->check(CLI::IsMember({"linear", "exponential"}));
+    f.opt_ramp_start = app.add_option("--ramp-up-start-rps", f.ramp_up_start_rps, "Ramp-up: the first request's rate");
+    f.opt_ramp_end = app.add_option("--ramp-up-end-rps", f.ramp_up_end_rps, "Ramp-up: the last request's rate");
     if (with_rate) {
         f.opt_request_rate = app.add_option("--request-rate", f.request_rate,
                                             "Requests per second (inf: all at t=0). With a trace: rescale its "
@@ -291,6 +310,32 @@ inline WorkloadSpec make_workload_spec(const WorkloadFlags& f, const std::filesy
                               "' draws every output length, so --output-len would be ignored; give one of them");
         s.output_lengths = f.output_lengths;
     }
+    // Rates over time (vLLM's ramp-up; llmemu's schedules).
+    const bool ramp = given(f.opt_ramp_strategy);
+    if (!ramp && (given(f.opt_ramp_start) || given(f.opt_ramp_end)))
+        throw usage_error("--ramp-up-start-rps/--ramp-up-end-rps need --ramp-up-strategy linear or exponential");
+    if (ramp) {
+        if (!given(f.opt_ramp_start) || !given(f.opt_ramp_end))
+            throw usage_error("--ramp-up-strategy needs both --ramp-up-start-rps and --ramp-up-end-rps");
+        if (given(f.opt_request_rate) && !std::isinf(rate))
+            throw usage_error("--ramp-up-strategy sets the rate request by request, so --request-rate " +
+                              f.request_rate + " contradicts it (vLLM refuses this too); drop --request-rate");
+        if (given(f.opt_rate_schedule))
+            throw usage_error("--ramp-up-strategy and --rate-schedule both set the rate over time; give one");
+        if (!(f.ramp_up_start_rps > 0.0) || !(f.ramp_up_start_rps <= f.ramp_up_end_rps) ||
+            !std::isfinite(f.ramp_up_end_rps))
+            throw usage_error("--ramp-up-start-rps " + std::to_string(f.ramp_up_start_rps) + " / --ramp-up-end-rps " +
+                              std::to_string(f.ramp_up_end_rps) +
+                              ": give 0 < start <= end requests/s (vLLM refuses a rate of 0)");
+        s.ramp_up = RampUp{f.ramp_up_strategy == "linear" ? RampUpStrategy::linear : RampUpStrategy::exponential,
+                           f.ramp_up_start_rps, f.ramp_up_end_rps};
+    }
+    if (given(f.opt_rate_schedule)) {
+        if (given(f.opt_request_rate) && !std::isinf(rate))
+            throw usage_error("--rate-schedule sets the rate over time, so --request-rate " + f.request_rate +
+                              " contradicts it; drop --request-rate");
+        s.rate_schedule = f.rate_schedule;
+    }
     // vLLM's dataset-specific flags belong to their dataset.
     const bool pr = f.dataset == "prefix_repetition";
     const bool text = f.dataset == "custom" || f.dataset == "sharegpt";
@@ -345,6 +390,10 @@ inline WorkloadSpec make_workload_spec(const WorkloadFlags& f, const std::filesy
         throw usage_error("--output-lengths draws output lengths for synthetic requests, but trace '" +
                           s.trace_path.string() +
                           "' is replayed with its own; drop --output-lengths or add --dataset empirical");
+    if (s.kind == WorkloadKind::trace && ramp)
+        throw usage_error("--ramp-up-strategy shapes synthetic arrivals, but trace '" + s.trace_path.string() +
+                          "' is replayed with its own; use --rate-schedule to reshape a trace's rate, or add "
+                          "--dataset empirical");
     if (s.kind == WorkloadKind::trace && given(f.opt_burstiness))
         throw usage_error("--burstiness shapes synthetic arrivals, but trace '" + s.trace_path.string() +
                           "' is replayed with its own arrival times; drop --burstiness or add --dataset empirical");

@@ -21,6 +21,7 @@
 #include "llmemu/workload/lengths.hpp"
 #include "llmemu/workload/mooncake.hpp"
 #include "llmemu/workload/prompt.hpp"
+#include "llmemu/workload/schedule.hpp"
 #include "llmemu/workload/trace.hpp"
 
 namespace llmemu {
@@ -103,6 +104,11 @@ struct WorkloadSpec {
     std::uint32_t custom_output_len = 256;
     /// sharegpt: every output length; 0 = each completion's token count (vLLM's default).
     std::uint32_t sharegpt_output_len = 0;
+    /// vLLM's --ramp-up-strategy: synthetic arrivals at a rate growing over the requests.
+    std::optional<RampUp> ramp_up;
+    /// A rate schedule (a time,rate CSV path or diurnal:MEAN[,AMPLITUDE[,PERIOD_S]]):
+    /// synthetic arrivals follow it; a trace's arrival times are mapped onto it.
+    std::string rate_schedule;
     /// An output-length model file (`llmemu workload fit`): random/empirical kinds draw each
     /// output length from it given the prompt length (empty = their own output lengths).
     std::filesystem::path output_lengths;
@@ -188,8 +194,27 @@ inline Workload build_workload(const WorkloadSpec& spec) {
     const std::string out_note =
         out_model ? ", output lengths from " + spec.output_lengths.filename().string() : std::string();
 
+    if (spec.ramp_up && !spec.rate_schedule.empty())
+        detail::throw_error<workload_error>("a ramp-up and a rate schedule both set the rate over time; give one");
+    if ((spec.ramp_up || !spec.rate_schedule.empty()) && spec.request_rate && !std::isinf(*spec.request_rate))
+        detail::throw_error<workload_error>(
+            std::string(spec.ramp_up ? "a ramp-up" : "a rate schedule") +
+            " sets the rate over time, so a fixed request rate " + detail::workload_fmt(*spec.request_rate) +
+            " contradicts it (vLLM refuses --ramp-up-strategy with a request rate too); drop one");
+    std::optional<RateSchedule> schedule;
+    if (!spec.rate_schedule.empty()) schedule.emplace(parse_rate_schedule(spec.rate_schedule));
+    auto synthetic_times = [&](std::size_t n) {
+        if (spec.ramp_up) return ramp_up_arrival_times(n, *spec.ramp_up, spec.burstiness, arrival_rng);
+        if (schedule) return schedule_arrival_times(n, *schedule, spec.burstiness, arrival_rng);
+        return arrival_times(n, process, arrival_rng);
+    };
+
     switch (spec.kind) {
     case WorkloadKind::trace: {
+        if (spec.ramp_up)
+            detail::throw_error<workload_error>("trace '" + spec.trace_path.string() +
+                                                "' is replayed with its own arrival times; a ramp-up shapes synthetic "
+                                                "arrivals (use a rate schedule to reshape a trace's rate)");
         const bool mooncake = looks_like_mooncake_trace(spec.trace_path);
         MooncakeTrace mt;
         if (mooncake) mt = read_mooncake_trace(spec.trace_path, spec.num_prompts);
@@ -199,6 +224,13 @@ inline Workload build_workload(const WorkloadSpec& spec) {
             rescale_to_rate(trace, *spec.request_rate);
         else if (spec.request_rate) // inf: keep the lengths, send everything at once
             for (auto& r : trace.requests) r.arrived_at = 0.0;
+        if (schedule) { // keep order and bursts, follow the schedule's rate
+            std::vector<double> times;
+            times.reserve(trace.requests.size());
+            for (const auto& r : trace.requests) times.push_back(r.arrived_at);
+            apply_schedule(times, *schedule);
+            for (std::size_t i = 0; i < times.size(); ++i) trace.requests[i].arrived_at = times[i];
+        }
         w.requests.reserve(trace.requests.size());
         for (std::size_t i = 0; i < trace.requests.size(); ++i) {
             const auto& r = trace.requests[i];
@@ -207,15 +239,16 @@ inline Workload build_workload(const WorkloadSpec& spec) {
         }
         w.description = (mooncake ? "Mooncake trace " : "trace ") + spec.trace_path.filename().string() + " (" +
                         std::to_string(w.requests.size()) + " requests" + (mooncake ? ", its prefix reuse" : "") +
-                        (spec.request_rate ? ", rescaled to " + detail::workload_fmt(*spec.request_rate) + " req/s"
-                                           : ", its own arrival times") +
+                        (schedule            ? ", times mapped onto the rate schedule " + spec.rate_schedule
+                         : spec.request_rate ? ", rescaled to " + detail::workload_fmt(*spec.request_rate) + " req/s"
+                                             : ", its own arrival times") +
                         ")";
         return w;
     }
     case WorkloadKind::random: {
         process.validate();
         const UniformLengths lengths(spec.input_len, spec.output_len, spec.range_ratio);
-        const auto times = arrival_times(n_synthetic, process, arrival_rng);
+        const auto times = synthetic_times(n_synthetic);
         w.requests.reserve(n_synthetic);
         const std::uint64_t prefix = detail::workload_content(spec.seed, 0x5052454649580000ULL, 0);
         for (std::size_t i = 0; i < n_synthetic; ++i) {
@@ -264,7 +297,7 @@ inline Workload build_workload(const WorkloadSpec& spec) {
             }
         }
         shuffle_in_place(w.requests, length_rng); // vLLM shuffles the requests
-        const auto times = arrival_times(w.requests.size(), process, arrival_rng);
+        const auto times = synthetic_times(w.requests.size());
         for (std::size_t i = 0; i < w.requests.size(); ++i) w.requests[i].arrival_s = times[i];
         w.description =
             "prefix_repetition dataset (" + std::to_string(w.requests.size()) +
@@ -296,7 +329,7 @@ inline Workload build_workload(const WorkloadSpec& spec) {
                 "': no entry passes vLLM's filter (prompt 4..1024 tokens, output >= 4, prompt + output <= 2048)");
         const std::size_t distinct = usable.size();
         while (usable.size() < n_synthetic) usable.push_back(usable[uniform_index(length_rng, distinct)]); // oversample
-        const auto times = arrival_times(n_synthetic, process, arrival_rng);
+        const auto times = synthetic_times(n_synthetic);
         for (std::size_t i = 0; i < n_synthetic; ++i) {
             const TextPrompt& t = all[usable[i]];
             LengthPair p{static_cast<std::uint32_t>(t.prompt_ids.size()), custom ? spec.custom_output_len
@@ -319,7 +352,7 @@ inline Workload build_workload(const WorkloadSpec& spec) {
         process.validate();
         const Trace trace = read_any_trace(spec.trace_path, /*require_arrivals=*/false);
         const EmpiricalLengths lengths(trace.lengths(), trace.source);
-        const auto times = arrival_times(n_synthetic, process, arrival_rng);
+        const auto times = synthetic_times(n_synthetic);
         w.requests.reserve(n_synthetic);
         for (std::size_t i = 0; i < n_synthetic; ++i) {
             LengthPair p = lengths.sample(length_rng);
@@ -330,6 +363,18 @@ inline Workload build_workload(const WorkloadSpec& spec) {
                         " prompts" + out_note + ")";
         break;
     }
+    }
+    if (spec.ramp_up) {
+        w.description +=
+            std::string(", ramp-up ") + (spec.ramp_up->strategy == RampUpStrategy::linear ? "linear" : "exponential") +
+            " from " + detail::workload_fmt(spec.ramp_up->start_rps) + " to " +
+            detail::workload_fmt(spec.ramp_up->end_rps) + " req/s, burstiness " + detail::workload_fmt(spec.burstiness);
+        return w;
+    }
+    if (schedule) {
+        w.description +=
+            ", rate schedule " + spec.rate_schedule + ", burstiness " + detail::workload_fmt(spec.burstiness);
+        return w;
     }
     w.description += process.is_instant() ? std::string(", all sent at t=0")
                                           : ", " + detail::workload_fmt(process.request_rate) + " req/s, burstiness " +
