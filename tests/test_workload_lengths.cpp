@@ -16,18 +16,6 @@
 using namespace llmemu;
 
 namespace {
-ScheduledRequest scheduled(RequestId id, std::uint32_t tokens, std::uint32_t computed, std::uint32_t outputs,
-                           bool completes_prompt) {
-    ScheduledRequest r;
-    r.id = id;
-    r.num_scheduled_tokens = tokens;
-    r.num_computed_tokens = computed;
-    r.num_output_tokens = outputs;
-    r.is_new = computed == 0;
-    r.completes_prompt = completes_prompt;
-    return r;
-}
-
 const std::filesystem::path data_dir = std::filesystem::path(LLMEMU_SOURCE_DIR) / "data";
 
 std::string model_error(const std::string& json) {
@@ -150,14 +138,14 @@ TEST_CASE("Workload.length_model.emitter_ends_at_the_drawn_length") {
     for (RequestId id = 0; id < 40; ++id) {
         // Prefill of the 100-token prompt in two chunks, then decodes.
         std::uint32_t produced = 0;
-        ScheduledRequest r = scheduled(id, 40, 60, 0, true); // the last chunk of the prompt
+        ScheduledRequest r = ScheduledRequest::prefill_chunk(id, 40, 60, 100); // the prompt's last chunk
         for (;;) {
             CHECK(OutputLengthEmitter<UniformVocabEmitter>::prompt_len_of(r) == 100);
             const EmittedToken t = e.emit(r, rng);
             ++produced;
             if (t.eos) break;
             REQUIRE(produced < 60);
-            r = scheduled(id, 1, 100 + produced - 1, produced, true);
+            r = ScheduledRequest::decode(id, 100 + produced - 1, produced);
         }
         CHECK(produced == e.target(id, 100));
         CHECK(produced == same.target(id, 100)); // same seed, same lengths
@@ -170,7 +158,7 @@ TEST_CASE("Workload.length_model.emitter_ends_at_the_drawn_length") {
     UniformVocabEmitter plain;
     Rng a(5), b(5);
     for (std::uint32_t i = 0; i < 100; ++i) {
-        const ScheduledRequest r = scheduled(1, 1, 100 + i, i, true);
+        const ScheduledRequest r = ScheduledRequest::decode(1, 100 + i, i);
         const EmittedToken x = none.emit(r, a);
         const EmittedToken y = plain.emit(r, b);
         REQUIRE(x.id == y.id);
