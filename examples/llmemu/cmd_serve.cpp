@@ -27,6 +27,7 @@
 #include "llmemu/time/wall_clock.hpp"
 #include "llmemu/tokens/uniform_vocab_emitter.hpp"
 #include "llmemu/version.hpp"
+#include "llmemu/workload/length_model.hpp"
 
 namespace {
 
@@ -42,6 +43,7 @@ struct ServeArgs {
     std::size_t max_body_bytes = 16U << 20U;
     double idle_timeout_s = 60;
     int timer_priority = 0;
+    std::string output_lengths;
 };
 
 void run_serve(ServeArgs& a) {
@@ -72,14 +74,20 @@ void run_serve(ServeArgs& a) {
         !a.model.empty() ? a.model
                          : (mc != nullptr && !mc->model_name.empty() ? mc->model_name : std::string("llmemu"));
 
-    using Exec = EmulatedExecutor<AnyLatencyModel, WallClock>;
+    // EOS: from an output-length model for requests without ignore_eos, or never (max_tokens).
+    std::shared_ptr<const OutputLengthModel> lengths;
+    if (!a.output_lengths.empty())
+        lengths = std::make_shared<const OutputLengthModel>(read_output_length_model(a.output_lengths));
+    using Emitter = OutputLengthEmitter<UniformVocabEmitter>;
+    using Exec = EmulatedExecutor<AnyLatencyModel, WallClock, Emitter>;
     TimerService::Options timer_options;
     timer_options.realtime_priority = a.timer_priority;
     WallClock clock(timer_options);
     clock.timers().start(); // settle the timer thread's priority now, to report it
     const UniformVocabEmitter emitter =
         mc != nullptr && mc->vocab_size != 0 ? UniformVocabEmitter(mc->vocab_size) : UniformVocabEmitter();
-    LiveEngine<Exec> engine(Exec(model, clock, emitter, a.engine.seed), clock, config, mc);
+    LiveEngine<Exec> engine(Exec(model, clock, Emitter(emitter, lengths, a.engine.seed), a.engine.seed), clock, config,
+                            mc);
     server::LiveEngineBackend<Exec> backend(engine);
 
     server::ServerOptions opts;
@@ -100,6 +108,13 @@ void run_serve(ServeArgs& a) {
               << "  engine:  max_num_seqs=" << used.max_num_seqs
               << " max_num_batched_tokens=" << used.max_num_batched_tokens << " max_model_len=" << used.max_model_len
               << "\n           num_gpu_blocks=" << used.num_gpu_blocks << blocks_note << "\n"
+              << "  eos:     "
+              << (lengths ? "output lengths drawn from " + a.output_lengths + " (" + std::to_string(lengths->k()) +
+                                "-nearest prompts of " + std::to_string(lengths->pairs().size()) +
+                                " requests) for requests without ignore_eos"
+                          : std::string("none: requests run to max_tokens (or max_model_len); give --output-lengths "
+                                        "MODEL to end them at realistic lengths"))
+              << "\n"
               << "  timer:   " << clock.timers().realtime().describe() << "\n"
               << "listening on http://" << (a.host.find(':') != std::string::npos ? "[" + a.host + "]" : a.host) << ":"
               << srv.port() << " (Ctrl-C to stop)" << std::endl;
@@ -145,6 +160,10 @@ const bool registered = register_command(45, [](CLI::App& app) {
                     "Run the step timer thread at real-time priority SCHED_FIFO 1..99 so other load on the machine "
                     "cannot make steps late (needs root or CAP_SYS_NICE; 0 = normal scheduling)")
         ->capture_default_str();
+    cmd->add_option("--output-lengths", args->output_lengths,
+                    "Output-length model (llmemu workload fit): requests without ignore_eos end with EOS at a length "
+                    "drawn from it given their prompt length (default: no EOS, requests run to max_tokens)")
+        ->check(CLI::ExistingFile);
     cmd->callback([args] { run_serve(*args); });
 });
 

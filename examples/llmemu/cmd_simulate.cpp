@@ -181,6 +181,10 @@ void run_simulate(SimulateArgs& a) {
     print_line(os, "Peak KV-cache usage (%):", fmt("%.2f", st.max_kv_usage * 100.0));
     if (used.enable_prefix_caching)
         print_line(os, "Prefix-cache hit rate (%):", fmt("%.2f", st.prefix_cache_hit_rate() * 100.0));
+    // What an infinite cache would reach on the same prompts, beside what the pool achieved.
+    const PrefixReuseCounter ideal = ideal_prefix_reuse(workload, used.block_size, used.max_model_len);
+    if (has_shared_prompts(workload))
+        print_line(os, "Ideal prefix-cache hit rate (%):", fmt("%.2f", ideal.hit_rate() * 100.0) + " (infinite cache)");
     const Coverage& cov = run.coverage;
     const double tot = cov.total == 0 ? 1.0 : static_cast<double>(cov.total);
     print_line(os, "Oracle exact / neighbour / clamped (%):",
@@ -215,13 +219,16 @@ void run_simulate(SimulateArgs& a) {
             ll["profile"]["gpu_name"] = mc->gpu_name;
         }
         ll["workload"] = {{"description", workload.description},
-                          {"kind", wspec.kind == WorkloadKind::trace    ? "trace"
-                                   : wspec.kind == WorkloadKind::random ? "random"
-                                                                        : "empirical"},
+                          {"kind", to_string(wspec.kind)},
                           {"trace", wspec.trace_path.string()},
                           {"num_requests", workload.requests.size()}};
         ll["config"] = config_json(used);
         ll["engine_stats"] = engine_stats_json(st);
+        ll["prefix_reuse"] = {{"achieved_hit_rate", used.enable_prefix_caching ? st.prefix_cache_hit_rate() : 0.0},
+                              {"ideal_hit_rate", ideal.hit_rate()},
+                              {"ideal_hits", ideal.hits()},
+                              {"ideal_queries", ideal.queries()},
+                              {"shared_prompts", has_shared_prompts(workload)}};
         ll["oracle_coverage"] = coverage_json(cov);
         ll["simulated_duration_s"] = sim_s;
         ll["timeseries"] = to_json(run.sim.timeseries);

@@ -16,6 +16,7 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 
@@ -172,6 +173,20 @@ struct WorkloadFlags {
     double range_ratio = 0.0;
     std::string request_rate = "inf";
     double burstiness = 1.0;
+    std::string output_lengths;
+    // vLLM's dataset flags.
+    std::string dataset_path;
+    std::uint32_t random_prefix_len = 0;
+    std::uint32_t prefix_len = 256;
+    std::uint32_t suffix_len = 256;
+    std::uint32_t num_prefixes = 10;
+    std::uint32_t prefix_output_len = 128;
+    std::uint32_t custom_output_len = 256;
+    std::uint32_t sharegpt_output_len = 0;
+    std::string ramp_up_strategy;
+    double ramp_up_start_rps = 0.0;
+    double ramp_up_end_rps = 0.0;
+    std::string rate_schedule;
 
     CLI::Option* opt_trace = nullptr;
     CLI::Option* opt_dataset = nullptr;
@@ -180,29 +195,86 @@ struct WorkloadFlags {
     CLI::Option* opt_range_ratio = nullptr;
     CLI::Option* opt_request_rate = nullptr;
     CLI::Option* opt_burstiness = nullptr;
+    CLI::Option* opt_output_lengths = nullptr;
+    CLI::Option* opt_dataset_path = nullptr;
+    CLI::Option* opt_random_prefix_len = nullptr;
+    std::vector<CLI::Option*> opt_prefix_repetition;
+    CLI::Option* opt_custom_output_len = nullptr;
+    CLI::Option* opt_sharegpt_output_len = nullptr;
+    CLI::Option* opt_ramp_strategy = nullptr;
+    CLI::Option* opt_ramp_start = nullptr;
+    CLI::Option* opt_ramp_end = nullptr;
+    CLI::Option* opt_rate_schedule = nullptr;
 };
 
 /// Registers --trace, --dataset, --num-prompts, --input-len, --output-len, --range-ratio,
 /// and (unless `with_rate` is false, for sweep's list of rates) --request-rate and --burstiness.
 inline void add_workload_options(CLI::App& app, WorkloadFlags& f, bool with_rate = true) {
     f.opt_trace = app.add_option("--trace", f.trace,
-                                 "Trace CSV (arrived_at,num_prefill_tokens,num_decode_tokens) to replay; a file "
-                                 "without arrived_at (lengths only) is sampled with synthetic arrivals");
-    f.opt_dataset = app.add_option("--dataset", f.dataset,
-                                   "random: vLLM's random dataset (--input-len/--output-len/--range-ratio); "
-                                   "trace: replay --trace; empirical: lengths drawn from --trace, synthetic arrivals")
-                        ->check(CLI::IsMember({"random", "trace", "empirical"}));
+                                 "Trace to replay: CSV (arrived_at,num_prefill_tokens,num_decode_tokens; a file "
+                                 "without arrived_at, lengths only, is sampled with synthetic arrivals) or Mooncake "
+                                 "JSONL (timestamp,input_length,output_length,hash_ids: its prefix reuse is kept)");
+    f.opt_dataset =
+        app.add_option("--dataset,--dataset-name", f.dataset,
+                       "random: vLLM's random dataset (--input-len/--output-len/--range-ratio/--random-prefix-len); "
+                       "trace: replay --trace; empirical: lengths drawn from --trace, synthetic arrivals; "
+                       "prefix_repetition, custom, sharegpt: vLLM's datasets of those names (--dataset-path)")
+            ->check(CLI::IsMember({"random", "trace", "empirical", "prefix_repetition", "custom", "sharegpt"}));
+    f.opt_dataset_path = app.add_option("--dataset-path", f.dataset_path,
+                                        "custom: JSONL with a \"prompt\" per line; sharegpt: ShareGPT JSON");
+    f.opt_random_prefix_len = app.add_option("--random-prefix-len", f.random_prefix_len,
+                                             "Random dataset: tokens of one prefix shared by every prompt (added to "
+                                             "the drawn input length, as vLLM does)")
+                                  ->capture_default_str();
+    f.opt_prefix_repetition = {
+        app.add_option("--prefix-repetition-prefix-len", f.prefix_len, "prefix_repetition: tokens per prefix")
+            ->capture_default_str()
+            ->check(CLI::PositiveNumber),
+        app.add_option("--prefix-repetition-suffix-len", f.suffix_len, "prefix_repetition: tokens per suffix")
+            ->capture_default_str()
+            ->check(CLI::PositiveNumber),
+        app.add_option("--prefix-repetition-num-prefixes", f.num_prefixes,
+                       "prefix_repetition: distinct prefixes (each gets num_prompts / num_prefixes suffixes)")
+            ->capture_default_str()
+            ->check(CLI::PositiveNumber),
+        app.add_option("--prefix-repetition-output-len", f.prefix_output_len, "prefix_repetition: output tokens")
+            ->capture_default_str()
+            ->check(CLI::PositiveNumber)};
+    f.opt_custom_output_len =
+        app.add_option("--custom-output-len", f.custom_output_len, "custom: output tokens of every request")
+            ->capture_default_str()
+            ->check(CLI::PositiveNumber);
+    f.opt_sharegpt_output_len =
+        app.add_option("--sharegpt-output-len", f.sharegpt_output_len,
+                       "sharegpt: output tokens of every request (default: each completion's token count)")
+            ->check(CLI::PositiveNumber);
     app.add_option("--num-prompts", f.num_prompts,
                    "Requests: the first N of a trace (default all), or how many to draw (default 1000)");
-    f.opt_input_len = app.add_option("--input-len", f.input_len, "Random dataset: mean prompt tokens")
-                          ->capture_default_str()
-                          ->check(CLI::PositiveNumber);
-    f.opt_output_len = app.add_option("--output-len", f.output_len, "Random dataset: mean output tokens")
-                           ->capture_default_str()
-                           ->check(CLI::PositiveNumber);
-    f.opt_range_ratio = app.add_option("--range-ratio", f.range_ratio,
+    f.opt_input_len =
+        app.add_option("--input-len,--random-input-len", f.input_len, "Random dataset: mean prompt tokens")
+            ->capture_default_str()
+            ->check(CLI::PositiveNumber);
+    f.opt_output_len =
+        app.add_option("--output-len,--random-output-len", f.output_len, "Random dataset: mean output tokens")
+            ->capture_default_str()
+            ->check(CLI::PositiveNumber);
+    f.opt_range_ratio = app.add_option("--range-ratio,--random-range-ratio", f.range_ratio,
                                        "Random dataset: lengths uniform in [len*(1-r), len*(1+r)], r in [0, 1)")
                             ->capture_default_str();
+    f.opt_output_lengths = app.add_option("--output-lengths", f.output_lengths,
+                                          "Output-length model (llmemu workload fit): synthetic requests draw each "
+                                          "output length from it given their prompt length");
+    f.opt_rate_schedule =
+        app.add_option("--rate-schedule", f.rate_schedule,
+                       "Rate over time: a time,rate CSV (seconds, requests/s; linear between points) or "
+                       "diurnal:MEAN[,AMPLITUDE[,PERIOD_S]]; synthetic arrivals follow it, a trace's times are "
+                       "mapped onto it");
+    f.opt_ramp_strategy = app.add_option("--ramp-up-strategy", f.ramp_up_strategy,
+                                         "vLLM's ramp-up of synthetic arrivals from --ramp-up-start-rps to "
+                                         "--ramp-up-end-rps over the requests")
+                              ->check(CLI::IsMember({"linear", "exponential"}));
+    f.opt_ramp_start = app.add_option("--ramp-up-start-rps", f.ramp_up_start_rps, "Ramp-up: the first request's rate");
+    f.opt_ramp_end = app.add_option("--ramp-up-end-rps", f.ramp_up_end_rps, "Ramp-up: the last request's rate");
     if (with_rate) {
         f.opt_request_rate = app.add_option("--request-rate", f.request_rate,
                                             "Requests per second (inf: all at t=0). With a trace: rescale its "
@@ -228,6 +300,7 @@ inline double parse_rate(std::string_view text, std::string_view flag = "--reque
 
 /// True when the trace file has an arrived_at column (peeks at its header only).
 inline bool trace_has_arrivals(const std::filesystem::path& path) {
+    if (looks_like_mooncake_trace(path)) return true; // Mooncake JSONL: every line has a timestamp
     std::ifstream in(path);
     if (!in)
         llmemu::detail::throw_error<workload_error>("trace '" + path.string() +
@@ -265,8 +338,77 @@ inline WorkloadSpec make_workload_spec(const WorkloadFlags& f, const std::filesy
         throw usage_error("--input-len/--output-len/--range-ratio shape the random dataset; add --dataset random");
     if (!(f.range_ratio >= 0.0 && f.range_ratio < 1.0))
         throw usage_error("--range-ratio " + std::to_string(f.range_ratio) + ": must be in [0, 1)");
+    if (given(f.opt_output_lengths)) {
+        if (given(f.opt_output_len))
+            throw usage_error("--output-lengths '" + f.output_lengths +
+                              "' draws every output length, so --output-len would be ignored; give one of them");
+        s.output_lengths = f.output_lengths;
+    }
+    // Rates over time (vLLM's ramp-up; llmemu's schedules).
+    const bool ramp = given(f.opt_ramp_strategy);
+    if (!ramp && (given(f.opt_ramp_start) || given(f.opt_ramp_end)))
+        throw usage_error("--ramp-up-start-rps/--ramp-up-end-rps need --ramp-up-strategy linear or exponential");
+    if (ramp) {
+        if (!given(f.opt_ramp_start) || !given(f.opt_ramp_end))
+            throw usage_error("--ramp-up-strategy needs both --ramp-up-start-rps and --ramp-up-end-rps");
+        if (given(f.opt_request_rate) && !std::isinf(rate))
+            throw usage_error("--ramp-up-strategy sets the rate request by request, so --request-rate " +
+                              f.request_rate + " contradicts it (vLLM refuses this too); drop --request-rate");
+        if (given(f.opt_rate_schedule))
+            throw usage_error("--ramp-up-strategy and --rate-schedule both set the rate over time; give one");
+        if (!(f.ramp_up_start_rps > 0.0) || !(f.ramp_up_start_rps <= f.ramp_up_end_rps) ||
+            !std::isfinite(f.ramp_up_end_rps))
+            throw usage_error("--ramp-up-start-rps " + std::to_string(f.ramp_up_start_rps) + " / --ramp-up-end-rps " +
+                              std::to_string(f.ramp_up_end_rps) +
+                              ": give 0 < start <= end requests/s (vLLM refuses a rate of 0)");
+        s.ramp_up = RampUp{f.ramp_up_strategy == "linear" ? RampUpStrategy::linear : RampUpStrategy::exponential,
+                           f.ramp_up_start_rps, f.ramp_up_end_rps};
+    }
+    if (given(f.opt_rate_schedule)) {
+        if (given(f.opt_request_rate) && !std::isinf(rate))
+            throw usage_error("--rate-schedule sets the rate over time, so --request-rate " + f.request_rate +
+                              " contradicts it; drop --request-rate");
+        s.rate_schedule = f.rate_schedule;
+    }
+    // vLLM's dataset-specific flags belong to their dataset.
+    const bool pr = f.dataset == "prefix_repetition";
+    const bool text = f.dataset == "custom" || f.dataset == "sharegpt";
+    if (given(f.opt_random_prefix_len) && !random)
+        throw usage_error("--random-prefix-len shapes the random dataset; add --dataset random");
+    for (const CLI::Option* o : f.opt_prefix_repetition)
+        if (given(o) && !pr)
+            throw usage_error(o->get_name() + " shapes the prefix_repetition dataset; add --dataset "
+                                              "prefix_repetition");
+    if (given(f.opt_custom_output_len) && f.dataset != "custom")
+        throw usage_error("--custom-output-len shapes the custom dataset; add --dataset custom");
+    if (given(f.opt_sharegpt_output_len) && f.dataset != "sharegpt")
+        throw usage_error("--sharegpt-output-len shapes the sharegpt dataset; add --dataset sharegpt");
+    if (given(f.opt_dataset_path) && !text)
+        throw usage_error("--dataset-path names the file of --dataset custom or sharegpt; use --trace for traces");
+    if ((pr || text) && given(f.opt_trace))
+        throw usage_error("--dataset " + f.dataset + " does not read --trace '" + f.trace + "'; drop one of them" +
+                          (text ? " (its file is --dataset-path)" : ""));
+    if (text && !given(f.opt_dataset_path))
+        throw usage_error("--dataset " + f.dataset + " reads its prompts from a file; give --dataset-path FILE");
+    if ((given(f.opt_custom_output_len) || given(f.opt_sharegpt_output_len)) && given(f.opt_output_lengths))
+        throw usage_error("--output-lengths draws every output length, so a fixed dataset output length would be "
+                          "ignored; give one of them");
+    if (pr || text) {
+        s.kind = pr ? WorkloadKind::prefix_repetition
+                    : (f.dataset == "custom" ? WorkloadKind::custom : WorkloadKind::sharegpt);
+        s.prefix_len = f.prefix_len;
+        s.suffix_len = f.suffix_len;
+        s.num_prefixes = f.num_prefixes;
+        s.prefix_output_len = f.prefix_output_len;
+        s.dataset_path = f.dataset_path;
+        s.custom_output_len = f.custom_output_len;
+        s.sharegpt_output_len = f.sharegpt_output_len;
+        if (s.num_prompts == 0) s.num_prompts = 1000;
+        return s;
+    }
     if (random) {
         s.kind = WorkloadKind::random;
+        s.random_prefix_len = f.random_prefix_len;
         if (s.num_prompts == 0) s.num_prompts = 1000;
         return s;
     }
@@ -278,6 +420,14 @@ inline WorkloadSpec make_workload_spec(const WorkloadFlags& f, const std::filesy
     else
         s.kind = trace_has_arrivals(s.trace_path) ? WorkloadKind::trace : WorkloadKind::empirical;
     if (s.kind == WorkloadKind::empirical && s.num_prompts == 0) s.num_prompts = 1000;
+    if (s.kind == WorkloadKind::trace && !s.output_lengths.empty())
+        throw usage_error("--output-lengths draws output lengths for synthetic requests, but trace '" +
+                          s.trace_path.string() +
+                          "' is replayed with its own; drop --output-lengths or add --dataset empirical");
+    if (s.kind == WorkloadKind::trace && ramp)
+        throw usage_error("--ramp-up-strategy shapes synthetic arrivals, but trace '" + s.trace_path.string() +
+                          "' is replayed with its own; use --rate-schedule to reshape a trace's rate, or add "
+                          "--dataset empirical");
     if (s.kind == WorkloadKind::trace && given(f.opt_burstiness))
         throw usage_error("--burstiness shapes synthetic arrivals, but trace '" + s.trace_path.string() +
                           "' is replayed with its own arrival times; drop --burstiness or add --dataset empirical");

@@ -35,6 +35,10 @@ struct SimulationOptions {
     std::function<void(double fraction)> progress;
     /// Keep every token's time in the records (needed for ITL); off saves memory.
     bool record_token_times = true;
+    /// Called with each request just before it joins the engine, e.g. to fill its
+    /// prompt_tokens from a compact description, so that a long trace never holds every
+    /// prompt's token ids at once.
+    std::function<void(RequestSpec&)> prepare;
     /// Keep the engine's per-interval time series (SimulationResult::timeseries; bounded
     /// memory, see timeseries.hpp) with this interval; 0 = off.
     std::chrono::nanoseconds timeseries_interval{0};
@@ -103,6 +107,7 @@ SimulationResult run_simulation(Engine<E, C>& engine, std::vector<TimedRequest> 
     for (;;) {
         const std::chrono::nanoseconds t = engine.now();
         while (next < total && requests[next].arrival <= t) {
+            if (options.prepare) options.prepare(requests[next].spec);
             engine.add_request(std::move(requests[next].spec), requests[next].arrival);
             ++next;
         }
