@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Build the pack-reader fuzzer with clang (libFuzzer + ASan + UBSan) in its own build
+# Build the pack-reader (and report-input) fuzzers with clang (libFuzzer + ASan + UBSan) in its own build
 # directory and run it for a bounded time. Usage: fuzz/run.sh [seconds=60] [extra libFuzzer flags]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,3 +16,11 @@ mkdir -p "$work"
 cp -n fuzz/corpus/* "$work"/ 2>/dev/null || true
 "$build/fuzz/fuzz_pack_reader" "$work" -dict=fuzz/pack.dict -max_total_time="$seconds" -max_len=8192 \
   -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$build/" "$@"
+
+# The HTML report's input reader, for the same time, on its own seed corpus.
+cmake --build "$build" --target fuzz_report_inputs -j "${LLMEMU_FUZZ_JOBS:-1}"
+work_report="$build/fuzz-corpus-report"
+mkdir -p "$work_report"
+cp -n fuzz/corpus_report/* "$work_report"/ 2>/dev/null || true
+"$build/fuzz/fuzz_report_inputs" "$work_report" -dict=fuzz/report.dict -max_total_time="$seconds" -max_len=8192 \
+  -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$build/report-" "$@"
