@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdio>
 #include <ctime>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <memory>
@@ -100,6 +101,13 @@ void run_simulate(SimulateArgs& a) {
     SummaryOptions summary;
     summary.percentiles = parse_percentiles(a.percentiles);
     if (!a.goodput.empty()) parse_slo(a.goodput, summary);
+    if (!a.report.empty()) { // fail before the run, not after it
+        const auto dir = std::filesystem::path(a.report).parent_path();
+        std::error_code ec;
+        if (!dir.empty() && !std::filesystem::is_directory(dir, ec))
+            throw usage_error("--report '" + a.report + "': the directory '" + dir.string() +
+                              "' does not exist; create it or give another path");
+    }
 
     const bool default_profile = a.engine.profile.empty();
     const std::string profile_spec = default_profile ? default_profile_path().string() : a.engine.profile;

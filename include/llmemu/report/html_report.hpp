@@ -886,7 +886,7 @@ inline Report build_report(const std::vector<ReportInput>& inputs, const ReportO
             if (best && std::isfinite(*best))
                 for (Chart* c : {&ct, &cp, &ce, &thr})
                     c->lines.push_back({true, *best,
-                                        "sustainable " + report_rate_text(*best) + " req/s" +
+                                        report_rate_text(*best) + " req/s sustained" +
                                             (settings.size() > 1 ? " (" + settings[si] + ")" : ""),
                                         si});
         }
@@ -962,6 +962,7 @@ h3{font-size:15px;margin:0}p.note,p.sub{color:var(--muted);margin:2px 0 10px}
 .grid{display:flex;flex-wrap:wrap;gap:18px}
 figure{margin:0;border:1px solid var(--line);padding:10px 10px 4px;break-inside:avoid;page-break-inside:avoid;max-width:100%}
 .grid figure{width:602px}
+figure.table{width:fit-content;margin-bottom:14px}
 figure svg{max-width:100%;height:auto;display:block}
 table.data{border-collapse:collapse;margin:8px 0 4px;font-size:13px;font-variant-numeric:tabular-nums}
 table.data th,table.data td{border:1px solid var(--line);padding:3px 9px;text-align:right}

@@ -163,19 +163,23 @@ inline std::vector<double> linear_ticks(double lo, double hi, int target = 6) {
     return out;
 }
 
-/// Decades (and 2, 5 within them when few decades) covering [lo, hi], lo > 0.
+/// Round numbers covering [lo, hi], lo > 0, for a log axis: decades, else 1-2-5 within
+/// them, else every digit, else (a very narrow range) linear round numbers.
 inline std::vector<double> log_ticks(double lo, double hi) {
-    std::vector<double> out;
     const int d0 = static_cast<int>(std::floor(std::log10(lo)));
     const int d1 = static_cast<int>(std::ceil(std::log10(hi)));
-    const bool fine = d1 - d0 <= 2;
-    for (int d = d0; d <= d1; ++d)
-        for (double m : fine ? std::vector<double>{1, 2, 5} : std::vector<double>{1}) {
-            const double v = m * std::pow(10.0, d);
-            if (v >= lo * (1 - 1e-9) && v <= hi * (1 + 1e-9)) out.push_back(v);
-        }
-    if (out.size() < 3) return linear_ticks(lo, hi, 5); // a narrow range: round numbers inside it
-    return out;
+    const std::vector<double> mantissas[] = {{1}, {1, 2, 5}, {1, 2, 3, 4, 5, 6, 7, 8, 9}};
+    for (const auto& ms : mantissas) {
+        std::vector<double> out;
+        for (int d = d0; d <= d1; ++d)
+            for (double m : ms) {
+                const double v = m * std::pow(10.0, d);
+                if (v >= lo * (1 - 1e-9) && v <= hi * (1 + 1e-9)) out.push_back(v);
+            }
+        if (out.size() >= 3 && out.size() <= 12) return out;
+        if (out.size() > 12) break; // too many: the coarser set (if it had 2) is better than crowding
+    }
+    return linear_ticks(lo, hi, 5);
 }
 
 /// The data range of an axis: fixed ends where given, else the data's, padded; log axes
@@ -198,6 +202,8 @@ inline std::pair<double, double> axis_range(const Axis& ax, std::vector<double> 
             lo /= 2.0;
             hi *= 2.0;
         }
+        lo /= 1.04; // keep data off the frame
+        hi *= 1.04;
         lo = std::pow(10.0, std::floor(std::log10(lo) * 10.0) / 10.0);
         hi = std::pow(10.0, std::ceil(std::log10(hi) * 10.0) / 10.0);
     } else {
@@ -256,9 +262,13 @@ inline std::string render_svg(const Chart& c, const ChartLayout& L = {}) {
     const auto [x0, x1] = detail::axis_range(xax, xs, false);
     const auto [y0, y1] = detail::axis_range(c.y, ys, bars);
     const int pw = L.width - L.left - L.right;
-    const int legend_rows =
-        static_cast<int>((c.series.size() + c.lines.size() + static_cast<std::size_t>(L.legend_columns) - 1) /
-                         static_cast<std::size_t>(L.legend_columns));
+    std::size_t longest = 0;
+    for (const auto& se : c.series) longest = std::max(longest, se.name.size() + (se.points.empty() ? 10 : 0));
+    for (const auto& l : c.lines) longest = std::max(longest, l.label.size());
+    const int columns =
+        longest <= static_cast<std::size_t>(((L.width - L.left) / L.legend_columns - 34) / 7) ? L.legend_columns : 1;
+    const int legend_rows = static_cast<int>(
+        (c.series.size() + c.lines.size() + static_cast<std::size_t>(columns) - 1) / static_cast<std::size_t>(columns));
     const int height = L.top + L.plot_height + L.bottom + legend_rows * L.legend_row + 6;
     const detail::Scale sx{x0, x1, static_cast<double>(L.left), static_cast<double>(L.left + pw), xax.log};
     const detail::Scale sy{y0, y1, static_cast<double>(L.top + L.plot_height), static_cast<double>(L.top), c.y.log};
@@ -383,12 +393,12 @@ inline std::string render_svg(const Chart& c, const ChartLayout& L = {}) {
         }
     }
     // Legend.
-    const int colw = (L.width - L.left) / L.legend_columns;
+    const int colw = (L.width - L.left) / columns;
     const int ly0 = L.top + L.plot_height + L.bottom;
     std::size_t k = 0;
     auto entry = [&](const std::string& swatch, const std::string& text, const std::string& attrs) {
-        const int col = static_cast<int>(k % static_cast<std::size_t>(L.legend_columns));
-        const int row = static_cast<int>(k / static_cast<std::size_t>(L.legend_columns));
+        const int col = static_cast<int>(k % static_cast<std::size_t>(columns));
+        const int row = static_cast<int>(k / static_cast<std::size_t>(columns));
         const int x = L.left + col * colw, y = ly0 + row * L.legend_row;
         std::string t = text;
         const std::size_t maxc = static_cast<std::size_t>(std::max(8, (colw - 34) / 7));
