@@ -65,7 +65,7 @@ public:
         for (const auto& r : batch.requests) {
             RequestOutput o;
             o.id = r.id;
-            if (r.completes_prompt) {
+            if (r.samples_token) {
                 o.token = static_cast<TokenId>(100 + r.num_output_tokens);
                 o.is_eos = m_eos && m_eos(r);
             }

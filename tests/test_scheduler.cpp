@@ -36,7 +36,7 @@ StepOutput output_for(const ScheduledStep& s, const std::set<RequestId>& eos = {
     for (const auto& r : s.batch.requests) {
         RequestOutput x;
         x.id = r.id;
-        if (r.completes_prompt) {
+        if (r.samples_token) {
             x.token = 7;
             x.is_eos = eos.count(r.id) != 0;
         }
@@ -70,7 +70,7 @@ TEST_CASE("Scheduler.admission.all_fit_in_one_step") {
     CHECK(s.batch.num_new() == 10);
     CHECK(s.batch.shape().phase == Phase::prefill);
     for (const auto& r : s.batch.requests) {
-        CHECK(r.completes_prompt);
+        CHECK(r.samples_token);
         CHECK(r.num_computed_tokens == 0);
         CHECK(sch.find(r.id)->num_computed_tokens == 20);
     }
@@ -94,8 +94,8 @@ TEST_CASE("Scheduler.budget.partial_prefill_then_continue") {
     CHECK(ids_of(s) == std::vector<RequestId>{1, 2});
     CHECK(tokens_of(s, 1) == 800);
     CHECK(tokens_of(s, 2) == 224);
-    CHECK(s.batch.requests[0].completes_prompt);
-    CHECK_FALSE(s.batch.requests[1].completes_prompt);
+    CHECK(s.batch.requests[0].samples_token);
+    CHECK_FALSE(s.batch.requests[1].samples_token);
     CHECK(sch.num_waiting() == 1);
     sch.update_from_output(s, output_for(s), nanoseconds{0});
     CHECK(sch.find(2)->num_output_tokens == 0); // a partial chunk samples nothing
@@ -245,7 +245,7 @@ TEST_CASE("Scheduler.preempt.fcfs_last_running_to_front_of_waiting") {
                 CHECK(sch.find(1) == nullptr);
                 CHECK(r.num_computed_tokens == 16);  // one cached block survived
                 CHECK(r.num_scheduled_tokens == 33); // 49 - 16 recomputed
-                CHECK(r.completes_prompt);
+                CHECK(r.samples_token);
                 CHECK(r.num_output_tokens == 17);
             }
         }

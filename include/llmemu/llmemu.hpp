@@ -10,6 +10,8 @@
 #include "llmemu/random.hpp"
 #include "llmemu/version.hpp"
 
+#include "llmemu/core/coverage.hpp"
+#include "llmemu/core/step.hpp"
 #include "llmemu/engine/block_hash.hpp"
 #include "llmemu/engine/config.hpp"
 #include "llmemu/engine/engine.hpp"
@@ -27,6 +29,7 @@
 #include "llmemu/metrics/prometheus.hpp"
 #include "llmemu/metrics/request_metrics.hpp"
 #include "llmemu/metrics/validation.hpp"
+#include "llmemu/oracle/analytic.hpp"
 #include "llmemu/oracle/any_latency_model.hpp"
 #include "llmemu/oracle/coverage.hpp"
 #include "llmemu/oracle/holdout.hpp"

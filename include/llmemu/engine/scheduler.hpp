@@ -290,14 +290,22 @@ public:
         // ---- after scheduling: advance computed tokens, add output placeholders ----
         std::uint32_t tokens = 0;
         std::uint32_t num_new = 0;
+        bool prefill_work = false; // the step's table: any prompt chunk makes it a prefill step
         for (std::size_t k = 0; k < out.batch.requests.size(); ++k) {
             ScheduledRequest& s = out.batch.requests[k];
             SchedulerRequest& r = m_requests[static_cast<std::uint32_t>(out.handles[k])];
-            s.num_computed_tokens = r.num_computed_tokens;
-            s.num_output_tokens = r.num_output_tokens + r.num_output_placeholders;
+            // Tokens to compute before the request samples: known tokens + in-flight ones.
+            const std::uint32_t to_sample = r.num_tokens() + r.num_output_placeholders;
+            const std::uint32_t outputs = r.num_output_tokens + r.num_output_placeholders;
+            const bool decode = s.num_scheduled_tokens == 1 && r.num_computed_tokens + 1 == to_sample &&
+                                r.num_computed_tokens >= r.prompt_len;
+            s = (decode ? ScheduledRequest::decode(r.id, r.num_computed_tokens, outputs)
+                        : ScheduledRequest::prefill_chunk(r.id, s.num_scheduled_tokens, r.num_computed_tokens,
+                                                          to_sample, outputs))
+                    .admitted(s.is_new);
             r.num_computed_tokens += s.num_scheduled_tokens;
-            s.completes_prompt = r.num_computed_tokens >= r.num_tokens() + r.num_output_placeholders;
-            if (s.completes_prompt) ++r.num_output_placeholders;
+            if (s.samples_token) ++r.num_output_placeholders;
+            prefill_work |= s.is_prefill();
             tokens += s.num_scheduled_tokens;
             num_new += s.is_new ? 1U : 0U;
         }
@@ -305,7 +313,7 @@ public:
             ++m_next_step;
             const auto nreq = static_cast<std::uint32_t>(out.batch.requests.size());
             ++m_stats.steps;
-            if (num_new > 0)
+            if (prefill_work)
                 ++m_stats.prefill_steps;
             else
                 ++m_stats.decode_steps;
@@ -331,7 +339,7 @@ public:
         bool any_finished = false;
         for (std::size_t k = 0; k < n; ++k) {
             const ScheduledRequest& s = step.batch.requests[k];
-            if (!s.completes_prompt) continue;
+            if (!s.samples_token) continue;
             const RequestOutput* o = nullptr;
             if (aligned && output.outputs[k].id == s.id)
                 o = &output.outputs[k];
@@ -462,11 +470,9 @@ private:
     void add_to_step(ScheduledStep& out, std::uint32_t slot, std::uint32_t n, bool is_new) {
         SchedulerRequest& r = m_requests[slot];
         r.last_step = m_next_step;
-        ScheduledRequest s;
-        s.id = r.id;
-        s.num_scheduled_tokens = n;
-        s.is_new = is_new;
-        out.batch.requests.push_back(s);
+        // Chunk and admission only: the context and what the chunk is are set once the step
+        // is complete (a later preemption may still take the request out).
+        out.batch.requests.push_back(ScheduledRequest::prefill_chunk(r.id, n, 0, 0).admitted(is_new));
         out.handles.push_back(handle(slot));
     }
 

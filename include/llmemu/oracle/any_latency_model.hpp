@@ -17,12 +17,12 @@
 #include <utility>
 #include <vector>
 
+#include "llmemu/core/coverage.hpp"
+#include "llmemu/core/step.hpp"
 #include "llmemu/error.hpp"
-#include "llmemu/oracle/coverage.hpp"
+#include "llmemu/oracle/analytic.hpp"
 #include "llmemu/oracle/latency_model.hpp"
 #include "llmemu/oracle/oracle.hpp"
-#include "llmemu/oracle/step_shape.hpp"
-#include "llmemu/profile/analytic.hpp"
 #include "llmemu/profile/llm_emu_json.hpp"
 #include "llmemu/profile/model_config.hpp"
 #include "llmemu/profile/store.hpp"
@@ -35,7 +35,9 @@ namespace detail {
 struct AnyModelBase {
     virtual ~AnyModelBase() = default;
     [[nodiscard]] virtual std::unique_ptr<AnyModelBase> clone() const = 0;
-    virtual double sample(const StepShape& shape, Rng& rng) = 0;
+    virtual LatencySample sample(const StepShape& shape, Rng& rng) = 0;
+    virtual LatencySample sample(const StepBatch& batch, const StepShape& shape, Rng& rng) = 0;
+    [[nodiscard]] virtual bool sees_batch() const noexcept = 0;
     [[nodiscard]] virtual Coverage coverage() const = 0;
     virtual void reset_coverage() = 0;
     [[nodiscard]] virtual std::string describe() const = 0;
@@ -56,6 +58,12 @@ concept HasStore = requires(const M& m) {
     { m.store() } -> std::convertible_to<const ProfileStore&>;
 };
 
+[[noreturn, gnu::cold, gnu::noinline]] inline void any_model_needs_batch(const std::string& what) {
+    throw_error<config_error>("AnyLatencyModel::sample(const StepShape&, Rng&): the wrapped model (" + what +
+                              ") needs the whole step; call sample(const StepBatch&, Rng&) or "
+                              "llmemu::sample_latency(model, batch, rng)");
+}
+
 inline std::string format_number(double v) {
     char buf[64];
     auto res = std::to_chars(buf, buf + sizeof buf, v);
@@ -69,12 +77,33 @@ struct AnyModelImpl final : AnyModelBase {
     Coverage own{}; // for models without their own counters: every sample is "exact"
 
     std::unique_ptr<AnyModelBase> clone() const override { return std::make_unique<AnyModelImpl>(*this); }
-    double sample(const StepShape& shape, Rng& rng) override {
+    LatencySample sample(const StepShape& shape, Rng& rng) override {
+        if constexpr (ShapeLatencyModel<M, Rng>) {
+            return count(to_latency_sample(model.sample(shape, rng)));
+        } else {
+            any_model_needs_batch(describe());
+        }
+    }
+    LatencySample sample(const StepBatch& batch, const StepShape& shape, Rng& rng) override {
+        return count(sample_latency(model, batch, shape, rng));
+    }
+    bool sees_batch() const noexcept override { return BatchLatencyModel<M, Rng>; }
+    LatencySample count(LatencySample r) {
         if constexpr (!HasCoverage<M>) {
             ++own.total;
-            ++own.exact;
+            switch (r.coverage) {
+            case CoverageKind::exact:
+                ++own.exact;
+                break;
+            case CoverageKind::interpolated:
+                ++own.interpolated;
+                break;
+            case CoverageKind::out_of_range:
+                ++own.out_of_range;
+                break;
+            }
         }
-        return static_cast<double>(model.sample(shape, rng));
+        return r;
     }
     Coverage coverage() const override {
         if constexpr (HasCoverage<M>)
@@ -152,11 +181,20 @@ public:
     /// The default oracle type behind pack specs.
     using Oracle = LatencyOracle<>;
 
-    /// Wraps any LatencyModel (ConstantProfile, AffineProfile, LatencyOracle, your own).
+    /// Wraps any LatencyModel (ConstantProfile, AffineProfile, LatencyOracle, a model of
+    /// the whole StepBatch, your own).
     template <class M>
     requires(!std::same_as<std::remove_cvref_t<M>, AnyLatencyModel> && LatencyModel<std::remove_cvref_t<M>, Rng>)
         AnyLatencyModel(M&& model) // NOLINT(google-explicit-constructor): a model IS-A latency model
         : m_impl(std::make_unique<detail::AnyModelImpl<std::remove_cvref_t<M>>>(std::forward<M>(model))) {}
+
+    /// Any other type: a compile error that says which LatencyModel signature is missing.
+    template <class M>
+    requires(!std::same_as<std::remove_cvref_t<M>, AnyLatencyModel> && !LatencyModel<std::remove_cvref_t<M>, Rng>)
+        AnyLatencyModel(M&&) { // NOLINT(google-explicit-constructor)
+        static_assert(detail::diagnose_latency_model<std::remove_cvref_t<M>, Rng>(),
+                      "AnyLatencyModel wraps only types that model llmemu::LatencyModel");
+    }
 
     AnyLatencyModel(const AnyLatencyModel& o) : m_impl(o.m_impl ? o.m_impl->clone() : nullptr) {}
     AnyLatencyModel(AnyLatencyModel&&) noexcept = default;
@@ -189,8 +227,20 @@ public:
         return AnyLatencyModel(Oracle(std::move(store), options));
     }
 
-    /// One step latency in MICROSECONDS.
-    double sample(const StepShape& shape, Rng& rng) { return m_impl->sample(shape, rng); }
+    /// One step latency in MICROSECONDS from the step's shape. For a wrapped model that
+    /// needs the whole batch (BatchLatencyModel only) this throws config_error: use the
+    /// StepBatch overload.
+    LatencySample sample(const StepShape& shape, Rng& rng) { return m_impl->sample(shape, rng); }
+    /// One step latency in MICROSECONDS from the whole step: a batch model sees the batch,
+    /// a shape model `batch.shape()`.
+    LatencySample sample(const StepBatch& batch, Rng& rng) { return m_impl->sample(batch, batch.shape(), rng); }
+    /// As above with the shape already computed (`shape == batch.shape()`); what
+    /// sample_latency() and EmulatedExecutor call.
+    LatencySample sample(const StepBatch& batch, const StepShape& shape, Rng& rng) {
+        return m_impl->sample(batch, shape, rng);
+    }
+    /// The wrapped model reads the whole StepBatch (a shape-only sample() would throw).
+    [[nodiscard]] bool sees_batch() const noexcept { return m_impl->sees_batch(); }
     /// Coverage counters of this copy (analytic and custom models count every sample as exact).
     [[nodiscard]] Coverage coverage() const { return m_impl->coverage(); }
     void reset_coverage() { m_impl->reset_coverage(); }
@@ -209,6 +259,7 @@ static_assert(LatencyModel<ConstantProfile>);
 static_assert(LatencyModel<AffineProfile>);
 static_assert(LatencyModel<LatencyOracle<>>);
 static_assert(LatencyModel<AnyLatencyModel>);
+static_assert(ShapeLatencyModel<AnyLatencyModel> && BatchLatencyModel<AnyLatencyModel>);
 static_assert(!LatencyModel<int>);
 
 } // namespace llmemu

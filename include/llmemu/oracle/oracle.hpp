@@ -3,8 +3,8 @@
 /// LatencyOracle: the latency of one engine step drawn from a profile pack's raw
 /// samples (LLM-Emu's density-aware profile oracle).
 ///
-/// - The table follows the step's phase (new requests in the step: prefill table, else
-///   decode table), falling back to the combined step-cycle table when the phase table
+/// - The table follows the step's phase (any prompt work in the step: prefill table; a
+///   pure decode step: decode table), falling back to the combined step-cycle table when the phase table
 ///   is missing (and to the other phase table when that is missing too).
 /// - Keys are bucketed exactly like the pack: centre = (v // w) * w + w // 2.
 /// - Exact bucket with at least `min_exact_samples` samples: one raw sample uniformly.
