@@ -17,8 +17,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include "llmemu/core/step.hpp"
 #include "llmemu/oracle/any_latency_model.hpp"
 #include "llmemu/oracle/coverage.hpp"
+#include "llmemu/oracle/latency_model.hpp"
 #include "llmemu/oracle/step_shape.hpp"
 #include "llmemu/random.hpp"
 
@@ -151,32 +153,32 @@ private:
     std::array<std::array<std::uint64_t, num_token_bins * num_request_bins>, 3> m_grid{};
 };
 
-/// A latency model that forwards to `inner` and records every sample in a shared
-/// StepDigest: the kind of each answer is read from the difference of the inner model's
-/// coverage counters, so the classification is the oracle's own. Copies share the digest
-/// (one run at a time: not for concurrent use).
+/// A latency model that forwards to `inner` (shape or whole-batch model) and records every
+/// draw in a shared StepDigest, with the kind of answer the inner model reports. Copies
+/// share the digest (one run at a time: not for concurrent use).
 class ObservedModel {
 public:
     ObservedModel(AnyLatencyModel inner, std::shared_ptr<StepDigest> digest)
         : m_inner(std::move(inner)), m_digest(std::move(digest)) {}
 
-    /// One step latency in microseconds, from the inner model.
-    double sample(const StepShape& shape, Rng& rng) {
-        const Coverage before = m_inner.coverage();
-        const double us = m_inner.sample(shape, rng);
-        const Coverage after = m_inner.coverage();
-        const CoverageKind kind = after.out_of_range != before.out_of_range   ? CoverageKind::out_of_range
-                                  : after.interpolated != before.interpolated ? CoverageKind::interpolated
-                                                                              : CoverageKind::exact;
-        if (m_digest) m_digest->add(shape, us / 1000.0, kind);
-        return us;
+    /// One step latency from the inner model (µs, with how it was answered).
+    LatencySample sample(const StepBatch& batch, const StepShape& shape, Rng& rng) {
+        return record(shape, m_inner.sample(batch, shape, rng));
     }
+    LatencySample sample(const StepBatch& batch, Rng& rng) { return sample(batch, batch.shape(), rng); }
+    LatencySample sample(const StepShape& shape, Rng& rng) { return record(shape, m_inner.sample(shape, rng)); }
+
     [[nodiscard]] Coverage coverage() const { return m_inner.coverage(); }
     void reset_coverage() { m_inner.reset_coverage(); }
     [[nodiscard]] std::string describe() const { return m_inner.describe(); }
     [[nodiscard]] const AnyLatencyModel& inner() const noexcept { return m_inner; }
 
 private:
+    LatencySample record(const StepShape& shape, LatencySample s) {
+        if (m_digest) m_digest->add(shape, s.us / 1000.0, s.coverage);
+        return s;
+    }
+
     AnyLatencyModel m_inner;
     std::shared_ptr<StepDigest> m_digest;
 };
