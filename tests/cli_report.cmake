@@ -27,6 +27,6 @@ if(TARGET llmemu_cli)
   llmemu_report_bad(simulate_unwritable "--report" simulate -q --num-prompts 3 --report ${_d}/no/such/dir/x.html)
   add_test(NAME cli.report.browser
            COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/report/run_browser_test.sh $<TARGET_FILE:llmemu_cli> ${_d}/browser)
-  set_tests_properties(cli.report.browser PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 120
+  set_tests_properties(cli.report.browser PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 180
     PASS_REGULAR_EXPRESSION "as expected, the broken page fails" FAIL_REGULAR_EXPRESSION "FAIL:")
 endif()
