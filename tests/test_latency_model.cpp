@@ -2,8 +2,15 @@
 // StepBatch models: sample_latency(), AnyLatencyModel and EmulatedExecutor with both kinds.
 #include <doctest/doctest.h>
 
+#include <atomic>
 #include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
 #include <string>
+#include <thread>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -16,8 +23,11 @@
 #include "llmemu/oracle/any_latency_model.hpp"
 #include "llmemu/oracle/latency_model.hpp"
 #include "llmemu/oracle/oracle.hpp"
+#include "llmemu/profile/llm_emu_json.hpp"
 #include "llmemu/profile/store.hpp"
 #include "llmemu/time/virtual_clock.hpp"
+#include "llmemu/time/wall_clock.hpp"
+#include "llmemu/tokens/emitters.hpp"
 
 using llmemu::Phase;
 using llmemu::Rng;
@@ -265,4 +275,182 @@ TEST_CASE("PhaseRule.shape_is_prefill_for_any_prompt_work_and_decode_only_for_pu
     const StepBatch decodes{3, {ScheduledRequest::decode(2, 10, 1), ScheduledRequest::decode(3, 20, 2)}};
     CHECK(decodes.shape().phase == Phase::decode);
     CHECK_FALSE(decodes.has_prefill());
+}
+
+namespace {
+const std::filesystem::path bundled_pack_path =
+    std::filesystem::path(LLMEMU_SOURCE_DIR) / "data" / "llm-emu-A40-Qwen3-8B-subset.json";
+
+// Random shapes over and beyond the bundled pack: exact, sparse (memo) and out-of-range.
+std::vector<StepShape> random_shapes(std::size_t n, std::uint64_t seed) {
+    Rng g(seed);
+    std::vector<StepShape> v;
+    v.reserve(n);
+    for (std::size_t i = 0; i < n; ++i) {
+        const bool prefill = llmemu::uniform_index(g, 2) == 0;
+        const auto conc = static_cast<std::uint32_t>(1 + llmemu::uniform_index(g, 300));
+        const auto tt = prefill ? static_cast<std::uint32_t>(1 + llmemu::uniform_index(g, 3000)) : conc;
+        v.push_back({prefill ? Phase::prefill : Phase::decode, tt, conc, 0});
+    }
+    return v;
+}
+
+struct EmitterByValue {
+    llmemu::EmittedToken emit(const ScheduledRequest& /*r*/, Rng rng) {
+        return {static_cast<llmemu::TokenId>(rng()), false};
+    }
+};
+} // namespace
+
+static_assert(!llmemu::TokenEmitter<EmitterByValue>, "an Rng taken by value freezes the tokens");
+static_assert(llmemu::TokenEmitter<llmemu::UniformVocabEmitter> && llmemu::TokenEmitter<llmemu::EosAtLengthEmitter>);
+
+TEST_CASE("LatencyModel.shared_between_threads.one_oracle_1M_samples_counts_exact" * doctest::timeout(120)) {
+    // Two threads sample one LatencyOracle (and one AnyLatencyModel over the same store) with
+    // random shapes: no crash, no data race (run under `make tsan`), and the coverage counts
+    // are exact: how each shape is answered does not depend on the draw.
+    auto store = std::make_shared<const llmemu::ProfileStore>(llmemu::load_llm_emu_pack(bundled_pack_path));
+    const llmemu::LatencyOracle<> oracle(store);
+    llmemu::AnyLatencyModel any = llmemu::AnyLatencyModel::from_store(store);
+    CHECK(any.shareable());
+    CHECK(&any.target<llmemu::LatencyOracle<>>()->store() == store.get());
+    constexpr std::size_t per_thread = 250000; // x 2 threads x 2 models = 1M samples
+    const std::vector<StepShape> shapes[2] = {random_shapes(4096, 1), random_shapes(4096, 2)};
+    llmemu::Coverage expected;
+    for (const auto& set : shapes)
+        for (std::size_t i = 0; i < per_thread; ++i) {
+            switch (oracle.resolve(set[i % set.size()]).kind) {
+            case llmemu::CoverageKind::exact:
+                ++expected.exact;
+                break;
+            case llmemu::CoverageKind::interpolated:
+                ++expected.interpolated;
+                break;
+            case llmemu::CoverageKind::out_of_range:
+                ++expected.out_of_range;
+                break;
+            }
+            ++expected.total;
+        }
+    std::atomic<std::uint64_t> bad{0};
+    auto work = [&](int t) {
+        Rng g(static_cast<std::uint64_t>(100 + t));
+        const auto& set = shapes[t];
+        std::uint64_t local_bad = 0;
+        for (std::size_t i = 0; i < per_thread; ++i) {
+            const StepShape& s = set[i % set.size()];
+            const llmemu::LatencySample a = oracle.sample(s, g);
+            const llmemu::LatencySample b = any.sample(s, g);
+            if (!(a.us > 0.0) || !(b.us > 0.0) || a.coverage != b.coverage) ++local_bad;
+        }
+        bad.fetch_add(local_bad);
+    };
+    std::thread t0(work, 0);
+    std::thread t1(work, 1);
+    t0.join();
+    t1.join();
+    CHECK(bad.load() == 0);
+    CHECK(oracle.coverage() == expected);
+    CHECK(any.coverage() == expected);
+    CHECK(expected.exact > 0);
+    CHECK(expected.interpolated > 0);
+    CHECK(expected.out_of_range > 0);
+}
+
+TEST_CASE("LatencyModel.shared_between_threads.same_draws_as_a_copy_per_thread") {
+    // Sharing changes nothing but speed: a thread's draws equal those of its own copy.
+    auto store = std::make_shared<const llmemu::ProfileStore>(llmemu::load_llm_emu_pack(bundled_pack_path));
+    const llmemu::LatencyOracle<> shared(store);
+    const auto shapes = random_shapes(2000, 3);
+    std::vector<double> from_shared[2];
+    auto work = [&](int t) {
+        Rng g(static_cast<std::uint64_t>(t));
+        for (const auto& s : shapes) from_shared[t].push_back(shared.sample(s, g).us);
+    };
+    std::thread t0(work, 0);
+    std::thread t1(work, 1);
+    t0.join();
+    t1.join();
+    for (int t = 0; t < 2; ++t) {
+        const llmemu::LatencyOracle<> copy(store);
+        Rng g(static_cast<std::uint64_t>(t));
+        std::vector<double> mine;
+        for (const auto& s : shapes) mine.push_back(copy.sample(s, g).us);
+        CHECK(mine == from_shared[t]);
+    }
+}
+
+TEST_CASE("LatencyModel.executor_refuses_overlapping_dispatch") {
+    // A model that calls back into its executor: the inner call overlaps the outer one and
+    // is refused with a config_error future; the outer step is unaffected.
+    struct Reentrant {
+        std::function<void()> hook;
+        double sample(const StepShape& /*s*/, Rng& /*g*/) {
+            if (hook) hook();
+            return 1000.0;
+        }
+    };
+    llmemu::VirtualClock clock;
+    llmemu::EmulatedExecutor<Reentrant, llmemu::VirtualClock> exec(Reentrant{}, clock);
+    std::optional<llmemu::TimerFuture<llmemu::StepOutput, llmemu::VirtualClock>> inner;
+    exec.model().hook = [&] {
+        if (!inner) inner.emplace(exec.execute(StepBatch{9, {ScheduledRequest::decode(2, 5, 1)}}));
+    };
+    auto outer = exec.execute(StepBatch{8, {ScheduledRequest::decode(1, 5, 1)}});
+    REQUIRE(inner.has_value());
+    CHECK_THROWS_WITH_AS(inner->get(), doctest::Contains("step 9 was dispatched while another execute() call"),
+                         llmemu::config_error);
+    CHECK(outer.get().end == std::chrono::milliseconds(1));
+    CHECK(exec.steps() == 1);
+    exec.model().hook = {};
+    CHECK(exec.execute(StepBatch{10, {ScheduledRequest::decode(1, 6, 2)}}).get().end == std::chrono::milliseconds(2));
+}
+
+TEST_CASE("LatencyModel.executor_from_two_threads_serialised_by_the_host" * doctest::timeout(60)) {
+    // Non-overlapping calls from two threads (a mutex in the host) are fine and ordered.
+    llmemu::WallClock clock;
+    llmemu::EmulatedExecutor<llmemu::ConstantProfile> exec(llmemu::ConstantProfile{0.0}, clock);
+    std::mutex m;
+    std::atomic<int> ok{0};
+    auto work = [&](llmemu::RequestId id) {
+        for (int i = 0; i < 200; ++i) {
+            std::unique_lock lock(m);
+            auto f = exec.execute(StepBatch{static_cast<std::uint64_t>(i), {ScheduledRequest::decode(id, 5, 1)}});
+            lock.unlock();
+            if (f.get().outputs.size() == 1) ok.fetch_add(1);
+        }
+    };
+    std::thread a(work, 1);
+    std::thread b(work, 2);
+    a.join();
+    b.join();
+    CHECK(ok.load() == 400);
+    CHECK(exec.steps() == 400);
+}
+
+TEST_CASE("LatencyModel.any_latency_model_explains_itself") {
+    auto store = std::make_shared<const llmemu::ProfileStore>(llmemu::load_llm_emu_pack(bundled_pack_path));
+    llmemu::AnyLatencyModel m = llmemu::AnyLatencyModel::from_store(store);
+    CHECK(m.store() == store.get()); // shared, not copied
+    const auto far = m.resolve({Phase::decode, 5000, 5000, 0});
+    REQUIRE(far.has_value());
+    CHECK(far->kind == llmemu::CoverageKind::out_of_range);
+    CHECK(far->table == llmemu::TableKind::decode);
+    Rng g(1);
+    const auto s = m.sample(StepShape{Phase::decode, 5000, 5000, 0}, g);
+    CHECK(s.coverage == llmemu::CoverageKind::out_of_range);
+    CHECK(s.duration() > std::chrono::microseconds(0));
+    CHECK(m.target<llmemu::AffineProfile>() == nullptr);
+    llmemu::AnyLatencyModel a = llmemu::AffineProfile{1.0, 2.0, 3.0};
+    CHECK_FALSE(a.resolve({Phase::decode, 1, 1, 0}).has_value());
+    REQUIRE(a.target<llmemu::AffineProfile>() != nullptr);
+    CHECK(a.target<llmemu::AffineProfile>()->per_token_us == 2.0);
+    // The executor reports each step's coverage kind from the oracle.
+    llmemu::VirtualClock clock;
+    llmemu::EmulatedExecutor<llmemu::AnyLatencyModel, llmemu::VirtualClock> exec(m, clock);
+    StepBatch big{1, {}};
+    for (llmemu::RequestId i = 0; i < 400; ++i) big.requests.push_back(ScheduledRequest::decode(i, 100, 5));
+    const auto out = exec.execute(big).get();
+    CHECK(out.coverage == llmemu::CoverageKind::out_of_range);
+    CHECK(out.latency == out.end - out.start);
 }

@@ -70,9 +70,10 @@ struct ScheduledRequest {
     /// The request samples a token at the end of this step: its chunk completes the
     /// prompt, or it is decoding. False for a chunk that leaves prompt work to do.
     bool samples_token = false;
-    /// Newly admitted in this step (LLM-Emu's num_new_reqs counts these; also a request
-    /// resumed after preemption). Statistics only: it does not choose the table. Set it on
-    /// the first chunk of an admission.
+    /// Admitted for the first time in this step (vLLM's scheduled_new_reqs, which
+    /// LLM-Emu's num_new_reqs counts; a request resumed after preemption is one of vLLM's
+    /// cached requests, not new). Statistics only: it does not choose the table. Set it on
+    /// the first chunk of a first admission.
     bool is_new = false;
 
     /// A chunk of prompt work: `chunk_tokens` tokens computed this step on top of

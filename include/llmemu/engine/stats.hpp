@@ -23,7 +23,7 @@ struct StepStat {
     /// Requests in the step and tokens scheduled in it.
     std::uint32_t num_requests = 0;
     std::uint32_t num_tokens = 0;
-    /// Newly admitted (or resumed) requests in the step.
+    /// Newly admitted requests in the step (resumed ones are not new).
     std::uint32_t num_new = 0;
     /// Queue depths and KV usage after the step was scheduled.
     std::uint32_t running = 0;

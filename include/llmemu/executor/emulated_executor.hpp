@@ -5,6 +5,7 @@
 /// the step resolves on a Clock at its emulated end time, and a TokenEmitter supplies the
 /// synthetic token ids.
 
+#include <atomic>
 #include <cassert>
 #include <chrono>
 #include <cmath>
@@ -27,6 +28,21 @@
 namespace llmemu {
 
 namespace detail {
+// Set while execute() runs: a second, overlapping call is refused. Copies and moves start
+// clear (an executor is moved only before use).
+struct DispatchFlag {
+    std::atomic<bool> busy{false};
+    DispatchFlag() = default;
+    DispatchFlag(const DispatchFlag&) noexcept {}
+    DispatchFlag& operator=(const DispatchFlag&) noexcept { return *this; }
+    ~DispatchFlag() = default;
+};
+[[gnu::cold, gnu::noinline]] inline std::exception_ptr executor_concurrent_dispatch(std::uint64_t step_id) {
+    return std::make_exception_ptr(config_error(
+        "EmulatedExecutor::execute: step " + std::to_string(step_id) +
+        " was dispatched while another execute() call on the same executor was running (two threads, or a "
+        "model / emitter calling back into it); dispatch from one thread at a time, or guard execute() with a mutex"));
+}
 [[noreturn, gnu::cold, gnu::noinline]] inline void executor_throw_bad_latency(double us, const StepShape& s) {
     throw_error<profile_error>("EmulatedExecutor::execute: the latency model returned " + std::to_string(us) +
                                " us for a " + (s.phase == Phase::prefill ? "prefill" : "decode") + " step (tokens=" +
@@ -59,12 +75,18 @@ namespace detail {
 /// the model or emitter yields a future that is already resolved with that exception;
 /// such a step does not occupy the executor.
 ///
-/// Thread-safety: execute() and the accessors are for one thread at a time (the host's
-/// dispatching thread); the futures may be waited on from anywhere the clock allows.
+/// Thread-safety: execute() is for one thread at a time: a call that overlaps another on
+/// the same executor (a second thread, or a model or emitter calling back into it) is
+/// refused with a config_error future and changes nothing; calls from different threads
+/// that do not overlap are ordered (acquire / release) and fine. The accessors are for
+/// the dispatching thread; the futures may be waited on from anywhere the clock allows.
 /// The clock must outlive the executor and its futures.
 template <class M, Clock C = WallClock, class E = UniformVocabEmitter>
-requires LatencyModel<M> && TokenEmitter<E>
 class EmulatedExecutor {
+    // Not a requires-clause: a static_assert names the signature a wrong type lacks.
+    static_assert(detail::diagnose_latency_model<M>(), "EmulatedExecutor<M, C, E>: M must model llmemu::LatencyModel");
+    static_assert(detail::diagnose_token_emitter<E>(), "EmulatedExecutor<M, C, E>: E must model llmemu::TokenEmitter");
+
 public:
     using model_type = M;
     using clock_type = C;
@@ -84,6 +106,13 @@ public:
 
     /// Dispatches one step; the future resolves at the step's emulated end.
     future_type execute(const StepBatch& batch) {
+        // acquire / release: calls from different threads that do not overlap are ordered.
+        if (m_dispatch.busy.exchange(true, std::memory_order_acquire)) [[unlikely]]
+            return make_exceptional_future<StepOutput>(*m_clock, detail::executor_concurrent_dispatch(batch.step_id));
+        struct Release {
+            std::atomic<bool>& busy;
+            ~Release() { busy.store(false, std::memory_order_release); }
+        } release{m_dispatch.busy};
         const time_point dispatch = m_clock->now();
         try {
             batch.validate();
@@ -164,6 +193,7 @@ private:
     Rng m_token_rng;
     time_point m_busy_until{};
     std::uint64_t m_steps = 0;
+    detail::DispatchFlag m_dispatch;
 };
 
 } // namespace llmemu

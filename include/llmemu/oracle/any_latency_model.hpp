@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -22,6 +23,7 @@
 #include "llmemu/error.hpp"
 #include "llmemu/oracle/analytic.hpp"
 #include "llmemu/oracle/latency_model.hpp"
+#include "llmemu/oracle/layerwise_model.hpp"
 #include "llmemu/oracle/oracle.hpp"
 #include "llmemu/profile/llm_emu_json.hpp"
 #include "llmemu/profile/model_config.hpp"
@@ -43,6 +45,8 @@ struct AnyModelBase {
     [[nodiscard]] virtual std::string describe() const = 0;
     [[nodiscard]] virtual const ModelConfig* model_config() const = 0;
     [[nodiscard]] virtual const ProfileStore* store() const = 0;
+    [[nodiscard]] virtual std::optional<Resolution> resolve(const StepShape& shape) const = 0;
+    [[nodiscard]] virtual bool shareable() const noexcept = 0;
 };
 
 template <class M>
@@ -56,6 +60,10 @@ concept HasDescribe = requires(const M& m) {
 template <class M>
 concept HasStore = requires(const M& m) {
     { m.store() } -> std::convertible_to<const ProfileStore&>;
+};
+template <class M>
+concept HasModelConfig = requires(const M& m) {
+    { m.model_config() } -> std::convertible_to<const ModelConfig&>;
 };
 
 [[noreturn, gnu::cold, gnu::noinline]] inline void any_model_needs_batch(const std::string& what) {
@@ -74,7 +82,7 @@ template <class M>
 struct AnyModelImpl final : AnyModelBase {
     explicit AnyModelImpl(M m) : model(std::move(m)) {}
     M model;
-    Coverage own{}; // for models without their own counters: every sample is "exact"
+    AtomicCoverage own; // for models without their own counters (counted by what they return)
 
     std::unique_ptr<AnyModelBase> clone() const override { return std::make_unique<AnyModelImpl>(*this); }
     LatencySample sample(const StepShape& shape, Rng& rng) override {
@@ -89,31 +97,34 @@ struct AnyModelImpl final : AnyModelBase {
     }
     bool sees_batch() const noexcept override { return BatchLatencyModel<M, Rng>; }
     LatencySample count(LatencySample r) {
-        if constexpr (!HasCoverage<M>) {
-            ++own.total;
-            switch (r.coverage) {
-            case CoverageKind::exact:
-                ++own.exact;
-                break;
-            case CoverageKind::interpolated:
-                ++own.interpolated;
-                break;
-            case CoverageKind::out_of_range:
-                ++own.out_of_range;
-                break;
-            }
-        }
+        if constexpr (!HasCoverage<M>) own.count(r.coverage);
         return r;
     }
     Coverage coverage() const override {
         if constexpr (HasCoverage<M>)
             return model.coverage();
         else
-            return own;
+            return own.load();
     }
     void reset_coverage() override {
         if constexpr (requires(M & m) { m.reset_coverage(); }) model.reset_coverage();
-        own = {};
+        own.set({});
+    }
+    std::optional<Resolution> resolve(const StepShape& shape) const override {
+        if constexpr (requires(const M& m) {
+                          { m.resolve(shape) } -> std::convertible_to<Resolution>;
+                      })
+            return model.resolve(shape);
+        else
+            return std::nullopt;
+    }
+    bool shareable() const noexcept override {
+        return requires(const M& m, const StepShape& sh, Rng& g) {
+            m.sample(sh, g);
+        }
+        || requires(const M& m, const StepBatch& b, Rng& g) {
+            m.sample(b, g);
+        };
     }
     std::string describe() const override {
         if constexpr (std::same_as<M, ConstantProfile>) {
@@ -132,6 +143,8 @@ struct AnyModelImpl final : AnyModelBase {
     const ModelConfig* model_config() const override {
         if constexpr (HasStore<M>)
             return &model.store().model_config();
+        else if constexpr (HasModelConfig<M>)
+            return &model.model_config();
         else
             return nullptr;
     }
@@ -145,7 +158,8 @@ struct AnyModelImpl final : AnyModelBase {
 
 [[noreturn, gnu::cold]] inline void spec_fail(std::string_view spec, const std::string& what) {
     throw profile_error("latency model spec '" + std::string(spec) + "': " + what +
-                        " (use const:<ms>, affine:<base_ms>,<per_token_us>,<per_seq_us>, or the path of a pack JSON)");
+                        " (use const:<ms>, affine:<base_ms>,<per_token_us>,<per_seq_us>, the path of a pack JSON, or a "
+                        "layer-wise profile folder with meta.yaml and tp<N>/)");
 }
 
 inline std::vector<double> parse_spec_numbers(std::string_view spec, std::string_view list, std::size_t expected) {
@@ -175,7 +189,9 @@ inline std::vector<double> parse_spec_numbers(std::string_view spec, std::string
 
 /// A type-erased latency model. Copies are cheap and independent: a pack-backed model
 /// shares its immutable store and prepared tables, and each copy has its own coverage
-/// counters. Not for concurrent sample() calls on one object (copy it per thread).
+/// counters and memo. One object may be sampled from several threads at once when the
+/// wrapped model is shareable() (the oracle, the analytic models); a copy per thread is
+/// still faster (no shared counters).
 class AnyLatencyModel {
 public:
     /// The default oracle type behind pack specs.
@@ -206,9 +222,12 @@ public:
     ~AnyLatencyModel() = default;
 
     /// Builds a model from `const:<ms>`, `affine:<base_ms>,<per_token_us>,<per_seq_us>`,
-    /// or the path of an LLM-Emu pack (optionally prefixed `pack:`). Throws
-    /// profile_error naming the spec and the fix.
-    static AnyLatencyModel from_spec(std::string_view spec, const OracleOptions& options = {}) {
+    /// the path of an LLM-Emu pack (optionally prefixed `pack:`), or a layer-wise profile
+    /// folder (recognised by its content: meta.yaml and tp<N>/attention.csv; see
+    /// LayerwiseModel, configured by `layerwise`). Throws profile_error naming the spec and
+    /// the fix (config_error for a TP degree that was not profiled).
+    static AnyLatencyModel from_spec(std::string_view spec, const OracleOptions& options = {},
+                                     const LayerwiseSpec& layerwise = {}) {
         if (spec.starts_with("const:")) {
             const auto v = detail::parse_spec_numbers(spec, spec.substr(6), 1);
             return AnyLatencyModel(ConstantProfile{v[0]});
@@ -221,9 +240,21 @@ public:
         if (path.starts_with("pack:")) path.remove_prefix(5);
         if (path.empty()) detail::spec_fail(spec, "empty");
         std::error_code ec;
+        if (is_layerwise_profile_dir(std::filesystem::path(path)))
+            return AnyLatencyModel(
+                LayerwiseModel::load(std::filesystem::path(path), layerwise.model_config, layerwise.options));
+        if (std::filesystem::is_directory(std::filesystem::path(path), ec))
+            detail::spec_fail(spec, "a folder, but not a layer-wise profile (it needs meta.yaml and "
+                                    "tp<N>/attention.csv, dense.csv, per_sequence.csv)");
         if (!std::filesystem::is_regular_file(std::filesystem::path(path), ec))
             detail::spec_fail(spec, "no such pack file");
         auto store = std::make_shared<const ProfileStore>(load_llm_emu_pack(std::filesystem::path(path)));
+        return AnyLatencyModel(Oracle(std::move(store), options));
+    }
+
+    /// A pack oracle over a store that is already loaded, shared (not copied): every model
+    /// built from the same pointer reads the same samples.
+    static AnyLatencyModel from_store(std::shared_ptr<const ProfileStore> store, const OracleOptions& options = {}) {
         return AnyLatencyModel(Oracle(std::move(store), options));
     }
 
@@ -241,6 +272,26 @@ public:
     }
     /// The wrapped model reads the whole StepBatch (a shape-only sample() would throw).
     [[nodiscard]] bool sees_batch() const noexcept { return m_impl->sees_batch(); }
+    /// The wrapped model's sample() is const, so one AnyLatencyModel may be sampled from
+    /// several threads at once (true for the oracle and the analytic models; a custom model
+    /// with a non-const sample() must be copied per thread).
+    [[nodiscard]] bool shareable() const noexcept { return m_impl->shareable(); }
+    /// How the wrapped model answers `shape` — table, case (exact / interpolated /
+    /// out_of_range), clamped key, buckets and their probabilities — for a pack oracle (or
+    /// any model with `resolve(const StepShape&) const -> Resolution`); nullopt otherwise.
+    /// Does not touch the coverage counters.
+    [[nodiscard]] std::optional<Resolution> resolve(const StepShape& shape) const { return m_impl->resolve(shape); }
+    /// The wrapped model if it is an `M` (as std::function::target), else nullptr.
+    template <class M>
+    [[nodiscard]] M* target() noexcept {
+        auto* impl = dynamic_cast<detail::AnyModelImpl<M>*>(m_impl.get());
+        return impl != nullptr ? &impl->model : nullptr;
+    }
+    template <class M>
+    [[nodiscard]] const M* target() const noexcept {
+        const auto* impl = dynamic_cast<const detail::AnyModelImpl<M>*>(m_impl.get());
+        return impl != nullptr ? &impl->model : nullptr;
+    }
     /// Coverage counters of this copy (analytic and custom models count every sample as exact).
     [[nodiscard]] Coverage coverage() const { return m_impl->coverage(); }
     void reset_coverage() { m_impl->reset_coverage(); }
