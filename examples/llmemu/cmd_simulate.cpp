@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdio>
 #include <ctime>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <memory>
@@ -21,6 +22,8 @@
 #include "llmemu/metrics/bench_result.hpp"
 #include "llmemu/metrics/bench_result_json.hpp"
 #include "llmemu/metrics/validation_timeseries.hpp"
+#include "llmemu/report/html_report.hpp"
+#include "llmemu/report/step_digest.hpp"
 #include "llmemu/version.hpp"
 #include "progress.hpp"
 #include "report.hpp"
@@ -39,6 +42,7 @@ struct SimulateArgs {
     std::string goodput;
     std::string result_json;
     std::string chrome_trace;
+    std::string report;
     std::string label;
     bool quiet = false;
 };
@@ -97,6 +101,13 @@ void run_simulate(SimulateArgs& a) {
     SummaryOptions summary;
     summary.percentiles = parse_percentiles(a.percentiles);
     if (!a.goodput.empty()) parse_slo(a.goodput, summary);
+    if (!a.report.empty()) { // fail before the run, not after it
+        const auto dir = std::filesystem::path(a.report).parent_path();
+        std::error_code ec;
+        if (!dir.empty() && !std::filesystem::is_directory(dir, ec))
+            throw usage_error("--report '" + a.report + "': the directory '" + dir.string() +
+                              "' does not exist; create it or give another path");
+    }
 
     const bool default_profile = a.engine.profile.empty();
     const std::string profile_spec = default_profile ? default_profile_path().string() : a.engine.profile;
@@ -130,9 +141,14 @@ void run_simulate(SimulateArgs& a) {
     ProgressBar bar(!a.quiet, "simulating");
     auto progress = [&bar](double f) { bar.update(f); };
     const bool record_steps = !a.chrome_trace.empty();
+    // A result document (or its report) also gets the step-latency histogram and coverage grid.
+    const bool want_json = !a.result_json.empty() || !a.report.empty();
+    auto digest = std::make_shared<report::StepDigest>();
+    const AnyLatencyModel run_model = want_json ? AnyLatencyModel(report::ObservedModel(model, digest)) : model;
     RunOutcome run =
-        realtime ? run_emulation<WallClock>(model, config, workload, a.engine.seed, summary, record_steps, progress)
-                 : run_emulation<VirtualClock>(model, config, workload, a.engine.seed, summary, record_steps, progress);
+        realtime
+            ? run_emulation<WallClock>(run_model, config, workload, a.engine.seed, summary, record_steps, progress)
+            : run_emulation<VirtualClock>(run_model, config, workload, a.engine.seed, summary, record_steps, progress);
     bar.finish();
     const double wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
     const EngineConfig& used = run.config;
@@ -207,7 +223,7 @@ void run_simulate(SimulateArgs& a) {
            << " s, up to " << st.max_waiting << " requests waiting): try a lower --request-rate or other engine "
            << "settings, or find the sustainable rate with `llmemu sweep --slo ttft:2000,tpot:100`\n";
 
-    if (!a.result_json.empty()) {
+    if (want_json) {
         nlohmann::json j = to_vllm_json(r);
         nlohmann::json ll;
         ll["version"] = LLMEMU_VERSION_STRING;
@@ -233,8 +249,29 @@ void run_simulate(SimulateArgs& a) {
         ll["simulated_duration_s"] = sim_s;
         ll["timeseries"] = to_json(run.sim.timeseries);
         if (realtime) ll["wall_time_s"] = wall_s;
+        ll.update(digest->to_json());
         j["llmemu"] = std::move(ll);
-        write_result_file(os, a.result_json, j.dump(), a.quiet);
+        if (!a.result_json.empty()) write_result_file(os, a.result_json, j.dump(), a.quiet);
+        if (!a.report.empty()) {
+            report::ReportInput in{a.result_json.empty() ? "simulate" : a.result_json,
+                                   a.label.empty() ? "llmemu simulate" : a.label,
+                                   report::InputKind::result,
+                                   std::move(j),
+                                   {}};
+            report::ReportOptions ropt;
+            ropt.title = "llmemu simulate: " + workload.description;
+            ropt.slo_ttft_ms = summary.slo_ttft_ms;
+            ropt.slo_tpot_ms = summary.slo_tpot_ms;
+            ropt.slo_e2el_ms = summary.slo_e2el_ms;
+            std::vector<report::ReportInput> inputs;
+            inputs.push_back(std::move(in));
+            try {
+                report::write_html_report(a.report, inputs, ropt);
+            } catch (const report_error& e) {
+                throw usage_error("--report '" + a.report + "': " + e.what());
+            }
+            if (!a.quiet) os << "wrote " << a.report << " (open it in a browser)\n";
+        }
     }
     if (!a.chrome_trace.empty()) {
         std::ofstream out(a.chrome_trace, std::ios::binary);
@@ -264,6 +301,8 @@ const bool registered = register_command(20, [](CLI::App& app) {
                     "Write the result JSON (vllm bench serve's keys plus an 'llmemu' section) to FILE");
     cmd->add_option("--chrome-trace", args->chrome_trace,
                     "Write the step timeline and per-request spans as Trace Event JSON (Perfetto) to FILE");
+    cmd->add_option("--report", args->report,
+                    "Write a self-contained HTML report (latency CDFs, summary, step histogram, coverage) to FILE");
     cmd->add_option("--label", args->label, "Label written to the result JSON");
     cmd->add_flag("-q,--quiet", args->quiet, "No progress bar or 'wrote' lines");
     cmd->callback([args] { run_simulate(*args); });
