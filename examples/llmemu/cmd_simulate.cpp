@@ -10,6 +10,7 @@
 #include <memory>
 #include <sstream>
 #include <string>
+#include <thread>
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
@@ -22,6 +23,7 @@
 #include "llmemu/metrics/bench_result_json.hpp"
 #include "llmemu/version.hpp"
 #include "progress.hpp"
+#include "replicates.hpp"
 #include "report.hpp"
 #include "simulation_run.hpp"
 
@@ -40,6 +42,7 @@ struct SimulateArgs {
     std::string chrome_trace;
     std::string label;
     bool quiet = false;
+    std::size_t replicates = 0;
 };
 
 std::string gib(std::uint64_t bytes) {
@@ -88,7 +91,11 @@ nlohmann::json config_json(const EngineConfig& c) {
 }
 
 nlohmann::json coverage_json(const Coverage& c) {
-    return {{"exact", c.exact}, {"interpolated", c.interpolated}, {"out_of_range", c.out_of_range}, {"total", c.total}};
+    return {{"exact", c.exact},
+            {"interpolated", c.interpolated},
+            {"out_of_range", c.out_of_range},
+            {"learned", c.learned},
+            {"total", c.total}};
 }
 
 void run_simulate(SimulateArgs& a) {
@@ -100,7 +107,7 @@ void run_simulate(SimulateArgs& a) {
 
     const bool default_profile = a.engine.profile.empty();
     const std::string profile_spec = default_profile ? default_profile_path().string() : a.engine.profile;
-    const AnyLatencyModel model = AnyLatencyModel::from_spec(profile_spec);
+    const AnyLatencyModel model = make_latency_model(a.engine, profile_spec);
     const ModelConfig* mc = model.model_config();
 
     const bool default_trace = a.workload.opt_trace == nullptr || a.workload.opt_trace->count() == 0;
@@ -192,6 +199,8 @@ void run_simulate(SimulateArgs& a) {
                fmt("%.1f", 100.0 * static_cast<double>(cov.exact) / tot) + " / " +
                    fmt("%.1f", 100.0 * static_cast<double>(cov.interpolated) / tot) + " / " +
                    fmt("%.1f", 100.0 * static_cast<double>(cov.out_of_range) / tot));
+    if (cov.learned > 0)
+        print_line(os, "Answered by the learned model (%):", fmt("%.1f", 100.0 * static_cast<double>(cov.learned) / tot));
     const double sim_s = std::chrono::duration<double>(run.sim.duration).count();
     print_line(os, realtime ? "Wall time (s):" : "Simulated / wall time (s):",
                realtime ? fmt("%.2f", wall_s)
@@ -207,6 +216,16 @@ void run_simulate(SimulateArgs& a) {
         os << "note: the engine fell behind this load (median TTFT " << fmt("%.1f", r.ttft.median_ms / 1000.0)
            << " s, up to " << st.max_waiting << " requests waiting): try a lower --request-rate or other engine "
            << "settings, or find the sustainable rate with `llmemu sweep --slo ttft:2000,tpot:100`\n";
+
+    // --replicates K: the same run over K seeds, each metric with its 95 % interval.
+    std::vector<ReplicateStat> rep;
+    if (a.replicates > 1) {
+        if (realtime) throw usage_error("--replicates runs in virtual time; drop --mode realtime");
+        const auto runs = run_replicates(model, config, wspec, a.engine.seed, a.replicates, summary,
+                                         std::max(1U, std::thread::hardware_concurrency()));
+        rep = replicate_stats(runs);
+        print_replicates(os, rep, a.replicates, a.engine.seed);
+    }
 
     if (!a.result_json.empty()) {
         nlohmann::json j = to_vllm_json(r);
@@ -228,6 +247,7 @@ void run_simulate(SimulateArgs& a) {
         ll["config"] = config_json(used);
         ll["engine_stats"] = engine_stats_json(st);
         ll["oracle_coverage"] = coverage_json(cov);
+        if (!rep.empty()) ll["replicates"] = replicates_json(rep, a.replicates, a.engine.seed);
         ll["simulated_duration_s"] = sim_s;
         if (realtime) ll["wall_time_s"] = wall_s;
         j["llmemu"] = std::move(ll);
@@ -263,6 +283,10 @@ const bool registered = register_command(20, [](CLI::App& app) {
                     "Write the step timeline and per-request spans as Trace Event JSON (Perfetto) to FILE");
     cmd->add_option("--label", args->label, "Label written to the result JSON");
     cmd->add_flag("-q,--quiet", args->quiet, "No progress bar or 'wrote' lines");
+    cmd->add_option("--replicates", args->replicates,
+                    "Also run K seeds (--seed, --seed+1, ...) in parallel and print each summary metric as mean +- "
+                    "95% CI")
+        ->check(CLI::Range(std::size_t{2}, std::size_t{10000}));
     cmd->callback([args] { run_simulate(*args); });
 });
 

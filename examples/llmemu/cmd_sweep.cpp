@@ -99,7 +99,7 @@ void run_sweep(SweepArgs& a) {
         throw usage_error("--request-rates lists a rate twice; give each rate once");
 
     const std::string profile_spec = a.engine.profile.empty() ? default_profile_path().string() : a.engine.profile;
-    const AnyLatencyModel model = AnyLatencyModel::from_spec(profile_spec);
+    const AnyLatencyModel model = make_latency_model(a.engine, profile_spec);
     const bool default_trace = a.workload.opt_trace == nullptr || a.workload.opt_trace->count() == 0;
     WorkloadSpec base = make_workload_spec(
         a.workload, default_trace && a.workload.dataset != "random" ? default_trace_path() : std::filesystem::path{},

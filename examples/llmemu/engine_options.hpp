@@ -19,6 +19,7 @@
 
 #include "command.hpp"
 #include "llmemu/engine/config.hpp"
+#include "llmemu/oracle/any_latency_model.hpp"
 #include "llmemu/profile/model_config.hpp"
 #include "llmemu/workload/workload.hpp"
 
@@ -41,6 +42,10 @@ struct EngineFlags {
     bool no_async_scheduling = false;
     double gpu_memory_utilization = 0.9;
     std::uint64_t seed = 0;
+    /// --fallback-model / --fallback-scope: a learned model answering the pack's sparse or
+    /// out-of-range steps (empty: none).
+    std::string fallback_model;
+    std::string fallback_scope = "sparse";
 
     CLI::Option* opt_enable_prefix = nullptr;
     CLI::Option* opt_no_prefix = nullptr;
@@ -94,6 +99,21 @@ inline void add_engine_options(CLI::App& app, EngineFlags& f, bool grid = false)
                  "Schedule step N+1 only after step N finished (default: overlap, as vLLM 0.18)");
     app.add_option("--seed", f.seed, "Seed of every random draw (arrivals, lengths, step times, tokens)")
         ->capture_default_str();
+    app.add_option("--fallback-model", f.fallback_model,
+                   "Learned model JSON (llmemu profile fit) answering the steps the pack covers badly; see "
+                   "--fallback-scope")
+        ->check(CLI::ExistingFile);
+    app.add_option("--fallback-scope", f.fallback_scope,
+                   "Steps the learned fallback answers: sparse (missing, sparse and out-of-range buckets) or "
+                   "out_of_range")
+        ->capture_default_str()
+        ->check(CLI::IsMember({"sparse", "out_of_range"}));
+}
+
+/// The latency model `spec` names, with the learned fallback of --fallback-model if given.
+inline AnyLatencyModel make_latency_model(const EngineFlags& f, const std::string& spec) {
+    return AnyLatencyModel::from_spec_with_fallback(
+        spec, f.fallback_model, f.fallback_scope == "out_of_range" ? FallbackScope::out_of_range : FallbackScope::sparse);
 }
 
 /// The EngineConfig the flags describe. `model` is the profile's model config (nullptr for

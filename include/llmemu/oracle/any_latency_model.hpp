@@ -20,6 +20,7 @@
 #include "llmemu/error.hpp"
 #include "llmemu/oracle/coverage.hpp"
 #include "llmemu/oracle/latency_model.hpp"
+#include "llmemu/oracle/learned_model.hpp"
 #include "llmemu/oracle/oracle.hpp"
 #include "llmemu/oracle/step_shape.hpp"
 #include "llmemu/profile/analytic.hpp"
@@ -54,6 +55,10 @@ concept HasDescribe = requires(const M& m) {
 template <class M>
 concept HasStore = requires(const M& m) {
     { m.store() } -> std::convertible_to<const ProfileStore&>;
+};
+template <class M>
+concept HasModelConfig = requires(const M& m) {
+    { m.model_config() } -> std::convertible_to<const ModelConfig&>;
 };
 
 inline std::string format_number(double v) {
@@ -103,6 +108,8 @@ struct AnyModelImpl final : AnyModelBase {
     const ModelConfig* model_config() const override {
         if constexpr (HasStore<M>)
             return &model.store().model_config();
+        else if constexpr (HasModelConfig<M>)
+            return &model.model_config();
         else
             return nullptr;
     }
@@ -116,7 +123,8 @@ struct AnyModelImpl final : AnyModelBase {
 
 [[noreturn, gnu::cold]] inline void spec_fail(std::string_view spec, const std::string& what) {
     throw profile_error("latency model spec '" + std::string(spec) + "': " + what +
-                        " (use const:<ms>, affine:<base_ms>,<per_token_us>,<per_seq_us>, or the path of a pack JSON)");
+                        " (use const:<ms>, affine:<base_ms>,<per_token_us>,<per_seq_us>, or the path of a pack JSON or a "
+                        "learned-model JSON)");
 }
 
 inline std::vector<double> parse_spec_numbers(std::string_view spec, std::string_view list, std::size_t expected) {
@@ -168,7 +176,8 @@ public:
     ~AnyLatencyModel() = default;
 
     /// Builds a model from `const:<ms>`, `affine:<base_ms>,<per_token_us>,<per_seq_us>`,
-    /// or the path of an LLM-Emu pack (optionally prefixed `pack:`). Throws
+    /// the path of an LLM-Emu pack (optionally prefixed `pack:`), or the path of a
+    /// learned-model file (`llmemu profile fit`, recognised by its content). Throws
     /// profile_error naming the spec and the fix.
     static AnyLatencyModel from_spec(std::string_view spec, const OracleOptions& options = {}) {
         if (spec.starts_with("const:")) {
@@ -185,8 +194,34 @@ public:
         std::error_code ec;
         if (!std::filesystem::is_regular_file(std::filesystem::path(path), ec))
             detail::spec_fail(spec, "no such pack file");
+        if (is_learned_model_file(std::filesystem::path(path)))
+            return AnyLatencyModel(LearnedLatencyModel::load(std::filesystem::path(path)));
         auto store = std::make_shared<const ProfileStore>(load_llm_emu_pack(std::filesystem::path(path)));
         return AnyLatencyModel(Oracle(std::move(store), options));
+    }
+
+    /// A pack spec whose oracle hands the steps of `scope` (out-of-range, or also sparse
+    /// and empty buckets) to the learned model in `fallback_model` (`llmemu profile fit`).
+    /// An empty `fallback_model` is from_spec(spec). Throws profile_error when `spec` is
+    /// not a pack or the model file is not a learned model.
+    static AnyLatencyModel from_spec_with_fallback(std::string_view spec, const std::filesystem::path& fallback_model,
+                                                   FallbackScope scope = FallbackScope::sparse,
+                                                   const OracleOptions& options = {}) {
+        if (fallback_model.empty()) return from_spec(spec, options);
+        std::string_view path = spec;
+        if (path.starts_with("pack:")) path.remove_prefix(5);
+        std::error_code ec;
+        if (spec.starts_with("const:") || spec.starts_with("affine:") || path.empty() ||
+            !std::filesystem::is_regular_file(std::filesystem::path(path), ec) ||
+            is_learned_model_file(std::filesystem::path(path)))
+            detail::spec_fail(spec, "a learned fallback needs a profile pack to fall back from; give --profile PACK.json");
+        if (!is_learned_model_file(fallback_model))
+            throw profile_error("learned model '" + fallback_model.string() +
+                                "': not a learned-model file (its first key must be \"llmemu_latency_model\"); "
+                                "write one with `llmemu profile fit PACK -o MODEL.json`");
+        auto store = std::make_shared<const ProfileStore>(load_llm_emu_pack(std::filesystem::path(path)));
+        return AnyLatencyModel(OracleWithFallback<Oracle>(Oracle(std::move(store), options),
+                                                          LearnedLatencyModel::load(fallback_model), scope));
     }
 
     /// One step latency in MICROSECONDS.
@@ -209,6 +244,8 @@ static_assert(LatencyModel<ConstantProfile>);
 static_assert(LatencyModel<AffineProfile>);
 static_assert(LatencyModel<LatencyOracle<>>);
 static_assert(LatencyModel<AnyLatencyModel>);
+static_assert(LatencyModel<LearnedLatencyModel>);
+static_assert(LatencyModel<OracleWithFallback<LatencyOracle<>>>);
 static_assert(!LatencyModel<int>);
 
 } // namespace llmemu

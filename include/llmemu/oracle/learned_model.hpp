@@ -899,6 +899,18 @@ inline LearnedLatencyModel LearnedLatencyModel::parse(std::string_view json, std
         s->model = pack_read_model_config(name, e, s->model);
     if (simdjson::dom::element e; top["model_name"].get(e) == simdjson::SUCCESS && s->model.model_name.empty())
         s->model.model_name = pack_get_string(name, e, "model_name");
+    if (simdjson::dom::element e; top["fit"].get(e) == simdjson::SUCCESS) {
+        // How it was fitted: informative only, kept so that read -> write is lossless.
+        const simdjson::dom::object f = pack_get_object(name, e, "fit");
+        if (simdjson::dom::element v; f["folds"].get(v) == simdjson::SUCCESS)
+            s->fit.folds = static_cast<std::uint32_t>(pack_get_uint(name, v, "fit.folds"));
+        if (simdjson::dom::element v; f["seed"].get(v) == simdjson::SUCCESS)
+            s->fit.seed = pack_get_uint(name, v, "fit.seed", std::numeric_limits<std::uint64_t>::max());
+        if (simdjson::dom::element v; f["weight_cap"].get(v) == simdjson::SUCCESS)
+            s->fit.weight_cap = static_cast<std::uint32_t>(pack_get_uint(name, v, "fit.weight_cap"));
+        if (simdjson::dom::element v; f["edge_fraction"].get(v) == simdjson::SUCCESS)
+            s->fit.edge_fraction = learned_get_double(name, v, "fit.edge_fraction");
+    }
     {
         const simdjson::dom::object r = pack_get_object(name, learned_field(name, top, "roofline", "the file"), "roofline");
         s->roof.flops_per_token =
