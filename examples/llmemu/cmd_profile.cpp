@@ -557,14 +557,17 @@ void run_holdout_cmd(const HoldoutArgs& a) {
               << "err%: median abs % error of the predicted median latency; KS: mean KS distance to the real "
                  "samples;\ncov80/cov95: share of the hidden samples inside the central 80% / 95% interval\n\n";
     if (!learned) {
-        std::printf("%-11s %5s %7s %7s   %-22s   %-22s\n", "table", "seed", "buckets", "hidden", "oracle  err%   KS",
-                    "nearest err%   KS");
+        const bool many = reports.size() > 1;
+        std::printf("%-11s %s%7s %7s   %-22s   %-22s\n", "table", many ? " seed " : "", "buckets", "hidden",
+                    "oracle  err%   KS", "nearest err%   KS");
         for (const auto& r : reports)
-            for (const auto& t : r.tables)
-                std::printf("%-11s %5llu %7zu %7zu   %10.3f %8.3f     %10.3f %8.3f\n",
-                            std::string(table_name(t.table)).c_str(), static_cast<unsigned long long>(r.seed),
-                            t.buckets, t.hidden_buckets, t.oracle.median_abs_pct_error, t.oracle.mean_ks,
-                            t.nearest_bucket.median_abs_pct_error, t.nearest_bucket.mean_ks);
+            for (const auto& t : r.tables) {
+                std::printf("%-11s ", std::string(table_name(t.table)).c_str());
+                if (many) std::printf("%5llu ", static_cast<unsigned long long>(r.seed));
+                std::printf("%7zu %7zu   %10.3f %8.3f     %10.3f %8.3f\n", t.buckets, t.hidden_buckets,
+                            t.oracle.median_abs_pct_error, t.oracle.mean_ks, t.nearest_bucket.median_abs_pct_error,
+                            t.nearest_bucket.mean_ks);
+            }
         return;
     }
     std::printf("%-11s %5s %6s  %-26s  %-26s  %-9s  %s\n", "table", "seed", "hidden", "oracle  err%  cov80 cov95",

@@ -101,6 +101,8 @@ nlohmann::json coverage_json(const Coverage& c) {
 void run_simulate(SimulateArgs& a) {
     if (a.mode != "virtual" && a.mode != "realtime")
         throw usage_error("--mode '" + a.mode + "': use virtual (simulated time, fast) or realtime (wall clock)");
+    if (a.replicates > 1 && a.mode == "realtime")
+        throw usage_error("--replicates runs in virtual time; drop --mode realtime");
     SummaryOptions summary;
     summary.percentiles = parse_percentiles(a.percentiles);
     if (!a.goodput.empty()) parse_slo(a.goodput, summary);
@@ -220,7 +222,6 @@ void run_simulate(SimulateArgs& a) {
     // --replicates K: the same run over K seeds, each metric with its 95 % interval.
     std::vector<ReplicateStat> rep;
     if (a.replicates > 1) {
-        if (realtime) throw usage_error("--replicates runs in virtual time; drop --mode realtime");
         const auto runs = run_replicates(model, config, wspec, a.engine.seed, a.replicates, summary,
                                          std::max(1U, std::thread::hardware_concurrency()));
         rep = replicate_stats(runs);

@@ -13,7 +13,7 @@
 ///   sample() draws median x ratio(u), so output keeps the pack's spread (multi-modal
 ///   buckets included), and quantile() gives calibrated intervals for unseen buckets;
 /// - a roofline trend at the edge: beyond the profiled range, the median grows by
-///   slope x (FLOPs(step) - FLOPs(edge)), the slope a least-squares line through the
+///   slope x (FLOPs(step) - FLOPs(edge)), the slope a Theil-Sen line through the
 ///   largest-tt buckets' medians against the step's FLOPs from the model config
 ///   (dense layers per token, LM head per request). Never a clamp.
 /// The fit uses Eigen only (sparse LDLT); the model saves to and loads from a small JSON
@@ -504,9 +504,28 @@ inline LearnedTable fit_learned_table(const ProfileTable& t, TableKind kind, con
             const double den = sw * sxx - sx * sx;
             return den > 0.0 ? (sw * sxy - sx * sy) / den : 0.0;
         };
-        const std::size_t m =
-            std::min(n, std::max<std::size_t>(8, static_cast<std::size_t>(std::ceil(opt.edge_fraction * n))));
-        double slope = line(m);
+        // Theil-Sen over the edge buckets: the median of pairwise slopes, robust to a
+        // multi-modal edge bucket (a least-squares line through the A40 decode edge is
+        // pulled 10x steeper by its bimodal last bucket).
+        auto theil_sen = [&](std::size_t m) {
+            std::vector<double> slopes;
+            slopes.reserve(m * (m - 1) / 2);
+            for (std::size_t p = 0; p < m; ++p) {
+                for (std::size_t q = p + 1; q < m; ++q) {
+                    const std::size_t i = idx[p];
+                    const std::size_t j = idx[q];
+                    const double dx = roof.flops(b[i].tt, b[i].conc) - roof.flops(b[j].tt, b[j].conc);
+                    if (std::abs(dx) > 0.0) slopes.push_back((medians[i] - medians[j]) / dx);
+                }
+            }
+            if (slopes.empty()) return 0.0;
+            std::nth_element(slopes.begin(), slopes.begin() + static_cast<std::ptrdiff_t>(slopes.size() / 2),
+                             slopes.end());
+            return slopes[slopes.size() / 2];
+        };
+        const std::size_t m = std::min<std::size_t>(
+            std::min(n, std::max<std::size_t>(8, static_cast<std::size_t>(std::ceil(opt.edge_fraction * n)))), 400);
+        double slope = theil_sen(m);
         if (!(slope > 0.0) || !std::isfinite(slope)) slope = line(n);
         if (!(slope > 0.0) || !std::isfinite(slope)) {
             // Flat or falling data: latency proportional to FLOPs at the edge (compute-bound).
