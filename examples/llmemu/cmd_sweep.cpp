@@ -284,8 +284,9 @@ const bool registered = register_command(30, [](CLI::App& app) {
         ->delimiter(',')
         ->capture_default_str()
         ->check(CLI::PositiveNumber);
-    cmd->add_option("--num-gpu-blocks", args->num_gpu_blocks,
-                    "KV pool sizes to try (comma separated; 0 = derive from the profile)")
+    cmd->add_option("--num-gpu-blocks,--num-gpu-blocks-override", args->num_gpu_blocks,
+                    "KV pool sizes to try (comma separated; 0 = derive from the profile; vLLM's name "
+                    "--num-gpu-blocks-override is accepted too)")
         ->delimiter(',')
         ->capture_default_str();
     cmd->add_option("--num-seeds", args->num_seeds, "Seeds per grid point (--seed, --seed+1, ...)")

@@ -42,6 +42,8 @@
 
 #include "llmemu/error.hpp"
 #include "llmemu/oracle/coverage.hpp"
+#include "llmemu/oracle/latency_model.hpp"
+#include "llmemu/oracle/oracle.hpp"
 #include "llmemu/oracle/step_shape.hpp"
 #include "llmemu/profile/llm_emu_json.hpp"
 #include "llmemu/profile/model_config.hpp"
@@ -710,20 +712,16 @@ public:
     }
 
     /// One step latency in MICROSECONDS: base(shape) x a residual ratio drawn from the
-    /// shape's region (one uniform draw).
+    /// shape's region (one uniform draw). Const and thread-safe (atomic counters).
     template <class G>
-    double sample(const StepShape& shape, G& g) {
+    LatencySample sample(const StepShape& shape, G& g) const {
         const detail::LearnedTable& t = table_of(shape.phase);
         const double tt = shape.total_tokens;
         const double conc = shape.num_requests == 0 ? 1.0 : static_cast<double>(shape.num_requests);
-        ++m_coverage.total;
-        ++m_coverage.learned;
-        if (t.in_range(tt, conc))
-            ++m_coverage.interpolated;
-        else
-            ++m_coverage.out_of_range;
+        const CoverageKind kind = t.in_range(tt, conc) ? CoverageKind::interpolated : CoverageKind::out_of_range;
+        m_coverage.count(kind);
         const double r = t.ratio_at(t.region_quantiles(tt, conc), uniform01(g));
-        return t.base(tt, conc, m_state->roof) * r;
+        return {t.base(tt, conc, m_state->roof) * r, kind};
     }
 
     /// The q-quantile (q in [0, 1]) of the predicted latency (µs) of `shape`.
@@ -748,8 +746,12 @@ public:
 
     /// Counters of this copy: every sample counts as learned, and as interpolated (inside
     /// the fitted range) or out_of_range.
-    [[nodiscard]] Coverage coverage() const noexcept { return m_coverage; }
-    void reset_coverage() noexcept { m_coverage = {}; }
+    [[nodiscard]] Coverage coverage() const noexcept {
+        Coverage c = m_coverage.load();
+        c.learned = c.total;
+        return c;
+    }
+    void reset_coverage() noexcept { m_coverage.set({}); }
 
     /// The model config of the pack it was fitted on (KV sizing, roofline terms).
     [[nodiscard]] const ModelConfig& model_config() const noexcept { return m_state->model; }
@@ -866,7 +868,7 @@ private:
     }
 
     std::shared_ptr<const detail::LearnedState> m_state;
-    Coverage m_coverage{};
+    detail::AtomicCoverage m_coverage;
 };
 
 /// True when `text` looks like a learned-model file: a JSON object whose first key is
@@ -1040,7 +1042,7 @@ public:
         : m_oracle(std::move(oracle)), m_learned(std::move(learned)), m_scope(scope) {}
 
     template <class G>
-    double sample(const StepShape& shape, G& g) {
+    LatencySample sample(const StepShape& shape, G& g) const {
         const ProfileTable& t = *m_oracle.store().table(m_oracle.table_for(shape.phase));
         const Bucketing& b = t.bucketing();
         const std::uint64_t tt = b.tt_centre(shape.total_tokens);
