@@ -1,6 +1,7 @@
 // Oracle sampling speed on the bundled real A40 pack, as ratios to a baseline measured in
 // the same run: exact-bucket hits vs "index a float array + one random draw" (target
 // within 3x), sparse (Shepard) and out-of-range samples in absolute ns (target < 1 us).
+// The learned model's sample() on the same shapes, against the oracle's exact hit (target < 1 us).
 // Also prints the store's memory: samples vs their raw float size, and the index.
 #include <benchmark/benchmark.h>
 
@@ -11,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "llmemu/oracle/learned_model.hpp"
 #include "llmemu/oracle/oracle.hpp"
 #include "llmemu/profile/llm_emu_json.hpp"
 #include "llmemu/random.hpp"
@@ -97,6 +99,33 @@ void BM_Oracle_OutOfRange(benchmark::State& st) {
     run_oracle(st, shapes().out_of_range);
 }
 
+const LearnedLatencyModel& learned() {
+    static const LearnedLatencyModel m = LearnedLatencyModel::fit(*store());
+    return m;
+}
+
+void run_learned(benchmark::State& st, const std::vector<StepShape>& v) {
+    LearnedLatencyModel m = learned();
+    Rng rng(1);
+    std::size_t i = 0;
+    double sink = 0;
+    for (auto _ : st) {
+        sink += m.sample(v[i], rng);
+        if (++i == v.size()) i = 0;
+    }
+    benchmark::DoNotOptimize(sink);
+    st.SetItemsProcessed(st.iterations());
+}
+void BM_Learned_ExactShapes(benchmark::State& st) {
+    run_learned(st, shapes().exact);
+}
+void BM_Learned_SparseShapes(benchmark::State& st) {
+    run_learned(st, shapes().sparse);
+}
+void BM_Learned_OutOfRange(benchmark::State& st) {
+    run_learned(st, shapes().out_of_range);
+}
+
 // Baseline with the same shape cycling as the oracle runs: the cost of reading a shape
 // plus indexing a float array plus one draw.
 void BM_Baseline_ShapeCycleFloatIndex(benchmark::State& st) {
@@ -157,6 +186,9 @@ BENCHMARK(BM_Oracle_ExactHit);
 BENCHMARK(BM_Oracle_Sparse);
 BENCHMARK(BM_Oracle_SparseRepeated);
 BENCHMARK(BM_Oracle_OutOfRange);
+BENCHMARK(BM_Learned_ExactShapes);
+BENCHMARK(BM_Learned_SparseShapes);
+BENCHMARK(BM_Learned_OutOfRange);
 
 class RatioReporter : public benchmark::ConsoleReporter {
 public:
@@ -193,6 +225,11 @@ int main(int argc, char** argv) {
         std::printf("sparse (Shepard) sample: %.1f ns distinct shapes, %.1f ns repeated shapes (target < 1000 ns); out "
                     "of range: %.1f ns\n",
                     get("BM_Oracle_Sparse"), get("BM_Oracle_SparseRepeated"), get("BM_Oracle_OutOfRange"));
+        const double exact = get("BM_Oracle_ExactHit");
+        std::printf("learned model sample: %.1f ns on the exact-hit shapes = %.2fx the oracle's exact hit; %.1f ns "
+                    "sparse shapes, %.1f ns out of range (target < 1000 ns)\n",
+                    get("BM_Learned_ExactShapes"), exact > 0 ? get("BM_Learned_ExactShapes") / exact : 0.0,
+                    get("BM_Learned_SparseShapes"), get("BM_Learned_OutOfRange"));
     }
     {
         auto get = [&](const char* n) { return rep.ns.count(n) ? rep.ns.at(n) : 0.0; };

@@ -11,6 +11,7 @@
 #include <memory>
 #include <sstream>
 #include <string>
+#include <thread>
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
@@ -26,6 +27,7 @@
 #include "llmemu/report/step_digest.hpp"
 #include "llmemu/version.hpp"
 #include "progress.hpp"
+#include "replicates.hpp"
 #include "report.hpp"
 #include "simulation_run.hpp"
 
@@ -45,6 +47,7 @@ struct SimulateArgs {
     std::string report;
     std::string label;
     bool quiet = false;
+    std::size_t replicates = 0;
 };
 
 nlohmann::json engine_stats_json(const EngineStats& s) {
@@ -92,12 +95,18 @@ nlohmann::json config_json(const EngineConfig& c) {
 }
 
 nlohmann::json coverage_json(const Coverage& c) {
-    return {{"exact", c.exact}, {"interpolated", c.interpolated}, {"out_of_range", c.out_of_range}, {"total", c.total}};
+    return {{"exact", c.exact},
+            {"interpolated", c.interpolated},
+            {"out_of_range", c.out_of_range},
+            {"learned", c.learned},
+            {"total", c.total}};
 }
 
 void run_simulate(SimulateArgs& a) {
     if (a.mode != "virtual" && a.mode != "realtime")
         throw usage_error("--mode '" + a.mode + "': use virtual (simulated time, fast) or realtime (wall clock)");
+    if (a.replicates > 1 && a.mode == "realtime")
+        throw usage_error("--replicates runs in virtual time; drop --mode realtime");
     SummaryOptions summary;
     summary.percentiles = parse_percentiles(a.percentiles);
     if (!a.goodput.empty()) parse_slo(a.goodput, summary);
@@ -207,6 +216,8 @@ void run_simulate(SimulateArgs& a) {
                fmt("%.1f", 100.0 * static_cast<double>(cov.exact) / tot) + " / " +
                    fmt("%.1f", 100.0 * static_cast<double>(cov.interpolated) / tot) + " / " +
                    fmt("%.1f", 100.0 * static_cast<double>(cov.out_of_range) / tot));
+    if (cov.learned > 0)
+        print_line(os, "Answered by the learned model (%):", fmt("%.1f", 100.0 * static_cast<double>(cov.learned) / tot));
     const double sim_s = std::chrono::duration<double>(run.sim.duration).count();
     print_line(os, realtime ? "Wall time (s):" : "Simulated / wall time (s):",
                realtime ? fmt("%.2f", wall_s)
@@ -222,6 +233,15 @@ void run_simulate(SimulateArgs& a) {
         os << "note: the engine fell behind this load (median TTFT " << fmt("%.1f", r.ttft.median_ms / 1000.0)
            << " s, up to " << st.max_waiting << " requests waiting): try a lower --request-rate or other engine "
            << "settings, or find the sustainable rate with `llmemu sweep --slo ttft:2000,tpot:100`\n";
+
+    // --replicates K: the same run over K seeds, each metric with its 95 % interval.
+    std::vector<ReplicateStat> rep;
+    if (a.replicates > 1) {
+        const auto runs = run_replicates(model, config, wspec, a.engine.seed, a.replicates, summary,
+                                         std::max(1U, std::thread::hardware_concurrency()));
+        rep = replicate_stats(runs);
+        print_replicates(os, rep, a.replicates, a.engine.seed);
+    }
 
     if (want_json) {
         nlohmann::json j = to_vllm_json(r);
@@ -246,6 +266,7 @@ void run_simulate(SimulateArgs& a) {
                               {"ideal_queries", ideal.queries()},
                               {"shared_prompts", has_shared_prompts(workload)}};
         ll["oracle_coverage"] = coverage_json(cov);
+        if (!rep.empty()) ll["replicates"] = replicates_json(rep, a.replicates, a.engine.seed);
         ll["simulated_duration_s"] = sim_s;
         ll["timeseries"] = to_json(run.sim.timeseries);
         if (realtime) ll["wall_time_s"] = wall_s;
@@ -305,6 +326,10 @@ const bool registered = register_command(20, [](CLI::App& app) {
                     "Write a self-contained HTML report (latency CDFs, summary, step histogram, coverage) to FILE");
     cmd->add_option("--label", args->label, "Label written to the result JSON");
     cmd->add_flag("-q,--quiet", args->quiet, "No progress bar or 'wrote' lines");
+    cmd->add_option("--replicates", args->replicates,
+                    "Also run K seeds (--seed, --seed+1, ...) in parallel and print each summary metric as mean +- "
+                    "95% CI")
+        ->check(CLI::Range(std::size_t{2}, std::size_t{10000}));
     cmd->callback([args] { run_simulate(*args); });
 });
 

@@ -53,6 +53,10 @@ struct EngineFlags {
     std::uint32_t tensor_parallel_size = 1;
     std::string layerwise_options;
     double gpu_memory_gib = 0;
+    /// --fallback-model / --fallback-scope: a learned model answering the pack's sparse or
+    /// out-of-range steps (empty: none).
+    std::string fallback_model;
+    std::string fallback_scope = "sparse";
 
     CLI::Option* opt_enable_prefix = nullptr;
     CLI::Option* opt_no_prefix = nullptr;
@@ -129,6 +133,15 @@ inline void add_engine_options(CLI::App& app, EngineFlags& f, bool grid = false)
                  "Schedule step N+1 only after step N finished (default: overlap, as vLLM 0.18)");
     app.add_option("--seed", f.seed, "Seed of every random draw (arrivals, lengths, step times, tokens)")
         ->capture_default_str();
+    app.add_option("--fallback-model", f.fallback_model,
+                   "Learned model JSON (llmemu profile fit) answering the steps the pack covers badly; see "
+                   "--fallback-scope")
+        ->check(CLI::ExistingFile);
+    app.add_option("--fallback-scope", f.fallback_scope,
+                   "Steps the learned fallback answers: sparse (missing, sparse and out-of-range buckets) or "
+                   "out_of_range")
+        ->capture_default_str()
+        ->check(CLI::IsMember({"sparse", "out_of_range"}));
 }
 
 /// The EngineConfig the flags describe. `model` is the profile's model config (nullptr for
@@ -434,8 +447,9 @@ inline WorkloadSpec make_workload_spec(const WorkloadFlags& f, const std::filesy
     return s;
 }
 
-/// The latency model --profile names (`spec`), with the layer-wise flags applied. Throws
-/// usage_error when a layer-wise flag is given for a profile it does not apply to.
+/// The latency model --profile names (`spec`), with the layer-wise flags applied and the
+/// learned fallback of --fallback-model if given. Throws usage_error when a layer-wise flag
+/// is given for a profile it does not apply to.
 inline AnyLatencyModel make_latency_model(const EngineFlags& f, const std::string& spec) {
     auto given = [](const CLI::Option* o) { return o != nullptr && o->count() > 0; };
     const bool analytic = spec.starts_with("const:") || spec.starts_with("affine:");
@@ -459,6 +473,10 @@ inline AnyLatencyModel make_latency_model(const EngineFlags& f, const std::strin
         if (f.gpu_memory_gib > 0)
             lw.options.gpu_memory_bytes = static_cast<std::uint64_t>(f.gpu_memory_gib * 1024.0 * 1024.0 * 1024.0);
     }
+    if (!f.fallback_model.empty())
+        return AnyLatencyModel::from_spec_with_fallback(
+            spec, f.fallback_model,
+            f.fallback_scope == "out_of_range" ? FallbackScope::out_of_range : FallbackScope::sparse, {}, lw);
     return AnyLatencyModel::from_spec(spec, {}, lw);
 }
 
