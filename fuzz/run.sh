@@ -2,9 +2,10 @@
 # Build every libFuzzer target (fuzz/fuzz_<name>.cpp) with clang (libFuzzer + ASan + UBSan)
 # in its own build directory and run them all within a bounded total time, two at a time.
 # Usage: fuzz/run.sh [total_seconds=150] [extra libFuzzer flags]
-# Each target runs on a copy of its seed corpus fuzz/corpus/<name>/ with fuzz/<name>.dict
-# and the libFuzzer flags in fuzz/<name>.options when present; a crash leaves its input as build-fuzz/<name>-crash-* and fails the script.
-# LLMEMU_FUZZ_TARGETS="trace_csv http_request" runs only those.
+# Each target runs on a copy of its seed corpus fuzz/corpus_<name>/ or fuzz/corpus/<name>/
+# with fuzz/<name>.dict (or <name> less a _reader/_readers suffix) and the libFuzzer flags
+# in fuzz/<name>.options, when present; a crash leaves its input as build-fuzz/<name>-crash-* and fails the script.
+# LLMEMU_FUZZ_TARGETS="trace_csv fuzz_http_request" runs only those.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 total="${1:-150}"
@@ -13,7 +14,13 @@ build="${LLMEMU_FUZZ_BUILD_DIR:-build-fuzz}"
 jobs="${LLMEMU_FUZZ_JOBS:-2}"
 names=()
 for src in fuzz/fuzz_*.cpp; do names+=("$(basename "$src" .cpp | sed 's/^fuzz_//')"); done
-if [ -n "${LLMEMU_FUZZ_TARGETS:-}" ]; then read -r -a names <<<"$LLMEMU_FUZZ_TARGETS"; fi
+if [ -n "${LLMEMU_FUZZ_TARGETS:-}" ]; then
+  read -r -a names <<<"$LLMEMU_FUZZ_TARGETS"
+  for i in "${!names[@]}"; do
+    names[$i]="${names[$i]#fuzz_}"
+    [ -f "fuzz/fuzz_${names[$i]}.cpp" ] || { echo "fuzz/run.sh: unknown target '${names[$i]}'" >&2; exit 2; }
+  done
+fi
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DCMAKE_CXX_COMPILER="${CXX_FUZZ:-clang++}" -DLLMEMU_BUILD_FUZZERS=ON \
   -DLLMEMU_BUILD_TESTS=OFF -DLLMEMU_BUILD_EXAMPLES=OFF -DLLMEMU_BUILD_BENCHMARKS=OFF -DLLMEMU_INSTALL=OFF >/dev/null
@@ -29,9 +36,14 @@ run_one() {
   local work="$build/corpus-$n"
   mkdir -p "$work"
   # A copy of the seeds, so that the run's finds do not touch the tree.
-  if [ -d "fuzz/corpus/$n" ]; then cp -n "fuzz/corpus/$n"/* "$work"/ 2>/dev/null || true; fi
-  local dict=()
-  [ -f "fuzz/$n.dict" ] && dict=(-dict="fuzz/$n.dict")
+  local c
+  for c in "fuzz/corpus_$n" "fuzz/corpus/$n"; do
+    if [ -d "$c" ]; then find "$c" -maxdepth 1 -type f -exec cp -n {} "$work"/ \; ; break; fi
+  done
+  local dict=() d
+  for d in "fuzz/$n.dict" "fuzz/${n%_reader}.dict" "fuzz/${n%_readers}.dict"; do
+    if [ -f "$d" ]; then dict=(-dict="$d"); break; fi
+  done
   local opts=()
   [ -f "fuzz/$n.options" ] && read -r -a opts <"fuzz/$n.options"
   local rc=0

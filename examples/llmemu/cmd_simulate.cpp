@@ -20,6 +20,7 @@
 #include "engine_options.hpp"
 #include "llmemu/metrics/bench_result.hpp"
 #include "llmemu/metrics/bench_result_json.hpp"
+#include "llmemu/metrics/validation_timeseries.hpp"
 #include "llmemu/version.hpp"
 #include "progress.hpp"
 #include "report.hpp"
@@ -42,10 +43,6 @@ struct SimulateArgs {
     bool quiet = false;
 };
 
-std::string gib(std::uint64_t bytes) {
-    return fmt("%.1f", static_cast<double>(bytes) / (1024.0 * 1024.0 * 1024.0));
-}
-
 nlohmann::json engine_stats_json(const EngineStats& s) {
     nlohmann::json j;
     j["steps"] = s.steps;
@@ -66,6 +63,9 @@ nlohmann::json engine_stats_json(const EngineStats& s) {
     j["generation_tokens"] = s.generation_tokens;
     j["prefix_cache_queries"] = s.prefix_cache_queries;
     j["prefix_cache_hits"] = s.prefix_cache_hits;
+    j["preempted_prefix_cache_queries"] = s.preempted_prefix_cache_queries;
+    j["preempted_prefix_cache_hits"] = s.preempted_prefix_cache_hits;
+    j["discarded_tokens"] = s.discarded_tokens;
     j["max_running"] = s.max_running;
     j["max_waiting"] = s.max_waiting;
     j["max_kv_usage"] = s.max_kv_usage;
@@ -100,7 +100,7 @@ void run_simulate(SimulateArgs& a) {
 
     const bool default_profile = a.engine.profile.empty();
     const std::string profile_spec = default_profile ? default_profile_path().string() : a.engine.profile;
-    const AnyLatencyModel model = AnyLatencyModel::from_spec(profile_spec);
+    const AnyLatencyModel model = make_latency_model(a.engine, profile_spec);
     const ModelConfig* mc = model.model_config();
 
     const bool default_trace = a.workload.opt_trace == nullptr || a.workload.opt_trace->count() == 0;
@@ -111,8 +111,7 @@ void run_simulate(SimulateArgs& a) {
     const std::uint32_t longest = longest_request(workload);
     EngineConfig config = make_engine_config(a.engine, mc, longest);
     // Resolve the KV pool now, so a configuration that cannot run fails before any output.
-    const bool derived_blocks = config.num_gpu_blocks == 0;
-    config.num_gpu_blocks = resolve_num_gpu_blocks(config, mc);
+    const std::string blocks_note = resolve_kv_pool(config, model, a.engine);
 
     // What is about to run, defaults included, so a bare `llmemu simulate` explains itself.
     std::ostream& os = std::cout;
@@ -139,11 +138,7 @@ void run_simulate(SimulateArgs& a) {
     const EngineConfig& used = run.config;
 
     os << "  engine:   max_num_seqs=" << used.max_num_seqs << " max_num_batched_tokens=" << used.max_num_batched_tokens
-       << " block_size=" << used.block_size << "\n            num_gpu_blocks=" << used.num_gpu_blocks;
-    if (derived_blocks && mc != nullptr)
-        os << " (derived: " << (mc->gpu_name.empty() ? "GPU" : mc->gpu_name) << " " << gib(mc->gpu_memory_bytes)
-           << " GiB x " << used.gpu_memory_utilization << ", " << mc->model_name << "; "
-           << static_cast<std::uint64_t>(used.num_gpu_blocks - 1) * used.block_size << " KV tokens)";
+       << " block_size=" << used.block_size << "\n            num_gpu_blocks=" << used.num_gpu_blocks << blocks_note;
     os << "\n            max_model_len=" << used.max_model_len;
     if (auto_len) {
         const bool from_profile = mc != nullptr && mc->max_model_len != 0;
@@ -229,6 +224,7 @@ void run_simulate(SimulateArgs& a) {
         ll["engine_stats"] = engine_stats_json(st);
         ll["oracle_coverage"] = coverage_json(cov);
         ll["simulated_duration_s"] = sim_s;
+        ll["timeseries"] = to_json(run.sim.timeseries);
         if (realtime) ll["wall_time_s"] = wall_s;
         j["llmemu"] = std::move(ll);
         write_result_file(os, a.result_json, j.dump(), a.quiet);

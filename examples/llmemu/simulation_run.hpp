@@ -75,6 +75,7 @@ RunOutcome run_emulation(const AnyLatencyModel& model, const EngineConfig& confi
     Engine<Exec, C> engine(Exec(std::move(m), clock, {}, seed), clock, config);
     SimulationOptions opts;
     opts.record_steps = record_steps;
+    opts.timeseries_interval = std::chrono::seconds(1); // vLLM's 1 s engine log (bounded memory)
     opts.progress = std::move(progress);
     RunOutcome out;
     out.config = engine.config();

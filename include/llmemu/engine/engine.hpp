@@ -39,7 +39,7 @@ struct StepRecord {
     std::chrono::nanoseconds start{0};
     std::chrono::nanoseconds end{0};
     StepShape shape{};
-    /// Newly admitted (or resumed) requests in the step.
+    /// Newly admitted requests in the step (resumed ones are not new).
     std::uint32_t num_new = 0;
 };
 
@@ -194,6 +194,8 @@ public:
     void set_record_series(bool on) noexcept { m_scheduler.set_record_series(on); }
     /// Keep every token's time in RequestRecord::token_times (on by default).
     void set_record_token_times(bool on) noexcept { m_scheduler.set_record_token_times(on); }
+    /// Feed the engine's state after every step to *series (nullptr: off; see timeseries.hpp).
+    void set_timeseries(EngineTimeSeries* series) noexcept { m_scheduler.set_timeseries(series); }
     /// Append a StepRecord per executed step to *log (nullptr: off).
     void set_step_log(std::vector<StepRecord>* log) noexcept { m_step_log = log; }
 

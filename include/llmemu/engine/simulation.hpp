@@ -16,6 +16,7 @@
 #include "llmemu/engine/engine.hpp"
 #include "llmemu/engine/request.hpp"
 #include "llmemu/engine/stats.hpp"
+#include "llmemu/engine/timeseries.hpp"
 
 namespace llmemu {
 
@@ -34,6 +35,9 @@ struct SimulationOptions {
     std::function<void(double fraction)> progress;
     /// Keep every token's time in the records (needed for ITL); off saves memory.
     bool record_token_times = true;
+    /// Keep the engine's per-interval time series (SimulationResult::timeseries; bounded
+    /// memory, see timeseries.hpp) with this interval; 0 = off.
+    std::chrono::nanoseconds timeseries_interval{0};
 };
 
 /// Everything a run produced.
@@ -44,6 +48,9 @@ struct SimulationResult {
     std::vector<StepRecord> steps;
     /// The engine's counters and gauges at the end of the run.
     EngineStats stats;
+    /// Running, waiting, KV usage, preemptions and token throughput per interval, when
+    /// SimulationOptions::timeseries_interval was set (empty otherwise).
+    EngineTimeSeries timeseries;
     /// From the start of the run to its last event.
     std::chrono::nanoseconds duration{0};
 };
@@ -65,9 +72,14 @@ SimulationResult run_simulation(Engine<E, C>& engine, std::vector<TimedRequest> 
     engine.set_record_series(options.record_steps);
     engine.set_record_token_times(options.record_token_times);
     engine.set_step_log(options.record_steps ? &result.steps : nullptr);
+    if (options.timeseries_interval.count() > 0) {
+        result.timeseries = EngineTimeSeries(options.timeseries_interval);
+        engine.set_timeseries(&result.timeseries);
+    }
     struct Restore { // leave the engine as we found it, even when a step throws
         Engine<E, C>& e;
         ~Restore() {
+            e.set_timeseries(nullptr);
             e.set_step_log(nullptr);
             e.set_record_series(false);
             e.set_record_token_times(true);
