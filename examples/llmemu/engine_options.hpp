@@ -9,6 +9,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <limits>
@@ -69,6 +70,80 @@ struct EngineFlags {
     CLI::Option* opt_gpu_memory = nullptr;
 };
 
+/// A flag's number as typed-ish ("%g"), short whatever its size, for messages.
+inline std::string flag_number(double v) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%g", v);
+    return buf;
+}
+
+/// A CLI11 check for an integer flag: decimal digits only (no sign, fraction or exponent),
+/// value in [lo, hi]. CLI11 alone would wrap "-1" into 2^64 - 1 for an unsigned flag.
+inline CLI::Validator whole_number(std::uint64_t lo, std::uint64_t hi) {
+    return CLI::Validator(
+        [lo, hi](std::string& text) -> std::string {
+            std::uint64_t v = 0;
+            const auto res = std::from_chars(text.data(), text.data() + text.size(), v);
+            const std::string range = "[" + std::to_string(lo) + ", " + std::to_string(hi) + "]";
+            if (text.empty() || res.ec == std::errc::invalid_argument || res.ptr != text.data() + text.size())
+                return "'" + text.substr(0, 40) + "' is not a whole number; give one in " + range;
+            if (res.ec == std::errc::result_out_of_range || v < lo || v > hi)
+                return text.substr(0, 40) + " is outside " + range;
+            return {};
+        },
+        "", "whole_number");
+}
+
+/// Largest --input-len / --output-len / --num-prompts-style counts accepted (a prompt plus
+/// its output must fit in 32 bits, as EngineConfig::max_model_len_limit).
+inline constexpr std::uint64_t max_tokens_flag = EngineConfig::max_model_len_limit;
+
+/// Splits a comma-separated flag value; throws usage_error naming `flag` for an empty item
+/// ("1,,2", a trailing comma), which CLI11's own list splitting would drop silently.
+inline std::vector<std::string> split_list(std::string_view text, std::string_view flag) {
+    std::vector<std::string> out;
+    std::size_t pos = 0;
+    for (;;) {
+        const std::size_t comma = std::min(text.find(',', pos), text.size());
+        std::string_view item = text.substr(pos, comma - pos);
+        while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
+        while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
+        if (item.empty())
+            throw usage_error(std::string(flag) + " '" + std::string(text.substr(0, 80)) +
+                              "' has an empty item; separate the values with single commas");
+        out.emplace_back(item);
+        if (comma == text.size()) return out;
+        pos = comma + 1;
+    }
+}
+
+/// A comma-separated list of whole numbers in [lo, hi] (split_list, then whole_number's rule).
+inline std::vector<std::uint32_t> parse_uint_list(std::string_view text, std::string_view flag, std::uint32_t lo,
+                                                  std::uint32_t hi) {
+    std::vector<std::uint32_t> out;
+    const CLI::Validator check = whole_number(lo, hi);
+    for (std::string item : split_list(text, flag)) {
+        if (const std::string why = check(item); !why.empty()) throw usage_error(std::string(flag) + ": " + why);
+        out.push_back(static_cast<std::uint32_t>(std::stoul(item)));
+    }
+    return out;
+}
+
+/// Host bytes a run keeps per request, an upper estimate (the workload entry, the engine's
+/// request state and block list, its result record): --num-prompts is checked against it.
+inline constexpr std::uint64_t host_bytes_per_request = 1024;
+
+/// Throws usage_error, with the numbers, when `n` requests would need more than half of
+/// `memory_bytes` (default: this machine's; 0 = unknown, no check).
+inline void check_num_prompts_fit(std::uint64_t n, std::uint64_t memory_bytes = physical_memory_bytes()) {
+    if (memory_bytes == 0 || n * host_bytes_per_request <= memory_bytes / 2) return;
+    throw usage_error("--num-prompts " + std::to_string(n) + ": about " +
+                      std::to_string((n * host_bytes_per_request) >> 20U) + " MiB of per-request state (" +
+                      std::to_string(host_bytes_per_request) + " bytes each), more than half of this machine's " +
+                      std::to_string(memory_bytes >> 20U) + " MiB; at most " +
+                      std::to_string(memory_bytes / 2 / host_bytes_per_request) + " requests fit in one run");
+}
+
 /// Registers --profile, --max-num-seqs, --max-num-batched-tokens, --num-gpu-blocks,
 /// --block-size, --max-model-len, --enable-prefix-caching / --no-enable-prefix-caching,
 /// --long-prefill-token-threshold, --gpu-memory-utilization, --no-async-scheduling and
@@ -101,30 +176,31 @@ inline void add_engine_options(CLI::App& app, EngineFlags& f, bool grid = false)
     if (!grid) {
         app.add_option("--max-num-seqs", f.max_num_seqs, "Most requests running at once")
             ->capture_default_str()
-            ->check(CLI::PositiveNumber);
+            ->check(whole_number(1, EngineConfig::max_num_seqs_limit));
         app.add_option("--max-num-batched-tokens", f.max_num_batched_tokens, "Token budget of one engine step")
             ->capture_default_str()
-            ->check(CLI::PositiveNumber);
+            ->check(whole_number(1, EngineConfig::max_num_batched_tokens_limit));
         f.opt_num_gpu_blocks =
             app.add_option("--num-gpu-blocks,--num-gpu-blocks-override", f.num_gpu_blocks,
                            "KV-cache blocks (vLLM's --num-gpu-blocks-override, also accepted under that name); "
                            "default: derived from the profile's model and GPU memory")
-                ->check(CLI::Range(2U, std::numeric_limits<std::uint32_t>::max()));
+                ->check(whole_number(2, std::numeric_limits<std::uint32_t>::max()));
     }
-    app.add_option("--block-size", f.block_size, "Tokens per KV-cache block")
+    app.add_option("--block-size", f.block_size, "Tokens per KV-cache block: 1, 8, 16, 32, 64, 128 or 256 (vLLM's)")
         ->capture_default_str()
-        ->check(CLI::PositiveNumber);
+        ->check(CLI::IsMember({1U, 8U, 16U, 32U, 64U, 128U, 256U}));
     f.opt_max_model_len =
         app.add_option("--max-model-len", f.max_model_len,
                        "Longest prompt + output a request may have; longer ones are refused (default: the "
                        "profile's value, raised to the next power of two that fits the workload's longest request)")
-            ->check(CLI::Range(2U, std::numeric_limits<std::uint32_t>::max()));
+            ->check(whole_number(2, EngineConfig::max_model_len_limit));
     f.opt_enable_prefix = app.add_flag("--enable-prefix-caching", f.enable_prefix_caching,
                                        "Reuse KV blocks of identical prompt prefixes (default on)");
     f.opt_no_prefix = app.add_flag("--no-enable-prefix-caching", f.no_prefix_caching, "Turn prefix caching off");
     app.add_option("--long-prefill-token-threshold", f.long_prefill_token_threshold,
                    "Cap on one request's prefill chunk per step (0 = no cap)")
-        ->capture_default_str();
+        ->capture_default_str()
+        ->check(whole_number(0, EngineConfig::max_model_len_limit));
     f.opt_gpu_util = app.add_option("--gpu-memory-utilization", f.gpu_memory_utilization,
                                     "Share of GPU memory for weights + KV when deriving --num-gpu-blocks")
                          ->capture_default_str()
@@ -132,7 +208,8 @@ inline void add_engine_options(CLI::App& app, EngineFlags& f, bool grid = false)
     app.add_flag("--no-async-scheduling", f.no_async_scheduling,
                  "Schedule step N+1 only after step N finished (default: overlap, as vLLM 0.18)");
     app.add_option("--seed", f.seed, "Seed of every random draw (arrivals, lengths, step times, tokens)")
-        ->capture_default_str();
+        ->capture_default_str()
+        ->check(whole_number(0, std::numeric_limits<std::uint64_t>::max()));
     app.add_option("--fallback-model", f.fallback_model,
                    "Learned model JSON (llmemu profile fit) answering the steps the pack covers badly; see "
                    "--fallback-scope")
@@ -262,15 +339,16 @@ inline void add_workload_options(CLI::App& app, WorkloadFlags& f, bool with_rate
                        "sharegpt: output tokens of every request (default: each completion's token count)")
             ->check(CLI::PositiveNumber);
     app.add_option("--num-prompts", f.num_prompts,
-                   "Requests: the first N of a trace (default all), or how many to draw (default 1000)");
+                   "Requests: the first N of a trace (default all), or how many to draw (default 1000)")
+        ->check(whole_number(1, std::numeric_limits<std::uint32_t>::max()));
     f.opt_input_len =
         app.add_option("--input-len,--random-input-len", f.input_len, "Random dataset: mean prompt tokens")
             ->capture_default_str()
-            ->check(CLI::PositiveNumber);
+            ->check(whole_number(1, max_tokens_flag));
     f.opt_output_len =
         app.add_option("--output-len,--random-output-len", f.output_len, "Random dataset: mean output tokens")
             ->capture_default_str()
-            ->check(CLI::PositiveNumber);
+            ->check(whole_number(1, max_tokens_flag));
     f.opt_range_ratio = app.add_option("--range-ratio,--random-range-ratio", f.range_ratio,
                                        "Random dataset: lengths uniform in [len*(1-r), len*(1+r)], r in [0, 1)")
                             ->capture_default_str();
@@ -314,14 +392,7 @@ inline double parse_rate(std::string_view text, std::string_view flag = "--reque
 /// True when the trace file has an arrived_at column (peeks at its header only).
 inline bool trace_has_arrivals(const std::filesystem::path& path) {
     if (looks_like_mooncake_trace(path)) return true; // Mooncake JSONL: every line has a timestamp
-    std::ifstream in(path);
-    if (!in)
-        llmemu::detail::throw_error<workload_error>("trace '" + path.string() +
-                                                    "': cannot open the file; check the path (CSV with columns "
-                                                    "arrived_at,num_prefill_tokens,num_decode_tokens)");
-    std::string header;
-    std::getline(in, header);
-    return header.find("arrived_at") != std::string::npos;
+    return trace_file_has_arrivals(path);
 }
 
 /// The WorkloadSpec the flags describe; `default_trace` is used when neither --trace nor
@@ -333,15 +404,16 @@ inline WorkloadSpec make_workload_spec(const WorkloadFlags& f, const std::filesy
     WorkloadSpec s;
     s.seed = seed;
     s.num_prompts = f.num_prompts;
+    check_num_prompts_fit(f.num_prompts);
     s.input_len = f.input_len;
     s.output_len = f.output_len;
     s.range_ratio = f.range_ratio;
     s.burstiness = f.burstiness;
     const double rate = parse_rate(f.request_rate);
     if (given(f.opt_request_rate)) s.request_rate = rate;
-    if (!(f.burstiness > 0.0))
-        throw usage_error("--burstiness " + std::to_string(f.burstiness) +
-                          ": must be > 0 (1 = Poisson, < 1 burstier, > 1 more regular)");
+    if (!(f.burstiness > 0.0) || !std::isfinite(f.burstiness))
+        throw usage_error("--burstiness " + flag_number(f.burstiness) +
+                          ": must be a finite number > 0 (1 = Poisson, < 1 burstier, > 1 more regular)");
     const bool random = f.dataset == "random";
     if (random && given(f.opt_trace))
         throw usage_error(
@@ -350,7 +422,7 @@ inline WorkloadSpec make_workload_spec(const WorkloadFlags& f, const std::filesy
     if (!random && (given(f.opt_input_len) || given(f.opt_output_len) || given(f.opt_range_ratio)))
         throw usage_error("--input-len/--output-len/--range-ratio shape the random dataset; add --dataset random");
     if (!(f.range_ratio >= 0.0 && f.range_ratio < 1.0))
-        throw usage_error("--range-ratio " + std::to_string(f.range_ratio) + ": must be in [0, 1)");
+        throw usage_error("--range-ratio " + flag_number(f.range_ratio) + ": must be in [0, 1)");
     if (given(f.opt_output_lengths)) {
         if (given(f.opt_output_len))
             throw usage_error("--output-lengths '" + f.output_lengths +

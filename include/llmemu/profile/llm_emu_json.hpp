@@ -188,9 +188,12 @@ inline void pack_read_table(std::string_view name, simdjson::dom::element e, Tab
             if (s.get_double().get(v) != simdjson::SUCCESS)
                 pack_fail(name, label + ": sample " + std::to_string(j) + " is " +
                                     std::string(pack_type_name(s.type())) + "; samples must be numbers (microseconds)");
-            if (!std::isfinite(v) || v < 0.0 || v > static_cast<double>(std::numeric_limits<float>::max()))
+            // A step always takes time: a 0 sample would let simulated time stand still.
+            if (!std::isfinite(v) || v <= 0.0 || v > static_cast<double>(std::numeric_limits<float>::max()) ||
+                static_cast<float>(v) <= 0.0F)
                 pack_fail(name, label + ": sample " + std::to_string(j) + " is " + std::to_string(v) +
-                                    "; samples must be finite, non-negative microseconds (fix or drop it)");
+                                    "; samples must be finite, non-negative and non-zero microseconds (a GPU step "
+                                    "always takes time; fix or drop it)");
             samples.push_back(static_cast<float>(v));
             ++j;
         }
@@ -273,7 +276,11 @@ namespace detail {
 inline ProfileStore parse_pack_padded(const simdjson::padded_string& padded, std::string_view name) {
     simdjson::dom::parser parser;
     simdjson::dom::element doc;
-    if (auto err = parser.parse(padded).get(doc); err != simdjson::SUCCESS)
+    // A UTF-8 byte-order mark (editors on Windows write one) is not JSON: skip it, as the
+    // trace reader does. The padding after the text stays in place.
+    const bool bom = padded.size() >= 3 && std::string_view(padded.data(), 3) == "\xEF\xBB\xBF";
+    const std::size_t skip = bom ? 3 : 0;
+    if (auto err = parser.parse(padded.data() + skip, padded.size() - skip, false).get(doc); err != simdjson::SUCCESS)
         pack_fail(name, "not valid JSON (" + std::string(simdjson::error_message(err)) +
                             "); check the file is complete and was written as JSON");
     simdjson::dom::object top;

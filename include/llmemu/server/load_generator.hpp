@@ -127,6 +127,14 @@ inline LoadResult run_load(boost::asio::io_context& ioc, StreamingClient& client
             client.post(opts.endpoint, std::move(bodies[i]), opts.api, [&, i](StreamOutcome o) {
                 const auto now = clock::now();
                 last_done = std::max(last_done, now);
+                // With ignore_eos the server owes exactly output_len tokens: fewer is a failure
+                // (a stream cut short), as it would be for vllm bench serve's users.
+                if (o.success && opts.ignore_eos && o.output_tokens < reqs[i].output_len) {
+                    o.success = false;
+                    o.error = "the stream ended after " + std::to_string(o.output_tokens) + " of " +
+                              std::to_string(reqs[i].output_len) + " tokens (finish_reason \"" + o.finish_reason +
+                              "\")";
+                }
                 RequestTiming t;
                 t.success = o.success;
                 t.start_time_s = std::chrono::duration<double>(o.start - t0).count();
