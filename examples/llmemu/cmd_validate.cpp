@@ -122,12 +122,11 @@ void run_validate(const ValidateArgs& a) {
     if (!a.timeseries_csv.empty() && a.real_timeseries.empty())
         throw llmemu::cli::usage_error("--timeseries-csv writes the series compared by --real-timeseries; add "
                                        "--real-timeseries timeseries.csv");
-    if (a.real.size() == 1 && a.emu.size() == 1) {
+    // --csv asks for LLM-Emu's per-rate deltas (the means of result files), so it selects
+    // that mode even when the files also carry per-request lists.
+    if (a.real.size() == 1 && a.emu.size() == 1 && a.csv.empty()) {
         const auto real = llmemu::read_request_samples(a.real[0]);
         if (real) {
-            if (!a.csv.empty())
-                throw llmemu::cli::usage_error("--csv writes LLM-Emu's per-rate deltas of mean-only results; with "
-                                               "per-request records use --json");
             const auto emu = llmemu::read_request_samples(a.emu[0]);
             if (!emu)
                 throw llmemu::cli::usage_error(
