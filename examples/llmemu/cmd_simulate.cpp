@@ -1,6 +1,7 @@
 // `llmemu simulate`: run a workload through the reference engine on an emulated GPU and
 // report it as `vllm bench serve` would. With no flags: the bundled A40 Qwen3-8B profile and
 // one hour of Azure conversation traffic, in virtual time.
+#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -18,6 +19,7 @@
 #include "command.hpp"
 #include "data_paths.hpp"
 #include "engine_options.hpp"
+#include "llmemu/fleet/router.hpp"
 #include "llmemu/metrics/bench_result.hpp"
 #include "llmemu/metrics/bench_result_json.hpp"
 #include "llmemu/version.hpp"
@@ -40,7 +42,65 @@ struct SimulateArgs {
     std::string chrome_trace;
     std::string label;
     bool quiet = false;
+    bool save_detailed = false;
+    std::uint32_t replicas = 1;
+    std::uint32_t data_parallel_size = 0;
+    std::string router;
+    std::string router_weights;
+    std::uint32_t prefix_blocks = 1;
+    CLI::Option* opt_replicas = nullptr;
 };
+
+/// "--router-weights queue=1,kv=1,prefix=2" (any subset).
+ScorerWeights parse_router_weights(const std::string& spec) {
+    ScorerWeights w;
+    std::size_t pos = 0;
+    while (pos <= spec.size()) {
+        std::size_t end = spec.find(',', pos);
+        if (end == std::string::npos) end = spec.size();
+        const std::string pair = spec.substr(pos, end - pos);
+        pos = end + 1;
+        const std::size_t eq = pair.find('=');
+        const std::string key = pair.substr(0, eq);
+        double v = -1.0;
+        bool ok = eq != std::string::npos;
+        if (ok) {
+            const std::string num = pair.substr(eq + 1);
+            const auto res = std::from_chars(num.data(), num.data() + num.size(), v);
+            ok = res.ec == std::errc() && res.ptr == num.data() + num.size() && std::isfinite(v) && v >= 0.0;
+        }
+        if (!ok || (key != "queue" && key != "kv" && key != "prefix"))
+            throw usage_error(
+                "--router-weights '" + spec + "': '" + pair +
+                "' is not KEY=W with KEY one of queue, kv, prefix and W >= 0, e.g. queue=1,kv=1,prefix=2");
+        (key == "queue" ? w.queue : key == "kv" ? w.kv_cache : w.prefix) = v;
+        if (end == spec.size()) break;
+    }
+    return w;
+}
+
+nlohmann::json engine_stats_json(const EngineStats& s);
+
+/// The per-replica section of a fleet's result JSON.
+nlohmann::json fleet_json(const RunOutcome& run, const std::string& router, const ScorerWeights& w) {
+    nlohmann::json f;
+    f["replicas"] = run.replica_bench.size();
+    f["router"] = router;
+    if (router == "scored") f["router_weights"] = {{"queue", w.queue}, {"kv", w.kv_cache}, {"prefix", w.prefix}};
+    nlohmann::json per = nlohmann::json::array();
+    for (std::size_t i = 0; i < run.replica_bench.size(); ++i) {
+        nlohmann::json r = to_vllm_json(run.replica_bench[i]);
+        for (const char* k : {"endpoint_type", "backend", "label", "model_id", "tokenizer_id", "num_prompts",
+                              "request_rate", "burstiness", "max_concurrency"})
+            r.erase(k);
+        r["replica"] = i;
+        r["routed"] = run.replica_routed[i];
+        r["engine_stats"] = engine_stats_json(run.replica_stats[i]);
+        per.push_back(std::move(r));
+    }
+    f["per_replica"] = std::move(per);
+    return f;
+}
 
 std::string gib(std::uint64_t bytes) {
     return fmt("%.1f", static_cast<double>(bytes) / (1024.0 * 1024.0 * 1024.0));
@@ -94,6 +154,32 @@ nlohmann::json coverage_json(const Coverage& c) {
 void run_simulate(SimulateArgs& a) {
     if (a.mode != "virtual" && a.mode != "realtime")
         throw usage_error("--mode '" + a.mode + "': use virtual (simulated time, fast) or realtime (wall clock)");
+    FleetSettings fleet;
+    fleet.detailed = a.save_detailed;
+    fleet.keep_records = !a.chrome_trace.empty();
+    fleet.replicas = a.replicas;
+    fleet.router = a.router;
+    if (a.replicas == 0) throw usage_error("--replicas 0: give at least one replica");
+    if (a.data_parallel_size > 0) {
+        if (a.opt_replicas->count() > 0)
+            throw usage_error("--data-parallel-size with --replicas: give one of them (--data-parallel-size N is N "
+                              "engines behind vLLM's own load balancer, --replicas N behind --router)");
+        if (!a.router.empty() && a.router != "data_parallel")
+            throw usage_error("--data-parallel-size with --router " + a.router +
+                              ": vLLM's data-parallel balancer is the router; drop --router");
+        fleet.replicas = a.data_parallel_size;
+        fleet.router = "data_parallel";
+    }
+    if (!a.router_weights.empty() && fleet.router != "scored")
+        throw usage_error("--router-weights applies to --router scored; add --router scored or drop it");
+    if (!a.router_weights.empty()) fleet.router_options.weights = parse_router_weights(a.router_weights);
+    if (a.prefix_blocks == 0) throw usage_error("--prefix-blocks 0: hash at least one block");
+    fleet.router_options.prefix_blocks = a.prefix_blocks;
+    if (!fleet.router.empty()) (void)make_router(fleet.router, fleet.router_options); // names the choices
+    if (fleet.replicas > 1 && fleet.router.empty()) fleet.router = "round_robin";
+    if (a.mode == "realtime" && (fleet.replicas > 1 || !fleet.router.empty()))
+        throw usage_error(
+            "--replicas/--router/--data-parallel-size: fleets run in virtual time only; drop --mode realtime");
     SummaryOptions summary;
     summary.percentiles = parse_percentiles(a.percentiles);
     if (!a.goodput.empty()) parse_slo(a.goodput, summary);
@@ -131,13 +217,18 @@ void run_simulate(SimulateArgs& a) {
     ProgressBar bar(!a.quiet, "simulating");
     auto progress = [&bar](double f) { bar.update(f); };
     const bool record_steps = !a.chrome_trace.empty();
-    RunOutcome run =
-        realtime ? run_emulation<WallClock>(model, config, workload, a.engine.seed, summary, record_steps, progress)
-                 : run_emulation<VirtualClock>(model, config, workload, a.engine.seed, summary, record_steps, progress);
+    RunOutcome run = realtime ? run_emulation<WallClock>(model, config, workload, a.engine.seed, summary, record_steps,
+                                                         progress, fleet)
+                              : run_emulation<VirtualClock>(model, config, workload, a.engine.seed, summary,
+                                                            record_steps, progress, fleet);
     bar.finish();
     const double wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
     const EngineConfig& used = run.config;
 
+    if (run.fleet)
+        os << "  fleet:    " << run.replica_bench.size() << (run.replica_bench.size() == 1 ? " replica" : " replicas")
+           << " behind the " << fleet.router << " router"
+           << (fleet.router == "data_parallel" ? " (vLLM's internal DP load balancer)" : "") << '\n';
     os << "  engine:   max_num_seqs=" << used.max_num_seqs << " max_num_batched_tokens=" << used.max_num_batched_tokens
        << " block_size=" << used.block_size << "\n            num_gpu_blocks=" << used.num_gpu_blocks;
     if (derived_blocks && mc != nullptr)
@@ -198,6 +289,25 @@ void run_simulate(SimulateArgs& a) {
                         : fmt("%.2f", sim_s) + " / " + fmt("%.2f", wall_s) + " (" +
                               fmt("%.0f", wall_s > 0 ? sim_s / wall_s : 0.0) + "x real time)");
     os << std::string(50, '=') << '\n';
+    if (run.fleet) {
+        os << llmemu::detail::metrics_center(" llmemu fleet ", 50, '-') << '\n';
+        char line[256];
+        std::snprintf(line, sizeof line, "%-8s %9s %9s %11s %11s %10s %9s %7s\n", "replica", "routed", "completed",
+                      "mean TTFT", "P99 TTFT", "mean TPOT", "steps", "peak KV");
+        os << line;
+        for (std::size_t i = 0; i < run.replica_bench.size(); ++i) {
+            const BenchResult& b = run.replica_bench[i];
+            const EngineStats& s = run.replica_stats[i];
+            const double p99 = b.ttft.percentiles_ms.empty() ? b.ttft.median_ms : b.ttft.percentiles_ms.back().second;
+            std::snprintf(line, sizeof line, "%-8zu %9llu %9llu %11.2f %11.2f %10.2f %9llu %6.1f%%\n", i,
+                          static_cast<unsigned long long>(run.replica_routed[i]),
+                          static_cast<unsigned long long>(b.completed), b.ttft.mean_ms, p99, b.tpot.mean_ms,
+                          static_cast<unsigned long long>(s.steps), s.max_kv_usage * 100.0);
+            os << line;
+        }
+        os << "(TTFT and TPOT in ms; the P99 column is the last of --percentiles)\n";
+        os << std::string(50, '=') << '\n';
+    }
     if (st.rejected() > 0)
         os << "note: " << st.rejected() << " request(s) were refused because prompt + output exceeds max_model_len "
            << used.max_model_len << " (longest request: " << longest
@@ -229,6 +339,9 @@ void run_simulate(SimulateArgs& a) {
         ll["engine_stats"] = engine_stats_json(st);
         ll["oracle_coverage"] = coverage_json(cov);
         ll["simulated_duration_s"] = sim_s;
+        ll["percentiles_exact"] = r.exact_percentiles;
+        if (!r.exact_percentiles) ll["percentile_relative_error"] = r.percentile_relative_error;
+        if (run.fleet) ll["fleet"] = fleet_json(run, fleet.router, fleet.router_options.weights);
         if (realtime) ll["wall_time_s"] = wall_s;
         j["llmemu"] = std::move(ll);
         write_result_file(os, a.result_json, j.dump(), a.quiet);
@@ -237,7 +350,11 @@ void run_simulate(SimulateArgs& a) {
         std::ofstream out(a.chrome_trace, std::ios::binary);
         if (!out)
             throw usage_error("--chrome-trace '" + a.chrome_trace + "': cannot write the file; check the directory");
-        write_chrome_trace(out, run.sim, "llmemu simulate: " + workload.description);
+        if (run.fleet)
+            write_fleet_chrome_trace(out, run.replica_steps, run.replica_stats, run.sim.records, run.record_replica,
+                                     "llmemu simulate: " + workload.description);
+        else
+            write_chrome_trace(out, run.sim, "llmemu simulate: " + workload.description);
         if (!out) throw usage_error("--chrome-trace '" + a.chrome_trace + "': write failed (disk full?)");
         if (!a.quiet) os << "wrote " << a.chrome_trace << " (open it in https://ui.perfetto.dev)\n";
     }
@@ -263,6 +380,24 @@ const bool registered = register_command(20, [](CLI::App& app) {
                     "Write the step timeline and per-request spans as Trace Event JSON (Perfetto) to FILE");
     cmd->add_option("--label", args->label, "Label written to the result JSON");
     cmd->add_flag("-q,--quiet", args->quiet, "No progress bar or 'wrote' lines");
+    cmd->add_flag("--save-detailed", args->save_detailed,
+                  "Keep the per-request lists (input_lens, output_lens, ttfts, itls, latencies, start_times, "
+                  "errors) in the result JSON, as vllm bench serve --save-detailed (memory grows with the run)");
+    args->opt_replicas =
+        cmd->add_option("--replicas", args->replicas,
+                        "Engine replicas (each its own GPU, scheduler and KV cache) behind --router, in virtual time")
+            ->capture_default_str();
+    cmd->add_option("--router", args->router,
+                    "How requests pick a replica: round_robin (default with --replicas), least_loaded, prefix_aware "
+                    "(consistent hash of the first --prefix-blocks blocks), scored (llm-d-like weighted scorers, "
+                    "--router-weights), data_parallel (vLLM's DP balancer)");
+    cmd->add_option("--router-weights", args->router_weights,
+                    "Scorer weights of --router scored as queue=W,kv=W,prefix=W (default queue=1,kv=1,prefix=2)");
+    cmd->add_option("--prefix-blocks", args->prefix_blocks, "Blocks hashed by --router prefix_aware")
+        ->capture_default_str();
+    cmd->add_option("--data-parallel-size", args->data_parallel_size,
+                    "vLLM data parallelism: N engines behind vLLM's internal load balancer (4 x waiting + running, "
+                    "counts refreshed every 100 ms)");
     cmd->callback([args] { run_simulate(*args); });
 });
 

@@ -8,13 +8,19 @@
 #include <cmath>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
+#include <type_traits>
 #include <vector>
 
+#include "command.hpp"
 #include "llmemu/engine/config.hpp"
 #include "llmemu/engine/engine.hpp"
 #include "llmemu/engine/simulation.hpp"
+#include "llmemu/engine/stats.hpp"
 #include "llmemu/executor/emulated_executor.hpp"
+#include "llmemu/fleet/fleet.hpp"
+#include "llmemu/fleet/router.hpp"
 #include "llmemu/metrics/bench_result.hpp"
 #include "llmemu/metrics/request_metrics.hpp"
 #include "llmemu/oracle/any_latency_model.hpp"
@@ -50,8 +56,21 @@ inline std::uint32_t longest_request(const Workload& w) {
     return static_cast<std::uint32_t>(std::min<std::uint64_t>(m, 0xFFFFFFFFULL));
 }
 
+/// How a run is laid out: replicas behind a router (virtual time only) and what is kept.
+struct FleetSettings {
+    /// Engine replicas (1: the single-engine loop unless `router` is set).
+    std::uint32_t replicas = 1;
+    /// make_router's name; empty = no router (one replica, or round_robin for several).
+    std::string router;
+    RouterOptions router_options;
+    /// Keep every request's token times for the per-request lists (--save-detailed).
+    bool detailed = false;
+    /// Keep every request's record (the Chrome trace needs them).
+    bool keep_records = false;
+};
+
 /// What one run produced: the simulation, its summary, the model's coverage and the
-/// engine's resolved configuration.
+/// engine's resolved configuration; with several replicas also each one's summary.
 struct RunOutcome {
     SimulationResult sim;
     BenchResult bench;
@@ -59,34 +78,110 @@ struct RunOutcome {
     EngineConfig config;
     /// Wall-clock seconds the run took.
     double wall_s = 0.0;
+    /// Per replica (only with a fleet): summary, engine statistics, steps, requests routed.
+    std::vector<BenchResult> replica_bench;
+    std::vector<EngineStats> replica_stats;
+    std::vector<std::vector<StepRecord>> replica_steps;
+    std::vector<std::uint64_t> replica_routed;
+    /// replica of sim.records[i] (with a fleet and kept records).
+    std::vector<std::uint32_t> record_replica;
+    bool fleet = false;
 };
 
-/// Runs `workload` on `model` (copied; coverage counted for this run only) with `config`,
-/// on the clock C (VirtualClock: as fast as possible; WallClock: real time).
+namespace detail {
+/// The hooks that feed streaming summaries (the fleet's and each replica's) as a run goes.
+inline void attach_summaries(SimulationOptions& opts, std::vector<StreamingSummary>& sums) {
+    // sums[0]: the whole run; sums[1 + i]: replica i (when there are several).
+    auto each = [&sums](std::uint32_t replica, auto&& f) {
+        f(sums[0]);
+        if (sums.size() > 1) f(sums[1 + replica]);
+    };
+    opts.on_added = [each](std::uint32_t replica, RequestId, std::chrono::nanoseconds arrival, bool accepted) {
+        if (accepted) each(replica, [&](StreamingSummary& s) { s.started(arrival); });
+    };
+    opts.on_tokens = [each](std::uint32_t replica, const StepTokenTimes& t) {
+        each(replica, [&](StreamingSummary& s) {
+            s.tokens(t.time, t.tokens);
+            if (t.run_tokens > 0) s.itl(t.run_gap, t.run_tokens);
+            for (const auto g : t.other_gaps) s.itl(g);
+        });
+    };
+    opts.on_record = [each](std::uint32_t replica, const RequestRecord& r) {
+        const RequestTiming t = timing_from_record(r);
+        each(replica, [&](StreamingSummary& s) { s.add(t, r.reason != FinishReason::rejected, r.id); });
+    };
+    opts.on_advance = [&sums](std::chrono::nanoseconds now) {
+        for (auto& s : sums) s.advance(now);
+    };
+}
+} // namespace detail
+
+/// Runs `workload` on `model` (copied per replica; coverage summed) with `config`, on the
+/// clock C (VirtualClock: as fast as possible; WallClock: real time, one replica). Memory
+/// stays that of the requests in flight unless `fleet` asks for details or records.
 template <class C>
 RunOutcome run_emulation(const AnyLatencyModel& model, const EngineConfig& config, const Workload& workload,
                          std::uint64_t seed, const SummaryOptions& summary, bool record_steps,
-                         std::function<void(double)> progress = {}) {
+                         std::function<void(double)> progress = {}, const FleetSettings& fleet = {}) {
     const auto wall_start = std::chrono::steady_clock::now();
     C clock;
-    AnyLatencyModel m = model;
-    m.reset_coverage();
     using Exec = EmulatedExecutor<AnyLatencyModel, C>;
-    Engine<Exec, C> engine(Exec(std::move(m), clock, {}, seed), clock, config);
+    const bool several = fleet.replicas > 1 || !fleet.router.empty();
+    if (fleet.replicas == 0) throw usage_error("--replicas 0: give at least one replica");
+    if constexpr (!std::is_same_v<C, VirtualClock>) {
+        if (several) throw usage_error("--replicas/--router: fleets run in virtual time only; drop --mode realtime");
+    }
+    const std::uint32_t n = several ? fleet.replicas : 1U;
+    std::vector<std::unique_ptr<Engine<Exec, C>>> engines;
+    engines.reserve(n);
+    for (std::uint32_t i = 0; i < n; ++i) {
+        AnyLatencyModel m = model;
+        m.reset_coverage();
+        engines.push_back(std::make_unique<Engine<Exec, C>>(Exec(std::move(m), clock, {}, seed + i), clock, config));
+    }
+    std::vector<StreamingSummary> sums;
+    sums.reserve(several ? n + 1 : 1);
+    sums.emplace_back(summary, fleet.detailed);
+    if (several)
+        for (std::uint32_t i = 0; i < n; ++i) sums.emplace_back(summary, fleet.detailed);
     SimulationOptions opts;
     opts.record_steps = record_steps;
     opts.progress = std::move(progress);
+    opts.record_token_times = fleet.detailed;
+    opts.keep_records = fleet.keep_records || record_steps;
+    detail::attach_summaries(opts, sums);
+
     RunOutcome out;
-    out.config = engine.config();
-    out.sim = run_simulation(engine, to_timed_requests(workload), opts);
-    out.coverage = engine.executor().model().coverage();
-    std::sort(out.sim.records.begin(), out.sim.records.end(),
-              [](const RequestRecord& a, const RequestRecord& b) { return a.id < b.id; });
-    std::vector<RequestTiming> timings;
-    timings.reserve(out.sim.records.size());
-    for (const auto& r : out.sim.records) timings.push_back(timing_from_record(r));
+    out.config = engines[0]->config();
+    std::vector<TimedRequest> requests = to_timed_requests(workload);
+    if (!several) {
+        out.sim = run_simulation(*engines[0], std::move(requests), opts);
+    } else {
+        if constexpr (std::is_same_v<C, VirtualClock>) {
+            std::vector<Engine<Exec, C>*> ptrs;
+            for (auto& e : engines) ptrs.push_back(e.get());
+            RouterOptions ro = fleet.router_options;
+            ro.block_size = out.config.block_size;
+            AnyRouter router = make_router(fleet.router.empty() ? "round_robin" : fleet.router, ro);
+            VectorRequestSource source(std::move(requests));
+            const std::size_t total = source.size();
+            FleetResult fr = run_fleet_simulation(ptrs, clock, source, router, opts, total);
+            out.fleet = true;
+            out.sim.records = std::move(fr.records);
+            out.record_replica = std::move(fr.replica);
+            out.sim.duration = fr.duration;
+            out.sim.num_requests = fr.num_requests;
+            out.sim.stats = fleet_stats(fr.stats);
+            out.replica_stats = std::move(fr.stats);
+            out.replica_steps = std::move(fr.steps);
+            out.replica_routed = std::move(fr.routed);
+        }
+    }
+    for (auto& e : engines) out.coverage += e->executor().model().coverage();
     const double duration = std::chrono::duration<double>(out.sim.duration).count();
-    out.bench = summarize(timings, duration > 0.0 ? duration : 1e-9, summary);
+    const double d = duration > 0.0 ? duration : 1e-9;
+    out.bench = sums[0].result(d);
+    for (std::size_t i = 1; i < sums.size(); ++i) out.replica_bench.push_back(sums[i].result(d));
     out.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
     return out;
 }
