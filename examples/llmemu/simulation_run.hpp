@@ -49,6 +49,29 @@ inline std::vector<TimedRequest> to_timed_requests(const Workload& w) {
     return out;
 }
 
+/// The requests of a workload (in arrival order, as every workload kind builds them) made
+/// one at a time as the run takes them: no second copy of the workload.
+class WorkloadSource {
+public:
+    explicit WorkloadSource(const Workload& w) : m_w(w) {}
+    bool next(TimedRequest& t) {
+        if (m_next == m_w.requests.size()) return false;
+        const auto& r = m_w.requests[m_next];
+        t = TimedRequest{};
+        t.arrival = std::chrono::nanoseconds(std::llround(r.arrival_s * 1e9));
+        t.spec.id = m_next;
+        t.spec.prompt_len = r.prompt_len;
+        t.spec.max_tokens = r.output_len;
+        t.spec.ignore_eos = true;
+        ++m_next;
+        return true;
+    }
+
+private:
+    const Workload& m_w;
+    std::size_t m_next = 0;
+};
+
 /// The longest prompt + output of a workload.
 inline std::uint32_t longest_request(const Workload& w) {
     std::uint64_t m = 0;
@@ -153,9 +176,10 @@ RunOutcome run_emulation(const AnyLatencyModel& model, const EngineConfig& confi
 
     RunOutcome out;
     out.config = engines[0]->config();
-    std::vector<TimedRequest> requests = to_timed_requests(workload);
+    WorkloadSource source(workload);
+    const std::size_t total = workload.requests.size();
     if (!several) {
-        out.sim = run_simulation(*engines[0], std::move(requests), opts);
+        out.sim = run_simulation(*engines[0], source, opts, total);
     } else {
         if constexpr (std::is_same_v<C, VirtualClock>) {
             std::vector<Engine<Exec, C>*> ptrs;
@@ -163,8 +187,6 @@ RunOutcome run_emulation(const AnyLatencyModel& model, const EngineConfig& confi
             RouterOptions ro = fleet.router_options;
             ro.block_size = out.config.block_size;
             AnyRouter router = make_router(fleet.router.empty() ? "round_robin" : fleet.router, ro);
-            VectorRequestSource source(std::move(requests));
-            const std::size_t total = source.size();
             FleetResult fr = run_fleet_simulation(ptrs, clock, source, router, opts, total);
             out.fleet = true;
             out.sim.records = std::move(fr.records);

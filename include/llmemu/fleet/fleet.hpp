@@ -158,8 +158,9 @@ FleetResult run_fleet_simulation(const std::vector<Engine<E, VirtualClock>*>& re
     return result;
 }
 
-/// One EngineStats for a whole fleet: counters and current gauges summed over replicas,
-/// peaks (max_running, max_waiting, max_kv_usage, max_step_*) the largest of any replica,
+/// One EngineStats for a whole fleet: counters and running/waiting summed over replicas,
+/// kv_usage and the peaks (max_running, max_waiting, max_kv_usage, max_step_*) the largest
+/// of any replica,
 /// num_gpu_blocks the fleet's total; no per-step series.
 [[nodiscard]] inline EngineStats fleet_stats(const std::vector<EngineStats>& replicas) {
     EngineStats t;
@@ -183,6 +184,7 @@ FleetResult run_fleet_simulation(const std::vector<Engine<E, VirtualClock>*>& re
         t.preempted_prefix_cache_hits += s.preempted_prefix_cache_hits;
         t.running += s.running;
         t.waiting += s.waiting;
+        t.kv_usage = std::max(t.kv_usage, s.kv_usage);
         t.max_running = std::max(t.max_running, s.max_running);
         t.max_waiting = std::max(t.max_waiting, s.max_waiting);
         t.max_kv_usage = std::max(t.max_kv_usage, s.max_kv_usage);

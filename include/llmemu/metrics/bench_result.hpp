@@ -461,13 +461,19 @@ private:
 /// (output_len - 1) for requests with more than one output token, ITL pooled over requests,
 /// goodput = requests meeting every SLO / duration, peak output tokens per whole second and
 /// peak concurrency (half-open [start, start + latency) intervals). Keeps the per-request
-/// lists (r.detailed). Memory: the timings' own, plus one entry per second that saw a token.
+/// lists (r.detailed) and every value exact (whatever opts.exact_limit). Memory: the timings' own,
+/// plus one entry per second that saw a token.
 inline BenchResult summarize(const std::vector<RequestTiming>& timings, double duration_s,
                              const SummaryOptions& opts = {}) {
     if (!(duration_s > 0.0) || !std::isfinite(duration_s))
         detail::metrics_throw_bad("benchmark duration " + std::to_string(duration_s) +
                                   " s: a summary needs a positive, finite duration");
-    StreamingSummary acc(opts, /*detailed=*/true);
+    // Every value is at hand here: keep them all exact, whatever opts.exact_limit says.
+    std::size_t num_itls = 0;
+    for (const auto& t : timings) num_itls += t.success ? t.itl_s.size() : 0;
+    SummaryOptions exact = opts;
+    exact.exact_limit = std::max({opts.exact_limit, timings.size(), num_itls}) + 1;
+    StreamingSummary acc(exact, /*detailed=*/true);
     double min_start = 0.0;
     bool any_success = false;
     std::uint64_t order = 0;
@@ -479,12 +485,13 @@ inline BenchResult summarize(const std::vector<RequestTiming>& timings, double d
     }
     BenchResult r = acc.result(duration_s);
     {
-        MetricDigest itl(opts.exact_limit);
+        MetricDigest itl(exact.exact_limit);
         for (const auto& t : timings)
             if (t.success)
                 for (double g : t.itl_s) itl.add(g);
         r.itl = detail::metrics_stats(itl, opts.percentiles);
         r.exact_percentiles = r.exact_percentiles && itl.exact();
+        r.options = opts;
     }
     if (any_success) {
         detail::TokenRatePeak rate;
