@@ -54,3 +54,17 @@ if(TARGET llmemu_cli)
     PASS_REGULAR_EXPRESSION "Successful requests: +3 .*Benchmark duration \\(s\\): +3000[0-9][0-9][0-9][0-9][0-9]\\.")
   endif()
 endif()
+
+if(TARGET llmemu_cli)
+  # Fleet files: two heterogeneous pools, per-pool costs; errors name the pool and key.
+  set(_d ${CMAKE_CURRENT_BINARY_DIR}/cli_fleet)
+  file(WRITE ${_d}/two_pools.json "{\"router\":\"least_loaded\",\"pools\":[{\"name\":\"slow\",\"replicas\":2,\"profile\":\"const:40\",\"cost_per_gpu_hour\":1.5,\"engine\":{\"num_gpu_blocks\":3000}},{\"name\":\"fast\",\"replicas\":1,\"profile\":\"const:10\",\"tensor_parallel_size\":2,\"cost_per_gpu_hour\":2,\"engine\":{\"num_gpu_blocks\":3000,\"max_num_seqs\":32}}]}")
+  file(WRITE ${_d}/bad_pool.json "{\"pools\":[{\"name\":\"big\",\"replicas\":-1}]}")
+  add_test(NAME cli.fleet.file_two_pools
+           COMMAND llmemu_cli simulate -q --dataset random --num-prompts 60 --input-len 64 --output-len 8 --request-rate 20 --fleet ${_d}/two_pools.json --result-json ${_d}/pools.json)
+  set_tests_properties(cli.fleet.file_two_pools PROPERTIES
+    PASS_REGULAR_EXPRESSION "3 replicas behind the least_loaded router.*Successful requests: +60 .*llmemu pools.*\nslow +2 .*\nfast +1 .*Fleet cost.*llmemu fleet")
+  llmemu_fleet_bad(file_bad_pool "bad_pool.json': pool 'big' \\(pools\\[0\\]\\) key 'replicas'" simulate --fleet ${_d}/bad_pool.json)
+  llmemu_fleet_bad(file_missing "cannot open the file" simulate --fleet ${_d}/nope.json)
+  llmemu_fleet_bad(file_and_replicas "the fleet file gives the replicas" simulate --fleet ${_d}/two_pools.json --replicas 2)
+endif()

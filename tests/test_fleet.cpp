@@ -416,3 +416,45 @@ TEST_CASE("Metrics.streaming_summary.sketch_on_a_real_trace_within_its_error") {
     check_same_stats(b.itl, a.itl, 0.005);
     check_same_stats(b.e2el, a.e2el, 0.005);
 }
+
+#include "llmemu/fleet/fleet_json.hpp"
+
+TEST_CASE("Fleet.file.reads_pools_and_names_pool_and_key_in_errors") {
+    const FleetSpec f = parse_fleet_json(
+        R"({"router":"scored","pools":[{"name":"a40","replicas":3,"tensor_parallel_size":2,"cost_per_gpu_hour":0.5,
+            "engine":{"max_num_seqs":64,"enable_prefix_caching":false,"gpu_memory_utilization":0.8}},
+            {"name":"fast","profile":"const:5"}]})",
+        "f.json");
+    REQUIRE(f.pools.size() == 2);
+    CHECK(f.router == "scored");
+    CHECK(f.num_replicas() == 4);
+    CHECK(f.pools[0].tensor_parallel_size == 2);
+    CHECK(f.pools[0].engine.max_num_seqs == 64U);
+    CHECK(f.pools[0].engine.enable_prefix_caching == false);
+    CHECK_FALSE(f.pools[0].engine.max_num_batched_tokens.has_value());
+    CHECK(f.pools[1].profile == "const:5");
+    CHECK(f.pools[1].replicas == 1);
+    auto error_of = [](const char* text) {
+        try {
+            (void)parse_fleet_json(text, "f.json");
+        } catch (const config_error& e) {
+            return std::string(e.what());
+        }
+        return std::string("no error");
+    };
+    CHECK(error_of(R"({"pools":[{"name":"a","replicas":0}]})").find("pool 'a' (pools[0]) key 'replicas'") !=
+          std::string::npos);
+    CHECK(error_of(R"({"pools":[{"name":"a","engine":{"max_num_seqs":"x"}}]})").find("key 'engine.max_num_seqs'") !=
+          std::string::npos);
+    CHECK(error_of(R"({"pools":[{"name":"a","engine":{"bogus":1}}]})").find("unknown engine setting") !=
+          std::string::npos);
+    CHECK(error_of(R"({"pools":[{"name":"a","gpu":1}]})").find("key 'gpu': unknown pool key") != std::string::npos);
+    CHECK(error_of(R"({"pools":[{"name":"a"},{"name":"a"}]})").find("used twice") != std::string::npos);
+    CHECK(error_of(R"({"pools":[{"replicas":1}]})").find("pools[0]: key 'name' is missing") != std::string::npos);
+    CHECK(error_of(R"({"pools":[{"name":"p","role":"prefill"}]})").find("not implemented") != std::string::npos);
+    CHECK(error_of(R"({"pools":[]})").find("non-empty list") != std::string::npos);
+    CHECK(error_of(R"({"router":"x"})").find("'pools' is missing") != std::string::npos);
+    CHECK(error_of(R"({"pools":)").find("f.json': not valid JSON") != std::string::npos);
+    CHECK(error_of(R"({"pools":[{"name":"a","engine":{"gpu_memory_utilization":1.5}}]})").find("(0, 1]") !=
+          std::string::npos);
+}

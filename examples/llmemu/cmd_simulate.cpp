@@ -19,6 +19,7 @@
 #include "command.hpp"
 #include "data_paths.hpp"
 #include "engine_options.hpp"
+#include "llmemu/fleet/fleet_json.hpp"
 #include "llmemu/fleet/router.hpp"
 #include "llmemu/metrics/bench_result.hpp"
 #include "llmemu/metrics/bench_result_json.hpp"
@@ -48,6 +49,7 @@ struct SimulateArgs {
     std::string router;
     std::string router_weights;
     std::uint32_t prefix_blocks = 1;
+    std::string fleet_file;
     CLI::Option* opt_replicas = nullptr;
 };
 
@@ -100,6 +102,17 @@ nlohmann::json fleet_json(const RunOutcome& run, const std::string& router, cons
     }
     f["per_replica"] = std::move(per);
     return f;
+}
+
+/// GPU-hours and cost of each pool over a run of `sim_s` seconds.
+struct PoolCost {
+    double gpu_hours = 0.0, cost = 0.0;
+};
+PoolCost pool_cost(const PoolSpec& p, double sim_s) {
+    PoolCost c;
+    c.gpu_hours = static_cast<double>(p.replicas) * p.tensor_parallel_size * sim_s / 3600.0;
+    c.cost = c.gpu_hours * p.cost_per_gpu_hour;
+    return c;
 }
 
 std::string gib(std::uint64_t bytes) {
@@ -175,6 +188,15 @@ void run_simulate(SimulateArgs& a) {
     if (!a.router_weights.empty()) fleet.router_options.weights = parse_router_weights(a.router_weights);
     if (a.prefix_blocks == 0) throw usage_error("--prefix-blocks 0: hash at least one block");
     fleet.router_options.prefix_blocks = a.prefix_blocks;
+    FleetSpec fleet_spec;
+    if (!a.fleet_file.empty()) {
+        if (a.opt_replicas->count() > 0 || a.data_parallel_size > 0)
+            throw usage_error("--fleet with --replicas/--data-parallel-size: the fleet file gives the replicas; drop "
+                              "the flag or give one pool without --fleet");
+        fleet_spec = read_fleet_file(a.fleet_file);
+        if (fleet.router.empty()) fleet.router = fleet_spec.router.empty() ? "round_robin" : fleet_spec.router;
+        fleet.replicas = fleet_spec.num_replicas();
+    }
     if (!fleet.router.empty()) (void)make_router(fleet.router, fleet.router_options); // names the choices
     if (fleet.replicas > 1 && fleet.router.empty()) fleet.router = "round_robin";
     if (a.mode == "realtime" && (fleet.replicas > 1 || !fleet.router.empty()))
@@ -199,6 +221,36 @@ void run_simulate(SimulateArgs& a) {
     // Resolve the KV pool now, so a configuration that cannot run fails before any output.
     const bool derived_blocks = config.num_gpu_blocks == 0;
     config.num_gpu_blocks = resolve_num_gpu_blocks(config, mc);
+    // A fleet file: each pool's model and engine settings (the flags' where the pool is silent).
+    std::vector<std::unique_ptr<AnyLatencyModel>> pool_models;
+    for (std::uint32_t pi = 0; pi < fleet_spec.pools.size(); ++pi) {
+        const PoolSpec& p = fleet_spec.pools[pi];
+        try {
+            const AnyLatencyModel* pm = &model;
+            if (!p.profile.empty()) {
+                pool_models.push_back(std::make_unique<AnyLatencyModel>(AnyLatencyModel::from_spec(p.profile)));
+                pm = pool_models.back().get();
+            }
+            const ModelConfig* pmc = pm->model_config();
+            EngineConfig c = make_engine_config(a.engine, pmc, longest);
+            const PoolEngineSettings& e = p.engine;
+            if (e.max_num_seqs) c.max_num_seqs = *e.max_num_seqs;
+            if (e.max_num_batched_tokens) c.max_num_batched_tokens = *e.max_num_batched_tokens;
+            if (e.block_size) c.block_size = *e.block_size;
+            if (e.max_model_len) c.max_model_len = *e.max_model_len;
+            if (e.long_prefill_token_threshold) c.long_prefill_token_threshold = *e.long_prefill_token_threshold;
+            if (e.enable_prefix_caching) c.enable_prefix_caching = *e.enable_prefix_caching;
+            if (e.async_scheduling) c.async_scheduling = *e.async_scheduling;
+            if (e.gpu_memory_utilization) c.gpu_memory_utilization = *e.gpu_memory_utilization;
+            if (e.num_gpu_blocks) c.num_gpu_blocks = *e.num_gpu_blocks;
+            c.num_gpu_blocks = resolve_num_gpu_blocks(c, pmc);
+            c.validate();
+            for (std::uint32_t r = 0; r < p.replicas; ++r) fleet.plans.push_back({pm, c, pi});
+        } catch (const std::exception& ex) {
+            throw usage_error("fleet file '" + a.fleet_file + "': pool '" + p.name + "': " + ex.what());
+        }
+        fleet.pools.push_back(p.name);
+    }
 
     // What is about to run, defaults included, so a bare `llmemu simulate` explains itself.
     std::ostream& os = std::cout;
@@ -289,6 +341,25 @@ void run_simulate(SimulateArgs& a) {
                         : fmt("%.2f", sim_s) + " / " + fmt("%.2f", wall_s) + " (" +
                               fmt("%.0f", wall_s > 0 ? sim_s / wall_s : 0.0) + "x real time)");
     os << std::string(50, '=') << '\n';
+    if (!run.pool_bench.empty()) {
+        os << llmemu::detail::metrics_center(" llmemu pools ", 50, '-') << '\n';
+        char line[256];
+        std::snprintf(line, sizeof line, "%-12s %8s %9s %11s %10s %10s %10s\n", "pool", "replicas", "completed",
+                      "mean TTFT", "mean TPOT", "GPU-hours", "cost");
+        os << line;
+        double total = 0.0;
+        for (std::size_t i = 0; i < run.pool_bench.size(); ++i) {
+            const PoolSpec& p = fleet_spec.pools[i];
+            const PoolCost c = pool_cost(p, sim_s);
+            total += c.cost;
+            std::snprintf(line, sizeof line, "%-12.12s %8u %9llu %11.2f %10.2f %10.3f %10.2f\n", p.name.c_str(),
+                          static_cast<unsigned>(p.replicas),
+                          static_cast<unsigned long long>(run.pool_bench[i].completed), run.pool_bench[i].ttft.mean_ms,
+                          run.pool_bench[i].tpot.mean_ms, c.gpu_hours, c.cost);
+            os << line;
+        }
+        print_line(os, "Fleet cost (cost_per_gpu_hour units):", fmt("%.2f", total));
+    }
     if (run.fleet) {
         os << llmemu::detail::metrics_center(" llmemu fleet ", 50, '-') << '\n';
         char line[256];
@@ -342,6 +413,27 @@ void run_simulate(SimulateArgs& a) {
         ll["percentiles_exact"] = r.exact_percentiles;
         if (!r.exact_percentiles) ll["percentile_relative_error"] = r.percentile_relative_error;
         if (run.fleet) ll["fleet"] = fleet_json(run, fleet.router, fleet.router_options.weights);
+        if (!run.pool_bench.empty()) {
+            nlohmann::json pools = nlohmann::json::array();
+            for (std::size_t i = 0; i < run.pool_bench.size(); ++i) {
+                const PoolSpec& p = fleet_spec.pools[i];
+                nlohmann::json pj = to_vllm_json(run.pool_bench[i]);
+                for (const char* k : {"endpoint_type", "backend", "label", "model_id", "tokenizer_id", "num_prompts",
+                                      "request_rate", "burstiness", "max_concurrency"})
+                    pj.erase(k);
+                const PoolCost c = pool_cost(p, sim_s);
+                pj["name"] = p.name;
+                pj["replicas"] = p.replicas;
+                pj["profile"] = p.profile;
+                pj["tensor_parallel_size"] = p.tensor_parallel_size;
+                pj["role"] = p.role;
+                pj["cost_per_gpu_hour"] = p.cost_per_gpu_hour;
+                pj["gpu_hours"] = c.gpu_hours;
+                pj["cost"] = c.cost;
+                pools.push_back(std::move(pj));
+            }
+            ll["fleet"]["pools"] = std::move(pools);
+        }
         if (realtime) ll["wall_time_s"] = wall_s;
         j["llmemu"] = std::move(ll);
         write_result_file(os, a.result_json, j.dump(), a.quiet);
@@ -395,6 +487,9 @@ const bool registered = register_command(20, [](CLI::App& app) {
                     "Scorer weights of --router scored as queue=W,kv=W,prefix=W (default queue=1,kv=1,prefix=2)");
     cmd->add_option("--prefix-blocks", args->prefix_blocks, "Blocks hashed by --router prefix_aware")
         ->capture_default_str();
+    cmd->add_option("--fleet", args->fleet_file,
+                    "A heterogeneous fleet: JSON pools (name, replicas, profile, tensor_parallel_size, "
+                    "cost_per_gpu_hour, role, engine settings) and a router; see docs/fleet.md");
     cmd->add_option("--data-parallel-size", args->data_parallel_size,
                     "vLLM data parallelism: N engines behind vLLM's internal load balancer (4 x waiting + running, "
                     "counts refreshed every 100 ms)");

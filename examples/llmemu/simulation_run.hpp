@@ -79,8 +79,19 @@ inline std::uint32_t longest_request(const Workload& w) {
     return static_cast<std::uint32_t>(std::min<std::uint64_t>(m, 0xFFFFFFFFULL));
 }
 
+/// One replica of a heterogeneous fleet (--fleet): its model, engine settings and pool.
+struct ReplicaPlan {
+    const AnyLatencyModel* model = nullptr;
+    EngineConfig config;
+    std::uint32_t pool = 0;
+};
+
 /// How a run is laid out: replicas behind a router (virtual time only) and what is kept.
 struct FleetSettings {
+    /// Per-replica models and settings (--fleet); empty = `replicas` copies of the run's.
+    std::vector<ReplicaPlan> plans;
+    /// Pools of `plans` (their names), for per-pool summaries.
+    std::vector<std::string> pools;
     /// Engine replicas (1: the single-engine loop unless `router` is set).
     std::uint32_t replicas = 1;
     /// make_router's name; empty = no router (one replica, or round_robin for several).
@@ -101,6 +112,8 @@ struct RunOutcome {
     EngineConfig config;
     /// Wall-clock seconds the run took.
     double wall_s = 0.0;
+    /// Per pool (only with --fleet): summary.
+    std::vector<BenchResult> pool_bench;
     /// Per replica (only with a fleet): summary, engine statistics, steps, requests routed.
     std::vector<BenchResult> replica_bench;
     std::vector<EngineStats> replica_stats;
@@ -113,11 +126,13 @@ struct RunOutcome {
 
 namespace detail {
 /// The hooks that feed streaming summaries (the fleet's and each replica's) as a run goes.
-inline void attach_summaries(SimulationOptions& opts, std::vector<StreamingSummary>& sums) {
-    // sums[0]: the whole run; sums[1 + i]: replica i (when there are several).
-    auto each = [&sums](std::uint32_t replica, auto&& f) {
+inline void attach_summaries(SimulationOptions& opts, std::vector<StreamingSummary>& sums, std::size_t replicas,
+                             const std::vector<std::uint32_t>& pool_of) {
+    // sums[0]: the whole run; sums[1 + i]: replica i (when there are several); then one per pool.
+    auto each = [&sums, replicas, &pool_of](std::uint32_t replica, auto&& f) {
         f(sums[0]);
         if (sums.size() > 1) f(sums[1 + replica]);
+        if (!pool_of.empty()) f(sums[1 + replicas + pool_of[replica]]);
     };
     opts.on_added = [each](std::uint32_t replica, RequestId, std::chrono::nanoseconds arrival, bool accepted) {
         if (accepted) each(replica, [&](StreamingSummary& s) { s.started(arrival); });
@@ -149,30 +164,37 @@ RunOutcome run_emulation(const AnyLatencyModel& model, const EngineConfig& confi
     const auto wall_start = std::chrono::steady_clock::now();
     C clock;
     using Exec = EmulatedExecutor<AnyLatencyModel, C>;
-    const bool several = fleet.replicas > 1 || !fleet.router.empty();
+    const bool several = fleet.replicas > 1 || !fleet.router.empty() || !fleet.plans.empty();
     if (fleet.replicas == 0) throw usage_error("--replicas 0: give at least one replica");
     if constexpr (!std::is_same_v<C, VirtualClock>) {
         if (several) throw usage_error("--replicas/--router: fleets run in virtual time only; drop --mode realtime");
     }
-    const std::uint32_t n = several ? fleet.replicas : 1U;
+    std::vector<ReplicaPlan> plans = fleet.plans;
+    if (plans.empty())
+        for (std::uint32_t i = 0; i < (several ? fleet.replicas : 1U); ++i) plans.push_back({&model, config, 0});
+    const auto n = static_cast<std::uint32_t>(plans.size());
     std::vector<std::unique_ptr<Engine<Exec, C>>> engines;
     engines.reserve(n);
+    std::vector<std::uint32_t> pool_of;
     for (std::uint32_t i = 0; i < n; ++i) {
-        AnyLatencyModel m = model;
+        AnyLatencyModel m = *plans[i].model;
         m.reset_coverage();
-        engines.push_back(std::make_unique<Engine<Exec, C>>(Exec(std::move(m), clock, {}, seed + i), clock, config));
+        engines.push_back(
+            std::make_unique<Engine<Exec, C>>(Exec(std::move(m), clock, {}, seed + i), clock, plans[i].config));
+        if (!fleet.pools.empty()) pool_of.push_back(plans[i].pool);
     }
     std::vector<StreamingSummary> sums;
-    sums.reserve(several ? n + 1 : 1);
+    sums.reserve(1 + (several ? n : 0) + fleet.pools.size());
     sums.emplace_back(summary, fleet.detailed);
     if (several)
         for (std::uint32_t i = 0; i < n; ++i) sums.emplace_back(summary, fleet.detailed);
+    for (std::size_t p = 0; p < fleet.pools.size(); ++p) sums.emplace_back(summary, fleet.detailed);
     SimulationOptions opts;
     opts.record_steps = record_steps;
     opts.progress = std::move(progress);
     opts.record_token_times = fleet.detailed;
     opts.keep_records = fleet.keep_records || record_steps;
-    detail::attach_summaries(opts, sums);
+    detail::attach_summaries(opts, sums, several ? n : 0, pool_of);
 
     RunOutcome out;
     out.config = engines[0]->config();
@@ -203,7 +225,8 @@ RunOutcome run_emulation(const AnyLatencyModel& model, const EngineConfig& confi
     const double duration = std::chrono::duration<double>(out.sim.duration).count();
     const double d = duration > 0.0 ? duration : 1e-9;
     out.bench = sums[0].result(d);
-    for (std::size_t i = 1; i < sums.size(); ++i) out.replica_bench.push_back(sums[i].result(d));
+    for (std::size_t i = 1; i < 1 + (several ? n : 0); ++i) out.replica_bench.push_back(sums[i].result(d));
+    for (std::size_t i = 1 + (several ? n : 0); i < sums.size(); ++i) out.pool_bench.push_back(sums[i].result(d));
     out.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
     return out;
 }
