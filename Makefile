@@ -13,7 +13,7 @@ endif
 WERROR ?= OFF
 export LLMEMU_WERROR := $(WERROR)
 # The concurrent parts: timer thread, futures, live engine, executor, HTTP server.
-TSAN_CASES ?= -tc='TimerService*,TimerFuture*,WallClock*,LiveEngine*,Server*,Executor*,Engine*'
+TSAN_CASES ?= -tc='TimerService*,TimerFuture*,WallClock*,LiveEngine*,Server*,Executor*,Engine*,LatencyModel.shared*,LatencyModel.executor*'
 
 .PHONY: deps demo test asan tsan bench install format clean
 

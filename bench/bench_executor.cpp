@@ -25,7 +25,7 @@ StepBatch decode_batch(std::uint32_t n) {
     StepBatch b;
     b.step_id = 1;
     for (std::uint32_t i = 0; i < n; ++i)
-        b.requests.push_back(llmemu::ScheduledRequest{i, 1, 200 + 7 * i, 50, false, true});
+        b.requests.push_back(llmemu::ScheduledRequest::decode(i, 200 + 7 * i, 50));
     return b;
 }
 

@@ -39,7 +39,7 @@ void fill_output(const ScheduledStep& s, StepOutput& out) {
     out.outputs.resize(s.batch.requests.size());
     for (std::size_t k = 0; k < s.batch.requests.size(); ++k) {
         out.outputs[k].id = s.batch.requests[k].id;
-        out.outputs[k].token = s.batch.requests[k].completes_prompt ? std::optional<TokenId>(42) : std::nullopt;
+        out.outputs[k].token = s.batch.requests[k].samples_token ? std::optional<TokenId>(42) : std::nullopt;
         out.outputs[k].is_eos = false;
     }
 }
@@ -119,7 +119,7 @@ BENCHMARK(BM_scheduler_step_async)->Arg(16)->Arg(256)->Arg(1024)->ArgName("runni
 void BM_baseline_copy_batch(benchmark::State& state) {
     const auto n = static_cast<std::size_t>(state.range(0));
     StepBatch src;
-    for (std::size_t i = 0; i < n; ++i) src.requests.push_back(ScheduledRequest{i + 1, 1, 500, 10, false, true});
+    for (std::size_t i = 0; i < n; ++i) src.requests.push_back(ScheduledRequest::decode(i + 1, 500, 10));
     StepBatch dst;
     dst.requests.reserve(n);
     for (auto _ : state) {

@@ -15,7 +15,7 @@
 
 #include <llmemu/executor/emulated_executor.hpp>
 #include <llmemu/executor/step_executor.hpp>
-#include <llmemu/profile/analytic.hpp>
+#include <llmemu/oracle/analytic.hpp>
 #include <llmemu/time/virtual_clock.hpp>
 #include <llmemu/time/wall_clock.hpp>
 #include <llmemu/tokens/eos_at_length_emitter.hpp>
@@ -64,14 +64,16 @@ Report run(E& executor, std::vector<Request> requests, Expected expected_us) {
         std::uint32_t tokens = 0;
         for (Request* r : running) { // decodes first, then prefill chunks
             if (r->computed == r->prompt_len && tokens < budget) {
-                batch.requests.push_back({r->id, 1, r->prompt_len + r->generated, r->generated, false, true});
+                batch.requests.push_back(
+                    llmemu::ScheduledRequest::decode(r->id, r->prompt_len + r->generated - 1, r->generated));
                 tokens += 1;
             }
         }
         for (Request* r : running) {
             if (r->computed < r->prompt_len && tokens < budget) {
                 const std::uint32_t n = std::min({chunk, r->prompt_len - r->computed, budget - tokens});
-                batch.requests.push_back({r->id, n, r->computed, 0, !r->admitted, r->computed + n == r->prompt_len});
+                batch.requests.push_back(llmemu::ScheduledRequest::prefill_chunk(r->id, n, r->computed, r->prompt_len)
+                                             .admitted(!r->admitted));
                 tokens += n;
             }
         }

@@ -79,10 +79,11 @@ struct RandomModel {
 };
 
 ScheduledRequest decode(llmemu::RequestId id, std::uint32_t computed, std::uint32_t outputs = 1) {
-    return ScheduledRequest{id, 1, computed, outputs, false, true};
+    return ScheduledRequest::decode(id, computed, outputs);
 }
 ScheduledRequest prefill(llmemu::RequestId id, std::uint32_t chunk, std::uint32_t computed, bool completes) {
-    return ScheduledRequest{id, chunk, computed, 0, computed == 0, completes};
+    return ScheduledRequest::prefill_chunk(id, chunk, computed, computed + chunk + (completes ? 0U : 1U))
+        .admitted(computed == 0);
 }
 
 // Wall-clock steps are checked against the window [before, after] in which execute() ran,
@@ -122,19 +123,20 @@ static_assert(std::is_same_v<llmemu::step_future_t<VExec>, VExec::future_type>);
 static_assert(std::is_same_v<WExec::clock_type, WallClock>);
 static_assert(std::is_same_v<WExec::emitter_type, llmemu::UniformVocabEmitter>);
 
-TEST_CASE("Executor.shape_from_batch.prefill_iff_new_request") {
+TEST_CASE("Executor.shape_from_batch.prefill_iff_prompt_work") {
     VirtualClock clock;
     EmulatedExecutor<ScriptedModel, VirtualClock> exec(ScriptedModel{{100.0}, {}, 0}, clock);
     // Decode only.
     exec.execute(StepBatch{1, {decode(1, 10), decode(2, 20), decode(3, 5)}}).get();
-    // A continuing prefill chunk (not new) with decodes: still a decode-table step (LLM-Emu's rule).
+    // A continuing prefill chunk (not new) with decodes: prompt work, so a prefill-table step
+    // (LLM-Emu's decode table holds pure decode steps only).
     exec.execute(StepBatch{2, {prefill(4, 64, 128, false), decode(1, 11)}}).get();
-    // A newly admitted request makes it a prefill step.
+    // A newly admitted request's first chunk: a prefill step too.
     exec.execute(StepBatch{3, {decode(1, 12), prefill(5, 100, 0, true)}}).get();
     const auto& seen = exec.model().seen;
     REQUIRE(seen.size() == 3);
     CHECK(seen[0] == llmemu::StepShape{Phase::decode, 3, 3, 35});
-    CHECK(seen[1] == llmemu::StepShape{Phase::decode, 65, 2, 139});
+    CHECK(seen[1] == llmemu::StepShape{Phase::prefill, 65, 2, 139});
     CHECK(seen[2] == llmemu::StepShape{Phase::prefill, 101, 2, 12});
 }
 
@@ -225,8 +227,8 @@ TEST_CASE("Executor.eos_at_length_through_the_executor") {
     for (int step = 0; step < 10 && !ended; ++step) {
         const StepOutput o =
             exec.execute(StepBatch{static_cast<std::uint64_t>(step),
-                                   {ScheduledRequest{9, step == 0 ? 16U : 1U, step == 0 ? 0U : 16U + produced, produced,
-                                                     step == 0, true}}})
+                                   {step == 0 ? ScheduledRequest::prefill_chunk(9, 16, 0, 16).admitted()
+                                              : ScheduledRequest::decode(9, 16 + produced, produced)}})
                 .get();
         REQUIRE(o.outputs.size() == 1);
         REQUIRE(o.outputs[0].token.has_value());
@@ -291,7 +293,7 @@ TEST_CASE("Executor.bad_steps_resolve_with_an_error_and_do_not_occupy_the_gpu") 
                          llmemu::profile_error);
     auto empty = exec.execute(StepBatch{5, {}});
     CHECK_THROWS_WITH_AS(empty.get(), doctest::Contains("schedules no requests"), llmemu::request_error);
-    CHECK_THROWS_WITH_AS(exec.execute(StepBatch{6, {ScheduledRequest{3, 0, 0, 0, true, true}}}).get(),
+    CHECK_THROWS_WITH_AS(exec.execute(StepBatch{6, {ScheduledRequest::prefill_chunk(3, 0, 0, 0).admitted()}}).get(),
                          doctest::Contains("request 3 has num_scheduled_tokens = 0"), llmemu::request_error);
     CHECK(exec.steps() == 1);
     CHECK(exec.busy_until().time_since_epoch() == 1ms);
@@ -339,16 +341,21 @@ TEST_CASE("Executor.shape_matches_StepBatch_shape_for_random_batches") {
         for (std::uint64_t i = 0; i < n; ++i) {
             const bool is_new = llmemu::uniform_index(rng, 5) == 0;
             const auto chunk = static_cast<std::uint32_t>(1 + llmemu::uniform_index(rng, is_new ? 600 : 2));
-            b.requests.push_back(ScheduledRequest{i, chunk,
-                                                  static_cast<std::uint32_t>(llmemu::uniform_index(rng, 4000)), 0,
-                                                  is_new, llmemu::uniform_index(rng, 3) != 0});
+            const auto computed = static_cast<std::uint32_t>(llmemu::uniform_index(rng, 4000));
+            const bool samples = llmemu::uniform_index(rng, 3) != 0;
+            if (!is_new && chunk == 1 && samples)
+                b.requests.push_back(ScheduledRequest::decode(i, computed, 0));
+            else
+                b.requests.push_back(
+                    ScheduledRequest::prefill_chunk(i, chunk, computed, computed + chunk + (samples ? 0U : 1U))
+                        .admitted(is_new));
         }
         const StepOutput o = exec.execute(b).get();
         CHECK(o.shape == b.shape());
         REQUIRE(o.outputs.size() == b.requests.size());
         for (std::size_t i = 0; i < o.outputs.size(); ++i) {
             CHECK(o.outputs[i].id == b.requests[i].id);
-            CHECK(o.outputs[i].token.has_value() == b.requests[i].completes_prompt);
+            CHECK(o.outputs[i].token.has_value() == b.requests[i].samples_token);
         }
         batches.push_back(std::move(b));
     }
@@ -464,11 +471,16 @@ TEST_CASE("Executor.docs_embedding_snippet") {
     llmemu::EmulatedExecutor exec(llmemu::AffineProfile{2.0, 25.0, 40.0}, clock); // CTAD: uniform token ids, seed 0
     static_assert(
         std::is_same_v<decltype(exec), EmulatedExecutor<AffineProfile, VirtualClock, llmemu::UniformVocabEmitter>>);
-    llmemu::StepBatch step{/*step_id=*/0,
-                           {
-                               {7, 512, 0, 0, true, false},
-                               {3, 1, 900, 41, false, true},
-                           }};
+    using llmemu::ScheduledRequest;
+    llmemu::StepBatch step{
+        /*step_id=*/0,
+        {
+            // request 7: the first 512-token chunk of a 1,500-token prompt, admitted this step: no token yet
+            ScheduledRequest::prefill_chunk(7, /*chunk_tokens=*/512, /*computed_tokens=*/0, /*prompt_tokens=*/1500)
+                .admitted(),
+            // request 3 decoding: 900 tokens in the KV cache, 41 generated; samples one token
+            ScheduledRequest::decode(3, /*context_tokens=*/900, /*output_tokens=*/41),
+        }};
     auto future = exec.execute(step);
     llmemu::StepOutput out = future.get();
     CHECK(out.start == 0ns);

@@ -36,7 +36,7 @@ StepOutput output_for(const ScheduledStep& s, const std::set<RequestId>& eos = {
     for (const auto& r : s.batch.requests) {
         RequestOutput x;
         x.id = r.id;
-        if (r.completes_prompt) {
+        if (r.samples_token) {
             x.token = 7;
             x.is_eos = eos.count(r.id) != 0;
         }
@@ -70,7 +70,7 @@ TEST_CASE("Scheduler.admission.all_fit_in_one_step") {
     CHECK(s.batch.num_new() == 10);
     CHECK(s.batch.shape().phase == Phase::prefill);
     for (const auto& r : s.batch.requests) {
-        CHECK(r.completes_prompt);
+        CHECK(r.samples_token);
         CHECK(r.num_computed_tokens == 0);
         CHECK(sch.find(r.id)->num_computed_tokens == 20);
     }
@@ -94,8 +94,8 @@ TEST_CASE("Scheduler.budget.partial_prefill_then_continue") {
     CHECK(ids_of(s) == std::vector<RequestId>{1, 2});
     CHECK(tokens_of(s, 1) == 800);
     CHECK(tokens_of(s, 2) == 224);
-    CHECK(s.batch.requests[0].completes_prompt);
-    CHECK_FALSE(s.batch.requests[1].completes_prompt);
+    CHECK(s.batch.requests[0].samples_token);
+    CHECK_FALSE(s.batch.requests[1].samples_token);
     CHECK(sch.num_waiting() == 1);
     sch.update_from_output(s, output_for(s), nanoseconds{0});
     CHECK(sch.find(2)->num_output_tokens == 0); // a partial chunk samples nothing
@@ -240,12 +240,13 @@ TEST_CASE("Scheduler.preempt.fcfs_last_running_to_front_of_waiting") {
     while (sch.has_unfinished()) {
         sch.schedule(s, nanoseconds{0});
         for (const auto& r : s.batch.requests) {
-            if (r.id == 2 && r.is_new) {
+            if (r.id == 2 && r.num_scheduled_tokens > 1) {
                 resumed = true;
+                CHECK_FALSE(r.is_new); // a cached request, as vLLM's scheduled_resumed_reqs
                 CHECK(sch.find(1) == nullptr);
                 CHECK(r.num_computed_tokens == 16);  // one cached block survived
                 CHECK(r.num_scheduled_tokens == 33); // 49 - 16 recomputed
-                CHECK(r.completes_prompt);
+                CHECK(r.samples_token);
                 CHECK(r.num_output_tokens == 17);
             }
         }
@@ -389,4 +390,116 @@ TEST_CASE("Scheduler.output.mismatched_executor_output_throws") {
     sch.schedule(s, nanoseconds{0});
     StepOutput bad;
     CHECK_THROWS_AS(sch.update_from_output(s, bad, nanoseconds{0}), error);
+}
+
+// ---- ports of vLLM 0.19-era tests (tests/v1/core/test_scheduler.py) ----
+
+TEST_CASE("Scheduler.vllm.prefix_cache_stats_counted_once_for_retried_then_scheduled_request") {
+    // vLLM's test_prefix_cache_stats_counted_once_for_retried_then_scheduled_request: a
+    // request whose allocation fails is counted when it is finally admitted, not on every
+    // attempt. 6 usable blocks of 16.
+    EngineConfig c = config(7);
+    c.max_model_len = 64;
+    Scheduler sch(c);
+    RequestSpec seed = spec(1, 0, 1);
+    for (int i = 0; i < 32; ++i) seed.prompt_tokens.push_back(i);
+    REQUIRE(sch.add_request(seed, nanoseconds{0}));
+    ScheduledStep s;
+    step(sch, s); // seed runs to completion; its 2 full blocks stay cached
+    CHECK(sch.stats().prefix_cache_queries == 32);
+    CHECK(sch.stats().prefix_cache_hits == 0);
+    REQUIRE(sch.add_request(spec(2, 56, 8), nanoseconds{0})); // holds the 4 fresh blocks
+    step(sch, s);
+    CHECK(sch.stats().prefix_cache_queries == 32 + 56);
+    RequestSpec retried = seed;
+    retried.id = 3;
+    for (int i = 0; i < 16; ++i) retried.prompt_tokens.push_back(100 + i);
+    REQUIRE(sch.add_request(retried, nanoseconds{0})); // 2 hits + 1 block > the 2 free
+    std::uint64_t attempts = 0;
+    while (sch.find(2) != nullptr) {
+        sch.schedule(s, nanoseconds{0});
+        CHECK(ids_of(s) == std::vector<RequestId>{2});
+        ++attempts;
+        CHECK(sch.stats().prefix_cache_queries == 32 + 56); // the failed lookups are not counted
+        sch.update_from_output(s, output_for(s), nanoseconds{0});
+    }
+    CHECK(attempts == 7);
+    sch.schedule(s, nanoseconds{0});
+    REQUIRE(ids_of(s) == std::vector<RequestId>{3});
+    CHECK(s.batch.requests[0].num_computed_tokens == 32);
+    CHECK(s.batch.requests[0].num_scheduled_tokens == 16);
+    CHECK(s.batch.requests[0].is_new);
+    CHECK(sch.stats().prefix_cache_queries == 32 + 56 + 48);
+    CHECK(sch.stats().prefix_cache_hits == 32);
+}
+
+TEST_CASE("Scheduler.vllm.preemption_and_resumption_when_out_of_kv") {
+    // vLLM's test_priority_scheduling_preemption_and_resumption_when_out_of_kv with
+    // priorities: 4 usable blocks, max_num_seqs 2. low (30 tokens) decodes to 31; high
+    // (32 tokens) joins; both decode; low needs a 2nd block for 32 tokens and high a 3rd
+    // for 33: low is preempted. When high finishes, low resumes as a cached request with
+    // its 30 + 2 tokens, hitting its own first block.
+    EngineConfig c = config(5);
+    c.max_model_len = 64;
+    c.max_num_seqs = 2;
+    c.max_num_batched_tokens = 200;
+    c.policy = SchedulingPolicy::priority;
+    Scheduler sch(c);
+    REQUIRE(sch.add_request(spec(1, 30, 10, 1), nanoseconds{0})); // low
+    ScheduledStep s;
+    step(sch, s);
+    CHECK(sch.find(1)->num_tokens() == 31);
+    REQUIRE(sch.add_request(spec(2, 32, 2, 0), nanoseconds{0})); // high
+    sch.schedule(s, nanoseconds{0});
+    CHECK(s.batch.num_new() == 1);
+    CHECK(s.batch.requests.size() == 2);
+    CHECK(sch.kv_cache().num_free_blocks() == 0);
+    sch.update_from_output(s, output_for(s), nanoseconds{0});
+    sch.schedule(s, nanoseconds{0});
+    CHECK(ids_of(s) == std::vector<RequestId>{2});
+    CHECK(s.batch.num_new() == 0);
+    CHECK(sch.find(1)->status == RequestStatus::preempted);
+    CHECK(sch.num_waiting() == 1);
+    CHECK(sch.num_running() == 1);
+    sch.update_from_output(s, output_for(s), nanoseconds{0}); // high reaches max_tokens
+    CHECK(sch.find(2) == nullptr);
+    sch.schedule(s, nanoseconds{0});
+    REQUIRE(ids_of(s) == std::vector<RequestId>{1});
+    CHECK_FALSE(s.batch.requests[0].is_new); // resumed: vLLM's resumed_req_ids
+    CHECK(s.batch.num_new() == 0);
+    CHECK(sch.find(1)->num_tokens() == 32);
+    CHECK(s.batch.requests[0].num_computed_tokens == 16);  // its own first block survived
+    CHECK(s.batch.requests[0].num_scheduled_tokens == 16); // 32 - 16, all prompt + outputs
+    CHECK(sch.num_waiting() == 0);
+    CHECK(sch.stats().preemptions == 1);
+    CHECK(sch.stats().preempted_prefix_cache_queries == 32);
+    CHECK(sch.stats().preempted_prefix_cache_hits == 16);
+}
+
+TEST_CASE("Scheduler.vllm.preempt_during_execution_keeps_the_in_flight_token") {
+    // vLLM's test_preempt_during_execution: 10 usable blocks, budget 100, two 80-token
+    // prompts, caching off, outputs applied late. req0's token is in flight when req1 fills the pool;
+    // req0's next step needs an 81st slot, so FCFS preempts the last running (req1), whose
+    // in-flight token is still appended.
+    EngineConfig c = config(11);
+    c.max_num_batched_tokens = 100;
+    c.max_model_len = 128;
+    c.enable_prefix_caching = false;
+    Scheduler sch(c);
+    REQUIRE(sch.add_request(spec(0, 80, 10), nanoseconds{0}));
+    ScheduledStep s0, s1, s2;
+    sch.schedule(s0, nanoseconds{0});
+    CHECK(ids_of(s0) == std::vector<RequestId>{0});
+    REQUIRE(sch.add_request(spec(1, 80, 10), nanoseconds{0}));
+    sch.schedule(s1, nanoseconds{0}); // req0 has nothing left to schedule (its token is in flight)
+    CHECK(ids_of(s1) == std::vector<RequestId>{1});
+    CHECK(sch.kv_cache().num_free_blocks() == 0);
+    sch.update_from_output(s0, output_for(s0), nanoseconds{1});
+    sch.schedule(s2, nanoseconds{1});
+    CHECK(ids_of(s2) == std::vector<RequestId>{0});
+    CHECK(sch.find(1)->status == RequestStatus::preempted);
+    CHECK(sch.num_running() == 1);
+    sch.update_from_output(s1, output_for(s1), nanoseconds{2});
+    CHECK(sch.find(1)->num_output_tokens == 1); // the preempted request got its token
+    CHECK(sch.find(1)->status == RequestStatus::preempted);
 }

@@ -229,15 +229,86 @@ TEST_CASE("TimerFuture.wall_many_futures_across_threads" * doctest::timeout(20))
     CHECK(cancelled.load() == n / 4);
 }
 
-TEST_CASE("TimerFuture.virtual_continuation_exception_propagates_out_of_advance") {
+TEST_CASE("TimerFuture.virtual_continuation_exception_reaches_its_own_future") {
     VirtualClock clock;
     auto f = llmemu::resolve_at(clock, VirtualClock::time_point(1ms), 1);
+    auto other = llmemu::resolve_at(clock, VirtualClock::time_point(1ms), 2);
     std::atomic<int> second{0};
     f.then([] { throw std::runtime_error("continuation failed"); });
     f.then([&] { second.fetch_add(1); });
-    CHECK_THROWS_WITH_AS(clock.advance_to(VirtualClock::time_point(2ms)), "continuation failed", std::runtime_error);
-    CHECK(second.load() == 1); // every continuation still ran
-    CHECK(f.get() == 1);       // the value was published before the continuations ran
+    CHECK_NOTHROW(clock.advance_to(VirtualClock::time_point(2ms))); // not into the clock
+    CHECK(second.load() == 1);                                      // every continuation still ran
+    CHECK(other.get() == 2);                                        // nor into another future
+    CHECK_THROWS_WITH_AS(f.get(), "continuation failed", std::runtime_error);
+}
+
+template <class C>
+void check_chained_value_and_errors(C& clock) {
+    // then(F(value)) passes the value on and returns a future of F's result.
+    auto doubled = llmemu::resolve_at(clock, clock.now() + 2ms, 21).then([](int v) { return 2 * v; });
+    CHECK(doubled.get() == 42);
+    // An exception in the chained continuation reaches the chained future only.
+    auto a = llmemu::resolve_at(clock, clock.now() + 1ms, 1);
+    auto b = llmemu::resolve_at(clock, clock.now() + 1ms, 2);
+    auto bad = a.then([](int) -> int { throw llmemu::request_error("step handler failed"); });
+    CHECK(b.get() == 2);
+    CHECK_THROWS_WITH_AS(bad.get(), "step handler failed", llmemu::request_error);
+    CHECK(a.get() == 1);
+    // The source's exception passes down the chain without calling the continuation.
+    bool called = false;
+    auto failed = llmemu::call_at(clock, clock.now() + 1ms, []() -> int {
+                      throw llmemu::profile_error("no bucket");
+                  }).then([&](int) {
+        called = true;
+        return 0;
+    });
+    CHECK_THROWS_WITH_AS(failed.get(), "no bucket", llmemu::profile_error);
+    CHECK_FALSE(called);
+    // Legacy then(): its exception reaches its own future's get().
+    auto legacy = llmemu::resolve_at(clock, clock.now() + 1ms, 5);
+    legacy.then([] { throw std::runtime_error("legacy continuation failed"); });
+    CHECK_THROWS_WITH_AS(legacy.get(), "legacy continuation failed", std::runtime_error);
+}
+
+TEST_CASE("TimerFuture.then_value_chains_and_errors_reach_their_own_future.virtual") {
+    VirtualClock clock;
+    check_chained_value_and_errors(clock);
+}
+TEST_CASE("TimerFuture.then_value_chains_and_errors_reach_their_own_future.wall" * doctest::timeout(10)) {
+    WallClock clock;
+    check_chained_value_and_errors(clock);
+    CHECK(clock.timers().callback_errors() == 0);
+}
+
+template <class C>
+void check_destroyed_future_never_runs_its_continuation(C& clock) {
+    std::atomic<int> ran{0};
+    {
+        auto f = llmemu::resolve_at(clock, clock.now() + 20ms, 1);
+        f.then([&] { ran.fetch_add(1); });
+        auto chained = llmemu::resolve_at(clock, clock.now() + 20ms, 2).then([&](int) {
+            ran.fetch_add(10);
+            return 0;
+        });
+    } // both destroyed before their deadline
+    auto detached = llmemu::resolve_at(clock, clock.now() + 20ms, 3);
+    detached.then([&] { ran.fetch_add(100); });
+    detached.detach();
+    { auto gone = std::move(detached); } // destroyed, but detached: still runs
+    auto marker = llmemu::resolve_at(clock, clock.now() + 40ms, 0);
+    marker.get();
+    for (int i = 0; i < 200 && ran.load() != 100; ++i) std::this_thread::sleep_for(1ms);
+    CHECK(ran.load() == 100);
+}
+
+TEST_CASE("TimerFuture.destroyed_before_its_deadline_never_runs_its_continuation.virtual") {
+    VirtualClock clock;
+    check_destroyed_future_never_runs_its_continuation(clock);
+    CHECK_FALSE(clock.next_deadline().has_value()); // the destroyed futures' timers are gone
+}
+TEST_CASE("TimerFuture.destroyed_before_its_deadline_never_runs_its_continuation.wall" * doctest::timeout(10)) {
+    WallClock clock;
+    check_destroyed_future_never_runs_its_continuation(clock);
 }
 
 TEST_CASE("TimerFuture.wall_blocking_on_the_timer_thread_throws_instead_of_deadlocking" * doctest::timeout(10)) {

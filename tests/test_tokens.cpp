@@ -28,7 +28,7 @@ struct WrongArgs {
     EmittedToken emit(const ScheduledRequest&) { return {}; }
 };
 ScheduledRequest req(llmemu::RequestId id, std::uint32_t outputs) {
-    return ScheduledRequest{id, 1, 10 + outputs, outputs, false, true};
+    return ScheduledRequest::decode(id, 10 + outputs, outputs);
 }
 
 std::filesystem::path temp_file(const std::string& name, const std::string& text) {

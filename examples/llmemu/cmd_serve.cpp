@@ -55,7 +55,7 @@ void run_serve(ServeArgs& a) {
     llmemu::detail::raise_fd_limit(); // one descriptor per connection
     const bool default_profile = a.engine.profile.empty();
     const std::string profile_spec = default_profile ? default_profile_path().string() : a.engine.profile;
-    const AnyLatencyModel model = AnyLatencyModel::from_spec(profile_spec);
+    const AnyLatencyModel model = make_latency_model(a.engine, profile_spec);
     const ModelConfig* mc = model.model_config();
     EngineConfig config = make_engine_config(a.engine, mc);
     std::string blocks_note;

@@ -23,6 +23,7 @@
 #include "llmemu/fleet/router.hpp"
 #include "llmemu/metrics/bench_result.hpp"
 #include "llmemu/metrics/bench_result_json.hpp"
+#include "llmemu/metrics/validation_timeseries.hpp"
 #include "llmemu/version.hpp"
 #include "progress.hpp"
 #include "report.hpp"
@@ -115,10 +116,6 @@ PoolCost pool_cost(const PoolSpec& p, double sim_s) {
     return c;
 }
 
-std::string gib(std::uint64_t bytes) {
-    return fmt("%.1f", static_cast<double>(bytes) / (1024.0 * 1024.0 * 1024.0));
-}
-
 nlohmann::json engine_stats_json(const EngineStats& s) {
     nlohmann::json j;
     j["steps"] = s.steps;
@@ -139,6 +136,9 @@ nlohmann::json engine_stats_json(const EngineStats& s) {
     j["generation_tokens"] = s.generation_tokens;
     j["prefix_cache_queries"] = s.prefix_cache_queries;
     j["prefix_cache_hits"] = s.prefix_cache_hits;
+    j["preempted_prefix_cache_queries"] = s.preempted_prefix_cache_queries;
+    j["preempted_prefix_cache_hits"] = s.preempted_prefix_cache_hits;
+    j["discarded_tokens"] = s.discarded_tokens;
     j["max_running"] = s.max_running;
     j["max_waiting"] = s.max_waiting;
     j["max_kv_usage"] = s.max_kv_usage;
@@ -208,7 +208,7 @@ void run_simulate(SimulateArgs& a) {
 
     const bool default_profile = a.engine.profile.empty();
     const std::string profile_spec = default_profile ? default_profile_path().string() : a.engine.profile;
-    const AnyLatencyModel model = AnyLatencyModel::from_spec(profile_spec);
+    const AnyLatencyModel model = make_latency_model(a.engine, profile_spec);
     const ModelConfig* mc = model.model_config();
 
     const bool default_trace = a.workload.opt_trace == nullptr || a.workload.opt_trace->count() == 0;
@@ -219,8 +219,7 @@ void run_simulate(SimulateArgs& a) {
     const std::uint32_t longest = longest_request(workload);
     EngineConfig config = make_engine_config(a.engine, mc, longest);
     // Resolve the KV pool now, so a configuration that cannot run fails before any output.
-    const bool derived_blocks = config.num_gpu_blocks == 0;
-    config.num_gpu_blocks = resolve_num_gpu_blocks(config, mc);
+    const std::string blocks_note = resolve_kv_pool(config, model, a.engine);
     // A fleet file: each pool's model and engine settings (the flags' where the pool is silent).
     std::vector<std::unique_ptr<AnyLatencyModel>> pool_models;
     for (std::uint32_t pi = 0; pi < fleet_spec.pools.size(); ++pi) {
@@ -243,7 +242,7 @@ void run_simulate(SimulateArgs& a) {
             if (e.async_scheduling) c.async_scheduling = *e.async_scheduling;
             if (e.gpu_memory_utilization) c.gpu_memory_utilization = *e.gpu_memory_utilization;
             if (e.num_gpu_blocks) c.num_gpu_blocks = *e.num_gpu_blocks;
-            c.num_gpu_blocks = resolve_num_gpu_blocks(c, pmc);
+            (void)resolve_kv_pool(c, *pm, a.engine);
             c.validate();
             for (std::uint32_t r = 0; r < p.replicas; ++r) fleet.plans.push_back({pm, c, pi});
         } catch (const std::exception& ex) {
@@ -282,11 +281,7 @@ void run_simulate(SimulateArgs& a) {
            << " behind the " << fleet.router << " router"
            << (fleet.router == "data_parallel" ? " (vLLM's internal DP load balancer)" : "") << '\n';
     os << "  engine:   max_num_seqs=" << used.max_num_seqs << " max_num_batched_tokens=" << used.max_num_batched_tokens
-       << " block_size=" << used.block_size << "\n            num_gpu_blocks=" << used.num_gpu_blocks;
-    if (derived_blocks && mc != nullptr)
-        os << " (derived: " << (mc->gpu_name.empty() ? "GPU" : mc->gpu_name) << " " << gib(mc->gpu_memory_bytes)
-           << " GiB x " << used.gpu_memory_utilization << ", " << mc->model_name << "; "
-           << static_cast<std::uint64_t>(used.num_gpu_blocks - 1) * used.block_size << " KV tokens)";
+       << " block_size=" << used.block_size << "\n            num_gpu_blocks=" << used.num_gpu_blocks << blocks_note;
     os << "\n            max_model_len=" << used.max_model_len;
     if (auto_len) {
         const bool from_profile = mc != nullptr && mc->max_model_len != 0;
@@ -434,6 +429,7 @@ void run_simulate(SimulateArgs& a) {
             }
             ll["fleet"]["pools"] = std::move(pools);
         }
+        ll["timeseries"] = to_json(run.sim.timeseries);
         if (realtime) ll["wall_time_s"] = wall_s;
         j["llmemu"] = std::move(ll);
         write_result_file(os, a.result_json, j.dump(), a.quiet);

@@ -108,7 +108,7 @@ void run_sweep(SweepArgs& a) {
         throw usage_error("--request-rates lists a rate twice; give each rate once");
 
     const std::string profile_spec = a.engine.profile.empty() ? default_profile_path().string() : a.engine.profile;
-    const AnyLatencyModel model = AnyLatencyModel::from_spec(profile_spec);
+    const AnyLatencyModel model = make_latency_model(a.engine, profile_spec);
     const bool default_trace = a.workload.opt_trace == nullptr || a.workload.opt_trace->count() == 0;
     WorkloadSpec base = make_workload_spec(
         a.workload, default_trace && a.workload.dataset != "random" ? default_trace_path() : std::filesystem::path{},
@@ -305,8 +305,9 @@ const bool registered = register_command(30, [](CLI::App& app) {
         ->delimiter(',')
         ->capture_default_str()
         ->check(CLI::PositiveNumber);
-    cmd->add_option("--num-gpu-blocks", args->num_gpu_blocks,
-                    "KV pool sizes to try (comma separated; 0 = derive from the profile)")
+    cmd->add_option("--num-gpu-blocks,--num-gpu-blocks-override", args->num_gpu_blocks,
+                    "KV pool sizes to try (comma separated; 0 = derive from the profile; vLLM's name "
+                    "--num-gpu-blocks-override is accepted too)")
         ->delimiter(',')
         ->capture_default_str();
     cmd->add_option("--replicas", args->replicas,

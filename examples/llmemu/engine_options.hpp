@@ -5,6 +5,7 @@
 // EngineConfig and a WorkloadSpec, rejecting contradictory combinations with one line that
 // names the flags and the fix.
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstdint>
@@ -14,11 +15,15 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include <CLI/CLI.hpp>
 
 #include "command.hpp"
 #include "llmemu/engine/config.hpp"
+#include "llmemu/oracle/any_latency_model.hpp"
+#include "llmemu/oracle/layerwise_model.hpp"
+#include "llmemu/profile/hf_config.hpp"
 #include "llmemu/profile/model_config.hpp"
 #include "llmemu/workload/workload.hpp"
 
@@ -41,12 +46,22 @@ struct EngineFlags {
     bool no_async_scheduling = false;
     double gpu_memory_utilization = 0.9;
     std::uint64_t seed = 0;
+    /// Layer-wise profiles: --model-config (empty: found beside the profile),
+    /// --tensor-parallel-size, --layerwise-options; --gpu-memory-gib sizes the KV pool.
+    std::string model_config;
+    std::uint32_t tensor_parallel_size = 1;
+    std::string layerwise_options;
+    double gpu_memory_gib = 0;
 
     CLI::Option* opt_enable_prefix = nullptr;
     CLI::Option* opt_no_prefix = nullptr;
     CLI::Option* opt_num_gpu_blocks = nullptr;
     CLI::Option* opt_gpu_util = nullptr;
     CLI::Option* opt_max_model_len = nullptr;
+    CLI::Option* opt_model_config = nullptr;
+    CLI::Option* opt_tp = nullptr;
+    CLI::Option* opt_layerwise = nullptr;
+    CLI::Option* opt_gpu_memory = nullptr;
 };
 
 /// Registers --profile, --max-num-seqs, --max-num-batched-tokens, --num-gpu-blocks,
@@ -57,8 +72,27 @@ struct EngineFlags {
 inline void add_engine_options(CLI::App& app, EngineFlags& f, bool grid = false) {
     app.add_option(
         "--profile", f.profile,
-        "Step-time profile: an LLM-Emu pack JSON, const:<ms>, or affine:<base_ms>,<per_token_us>,<per_seq_us> "
-        "(default: the bundled A40 Qwen3-8B pack)");
+        "Step-time profile: an LLM-Emu pack JSON, a layer-wise profile folder (meta.yaml + tp<N>/, LLMServingSim "
+        "layout), const:<ms>, or affine:<base_ms>,<per_token_us>,<per_seq_us> (default: the bundled A40 Qwen3-8B "
+        "pack)");
+    f.opt_model_config =
+        app.add_option("--model-config", f.model_config,
+                       "Hugging Face config.json of the model: layers, heads, experts for a layer-wise "
+                       "profile (default: config.json in or beside its folder, or models/<model>.json "
+                       "above it); with const:/affine: it sizes the KV pool with --gpu-memory-gib");
+    f.opt_tp = app.add_option("--tensor-parallel-size", f.tensor_parallel_size,
+                              "GPUs per model replica: picks a layer-wise profile's tp<N>/ tables and divides the "
+                              "weights and KV heads per GPU")
+                   ->check(CLI::Range(1U, 4096U));
+    f.opt_layerwise =
+        app.add_option("--layerwise-options", f.layerwise_options,
+                       "Layer-wise model switches, comma-separated: skew=auto|on|off, interp=linear|loglog, "
+                       "kv=batch|aggregate, allreduce_gbps=<GB/s>, allreduce_us=<us> (docs/profiles.md)");
+    f.opt_gpu_memory =
+        app.add_option("--gpu-memory-gib", f.gpu_memory_gib,
+                       "GPU memory (GiB) the KV pool is derived from, for a layer-wise profile (default: "
+                       "its GPU's known size) or with --model-config for const:/affine:")
+            ->check(CLI::Range(0.001, 1.0e6));
     if (!grid) {
         app.add_option("--max-num-seqs", f.max_num_seqs, "Most requests running at once")
             ->capture_default_str()
@@ -67,9 +101,9 @@ inline void add_engine_options(CLI::App& app, EngineFlags& f, bool grid = false)
             ->capture_default_str()
             ->check(CLI::PositiveNumber);
         f.opt_num_gpu_blocks =
-            app.add_option("--num-gpu-blocks", f.num_gpu_blocks,
-                           "KV-cache blocks (like vLLM --num-gpu-blocks-override); default: derived from the "
-                           "profile's model and GPU memory")
+            app.add_option("--num-gpu-blocks,--num-gpu-blocks-override", f.num_gpu_blocks,
+                           "KV-cache blocks (vLLM's --num-gpu-blocks-override, also accepted under that name); "
+                           "default: derived from the profile's model and GPU memory")
                 ->check(CLI::Range(2U, std::numeric_limits<std::uint32_t>::max()));
     }
     app.add_option("--block-size", f.block_size, "Tokens per KV-cache block")
@@ -248,6 +282,76 @@ inline WorkloadSpec make_workload_spec(const WorkloadFlags& f, const std::filesy
         throw usage_error("--burstiness shapes synthetic arrivals, but trace '" + s.trace_path.string() +
                           "' is replayed with its own arrival times; drop --burstiness or add --dataset empirical");
     return s;
+}
+
+/// The latency model --profile names (`spec`), with the layer-wise flags applied. Throws
+/// usage_error when a layer-wise flag is given for a profile it does not apply to.
+inline AnyLatencyModel make_latency_model(const EngineFlags& f, const std::string& spec) {
+    auto given = [](const CLI::Option* o) { return o != nullptr && o->count() > 0; };
+    const bool analytic = spec.starts_with("const:") || spec.starts_with("affine:");
+    const bool layerwise = !analytic && is_layerwise_profile_dir(std::filesystem::path(spec));
+    if (!layerwise) {
+        for (const auto& [opt, name] :
+             {std::pair{f.opt_tp, "--tensor-parallel-size"}, std::pair{f.opt_layerwise, "--layerwise-options"}})
+            if (given(opt))
+                throw usage_error(std::string(name) + " applies to a layer-wise profile folder, but --profile '" +
+                                  spec + "' is not one; drop it or give a folder with meta.yaml and tp<N>/");
+        if (!analytic && (given(f.opt_model_config) || given(f.opt_gpu_memory)))
+            throw usage_error("--model-config/--gpu-memory-gib: the pack '" + spec +
+                              "' records its own model and GPU; drop them (they apply to layer-wise and "
+                              "const:/affine: profiles)");
+    }
+    LayerwiseSpec lw;
+    if (layerwise) {
+        lw.model_config = f.model_config;
+        lw.options.tensor_parallel_size = f.tensor_parallel_size;
+        if (given(f.opt_layerwise)) parse_layerwise_options(f.layerwise_options, lw.options);
+        if (f.gpu_memory_gib > 0)
+            lw.options.gpu_memory_bytes = static_cast<std::uint64_t>(f.gpu_memory_gib * 1024.0 * 1024.0 * 1024.0);
+    }
+    return AnyLatencyModel::from_spec(spec, {}, lw);
+}
+
+/// Sizes the KV pool when --num-gpu-blocks is not given and says how, for the run's
+/// header: from the profile's model config and GPU; for const:/affine: profiles from
+/// --model-config and --gpu-memory-gib (both needed), else the stated default of room for
+/// max_num_seqs full-length requests (so KV capacity never limits an analytic what-if).
+inline std::string resolve_kv_pool(EngineConfig& c, const AnyLatencyModel& model, const EngineFlags& f) {
+    auto given = [](const CLI::Option* o) { return o != nullptr && o->count() > 0; };
+    auto gib = [](std::uint64_t b) { return std::to_string(static_cast<double>(b) / 1073741824.0).substr(0, 5); };
+    if (c.num_gpu_blocks != 0) {
+        if (given(f.opt_gpu_memory))
+            throw usage_error("--num-gpu-blocks fixes the KV pool, so --gpu-memory-gib (used only to derive it) has no "
+                              "effect; give one of them");
+        return "";
+    }
+    const ModelConfig* mc = model.model_config();
+    if (mc != nullptr) {
+        if (mc->gpu_memory_bytes == 0)
+            throw usage_error("cannot size the KV pool: the profile's GPU '" + mc->gpu_name +
+                              "' has no known memory size; give --gpu-memory-gib or --num-gpu-blocks");
+        c.num_gpu_blocks = resolve_num_gpu_blocks(c, mc);
+        return " (derived: " + (mc->gpu_name.empty() ? std::string("GPU") : mc->gpu_name) + " " +
+               gib(mc->gpu_memory_bytes) + " GiB x " + std::to_string(c.gpu_memory_utilization).substr(0, 4) + ", " +
+               mc->model_name + (mc->tensor_parallel_size > 1 ? " tp" + std::to_string(mc->tensor_parallel_size) : "") +
+               "; " + std::to_string(static_cast<std::uint64_t>(c.num_gpu_blocks - 1) * c.block_size) + " KV tokens)";
+    }
+    if (given(f.opt_model_config) != given(f.opt_gpu_memory))
+        throw usage_error("--model-config and --gpu-memory-gib size the KV pool of a const:/affine: profile together; "
+                          "give both, or --num-gpu-blocks");
+    if (given(f.opt_model_config)) {
+        ModelConfig m = load_hf_config(f.model_config);
+        m.tensor_parallel_size = f.tensor_parallel_size;
+        m.gpu_memory_bytes = static_cast<std::uint64_t>(f.gpu_memory_gib * 1024.0 * 1024.0 * 1024.0);
+        c.num_gpu_blocks = derive_num_gpu_blocks(m, m.gpu_memory_bytes, c.gpu_memory_utilization, c.block_size);
+        return " (derived: --model-config " + m.model_name + ", --gpu-memory-gib " + gib(m.gpu_memory_bytes) + " x " +
+               std::to_string(c.gpu_memory_utilization).substr(0, 4) + "; " +
+               std::to_string(static_cast<std::uint64_t>(c.num_gpu_blocks - 1) * c.block_size) + " KV tokens)";
+    }
+    const std::uint64_t per_seq = (c.max_model_len + c.block_size - 1) / c.block_size;
+    c.num_gpu_blocks = static_cast<std::uint32_t>(std::min<std::uint64_t>(per_seq * c.max_num_seqs + 1, 4000000000ULL));
+    return " (default for analytic profiles: room for max_num_seqs=" + std::to_string(c.max_num_seqs) +
+           " requests of max_model_len; size it with --num-gpu-blocks, or --model-config and --gpu-memory-gib)";
 }
 
 } // namespace llmemu::cli

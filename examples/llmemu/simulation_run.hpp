@@ -191,6 +191,7 @@ RunOutcome run_emulation(const AnyLatencyModel& model, const EngineConfig& confi
     for (std::size_t p = 0; p < fleet.pools.size(); ++p) sums.emplace_back(summary, fleet.detailed);
     SimulationOptions opts;
     opts.record_steps = record_steps;
+    opts.timeseries_interval = std::chrono::seconds(1); // vLLM's 1 s engine log (bounded memory)
     opts.progress = std::move(progress);
     opts.record_token_times = fleet.detailed;
     opts.keep_records = fleet.keep_records || record_steps;

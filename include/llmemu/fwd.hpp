@@ -28,6 +28,7 @@ class AnyLatencyModel;
 struct ConstantProfile;
 struct AffineProfile;
 struct Coverage;
+struct LatencySample;
 
 class VirtualClock;
 class WallClock;

@@ -61,6 +61,37 @@ public:
     bool cancel() {
         return resolve(FutureStatus::cancelled, [] {});
     }
+    // The owning future was destroyed unresolved: cancelled, and its continuations are
+    // dropped unrun (they may capture what the owner's destruction frees).
+    bool abandon() {
+        std::vector<std::function<void()>> dropped;
+        {
+            [[maybe_unused]] auto lock = lock_if_sync();
+            if (status() != FutureStatus::pending) return false;
+            m_abandoned = true;
+            m_status.store(FutureStatus::cancelled, std::memory_order_release);
+            dropped.swap(m_continuations);
+        }
+        if constexpr (Sync) m_sync.cv.notify_all();
+        return true; // `dropped` is destroyed here, outside the lock
+    }
+    [[nodiscard]] bool abandoned() const {
+        [[maybe_unused]] auto lock = lock_if_sync();
+        return m_abandoned;
+    }
+    // An exception thrown by a continuation of this future: kept, and rethrown by take()
+    // (the future it belongs to), never out of the resolving thread.
+    void set_continuation_error(std::exception_ptr e) {
+        [[maybe_unused]] auto lock = lock_if_sync();
+        if (!m_continuation_error) m_continuation_error = std::move(e);
+    }
+    // The stored exception (status exception), for chained futures.
+    [[nodiscard]] std::exception_ptr exception() const {
+        [[maybe_unused]] auto lock = lock_if_sync();
+        return m_exception;
+    }
+    // The value for a continuation to read (status value).
+    [[nodiscard]] const storage& peek_value() const { return *m_value; }
 
     // --- observation ---
     [[nodiscard]] FutureStatus status() const noexcept { return m_status.load(std::memory_order_acquire); }
@@ -101,6 +132,11 @@ public:
     // The result of a resolved state: the value once, a stored exception, or future_error.
     storage take(const char* who) {
         auto lock = lock_if_sync();
+        if (m_continuation_error) {
+            auto e = m_continuation_error;
+            if constexpr (Sync) lock.unlock();
+            std::rethrow_exception(e);
+        }
         switch (status()) {
         case FutureStatus::value:
             if (m_taken)
@@ -156,22 +192,23 @@ private:
             continuations.swap(m_continuations);
         }
         if constexpr (Sync) m_sync.cv.notify_all();
-        // Run every continuation; rethrow the first exception after all have run.
-        std::exception_ptr first;
+        // Run every continuation; an exception is kept on this future (take() rethrows it),
+        // never thrown into the clock that resolved it.
         for (auto& fn : continuations) {
             try {
                 fn();
             } catch (...) {
-                if (!first) first = std::current_exception();
+                set_continuation_error(std::current_exception());
             }
         }
-        if (first) std::rethrow_exception(first);
         return true;
     }
 
     std::atomic<FutureStatus> m_status{FutureStatus::pending};
     std::atomic<std::uint32_t> m_bindings{0};
     bool m_taken = false;
+    bool m_abandoned = false;
+    std::exception_ptr m_continuation_error;
     std::optional<storage> m_value;
     std::exception_ptr m_exception;
     std::function<storage()> m_producer;

@@ -67,9 +67,11 @@ struct EngineConfig {
     }
 };
 
-/// Bytes of KV cache one block holds: K and V for every layer and KV head
-/// (2 * layers * kv_heads * head_dim * dtype_bytes * block_size), as vLLM's
-/// FullAttentionSpec page size. Throws config_error when the model config lacks a field.
+/// Bytes of KV cache one block holds on one GPU: K and V for every layer and the GPU's
+/// share of the KV heads (2 * layers * kv_heads_per_gpu * head_dim * dtype_bytes *
+/// block_size), as vLLM's FullAttentionSpec page size. With tensor parallelism each GPU
+/// holds max(1, kv_heads / tensor_parallel_size) heads (vLLM replicates KV heads when
+/// there are fewer than GPUs). Throws config_error when the model config lacks a field.
 [[nodiscard]] inline std::uint64_t kv_block_bytes(const ModelConfig& m, std::uint32_t block_size) {
     if (m.num_hidden_layers == 0 || m.num_key_value_heads == 0 || block_size == 0)
         detail::throw_error<config_error>(
@@ -84,22 +86,32 @@ struct EngineConfig {
         head_dim = m.hidden_size / m.num_attention_heads;
     }
     const std::uint64_t dtype = m.kv_dtype_bytes == 0 ? 2 : m.kv_dtype_bytes;
-    return 2ULL * m.num_hidden_layers * m.num_key_value_heads * head_dim * dtype * block_size;
+    const std::uint64_t tp = m.tensor_parallel_size == 0 ? 1 : m.tensor_parallel_size;
+    const std::uint64_t kv_heads = m.num_key_value_heads / tp == 0 ? 1 : m.num_key_value_heads / tp;
+    return 2ULL * m.num_hidden_layers * kv_heads * head_dim * dtype * block_size;
 }
 
-/// Estimated bytes of model weights (bf16): embedding and an untied LM head
-/// (2 * vocab * hidden) plus, per layer, attention projections
-/// (hidden * (heads + 2 * kv_heads) * head_dim + heads * head_dim * hidden) and a gated
-/// MLP (3 * hidden * intermediate), times 2 bytes. Qwen3-8B: 8.19e9 parameters.
+/// Estimated bytes of model weights on one GPU: embedding and (unless tied) LM head
+/// (vocab * hidden each) plus, per layer, attention projections
+/// (hidden * (heads + 2 * kv_heads) * head_dim + heads * head_dim * hidden) and either a
+/// gated MLP (3 * hidden * intermediate) or, for a mixture of experts, a router
+/// (hidden * experts) and experts * 3 * hidden * moe_intermediate; times the weight dtype
+/// bytes, divided by tensor_parallel_size. Qwen3-8B: 8.19e9 parameters; Qwen3-30B-A3B:
+/// 30.5e9.
 [[nodiscard]] inline std::uint64_t estimate_weight_bytes(const ModelConfig& m) {
     const std::uint64_t hidden = m.hidden_size;
     const std::uint64_t heads = m.num_attention_heads;
     const std::uint64_t kv_heads = m.num_key_value_heads;
     const std::uint64_t head_dim = m.head_dim != 0 ? m.head_dim : (heads != 0 ? hidden / heads : 0);
-    const std::uint64_t per_layer =
-        hidden * (heads + 2 * kv_heads) * head_dim + heads * head_dim * hidden + 3 * hidden * m.intermediate_size;
-    const std::uint64_t params = 2ULL * m.vocab_size * hidden + m.num_hidden_layers * per_layer;
-    return params * 2ULL;
+    const std::uint64_t mlp = m.num_experts != 0
+                                  ? hidden * m.num_experts + m.num_experts * 3ULL * hidden * m.moe_intermediate_size
+                                  : 3ULL * hidden * m.intermediate_size;
+    const std::uint64_t per_layer = hidden * (heads + 2 * kv_heads) * head_dim + heads * head_dim * hidden + mlp;
+    const std::uint64_t params =
+        (m.tie_word_embeddings ? 1ULL : 2ULL) * m.vocab_size * hidden + m.num_hidden_layers * per_layer;
+    const std::uint64_t dtype = m.weight_dtype_bytes == 0 ? 2 : m.weight_dtype_bytes;
+    const std::uint64_t tp = m.tensor_parallel_size == 0 ? 1 : m.tensor_parallel_size;
+    return params * dtype / tp;
 }
 
 /// Estimated bytes vLLM keeps outside weights and KV: peak activations of a 2048-token

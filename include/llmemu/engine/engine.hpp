@@ -39,7 +39,7 @@ struct StepRecord {
     std::chrono::nanoseconds start{0};
     std::chrono::nanoseconds end{0};
     StepShape shape{};
-    /// Newly admitted (or resumed) requests in the step.
+    /// Newly admitted requests in the step (resumed ones are not new).
     std::uint32_t num_new = 0;
 };
 
@@ -198,6 +198,8 @@ public:
     void set_token_observer(std::function<void(const StepTokenTimes&)> f) {
         m_scheduler.set_token_observer(std::move(f));
     }
+    /// Feed the engine's state after every step to *series (nullptr: off; see timeseries.hpp).
+    void set_timeseries(EngineTimeSeries* series) noexcept { m_scheduler.set_timeseries(series); }
     /// Append a StepRecord per executed step to *log (nullptr: off).
     void set_step_log(std::vector<StepRecord>* log) noexcept { m_step_log = log; }
 

@@ -8,7 +8,8 @@
 /// request, priority the largest (priority, arrival); the victim goes to the FRONT of the
 /// waiting queue and later recomputes its prompt and the tokens it had generated), then,
 /// only when nobody was preempted, waiting requests in strict order (prefix-cache lookup
-/// on admission; the first one whose KV allocation fails ends the step's admissions).
+/// on admission; the first one whose KV allocation fails ends the step's admissions; a
+/// resumed request is not "new": it is one of vLLM's cached requests).
 /// update_from_output() appends sampled tokens, applies the stop conditions (max_tokens,
 /// max_model_len, EOS unless ignore_eos or fewer than min_tokens) and frees finished
 /// requests' blocks. With async scheduling a request in flight holds an output
@@ -31,6 +32,7 @@
 #include "llmemu/engine/kv_cache.hpp"
 #include "llmemu/engine/request.hpp"
 #include "llmemu/engine/stats.hpp"
+#include "llmemu/engine/timeseries.hpp"
 #include "llmemu/error.hpp"
 #include "llmemu/executor/step.hpp"
 
@@ -281,8 +283,18 @@ public:
                 SchedulerRequest& r = m_requests[slot];
                 const std::uint32_t num_tokens = r.num_tokens();
                 std::uint32_t hit = 0;
-                if (m_kv.caching_enabled()) {
+                if (m_kv.caching_enabled())
                     hit = m_kv.find_cached_prefix(r.kv, num_tokens, m_hits);
+                else
+                    m_hits.clear();
+                std::uint32_t n = num_tokens - hit;
+                if (m_config.long_prefill_token_threshold != 0 && n > m_config.long_prefill_token_threshold)
+                    n = m_config.long_prefill_token_threshold;
+                n = std::min(n, budget);
+                if (!m_kv.allocate_slots(r.kv, 0, n, m_hits, num_tokens)) break; // strict FCFS
+                // Prefix-cache stats count admissions, not lookups: a request whose
+                // allocation failed and is retried later is counted once (vLLM >= 0.12).
+                if (m_kv.caching_enabled()) {
                     if (r.num_preemptions > 0) {
                         m_stats.preempted_prefix_cache_queries += num_tokens;
                         m_stats.preempted_prefix_cache_hits += hit;
@@ -290,15 +302,11 @@ public:
                         m_stats.prefix_cache_queries += num_tokens;
                         m_stats.prefix_cache_hits += hit;
                     }
-                } else {
-                    m_hits.clear();
                 }
-                std::uint32_t n = num_tokens - hit;
-                if (m_config.long_prefill_token_threshold != 0 && n > m_config.long_prefill_token_threshold)
-                    n = m_config.long_prefill_token_threshold;
-                n = std::min(n, budget);
-                if (!m_kv.allocate_slots(r.kv, 0, n, m_hits, num_tokens)) break; // strict FCFS
                 pop_waiting();
+                // vLLM's scheduled_new_reqs hold first admissions only; a preempted
+                // request that resumes is a cached request (scheduled_resumed_reqs).
+                const bool first_admission = r.status == RequestStatus::waiting;
                 r.status = RequestStatus::running;
                 r.num_computed_tokens = hit;
                 if (!r.ever_scheduled) {
@@ -307,7 +315,7 @@ public:
                     r.num_cached_tokens = hit;
                 }
                 m_running.push_back(slot);
-                add_to_step(out, slot, n, true);
+                add_to_step(out, slot, n, first_admission);
                 budget -= n;
             }
         }
@@ -315,14 +323,24 @@ public:
         // ---- after scheduling: advance computed tokens, add output placeholders ----
         std::uint32_t tokens = 0;
         std::uint32_t num_new = 0;
+        bool prefill_work = false; // the step's table: any prompt chunk makes it a prefill step
         for (std::size_t k = 0; k < out.batch.requests.size(); ++k) {
             ScheduledRequest& s = out.batch.requests[k];
             SchedulerRequest& r = m_requests[static_cast<std::uint32_t>(out.handles[k])];
-            s.num_computed_tokens = r.num_computed_tokens;
-            s.num_output_tokens = r.num_output_tokens + r.num_output_placeholders;
+            // Tokens to compute before the request samples: known tokens + in-flight ones.
+            const std::uint32_t to_sample = r.num_tokens() + r.num_output_placeholders;
+            const std::uint32_t outputs = r.num_output_tokens + r.num_output_placeholders;
+            const bool decode = s.num_scheduled_tokens == 1 && r.num_computed_tokens + 1 == to_sample &&
+                                r.num_computed_tokens >= r.prompt_len;
+            s = (decode ? ScheduledRequest::decode(r.id, r.num_computed_tokens, outputs)
+                        : ScheduledRequest::prefill_chunk(r.id, s.num_scheduled_tokens, r.num_computed_tokens,
+                                                          to_sample, outputs))
+                    .admitted(s.is_new);
             r.num_computed_tokens += s.num_scheduled_tokens;
-            s.completes_prompt = r.num_computed_tokens >= r.num_tokens() + r.num_output_placeholders;
-            if (s.completes_prompt) ++r.num_output_placeholders;
+            // Placeholders are the AsyncScheduler's: vLLM's synchronous Scheduler leaves a
+            // request with nothing to schedule until its output has been applied.
+            if (s.samples_token && m_config.async_scheduling) ++r.num_output_placeholders;
+            prefill_work |= s.is_prefill();
             tokens += s.num_scheduled_tokens;
             num_new += s.is_new ? 1U : 0U;
         }
@@ -330,7 +348,7 @@ public:
             ++m_next_step;
             const auto nreq = static_cast<std::uint32_t>(out.batch.requests.size());
             ++m_stats.steps;
-            if (num_new > 0)
+            if (prefill_work)
                 ++m_stats.prefill_steps;
             else
                 ++m_stats.decode_steps;
@@ -360,7 +378,7 @@ public:
         m_other_gaps.clear();
         for (std::size_t k = 0; k < n; ++k) {
             const ScheduledRequest& s = step.batch.requests[k];
-            if (!s.completes_prompt) continue;
+            if (!s.samples_token) continue;
             const RequestOutput* o = nullptr;
             if (aligned && output.outputs[k].id == s.id)
                 o = &output.outputs[k];
@@ -407,6 +425,7 @@ public:
         }
         if (any_finished) compact_running();
         refresh_gauges();
+        if (m_timeseries != nullptr) m_timeseries->observe(now, m_stats);
         m_prev_output = now;
         if (m_on_tokens && tt.tokens > 0) {
             tt.other_gaps = m_other_gaps;
@@ -446,6 +465,8 @@ public:
     void set_record_token_times(bool on) noexcept { m_record_token_times = on; }
     /// Called after each processed step that emitted tokens (empty: off), on this thread.
     void set_token_observer(std::function<void(const StepTokenTimes&)> f) { m_on_tokens = std::move(f); }
+    /// Feed the state after every step's output to *series (nullptr: off).
+    void set_timeseries(EngineTimeSeries* series) noexcept { m_timeseries = series; }
 
 private:
     static constexpr std::uint32_t nil = 0xFFFFFFFFU;
@@ -505,11 +526,9 @@ private:
     void add_to_step(ScheduledStep& out, std::uint32_t slot, std::uint32_t n, bool is_new) {
         SchedulerRequest& r = m_requests[slot];
         r.last_step = m_next_step;
-        ScheduledRequest s;
-        s.id = r.id;
-        s.num_scheduled_tokens = n;
-        s.is_new = is_new;
-        out.batch.requests.push_back(s);
+        // Chunk and admission only: the context and what the chunk is are set once the step
+        // is complete (a later preemption may still take the request out).
+        out.batch.requests.push_back(ScheduledRequest::prefill_chunk(r.id, n, 0, 0).admitted(is_new));
         out.handles.push_back(handle(slot));
     }
 
@@ -660,6 +679,7 @@ private:
     std::uint64_t m_next_step = 0;
     std::uint64_t m_arrival_seq = 0;
     std::uint64_t m_salt_base = 0x2545F4914F6CDD1DULL;
+    EngineTimeSeries* m_timeseries = nullptr;
     bool m_record_series = false;
     bool m_record_token_times = true;
     std::chrono::nanoseconds m_prev_output = RequestRecord::unset;

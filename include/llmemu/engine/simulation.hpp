@@ -18,6 +18,7 @@
 #include "llmemu/engine/engine.hpp"
 #include "llmemu/engine/request.hpp"
 #include "llmemu/engine/stats.hpp"
+#include "llmemu/engine/timeseries.hpp"
 
 namespace llmemu {
 
@@ -79,6 +80,9 @@ struct SimulationOptions {
     std::function<void(std::uint32_t replica, const StepTokenTimes&)> on_tokens;
     /// The driver is at `now`: no later hook reports an arrival, token or finish before it.
     std::function<void(std::chrono::nanoseconds now)> on_advance;
+    /// Keep the engine's per-interval time series (SimulationResult::timeseries; bounded
+    /// memory, see timeseries.hpp) with this interval; 0 = off.
+    std::chrono::nanoseconds timeseries_interval{0};
 };
 
 /// Everything a run produced.
@@ -90,6 +94,9 @@ struct SimulationResult {
     std::vector<StepRecord> steps;
     /// The engine's counters and gauges at the end of the run.
     EngineStats stats;
+    /// Running, waiting, KV usage, preemptions and token throughput per interval, when
+    /// SimulationOptions::timeseries_interval was set (empty otherwise).
+    EngineTimeSeries timeseries;
     /// From the start of the run to its last event.
     std::chrono::nanoseconds duration{0};
     /// Requests run.
@@ -120,9 +127,14 @@ SimulationResult run_simulation(Engine<E, C>& engine, S& source, const Simulatio
     engine.set_record_token_times(options.record_token_times);
     engine.set_step_log(options.record_steps ? &result.steps : nullptr);
     if (options.on_tokens) engine.set_token_observer([&options](const StepTokenTimes& t) { options.on_tokens(0, t); });
+    if (options.timeseries_interval.count() > 0) {
+        result.timeseries = EngineTimeSeries(options.timeseries_interval);
+        engine.set_timeseries(&result.timeseries);
+    }
     struct Restore { // leave the engine as we found it, even when a step throws
         Engine<E, C>& e;
         ~Restore() {
+            e.set_timeseries(nullptr);
             e.set_step_log(nullptr);
             e.set_record_series(false);
             e.set_record_token_times(true);

@@ -23,7 +23,7 @@ struct StepStat {
     /// Requests in the step and tokens scheduled in it.
     std::uint32_t num_requests = 0;
     std::uint32_t num_tokens = 0;
-    /// Newly admitted (or resumed) requests in the step.
+    /// Newly admitted requests in the step (resumed ones are not new).
     std::uint32_t num_new = 0;
     /// Queue depths and KV usage after the step was scheduled.
     std::uint32_t running = 0;
@@ -34,8 +34,8 @@ struct StepStat {
 /// Counters (monotonic over a run), gauges (current) and an optional per-step series.
 struct EngineStats {
     // ---- steps ----
-    /// Steps dispatched to the executor, split by the oracle's phase (a step that admits a
-    /// request is a prefill step).
+    /// Steps dispatched to the executor, split by the oracle's phase (a step with any
+    /// prompt work, a later chunk too, is a prefill step; a pure decode step is decode).
     std::uint64_t steps = 0;
     std::uint64_t prefill_steps = 0;
     std::uint64_t decode_steps = 0;

@@ -3,17 +3,26 @@
 /// Emulated-versus-real accuracy, as LLM-Emu reports it: per request rate, the signed %
 /// error of the mean TTFT, TPOT, ITL and E2E latency and of the output token throughput
 /// ((emu - real) / real * 100; LLM-Emu's per_rate_deltas.csv), and the largest absolute
-/// error over rates (the paper's Table 1).
+/// error over rates (the paper's Table 1). For one run with per-request records on both
+/// sides (compare_distributions): mean, median, p90 and p99 of TTFT, TPOT and E2E, real,
+/// ours and % error, plus the two-sample Kolmogorov-Smirnov distance of per-request TTFT
+/// and E2E.
 
+#include <algorithm>
+#include <cctype>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <limits>
 #include <map>
 #include <ostream>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include "llmemu/error.hpp"
+#include "llmemu/metrics/bench_result.hpp"
 
 namespace llmemu {
 
@@ -145,6 +154,152 @@ inline void print_validation_table(std::ostream& os, const ValidationReport& rep
     for (const auto& d : rep.rows) row(detail::metrics_rate_text(d.rate), d, "%+.2f");
     os << std::string(65, '-') << '\n';
     row("max |err|", rep.max_abs, "%.2f");
+}
+
+/// One finished request's latencies in seconds, as validation compares them.
+struct RequestSample {
+    std::uint32_t input_toks = 0;
+    std::uint32_t output_toks = 0;
+    /// Arrival since the run's first arrival (0 when the source does not say).
+    double arrival_s = 0.0;
+    /// Arrival (vLLM: queued_ts) to the first output token.
+    double ttft_s = 0.0;
+    /// Arrival to the last output token.
+    double e2e_s = 0.0;
+    /// (e2e - ttft) / (output_toks - 1); NaN for a single-token request.
+    double tpot_s = std::numeric_limits<double>::quiet_NaN();
+};
+
+/// The finished requests of one run (real or emulated).
+struct RequestSamples {
+    /// File it came from, and what kind of file ("vLLM requests.jsonl", "result JSON").
+    std::string source;
+    std::string format;
+    std::vector<RequestSample> requests;
+    /// Requests that failed or produced no token (left out of every metric).
+    std::size_t failed = 0;
+};
+
+/// One statistic of one metric: real, ours (emulated) and the signed % error.
+struct DistributionRow {
+    /// "ttft", "tpot" or "e2e".
+    std::string metric;
+    /// "mean", "median", "p90" or "p99".
+    std::string stat;
+    double real_ms = 0.0;
+    double emu_ms = 0.0;
+    double pct = 0.0;
+};
+
+/// Real vs emulated per-request latency distributions of one run.
+struct DistributionReport {
+    /// ttft, tpot, e2e x mean, median, p90, p99 (12 rows, in that order).
+    std::vector<DistributionRow> rows;
+    /// Two-sample Kolmogorov-Smirnov distance (sup |F_real - F_emu|, in [0, 1]).
+    double ks_ttft = 0.0;
+    double ks_e2e = 0.0;
+    std::string real_source, real_format, emu_source, emu_format;
+    std::size_t real_count = 0, emu_count = 0, real_failed = 0, emu_failed = 0;
+
+    /// The row of `metric` / `stat`; throws config_error when there is none.
+    [[nodiscard]] const DistributionRow& at(std::string_view metric, std::string_view stat) const {
+        for (const auto& r : rows)
+            if (r.metric == metric && r.stat == stat) return r;
+        detail::throw_error<config_error>("validation report has no row " + std::string(metric) + "/" +
+                                          std::string(stat) + "; use ttft, tpot or e2e and mean, median, p90 or p99");
+    }
+};
+
+/// Two-sample Kolmogorov-Smirnov statistic: the largest gap between the empirical CDFs
+/// of `a` and `b` (ties handled exactly). 0 when either is empty.
+[[nodiscard]] inline double ks_distance(std::vector<double> a, std::vector<double> b) {
+    if (a.empty() || b.empty()) return 0.0;
+    std::sort(a.begin(), a.end());
+    std::sort(b.begin(), b.end());
+    const double na = static_cast<double>(a.size());
+    const double nb = static_cast<double>(b.size());
+    std::size_t i = 0, j = 0;
+    double d = 0.0;
+    while (i < a.size() && j < b.size()) {
+        const double x = std::min(a[i], b[j]);
+        while (i < a.size() && a[i] <= x) ++i;
+        while (j < b.size() && b[j] <= x) ++j;
+        d = std::max(d, std::abs(static_cast<double>(i) / na - static_cast<double>(j) / nb));
+    }
+    return d;
+}
+
+/// Compares the per-request latencies of one real and one emulated run: for TTFT, TPOT
+/// (requests with more than one output token) and E2E, the mean, median, p90 and p99
+/// (numpy's linear percentiles, in ms) of each side and the signed % error (emu - real) /
+/// real, plus the KS distance of TTFT and E2E. Throws config_error when a side has no
+/// finished request.
+[[nodiscard]] inline DistributionReport compare_distributions(const RequestSamples& real, const RequestSamples& emu) {
+    for (const RequestSamples* s : {&real, &emu})
+        if (s->requests.empty())
+            detail::throw_error<config_error>("'" + s->source +
+                                              "' has no finished request to compare; give a run that completed");
+    DistributionReport rep;
+    rep.real_source = real.source;
+    rep.real_format = real.format;
+    rep.emu_source = emu.source;
+    rep.emu_format = emu.format;
+    rep.real_count = real.requests.size();
+    rep.emu_count = emu.requests.size();
+    rep.real_failed = real.failed;
+    rep.emu_failed = emu.failed;
+    auto column = [](const RequestSamples& s, int which) {
+        std::vector<double> v;
+        v.reserve(s.requests.size());
+        for (const auto& r : s.requests) {
+            const double x = which == 0 ? r.ttft_s : which == 1 ? r.tpot_s : r.e2e_s;
+            if (std::isfinite(x)) v.push_back(x);
+        }
+        return v;
+    };
+    static constexpr const char* metrics[] = {"ttft", "tpot", "e2e"};
+    for (int m = 0; m < 3; ++m) {
+        std::vector<double> rv = column(real, m);
+        std::vector<double> ev = column(emu, m);
+        const MetricStats rs = detail::metrics_stats(rv, {90.0, 99.0});
+        const MetricStats es = detail::metrics_stats(ev, {90.0, 99.0});
+        const std::pair<const char*, std::pair<double, double>> stats[] = {
+            {"mean", {rs.mean_ms, es.mean_ms}},
+            {"median", {rs.median_ms, es.median_ms}},
+            {"p90", {rs.percentiles_ms[0].second, es.percentiles_ms[0].second}},
+            {"p99", {rs.percentiles_ms[1].second, es.percentiles_ms[1].second}},
+        };
+        for (const auto& [name, v] : stats)
+            rep.rows.push_back({metrics[m], name, v.first, v.second, detail::metrics_pct(v.first, v.second)});
+        if (m == 0) rep.ks_ttft = ks_distance(std::move(rv), std::move(ev));
+        if (m == 2) rep.ks_e2e = ks_distance(std::move(rv), std::move(ev));
+    }
+    return rep;
+}
+
+/// The report as a table: metric, statistic, real, ours and error %, then the KS
+/// distances.
+inline void print_distribution_table(std::ostream& os, const DistributionReport& rep) {
+    char buf[256];
+    std::snprintf(buf, sizeof buf, "real: %s (%s, %zu requests", rep.real_source.c_str(), rep.real_format.c_str(),
+                  rep.real_count);
+    os << buf << (rep.real_failed > 0 ? ", " + std::to_string(rep.real_failed) + " failed)\n" : std::string(")\n"));
+    std::snprintf(buf, sizeof buf, "ours: %s (%s, %zu requests", rep.emu_source.c_str(), rep.emu_format.c_str(),
+                  rep.emu_count);
+    os << buf << (rep.emu_failed > 0 ? ", " + std::to_string(rep.emu_failed) + " failed)\n" : std::string(")\n"));
+    std::snprintf(buf, sizeof buf, "%-6s %-7s %14s %14s %9s\n", "metric", "stat", "real (ms)", "ours (ms)", "error %");
+    os << buf << std::string(54, '-') << '\n';
+    for (const auto& r : rep.rows) {
+        std::string name = r.metric;
+        std::transform(name.begin(), name.end(), name.begin(),
+                       [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
+        std::snprintf(buf, sizeof buf, "%-6s %-7s %14.2f %14.2f %9s\n", name.c_str(), r.stat.c_str(), r.real_ms,
+                      r.emu_ms, detail::metrics_pct_text(r.pct, "%+.2f").c_str());
+        os << buf;
+    }
+    os << std::string(54, '-') << '\n';
+    std::snprintf(buf, sizeof buf, "Kolmogorov-Smirnov distance: TTFT %.4f, E2E %.4f\n", rep.ks_ttft, rep.ks_e2e);
+    os << buf;
 }
 
 } // namespace llmemu

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -17,12 +18,13 @@
 #include <utility>
 #include <vector>
 
+#include "llmemu/core/coverage.hpp"
+#include "llmemu/core/step.hpp"
 #include "llmemu/error.hpp"
-#include "llmemu/oracle/coverage.hpp"
+#include "llmemu/oracle/analytic.hpp"
 #include "llmemu/oracle/latency_model.hpp"
+#include "llmemu/oracle/layerwise_model.hpp"
 #include "llmemu/oracle/oracle.hpp"
-#include "llmemu/oracle/step_shape.hpp"
-#include "llmemu/profile/analytic.hpp"
 #include "llmemu/profile/llm_emu_json.hpp"
 #include "llmemu/profile/model_config.hpp"
 #include "llmemu/profile/store.hpp"
@@ -35,12 +37,16 @@ namespace detail {
 struct AnyModelBase {
     virtual ~AnyModelBase() = default;
     [[nodiscard]] virtual std::unique_ptr<AnyModelBase> clone() const = 0;
-    virtual double sample(const StepShape& shape, Rng& rng) = 0;
+    virtual LatencySample sample(const StepShape& shape, Rng& rng) = 0;
+    virtual LatencySample sample(const StepBatch& batch, const StepShape& shape, Rng& rng) = 0;
+    [[nodiscard]] virtual bool sees_batch() const noexcept = 0;
     [[nodiscard]] virtual Coverage coverage() const = 0;
     virtual void reset_coverage() = 0;
     [[nodiscard]] virtual std::string describe() const = 0;
     [[nodiscard]] virtual const ModelConfig* model_config() const = 0;
     [[nodiscard]] virtual const ProfileStore* store() const = 0;
+    [[nodiscard]] virtual std::optional<Resolution> resolve(const StepShape& shape) const = 0;
+    [[nodiscard]] virtual bool shareable() const noexcept = 0;
 };
 
 template <class M>
@@ -55,6 +61,16 @@ template <class M>
 concept HasStore = requires(const M& m) {
     { m.store() } -> std::convertible_to<const ProfileStore&>;
 };
+template <class M>
+concept HasModelConfig = requires(const M& m) {
+    { m.model_config() } -> std::convertible_to<const ModelConfig&>;
+};
+
+[[noreturn, gnu::cold, gnu::noinline]] inline void any_model_needs_batch(const std::string& what) {
+    throw_error<config_error>("AnyLatencyModel::sample(const StepShape&, Rng&): the wrapped model (" + what +
+                              ") needs the whole step; call sample(const StepBatch&, Rng&) or "
+                              "llmemu::sample_latency(model, batch, rng)");
+}
 
 inline std::string format_number(double v) {
     char buf[64];
@@ -66,25 +82,49 @@ template <class M>
 struct AnyModelImpl final : AnyModelBase {
     explicit AnyModelImpl(M m) : model(std::move(m)) {}
     M model;
-    Coverage own{}; // for models without their own counters: every sample is "exact"
+    AtomicCoverage own; // for models without their own counters (counted by what they return)
 
     std::unique_ptr<AnyModelBase> clone() const override { return std::make_unique<AnyModelImpl>(*this); }
-    double sample(const StepShape& shape, Rng& rng) override {
-        if constexpr (!HasCoverage<M>) {
-            ++own.total;
-            ++own.exact;
+    LatencySample sample(const StepShape& shape, Rng& rng) override {
+        if constexpr (ShapeLatencyModel<M, Rng>) {
+            return count(to_latency_sample(model.sample(shape, rng)));
+        } else {
+            any_model_needs_batch(describe());
         }
-        return static_cast<double>(model.sample(shape, rng));
+    }
+    LatencySample sample(const StepBatch& batch, const StepShape& shape, Rng& rng) override {
+        return count(sample_latency(model, batch, shape, rng));
+    }
+    bool sees_batch() const noexcept override { return BatchLatencyModel<M, Rng>; }
+    LatencySample count(LatencySample r) {
+        if constexpr (!HasCoverage<M>) own.count(r.coverage);
+        return r;
     }
     Coverage coverage() const override {
         if constexpr (HasCoverage<M>)
             return model.coverage();
         else
-            return own;
+            return own.load();
     }
     void reset_coverage() override {
         if constexpr (requires(M & m) { m.reset_coverage(); }) model.reset_coverage();
-        own = {};
+        own.set({});
+    }
+    std::optional<Resolution> resolve(const StepShape& shape) const override {
+        if constexpr (requires(const M& m) {
+                          { m.resolve(shape) } -> std::convertible_to<Resolution>;
+                      })
+            return model.resolve(shape);
+        else
+            return std::nullopt;
+    }
+    bool shareable() const noexcept override {
+        return requires(const M& m, const StepShape& sh, Rng& g) {
+            m.sample(sh, g);
+        }
+        || requires(const M& m, const StepBatch& b, Rng& g) {
+            m.sample(b, g);
+        };
     }
     std::string describe() const override {
         if constexpr (std::same_as<M, ConstantProfile>) {
@@ -103,6 +143,8 @@ struct AnyModelImpl final : AnyModelBase {
     const ModelConfig* model_config() const override {
         if constexpr (HasStore<M>)
             return &model.store().model_config();
+        else if constexpr (HasModelConfig<M>)
+            return &model.model_config();
         else
             return nullptr;
     }
@@ -116,7 +158,8 @@ struct AnyModelImpl final : AnyModelBase {
 
 [[noreturn, gnu::cold]] inline void spec_fail(std::string_view spec, const std::string& what) {
     throw profile_error("latency model spec '" + std::string(spec) + "': " + what +
-                        " (use const:<ms>, affine:<base_ms>,<per_token_us>,<per_seq_us>, or the path of a pack JSON)");
+                        " (use const:<ms>, affine:<base_ms>,<per_token_us>,<per_seq_us>, the path of a pack JSON, or a "
+                        "layer-wise profile folder with meta.yaml and tp<N>/)");
 }
 
 inline std::vector<double> parse_spec_numbers(std::string_view spec, std::string_view list, std::size_t expected) {
@@ -146,17 +189,28 @@ inline std::vector<double> parse_spec_numbers(std::string_view spec, std::string
 
 /// A type-erased latency model. Copies are cheap and independent: a pack-backed model
 /// shares its immutable store and prepared tables, and each copy has its own coverage
-/// counters. Not for concurrent sample() calls on one object (copy it per thread).
+/// counters and memo. One object may be sampled from several threads at once when the
+/// wrapped model is shareable() (the oracle, the analytic models); a copy per thread is
+/// still faster (no shared counters).
 class AnyLatencyModel {
 public:
     /// The default oracle type behind pack specs.
     using Oracle = LatencyOracle<>;
 
-    /// Wraps any LatencyModel (ConstantProfile, AffineProfile, LatencyOracle, your own).
+    /// Wraps any LatencyModel (ConstantProfile, AffineProfile, LatencyOracle, a model of
+    /// the whole StepBatch, your own).
     template <class M>
     requires(!std::same_as<std::remove_cvref_t<M>, AnyLatencyModel> && LatencyModel<std::remove_cvref_t<M>, Rng>)
         AnyLatencyModel(M&& model) // NOLINT(google-explicit-constructor): a model IS-A latency model
         : m_impl(std::make_unique<detail::AnyModelImpl<std::remove_cvref_t<M>>>(std::forward<M>(model))) {}
+
+    /// Any other type: a compile error that says which LatencyModel signature is missing.
+    template <class M>
+    requires(!std::same_as<std::remove_cvref_t<M>, AnyLatencyModel> && !LatencyModel<std::remove_cvref_t<M>, Rng>)
+        AnyLatencyModel(M&&) { // NOLINT(google-explicit-constructor)
+        static_assert(detail::diagnose_latency_model<std::remove_cvref_t<M>, Rng>(),
+                      "AnyLatencyModel wraps only types that model llmemu::LatencyModel");
+    }
 
     AnyLatencyModel(const AnyLatencyModel& o) : m_impl(o.m_impl ? o.m_impl->clone() : nullptr) {}
     AnyLatencyModel(AnyLatencyModel&&) noexcept = default;
@@ -168,9 +222,12 @@ public:
     ~AnyLatencyModel() = default;
 
     /// Builds a model from `const:<ms>`, `affine:<base_ms>,<per_token_us>,<per_seq_us>`,
-    /// or the path of an LLM-Emu pack (optionally prefixed `pack:`). Throws
-    /// profile_error naming the spec and the fix.
-    static AnyLatencyModel from_spec(std::string_view spec, const OracleOptions& options = {}) {
+    /// the path of an LLM-Emu pack (optionally prefixed `pack:`), or a layer-wise profile
+    /// folder (recognised by its content: meta.yaml and tp<N>/attention.csv; see
+    /// LayerwiseModel, configured by `layerwise`). Throws profile_error naming the spec and
+    /// the fix (config_error for a TP degree that was not profiled).
+    static AnyLatencyModel from_spec(std::string_view spec, const OracleOptions& options = {},
+                                     const LayerwiseSpec& layerwise = {}) {
         if (spec.starts_with("const:")) {
             const auto v = detail::parse_spec_numbers(spec, spec.substr(6), 1);
             return AnyLatencyModel(ConstantProfile{v[0]});
@@ -183,14 +240,58 @@ public:
         if (path.starts_with("pack:")) path.remove_prefix(5);
         if (path.empty()) detail::spec_fail(spec, "empty");
         std::error_code ec;
+        if (is_layerwise_profile_dir(std::filesystem::path(path)))
+            return AnyLatencyModel(
+                LayerwiseModel::load(std::filesystem::path(path), layerwise.model_config, layerwise.options));
+        if (std::filesystem::is_directory(std::filesystem::path(path), ec))
+            detail::spec_fail(spec, "a folder, but not a layer-wise profile (it needs meta.yaml and "
+                                    "tp<N>/attention.csv, dense.csv, per_sequence.csv)");
         if (!std::filesystem::is_regular_file(std::filesystem::path(path), ec))
             detail::spec_fail(spec, "no such pack file");
         auto store = std::make_shared<const ProfileStore>(load_llm_emu_pack(std::filesystem::path(path)));
         return AnyLatencyModel(Oracle(std::move(store), options));
     }
 
-    /// One step latency in MICROSECONDS.
-    double sample(const StepShape& shape, Rng& rng) { return m_impl->sample(shape, rng); }
+    /// A pack oracle over a store that is already loaded, shared (not copied): every model
+    /// built from the same pointer reads the same samples.
+    static AnyLatencyModel from_store(std::shared_ptr<const ProfileStore> store, const OracleOptions& options = {}) {
+        return AnyLatencyModel(Oracle(std::move(store), options));
+    }
+
+    /// One step latency in MICROSECONDS from the step's shape. For a wrapped model that
+    /// needs the whole batch (BatchLatencyModel only) this throws config_error: use the
+    /// StepBatch overload.
+    LatencySample sample(const StepShape& shape, Rng& rng) { return m_impl->sample(shape, rng); }
+    /// One step latency in MICROSECONDS from the whole step: a batch model sees the batch,
+    /// a shape model `batch.shape()`.
+    LatencySample sample(const StepBatch& batch, Rng& rng) { return m_impl->sample(batch, batch.shape(), rng); }
+    /// As above with the shape already computed (`shape == batch.shape()`); what
+    /// sample_latency() and EmulatedExecutor call.
+    LatencySample sample(const StepBatch& batch, const StepShape& shape, Rng& rng) {
+        return m_impl->sample(batch, shape, rng);
+    }
+    /// The wrapped model reads the whole StepBatch (a shape-only sample() would throw).
+    [[nodiscard]] bool sees_batch() const noexcept { return m_impl->sees_batch(); }
+    /// The wrapped model's sample() is const, so one AnyLatencyModel may be sampled from
+    /// several threads at once (true for the oracle and the analytic models; a custom model
+    /// with a non-const sample() must be copied per thread).
+    [[nodiscard]] bool shareable() const noexcept { return m_impl->shareable(); }
+    /// How the wrapped model answers `shape` — table, case (exact / interpolated /
+    /// out_of_range), clamped key, buckets and their probabilities — for a pack oracle (or
+    /// any model with `resolve(const StepShape&) const -> Resolution`); nullopt otherwise.
+    /// Does not touch the coverage counters.
+    [[nodiscard]] std::optional<Resolution> resolve(const StepShape& shape) const { return m_impl->resolve(shape); }
+    /// The wrapped model if it is an `M` (as std::function::target), else nullptr.
+    template <class M>
+    [[nodiscard]] M* target() noexcept {
+        auto* impl = dynamic_cast<detail::AnyModelImpl<M>*>(m_impl.get());
+        return impl != nullptr ? &impl->model : nullptr;
+    }
+    template <class M>
+    [[nodiscard]] const M* target() const noexcept {
+        const auto* impl = dynamic_cast<const detail::AnyModelImpl<M>*>(m_impl.get());
+        return impl != nullptr ? &impl->model : nullptr;
+    }
     /// Coverage counters of this copy (analytic and custom models count every sample as exact).
     [[nodiscard]] Coverage coverage() const { return m_impl->coverage(); }
     void reset_coverage() { m_impl->reset_coverage(); }
@@ -209,6 +310,7 @@ static_assert(LatencyModel<ConstantProfile>);
 static_assert(LatencyModel<AffineProfile>);
 static_assert(LatencyModel<LatencyOracle<>>);
 static_assert(LatencyModel<AnyLatencyModel>);
+static_assert(ShapeLatencyModel<AnyLatencyModel> && BatchLatencyModel<AnyLatencyModel>);
 static_assert(!LatencyModel<int>);
 
 } // namespace llmemu

@@ -3,8 +3,8 @@
 /// LatencyOracle: the latency of one engine step drawn from a profile pack's raw
 /// samples (LLM-Emu's density-aware profile oracle).
 ///
-/// - The table follows the step's phase (new requests in the step: prefill table, else
-///   decode table), falling back to the combined step-cycle table when the phase table
+/// - The table follows the step's phase (any prompt work in the step: prefill table; a
+///   pure decode step: decode table), falling back to the combined step-cycle table when the phase table
 ///   is missing (and to the other phase table when that is missing too).
 /// - Keys are bucketed exactly like the pack: centre = (v // w) * w + w // 2.
 /// - Exact bucket with at least `min_exact_samples` samples: one raw sample uniformly.
@@ -18,10 +18,12 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <random>
 #include <span>
@@ -33,6 +35,7 @@
 
 #include "llmemu/error.hpp"
 #include "llmemu/oracle/coverage.hpp"
+#include "llmemu/oracle/latency_model.hpp"
 #include "llmemu/oracle/neighbours.hpp"
 #include "llmemu/oracle/shepard.hpp"
 #include "llmemu/oracle/step_shape.hpp"
@@ -214,15 +217,22 @@ struct OracleHotTable {
 // the same few shapes over and over, so the neighbour search runs once per shape. Each
 // oracle copy starts with an empty memo (copies stay cheap); it holds resolutions with
 // up to `width` neighbours and replays them bit for bit (same draws as uncached).
+//
+// Safe to share between threads, lock-free on lookup: a slot is an atomic pointer to an
+// immutable entry, published with release and read with acquire. Entries are never freed
+// while the memo lives (a replaced one may still be read by another thread): they are
+// kept in an arena, and after `max_entries` allocations the memo stops storing (a
+// thrashing workload then resolves uncached, still correct).
 class OracleMemo {
 public:
     static constexpr std::size_t slots = 256;
     static constexpr std::size_t width = 8;
+    static constexpr std::size_t max_entries = 4096;
 
     struct Entry {
         std::uint32_t tt = 0;
         std::uint32_t conc = 0;
-        std::uint8_t table = 0xFF; // 0xFF: empty slot
+        std::uint8_t table = 0xFF;
         std::uint8_t size = 0;
         CoverageKind kind = CoverageKind::interpolated;
         double scale = 1.0;
@@ -232,12 +242,18 @@ public:
 
     OracleMemo() = default;
     OracleMemo(const OracleMemo&) noexcept {}
-    OracleMemo& operator=(const OracleMemo&) noexcept {
-        m_entries.reset();
+    OracleMemo& operator=(const OracleMemo& o) noexcept {
+        if (this != &o) clear();
         return *this;
     }
-    OracleMemo(OracleMemo&&) noexcept = default;
-    OracleMemo& operator=(OracleMemo&&) noexcept = default;
+    OracleMemo(OracleMemo&& o) noexcept { steal(o); }
+    OracleMemo& operator=(OracleMemo&& o) noexcept {
+        if (this != &o) {
+            clear();
+            steal(o);
+        }
+        return *this;
+    }
     ~OracleMemo() = default;
 
     [[nodiscard]] static std::size_t slot(TableKind t, std::uint32_t tt, std::uint32_t conc) noexcept {
@@ -246,35 +262,92 @@ public:
         return static_cast<std::size_t>((h ^ (h >> 29U)) & (slots - 1));
     }
     [[nodiscard]] const Entry* find(TableKind t, std::uint32_t tt, std::uint32_t conc) const noexcept {
-        if (!m_entries) return nullptr;
-        const Entry& e = (*m_entries)[slot(t, tt, conc)];
-        return (e.table == static_cast<std::uint8_t>(t) && e.tt == tt && e.conc == conc) ? &e : nullptr;
+        const Entry* e = m_slots[slot(t, tt, conc)].load(std::memory_order_acquire);
+        return (e != nullptr && e->table == static_cast<std::uint8_t>(t) && e->tt == tt && e->conc == conc) ? e
+                                                                                                            : nullptr;
     }
-    void store(TableKind t, std::uint32_t tt, std::uint32_t conc, const Resolution& r) {
-        if (r.neighbours.size() > width) return;
-        if (!m_entries) m_entries = std::make_unique<std::array<Entry, slots>>();
-        Entry& e = (*m_entries)[slot(t, tt, conc)];
-        e.tt = tt;
-        e.conc = conc;
-        e.table = static_cast<std::uint8_t>(t);
-        e.size = static_cast<std::uint8_t>(r.neighbours.size());
-        e.kind = r.kind;
-        e.scale = r.scale;
+    /// Stores the resolution and returns its entry (nullptr when too wide or over budget).
+    const Entry* store(TableKind t, std::uint32_t tt, std::uint32_t conc, const Resolution& r) const {
+        if (r.neighbours.size() > width) return nullptr;
+        auto e = std::make_unique<Entry>();
+        e->tt = tt;
+        e->conc = conc;
+        e->table = static_cast<std::uint8_t>(t);
+        e->size = static_cast<std::uint8_t>(r.neighbours.size());
+        e->kind = r.kind;
+        e->scale = r.scale;
         for (std::size_t j = 0; j < r.neighbours.size(); ++j) {
-            e.bucket[j] = r.neighbours[j].bucket;
-            e.probability[j] = r.probability[j];
+            e->bucket[j] = r.neighbours[j].bucket;
+            e->probability[j] = r.probability[j];
         }
+        const Entry* raw = e.get();
+        {
+            std::lock_guard lock(m_arena->mutex);
+            if (m_arena->entries.size() >= max_entries) return nullptr;
+            m_arena->entries.push_back(std::move(e));
+        }
+        m_slots[slot(t, tt, conc)].store(raw, std::memory_order_release);
+        return raw;
     }
 
 private:
-    std::unique_ptr<std::array<Entry, slots>> m_entries;
+    struct Arena {
+        std::mutex mutex;
+        std::vector<std::unique_ptr<Entry>> entries;
+    };
+    void clear() noexcept {
+        for (auto& s : m_slots) s.store(nullptr, std::memory_order_relaxed);
+        m_arena = std::make_unique<Arena>();
+    }
+    void steal(OracleMemo& o) noexcept {
+        for (std::size_t i = 0; i < slots; ++i)
+            m_slots[i].store(o.m_slots[i].exchange(nullptr, std::memory_order_relaxed), std::memory_order_relaxed);
+        std::swap(m_arena, o.m_arena);
+    }
+
+    mutable std::array<std::atomic<const Entry*>, slots> m_slots{};
+    std::unique_ptr<Arena> m_arena = std::make_unique<Arena>();
+};
+
+// Coverage counters that several threads may bump at once (relaxed atomic adds; the
+// total is the sum, so one add per draw).
+class AtomicCoverage {
+public:
+    AtomicCoverage() = default;
+    AtomicCoverage(const AtomicCoverage& o) noexcept { set(o.load()); }
+    AtomicCoverage& operator=(const AtomicCoverage& o) noexcept {
+        set(o.load());
+        return *this;
+    }
+    ~AtomicCoverage() = default;
+
+    void count(CoverageKind k) const noexcept {
+        m_count[static_cast<std::size_t>(k)].fetch_add(1, std::memory_order_relaxed);
+    }
+    [[nodiscard]] Coverage load() const noexcept {
+        Coverage c;
+        c.exact = m_count[0].load(std::memory_order_relaxed);
+        c.interpolated = m_count[1].load(std::memory_order_relaxed);
+        c.out_of_range = m_count[2].load(std::memory_order_relaxed);
+        c.total = c.exact + c.interpolated + c.out_of_range;
+        return c;
+    }
+    void set(const Coverage& c) noexcept {
+        m_count[0].store(c.exact, std::memory_order_relaxed);
+        m_count[1].store(c.interpolated, std::memory_order_relaxed);
+        m_count[2].store(c.out_of_range, std::memory_order_relaxed);
+    }
+
+private:
+    mutable std::array<std::atomic<std::uint64_t>, 3> m_count{};
 };
 
 } // namespace detail
 
 /// Draws step latencies (µs) from a ProfileStore. Copies share the immutable store and
-/// prepared tables and keep their own coverage counters; one object is not meant to be
-/// sampled from several threads at once (give each thread its copy).
+/// prepared tables and keep their own coverage counters and memo. sample() is const and
+/// safe to call from several threads on one object (lock-free memo, atomic counters); a
+/// copy per thread avoids the shared counters' cache-line traffic (bench/bench_oracle).
 template <NeighbourPolicy N = AdaptiveKNeighbours, WeightPolicy W = ShepardWeights,
           std::uniform_random_bit_generator G = Rng>
 class LatencyOracle {
@@ -326,10 +399,10 @@ public:
         : LatencyOracle(std::make_shared<const ProfileStore>(std::move(store)), options, std::move(neighbours),
                         std::move(weights)) {}
 
-    /// One step latency in MICROSECONDS, drawn with `g` (deterministic per seed).
-    double sample(const StepShape& shape, G& g) {
+    /// One step latency in MICROSECONDS, drawn with `g` (deterministic per seed), and how
+    /// it was answered. Converts to the µs double. Thread-safe (see the class comment).
+    LatencySample sample(const StepShape& shape, G& g) const {
         const detail::OracleHotTable& h = m_hot[static_cast<std::size_t>(shape.phase) & 1U];
-        ++m_coverage.total;
         if (h.grid != nullptr && shape.total_tokens < h.tt_size && shape.num_requests < h.conc_size) [[likely]] {
             const std::uint32_t row = h.tt_row[shape.total_tokens];
             const std::uint32_t col = h.conc_col[shape.num_requests];
@@ -339,8 +412,8 @@ public:
                     const std::uint32_t begin = h.offsets[cell - 1];
                     const std::uint32_t n = h.offsets[cell] - begin;
                     if (n >= m_options.min_exact_samples) [[likely]] {
-                        ++m_coverage.exact;
-                        return static_cast<double>(h.samples[begin + uniform_index(g, n)]);
+                        m_coverage.count(CoverageKind::exact);
+                        return {static_cast<double>(h.samples[begin + uniform_index(g, n)]), CoverageKind::exact};
                     }
                 }
             }
@@ -363,8 +436,8 @@ public:
     }
 
     /// Counters since construction (or the last reset), of this copy only.
-    [[nodiscard]] Coverage coverage() const noexcept { return m_coverage; }
-    void reset_coverage() noexcept { m_coverage = {}; }
+    [[nodiscard]] Coverage coverage() const noexcept { return m_coverage.load(); }
+    void reset_coverage() noexcept { m_coverage.set({}); }
 
     [[nodiscard]] const ProfileStore& store() const noexcept { return *m_state->store; }
     [[nodiscard]] const std::shared_ptr<const ProfileStore>& store_ptr() const noexcept { return m_state->store; }
@@ -396,8 +469,8 @@ public:
 
 private:
     // Everything but a dense-grid exact hit: sparse-index tables, sparse or missing
-    // buckets, out-of-range shapes (m_coverage.total is already counted).
-    [[gnu::noinline]] double sample_general(const StepShape& shape, G& g) {
+    // buckets, out-of-range shapes.
+    [[gnu::noinline]] LatencySample sample_general(const StepShape& shape, G& g) const {
         const TableKind kind = m_state->phase_table[static_cast<std::size_t>(shape.phase) & 1U];
         const detail::OracleTableState& ts = *m_state->tables[static_cast<std::size_t>(kind)];
         const ProfileTable& t = *ts.table;
@@ -408,14 +481,15 @@ private:
             const std::uint32_t i = t.find(static_cast<std::uint32_t>(tt), static_cast<std::uint32_t>(conc));
             if (i != ProfileTable::npos && t.count(i) >= m_options.min_exact_samples) {
                 const auto s = t.samples(i);
-                ++m_coverage.exact;
-                return static_cast<double>(s[uniform_index(g, s.size())]);
+                m_coverage.count(CoverageKind::exact);
+                return {static_cast<double>(s[uniform_index(g, s.size())]), CoverageKind::exact};
             }
         }
         return sample_slow(ts, kind, tt, conc, g);
     }
 
-    double sample_slow(const detail::OracleTableState& ts, TableKind kind, std::uint64_t tt, std::uint64_t conc, G& g) {
+    LatencySample sample_slow(const detail::OracleTableState& ts, TableKind kind, std::uint64_t tt, std::uint64_t conc,
+                              G& g) const {
         constexpr std::uint64_t u32 = 0xFFFFFFFFULL;
         const bool memo = tt <= u32 && conc <= u32;
         const auto ktt = static_cast<std::uint32_t>(tt);
@@ -423,10 +497,7 @@ private:
         const detail::OracleMemo::Entry* e = memo ? m_memo.find(kind, ktt, kconc) : nullptr;
         if (e == nullptr) {
             const Resolution r = detail::resolve_on_table(ts, kind, tt, conc, m_options, m_neighbours, m_weights);
-            if (memo && r.neighbours.size() <= detail::OracleMemo::width) {
-                m_memo.store(kind, ktt, kconc, r);
-                e = m_memo.find(kind, ktt, kconc);
-            }
+            if (memo) e = m_memo.store(kind, ktt, kconc, r);
             if (e == nullptr)
                 return draw(
                     ts, r.kind, r.neighbours.size(), [&](std::size_t j) { return r.neighbours[j].bucket; },
@@ -438,19 +509,9 @@ private:
     }
 
     template <class Bucket, class Prob>
-    double draw(const detail::OracleTableState& ts, CoverageKind kind, std::size_t n, Bucket bucket, Prob prob,
-                double scale, G& g) {
-        switch (kind) {
-        case CoverageKind::exact:
-            ++m_coverage.exact;
-            break; // (an exact bucket found after clamping)
-        case CoverageKind::interpolated:
-            ++m_coverage.interpolated;
-            break;
-        case CoverageKind::out_of_range:
-            ++m_coverage.out_of_range;
-            break;
-        }
+    LatencySample draw(const detail::OracleTableState& ts, CoverageKind kind, std::size_t n, Bucket bucket, Prob prob,
+                       double scale, G& g) const {
+        m_coverage.count(kind); // (exact: an exact bucket found after clamping)
         std::size_t pick = 0;
         if (n > 1) {
             double u = uniform01(g);
@@ -464,16 +525,16 @@ private:
             }
         }
         const auto s = ts.table->samples(bucket(pick));
-        return static_cast<double>(s[uniform_index(g, s.size())]) * scale;
+        return {static_cast<double>(s[uniform_index(g, s.size())]) * scale, kind};
     }
 
     std::shared_ptr<const detail::OracleState> m_state;
     std::array<detail::OracleHotTable, 2> m_hot{}; // by Phase; points into *m_state
-    detail::OracleMemo m_memo;                     // not shared: each copy starts empty
+    detail::OracleMemo m_memo;                     // not shared with copies: each starts empty
     OracleOptions m_options;
     N m_neighbours;
     W m_weights;
-    Coverage m_coverage{};
+    detail::AtomicCoverage m_coverage;
 };
 
 } // namespace llmemu

@@ -5,12 +5,15 @@
 /// the same code runs on the wall clock (real waiting) and on the virtual clock (waiting
 /// advances simulated time).
 
+#include <chrono>
+#include <concepts>
 #include <exception>
 #include <functional>
 #include <memory>
 #include <string>
 #include <type_traits>
 #include <utility>
+#include <variant>
 
 #include "llmemu/detail/time_future_state.hpp"
 #include "llmemu/error.hpp"
@@ -65,13 +68,37 @@ public:
     using value_type = T;
     using clock_type = C;
     using time_point = typename C::time_point;
+    /// What a chained continuation receives (T; a placeholder for void futures, which have none).
+    using value_arg = std::conditional_t<std::is_void_v<T>, std::monostate, T>;
 
     /// An empty future (valid() is false); every other operation on it throws future_error.
     TimerFuture() = default;
-    TimerFuture(TimerFuture&&) noexcept = default;
-    TimerFuture& operator=(TimerFuture&&) noexcept = default;
+    TimerFuture(TimerFuture&& o) noexcept
+        : m_state(std::move(o.m_state)), m_clock(o.m_clock), m_handle(o.m_handle), m_deadline(o.m_deadline),
+          m_detached(o.m_detached) {}
+    TimerFuture& operator=(TimerFuture&& o) noexcept {
+        if (this != &o) {
+            release();
+            m_state = std::move(o.m_state);
+            m_clock = o.m_clock;
+            m_handle = o.m_handle;
+            m_deadline = o.m_deadline;
+            m_detached = o.m_detached;
+        }
+        return *this;
+    }
     TimerFuture(const TimerFuture&) = delete;
     TimerFuture& operator=(const TimerFuture&) = delete;
+    /// Destroying a future that has not resolved cancels it: its timer is removed and its
+    /// continuations are dropped unrun (so a lambda capturing `this` never runs after its
+    /// host is gone) — unless detach() was called, or then(F(value)) handed its lifetime to
+    /// the chained future. On the wall clock a continuation that has already started when
+    /// the future is destroyed finishes.
+    ~TimerFuture() { release(); }
+
+    /// Lets the timer and the continuations run after this future is destroyed (fire and
+    /// forget). The future stays usable.
+    void detach() noexcept { m_detached = true; }
 
     /// True unless default-constructed or moved from.
     [[nodiscard]] bool valid() const noexcept { return m_state != nullptr; }
@@ -129,14 +156,64 @@ public:
         }
     }
 
-    /// Runs fn when the future resolves (see the class comment for which thread).
-    void then(std::function<void()> fn) { state("TimerFuture::then").add_continuation(std::move(fn)); }
+    /// Runs fn() when the future resolves — value, exception or cancellation (see the class
+    /// comment for which thread). The continuation belongs to this future: destroying it
+    /// unresolved drops fn unrun; an exception fn throws is rethrown by this future's get().
+    template <class F>
+    requires std::invocable<F&>
+    void then(F fn) { state("TimerFuture::then").add_continuation(std::function<void()>(std::move(fn))); }
+
+    /// Chains: fn(value) runs when this future resolves with a value, and the returned
+    /// future resolves with fn's result (or with the exception fn throws). This future's
+    /// exception or cancellation passes to the returned future without calling fn. The
+    /// chain's lifetime moves to the returned future: this one may be dropped (as in
+    /// `exec.execute(b).then(f)`), and destroying the returned future unresolved means fn
+    /// never runs. This future's get() still returns the value.
+    template <class F>
+    requires(!std::is_void_v<T> && !std::invocable<F&> && std::invocable<F&, const value_arg&>) auto then(F fn) {
+        using R = std::invoke_result_t<F&, const value_arg&>;
+        using Child = TimerFuture<R, C>;
+        auto& s = state("TimerFuture::then");
+        auto child = std::make_shared<typename Child::State>();
+        std::weak_ptr<State> parent_weak = m_state;
+        std::weak_ptr<typename Child::State> child_weak = child;
+        m_detached = true;
+        s.add_continuation([parent_weak, child_weak, f = std::move(fn)]() mutable {
+            auto c = child_weak.lock();
+            auto p = parent_weak.lock();
+            if (!c || !p || c->abandoned()) return;
+            switch (p->status()) {
+            case detail::FutureStatus::value:
+                try {
+                    if constexpr (std::is_void_v<R>) {
+                        f(p->peek_value());
+                        c->set_value(std::monostate{});
+                    } else {
+                        c->set_value(f(p->peek_value()));
+                    }
+                } catch (...) {
+                    c->set_exception(std::current_exception());
+                }
+                break;
+            case detail::FutureStatus::exception:
+                c->set_exception(p->exception());
+                break;
+            default:
+                c->cancel();
+                break;
+            }
+        });
+        // The continuation holds the parent only weakly: keep it alive with the child.
+        Child out(child, *m_clock, TimerHandle{}, m_deadline);
+        out.m_keep_alive = m_state;
+        return out;
+    }
 
     /// Cancels the timer if it has not fired; the future becomes cancelled.
     void cancel() {
         auto& s = state("TimerFuture::cancel");
         if (s.ready()) return;
-        if (m_clock->cancel(m_handle)) s.cancel();
+        if (m_handle == TimerHandle{} || m_clock->cancel(m_handle)) s.cancel();
     }
 
     /// The clock the future's timer runs on.
@@ -144,6 +221,16 @@ public:
 
 private:
     using State = detail::FutureState<T, !C::is_virtual>;
+    template <class U, Clock K>
+    friend class TimerFuture;
+
+    void release() noexcept {
+        if (!m_state || m_detached || m_state->ready()) return;
+        // Abandon first: removing the timer drops its binding, which would otherwise cancel
+        // the state the ordinary way (running the continuations).
+        m_state->abandon();
+        if (m_handle != TimerHandle{}) (void)m_clock->cancel(m_handle);
+    }
 
     TimerFuture(std::shared_ptr<State> s, C& clock, TimerHandle handle, time_point deadline)
         : m_state(std::move(s)), m_clock(&clock), m_handle(handle), m_deadline(deadline) {}
@@ -185,6 +272,8 @@ private:
     C* m_clock = nullptr;
     TimerHandle m_handle{};
     time_point m_deadline{};
+    bool m_detached = false;
+    std::shared_ptr<void> m_keep_alive; // the future a chained one continues
 };
 
 template <class T, Clock C>
@@ -227,6 +316,26 @@ TimerFuture<T, C> make_exceptional_future(C& clock, std::exception_ptr error) {
     auto s = std::make_shared<typename F::State>();
     s->set_exception(std::move(error));
     return F(std::move(s), clock, TimerHandle{}, clock.now());
+}
+
+/// Drives a host loop on either clock until `done()` returns true, so the same event-
+/// driven host code (continuations attached with then()) runs on both: on a virtual clock
+/// it fires the next timer (run_next, advancing simulated time) between checks; on the
+/// wall clock it sleeps `poll` between checks while the timer thread runs continuations
+/// (host state they touch must then be thread-safe, e.g. atomics or a mutex). Throws
+/// future_error when a virtual clock has no timer pending and done() is still false.
+template <Clock C, class Pred>
+void drive_until(C& clock, Pred done, std::chrono::nanoseconds poll = std::chrono::microseconds(50)) {
+    while (!done()) {
+        if constexpr (C::is_virtual) {
+            if (!clock.run_next())
+                detail::throw_error<future_error>(
+                    "drive_until: the virtual clock has no timer pending and the condition is still false; "
+                    "dispatch more work from the continuations or fix the condition");
+        } else {
+            clock.sleep_until(clock.now() + poll);
+        }
+    }
 }
 
 } // namespace llmemu

@@ -1,0 +1,48 @@
+#pragma once
+/// \file coverage.hpp
+/// How often a latency model answered from an exact bucket, from neighbours, or outside
+/// the profiled range: the numbers that say whether a profile covers a workload. In core/
+/// because every StepOutput says how its step was answered (oracle/coverage.hpp forwards).
+
+#include <cstdint>
+
+namespace llmemu {
+
+/// Coverage counters of one latency model (exact + interpolated + out_of_range == total).
+struct Coverage {
+    /// Exact bucket with enough samples.
+    std::uint64_t exact = 0;
+    /// Inside the profiled range, drawn from neighbouring buckets.
+    std::uint64_t interpolated = 0;
+    /// Outside the profiled (tt, conc) range: clamped (and maybe scaled).
+    std::uint64_t out_of_range = 0;
+    /// All samples drawn.
+    std::uint64_t total = 0;
+
+    Coverage& operator+=(const Coverage& o) noexcept {
+        exact += o.exact;
+        interpolated += o.interpolated;
+        out_of_range += o.out_of_range;
+        total += o.total;
+        return *this;
+    }
+    friend constexpr bool operator==(const Coverage&, const Coverage&) = default;
+};
+
+/// Which way one shape was answered.
+enum class CoverageKind : std::uint8_t { exact, interpolated, out_of_range };
+
+/// "exact", "interpolated" or "out_of_range".
+constexpr const char* to_string(CoverageKind k) noexcept {
+    switch (k) {
+    case CoverageKind::exact:
+        return "exact";
+    case CoverageKind::interpolated:
+        return "interpolated";
+    case CoverageKind::out_of_range:
+        return "out_of_range";
+    }
+    return "?";
+}
+
+} // namespace llmemu
