@@ -99,6 +99,7 @@ nlohmann::json fleet_json(const RunOutcome& run, const std::string& router, cons
         r["replica"] = i;
         r["routed"] = run.replica_routed[i];
         r["engine_stats"] = engine_stats_json(run.replica_stats[i]);
+        if (i < run.replica_timeseries.size()) r["timeseries"] = to_json(run.replica_timeseries[i]);
         per.push_back(std::move(r));
     }
     f["per_replica"] = std::move(per);

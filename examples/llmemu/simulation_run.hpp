@@ -119,6 +119,7 @@ struct RunOutcome {
     std::vector<EngineStats> replica_stats;
     std::vector<std::vector<StepRecord>> replica_steps;
     std::vector<std::uint64_t> replica_routed;
+    std::vector<EngineTimeSeries> replica_timeseries;
     /// replica of sim.records[i] (with a fleet and kept records).
     std::vector<std::uint32_t> record_replica;
     bool fleet = false;
@@ -220,6 +221,7 @@ RunOutcome run_emulation(const AnyLatencyModel& model, const EngineConfig& confi
             out.replica_stats = std::move(fr.stats);
             out.replica_steps = std::move(fr.steps);
             out.replica_routed = std::move(fr.routed);
+            out.replica_timeseries = std::move(fr.timeseries);
         }
     }
     for (auto& e : engines) out.coverage += e->executor().model().coverage();

@@ -18,6 +18,7 @@
 
 #include "llmemu/engine/engine.hpp"
 #include "llmemu/engine/simulation.hpp"
+#include "llmemu/engine/timeseries.hpp"
 #include "llmemu/error.hpp"
 #include "llmemu/fleet/router.hpp"
 #include "llmemu/time/virtual_clock.hpp"
@@ -36,6 +37,8 @@ struct FleetResult {
     std::vector<std::vector<StepRecord>> steps;
     /// Requests routed to each replica.
     std::vector<std::uint64_t> routed;
+    /// Each replica's time series (SimulationOptions::timeseries_interval > 0).
+    std::vector<EngineTimeSeries> timeseries;
     /// From the start of the run to its last event.
     std::chrono::nanoseconds duration{0};
     /// Requests run.
@@ -61,12 +64,15 @@ FleetResult run_fleet_simulation(const std::vector<Engine<E, VirtualClock>*>& re
     FleetResult result;
     result.steps.resize(options.record_steps ? n : 0);
     result.routed.assign(n, 0);
+    if (options.timeseries_interval.count() > 0)
+        result.timeseries.assign(n, EngineTimeSeries(options.timeseries_interval));
     for (std::uint32_t i = 0; i < n; ++i) {
         Engine<E, VirtualClock>* e = replicas[i];
         e->set_origin(origin);
         e->set_record_token_times(options.record_token_times);
         e->set_record_series(options.record_steps);
         e->set_step_log(options.record_steps ? &result.steps[i] : nullptr);
+        if (!result.timeseries.empty()) e->set_timeseries(&result.timeseries[i]);
         if (options.on_tokens)
             e->set_token_observer([&options, i](const StepTokenTimes& t) { options.on_tokens(i, t); });
     }
@@ -74,6 +80,7 @@ FleetResult run_fleet_simulation(const std::vector<Engine<E, VirtualClock>*>& re
         const std::vector<Engine<E, VirtualClock>*>& rs;
         ~Restore() {
             for (auto* e : rs) {
+                e->set_timeseries(nullptr);
                 e->set_step_log(nullptr);
                 e->set_record_series(false);
                 e->set_record_token_times(true);
