@@ -1,4 +1,4 @@
-// Replay of the recorded vLLM run (../shared/data/vllm-runs/RTX4090-Llama-3.1-8B: 300
+// Replay of the recorded vLLM run (data/vllm-runs/RTX4090-Llama-3.1-8B: 300
 // ShareGPT requests, ~183 s on one RTX 4090) through the reference engine on the RTX 4090
 // Llama-3.1-8B layer-wise profile, with the engine settings of the run (2,588 KV blocks,
 // 256 sequences, 2,048 tokens per step, max_model_len 32,768). Target: under 0.4 s wall,
@@ -27,7 +27,7 @@ using namespace llmemu;
 
 namespace {
 
-const std::filesystem::path data_dir = LLMEMU_SHARED_DATA_DIR;
+const std::filesystem::path data_dir = std::filesystem::path(LLMEMU_SOURCE_DIR) / "data";
 const std::filesystem::path run_dir = data_dir / "vllm-runs" / "RTX4090-Llama-3.1-8B";
 const std::filesystem::path profile_dir =
     data_dir / "layerwise-profiles" / "RTX4090" / "meta-llama" / "Llama-3.1-8B" / "bf16";

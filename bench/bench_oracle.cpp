@@ -1,6 +1,7 @@
 // Oracle sampling speed on the bundled real A40 pack, as ratios to a baseline measured in
 // the same run: exact-bucket hits vs "index a float array + one random draw" (target
 // within 3x), sparse (Shepard) and out-of-range samples in absolute ns (target < 1 us).
+// The learned model's sample() on the same shapes, against the oracle's exact hit (target < 1 us).
 // Also prints the store's memory: samples vs their raw float size, and the index.
 #include <benchmark/benchmark.h>
 
@@ -11,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "llmemu/oracle/learned_model.hpp"
 #include "llmemu/oracle/oracle.hpp"
 #include "llmemu/profile/llm_emu_json.hpp"
 #include "llmemu/random.hpp"
@@ -97,6 +99,33 @@ void BM_Oracle_OutOfRange(benchmark::State& st) {
     run_oracle(st, shapes().out_of_range);
 }
 
+const LearnedLatencyModel& learned() {
+    static const LearnedLatencyModel m = LearnedLatencyModel::fit(*store());
+    return m;
+}
+
+void run_learned(benchmark::State& st, const std::vector<StepShape>& v) {
+    LearnedLatencyModel m = learned();
+    Rng rng(1);
+    std::size_t i = 0;
+    double sink = 0;
+    for (auto _ : st) {
+        sink += m.sample(v[i], rng);
+        if (++i == v.size()) i = 0;
+    }
+    benchmark::DoNotOptimize(sink);
+    st.SetItemsProcessed(st.iterations());
+}
+void BM_Learned_ExactShapes(benchmark::State& st) {
+    run_learned(st, shapes().exact);
+}
+void BM_Learned_SparseShapes(benchmark::State& st) {
+    run_learned(st, shapes().sparse);
+}
+void BM_Learned_OutOfRange(benchmark::State& st) {
+    run_learned(st, shapes().out_of_range);
+}
+
 // Baseline with the same shape cycling as the oracle runs: the cost of reading a shape
 // plus indexing a float array plus one draw.
 void BM_Baseline_ShapeCycleFloatIndex(benchmark::State& st) {
@@ -114,12 +143,52 @@ void BM_Baseline_ShapeCycleFloatIndex(benchmark::State& st) {
     st.SetItemsProcessed(st.iterations());
 }
 
+// Sharing: one oracle sampled by every benchmark thread (const sample(), lock-free memo,
+// atomic counters) vs a copy per thread (own counters and memo). Shapes: the engine's mix
+// of exact hits and repeated sparse shapes.
+const std::vector<StepShape>& mixed_shapes() {
+    static const std::vector<StepShape> v = [] {
+        std::vector<StepShape> out;
+        const auto& s = shapes();
+        for (std::size_t i = 0; i < 4096; ++i)
+            out.push_back(i % 2 == 0 ? s.exact[i % s.exact.size()] : s.sparse[i % 64]);
+        return out;
+    }();
+    return v;
+}
+void sample_mixed(benchmark::State& st, const LatencyOracle<>& o) {
+    const auto& v = mixed_shapes();
+    Rng rng(1 + static_cast<std::uint64_t>(st.thread_index()));
+    std::size_t i = static_cast<std::size_t>(st.thread_index()) * 977 % v.size();
+    double sink = 0;
+    for (auto _ : st) {
+        sink += o.sample(v[i], rng);
+        if (++i == v.size()) i = 0;
+    }
+    benchmark::DoNotOptimize(sink);
+    st.SetItemsProcessed(st.iterations());
+}
+void BM_Share_OneOracleAllThreads(benchmark::State& st) {
+    static const LatencyOracle<> shared(store());
+    sample_mixed(st, shared);
+}
+void BM_Share_CopyPerThread(benchmark::State& st) {
+    static const LatencyOracle<> proto(store());
+    const LatencyOracle<> mine = proto; // own counters and memo; shares the store and tables
+    sample_mixed(st, mine);
+}
+BENCHMARK(BM_Share_OneOracleAllThreads)->Threads(1)->Threads(2)->UseRealTime();
+BENCHMARK(BM_Share_CopyPerThread)->Threads(1)->Threads(2)->UseRealTime();
+
 BENCHMARK(BM_Baseline_FloatIndexOneDraw);
 BENCHMARK(BM_Baseline_ShapeCycleFloatIndex);
 BENCHMARK(BM_Oracle_ExactHit);
 BENCHMARK(BM_Oracle_Sparse);
 BENCHMARK(BM_Oracle_SparseRepeated);
 BENCHMARK(BM_Oracle_OutOfRange);
+BENCHMARK(BM_Learned_ExactShapes);
+BENCHMARK(BM_Learned_SparseShapes);
+BENCHMARK(BM_Learned_OutOfRange);
 
 class RatioReporter : public benchmark::ConsoleReporter {
 public:
@@ -156,6 +225,23 @@ int main(int argc, char** argv) {
         std::printf("sparse (Shepard) sample: %.1f ns distinct shapes, %.1f ns repeated shapes (target < 1000 ns); out "
                     "of range: %.1f ns\n",
                     get("BM_Oracle_Sparse"), get("BM_Oracle_SparseRepeated"), get("BM_Oracle_OutOfRange"));
+        const double exact = get("BM_Oracle_ExactHit");
+        std::printf("learned model sample: %.1f ns on the exact-hit shapes = %.2fx the oracle's exact hit; %.1f ns "
+                    "sparse shapes, %.1f ns out of range (target < 1000 ns)\n",
+                    get("BM_Learned_ExactShapes"), exact > 0 ? get("BM_Learned_ExactShapes") / exact : 0.0,
+                    get("BM_Learned_SparseShapes"), get("BM_Learned_OutOfRange"));
+    }
+    {
+        auto get = [&](const char* n) { return rep.ns.count(n) ? rep.ns.at(n) : 0.0; };
+        // Items/s over both threads: per-thread wall time per sample / 2 threads.
+        const double shared2 = get("BM_Share_OneOracleAllThreads/real_time/threads:2");
+        const double copy2 = get("BM_Share_CopyPerThread/real_time/threads:2");
+        const double shared1 = get("BM_Share_OneOracleAllThreads/real_time/threads:1");
+        const double copy1 = get("BM_Share_CopyPerThread/real_time/threads:1");
+        if (shared2 > 0 && copy2 > 0)
+            std::printf("\nsharing, 2 threads: one oracle %.1f ns/sample per thread, a copy per thread %.1f ns "
+                        "(shared = %.2fx the per-copy time); 1 thread: %.1f vs %.1f ns\n",
+                        shared2, copy2, shared2 / copy2, shared1, copy1);
     }
     const ProfileStore& s = *store();
     std::printf(

@@ -7,14 +7,15 @@ set -euo pipefail
 pkgs=(cmake g++ make ninja-build pkg-config
       libeigen3-dev libxtensor-dev xtl-dev doctest-dev libbenchmark-dev
       libsimdjson-dev nlohmann-json3-dev libcli11-dev libboost-dev libfmt-dev
-      meson clang libclang-rt-14-dev curl nodejs npm)
+      meson clang libclang-rt-14-dev curl nodejs npm
+      chromium python3)   # chromium + python3: the HTML report's browser test (tests/report/)
 
 missing=()
 for p in "${pkgs[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
     # A binary already on PATH (e.g. a preinstalled npm or node) is good enough.
     case "$p" in
-      npm|nodejs|cmake|g++|make|clang|curl) command -v "${p/nodejs/node}" >/dev/null 2>&1 && continue ;;
+      npm|nodejs|cmake|g++|make|clang|curl|chromium|python3) command -v "${p/nodejs/node}" >/dev/null 2>&1 && continue ;;
     esac
     missing+=("$p")
   fi

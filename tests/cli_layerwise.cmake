@@ -7,7 +7,7 @@ if(TARGET llmemu_cli)
   file(WRITE ${_lw}/good.csv "arrived_at,num_prefill_tokens,num_decode_tokens\n0,100,10\n0.5,2200,20\n1.0,50,5\n")
   file(WRITE ${_lw}/config.json "{\"num_hidden_layers\": 32, \"hidden_size\": 4096, \"num_attention_heads\": 32, \"num_key_value_heads\": 8, \"vocab_size\": 128256, \"intermediate_size\": 14336}")
   set(_profiles ${PROJECT_SOURCE_DIR}/../shared/data/layerwise-profiles)
-  set(_rtx4090 ${_profiles}/RTX4090/meta-llama/Llama-3.1-8B/bf16)
+  set(_rtx4090 ${PROJECT_SOURCE_DIR}/data/layerwise-profiles/RTX4090/meta-llama/Llama-3.1-8B/bf16)
   set(_moe ${_profiles}/RTXPRO6000/Qwen/Qwen3-30B-A3B-Instruct-2507/bf16)
 
   function(llmemu_cli_layerwise_bad name regex)

@@ -67,4 +67,47 @@ if(TARGET llmemu_cli)
   set_tests_properties(cli.profile.bench PROPERTIES PASS_REGULAR_EXPRESSION "oracle/exact_hit.*trace/splitwise_code.csv")
   add_test(NAME cli.profile.bench_bad_min_time COMMAND $<TARGET_FILE:llmemu_cli> profile bench --pack ${_pack} --min-time 0)
   set_tests_properties(cli.profile.bench_bad_min_time PROPERTIES WILL_FAIL TRUE)
+  # profile fit / drift / holdout --learned: the learned model and the staleness check.
+  set(_drift_head "{\"version\": \"2.0\", \"profile_type\": \"serving_step_cycle_2d\", \"bucketing\": {\"tt_bucket_width\": 1, \"conc_bucket_width\": 5}, \"decode_2d_distribution\": [{\"tt\": 1, \"conc\": 2, \"num_samples\": 24, \"samples\": [")
+  file(WRITE ${_dir}/drift_old.json "${_drift_head}1000,1001,1002,1003,1004,1005,1006,1007,1008,1009,1010,1011,1012,1013,1014,1015,1016,1017,1018,1019,1020,1021,1022,1023]}]}\n")
+  file(WRITE ${_dir}/drift_new.json "${_drift_head}1100,1101,1102,1103,1104,1105,1106,1107,1108,1109,1110,1111,1112,1113,1114,1115,1116,1117,1118,1119,1120,1121,1122,1123]}]}\n")
+  file(WRITE ${_dir}/bad_model.json "{\"llmemu_latency_model\": 1, \"tables\": []}\n")
+  add_test(NAME cli.profile.fit COMMAND $<TARGET_FILE:llmemu_cli> profile fit ${_dir}/decode_only.json -o ${_dir}/model.json)
+  set_tests_properties(cli.profile.fit PROPERTIES PASS_REGULAR_EXPRESSION "wrote .*model.json: learned latency model.*decode +145"
+    DEPENDS cli.profile.convert_decode_only)
+  add_test(NAME cli.profile.fit_simulate COMMAND $<TARGET_FILE:llmemu_cli> simulate --profile ${_dir}/model.json
+    --dataset random --num-prompts 40 --input-len 64 --output-len 16 --num-gpu-blocks 2000 -q)
+  set_tests_properties(cli.profile.fit_simulate PROPERTIES PASS_REGULAR_EXPRESSION "Answered by the learned model \\(%\\): +100.0"
+    DEPENDS cli.profile.fit)
+  add_test(NAME cli.profile.fit_fallback COMMAND $<TARGET_FILE:llmemu_cli> simulate --fallback-model ${_dir}/model.json
+    --fallback-scope out_of_range --dataset random --num-prompts 40 --input-len 64 --output-len 16 -q)
+  set_tests_properties(cli.profile.fit_fallback PROPERTIES PASS_REGULAR_EXPRESSION "learned fallback for out-of-range steps"
+    DEPENDS cli.profile.fit)
+  add_test(NAME cli.profile.fit_bad_model COMMAND $<TARGET_FILE:llmemu_cli> simulate --profile ${_dir}/bad_model.json --num-prompts 1)
+  set_tests_properties(cli.profile.fit_bad_model PROPERTIES PASS_REGULAR_EXPRESSION "bad_model.json': the file has no \"roofline\".*llmemu profile fit")
+  add_test(NAME cli.profile.fallback_needs_pack COMMAND $<TARGET_FILE:llmemu_cli> simulate --profile const:5
+    --fallback-model ${_dir}/drift_old.json --num-prompts 1)
+  set_tests_properties(cli.profile.fallback_needs_pack PROPERTIES PASS_REGULAR_EXPRESSION "needs a profile pack to fall back from")
+  add_test(NAME cli.profile.holdout_learned COMMAND $<TARGET_FILE:llmemu_cli> profile holdout --pack ${_dir}/decode_only.json --learned --seeds 2)
+  set_tests_properties(cli.profile.holdout_learned PROPERTIES PASS_REGULAR_EXPRESSION "decode +1 +29 .*fallback: the oracle"
+    DEPENDS cli.profile.convert_decode_only)
+  add_test(NAME cli.profile.holdout_extrapolate COMMAND $<TARGET_FILE:llmemu_cli> profile holdout --pack ${_dir}/decode_only.json --extrapolate --json)
+  set_tests_properties(cli.profile.holdout_extrapolate PROPERTIES PASS_REGULAR_EXPRESSION "\"mode\": \"extrapolate\".*\"learned\""
+    DEPENDS cli.profile.convert_decode_only)
+  # simulate --replicates (kept with the other uncertainty tests).
+  add_test(NAME cli.simulate.replicates COMMAND $<TARGET_FILE:llmemu_cli> simulate --profile const:20 --dataset random
+    --num-gpu-blocks 1000 --num-prompts 30 --request-rate 5 --seed 5 --replicates 3 -q)
+  set_tests_properties(cli.simulate.replicates PROPERTIES PASS_REGULAR_EXPRESSION
+    "Replicates: 3 runs, seeds 5..7.*Mean TPOT \\(ms\\): +20.00 \\+- 0.00")
+  add_test(NAME cli.simulate.replicates_realtime COMMAND $<TARGET_FILE:llmemu_cli> simulate --profile const:1 --dataset random
+    --num-gpu-blocks 1000 --num-prompts 2 --mode realtime --replicates 2 -q)
+  set_tests_properties(cli.simulate.replicates_realtime PROPERTIES PASS_REGULAR_EXPRESSION "--replicates runs in virtual time")
+  add_test(NAME cli.profile.drift_same COMMAND $<TARGET_FILE:llmemu_cli> profile drift ${_pack} ${_pack})
+  set_tests_properties(cli.profile.drift_same PROPERTIES PASS_REGULAR_EXPRESSION "moved 0;.*the pack still matches")
+  add_test(NAME cli.profile.drift_stale COMMAND $<TARGET_FILE:llmemu_cli> profile drift ${_dir}/drift_old.json ${_dir}/drift_new.json)
+  set_tests_properties(cli.profile.drift_stale PROPERTIES PASS_REGULAR_EXPRESSION "decode +1-1 +2-2 +1 +24 +24 +\\+9.89.*STALE")
+  add_test(NAME cli.profile.drift_stale_exit COMMAND $<TARGET_FILE:llmemu_cli> profile drift ${_dir}/drift_old.json ${_dir}/drift_new.json)
+  set_tests_properties(cli.profile.drift_stale_exit PROPERTIES WILL_FAIL TRUE)
+  add_test(NAME cli.profile.drift_bad_fdr COMMAND $<TARGET_FILE:llmemu_cli> profile drift ${_pack} ${_pack} --fdr 2)
+  set_tests_properties(cli.profile.drift_bad_fdr PROPERTIES PASS_REGULAR_EXPRESSION "--fdr must be in \\(0, 1\\)")
 endif()

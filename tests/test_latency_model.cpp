@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <cstdlib>
 #include <filesystem>
 #include <functional>
 #include <memory>
@@ -23,6 +24,7 @@
 #include "llmemu/oracle/any_latency_model.hpp"
 #include "llmemu/oracle/latency_model.hpp"
 #include "llmemu/oracle/oracle.hpp"
+#include "llmemu/profile/data_dir.hpp"
 #include "llmemu/profile/llm_emu_json.hpp"
 #include "llmemu/profile/store.hpp"
 #include "llmemu/time/virtual_clock.hpp"
@@ -453,4 +455,15 @@ TEST_CASE("LatencyModel.any_latency_model_explains_itself") {
     const auto out = exec.execute(big).get();
     CHECK(out.coverage == llmemu::CoverageKind::out_of_range);
     CHECK(out.latency == out.end - out.start);
+}
+
+TEST_CASE("LatencyModel.data_dir_finds_the_bundled_pack") {
+    // Compiled from the checkout: the header's own location leads to data/ (unless the
+    // compiler was given relative paths, where $LLMEMU_DATA_DIR is the way).
+    ::setenv("LLMEMU_DATA_DIR", (std::filesystem::path(LLMEMU_SOURCE_DIR) / "data").c_str(), 1);
+    CHECK(std::filesystem::equivalent(llmemu::bundled_pack_path(), bundled_pack_path));
+    CHECK(llmemu::AnyLatencyModel::from_spec(llmemu::bundled_pack_path().string()).store() != nullptr);
+    ::setenv("LLMEMU_DATA_DIR", "/nonexistent", 1);
+    CHECK_THROWS_WITH_AS(llmemu::data_dir(), doctest::Contains("LLMEMU_DATA_DIR='/nonexistent'"), llmemu::config_error);
+    ::unsetenv("LLMEMU_DATA_DIR");
 }

@@ -206,3 +206,15 @@ TEST_CASE("ProfilePack.bad_input.unreadable_file") {
         llmemu::write_llm_emu_pack(llmemu::load_llm_emu_pack(bundled_pack), "/nonexistent-dir-llmemu/x.json"),
         llmemu::profile_error);
 }
+
+TEST_CASE("Profile.pack.bom_accepted_zero_samples_refused") {
+    // A BOM is skipped, as the trace reader does (issue 18: one was refused, the other read).
+    const std::string ok =
+        tiny_pack(R"("decode_2d_distribution": [{"tt": 3, "conc": 2, "num_samples": 2, "samples": [10.5, 11]}])");
+    CHECK(error_of("\xEF\xBB\xBF" + ok).empty());
+    // A 0 us step would let simulated time stand still (2e10 req/s): refused, naming the bucket.
+    const std::string zero =
+        error_of(tiny_pack(R"("decode_2d_distribution": [{"tt": 3, "conc": 2, "num_samples": 2, "samples": [0, 0]}])"));
+    CHECK(zero.find("bucket 0 (tt=3, conc=2): sample 0 is 0.0") != std::string::npos);
+    CHECK(zero.find("non-zero") != std::string::npos);
+}

@@ -109,6 +109,7 @@ TEST_CASE("Server.engine.disconnect_frees_kv" * doctest::timeout(30)) {
         TestConnection c(s.port());
         http::request<http::string_body> req{http::verb::post, "/v1/completions", 11};
         req.set(http::field::host, "127.0.0.1");
+        req.set(http::field::content_type, "application/json");
         req.body() =
             nlohmann::json{{"model", "emu"}, {"prompt", std::vector<int>(64, 5)}, {"max_tokens", 400}, {"stream", true}}
                 .dump();

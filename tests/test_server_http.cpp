@@ -188,6 +188,7 @@ TEST_CASE("Server.http.client_disconnect_aborts" * doctest::timeout(20)) {
             TestConnection c(f.port());
             http::request<http::string_body> req{http::verb::post, "/v1/completions", 11};
             req.set(http::field::host, "127.0.0.1");
+            req.set(http::field::content_type, "application/json");
             req.body() = completion(900, stream).dump();
             req.prepare_payload();
             http::write(c.socket(), req);
@@ -366,7 +367,7 @@ TEST_CASE("Server.http.expect_100_continue" * doctest::timeout(20)) {
     Fixture f;
     TestConnection c(f.port());
     const std::string body = completion(2, false).dump();
-    const std::string head = "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+    const std::string head = "POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
                              "Expect: 100-continue\r\nContent-Length: " +
                              std::to_string(body.size()) + "\r\n\r\n";
     boost::asio::write(c.socket(), boost::asio::buffer(head));

@@ -98,6 +98,16 @@ void run_bench(BenchArgs& a) {
     for (const auto& w : workload.requests)
         reqs.push_back(
             {w.arrival_s, std::max<std::uint32_t>(w.prompt_len, 1), std::max<std::uint32_t>(w.output_len, 1)});
+    // Prompts that share prefixes (Mooncake traces, prefix datasets, text datasets) are sent
+    // as their token ids, so the server's prefix cache sees the same reuse as simulate.
+    if (has_shared_prompts(workload))
+        opts.prompt_ids = [&workload](std::size_t i, std::vector<std::int32_t>& ids) {
+            const WorkloadRequest& w = workload.requests[i];
+            if (!w.prompt_ids.empty())
+                ids.assign(w.prompt_ids.begin(), w.prompt_ids.end());
+            else if (!w.prompt.empty())
+                append_prompt_tokens(w.prompt, ids);
+        };
 
     // The model: as given, else the server's first (vLLM's client asks /v1/models too).
     std::string model = a.model;

@@ -1,6 +1,7 @@
-// `llmemu profile inspect|build|convert|holdout|bench`: look into a profile pack, build one
-// from step traces, convert it, validate the oracle on it by holdout, and microbenchmark
-// the oracle on it.
+// `llmemu profile inspect|build|convert|holdout|bench|fit|drift`: look into a profile pack,
+// build one from step traces, convert it, validate the oracle (and the learned model) on it
+// by holdout, microbenchmark the oracle on it, fit a learned latency model to it, and check
+// whether a pack still matches fresh measurements.
 #include <algorithm>
 #include <array>
 #include <cctype>
@@ -8,6 +9,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -25,7 +27,9 @@
 #include "command.hpp"
 #include "data_paths.hpp"
 #include "llmemu/error.hpp"
+#include "llmemu/oracle/drift.hpp"
 #include "llmemu/oracle/holdout.hpp"
+#include "llmemu/oracle/learned_model.hpp"
 #include "llmemu/oracle/oracle.hpp"
 #include "llmemu/profile/builder.hpp"
 #include "llmemu/profile/llm_emu_json.hpp"
@@ -459,46 +463,217 @@ struct HoldoutArgs {
     std::string pack;
     double fraction = 0.2;
     std::uint64_t seed = 0;
+    std::uint32_t seeds = 1;
     bool json = false;
+    bool learned = false;
+    bool extrapolate = false;
+    std::string fallback_scope = "out_of_range";
+    CLI::Option* opt_fraction = nullptr;
     OracleFlags oracle;
 };
 
+// A pack, or step traces (.jsonl / .csv, the builder's formats) built into one with `bucketing`.
+ProfileStore load_pack_or_traces(const std::vector<std::string>& inputs, const Bucketing* bucketing) {
+    auto is_trace = [](const std::string& f) {
+        return f.size() > 6 && (f.ends_with(".jsonl") || f.ends_with(".csv"));
+    };
+    if (inputs.size() == 1 && !is_trace(inputs[0])) return load_llm_emu_pack(inputs[0]);
+    BuildOptions o;
+    if (bucketing != nullptr) o.bucketing = *bucketing;
+    PackBuilder builder(o);
+    for (const auto& f : inputs) {
+        if (!is_trace(f))
+            throw llmemu::cli::usage_error("'" + f +
+                                           "': give one pack JSON, or step traces only (.jsonl / .csv), not a mix");
+        builder.add_file(f);
+    }
+    return builder.build();
+}
+
 void run_holdout_cmd(const HoldoutArgs& a) {
-    if (!(a.fraction > 0.0 && a.fraction < 1.0))
-        throw llmemu::cli::usage_error("--fraction must be in (0, 1), e.g. 0.2");
+    const double fraction =
+        a.extrapolate && (a.opt_fraction == nullptr || a.opt_fraction->count() == 0) ? 0.1 : a.fraction;
+    if (!(fraction > 0.0 && fraction < 1.0)) throw llmemu::cli::usage_error("--fraction must be in (0, 1), e.g. 0.2");
+    if (a.seeds == 0) throw llmemu::cli::usage_error("--seeds must be at least 1");
     const fs::path path = pack_or_default(a.pack);
     const ProfileStore store = load_llm_emu_pack(path);
-    const HoldoutReport r =
-        run_holdout(store, a.fraction, a.seed, a.oracle.options(), a.oracle.neighbours(), a.oracle.weights());
+    const bool learned = a.learned || a.extrapolate;
+    std::vector<HoldoutReport> reports;
+    for (std::uint64_t k = 0; k < a.seeds; ++k) {
+        HoldoutSpec spec;
+        spec.fraction = fraction;
+        spec.seed = a.seed + k;
+        spec.mode = a.extrapolate ? HoldoutMode::extrapolate : HoldoutMode::random;
+        spec.learned = learned;
+        spec.fallback = a.fallback_scope == "sparse" ? FallbackScope::sparse : FallbackScope::out_of_range;
+        reports.push_back(run_holdout(store, spec, a.oracle.options(), a.oracle.neighbours(), a.oracle.weights()));
+        if (a.extrapolate) break; // the hidden set does not depend on the seed
+    }
+    auto score_json = [](const HoldoutScore& s) {
+        return nlohmann::json{{"median_abs_pct_error", s.median_abs_pct_error},
+                              {"mean_ks", s.mean_ks},
+                              {"coverage_80", s.coverage_80},
+                              {"coverage_95", s.coverage_95}};
+    };
     if (a.json) {
         nlohmann::json j;
         j["pack"] = path.string();
-        j["fraction"] = a.fraction;
-        j["seed"] = a.seed;
-        j["tables"] = nlohmann::json::object();
-        for (const auto& t : r.tables) {
-            j["tables"][std::string(table_name(t.table))] = {
-                {"buckets", t.buckets},
-                {"hidden_buckets", t.hidden_buckets},
-                {"oracle", {{"median_abs_pct_error", t.oracle.median_abs_pct_error}, {"mean_ks", t.oracle.mean_ks}}},
-                {"nearest_bucket",
-                 {{"median_abs_pct_error", t.nearest_bucket.median_abs_pct_error},
-                  {"mean_ks", t.nearest_bucket.mean_ks}}}};
+        j["fraction"] = fraction;
+        j["mode"] = a.extrapolate ? "extrapolate" : "random";
+        j["runs"] = nlohmann::json::array();
+        for (const auto& r : reports) {
+            nlohmann::json run;
+            run["seed"] = r.seed;
+            run["tables"] = nlohmann::json::object();
+            for (const auto& t : r.tables) {
+                nlohmann::json tj{{"buckets", t.buckets},
+                                  {"hidden_buckets", t.hidden_buckets},
+                                  {"oracle", score_json(t.oracle)},
+                                  {"nearest_bucket", score_json(t.nearest_bucket)}};
+                if (r.learned) {
+                    tj["learned"] = score_json(t.learned);
+                    tj["oracle_fallback"] = score_json(t.oracle_fallback);
+                }
+                run["tables"][std::string(table_name(t.table))] = tj;
+            }
+            j["runs"].push_back(run);
+        }
+        if (reports.size() == 1) {
+            // One seed: keep the single-run layout (seed, tables) at the top level too.
+            j["seed"] = reports[0].seed;
+            j["tables"] = j["runs"][0]["tables"];
         }
         std::cout << j.dump(2) << "\n";
         return;
     }
-    std::cout << "holdout of " << path.string() << ": " << fmt("%.0f%%", a.fraction * 100)
-              << " of each table's buckets hidden (seed " << a.seed << "), each predicted from the rest of its table\n"
-              << "median abs % error of the predicted median latency; mean KS distance to the real samples\n\n";
-    std::printf("%-11s %7s %7s   %-22s   %-22s\n", "table", "buckets", "hidden", "oracle  err%   KS",
-                "nearest err%   KS");
-    std::fflush(stdout);
-    for (const auto& t : r.tables) {
-        std::printf("%-11s %7zu %7zu   %10.3f %8.3f     %10.3f %8.3f\n", std::string(table_name(t.table)).c_str(),
-                    t.buckets, t.hidden_buckets, t.oracle.median_abs_pct_error, t.oracle.mean_ks,
-                    t.nearest_bucket.median_abs_pct_error, t.nearest_bucket.mean_ks);
+    std::cout << "holdout of " << path.string() << ": ";
+    if (a.extrapolate)
+        std::cout << "the buckets with the largest " << fmt("%.0f%%", fraction * 100)
+                  << " of each table's token counts hidden (extrapolation test)";
+    else
+        std::cout << fmt("%.0f%%", fraction * 100) << " of each table's buckets hidden (seed " << a.seed
+                  << (reports.size() > 1 ? "..." + std::to_string(a.seed + reports.size() - 1) : std::string()) << ")";
+    std::cout << ", each predicted from the rest of its table\n"
+              << "err%: median abs % error of the predicted median latency; KS: mean KS distance to the real "
+                 "samples;\ncov80/cov95: share of the hidden samples inside the central 80% / 95% interval\n\n";
+    if (!learned) {
+        const bool many = reports.size() > 1;
+        std::printf("%-11s %s%7s %7s   %-22s   %-22s\n", "table", many ? " seed " : "", "buckets", "hidden",
+                    "oracle  err%   KS", "nearest err%   KS");
+        for (const auto& r : reports)
+            for (const auto& t : r.tables) {
+                std::printf("%-11s ", std::string(table_name(t.table)).c_str());
+                if (many) std::printf("%5llu ", static_cast<unsigned long long>(r.seed));
+                std::printf("%7zu %7zu   %10.3f %8.3f     %10.3f %8.3f\n", t.buckets, t.hidden_buckets,
+                            t.oracle.median_abs_pct_error, t.oracle.mean_ks, t.nearest_bucket.median_abs_pct_error,
+                            t.nearest_bucket.mean_ks);
+            }
+        return;
     }
+    std::printf("%-11s %5s %6s  %-26s  %-26s  %-9s  %s\n", "table", "seed", "hidden", "oracle  err%  cov80 cov95",
+                "learned err%  cov80 cov95", "fallback", "nearest");
+    for (const auto& r : reports)
+        for (const auto& t : r.tables)
+            std::printf("%-11s %5llu %6zu  %11.2f %6.3f %5.3f  %12.2f %6.3f %5.3f  %8.2f  %7.2f\n",
+                        std::string(table_name(t.table)).c_str(), static_cast<unsigned long long>(r.seed),
+                        t.hidden_buckets, t.oracle.median_abs_pct_error, t.oracle.coverage_80, t.oracle.coverage_95,
+                        t.learned.median_abs_pct_error, t.learned.coverage_80, t.learned.coverage_95,
+                        t.oracle_fallback.median_abs_pct_error, t.nearest_bucket.median_abs_pct_error);
+    std::cout << "\nfallback: the oracle with the learned model for "
+              << (a.fallback_scope == "sparse" ? "sparse, empty and out-of-range buckets" : "out-of-range steps")
+              << " (--fallback-scope)\n";
+}
+
+// ---- fit ----
+struct FitArgs {
+    std::vector<std::string> inputs;
+    std::string output;
+    LearnedFitOptions fit;
+};
+
+void run_fit(const FitArgs& a) {
+    const ProfileStore store = load_pack_or_traces(a.inputs, nullptr);
+    std::string source;
+    for (const auto& f : a.inputs) source += (source.empty() ? "" : ",") + f;
+    const LearnedLatencyModel m = LearnedLatencyModel::fit(store, a.fit, source);
+    m.save(a.output);
+    std::cout << "wrote " << a.output << ": " << m.describe() << "\n";
+    std::printf("%-11s %7s %8s %9s %8s %12s %16s\n", "table", "buckets", "knots", "lambda", "cv err%", "tt range",
+                "edge us/GFLOP");
+    for (const auto& t : m.tables()) {
+        std::printf("%-11s %7zu %4ux%-3u %9g %8.2f %5.0f-%-6.0f %16.4g\n", std::string(table_name(t.table)).c_str(),
+                    t.buckets, t.tt_grid.count, t.conc_grid.count, t.lambda, (std::exp(t.cv_abs_log_error) - 1) * 100,
+                    t.tt_min, t.tt_max, t.edge_slope * 1e9);
+    }
+}
+
+// ---- drift ----
+struct DriftArgs {
+    std::string old_pack;
+    std::vector<std::string> fresh;
+    DriftOptions opt;
+    bool json = false;
+    std::size_t top = 15;
+};
+
+int run_drift_cmd(const DriftArgs& a) {
+    const ProfileStore old = load_llm_emu_pack(a.old_pack);
+    const ProfileStore fresh = load_pack_or_traces(a.fresh, &old.bucketing());
+    const DriftReport r = run_drift(old, fresh, a.opt);
+    std::vector<const DriftRegion*> moved;
+    for (const auto& g : r.regions)
+        if (g.moved) moved.push_back(&g);
+    std::sort(moved.begin(), moved.end(), [](const DriftRegion* x, const DriftRegion* y) {
+        return x->new_samples * std::abs(x->median_shift_pct) > y->new_samples * std::abs(y->median_shift_pct);
+    });
+    if (a.json) {
+        nlohmann::json j;
+        j["old"] = a.old_pack;
+        j["new"] = a.fresh;
+        j["regions_tested"] = r.regions.size();
+        j["regions_moved"] = moved.size();
+        j["untested_buckets"] = r.untested_buckets;
+        j["only_old_buckets"] = r.only_old_buckets;
+        j["only_new_buckets"] = r.only_new_buckets;
+        j["moved_mass"] = r.moved_mass;
+        j["threshold"] = a.opt.threshold;
+        j["stale"] = r.stale;
+        j["moved"] = nlohmann::json::array();
+        for (const auto* g : moved)
+            j["moved"].push_back({{"table", table_name(g->table)},
+                                  {"tt", {g->tt_lo, g->tt_hi}},
+                                  {"conc", {g->conc_lo, g->conc_hi}},
+                                  {"buckets", g->buckets},
+                                  {"old_samples", g->old_samples},
+                                  {"new_samples", g->new_samples},
+                                  {"ks", g->ks},
+                                  {"p_value", g->p_value},
+                                  {"median_shift_pct", g->median_shift_pct}});
+        std::cout << j.dump(2) << "\n";
+        return r.stale ? 1 : 0;
+    }
+    std::cout << "drift of " << a.old_pack << " -> " << a.fresh.front() << (a.fresh.size() > 1 ? " ..." : "")
+              << ": two-sample KS per region, Benjamini-Hochberg at FDR " << fmt("%g", a.opt.fdr)
+              << ", moved = significant and |median shift| >= " << fmt("%g", a.opt.min_shift_pct) << "%\n";
+    std::cout << "regions tested " << r.regions.size() << ", moved " << moved.size() << "; buckets untested (too few "
+              << "samples) " << r.untested_buckets << ", only in old " << r.only_old_buckets << ", only in new "
+              << r.only_new_buckets << "\n";
+    if (!moved.empty()) {
+        std::printf("\n%-11s %-11s %-9s %7s %7s %7s %9s %10s\n", "table", "tt", "conc", "buckets", "old n", "new n",
+                    "shift %", "p");
+        for (std::size_t i = 0; i < moved.size() && i < a.top; ++i) {
+            const DriftRegion& g = *moved[i];
+            std::printf("%-11s %5u-%-5u %4u-%-4u %7zu %7zu %7zu %+9.2f %10.2g\n",
+                        std::string(table_name(g.table)).c_str(), g.tt_lo, g.tt_hi, g.conc_lo, g.conc_hi, g.buckets,
+                        g.old_samples, g.new_samples, g.median_shift_pct, g.p_value);
+        }
+        if (moved.size() > a.top) std::cout << "(" << moved.size() - a.top << " more; --top N or --json)\n";
+    }
+    std::cout << "\nmoved traffic: " << fmt("%.1f%%", r.moved_mass * 100) << " of the tested new samples (threshold "
+              << fmt("%.1f%%", a.opt.threshold * 100) << "): "
+              << (r.stale ? "STALE - re-profile, or rebuild the pack from fresh traces" : "the pack still matches")
+              << "\n";
+    return r.stale ? 1 : 0;
 }
 
 // ---- bench ----
@@ -630,8 +805,20 @@ const bool registered = llmemu::cli::register_command(60, [](CLI::App& app) {
     auto* ch = profile->add_subcommand(
         "holdout", "Hide a fraction of each table's buckets and score the oracle against a nearest-bucket baseline");
     ch->add_option("--pack", holdout->pack, "LLM-Emu pack JSON (default: the bundled A40 Qwen3-8B subset)");
-    ch->add_option("--fraction", holdout->fraction, "Fraction of each table's buckets to hide")->capture_default_str();
+    holdout->opt_fraction = ch->add_option("--fraction", holdout->fraction,
+                                           "Fraction of each table's buckets (or, with --extrapolate, of its "
+                                           "distinct token counts; default there 0.1) to hide")
+                                ->capture_default_str();
     ch->add_option("--seed", holdout->seed, "Seed choosing the hidden buckets")->capture_default_str();
+    ch->add_option("--seeds", holdout->seeds, "Run this many seeds: --seed, --seed+1, ...")->capture_default_str();
+    ch->add_flag("--learned", holdout->learned,
+                 "Also fit the learned model on the rest and score it and the oracle with learned fallback");
+    ch->add_flag("--extrapolate", holdout->extrapolate,
+                 "Extrapolation test: hide the largest token counts instead of random buckets (implies --learned)");
+    ch->add_option("--fallback-scope", holdout->fallback_scope,
+                   "What the scored fallback hands to the learned model: out_of_range or sparse")
+        ->capture_default_str()
+        ->check(CLI::IsMember({"sparse", "out_of_range"}));
     ch->add_flag("--json", holdout->json, "Print JSON");
     holdout->oracle.add(*ch);
     ch->callback([holdout] { run_holdout_cmd(*holdout); });
@@ -645,6 +832,48 @@ const bool registered = llmemu::cli::register_command(60, [](CLI::App& app) {
     cn->add_option("--min-time", bench->min_time, "Seconds per benchmark")->capture_default_str();
     bench->oracle.add(*cn);
     cn->callback([bench] { run_bench(*bench); });
+
+    auto fit = std::make_shared<FitArgs>();
+    auto* cf = profile->add_subcommand(
+        "fit", "Fit a learned step-latency model (distribution + roofline extrapolation) to a pack or step traces");
+    cf->add_option("input", fit->inputs, "Pack JSON, or step traces (.jsonl / .csv) built into one")
+        ->required()
+        ->check(CLI::ExistingFile);
+    cf->add_option("-o,--output", fit->output, "Model JSON to write (load it with --profile)")->required();
+    cf->add_option("--folds", fit->fit.folds, "Cross-validation folds over buckets")->capture_default_str();
+    cf->add_option("--seed", fit->fit.seed, "Seed of the fold assignment")->capture_default_str();
+    cf->add_option("--quantile-levels", fit->fit.quantile_levels, "Points of each residual quantile function")
+        ->capture_default_str();
+    cf->callback([fit] {
+        fit->fit.validate();
+        run_fit(*fit);
+    });
+
+    auto drift = std::make_shared<DriftArgs>();
+    auto* cd = profile->add_subcommand(
+        "drift", "Is OLD stale? Per-region KS tests against NEW (a pack or fresh step traces); exit 1 when stale");
+    cd->add_option("old", drift->old_pack, "The pack in use")->required()->check(CLI::ExistingFile);
+    cd->add_option("new", drift->fresh, "A fresh pack, or fresh step traces (.jsonl / .csv)")
+        ->required()
+        ->check(CLI::ExistingFile);
+    cd->add_option("--fdr", drift->opt.fdr, "False discovery rate (Benjamini-Hochberg over regions)")
+        ->capture_default_str();
+    cd->add_option("--threshold", drift->opt.threshold, "Stale when more than this share of the new samples moved")
+        ->capture_default_str();
+    cd->add_option("--min-shift", drift->opt.min_shift_pct, "Smallest |median shift| in percent that counts as moved")
+        ->capture_default_str();
+    cd->add_option("--min-samples", drift->opt.min_samples, "Samples per side for a bucket to be its own region")
+        ->capture_default_str();
+    cd->add_option("--top", drift->top, "Moved regions to list")->capture_default_str();
+    cd->add_flag("--json", drift->json, "Print JSON");
+    cd->callback([drift] {
+        drift->opt.validate();
+        if (run_drift_cmd(*drift) != 0) {
+            // Stale: the report is printed; exit 1 (2 stays reserved for bad input).
+            std::cout.flush();
+            std::exit(1);
+        }
+    });
 });
 
 } // namespace

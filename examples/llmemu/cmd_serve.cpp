@@ -12,6 +12,7 @@
 #include <iostream>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 
@@ -27,6 +28,7 @@
 #include "llmemu/time/wall_clock.hpp"
 #include "llmemu/tokens/uniform_vocab_emitter.hpp"
 #include "llmemu/version.hpp"
+#include "llmemu/workload/length_model.hpp"
 
 namespace {
 
@@ -39,16 +41,46 @@ struct ServeArgs {
     std::string host = "127.0.0.1";
     int port = 8000;
     double drain_timeout_s = 0;
-    std::size_t max_body_bytes = 16U << 20U;
+    std::uint64_t max_body_bytes = 16U << 20U;
     double idle_timeout_s = 60;
     int timer_priority = 0;
+    std::string output_lengths;
+    std::string api_key;
+    std::string allowed_hosts;
+    std::uint32_t max_waiting_requests = 0;
 };
+
+// The longest --idle-timeout / --drain-timeout accepted: a day (longer ones overflowed the
+// server's millisecond timers, which then fired at once).
+constexpr double max_timeout_s = 86400.0;
+
+std::vector<std::string> split_hosts(const std::string& text) {
+    std::vector<std::string> out;
+    std::size_t pos = 0;
+    while (pos <= text.size()) {
+        const auto comma = std::min(text.find(',', pos), text.size());
+        const std::string item = text.substr(pos, comma - pos);
+        if (item.empty())
+            throw usage_error("--allowed-hosts '" + text +
+                              "' has an empty name; give names separated by single commas");
+        out.push_back(item);
+        pos = comma + 1;
+    }
+    return out;
+}
 
 void run_serve(ServeArgs& a) {
     if (a.port < 0 || a.port > 65535)
         throw usage_error("--port " + std::to_string(a.port) + ": use 0..65535 (0 = any free port)");
-    if (!(a.drain_timeout_s >= 0)) throw usage_error("--drain-timeout must be >= 0 seconds");
-    if (!(a.idle_timeout_s > 0)) throw usage_error("--idle-timeout must be > 0 seconds");
+    auto num = [](double v) {
+        char buf[32];
+        std::snprintf(buf, sizeof buf, "%g", v);
+        return std::string(buf);
+    };
+    if (!(a.drain_timeout_s >= 0 && a.drain_timeout_s <= max_timeout_s))
+        throw usage_error("--drain-timeout " + num(a.drain_timeout_s) + ": give seconds in [0, 86400]");
+    if (!(a.idle_timeout_s > 0 && a.idle_timeout_s <= max_timeout_s))
+        throw usage_error("--idle-timeout " + num(a.idle_timeout_s) + ": give seconds in (0, 86400]");
     if (a.timer_priority < 0 || a.timer_priority > 99)
         throw usage_error("--timer-priority " + std::to_string(a.timer_priority) +
                           ": use 0 (normal scheduling) or 1..99 (SCHED_FIFO priority; needs root or CAP_SYS_NICE)");
@@ -72,14 +104,20 @@ void run_serve(ServeArgs& a) {
         !a.model.empty() ? a.model
                          : (mc != nullptr && !mc->model_name.empty() ? mc->model_name : std::string("llmemu"));
 
-    using Exec = EmulatedExecutor<AnyLatencyModel, WallClock>;
+    // EOS: from an output-length model for requests without ignore_eos, or never (max_tokens).
+    std::shared_ptr<const OutputLengthModel> lengths;
+    if (!a.output_lengths.empty())
+        lengths = std::make_shared<const OutputLengthModel>(read_output_length_model(a.output_lengths));
+    using Emitter = OutputLengthEmitter<UniformVocabEmitter>;
+    using Exec = EmulatedExecutor<AnyLatencyModel, WallClock, Emitter>;
     TimerService::Options timer_options;
     timer_options.realtime_priority = a.timer_priority;
     WallClock clock(timer_options);
     clock.timers().start(); // settle the timer thread's priority now, to report it
     const UniformVocabEmitter emitter =
         mc != nullptr && mc->vocab_size != 0 ? UniformVocabEmitter(mc->vocab_size) : UniformVocabEmitter();
-    LiveEngine<Exec> engine(Exec(model, clock, emitter, a.engine.seed), clock, config, mc);
+    LiveEngine<Exec> engine(Exec(model, clock, Emitter(emitter, lengths, a.engine.seed), a.engine.seed), clock, config,
+                            mc);
     server::LiveEngineBackend<Exec> backend(engine);
 
     server::ServerOptions opts;
@@ -88,9 +126,16 @@ void run_serve(ServeArgs& a) {
     opts.model_name = model_name;
     opts.drain_timeout = std::chrono::milliseconds(static_cast<std::int64_t>(a.drain_timeout_s * 1000.0));
     opts.idle_timeout = std::chrono::milliseconds(static_cast<std::int64_t>(a.idle_timeout_s * 1000.0));
-    opts.max_body_bytes = a.max_body_bytes;
+    opts.max_body_bytes = static_cast<std::size_t>(a.max_body_bytes);
+    opts.api_key = a.api_key;
+    if (!a.allowed_hosts.empty()) opts.allowed_hosts = split_hosts(a.allowed_hosts);
+    opts.max_waiting_requests = a.max_waiting_requests;
     server::Server srv(backend, opts);
     srv.listen();
+    if (!server::is_loopback_host(a.host) && a.api_key.empty())
+        std::cerr << "llmemu serve: warning: listening on " << a.host
+                  << " without --api-key: anyone who reaches this port can send requests; pass --api-key KEY (or "
+                     "set VLLM_API_KEY), or bind --host 127.0.0.1\n";
 
     const EngineConfig& used = engine.config();
     std::cout << "llmemu " << LLMEMU_VERSION_STRING << " serve\n"
@@ -100,7 +145,19 @@ void run_serve(ServeArgs& a) {
               << "  engine:  max_num_seqs=" << used.max_num_seqs
               << " max_num_batched_tokens=" << used.max_num_batched_tokens << " max_model_len=" << used.max_model_len
               << "\n           num_gpu_blocks=" << used.num_gpu_blocks << blocks_note << "\n"
+              << "  eos:     "
+              << (lengths ? "output lengths drawn from " + a.output_lengths + " (" + std::to_string(lengths->k()) +
+                                "-nearest prompts of " + std::to_string(lengths->pairs().size()) +
+                                " requests) for requests without ignore_eos"
+                          : std::string("none: requests run to max_tokens (or max_model_len); give --output-lengths "
+                                        "MODEL to end them at realistic lengths"))
+              << "\n"
               << "  timer:   " << clock.timers().realtime().describe() << "\n"
+              << "  access:  " << (a.api_key.empty() ? "no API key" : "API key required on /v1")
+              << (a.max_waiting_requests != 0
+                      ? ", at most " + std::to_string(a.max_waiting_requests) + " waiting requests (then 503)"
+                      : std::string())
+              << "\n"
               << "listening on http://" << (a.host.find(':') != std::string::npos ? "[" + a.host + "]" : a.host) << ":"
               << srv.port() << " (Ctrl-C to stop)" << std::endl;
 
@@ -140,11 +197,27 @@ const bool registered = register_command(45, [](CLI::App& app) {
     cmd->add_option("--idle-timeout", args->idle_timeout_s, "Close keep-alive connections idle this many seconds")
         ->capture_default_str();
     cmd->add_option("--max-body-bytes", args->max_body_bytes, "Largest request body accepted (larger: 413)")
-        ->capture_default_str();
+        ->capture_default_str()
+        ->check(whole_number(1, 1U << 30U));
+    cmd->add_option("--api-key", args->api_key,
+                    "Require 'Authorization: Bearer KEY' on /v1 routes (others: 401), as vLLM's --api-key")
+        ->envname("VLLM_API_KEY");
+    cmd->add_option("--allowed-hosts", args->allowed_hosts,
+                    "Host header names to answer, comma separated ('*' = any; default: the bound address, plus "
+                    "localhost names on loopback, any name on 0.0.0.0)");
+    cmd->add_option("--max-waiting-requests", args->max_waiting_requests,
+                    "Shed new requests with 503 + Retry-After once this many wait for a slot (0 = no limit; "
+                    "llm-d-inference-sim's max-waiting-queue-length)")
+        ->capture_default_str()
+        ->check(whole_number(0, 1U << 24U));
     cmd->add_option("--timer-priority", args->timer_priority,
                     "Run the step timer thread at real-time priority SCHED_FIFO 1..99 so other load on the machine "
                     "cannot make steps late (needs root or CAP_SYS_NICE; 0 = normal scheduling)")
         ->capture_default_str();
+    cmd->add_option("--output-lengths", args->output_lengths,
+                    "Output-length model (llmemu workload fit): requests without ignore_eos end with EOS at a length "
+                    "drawn from it given their prompt length (default: no EOS, requests run to max_tokens)")
+        ->check(CLI::ExistingFile);
     cmd->callback([args] { run_serve(*args); });
 });
 

@@ -6,11 +6,13 @@
 #include <cmath>
 #include <cstdio>
 #include <ctime>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <memory>
 #include <sstream>
 #include <string>
+#include <thread>
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
@@ -24,8 +26,11 @@
 #include "llmemu/metrics/bench_result.hpp"
 #include "llmemu/metrics/bench_result_json.hpp"
 #include "llmemu/metrics/validation_timeseries.hpp"
+#include "llmemu/report/html_report.hpp"
+#include "llmemu/report/step_digest.hpp"
 #include "llmemu/version.hpp"
 #include "progress.hpp"
+#include "replicates.hpp"
 #include "report.hpp"
 #include "simulation_run.hpp"
 
@@ -42,6 +47,7 @@ struct SimulateArgs {
     std::string goodput;
     std::string result_json;
     std::string chrome_trace;
+    std::string report;
     std::string label;
     bool quiet = false;
     bool save_detailed = false;
@@ -52,6 +58,7 @@ struct SimulateArgs {
     std::uint32_t prefix_blocks = 1;
     std::string fleet_file;
     CLI::Option* opt_replicas = nullptr;
+    std::size_t replicates = 0;
 };
 
 /// "--router-weights queue=1,kv=1,prefix=2" (any subset).
@@ -162,7 +169,11 @@ nlohmann::json config_json(const EngineConfig& c) {
 }
 
 nlohmann::json coverage_json(const Coverage& c) {
-    return {{"exact", c.exact}, {"interpolated", c.interpolated}, {"out_of_range", c.out_of_range}, {"total", c.total}};
+    return {{"exact", c.exact},
+            {"interpolated", c.interpolated},
+            {"out_of_range", c.out_of_range},
+            {"learned", c.learned},
+            {"total", c.total}};
 }
 
 void run_simulate(SimulateArgs& a) {
@@ -203,9 +214,21 @@ void run_simulate(SimulateArgs& a) {
     if (a.mode == "realtime" && (fleet.replicas > 1 || !fleet.router.empty()))
         throw usage_error(
             "--replicas/--router/--data-parallel-size: fleets run in virtual time only; drop --mode realtime");
+    if (a.replicates > 1 && a.mode == "realtime")
+        throw usage_error("--replicates runs in virtual time; drop --mode realtime");
+    if (a.replicates > 1 && (fleet.replicas > 1 || !fleet.router.empty()))
+        throw usage_error("--replicates with a fleet (--replicas/--router/--fleet): the replicate seeds run one engine; "
+                          "drop one of them");
     SummaryOptions summary;
     summary.percentiles = parse_percentiles(a.percentiles);
     if (!a.goodput.empty()) parse_slo(a.goodput, summary);
+    if (!a.report.empty()) { // fail before the run, not after it
+        const auto dir = std::filesystem::path(a.report).parent_path();
+        std::error_code ec;
+        if (!dir.empty() && !std::filesystem::is_directory(dir, ec))
+            throw usage_error("--report '" + a.report + "': the directory '" + dir.string() +
+                              "' does not exist; create it or give another path");
+    }
 
     const bool default_profile = a.engine.profile.empty();
     const std::string profile_spec = default_profile ? default_profile_path().string() : a.engine.profile;
@@ -269,10 +292,16 @@ void run_simulate(SimulateArgs& a) {
     ProgressBar bar(!a.quiet, "simulating");
     auto progress = [&bar](double f) { bar.update(f); };
     const bool record_steps = !a.chrome_trace.empty();
-    RunOutcome run = realtime ? run_emulation<WallClock>(model, config, workload, a.engine.seed, summary, record_steps,
-                                                         progress, fleet)
-                              : run_emulation<VirtualClock>(model, config, workload, a.engine.seed, summary,
-                                                            record_steps, progress, fleet);
+    // A result document (or its report) also gets the step-latency histogram and coverage grid.
+    const bool want_json = !a.result_json.empty() || !a.report.empty();
+    auto digest = std::make_shared<report::StepDigest>();
+    const AnyLatencyModel run_model = want_json ? AnyLatencyModel(report::ObservedModel(model, digest)) : model;
+    RunOutcome run =
+        realtime
+            ? run_emulation<WallClock>(run_model, config, workload, a.engine.seed, summary, record_steps, progress,
+                                                 fleet)
+            : run_emulation<VirtualClock>(run_model, config, workload, a.engine.seed, summary, record_steps, progress,
+                                          fleet);
     bar.finish();
     const double wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
     const EngineConfig& used = run.config;
@@ -325,12 +354,18 @@ void run_simulate(SimulateArgs& a) {
     print_line(os, "Peak KV-cache usage (%):", fmt("%.2f", st.max_kv_usage * 100.0));
     if (used.enable_prefix_caching)
         print_line(os, "Prefix-cache hit rate (%):", fmt("%.2f", st.prefix_cache_hit_rate() * 100.0));
+    // What an infinite cache would reach on the same prompts, beside what the pool achieved.
+    const PrefixReuseCounter ideal = ideal_prefix_reuse(workload, used.block_size, used.max_model_len);
+    if (has_shared_prompts(workload))
+        print_line(os, "Ideal prefix-cache hit rate (%):", fmt("%.2f", ideal.hit_rate() * 100.0) + " (infinite cache)");
     const Coverage& cov = run.coverage;
     const double tot = cov.total == 0 ? 1.0 : static_cast<double>(cov.total);
     print_line(os, "Oracle exact / neighbour / clamped (%):",
                fmt("%.1f", 100.0 * static_cast<double>(cov.exact) / tot) + " / " +
                    fmt("%.1f", 100.0 * static_cast<double>(cov.interpolated) / tot) + " / " +
                    fmt("%.1f", 100.0 * static_cast<double>(cov.out_of_range) / tot));
+    if (cov.learned > 0)
+        print_line(os, "Answered by the learned model (%):", fmt("%.1f", 100.0 * static_cast<double>(cov.learned) / tot));
     const double sim_s = std::chrono::duration<double>(run.sim.duration).count();
     print_line(os, realtime ? "Wall time (s):" : "Simulated / wall time (s):",
                realtime ? fmt("%.2f", wall_s)
@@ -385,7 +420,16 @@ void run_simulate(SimulateArgs& a) {
            << " s, up to " << st.max_waiting << " requests waiting): try a lower --request-rate or other engine "
            << "settings, or find the sustainable rate with `llmemu sweep --slo ttft:2000,tpot:100`\n";
 
-    if (!a.result_json.empty()) {
+    // --replicates K: the same run over K seeds, each metric with its 95 % interval.
+    std::vector<ReplicateStat> rep;
+    if (a.replicates > 1) {
+        const auto runs = run_replicates(model, config, wspec, a.engine.seed, a.replicates, summary,
+                                         std::max(1U, std::thread::hardware_concurrency()));
+        rep = replicate_stats(runs);
+        print_replicates(os, rep, a.replicates, a.engine.seed);
+    }
+
+    if (want_json) {
         nlohmann::json j = to_vllm_json(r);
         nlohmann::json ll;
         ll["version"] = LLMEMU_VERSION_STRING;
@@ -397,14 +441,18 @@ void run_simulate(SimulateArgs& a) {
             ll["profile"]["gpu_name"] = mc->gpu_name;
         }
         ll["workload"] = {{"description", workload.description},
-                          {"kind", wspec.kind == WorkloadKind::trace    ? "trace"
-                                   : wspec.kind == WorkloadKind::random ? "random"
-                                                                        : "empirical"},
+                          {"kind", to_string(wspec.kind)},
                           {"trace", wspec.trace_path.string()},
                           {"num_requests", workload.requests.size()}};
         ll["config"] = config_json(used);
         ll["engine_stats"] = engine_stats_json(st);
+        ll["prefix_reuse"] = {{"achieved_hit_rate", used.enable_prefix_caching ? st.prefix_cache_hit_rate() : 0.0},
+                              {"ideal_hit_rate", ideal.hit_rate()},
+                              {"ideal_hits", ideal.hits()},
+                              {"ideal_queries", ideal.queries()},
+                              {"shared_prompts", has_shared_prompts(workload)}};
         ll["oracle_coverage"] = coverage_json(cov);
+        if (!rep.empty()) ll["replicates"] = replicates_json(rep, a.replicates, a.engine.seed);
         ll["simulated_duration_s"] = sim_s;
         ll["percentiles_exact"] = r.exact_percentiles;
         if (!r.exact_percentiles) ll["percentile_relative_error"] = r.percentile_relative_error;
@@ -432,8 +480,29 @@ void run_simulate(SimulateArgs& a) {
         }
         ll["timeseries"] = to_json(run.sim.timeseries);
         if (realtime) ll["wall_time_s"] = wall_s;
+        ll.update(digest->to_json());
         j["llmemu"] = std::move(ll);
-        write_result_file(os, a.result_json, j.dump(), a.quiet);
+        if (!a.result_json.empty()) write_result_file(os, a.result_json, j.dump(), a.quiet);
+        if (!a.report.empty()) {
+            report::ReportInput in{a.result_json.empty() ? "simulate" : a.result_json,
+                                   a.label.empty() ? "llmemu simulate" : a.label,
+                                   report::InputKind::result,
+                                   std::move(j),
+                                   {}};
+            report::ReportOptions ropt;
+            ropt.title = "llmemu simulate: " + workload.description;
+            ropt.slo_ttft_ms = summary.slo_ttft_ms;
+            ropt.slo_tpot_ms = summary.slo_tpot_ms;
+            ropt.slo_e2el_ms = summary.slo_e2el_ms;
+            std::vector<report::ReportInput> inputs;
+            inputs.push_back(std::move(in));
+            try {
+                report::write_html_report(a.report, inputs, ropt);
+            } catch (const report_error& e) {
+                throw usage_error("--report '" + a.report + "': " + e.what());
+            }
+            if (!a.quiet) os << "wrote " << a.report << " (open it in a browser)\n";
+        }
     }
     if (!a.chrome_trace.empty()) {
         std::ofstream out(a.chrome_trace, std::ios::binary);
@@ -467,6 +536,8 @@ const bool registered = register_command(20, [](CLI::App& app) {
                     "Write the result JSON (vllm bench serve's keys plus an 'llmemu' section) to FILE");
     cmd->add_option("--chrome-trace", args->chrome_trace,
                     "Write the step timeline and per-request spans as Trace Event JSON (Perfetto) to FILE");
+    cmd->add_option("--report", args->report,
+                    "Write a self-contained HTML report (latency CDFs, summary, step histogram, coverage) to FILE");
     cmd->add_option("--label", args->label, "Label written to the result JSON");
     cmd->add_flag("-q,--quiet", args->quiet, "No progress bar or 'wrote' lines");
     cmd->add_flag("--save-detailed", args->save_detailed,
@@ -490,6 +561,10 @@ const bool registered = register_command(20, [](CLI::App& app) {
     cmd->add_option("--data-parallel-size", args->data_parallel_size,
                     "vLLM data parallelism: N engines behind vLLM's internal load balancer (4 x waiting + running, "
                     "counts refreshed every 100 ms)");
+    cmd->add_option("--replicates", args->replicates,
+                    "Also run K seeds (--seed, --seed+1, ...) in parallel and print each summary metric as mean +- "
+                    "95% CI")
+        ->check(CLI::Range(std::size_t{2}, std::size_t{10000}));
     cmd->callback([args] { run_simulate(*args); });
 });
 

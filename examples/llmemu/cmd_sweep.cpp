@@ -35,11 +35,14 @@ using namespace llmemu::cli;
 struct SweepArgs {
     EngineFlags engine;
     WorkloadFlags workload;
-    std::vector<std::string> rates{"1", "2", "4", "8"};
+    std::string rates_text = "1,2,4,8";
     double burstiness = 1.0;
-    std::vector<std::uint32_t> max_num_seqs{256};
-    std::vector<std::uint32_t> max_num_batched_tokens{2048};
-    std::vector<std::uint32_t> num_gpu_blocks{0};
+    std::string max_num_seqs_text = "256";
+    std::string max_num_batched_tokens_text = "2048";
+    std::string num_gpu_blocks_text = "0";
+    std::vector<std::uint32_t> max_num_seqs;
+    std::vector<std::uint32_t> max_num_batched_tokens;
+    std::vector<std::uint32_t> num_gpu_blocks;
     std::vector<std::uint32_t> replicas{1};
     std::vector<std::string> routers;
     std::uint32_t num_seeds = 1;
@@ -94,15 +97,20 @@ void run_sweep(SweepArgs& a) {
     if (!(a.slo_attainment > 0.0 && a.slo_attainment <= 1.0))
         throw usage_error("--slo-attainment " + std::to_string(a.slo_attainment) +
                           ": give the share of requests that must meet the SLOs, in (0, 1]");
-    if (!(a.burstiness > 0.0))
-        throw usage_error("--burstiness " + std::to_string(a.burstiness) + ": must be > 0 (1 = Poisson)");
+    if (!(a.burstiness > 0.0) || !std::isfinite(a.burstiness))
+        throw usage_error("--burstiness " + flag_number(a.burstiness) + ": must be a finite number > 0 (1 = Poisson)");
     SummaryOptions summary;
     summary.percentiles = parse_percentiles(a.percentiles);
     const bool with_slo = !a.slo.empty();
     if (with_slo) parse_slo(a.slo, summary);
 
     std::vector<double> rates;
-    for (const auto& r : a.rates) rates.push_back(parse_rate(r, "--request-rates"));
+    for (const auto& r : split_list(a.rates_text, "--request-rates")) rates.push_back(parse_rate(r, "--request-rates"));
+    a.max_num_seqs = parse_uint_list(a.max_num_seqs_text, "--max-num-seqs", 1, EngineConfig::max_num_seqs_limit);
+    a.max_num_batched_tokens = parse_uint_list(a.max_num_batched_tokens_text, "--max-num-batched-tokens", 1,
+                                               EngineConfig::max_num_batched_tokens_limit);
+    a.num_gpu_blocks =
+        parse_uint_list(a.num_gpu_blocks_text, "--num-gpu-blocks", 0, std::numeric_limits<std::uint32_t>::max());
     std::sort(rates.begin(), rates.end());
     if (std::adjacent_find(rates.begin(), rates.end()) != rates.end())
         throw usage_error("--request-rates lists a rate twice; give each rate once");
@@ -290,25 +298,19 @@ const bool registered = register_command(30, [](CLI::App& app) {
         "--slo finds the highest rate each setting sustains");
     add_engine_options(*cmd, args->engine, /*grid=*/true);
     add_workload_options(*cmd, args->workload, /*with_rate=*/false);
-    cmd->add_option("--request-rates", args->rates, "Request rates to try (comma separated; inf allowed)")
-        ->delimiter(',')
+    cmd->add_option("--request-rates", args->rates_text, "Request rates to try (comma separated; inf allowed)")
         ->capture_default_str();
     args->opt_burstiness = cmd->add_option("--burstiness", args->burstiness,
                                            "Gamma shape of arrival gaps (1 = Poisson) for synthetic arrivals")
                                ->capture_default_str();
-    cmd->add_option("--max-num-seqs", args->max_num_seqs, "Values of max_num_seqs to try (comma separated)")
-        ->delimiter(',')
-        ->capture_default_str()
-        ->check(CLI::PositiveNumber);
-    cmd->add_option("--max-num-batched-tokens", args->max_num_batched_tokens,
+    cmd->add_option("--max-num-seqs", args->max_num_seqs_text, "Values of max_num_seqs to try (comma separated)")
+        ->capture_default_str();
+    cmd->add_option("--max-num-batched-tokens", args->max_num_batched_tokens_text,
                     "Values of max_num_batched_tokens to try (comma separated)")
-        ->delimiter(',')
-        ->capture_default_str()
-        ->check(CLI::PositiveNumber);
-    cmd->add_option("--num-gpu-blocks,--num-gpu-blocks-override", args->num_gpu_blocks,
+        ->capture_default_str();
+    cmd->add_option("--num-gpu-blocks,--num-gpu-blocks-override", args->num_gpu_blocks_text,
                     "KV pool sizes to try (comma separated; 0 = derive from the profile; vLLM's name "
                     "--num-gpu-blocks-override is accepted too)")
-        ->delimiter(',')
         ->capture_default_str();
     cmd->add_option("--replicas", args->replicas,
                     "Fleet sizes to try (comma separated): engine replicas behind --router, in virtual time")
@@ -319,8 +321,9 @@ const bool registered = register_command(30, [](CLI::App& app) {
                     "(default: one engine, or round_robin with --replicas > 1)")
         ->delimiter(',');
     cmd->add_option("--num-seeds", args->num_seeds, "Seeds per grid point (--seed, --seed+1, ...)")
-        ->capture_default_str();
-    cmd->add_option("-j,--jobs", args->jobs, "Parallel runs (default: all cores)");
+        ->capture_default_str()
+        ->check(whole_number(1, 100000));
+    cmd->add_option("-j,--jobs", args->jobs, "Parallel runs (default: all cores)")->check(whole_number(1, 4096));
     cmd->add_option("-o,--output", args->output, "Write the CSV to FILE (default: stdout)");
     cmd->add_option("--slo", args->slo, "SLOs as KEY:MS pairs (ttft, tpot, e2el), e.g. ttft:500,tpot:50");
     cmd->add_option("--slo-attainment", args->slo_attainment,

@@ -9,6 +9,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <limits>
@@ -16,6 +17,7 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 
@@ -52,6 +54,10 @@ struct EngineFlags {
     std::uint32_t tensor_parallel_size = 1;
     std::string layerwise_options;
     double gpu_memory_gib = 0;
+    /// --fallback-model / --fallback-scope: a learned model answering the pack's sparse or
+    /// out-of-range steps (empty: none).
+    std::string fallback_model;
+    std::string fallback_scope = "sparse";
 
     CLI::Option* opt_enable_prefix = nullptr;
     CLI::Option* opt_no_prefix = nullptr;
@@ -63,6 +69,80 @@ struct EngineFlags {
     CLI::Option* opt_layerwise = nullptr;
     CLI::Option* opt_gpu_memory = nullptr;
 };
+
+/// A flag's number as typed-ish ("%g"), short whatever its size, for messages.
+inline std::string flag_number(double v) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%g", v);
+    return buf;
+}
+
+/// A CLI11 check for an integer flag: decimal digits only (no sign, fraction or exponent),
+/// value in [lo, hi]. CLI11 alone would wrap "-1" into 2^64 - 1 for an unsigned flag.
+inline CLI::Validator whole_number(std::uint64_t lo, std::uint64_t hi) {
+    return CLI::Validator(
+        [lo, hi](std::string& text) -> std::string {
+            std::uint64_t v = 0;
+            const auto res = std::from_chars(text.data(), text.data() + text.size(), v);
+            const std::string range = "[" + std::to_string(lo) + ", " + std::to_string(hi) + "]";
+            if (text.empty() || res.ec == std::errc::invalid_argument || res.ptr != text.data() + text.size())
+                return "'" + text.substr(0, 40) + "' is not a whole number; give one in " + range;
+            if (res.ec == std::errc::result_out_of_range || v < lo || v > hi)
+                return text.substr(0, 40) + " is outside " + range;
+            return {};
+        },
+        "", "whole_number");
+}
+
+/// Largest --input-len / --output-len / --num-prompts-style counts accepted (a prompt plus
+/// its output must fit in 32 bits, as EngineConfig::max_model_len_limit).
+inline constexpr std::uint64_t max_tokens_flag = EngineConfig::max_model_len_limit;
+
+/// Splits a comma-separated flag value; throws usage_error naming `flag` for an empty item
+/// ("1,,2", a trailing comma), which CLI11's own list splitting would drop silently.
+inline std::vector<std::string> split_list(std::string_view text, std::string_view flag) {
+    std::vector<std::string> out;
+    std::size_t pos = 0;
+    for (;;) {
+        const std::size_t comma = std::min(text.find(',', pos), text.size());
+        std::string_view item = text.substr(pos, comma - pos);
+        while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
+        while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
+        if (item.empty())
+            throw usage_error(std::string(flag) + " '" + std::string(text.substr(0, 80)) +
+                              "' has an empty item; separate the values with single commas");
+        out.emplace_back(item);
+        if (comma == text.size()) return out;
+        pos = comma + 1;
+    }
+}
+
+/// A comma-separated list of whole numbers in [lo, hi] (split_list, then whole_number's rule).
+inline std::vector<std::uint32_t> parse_uint_list(std::string_view text, std::string_view flag, std::uint32_t lo,
+                                                  std::uint32_t hi) {
+    std::vector<std::uint32_t> out;
+    const CLI::Validator check = whole_number(lo, hi);
+    for (std::string item : split_list(text, flag)) {
+        if (const std::string why = check(item); !why.empty()) throw usage_error(std::string(flag) + ": " + why);
+        out.push_back(static_cast<std::uint32_t>(std::stoul(item)));
+    }
+    return out;
+}
+
+/// Host bytes a run keeps per request, an upper estimate (the workload entry, the engine's
+/// request state and block list, its result record): --num-prompts is checked against it.
+inline constexpr std::uint64_t host_bytes_per_request = 1024;
+
+/// Throws usage_error, with the numbers, when `n` requests would need more than half of
+/// `memory_bytes` (default: this machine's; 0 = unknown, no check).
+inline void check_num_prompts_fit(std::uint64_t n, std::uint64_t memory_bytes = physical_memory_bytes()) {
+    if (memory_bytes == 0 || n * host_bytes_per_request <= memory_bytes / 2) return;
+    throw usage_error("--num-prompts " + std::to_string(n) + ": about " +
+                      std::to_string((n * host_bytes_per_request) >> 20U) + " MiB of per-request state (" +
+                      std::to_string(host_bytes_per_request) + " bytes each), more than half of this machine's " +
+                      std::to_string(memory_bytes >> 20U) + " MiB; at most " +
+                      std::to_string(memory_bytes / 2 / host_bytes_per_request) + " requests fit in one run");
+}
 
 /// Registers --profile, --max-num-seqs, --max-num-batched-tokens, --num-gpu-blocks,
 /// --block-size, --max-model-len, --enable-prefix-caching / --no-enable-prefix-caching,
@@ -96,30 +176,31 @@ inline void add_engine_options(CLI::App& app, EngineFlags& f, bool grid = false)
     if (!grid) {
         app.add_option("--max-num-seqs", f.max_num_seqs, "Most requests running at once")
             ->capture_default_str()
-            ->check(CLI::PositiveNumber);
+            ->check(whole_number(1, EngineConfig::max_num_seqs_limit));
         app.add_option("--max-num-batched-tokens", f.max_num_batched_tokens, "Token budget of one engine step")
             ->capture_default_str()
-            ->check(CLI::PositiveNumber);
+            ->check(whole_number(1, EngineConfig::max_num_batched_tokens_limit));
         f.opt_num_gpu_blocks =
             app.add_option("--num-gpu-blocks,--num-gpu-blocks-override", f.num_gpu_blocks,
                            "KV-cache blocks (vLLM's --num-gpu-blocks-override, also accepted under that name); "
                            "default: derived from the profile's model and GPU memory")
-                ->check(CLI::Range(2U, std::numeric_limits<std::uint32_t>::max()));
+                ->check(whole_number(2, std::numeric_limits<std::uint32_t>::max()));
     }
-    app.add_option("--block-size", f.block_size, "Tokens per KV-cache block")
+    app.add_option("--block-size", f.block_size, "Tokens per KV-cache block: 1, 8, 16, 32, 64, 128 or 256 (vLLM's)")
         ->capture_default_str()
-        ->check(CLI::PositiveNumber);
+        ->check(CLI::IsMember({1U, 8U, 16U, 32U, 64U, 128U, 256U}));
     f.opt_max_model_len =
         app.add_option("--max-model-len", f.max_model_len,
                        "Longest prompt + output a request may have; longer ones are refused (default: the "
                        "profile's value, raised to the next power of two that fits the workload's longest request)")
-            ->check(CLI::Range(2U, std::numeric_limits<std::uint32_t>::max()));
+            ->check(whole_number(2, EngineConfig::max_model_len_limit));
     f.opt_enable_prefix = app.add_flag("--enable-prefix-caching", f.enable_prefix_caching,
                                        "Reuse KV blocks of identical prompt prefixes (default on)");
     f.opt_no_prefix = app.add_flag("--no-enable-prefix-caching", f.no_prefix_caching, "Turn prefix caching off");
     app.add_option("--long-prefill-token-threshold", f.long_prefill_token_threshold,
                    "Cap on one request's prefill chunk per step (0 = no cap)")
-        ->capture_default_str();
+        ->capture_default_str()
+        ->check(whole_number(0, EngineConfig::max_model_len_limit));
     f.opt_gpu_util = app.add_option("--gpu-memory-utilization", f.gpu_memory_utilization,
                                     "Share of GPU memory for weights + KV when deriving --num-gpu-blocks")
                          ->capture_default_str()
@@ -127,7 +208,17 @@ inline void add_engine_options(CLI::App& app, EngineFlags& f, bool grid = false)
     app.add_flag("--no-async-scheduling", f.no_async_scheduling,
                  "Schedule step N+1 only after step N finished (default: overlap, as vLLM 0.18)");
     app.add_option("--seed", f.seed, "Seed of every random draw (arrivals, lengths, step times, tokens)")
-        ->capture_default_str();
+        ->capture_default_str()
+        ->check(whole_number(0, std::numeric_limits<std::uint64_t>::max()));
+    app.add_option("--fallback-model", f.fallback_model,
+                   "Learned model JSON (llmemu profile fit) answering the steps the pack covers badly; see "
+                   "--fallback-scope")
+        ->check(CLI::ExistingFile);
+    app.add_option("--fallback-scope", f.fallback_scope,
+                   "Steps the learned fallback answers: sparse (missing, sparse and out-of-range buckets) or "
+                   "out_of_range")
+        ->capture_default_str()
+        ->check(CLI::IsMember({"sparse", "out_of_range"}));
 }
 
 /// The EngineConfig the flags describe. `model` is the profile's model config (nullptr for
@@ -172,6 +263,20 @@ struct WorkloadFlags {
     double range_ratio = 0.0;
     std::string request_rate = "inf";
     double burstiness = 1.0;
+    std::string output_lengths;
+    // vLLM's dataset flags.
+    std::string dataset_path;
+    std::uint32_t random_prefix_len = 0;
+    std::uint32_t prefix_len = 256;
+    std::uint32_t suffix_len = 256;
+    std::uint32_t num_prefixes = 10;
+    std::uint32_t prefix_output_len = 128;
+    std::uint32_t custom_output_len = 256;
+    std::uint32_t sharegpt_output_len = 0;
+    std::string ramp_up_strategy;
+    double ramp_up_start_rps = 0.0;
+    double ramp_up_end_rps = 0.0;
+    std::string rate_schedule;
 
     CLI::Option* opt_trace = nullptr;
     CLI::Option* opt_dataset = nullptr;
@@ -180,29 +285,87 @@ struct WorkloadFlags {
     CLI::Option* opt_range_ratio = nullptr;
     CLI::Option* opt_request_rate = nullptr;
     CLI::Option* opt_burstiness = nullptr;
+    CLI::Option* opt_output_lengths = nullptr;
+    CLI::Option* opt_dataset_path = nullptr;
+    CLI::Option* opt_random_prefix_len = nullptr;
+    std::vector<CLI::Option*> opt_prefix_repetition;
+    CLI::Option* opt_custom_output_len = nullptr;
+    CLI::Option* opt_sharegpt_output_len = nullptr;
+    CLI::Option* opt_ramp_strategy = nullptr;
+    CLI::Option* opt_ramp_start = nullptr;
+    CLI::Option* opt_ramp_end = nullptr;
+    CLI::Option* opt_rate_schedule = nullptr;
 };
 
 /// Registers --trace, --dataset, --num-prompts, --input-len, --output-len, --range-ratio,
 /// and (unless `with_rate` is false, for sweep's list of rates) --request-rate and --burstiness.
 inline void add_workload_options(CLI::App& app, WorkloadFlags& f, bool with_rate = true) {
     f.opt_trace = app.add_option("--trace", f.trace,
-                                 "Trace CSV (arrived_at,num_prefill_tokens,num_decode_tokens) to replay; a file "
-                                 "without arrived_at (lengths only) is sampled with synthetic arrivals");
-    f.opt_dataset = app.add_option("--dataset", f.dataset,
-                                   "random: vLLM's random dataset (--input-len/--output-len/--range-ratio); "
-                                   "trace: replay --trace; empirical: lengths drawn from --trace, synthetic arrivals")
-                        ->check(CLI::IsMember({"random", "trace", "empirical"}));
+                                 "Trace to replay: CSV (arrived_at,num_prefill_tokens,num_decode_tokens; a file "
+                                 "without arrived_at, lengths only, is sampled with synthetic arrivals) or Mooncake "
+                                 "JSONL (timestamp,input_length,output_length,hash_ids: its prefix reuse is kept)");
+    f.opt_dataset =
+        app.add_option("--dataset,--dataset-name", f.dataset,
+                       "random: vLLM's random dataset (--input-len/--output-len/--range-ratio/--random-prefix-len); "
+                       "trace: replay --trace; empirical: lengths drawn from --trace, synthetic arrivals; "
+                       "prefix_repetition, custom, sharegpt: vLLM's datasets of those names (--dataset-path)")
+            ->check(CLI::IsMember({"random", "trace", "empirical", "prefix_repetition", "custom", "sharegpt"}));
+    f.opt_dataset_path = app.add_option("--dataset-path", f.dataset_path,
+                                        "custom: JSONL with a \"prompt\" per line; sharegpt: ShareGPT JSON");
+    f.opt_random_prefix_len = app.add_option("--random-prefix-len", f.random_prefix_len,
+                                             "Random dataset: tokens of one prefix shared by every prompt (added to "
+                                             "the drawn input length, as vLLM does)")
+                                  ->capture_default_str();
+    f.opt_prefix_repetition = {
+        app.add_option("--prefix-repetition-prefix-len", f.prefix_len, "prefix_repetition: tokens per prefix")
+            ->capture_default_str()
+            ->check(CLI::PositiveNumber),
+        app.add_option("--prefix-repetition-suffix-len", f.suffix_len, "prefix_repetition: tokens per suffix")
+            ->capture_default_str()
+            ->check(CLI::PositiveNumber),
+        app.add_option("--prefix-repetition-num-prefixes", f.num_prefixes,
+                       "prefix_repetition: distinct prefixes (each gets num_prompts / num_prefixes suffixes)")
+            ->capture_default_str()
+            ->check(CLI::PositiveNumber),
+        app.add_option("--prefix-repetition-output-len", f.prefix_output_len, "prefix_repetition: output tokens")
+            ->capture_default_str()
+            ->check(CLI::PositiveNumber)};
+    f.opt_custom_output_len =
+        app.add_option("--custom-output-len", f.custom_output_len, "custom: output tokens of every request")
+            ->capture_default_str()
+            ->check(CLI::PositiveNumber);
+    f.opt_sharegpt_output_len =
+        app.add_option("--sharegpt-output-len", f.sharegpt_output_len,
+                       "sharegpt: output tokens of every request (default: each completion's token count)")
+            ->check(CLI::PositiveNumber);
     app.add_option("--num-prompts", f.num_prompts,
-                   "Requests: the first N of a trace (default all), or how many to draw (default 1000)");
-    f.opt_input_len = app.add_option("--input-len", f.input_len, "Random dataset: mean prompt tokens")
-                          ->capture_default_str()
-                          ->check(CLI::PositiveNumber);
-    f.opt_output_len = app.add_option("--output-len", f.output_len, "Random dataset: mean output tokens")
-                           ->capture_default_str()
-                           ->check(CLI::PositiveNumber);
-    f.opt_range_ratio = app.add_option("--range-ratio", f.range_ratio,
+                   "Requests: the first N of a trace (default all), or how many to draw (default 1000)")
+        ->check(whole_number(1, std::numeric_limits<std::uint32_t>::max()));
+    f.opt_input_len =
+        app.add_option("--input-len,--random-input-len", f.input_len, "Random dataset: mean prompt tokens")
+            ->capture_default_str()
+            ->check(whole_number(1, max_tokens_flag));
+    f.opt_output_len =
+        app.add_option("--output-len,--random-output-len", f.output_len, "Random dataset: mean output tokens")
+            ->capture_default_str()
+            ->check(whole_number(1, max_tokens_flag));
+    f.opt_range_ratio = app.add_option("--range-ratio,--random-range-ratio", f.range_ratio,
                                        "Random dataset: lengths uniform in [len*(1-r), len*(1+r)], r in [0, 1)")
                             ->capture_default_str();
+    f.opt_output_lengths = app.add_option("--output-lengths", f.output_lengths,
+                                          "Output-length model (llmemu workload fit): synthetic requests draw each "
+                                          "output length from it given their prompt length");
+    f.opt_rate_schedule =
+        app.add_option("--rate-schedule", f.rate_schedule,
+                       "Rate over time: a time,rate CSV (seconds, requests/s; linear between points) or "
+                       "diurnal:MEAN[,AMPLITUDE[,PERIOD_S]]; synthetic arrivals follow it, a trace's times are "
+                       "mapped onto it");
+    f.opt_ramp_strategy = app.add_option("--ramp-up-strategy", f.ramp_up_strategy,
+                                         "vLLM's ramp-up of synthetic arrivals from --ramp-up-start-rps to "
+                                         "--ramp-up-end-rps over the requests")
+                              ->check(CLI::IsMember({"linear", "exponential"}));
+    f.opt_ramp_start = app.add_option("--ramp-up-start-rps", f.ramp_up_start_rps, "Ramp-up: the first request's rate");
+    f.opt_ramp_end = app.add_option("--ramp-up-end-rps", f.ramp_up_end_rps, "Ramp-up: the last request's rate");
     if (with_rate) {
         f.opt_request_rate = app.add_option("--request-rate", f.request_rate,
                                             "Requests per second (inf: all at t=0). With a trace: rescale its "
@@ -228,14 +391,8 @@ inline double parse_rate(std::string_view text, std::string_view flag = "--reque
 
 /// True when the trace file has an arrived_at column (peeks at its header only).
 inline bool trace_has_arrivals(const std::filesystem::path& path) {
-    std::ifstream in(path);
-    if (!in)
-        llmemu::detail::throw_error<workload_error>("trace '" + path.string() +
-                                                    "': cannot open the file; check the path (CSV with columns "
-                                                    "arrived_at,num_prefill_tokens,num_decode_tokens)");
-    std::string header;
-    std::getline(in, header);
-    return header.find("arrived_at") != std::string::npos;
+    if (looks_like_mooncake_trace(path)) return true; // Mooncake JSONL: every line has a timestamp
+    return trace_file_has_arrivals(path);
 }
 
 /// The WorkloadSpec the flags describe; `default_trace` is used when neither --trace nor
@@ -247,15 +404,16 @@ inline WorkloadSpec make_workload_spec(const WorkloadFlags& f, const std::filesy
     WorkloadSpec s;
     s.seed = seed;
     s.num_prompts = f.num_prompts;
+    check_num_prompts_fit(f.num_prompts);
     s.input_len = f.input_len;
     s.output_len = f.output_len;
     s.range_ratio = f.range_ratio;
     s.burstiness = f.burstiness;
     const double rate = parse_rate(f.request_rate);
     if (given(f.opt_request_rate)) s.request_rate = rate;
-    if (!(f.burstiness > 0.0))
-        throw usage_error("--burstiness " + std::to_string(f.burstiness) +
-                          ": must be > 0 (1 = Poisson, < 1 burstier, > 1 more regular)");
+    if (!(f.burstiness > 0.0) || !std::isfinite(f.burstiness))
+        throw usage_error("--burstiness " + flag_number(f.burstiness) +
+                          ": must be a finite number > 0 (1 = Poisson, < 1 burstier, > 1 more regular)");
     const bool random = f.dataset == "random";
     if (random && given(f.opt_trace))
         throw usage_error(
@@ -264,9 +422,78 @@ inline WorkloadSpec make_workload_spec(const WorkloadFlags& f, const std::filesy
     if (!random && (given(f.opt_input_len) || given(f.opt_output_len) || given(f.opt_range_ratio)))
         throw usage_error("--input-len/--output-len/--range-ratio shape the random dataset; add --dataset random");
     if (!(f.range_ratio >= 0.0 && f.range_ratio < 1.0))
-        throw usage_error("--range-ratio " + std::to_string(f.range_ratio) + ": must be in [0, 1)");
+        throw usage_error("--range-ratio " + flag_number(f.range_ratio) + ": must be in [0, 1)");
+    if (given(f.opt_output_lengths)) {
+        if (given(f.opt_output_len))
+            throw usage_error("--output-lengths '" + f.output_lengths +
+                              "' draws every output length, so --output-len would be ignored; give one of them");
+        s.output_lengths = f.output_lengths;
+    }
+    // Rates over time (vLLM's ramp-up; llmemu's schedules).
+    const bool ramp = given(f.opt_ramp_strategy);
+    if (!ramp && (given(f.opt_ramp_start) || given(f.opt_ramp_end)))
+        throw usage_error("--ramp-up-start-rps/--ramp-up-end-rps need --ramp-up-strategy linear or exponential");
+    if (ramp) {
+        if (!given(f.opt_ramp_start) || !given(f.opt_ramp_end))
+            throw usage_error("--ramp-up-strategy needs both --ramp-up-start-rps and --ramp-up-end-rps");
+        if (given(f.opt_request_rate) && !std::isinf(rate))
+            throw usage_error("--ramp-up-strategy sets the rate request by request, so --request-rate " +
+                              f.request_rate + " contradicts it (vLLM refuses this too); drop --request-rate");
+        if (given(f.opt_rate_schedule))
+            throw usage_error("--ramp-up-strategy and --rate-schedule both set the rate over time; give one");
+        if (!(f.ramp_up_start_rps > 0.0) || !(f.ramp_up_start_rps <= f.ramp_up_end_rps) ||
+            !std::isfinite(f.ramp_up_end_rps))
+            throw usage_error("--ramp-up-start-rps " + std::to_string(f.ramp_up_start_rps) + " / --ramp-up-end-rps " +
+                              std::to_string(f.ramp_up_end_rps) +
+                              ": give 0 < start <= end requests/s (vLLM refuses a rate of 0)");
+        s.ramp_up = RampUp{f.ramp_up_strategy == "linear" ? RampUpStrategy::linear : RampUpStrategy::exponential,
+                           f.ramp_up_start_rps, f.ramp_up_end_rps};
+    }
+    if (given(f.opt_rate_schedule)) {
+        if (given(f.opt_request_rate) && !std::isinf(rate))
+            throw usage_error("--rate-schedule sets the rate over time, so --request-rate " + f.request_rate +
+                              " contradicts it; drop --request-rate");
+        s.rate_schedule = f.rate_schedule;
+    }
+    // vLLM's dataset-specific flags belong to their dataset.
+    const bool pr = f.dataset == "prefix_repetition";
+    const bool text = f.dataset == "custom" || f.dataset == "sharegpt";
+    if (given(f.opt_random_prefix_len) && !random)
+        throw usage_error("--random-prefix-len shapes the random dataset; add --dataset random");
+    for (const CLI::Option* o : f.opt_prefix_repetition)
+        if (given(o) && !pr)
+            throw usage_error(o->get_name() + " shapes the prefix_repetition dataset; add --dataset "
+                                              "prefix_repetition");
+    if (given(f.opt_custom_output_len) && f.dataset != "custom")
+        throw usage_error("--custom-output-len shapes the custom dataset; add --dataset custom");
+    if (given(f.opt_sharegpt_output_len) && f.dataset != "sharegpt")
+        throw usage_error("--sharegpt-output-len shapes the sharegpt dataset; add --dataset sharegpt");
+    if (given(f.opt_dataset_path) && !text)
+        throw usage_error("--dataset-path names the file of --dataset custom or sharegpt; use --trace for traces");
+    if ((pr || text) && given(f.opt_trace))
+        throw usage_error("--dataset " + f.dataset + " does not read --trace '" + f.trace + "'; drop one of them" +
+                          (text ? " (its file is --dataset-path)" : ""));
+    if (text && !given(f.opt_dataset_path))
+        throw usage_error("--dataset " + f.dataset + " reads its prompts from a file; give --dataset-path FILE");
+    if ((given(f.opt_custom_output_len) || given(f.opt_sharegpt_output_len)) && given(f.opt_output_lengths))
+        throw usage_error("--output-lengths draws every output length, so a fixed dataset output length would be "
+                          "ignored; give one of them");
+    if (pr || text) {
+        s.kind = pr ? WorkloadKind::prefix_repetition
+                    : (f.dataset == "custom" ? WorkloadKind::custom : WorkloadKind::sharegpt);
+        s.prefix_len = f.prefix_len;
+        s.suffix_len = f.suffix_len;
+        s.num_prefixes = f.num_prefixes;
+        s.prefix_output_len = f.prefix_output_len;
+        s.dataset_path = f.dataset_path;
+        s.custom_output_len = f.custom_output_len;
+        s.sharegpt_output_len = f.sharegpt_output_len;
+        if (s.num_prompts == 0) s.num_prompts = 1000;
+        return s;
+    }
     if (random) {
         s.kind = WorkloadKind::random;
+        s.random_prefix_len = f.random_prefix_len;
         if (s.num_prompts == 0) s.num_prompts = 1000;
         return s;
     }
@@ -278,14 +505,23 @@ inline WorkloadSpec make_workload_spec(const WorkloadFlags& f, const std::filesy
     else
         s.kind = trace_has_arrivals(s.trace_path) ? WorkloadKind::trace : WorkloadKind::empirical;
     if (s.kind == WorkloadKind::empirical && s.num_prompts == 0) s.num_prompts = 1000;
+    if (s.kind == WorkloadKind::trace && !s.output_lengths.empty())
+        throw usage_error("--output-lengths draws output lengths for synthetic requests, but trace '" +
+                          s.trace_path.string() +
+                          "' is replayed with its own; drop --output-lengths or add --dataset empirical");
+    if (s.kind == WorkloadKind::trace && ramp)
+        throw usage_error("--ramp-up-strategy shapes synthetic arrivals, but trace '" + s.trace_path.string() +
+                          "' is replayed with its own; use --rate-schedule to reshape a trace's rate, or add "
+                          "--dataset empirical");
     if (s.kind == WorkloadKind::trace && given(f.opt_burstiness))
         throw usage_error("--burstiness shapes synthetic arrivals, but trace '" + s.trace_path.string() +
                           "' is replayed with its own arrival times; drop --burstiness or add --dataset empirical");
     return s;
 }
 
-/// The latency model --profile names (`spec`), with the layer-wise flags applied. Throws
-/// usage_error when a layer-wise flag is given for a profile it does not apply to.
+/// The latency model --profile names (`spec`), with the layer-wise flags applied and the
+/// learned fallback of --fallback-model if given. Throws usage_error when a layer-wise flag
+/// is given for a profile it does not apply to.
 inline AnyLatencyModel make_latency_model(const EngineFlags& f, const std::string& spec) {
     auto given = [](const CLI::Option* o) { return o != nullptr && o->count() > 0; };
     const bool analytic = spec.starts_with("const:") || spec.starts_with("affine:");
@@ -309,6 +545,10 @@ inline AnyLatencyModel make_latency_model(const EngineFlags& f, const std::strin
         if (f.gpu_memory_gib > 0)
             lw.options.gpu_memory_bytes = static_cast<std::uint64_t>(f.gpu_memory_gib * 1024.0 * 1024.0 * 1024.0);
     }
+    if (!f.fallback_model.empty())
+        return AnyLatencyModel::from_spec_with_fallback(
+            spec, f.fallback_model,
+            f.fallback_scope == "out_of_range" ? FallbackScope::out_of_range : FallbackScope::sparse, {}, lw);
     return AnyLatencyModel::from_spec(spec, {}, lw);
 }
 

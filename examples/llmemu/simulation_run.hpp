@@ -30,9 +30,10 @@
 
 namespace llmemu::cli {
 
-/// The engine requests of a workload: request i has id i, a synthetic prompt of
-/// prompt_len tokens, and generates exactly output_len tokens (max_tokens with ignore_eos,
-/// as trace replay and vLLM's random dataset do).
+/// The engine requests of a workload: request i has id i, a prompt of prompt_len tokens
+/// (synthetic and unique; a shared-prefix prompt gets its token ids from
+/// prepare_prompt when it joins the engine), and generates exactly output_len tokens
+/// (max_tokens with ignore_eos, as trace replay and vLLM's random dataset do).
 inline std::vector<TimedRequest> to_timed_requests(const Workload& w) {
     std::vector<TimedRequest> out;
     out.reserve(w.requests.size());
@@ -71,6 +72,19 @@ private:
     const Workload& m_w;
     std::size_t m_next = 0;
 };
+
+/// A SimulationOptions::prepare that gives request i (id i) its prompt's token ids (from
+/// text, or built from its segments) only when it arrives; nothing for unique prompts.
+inline std::function<void(RequestSpec&)> prepare_prompt(const Workload& w) {
+    if (!has_shared_prompts(w)) return {};
+    return [&w](RequestSpec& s) {
+        const WorkloadRequest& r = w.requests[static_cast<std::size_t>(s.id)];
+        if (!r.prompt_ids.empty())
+            s.prompt_tokens = r.prompt_ids;
+        else if (!r.prompt.empty())
+            s.prompt_tokens = prompt_tokens(r.prompt);
+    };
+}
 
 /// The longest prompt + output of a workload.
 inline std::uint32_t longest_request(const Workload& w) {
@@ -194,6 +208,7 @@ RunOutcome run_emulation(const AnyLatencyModel& model, const EngineConfig& confi
     opts.record_steps = record_steps;
     opts.timeseries_interval = std::chrono::seconds(1); // vLLM's 1 s engine log (bounded memory)
     opts.progress = std::move(progress);
+    opts.prepare = prepare_prompt(workload);
     opts.record_token_times = fleet.detailed;
     opts.keep_records = fleet.keep_records || record_steps;
     detail::attach_summaries(opts, sums, several ? n : 0, pool_of);

@@ -43,6 +43,7 @@
 #include "llmemu/oracle/step_shape.hpp"
 #include "llmemu/profile/analytic.hpp"
 #include "llmemu/profile/builder.hpp"
+#include "llmemu/profile/data_dir.hpp"
 #include "llmemu/profile/model_config.hpp"
 #include "llmemu/profile/store.hpp"
 #include "llmemu/time/clock.hpp"

@@ -18,12 +18,16 @@ struct Coverage {
     std::uint64_t out_of_range = 0;
     /// All samples drawn.
     std::uint64_t total = 0;
+    /// Of the samples above, those a learned model answered (LearnedLatencyModel alone, or
+    /// as the oracle's fallback); they are also counted as interpolated or out_of_range.
+    std::uint64_t learned = 0;
 
     Coverage& operator+=(const Coverage& o) noexcept {
         exact += o.exact;
         interpolated += o.interpolated;
         out_of_range += o.out_of_range;
         total += o.total;
+        learned += o.learned;
         return *this;
     }
     friend constexpr bool operator==(const Coverage&, const Coverage&) = default;

@@ -8,6 +8,8 @@
 #include <cstdint>
 #include <string>
 
+#include <unistd.h>
+
 #include "llmemu/error.hpp"
 #include "llmemu/profile/model_config.hpp"
 
@@ -53,6 +55,12 @@ struct EngineConfig {
     /// (vLLM --gpu-memory-utilization).
     double gpu_memory_utilization = 0.9;
 
+    /// Largest values validate() accepts: far beyond any real GPU (vLLM's largest contexts
+    /// are ~10M tokens), and small enough that sums of two lengths fit in 32 bits.
+    static constexpr std::uint32_t max_model_len_limit = 1U << 28U;
+    static constexpr std::uint32_t max_num_seqs_limit = 1U << 20U;
+    static constexpr std::uint32_t max_num_batched_tokens_limit = 1U << 28U;
+
     /// Throws config_error naming the field and the fix when the configuration cannot work.
     void validate() const {
         auto fail = [](const std::string& msg) { detail::throw_error<config_error>("engine config: " + msg); };
@@ -60,6 +68,15 @@ struct EngineConfig {
         if (max_num_batched_tokens == 0) fail("max_num_batched_tokens must be >= 1 (set --max-num-batched-tokens)");
         if (block_size == 0) fail("block_size must be >= 1 (vLLM uses 16)");
         if (max_model_len < 2) fail("max_model_len must be >= 2 (set --max-model-len)");
+        if (max_model_len > max_model_len_limit)
+            fail("max_model_len=" + std::to_string(max_model_len) + " is above the supported " +
+                 std::to_string(max_model_len_limit) + " tokens (set --max-model-len lower)");
+        if (max_num_seqs > max_num_seqs_limit)
+            fail("max_num_seqs=" + std::to_string(max_num_seqs) + " is above the supported " +
+                 std::to_string(max_num_seqs_limit) + " (set --max-num-seqs lower)");
+        if (max_num_batched_tokens > max_num_batched_tokens_limit)
+            fail("max_num_batched_tokens=" + std::to_string(max_num_batched_tokens) + " is above the supported " +
+                 std::to_string(max_num_batched_tokens_limit) + " (set --max-num-batched-tokens lower)");
         if (num_gpu_blocks == 1)
             fail("num_gpu_blocks=1 leaves no usable block (one is vLLM's null block); use >= 2 or 0 to derive");
         if (!(gpu_memory_utilization > 0.0 && gpu_memory_utilization <= 1.0))
@@ -148,15 +165,52 @@ struct EngineConfig {
     return n >= 4.0e9 ? 4000000000U : static_cast<std::uint32_t>(n);
 }
 
+/// Host bytes the reference engine keeps per KV block, an upper estimate: the block
+/// manager's ref count, hash, map flag and LRU links (21 bytes) plus the prefix map's
+/// slots and the blocks' share of per-request block lists.
+inline constexpr std::uint64_t kv_host_bytes_per_block = 64;
+
+/// This machine's physical memory in bytes (0 when the system does not say).
+[[nodiscard]] inline std::uint64_t physical_memory_bytes() noexcept {
+    const long pages = ::sysconf(_SC_PHYS_PAGES);
+    const long page = ::sysconf(_SC_PAGESIZE);
+    return pages > 0 && page > 0 ? static_cast<std::uint64_t>(pages) * static_cast<std::uint64_t>(page) : 0;
+}
+
+/// Throws config_error, with the numbers, when the bookkeeping of a pool of
+/// `num_gpu_blocks` (kv_host_bytes_per_block each) would need more than half of
+/// `memory_bytes` (default: this machine's memory; 0 = unknown, no check). An emulated
+/// GPU's pool lives in host memory: one that cannot fit must be refused, not allocated.
+inline void check_kv_pool_fits(std::uint64_t num_gpu_blocks, std::uint64_t memory_bytes = physical_memory_bytes()) {
+    if (memory_bytes == 0) return;
+    const std::uint64_t need = num_gpu_blocks * kv_host_bytes_per_block;
+    if (need > memory_bytes / 2)
+        detail::throw_error<config_error>(
+            "engine config: a KV pool of " + std::to_string(num_gpu_blocks) + " blocks needs about " +
+            std::to_string(need >> 20U) + " MiB of host memory for its bookkeeping (" +
+            std::to_string(kv_host_bytes_per_block) + " bytes a block), more than half of this machine's " +
+            std::to_string(memory_bytes >> 20U) + " MiB; at most " +
+            std::to_string(memory_bytes / 2 / kv_host_bytes_per_block) +
+            " blocks fit: lower --num-gpu-blocks (or --max-num-seqs / --max-model-len, which size an analytic "
+            "profile's pool)");
+}
+
 /// The pool size to use: config.num_gpu_blocks when set, else derived from `model`
-/// (throws config_error when there is no model config to derive from).
+/// (throws config_error when there is no model config to derive from, or when the pool
+/// would not fit in this machine's memory: check_kv_pool_fits).
 [[nodiscard]] inline std::uint32_t resolve_num_gpu_blocks(const EngineConfig& config, const ModelConfig* model) {
-    if (config.num_gpu_blocks != 0) return config.num_gpu_blocks;
+    if (config.num_gpu_blocks != 0) {
+        check_kv_pool_fits(config.num_gpu_blocks);
+        return config.num_gpu_blocks;
+    }
     if (model == nullptr)
         detail::throw_error<config_error>(
             "engine config: num_gpu_blocks=0 asks to derive the KV pool from the profile's model config, "
             "but the latency model has none (analytic const:/affine: profiles); set num_gpu_blocks (--num-gpu-blocks)");
-    return derive_num_gpu_blocks(*model, model->gpu_memory_bytes, config.gpu_memory_utilization, config.block_size);
+    const std::uint32_t n =
+        derive_num_gpu_blocks(*model, model->gpu_memory_bytes, config.gpu_memory_utilization, config.block_size);
+    check_kv_pool_fits(n);
+    return n;
 }
 
 } // namespace llmemu

@@ -80,6 +80,10 @@ struct SimulationOptions {
     std::function<void(std::uint32_t replica, const StepTokenTimes&)> on_tokens;
     /// The driver is at `now`: no later hook reports an arrival, token or finish before it.
     std::function<void(std::chrono::nanoseconds now)> on_advance;
+    /// Called with each request just before it joins the engine, e.g. to fill its
+    /// prompt_tokens from a compact description, so that a long trace never holds every
+    /// prompt's token ids at once.
+    std::function<void(RequestSpec&)> prepare;
     /// Keep the engine's per-interval time series (SimulationResult::timeseries; bounded
     /// memory, see timeseries.hpp) with this interval; 0 = off.
     std::chrono::nanoseconds timeseries_interval{0};
@@ -167,6 +171,7 @@ SimulationResult run_simulation(Engine<E, C>& engine, S& source, const Simulatio
         while (has_pending && pending.arrival <= t) {
             if (pending.arrival < last_arrival) detail::simulation_bad_order(last_arrival, pending.arrival);
             last_arrival = pending.arrival;
+            if (options.prepare) options.prepare(pending.spec);
             const RequestId id = pending.spec.id;
             const bool ok = engine.add_request(std::move(pending.spec), pending.arrival);
             if (options.on_added) options.on_added(0, id, pending.arrival, ok);

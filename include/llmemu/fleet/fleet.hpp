@@ -123,6 +123,7 @@ FleetResult run_fleet_simulation(const std::vector<Engine<E, VirtualClock>*>& re
         while (has_pending && pending.arrival <= t) {
             if (pending.arrival < last_arrival) detail::simulation_bad_order(last_arrival, pending.arrival);
             last_arrival = pending.arrival;
+            if (options.prepare) options.prepare(pending.spec);
             for (std::uint32_t i = 0; i < n; ++i) {
                 const EngineStats& s = replicas[i]->stats();
                 views[i] = ReplicaView{s.running, s.waiting, s.kv_usage, &replicas[i]->scheduler().kv_cache()};

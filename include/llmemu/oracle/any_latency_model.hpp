@@ -24,6 +24,7 @@
 #include "llmemu/oracle/analytic.hpp"
 #include "llmemu/oracle/latency_model.hpp"
 #include "llmemu/oracle/layerwise_model.hpp"
+#include "llmemu/oracle/learned_model.hpp"
 #include "llmemu/oracle/oracle.hpp"
 #include "llmemu/profile/llm_emu_json.hpp"
 #include "llmemu/profile/model_config.hpp"
@@ -158,8 +159,8 @@ struct AnyModelImpl final : AnyModelBase {
 
 [[noreturn, gnu::cold]] inline void spec_fail(std::string_view spec, const std::string& what) {
     throw profile_error("latency model spec '" + std::string(spec) + "': " + what +
-                        " (use const:<ms>, affine:<base_ms>,<per_token_us>,<per_seq_us>, the path of a pack JSON, or a "
-                        "layer-wise profile folder with meta.yaml and tp<N>/)");
+                        " (use const:<ms>, affine:<base_ms>,<per_token_us>,<per_seq_us>, the path of a pack JSON or of a "
+                        "learned-model JSON, or a layer-wise profile folder with meta.yaml and tp<N>/)");
 }
 
 inline std::vector<double> parse_spec_numbers(std::string_view spec, std::string_view list, std::size_t expected) {
@@ -248,8 +249,35 @@ public:
                                     "tp<N>/attention.csv, dense.csv, per_sequence.csv)");
         if (!std::filesystem::is_regular_file(std::filesystem::path(path), ec))
             detail::spec_fail(spec, "no such pack file");
+        if (is_learned_model_file(std::filesystem::path(path)))
+            return AnyLatencyModel(LearnedLatencyModel::load(std::filesystem::path(path)));
         auto store = std::make_shared<const ProfileStore>(load_llm_emu_pack(std::filesystem::path(path)));
         return AnyLatencyModel(Oracle(std::move(store), options));
+    }
+
+    /// A pack spec whose oracle hands the steps of `scope` (out-of-range, or also sparse
+    /// and empty buckets) to the learned model in `fallback_model` (`llmemu profile fit`).
+    /// An empty `fallback_model` is from_spec(spec). Throws profile_error when `spec` is
+    /// not a pack or the model file is not a learned model.
+    static AnyLatencyModel from_spec_with_fallback(std::string_view spec, const std::filesystem::path& fallback_model,
+                                                   FallbackScope scope = FallbackScope::sparse,
+                                                   const OracleOptions& options = {},
+                                                   const LayerwiseSpec& layerwise = {}) {
+        if (fallback_model.empty()) return from_spec(spec, options, layerwise);
+        std::string_view path = spec;
+        if (path.starts_with("pack:")) path.remove_prefix(5);
+        std::error_code ec;
+        if (spec.starts_with("const:") || spec.starts_with("affine:") || path.empty() ||
+            !std::filesystem::is_regular_file(std::filesystem::path(path), ec) ||
+            is_learned_model_file(std::filesystem::path(path)))
+            detail::spec_fail(spec, "a learned fallback needs a profile pack to fall back from; give --profile PACK.json");
+        if (!is_learned_model_file(fallback_model))
+            throw profile_error("learned model '" + fallback_model.string() +
+                                "': not a learned-model file (its first key must be \"llmemu_latency_model\"); "
+                                "write one with `llmemu profile fit PACK -o MODEL.json`");
+        auto store = std::make_shared<const ProfileStore>(load_llm_emu_pack(std::filesystem::path(path)));
+        return AnyLatencyModel(OracleWithFallback<Oracle>(Oracle(std::move(store), options),
+                                                          LearnedLatencyModel::load(fallback_model), scope));
     }
 
     /// A pack oracle over a store that is already loaded, shared (not copied): every model
@@ -312,5 +340,7 @@ static_assert(LatencyModel<LatencyOracle<>>);
 static_assert(LatencyModel<AnyLatencyModel>);
 static_assert(ShapeLatencyModel<AnyLatencyModel> && BatchLatencyModel<AnyLatencyModel>);
 static_assert(!LatencyModel<int>);
+static_assert(LatencyModel<LearnedLatencyModel>);
+static_assert(LatencyModel<OracleWithFallback<LatencyOracle<>>>);
 
 } // namespace llmemu

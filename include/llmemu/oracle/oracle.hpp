@@ -31,7 +31,8 @@
 #include <utility>
 #include <vector>
 
-#include <Eigen/Dense>
+#include <Eigen/Core> // the least-squares fit of the tail model only
+#include <Eigen/QR>
 
 #include "llmemu/error.hpp"
 #include "llmemu/oracle/coverage.hpp"

@@ -9,8 +9,6 @@
 #include <cstddef>
 #include <span>
 
-#include <Eigen/Core>
-
 #include "llmemu/oracle/neighbours.hpp"
 
 namespace llmemu {
@@ -29,19 +27,21 @@ concept WeightPolicy = requires(const W& w, std::span<const Neighbour> n, double
 struct ShepardWeights {
     double power = 1.0;
 
+    // Element-wise, so a plain loop (which compilers vectorise) computes exactly what an
+    // Eigen array expression would, without Eigen's headers in every includer.
     void weights(std::span<const Neighbour> n, double floor, std::span<double> out) const noexcept {
-        using Array = Eigen::Array<double, Eigen::Dynamic, 1, 0, static_cast<int>(max_neighbour_capacity), 1>;
-        const auto k = static_cast<Eigen::Index>(n.size());
-        Array d(k);
-        for (Eigen::Index i = 0; i < k; ++i) d[i] = n[static_cast<std::size_t>(i)].distance;
-        Eigen::Map<Eigen::ArrayXd> w(out.data(), k);
         const double f = floor > 0.0 ? floor : 1e-12;
-        if (power == 2.0)
-            w = d.max(f).square().inverse();
-        else if (power == 1.0)
-            w = d.max(f).inverse();
-        else
-            w = d.max(f).pow(-power);
+        const std::size_t k = n.size();
+        if (power == 2.0) {
+            for (std::size_t i = 0; i < k; ++i) {
+                const double d = std::max(n[i].distance, f);
+                out[i] = 1.0 / (d * d);
+            }
+        } else if (power == 1.0) {
+            for (std::size_t i = 0; i < k; ++i) out[i] = 1.0 / std::max(n[i].distance, f);
+        } else {
+            for (std::size_t i = 0; i < k; ++i) out[i] = std::pow(std::max(n[i].distance, f), -power);
+        }
     }
 };
 

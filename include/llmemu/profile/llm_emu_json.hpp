@@ -188,9 +188,12 @@ inline void pack_read_table(std::string_view name, simdjson::dom::element e, Tab
             if (s.get_double().get(v) != simdjson::SUCCESS)
                 pack_fail(name, label + ": sample " + std::to_string(j) + " is " +
                                     std::string(pack_type_name(s.type())) + "; samples must be numbers (microseconds)");
-            if (!std::isfinite(v) || v < 0.0 || v > static_cast<double>(std::numeric_limits<float>::max()))
+            // A step always takes time: a 0 sample would let simulated time stand still.
+            if (!std::isfinite(v) || v <= 0.0 || v > static_cast<double>(std::numeric_limits<float>::max()) ||
+                static_cast<float>(v) <= 0.0F)
                 pack_fail(name, label + ": sample " + std::to_string(j) + " is " + std::to_string(v) +
-                                    "; samples must be finite, non-negative microseconds (fix or drop it)");
+                                    "; samples must be finite, non-negative and non-zero microseconds (a GPU step "
+                                    "always takes time; fix or drop it)");
             samples.push_back(static_cast<float>(v));
             ++j;
         }
@@ -273,7 +276,11 @@ namespace detail {
 inline ProfileStore parse_pack_padded(const simdjson::padded_string& padded, std::string_view name) {
     simdjson::dom::parser parser;
     simdjson::dom::element doc;
-    if (auto err = parser.parse(padded).get(doc); err != simdjson::SUCCESS)
+    // A UTF-8 byte-order mark (editors on Windows write one) is not JSON: skip it, as the
+    // trace reader does. The padding after the text stays in place.
+    const bool bom = padded.size() >= 3 && std::string_view(padded.data(), 3) == "\xEF\xBB\xBF";
+    const std::size_t skip = bom ? 3 : 0;
+    if (auto err = parser.parse(padded.data() + skip, padded.size() - skip, false).get(doc); err != simdjson::SUCCESS)
         pack_fail(name, "not valid JSON (" + std::string(simdjson::error_message(err)) +
                             "); check the file is complete and was written as JSON");
     simdjson::dom::object top;
@@ -421,6 +428,56 @@ inline void pack_append_float(std::string& out, float v) {
     if (s.find_first_of(".eE") == std::string_view::npos) out += ".0";
 }
 
+// The pack's model_config object in LLM-Emu's order and layout (2-space indent, nested
+// at depth 1); zero / empty fields were not recorded and stay out. Empty when none is set.
+inline std::string pack_model_config_json(const ModelConfig& m) {
+    std::vector<std::pair<std::string, std::string>> mc;
+    auto add = [&](const char* k, std::uint64_t v) {
+        if (v != 0) mc.emplace_back(k, std::to_string(v));
+    };
+    add("num_hidden_layers", m.num_hidden_layers);
+    add("hidden_size", m.hidden_size);
+    add("num_attention_heads", m.num_attention_heads);
+    add("num_key_value_heads", m.num_key_value_heads);
+    add("vocab_size", m.vocab_size);
+    add("intermediate_size", m.intermediate_size);
+    add("head_dim", m.head_dim);
+    add("max_model_len", m.max_model_len);
+    add("block_size", m.block_size);
+    if (m.kv_dtype_bytes != ModelConfig{}.kv_dtype_bytes)
+        mc.emplace_back("kv_dtype_bytes", std::to_string(m.kv_dtype_bytes));
+    std::vector<std::pair<std::string, std::string>> gpu;
+    if (!m.gpu_name.empty()) {
+        std::string s;
+        pack_append_json_string(s, m.gpu_name);
+        gpu.emplace_back("gpu_name", s);
+    }
+    if (m.gpu_memory_bytes != 0) gpu.emplace_back("gpu_memory_bytes", std::to_string(m.gpu_memory_bytes));
+    if (m.gpu_sm_count != 0) gpu.emplace_back("gpu_sm_count", std::to_string(m.gpu_sm_count));
+    if (m.compute_capability_major != 0 || m.compute_capability_minor != 0)
+        gpu.emplace_back("gpu_compute_capability", "[\n        " + std::to_string(m.compute_capability_major) +
+                                                       ",\n        " + std::to_string(m.compute_capability_minor) +
+                                                       "\n      ]");
+    if (m.gpu_count != 0) gpu.emplace_back("gpu_count", std::to_string(m.gpu_count));
+    if (!gpu.empty()) {
+        std::string g = "{";
+        for (std::size_t i = 0; i < gpu.size(); ++i) {
+            g += i == 0 ? "\n      \"" : ",\n      \"";
+            g += gpu[i].first + "\": " + gpu[i].second;
+        }
+        g += "\n    }";
+        mc.emplace_back("gpu", g);
+    }
+    if (mc.empty()) return {};
+    std::string out = "{";
+    for (std::size_t i = 0; i < mc.size(); ++i) {
+        out += i == 0 ? "\n    \"" : ",\n    \"";
+        out += mc[i].first + "\": " + mc[i].second;
+    }
+    out += "\n  }";
+    return out;
+}
+
 } // namespace detail
 
 /// Serialises a store as an LLM-Emu v2.0 pack (LLM-Emu's key order and layout).
@@ -463,51 +520,9 @@ inline std::string to_llm_emu_json(const ProfileStore& store) {
         }
         out += "\n  ]";
     }
-    // model_config, in LLM-Emu's order; zero / empty fields were not recorded and stay out.
-    std::vector<std::pair<std::string, std::string>> mc;
-    auto add = [&](const char* k, std::uint64_t v) {
-        if (v != 0) mc.emplace_back(k, std::to_string(v));
-    };
-    add("num_hidden_layers", m.num_hidden_layers);
-    add("hidden_size", m.hidden_size);
-    add("num_attention_heads", m.num_attention_heads);
-    add("num_key_value_heads", m.num_key_value_heads);
-    add("vocab_size", m.vocab_size);
-    add("intermediate_size", m.intermediate_size);
-    add("head_dim", m.head_dim);
-    add("max_model_len", m.max_model_len);
-    add("block_size", m.block_size);
-    if (m.kv_dtype_bytes != ModelConfig{}.kv_dtype_bytes)
-        mc.emplace_back("kv_dtype_bytes", std::to_string(m.kv_dtype_bytes));
-    std::vector<std::pair<std::string, std::string>> gpu;
-    if (!m.gpu_name.empty()) {
-        std::string s;
-        pack_append_json_string(s, m.gpu_name);
-        gpu.emplace_back("gpu_name", s);
-    }
-    if (m.gpu_memory_bytes != 0) gpu.emplace_back("gpu_memory_bytes", std::to_string(m.gpu_memory_bytes));
-    if (m.gpu_sm_count != 0) gpu.emplace_back("gpu_sm_count", std::to_string(m.gpu_sm_count));
-    if (m.compute_capability_major != 0 || m.compute_capability_minor != 0)
-        gpu.emplace_back("gpu_compute_capability", "[\n        " + std::to_string(m.compute_capability_major) +
-                                                       ",\n        " + std::to_string(m.compute_capability_minor) +
-                                                       "\n      ]");
-    if (m.gpu_count != 0) gpu.emplace_back("gpu_count", std::to_string(m.gpu_count));
-    if (!gpu.empty()) {
-        std::string g = "{";
-        for (std::size_t i = 0; i < gpu.size(); ++i) {
-            g += i == 0 ? "\n      \"" : ",\n      \"";
-            g += gpu[i].first + "\": " + gpu[i].second;
-        }
-        g += "\n    }";
-        mc.emplace_back("gpu", g);
-    }
-    if (!mc.empty()) {
-        out += ",\n  \"model_config\": {";
-        for (std::size_t i = 0; i < mc.size(); ++i) {
-            out += i == 0 ? "\n    \"" : ",\n    \"";
-            out += mc[i].first + "\": " + mc[i].second;
-        }
-        out += "\n  }";
+    if (const std::string mc = pack_model_config_json(m); !mc.empty()) {
+        out += ",\n  \"model_config\": ";
+        out += mc;
     }
     for (const auto& [k, v] : store.extra_fields()) {
         out += ",\n  ";

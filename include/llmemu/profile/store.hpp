@@ -16,8 +16,6 @@
 #include <utility>
 #include <vector>
 
-#include <xtensor/xtensor.hpp>
-
 #include "llmemu/error.hpp"
 #include "llmemu/profile/model_config.hpp"
 
@@ -228,8 +226,8 @@ public:
             if (row < m_row0 || col < m_col0) return npos;
             const std::uint64_t r = row - m_row0;
             const std::uint64_t c = col - m_col0;
-            if (r >= m_grid.shape()[0] || c >= m_grid.shape()[1]) return npos;
-            const std::uint32_t cell = m_grid.data()[r * m_grid.shape()[1] + c];
+            if (r >= m_grid_rows || c >= m_grid_cols) return npos;
+            const std::uint32_t cell = m_grid[r * m_grid_cols + c];
             if (cell == 0) return npos;
             const std::uint32_t i = cell - 1U;
             // The grid is keyed by cell; the stored centre must match exactly.
@@ -251,8 +249,8 @@ public:
     /// The dense grid, row-major (row = tt / tt_width - grid_row0(), column = conc /
     /// conc_width - grid_col0()); a cell holds bucket index + 1, or 0. Empty if not dense.
     [[nodiscard]] std::span<const std::uint16_t> grid() const noexcept { return {m_grid.data(), m_grid.size()}; }
-    [[nodiscard]] std::size_t grid_rows() const noexcept { return m_dense ? m_grid.shape()[0] : 0; }
-    [[nodiscard]] std::size_t grid_cols() const noexcept { return m_dense ? m_grid.shape()[1] : 0; }
+    [[nodiscard]] std::size_t grid_rows() const noexcept { return m_dense ? m_grid_rows : 0; }
+    [[nodiscard]] std::size_t grid_cols() const noexcept { return m_dense ? m_grid_cols : 0; }
     [[nodiscard]] std::uint64_t grid_row0() const noexcept { return m_row0; }
     [[nodiscard]] std::uint64_t grid_col0() const noexcept { return m_col0; }
     /// Bytes held by the raw samples (4 per sample).
@@ -287,13 +285,13 @@ private:
             std::max<std::uint64_t>(dense_budget_bytes, m_samples.size() * sizeof(float)) / sizeof(std::uint16_t);
         m_dense = m_tt.size() < 0xFFFFU && rows <= limit && cols <= limit && rows * cols <= limit;
         if (!m_dense) return;
-        m_grid =
-            xt::xtensor<std::uint16_t, 2>::from_shape({static_cast<std::size_t>(rows), static_cast<std::size_t>(cols)});
-        m_grid.fill(0);
+        m_grid_rows = static_cast<std::size_t>(rows);
+        m_grid_cols = static_cast<std::size_t>(cols);
+        m_grid.assign(m_grid_rows * m_grid_cols, 0);
         for (std::size_t i = 0; i < m_tt.size(); ++i) {
             const std::size_t r = m_tt[i] / m_bucketing.tt_width - m_row0;
             const std::size_t c = m_conc[i] / m_bucketing.conc_width - m_col0;
-            m_grid(r, c) = static_cast<std::uint16_t>(i + 1);
+            m_grid[r * m_grid_cols + c] = static_cast<std::uint16_t>(i + 1);
         }
     }
 
@@ -315,7 +313,9 @@ private:
     std::vector<std::uint32_t> m_conc;
     std::vector<std::uint32_t> m_offsets{0};
     std::vector<float> m_samples;
-    xt::xtensor<std::uint16_t, 2> m_grid;
+    std::vector<std::uint16_t> m_grid; // rows x cols, row-major
+    std::size_t m_grid_rows = 0;
+    std::size_t m_grid_cols = 0;
     std::uint64_t m_row0 = 0;
     std::uint64_t m_col0 = 0;
     std::uint32_t m_tt_min = 0;

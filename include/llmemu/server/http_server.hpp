@@ -26,6 +26,8 @@
 #include <utility>
 #include <vector>
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 
 #include <boost/asio/io_context.hpp>
@@ -67,7 +69,28 @@ struct ServerOptions {
     std::uint32_t default_completion_max_tokens = 16;
     /// A stream whose client reads slower than this much unsent data is dropped (aborted).
     std::size_t max_pending_bytes = 8U << 20U;
+    /// When set, every /v1 route needs `Authorization: Bearer <api_key>` (vLLM's --api-key);
+    /// others get 401 with vLLM's body {"error": "Unauthorized"}.
+    std::string api_key;
+    /// Host header values (without the port) the server answers; others get 400, so a web
+    /// page cannot reach a local server through DNS rebinding. Empty = the bound address,
+    /// plus localhost, 127.0.0.1 and ::1 when that address is loopback; any name when it is
+    /// a wildcard (0.0.0.0, ::). "*" allows every name.
+    std::vector<std::string> allowed_hosts;
+    /// POSTs must say `Content-Type: application/json` (a cross-site form cannot), else 415.
+    bool require_json_content_type = true;
+    /// Generations queued beyond the running ones before new ones are shed with 503 and
+    /// `Retry-After` (llm-d-inference-sim's max-waiting-queue-length); 0 = no limit.
+    std::uint32_t max_waiting_requests = 0;
+    /// Seconds sent in `Retry-After` with a shed request.
+    std::uint32_t retry_after_s = 1;
 };
+
+/// True for 127.0.0.0/8, ::1 and "localhost": an address only this machine reaches.
+[[nodiscard]] inline bool is_loopback_host(std::string_view host) {
+    if (host == "localhost" || host == "::1" || host == "[::1]") return true;
+    return host.size() >= 4 && host.substr(0, 4) == "127.";
+}
 
 /// Counters of the HTTP layer (readable from any thread).
 struct ServerStats {
@@ -77,6 +100,8 @@ struct ServerStats {
     std::uint64_t active_generations = 0;
     std::uint64_t client_aborts = 0;
     std::uint64_t errors_4xx = 0;
+    /// Generations refused with 503 because max_waiting_requests were already waiting.
+    std::uint64_t shed = 0;
 };
 
 namespace detail {
@@ -91,12 +116,16 @@ inline const char* status_text(int status) {
         return "OK";
     case 400:
         return "Bad Request";
+    case 401:
+        return "Unauthorized";
     case 404:
         return "Not Found";
     case 405:
         return "Method Not Allowed";
     case 413:
         return "Payload Too Large";
+    case 415:
+        return "Unsupported Media Type";
     case 431:
         return "Request Header Fields Too Large";
     case 500:
@@ -106,6 +135,15 @@ inline const char* status_text(int status) {
     default:
         return "Unknown";
     }
+}
+
+inline bool iequals_ascii(std::string_view a, std::string_view b) noexcept {
+    if (a.size() != b.size()) return false;
+    for (std::size_t i = 0; i < a.size(); ++i) {
+        auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; };
+        if (lower(a[i]) != lower(b[i])) return false;
+    }
+    return true;
 }
 
 inline void append_hex(std::string& out, std::size_t v) {
@@ -152,6 +190,17 @@ public:
         m_limits.served_models = {m_options.model_name};
         m_limits.max_model_len = backend.max_model_len();
         m_limits.default_completion_max_tokens = m_options.default_completion_max_tokens;
+        m_allowed_hosts = m_options.allowed_hosts;
+        if (m_allowed_hosts.empty()) {
+            const std::string& h = m_options.host;
+            if (h == "0.0.0.0" || h == "::" || h.empty()) {
+                m_allowed_hosts = {"*"};
+            } else {
+                m_allowed_hosts = {h};
+                if (is_loopback_host(h))
+                    m_allowed_hosts.insert(m_allowed_hosts.end(), {"localhost", "127.0.0.1", "::1"});
+            }
+        }
     }
     Server(const Server&) = delete;
     Server& operator=(const Server&) = delete;
@@ -200,6 +249,7 @@ public:
         s.active_generations = m_active.load();
         s.client_aborts = m_client_aborts.load();
         s.errors_4xx = m_errors.load();
+        s.shed = m_shed.load();
         return s;
     }
     [[nodiscard]] const ServerOptions& options() const noexcept { return m_options; }
@@ -238,8 +288,9 @@ private:
     std::thread m_thread;
     std::atomic<bool> m_stop_requested{false};
     std::atomic<std::uint16_t> m_port{0};
+    std::vector<std::string> m_allowed_hosts;
     std::atomic<std::uint64_t> m_connections{0}, m_requests{0}, m_generations{0}, m_active{0}, m_client_aborts{0},
-        m_errors{0};
+        m_errors{0}, m_shed{0};
 };
 
 namespace detail {
@@ -248,7 +299,8 @@ namespace detail {
 class HttpSession : public std::enable_shared_from_this<HttpSession> {
 public:
     HttpSession(Server& server, tcp::socket socket)
-        : m_server(server), m_socket(std::move(socket)), m_timer(m_socket.get_executor()) {}
+        : m_server(server), m_socket(std::move(socket)), m_timer(m_socket.get_executor()),
+          m_probe_timer(m_socket.get_executor()) {}
 
     void start() { do_read(); }
 
@@ -429,7 +481,83 @@ private:
             return;
         }
         ++m_server.m_requests;
-        handle_request();
+        // Nothing a request carries may end the server: whatever escapes the handlers
+        // becomes a 500 on this connection only.
+        try {
+            handle_request();
+        } catch (const std::exception& e) {
+            if (m_gen && !m_gen->finished) client_gone();
+            if (m_closed || m_headers_sent) {
+                close();
+                return;
+            }
+            m_keep_alive = false;
+            write_error({500, "internal error: " + echo_input(e.what(), 200), "server_error", {}, "internal_error"});
+        }
+    }
+
+    // Host allow-list, API key and media type: the checks before any route runs.
+    bool admit(const http::request<http::string_body>& req, std::string_view target) {
+        const auto host_field = req.find(http::field::host);
+        if (host_field == req.end()) {
+            if (req.version() >= 11) {
+                write_error({400, "HTTP/1.1 requests need a Host header", "invalid_request_error", {}, "invalid_host"});
+                return false;
+            }
+        } else if (!host_allowed(std::string_view(host_field->value().data(), host_field->value().size()))) {
+            write_error({400,
+                         "Host '" +
+                             echo_input(std::string_view(host_field->value().data(), host_field->value().size())) +
+                             "' is not served here (the server answers the names it is bound to; start it with "
+                             "--allowed-hosts to add names)",
+                         "invalid_request_error",
+                         {},
+                         "invalid_host"});
+            return false;
+        }
+        if (!m_server.m_options.api_key.empty() && target.substr(0, 3) == "/v1" && !authorized(req)) {
+            ++m_server.m_errors;
+            write_response(401, "application/json", R"({"error":"Unauthorized"})");
+            return false;
+        }
+        return true;
+    }
+
+    [[nodiscard]] bool host_allowed(std::string_view host) const {
+        // Strip the port: "name:8000", "[::1]:8000", "[::1]".
+        if (!host.empty() && host.front() == '[') {
+            const auto close_bracket = host.find(']');
+            if (close_bracket == std::string_view::npos) return false;
+            host = host.substr(1, close_bracket - 1);
+        } else if (const auto colon = host.find(':');
+                   colon != std::string_view::npos && host.find(':', colon + 1) == std::string_view::npos) {
+            host = host.substr(0, colon);
+        }
+        for (const auto& allowed : m_server.m_allowed_hosts)
+            if (allowed == "*" || iequals_ascii(allowed, host)) return true;
+        return false;
+    }
+
+    [[nodiscard]] bool authorized(const http::request<http::string_body>& req) const {
+        const auto it = req.find(http::field::authorization);
+        if (it == req.end()) return false;
+        std::string_view v(it->value().data(), it->value().size());
+        if (v.size() < 7 || !iequals_ascii(v.substr(0, 7), "Bearer ")) return false;
+        v.remove_prefix(7);
+        const std::string& key = m_server.m_options.api_key;
+        // Constant time in the key's contents (the length may show).
+        unsigned diff = v.size() == key.size() ? 0U : 1U;
+        for (std::size_t i = 0; i < key.size(); ++i)
+            diff |= static_cast<unsigned>(static_cast<unsigned char>(key[i]) ^
+                                          static_cast<unsigned char>(i < v.size() ? v[i] : 0));
+        return diff == 0;
+    }
+
+    [[nodiscard]] static bool is_json_content_type(std::string_view ct) {
+        if (const auto semi = ct.find(';'); semi != std::string_view::npos) ct = ct.substr(0, semi);
+        while (!ct.empty() && (ct.back() == ' ' || ct.back() == '\t')) ct.remove_suffix(1);
+        while (!ct.empty() && (ct.front() == ' ' || ct.front() == '\t')) ct.remove_prefix(1);
+        return iequals_ascii(ct, "application/json");
     }
 
     void handle_request() {
@@ -437,11 +565,14 @@ private:
         m_keep_alive = req.keep_alive();
         std::string_view target(req.target().data(), req.target().size());
         if (const auto q = target.find('?'); q != std::string_view::npos) target = target.substr(0, q);
+        if (!admit(req, target)) return;
         const auto method = req.method();
         auto want = [&](http::verb v) {
             if (method == v || (v == http::verb::get && method == http::verb::head)) return true;
             write_error({405,
-                         "method " + std::string(req.method_string()) + " is not allowed on " + std::string(target),
+                         "method " +
+                             echo_input(std::string_view(req.method_string().data(), req.method_string().size()), 16) +
+                             " is not allowed on " + echo_input(target),
                          "invalid_request_error",
                          {},
                          "method_not_allowed"});
@@ -449,6 +580,18 @@ private:
         };
         if (target == "/v1/completions" || target == "/v1/chat/completions") {
             if (!want(http::verb::post)) return;
+            if (m_server.m_options.require_json_content_type) {
+                const auto ct = req[http::field::content_type];
+                if (!is_json_content_type(std::string_view(ct.data(), ct.size()))) {
+                    write_error({415,
+                                 "Content-Type is '" + echo_input(std::string_view(ct.data(), ct.size())) +
+                                     "'; send the body as JSON with 'Content-Type: application/json'",
+                                 "invalid_request_error",
+                                 {},
+                                 "unsupported_media_type"});
+                    return;
+                }
+            }
             start_generation(target == "/v1/completions" ? Endpoint::completions : Endpoint::chat_completions);
         } else if (target == "/health" || target == "/ping") {
             if (!want(http::verb::get)) return;
@@ -474,13 +617,14 @@ private:
             const auto snap = to_metrics_snapshot(m_server.m_backend.snapshot());
             std::string page = m_server.m_metrics.render(snap);
             metrics::append_process_metrics(page);
+            append_shed_metric(page);
             write_response(200, "text/plain; version=0.0.4; charset=utf-8", page);
         } else if (target == "/version") {
             if (!want(http::verb::get)) return;
             write_response(200, "application/json", nlohmann::json{{"version", LLMEMU_VERSION_STRING}}.dump());
         } else {
             write_error({404,
-                         "route " + std::string(target) +
+                         "route " + echo_input(target) +
                              " not found; this server serves /v1/completions, /v1/chat/completions, "
                              "/v1/models, /health and /metrics",
                          "invalid_request_error",
@@ -489,10 +633,39 @@ private:
         }
     }
 
+    // llmemu's own counter beside vLLM's: requests shed by --max-waiting-requests.
+    void append_shed_metric(std::string& page) const {
+        page += "# HELP llmemu:requests_shed Generation requests refused with 503 because --max-waiting-requests "
+                "requests were already waiting.\n# TYPE llmemu:requests_shed counter\nllmemu:requests_shed_total{"
+                "model_name=\"";
+        metrics::append_label_value(page, m_server.m_options.model_name);
+        page += "\",engine=\"";
+        metrics::append_label_value(page, m_server.m_options.engine_label);
+        page += "\"} ";
+        metrics::append_prometheus_number(page, static_cast<double>(m_server.m_shed.load()));
+        page += '\n';
+    }
+
     void start_generation(Endpoint endpoint) {
         if (m_server.m_stopping) {
             write_error({503, "server is shutting down", "server_error", {}, "unavailable"});
             return;
+        }
+        if (const auto limit = m_server.m_options.max_waiting_requests; limit != 0) {
+            const std::uint64_t active = m_server.m_active.load();
+            const std::uint64_t running = m_server.m_backend.snapshot().running;
+            if (active > running && active - running >= limit) {
+                ++m_server.m_shed;
+                m_extra_headers = "Retry-After: " + std::to_string(m_server.m_options.retry_after_s) + "\r\n";
+                write_error({503,
+                             "the server is overloaded: " + std::to_string(active - running) +
+                                 " requests are already waiting (--max-waiting-requests " + std::to_string(limit) +
+                                 "); retry later",
+                             "server_error",
+                             {},
+                             "overloaded"});
+                return;
+            }
         }
         GenerationRequest request;
         try {
@@ -560,7 +733,7 @@ private:
 
     // Watches the socket while a request runs, to notice a client that goes away.
     void start_watch() {
-        if (m_watching || m_closed) return;
+        if (m_watching || m_closed || m_peer_eof) return;
         m_watching = true;
         m_socket.async_wait(tcp::socket::wait_read,
                             [self = shared_from_this()](const boost::system::error_code& ec) { self->on_watch(ec); });
@@ -572,8 +745,20 @@ private:
         if (!ec) {
             char c = 0;
             const auto n = ::recv(m_socket.native_handle(), &c, 1, MSG_PEEK | MSG_DONTWAIT);
-            if (n > 0) { // a pipelined next request: leave it for do_read
-                if (done) next_request();
+            if (n > 0) {
+                if (done) { // a pipelined next request: do_read parses it
+                    next_request();
+                    return;
+                }
+                take_pipelined();
+                if (!m_closed) start_watch(); // keep noticing a client that goes away
+                return;
+            }
+            if (n == 0) { // end of stream: the client closed, or only half-closed its side
+                if (done)
+                    next_request(); // do_read answers what is buffered, then sees the end
+                else
+                    on_peer_eof();
                 return;
             }
             if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
@@ -590,6 +775,80 @@ private:
             next_request();
         else if (ec != asio::error::operation_aborted)
             client_gone();
+    }
+
+    // Bytes that arrive while a request runs (a pipelined request, or junk) go into the
+    // read buffer for do_read, up to max_pipelined_bytes; beyond that the connection
+    // closes after this response and the excess is discarded, so the socket stays watched.
+    static constexpr std::size_t max_pipelined_bytes = 64U * 1024U;
+    void take_pipelined() {
+        const int fd = m_socket.native_handle();
+        char scratch[4096];
+        for (int round = 0; round < 64; ++round) { // then back to the loop: a flood cannot starve it
+            const bool keep = m_keep_alive && m_buffer.size() < max_pipelined_bytes;
+            const std::size_t room = keep ? max_pipelined_bytes - m_buffer.size() : sizeof scratch;
+            char* dst = keep ? static_cast<char*>(m_buffer.prepare(room).data()) : scratch;
+            const auto got = ::recv(fd, dst, std::min(room, sizeof scratch), MSG_DONTWAIT);
+            if (got > 0) {
+                if (keep)
+                    m_buffer.commit(static_cast<std::size_t>(got));
+                else
+                    m_keep_alive = false;
+                continue;
+            }
+            if (got == 0) {
+                on_peer_eof();
+                return;
+            }
+            if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return;
+            client_gone();
+            return;
+        }
+    }
+
+    // The client's side of the connection ended while its request runs. A client that
+    // only half-closed (shutdown(SHUT_WR), allowed by HTTP/1.1) still reads the answer; one
+    // that closed answers any data with a reset. Find out which with an interim
+    // `100 Continue` (HTTP/1.1 clients skip 1xx responses), before the response has begun.
+    void on_peer_eof() {
+        if (m_peer_eof || m_closed) return;
+        m_peer_eof = true;
+        if (!m_gen || m_gen->finished) return;
+        if (m_parser && m_parser->get().version() < 11) {
+            client_gone(); // an HTTP/1.0 client cannot take an interim response
+            return;
+        }
+        // A FIN once the stream has begun is a client that stopped reading: gone. (A client
+        // that half-closes does so right after its request, before any answer.)
+        if (m_headers_sent) {
+            client_gone();
+            return;
+        }
+        m_raw_pending.insert(0, "HTTP/1.1 100 Continue\r\n\r\n");
+        flush();
+        check_reset(0);
+    }
+
+    // After the probe: a reset shows as the socket's error (ECONNRESET) or a closed TCP
+    // state (reads keep reporting the end of stream). Checked at 50, 150, 350 and 750 ms,
+    // enough for a round trip beyond loopback.
+    void check_reset(int attempt) {
+        m_probe_timer.expires_after(std::chrono::milliseconds(50 << attempt));
+        m_probe_timer.async_wait([self = shared_from_this(), attempt](const boost::system::error_code& e) {
+            if (e || self->m_closed || !self->m_gen || self->m_gen->finished) return;
+            const int fd = self->m_socket.native_handle();
+            int err = 0;
+            socklen_t len = sizeof err;
+            tcp_info info{};
+            socklen_t info_len = sizeof info;
+            const bool reset =
+                (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err != 0) ||
+                (::getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &info_len) == 0 && info.tcpi_state == TCP_CLOSE);
+            if (reset)
+                self->client_gone();
+            else if (attempt < 3)
+                self->check_reset(attempt + 1);
+        });
     }
 
     void client_gone() {
@@ -618,6 +877,13 @@ private:
         out += content_type;
         out += "\r\nContent-Length: ";
         out += std::to_string(body.size());
+        if (!m_extra_headers.empty()) {
+            out += "\r\n";
+            out += m_extra_headers;
+            out.pop_back(); // the header block below adds the line end
+            out.pop_back();
+            m_extra_headers.clear();
+        }
         out += keep_alive() ? "\r\nConnection: keep-alive\r\n\r\n" : "\r\nConnection: close\r\n\r\n";
         const bool head = m_parser && m_parser->is_done() && m_parser->get().method() == http::verb::head;
         if (!head) out += body;
@@ -679,6 +945,7 @@ private:
         if (m_closed) return;
         m_closed = true;
         m_timer.cancel();
+        m_probe_timer.cancel();
         boost::system::error_code ignored;
         m_socket.shutdown(tcp::socket::shutdown_both, ignored);
         m_socket.close(ignored);
@@ -687,18 +954,21 @@ private:
     Server& m_server;
     tcp::socket m_socket;
     asio::steady_timer m_timer;
+    asio::steady_timer m_probe_timer; // on_peer_eof's check for a reset
     beast::flat_buffer m_buffer;
     std::optional<http::request_parser<http::string_body>> m_parser;
     std::optional<Generation> m_gen;
-    std::string m_raw_pending;  // bytes to send as they are (status line, headers)
-    std::string m_body_pending; // stream data to send as one HTTP chunk
-    std::string m_out;          // being written
+    std::string m_raw_pending;   // bytes to send as they are (status line, headers)
+    std::string m_body_pending;  // stream data to send as one HTTP chunk
+    std::string m_out;           // being written
+    std::string m_extra_headers; // "Name: value\r\n" lines for the next write_response
     bool m_keep_alive = true;
     bool m_headers_sent = false;
     bool m_stream_ended = false;
     bool m_writing = false;
     bool m_watching = false;
     bool m_reading = false;
+    bool m_peer_eof = false; // the client sent its FIN (closed or half-closed)
     bool m_closed = false;
 };
 
@@ -707,10 +977,11 @@ private:
 inline void Server::listen() {
     namespace asio = detail::asio;
     boost::system::error_code ec;
-    const auto address = asio::ip::make_address(m_options.host, ec);
+    const auto address = asio::ip::make_address(m_options.host == "localhost" ? "127.0.0.1" : m_options.host, ec);
     if (ec)
-        llmemu::detail::throw_error<config_error>("server: --host '" + m_options.host +
-                                                  "' is not an IP address (use e.g. 127.0.0.1 or 0.0.0.0)");
+        llmemu::detail::throw_error<config_error>(
+            "server: --host '" + m_options.host +
+            "' is not an IP address or localhost (use e.g. 127.0.0.1 or 0.0.0.0)");
     detail::tcp::endpoint endpoint(address, m_options.port);
     m_acceptor.emplace(*m_ioc);
     m_acceptor->open(endpoint.protocol(), ec);

@@ -46,6 +46,9 @@ struct LoadOptions {
     /// Seeds the prompt contents (unique random token ids per request, as vLLM's random
     /// dataset; no two prompts share a prefix-cache block).
     std::uint64_t seed = 0;
+    /// When set, fills request `index`'s prompt token ids (prompt_len of them, for workloads
+    /// that share prefixes); unset or left empty: unique random ids.
+    std::function<void(std::size_t index, std::vector<std::int32_t>& ids)> prompt_ids;
     /// Called after each finished request with the number finished so far.
     std::function<void(std::size_t)> progress;
 };
@@ -66,17 +69,24 @@ inline std::string make_request_body(const LoadRequest& r, std::size_t index, co
     nlohmann::json body{
         {"model", o.model}, {"temperature", 0.0}, {"stream", true}, {"stream_options", {{"include_usage", true}}}};
     if (o.ignore_eos) body["ignore_eos"] = true;
+    std::vector<std::int32_t> shared;
+    if (o.prompt_ids) o.prompt_ids(index, shared);
     if (o.api == ClientApi::completions) {
-        std::vector<std::int32_t> ids(r.prompt_len);
-        for (auto& id : ids) id = static_cast<std::int32_t>(1000 + uniform_index(rng, 29000));
+        std::vector<std::int32_t> ids = std::move(shared);
+        if (ids.empty()) {
+            ids.resize(r.prompt_len);
+            for (auto& id : ids) id = static_cast<std::int32_t>(1000 + uniform_index(rng, 29000));
+        }
         body["prompt"] = std::move(ids);
         body["max_tokens"] = r.output_len;
     } else {
         const std::uint32_t words = r.prompt_len > 8 ? r.prompt_len - 7 : 1;
         std::string text;
         text.reserve(words * 5);
+        // Shared-prefix prompts: one word per id, so equal id prefixes give equal text prefixes.
         for (std::uint32_t i = 0; i < words; ++i)
-            text += SyntheticVocabulary::token_text(static_cast<TokenId>(uniform_index(rng, 1U << 20U)));
+            text += SyntheticVocabulary::token_text(
+                i < shared.size() ? shared[i] : static_cast<TokenId>(uniform_index(rng, 1U << 20U)));
         body["messages"] = nlohmann::json::array({{{"role", "user"}, {"content", std::move(text)}}});
         body["max_completion_tokens"] = r.output_len;
     }
@@ -117,6 +127,14 @@ inline LoadResult run_load(boost::asio::io_context& ioc, StreamingClient& client
             client.post(opts.endpoint, std::move(bodies[i]), opts.api, [&, i](StreamOutcome o) {
                 const auto now = clock::now();
                 last_done = std::max(last_done, now);
+                // With ignore_eos the server owes exactly output_len tokens: fewer is a failure
+                // (a stream cut short), as it would be for vllm bench serve's users.
+                if (o.success && opts.ignore_eos && o.output_tokens < reqs[i].output_len) {
+                    o.success = false;
+                    o.error = "the stream ended after " + std::to_string(o.output_tokens) + " of " +
+                              std::to_string(reqs[i].output_len) + " tokens (finish_reason \"" + o.finish_reason +
+                              "\")";
+                }
                 RequestTiming t;
                 t.success = o.success;
                 t.start_time_s = std::chrono::duration<double>(o.start - t0).count();

@@ -34,14 +34,37 @@ struct ApiError {
     std::string code;  // empty -> null
 
     /// The JSON body clients expect (openai-python / openai-node parse `error.message`).
+    /// Never throws on odd bytes: invalid UTF-8 in the message becomes U+FFFD.
     [[nodiscard]] std::string body() const {
         nlohmann::json e{{"message", message},
                          {"type", type},
                          {"param", param.empty() ? nlohmann::json(nullptr) : nlohmann::json(param)},
                          {"code", code.empty() ? nlohmann::json(nullptr) : nlohmann::json(code)}};
-        return nlohmann::json{{"error", std::move(e)}}.dump();
+        return nlohmann::json{{"error", std::move(e)}}.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     }
 };
+
+/// Echoes client input into a message: at most `max_bytes` of it, control bytes,
+/// backslashes and bytes outside printable ASCII written as \xNN, and "..." when cut.
+/// The result is plain ASCII, so it is safe in any JSON string, log line or header.
+[[nodiscard]] inline std::string echo_input(std::string_view s, std::size_t max_bytes = 64) {
+    static constexpr char hex[] = "0123456789abcdef";
+    std::string out;
+    out.reserve(std::min(s.size(), max_bytes) + 8);
+    const std::size_t n = std::min(s.size(), max_bytes);
+    for (std::size_t i = 0; i < n; ++i) {
+        const auto u = static_cast<unsigned char>(s[i]);
+        if (u >= 0x20 && u < 0x7f && u != '\\') {
+            out += static_cast<char>(u);
+        } else {
+            out += "\\x";
+            out += hex[u >> 4U];
+            out += hex[u & 15U];
+        }
+    }
+    if (s.size() > max_bytes) out += "...";
+    return out;
+}
 
 /// Thrown by the parser for a request the server must refuse; carries the response.
 class api_exception : public request_error {
@@ -68,6 +91,8 @@ struct ValidationLimits {
     std::uint32_t max_model_len = 4096;
     /// `max_tokens` when a /v1/completions request gives none (OpenAI's default).
     std::uint32_t default_completion_max_tokens = 16;
+    /// Deepest nesting of arrays/objects a body may have (deeper: 400 before parsing).
+    std::size_t max_json_depth = 64;
 };
 
 /// A validated generation request, ready for the engine.
@@ -107,6 +132,49 @@ inline std::string type_name(const nlohmann::json& v) {
     }
 }
 
+// A short, non-recursive description of a JSON value for error messages: a number or
+// literal as written, a string (echoed, cut), or the kind and size of a container (never
+// its contents: a body may nest containers thousands deep).
+inline std::string brief(const nlohmann::json& v) {
+    switch (v.type()) {
+    case nlohmann::json::value_t::string:
+        return "\"" + echo_input(v.get_ref<const std::string&>(), 40) + "\"";
+    case nlohmann::json::value_t::array:
+        return "an array of " + std::to_string(v.size());
+    case nlohmann::json::value_t::object:
+        return "an object of " + std::to_string(v.size()) + " keys";
+    default:
+        return echo_input(v.dump(), 40);
+    }
+}
+
+// Deepest nesting of arrays/objects in a JSON text (strings skipped), stopping as soon as
+// `limit` is exceeded; a cheap pre-pass so that no later step (parse, error messages,
+// destruction) ever recurses that deep.
+inline std::size_t json_nesting_depth(std::string_view text, std::size_t limit) noexcept {
+    std::size_t depth = 0, deepest = 0;
+    bool in_string = false;
+    for (std::size_t i = 0; i < text.size(); ++i) {
+        const char c = text[i];
+        if (in_string) {
+            if (c == '\\')
+                ++i;
+            else if (c == '"')
+                in_string = false;
+        } else if (c == '"') {
+            in_string = true;
+        } else if (c == '[' || c == '{') {
+            if (++depth > deepest) {
+                deepest = depth;
+                if (deepest > limit) return deepest;
+            }
+        } else if ((c == ']' || c == '}') && depth > 0) {
+            --depth;
+        }
+    }
+    return deepest;
+}
+
 // Integer-valued number (1, 1.0) in [lo, hi], or nullopt when absent/null.
 inline std::optional<std::int64_t> get_int(const nlohmann::json& body, const char* key, std::int64_t lo,
                                            std::int64_t hi) {
@@ -127,13 +195,13 @@ inline std::optional<std::int64_t> get_int(const nlohmann::json& body, const cha
     } else if (it->is_number_float()) {
         v = it->get<double>();
         if (!std::isfinite(v) || v != std::floor(v))
-            throw_api(400, std::string("'") + key + "' must be an integer, got " + it->dump(), key, "invalid_type");
+            throw_api(400, std::string("'") + key + "' must be an integer, got " + brief(*it), key, "invalid_type");
     } else {
         throw_api(400, std::string("'") + key + "' must be an integer, got " + type_name(*it), key, "invalid_type");
     }
     if (v < static_cast<double>(lo) || v > static_cast<double>(hi))
         throw_api(400,
-                  std::string("'") + key + "' is " + it->dump() + "; it must be in [" + std::to_string(lo) + ", " +
+                  std::string("'") + key + "' is " + brief(*it) + "; it must be in [" + std::to_string(lo) + ", " +
                       std::to_string(hi) + "]",
                   key);
     return static_cast<std::int64_t>(v);
@@ -160,7 +228,7 @@ inline void read_token_ids(const nlohmann::json& arr, std::vector<TokenId>& out)
     for (const auto& t : arr) {
         if (!t.is_number_integer() || t.get<std::int64_t>() < 0 ||
             t.get<std::int64_t>() > std::numeric_limits<TokenId>::max())
-            throw_api(400, "'prompt' token ids must be non-negative 32-bit integers, got " + t.dump(), "prompt",
+            throw_api(400, "'prompt' token ids must be non-negative 32-bit integers, got " + brief(t), "prompt",
                       "invalid_type");
         out.push_back(static_cast<TokenId>(t.get<std::int64_t>()));
     }
@@ -218,7 +286,7 @@ inline void read_messages(const nlohmann::json& body, GenerationRequest& r) {
         const TokenId rid = role_id(role->get_ref<const std::string&>());
         if (rid < 0)
             throw_api(400,
-                      "'" + param + ".role' is '" + role->get<std::string>() +
+                      "'" + param + ".role' is '" + echo_input(role->get_ref<const std::string&>(), 32) +
                           "'; expected system, user, assistant, tool or developer",
                       param + ".role");
         r.prompt_tokens.push_back(im_start);
@@ -271,11 +339,18 @@ inline void reject_if_present(const nlohmann::json& body, const char* key, const
 inline GenerationRequest parse_generation_request(std::string_view body_text, Endpoint endpoint,
                                                   const ValidationLimits& limits) {
     using detail::throw_api;
+    if (const auto depth = detail::json_nesting_depth(body_text, limits.max_json_depth); depth > limits.max_json_depth)
+        throw_api(400,
+                  "request body nests arrays/objects more than " + std::to_string(limits.max_json_depth) +
+                      " levels deep; flatten it (a prompt is a string or a flat list of token ids)",
+                  {}, "invalid_json");
     nlohmann::json body;
     try {
         body = nlohmann::json::parse(body_text.begin(), body_text.end());
-    } catch (const nlohmann::json::parse_error& e) {
-        throw_api(400, std::string("request body is not valid JSON: ") + e.what(), {}, "invalid_json");
+    } catch (const nlohmann::json::exception& e) {
+        // parse_error, and out_of_range for a number beyond double (1e400). The parser's
+        // message quotes the offending bytes (maybe invalid UTF-8): echo them escaped.
+        throw_api(400, "request body is not valid JSON: " + echo_input(e.what(), 200), {}, "invalid_json");
     }
     if (!body.is_object())
         throw_api(400, "request body must be a JSON object, got " + detail::type_name(body), {}, "invalid_type");
@@ -290,7 +365,7 @@ inline GenerationRequest parse_generation_request(std::string_view body_text, En
     r.model = model->get<std::string>();
     if (std::find(limits.served_models.begin(), limits.served_models.end(), r.model) == limits.served_models.end())
         throw_api(400,
-                  "The model `" + r.model + "` does not exist; this server serves `" +
+                  "The model `" + echo_input(r.model) + "` does not exist; this server serves `" +
                       (limits.served_models.empty() ? std::string() : limits.served_models.front()) +
                       "` (see GET /v1/models)",
                   "model", "model_not_found");
@@ -396,9 +471,10 @@ public:
     ResponseWriter(Endpoint endpoint, std::string id, std::string model, std::int64_t created)
         : m_endpoint(endpoint), m_id(std::move(id)), m_model(std::move(model)), m_created(created) {
         const bool chat = endpoint == Endpoint::chat_completions;
-        m_head = "{\"id\":" + nlohmann::json(m_id).dump() + ",\"object\":\"" +
-                 (chat ? "chat.completion.chunk" : "text_completion") + "\",\"created\":" + std::to_string(m_created) +
-                 ",\"model\":" + nlohmann::json(m_model).dump();
+        m_head = "{\"id\":" + nlohmann::json(m_id).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) +
+                 ",\"object\":\"" + (chat ? "chat.completion.chunk" : "text_completion") +
+                 "\",\"created\":" + std::to_string(m_created) +
+                 ",\"model\":" + nlohmann::json(m_model).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
         m_token_head = m_head + (chat ? ",\"choices\":[{\"index\":0,\"delta\":{\"content\":\""
                                       : ",\"choices\":[{\"index\":0,\"text\":\"");
     }
@@ -474,7 +550,7 @@ public:
                            {"total_tokens", prompt_tokens + completion_tokens},
                            {"completion_tokens", completion_tokens},
                            {"prompt_tokens_details", nullptr}}}};
-        return j.dump();
+        return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     }
 
 private:

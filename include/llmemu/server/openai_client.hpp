@@ -42,6 +42,10 @@ struct ServerAddress {
     std::uint16_t port = 8000;
     std::string path_prefix;
 
+    /// The Host header's value: host (an IPv6 literal in brackets) and port.
+    [[nodiscard]] std::string host_header() const {
+        return (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" + std::to_string(port);
+    }
     /// Parses `http://host[:port][/prefix]`. Throws config_error for anything else.
     static ServerAddress parse(std::string_view url) {
         auto fail = [&](const std::string& why) {
@@ -105,7 +109,7 @@ inline std::pair<int, std::string> http_get(const ServerAddress& a, const std::s
         asio::ip::tcp::resolver resolver(ioc);
         asio::ip::tcp::socket socket(ioc);
         asio::connect(socket, resolver.resolve(a.host, std::to_string(a.port)));
-        const std::string req = "GET " + a.path_prefix + path + " HTTP/1.1\r\nHost: " + a.host +
+        const std::string req = "GET " + a.path_prefix + path + " HTTP/1.1\r\nHost: " + a.host_header() +
                                 "\r\nUser-Agent: llmemu-bench\r\nConnection: close\r\n\r\n";
         asio::write(socket, asio::buffer(req));
         boost::beast::flat_buffer buffer;
@@ -211,7 +215,7 @@ private:
 
         void begin() {
             request_text = "POST " + client.m_address.path_prefix + path +
-                           " HTTP/1.1\r\nHost: " + client.m_address.host + ":" + std::to_string(client.m_address.port) +
+                           " HTTP/1.1\r\nHost: " + client.m_address.host_header() +
                            "\r\nUser-Agent: llmemu-bench\r\nContent-Type: application/json\r\nAccept: "
                            "text/event-stream\r\nConnection: keep-alive\r\nContent-Length: " +
                            std::to_string(body.size()) + "\r\n\r\n" + body;
@@ -430,6 +434,19 @@ private:
                 out.success = true;
                 out.latency_s = std::chrono::duration<double>(last - out.start).count();
                 if (!out.usage_seen) out.output_tokens = SyntheticVocabulary::count(out.generated_text);
+                // A stream the server cut short is not a completed request.
+                if (out.finish_reason == "abort") {
+                    out.success = false;
+                    out.error = "the server aborted the stream (finish_reason \"abort\") after " +
+                                std::to_string(out.output_tokens) + " tokens";
+                } else if (out.finish_reason.empty()) {
+                    out.success = false;
+                    out.error = "the stream ended without a finish_reason after " + std::to_string(out.output_tokens) +
+                                " tokens";
+                } else if (!out.done_seen) {
+                    out.success = false;
+                    out.error = "the stream ended without its final 'data: [DONE]'";
+                }
             } else {
                 out.success = false;
                 out.error = "Never received a valid chunk to calculate TTFT.";

@@ -1,7 +1,8 @@
 #pragma once
 /// \file workload.hpp
-/// Builds a whole workload (arrival time and lengths of every request) from a description:
-/// trace replay, vLLM's random dataset, or lengths sampled from a trace with synthetic
+/// Builds a whole workload (arrival time, lengths and, where prompts share prefixes, prompt
+/// contents of every request) from a description: trace replay (CSV or Mooncake JSONL, told
+/// apart by content), vLLM's random dataset, or lengths sampled from a trace with synthetic
 /// arrivals. Deterministic for a seed.
 
 #include <cmath>
@@ -15,7 +16,12 @@
 #include "llmemu/error.hpp"
 #include "llmemu/random.hpp"
 #include "llmemu/workload/arrivals.hpp"
+#include "llmemu/workload/datasets.hpp"
+#include "llmemu/workload/length_model.hpp"
 #include "llmemu/workload/lengths.hpp"
+#include "llmemu/workload/mooncake.hpp"
+#include "llmemu/workload/prompt.hpp"
+#include "llmemu/workload/schedule.hpp"
 #include "llmemu/workload/trace.hpp"
 
 namespace llmemu {
@@ -27,22 +33,53 @@ struct WorkloadRequest {
     std::uint32_t prompt_len = 0;
     /// Tokens the request generates (max_tokens with ignore_eos: exactly this many).
     std::uint32_t output_len = 0;
+    /// The prompt's contents when it shares prefixes with other requests (segments summing
+    /// to prompt_len); empty = a prompt unique to this request.
+    PromptSegments prompt;
+    /// The prompt's token ids when it comes from text (custom, sharegpt); empty otherwise.
+    std::vector<TokenId> prompt_ids;
 };
 
 /// Where the requests come from.
 enum class WorkloadKind {
-    /// Replay a trace CSV: its arrival times (optionally rescaled) and exact lengths.
+    /// Replay a trace (CSV, or Mooncake JSONL with its prompt reuse): its arrival times
+    /// (optionally rescaled) and exact lengths.
     trace,
     /// vLLM's random dataset: UniformLengths(input_len, output_len, range_ratio).
     random,
-    /// Lengths drawn from a trace CSV (joint empirical distribution), synthetic arrivals.
+    /// Lengths drawn from a trace (joint empirical distribution), synthetic arrivals.
     empirical,
+    /// vLLM's prefix_repetition: num_prefixes shared prefixes, each with its own suffixes.
+    prefix_repetition,
+    /// vLLM's custom dataset: JSONL prompts (dataset_path), output custom_output_len.
+    custom,
+    /// vLLM's sharegpt dataset: conversations JSON (dataset_path).
+    sharegpt,
 };
+
+/// "trace", "random", "empirical", "prefix_repetition", "custom", "sharegpt".
+[[nodiscard]] inline const char* to_string(WorkloadKind k) noexcept {
+    switch (k) {
+    case WorkloadKind::trace:
+        return "trace";
+    case WorkloadKind::random:
+        return "random";
+    case WorkloadKind::empirical:
+        return "empirical";
+    case WorkloadKind::prefix_repetition:
+        return "prefix_repetition";
+    case WorkloadKind::custom:
+        return "custom";
+    case WorkloadKind::sharegpt:
+        return "sharegpt";
+    }
+    return "trace";
+}
 
 /// A workload description (what the command line's workload flags fill in).
 struct WorkloadSpec {
     WorkloadKind kind = WorkloadKind::trace;
-    /// Trace CSV (trace and empirical kinds).
+    /// Trace file, CSV or Mooncake JSONL (trace and empirical kinds).
     std::filesystem::path trace_path;
     /// Requests: trace kind: the first N (0 = all); random/empirical: how many (0 = 1000, vLLM's default).
     std::size_t num_prompts = 0;
@@ -54,6 +91,27 @@ struct WorkloadSpec {
     std::optional<double> request_rate;
     double burstiness = 1.0;
     std::uint64_t seed = 0;
+    /// random: tokens of one prefix every prompt starts with (vLLM's --random-prefix-len).
+    std::uint32_t random_prefix_len = 0;
+    /// prefix_repetition (vLLM's --prefix-repetition-* flags).
+    std::uint32_t prefix_len = 256;
+    std::uint32_t suffix_len = 256;
+    std::uint32_t num_prefixes = 10;
+    std::uint32_t prefix_output_len = 128;
+    /// custom / sharegpt: the dataset file (vLLM's --dataset-path).
+    std::filesystem::path dataset_path;
+    /// custom: every output length (vLLM's --custom-output-len).
+    std::uint32_t custom_output_len = 256;
+    /// sharegpt: every output length; 0 = each completion's token count (vLLM's default).
+    std::uint32_t sharegpt_output_len = 0;
+    /// vLLM's --ramp-up-strategy: synthetic arrivals at a rate growing over the requests.
+    std::optional<RampUp> ramp_up;
+    /// A rate schedule (a time,rate CSV path or diurnal:MEAN[,AMPLITUDE[,PERIOD_S]]):
+    /// synthetic arrivals follow it; a trace's arrival times are mapped onto it.
+    std::string rate_schedule;
+    /// An output-length model file (`llmemu workload fit`): random/empirical kinds draw each
+    /// output length from it given the prompt length (empty = their own output lengths).
+    std::filesystem::path output_lengths;
 };
 
 /// A built workload, with a one-line description for summaries.
@@ -63,12 +121,51 @@ struct Workload {
 };
 
 namespace detail {
+/// A segment content unique to (seed, tag, index).
+[[nodiscard]] inline std::uint64_t workload_content(std::uint64_t seed, std::uint64_t tag,
+                                                    std::uint64_t index) noexcept {
+    std::uint64_t z = seed * 0x9E3779B97F4A7C15ULL ^ tag ^ (index * 0xD1B54A32D192ED03ULL);
+    z = (z ^ (z >> 30U)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27U)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31U);
+}
 inline std::string workload_fmt(double v) {
     char buf[64];
     std::snprintf(buf, sizeof buf, "%g", v);
     return buf;
 }
 } // namespace detail
+
+/// Reads a trace file of either format, told apart by its content (looks_like_mooncake_trace):
+/// a Mooncake JSONL trace (its arrivals and lengths; its prompt reuse is dropped, see
+/// read_mooncake_trace for it) or a CSV trace (read_trace_csv).
+inline Trace read_any_trace(const std::filesystem::path& path, bool require_arrivals = false) {
+    if (looks_like_mooncake_trace(path)) return read_mooncake_trace(path).trace;
+    return read_trace_csv(path, require_arrivals);
+}
+
+/// Whether any request's prompt shares content with others (so prefix reuse is possible).
+[[nodiscard]] inline bool has_shared_prompts(const Workload& w) noexcept {
+    for (const auto& r : w.requests)
+        if (!r.prompt.empty() || !r.prompt_ids.empty()) return true;
+    return false;
+}
+
+/// The prefix-cache hits an infinite cache would give on `w` in arrival order (see
+/// PrefixReuseCounter), skipping requests the engine refuses (prompt + output above
+/// `max_model_len`; 0 = no limit).
+[[nodiscard]] inline PrefixReuseCounter ideal_prefix_reuse(const Workload& w, std::uint32_t block_size,
+                                                           std::uint32_t max_model_len = 0) {
+    PrefixReuseCounter c(block_size);
+    for (const auto& r : w.requests) {
+        if (max_model_len != 0 && std::uint64_t{r.prompt_len} + r.output_len > max_model_len) continue;
+        if (!r.prompt_ids.empty())
+            c.observe_tokens(r.prompt_ids);
+        else
+            c.observe(r.prompt, r.prompt_len);
+    }
+    return c;
+}
 
 /// Builds the workload `spec` describes. Throws workload_error for a bad trace file or bad
 /// parameters (rate <= 0, burstiness <= 0, range ratio outside [0, 1), zero lengths).
@@ -82,51 +179,202 @@ inline Workload build_workload(const WorkloadSpec& spec) {
     if (spec.request_rate) process.request_rate = *spec.request_rate;
     process.burstiness = spec.burstiness;
 
+    std::optional<OutputLengthModel> out_model;
+    if (!spec.output_lengths.empty()) {
+        if (spec.kind == WorkloadKind::trace)
+            detail::throw_error<workload_error>(
+                "trace '" + spec.trace_path.string() +
+                "' is replayed with its own output lengths, so an output-length model would be ignored; drop it or "
+                "draw synthetic requests (dataset random or empirical)");
+        out_model.emplace(read_output_length_model(spec.output_lengths));
+    }
+    auto draw_output = [&](LengthPair& p) {
+        if (out_model) p.output_len = out_model->sample(p.prompt_len, length_rng);
+    };
+    const std::string out_note =
+        out_model ? ", output lengths from " + spec.output_lengths.filename().string() : std::string();
+
+    if (spec.ramp_up && !spec.rate_schedule.empty())
+        detail::throw_error<workload_error>("a ramp-up and a rate schedule both set the rate over time; give one");
+    if ((spec.ramp_up || !spec.rate_schedule.empty()) && spec.request_rate && !std::isinf(*spec.request_rate))
+        detail::throw_error<workload_error>(
+            std::string(spec.ramp_up ? "a ramp-up" : "a rate schedule") +
+            " sets the rate over time, so a fixed request rate " + detail::workload_fmt(*spec.request_rate) +
+            " contradicts it (vLLM refuses --ramp-up-strategy with a request rate too); drop one");
+    std::optional<RateSchedule> schedule;
+    if (!spec.rate_schedule.empty()) schedule.emplace(parse_rate_schedule(spec.rate_schedule));
+    auto synthetic_times = [&](std::size_t n) {
+        if (spec.ramp_up) return ramp_up_arrival_times(n, *spec.ramp_up, spec.burstiness, arrival_rng);
+        if (schedule) return schedule_arrival_times(n, *schedule, spec.burstiness, arrival_rng);
+        return arrival_times(n, process, arrival_rng);
+    };
+
     switch (spec.kind) {
     case WorkloadKind::trace: {
-        Trace trace = read_trace_csv(spec.trace_path, /*require_arrivals=*/true);
+        if (spec.ramp_up)
+            detail::throw_error<workload_error>("trace '" + spec.trace_path.string() +
+                                                "' is replayed with its own arrival times; a ramp-up shapes synthetic "
+                                                "arrivals (use a rate schedule to reshape a trace's rate)");
+        const bool mooncake = looks_like_mooncake_trace(spec.trace_path);
+        MooncakeTrace mt;
+        if (mooncake) mt = read_mooncake_trace(spec.trace_path, spec.num_prompts);
+        Trace trace = mooncake ? std::move(mt.trace) : read_trace_csv(spec.trace_path, /*require_arrivals=*/true);
         take_first(trace, spec.num_prompts);
         if (spec.request_rate && !std::isinf(*spec.request_rate))
             rescale_to_rate(trace, *spec.request_rate);
         else if (spec.request_rate) // inf: keep the lengths, send everything at once
             for (auto& r : trace.requests) r.arrived_at = 0.0;
+        if (schedule) { // keep order and bursts, follow the schedule's rate
+            std::vector<double> times;
+            times.reserve(trace.requests.size());
+            for (const auto& r : trace.requests) times.push_back(r.arrived_at);
+            apply_schedule(times, *schedule);
+            for (std::size_t i = 0; i < times.size(); ++i) trace.requests[i].arrived_at = times[i];
+        }
         w.requests.reserve(trace.requests.size());
-        for (const auto& r : trace.requests) w.requests.push_back({r.arrived_at, r.prompt_len, r.output_len});
-        w.description = "trace " + spec.trace_path.filename().string() + " (" + std::to_string(w.requests.size()) +
-                        " requests" +
-                        (spec.request_rate ? ", rescaled to " + detail::workload_fmt(*spec.request_rate) + " req/s"
-                                           : ", its own arrival times") +
+        for (std::size_t i = 0; i < trace.requests.size(); ++i) {
+            const auto& r = trace.requests[i];
+            w.requests.push_back(
+                {r.arrived_at, r.prompt_len, r.output_len, mooncake ? std::move(mt.prompts[i]) : PromptSegments{}, {}});
+        }
+        w.description = (mooncake ? "Mooncake trace " : "trace ") + spec.trace_path.filename().string() + " (" +
+                        std::to_string(w.requests.size()) + " requests" + (mooncake ? ", its prefix reuse" : "") +
+                        (schedule            ? ", times mapped onto the rate schedule " + spec.rate_schedule
+                         : spec.request_rate ? ", rescaled to " + detail::workload_fmt(*spec.request_rate) + " req/s"
+                                             : ", its own arrival times") +
                         ")";
         return w;
     }
     case WorkloadKind::random: {
         process.validate();
         const UniformLengths lengths(spec.input_len, spec.output_len, spec.range_ratio);
-        const auto times = arrival_times(n_synthetic, process, arrival_rng);
+        const auto times = synthetic_times(n_synthetic);
         w.requests.reserve(n_synthetic);
+        const std::uint64_t prefix = detail::workload_content(spec.seed, 0x5052454649580000ULL, 0);
         for (std::size_t i = 0; i < n_synthetic; ++i) {
-            const LengthPair p = lengths.sample(length_rng);
-            w.requests.push_back({times[i], p.prompt_len, p.output_len});
+            LengthPair p = lengths.sample(length_rng);
+            draw_output(p);
+            WorkloadRequest r{times[i], p.prompt_len, p.output_len, {}, {}};
+            if (spec.random_prefix_len > 0) { // vLLM: one shared prefix, then the drawn length
+                r.prompt_len = spec.random_prefix_len + p.prompt_len;
+                r.prompt = {{prefix, spec.random_prefix_len},
+                            {detail::workload_content(spec.seed, 0x52414E444F4D0000ULL, i), p.prompt_len}};
+            }
+            w.requests.push_back(std::move(r));
         }
         w.description = "random dataset (" + std::to_string(n_synthetic) + " prompts, input " +
-                        std::to_string(spec.input_len) + ", output " + std::to_string(spec.output_len) +
-                        ", range ratio " + detail::workload_fmt(spec.range_ratio) + ")";
+                        (spec.random_prefix_len > 0 ? std::to_string(spec.random_prefix_len) + " shared + " : "") +
+                        std::to_string(spec.input_len) +
+                        (out_model ? std::string() : ", output " + std::to_string(spec.output_len)) + ", range ratio " +
+                        detail::workload_fmt(spec.range_ratio) + out_note + ")";
+        break;
+    }
+    case WorkloadKind::prefix_repetition: {
+        process.validate();
+        if (spec.num_prefixes == 0 || spec.prefix_len == 0 || spec.suffix_len == 0 || spec.prefix_output_len == 0)
+            detail::throw_error<workload_error>(
+                "prefix_repetition: --prefix-repetition-num-prefixes, -prefix-len, -suffix-len and -output-len must "
+                "all be >= 1");
+        const std::size_t per = n_synthetic / spec.num_prefixes;
+        if (per == 0)
+            detail::throw_error<workload_error>("prefix_repetition: num_prompts (" + std::to_string(n_synthetic) +
+                                                ") must be greater than or equal to num_prefixes (" +
+                                                std::to_string(spec.num_prefixes) +
+                                                "); raise --num-prompts or lower --prefix-repetition-num-prefixes");
+        for (std::uint32_t k = 0; k < spec.num_prefixes; ++k) {
+            const std::uint64_t prefix = detail::workload_content(spec.seed, 0x5052455049580000ULL, k);
+            for (std::size_t j = 0; j < per; ++j) {
+                LengthPair p{spec.prefix_len + spec.suffix_len, spec.prefix_output_len};
+                draw_output(p);
+                const std::size_t i = std::size_t{k} * per + j;
+                w.requests.push_back(
+                    {0.0,
+                     p.prompt_len,
+                     p.output_len,
+                     PromptSegments{{prefix, spec.prefix_len},
+                                    {detail::workload_content(spec.seed, 0x5355464649580000ULL, i), spec.suffix_len}},
+                     {}});
+            }
+        }
+        shuffle_in_place(w.requests, length_rng); // vLLM shuffles the requests
+        const auto times = synthetic_times(w.requests.size());
+        for (std::size_t i = 0; i < w.requests.size(); ++i) w.requests[i].arrival_s = times[i];
+        w.description =
+            "prefix_repetition dataset (" + std::to_string(w.requests.size()) +
+            " prompts: " + std::to_string(spec.num_prefixes) + " prefixes of " + std::to_string(spec.prefix_len) +
+            " tokens x " + std::to_string(per) + " suffixes of " + std::to_string(spec.suffix_len) +
+            (out_model ? std::string() : ", output " + std::to_string(spec.prefix_output_len)) + out_note + ")";
+        break;
+    }
+    case WorkloadKind::custom:
+    case WorkloadKind::sharegpt: {
+        process.validate();
+        const bool custom = spec.kind == WorkloadKind::custom;
+        if (spec.dataset_path.empty())
+            detail::throw_error<workload_error>(std::string(to_string(spec.kind)) +
+                                                " dataset: no file; give --dataset-path FILE");
+        std::vector<TextPrompt> all =
+            custom ? read_custom_dataset(spec.dataset_path) : read_sharegpt_dataset(spec.dataset_path);
+        shuffle_in_place(all, length_rng); // vLLM shuffles with the seed
+        const bool fixed = custom || spec.sharegpt_output_len != 0;
+        std::vector<std::size_t> usable;
+        for (std::size_t i = 0; i < all.size() && usable.size() < n_synthetic; ++i) {
+            const auto len = static_cast<std::uint32_t>(all[i].prompt_ids.size());
+            const std::uint32_t out = spec.sharegpt_output_len != 0 ? spec.sharegpt_output_len : all[i].completion_len;
+            if (custom || sharegpt_valid(len, out, fixed)) usable.push_back(i);
+        }
+        if (usable.empty())
+            detail::throw_error<workload_error>(
+                "sharegpt dataset '" + spec.dataset_path.string() +
+                "': no entry passes vLLM's filter (prompt 4..1024 tokens, output >= 4, prompt + output <= 2048)");
+        const std::size_t distinct = usable.size();
+        while (usable.size() < n_synthetic) usable.push_back(usable[uniform_index(length_rng, distinct)]); // oversample
+        const auto times = synthetic_times(n_synthetic);
+        for (std::size_t i = 0; i < n_synthetic; ++i) {
+            const TextPrompt& t = all[usable[i]];
+            LengthPair p{static_cast<std::uint32_t>(t.prompt_ids.size()), custom ? spec.custom_output_len
+                                                                          : spec.sharegpt_output_len != 0
+                                                                              ? spec.sharegpt_output_len
+                                                                              : t.completion_len};
+            draw_output(p);
+            w.requests.push_back({times[i], p.prompt_len, p.output_len, {}, t.prompt_ids});
+        }
+        w.description = std::string(to_string(spec.kind)) + " dataset " + spec.dataset_path.filename().string() + " (" +
+                        std::to_string(n_synthetic) + " prompts, " + std::to_string(distinct) + " distinct" +
+                        (out_model                       ? std::string()
+                         : custom                        ? ", output " + std::to_string(spec.custom_output_len)
+                         : spec.sharegpt_output_len != 0 ? ", output " + std::to_string(spec.sharegpt_output_len)
+                                                         : ", output = each completion's tokens") +
+                        out_note + ")";
         break;
     }
     case WorkloadKind::empirical: {
         process.validate();
-        const Trace trace = read_trace_csv(spec.trace_path, /*require_arrivals=*/false);
+        const Trace trace = read_any_trace(spec.trace_path, /*require_arrivals=*/false);
         const EmpiricalLengths lengths(trace.lengths(), trace.source);
-        const auto times = arrival_times(n_synthetic, process, arrival_rng);
+        const auto times = synthetic_times(n_synthetic);
         w.requests.reserve(n_synthetic);
         for (std::size_t i = 0; i < n_synthetic; ++i) {
-            const LengthPair p = lengths.sample(length_rng);
-            w.requests.push_back({times[i], p.prompt_len, p.output_len});
+            LengthPair p = lengths.sample(length_rng);
+            draw_output(p);
+            w.requests.push_back({times[i], p.prompt_len, p.output_len, {}, {}});
         }
-        w.description =
-            "lengths from " + spec.trace_path.filename().string() + " (" + std::to_string(n_synthetic) + " prompts)";
+        w.description = "lengths from " + spec.trace_path.filename().string() + " (" + std::to_string(n_synthetic) +
+                        " prompts" + out_note + ")";
         break;
     }
+    }
+    if (spec.ramp_up) {
+        w.description +=
+            std::string(", ramp-up ") + (spec.ramp_up->strategy == RampUpStrategy::linear ? "linear" : "exponential") +
+            " from " + detail::workload_fmt(spec.ramp_up->start_rps) + " to " +
+            detail::workload_fmt(spec.ramp_up->end_rps) + " req/s, burstiness " + detail::workload_fmt(spec.burstiness);
+        return w;
+    }
+    if (schedule) {
+        w.description +=
+            ", rate schedule " + spec.rate_schedule + ", burstiness " + detail::workload_fmt(spec.burstiness);
+        return w;
     }
     w.description += process.is_instant() ? std::string(", all sent at t=0")
                                           : ", " + detail::workload_fmt(process.request_rate) + " req/s, burstiness " +
