@@ -9,7 +9,7 @@ file(MAKE_DIRECTORY ${OUT})
 execute_process(
   COMMAND ${LLMEMU} simulate --profile ${profile} --trace ${run}/workload.csv
           --num-gpu-blocks-override 2588 --max-num-seqs 256 --max-num-batched-tokens 2048
-          --max-model-len 32768 --result-json ${OUT}/emu.json -q
+          --max-model-len 32768 --save-detailed --result-json ${OUT}/emu.json -q
   RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
 if(NOT rc EQUAL 0)
   message(FATAL_ERROR "simulate failed (${rc}): ${err}${out}")

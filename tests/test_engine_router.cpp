@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "llmemu/engine/router.hpp"
+#include "llmemu/fleet/fleet.hpp"
 #include "llmemu/engine/simulation.hpp"
 #include "llmemu/executor/emulated_executor.hpp"
 #include "llmemu/profile/analytic.hpp"

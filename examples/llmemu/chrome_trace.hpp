@@ -7,6 +7,7 @@
 // spans, laid out on as few lanes as possible (a lane is reused once its request ended),
 // and an instant event for each refused request.
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -15,9 +16,12 @@
 #include <queue>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
+#include "llmemu/engine/engine.hpp"
+#include "llmemu/engine/stats.hpp"
 #include "llmemu/oracle/step_shape.hpp"
 
 namespace llmemu::cli {
@@ -72,46 +76,53 @@ private:
 
 } // namespace chrome_detail
 
-/// Writes `result` (a SimulationResult: `steps` with start/end/shape/num_new, `records`,
-/// `stats.series`) as Trace Event JSON.
-template <class Result>
-void write_chrome_trace(std::ostream& os, const Result& result, const std::string& title) {
-    chrome_detail::TraceWriter w(os);
-    w.raw(R"({"ph":"M","pid":1,"name":"process_name","args":{"name":"engine"}})");
-    w.raw(R"({"ph":"M","pid":1,"tid":1,"name":"thread_name","args":{"name":"steps"}})");
-    w.raw(R"({"ph":"M","pid":2,"name":"process_name","args":{"name":"requests"}})");
+namespace chrome_detail {
+
+/// One engine's steps, gauges and requests as two processes: `pid` (steps, counters) and
+/// `pid + 1` (request lanes).
+template <class Record>
+void write_engine(TraceWriter& w, int pid, const std::string& engine_name, const std::string& requests_name,
+                  const std::vector<llmemu::StepRecord>& steps, const std::vector<llmemu::StepStat>& series,
+                  const std::vector<const Record*>& records) {
     char buf[256];
-    for (const auto& s : result.steps) {
+    std::snprintf(buf, sizeof buf, R"({"ph":"M","pid":%d,"name":"process_name","args":{"name":"%s"}})", pid,
+                  trace_escape(engine_name).c_str());
+    w.raw(buf);
+    std::snprintf(buf, sizeof buf, R"({"ph":"M","pid":%d,"tid":1,"name":"thread_name","args":{"name":"steps"}})", pid);
+    w.raw(buf);
+    std::snprintf(buf, sizeof buf, R"({"ph":"M","pid":%d,"name":"process_name","args":{"name":"%s"}})", pid + 1,
+                  trace_escape(requests_name).c_str());
+    w.raw(buf);
+    for (const auto& s : steps) {
         const bool prefill = s.shape.phase == Phase::prefill;
         std::snprintf(buf, sizeof buf, "\"tokens\":%u,\"requests\":%u,\"new\":%u",
                       static_cast<unsigned>(s.shape.total_tokens), static_cast<unsigned>(s.shape.num_requests),
                       static_cast<unsigned>(s.num_new));
-        w.span(1, 1, prefill ? "prefill step" : "decode step", s.start, s.end, buf);
+        w.span(pid, 1, prefill ? "prefill step" : "decode step", s.start, s.end, buf);
     }
-    for (const auto& p : result.stats.series) {
+    for (const auto& p : series) {
         std::snprintf(
             buf, sizeof buf,
-            "{\"ph\":\"C\",\"pid\":1,\"ts\":%.3f,\"name\":\"queues\",\"args\":{\"running\":%u,\"waiting\":%u}}",
-            chrome_detail::trace_us(p.time), static_cast<unsigned>(p.running), static_cast<unsigned>(p.waiting));
+            "{\"ph\":\"C\",\"pid\":%d,\"ts\":%.3f,\"name\":\"queues\",\"args\":{\"running\":%u,\"waiting\":%u}}", pid,
+            trace_us(p.time), static_cast<unsigned>(p.running), static_cast<unsigned>(p.waiting));
         w.raw(buf);
         std::snprintf(buf, sizeof buf,
-                      "{\"ph\":\"C\",\"pid\":1,\"ts\":%.3f,\"name\":\"kv_usage\",\"args\":{\"kv\":%.4f}}",
-                      chrome_detail::trace_us(p.time), p.kv_usage);
+                      "{\"ph\":\"C\",\"pid\":%d,\"ts\":%.3f,\"name\":\"kv_usage\",\"args\":{\"kv\":%.4f}}", pid,
+                      trace_us(p.time), p.kv_usage);
         w.raw(buf);
     }
+    const int rpid = pid + 1;
     // Lanes: requests in arrival order take the lowest free lane.
-    std::vector<std::size_t> order(result.records.size());
-    for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
-    std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
-        return result.records[a].arrival < result.records[b].arrival;
-    });
+    std::vector<const Record*> order = records;
+    std::stable_sort(order.begin(), order.end(),
+                     [](const Record* a, const Record* b) { return a->arrival < b->arrival; });
     using Busy = std::pair<std::chrono::nanoseconds, std::uint64_t>; // (end, lane)
     std::priority_queue<Busy, std::vector<Busy>, std::greater<>> busy;
     std::priority_queue<std::uint64_t, std::vector<std::uint64_t>, std::greater<>> free_lanes;
     std::uint64_t lanes = 0;
     constexpr auto unset = std::chrono::nanoseconds{-1};
-    for (std::size_t idx : order) {
-        const auto& r = result.records[idx];
+    for (const Record* rp : order) {
+        const auto& r = *rp;
         while (!busy.empty() && busy.top().first <= r.arrival) {
             free_lanes.push(busy.top().second);
             busy.pop();
@@ -121,8 +132,8 @@ void write_chrome_trace(std::ostream& os, const Result& result, const std::strin
             lane = ++lanes;
             std::snprintf(
                 buf, sizeof buf,
-                "{\"ph\":\"M\",\"pid\":2,\"tid\":%llu,\"name\":\"thread_name\",\"args\":{\"name\":\"lane %llu\"}}",
-                static_cast<unsigned long long>(lane), static_cast<unsigned long long>(lane));
+                "{\"ph\":\"M\",\"pid\":%d,\"tid\":%llu,\"name\":\"thread_name\",\"args\":{\"name\":\"lane %llu\"}}",
+                rpid, static_cast<unsigned long long>(lane), static_cast<unsigned long long>(lane));
             w.raw(buf);
         } else {
             lane = free_lanes.top();
@@ -136,19 +147,52 @@ void write_chrome_trace(std::ostream& os, const Result& result, const std::strin
         const std::string args = buf;
         const std::string id = "req " + std::to_string(r.id);
         if (r.first_scheduled == unset) {
-            std::snprintf(buf, sizeof buf, "{\"ph\":\"i\",\"s\":\"t\",\"pid\":2,\"tid\":%llu,\"ts\":%.3f,\"name\":\"",
-                          static_cast<unsigned long long>(lane), chrome_detail::trace_us(r.arrival));
-            w.raw(std::string(buf) + chrome_detail::trace_escape(id + " " + to_string(r.reason)) + "\",\"args\":{" +
-                  args + ",\"error\":\"" + chrome_detail::trace_escape(r.error) + "\"}}");
+            std::snprintf(buf, sizeof buf, "{\"ph\":\"i\",\"s\":\"t\",\"pid\":%d,\"tid\":%llu,\"ts\":%.3f,\"name\":\"",
+                          rpid, static_cast<unsigned long long>(lane), trace_us(r.arrival));
+            w.raw(std::string(buf) + trace_escape(id + " " + to_string(r.reason)) + "\",\"args\":{" + args +
+                  ",\"error\":\"" + trace_escape(r.error) + "\"}}");
             continue;
         }
-        w.span(2, lane, id + " queued", r.arrival, r.first_scheduled, args);
+        w.span(rpid, lane, id + " queued", r.arrival, r.first_scheduled, args);
         if (r.first_token != unset) {
-            w.span(2, lane, id + " prefill", r.first_scheduled, r.first_token, args);
-            if (r.finish != unset) w.span(2, lane, id + " decode", r.first_token, r.finish, args);
+            w.span(rpid, lane, id + " prefill", r.first_scheduled, r.first_token, args);
+            if (r.finish != unset) w.span(rpid, lane, id + " decode", r.first_token, r.finish, args);
         } else if (r.finish != unset) {
-            w.span(2, lane, id + " " + to_string(r.reason), r.first_scheduled, r.finish, args);
+            w.span(rpid, lane, id + " " + to_string(r.reason), r.first_scheduled, r.finish, args);
         }
+    }
+}
+
+} // namespace chrome_detail
+
+/// Writes `result` (a SimulationResult: `steps` with start/end/shape/num_new, `records`,
+/// `stats.series`) as Trace Event JSON: process 1 "engine", process 2 "requests".
+template <class Result>
+void write_chrome_trace(std::ostream& os, const Result& result, const std::string& title) {
+    chrome_detail::TraceWriter w(os);
+    using Record = std::decay_t<decltype(result.records.front())>;
+    std::vector<const Record*> records;
+    records.reserve(result.records.size());
+    for (const auto& r : result.records) records.push_back(&r);
+    chrome_detail::write_engine(w, 1, "engine", "requests", result.steps, result.stats.series, records);
+    w.close(title);
+}
+
+/// Writes a fleet run as Trace Event JSON: replica i is processes 2i + 1 ("replica i":
+/// its steps and gauges) and 2i + 2 ("replica i requests"). `record_replica[k]` is the
+/// replica of records[k].
+template <class Record>
+void write_fleet_chrome_trace(std::ostream& os, const std::vector<std::vector<llmemu::StepRecord>>& steps,
+                              const std::vector<llmemu::EngineStats>& stats, const std::vector<Record>& records,
+                              const std::vector<std::uint32_t>& record_replica, const std::string& title) {
+    chrome_detail::TraceWriter w(os);
+    for (std::size_t i = 0; i < steps.size(); ++i) {
+        std::vector<const Record*> mine;
+        for (std::size_t k = 0; k < records.size(); ++k)
+            if (k < record_replica.size() && record_replica[k] == i) mine.push_back(&records[k]);
+        const std::string name = "replica " + std::to_string(i);
+        chrome_detail::write_engine(w, static_cast<int>(2 * i + 1), name, name + " requests", steps[i],
+                                    i < stats.size() ? stats[i].series : std::vector<llmemu::StepStat>{}, mine);
     }
     w.close(title);
 }

@@ -1,6 +1,7 @@
 // `llmemu simulate`: run a workload through the reference engine on an emulated GPU and
 // report it as `vllm bench serve` would. With no flags: the bundled A40 Qwen3-8B profile and
 // one hour of Azure conversation traffic, in virtual time.
+#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -20,6 +21,8 @@
 #include "command.hpp"
 #include "data_paths.hpp"
 #include "engine_options.hpp"
+#include "llmemu/fleet/fleet_json.hpp"
+#include "llmemu/fleet/router.hpp"
 #include "llmemu/metrics/bench_result.hpp"
 #include "llmemu/metrics/bench_result_json.hpp"
 #include "llmemu/metrics/validation_timeseries.hpp"
@@ -47,8 +50,79 @@ struct SimulateArgs {
     std::string report;
     std::string label;
     bool quiet = false;
+    bool save_detailed = false;
+    std::uint32_t replicas = 1;
+    std::uint32_t data_parallel_size = 0;
+    std::string router;
+    std::string router_weights;
+    std::uint32_t prefix_blocks = 1;
+    std::string fleet_file;
+    CLI::Option* opt_replicas = nullptr;
     std::size_t replicates = 0;
 };
+
+/// "--router-weights queue=1,kv=1,prefix=2" (any subset).
+ScorerWeights parse_router_weights(const std::string& spec) {
+    ScorerWeights w;
+    std::size_t pos = 0;
+    while (pos <= spec.size()) {
+        std::size_t end = spec.find(',', pos);
+        if (end == std::string::npos) end = spec.size();
+        const std::string pair = spec.substr(pos, end - pos);
+        pos = end + 1;
+        const std::size_t eq = pair.find('=');
+        const std::string key = pair.substr(0, eq);
+        double v = -1.0;
+        bool ok = eq != std::string::npos;
+        if (ok) {
+            const std::string num = pair.substr(eq + 1);
+            const auto res = std::from_chars(num.data(), num.data() + num.size(), v);
+            ok = res.ec == std::errc() && res.ptr == num.data() + num.size() && std::isfinite(v) && v >= 0.0;
+        }
+        if (!ok || (key != "queue" && key != "kv" && key != "prefix"))
+            throw usage_error(
+                "--router-weights '" + spec + "': '" + pair +
+                "' is not KEY=W with KEY one of queue, kv, prefix and W >= 0, e.g. queue=1,kv=1,prefix=2");
+        (key == "queue" ? w.queue : key == "kv" ? w.kv_cache : w.prefix) = v;
+        if (end == spec.size()) break;
+    }
+    return w;
+}
+
+nlohmann::json engine_stats_json(const EngineStats& s);
+
+/// The per-replica section of a fleet's result JSON.
+nlohmann::json fleet_json(const RunOutcome& run, const std::string& router, const ScorerWeights& w) {
+    nlohmann::json f;
+    f["replicas"] = run.replica_bench.size();
+    f["router"] = router;
+    if (router == "scored") f["router_weights"] = {{"queue", w.queue}, {"kv", w.kv_cache}, {"prefix", w.prefix}};
+    nlohmann::json per = nlohmann::json::array();
+    for (std::size_t i = 0; i < run.replica_bench.size(); ++i) {
+        nlohmann::json r = to_vllm_json(run.replica_bench[i]);
+        for (const char* k : {"endpoint_type", "backend", "label", "model_id", "tokenizer_id", "num_prompts",
+                              "request_rate", "burstiness", "max_concurrency"})
+            r.erase(k);
+        r["replica"] = i;
+        r["routed"] = run.replica_routed[i];
+        r["engine_stats"] = engine_stats_json(run.replica_stats[i]);
+        if (i < run.replica_timeseries.size()) r["timeseries"] = to_json(run.replica_timeseries[i]);
+        per.push_back(std::move(r));
+    }
+    f["per_replica"] = std::move(per);
+    return f;
+}
+
+/// GPU-hours and cost of each pool over a run of `sim_s` seconds.
+struct PoolCost {
+    double gpu_hours = 0.0, cost = 0.0;
+};
+PoolCost pool_cost(const PoolSpec& p, double sim_s) {
+    PoolCost c;
+    c.gpu_hours = static_cast<double>(p.replicas) * p.tensor_parallel_size * sim_s / 3600.0;
+    c.cost = c.gpu_hours * p.cost_per_gpu_hour;
+    return c;
+}
 
 nlohmann::json engine_stats_json(const EngineStats& s) {
     nlohmann::json j;
@@ -105,8 +179,46 @@ nlohmann::json coverage_json(const Coverage& c) {
 void run_simulate(SimulateArgs& a) {
     if (a.mode != "virtual" && a.mode != "realtime")
         throw usage_error("--mode '" + a.mode + "': use virtual (simulated time, fast) or realtime (wall clock)");
+    FleetSettings fleet;
+    fleet.detailed = a.save_detailed;
+    fleet.keep_records = !a.chrome_trace.empty();
+    fleet.replicas = a.replicas;
+    fleet.router = a.router;
+    if (a.replicas == 0) throw usage_error("--replicas 0: give at least one replica");
+    if (a.data_parallel_size > 0) {
+        if (a.opt_replicas->count() > 0)
+            throw usage_error("--data-parallel-size with --replicas: give one of them (--data-parallel-size N is N "
+                              "engines behind vLLM's own load balancer, --replicas N behind --router)");
+        if (!a.router.empty() && a.router != "data_parallel")
+            throw usage_error("--data-parallel-size with --router " + a.router +
+                              ": vLLM's data-parallel balancer is the router; drop --router");
+        fleet.replicas = a.data_parallel_size;
+        fleet.router = "data_parallel";
+    }
+    if (!a.router_weights.empty() && fleet.router != "scored")
+        throw usage_error("--router-weights applies to --router scored; add --router scored or drop it");
+    if (!a.router_weights.empty()) fleet.router_options.weights = parse_router_weights(a.router_weights);
+    if (a.prefix_blocks == 0) throw usage_error("--prefix-blocks 0: hash at least one block");
+    fleet.router_options.prefix_blocks = a.prefix_blocks;
+    FleetSpec fleet_spec;
+    if (!a.fleet_file.empty()) {
+        if (a.opt_replicas->count() > 0 || a.data_parallel_size > 0)
+            throw usage_error("--fleet with --replicas/--data-parallel-size: the fleet file gives the replicas; drop "
+                              "the flag or give one pool without --fleet");
+        fleet_spec = read_fleet_file(a.fleet_file);
+        if (fleet.router.empty()) fleet.router = fleet_spec.router.empty() ? "round_robin" : fleet_spec.router;
+        fleet.replicas = fleet_spec.num_replicas();
+    }
+    if (!fleet.router.empty()) (void)make_router(fleet.router, fleet.router_options); // names the choices
+    if (fleet.replicas > 1 && fleet.router.empty()) fleet.router = "round_robin";
+    if (a.mode == "realtime" && (fleet.replicas > 1 || !fleet.router.empty()))
+        throw usage_error(
+            "--replicas/--router/--data-parallel-size: fleets run in virtual time only; drop --mode realtime");
     if (a.replicates > 1 && a.mode == "realtime")
         throw usage_error("--replicates runs in virtual time; drop --mode realtime");
+    if (a.replicates > 1 && (fleet.replicas > 1 || !fleet.router.empty()))
+        throw usage_error("--replicates with a fleet (--replicas/--router/--fleet): the replicate seeds run one engine; "
+                          "drop one of them");
     SummaryOptions summary;
     summary.percentiles = parse_percentiles(a.percentiles);
     if (!a.goodput.empty()) parse_slo(a.goodput, summary);
@@ -132,6 +244,36 @@ void run_simulate(SimulateArgs& a) {
     EngineConfig config = make_engine_config(a.engine, mc, longest);
     // Resolve the KV pool now, so a configuration that cannot run fails before any output.
     const std::string blocks_note = resolve_kv_pool(config, model, a.engine);
+    // A fleet file: each pool's model and engine settings (the flags' where the pool is silent).
+    std::vector<std::unique_ptr<AnyLatencyModel>> pool_models;
+    for (std::uint32_t pi = 0; pi < fleet_spec.pools.size(); ++pi) {
+        const PoolSpec& p = fleet_spec.pools[pi];
+        try {
+            const AnyLatencyModel* pm = &model;
+            if (!p.profile.empty()) {
+                pool_models.push_back(std::make_unique<AnyLatencyModel>(AnyLatencyModel::from_spec(p.profile)));
+                pm = pool_models.back().get();
+            }
+            const ModelConfig* pmc = pm->model_config();
+            EngineConfig c = make_engine_config(a.engine, pmc, longest);
+            const PoolEngineSettings& e = p.engine;
+            if (e.max_num_seqs) c.max_num_seqs = *e.max_num_seqs;
+            if (e.max_num_batched_tokens) c.max_num_batched_tokens = *e.max_num_batched_tokens;
+            if (e.block_size) c.block_size = *e.block_size;
+            if (e.max_model_len) c.max_model_len = *e.max_model_len;
+            if (e.long_prefill_token_threshold) c.long_prefill_token_threshold = *e.long_prefill_token_threshold;
+            if (e.enable_prefix_caching) c.enable_prefix_caching = *e.enable_prefix_caching;
+            if (e.async_scheduling) c.async_scheduling = *e.async_scheduling;
+            if (e.gpu_memory_utilization) c.gpu_memory_utilization = *e.gpu_memory_utilization;
+            if (e.num_gpu_blocks) c.num_gpu_blocks = *e.num_gpu_blocks;
+            (void)resolve_kv_pool(c, *pm, a.engine);
+            c.validate();
+            for (std::uint32_t r = 0; r < p.replicas; ++r) fleet.plans.push_back({pm, c, pi});
+        } catch (const std::exception& ex) {
+            throw usage_error("fleet file '" + a.fleet_file + "': pool '" + p.name + "': " + ex.what());
+        }
+        fleet.pools.push_back(p.name);
+    }
 
     // What is about to run, defaults included, so a bare `llmemu simulate` explains itself.
     std::ostream& os = std::cout;
@@ -156,12 +298,18 @@ void run_simulate(SimulateArgs& a) {
     const AnyLatencyModel run_model = want_json ? AnyLatencyModel(report::ObservedModel(model, digest)) : model;
     RunOutcome run =
         realtime
-            ? run_emulation<WallClock>(run_model, config, workload, a.engine.seed, summary, record_steps, progress)
-            : run_emulation<VirtualClock>(run_model, config, workload, a.engine.seed, summary, record_steps, progress);
+            ? run_emulation<WallClock>(run_model, config, workload, a.engine.seed, summary, record_steps, progress,
+                                                 fleet)
+            : run_emulation<VirtualClock>(run_model, config, workload, a.engine.seed, summary, record_steps, progress,
+                                          fleet);
     bar.finish();
     const double wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
     const EngineConfig& used = run.config;
 
+    if (run.fleet)
+        os << "  fleet:    " << run.replica_bench.size() << (run.replica_bench.size() == 1 ? " replica" : " replicas")
+           << " behind the " << fleet.router << " router"
+           << (fleet.router == "data_parallel" ? " (vLLM's internal DP load balancer)" : "") << '\n';
     os << "  engine:   max_num_seqs=" << used.max_num_seqs << " max_num_batched_tokens=" << used.max_num_batched_tokens
        << " block_size=" << used.block_size << "\n            num_gpu_blocks=" << used.num_gpu_blocks << blocks_note;
     os << "\n            max_model_len=" << used.max_model_len;
@@ -224,6 +372,44 @@ void run_simulate(SimulateArgs& a) {
                         : fmt("%.2f", sim_s) + " / " + fmt("%.2f", wall_s) + " (" +
                               fmt("%.0f", wall_s > 0 ? sim_s / wall_s : 0.0) + "x real time)");
     os << std::string(50, '=') << '\n';
+    if (!run.pool_bench.empty()) {
+        os << llmemu::detail::metrics_center(" llmemu pools ", 50, '-') << '\n';
+        char line[256];
+        std::snprintf(line, sizeof line, "%-12s %8s %9s %11s %10s %10s %10s\n", "pool", "replicas", "completed",
+                      "mean TTFT", "mean TPOT", "GPU-hours", "cost");
+        os << line;
+        double total = 0.0;
+        for (std::size_t i = 0; i < run.pool_bench.size(); ++i) {
+            const PoolSpec& p = fleet_spec.pools[i];
+            const PoolCost c = pool_cost(p, sim_s);
+            total += c.cost;
+            std::snprintf(line, sizeof line, "%-12.12s %8u %9llu %11.2f %10.2f %10.3f %10.2f\n", p.name.c_str(),
+                          static_cast<unsigned>(p.replicas),
+                          static_cast<unsigned long long>(run.pool_bench[i].completed), run.pool_bench[i].ttft.mean_ms,
+                          run.pool_bench[i].tpot.mean_ms, c.gpu_hours, c.cost);
+            os << line;
+        }
+        print_line(os, "Fleet cost (cost_per_gpu_hour units):", fmt("%.2f", total));
+    }
+    if (run.fleet) {
+        os << llmemu::detail::metrics_center(" llmemu fleet ", 50, '-') << '\n';
+        char line[256];
+        std::snprintf(line, sizeof line, "%-8s %9s %9s %11s %11s %10s %9s %7s\n", "replica", "routed", "completed",
+                      "mean TTFT", "P99 TTFT", "mean TPOT", "steps", "peak KV");
+        os << line;
+        for (std::size_t i = 0; i < run.replica_bench.size(); ++i) {
+            const BenchResult& b = run.replica_bench[i];
+            const EngineStats& s = run.replica_stats[i];
+            const double p99 = b.ttft.percentiles_ms.empty() ? b.ttft.median_ms : b.ttft.percentiles_ms.back().second;
+            std::snprintf(line, sizeof line, "%-8zu %9llu %9llu %11.2f %11.2f %10.2f %9llu %6.1f%%\n", i,
+                          static_cast<unsigned long long>(run.replica_routed[i]),
+                          static_cast<unsigned long long>(b.completed), b.ttft.mean_ms, p99, b.tpot.mean_ms,
+                          static_cast<unsigned long long>(s.steps), s.max_kv_usage * 100.0);
+            os << line;
+        }
+        os << "(TTFT and TPOT in ms; the P99 column is the last of --percentiles)\n";
+        os << std::string(50, '=') << '\n';
+    }
     if (st.rejected() > 0)
         os << "note: " << st.rejected() << " request(s) were refused because prompt + output exceeds max_model_len "
            << used.max_model_len << " (longest request: " << longest
@@ -268,6 +454,30 @@ void run_simulate(SimulateArgs& a) {
         ll["oracle_coverage"] = coverage_json(cov);
         if (!rep.empty()) ll["replicates"] = replicates_json(rep, a.replicates, a.engine.seed);
         ll["simulated_duration_s"] = sim_s;
+        ll["percentiles_exact"] = r.exact_percentiles;
+        if (!r.exact_percentiles) ll["percentile_relative_error"] = r.percentile_relative_error;
+        if (run.fleet) ll["fleet"] = fleet_json(run, fleet.router, fleet.router_options.weights);
+        if (!run.pool_bench.empty()) {
+            nlohmann::json pools = nlohmann::json::array();
+            for (std::size_t i = 0; i < run.pool_bench.size(); ++i) {
+                const PoolSpec& p = fleet_spec.pools[i];
+                nlohmann::json pj = to_vllm_json(run.pool_bench[i]);
+                for (const char* k : {"endpoint_type", "backend", "label", "model_id", "tokenizer_id", "num_prompts",
+                                      "request_rate", "burstiness", "max_concurrency"})
+                    pj.erase(k);
+                const PoolCost c = pool_cost(p, sim_s);
+                pj["name"] = p.name;
+                pj["replicas"] = p.replicas;
+                pj["profile"] = p.profile;
+                pj["tensor_parallel_size"] = p.tensor_parallel_size;
+                pj["role"] = p.role;
+                pj["cost_per_gpu_hour"] = p.cost_per_gpu_hour;
+                pj["gpu_hours"] = c.gpu_hours;
+                pj["cost"] = c.cost;
+                pools.push_back(std::move(pj));
+            }
+            ll["fleet"]["pools"] = std::move(pools);
+        }
         ll["timeseries"] = to_json(run.sim.timeseries);
         if (realtime) ll["wall_time_s"] = wall_s;
         ll.update(digest->to_json());
@@ -298,7 +508,11 @@ void run_simulate(SimulateArgs& a) {
         std::ofstream out(a.chrome_trace, std::ios::binary);
         if (!out)
             throw usage_error("--chrome-trace '" + a.chrome_trace + "': cannot write the file; check the directory");
-        write_chrome_trace(out, run.sim, "llmemu simulate: " + workload.description);
+        if (run.fleet)
+            write_fleet_chrome_trace(out, run.replica_steps, run.replica_stats, run.sim.records, run.record_replica,
+                                     "llmemu simulate: " + workload.description);
+        else
+            write_chrome_trace(out, run.sim, "llmemu simulate: " + workload.description);
         if (!out) throw usage_error("--chrome-trace '" + a.chrome_trace + "': write failed (disk full?)");
         if (!a.quiet) os << "wrote " << a.chrome_trace << " (open it in https://ui.perfetto.dev)\n";
     }
@@ -326,6 +540,27 @@ const bool registered = register_command(20, [](CLI::App& app) {
                     "Write a self-contained HTML report (latency CDFs, summary, step histogram, coverage) to FILE");
     cmd->add_option("--label", args->label, "Label written to the result JSON");
     cmd->add_flag("-q,--quiet", args->quiet, "No progress bar or 'wrote' lines");
+    cmd->add_flag("--save-detailed", args->save_detailed,
+                  "Keep the per-request lists (input_lens, output_lens, ttfts, itls, latencies, start_times, "
+                  "errors) in the result JSON, as vllm bench serve --save-detailed (memory grows with the run)");
+    args->opt_replicas =
+        cmd->add_option("--replicas", args->replicas,
+                        "Engine replicas (each its own GPU, scheduler and KV cache) behind --router, in virtual time")
+            ->capture_default_str();
+    cmd->add_option("--router", args->router,
+                    "How requests pick a replica: round_robin (default with --replicas), least_loaded, prefix_aware "
+                    "(consistent hash of the first --prefix-blocks blocks), scored (llm-d-like weighted scorers, "
+                    "--router-weights), data_parallel (vLLM's DP balancer)");
+    cmd->add_option("--router-weights", args->router_weights,
+                    "Scorer weights of --router scored as queue=W,kv=W,prefix=W (default queue=1,kv=1,prefix=2)");
+    cmd->add_option("--prefix-blocks", args->prefix_blocks, "Blocks hashed by --router prefix_aware")
+        ->capture_default_str();
+    cmd->add_option("--fleet", args->fleet_file,
+                    "A heterogeneous fleet: JSON pools (name, replicas, profile, tensor_parallel_size, "
+                    "cost_per_gpu_hour, role, engine settings) and a router; see docs/fleet.md");
+    cmd->add_option("--data-parallel-size", args->data_parallel_size,
+                    "vLLM data parallelism: N engines behind vLLM's internal load balancer (4 x waiting + running, "
+                    "counts refreshed every 100 ms)");
     cmd->add_option("--replicates", args->replicates,
                     "Also run K seeds (--seed, --seed+1, ...) in parallel and print each summary metric as mean +- "
                     "95% CI")

@@ -22,6 +22,7 @@
 #include "command.hpp"
 #include "data_paths.hpp"
 #include "engine_options.hpp"
+#include "llmemu/fleet/router.hpp"
 #include "llmemu/metrics/bench_result.hpp"
 #include "progress.hpp"
 #include "simulation_run.hpp"
@@ -42,6 +43,8 @@ struct SweepArgs {
     std::vector<std::uint32_t> max_num_seqs;
     std::vector<std::uint32_t> max_num_batched_tokens;
     std::vector<std::uint32_t> num_gpu_blocks;
+    std::vector<std::uint32_t> replicas{1};
+    std::vector<std::string> routers;
     std::uint32_t num_seeds = 1;
     unsigned jobs = 0;
     std::string output;
@@ -54,6 +57,9 @@ struct SweepArgs {
 
 struct Setting {
     std::uint32_t max_num_seqs, max_num_batched_tokens, num_gpu_blocks;
+    std::uint32_t replicas = 1;
+    /// Empty: one engine (replicas 1) or round_robin.
+    std::string router;
 };
 
 struct Job {
@@ -80,7 +86,10 @@ std::string num(double v, const char* f = "%.4f") {
 std::string setting_text(const Setting& s) {
     return "max_num_seqs=" + std::to_string(s.max_num_seqs) +
            " max_num_batched_tokens=" + std::to_string(s.max_num_batched_tokens) +
-           " num_gpu_blocks=" + (s.num_gpu_blocks == 0 ? std::string("derived") : std::to_string(s.num_gpu_blocks));
+           " num_gpu_blocks=" + (s.num_gpu_blocks == 0 ? std::string("derived") : std::to_string(s.num_gpu_blocks)) +
+           (s.replicas > 1 || !s.router.empty()
+                ? " replicas=" + std::to_string(s.replicas) + " router=" + (s.router.empty() ? "round_robin" : s.router)
+                : std::string());
 }
 
 void run_sweep(SweepArgs& a) {
@@ -118,12 +127,18 @@ void run_sweep(SweepArgs& a) {
     if (base.num_prompts == 0) base.num_prompts = 1000;
     base.burstiness = a.burstiness;
 
+    for (const auto n : a.replicas)
+        if (n == 0) throw usage_error("--replicas 0: give at least one replica per grid point");
+    for (const auto& r : a.routers) (void)make_router(r); // names the choices
+    std::vector<std::string> routers = a.routers;
+    if (routers.empty()) routers.emplace_back();
     std::vector<Setting> settings;
     for (auto s : a.max_num_seqs)
         for (auto t : a.max_num_batched_tokens)
             for (auto b : a.num_gpu_blocks) {
                 if (b == 1) throw usage_error("--num-gpu-blocks 1 leaves no usable block; use >= 2 or 0 to derive");
-                settings.push_back({s, t, b});
+                for (auto n : a.replicas)
+                    for (const auto& r : routers) settings.push_back({s, t, b, n, r});
             }
     std::vector<Job> jobs;
     for (std::size_t s = 0; s < settings.size(); ++s)
@@ -158,12 +173,15 @@ void run_sweep(SweepArgs& a) {
                 f.max_num_batched_tokens = settings[j.setting].max_num_batched_tokens;
                 f.num_gpu_blocks = settings[j.setting].num_gpu_blocks;
                 const EngineConfig cfg = make_engine_config(f, model.model_config(), longest_request(w));
-                RunOutcome out = run_emulation<VirtualClock>(model, cfg, w, j.seed, summary, false);
+                FleetSettings fleet;
+                fleet.replicas = settings[j.setting].replicas;
+                fleet.router = settings[j.setting].router;
+                if (fleet.replicas > 1 && fleet.router.empty()) fleet.router = "round_robin";
+                RunOutcome out = run_emulation<VirtualClock>(model, cfg, w, j.seed, summary, false, {}, fleet);
                 Row row;
                 row.config = out.config;
                 row.num_requests = w.requests.size();
                 row.stats = std::move(out.sim.stats);
-                out.bench.itls.clear(); // keep only the summary
                 row.bench = std::move(out.bench);
                 rows[i] = std::move(row);
             } catch (...) {
@@ -203,7 +221,7 @@ void run_sweep(SweepArgs& a) {
         for (double p : summary.percentiles)
             csv << ",p" << llmemu::detail::metrics_percentile_word(p) << '_' << m << "_ms";
     }
-    csv << ",preemptions,max_kv_usage,steps\n";
+    csv << ",preemptions,max_kv_usage,steps,replicas,router\n";
     auto attainment = [](const Row& r) {
         return r.num_requests == 0 ? 0.0
                                    : static_cast<double>(r.bench.good_completed) / static_cast<double>(r.num_requests);
@@ -222,7 +240,10 @@ void run_sweep(SweepArgs& a) {
             csv << ',' << num(s.mean_ms) << ',' << num(s.median_ms);
             for (const auto& pv : s.percentiles_ms) csv << ',' << num(pv.second);
         }
-        csv << ',' << r.stats.preemptions << ',' << num(r.stats.max_kv_usage) << ',' << r.stats.steps << '\n';
+        const Setting& st = settings[jobs[i].setting];
+        csv << ',' << r.stats.preemptions << ',' << num(r.stats.max_kv_usage) << ',' << r.stats.steps << ','
+            << st.replicas << ',' << (st.router.empty() ? (st.replicas > 1 ? "round_robin" : "none") : st.router)
+            << '\n';
     }
     csv.flush();
     if (!a.output.empty() && !a.quiet) info << "wrote " << a.output << " (" << jobs.size() << " rows)\n";
@@ -291,6 +312,14 @@ const bool registered = register_command(30, [](CLI::App& app) {
                     "KV pool sizes to try (comma separated; 0 = derive from the profile; vLLM's name "
                     "--num-gpu-blocks-override is accepted too)")
         ->capture_default_str();
+    cmd->add_option("--replicas", args->replicas,
+                    "Fleet sizes to try (comma separated): engine replicas behind --router, in virtual time")
+        ->delimiter(',')
+        ->capture_default_str();
+    cmd->add_option("--router", args->routers,
+                    "Routers to try (comma separated): round_robin, least_loaded, prefix_aware, scored, data_parallel "
+                    "(default: one engine, or round_robin with --replicas > 1)")
+        ->delimiter(',');
     cmd->add_option("--num-seeds", args->num_seeds, "Seeds per grid point (--seed, --seed+1, ...)")
         ->capture_default_str()
         ->check(whole_number(1, 100000));

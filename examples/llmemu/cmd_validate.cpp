@@ -132,7 +132,7 @@ void run_validate(const ValidateArgs& a) {
                 throw llmemu::cli::usage_error(
                     "--emu '" + a.emu[0] +
                     "' has no per-request lists (ttfts, latencies, output_lens) to compare with --real '" + a.real[0] +
-                    "'; write it with llmemu simulate --result-json");
+                    "'; write it with llmemu simulate --save-detailed --result-json");
             run_distribution(a, *real, *emu);
             return;
         }

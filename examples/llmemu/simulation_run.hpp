@@ -8,13 +8,19 @@
 #include <cmath>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
+#include <type_traits>
 #include <vector>
 
+#include "command.hpp"
 #include "llmemu/engine/config.hpp"
 #include "llmemu/engine/engine.hpp"
 #include "llmemu/engine/simulation.hpp"
+#include "llmemu/engine/stats.hpp"
 #include "llmemu/executor/emulated_executor.hpp"
+#include "llmemu/fleet/fleet.hpp"
+#include "llmemu/fleet/router.hpp"
 #include "llmemu/metrics/bench_result.hpp"
 #include "llmemu/metrics/request_metrics.hpp"
 #include "llmemu/oracle/any_latency_model.hpp"
@@ -44,6 +50,29 @@ inline std::vector<TimedRequest> to_timed_requests(const Workload& w) {
     return out;
 }
 
+/// The requests of a workload (in arrival order, as every workload kind builds them) made
+/// one at a time as the run takes them: no second copy of the workload.
+class WorkloadSource {
+public:
+    explicit WorkloadSource(const Workload& w) : m_w(w) {}
+    bool next(TimedRequest& t) {
+        if (m_next == m_w.requests.size()) return false;
+        const auto& r = m_w.requests[m_next];
+        t = TimedRequest{};
+        t.arrival = std::chrono::nanoseconds(std::llround(r.arrival_s * 1e9));
+        t.spec.id = m_next;
+        t.spec.prompt_len = r.prompt_len;
+        t.spec.max_tokens = r.output_len;
+        t.spec.ignore_eos = true;
+        ++m_next;
+        return true;
+    }
+
+private:
+    const Workload& m_w;
+    std::size_t m_next = 0;
+};
+
 /// A SimulationOptions::prepare that gives request i (id i) its prompt's token ids (from
 /// text, or built from its segments) only when it arrives; nothing for unique prompts.
 inline std::function<void(RequestSpec&)> prepare_prompt(const Workload& w) {
@@ -64,8 +93,32 @@ inline std::uint32_t longest_request(const Workload& w) {
     return static_cast<std::uint32_t>(std::min<std::uint64_t>(m, 0xFFFFFFFFULL));
 }
 
+/// One replica of a heterogeneous fleet (--fleet): its model, engine settings and pool.
+struct ReplicaPlan {
+    const AnyLatencyModel* model = nullptr;
+    EngineConfig config;
+    std::uint32_t pool = 0;
+};
+
+/// How a run is laid out: replicas behind a router (virtual time only) and what is kept.
+struct FleetSettings {
+    /// Per-replica models and settings (--fleet); empty = `replicas` copies of the run's.
+    std::vector<ReplicaPlan> plans;
+    /// Pools of `plans` (their names), for per-pool summaries.
+    std::vector<std::string> pools;
+    /// Engine replicas (1: the single-engine loop unless `router` is set).
+    std::uint32_t replicas = 1;
+    /// make_router's name; empty = no router (one replica, or round_robin for several).
+    std::string router;
+    RouterOptions router_options;
+    /// Keep every request's token times for the per-request lists (--save-detailed).
+    bool detailed = false;
+    /// Keep every request's record (the Chrome trace needs them).
+    bool keep_records = false;
+};
+
 /// What one run produced: the simulation, its summary, the model's coverage and the
-/// engine's resolved configuration.
+/// engine's resolved configuration; with several replicas also each one's summary.
 struct RunOutcome {
     SimulationResult sim;
     BenchResult bench;
@@ -73,36 +126,125 @@ struct RunOutcome {
     EngineConfig config;
     /// Wall-clock seconds the run took.
     double wall_s = 0.0;
+    /// Per pool (only with --fleet): summary.
+    std::vector<BenchResult> pool_bench;
+    /// Per replica (only with a fleet): summary, engine statistics, steps, requests routed.
+    std::vector<BenchResult> replica_bench;
+    std::vector<EngineStats> replica_stats;
+    std::vector<std::vector<StepRecord>> replica_steps;
+    std::vector<std::uint64_t> replica_routed;
+    std::vector<EngineTimeSeries> replica_timeseries;
+    /// replica of sim.records[i] (with a fleet and kept records).
+    std::vector<std::uint32_t> record_replica;
+    bool fleet = false;
 };
 
-/// Runs `workload` on `model` (copied; coverage counted for this run only) with `config`,
-/// on the clock C (VirtualClock: as fast as possible; WallClock: real time).
+namespace detail {
+/// The hooks that feed streaming summaries (the fleet's and each replica's) as a run goes.
+inline void attach_summaries(SimulationOptions& opts, std::vector<StreamingSummary>& sums, std::size_t replicas,
+                             const std::vector<std::uint32_t>& pool_of) {
+    // sums[0]: the whole run; sums[1 + i]: replica i (when there are several); then one per pool.
+    auto each = [&sums, replicas, &pool_of](std::uint32_t replica, auto&& f) {
+        f(sums[0]);
+        if (sums.size() > 1) f(sums[1 + replica]);
+        if (!pool_of.empty()) f(sums[1 + replicas + pool_of[replica]]);
+    };
+    opts.on_added = [each](std::uint32_t replica, RequestId, std::chrono::nanoseconds arrival, bool accepted) {
+        if (accepted) each(replica, [&](StreamingSummary& s) { s.started(arrival); });
+    };
+    opts.on_tokens = [each](std::uint32_t replica, const StepTokenTimes& t) {
+        each(replica, [&](StreamingSummary& s) {
+            s.tokens(t.time, t.tokens);
+            if (t.run_tokens > 0) s.itl(t.run_gap, t.run_tokens);
+            for (const auto g : t.other_gaps) s.itl(g);
+        });
+    };
+    opts.on_record = [each](std::uint32_t replica, const RequestRecord& r) {
+        const RequestTiming t = timing_from_record(r);
+        each(replica, [&](StreamingSummary& s) { s.add(t, r.reason != FinishReason::rejected, r.id); });
+    };
+    opts.on_advance = [&sums](std::chrono::nanoseconds now) {
+        for (auto& s : sums) s.advance(now);
+    };
+}
+} // namespace detail
+
+/// Runs `workload` on `model` (copied per replica; coverage summed) with `config`, on the
+/// clock C (VirtualClock: as fast as possible; WallClock: real time, one replica). Memory
+/// stays that of the requests in flight unless `fleet` asks for details or records.
 template <class C>
 RunOutcome run_emulation(const AnyLatencyModel& model, const EngineConfig& config, const Workload& workload,
                          std::uint64_t seed, const SummaryOptions& summary, bool record_steps,
-                         std::function<void(double)> progress = {}) {
+                         std::function<void(double)> progress = {}, const FleetSettings& fleet = {}) {
     const auto wall_start = std::chrono::steady_clock::now();
     C clock;
-    AnyLatencyModel m = model;
-    m.reset_coverage();
     using Exec = EmulatedExecutor<AnyLatencyModel, C>;
-    Engine<Exec, C> engine(Exec(std::move(m), clock, {}, seed), clock, config);
+    const bool several = fleet.replicas > 1 || !fleet.router.empty() || !fleet.plans.empty();
+    if (fleet.replicas == 0) throw usage_error("--replicas 0: give at least one replica");
+    if constexpr (!std::is_same_v<C, VirtualClock>) {
+        if (several) throw usage_error("--replicas/--router: fleets run in virtual time only; drop --mode realtime");
+    }
+    std::vector<ReplicaPlan> plans = fleet.plans;
+    if (plans.empty())
+        for (std::uint32_t i = 0; i < (several ? fleet.replicas : 1U); ++i) plans.push_back({&model, config, 0});
+    const auto n = static_cast<std::uint32_t>(plans.size());
+    std::vector<std::unique_ptr<Engine<Exec, C>>> engines;
+    engines.reserve(n);
+    std::vector<std::uint32_t> pool_of;
+    for (std::uint32_t i = 0; i < n; ++i) {
+        AnyLatencyModel m = *plans[i].model;
+        m.reset_coverage();
+        engines.push_back(
+            std::make_unique<Engine<Exec, C>>(Exec(std::move(m), clock, {}, seed + i), clock, plans[i].config));
+        if (!fleet.pools.empty()) pool_of.push_back(plans[i].pool);
+    }
+    std::vector<StreamingSummary> sums;
+    sums.reserve(1 + (several ? n : 0) + fleet.pools.size());
+    sums.emplace_back(summary, fleet.detailed);
+    if (several)
+        for (std::uint32_t i = 0; i < n; ++i) sums.emplace_back(summary, fleet.detailed);
+    for (std::size_t p = 0; p < fleet.pools.size(); ++p) sums.emplace_back(summary, fleet.detailed);
     SimulationOptions opts;
     opts.record_steps = record_steps;
     opts.timeseries_interval = std::chrono::seconds(1); // vLLM's 1 s engine log (bounded memory)
     opts.progress = std::move(progress);
     opts.prepare = prepare_prompt(workload);
+    opts.record_token_times = fleet.detailed;
+    opts.keep_records = fleet.keep_records || record_steps;
+    detail::attach_summaries(opts, sums, several ? n : 0, pool_of);
+
     RunOutcome out;
-    out.config = engine.config();
-    out.sim = run_simulation(engine, to_timed_requests(workload), opts);
-    out.coverage = engine.executor().model().coverage();
-    std::sort(out.sim.records.begin(), out.sim.records.end(),
-              [](const RequestRecord& a, const RequestRecord& b) { return a.id < b.id; });
-    std::vector<RequestTiming> timings;
-    timings.reserve(out.sim.records.size());
-    for (const auto& r : out.sim.records) timings.push_back(timing_from_record(r));
+    out.config = engines[0]->config();
+    WorkloadSource source(workload);
+    const std::size_t total = workload.requests.size();
+    if (!several) {
+        out.sim = run_simulation(*engines[0], source, opts, total);
+    } else {
+        if constexpr (std::is_same_v<C, VirtualClock>) {
+            std::vector<Engine<Exec, C>*> ptrs;
+            for (auto& e : engines) ptrs.push_back(e.get());
+            RouterOptions ro = fleet.router_options;
+            ro.block_size = out.config.block_size;
+            AnyRouter router = make_router(fleet.router.empty() ? "round_robin" : fleet.router, ro);
+            FleetResult fr = run_fleet_simulation(ptrs, clock, source, router, opts, total);
+            out.fleet = true;
+            out.sim.records = std::move(fr.records);
+            out.record_replica = std::move(fr.replica);
+            out.sim.duration = fr.duration;
+            out.sim.num_requests = fr.num_requests;
+            out.sim.stats = fleet_stats(fr.stats);
+            out.replica_stats = std::move(fr.stats);
+            out.replica_steps = std::move(fr.steps);
+            out.replica_routed = std::move(fr.routed);
+            out.replica_timeseries = std::move(fr.timeseries);
+        }
+    }
+    for (auto& e : engines) out.coverage += e->executor().model().coverage();
     const double duration = std::chrono::duration<double>(out.sim.duration).count();
-    out.bench = summarize(timings, duration > 0.0 ? duration : 1e-9, summary);
+    const double d = duration > 0.0 ? duration : 1e-9;
+    out.bench = sums[0].result(d);
+    for (std::size_t i = 1; i < 1 + (several ? n : 0); ++i) out.replica_bench.push_back(sums[i].result(d));
+    for (std::size_t i = 1 + (several ? n : 0); i < sums.size(); ++i) out.pool_bench.push_back(sums[i].result(d));
     out.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
     return out;
 }

@@ -19,7 +19,7 @@ if [ -z "$browser" ]; then
 fi
 command -v python3 >/dev/null 2>&1 || { echo "FAIL: python3 is needed"; exit 1; }
 rm -rf "$out" && mkdir -p "$out"
-common="-q --dataset random --num-prompts 150 --input-len 600 --output-len 60 --num-gpu-blocks 3000"
+common="-q --save-detailed --dataset random --num-prompts 150 --input-len 600 --output-len 60 --num-gpu-blocks 3000"
 "$llmemu" simulate $common --request-rate 6 --label "rate 6" --result-json "$out/r6.json" --report "$out/sim.html" >/dev/null
 "$llmemu" simulate $common --request-rate 6 --seed 1 --label "rate 6 seed 1" --result-json "$out/r6s1.json" >/dev/null
 "$llmemu" simulate $common --request-rate 24 --label "rate 24" --result-json "$out/r24.json" >/dev/null

@@ -194,6 +194,10 @@ public:
     void set_record_series(bool on) noexcept { m_scheduler.set_record_series(on); }
     /// Keep every token's time in RequestRecord::token_times (on by default).
     void set_record_token_times(bool on) noexcept { m_scheduler.set_record_token_times(on); }
+    /// Called after each processed step that emitted tokens (see StepTokenTimes; empty: off).
+    void set_token_observer(std::function<void(const StepTokenTimes&)> f) {
+        m_scheduler.set_token_observer(std::move(f));
+    }
     /// Feed the engine's state after every step to *series (nullptr: off; see timeseries.hpp).
     void set_timeseries(EngineTimeSeries* series) noexcept { m_scheduler.set_timeseries(series); }
     /// Append a StepRecord per executed step to *log (nullptr: off).

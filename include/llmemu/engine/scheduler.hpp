@@ -22,6 +22,7 @@
 #include <deque>
 #include <functional>
 #include <optional>
+#include <span>
 #include <string>
 #include <unordered_map>
 #include <utility>
@@ -56,6 +57,26 @@ struct ScheduledStep {
     [[nodiscard]] bool empty() const noexcept { return batch.requests.empty(); }
 };
 
+/// The output tokens of one processed step, as a streaming client sees their times: what a
+/// summary needs for inter-token latency without keeping any token's time. Most tokens
+/// of a step continue a run (their request's previous token came with the previous
+/// processed step), so their gaps are all `run_gap`; the others (after a preemption or a
+/// skipped step) are listed one by one.
+struct StepTokenTimes {
+    /// When the tokens were emitted (since the run's origin).
+    std::chrono::nanoseconds time{0};
+    /// Output tokens emitted, first tokens included.
+    std::uint32_t tokens = 0;
+    /// Of them, first tokens of their request (no inter-token gap).
+    std::uint32_t first_tokens = 0;
+    /// Tokens whose previous token came with the previous processed step...
+    std::uint32_t run_tokens = 0;
+    /// ...`run_gap` ago.
+    std::chrono::nanoseconds run_gap{0};
+    /// The gaps of the remaining tokens (tokens - first_tokens - run_tokens of them).
+    std::span<const std::chrono::nanoseconds> other_gaps;
+};
+
 /// The state the scheduler keeps per request (exposed for tests and tools).
 struct SchedulerRequest {
     RequestId id = 0;
@@ -81,6 +102,9 @@ struct SchedulerRequest {
     std::chrono::nanoseconds arrival{0};
     std::chrono::nanoseconds first_scheduled = RequestRecord::unset;
     std::chrono::nanoseconds first_token = RequestRecord::unset;
+    /// When its latest output token was emitted.
+    std::chrono::nanoseconds last_token = RequestRecord::unset;
+    /// Every token's time, only while recording token times (set_record_token_times).
     std::vector<std::chrono::nanoseconds> token_times;
     RequestKV kv;
     std::function<void(const TokenEvent&)> on_event;
@@ -160,6 +184,7 @@ public:
         r.arrival = arrival;
         r.first_scheduled = RequestRecord::unset;
         r.first_token = RequestRecord::unset;
+        r.last_token = RequestRecord::unset;
         r.token_times.clear();
         if (m_record_token_times) r.token_times.reserve(r.max_tokens);
         r.kv.clear_blocks();
@@ -347,6 +372,10 @@ public:
         const std::size_t n = step.batch.requests.size();
         const bool aligned = output.outputs.size() == n;
         bool any_finished = false;
+        StepTokenTimes tt;
+        tt.time = now;
+        tt.run_gap = now - m_prev_output;
+        m_other_gaps.clear();
         for (std::size_t k = 0; k < n; ++k) {
             const ScheduledRequest& s = step.batch.requests[k];
             if (!s.samples_token) continue;
@@ -367,10 +396,17 @@ public:
             const TokenId token = *o->token;
             ++r.num_output_tokens;
             ++m_stats.generation_tokens;
+            ++tt.tokens;
             if (r.num_output_tokens == 1) {
                 r.first_token = now;
                 m_stats.prompt_tokens += r.prompt_len;
+                ++tt.first_tokens;
+            } else if (r.last_token == m_prev_output) {
+                ++tt.run_tokens;
+            } else {
+                m_other_gaps.push_back(now - r.last_token);
             }
+            r.last_token = now;
             if (m_record_token_times) r.token_times.push_back(now);
             if (r.kv.salt == 0) r.kv.tokens.push_back(token);
             if (r.status == RequestStatus::running)
@@ -390,6 +426,11 @@ public:
         if (any_finished) compact_running();
         refresh_gauges();
         if (m_timeseries != nullptr) m_timeseries->observe(now, m_stats);
+        m_prev_output = now;
+        if (m_on_tokens && tt.tokens > 0) {
+            tt.other_gaps = m_other_gaps;
+            m_on_tokens(tt);
+        }
     }
 
     /// Ids of every request waiting or running (any order).
@@ -422,6 +463,8 @@ public:
     void set_record_series(bool on) noexcept { m_record_series = on; }
     /// Keep every token's time in the records (on by default).
     void set_record_token_times(bool on) noexcept { m_record_token_times = on; }
+    /// Called after each processed step that emitted tokens (empty: off), on this thread.
+    void set_token_observer(std::function<void(const StepTokenTimes&)> f) { m_on_tokens = std::move(f); }
     /// Feed the state after every step's output to *series (nullptr: off).
     void set_timeseries(EngineTimeSeries* series) noexcept { m_timeseries = series; }
 
@@ -639,6 +682,9 @@ private:
     EngineTimeSeries* m_timeseries = nullptr;
     bool m_record_series = false;
     bool m_record_token_times = true;
+    std::chrono::nanoseconds m_prev_output = RequestRecord::unset;
+    std::vector<std::chrono::nanoseconds> m_other_gaps;
+    std::function<void(const StepTokenTimes&)> m_on_tokens;
 };
 
 } // namespace llmemu

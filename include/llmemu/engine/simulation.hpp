@@ -8,8 +8,10 @@
 
 #include <algorithm>
 #include <chrono>
+#include <concepts>
 #include <cstdint>
 #include <functional>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -26,15 +28,58 @@ struct TimedRequest {
     RequestSpec spec;
 };
 
-/// What run_simulation records beyond the request records.
+/// A source of timed requests in arrival order: next(r) fills r and returns true, or
+/// returns false once there are no more (a trace read as the run goes, a generator, or
+/// VectorRequestSource over a list). A driver never holds more than the next request.
+template <class S>
+concept RequestSource = requires(S& s, TimedRequest& r) {
+    { s.next(r) } -> std::convertible_to<bool>;
+};
+
+/// A RequestSource over a list (stably sorted by arrival on construction).
+class VectorRequestSource {
+public:
+    explicit VectorRequestSource(std::vector<TimedRequest> requests) : m_requests(std::move(requests)) {
+        std::stable_sort(m_requests.begin(), m_requests.end(),
+                         [](const TimedRequest& a, const TimedRequest& b) { return a.arrival < b.arrival; });
+    }
+    bool next(TimedRequest& r) {
+        if (m_next == m_requests.size()) return false;
+        r = std::move(m_requests[m_next++]);
+        return true;
+    }
+    [[nodiscard]] std::size_t size() const noexcept { return m_requests.size(); }
+
+private:
+    std::vector<TimedRequest> m_requests;
+    std::size_t m_next = 0;
+};
+
+/// What run_simulation records beyond the request records, and the hooks through which a
+/// streaming consumer (a summary built as the run goes, see StreamingSummary) sees it.
+/// Hooks run on the driver's thread; `replica` is 0 for run_simulation.
 struct SimulationOptions {
     /// Keep every step (SimulationResult::steps) and the per-step gauges
     /// (EngineStats::series).
     bool record_steps = false;
-    /// Called with the share of requests finished (0..1), about every 1% and at the end.
+    /// Called with the share of requests finished (0..1), about every 1% and at the end
+    /// (with a RequestSource of unknown size: only at the end).
     std::function<void(double fraction)> progress;
-    /// Keep every token's time in the records (needed for ITL); off saves memory.
+    /// Keep every token's time in the records (needed for per-request ITL lists; the
+    /// summary's ITL comes from on_tokens without it); off saves memory.
     bool record_token_times = true;
+    /// Keep every request's record in SimulationResult::records; off (with on_record)
+    /// keeps memory to the requests in flight.
+    bool keep_records = true;
+    /// Each request as it enters a replica: its arrival and whether it was accepted
+    /// (a refused request is recorded at once with FinishReason::rejected).
+    std::function<void(std::uint32_t replica, RequestId id, std::chrono::nanoseconds arrival, bool accepted)> on_added;
+    /// Each finished (or refused) request's record, as it finishes.
+    std::function<void(std::uint32_t replica, const RequestRecord&)> on_record;
+    /// The output tokens of each processed step (see StepTokenTimes).
+    std::function<void(std::uint32_t replica, const StepTokenTimes&)> on_tokens;
+    /// The driver is at `now`: no later hook reports an arrival, token or finish before it.
+    std::function<void(std::chrono::nanoseconds now)> on_advance;
     /// Called with each request just before it joins the engine, e.g. to fill its
     /// prompt_tokens from a compact description, so that a long trace never holds every
     /// prompt's token ids at once.
@@ -46,7 +91,8 @@ struct SimulationOptions {
 
 /// Everything a run produced.
 struct SimulationResult {
-    /// One record per request, rejected ones included, in order of finishing.
+    /// One record per request, rejected ones included, in order of finishing (empty
+    /// without SimulationOptions::keep_records).
     std::vector<RequestRecord> records;
     /// One per executed step when SimulationOptions::record_steps.
     std::vector<StepRecord> steps;
@@ -57,25 +103,34 @@ struct SimulationResult {
     EngineTimeSeries timeseries;
     /// From the start of the run to its last event.
     std::chrono::nanoseconds duration{0};
+    /// Requests run.
+    std::size_t num_requests = 0;
 };
 
-/// Runs `requests` (any order; stably sorted by arrival) through `engine`, which must be
-/// idle, until every request has finished. The run's origin is the clock's time at the
-/// call. Throws what the engine throws.
-template <class E, class C>
-SimulationResult run_simulation(Engine<E, C>& engine, std::vector<TimedRequest> requests,
-                                const SimulationOptions& options = {}) {
+namespace detail {
+inline void simulation_bad_order(std::chrono::nanoseconds prev, std::chrono::nanoseconds next) {
+    throw_error<error>("request source: an arrival at " + std::to_string(next.count()) + " ns comes after one at " +
+                       std::to_string(prev.count()) + " ns; a source must give requests in arrival order");
+}
+} // namespace detail
+
+/// Runs the requests of `source` (in arrival order) through `engine`, which must be idle,
+/// until every request has finished. The run's origin is the clock's time at the call.
+/// `total` (0 = unknown) scales the progress hook. Throws what the engine throws, and
+/// llmemu::error for a source out of arrival order.
+template <class E, class C, RequestSource S>
+SimulationResult run_simulation(Engine<E, C>& engine, S& source, const SimulationOptions& options,
+                                std::size_t total = 0) {
     if (engine.busy())
         detail::throw_error<error>(
             "run_simulation: the engine still has requests from an earlier run; use an idle engine");
-    std::stable_sort(requests.begin(), requests.end(),
-                     [](const TimedRequest& a, const TimedRequest& b) { return a.arrival < b.arrival; });
     SimulationResult result;
-    result.records.reserve(requests.size());
+    if (options.keep_records && total > 0) result.records.reserve(total);
     engine.set_origin(engine.clock().now());
     engine.set_record_series(options.record_steps);
     engine.set_record_token_times(options.record_token_times);
     engine.set_step_log(options.record_steps ? &result.steps : nullptr);
+    if (options.on_tokens) engine.set_token_observer([&options](const StepTokenTimes& t) { options.on_tokens(0, t); });
     if (options.timeseries_interval.count() > 0) {
         result.timeseries = EngineTimeSeries(options.timeseries_interval);
         engine.set_timeseries(&result.timeseries);
@@ -87,41 +142,66 @@ SimulationResult run_simulation(Engine<E, C>& engine, std::vector<TimedRequest> 
             e.set_step_log(nullptr);
             e.set_record_series(false);
             e.set_record_token_times(true);
+            e.set_token_observer({});
         }
     } restore{engine};
 
-    const std::size_t total = requests.size();
     const std::size_t progress_every = std::max<std::size_t>(1, total / 100);
     std::size_t next_progress = progress_every;
-    std::size_t next = 0;
+    std::size_t finished = 0;
     auto collect = [&] {
         auto& done = engine.finished_records();
         if (done.empty()) return;
-        for (auto& r : done) result.records.push_back(std::move(r));
+        finished += done.size();
+        for (auto& r : done) {
+            if (options.on_record) options.on_record(0, r);
+            if (options.keep_records) result.records.push_back(std::move(r));
+        }
         done.clear();
-        if (options.progress && result.records.size() >= next_progress) {
-            options.progress(static_cast<double>(result.records.size()) / static_cast<double>(total));
-            next_progress = result.records.size() + progress_every;
+        if (options.progress && total > 0 && finished >= next_progress) {
+            options.progress(static_cast<double>(finished) / static_cast<double>(total));
+            next_progress = finished + progress_every;
         }
     };
+    TimedRequest pending;
+    bool has_pending = source.next(pending);
+    std::chrono::nanoseconds last_arrival{0};
     for (;;) {
         const std::chrono::nanoseconds t = engine.now();
-        while (next < total && requests[next].arrival <= t) {
-            if (options.prepare) options.prepare(requests[next].spec);
-            engine.add_request(std::move(requests[next].spec), requests[next].arrival);
-            ++next;
+        while (has_pending && pending.arrival <= t) {
+            if (pending.arrival < last_arrival) detail::simulation_bad_order(last_arrival, pending.arrival);
+            last_arrival = pending.arrival;
+            if (options.prepare) options.prepare(pending.spec);
+            const RequestId id = pending.spec.id;
+            const bool ok = engine.add_request(std::move(pending.spec), pending.arrival);
+            if (options.on_added) options.on_added(0, id, pending.arrival, ok);
+            ++result.num_requests;
+            has_pending = source.next(pending);
         }
         collect();
+        if (options.on_advance) options.on_advance(t);
         if (engine.step()) continue;
         collect();
-        if (next == total) break;
-        engine.clock().sleep_until(engine.to_time_point(requests[next].arrival));
+        if (!has_pending) break;
+        if (pending.arrival < last_arrival) detail::simulation_bad_order(last_arrival, pending.arrival);
+        engine.clock().sleep_until(engine.to_time_point(pending.arrival));
     }
     collect();
     if (options.progress) options.progress(1.0);
     result.duration = engine.now();
     result.stats = engine.stats();
     return result;
+}
+
+/// Runs `requests` (any order; stably sorted by arrival) through `engine`, which must be
+/// idle, until every request has finished. The run's origin is the clock's time at the
+/// call. Throws what the engine throws.
+template <class E, class C>
+SimulationResult run_simulation(Engine<E, C>& engine, std::vector<TimedRequest> requests,
+                                const SimulationOptions& options = {}) {
+    VectorRequestSource source(std::move(requests));
+    const std::size_t total = source.size();
+    return run_simulation(engine, source, options, total);
 }
 
 } // namespace llmemu

@@ -51,13 +51,15 @@ inline nlohmann::json to_vllm_json(const BenchResult& r) {
     j["request_goodput"] = r.request_goodput ? nlohmann::json(*r.request_goodput) : nlohmann::json(nullptr);
     j["output_throughput"] = r.output_throughput;
     j["total_token_throughput"] = r.total_token_throughput;
-    j["input_lens"] = r.input_lens;
-    j["output_lens"] = r.output_lens;
-    j["ttfts"] = r.ttfts;
-    j["itls"] = r.itls;
-    j["latencies"] = r.latencies;
-    j["start_times"] = r.start_times;
-    j["errors"] = r.errors;
+    if (r.detailed) {
+        j["input_lens"] = r.input_lens;
+        j["output_lens"] = r.output_lens;
+        j["ttfts"] = r.ttfts;
+        j["itls"] = r.itls;
+        j["latencies"] = r.latencies;
+        j["start_times"] = r.start_times;
+        j["errors"] = r.errors;
+    }
     j["max_output_tokens_per_s"] = r.max_output_tokens_per_s;
     j["max_concurrent_requests"] = r.max_concurrent_requests;
     j["rtfx"] = 0.0;

@@ -1,0 +1,70 @@
+# Command-line tests of fleets (`simulate --replicas/--router/--data-parallel-size`) and of
+# the bounded-memory result (`--save-detailed`, runs of 1e8 simulated seconds).
+if(TARGET llmemu_cli)
+  set(_d ${CMAKE_CURRENT_BINARY_DIR}/cli_fleet)
+  file(MAKE_DIRECTORY ${_d})
+
+  function(llmemu_fleet_bad name regex)
+    add_test(NAME cli.fleet.${name}
+             COMMAND sh -c "\"$0\" \"$@\" 2>&1; echo \"rc=$?\"" $<TARGET_FILE:llmemu_cli> ${ARGN})
+    set_tests_properties(cli.fleet.${name} PROPERTIES
+      PASS_REGULAR_EXPRESSION "^llmemu: [^\n]*${regex}[^\n]*\nrc=2\n$")
+  endfunction()
+  llmemu_fleet_bad(zero_replicas "--replicas 0" simulate --replicas 0)
+  llmemu_fleet_bad(unknown_router "router 'random': use round_robin" simulate --router random --num-prompts 2)
+  llmemu_fleet_bad(weights_without_scored "add --router scored" simulate --router-weights queue=1)
+  llmemu_fleet_bad(bad_weights "router-weights 'queue=x'" simulate --router scored --router-weights queue=x)
+  llmemu_fleet_bad(dp_and_replicas "give one of them" simulate --replicas 2 --data-parallel-size 2)
+  llmemu_fleet_bad(dp_and_router "drop --router" simulate --router least_loaded --data-parallel-size 2)
+  llmemu_fleet_bad(fleet_realtime "virtual time only" simulate --mode realtime --replicas 2)
+
+  # One replica behind any router prints exactly the single engine's vLLM summary.
+  set(_summary "sed -n '/Serving Benchmark Result/,/^=*$/p'")
+  foreach(router round_robin least_loaded prefix_aware scored data_parallel)
+    add_test(NAME cli.fleet.one_replica_${router}
+             COMMAND sh -c "\"$0\" simulate -q --num-prompts 150 | ${_summary} > \"$1/single_${router}.txt\" && \"$0\" simulate -q --num-prompts 150 --replicas 1 --router ${router} | ${_summary} > \"$1/fleet_${router}.txt\" && test -s \"$1/single_${router}.txt\" && cmp \"$1/single_${router}.txt\" \"$1/fleet_${router}.txt\" && echo identical"
+                     $<TARGET_FILE:llmemu_cli> ${_d})
+    set_tests_properties(cli.fleet.one_replica_${router} PROPERTIES PASS_REGULAR_EXPRESSION "identical")
+  endforeach()
+
+  # A fleet: per-replica table, per-replica JSON, one trace process per replica, determinism.
+  add_test(NAME cli.fleet.four_replicas
+           COMMAND sh -c "\"$0\" simulate -q --num-prompts 200 --replicas 4 --router least_loaded --result-json \"$1/f1.json\" --chrome-trace \"$1/f.trace.json\" && \"$0\" simulate -q --num-prompts 200 --replicas 4 --router least_loaded --result-json \"$1/f2.json\" > /dev/null && cmp \"$1/f1.json\" \"$1/f2.json\" && grep -c '\"per_replica\"' \"$1/f1.json\" && grep -o '\"replica 3 requests\"' \"$1/f.trace.json\""
+                   $<TARGET_FILE:llmemu_cli> ${_d})
+  set_tests_properties(cli.fleet.four_replicas PROPERTIES
+    PASS_REGULAR_EXPRESSION "4 replicas behind the least_loaded router.*llmemu fleet.*\n3 +[0-9]+ +[0-9]+ .*\n1\n\"replica 3 requests\"")
+  add_test(NAME cli.fleet.data_parallel
+           COMMAND llmemu_cli simulate -q --num-prompts 100 --data-parallel-size 2)
+  set_tests_properties(cli.fleet.data_parallel PROPERTIES
+    PASS_REGULAR_EXPRESSION "2 replicas behind the data_parallel router \\(vLLM's internal DP load balancer\\).*Successful requests: +100 ")
+
+  # Per-request lists only with --save-detailed (vLLM's flag).
+  add_test(NAME cli.fleet.save_detailed
+           COMMAND sh -c "\"$0\" simulate -q --num-prompts 20 --result-json \"$1/short.json\" && \"$0\" simulate -q --num-prompts 20 --save-detailed --result-json \"$1/detailed.json\" && ! grep -q '\"itls\"' \"$1/short.json\" && grep -q '\"itls\"' \"$1/detailed.json\" && grep -q '\"start_times\"' \"$1/detailed.json\" && echo lists-only-when-detailed"
+                   $<TARGET_FILE:llmemu_cli> ${_d})
+  set_tests_properties(cli.fleet.save_detailed PROPERTIES PASS_REGULAR_EXPRESSION "lists-only-when-detailed")
+
+  # 3e8 simulated seconds in 400 MB of address space (a per-second vector needed 2.4 GB).
+  # Not under sanitizers, which reserve terabytes of address space.
+  if(NOT CMAKE_CXX_FLAGS MATCHES "sanitize")
+  add_test(NAME cli.fleet.long_run_bounded_memory
+           COMMAND sh -c "ulimit -v 400000 && \"$0\" simulate -q --dataset random --num-prompts 3 --input-len 10 --output-len 5 --request-rate 1e-8 --seed 1"
+                   $<TARGET_FILE:llmemu_cli>)
+  set_tests_properties(cli.fleet.long_run_bounded_memory PROPERTIES
+    PASS_REGULAR_EXPRESSION "Successful requests: +3 .*Benchmark duration \\(s\\): +3000[0-9][0-9][0-9][0-9][0-9]\\.")
+  endif()
+endif()
+
+if(TARGET llmemu_cli)
+  # Fleet files: two heterogeneous pools, per-pool costs; errors name the pool and key.
+  set(_d ${CMAKE_CURRENT_BINARY_DIR}/cli_fleet)
+  file(WRITE ${_d}/two_pools.json "{\"router\":\"least_loaded\",\"pools\":[{\"name\":\"slow\",\"replicas\":2,\"profile\":\"const:40\",\"cost_per_gpu_hour\":1.5,\"engine\":{\"num_gpu_blocks\":3000}},{\"name\":\"fast\",\"replicas\":1,\"profile\":\"const:10\",\"tensor_parallel_size\":2,\"cost_per_gpu_hour\":2,\"engine\":{\"num_gpu_blocks\":3000,\"max_num_seqs\":32}}]}")
+  file(WRITE ${_d}/bad_pool.json "{\"pools\":[{\"name\":\"big\",\"replicas\":-1}]}")
+  add_test(NAME cli.fleet.file_two_pools
+           COMMAND llmemu_cli simulate -q --dataset random --num-prompts 60 --input-len 64 --output-len 8 --request-rate 20 --fleet ${_d}/two_pools.json --result-json ${_d}/pools.json)
+  set_tests_properties(cli.fleet.file_two_pools PROPERTIES
+    PASS_REGULAR_EXPRESSION "3 replicas behind the least_loaded router.*Successful requests: +60 .*llmemu pools.*\nslow +2 .*\nfast +1 .*Fleet cost.*llmemu fleet")
+  llmemu_fleet_bad(file_bad_pool "bad_pool.json': pool 'big' \\(pools\\[0\\]\\) key 'replicas'" simulate --fleet ${_d}/bad_pool.json)
+  llmemu_fleet_bad(file_missing "cannot open the file" simulate --fleet ${_d}/nope.json)
+  llmemu_fleet_bad(file_and_replicas "the fleet file gives the replicas" simulate --fleet ${_d}/two_pools.json --replicas 2)
+endif()

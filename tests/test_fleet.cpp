@@ -1,0 +1,460 @@
+// Fleets (fleet/router.hpp, fleet/fleet.hpp) and the bounded-memory summaries they feed
+// (metrics/bench_result_sketch.hpp, StreamingSummary in metrics/bench_result.hpp).
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "llmemu/engine/simulation.hpp"
+#include "llmemu/executor/emulated_executor.hpp"
+#include "llmemu/fleet/fleet.hpp"
+#include "llmemu/fleet/router.hpp"
+#include "llmemu/metrics/bench_result.hpp"
+#include "llmemu/metrics/bench_result_sketch.hpp"
+#include "llmemu/profile/analytic.hpp"
+#include "llmemu/time/virtual_clock.hpp"
+#include "llmemu/workload/trace.hpp"
+
+using namespace llmemu;
+using std::chrono::milliseconds;
+using std::chrono::nanoseconds;
+
+namespace {
+using Exec = EmulatedExecutor<AffineProfile, VirtualClock>;
+using VEngine = Engine<Exec, VirtualClock>;
+
+EngineConfig cfg() {
+    EngineConfig c;
+    c.num_gpu_blocks = 3000;
+    return c;
+}
+
+AffineProfile profile() {
+    return AffineProfile{10.0, 20.0, 100.0};
+}
+
+std::vector<TimedRequest> workload(int n, bool with_tokens = false, int every_ms = 7) {
+    std::vector<TimedRequest> v;
+    Rng g(5);
+    for (int i = 0; i < n; ++i) {
+        TimedRequest t;
+        t.arrival = milliseconds(i * every_ms);
+        t.spec.id = static_cast<RequestId>(i);
+        t.spec.prompt_len = 30 + static_cast<std::uint32_t>(uniform_index(g, 400));
+        t.spec.max_tokens = 3 + static_cast<std::uint32_t>(uniform_index(g, 40));
+        t.spec.ignore_eos = true;
+        if (with_tokens) {
+            const int group = i % 5; // five distinct 64-token system prompts, then a unique tail
+            for (int k = 0; k < 64; ++k) t.spec.prompt_tokens.push_back(group * 1000 + k);
+            for (int k = 0; k < 20; ++k) t.spec.prompt_tokens.push_back(100000 + i * 100 + k);
+            t.spec.prompt_len = 0;
+        }
+        v.push_back(std::move(t));
+    }
+    return v;
+}
+
+std::vector<ReplicaView> views(std::initializer_list<std::pair<std::uint32_t, std::uint32_t>> rw) {
+    std::vector<ReplicaView> v;
+    for (const auto& [running, waiting] : rw) v.push_back(ReplicaView{running, waiting, 0.0, nullptr});
+    return v;
+}
+
+RequestSpec spec_with_tokens(int group, int n) {
+    RequestSpec s;
+    for (int k = 0; k < n; ++k) s.prompt_tokens.push_back(group * 1000 + k);
+    s.max_tokens = 4;
+    return s;
+}
+
+/// Feeds a StreamingSummary from a run's hooks, as the command line does.
+void attach(SimulationOptions& o, StreamingSummary& s) {
+    o.on_added = [&s](std::uint32_t, RequestId, nanoseconds arrival, bool ok) {
+        if (ok) s.started(arrival);
+    };
+    o.on_tokens = [&s](std::uint32_t, const StepTokenTimes& t) {
+        s.tokens(t.time, t.tokens);
+        if (t.run_tokens > 0) s.itl(t.run_gap, t.run_tokens);
+        for (const auto g : t.other_gaps) s.itl(g);
+    };
+    o.on_record = [&s](std::uint32_t, const RequestRecord& r) {
+        s.add(timing_from_record(r), r.reason != FinishReason::rejected, r.id);
+    };
+    o.on_advance = [&s](nanoseconds now) { s.advance(now); };
+}
+
+BenchResult batch_summary(std::vector<RequestRecord> records, double duration_s, const SummaryOptions& o = {}) {
+    std::sort(records.begin(), records.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
+    std::vector<RequestTiming> ts;
+    for (const auto& r : records) ts.push_back(timing_from_record(r));
+    return summarize(ts, duration_s, o);
+}
+
+/// rel 0: exactly equal percentiles; else within rel (relative).
+void check_same_stats(const MetricStats& a, const MetricStats& b, double rel) {
+    auto close = [rel](double x, double y) { return rel == 0.0 ? x == y : std::abs(x - y) <= rel * std::abs(y); };
+    CHECK(a.mean_ms == doctest::Approx(b.mean_ms).epsilon(1e-12));
+    CHECK(a.std_ms == doctest::Approx(b.std_ms).epsilon(1e-9));
+    CHECK(close(a.median_ms, b.median_ms));
+    REQUIRE(a.percentiles_ms.size() == b.percentiles_ms.size());
+    for (std::size_t i = 0; i < a.percentiles_ms.size(); ++i)
+        CHECK(close(a.percentiles_ms[i].second, b.percentiles_ms[i].second));
+}
+} // namespace
+
+TEST_CASE("Fleet.router.round_robin_order") {
+    RoundRobinRouter r;
+    const auto v = views({{9, 9}, {0, 0}, {5, 5}});
+    RequestSpec s;
+    std::vector<std::uint32_t> got;
+    for (int i = 0; i < 7; ++i) got.push_back(r.route(RoutingRequest{s, nanoseconds(i)}, v));
+    CHECK(got == std::vector<std::uint32_t>{0, 1, 2, 0, 1, 2, 0});
+}
+
+TEST_CASE("Fleet.router.least_loaded_ties_go_to_the_lowest_index") {
+    LeastLoadedRouter r;
+    RequestSpec s;
+    CHECK(r.route({s}, views({{2, 1}, {1, 2}, {0, 3}})) == 0); // 3, 3, 3
+    CHECK(r.route({s}, views({{5, 0}, {1, 1}, {2, 0}})) == 1); // 5, 2, 2
+    CHECK(r.route({s}, views({{5, 0}, {4, 0}, {0, 1}})) == 2); // 5, 4, 1
+}
+
+TEST_CASE("Fleet.router.prefix_aware_sends_equal_prefixes_to_one_replica") {
+    PrefixAwareRouter r(16, 2);
+    const auto v = views({{0, 0}, {0, 0}, {0, 0}, {0, 0}});
+    std::map<int, std::uint32_t> home;
+    std::set<std::uint32_t> used;
+    for (int rep = 0; rep < 3; ++rep)
+        for (int g = 0; g < 16; ++g) {
+            RequestSpec s = spec_with_tokens(g, 40);
+            s.prompt_tokens.push_back(77777 + rep); // the tail after the hashed blocks differs
+            const std::uint32_t to = r.route({s}, v);
+            if (rep == 0) home[g] = to;
+            CHECK(home[g] == to);
+            used.insert(to);
+        }
+    CHECK(used.size() > 1); // sixteen prefixes do not all hash to one replica
+    // Under a block of token ids (or none): least loaded.
+    RequestSpec shortp = spec_with_tokens(1, 15);
+    CHECK(r.route({shortp}, views({{3, 0}, {1, 0}, {2, 0}})) == 1);
+    RequestSpec synthetic;
+    synthetic.prompt_len = 500;
+    CHECK(r.route({synthetic}, views({{3, 0}, {1, 0}, {0, 0}})) == 2);
+}
+
+TEST_CASE("Fleet.router.scored_weights_queue_kv_and_prefix") {
+    KVCacheManager warm(100, 16, true), cold(100, 16, true);
+    // Put a 64-token prompt's blocks into `warm`'s prefix cache.
+    {
+        RequestKV kv;
+        kv.tokens = spec_with_tokens(7, 64).prompt_tokens;
+        std::vector<std::uint32_t> hits;
+        REQUIRE(warm.allocate_slots(kv, 0, 64, std::span<const std::uint32_t>(hits), 64));
+        warm.cache_blocks(kv, 64);
+        warm.free(kv);
+    }
+    const RequestSpec s = spec_with_tokens(7, 64);
+    std::vector<ReplicaView> v{{4, 0, 0.5, &warm}, {0, 0, 0.0, &cold}};
+    // Default weights (queue 1, kv 1, prefix 2): warm scores 0 + 0.5 + 2 * 48/64 = 2.0,
+    // cold 1 + 1 + 0 = 2.0: a tie goes to the lowest index.
+    CHECK(ScoredRouter{}.route({s}, v) == 0);
+    CHECK(ScoredRouter(ScorerWeights{1, 1, 3}).route({s}, v) == 0);
+    CHECK(ScoredRouter(ScorerWeights{1, 1, 1}).route({s}, v) == 1);
+    CHECK(ScoredRouter(ScorerWeights{0, 0, 1}).route({s}, v) == 0);
+    // Without token ids only queue and KV count.
+    RequestSpec synthetic;
+    synthetic.prompt_len = 64;
+    CHECK(ScoredRouter(ScorerWeights{0, 0, 100}).route({synthetic}, v) == 0); // all zero: lowest index
+    CHECK(ScoredRouter{}.route({synthetic}, v) == 1);
+}
+
+TEST_CASE("Fleet.router.data_parallel_is_vllms_balancer") {
+    // vLLM: score = 4 * waiting + running from a snapshot refreshed every 100 ms; each
+    // request sent adds one to its engine's waiting count until the next snapshot.
+    DataParallelRouter r;
+    RequestSpec s;
+    const auto idle = views({{0, 0}, {0, 0}, {0, 0}});
+    std::vector<std::uint32_t> got;
+    for (int i = 0; i < 4; ++i) got.push_back(r.route({s, milliseconds(10 * i)}, idle));
+    CHECK(got == std::vector<std::uint32_t>{0, 1, 2, 0});
+    // At 100 ms a new snapshot: replica 1 runs 3 (score 3), 0 runs 5 (5), 2 has 1 waiting (4).
+    const auto busy = views({{5, 0}, {3, 0}, {0, 1}});
+    CHECK(r.route({s, milliseconds(100)}, busy) == 1); // 3 -> then 1 has 4w+3 = 7
+    CHECK(r.route({s, milliseconds(150)}, busy) == 2); // 4 beats 5 and 7
+    CHECK(r.route({s, milliseconds(160)}, busy) == 0); // 5 beats 8 and 7
+    CHECK_THROWS_AS(DataParallelRouter(nanoseconds(0)), config_error);
+}
+
+TEST_CASE("Fleet.router.make_router_names_the_choices") {
+    for (const auto name : router_names) CHECK_NOTHROW((void)make_router(name));
+    try {
+        (void)make_router("random");
+        FAIL("no throw");
+    } catch (const config_error& e) {
+        CHECK(std::string(e.what()).find("round_robin, least_loaded, prefix_aware, scored or data_parallel") !=
+              std::string::npos);
+    }
+}
+
+TEST_CASE("Fleet.one_replica_behind_any_router_is_the_single_engine") {
+    VirtualClock a;
+    VEngine ea(Exec(profile(), a), a, cfg());
+    const auto ref = run_simulation(ea, workload(60, true));
+    std::map<RequestId, RequestRecord> m;
+    for (const auto& r : ref.records) m[r.id] = r;
+    for (const auto name : router_names) {
+        CAPTURE(name);
+        VirtualClock b;
+        VEngine eb(Exec(profile(), b), b, cfg());
+        AnyRouter router = make_router(name);
+        VectorRequestSource src(workload(60, true));
+        const auto got = run_fleet_simulation<Exec>({&eb}, b, src, router);
+        REQUIRE(got.records.size() == ref.records.size());
+        CHECK(got.duration == ref.duration);
+        for (const auto& r : got.records) {
+            CHECK(r.token_times == m[r.id].token_times);
+            CHECK(r.finish == m[r.id].finish);
+        }
+    }
+}
+
+TEST_CASE("Fleet.prefix_aware_beats_round_robin_on_prefix_hits") {
+    auto hit_rate = [](const char* name) {
+        VirtualClock clock;
+        std::vector<std::unique_ptr<VEngine>> es;
+        std::vector<VEngine*> ptrs;
+        for (int i = 0; i < 4; ++i) {
+            es.push_back(std::make_unique<VEngine>(Exec(profile(), clock, {}, i), clock, cfg()));
+            ptrs.push_back(es.back().get());
+        }
+        AnyRouter router = make_router(name);
+        VectorRequestSource src(workload(100, true));
+        const auto res = run_fleet_simulation<Exec>(ptrs, clock, src, router);
+        const EngineStats s = fleet_stats(res.stats);
+        CHECK(s.succeeded() == 100);
+        return s.prefix_cache_hit_rate();
+    };
+    const double rr = hit_rate("round_robin"), pa = hit_rate("prefix_aware"), sc = hit_rate("scored");
+    CHECK(pa > rr);
+    CHECK(sc > rr);
+}
+
+TEST_CASE("Fleet.deterministic_and_refuses_a_source_out_of_order") {
+    auto run = [] {
+        VirtualClock clock;
+        VEngine e0(Exec(profile(), clock, {}, 1), clock, cfg()), e1(Exec(profile(), clock, {}, 2), clock, cfg());
+        LeastLoadedRouter router;
+        VectorRequestSource src(workload(50));
+        return run_fleet_simulation<Exec>({&e0, &e1}, clock, src, router);
+    };
+    const auto a = run(), b = run();
+    REQUIRE(a.records.size() == b.records.size());
+    for (std::size_t i = 0; i < a.records.size(); ++i) {
+        CHECK(a.records[i].id == b.records[i].id);
+        CHECK(a.replica[i] == b.replica[i]);
+        CHECK(a.records[i].token_times == b.records[i].token_times);
+    }
+    CHECK(a.routed[0] + a.routed[1] == 50);
+
+    struct Backwards {
+        int n = 0;
+        bool next(TimedRequest& r) {
+            if (n == 2) return false;
+            r = TimedRequest{};
+            r.arrival = milliseconds(n == 0 ? 50 : 10);
+            r.spec.id = static_cast<RequestId>(n++);
+            r.spec.prompt_len = 10;
+            r.spec.max_tokens = 2;
+            return true;
+        }
+    };
+    VirtualClock clock;
+    VEngine e(Exec(profile(), clock), clock, cfg());
+    Backwards src;
+    RoundRobinRouter router;
+    CHECK_THROWS_WITH_AS(run_fleet_simulation<Exec>({&e}, clock, src, router), doctest::Contains("arrival order"),
+                         error);
+}
+
+TEST_CASE("Metrics.digest.exact_then_within_its_relative_error") {
+    // Exact: numpy's values for 1, 2, 3, 4 (weights allowed).
+    MetricDigest d;
+    d.add(1.0);
+    d.add(2.0, 2);
+    d.add(4.0);
+    CHECK(d.exact());
+    CHECK(d.mean() == doctest::Approx(2.25));
+    CHECK(d.percentile(50) == doctest::Approx(2.0));
+    CHECK(d.percentile(99) == doctest::Approx(3.94));
+    CHECK(d.stddev() == doctest::Approx(std::sqrt((1.5625 + 0.0625 * 2 + 3.0625) / 4.0)));
+    // A sketch past the limit: every percentile within 0.5% of the exact one.
+    Rng g(11);
+    std::vector<double> xs;
+    MetricDigest small(100), big(1 << 20);
+    for (int i = 0; i < 20000; ++i) {
+        const double x = std::exp(6.0 * uniform01(g) - 3.0); // 0.05 .. 20, log-uniform
+        xs.push_back(x);
+        small.add(x);
+        big.add(x);
+    }
+    CHECK_FALSE(small.exact());
+    CHECK(big.exact());
+    CHECK(small.size() < 2000);
+    CHECK(small.mean() == doctest::Approx(big.mean()).epsilon(1e-12));
+    CHECK(small.stddev() == doctest::Approx(big.stddev()).epsilon(1e-9));
+    for (const double p : {0.0, 1.0, 25.0, 50.0, 90.0, 99.0, 99.9, 100.0})
+        CHECK(std::abs(small.percentile(p) - big.percentile(p)) <= 0.005 * big.percentile(p));
+    // Mergeable: two halves merged give the sketch of the whole.
+    MetricDigest h1(100), h2(100);
+    for (std::size_t i = 0; i < xs.size(); ++i) (i % 2 == 0 ? h1 : h2).add(xs[i]);
+    h1.merge(h2);
+    CHECK(h1.count() == small.count());
+    for (const double p : {1.0, 50.0, 99.0}) CHECK(h1.percentile(p) == doctest::Approx(small.percentile(p)));
+    CHECK_THROWS_AS(MetricDigest(10, 0.0), config_error);
+    CHECK_THROWS_AS(d.add(std::nan("")), error);
+}
+
+TEST_CASE("Metrics.streaming_summary.equals_the_batch_summary_of_the_same_run") {
+    for (const int every_ms : {7, 1}) { // light load, and an overload with preemptions
+        CAPTURE(every_ms);
+        SummaryOptions so;
+        so.percentiles = {50, 90, 99};
+        so.slo_ttft_ms = 200;
+        StreamingSummary s(so);
+        SimulationOptions o;
+        attach(o, s);
+        VirtualClock clock;
+        EngineConfig c = cfg();
+        c.num_gpu_blocks = 400;
+        VEngine e(Exec(profile(), clock), clock, c);
+        const auto res = run_simulation(e, workload(300, false, every_ms), o);
+        const double d = std::chrono::duration<double>(res.duration).count();
+        BenchResult got = s.result(d);
+        const BenchResult want = batch_summary(res.records, d, so);
+        if (every_ms == 1) CHECK(res.stats.preemptions > 0);
+        CHECK(got.completed == want.completed);
+        CHECK(got.total_output_tokens == want.total_output_tokens);
+        CHECK(got.good_completed == want.good_completed);
+        CHECK(got.max_output_tokens_per_s == want.max_output_tokens_per_s);
+        CHECK(got.max_concurrent_requests == want.max_concurrent_requests);
+        CHECK(got.exact_percentiles);
+        CHECK_FALSE(got.detailed);
+        CHECK(got.ttfts.empty());
+        check_same_stats(got.ttft, want.ttft, 0.0);
+        check_same_stats(got.tpot, want.tpot, 0.0);
+        check_same_stats(got.itl, want.itl, 0.0);
+        check_same_stats(got.e2el, want.e2el, 0.0);
+    }
+}
+
+TEST_CASE("Metrics.streaming_summary.sketch_on_a_real_trace_within_its_error") {
+    // The first 1,500 requests of the bundled conversation trace, 4x faster, through an
+    // affine GPU: a sketch of 256 exact values per metric against the exact summary.
+    Trace trace = read_trace_csv(std::filesystem::path(LLMEMU_SOURCE_DIR) / "data" / "splitwise_conv.csv", true);
+    take_first(trace, 1500);
+    std::vector<TimedRequest> w;
+    for (std::size_t i = 0; i < trace.requests.size(); ++i) {
+        TimedRequest t;
+        t.arrival = nanoseconds(std::llround(trace.requests[i].arrived_at / 4.0 * 1e9));
+        t.spec.id = i;
+        t.spec.prompt_len = trace.requests[i].prompt_len;
+        t.spec.max_tokens = trace.requests[i].output_len;
+        t.spec.ignore_eos = true;
+        w.push_back(std::move(t));
+    }
+    SummaryOptions so;
+    so.percentiles = {50, 90, 99, 99.9};
+    SummaryOptions sketchy = so;
+    sketchy.exact_limit = 256;
+    StreamingSummary exact(so), sketch(sketchy);
+    SimulationOptions o;
+    attach(o, exact);
+    SimulationOptions o2;
+    attach(o2, sketch);
+    SimulationOptions both;
+    both.on_added = [&](std::uint32_t r, RequestId id, nanoseconds t, bool ok) {
+        o.on_added(r, id, t, ok);
+        o2.on_added(r, id, t, ok);
+    };
+    both.on_tokens = [&](std::uint32_t r, const StepTokenTimes& t) {
+        o.on_tokens(r, t);
+        o2.on_tokens(r, t);
+    };
+    both.on_record = [&](std::uint32_t r, const RequestRecord& rec) {
+        o.on_record(r, rec);
+        o2.on_record(r, rec);
+    };
+    both.on_advance = [&](nanoseconds t) {
+        o.on_advance(t);
+        o2.on_advance(t);
+    };
+    both.keep_records = false;
+    both.record_token_times = false;
+    VirtualClock clock;
+    EngineConfig c;
+    c.num_gpu_blocks = 20000;
+    c.max_model_len = 16384;
+    VEngine e(Exec(AffineProfile{8.0, 10.0, 60.0}, clock), clock, c);
+    const auto res = run_simulation(e, std::move(w), both);
+    CHECK(res.records.empty());
+    const double d = std::chrono::duration<double>(res.duration).count();
+    const BenchResult a = exact.result(d), b = sketch.result(d);
+    CHECK(a.exact_percentiles);
+    CHECK_FALSE(b.exact_percentiles);
+    CHECK(b.percentile_relative_error == 0.005);
+    CHECK(a.completed == 1500);
+    CHECK(b.completed == a.completed);
+    check_same_stats(b.ttft, a.ttft, 0.005);
+    check_same_stats(b.tpot, a.tpot, 0.005);
+    check_same_stats(b.itl, a.itl, 0.005);
+    check_same_stats(b.e2el, a.e2el, 0.005);
+}
+
+#include "llmemu/fleet/fleet_json.hpp"
+
+TEST_CASE("Fleet.file.reads_pools_and_names_pool_and_key_in_errors") {
+    const FleetSpec f = parse_fleet_json(
+        R"({"router":"scored","pools":[{"name":"a40","replicas":3,"tensor_parallel_size":2,"cost_per_gpu_hour":0.5,
+            "engine":{"max_num_seqs":64,"enable_prefix_caching":false,"gpu_memory_utilization":0.8}},
+            {"name":"fast","profile":"const:5"}]})",
+        "f.json");
+    REQUIRE(f.pools.size() == 2);
+    CHECK(f.router == "scored");
+    CHECK(f.num_replicas() == 4);
+    CHECK(f.pools[0].tensor_parallel_size == 2);
+    CHECK(f.pools[0].engine.max_num_seqs == 64U);
+    CHECK(f.pools[0].engine.enable_prefix_caching == false);
+    CHECK_FALSE(f.pools[0].engine.max_num_batched_tokens.has_value());
+    CHECK(f.pools[1].profile == "const:5");
+    CHECK(f.pools[1].replicas == 1);
+    auto error_of = [](const char* text) {
+        try {
+            (void)parse_fleet_json(text, "f.json");
+        } catch (const config_error& e) {
+            return std::string(e.what());
+        }
+        return std::string("no error");
+    };
+    CHECK(error_of(R"({"pools":[{"name":"a","replicas":0}]})").find("pool 'a' (pools[0]) key 'replicas'") !=
+          std::string::npos);
+    CHECK(error_of(R"({"pools":[{"name":"a","engine":{"max_num_seqs":"x"}}]})").find("key 'engine.max_num_seqs'") !=
+          std::string::npos);
+    CHECK(error_of(R"({"pools":[{"name":"a","engine":{"bogus":1}}]})").find("unknown engine setting") !=
+          std::string::npos);
+    CHECK(error_of(R"({"pools":[{"name":"a","gpu":1}]})").find("key 'gpu': unknown pool key") != std::string::npos);
+    CHECK(error_of(R"({"pools":[{"name":"a"},{"name":"a"}]})").find("used twice") != std::string::npos);
+    CHECK(error_of(R"({"pools":[{"replicas":1}]})").find("pools[0]: key 'name' is missing") != std::string::npos);
+    CHECK(error_of(R"({"pools":[{"name":"p","role":"prefill"}]})").find("not implemented") != std::string::npos);
+    CHECK(error_of(R"({"pools":[]})").find("non-empty list") != std::string::npos);
+    CHECK(error_of(R"({"router":"x"})").find("'pools' is missing") != std::string::npos);
+    CHECK(error_of(R"({"pools":)").find("f.json': not valid JSON") != std::string::npos);
+    CHECK(error_of(R"({"pools":[{"name":"a","engine":{"gpu_memory_utilization":1.5}}]})").find("(0, 1]") !=
+          std::string::npos);
+}
