@@ -79,9 +79,6 @@ if(TARGET llmemu_cli)
            COMMAND sh -c "ulimit -v 1048576 && \"$0\" \"$@\" >/dev/null" $<TARGET_FILE:llmemu_cli>
                    simulate --profile const:1 --num-gpu-blocks 1000 --dataset random --num-prompts 20
                    --input-len 16 --output-len 4 --request-rate 10)
-  # The per-second peak-throughput vector of the summary is sized by the simulated duration
-  # until the streaming summaries (issue 12, branch fleet) land: disabled, not deleted.
-  set_tests_properties(cli.harden.memory_bounded_low_rate PROPERTIES DISABLED TRUE)
   set_tests_properties(cli.harden.memory_bounded_low_rate cli.harden.memory_bounded_long_trace
                        cli.harden.memory_bound_baseline PROPERTIES TIMEOUT 60)
 

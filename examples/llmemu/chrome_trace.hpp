@@ -80,9 +80,9 @@ namespace chrome_detail {
 
 /// One engine's steps, gauges and requests as two processes: `pid` (steps, counters) and
 /// `pid + 1` (request lanes).
-template <class Record>
+template <class Steps, class Record>
 void write_engine(TraceWriter& w, int pid, const std::string& engine_name, const std::string& requests_name,
-                  const std::vector<llmemu::StepRecord>& steps, const std::vector<llmemu::StepStat>& series,
+                  const Steps& steps, const std::vector<llmemu::StepStat>& series,
                   const std::vector<const Record*>& records) {
     char buf[256];
     std::snprintf(buf, sizeof buf, R"({"ph":"M","pid":%d,"name":"process_name","args":{"name":"%s"}})", pid,
