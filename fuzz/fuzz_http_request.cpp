@@ -3,7 +3,8 @@
 // trivial engine answers every generation at once), and the connection half-closed.
 // Whatever the bytes, the server must answer with an HTTP/1.1 status line or close, must
 // never die (an exception escaping its event loop ends the process: a crash here), and
-// must end with no request left running once the connection is closed. Covers Beast's
+// must never answer 500 (its catch-all for a fault in a handler, which would hide a crash),
+// and must end with no request left running once the connection is closed. Covers Beast's
 // parser with the server's limits, the Host / Content-Type / API-key checks, routing, the
 // OpenAI decoder behind it, error bodies echoing input, pipelining and half-close.
 #include <chrono>
@@ -96,10 +97,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         if (::poll(&p, 1, 3000) <= 0) std::abort(); // the server must answer or close, and soon
         const auto n = ::recv(fd, buf, sizeof buf, 0);
         if (n <= 0) break;
-        if (reply.size() < 64) reply.append(buf, static_cast<std::size_t>(n));
+        if (reply.size() < (1U << 20U)) reply.append(buf, static_cast<std::size_t>(n));
     }
     ::close(fd);
     if (!reply.empty() && reply.rfind("HTTP/1.1 ", 0) != 0) std::abort();
+    // A 500 is the server's catch-all for a fault in a handler: a bug, whatever the input.
+    // (Status lines only: echoed input is escaped, so it never starts a line.)
+    if (reply.rfind("HTTP/1.1 500 ", 0) == 0 || reply.find("\r\nHTTP/1.1 500 ") != std::string::npos) std::abort();
     // Every generation ends with its connection.
     for (int i = 0; h.srv->stats().active_generations != 0; ++i) {
         if (i > 200) std::abort();

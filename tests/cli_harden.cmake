@@ -64,23 +64,25 @@ if(TARGET llmemu_cli)
   llmemu_harden_bad(serve_allowed_hosts_empty "--allowed-hosts 'a,,b' has an empty name" ${_serve} --allowed-hosts a,,b)
 
   # Memory that used to grow with simulated time: 20 requests at 1e-7 req/s (2e8 s) and a
-  # two-line trace 1e8 s long must run under a 1 GiB address-space limit.
-  # KNOWN FAILING until the streaming summaries (fleet branch) replace the per-second
-  # vectors of metrics/bench_result.hpp: disabled here; the lead enables them on merge.
+  # two-line trace 1e8 s long must run under a 512 MiB address-space limit.
+  # The low-rate case is KNOWN FAILING until the streaming summaries (fleet branch) replace
+  # the per-second vector of metrics/bench_result.hpp's summarize (sized by the 2e8 s run:
+  # bad_alloc under the limit, 78 s of CPU without it): DISABLED here; enable it on merge.
   add_test(NAME cli.harden.memory_bounded_low_rate
-           COMMAND sh -c "ulimit -v 1048576 && \"$0\" \"$@\" >/dev/null" $<TARGET_FILE:llmemu_cli>
+           COMMAND sh -c "ulimit -v 524288 && \"$0\" \"$@\" >/dev/null" $<TARGET_FILE:llmemu_cli>
                    simulate --profile const:1 --num-gpu-blocks 1000 --dataset random --num-prompts 20
                    --input-len 16 --output-len 4 --request-rate 1e-7)
   add_test(NAME cli.harden.memory_bounded_long_trace
-           COMMAND sh -c "ulimit -v 1048576 && \"$0\" \"$@\" >/dev/null" $<TARGET_FILE:llmemu_cli>
+           COMMAND sh -c "ulimit -v 524288 && \"$0\" \"$@\" >/dev/null" $<TARGET_FILE:llmemu_cli>
                    simulate --profile const:1 --num-gpu-blocks 1000 --trace ${_d}/long_trace.csv)
   # The same runs at an ordinary rate prove the limit itself leaves room for a run.
   add_test(NAME cli.harden.memory_bound_baseline
-           COMMAND sh -c "ulimit -v 1048576 && \"$0\" \"$@\" >/dev/null" $<TARGET_FILE:llmemu_cli>
+           COMMAND sh -c "ulimit -v 524288 && \"$0\" \"$@\" >/dev/null" $<TARGET_FILE:llmemu_cli>
                    simulate --profile const:1 --num-gpu-blocks 1000 --dataset random --num-prompts 20
                    --input-len 16 --output-len 4 --request-rate 10)
   set_tests_properties(cli.harden.memory_bounded_low_rate cli.harden.memory_bounded_long_trace
                        cli.harden.memory_bound_baseline PROPERTIES TIMEOUT 60)
+  set_tests_properties(cli.harden.memory_bounded_low_rate PROPERTIES DISABLED TRUE)
 
   # A short run of the serve soak (CI runs the 2-minute one under ASan: .ci/run).
   add_test(NAME cli.harden.serve_soak_short

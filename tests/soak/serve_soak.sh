@@ -41,14 +41,15 @@ raw() { # one raw exchange: send $1 (printf format), read the answer for up to 2
 malformed() {
   local n=0 deep
   deep="$(printf '[%.0s' $(seq 3000))$(printf ']%.0s' $(seq 3000))"
-  local h='Host: 127.0.0.1\r\nContent-Type: application/json\r\n'
+  # Connection: close so that each answer ends its exchange (no 2 s wait per request).
+  local h='Host: 127.0.0.1\r\nContent-Type: application/json\r\nConnection: close\r\n'
   while [ "$SECONDS" -lt "$end" ]; do
     raw "POST /v1/completions HTTP/1.1\r\n${h}Content-Length: 12\r\n\r\n{\"model\": 1"
     raw "POST /v1/completions HTTP/1.1\r\n${h}Content-Length: 28\r\n\r\n{\"model\":\"soak\",\"prompt\":\"\xff\"}"
     raw "POST /v1/completions HTTP/1.1\r\n${h}Content-Length: $((28 + ${#deep}))\r\n\r\n{\"model\":\"soak\",\"prompt\":[1,${deep}]}"
-    raw "GET /v1/\xff\xfe HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
-    raw "GET /v1/models HTTP/1.1\r\nHost: evil.example\r\n\r\n"
-    raw "POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\n{}"
+    raw "GET /v1/\xff\xfe HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    raw "GET /v1/models HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n"
+    raw "POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/plain\r\nConnection: close\r\nContent-Length: 2\r\n\r\n{}"
     raw "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03garbage\r\n\r\n"
     raw "POST /v1/completions HTTP/1.1\r\n${h}Content-Length: 500\r\n\r\n{\"model\":\"soak\""
     raw "POST /v1/completions HTTP/1.1\r\n${h}Content-Length: 60\r\n\r\n{\"model\":\"soak\",\"prompt\":\"hi\",\"max_tokens\":4,\"stream\":true}junk"
