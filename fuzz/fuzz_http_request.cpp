@@ -10,6 +10,8 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <memory>
 #include <string>
@@ -62,6 +64,34 @@ struct Harness {
     std::unique_ptr<server::Server> srv;
 };
 
+[[noreturn]] void fail(const char* what) {
+    std::fprintf(stderr, "fuzz_http_request: %s (errno %d)\n", what, errno);
+    std::abort();
+}
+
+// libFuzzer's -timeout arms a SIGALRM every timeout/2+1 s; a blocking call it interrupts
+// returns EINTR, which is the harness's business, not the server's: retry it.
+bool connect_loopback(int fd, std::uint16_t port) {
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(port);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0) return true;
+    if (errno != EINTR && errno != EINPROGRESS) return false;
+    // An interrupted connect goes on in the background: wait until it is writable.
+    for (;;) {
+        pollfd p{fd, POLLOUT, 0};
+        const int r = ::poll(&p, 1, 3000);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) return false;
+        int err = 0;
+        socklen_t len = sizeof err;
+        ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
+        errno = err;
+        return err == 0;
+    }
+}
+
 Harness& harness() {
     static Harness* h = new Harness(); // lives for the process (libFuzzer exits without unwinding)
     return *h;
@@ -71,12 +101,8 @@ Harness& harness() {
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     Harness& h = harness();
     const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0) std::abort();
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(h.srv->port());
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) std::abort();
+    if (fd < 0) fail("socket()");
+    if (!connect_loopback(fd, h.srv->port())) fail("connect() to the server");
     // Close with a reset: no TIME_WAIT pile-up over millions of connections.
     const linger no_linger{1, 0};
     ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &no_linger, sizeof no_linger);
@@ -86,6 +112,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     std::size_t sent = 0;
     while (sent < size) {
         const auto n = ::send(fd, data + sent, size - sent, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR) continue;
         if (n <= 0) break; // the server may close early (413, 431, 400)
         sent += static_cast<std::size_t>(n);
     }
@@ -94,19 +121,22 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     char buf[4096];
     for (;;) {
         pollfd p{fd, POLLIN, 0};
-        if (::poll(&p, 1, 3000) <= 0) std::abort(); // the server must answer or close, and soon
+        const int r = ::poll(&p, 1, 3000);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) fail("no answer and no close within 3 s"); // the server must answer or close, and soon
         const auto n = ::recv(fd, buf, sizeof buf, 0);
+        if (n < 0 && errno == EINTR) continue;
         if (n <= 0) break;
         if (reply.size() < (1U << 20U)) reply.append(buf, static_cast<std::size_t>(n));
     }
     ::close(fd);
-    if (!reply.empty() && reply.rfind("HTTP/1.1 ", 0) != 0) std::abort();
+    if (!reply.empty() && reply.rfind("HTTP/1.1 ", 0) != 0) fail("a reply that is not an HTTP/1.1 status line");
     // A 500 is the server's catch-all for a fault in a handler: a bug, whatever the input.
     // (Status lines only: echoed input is escaped, so it never starts a line.)
-    if (reply.rfind("HTTP/1.1 500 ", 0) == 0 || reply.find("\r\nHTTP/1.1 500 ") != std::string::npos) std::abort();
+    if (reply.rfind("HTTP/1.1 500 ", 0) == 0 || reply.find("\r\nHTTP/1.1 500 ") != std::string::npos) fail("a 500 (a handler fault)");
     // Every generation ends with its connection.
     for (int i = 0; h.srv->stats().active_generations != 0; ++i) {
-        if (i > 200) std::abort();
+        if (i > 200) fail("a generation still running 200 ms after its connection closed");
         std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
     return 0;
