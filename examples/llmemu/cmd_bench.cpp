@@ -91,8 +91,12 @@ void run_bench(BenchArgs& a) {
     const bool default_trace = a.workload.opt_trace == nullptr || a.workload.opt_trace->count() == 0;
     const std::filesystem::path fallback_trace =
         default_trace && a.workload.dataset != "random" ? default_trace_path() : std::filesystem::path{};
-    const WorkloadSpec wspec = make_workload_spec(a.workload, fallback_trace, a.seed);
-    const Workload workload = build_workload(wspec);
+    WorkloadSpec wspec;
+    const Workload workload = load_cli_workload(a.workload, fallback_trace, a.seed, wspec);
+    if (has_sessions(workload))
+        throw usage_error("bench sends its requests open loop, so multi-turn sessions (each turn waits for the "
+                          "previous one's output) cannot be sent; drop --turns/--sessions-from (or the spec's "
+                          "sessions), or run them in simulate");
     std::vector<server::LoadRequest> reqs;
     reqs.reserve(workload.requests.size());
     for (const auto& w : workload.requests)

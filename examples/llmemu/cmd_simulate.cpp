@@ -217,8 +217,9 @@ void run_simulate(SimulateArgs& a) {
     if (a.replicates > 1 && a.mode == "realtime")
         throw usage_error("--replicates runs in virtual time; drop --mode realtime");
     if (a.replicates > 1 && (fleet.replicas > 1 || !fleet.router.empty()))
-        throw usage_error("--replicates with a fleet (--replicas/--router/--fleet): the replicate seeds run one engine; "
-                          "drop one of them");
+        throw usage_error(
+            "--replicates with a fleet (--replicas/--router/--fleet): the replicate seeds run one engine; "
+            "drop one of them");
     SummaryOptions summary;
     summary.percentiles = parse_percentiles(a.percentiles);
     if (!a.goodput.empty()) parse_slo(a.goodput, summary);
@@ -238,8 +239,12 @@ void run_simulate(SimulateArgs& a) {
     const bool default_trace = a.workload.opt_trace == nullptr || a.workload.opt_trace->count() == 0;
     const std::filesystem::path fallback_trace =
         default_trace && a.workload.dataset != "random" ? default_trace_path() : std::filesystem::path{};
-    const WorkloadSpec wspec = make_workload_spec(a.workload, fallback_trace, a.engine.seed);
-    const Workload workload = build_workload(wspec);
+    WorkloadSpec wspec;
+    const Workload workload = load_cli_workload(a.workload, fallback_trace, a.engine.seed, wspec);
+    const bool spec_file = !a.workload.workload_file.empty();
+    if (spec_file && a.replicates > 1)
+        throw usage_error("--replicates reruns one workload's flags with new seeds; with --workload run the spec "
+                          "with several --seed values instead");
     const std::uint32_t longest = longest_request(workload);
     EngineConfig config = make_engine_config(a.engine, mc, longest);
     // Resolve the KV pool now, so a configuration that cannot run fails before any output.
@@ -296,12 +301,10 @@ void run_simulate(SimulateArgs& a) {
     const bool want_json = !a.result_json.empty() || !a.report.empty();
     auto digest = std::make_shared<report::StepDigest>();
     const AnyLatencyModel run_model = want_json ? AnyLatencyModel(report::ObservedModel(model, digest)) : model;
-    RunOutcome run =
-        realtime
-            ? run_emulation<WallClock>(run_model, config, workload, a.engine.seed, summary, record_steps, progress,
-                                                 fleet)
-            : run_emulation<VirtualClock>(run_model, config, workload, a.engine.seed, summary, record_steps, progress,
-                                          fleet);
+    RunOutcome run = realtime ? run_emulation<WallClock>(run_model, config, workload, a.engine.seed, summary,
+                                                         record_steps, progress, fleet)
+                              : run_emulation<VirtualClock>(run_model, config, workload, a.engine.seed, summary,
+                                                            record_steps, progress, fleet);
     bar.finish();
     const double wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
     const EngineConfig& used = run.config;
@@ -325,7 +328,7 @@ void run_simulate(SimulateArgs& a) {
 
     // The vLLM-shaped summary.
     BenchResult& r = run.bench;
-    const bool synthetic = wspec.kind != WorkloadKind::trace;
+    const bool synthetic = !spec_file && wspec.kind != WorkloadKind::trace;
     if (wspec.request_rate && !std::isinf(*wspec.request_rate))
         r.request_rate = *wspec.request_rate;
     else if (!synthetic && !wspec.request_rate && !workload.requests.empty() &&
@@ -365,7 +368,8 @@ void run_simulate(SimulateArgs& a) {
                    fmt("%.1f", 100.0 * static_cast<double>(cov.interpolated) / tot) + " / " +
                    fmt("%.1f", 100.0 * static_cast<double>(cov.out_of_range) / tot));
     if (cov.learned > 0)
-        print_line(os, "Answered by the learned model (%):", fmt("%.1f", 100.0 * static_cast<double>(cov.learned) / tot));
+        print_line(os,
+                   "Answered by the learned model (%):", fmt("%.1f", 100.0 * static_cast<double>(cov.learned) / tot));
     const double sim_s = std::chrono::duration<double>(run.sim.duration).count();
     print_line(os, realtime ? "Wall time (s):" : "Simulated / wall time (s):",
                realtime ? fmt("%.2f", wall_s)
@@ -441,7 +445,7 @@ void run_simulate(SimulateArgs& a) {
             ll["profile"]["gpu_name"] = mc->gpu_name;
         }
         ll["workload"] = {{"description", workload.description},
-                          {"kind", to_string(wspec.kind)},
+                          {"kind", spec_file ? "workload_spec" : to_string(wspec.kind)},
                           {"trace", wspec.trace_path.string()},
                           {"num_requests", workload.requests.size()}};
         ll["config"] = config_json(used);

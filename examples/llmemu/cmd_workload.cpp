@@ -1,8 +1,11 @@
 // `llmemu workload`: tools for workloads. `workload fit TRACE -o model.json` learns an
 // output-length model (P(output | prompt) from any trace with both lengths: CSV or
 // Mooncake JSONL); `--holdout` fits on the first part of the trace and prints the
-// Kolmogorov-Smirnov table of the rest against two baselines.
+// Kolmogorov-Smirnov table of the rest against two baselines. `workload sessions TRACE`
+// shows the multi-turn session shape fitted from a Mooncake trace (--sessions-from).
+#include <algorithm>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <memory>
@@ -13,6 +16,7 @@
 
 #include "command.hpp"
 #include "llmemu/workload/length_model.hpp"
+#include "llmemu/workload/sessions.hpp"
 #include "llmemu/workload/workload.hpp"
 #include "report.hpp"
 
@@ -101,8 +105,40 @@ void run_fit(const FitArgs& a) {
     }
 }
 
+/// Mean and quantiles of a sample, one line.
+template <class T>
+std::string sample_line(std::vector<T> v) {
+    std::sort(v.begin(), v.end());
+    double sum = 0.0;
+    for (const T x : v) sum += static_cast<double>(x);
+    auto q = [&v](double p) {
+        return static_cast<double>(v[static_cast<std::size_t>(p * static_cast<double>(v.size() - 1))]);
+    };
+    return fmt("mean %.4g", sum / static_cast<double>(v.size())) + fmt(", median %.4g", q(0.5)) +
+           fmt(", P90 %.4g", q(0.9)) + fmt(", max %.4g", q(1.0)) + " (" + std::to_string(v.size()) + " samples)";
+}
+
+void run_sessions(const std::string& trace) {
+    const SessionFit f = fit_sessions(trace);
+    std::ostream& os = std::cout;
+    os << "Sessions in " << std::filesystem::path(trace).filename().string() << ": " << f.requests << " requests, "
+       << f.sessions << " sessions, " << f.follow_ups
+       << " later turns (a request continues the latest earlier one whose full 512-token blocks begin its "
+          "hash_ids)\n";
+    os << "  turns per session:       " << sample_line(f.shape.turn_samples) << '\n';
+    os << "  gap between turns (s):   " << sample_line(f.shape.think_samples)
+       << "\n                           (the trace's arrival gaps: think time plus the previous turn's serving "
+          "time, an upper bound on the think time)\n";
+    os << "  new tokens per turn:     " << sample_line(f.shape.new_token_samples)
+       << "\n                           (tokens beyond the previous prompt and output, at least 1)\n";
+    os << "Use: llmemu simulate --sessions-from " << trace
+       << " --dataset random|empirical ... (each synthetic request starts a session; turns, gaps and new tokens are "
+          "drawn from these samples)\n";
+}
+
 const bool registered = register_command(35, [](CLI::App& app) {
-    auto* cmd = app.add_subcommand("workload", "Workload tools: fit an output-length model from a trace");
+    auto* cmd =
+        app.add_subcommand("workload", "Workload tools: fit an output-length model or a session shape from a trace");
     cmd->require_subcommand(1);
     auto args = std::make_shared<FitArgs>();
     auto* fit = cmd->add_subcommand(
@@ -125,6 +161,12 @@ const bool registered = register_command(35, [](CLI::App& app) {
                                       "Output length of the fixed baseline (default: the fitting requests' mean)")
                           ->check(CLI::PositiveNumber);
     fit->callback([args] { run_fit(*args); });
+    auto trace = std::make_shared<std::string>();
+    auto* sessions = cmd->add_subcommand(
+        "sessions", "Fit the multi-turn session shape (turns, gaps, new tokens) of a Mooncake trace that keeps turn "
+                    "order, as --sessions-from uses it");
+    sessions->add_option("TRACE", *trace, "Mooncake JSONL trace")->required()->check(CLI::ExistingFile);
+    sessions->callback([trace] { run_sessions(*trace); });
 });
 
 } // namespace

@@ -28,6 +28,7 @@
 #include "llmemu/profile/hf_config.hpp"
 #include "llmemu/profile/model_config.hpp"
 #include "llmemu/workload/workload.hpp"
+#include "llmemu/workload/workload_spec.hpp"
 
 namespace llmemu::cli {
 
@@ -277,6 +278,13 @@ struct WorkloadFlags {
     double ramp_up_start_rps = 0.0;
     double ramp_up_end_rps = 0.0;
     std::string rate_schedule;
+    // Multi-turn sessions and workload specs.
+    std::size_t sessions = 0;
+    std::uint32_t turns = 1;
+    double think_time = 0.0;
+    std::uint32_t turn_new_tokens = 64;
+    std::string sessions_from;
+    std::string workload_file;
 
     CLI::Option* opt_trace = nullptr;
     CLI::Option* opt_dataset = nullptr;
@@ -295,6 +303,11 @@ struct WorkloadFlags {
     CLI::Option* opt_ramp_start = nullptr;
     CLI::Option* opt_ramp_end = nullptr;
     CLI::Option* opt_rate_schedule = nullptr;
+    CLI::Option* opt_num_prompts = nullptr;
+    std::vector<CLI::Option*> opt_session_shape; // --turns, --think-time, --turn-new-tokens
+    CLI::Option* opt_sessions = nullptr;
+    CLI::Option* opt_sessions_from = nullptr;
+    CLI::Option* opt_workload = nullptr;
 };
 
 /// Registers --trace, --dataset, --num-prompts, --input-len, --output-len, --range-ratio,
@@ -338,9 +351,30 @@ inline void add_workload_options(CLI::App& app, WorkloadFlags& f, bool with_rate
         app.add_option("--sharegpt-output-len", f.sharegpt_output_len,
                        "sharegpt: output tokens of every request (default: each completion's token count)")
             ->check(CLI::PositiveNumber);
-    app.add_option("--num-prompts", f.num_prompts,
-                   "Requests: the first N of a trace (default all), or how many to draw (default 1000)")
-        ->check(whole_number(1, std::numeric_limits<std::uint32_t>::max()));
+    f.opt_num_prompts = app.add_option("--num-prompts", f.num_prompts,
+                                       "Requests: the first N of a trace (default all), or how many to draw "
+                                       "(default 1000; with sessions: how many sessions)")
+                            ->check(whole_number(1, std::numeric_limits<std::uint32_t>::max()));
+    f.opt_session_shape = {
+        app.add_option("--turns", f.turns,
+                       "Multi-turn sessions: turns per session; each synthetic request starts a session whose "
+                       "later turns resend the history (prompt + output) plus new tokens, each sent after the "
+                       "previous turn finished and the user thought")
+            ->check(whole_number(1, 100000)),
+        app.add_option("--think-time", f.think_time, "Sessions: mean think time between turns, s (exponential)")
+            ->check(CLI::NonNegativeNumber),
+        app.add_option("--turn-new-tokens", f.turn_new_tokens, "Sessions: new user tokens of each later turn")
+            ->capture_default_str()
+            ->check(whole_number(1, max_tokens_flag))};
+    f.opt_sessions = app.add_option("--sessions", f.sessions,
+                                    "Sessions: how many (the same as --num-prompts with --turns or --sessions-from)")
+                         ->check(whole_number(1, std::numeric_limits<std::uint32_t>::max()));
+    f.opt_sessions_from = app.add_option("--sessions-from", f.sessions_from,
+                                         "Sessions: draw turns, think times and new tokens from a Mooncake trace "
+                                         "that keeps turn order (llmemu workload sessions TRACE shows the fit)");
+    f.opt_workload = app.add_option("--workload", f.workload_file,
+                                    "Workload spec (JSON): several clients composed (share or rate, arrivals, "
+                                    "lengths, prefix pool, sessions); replaces the other workload flags");
     f.opt_input_len =
         app.add_option("--input-len,--random-input-len", f.input_len, "Random dataset: mean prompt tokens")
             ->capture_default_str()
@@ -455,6 +489,37 @@ inline WorkloadSpec make_workload_spec(const WorkloadFlags& f, const std::filesy
                               " contradicts it; drop --request-rate");
         s.rate_schedule = f.rate_schedule;
     }
+    // Multi-turn sessions.
+    if (given(f.opt_workload))
+        throw usage_error("--workload '" + f.workload_file +
+                          "' describes the whole workload; this command takes the workload flags instead");
+    bool shaped = false;
+    for (const CLI::Option* o : f.opt_session_shape) shaped = shaped || given(o);
+    if (given(f.opt_sessions_from)) {
+        if (shaped)
+            throw usage_error("--sessions-from '" + f.sessions_from +
+                              "' draws turns, think times and new tokens from the trace, so --turns/--think-time/"
+                              "--turn-new-tokens would be ignored; give one of them");
+        s.sessions = fit_sessions(f.sessions_from).shape;
+    } else if (shaped) {
+        if (!given(f.opt_session_shape[0]))
+            throw usage_error("--think-time/--turn-new-tokens shape multi-turn sessions; add --turns N");
+        SessionShape shape;
+        shape.turns = f.turns;
+        shape.think_time_s = f.think_time;
+        shape.new_tokens = f.turn_new_tokens;
+        s.sessions = shape;
+    }
+    if (given(f.opt_sessions)) {
+        if (!s.sessions) throw usage_error("--sessions counts multi-turn sessions; add --turns N or --sessions-from");
+        if (given(f.opt_num_prompts))
+            throw usage_error("--sessions and --num-prompts both count the sessions; give one of them");
+        s.num_prompts = f.sessions;
+    }
+    if (s.sessions && (f.dataset == "custom" || f.dataset == "sharegpt"))
+        throw usage_error("--turns/--sessions-from extend prompts the " + f.dataset +
+                          " dataset gives as text, which sessions do not support; use --dataset random, empirical or "
+                          "prefix_repetition");
     // vLLM's dataset-specific flags belong to their dataset.
     const bool pr = f.dataset == "prefix_repetition";
     const bool text = f.dataset == "custom" || f.dataset == "sharegpt";
@@ -498,6 +563,9 @@ inline WorkloadSpec make_workload_spec(const WorkloadFlags& f, const std::filesy
         return s;
     }
     s.trace_path = given(f.opt_trace) ? std::filesystem::path(f.trace) : default_trace;
+    if (s.sessions && f.dataset != "empirical")
+        throw usage_error("--turns/--sessions-from shape synthetic sessions, but trace '" + s.trace_path.string() +
+                          "' is replayed as recorded; add --dataset random, empirical or prefix_repetition");
     if (f.dataset == "empirical")
         s.kind = WorkloadKind::empirical;
     else if (f.dataset == "trace")
@@ -517,6 +585,30 @@ inline WorkloadSpec make_workload_spec(const WorkloadFlags& f, const std::filesy
         throw usage_error("--burstiness shapes synthetic arrivals, but trace '" + s.trace_path.string() +
                           "' is replayed with its own arrival times; drop --burstiness or add --dataset empirical");
     return s;
+}
+
+/// The workload of simulate's and bench's flags: a --workload spec file (no other workload
+/// flag may be given with it; `spec` stays default) or make_workload_spec's (into `spec`).
+inline Workload load_cli_workload(const WorkloadFlags& f, const std::filesystem::path& default_trace,
+                                  std::uint64_t seed, WorkloadSpec& spec) {
+    if (f.opt_workload == nullptr || f.opt_workload->count() == 0) {
+        spec = make_workload_spec(f, default_trace, seed);
+        return build_workload(spec);
+    }
+    std::vector<const CLI::Option*> others = {
+        f.opt_trace,         f.opt_dataset,           f.opt_input_len,         f.opt_output_len,
+        f.opt_range_ratio,   f.opt_request_rate,      f.opt_burstiness,        f.opt_output_lengths,
+        f.opt_dataset_path,  f.opt_random_prefix_len, f.opt_custom_output_len, f.opt_sharegpt_output_len,
+        f.opt_ramp_strategy, f.opt_ramp_start,        f.opt_ramp_end,          f.opt_rate_schedule,
+        f.opt_num_prompts,   f.opt_sessions,          f.opt_sessions_from};
+    others.insert(others.end(), f.opt_prefix_repetition.begin(), f.opt_prefix_repetition.end());
+    others.insert(others.end(), f.opt_session_shape.begin(), f.opt_session_shape.end());
+    for (const CLI::Option* o : others)
+        if (o != nullptr && o->count() > 0)
+            throw usage_error("--workload '" + f.workload_file + "' describes the whole workload, so " + o->get_name() +
+                              " would be ignored; put it in the spec's clients or drop --workload");
+    spec = WorkloadSpec{};
+    return build_workload(read_workload_spec(f.workload_file), seed);
 }
 
 /// The latency model --profile names (`spec`), with the layer-wise flags applied and the

@@ -26,65 +26,10 @@
 #include "llmemu/oracle/any_latency_model.hpp"
 #include "llmemu/time/virtual_clock.hpp"
 #include "llmemu/time/wall_clock.hpp"
+#include "llmemu/workload/source.hpp"
 #include "llmemu/workload/workload.hpp"
 
 namespace llmemu::cli {
-
-/// The engine requests of a workload: request i has id i, a prompt of prompt_len tokens
-/// (synthetic and unique; a shared-prefix prompt gets its token ids from
-/// prepare_prompt when it joins the engine), and generates exactly output_len tokens
-/// (max_tokens with ignore_eos, as trace replay and vLLM's random dataset do).
-inline std::vector<TimedRequest> to_timed_requests(const Workload& w) {
-    std::vector<TimedRequest> out;
-    out.reserve(w.requests.size());
-    for (std::size_t i = 0; i < w.requests.size(); ++i) {
-        const auto& r = w.requests[i];
-        TimedRequest t;
-        t.arrival = std::chrono::nanoseconds(std::llround(r.arrival_s * 1e9));
-        t.spec.id = i;
-        t.spec.prompt_len = r.prompt_len;
-        t.spec.max_tokens = r.output_len;
-        t.spec.ignore_eos = true;
-        out.push_back(std::move(t));
-    }
-    return out;
-}
-
-/// The requests of a workload (in arrival order, as every workload kind builds them) made
-/// one at a time as the run takes them: no second copy of the workload.
-class WorkloadSource {
-public:
-    explicit WorkloadSource(const Workload& w) : m_w(w) {}
-    bool next(TimedRequest& t) {
-        if (m_next == m_w.requests.size()) return false;
-        const auto& r = m_w.requests[m_next];
-        t = TimedRequest{};
-        t.arrival = std::chrono::nanoseconds(std::llround(r.arrival_s * 1e9));
-        t.spec.id = m_next;
-        t.spec.prompt_len = r.prompt_len;
-        t.spec.max_tokens = r.output_len;
-        t.spec.ignore_eos = true;
-        ++m_next;
-        return true;
-    }
-
-private:
-    const Workload& m_w;
-    std::size_t m_next = 0;
-};
-
-/// A SimulationOptions::prepare that gives request i (id i) its prompt's token ids (from
-/// text, or built from its segments) only when it arrives; nothing for unique prompts.
-inline std::function<void(RequestSpec&)> prepare_prompt(const Workload& w) {
-    if (!has_shared_prompts(w)) return {};
-    return [&w](RequestSpec& s) {
-        const WorkloadRequest& r = w.requests[static_cast<std::size_t>(s.id)];
-        if (!r.prompt_ids.empty())
-            s.prompt_tokens = r.prompt_ids;
-        else if (!r.prompt.empty())
-            s.prompt_tokens = prompt_tokens(r.prompt);
-    };
-}
 
 /// The longest prompt + output of a workload.
 inline std::uint32_t longest_request(const Workload& w) {
@@ -208,7 +153,7 @@ RunOutcome run_emulation(const AnyLatencyModel& model, const EngineConfig& confi
     opts.record_steps = record_steps;
     opts.timeseries_interval = std::chrono::seconds(1); // vLLM's 1 s engine log (bounded memory)
     opts.progress = std::move(progress);
-    opts.prepare = prepare_prompt(workload);
+    opts.prepare = prepare_workload_prompt(workload);
     opts.record_token_times = fleet.detailed;
     opts.keep_records = fleet.keep_records || record_steps;
     detail::attach_summaries(opts, sums, several ? n : 0, pool_of);

@@ -26,6 +26,8 @@ namespace llmemu {
 struct TimedRequest {
     std::chrono::nanoseconds arrival{0};
     RequestSpec spec;
+    /// The source wants this request's TokenEvents (FeedbackRequestSource::on_event).
+    bool notify = false;
 };
 
 /// A source of timed requests in arrival order: next(r) fills r and returns true, or
@@ -35,6 +37,56 @@ template <class S>
 concept RequestSource = requires(S& s, TimedRequest& r) {
     { s.next(r) } -> std::convertible_to<bool>;
 };
+
+/// A RequestSource that learns what becomes of its requests, so it can release requests
+/// that depend on them (a closed-loop client: a session's next turn is sent after the
+/// previous one finished and the user thought). The driver gives on_event every TokenEvent
+/// of each request taken with `notify` set. When on_event returns true, the source has
+/// released a request that may arrive before the one the driver holds: the driver hands the
+/// held request back with put_back and takes the next again. A released request must not
+/// arrive before the event that released it.
+template <class S>
+concept FeedbackRequestSource = RequestSource<S> && requires(S& s, const TokenEvent& e, TimedRequest&& r) {
+    { s.on_event(e) } -> std::convertible_to<bool>;
+    s.put_back(std::move(r));
+};
+
+namespace detail {
+/// The driver's side of a FeedbackRequestSource: the on_event handler for a request taken
+/// from it, and the re-take after a release. A no-op for other sources.
+template <class S>
+class SourceFeedback {
+public:
+    explicit SourceFeedback(S& source) : m_source(&source) {}
+    /// The on_event handler for `r` (empty unless the source asked for its events).
+    std::function<void(const TokenEvent&)> handler(const TimedRequest& r) {
+        if constexpr (FeedbackRequestSource<S>) {
+            if (r.notify)
+                return [this](const TokenEvent& e) {
+                    if (m_source->on_event(e)) m_released = true;
+                };
+        }
+        (void)r;
+        return {};
+    }
+    /// After events: when the source released something, give back `pending` and take the
+    /// earliest request again.
+    void refresh(TimedRequest& pending, bool& has_pending) {
+        if constexpr (FeedbackRequestSource<S>) {
+            if (!m_released) return;
+            m_released = false;
+            if (has_pending) m_source->put_back(std::move(pending));
+            has_pending = m_source->next(pending);
+        }
+        (void)pending;
+        (void)has_pending;
+    }
+
+private:
+    S* m_source;
+    bool m_released = false;
+};
+} // namespace detail
 
 /// A RequestSource over a list (stably sorted by arrival on construction).
 class VectorRequestSource {
@@ -165,23 +217,27 @@ SimulationResult run_simulation(Engine<E, C>& engine, S& source, const Simulatio
     };
     TimedRequest pending;
     bool has_pending = source.next(pending);
+    detail::SourceFeedback<S> feedback(source);
     std::chrono::nanoseconds last_arrival{0};
     for (;;) {
         const std::chrono::nanoseconds t = engine.now();
+        feedback.refresh(pending, has_pending);
         while (has_pending && pending.arrival <= t) {
             if (pending.arrival < last_arrival) detail::simulation_bad_order(last_arrival, pending.arrival);
             last_arrival = pending.arrival;
             if (options.prepare) options.prepare(pending.spec);
             const RequestId id = pending.spec.id;
-            const bool ok = engine.add_request(std::move(pending.spec), pending.arrival);
+            const bool ok = engine.add_request(std::move(pending.spec), pending.arrival, feedback.handler(pending));
             if (options.on_added) options.on_added(0, id, pending.arrival, ok);
             ++result.num_requests;
             has_pending = source.next(pending);
+            feedback.refresh(pending, has_pending); // a refused request may release another
         }
         collect();
         if (options.on_advance) options.on_advance(t);
         if (engine.step()) continue;
         collect();
+        feedback.refresh(pending, has_pending);
         if (!has_pending) break;
         if (pending.arrival < last_arrival) detail::simulation_bad_order(last_arrival, pending.arrival);
         engine.clock().sleep_until(engine.to_time_point(pending.arrival));

@@ -117,9 +117,11 @@ FleetResult run_fleet_simulation(const std::vector<Engine<E, VirtualClock>*>& re
     };
     TimedRequest pending;
     bool has_pending = source.next(pending);
+    detail::SourceFeedback<S> feedback(source); // closed-loop sources (see FeedbackRequestSource)
     std::chrono::nanoseconds last_arrival{0};
     for (;;) {
         const auto t = std::chrono::duration_cast<std::chrono::nanoseconds>(clock.now() - origin);
+        feedback.refresh(pending, has_pending);
         while (has_pending && pending.arrival <= t) {
             if (pending.arrival < last_arrival) detail::simulation_bad_order(last_arrival, pending.arrival);
             last_arrival = pending.arrival;
@@ -134,17 +136,21 @@ FleetResult run_fleet_simulation(const std::vector<Engine<E, VirtualClock>*>& re
                 detail::throw_error<error>("run_fleet_simulation: the router named replica " + std::to_string(i) +
                                            " of " + std::to_string(n));
             const RequestId id = pending.spec.id;
-            const bool ok = replicas[i]->add_request(std::move(pending.spec), pending.arrival);
+            const bool ok =
+                replicas[i]->add_request(std::move(pending.spec), pending.arrival, feedback.handler(pending));
             ++result.routed[i];
             ++result.num_requests;
             if (options.on_added) options.on_added(i, id, pending.arrival, ok);
             has_pending = source.next(pending);
+            feedback.refresh(pending, has_pending);
         }
         if (options.on_advance) options.on_advance(t);
         bool progressed = false;
         for (auto* e : replicas) progressed |= e->poll();
         collect();
         if (progressed) continue;
+        feedback.refresh(pending, has_pending);
+        if (has_pending && pending.arrival <= t) continue; // released now (no think time)
         // Nothing can happen before the next event: a step ending or a request arriving.
         std::optional<VirtualClock::time_point> target = clock.next_deadline();
         if (has_pending) {

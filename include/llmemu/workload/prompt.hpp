@@ -88,31 +88,7 @@ public:
         }
         const std::uint64_t len = prompt_length(segments);
         m_queries += len;
-        // Walk: node = hash of the segments matched so far; at each segment, the longest
-        // earlier segment with the same content after the same node bounds the common
-        // prefix; an earlier prompt with the identical segment lets the walk go on.
-        std::uint64_t node = 0x243F6A8885A308D3ULL;
-        std::uint64_t offset = 0;
-        std::uint64_t common = 0;
-        bool walking = true;
-        for (const auto& s : segments) {
-            const std::uint64_t key = mix(node, s.content);
-            const std::uint64_t next = mix(key, s.length);
-            if (walking) {
-                const auto it = m_longest.find(key);
-                if (it == m_longest.end()) {
-                    walking = false;
-                } else {
-                    common = offset + (it->second < s.length ? it->second : s.length);
-                    walking = m_nodes.contains(next);
-                }
-            }
-            auto& longest = m_longest[key];
-            if (s.length > longest) longest = s.length;
-            m_nodes.insert(next);
-            offset += s.length;
-            node = next;
-        }
+        const std::uint64_t common = walk(segments);
         const std::uint64_t max_blocks = len == 0 ? 0 : (len - 1) / m_block_size;
         std::uint64_t blocks = common / m_block_size;
         if (blocks > max_blocks) blocks = max_blocks;
@@ -120,6 +96,10 @@ public:
         m_hits += hit;
         return static_cast<std::uint32_t>(hit);
     }
+
+    /// Records that the cache holds `segments` (e.g. a prompt and the output tokens computed
+    /// after it, which a session's next turn starts with) without a lookup.
+    void hold(const PromptSegments& segments) { (void)walk(segments); }
 
     /// Observes a prompt given as token ids (a text dataset); returns its ideal hit tokens.
     /// Keeps one key per distinct full block, so use it for datasets, not day-long traces.
@@ -158,6 +138,37 @@ private:
         z = (z ^ (z >> 30U)) * 0xBF58476D1CE4E5B9ULL;
         z = (z ^ (z >> 27U)) * 0x94D049BB133111EBULL;
         return z ^ (z >> 31U);
+    }
+
+    /// Registers `segments` and returns how many leading tokens an earlier registered
+    /// sequence shares with them. Walk: node = hash of the segments matched so far; at each
+    /// segment, the longest earlier segment with the same content after the same node
+    /// bounds the common prefix; an earlier sequence with the identical segment lets the
+    /// walk go on.
+    std::uint64_t walk(const PromptSegments& segments) {
+        std::uint64_t node = 0x243F6A8885A308D3ULL;
+        std::uint64_t offset = 0;
+        std::uint64_t common = 0;
+        bool walking = true;
+        for (const auto& s : segments) {
+            const std::uint64_t key = mix(node, s.content);
+            const std::uint64_t next = mix(key, s.length);
+            if (walking) {
+                const auto it = m_longest.find(key);
+                if (it == m_longest.end()) {
+                    walking = false;
+                } else {
+                    common = offset + (it->second < s.length ? it->second : s.length);
+                    walking = m_nodes.contains(next);
+                }
+            }
+            auto& longest = m_longest[key];
+            if (s.length > longest) longest = s.length;
+            m_nodes.insert(next);
+            offset += s.length;
+            node = next;
+        }
+        return common;
     }
 
     std::uint32_t m_block_size;

@@ -5,10 +5,13 @@
 /// apart by content), vLLM's random dataset, or lengths sampled from a trace with synthetic
 /// arrivals. Deterministic for a seed.
 
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -22,9 +25,13 @@
 #include "llmemu/workload/mooncake.hpp"
 #include "llmemu/workload/prompt.hpp"
 #include "llmemu/workload/schedule.hpp"
+#include "llmemu/workload/sessions.hpp"
 #include "llmemu/workload/trace.hpp"
 
 namespace llmemu {
+
+/// No request (WorkloadRequest's session links).
+inline constexpr std::size_t no_turn = static_cast<std::size_t>(-1);
 
 /// One request of a workload, before it becomes an engine request.
 struct WorkloadRequest {
@@ -38,6 +45,24 @@ struct WorkloadRequest {
     PromptSegments prompt;
     /// The prompt's token ids when it comes from text (custom, sharegpt); empty otherwise.
     std::vector<TokenId> prompt_ids;
+    /// Multi-turn sessions: the index of this request's previous turn (no_turn: it starts a
+    /// session or is a single request) and of its next turn. A later turn's `prompt` is the
+    /// previous turn's prompt, one segment for the previous turn's output (its output_len
+    /// tokens; the engine's real output ids replace them when the turn is sent) and one for
+    /// the user's new tokens; it is sent `think_s` after the previous turn finished, so its
+    /// `arrival_s` is only the earliest possible time (every earlier turn served at once).
+    std::size_t previous_turn = no_turn;
+    std::size_t next_turn = no_turn;
+    double think_s = 0.0;
+};
+
+/// A pool of shared prompt prefixes (system prompts): each request starts with one of
+/// `prompts` prefixes of `tokens` tokens, prefix k drawn with probability proportional to
+/// 1 / (k + 1)^zipf (0 = uniform).
+struct PrefixPool {
+    std::uint32_t prompts = 0;
+    std::uint32_t tokens = 0;
+    double zipf = 0.0;
 };
 
 /// Where the requests come from.
@@ -112,6 +137,15 @@ struct WorkloadSpec {
     /// An output-length model file (`llmemu workload fit`): random/empirical kinds draw each
     /// output length from it given the prompt length (empty = their own output lengths).
     std::filesystem::path output_lengths;
+    /// Synthetic kinds: every request starts with a prefix from this pool (prompts 0 = none).
+    PrefixPool prefix_pool;
+    /// Synthetic kinds: each request is the first turn of a session of this shape (its
+    /// later turns follow it; num_prompts and the arrival process count sessions).
+    std::optional<SessionShape> sessions;
+    /// Trace kind: the trace replayed `repeat` times back to back, and `copies` interleaved
+    /// copies of that (copies x its rate); each copy's Mooncake block ids are its own.
+    std::uint32_t repeat = 1;
+    std::uint32_t copies = 1;
 };
 
 /// A built workload, with a one-line description for summaries.
@@ -136,6 +170,162 @@ inline std::string workload_fmt(double v) {
 }
 } // namespace detail
 
+namespace detail {
+/// Where each request of `order` goes: the links of `requests` follow a permutation.
+inline void permute_requests(std::vector<WorkloadRequest>& requests, const std::vector<std::size_t>& order) {
+    std::vector<std::size_t> where(order.size());
+    for (std::size_t k = 0; k < order.size(); ++k) where[order[k]] = k;
+    std::vector<WorkloadRequest> out;
+    out.reserve(requests.size());
+    for (const std::size_t i : order) {
+        WorkloadRequest r = std::move(requests[i]);
+        if (r.previous_turn != no_turn) r.previous_turn = where[r.previous_turn];
+        if (r.next_turn != no_turn) r.next_turn = where[r.next_turn];
+        out.push_back(std::move(r));
+    }
+    requests = std::move(out);
+}
+} // namespace detail
+
+/// Stably sorts the requests of `w` by arrival_s, keeping the session links.
+inline void sort_by_arrival(Workload& w) {
+    std::vector<std::size_t> order(w.requests.size());
+    for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+    std::stable_sort(order.begin(), order.end(),
+                     [&w](std::size_t a, std::size_t b) { return w.requests[a].arrival_s < w.requests[b].arrival_s; });
+    detail::permute_requests(w.requests, order);
+}
+
+/// Adds the requests of `other` to `into` (their session links shifted) and sorts all by
+/// arrival (stable: `into`'s requests first at equal times).
+inline void merge_workload(Workload& into, Workload&& other) {
+    const std::size_t base = into.requests.size();
+    into.requests.reserve(base + other.requests.size());
+    for (auto& r : other.requests) {
+        if (r.previous_turn != no_turn) r.previous_turn += base;
+        if (r.next_turn != no_turn) r.next_turn += base;
+        into.requests.push_back(std::move(r));
+    }
+    sort_by_arrival(into);
+}
+
+/// Whether any request belongs to a multi-turn session.
+[[nodiscard]] inline bool has_sessions(const Workload& w) noexcept {
+    for (const auto& r : w.requests)
+        if (r.next_turn != no_turn) return true;
+    return false;
+}
+
+/// Makes every request of `w` start with a prefix of `pool` (drawn with `rng`); a request
+/// without shared content first gets a segment of its own. No-op for an empty pool.
+inline void apply_prefix_pool(Workload& w, const PrefixPool& pool, std::uint64_t seed, Rng& rng) {
+    if (pool.prompts == 0 && pool.tokens == 0) return;
+    if (pool.prompts == 0 || pool.tokens == 0 || !(pool.zipf >= 0.0) || !std::isfinite(pool.zipf))
+        detail::throw_error<workload_error>(
+            "prefix pool: give prompts >= 1 and tokens >= 1 (and a zipf exponent >= 0, 0 = uniform)");
+    std::vector<double> cum(pool.prompts);
+    double sum = 0.0;
+    for (std::uint32_t k = 0; k < pool.prompts; ++k) cum[k] = sum += std::pow(static_cast<double>(k) + 1.0, -pool.zipf);
+    for (std::size_t i = 0; i < w.requests.size(); ++i) {
+        WorkloadRequest& r = w.requests[i];
+        const double u = uniform01(rng) * sum;
+        const auto k = static_cast<std::size_t>(std::upper_bound(cum.begin(), cum.end(), u) - cum.begin());
+        const PromptSegment prefix{
+            detail::workload_content(seed, 0x504F4F4C00000000ULL, std::min<std::size_t>(k, pool.prompts - 1)),
+            pool.tokens};
+        if (std::uint64_t{r.prompt_len} + pool.tokens > 0xFFFFFFFFULL)
+            detail::throw_error<workload_error>("prefix pool: a prompt would exceed 4294967295 tokens");
+        if (!r.prompt_ids.empty()) {
+            std::vector<TokenId> ids = prompt_tokens(PromptSegments{prefix});
+            ids.insert(ids.end(), r.prompt_ids.begin(), r.prompt_ids.end());
+            r.prompt_ids = std::move(ids);
+        } else {
+            if (r.prompt.empty()) r.prompt = {{detail::workload_content(seed, 0x554E495155450000ULL, i), r.prompt_len}};
+            r.prompt.insert(r.prompt.begin(), prefix);
+        }
+        r.prompt_len += pool.tokens;
+    }
+}
+
+/// Turns every request of `w` into the first turn of a session of `shape` (drawn with
+/// `rng`): turn k + 1's prompt is turn k's prompt, a segment for turn k's output and the
+/// user's new tokens; its output length is `output_for(prompt length)`. Requests end up
+/// sorted by their earliest arrival (turns in order). Throws workload_error for a bad shape,
+/// a request given as text token ids, or a prompt past 4294967295 tokens.
+inline void expand_sessions(Workload& w, const SessionShape& shape, std::uint64_t seed, Rng& rng,
+                            const std::function<std::uint32_t(std::uint32_t)>& output_for) {
+    shape.validate();
+    std::vector<WorkloadRequest> out;
+    out.reserve(static_cast<std::size_t>(static_cast<double>(w.requests.size()) * shape.mean_turns()) + 1);
+    for (auto& first : w.requests) {
+        if (!first.prompt_ids.empty())
+            detail::throw_error<workload_error>(
+                "sessions: the first turns come from text token ids (custom/sharegpt), which sessions do not extend; "
+                "use the random, empirical or prefix_repetition dataset");
+        if (first.prompt.empty())
+            first.prompt = {{detail::workload_content(seed, 0x5345535300000000ULL, out.size()), first.prompt_len}};
+        const std::uint32_t turns = shape.draw_turns(rng);
+        std::size_t prev = out.size();
+        out.push_back(std::move(first));
+        for (std::uint32_t k = 1; k < turns; ++k) {
+            const double think = shape.draw_think(rng);
+            const std::uint32_t fresh = shape.draw_new_tokens(rng);
+            WorkloadRequest t;
+            {
+                const WorkloadRequest& p = out[prev];
+                const std::uint64_t len = std::uint64_t{p.prompt_len} + p.output_len + fresh;
+                if (len > 0xFFFFFFFFULL)
+                    detail::throw_error<workload_error>("sessions: turn " + std::to_string(k + 1) +
+                                                        " would exceed 4294967295 prompt tokens; use fewer turns");
+                t.prompt = p.prompt;
+                t.prompt.push_back({detail::workload_content(seed, 0x534F555400000000ULL, out.size()), p.output_len});
+                t.prompt.push_back({detail::workload_content(seed, 0x534E455700000000ULL, out.size()), fresh});
+                t.prompt_len = static_cast<std::uint32_t>(len);
+                t.arrival_s = p.arrival_s + think;
+            }
+            t.output_len = output_for(t.prompt_len);
+            t.think_s = think;
+            t.previous_turn = prev;
+            out[prev].next_turn = out.size();
+            prev = out.size();
+            out.push_back(std::move(t));
+        }
+    }
+    w.requests = std::move(out);
+    sort_by_arrival(w);
+}
+
+/// The trace kind's `repeat` and `copies`: the requests replayed `repeat` times back to back
+/// (each replay starts one mean gap after the previous one's last arrival) and `copies`
+/// interleaved copies of that (copy c shifted by c / copies of a mean gap); every replay and
+/// copy but the first gets Mooncake contents of its own (other users, same shape).
+inline void repeat_trace(Workload& w, std::uint32_t repeat, std::uint32_t copies) {
+    if (repeat == 0 || copies == 0)
+        detail::throw_error<workload_error>("trace: repeat and copies must be >= 1 (1 = the trace once)");
+    if (repeat == 1 && copies == 1) return;
+    const std::size_t n = w.requests.size();
+    if (n == 0) return;
+    const double first = w.requests.front().arrival_s;
+    const double last = w.requests.back().arrival_s;
+    const double gap = n > 1 ? (last - first) / static_cast<double>(n - 1) : 1.0;
+    const double period = last - first + gap;
+    std::vector<WorkloadRequest> out;
+    out.reserve(n * repeat * copies);
+    for (std::uint32_t rep = 0; rep < repeat; ++rep)
+        for (std::size_t i = 0; i < n; ++i)
+            for (std::uint32_t c = 0; c < copies; ++c) {
+                WorkloadRequest r = w.requests[i];
+                r.arrival_s += rep * period + gap * c / copies;
+                const std::uint64_t k = std::uint64_t{rep} * copies + c;
+                if (k != 0)
+                    for (auto& seg : r.prompt)
+                        seg.content = detail::workload_content(seg.content, 0x5245504541540000ULL, k);
+                out.push_back(std::move(r));
+            }
+    w.requests = std::move(out);
+    sort_by_arrival(w); // copies can overlap where the trace's own gaps are uneven
+}
+
 /// Reads a trace file of either format, told apart by its content (looks_like_mooncake_trace):
 /// a Mooncake JSONL trace (its arrivals and lengths; its prompt reuse is dropped, see
 /// read_mooncake_trace for it) or a CSV trace (read_trace_csv).
@@ -157,12 +347,21 @@ inline Trace read_any_trace(const std::filesystem::path& path, bool require_arri
 [[nodiscard]] inline PrefixReuseCounter ideal_prefix_reuse(const Workload& w, std::uint32_t block_size,
                                                            std::uint32_t max_model_len = 0) {
     PrefixReuseCounter c(block_size);
+    PromptSegments held;
     for (const auto& r : w.requests) {
         if (max_model_len != 0 && std::uint64_t{r.prompt_len} + r.output_len > max_model_len) continue;
         if (!r.prompt_ids.empty())
             c.observe_tokens(r.prompt_ids);
         else
             c.observe(r.prompt, r.prompt_len);
+        if (r.next_turn != no_turn && r.output_len > 1) {
+            // The engine also holds this turn's output but its last token (never fed back),
+            // which the next turn resends.
+            const PromptSegments& next = w.requests[r.next_turn].prompt;
+            held.assign(next.begin(), next.begin() + static_cast<std::ptrdiff_t>(r.prompt.size() + 1));
+            held.back().length = r.output_len - 1;
+            c.hold(held);
+        }
     }
     return c;
 }
@@ -174,6 +373,10 @@ inline Workload build_workload(const WorkloadSpec& spec) {
     Rng root(spec.seed);
     Rng length_rng = root.split();
     Rng arrival_rng = root.split();
+    Rng session_rng = root.split();
+    Rng pool_rng = root.split();
+    /// A later session turn's output length given its prompt length (set by each synthetic kind).
+    std::function<std::uint32_t(std::uint32_t)> turn_output;
     const std::size_t n_synthetic = spec.num_prompts == 0 ? 1000 : spec.num_prompts;
     ArrivalProcess process;
     if (spec.request_rate) process.request_rate = *spec.request_rate;
@@ -209,8 +412,25 @@ inline Workload build_workload(const WorkloadSpec& spec) {
         return arrival_times(n, process, arrival_rng);
     };
 
+    if (spec.kind != WorkloadKind::trace && (spec.repeat != 1 || spec.copies != 1))
+        detail::throw_error<workload_error>(
+            "repeat and copies replay a trace; drop them or replay a trace (dataset trace)");
+    const bool text_kind = spec.kind == WorkloadKind::custom || spec.kind == WorkloadKind::sharegpt;
+    if (spec.sessions && text_kind)
+        detail::throw_error<workload_error>(
+            std::string("sessions extend prompts by segments, which the ") + to_string(spec.kind) +
+            " dataset's text prompts do not have; use the random, empirical or prefix_repetition dataset");
     switch (spec.kind) {
     case WorkloadKind::trace: {
+        if (spec.sessions)
+            detail::throw_error<workload_error>(
+                "trace '" + spec.trace_path.string() +
+                "' is replayed as recorded (a Mooncake trace keeps its own turns); sessions shape synthetic requests "
+                "(dataset random, empirical or prefix_repetition)");
+        if (spec.prefix_pool.prompts != 0 || spec.prefix_pool.tokens != 0)
+            detail::throw_error<workload_error>("trace '" + spec.trace_path.string() +
+                                                "' is replayed with its own prompts; a prefix pool shapes synthetic "
+                                                "requests (dataset random, empirical or prefix_repetition)");
         if (spec.ramp_up)
             detail::throw_error<workload_error>("trace '" + spec.trace_path.string() +
                                                 "' is replayed with its own arrival times; a ramp-up shapes synthetic "
@@ -237,8 +457,12 @@ inline Workload build_workload(const WorkloadSpec& spec) {
             w.requests.push_back(
                 {r.arrived_at, r.prompt_len, r.output_len, mooncake ? std::move(mt.prompts[i]) : PromptSegments{}, {}});
         }
+        const std::size_t once = w.requests.size();
+        repeat_trace(w, spec.repeat, spec.copies);
         w.description = (mooncake ? "Mooncake trace " : "trace ") + spec.trace_path.filename().string() + " (" +
-                        std::to_string(w.requests.size()) + " requests" + (mooncake ? ", its prefix reuse" : "") +
+                        std::to_string(once) + " requests" + (mooncake ? ", its prefix reuse" : "") +
+                        (spec.repeat != 1 ? ", replayed " + std::to_string(spec.repeat) + " times back to back" : "") +
+                        (spec.copies != 1 ? ", " + std::to_string(spec.copies) + " interleaved copies" : "") +
                         (schedule            ? ", times mapped onto the rate schedule " + spec.rate_schedule
                          : spec.request_rate ? ", rescaled to " + detail::workload_fmt(*spec.request_rate) + " req/s"
                                              : ", its own arrival times") +
@@ -248,6 +472,12 @@ inline Workload build_workload(const WorkloadSpec& spec) {
     case WorkloadKind::random: {
         process.validate();
         const UniformLengths lengths(spec.input_len, spec.output_len, spec.range_ratio);
+        turn_output = [lengths, &length_rng, &draw_output](std::uint32_t prompt) {
+            LengthPair p = lengths.sample(length_rng);
+            p.prompt_len = prompt;
+            draw_output(p);
+            return p.output_len;
+        };
         const auto times = synthetic_times(n_synthetic);
         w.requests.reserve(n_synthetic);
         const std::uint64_t prefix = detail::workload_content(spec.seed, 0x5052454649580000ULL, 0);
@@ -281,6 +511,11 @@ inline Workload build_workload(const WorkloadSpec& spec) {
                                                 ") must be greater than or equal to num_prefixes (" +
                                                 std::to_string(spec.num_prefixes) +
                                                 "); raise --num-prompts or lower --prefix-repetition-num-prefixes");
+        turn_output = [&spec, &draw_output](std::uint32_t prompt) {
+            LengthPair p{prompt, spec.prefix_output_len};
+            draw_output(p);
+            return p.output_len;
+        };
         for (std::uint32_t k = 0; k < spec.num_prefixes; ++k) {
             const std::uint64_t prefix = detail::workload_content(spec.seed, 0x5052455049580000ULL, k);
             for (std::size_t j = 0; j < per; ++j) {
@@ -351,11 +586,17 @@ inline Workload build_workload(const WorkloadSpec& spec) {
     case WorkloadKind::empirical: {
         process.validate();
         const Trace trace = read_any_trace(spec.trace_path, /*require_arrivals=*/false);
-        const EmpiricalLengths lengths(trace.lengths(), trace.source);
+        const auto lengths = std::make_shared<const EmpiricalLengths>(trace.lengths(), trace.source);
+        turn_output = [lengths, &length_rng, &draw_output](std::uint32_t prompt) {
+            LengthPair p = lengths->sample(length_rng);
+            p.prompt_len = prompt;
+            draw_output(p);
+            return p.output_len;
+        };
         const auto times = synthetic_times(n_synthetic);
         w.requests.reserve(n_synthetic);
         for (std::size_t i = 0; i < n_synthetic; ++i) {
-            LengthPair p = lengths.sample(length_rng);
+            LengthPair p = lengths->sample(length_rng);
             draw_output(p);
             w.requests.push_back({times[i], p.prompt_len, p.output_len, {}, {}});
         }
@@ -363,6 +604,18 @@ inline Workload build_workload(const WorkloadSpec& spec) {
                         " prompts" + out_note + ")";
         break;
     }
+    }
+    if (spec.prefix_pool.prompts != 0 || spec.prefix_pool.tokens != 0) {
+        apply_prefix_pool(w, spec.prefix_pool, spec.seed, pool_rng);
+        w.description += ", every prompt after one of " + std::to_string(spec.prefix_pool.prompts) +
+                         " shared prefixes of " + std::to_string(spec.prefix_pool.tokens) + " tokens";
+        if (spec.prefix_pool.zipf > 0.0) w.description += " (Zipf " + detail::workload_fmt(spec.prefix_pool.zipf) + ")";
+    }
+    if (spec.sessions) {
+        const std::size_t sessions = w.requests.size();
+        expand_sessions(w, *spec.sessions, spec.seed, session_rng, turn_output);
+        w.description += ", " + std::to_string(sessions) + " sessions (" + spec.sessions->describe() + "; " +
+                         std::to_string(w.requests.size()) + " requests; arrivals start sessions)";
     }
     if (spec.ramp_up) {
         w.description +=
