@@ -1,5 +1,6 @@
 # Command-line tests of the workload features: Mooncake traces (ideal vs achieved prefix
-# hits), `llmemu workload fit`, --output-lengths and vLLM's datasets. Bad input gives ONE
+# hits), `llmemu workload fit`, --output-lengths, vLLM's datasets, multi-turn sessions and
+# workload specs (--workload). Bad input gives ONE
 # line "llmemu: ..." naming the input and the fix, and exit code 2.
 if(TARGET llmemu_cli)
   set(_w ${CMAKE_CURRENT_BINARY_DIR}/cli_workload)
@@ -14,6 +15,13 @@ if(TARGET llmemu_cli)
     "{\"timestamp\": 0, \"input_length\": 1024, \"output_length\": 4, \"hash_ids\": [1, 2]}\n"
     "{\"timestamp\": 1000, \"input_length\": 1536, \"output_length\": 4, \"hash_ids\": [1]}\n")
   file(WRITE ${_w}/custom.jsonl "{\"prompt\": \"You are a helpful assistant. What is two plus two?\"}\n")
+
+  file(WRITE ${_w}/spec.json
+    "{\"request_rate\": 2, \"num_prompts\": 20, \"clients\": [\n"
+    " {\"name\": \"chat\", \"share\": 1, \"dataset\": \"random\", \"input_len\": 100, \"output_len\": 10,\n"
+    "  \"sessions\": {\"turns\": 3, \"think_time_s\": 1, \"new_tokens\": 20}},\n"
+    " {\"name\": \"replay\", \"trace\": \"five.jsonl\", \"repeat\": 2}]}\n")
+  file(WRITE ${_w}/bad_spec.json "{\"clients\": [{\"name\": \"chat\", \"think\": 1}]}\n")
 
   function(llmemu_workload_bad name regex)
     add_test(NAME cli.workload.${name}
@@ -33,6 +41,17 @@ if(TARGET llmemu_cli)
   llmemu_workload_bad(prefix_repetition_flag "add --dataset prefix_repetition"
     simulate --prefix-repetition-num-prefixes 3)
   llmemu_workload_bad(fit_nothing_to_do "give -o FILE" workload fit ${_w}/five.jsonl)
+  llmemu_workload_bad(think_time_needs_turns "add --turns N" simulate --dataset random --think-time 3)
+  llmemu_workload_bad(sessions_on_replay "is replayed as recorded; add --dataset random"
+    simulate --trace ${_w}/five.jsonl --turns 3)
+  llmemu_workload_bad(sessions_and_num_prompts "give one of them"
+    simulate --dataset random --turns 2 --sessions 5 --num-prompts 5)
+  llmemu_workload_bad(spec_unknown_key "bad_spec.json': client 'chat' \\(clients\\[0\\]\\) key 'think': unknown client key"
+    simulate --workload ${_w}/bad_spec.json)
+  llmemu_workload_bad(spec_with_flags "would be ignored; put it in the spec's clients"
+    simulate --workload ${_w}/spec.json --request-rate 3)
+  llmemu_workload_bad(bench_sessions "open loop"
+    bench --base-url http://127.0.0.1:18799 --dataset random --turns 2)
 
   add_test(NAME cli.workload.mooncake_ideal_hits
     COMMAND llmemu_cli simulate --trace ${_w}/five.jsonl --profile const:1 --num-gpu-blocks 2000 -q)
@@ -48,4 +67,17 @@ if(TARGET llmemu_cli)
             --custom-output-len 3 --profile const:1 --num-gpu-blocks 2000 -q)
   set_tests_properties(cli.workload.custom_dataset PROPERTIES
     PASS_REGULAR_EXPRESSION "custom dataset custom.jsonl \\(5 prompts, 1 distinct, output 3\\).*Total generated tokens: +15 ")
+  add_test(NAME cli.workload.sessions_reach_ideal
+    COMMAND llmemu_cli simulate --dataset random --input-len 200 --output-len 20 --request-rate 1 --sessions 10
+            --turns 3 --think-time 2 --turn-new-tokens 30 --profile const:1 --num-gpu-blocks 20000 -q)
+  set_tests_properties(cli.workload.sessions_reach_ideal PROPERTIES
+    PASS_REGULAR_EXPRESSION "10 sessions \\(3 turns, think 2 s \\(exponential\\), 30 new tokens per turn; 30 requests.*Successful requests: +30 .*Total input tokens: +7500 .*Prefix-cache hit rate \\(%\\): +61.87\nIdeal prefix-cache hit rate \\(%\\): +61.87 \\(infinite cache\\)")
+  add_test(NAME cli.workload.spec_composes_clients
+    COMMAND llmemu_cli simulate --workload ${_w}/spec.json --profile const:1 --num-gpu-blocks 20000 -q)
+  set_tests_properties(cli.workload.spec_composes_clients PROPERTIES
+    PASS_REGULAR_EXPRESSION "workload spec spec.json \\(2 clients, 70 requests\\) chat: random dataset.*20 sessions.*replay: Mooncake trace five.jsonl \\(5 requests, its prefix reuse, replayed 2 times back to back.*Successful requests: +70 ")
+  add_test(NAME cli.workload.sessions_fit
+    COMMAND llmemu_cli workload sessions ${_w}/five.jsonl)
+  set_tests_properties(cli.workload.sessions_fit PROPERTIES
+    PASS_REGULAR_EXPRESSION "Sessions in five.jsonl: 5 requests, 3 sessions, 2 later turns.*turns per session: +mean 1.667")
 endif()

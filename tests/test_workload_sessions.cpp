@@ -201,6 +201,37 @@ TEST_CASE("Workload.sessions.many_sessions_reach_the_ideal_and_run_on_fleets") {
     CHECK(fs.prefix_cache_hits == ideal.hits());
 }
 
+TEST_CASE("Workload.sessions.overlapping_sessions_send_every_turn") {
+    // Sessions that overlap in time: releases while the driver holds a request it took
+    // from an earlier release (it hands back several before taking them again).
+    for (const bool async : {false, true}) {
+        CAPTURE(async);
+        WorkloadSpec s;
+        s.kind = WorkloadKind::random;
+        s.num_prompts = 40;
+        s.input_len = 200;
+        s.output_len = 20;
+        s.request_rate = 2.0;
+        SessionShape shape;
+        shape.turns = 5;
+        shape.think_time_s = 1.0;
+        shape.new_tokens = 30;
+        s.sessions = shape;
+        const Workload w = build_workload(s);
+        REQUIRE(w.requests.size() == 200);
+        VirtualClock clock;
+        EngineConfig c = small_config();
+        c.async_scheduling = async;
+        Engine<Exec, VirtualClock> engine(Exec(AnyLatencyModel::from_spec("const:1"), clock), clock, c);
+        WorkloadSource src(w);
+        SimulationOptions opts;
+        opts.prepare = prepare_workload_prompt(w);
+        const SimulationResult r = run_simulation(engine, src, opts, w.requests.size());
+        CHECK(r.records.size() == 200);
+        CHECK(r.stats.prefix_cache_hits == ideal_prefix_reuse(w, 16).hits());
+    }
+}
+
 TEST_CASE("Workload.sessions.a_refused_turn_ends_its_session") {
     // max_model_len 100: turn 2 (96 + 20 = 116 tokens) is refused, so its session ends.
     const Workload w = one_session(4, 0.0);

@@ -43,8 +43,9 @@ concept RequestSource = requires(S& s, TimedRequest& r) {
 /// previous one finished and the user thought). The driver gives on_event every TokenEvent
 /// of each request taken with `notify` set. When on_event returns true, the source has
 /// released a request that may arrive before the one the driver holds: the driver hands the
-/// held request back with put_back and takes the next again. A released request must not
-/// arrive before the event that released it.
+/// held request back with put_back and takes the next again (so a source may get several
+/// requests back before it gives them again, and must keep them all). A released request
+/// must not arrive before the event that released it.
 template <class S>
 concept FeedbackRequestSource = RequestSource<S> && requires(S& s, const TokenEvent& e, TimedRequest&& r) {
     { s.on_event(e) } -> std::convertible_to<bool>;

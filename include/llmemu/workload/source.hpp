@@ -41,25 +41,12 @@ public:
         const bool has_open = m_next < m_w->requests.size();
         const std::chrono::nanoseconds open =
             has_open ? to_ns(m_w->requests[m_next].arrival_s) : std::chrono::nanoseconds{};
-        // The earliest of: the request handed back, the earliest released turn, the next open-loop request.
-        int pick = -1;
-        std::chrono::nanoseconds best{};
-        auto offer = [&](int which, std::chrono::nanoseconds at) {
-            if (pick < 0 || at < best) {
-                pick = which;
-                best = at;
-            }
-        };
-        if (m_back) offer(0, m_back->arrival);
-        if (!m_released.empty()) offer(1, m_released.top().arrival);
-        if (has_open) offer(2, open);
-        if (pick < 0) return false;
-        if (pick == 0) {
-            t = std::move(*m_back);
-            m_back.reset();
-            return true;
-        }
-        if (pick == 1) {
+        // The earliest of: the earliest released (or handed back) turn, the next open-loop request.
+        const bool take_released =
+            !m_released.empty() && (!has_open || m_released.top().arrival < open ||
+                                    (m_released.top().arrival == open && m_released.top().index < m_next));
+        if (!take_released && !has_open) return false;
+        if (take_released) {
             const std::size_t i = m_released.top().index;
             m_released.pop();
             t = std::move(m_turns[i]);
@@ -99,8 +86,13 @@ public:
         return true;
     }
 
-    /// Takes back a request next() gave (FeedbackRequestSource).
-    void put_back(TimedRequest&& t) { m_back = std::move(t); }
+    /// Takes back a request next() gave (FeedbackRequestSource); next() gives it again in
+    /// arrival order.
+    void put_back(TimedRequest&& t) {
+        const auto i = static_cast<std::size_t>(t.spec.id);
+        m_released.push({t.arrival, i});
+        m_turns.insert_or_assign(i, std::move(t));
+    }
 
     /// Sessions cut short because a turn was refused.
     [[nodiscard]] std::size_t ended_early() const noexcept { return m_ended_early; }
@@ -142,9 +134,8 @@ private:
 
     const Workload* m_w;
     std::size_t m_next = 0;
-    std::optional<TimedRequest> m_back;
     std::priority_queue<Released> m_released;
-    /// Released turns not yet taken.
+    /// Released (or handed back) requests not yet taken.
     std::unordered_map<std::size_t, TimedRequest> m_turns;
     /// Turns in flight with a next turn: their prompt ids, then their output ids so far.
     std::unordered_map<RequestId, std::vector<TokenId>> m_history;

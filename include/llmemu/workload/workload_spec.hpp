@@ -230,7 +230,7 @@ inline void wspec_client_key(WspecReader& r, const std::string& key, const nlohm
         for (const auto& [k, x] : v.items()) {
             r.where = outer.substr(0, outer.size() - 3) + "." + k + "': ";
             if (k == "turns") {
-                shape.turns = r.u32(x);
+                shape.turns = static_cast<std::uint32_t>(r.whole(x, 1, 100000));
                 fixed = true;
             } else if (k == "think_time_s") {
                 shape.think_time_s = r.number(x, 0.0, false);
