@@ -50,6 +50,8 @@ if(TARGET llmemu_cli)
     simulate --workload ${_w}/bad_spec.json)
   llmemu_workload_bad(spec_with_flags "would be ignored; put it in the spec's clients"
     simulate --workload ${_w}/spec.json --request-rate 3)
+  llmemu_workload_bad(sessions_from_csv "sessions are fitted from a Mooncake JSONL trace"
+    simulate --dataset random --sessions-from ${PROJECT_SOURCE_DIR}/data/splitwise_code.csv)
   llmemu_workload_bad(bench_sessions "open loop"
     bench --base-url http://127.0.0.1:18799 --dataset random --turns 2)
 

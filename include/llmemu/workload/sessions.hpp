@@ -97,8 +97,14 @@ struct SessionFit {
 /// previous turn's serving time, which the trace does not record: an upper bound on the
 /// think time) and each later turn's tokens beyond the previous prompt and output (the
 /// user's new tokens, at least 1) become the empirical samples.
-/// Throws workload_error for an unreadable trace or one without requests.
+/// Throws workload_error for an unreadable trace, a file that is not a Mooncake trace, or one
+/// without requests.
 [[nodiscard]] inline SessionFit fit_sessions(const std::filesystem::path& path) {
+    if (!looks_like_mooncake_trace(path))
+        detail::throw_error<workload_error>(
+            "trace '" + path.string() +
+            "': sessions are fitted from a Mooncake JSONL trace (its hash_ids show which request resends which); "
+            "this file is not one (a CSV trace has no prompt contents)");
     const MooncakeTrace t = read_mooncake_trace(path);
     SessionFit fit;
     fit.requests = t.trace.requests.size();
