@@ -93,3 +93,16 @@ if(TARGET llmemu_cli)
   set_tests_properties(cli.fleet.autoscale PROPERTIES
     PASS_REGULAR_EXPRESSION "a +mixed +1-6 +1000 .*autoscale a \\(waiting, target 2\\): replica-hours [0-9.]+, TTFT <= 1000 ms for [0-9.]+% of requests\n  replicas over time \\(s: serving\\+starting\\+draining\\): 0\\.0:1\\+0\\+0 5\\.0:1\\+5\\+0 15\\.0:6\\+0\\+0 [0-9]+\\.[0-9]:[1-5]\\+0\\+[0-5].*\n1\n$")
 endif()
+
+# Routing on real prefix reuse: the first 600 requests of the Mooncake conversation trace
+# over 4 replicas (A40 pack, a pool of 30,000 blocks so that a conversation's next turn can
+# still find its blocks): prefix_aware (hashing the first 33 blocks of 16 tokens, past the
+# trace's shared first 512-token block) hits the prefix cache more than round_robin.
+set(_mooncake ${PROJECT_SOURCE_DIR}/../shared/data/mooncake_conversation_trace.jsonl)
+if(TARGET llmemu_cli AND EXISTS ${_mooncake})
+  add_test(NAME cli.fleet.mooncake_prefix_aware_beats_round_robin
+           COMMAND sh -c "f=\"$1\"; rate() { \"$0\" simulate -q --trace \"$f\" --num-prompts 600 --replicas 4 --num-gpu-blocks 30000 \"$@\" | sed -n 's/^Prefix-cache hit rate (%): *//p'; }; rr=$(rate --router round_robin) && pa=$(rate --router prefix_aware --prefix-blocks 33) && echo \"round_robin $rr% prefix_aware $pa%\" && awk -v a=\"$pa\" -v b=\"$rr\" 'BEGIN { exit !(a + 0 > b + 0 && b + 0 > 0) }' && echo prefix-aware-wins"
+                   $<TARGET_FILE:llmemu_cli> ${_mooncake})
+  set_tests_properties(cli.fleet.mooncake_prefix_aware_beats_round_robin PROPERTIES
+    PASS_REGULAR_EXPRESSION "round_robin [0-9.]+% prefix_aware [0-9.]+%\nprefix-aware-wins")
+endif()
