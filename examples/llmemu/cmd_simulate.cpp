@@ -114,6 +114,8 @@ nlohmann::json fleet_json(const RunOutcome& run, const std::string& router, cons
         per.push_back(std::move(r));
     }
     f["per_replica"] = std::move(per);
+    f["timeseries"] = "llmemu.timeseries is the fleet's: counts and throughput summed over the replicas, "
+                      "kv_cache_pct the mean over the replicas provisioned at the time";
     return f;
 }
 

@@ -215,8 +215,8 @@ RunOutcome run_emulation(const AnyLatencyModel& model, const EngineConfig& confi
     sums.reserve(1 + (several ? n : 0) + fleet.pools.size());
     sums.emplace_back(summary, fleet.detailed);
     if (several)
-        for (std::uint32_t i = 0; i < n; ++i) sums.emplace_back(summary, fleet.detailed);
-    for (std::size_t p = 0; p < fleet.pools.size(); ++p) sums.emplace_back(summary, fleet.detailed);
+        for (std::uint32_t i = 0; i < n; ++i) sums.emplace_back(summary.for_part(), fleet.detailed);
+    for (std::size_t p = 0; p < fleet.pools.size(); ++p) sums.emplace_back(summary.for_part(), fleet.detailed);
     SimulationOptions opts;
     opts.record_steps = record_steps;
     opts.timeseries_interval = std::chrono::seconds(1); // vLLM's 1 s engine log (bounded memory)
