@@ -301,6 +301,10 @@ public:
                 if (m_config.long_prefill_token_threshold != 0 && n > m_config.long_prefill_token_threshold)
                     n = m_config.long_prefill_token_threshold;
                 n = std::min(n, budget);
+                if (r.kv.blocks.capacity() == 0) // once, for the whole request
+                    r.kv.blocks.reserve(
+                        (std::min(r.prompt_len + r.max_tokens, m_config.max_model_len) + m_config.block_size - 1) /
+                        m_config.block_size);
                 if (!m_kv.allocate_slots(r.kv, external, n, m_hits, num_tokens)) break; // strict FCFS
                 // Prefix-cache stats count admissions, not lookups: a request whose
                 // allocation failed and is retried later is counted once (vLLM >= 0.12).
@@ -649,6 +653,12 @@ private:
         auto cb = std::move(r.on_event);
         r.on_event = nullptr;
         r.token_times = {};
+        // A free slot keeps no lists (a slot reused by a waiting request would otherwise
+        // hold the capacity of the longest request it ever served).
+        std::vector<std::uint32_t>().swap(r.kv.blocks);
+        std::vector<std::uint32_t>().swap(r.kv.freed);
+        std::vector<TokenId>().swap(r.kv.tokens);
+        std::vector<std::uint64_t>().swap(r.kv.hashes);
         if (cb) cb(TokenEvent{r.id, token, now, r.num_output_tokens, true, reason, has_token});
     }
 

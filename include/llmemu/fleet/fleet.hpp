@@ -287,6 +287,7 @@ FleetResult run_fleet_simulation(const std::vector<Engine<E, VirtualClock>*>& re
             result.scale.push_back(sp);
         }
     };
+    const bool scaling = std::any_of(scaler.begin(), scaler.end(), [](const auto& a) { return a.has_value(); });
     std::vector<nanoseconds> next_eval(num_pools, nanoseconds::max());
     for (std::uint32_t p = 0; p < num_pools; ++p)
         if (scaler[p]) {
@@ -511,7 +512,7 @@ FleetResult run_fleet_simulation(const std::vector<Engine<E, VirtualClock>*>& re
             next_boundary += options.timeseries_interval;
         }
         // Cold starts that end, then the autoscalers' evaluations due.
-        for (std::uint32_t i = 0; i < n; ++i)
+        for (std::uint32_t i = 0; scaling && i < n; ++i)
             if (state[i] == ReplicaState::starting && ready_at[i] <= t) {
                 set_state(i, ReplicaState::serving, t);
                 record_scale(pool_of(i), t);
@@ -564,7 +565,7 @@ FleetResult run_fleet_simulation(const std::vector<Engine<E, VirtualClock>*>& re
         for (auto* e : replicas) progressed |= e->poll();
         collect();
         // Draining replicas leave when empty.
-        for (std::uint32_t i = 0; i < n; ++i)
+        for (std::uint32_t i = 0; scaling && i < n; ++i)
             if (state[i] == ReplicaState::draining && !replicas[i]->busy()) {
                 set_state(i, ReplicaState::off, t);
                 record_scale(pool_of(i), t);
@@ -581,7 +582,7 @@ FleetResult run_fleet_simulation(const std::vector<Engine<E, VirtualClock>*>& re
         if (!transfers.empty()) consider(transfers.top().ready);
         const bool work = target.has_value() || !handoff.empty();
         if (work) {
-            for (std::uint32_t i = 0; i < n; ++i)
+            for (std::uint32_t i = 0; scaling && i < n; ++i)
                 if (state[i] == ReplicaState::starting) consider(ready_at[i]);
             for (std::uint32_t p = 0; p < num_pools; ++p)
                 if (scaler[p]) consider(next_eval[p]);
