@@ -217,8 +217,9 @@ void run_simulate(SimulateArgs& a) {
     if (a.replicates > 1 && a.mode == "realtime")
         throw usage_error("--replicates runs in virtual time; drop --mode realtime");
     if (a.replicates > 1 && (fleet.replicas > 1 || !fleet.router.empty()))
-        throw usage_error("--replicates with a fleet (--replicas/--router/--fleet): the replicate seeds run one engine; "
-                          "drop one of them");
+        throw usage_error(
+            "--replicates with a fleet (--replicas/--router/--fleet): the replicate seeds run one engine; "
+            "drop one of them");
     SummaryOptions summary;
     summary.percentiles = parse_percentiles(a.percentiles);
     if (!a.goodput.empty()) parse_slo(a.goodput, summary);
@@ -289,6 +290,7 @@ void run_simulate(SimulateArgs& a) {
            << " s of wall time; use --num-prompts or --mode virtual for a quick run\n";
 
     const auto wall_start = std::chrono::steady_clock::now();
+    const auto wall_start_date = std::chrono::system_clock::now(); // rps_change_events of real-time runs
     ProgressBar bar(!a.quiet, "simulating");
     auto progress = [&bar](double f) { bar.update(f); };
     const bool record_steps = !a.chrome_trace.empty();
@@ -296,12 +298,10 @@ void run_simulate(SimulateArgs& a) {
     const bool want_json = !a.result_json.empty() || !a.report.empty();
     auto digest = std::make_shared<report::StepDigest>();
     const AnyLatencyModel run_model = want_json ? AnyLatencyModel(report::ObservedModel(model, digest)) : model;
-    RunOutcome run =
-        realtime
-            ? run_emulation<WallClock>(run_model, config, workload, a.engine.seed, summary, record_steps, progress,
-                                                 fleet)
-            : run_emulation<VirtualClock>(run_model, config, workload, a.engine.seed, summary, record_steps, progress,
-                                          fleet);
+    RunOutcome run = realtime ? run_emulation<WallClock>(run_model, config, workload, a.engine.seed, summary,
+                                                         record_steps, progress, fleet)
+                              : run_emulation<VirtualClock>(run_model, config, workload, a.engine.seed, summary,
+                                                            record_steps, progress, fleet);
     bar.finish();
     const double wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
     const EngineConfig& used = run.config;
@@ -365,7 +365,8 @@ void run_simulate(SimulateArgs& a) {
                    fmt("%.1f", 100.0 * static_cast<double>(cov.interpolated) / tot) + " / " +
                    fmt("%.1f", 100.0 * static_cast<double>(cov.out_of_range) / tot));
     if (cov.learned > 0)
-        print_line(os, "Answered by the learned model (%):", fmt("%.1f", 100.0 * static_cast<double>(cov.learned) / tot));
+        print_line(os,
+                   "Answered by the learned model (%):", fmt("%.1f", 100.0 * static_cast<double>(cov.learned) / tot));
     const double sim_s = std::chrono::duration<double>(run.sim.duration).count();
     print_line(os, realtime ? "Wall time (s):" : "Simulated / wall time (s):",
                realtime ? fmt("%.2f", wall_s)
@@ -431,6 +432,8 @@ void run_simulate(SimulateArgs& a) {
 
     if (want_json) {
         nlohmann::json j = to_vllm_json(r);
+        if (const auto ramp = ramp_up_record(wspec, workload))
+            add_ramp_up_json(j, *ramp, realtime ? std::optional(wall_start_date) : std::nullopt);
         nlohmann::json ll;
         ll["version"] = LLMEMU_VERSION_STRING;
         ll["mode"] = a.mode;
