@@ -217,9 +217,8 @@ void run_simulate(SimulateArgs& a) {
     if (a.replicates > 1 && a.mode == "realtime")
         throw usage_error("--replicates runs in virtual time; drop --mode realtime");
     if (a.replicates > 1 && (fleet.replicas > 1 || !fleet.router.empty()))
-        throw usage_error(
-            "--replicates with a fleet (--replicas/--router/--fleet): the replicate seeds run one engine; "
-            "drop one of them");
+        throw usage_error("--replicates with a fleet (--replicas/--router/--fleet): the replicate seeds run one engine; "
+                          "drop one of them");
     SummaryOptions summary;
     summary.percentiles = parse_percentiles(a.percentiles);
     if (!a.goodput.empty()) parse_slo(a.goodput, summary);
@@ -298,10 +297,12 @@ void run_simulate(SimulateArgs& a) {
     const bool want_json = !a.result_json.empty() || !a.report.empty();
     auto digest = std::make_shared<report::StepDigest>();
     const AnyLatencyModel run_model = want_json ? AnyLatencyModel(report::ObservedModel(model, digest)) : model;
-    RunOutcome run = realtime ? run_emulation<WallClock>(run_model, config, workload, a.engine.seed, summary,
-                                                         record_steps, progress, fleet)
-                              : run_emulation<VirtualClock>(run_model, config, workload, a.engine.seed, summary,
-                                                            record_steps, progress, fleet);
+    RunOutcome run =
+        realtime
+            ? run_emulation<WallClock>(run_model, config, workload, a.engine.seed, summary, record_steps, progress,
+                                                 fleet)
+            : run_emulation<VirtualClock>(run_model, config, workload, a.engine.seed, summary, record_steps, progress,
+                                          fleet);
     bar.finish();
     const double wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
     const EngineConfig& used = run.config;
@@ -365,8 +366,7 @@ void run_simulate(SimulateArgs& a) {
                    fmt("%.1f", 100.0 * static_cast<double>(cov.interpolated) / tot) + " / " +
                    fmt("%.1f", 100.0 * static_cast<double>(cov.out_of_range) / tot));
     if (cov.learned > 0)
-        print_line(os,
-                   "Answered by the learned model (%):", fmt("%.1f", 100.0 * static_cast<double>(cov.learned) / tot));
+        print_line(os, "Answered by the learned model (%):", fmt("%.1f", 100.0 * static_cast<double>(cov.learned) / tot));
     const double sim_s = std::chrono::duration<double>(run.sim.duration).count();
     print_line(os, realtime ? "Wall time (s):" : "Simulated / wall time (s):",
                realtime ? fmt("%.2f", wall_s)
