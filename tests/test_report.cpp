@@ -22,6 +22,7 @@
 #include "llmemu/random.hpp"
 #include "llmemu/report/html_report.hpp"
 #include "llmemu/report/inputs.hpp"
+#include "llmemu/report/latency_quantiles.hpp"
 #include "llmemu/report/step_digest.hpp"
 #include "llmemu/time/virtual_clock.hpp"
 
@@ -138,6 +139,54 @@ TEST_CASE("Report.cdf.percent_points_are_the_summary_percentiles") {
     const auto [x, y] = drawn_point(html, "cdf_ttft", 0, (s.points.size() - 1) / 2);
     CHECK(y == doctest::Approx(50.0).epsilon(1e-3));
     CHECK(x == doctest::Approx(j["median_ttft_ms"].get<double>()).epsilon(2e-3));
+}
+
+TEST_CASE("Report.cdf.from_latency_digests_without_lists") {
+    // A run summarised as it goes (no per-request lists, as simulate without --save-detailed):
+    // llmemu.latency_quantiles gives the whole curve, whose 50/90/99% points are the summary's.
+    Rng rng(7);
+    std::uniform_real_distribution<double> u(0.0, 1.0);
+    SummaryOptions o;
+    o.percentiles = {90, 99};
+    StreamingSummary sum(o, /*detailed=*/false);
+    for (std::size_t i = 0; i < 3000; ++i) {
+        RequestTiming t;
+        t.success = true;
+        t.start_time_s = static_cast<double>(i) * 0.01;
+        t.ttft_s = 0.01 + std::pow(u(rng), 2.0) * 3.0;
+        t.output_len = 2 + static_cast<std::uint32_t>(u(rng) * 40);
+        t.latency_s = t.ttft_s;
+        for (std::uint32_t k = 1; k < t.output_len; ++k) {
+            const double g = 0.01 + 0.05 * u(rng);
+            t.latency_s += g;
+            sum.itl(std::chrono::nanoseconds(std::llround(g * 1e9)));
+        }
+        t.prompt_len = 10;
+        sum.started(std::chrono::nanoseconds(std::llround(t.start_time_s * 1e9)));
+        sum.add(t, true, i);
+    }
+    const BenchResult b = sum.result(40.0);
+    nlohmann::json j = to_vllm_json(b);
+    REQUIRE_FALSE(j.contains("ttfts"));
+    j["llmemu"]["latency_quantiles"] = latency_quantiles_json(sum);
+    CHECK(j["llmemu"]["latency_quantiles"]["percents"].size() == 101);
+    CHECK(j["llmemu"]["latency_quantiles"]["exact"] == true);
+    const Report rep = build_report({as_input(j, "digest")});
+    for (const char* m : {"ttft", "tpot", "itl", "e2el"}) {
+        CAPTURE(m);
+        const Chart* c = rep.chart(std::string("cdf_") + m);
+        REQUIRE(c != nullptr);
+        const Series& s = c->series.at(0);
+        CHECK(s.style == Series::Style::line);
+        CHECK(s.points.size() == 101);
+        CHECK(value_at_percent(s, 50) == doctest::Approx(j["median_" + std::string(m) + "_ms"].get<double>()));
+        CHECK(value_at_percent(s, 90) == doctest::Approx(j["p90_" + std::string(m) + "_ms"].get<double>()));
+        CHECK(value_at_percent(s, 99) == doctest::Approx(j["p99_" + std::string(m) + "_ms"].get<double>()));
+    }
+    j["llmemu"]["latency_quantiles"]["ttft_ms"].erase(0);
+    CHECK_THROWS_WITH_AS(build_report({as_input(j, "digest")}),
+                         doctest::Contains("digest.json: llmemu.latency_quantiles.ttft_ms has 100 values"),
+                         report_error);
 }
 
 TEST_CASE("Report.cdf.without_per_request_lists_uses_summary_points") {

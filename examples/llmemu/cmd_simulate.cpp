@@ -27,6 +27,7 @@
 #include "llmemu/metrics/bench_result_json.hpp"
 #include "llmemu/metrics/validation_timeseries.hpp"
 #include "llmemu/report/html_report.hpp"
+#include "llmemu/report/latency_quantiles.hpp"
 #include "llmemu/report/step_digest.hpp"
 #include "llmemu/version.hpp"
 #include "progress.hpp"
@@ -484,6 +485,7 @@ void run_simulate(SimulateArgs& a) {
         ll["timeseries"] = to_json(run.sim.timeseries);
         if (realtime) ll["wall_time_s"] = wall_s;
         ll.update(digest->to_json());
+        if (run.summary) ll["latency_quantiles"] = report::latency_quantiles_json(*run.summary);
         j["llmemu"] = std::move(ll);
         if (!a.result_json.empty()) write_result_file(os, a.result_json, j.dump(), a.quiet);
         if (!a.report.empty()) {

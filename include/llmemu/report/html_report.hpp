@@ -267,6 +267,25 @@ inline Points report_summary_quantiles(const nlohmann::json& r, const std::strin
     return pts;
 }
 
+/// (value, percent) points from `llmemu.latency_quantiles` (latency_quantiles.hpp) of a
+/// result, or none. Throws when its arrays do not pair up.
+inline Points report_digest_quantiles(const nlohmann::json& r, std::string_view metric, const std::string& source) {
+    Points pts;
+    const nlohmann::json* q = report_find(r, {"llmemu", "latency_quantiles"});
+    if (q == nullptr || !q->is_object()) return pts;
+    const std::string key = std::string(metric) + "_ms";
+    const auto percents = report_array(report_find(*q, {"percents"}));
+    const auto values = report_array(report_find(*q, {key.c_str()}));
+    if (!percents || !values || values->empty()) return pts;
+    if (values->size() != percents->size())
+        report_fail(source + ": llmemu.latency_quantiles." + key + " has " + std::to_string(values->size()) +
+                    " values but percents has " + std::to_string(percents->size()) + "; regenerate the result");
+    for (std::size_t i = 0; i < values->size(); ++i)
+        if (std::isfinite((*values)[i]) && std::isfinite((*percents)[i]))
+            pts.emplace_back((*values)[i], (*percents)[i]);
+    return pts;
+}
+
 /// A time series: times (s) and named columns of the same length.
 struct TimeSeries {
     std::vector<double> t;
@@ -537,6 +556,7 @@ inline Report build_report(const std::vector<ReportInput>& inputs, const ReportO
             c.title = std::string("CDF of ") + m.title;
             c.y = {"requests at or below (%)", false, 0.0, 100.0};
             bool from_summary = false;
+            bool from_digest = false;
             double lo = std::numeric_limits<double>::infinity(), hi = 0.0;
             for (const ReportInput* r : results) {
                 Series s;
@@ -544,6 +564,9 @@ inline Report build_report(const std::vector<ReportInput>& inputs, const ReportO
                 s.colour = colour[r];
                 if (auto vals = report_metric_values(r->json, m.key)) {
                     s.points = quantile_curve(std::move(*vals), qpoints);
+                } else if (Points q = report_digest_quantiles(r->json, m.key, r->source); !q.empty()) {
+                    s.points = std::move(q);
+                    from_digest = true;
                 } else {
                     s.points = report_summary_quantiles(r->json, m.key);
                     s.style = Series::Style::markers;
@@ -565,8 +588,10 @@ inline Report build_report(const std::vector<ReportInput>& inputs, const ReportO
                        " (ms" + (log ? ", log scale" : "") + ")",
                    log, std::nullopt, std::nullopt};
             if (m.slo) c.lines.push_back({true, *m.slo, "SLO " + svg_label(*m.slo) + " ms", 6});
-            c.note = from_summary ? "Markers: results without per-request lists (only their median and pNN)."
-                                  : "From the per-request lists of each result.";
+            c.note = from_summary  ? "Markers: results without per-request lists (only their median and pNN)."
+                     : from_digest ? "Results without per-request lists: from their run's latency digests "
+                                     "(llmemu.latency_quantiles, 1% steps)."
+                                   : "From the per-request lists of each result.";
             if (std::any_of(c.series.begin(), c.series.end(), [](const Series& s) { return !s.points.empty(); }))
                 sec.charts.push_back(std::move(c));
         }
