@@ -21,6 +21,8 @@ if(TARGET llmemu_cli)
     " {\"name\": \"chat\", \"share\": 1, \"dataset\": \"random\", \"input_len\": 100, \"output_len\": 10,\n"
     "  \"sessions\": {\"turns\": 3, \"think_time_s\": 1, \"new_tokens\": 20}},\n"
     " {\"name\": \"replay\", \"trace\": \"five.jsonl\", \"repeat\": 2}]}\n")
+  file(WRITE ${_w}/config.json "{\"num_hidden_layers\":36,\"num_key_value_heads\":8,\"head_dim\":128,\"hidden_size\":4096,\"num_attention_heads\":32,\"vocab_size\":151936,\"intermediate_size\":12288}")
+  file(WRITE ${_w}/pd.json "{\"router\":\"least_loaded\",\"kv_transfer\":{\"bandwidth_gbps\":100,\"latency_ms\":1},\"pools\":[{\"name\":\"pre\",\"role\":\"prefill\",\"profile\":\"const:20\",\"model_config\":\"config.json\",\"engine\":{\"num_gpu_blocks\":3000}},{\"name\":\"dec\",\"replicas\":2,\"role\":\"decode\",\"profile\":\"const:8\",\"model_config\":\"config.json\",\"engine\":{\"num_gpu_blocks\":3000}}]}")
   file(WRITE ${_w}/bad_spec.json "{\"clients\": [{\"name\": \"chat\", \"think\": 1}]}\n")
 
   function(llmemu_workload_bad name regex)
@@ -78,6 +80,12 @@ if(TARGET llmemu_cli)
     COMMAND llmemu_cli simulate --workload ${_w}/spec.json --profile const:1 --num-gpu-blocks 20000 -q)
   set_tests_properties(cli.workload.spec_composes_clients PROPERTIES
     PASS_REGULAR_EXPRESSION "workload spec spec.json \\(2 clients, 70 requests\\) chat: random dataset.*20 sessions.*replay: Mooncake trace five.jsonl \\(5 requests, its prefix reuse, replayed 2 times back to back.*Successful requests: +70 ")
+  # Sessions over prefill/decode pools: the decode side's tokens release the next turns.
+  add_test(NAME cli.workload.sessions_pd_fleet
+    COMMAND llmemu_cli simulate -q --dataset random --num-prompts 20 --input-len 512 --output-len 16
+            --request-rate 5 --turns 3 --think-time 1 --fleet ${_w}/pd.json)
+  set_tests_properties(cli.workload.sessions_pd_fleet PROPERTIES
+    PASS_REGULAR_EXPRESSION "60 requests.*Successful requests: +60 .*\npre +prefill +1 +60 .*\ndec +decode +2 +60 ")
   add_test(NAME cli.workload.sessions_fit
     COMMAND llmemu_cli workload sessions ${_w}/five.jsonl)
   set_tests_properties(cli.workload.sessions_fit PROPERTIES
