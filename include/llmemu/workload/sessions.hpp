@@ -11,10 +11,11 @@
 /// fitted from a Mooncake trace whose requests keep turn order (fit_sessions).
 
 #include <algorithm>
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <filesystem>
-#include <functional>
 #include <limits>
 #include <numeric>
 #include <string>

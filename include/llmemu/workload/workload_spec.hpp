@@ -22,6 +22,7 @@
 /// is deterministic per seed. Every key is checked: a wrong type, a bad value or an unknown
 /// key throws workload_error naming the file, the client and the key, and the fix.
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <filesystem>
