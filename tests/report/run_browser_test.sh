@@ -40,7 +40,7 @@ echo "== simulate --report"
 REPORT_EXPECT_CHARTS=cdf_ttft,cdf_e2el,ts_requests,step_latency,coverage_0 \
   python3 "$here/check_report.py" "$browser" "$out/sim.html" "$out/sim" || rc=1
 echo "== simulate --replicas 4 --report"
-REPORT_EXPECT_CHARTS=cdf_ttft,fleet_load,fleet_kv,fleet_hit,fleet_ttft,fleet_running \
+REPORT_EXPECT_CHARTS=cdf_ttft,ts_requests,ts_kv,fleet_load,fleet_kv,fleet_hit,fleet_ttft,fleet_running \
   python3 "$here/check_report.py" "$browser" "$out/fleet.html" "$out/fleet" || rc=1
 grep -q 'data-chart="sweep_[0-9]*_ttft"' "$out/report.html" || { echo "FAIL: no sweep chart"; rc=1; }
 grep -q 'Kolmogorov-Smirnov' "$out/report.html" || { echo "FAIL: no per-request validation table"; rc=1; }
