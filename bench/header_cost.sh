@@ -71,5 +71,37 @@ for h in "${headers[@]}"; do
     printf '\n'
   fi
 done
+# The README's embedding snippet (its first cpp block) built into an object file at -O2,
+# as a host would compile it (the issue's "15 s and 857 MB").
+awk '/^```cpp$/ { if (!done) on = 1; next } /^```$/ { if (on) { on = 0; done = 1 } } on' README.md >"$tmp/block"
+{
+  grep '^#include' "$tmp/block"
+  echo 'int main() {'
+  grep -v '^#include' "$tmp/block"
+  echo 'return 0; }'
+} >"$tmp/snippet.cpp"
+snippet_cost() {
+  local best="" mem="" i
+  for i in $(seq "$runs"); do
+    /usr/bin/time -o "$tmp/t" -f "%U %S %M" "$cxx" -std=c++20 -O2 -c -I"$1" "${extra[@]}" "$tmp/snippet.cpp" \
+      -o "$tmp/snippet.o" 2>"$tmp/err" || return 1
+    read -r u s m <"$tmp/t"
+    local t
+    t=$(awk -v u="$u" -v s="$s" 'BEGIN { printf "%.2f", u + s }')
+    if [ -z "$best" ] || awk -v a="$t" -v b="$best" 'BEGIN { exit !(a < b) }'; then best="$t"; mem="$m"; fi
+  done
+  echo "$best $mem"
+}
+if read -r t m < <(snippet_cost include); then
+  printf '%-40s %9s %9d' "README snippet (-O2 -c)" "$t" $((m / 1024))
+  if [ -n "$against" ] && read -r rt rm < <(snippet_cost "$tmp/ref/include"); then
+    printf ' %9s %9d %7s' "$rt" $((rm / 1024)) "$(awk -v a="$t" -v b="$rt" 'BEGIN { printf "%.2f", a / b }')"
+  fi
+  printf '\n'
+else
+  cat "$tmp/err" >&2
+  echo "header_cost: the README snippet does not compile" >&2
+  exit 1
+fi
 [ "$strict" = 1 ] && [ "$missed" = 1 ] && exit 1
 exit 0
