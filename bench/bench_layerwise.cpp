@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_share.hpp"
 #include "llmemu/engine/simulation.hpp"
 #include "llmemu/executor/emulated_executor.hpp"
 #include "llmemu/oracle/any_latency_model.hpp"
@@ -152,25 +153,13 @@ BENCHMARK(BM_baseline_layerwise_model_only)->Unit(benchmark::kMillisecond)->Iter
 
 // Sharing: one LayerwiseModel sampled by every benchmark thread (const sample(), atomic
 // coverage counters) vs a copy per thread (own counters). Batches: the replay's steps.
-void sample_replay_steps(benchmark::State& st, const LayerwiseModel& m) {
-    const auto& v = fixture().batches;
-    Rng rng(1 + static_cast<std::uint64_t>(st.thread_index()));
-    std::size_t i = static_cast<std::size_t>(st.thread_index()) * 977 % v.size();
-    double sink = 0;
-    for (auto _ : st) {
-        sink += m.sample(v[i], rng);
-        if (++i == v.size()) i = 0;
-    }
-    benchmark::DoNotOptimize(sink);
-    st.SetItemsProcessed(st.iterations());
-}
 void BM_Share_OneLayerwiseAllThreads(benchmark::State& st) {
     static const LayerwiseModel& shared = fixture().layerwise;
-    sample_replay_steps(st, shared);
+    bench::sample_each_thread(st, shared, fixture().batches);
 }
 void BM_Share_LayerwiseCopyPerThread(benchmark::State& st) {
     const LayerwiseModel mine = fixture().layerwise; // own counters; shares the profile tables
-    sample_replay_steps(st, mine);
+    bench::sample_each_thread(st, mine, fixture().batches);
 }
 BENCHMARK(BM_Share_OneLayerwiseAllThreads)->Threads(1)->Threads(2)->UseRealTime();
 BENCHMARK(BM_Share_LayerwiseCopyPerThread)->Threads(1)->Threads(2)->UseRealTime();

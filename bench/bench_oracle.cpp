@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_share.hpp"
 #include "llmemu/oracle/learned_fit.hpp"
 #include "llmemu/oracle/oracle.hpp"
 #include "llmemu/profile/llm_emu_json.hpp"
@@ -156,26 +157,14 @@ const std::vector<StepShape>& mixed_shapes() {
     }();
     return v;
 }
-void sample_mixed(benchmark::State& st, const LatencyOracle<>& o) {
-    const auto& v = mixed_shapes();
-    Rng rng(1 + static_cast<std::uint64_t>(st.thread_index()));
-    std::size_t i = static_cast<std::size_t>(st.thread_index()) * 977 % v.size();
-    double sink = 0;
-    for (auto _ : st) {
-        sink += o.sample(v[i], rng);
-        if (++i == v.size()) i = 0;
-    }
-    benchmark::DoNotOptimize(sink);
-    st.SetItemsProcessed(st.iterations());
-}
 void BM_Share_OneOracleAllThreads(benchmark::State& st) {
     static const LatencyOracle<> shared(store());
-    sample_mixed(st, shared);
+    bench::sample_each_thread(st, shared, mixed_shapes());
 }
 void BM_Share_CopyPerThread(benchmark::State& st) {
     static const LatencyOracle<> proto(store());
     const LatencyOracle<> mine = proto; // own counters and memo; shares the store and tables
-    sample_mixed(st, mine);
+    bench::sample_each_thread(st, mine, mixed_shapes());
 }
 BENCHMARK(BM_Share_OneOracleAllThreads)->Threads(1)->Threads(2)->UseRealTime();
 BENCHMARK(BM_Share_CopyPerThread)->Threads(1)->Threads(2)->UseRealTime();

@@ -27,18 +27,23 @@ extra=()
 [ -d /usr/include/eigen3 ] && extra+=(-I/usr/include/eigen3)
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
-# best_of INCLUDE_DIR HEADER -> "seconds kilobytes"
-best_of() {
+# best_run COMMAND... -> "seconds kilobytes" of the fastest of $runs runs (fails if one does)
+best_run() {
   local best="" mem="" i
   for i in $(seq "$runs"); do
-    /usr/bin/time -o "$tmp/t" -f "%U %S %M" "$cxx" -std=c++20 -fsyntax-only -I"$1" "${extra[@]}" -x c++ - \
-      <<<"#include $2" >/dev/null 2>"$tmp/err" || { cat "$tmp/err" >&2; echo "header_cost: $2 does not compile" >&2; exit 1; }
+    /usr/bin/time -o "$tmp/t" -f "%U %S %M" "$@" >/dev/null 2>"$tmp/err" || return 1
     read -r u s m <"$tmp/t"
     local t
     t=$(awk -v u="$u" -v s="$s" 'BEGIN { printf "%.2f", u + s }')
     if [ -z "$best" ] || awk -v a="$t" -v b="$best" 'BEGIN { exit !(a < b) }'; then best="$t"; mem="$m"; fi
   done
   echo "$best $mem"
+}
+# best_of INCLUDE_DIR HEADER: -fsyntax-only of one #include
+best_of() {
+  echo "#include $2" >"$tmp/one.cpp"
+  best_run "$cxx" -std=c++20 -fsyntax-only -I"$1" "${extra[@]}" "$tmp/one.cpp" ||
+    { cat "$tmp/err" >&2; echo "header_cost: $2 does not compile" >&2; exit 1; }
 }
 headers=('<vector>' '<llmemu/oracle/oracle.hpp>' '<llmemu/oracle/any_latency_model.hpp>' '<llmemu/llmemu.hpp>')
 declare -A target=(['<llmemu/oracle/oracle.hpp>']=2 ['<llmemu/llmemu.hpp>']=4)
@@ -71,5 +76,28 @@ for h in "${headers[@]}"; do
     printf '\n'
   fi
 done
+# The README's embedding snippet (its first cpp block) built into an object file at -O2,
+# as a host would compile it (the issue's "15 s and 857 MB").
+awk '/^```cpp$/ { if (!done) on = 1; next } /^```$/ { if (on) { on = 0; done = 1 } } on' README.md >"$tmp/block"
+{
+  grep '^#include' "$tmp/block"
+  echo 'int main() {'
+  grep -v '^#include' "$tmp/block"
+  echo 'return 0; }'
+} >"$tmp/snippet.cpp"
+snippet_cost() {
+  best_run "$cxx" -std=c++20 -O2 -c -I"$1" "${extra[@]}" "$tmp/snippet.cpp" -o "$tmp/snippet.o"
+}
+if read -r t m < <(snippet_cost include); then
+  printf '%-40s %9s %9d' "README snippet (-O2 -c)" "$t" $((m / 1024))
+  if [ -n "$against" ] && read -r rt rm < <(snippet_cost "$tmp/ref/include"); then
+    printf ' %9s %9d %7s' "$rt" $((rm / 1024)) "$(awk -v a="$t" -v b="$rt" 'BEGIN { printf "%.2f", a / b }')"
+  fi
+  printf '\n'
+else
+  cat "$tmp/err" >&2
+  echo "header_cost: the README snippet does not compile" >&2
+  exit 1
+fi
 [ "$strict" = 1 ] && [ "$missed" = 1 ] && exit 1
 exit 0

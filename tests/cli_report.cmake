@@ -41,7 +41,7 @@ if(TARGET llmemu_cli)
   add_test(NAME cli.report.fleet_sections
            COMMAND sh -c "mkdir -p \"$1\" && \"$0\" simulate -q --replicas 4 --router least_loaded --dataset random \
 --num-prompts 200 --input-len 300 --output-len 30 --request-rate 40 --result-json \"$1/fleet.json\" && \"$0\" report -q \
-\"$1/fleet.json\" -o \"$1/fleet.html\" && for c in fleet_load fleet_kv fleet_hit fleet_ttft fleet_running; do \
+\"$1/fleet.json\" -o \"$1/fleet.html\" && for c in ts_requests fleet_load fleet_kv fleet_hit fleet_ttft fleet_running; do \
 grep -q \"data-chart=\\\"$c\\\"\" \"$1/fleet.html\" || { echo \"no chart $c\"; exit 1; }; done && echo fleet charts drawn"
                    $<TARGET_FILE:llmemu_cli> ${_f})
   set_tests_properties(cli.report.fleet_sections PROPERTIES PASS_REGULAR_EXPRESSION "fleet charts drawn"

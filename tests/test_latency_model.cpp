@@ -184,6 +184,12 @@ TEST_CASE("LatencyModel.sample_latency_gives_each_kind_what_it_reads") {
     CHECK(o.us == 102.0);
     CHECK(o.coverage == llmemu::CoverageKind::out_of_range);
     CHECK(o.duration().count() == 102.0);
+    // The same sample as a std::chrono duration, implicitly, with arithmetic on doubles intact.
+    const std::chrono::duration<double, std::micro> d = o;
+    CHECK(d.count() == 102.0);
+    CHECK(std::chrono::duration_cast<std::chrono::nanoseconds>(d) == std::chrono::nanoseconds(102000));
+    CHECK(o * 2 == 204.0);
+    CHECK(o < llmemu::LatencySample{103.0});
 }
 
 TEST_CASE("LatencyModel.any_latency_model_forwards_the_batch") {

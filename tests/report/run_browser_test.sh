@@ -40,12 +40,19 @@ echo "== simulate --report"
 REPORT_EXPECT_CHARTS=cdf_ttft,cdf_e2el,ts_requests,step_latency,coverage_0 \
   python3 "$here/check_report.py" "$browser" "$out/sim.html" "$out/sim" || rc=1
 echo "== simulate --replicas 4 --report"
-REPORT_EXPECT_CHARTS=cdf_ttft,fleet_load,fleet_kv,fleet_hit,fleet_ttft,fleet_running \
+REPORT_EXPECT_CHARTS=cdf_ttft,ts_requests,ts_kv,fleet_load,fleet_kv,fleet_hit,fleet_ttft,fleet_running \
   python3 "$here/check_report.py" "$browser" "$out/fleet.html" "$out/fleet" || rc=1
 grep -q 'data-chart="sweep_[0-9]*_ttft"' "$out/report.html" || { echo "FAIL: no sweep chart"; rc=1; }
 grep -q 'Kolmogorov-Smirnov' "$out/report.html" || { echo "FAIL: no per-request validation table"; rc=1; }
 grep -q 'req/s sustained' "$out/report.html" || { echo "FAIL: no sustainable rate"; rc=1; }
 grep -q 'max |err|' "$out/report.html" || { echo "FAIL: no validation table"; rc=1; }
+echo "== prints on paper"
+timeout 90 "$browser" --headless --no-sandbox --disable-gpu --user-data-dir="$out/pdf-profile" --no-pdf-header-footer \
+  --print-to-pdf="$out/report.pdf" "file://$out/report.html" >/dev/null 2>&1 || true
+pages=$(python3 -c 'import re, sys; print(len(re.findall(rb"/Type\s*/Page[^s]", open(sys.argv[1], "rb").read())))' \
+  "$out/report.pdf" 2>/dev/null || echo 0)
+echo "report.pdf: $pages pages"
+[ "$pages" -ge 2 ] || { echo "FAIL: printing the report gave $pages pages"; rc=1; }
 size=$(wc -c < "$out/report.html")
 echo "report.html: $size bytes"
 [ "$size" -lt 2000000 ] || { echo "FAIL: report over 2 MB"; rc=1; }

@@ -240,7 +240,7 @@ inline AffineProfile parse_affine_spec(std::string_view spec) {
 /// A type-erased latency model. Copies are cheap and independent: a pack-backed model
 /// shares its immutable store and prepared tables, and each copy has its own coverage
 /// counters and memo. One object may be sampled from several threads at once when the
-/// wrapped model is shareable() (the oracle, the analytic models); a copy per thread is
+/// wrapped model is shareable() (the oracle, layer-wise, learned and analytic models); a copy per thread is
 /// still faster (no shared counters).
 class AnyLatencyModel {
 public:
@@ -347,7 +347,7 @@ public:
     /// The wrapped model reads the whole StepBatch (a shape-only sample() would throw).
     [[nodiscard]] bool sees_batch() const noexcept { return m_impl->sees_batch(); }
     /// The wrapped model's sample() is const, so one AnyLatencyModel may be sampled from
-    /// several threads at once (true for the oracle and the analytic models; a custom model
+    /// several threads at once (true for the oracle, layer-wise, learned and analytic models; a custom model
     /// with a non-const sample() must be copied per thread).
     [[nodiscard]] bool shareable() const noexcept { return m_impl->shareable(); }
     /// How the wrapped model answers `shape` — table, case (exact / interpolated /

@@ -13,8 +13,9 @@
 
 namespace llmemu {
 
-/// One drawn step latency: microseconds and how the model answered. Converts to the
-/// microsecond double implicitly, so a model may return it where a double is expected.
+/// One drawn step latency: microseconds and how the model answered. Converts implicitly
+/// to the microsecond double (so a model may return it where a double is expected) and to
+/// a std::chrono duration (`std::chrono::duration<double, std::micro> d = model.sample(...)`).
 struct LatencySample {
     /// The latency in MICROSECONDS.
     double us = 0.0;
@@ -25,6 +26,10 @@ struct LatencySample {
     /// The latency as a std::chrono duration.
     [[nodiscard]] constexpr std::chrono::duration<double, std::micro> duration() const noexcept {
         return std::chrono::duration<double, std::micro>(us);
+    }
+    constexpr
+    operator std::chrono::duration<double, std::micro>() const noexcept { // NOLINT(google-explicit-constructor)
+        return duration();
     }
 };
 

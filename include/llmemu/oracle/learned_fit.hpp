@@ -110,19 +110,6 @@ inline std::vector<double> learned_fit_surface_l2(const std::vector<LearnedBucke
     return out;
 }
 
-inline double learned_eval(const std::vector<double>& c, const KnotGrid& gt, const KnotGrid& gc, double tt,
-                           double conc) noexcept {
-    std::uint32_t i = 0;
-    std::uint32_t j = 0;
-    double a = 0.0;
-    double b = 0.0;
-    gt.locate(tt, i, a);
-    gc.locate(conc, j, b);
-    const std::size_t n = gc.count;
-    const double* p = c.data() + std::size_t{i} * n + j;
-    return (1.0 - a) * ((1.0 - b) * p[0] + b * p[1]) + a * ((1.0 - b) * p[n] + b * p[n + 1]);
-}
-
 // Median (L1) regression of the log medians by iteratively reweighted least squares: the
 // surface follows the dominant mode of multi-modal neighbourhoods instead of averaging
 // between modes. `iterations` = 0 gives the least-squares fit.
@@ -135,7 +122,7 @@ inline std::vector<double> learned_fit_surface(const std::vector<LearnedBucket>&
     for (std::uint32_t it = 0; it < iterations; ++it) {
         for (std::size_t i = 0; i < b.size(); ++i) {
             if (!use[i]) continue;
-            const double r = std::abs(b[i].y - learned_eval(c, gt, gc, b[i].tt, b[i].conc));
+            const double r = std::abs(b[i].y - knot_grid_eval(c.data(), gt, gc, b[i].tt, b[i].conc));
             rw[i].w = b[i].w / std::max(r, 0.01);
         }
         c = learned_fit_surface_l2(rw, use, gt, gc, lambda);

@@ -147,6 +147,20 @@ struct KnotGrid {
     friend bool operator==(const KnotGrid&, const KnotGrid&) = default;
 };
 
+/// The tensor-product linear spline with coefficients `c` (row-major, gt.count x gc.count)
+/// at (tt, conc), clamped onto the grids.
+inline double knot_grid_eval(const double* c, const KnotGrid& gt, const KnotGrid& gc, double tt, double conc) noexcept {
+    std::uint32_t i = 0;
+    std::uint32_t j = 0;
+    double a = 0.0;
+    double b = 0.0;
+    gt.locate(tt, i, a);
+    gc.locate(conc, j, b);
+    const std::size_t n = gc.count;
+    const double* p = c + std::size_t{i} * n + j;
+    return (1.0 - a) * ((1.0 - b) * p[0] + b * p[1]) + a * ((1.0 - b) * p[n] + b * p[n + 1]);
+}
+
 /// One fitted table of a learned model (immutable once built).
 struct LearnedTable {
     TableKind table = TableKind::step_cycle;
@@ -174,15 +188,7 @@ struct LearnedTable {
     }
 
     [[nodiscard]] double surface(double tt, double conc) const noexcept {
-        std::uint32_t i = 0;
-        std::uint32_t j = 0;
-        double a = 0.0;
-        double b = 0.0;
-        tt_grid.locate(tt, i, a);
-        conc_grid.locate(conc, j, b);
-        const std::size_t n = conc_grid.count;
-        const double* c = log_median.data() + std::size_t{i} * n + j;
-        return (1.0 - a) * ((1.0 - b) * c[0] + b * c[1]) + a * ((1.0 - b) * c[n] + b * c[n + 1]);
+        return knot_grid_eval(log_median.data(), tt_grid, conc_grid, tt, conc);
     }
 
     /// Median-scale latency (µs) before the residual ratio: the surface inside the

@@ -812,6 +812,11 @@ inline Report build_report(const std::vector<ReportInput>& inputs, const ReportO
                 }
                 if (!s.points.empty()) c.series.push_back(std::move(s));
             }
+            if (id == "fleet_hit" && std::all_of(c.series.begin(), c.series.end(), [](const Series& s) {
+                    return std::all_of(s.points.begin(), s.points.end(), [](const auto& p) { return p.second == 0.0; });
+                }))
+                c.note = "0% on every replica: no request found its prompt's prefix cached (no shared prompts, or "
+                         "prefix caching off).";
             if (!c.series.empty()) sec.charts.push_back(std::move(c));
         }
         // Each replica's running requests over time (one fleet result: one colour per replica).
@@ -1095,11 +1100,9 @@ inline Report build_report(const std::vector<ReportInput>& inputs, const ReportO
             k.id = sec.id + "_ks";
             k.title = "Kolmogorov-Smirnov distance (0 = same distribution, 1 = disjoint)";
             k.header = {"metric", "KS distance"};
-            for (auto it = ks->begin(); it != ks->end(); ++it)
-                k.rows.push_back({it.key() == "e2e"    ? "E2E"
-                                  : it.key() == "ttft" ? "TTFT"
-                                                       : it.key(),
-                                  it->is_number() ? report_fmt("%.4f", it->get<double>()) : "n/a"});
+            for (const auto& [key, label] : {std::pair{"ttft", "TTFT"}, std::pair{"e2e", "E2E"}})
+                if (const auto* v = report_find(*ks, {key}))
+                    k.rows.push_back({label, v->is_number() ? report_fmt("%.4f", v->get<double>()) : "n/a"});
             if (!k.rows.empty()) sec.tables.push_back(std::move(k));
         }
         if (const auto* ts = report_find(j, {"timeseries", "series"}); ts != nullptr && ts->is_object()) {
