@@ -264,3 +264,26 @@ TEST_CASE("Server.prometheus.vllm_names_labels_buckets") {
     CHECK(metrics::VllmBuckets::request_latency().size() == 21);
     CHECK(metrics::buckets_1_2_5(100) == std::vector<double>{1, 2, 5, 10, 20, 50, 100});
 }
+
+TEST_CASE("Server.openai.priority_needs_priority_policy") {
+    // vLLM refuses a nonzero priority unless --scheduling-policy priority.
+    const ApiError e = parse_error(R"({"model":"emu","prompt":"x","priority":3})");
+    CHECK(e.param == "priority");
+    CHECK(e.message.find("Priority scheduling is not enabled") != std::string::npos);
+    CHECK(parse_generation_request(R"({"model":"emu","prompt":"x","priority":0})", Endpoint::completions, limits())
+              .priority == 0);
+    ValidationLimits l = limits();
+    l.priority_scheduling = true;
+    CHECK(parse_generation_request(R"({"model":"emu","prompt":"x","priority":-4})", Endpoint::completions, l)
+              .priority == -4);
+}
+
+TEST_CASE("Server.openai.force_include_usage") {
+    ValidationLimits l = limits();
+    l.force_include_usage = true;
+    CHECK(parse_generation_request(R"({"model":"emu","prompt":"x","stream":true})", Endpoint::completions, l)
+              .include_usage);
+    CHECK_FALSE(
+        parse_generation_request(R"({"model":"emu","prompt":"x","stream":true})", Endpoint::completions, limits())
+            .include_usage);
+}

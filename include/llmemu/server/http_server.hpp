@@ -16,10 +16,12 @@
 #include <csignal>
 #include <cstdint>
 #include <cstdio>
+#include <ctime>
 #include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <ostream>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -55,8 +57,13 @@ struct ServerOptions {
     std::string host = "127.0.0.1";
     /// TCP port; 0 picks a free ephemeral port (see Server::port()).
     std::uint16_t port = 8000;
-    /// The model name clients must send and /v1/models lists.
+    /// The model name clients must send and /v1/models lists (the metrics' model_name).
     std::string model_name = "llmemu";
+    /// More names clients may send for the same model (vLLM's --served-model-name A B);
+    /// each gets a /v1/models card.
+    std::vector<std::string> model_aliases;
+    /// /v1/models' `root` (vLLM: the model path or name given; empty = model_name).
+    std::string model_root;
     /// The `engine` label of every metric.
     std::string engine_label = "0";
     /// Largest accepted request body; larger ones get 413.
@@ -84,6 +91,22 @@ struct ServerOptions {
     std::uint32_t max_waiting_requests = 0;
     /// Seconds sent in `Retry-After` with a shed request.
     std::uint32_t retry_after_s = 1;
+    /// vLLM's periodic stats line ("Engine 000: Avg prompt throughput: ...") every this
+    /// long (vLLM: VLLM_LOG_STATS_INTERVAL, 10 s); 0 = off (--disable-log-stats).
+    std::chrono::milliseconds log_stats_interval{0};
+    /// One line per request received and finished (vLLM's --enable-log-requests).
+    bool log_requests = false;
+    /// Where the stats and request lines go (nullptr: nowhere).
+    std::ostream* log = nullptr;
+    /// Send X-Request-Id on every generation response (vLLM's --enable-request-id-headers);
+    /// a request that carried one always gets it echoed.
+    bool request_id_headers = false;
+    /// Scheduling policy is priority: requests may carry `priority` (else a nonzero one is 400).
+    bool priority_scheduling = false;
+    /// Every stream gets a final usage chunk (vLLM's --enable-force-include-usage).
+    bool force_include_usage = false;
+    /// Most logprobs / top_logprobs a request may ask for (vLLM's --max-logprobs).
+    std::uint32_t max_logprobs = 20;
 };
 
 /// True for 127.0.0.0/8, ::1 and "localhost": an address only this machine reaches.
@@ -188,6 +211,11 @@ public:
         m_inbox->ioc = m_ioc.get();
         m_inbox->after_batch = [this] { collect_phases(); };
         m_limits.served_models = {m_options.model_name};
+        m_limits.served_models.insert(m_limits.served_models.end(), m_options.model_aliases.begin(),
+                                      m_options.model_aliases.end());
+        m_limits.priority_scheduling = m_options.priority_scheduling;
+        m_limits.force_include_usage = m_options.force_include_usage;
+        m_limits.max_logprobs = m_options.max_logprobs;
         m_limits.max_model_len = backend.max_model_len();
         m_limits.default_completion_max_tokens = m_options.default_completion_max_tokens;
         m_allowed_hosts = m_options.allowed_hosts;
@@ -217,6 +245,7 @@ public:
         m_signals.reset();
         m_shutdown_timer.reset();
         m_accept_retry.reset();
+        m_stats_timer.reset();
         m_ioc.reset(); // destroys pending handlers (and sessions) while the rest is alive
     }
 
@@ -265,6 +294,9 @@ private:
     }
     void begin_shutdown();
     void shutdown_poll();
+    void arm_stats_log();
+    void log_stats();
+    void log_line(const std::string& text) const;
     static void push_event(const std::shared_ptr<detail::ServerInbox>& inbox, std::weak_ptr<detail::HttpSession> s,
                            const TokenEvent& ev);
 
@@ -276,6 +308,7 @@ private:
     std::optional<detail::asio::signal_set> m_signals;
     std::optional<detail::asio::steady_timer> m_shutdown_timer;
     std::optional<detail::asio::steady_timer> m_accept_retry;
+    std::optional<detail::asio::steady_timer> m_stats_timer;
     std::shared_ptr<detail::ServerInbox> m_inbox;
     std::vector<std::weak_ptr<detail::HttpSession>> m_sessions;
     std::size_t m_prune_at = 64;
@@ -291,6 +324,15 @@ private:
     std::vector<std::string> m_allowed_hosts;
     std::atomic<std::uint64_t> m_connections{0}, m_requests{0}, m_generations{0}, m_active{0}, m_client_aborts{0},
         m_errors{0}, m_shed{0};
+    // The stats line: the previous interval's counters, and vLLM's prefix-cache hit-rate
+    // window (CachingMetrics: the newest intervals holding up to 1000 requests).
+    struct StatsSample {
+        std::uint64_t requests = 0, queries = 0, hits = 0;
+    };
+    EngineStats m_stats_prev{};
+    std::chrono::steady_clock::time_point m_stats_at{};
+    std::vector<StatsSample> m_hit_window;
+    bool m_prev_interval_idle = false;
 };
 
 namespace detail {
@@ -355,6 +397,7 @@ public:
                 m_headers_sent = true;
                 m_raw_pending += "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream; charset=utf-8\r\n"
                                  "Cache-Control: no-cache\r\nTransfer-Encoding: chunked\r\nServer: llmemu\r\n";
+                m_raw_pending += g.id_header;
                 m_raw_pending += keep_alive() ? "Connection: keep-alive\r\n\r\n" : "Connection: close\r\n\r\n";
             }
             std::optional<std::pair<std::uint32_t, std::uint32_t>> usage;
@@ -381,6 +424,7 @@ public:
                 const std::string body =
                     g.writer.full_response(g.text, to_string(ev.reason), g.request.prompt_len, g.tokens);
                 finish_generation(ev, now);
+                m_extra_headers += g.id_header;
                 m_gen.reset();
                 write_response(200, "application/json", body);
             }
@@ -400,7 +444,21 @@ private:
         bool sent_first = false;
         bool finished = false;
         bool abort_sent = false;
+        std::string id_header; // "X-Request-Id: ...\r\n" to send, or empty
     };
+
+    // The client's X-Request-Id when it is usable in an id and a header (printable ASCII
+    // without spaces, at most 128 bytes); else empty.
+    [[nodiscard]] std::string client_request_id() const {
+        const auto& req = m_parser->get();
+        const auto it = req.find("x-request-id");
+        if (it == req.end()) return {};
+        const std::string_view v(it->value().data(), it->value().size());
+        if (v.empty() || v.size() > 128) return {};
+        for (const char c : v)
+            if (static_cast<unsigned char>(c) <= 0x20 || static_cast<unsigned char>(c) >= 0x7f) return {};
+        return std::string(v);
+    }
 
     static double seconds(std::chrono::steady_clock::duration d) { return std::chrono::duration<double>(d).count(); }
     [[nodiscard]] bool keep_alive() const { return m_keep_alive && !m_server.m_stopping; }
@@ -675,15 +733,19 @@ private:
             return;
         }
         const RequestId id = m_server.m_next_id++;
+        // vLLM's request id: cmpl-/chatcmpl- + the client's X-Request-Id, else a random-looking hex.
+        std::string request_id = client_request_id();
         char idbuf[32];
-        std::snprintf(idbuf, sizeof idbuf, "%s%016llx", endpoint == Endpoint::completions ? "cmpl-" : "chatcmpl-",
-                      static_cast<unsigned long long>(id * 0x9E3779B97F4A7C15ULL));
+        std::snprintf(idbuf, sizeof idbuf, "%016llx", static_cast<unsigned long long>(id * 0x9E3779B97F4A7C15ULL));
+        const bool echo_id = !request_id.empty() || m_server.m_options.request_id_headers;
+        if (request_id.empty()) request_id = idbuf;
+        const std::string response_id = (endpoint == Endpoint::completions ? "cmpl-" : "chatcmpl-") + request_id;
         const auto now_s =
             std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
                 .count();
         m_gen.emplace(Generation{id,
                                  std::move(request),
-                                 ResponseWriter(endpoint, idbuf, m_server.m_options.model_name, now_s),
+                                 ResponseWriter(endpoint, response_id, m_server.m_options.model_name, now_s),
                                  std::chrono::steady_clock::now(),
                                  std::nullopt,
                                  {},
@@ -691,7 +753,9 @@ private:
                                  {},
                                  false,
                                  false,
-                                 false});
+                                 false,
+                                 {}});
+        m_gen->id_header = echo_id ? "X-Request-Id: " + request_id + "\r\n" : std::string();
         m_headers_sent = false;
         m_stream_ended = false;
         RequestSpec spec;
@@ -715,6 +779,12 @@ private:
             write_error({400, e.what(), "invalid_request_error", {}, "request_rejected"});
             return;
         }
+        if (m_server.m_options.log_requests && m_gen)
+            m_server.log_line("Received request " + m_gen->writer.id() +
+                              ": prompt_tokens=" + std::to_string(m_gen->request.prompt_len) +
+                              ", max_tokens=" + std::to_string(m_gen->request.max_tokens) +
+                              ", stream=" + (m_gen->request.stream ? "true" : "false") +
+                              ", priority=" + std::to_string(m_gen->request.priority));
         start_watch();
     }
 
@@ -729,6 +799,10 @@ private:
         obs.prompt_tokens = g.request.prompt_len;
         obs.generation_tokens = g.tokens;
         if (ev.reason != FinishReason::rejected) m_server.m_metrics.observe(obs);
+        if (m_server.m_options.log_requests)
+            m_server.log_line("Finished request " + g.writer.id() + ": finish_reason=" + to_string(ev.reason) +
+                              ", completion_tokens=" + std::to_string(g.tokens) +
+                              ", e2e=" + std::to_string(obs.e2e_s).substr(0, 6) + " s");
     }
 
     // Watches the socket while a request runs, to notice a client that goes away.
@@ -1009,7 +1083,70 @@ inline void Server::run(bool handle_signals) {
         });
     }
     do_accept();
+    if (m_options.log_stats_interval.count() > 0 && m_options.log != nullptr) {
+        m_stats_prev = m_backend.snapshot();
+        m_stats_at = std::chrono::steady_clock::now();
+        arm_stats_log();
+    }
     m_ioc->run();
+}
+
+inline void Server::log_line(const std::string& text) const {
+    if (m_options.log == nullptr) return;
+    const std::time_t now = std::time(nullptr);
+    std::tm tm{};
+    localtime_r(&now, &tm);
+    char stamp[32];
+    std::strftime(stamp, sizeof stamp, "%m-%d %H:%M:%S", &tm);
+    *m_options.log << "INFO " << stamp << " [llmemu] " << text << std::endl;
+}
+
+inline void Server::arm_stats_log() {
+    if (!m_stats_timer) m_stats_timer.emplace(*m_ioc);
+    m_stats_timer->expires_after(m_options.log_stats_interval);
+    m_stats_timer->async_wait([this](const boost::system::error_code& ec) {
+        if (ec || m_stopping) return;
+        log_stats();
+        arm_stats_log();
+    });
+}
+
+// vLLM's LoggingStatLogger line: throughput over the interval, the gauges now, and the
+// prefix-cache hit rate over the newest ~1000 requests. Skipped (vLLM: logged at DEBUG)
+// when this and the previous interval both had zero throughput.
+inline void Server::log_stats() {
+    const EngineStats s = m_backend.snapshot();
+    const auto now = std::chrono::steady_clock::now();
+    const double dt = std::max(1e-9, std::chrono::duration<double>(now - m_stats_at).count());
+    const double prompt_tps = static_cast<double>(s.prompt_tokens - m_stats_prev.prompt_tokens) / dt;
+    const double gen_tps = static_cast<double>(s.generation_tokens - m_stats_prev.generation_tokens) / dt;
+    const StatsSample sample{s.requests_received - m_stats_prev.requests_received,
+                             s.prefix_cache_queries - m_stats_prev.prefix_cache_queries,
+                             s.prefix_cache_hits - m_stats_prev.prefix_cache_hits};
+    if (sample.requests != 0) m_hit_window.push_back(sample);
+    std::uint64_t requests = 0, queries = 0, hits = 0;
+    for (const auto& w : m_hit_window) requests += w.requests;
+    while (m_hit_window.size() > 1 && requests - m_hit_window.front().requests >= 1000) {
+        requests -= m_hit_window.front().requests;
+        m_hit_window.erase(m_hit_window.begin());
+    }
+    for (const auto& w : m_hit_window) {
+        queries += w.queries;
+        hits += w.hits;
+    }
+    m_stats_prev = s;
+    m_stats_at = now;
+    const bool idle = prompt_tps == 0 && gen_tps == 0;
+    const bool skip = idle && m_prev_interval_idle;
+    m_prev_interval_idle = idle;
+    if (skip) return;
+    char line[320];
+    std::snprintf(line, sizeof line,
+                  "Engine 000: Avg prompt throughput: %.1f tokens/s, Avg generation throughput: %.1f tokens/s, "
+                  "Running: %u reqs, Waiting: %u reqs, GPU KV cache usage: %.1f%%, Prefix cache hit rate: %.1f%%",
+                  prompt_tps, gen_tps, s.running, s.waiting, 100.0 * s.kv_usage,
+                  queries != 0 ? 100.0 * static_cast<double>(hits) / static_cast<double>(queries) : 0.0);
+    log_line(line);
 }
 
 inline void Server::do_accept() {
@@ -1049,6 +1186,7 @@ inline void Server::begin_shutdown() {
     if (m_acceptor) m_acceptor->close(ignored);
     if (m_signals) m_signals->cancel(ignored);
     if (m_accept_retry) m_accept_retry->cancel();
+    if (m_stats_timer) m_stats_timer->cancel();
     const bool abort_now = m_options.drain_timeout.count() <= 0;
     for (auto& w : m_sessions)
         if (auto s = w.lock()) s->on_shutdown(abort_now);

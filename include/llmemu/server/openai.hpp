@@ -93,6 +93,13 @@ struct ValidationLimits {
     std::uint32_t default_completion_max_tokens = 16;
     /// Deepest nesting of arrays/objects a body may have (deeper: 400 before parsing).
     std::size_t max_json_depth = 64;
+    /// The engine orders by `priority` (vLLM's --scheduling-policy priority); when false a
+    /// nonzero priority is refused, as vLLM refuses it.
+    bool priority_scheduling = false;
+    /// Streams always end with a usage chunk (vLLM's --enable-force-include-usage).
+    bool force_include_usage = false;
+    /// Most logprobs / top_logprobs a request may ask for (vLLM's --max-logprobs).
+    std::uint32_t max_logprobs = 20;
 };
 
 /// A validated generation request, ready for the engine.
@@ -419,6 +426,12 @@ inline GenerationRequest parse_generation_request(std::string_view body_text, En
     r.priority = static_cast<int>(
         detail::get_int(body, "priority", std::numeric_limits<int>::min(), std::numeric_limits<int>::max())
             .value_or(0));
+    if (r.priority != 0 && !limits.priority_scheduling)
+        throw_api(400,
+                  "Got priority " + std::to_string(r.priority) +
+                      " but Priority scheduling is not enabled (start the server with --scheduling-policy priority)",
+                  "priority");
+    if (limits.force_include_usage && r.stream) r.include_usage = true;
 
     if (endpoint == Endpoint::completions)
         detail::read_prompt(body, r);
