@@ -71,6 +71,11 @@ rm -f "$log"
     COMMAND ${CMAKE_COMMAND} -DCLI=$<TARGET_FILE:llmemu_cli> -DDOC=${PROJECT_SOURCE_DIR}/docs/server.md
             -P ${CMAKE_CURRENT_SOURCE_DIR}/check_vllm_flags_doc.cmake)
 
+  add_test(NAME cli.server.promtool
+    COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/server_promtool.sh $<TARGET_FILE:llmemu_cli>)
+  set_tests_properties(cli.server.promtool PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 60
+    PASS_REGULAR_EXPRESSION "promtool: clean but for vLLM's names")
+
   add_test(NAME cli.server.openai_node
     COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/node/run.sh $<TARGET_FILE:llmemu_cli> ${CMAKE_CURRENT_BINARY_DIR}/node)
   set_tests_properties(cli.server.openai_node PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 300
