@@ -64,4 +64,27 @@ src=$?
 grep -q 'Engine 000: Avg prompt throughput: [0-9.]* tokens/s, Avg generation throughput: [0-9.]* tokens/s, Running: [0-9]* reqs, Waiting: [0-9]* reqs, GPU KV cache usage: [0-9.]*%, Prefix cache hit rate: [0-9.]*%' "$log" || fail "no stats line"
 grep -q 'Received request cmpl-abc-3: prompt_tokens=' "$log" || fail "no request line with the x-request-id"
 grep -q 'Finished request cmpl-abc-3: finish_reason=length' "$log" || fail "no finished line"
+
+# --scheduling-policy priority: with one running slot, the waiting request with the lower
+# priority value runs first, whatever the arrival order (vLLM's rule).
+plog="$work/priority.log"
+"$cli" serve prio --profile const:2 --port 0 --max-num-seqs 1 --scheduling-policy priority --enable-log-requests \
+  --disable-log-stats >"$plog" 2>&1 &
+pid=$!
+for _ in $(seq 200); do grep -q 'listening on' "$plog" && break; sleep 0.05; done
+pport=$(sed -n 's/.*listening on http:\/\/127\.0\.0\.1:\([0-9]*\).*/\1/p' "$plog")
+[ -n "$pport" ] || { log="$plog"; fail "priority server did not start"; }
+post() { curl -s -o /dev/null -H 'Content-Type: application/json' -H "X-Request-Id: $1" \
+  -d "{\"model\":\"prio\",\"prompt\":\"x\",\"max_tokens\":$2,\"priority\":$3}" "http://127.0.0.1:$pport/v1/completions"; }
+post first 300 0 &
+for _ in $(seq 200); do grep -q 'Received request cmpl-first' "$plog" && break; sleep 0.01; done
+post late-low 5 10 &
+for _ in $(seq 200); do grep -q 'Received request cmpl-late-low' "$plog" && break; sleep 0.01; done
+post later-high 5 -1 &
+wait %2 %3 %4 2>/dev/null
+for _ in $(seq 300); do grep -q 'Finished request cmpl-late-low' "$plog" && break; sleep 0.01; done
+kill -TERM "$pid"; wait "$pid"
+order=$(grep -o 'Finished request cmpl-[a-z-]*' "$plog" | tr '\n' ' ')
+[ "$order" = "Finished request cmpl-first Finished request cmpl-later-high Finished request cmpl-late-low " ] ||
+  { log="$plog"; fail "priority order: $order"; }
 echo "vllm command lines: ok"
