@@ -47,6 +47,12 @@ assert j["run"] == "ci" and j["gpu"] == "none" and j["request_rate"] == 100.0
 assert "p99_ttft_ms" not in j and "ttfts" not in j, "only the chosen percentiles; no lists without --save-detailed"
 print("result keys ok")
 EOF
+# A refused vLLM flag exits 2 with its reason; --result-json into a missing folder creates it.
+"$cli" serve --profile const:1 --port 0 --enable-lora >"$work/refused.log" 2>&1
+[ $? -eq 2 ] && grep -q "vLLM's --enable-lora is not supported: LoRA adapters" "$work/refused.log" || fail "refused flag"
+OPENAI_API_KEY=token-abc123 "$cli" bench --port "$port" --dataset-name random --random-input-len 8 --random-output-len 2 \
+  --num-prompts 2 -q --result-json "$work/missing/dir/r.json" >/dev/null 2>&1 || fail "bench --result-json"
+[ -s "$work/missing/dir/r.json" ] || fail "--result-json did not create its folder"
 # Only the chosen metrics get keys; --result-filename names the file.
 OPENAI_API_KEY=token-abc123 "$cli" bench --backend openai-chat --model NousResearch/Meta-Llama-3-8B-Instruct \
   --dataset-name random --random-input-len 32 --random-output-len 4 --num-prompts 3 --port "$port" \
@@ -68,11 +74,11 @@ grep -q 'Finished request cmpl-abc-3: finish_reason=length' "$log" || fail "no f
 # --scheduling-policy priority: with one running slot, the waiting request with the lower
 # priority value runs first, whatever the arrival order (vLLM's rule).
 plog="$work/priority.log"
-"$cli" serve prio --profile const:2 --port 0 --max-num-seqs 1 --scheduling-policy priority --enable-log-requests \
+"$cli" serve prio --profile const:2 --host localhost --port 0 --max-num-seqs 1 --scheduling-policy priority --enable-log-requests \
   --disable-log-stats >"$plog" 2>&1 &
 pid=$!
 for _ in $(seq 200); do grep -q 'listening on' "$plog" && break; sleep 0.05; done
-pport=$(sed -n 's/.*listening on http:\/\/127\.0\.0\.1:\([0-9]*\).*/\1/p' "$plog")
+pport=$(sed -n 's/.*listening on http:\/\/localhost:\([0-9]*\).*/\1/p' "$plog")
 [ -n "$pport" ] || { log="$plog"; fail "priority server did not start"; }
 post() { curl -s -o /dev/null -H 'Content-Type: application/json' -H "X-Request-Id: $1" \
   -d "{\"model\":\"prio\",\"prompt\":\"x\",\"max_tokens\":$2,\"priority\":$3}" "http://127.0.0.1:$pport/v1/completions"; }

@@ -1331,7 +1331,7 @@ inline void Server::log_stats() {
     if (sample.requests != 0) m_hit_window.push_back(sample);
     std::uint64_t requests = 0, queries = 0, hits = 0;
     for (const auto& w : m_hit_window) requests += w.requests;
-    while (m_hit_window.size() > 1 && requests - m_hit_window.front().requests >= 1000) {
+    while (m_hit_window.size() > 1 && requests > 1000) { // vLLM's CachingMetrics(max_recent_requests=1000)
         requests -= m_hit_window.front().requests;
         m_hit_window.erase(m_hit_window.begin());
     }
