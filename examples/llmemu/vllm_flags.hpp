@@ -535,11 +535,13 @@ inline void expand_vllm_short_flags(std::vector<std::string>& args, std::span<co
 [[nodiscard]] inline std::string vllm_flags_markdown(std::span<const VllmFlag> table) {
     std::string out = "| vLLM flag | takes | llmemu | meaning or reason |\n|---|---|---|---|\n";
     for (const VllmFlag& f : table) {
-        std::string names(f.names);
+        std::string names; // "--a, -b" (and ", --no-a" for a boolean flag)
+        for (const char c : f.names) {
+            names.push_back(c);
+            if (c == ',') names.push_back(' ');
+        }
         if (f.arity == VllmFlagArity::boolean)
-            names += ", --no-" + std::string(f.names.substr(2, f.names.find(',') - 2));
-        for (std::size_t p = names.find(','); p != std::string::npos; p = names.find(',', p + 2))
-            if (names[p + 1] != ' ') names.insert(p + 1, " ");
+            names.append(", --no-").append(f.names.substr(2, f.names.find(',') - 2));
         out += "| `" + names + "` | ";
         out += f.arity == VllmFlagArity::none      ? "-"
                : f.arity == VllmFlagArity::boolean ? "switch"
