@@ -148,7 +148,10 @@ void BM_fleet_day(benchmark::State& state) {
             engines.push_back(std::make_unique<VEngine>(X(f.model, clock, {}, 1 + i), clock, trace_config()));
             ptrs.push_back(engines.back().get());
         }
-        std::vector<StreamingSummary> sums(n + 1);
+        std::vector<StreamingSummary> sums;
+        sums.reserve(n + 1);
+        sums.emplace_back(); // the fleet's; then each replica's, as `llmemu simulate` keeps them
+        for (std::uint32_t i = 0; i < n; ++i) sums.emplace_back(SummaryOptions{}.for_part());
         SimulationOptions o;
         o.keep_records = false;
         o.record_token_times = false;

@@ -24,12 +24,24 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     std::set<std::string> names;
     for (const auto& p : f.pools) {
         if (p.name.empty() || !names.insert(p.name).second) std::abort();
-        if (p.replicas == 0 || p.tensor_parallel_size == 0 || p.role != "mixed") std::abort();
+        if (p.replicas == 0 || p.tensor_parallel_size == 0) std::abort();
+        if (p.role != "mixed" && p.role != "prefill" && p.role != "decode") std::abort();
+        if (f.disaggregated() && (p.role == "mixed" || !f.kv_transfer)) std::abort();
+        if (p.autoscale) {
+            const llmemu::AutoscalePolicy& a = *p.autoscale;
+            if (a.min_replicas == 0 || a.min_replicas > a.max_replicas || p.replicas < a.min_replicas ||
+                p.replicas > a.max_replicas || !(a.target > 0.0) || a.interval.count() <= 0 || a.window.count() <= 0 ||
+                a.cold_start.count() < 0)
+                std::abort();
+            if (a.metric == llmemu::AutoscalePolicy::Metric::ttft_slo && a.slo_ttft.count() <= 0) std::abort();
+        }
         if (!(p.cost_per_gpu_hour >= 0.0)) std::abort();
         if (p.engine.gpu_memory_utilization &&
             !(*p.engine.gpu_memory_utilization > 0.0 && *p.engine.gpu_memory_utilization <= 1.0))
             std::abort();
     }
+    if (f.kv_transfer && !(f.kv_transfer->bandwidth_gbps > 0.0 && f.kv_transfer->latency.count() >= 0)) std::abort();
+    if (f.kv_transfer && !f.disaggregated()) std::abort();
     if (!f.router.empty()) {
         try {
             (void)llmemu::make_router(f.router);

@@ -451,10 +451,283 @@ TEST_CASE("Fleet.file.reads_pools_and_names_pool_and_key_in_errors") {
     CHECK(error_of(R"({"pools":[{"name":"a","gpu":1}]})").find("key 'gpu': unknown pool key") != std::string::npos);
     CHECK(error_of(R"({"pools":[{"name":"a"},{"name":"a"}]})").find("used twice") != std::string::npos);
     CHECK(error_of(R"({"pools":[{"replicas":1}]})").find("pools[0]: key 'name' is missing") != std::string::npos);
-    CHECK(error_of(R"({"pools":[{"name":"p","role":"prefill"}]})").find("not implemented") != std::string::npos);
+    CHECK(error_of(R"({"pools":[{"name":"p","role":"prefill"}]})").find("needs a decode pool too") !=
+          std::string::npos);
+    CHECK(error_of(R"({"pools":[{"name":"p","role":"prefill"},{"name":"d","role":"decode"}]})")
+              .find("key 'kv_transfer': missing") != std::string::npos);
+    CHECK(error_of(R"({"kv_transfer":{"bandwidth_gbps":1},"pools":[{"name":"p","role":"prefill"},{"name":"m"}]})")
+              .find("pool 'm' key 'role': a fleet with prefill/decode pools cannot also have a mixed one") !=
+          std::string::npos);
+    CHECK(error_of(R"({"kv_transfer":{"bandwidth_gbps":0},"pools":[{"name":"p"}]})")
+              .find("key 'kv_transfer.bandwidth_gbps': expected a number > 0") != std::string::npos);
+    CHECK(error_of(R"({"kv_transfer":{"bandwidth_gbps":10},"pools":[{"name":"p"}]})").find("without prefill/decode") !=
+          std::string::npos);
+    CHECK(error_of(R"({"kv_transfer":{"gbps":10},"pools":[{"name":"p"}]})").find("use bandwidth_gbps and latency_ms") !=
+          std::string::npos);
+    CHECK(error_of(R"({"pools":[{"name":"p","role":"both"}]})").find("unknown role 'both'") != std::string::npos);
+    CHECK(error_of(R"({"pools":[{"name":"a","autoscale":{"max_replicas":2,"metric":"qps","target":1}}]})")
+              .find("pool 'a' (pools[0]) key 'autoscale.metric': unknown metric 'qps'") != std::string::npos);
+    CHECK(error_of(R"({"pools":[{"name":"a","autoscale":{"max_replicas":2,"metric":"waiting"}}]})")
+              .find("give max_replicas, metric and target") != std::string::npos);
+    CHECK(error_of(
+              R"({"pools":[{"name":"a","replicas":3,"autoscale":{"max_replicas":2,"metric":"waiting","target":1}}]})")
+              .find("key 'replicas': the starting count 3 is outside autoscale's [1, 2]") != std::string::npos);
+    CHECK(error_of(R"({"pools":[{"name":"a","autoscale":{"max_replicas":2,"metric":"ttft_slo","target":0.9}}]})")
+              .find("needs slo_ttft_ms") != std::string::npos);
+    CHECK(error_of(R"({"pools":[{"name":"a","autoscale":{"max_replicas":2,"metric":"kv_usage","target":2}}]})")
+              .find("share in (0, 1]") != std::string::npos);
+    CHECK(error_of(R"({"pools":[{"name":"a","autoscale":{"max_replicas":2,"metric":"waiting","target":1,"x":1}}]})")
+              .find("unknown autoscale key") != std::string::npos);
+    const FleetSpec pd = parse_fleet_json(
+        R"({"kv_transfer":{"bandwidth_gbps":25,"latency_ms":1.5},"pools":[{"name":"p","role":"prefill",
+            "model_config":"c.json"},{"name":"d","role":"decode","replicas":2,
+            "autoscale":{"min_replicas":2,"max_replicas":5,"metric":"ttft_slo","target":0.9,"slo_ttft_ms":250,
+                         "interval_s":10,"cold_start_s":30,"window_s":20}}]})",
+        "pd.json");
+    CHECK(pd.disaggregated());
+    REQUIRE(pd.kv_transfer.has_value());
+    CHECK(pd.kv_transfer->bandwidth_gbps == 25.0);
+    CHECK(pd.kv_transfer->latency == std::chrono::microseconds(1500));
+    CHECK(pd.pools[0].model_config == "c.json");
+    REQUIRE(pd.pools[1].autoscale.has_value());
+    CHECK(pd.pools[1].autoscale->max_replicas == 5);
+    CHECK(pd.pools[1].autoscale->slo_ttft == milliseconds(250));
+    CHECK(pd.pools[1].autoscale->cold_start == std::chrono::seconds(30));
+    CHECK(pd.num_replicas() == 6); // engines: 1 + the autoscaled pool's max 5
     CHECK(error_of(R"({"pools":[]})").find("non-empty list") != std::string::npos);
     CHECK(error_of(R"({"router":"x"})").find("'pools' is missing") != std::string::npos);
     CHECK(error_of(R"({"pools":)").find("f.json': not valid JSON") != std::string::npos);
     CHECK(error_of(R"({"pools":[{"name":"a","engine":{"gpu_memory_utilization":1.5}}]})").find("(0, 1]") !=
           std::string::npos);
+}
+
+namespace {
+/// A request of `prompt` synthetic tokens generating exactly `out` tokens.
+TimedRequest timed(RequestId id, nanoseconds arrival, std::uint32_t prompt, std::uint32_t out) {
+    TimedRequest t;
+    t.arrival = arrival;
+    t.spec.id = id;
+    t.spec.prompt_len = prompt;
+    t.spec.max_tokens = out;
+    t.spec.ignore_eos = true;
+    return t;
+}
+
+EngineConfig sync_cfg(std::uint32_t max_num_seqs = 256) {
+    EngineConfig c;
+    c.num_gpu_blocks = 1000;
+    c.async_scheduling = false;
+    c.max_num_seqs = max_num_seqs;
+    return c;
+}
+} // namespace
+
+TEST_CASE("Fleet.disaggregated.hand_worked_ttft_and_e2e") {
+    // One prefill replica (every step 10 ms), one decode replica (every step 5 ms), a link
+    // of 8 Gbit/s (1 byte/ns) and 2 ms latency, 1000 KV bytes per token.
+    // Request 0: 100 prompt tokens, 4 output tokens, arrives at 0.
+    //   prefill: scheduled at 0 with max_tokens 1, its step ends at 10 ms (first token there,
+    //            discarded by the proxy); KV = 100 x 1000 B = 100,000 B -> 2 ms + 0.1 ms;
+    //   decode:  arrives at 12.1 ms with 100 tokens computed elsewhere; it recomputes the
+    //            last prompt token (1 token) and samples: first token at 17.1 ms; then three
+    //            5 ms decode steps: 22.1, 27.1, 32.1 ms.
+    //   client:  TTFT 17.1 ms, E2E 32.1 ms, ITL 5 ms; queue time 0 (scheduled at once on P).
+    // Request 1: 40 tokens, 2 out, arrives at 30 ms (decode replica still busy with 0):
+    //   prefill 30 -> 40 ms, KV 40,000 B -> 2.04 ms, at D at 42.04 ms: batched with request 0?
+    //   No: request 0 finished at 32.1. So D steps at 42.04 -> 47.04 (first), 52.04 (last):
+    //   TTFT 17.04 ms, E2E 22.04 ms.
+    VirtualClock clock;
+    VEngine p(Exec(AffineProfile{10.0, 0.0, 0.0}, clock), clock, sync_cfg());
+    VEngine d(Exec(AffineProfile{5.0, 0.0, 0.0}, clock), clock, sync_cfg());
+    std::vector<VEngine*> rs{&p, &d};
+    std::vector<TimedRequest> w;
+    w.push_back(timed(0, nanoseconds(0), 100, 4));
+    w.push_back(timed(1, milliseconds(30), 40, 2));
+    VectorRequestSource src(std::move(w));
+    FleetLayout layout;
+    layout.role = {ReplicaRole::prefill, ReplicaRole::decode};
+    layout.kv_bytes_per_token = {1000, 1000};
+    layout.link = KvLink{8.0, milliseconds(2)};
+    std::vector<RequestRecord> client;
+    std::vector<std::uint32_t> client_tokens;
+    SimulationOptions o;
+    o.on_record = [&](std::uint32_t r, const RequestRecord& rec) {
+        if (r == fleet_client) client.push_back(rec);
+    };
+    o.on_tokens = [&](std::uint32_t r, const StepTokenTimes& t) {
+        if (r == fleet_client) client_tokens.push_back(t.tokens);
+    };
+    AnyRouter pr = make_router("round_robin"), dr = make_router("round_robin");
+    const FleetResult res = run_fleet_simulation(rs, clock, src, pr, o, 2, &layout, &dr);
+    REQUIRE(client.size() == 2);
+    REQUIRE(res.records.size() == 2);
+    const RequestRecord& a = res.records[0];
+    CHECK(a.id == 0);
+    CHECK(res.replica[0] == 1); // served (decoded) by the decode replica
+    CHECK(a.arrival == nanoseconds(0));
+    CHECK(a.first_scheduled == nanoseconds(0));
+    CHECK(a.ttft() == nanoseconds(17'100'000));
+    CHECK(a.e2e() == nanoseconds(32'100'000));
+    CHECK(a.output_len == 4);
+    REQUIRE(a.token_times.size() == 4);
+    CHECK(a.token_times[1] - a.token_times[0] == milliseconds(5));
+    const RequestRecord& b = res.records[1];
+    CHECK(b.id == 1);
+    CHECK(b.ttft() == nanoseconds(17'040'000));
+    CHECK(b.e2e() == nanoseconds(22'040'000));
+    // Transfers: both from the prefill replica.
+    CHECK(res.kv_sent[0].transfers == 2);
+    CHECK(res.kv_sent[0].bytes == 140'000);
+    CHECK(res.kv_sent[0].total_time == nanoseconds(2'100'000 + 2'040'000));
+    CHECK(res.kv_sent[0].max_time == nanoseconds(2'100'000));
+    CHECK(res.kv_sent[1].transfers == 0);
+    // The prefill replica computed the prompts; the decode replica only the last prompt
+    // token of each and the decodes, holding the whole prompt's KV blocks.
+    CHECK(res.stats[0].scheduled_tokens == 140);
+    CHECK(res.stats[0].generation_tokens == 2);
+    CHECK(res.stats[1].scheduled_tokens == 1 + 3 + 1 + 1);
+    CHECK(res.stats[1].generation_tokens == 6);
+    CHECK(res.stats[1].max_kv_usage == doctest::Approx(7.0 / 1000.0)); // ceil(103 / 16) blocks of 1000
+    CHECK(res.routed == std::vector<std::uint64_t>{2, 2});
+    // The client's stream: only the decode replica's tokens (4 + 2, one step at a time).
+    std::uint32_t streamed = 0;
+    for (const auto n : client_tokens) streamed += n;
+    CHECK(streamed == 6);
+    CHECK(res.duration == nanoseconds(52'040'000));
+}
+
+TEST_CASE("Fleet.disaggregated.decode_kv_pressure_is_real") {
+    // A decode replica of 20 usable blocks (16 tokens each; vLLM reserves one more) holds at
+    // most two 150-token prompts (10 blocks each, up to 160 tokens): a third request waits
+    // there, although its KV is already computed.
+    VirtualClock clock;
+    EngineConfig small = sync_cfg();
+    small.num_gpu_blocks = 21;
+    small.max_model_len = 256;
+    small.enable_prefix_caching = false;
+    VEngine p(Exec(AffineProfile{10.0, 0.0, 0.0}, clock), clock, sync_cfg());
+    VEngine d(Exec(AffineProfile{5.0, 0.0, 0.0}, clock), clock, small);
+    std::vector<VEngine*> rs{&p, &d};
+    std::vector<TimedRequest> w;
+    for (RequestId i = 0; i < 3; ++i) w.push_back(timed(i, nanoseconds(0), 150, 8));
+    VectorRequestSource src(std::move(w));
+    FleetLayout layout;
+    layout.role = {ReplicaRole::prefill, ReplicaRole::decode};
+    layout.kv_bytes_per_token = {10, 10};
+    layout.link = KvLink{1000.0, nanoseconds(0)};
+    AnyRouter pr = make_router("least_loaded"), dr = make_router("least_loaded");
+    const FleetResult res = run_fleet_simulation(rs, clock, src, pr, {}, 3, &layout, &dr);
+    REQUIRE(res.records.size() == 3);
+    CHECK(res.stats[1].max_running == 2);
+    CHECK(res.stats[1].max_waiting >= 1);
+    CHECK(res.stats[1].max_kv_usage > 0.9);
+    // The third one decodes only after one of the first two finished.
+    std::vector<nanoseconds> first;
+    for (const auto& r : res.records) first.push_back(r.first_token);
+    std::sort(first.begin(), first.end());
+    CHECK(first[2] > first[1]);
+}
+
+TEST_CASE("Fleet.disaggregated.layout_errors") {
+    VirtualClock clock;
+    VEngine p(Exec(profile(), clock), clock, cfg());
+    VEngine d(Exec(profile(), clock), clock, cfg());
+    std::vector<VEngine*> rs{&p, &d};
+    VectorRequestSource src(workload(2));
+    AnyRouter pr = make_router("round_robin"), dr = make_router("round_robin");
+    FleetLayout layout;
+    layout.role = {ReplicaRole::prefill, ReplicaRole::prefill};
+    layout.kv_bytes_per_token = {1, 1};
+    CHECK_THROWS_WITH_AS(run_fleet_simulation(rs, clock, src, pr, {}, 0, &layout, &dr),
+                         doctest::Contains("needs prefill and decode replicas"), config_error);
+    layout.role = {ReplicaRole::prefill, ReplicaRole::decode};
+    CHECK_THROWS_WITH_AS(run_fleet_simulation(rs, clock, src, pr, {}, 0, &layout), doctest::Contains("decode router"),
+                         config_error);
+    layout.link.bandwidth_gbps = 0.0;
+    CHECK_THROWS_WITH_AS(run_fleet_simulation(rs, clock, src, pr, {}, 0, &layout, &dr),
+                         doctest::Contains("bandwidth > 0"), config_error);
+}
+
+TEST_CASE("Fleet.autoscale.step_in_load_scales_out_after_cold_start_and_in_after_drain") {
+    // One pool of at most 2 replicas (1 at the start), least_loaded, every step 100 ms,
+    // max_num_seqs 1: a 10-token request takes exactly 1 s. Metric: waiting per serving
+    // replica, target 1, evaluated every 1 s (before that instant's arrivals and step
+    // ends), cold start 2 s.
+    // Load: r0 at 0 s; then a step: r1..r12 every 0.5 s from 10.0 s to 15.5 s (r12 is
+    // 25 tokens, 2.5 s).
+    //   replica 0 serves r1 [10, 11), r2 [11, 12), ...; at 11 s 1 waits (r2: target met),
+    //   at 12 s 2 wait (r3, r4): desired ceil(1 x 2 / 1) = 2 -> replica 1 starts, serves
+    //   at 14 s. r9 (14.0) .. r12 go to replica 1 (least loaded): r9 [14, 15),
+    //   r10 [15, 16), r11 [16, 17), r12 [17, 19.5); replica 0 ends r8 at 18 s.
+    //   At 18 s nobody waits: desired max(1, 0) -> replica 1 drains, still serving r12; it
+    //   leaves when r12 ends at 19.5 s, the run's end.
+    //   Replica-hours: replica 0 0..19.5 s, replica 1 12..19.5 s: 27 s = 0.0075 h.
+    VirtualClock clock;
+    VEngine a(Exec(AffineProfile{100.0, 0.0, 0.0}, clock), clock, sync_cfg(1));
+    VEngine b(Exec(AffineProfile{100.0, 0.0, 0.0}, clock), clock, sync_cfg(1));
+    std::vector<VEngine*> rs{&a, &b};
+    std::vector<TimedRequest> w;
+    w.push_back(timed(0, nanoseconds(0), 10, 10));
+    for (RequestId i = 1; i <= 12; ++i)
+        w.push_back(timed(i, milliseconds(10000 + 500 * (static_cast<int>(i) - 1)), 10, i == 12 ? 25 : 10));
+    VectorRequestSource src(std::move(w));
+    FleetLayout layout;
+    layout.pool = {0, 0};
+    layout.initial = {1};
+    AutoscalePolicy as;
+    as.min_replicas = 1;
+    as.max_replicas = 2;
+    as.metric = AutoscalePolicy::Metric::waiting;
+    as.target = 1.0;
+    as.interval = std::chrono::seconds(1);
+    as.cold_start = std::chrono::seconds(2);
+    as.slo_ttft = milliseconds(1500);
+    layout.autoscale = {as};
+    AnyRouter router = make_router("least_loaded");
+    SimulationOptions o;
+    o.timeseries_interval = std::chrono::seconds(1);
+    const FleetResult res = run_fleet_simulation(rs, clock, src, router, o, 13, &layout);
+    REQUIRE(res.records.size() == 13);
+    CHECK(res.routed == std::vector<std::uint64_t>{9, 4});
+    CHECK(res.duration == milliseconds(19500));
+    struct P {
+        double t;
+        std::uint32_t serving, starting, draining;
+    };
+    const std::vector<P> want{{0, 1, 0, 0}, {12, 1, 1, 0}, {14, 2, 0, 0}, {18, 1, 0, 1}, {19.5, 1, 0, 0}};
+    REQUIRE(res.scale.size() == want.size());
+    for (std::size_t i = 0; i < want.size(); ++i) {
+        CAPTURE(i);
+        CHECK(std::chrono::duration<double>(res.scale[i].time).count() == doctest::Approx(want[i].t));
+        CHECK(res.scale[i].serving == want[i].serving);
+        CHECK(res.scale[i].starting == want[i].starting);
+        CHECK(res.scale[i].draining == want[i].draining);
+    }
+    CHECK(res.replica_seconds[0] == doctest::Approx(19.5));
+    CHECK(res.replica_seconds[1] == doctest::Approx(7.5));
+    CHECK((res.replica_seconds[0] + res.replica_seconds[1]) / 3600.0 == doctest::Approx(0.0075));
+    // TTFT <= 1.5 s: r0 (0.1 s); of the step, those that waited less than 1.4 s.
+    CHECK(res.slo_finished[0] == 13);
+    std::uint64_t met = 0;
+    for (const auto& r : res.records) met += r.ttft() <= milliseconds(1500) ? 1U : 0U;
+    CHECK(res.slo_met[0] == met);
+    CHECK(met < 13);
+    // The fleet's series sums the replicas: the 13 requests' 10 x 12 + 25 tokens.
+    std::uint64_t gen = 0;
+    for (const auto& pt : res.fleet_timeseries.points()) gen += pt.generation_tokens;
+    CHECK(gen == 145);
+    // Deterministic: the same run again gives the same counts.
+    VirtualClock clock2;
+    VEngine a2(Exec(AffineProfile{100.0, 0.0, 0.0}, clock2), clock2, sync_cfg(1));
+    VEngine b2(Exec(AffineProfile{100.0, 0.0, 0.0}, clock2), clock2, sync_cfg(1));
+    std::vector<VEngine*> rs2{&a2, &b2};
+    std::vector<TimedRequest> w2;
+    w2.push_back(timed(0, nanoseconds(0), 10, 10));
+    for (RequestId i = 1; i <= 12; ++i)
+        w2.push_back(timed(i, milliseconds(10000 + 500 * (static_cast<int>(i) - 1)), 10, i == 12 ? 25 : 10));
+    VectorRequestSource src2(std::move(w2));
+    AnyRouter router2 = make_router("least_loaded");
+    const FleetResult res2 = run_fleet_simulation(rs2, clock2, src2, router2, o, 13, &layout);
+    CHECK(res2.replica_seconds == res.replica_seconds);
+    CHECK(res2.routed == res.routed);
 }

@@ -27,6 +27,7 @@
 #include "llmemu/metrics/bench_result_json.hpp"
 #include "llmemu/metrics/validation_timeseries.hpp"
 #include "llmemu/report/html_report.hpp"
+#include "llmemu/report/latency_quantiles.hpp"
 #include "llmemu/report/step_digest.hpp"
 #include "llmemu/version.hpp"
 #include "progress.hpp"
@@ -90,6 +91,7 @@ ScorerWeights parse_router_weights(const std::string& spec) {
 }
 
 nlohmann::json engine_stats_json(const EngineStats& s);
+nlohmann::json kv_transfer_json(const KvTransferStats& k);
 
 /// The per-replica section of a fleet's result JSON.
 nlohmann::json fleet_json(const RunOutcome& run, const std::string& router, const ScorerWeights& w) {
@@ -106,22 +108,39 @@ nlohmann::json fleet_json(const RunOutcome& run, const std::string& router, cons
         r["replica"] = i;
         r["routed"] = run.replica_routed[i];
         r["engine_stats"] = engine_stats_json(run.replica_stats[i]);
+        if (i < run.replica_seconds.size()) r["provisioned_s"] = run.replica_seconds[i];
+        if (i < run.replica_kv_sent.size() && run.replica_kv_sent[i].transfers > 0)
+            r["kv_transfer"] = kv_transfer_json(run.replica_kv_sent[i]);
         if (i < run.replica_timeseries.size()) r["timeseries"] = to_json(run.replica_timeseries[i]);
         per.push_back(std::move(r));
     }
     f["per_replica"] = std::move(per);
+    f["timeseries"] = "llmemu.timeseries is the fleet's: counts and throughput summed over the replicas, "
+                      "kv_cache_pct the mean over the replicas provisioned at the time";
     return f;
 }
 
-/// GPU-hours and cost of each pool over a run of `sim_s` seconds.
+/// Replica-hours, GPU-hours and cost of pool `pi`: each of its replicas counts while it
+/// was provisioned (the whole run unless autoscaled; cold starts and drains included).
 struct PoolCost {
-    double gpu_hours = 0.0, cost = 0.0;
+    double replica_hours = 0.0, gpu_hours = 0.0, cost = 0.0;
 };
-PoolCost pool_cost(const PoolSpec& p, double sim_s) {
+PoolCost pool_cost(const PoolSpec& p, std::uint32_t pi, const FleetSettings& fleet, const RunOutcome& run) {
     PoolCost c;
-    c.gpu_hours = static_cast<double>(p.replicas) * p.tensor_parallel_size * sim_s / 3600.0;
+    for (std::size_t i = 0; i < fleet.plans.size() && i < run.replica_seconds.size(); ++i)
+        if (fleet.plans[i].pool == pi) c.replica_hours += run.replica_seconds[i] / 3600.0;
+    c.gpu_hours = c.replica_hours * p.tensor_parallel_size;
     c.cost = c.gpu_hours * p.cost_per_gpu_hour;
     return c;
+}
+
+nlohmann::json kv_transfer_json(const KvTransferStats& k) {
+    const double total_ms = std::chrono::duration<double, std::milli>(k.total_time).count();
+    return {{"transfers", k.transfers},
+            {"bytes", k.bytes},
+            {"total_time_ms", total_ms},
+            {"mean_time_ms", k.transfers == 0 ? 0.0 : total_ms / static_cast<double>(k.transfers)},
+            {"max_time_ms", std::chrono::duration<double, std::milli>(k.max_time).count()}};
 }
 
 nlohmann::json engine_stats_json(const EngineStats& s) {
@@ -217,8 +236,9 @@ void run_simulate(SimulateArgs& a) {
     if (a.replicates > 1 && a.mode == "realtime")
         throw usage_error("--replicates runs in virtual time; drop --mode realtime");
     if (a.replicates > 1 && (fleet.replicas > 1 || !fleet.router.empty()))
-        throw usage_error("--replicates with a fleet (--replicas/--router/--fleet): the replicate seeds run one engine; "
-                          "drop one of them");
+        throw usage_error(
+            "--replicates with a fleet (--replicas/--router/--fleet): the replicate seeds run one engine; "
+            "drop one of them");
     SummaryOptions summary;
     summary.percentiles = parse_percentiles(a.percentiles);
     if (!a.goodput.empty()) parse_slo(a.goodput, summary);
@@ -246,6 +266,10 @@ void run_simulate(SimulateArgs& a) {
     const std::string blocks_note = resolve_kv_pool(config, model, a.engine);
     // A fleet file: each pool's model and engine settings (the flags' where the pool is silent).
     std::vector<std::unique_ptr<AnyLatencyModel>> pool_models;
+    const bool disaggregated = fleet_spec.disaggregated();
+    std::uint64_t pd_bytes_per_token = 0;
+    std::string pd_bytes_pool;
+    if (fleet_spec.kv_transfer) fleet.layout.link = *fleet_spec.kv_transfer;
     for (std::uint32_t pi = 0; pi < fleet_spec.pools.size(); ++pi) {
         const PoolSpec& p = fleet_spec.pools[pi];
         try {
@@ -255,6 +279,28 @@ void run_simulate(SimulateArgs& a) {
                 pm = pool_models.back().get();
             }
             const ModelConfig* pmc = pm->model_config();
+            // The KV a P/D transfer moves per token: the pool's model_config, else the profile's.
+            std::uint64_t bytes_per_token = 0;
+            if (disaggregated) {
+                ModelConfig kvm;
+                if (!p.model_config.empty())
+                    kvm = load_hf_config(p.model_config);
+                else if (pmc != nullptr)
+                    kvm = *pmc;
+                else
+                    throw usage_error("role " + p.role + ": no model config to size the KV transfer (profile " +
+                                      pm->describe() +
+                                      " records none); give the pool \"model_config\": \"config.json\" (a Hugging "
+                                      "Face config.json)");
+                bytes_per_token = kv_bytes_per_token(kvm);
+                if (pd_bytes_per_token != 0 && bytes_per_token != pd_bytes_per_token)
+                    throw usage_error("its model holds " + std::to_string(bytes_per_token) +
+                                      " KV bytes per token, pool '" + pd_bytes_pool + "' " +
+                                      std::to_string(pd_bytes_per_token) +
+                                      "; prefill and decode pools must serve the same model");
+                pd_bytes_per_token = bytes_per_token;
+                pd_bytes_pool = p.name;
+            }
             EngineConfig c = make_engine_config(a.engine, pmc, longest);
             const PoolEngineSettings& e = p.engine;
             if (e.max_num_seqs) c.max_num_seqs = *e.max_num_seqs;
@@ -268,7 +314,18 @@ void run_simulate(SimulateArgs& a) {
             if (e.num_gpu_blocks) c.num_gpu_blocks = *e.num_gpu_blocks;
             (void)resolve_kv_pool(c, *pm, a.engine);
             c.validate();
-            for (std::uint32_t r = 0; r < p.replicas; ++r) fleet.plans.push_back({pm, c, pi});
+            const std::uint32_t engines = p.autoscale ? p.autoscale->max_replicas : p.replicas;
+            const ReplicaRole role = p.role == "prefill"  ? ReplicaRole::prefill
+                                     : p.role == "decode" ? ReplicaRole::decode
+                                                          : ReplicaRole::mixed;
+            for (std::uint32_t r = 0; r < engines; ++r) {
+                fleet.plans.push_back({pm, c, pi});
+                fleet.layout.role.push_back(role);
+                fleet.layout.pool.push_back(pi);
+                fleet.layout.kv_bytes_per_token.push_back(bytes_per_token);
+            }
+            fleet.layout.initial.push_back(p.replicas);
+            fleet.layout.autoscale.push_back(p.autoscale);
         } catch (const std::exception& ex) {
             throw usage_error("fleet file '" + a.fleet_file + "': pool '" + p.name + "': " + ex.what());
         }
@@ -289,6 +346,7 @@ void run_simulate(SimulateArgs& a) {
            << " s of wall time; use --num-prompts or --mode virtual for a quick run\n";
 
     const auto wall_start = std::chrono::steady_clock::now();
+    const auto wall_start_date = std::chrono::system_clock::now(); // rps_change_events of real-time runs
     ProgressBar bar(!a.quiet, "simulating");
     auto progress = [&bar](double f) { bar.update(f); };
     const bool record_steps = !a.chrome_trace.empty();
@@ -296,12 +354,10 @@ void run_simulate(SimulateArgs& a) {
     const bool want_json = !a.result_json.empty() || !a.report.empty();
     auto digest = std::make_shared<report::StepDigest>();
     const AnyLatencyModel run_model = want_json ? AnyLatencyModel(report::ObservedModel(model, digest)) : model;
-    RunOutcome run =
-        realtime
-            ? run_emulation<WallClock>(run_model, config, workload, a.engine.seed, summary, record_steps, progress,
-                                                 fleet)
-            : run_emulation<VirtualClock>(run_model, config, workload, a.engine.seed, summary, record_steps, progress,
-                                          fleet);
+    RunOutcome run = realtime ? run_emulation<WallClock>(run_model, config, workload, a.engine.seed, summary,
+                                                         record_steps, progress, fleet)
+                              : run_emulation<VirtualClock>(run_model, config, workload, a.engine.seed, summary,
+                                                            record_steps, progress, fleet);
     bar.finish();
     const double wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
     const EngineConfig& used = run.config;
@@ -365,7 +421,8 @@ void run_simulate(SimulateArgs& a) {
                    fmt("%.1f", 100.0 * static_cast<double>(cov.interpolated) / tot) + " / " +
                    fmt("%.1f", 100.0 * static_cast<double>(cov.out_of_range) / tot));
     if (cov.learned > 0)
-        print_line(os, "Answered by the learned model (%):", fmt("%.1f", 100.0 * static_cast<double>(cov.learned) / tot));
+        print_line(os,
+                   "Answered by the learned model (%):", fmt("%.1f", 100.0 * static_cast<double>(cov.learned) / tot));
     const double sim_s = std::chrono::duration<double>(run.sim.duration).count();
     print_line(os, realtime ? "Wall time (s):" : "Simulated / wall time (s):",
                realtime ? fmt("%.2f", wall_s)
@@ -375,21 +432,67 @@ void run_simulate(SimulateArgs& a) {
     if (!run.pool_bench.empty()) {
         os << llmemu::detail::metrics_center(" llmemu pools ", 50, '-') << '\n';
         char line[256];
-        std::snprintf(line, sizeof line, "%-12s %8s %9s %11s %10s %10s %10s\n", "pool", "replicas", "completed",
-                      "mean TTFT", "mean TPOT", "GPU-hours", "cost");
+        std::snprintf(line, sizeof line, "%-12s %-7s %8s %9s %11s %10s %10s %10s\n", "pool", "role", "replicas",
+                      "completed", "mean TTFT", "mean TPOT", "GPU-hours", "cost");
         os << line;
         double total = 0.0;
         for (std::size_t i = 0; i < run.pool_bench.size(); ++i) {
             const PoolSpec& p = fleet_spec.pools[i];
-            const PoolCost c = pool_cost(p, sim_s);
+            const PoolCost c = pool_cost(p, static_cast<std::uint32_t>(i), fleet, run);
             total += c.cost;
-            std::snprintf(line, sizeof line, "%-12.12s %8u %9llu %11.2f %10.2f %10.3f %10.2f\n", p.name.c_str(),
-                          static_cast<unsigned>(p.replicas),
-                          static_cast<unsigned long long>(run.pool_bench[i].completed), run.pool_bench[i].ttft.mean_ms,
-                          run.pool_bench[i].tpot.mean_ms, c.gpu_hours, c.cost);
+            const std::string reps = p.autoscale ? std::to_string(p.autoscale->min_replicas) + "-" +
+                                                       std::to_string(p.autoscale->max_replicas)
+                                                 : std::to_string(p.replicas);
+            std::snprintf(line, sizeof line, "%-12.12s %-7s %8s %9llu %11.2f %10.2f %10.3f %10.2f\n", p.name.c_str(),
+                          p.role.c_str(), reps.c_str(), static_cast<unsigned long long>(run.pool_bench[i].completed),
+                          run.pool_bench[i].ttft.mean_ms, run.pool_bench[i].tpot.mean_ms, c.gpu_hours, c.cost);
             os << line;
         }
         print_line(os, "Fleet cost (cost_per_gpu_hour units):", fmt("%.2f", total));
+        if (disaggregated) {
+            // Prefill pools' TTFT/TPOT are their own engines' (one output token each); the
+            // summary above is what the client of the P/D proxy sees.
+            KvTransferStats kv;
+            for (const auto& k : run.replica_kv_sent) kv += k;
+            print_line(os, "KV transfers:", std::to_string(kv.transfers));
+            print_line(os, "KV bytes transferred (GB):", fmt("%.3f", static_cast<double>(kv.bytes) / 1e9));
+            const double mean_ms = kv.transfers == 0
+                                       ? 0.0
+                                       : std::chrono::duration<double, std::milli>(kv.total_time).count() /
+                                             static_cast<double>(kv.transfers);
+            print_line(os, "Mean / max KV transfer time (ms):",
+                       fmt("%.3f", mean_ms) + " / " +
+                           fmt("%.3f", std::chrono::duration<double, std::milli>(kv.max_time).count()));
+            print_line(os, "KV link (Gbit/s, latency ms):",
+                       fmt("%.1f", fleet.layout.link.bandwidth_gbps) + ", " +
+                           fmt("%.3f", std::chrono::duration<double, std::milli>(fleet.layout.link.latency).count()));
+        }
+        for (std::size_t i = 0; i < fleet_spec.pools.size(); ++i) {
+            const PoolSpec& p = fleet_spec.pools[i];
+            if (!p.autoscale) continue;
+            const PoolCost c = pool_cost(p, static_cast<std::uint32_t>(i), fleet, run);
+            os << "autoscale " << p.name << " (" << to_string(p.autoscale->metric) << ", target "
+               << fmt("%g", p.autoscale->target) << "): replica-hours " << fmt("%.4f", c.replica_hours);
+            if (p.autoscale->slo_ttft.count() > 0 && i < run.pool_slo_finished.size())
+                os << ", TTFT <= "
+                   << fmt("%g", std::chrono::duration<double, std::milli>(p.autoscale->slo_ttft).count()) << " ms for "
+                   << fmt("%.2f", run.pool_slo_finished[i] == 0 ? 100.0
+                                                                : 100.0 * static_cast<double>(run.pool_slo_met[i]) /
+                                                                      static_cast<double>(run.pool_slo_finished[i]))
+                   << "% of requests";
+            os << "\n  replicas over time (s: serving+starting+draining):";
+            std::size_t shown = 0, points = 0;
+            for (const ScalePoint& sp : run.scale) {
+                if (sp.pool != i) continue;
+                ++points;
+                if (shown == 24) continue;
+                ++shown;
+                os << ' ' << fmt("%.1f", std::chrono::duration<double>(sp.time).count()) << ":" << sp.serving << '+'
+                   << sp.starting << '+' << sp.draining;
+            }
+            if (points > shown) os << " ... (" << points - shown << " more in the result JSON)";
+            os << '\n';
+        }
     }
     if (run.fleet) {
         os << llmemu::detail::metrics_center(" llmemu fleet ", 50, '-') << '\n';
@@ -431,6 +534,8 @@ void run_simulate(SimulateArgs& a) {
 
     if (want_json) {
         nlohmann::json j = to_vllm_json(r);
+        if (const auto ramp = ramp_up_record(wspec, workload))
+            add_ramp_up_json(j, *ramp, realtime ? std::optional(wall_start_date) : std::nullopt);
         nlohmann::json ll;
         ll["version"] = LLMEMU_VERSION_STRING;
         ll["mode"] = a.mode;
@@ -465,9 +570,45 @@ void run_simulate(SimulateArgs& a) {
                 for (const char* k : {"endpoint_type", "backend", "label", "model_id", "tokenizer_id", "num_prompts",
                                       "request_rate", "burstiness", "max_concurrency"})
                     pj.erase(k);
-                const PoolCost c = pool_cost(p, sim_s);
+                const PoolCost c = pool_cost(p, static_cast<std::uint32_t>(i), fleet, run);
                 pj["name"] = p.name;
                 pj["replicas"] = p.replicas;
+                pj["replica_hours"] = c.replica_hours;
+                if (disaggregated) {
+                    KvTransferStats kv;
+                    for (std::size_t k = 0; k < fleet.plans.size() && k < run.replica_kv_sent.size(); ++k)
+                        if (fleet.plans[k].pool == i) kv += run.replica_kv_sent[k];
+                    if (p.role == "prefill") pj["kv_transfer"] = kv_transfer_json(kv);
+                }
+                if (p.autoscale) {
+                    const AutoscalePolicy& as = *p.autoscale;
+                    nlohmann::json aj = {
+                        {"min_replicas", as.min_replicas},
+                        {"max_replicas", as.max_replicas},
+                        {"metric", to_string(as.metric)},
+                        {"target", as.target},
+                        {"interval_s", std::chrono::duration<double>(as.interval).count()},
+                        {"cold_start_s", std::chrono::duration<double>(as.cold_start).count()},
+                        {"window_s", std::chrono::duration<double>(as.window).count()},
+                        {"slo_ttft_ms", std::chrono::duration<double, std::milli>(as.slo_ttft).count()}};
+                    if (as.slo_ttft.count() > 0) {
+                        aj["slo_finished"] = run.pool_slo_finished[i];
+                        aj["slo_met"] = run.pool_slo_met[i];
+                        aj["slo_attainment"] = run.pool_slo_finished[i] == 0
+                                                   ? 1.0
+                                                   : static_cast<double>(run.pool_slo_met[i]) /
+                                                         static_cast<double>(run.pool_slo_finished[i]);
+                    }
+                    nlohmann::json series = nlohmann::json::array();
+                    for (const ScalePoint& sp : run.scale)
+                        if (sp.pool == i)
+                            series.push_back({{"time_s", std::chrono::duration<double>(sp.time).count()},
+                                              {"serving", sp.serving},
+                                              {"starting", sp.starting},
+                                              {"draining", sp.draining}});
+                    aj["replicas_over_time"] = std::move(series);
+                    pj["autoscale"] = std::move(aj);
+                }
                 pj["profile"] = p.profile;
                 pj["tensor_parallel_size"] = p.tensor_parallel_size;
                 pj["role"] = p.role;
@@ -477,10 +618,21 @@ void run_simulate(SimulateArgs& a) {
                 pools.push_back(std::move(pj));
             }
             ll["fleet"]["pools"] = std::move(pools);
+            if (disaggregated) {
+                KvTransferStats kv;
+                for (const auto& k : run.replica_kv_sent) kv += k;
+                nlohmann::json kj = kv_transfer_json(kv);
+                kj["bandwidth_gbps"] = fleet.layout.link.bandwidth_gbps;
+                kj["latency_ms"] = std::chrono::duration<double, std::milli>(fleet.layout.link.latency).count();
+                kj["timestamps"] = "client of vLLM's P/D proxy (tests/v1/kv_connector/nixl_integration/"
+                                   "toy_proxy_server.py): arrival at the proxy to the decode replica's tokens";
+                ll["fleet"]["kv_transfer"] = std::move(kj);
+            }
         }
         ll["timeseries"] = to_json(run.sim.timeseries);
         if (realtime) ll["wall_time_s"] = wall_s;
         ll.update(digest->to_json());
+        if (run.summary) ll["latency_quantiles"] = report::latency_quantiles_json(*run.summary);
         j["llmemu"] = std::move(ll);
         if (!a.result_json.empty()) write_result_file(os, a.result_json, j.dump(), a.quiet);
         if (!a.report.empty()) {

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -115,6 +116,8 @@ struct FleetSettings {
     bool detailed = false;
     /// Keep every request's record (the Chrome trace needs them).
     bool keep_records = false;
+    /// Roles, KV link and autoscalers of the replicas (--fleet; empty: all mixed, serving).
+    FleetLayout layout;
 };
 
 /// What one run produced: the simulation, its summary, the model's coverage and the
@@ -136,16 +139,29 @@ struct RunOutcome {
     std::vector<EngineTimeSeries> replica_timeseries;
     /// replica of sim.records[i] (with a fleet and kept records).
     std::vector<std::uint32_t> record_replica;
+    /// Per replica: KV sent (P/D prefill replicas) and seconds provisioned.
+    std::vector<KvTransferStats> replica_kv_sent;
+    std::vector<double> replica_seconds;
+    /// Autoscaled pools' replica counts over time; per pool TTFT-SLO attainment counts.
+    std::vector<ScalePoint> scale;
+    std::vector<std::uint64_t> pool_slo_finished, pool_slo_met;
     bool fleet = false;
+    /// The whole run's streaming summary (its digests give the report's latency CDFs).
+    std::optional<StreamingSummary> summary;
 };
 
 namespace detail {
 /// The hooks that feed streaming summaries (the fleet's and each replica's) as a run goes.
+/// With `client_view` (P/D) the whole run's summary takes only the fleet_client calls.
 inline void attach_summaries(SimulationOptions& opts, std::vector<StreamingSummary>& sums, std::size_t replicas,
-                             const std::vector<std::uint32_t>& pool_of) {
+                             const std::vector<std::uint32_t>& pool_of, bool client_view = false) {
     // sums[0]: the whole run; sums[1 + i]: replica i (when there are several); then one per pool.
-    auto each = [&sums, replicas, &pool_of](std::uint32_t replica, auto&& f) {
-        f(sums[0]);
+    auto each = [&sums, replicas, &pool_of, client_view](std::uint32_t replica, auto&& f) {
+        if (replica == fleet_client) {
+            f(sums[0]);
+            return;
+        }
+        if (!client_view) f(sums[0]);
         if (sums.size() > 1) f(sums[1 + replica]);
         if (!pool_of.empty()) f(sums[1 + replicas + pool_of[replica]]);
     };
@@ -202,8 +218,8 @@ RunOutcome run_emulation(const AnyLatencyModel& model, const EngineConfig& confi
     sums.reserve(1 + (several ? n : 0) + fleet.pools.size());
     sums.emplace_back(summary, fleet.detailed);
     if (several)
-        for (std::uint32_t i = 0; i < n; ++i) sums.emplace_back(summary, fleet.detailed);
-    for (std::size_t p = 0; p < fleet.pools.size(); ++p) sums.emplace_back(summary, fleet.detailed);
+        for (std::uint32_t i = 0; i < n; ++i) sums.emplace_back(summary.for_part(), fleet.detailed);
+    for (std::size_t p = 0; p < fleet.pools.size(); ++p) sums.emplace_back(summary.for_part(), fleet.detailed);
     SimulationOptions opts;
     opts.record_steps = record_steps;
     opts.timeseries_interval = std::chrono::seconds(1); // vLLM's 1 s engine log (bounded memory)
@@ -211,7 +227,9 @@ RunOutcome run_emulation(const AnyLatencyModel& model, const EngineConfig& confi
     opts.prepare = prepare_prompt(workload);
     opts.record_token_times = fleet.detailed;
     opts.keep_records = fleet.keep_records || record_steps;
-    detail::attach_summaries(opts, sums, several ? n : 0, pool_of);
+    const bool pd = std::any_of(fleet.layout.role.begin(), fleet.layout.role.end(),
+                                [](ReplicaRole r) { return r != ReplicaRole::mixed; });
+    detail::attach_summaries(opts, sums, several ? n : 0, pool_of, pd);
 
     RunOutcome out;
     out.config = engines[0]->config();
@@ -225,8 +243,11 @@ RunOutcome run_emulation(const AnyLatencyModel& model, const EngineConfig& confi
             for (auto& e : engines) ptrs.push_back(e.get());
             RouterOptions ro = fleet.router_options;
             ro.block_size = out.config.block_size;
-            AnyRouter router = make_router(fleet.router.empty() ? "round_robin" : fleet.router, ro);
-            FleetResult fr = run_fleet_simulation(ptrs, clock, source, router, opts, total);
+            const std::string name = fleet.router.empty() ? "round_robin" : fleet.router;
+            AnyRouter router = make_router(name, ro);
+            AnyRouter decode_router = make_router(name, ro); // P/D: the same policy within the decode role
+            FleetResult fr =
+                run_fleet_simulation(ptrs, clock, source, router, opts, total, &fleet.layout, &decode_router);
             out.fleet = true;
             out.sim.records = std::move(fr.records);
             out.record_replica = std::move(fr.replica);
@@ -237,6 +258,12 @@ RunOutcome run_emulation(const AnyLatencyModel& model, const EngineConfig& confi
             out.replica_steps = std::move(fr.steps);
             out.replica_routed = std::move(fr.routed);
             out.replica_timeseries = std::move(fr.timeseries);
+            out.sim.timeseries = std::move(fr.fleet_timeseries);
+            out.replica_kv_sent = std::move(fr.kv_sent);
+            out.replica_seconds = std::move(fr.replica_seconds);
+            out.scale = std::move(fr.scale);
+            out.pool_slo_finished = std::move(fr.slo_finished);
+            out.pool_slo_met = std::move(fr.slo_met);
         }
     }
     for (auto& e : engines) out.coverage += e->executor().model().coverage();
@@ -245,6 +272,7 @@ RunOutcome run_emulation(const AnyLatencyModel& model, const EngineConfig& confi
     out.bench = sums[0].result(d);
     for (std::size_t i = 1; i < 1 + (several ? n : 0); ++i) out.replica_bench.push_back(sums[i].result(d));
     for (std::size_t i = 1 + (several ? n : 0); i < sums.size(); ++i) out.pool_bench.push_back(sums[i].result(d));
+    out.summary = std::move(sums[0]);
     out.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
     return out;
 }

@@ -30,6 +30,12 @@ struct RequestSpec {
     bool ignore_eos = false;
     /// Priority policy only: lower values are served first (vLLM's convention).
     int priority = 0;
+    /// Prompt tokens whose KV arrives computed from another engine (the decode side of
+    /// prefill/decode disaggregation, vLLM's do_remote_prefill): at its first admission the
+    /// request gets blocks for them and computes only the rest, at least the last prompt
+    /// token (vLLM recomputes it to sample). <= the prompt length; a preempted request
+    /// recomputes everything.
+    std::uint32_t num_external_computed_tokens = 0;
 
     /// Prompt length as the engine uses it (prompt_tokens.size() when given).
     [[nodiscard]] std::uint32_t effective_prompt_len() const noexcept {

@@ -95,6 +95,8 @@ struct SchedulerRequest {
     std::uint32_t num_output_placeholders = 0;
     std::uint32_t num_preemptions = 0;
     std::uint32_t num_cached_tokens = 0;
+    /// RequestSpec::num_external_computed_tokens, until the first admission.
+    std::uint32_t num_external_tokens = 0;
     bool ever_scheduled = false;
     std::uint64_t arrival_seq = 0;
     /// Last step id that scheduled it.
@@ -136,6 +138,9 @@ public:
             return "prompt_len=" + std::to_string(spec.prompt_len) + " does not match the " +
                    std::to_string(spec.prompt_tokens.size()) + " prompt token ids given";
         if (prompt == 0) return std::string("the prompt is empty (a request needs at least one prompt token)");
+        if (spec.num_external_computed_tokens > prompt)
+            return "num_external_computed_tokens=" + std::to_string(spec.num_external_computed_tokens) +
+                   " exceeds the prompt's " + std::to_string(prompt) + " tokens";
         if (spec.max_tokens == 0) return std::string("max_tokens must be at least 1");
         if (spec.min_tokens > spec.max_tokens)
             return "min_tokens=" + std::to_string(spec.min_tokens) +
@@ -178,6 +183,7 @@ public:
         r.num_output_placeholders = 0;
         r.num_preemptions = 0;
         r.num_cached_tokens = 0;
+        r.num_external_tokens = spec.num_external_computed_tokens;
         r.ever_scheduled = false;
         r.arrival_seq = m_arrival_seq++;
         r.last_step = ~0ULL;
@@ -287,11 +293,19 @@ public:
                     hit = m_kv.find_cached_prefix(r.kv, num_tokens, m_hits);
                 else
                     m_hits.clear();
-                std::uint32_t n = num_tokens - hit;
+                // P/D decode side: the prompt's KV beyond the local hit comes over the link
+                // (vLLM: get_num_new_matched_tokens, then the last token is recomputed).
+                std::uint32_t external = 0;
+                if (r.num_external_tokens > hit) external = std::min(r.num_external_tokens, num_tokens - 1) - hit;
+                std::uint32_t n = num_tokens - hit - external;
                 if (m_config.long_prefill_token_threshold != 0 && n > m_config.long_prefill_token_threshold)
                     n = m_config.long_prefill_token_threshold;
                 n = std::min(n, budget);
-                if (!m_kv.allocate_slots(r.kv, 0, n, m_hits, num_tokens)) break; // strict FCFS
+                if (r.kv.blocks.capacity() == 0) // once, for the whole request
+                    r.kv.blocks.reserve(
+                        (std::min(r.prompt_len + r.max_tokens, m_config.max_model_len) + m_config.block_size - 1) /
+                        m_config.block_size);
+                if (!m_kv.allocate_slots(r.kv, external, n, m_hits, num_tokens)) break; // strict FCFS
                 // Prefix-cache stats count admissions, not lookups: a request whose
                 // allocation failed and is retried later is counted once (vLLM >= 0.12).
                 if (m_kv.caching_enabled()) {
@@ -308,7 +322,8 @@ public:
                 // request that resumes is a cached request (scheduled_resumed_reqs).
                 const bool first_admission = r.status == RequestStatus::waiting;
                 r.status = RequestStatus::running;
-                r.num_computed_tokens = hit;
+                r.num_computed_tokens = hit + external;
+                r.num_external_tokens = 0;
                 if (!r.ever_scheduled) {
                     r.ever_scheduled = true;
                     r.first_scheduled = now;
@@ -638,6 +653,12 @@ private:
         auto cb = std::move(r.on_event);
         r.on_event = nullptr;
         r.token_times = {};
+        // A free slot keeps no lists (a slot reused by a waiting request would otherwise
+        // hold the capacity of the longest request it ever served).
+        std::vector<std::uint32_t>().swap(r.kv.blocks);
+        std::vector<std::uint32_t>().swap(r.kv.freed);
+        std::vector<TokenId>().swap(r.kv.tokens);
+        std::vector<std::uint64_t>().swap(r.kv.hashes);
         if (cb) cb(TokenEvent{r.id, token, now, r.num_output_tokens, true, reason, has_token});
     }
 

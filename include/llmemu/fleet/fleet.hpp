@@ -9,25 +9,77 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdint>
+#include <deque>
+#include <functional>
 #include <optional>
+#include <queue>
 #include <span>
 #include <string>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
+#include "llmemu/engine/config.hpp"
 #include "llmemu/engine/engine.hpp"
 #include "llmemu/engine/simulation.hpp"
 #include "llmemu/engine/timeseries.hpp"
 #include "llmemu/error.hpp"
+#include "llmemu/fleet/layout.hpp"
 #include "llmemu/fleet/router.hpp"
 #include "llmemu/time/virtual_clock.hpp"
 
 namespace llmemu {
 
+/// Bytes of KV one token of the model `m` holds over all its GPUs (what a P/D transfer
+/// moves per prompt token): 2 (K and V) x layers x KV heads x head_dim x dtype bytes.
+/// Throws config_error when the model config lacks a field.
+[[nodiscard]] inline std::uint64_t kv_bytes_per_token(ModelConfig m) {
+    m.tensor_parallel_size = 1;
+    return kv_block_bytes(m, 1);
+}
+
+/// Hooks of SimulationOptions called with this replica index carry what the fleet's
+/// client sees (vLLM's disaggregated proxy) rather than one engine's view: with P/D, each
+/// request is added, streamed and finished once so (its decode replica's tokens, a record
+/// from its arrival at the proxy to its last token); the per-replica calls are each engine's
+/// own (a prefill replica's records have one output token). Only P/D fleets make them.
+inline constexpr std::uint32_t fleet_client = 0xFFFFFFFFU;
+
+/// KV transfers of a prefill replica (or of a pool, or the fleet).
+struct KvTransferStats {
+    std::uint64_t transfers = 0;
+    std::uint64_t bytes = 0;
+    std::chrono::nanoseconds total_time{0};
+    std::chrono::nanoseconds max_time{0};
+    void add(std::uint64_t b, std::chrono::nanoseconds t) {
+        ++transfers;
+        bytes += b;
+        total_time += t;
+        max_time = std::max(max_time, t);
+    }
+    KvTransferStats& operator+=(const KvTransferStats& o) {
+        transfers += o.transfers;
+        bytes += o.bytes;
+        total_time += o.total_time;
+        max_time = std::max(max_time, o.max_time);
+        return *this;
+    }
+};
+
+/// A pool's replica count changed (autoscaling): the counts from `time` on.
+struct ScalePoint {
+    std::chrono::nanoseconds time{0};
+    std::uint32_t pool = 0;
+    std::uint32_t serving = 0, starting = 0, draining = 0;
+    [[nodiscard]] std::uint32_t provisioned() const noexcept { return serving + starting + draining; }
+};
+
 /// What a fleet run produced.
 struct FleetResult {
-    /// One record per request, in order of finishing (SimulationOptions::keep_records).
+    /// One record per request, in order of finishing (SimulationOptions::keep_records);
+    /// with P/D the client's records (see fleet_client), served by their decode replica.
     std::vector<RequestRecord> records;
     /// replica[i] is the replica that served records[i].
     std::vector<std::uint32_t> replica;
@@ -39,132 +91,23 @@ struct FleetResult {
     std::vector<std::uint64_t> routed;
     /// Each replica's time series (SimulationOptions::timeseries_interval > 0).
     std::vector<EngineTimeSeries> timeseries;
+    /// The whole fleet's series (same interval): running, waiting, preemptions and tokens
+    /// summed over the replicas, KV usage the mean over the provisioned replicas.
+    EngineTimeSeries fleet_timeseries;
+    /// Per replica: KV sent (prefill replicas of a P/D fleet).
+    std::vector<KvTransferStats> kv_sent;
+    /// Per replica: seconds it was provisioned (starting, serving or draining).
+    std::vector<double> replica_seconds;
+    /// Autoscaled pools' counts: the first point of each, then one per change.
+    std::vector<ScalePoint> scale;
+    /// Per pool: requests finished with a first token and, of them, those that met the
+    /// pool's autoscale slo_ttft (0 and 0 without one).
+    std::vector<std::uint64_t> slo_finished, slo_met;
     /// From the start of the run to its last event.
     std::chrono::nanoseconds duration{0};
     /// Requests run.
     std::size_t num_requests = 0;
 };
-
-/// Routes the requests of `source` (arrival order) with `router` over `replicas`, which
-/// must all be idle and run on `clock`, until every request has finished. Deterministic
-/// for given executor seeds and a deterministic router. `total` (0 = unknown) scales the
-/// progress hook. Throws config_error for no replica or one on another clock, and
-/// llmemu::error for a source out of arrival order or a router naming no replica.
-template <class E, Router R, RequestSource S>
-FleetResult run_fleet_simulation(const std::vector<Engine<E, VirtualClock>*>& replicas, VirtualClock& clock, S& source,
-                                 R& router, const SimulationOptions& options = {}, std::size_t total = 0) {
-    if (replicas.empty()) detail::throw_error<config_error>("run_fleet_simulation: no replica given");
-    for (auto* e : replicas) {
-        if (e == nullptr || &e->clock() != &clock)
-            detail::throw_error<config_error>("run_fleet_simulation: every replica must run on the given clock");
-        if (e->busy()) detail::throw_error<error>("run_fleet_simulation: a replica still has requests; use idle ones");
-    }
-    const auto n = static_cast<std::uint32_t>(replicas.size());
-    const auto origin = clock.now();
-    FleetResult result;
-    result.steps.resize(options.record_steps ? n : 0);
-    result.routed.assign(n, 0);
-    if (options.timeseries_interval.count() > 0)
-        result.timeseries.assign(n, EngineTimeSeries(options.timeseries_interval));
-    for (std::uint32_t i = 0; i < n; ++i) {
-        Engine<E, VirtualClock>* e = replicas[i];
-        e->set_origin(origin);
-        e->set_record_token_times(options.record_token_times);
-        e->set_record_series(options.record_steps);
-        e->set_step_log(options.record_steps ? &result.steps[i] : nullptr);
-        if (!result.timeseries.empty()) e->set_timeseries(&result.timeseries[i]);
-        if (options.on_tokens)
-            e->set_token_observer([&options, i](const StepTokenTimes& t) { options.on_tokens(i, t); });
-    }
-    struct Restore { // leave the replicas as we found them, even when a step throws
-        const std::vector<Engine<E, VirtualClock>*>& rs;
-        ~Restore() {
-            for (auto* e : rs) {
-                e->set_timeseries(nullptr);
-                e->set_step_log(nullptr);
-                e->set_record_series(false);
-                e->set_record_token_times(true);
-                e->set_token_observer({});
-            }
-        }
-    } restore{replicas};
-    if (options.keep_records && total > 0) {
-        result.records.reserve(total);
-        result.replica.reserve(total);
-    }
-    std::vector<ReplicaView> views(n);
-    const std::size_t progress_every = std::max<std::size_t>(1, total / 100);
-    std::size_t next_progress = progress_every;
-    std::size_t finished = 0;
-    auto collect = [&] {
-        for (std::uint32_t i = 0; i < n; ++i) {
-            auto& done = replicas[i]->finished_records();
-            if (done.empty()) continue;
-            finished += done.size();
-            for (auto& r : done) {
-                if (options.on_record) options.on_record(i, r);
-                if (options.keep_records) {
-                    result.records.push_back(std::move(r));
-                    result.replica.push_back(i);
-                }
-            }
-            done.clear();
-        }
-        if (options.progress && total > 0 && finished >= next_progress) {
-            options.progress(static_cast<double>(finished) / static_cast<double>(total));
-            next_progress = finished + progress_every;
-        }
-    };
-    TimedRequest pending;
-    bool has_pending = source.next(pending);
-    std::chrono::nanoseconds last_arrival{0};
-    for (;;) {
-        const auto t = std::chrono::duration_cast<std::chrono::nanoseconds>(clock.now() - origin);
-        while (has_pending && pending.arrival <= t) {
-            if (pending.arrival < last_arrival) detail::simulation_bad_order(last_arrival, pending.arrival);
-            last_arrival = pending.arrival;
-            if (options.prepare) options.prepare(pending.spec);
-            for (std::uint32_t i = 0; i < n; ++i) {
-                const EngineStats& s = replicas[i]->stats();
-                views[i] = ReplicaView{s.running, s.waiting, s.kv_usage, &replicas[i]->scheduler().kv_cache()};
-            }
-            const std::uint32_t i =
-                router.route(RoutingRequest{pending.spec, pending.arrival}, std::span<const ReplicaView>(views));
-            if (i >= n)
-                detail::throw_error<error>("run_fleet_simulation: the router named replica " + std::to_string(i) +
-                                           " of " + std::to_string(n));
-            const RequestId id = pending.spec.id;
-            const bool ok = replicas[i]->add_request(std::move(pending.spec), pending.arrival);
-            ++result.routed[i];
-            ++result.num_requests;
-            if (options.on_added) options.on_added(i, id, pending.arrival, ok);
-            has_pending = source.next(pending);
-        }
-        if (options.on_advance) options.on_advance(t);
-        bool progressed = false;
-        for (auto* e : replicas) progressed |= e->poll();
-        collect();
-        if (progressed) continue;
-        // Nothing can happen before the next event: a step ending or a request arriving.
-        std::optional<VirtualClock::time_point> target = clock.next_deadline();
-        if (has_pending) {
-            const auto arrival = origin + pending.arrival;
-            if (!target || arrival < *target) target = arrival;
-        }
-        if (!target) {
-            for (auto* e : replicas)
-                if (e->busy())
-                    detail::throw_error<error>("run_fleet_simulation: a replica has requests but nothing to run");
-            break;
-        }
-        clock.advance_to(*target);
-    }
-    collect();
-    if (options.progress) options.progress(1.0);
-    result.duration = std::chrono::duration_cast<std::chrono::nanoseconds>(clock.now() - origin);
-    for (auto* e : replicas) result.stats.push_back(e->stats());
-    return result;
-}
 
 /// One EngineStats for a whole fleet: counters and running/waiting summed over replicas,
 /// kv_usage and the peaks (max_running, max_waiting, max_kv_usage, max_step_*) the largest
@@ -200,6 +143,473 @@ FleetResult run_fleet_simulation(const std::vector<Engine<E, VirtualClock>*>& re
         t.block_size = s.block_size;
     }
     return t;
+}
+
+namespace detail {
+enum class ReplicaState : std::uint8_t { off, starting, serving, draining };
+} // namespace detail
+
+/// Routes the requests of `source` (arrival order) with `router` over `replicas`, which
+/// must all be idle and run on `clock`, until every request has finished. Deterministic
+/// for given executor seeds and a deterministic router. `total` (0 = unknown) scales the
+/// progress hook. `layout` (nullptr: every replica serves, mixed) adds prefill/decode
+/// roles and autoscaled pools; `decode_router` (a second router of the same kind) routes
+/// within the decode role (required with P/D). Throws config_error for no replica, one on
+/// another clock or a bad layout, and llmemu::error for a source out of arrival order or a
+/// router naming no replica.
+template <class E, Router R, RequestSource S>
+FleetResult run_fleet_simulation(const std::vector<Engine<E, VirtualClock>*>& replicas, VirtualClock& clock, S& source,
+                                 R& router, const SimulationOptions& options = {}, std::size_t total = 0,
+                                 const FleetLayout* layout = nullptr, R* decode_router = nullptr) {
+    using detail::ReplicaState;
+    using std::chrono::nanoseconds;
+    if (replicas.empty()) detail::throw_error<config_error>("run_fleet_simulation: no replica given");
+    for (auto* e : replicas) {
+        if (e == nullptr || &e->clock() != &clock)
+            detail::throw_error<config_error>("run_fleet_simulation: every replica must run on the given clock");
+        if (e->busy()) detail::throw_error<error>("run_fleet_simulation: a replica still has requests; use idle ones");
+    }
+    const auto n = static_cast<std::uint32_t>(replicas.size());
+    const FleetLayout none;
+    const FleetLayout& L = layout != nullptr ? *layout : none;
+    auto bad_layout = [](const std::string& what) {
+        detail::throw_error<config_error>("run_fleet_simulation: " + what);
+    };
+    if (!L.role.empty() && L.role.size() != n) bad_layout("layout.role needs one role per replica");
+    if (!L.pool.empty() && L.pool.size() != n) bad_layout("layout.pool needs one pool per replica");
+    const bool pd = std::any_of(L.role.begin(), L.role.end(), [](ReplicaRole r) { return r != ReplicaRole::mixed; });
+    auto role = [&L](std::uint32_t i) { return L.role.empty() ? ReplicaRole::mixed : L.role[i]; };
+    if (pd) {
+        bool p = false, d = false, m = false;
+        for (std::uint32_t i = 0; i < n; ++i) {
+            p |= role(i) == ReplicaRole::prefill;
+            d |= role(i) == ReplicaRole::decode;
+            m |= role(i) == ReplicaRole::mixed;
+        }
+        if (!p || !d || m) bad_layout("a disaggregated fleet needs prefill and decode replicas and no mixed one");
+        if (decode_router == nullptr) bad_layout("a disaggregated fleet needs a decode router");
+        if (L.kv_bytes_per_token.size() != n) bad_layout("layout.kv_bytes_per_token needs one value per replica");
+        if (!(L.link.bandwidth_gbps > 0.0) || !std::isfinite(L.link.bandwidth_gbps) || L.link.latency.count() < 0)
+            bad_layout("the KV link needs a bandwidth > 0 and a latency >= 0");
+    }
+    std::uint32_t num_pools = 1;
+    for (const auto p : L.pool) num_pools = std::max(num_pools, p + 1);
+    auto pool_of = [&L](std::uint32_t i) { return L.pool.empty() ? 0U : L.pool[i]; };
+    std::vector<std::optional<AutoscalePolicy>> scaler(num_pools);
+    for (std::size_t p = 0; p < L.autoscale.size() && p < num_pools; ++p) scaler[p] = L.autoscale[p];
+    std::vector<std::vector<std::uint32_t>> members(num_pools);
+    for (std::uint32_t i = 0; i < n; ++i) members[pool_of(i)].push_back(i);
+    for (std::uint32_t p = 0; p < num_pools; ++p)
+        if (scaler[p]) {
+            const AutoscalePolicy& a = *scaler[p];
+            if (a.min_replicas < 1 || a.min_replicas > a.max_replicas || a.max_replicas != members[p].size() ||
+                a.interval.count() <= 0 || a.cold_start.count() < 0 || a.window.count() <= 0 || !(a.target > 0.0) ||
+                !std::isfinite(a.target))
+                bad_layout("pool " + std::to_string(p) +
+                           ": autoscale needs 1 <= min <= max = the pool's replicas, an interval > 0 and a target > 0");
+        }
+
+    const auto origin = clock.now();
+    FleetResult result;
+    result.steps.resize(options.record_steps ? n : 0);
+    result.routed.assign(n, 0);
+    result.kv_sent.assign(n, {});
+    result.replica_seconds.assign(n, 0.0);
+    result.slo_finished.assign(num_pools, 0);
+    result.slo_met.assign(num_pools, 0);
+    const bool series = options.timeseries_interval.count() > 0;
+    if (series) {
+        result.timeseries.assign(n, EngineTimeSeries(options.timeseries_interval));
+        result.fleet_timeseries = EngineTimeSeries(options.timeseries_interval);
+    }
+    for (std::uint32_t i = 0; i < n; ++i) {
+        Engine<E, VirtualClock>* e = replicas[i];
+        e->set_origin(origin);
+        e->set_record_token_times(options.record_token_times);
+        e->set_record_series(options.record_steps);
+        e->set_step_log(options.record_steps ? &result.steps[i] : nullptr);
+        if (!result.timeseries.empty()) e->set_timeseries(&result.timeseries[i]);
+        if (options.on_tokens) {
+            const bool client = pd && role(i) == ReplicaRole::decode;
+            e->set_token_observer([&options, i, client](const StepTokenTimes& t) {
+                options.on_tokens(i, t);
+                if (client) options.on_tokens(fleet_client, t);
+            });
+        }
+    }
+    struct Restore { // leave the replicas as we found them, even when a step throws
+        const std::vector<Engine<E, VirtualClock>*>& rs;
+        ~Restore() {
+            for (auto* e : rs) {
+                e->set_timeseries(nullptr);
+                e->set_step_log(nullptr);
+                e->set_record_series(false);
+                e->set_record_token_times(true);
+                e->set_token_observer({});
+            }
+        }
+    } restore{replicas};
+    if (options.keep_records && total > 0) {
+        result.records.reserve(total);
+        result.replica.reserve(total);
+    }
+
+    // Replica states (autoscaling) and the provisioned time they accumulate.
+    std::vector<ReplicaState> state(n, ReplicaState::serving);
+    std::vector<nanoseconds> ready_at(n, nanoseconds{0}), since(n, nanoseconds{0});
+    for (std::uint32_t p = 0; p < num_pools; ++p) {
+        const std::uint32_t start = scaler[p]
+                                        ? std::clamp(p < L.initial.size() ? L.initial[p] : scaler[p]->min_replicas,
+                                                     scaler[p]->min_replicas, scaler[p]->max_replicas)
+                                        : static_cast<std::uint32_t>(members[p].size());
+        for (std::size_t k = start; k < members[p].size(); ++k) state[members[p][k]] = ReplicaState::off;
+    }
+    auto set_state = [&](std::uint32_t i, ReplicaState s, nanoseconds now) {
+        const bool was = state[i] != ReplicaState::off, will = s != ReplicaState::off;
+        if (was && !will) result.replica_seconds[i] += std::chrono::duration<double>(now - since[i]).count();
+        if (!was && will) since[i] = now;
+        state[i] = s;
+    };
+    constexpr std::size_t npos = ~std::size_t{0};
+    std::vector<std::size_t> last_point(num_pools, npos);
+    auto record_scale = [&](std::uint32_t p, nanoseconds now) {
+        ScalePoint sp{now, p, 0, 0, 0};
+        for (const auto i : members[p]) {
+            sp.serving += state[i] == ReplicaState::serving ? 1U : 0U;
+            sp.starting += state[i] == ReplicaState::starting ? 1U : 0U;
+            sp.draining += state[i] == ReplicaState::draining ? 1U : 0U;
+        }
+        // Several changes at one instant (cold starts ending together) make one point.
+        if (last_point[p] != npos && result.scale[last_point[p]].time == now)
+            result.scale[last_point[p]] = sp;
+        else {
+            last_point[p] = result.scale.size();
+            result.scale.push_back(sp);
+        }
+    };
+    const bool scaling = std::any_of(scaler.begin(), scaler.end(), [](const auto& a) { return a.has_value(); });
+    std::vector<nanoseconds> next_eval(num_pools, nanoseconds::max());
+    for (std::uint32_t p = 0; p < num_pools; ++p)
+        if (scaler[p]) {
+            next_eval[p] = scaler[p]->interval;
+            record_scale(p, nanoseconds{0});
+        }
+    // TTFT-SLO attainment: per pool, (finish, met) of the requests of the last window.
+    std::vector<std::deque<std::pair<nanoseconds, bool>>> slo_window(num_pools);
+
+    // Disaggregation: requests between their prefill and their decode.
+    struct Handoff {
+        RequestSpec spec; // the decode request (original max_tokens, prompt token ids)
+        nanoseconds arrival{0}, first_scheduled{0};
+        std::uint32_t prefill = 0, cached = 0, preemptions = 0;
+    };
+    std::unordered_map<RequestId, Handoff> handoff;
+    struct Transfer {
+        nanoseconds ready;
+        std::uint64_t seq;
+        RequestId id;
+        bool operator>(const Transfer& o) const { return ready != o.ready ? ready > o.ready : seq > o.seq; }
+    };
+    std::priority_queue<Transfer, std::vector<Transfer>, std::greater<>> transfers;
+    std::uint64_t transfer_seq = 0;
+
+    std::vector<ReplicaView> views;
+    std::vector<std::uint32_t> candidates;
+    views.reserve(n);
+    candidates.reserve(n);
+    // Routes among the serving replicas of `want` (mixed/prefill: arrivals; decode: handoffs).
+    auto route = [&](R& r, ReplicaRole want, const RequestSpec& spec, nanoseconds now) -> std::uint32_t {
+        views.clear();
+        candidates.clear();
+        for (std::uint32_t i = 0; i < n; ++i) {
+            if (state[i] != ReplicaState::serving || role(i) != want) continue;
+            const EngineStats& s = replicas[i]->stats();
+            views.push_back(ReplicaView{s.running, s.waiting, s.kv_usage, &replicas[i]->scheduler().kv_cache()});
+            candidates.push_back(i);
+        }
+        if (candidates.empty())
+            detail::throw_error<error>(std::string("run_fleet_simulation: no ") + to_string(want) +
+                                       " replica is serving (an autoscaled pool keeps at least min_replicas)");
+        const std::uint32_t k = r.route(RoutingRequest{spec, now}, std::span<const ReplicaView>(views));
+        if (k >= candidates.size())
+            detail::throw_error<error>("run_fleet_simulation: the router named replica " + std::to_string(k) + " of " +
+                                       std::to_string(candidates.size()));
+        return candidates[k];
+    };
+
+    const std::size_t progress_every = std::max<std::size_t>(1, total / 100);
+    std::size_t next_progress = progress_every;
+    std::size_t finished = 0;
+    auto client_record = [&](std::uint32_t i, const RequestRecord& r) {
+        ++finished;
+        if (r.first_token != RequestRecord::unset) {
+            // TTFT-SLO bookkeeping for the pools that served it (with P/D: both sides).
+            auto note = [&](std::uint32_t p) {
+                if (!scaler[p] || scaler[p]->slo_ttft.count() <= 0) return;
+                const bool met = r.ttft() <= scaler[p]->slo_ttft;
+                ++result.slo_finished[p];
+                result.slo_met[p] += met ? 1U : 0U;
+                slo_window[p].emplace_back(r.finish, met);
+            };
+            note(pool_of(i));
+            if (pd) {
+                const auto it = handoff.find(r.id);
+                if (it != handoff.end() && pool_of(it->second.prefill) != pool_of(i)) note(pool_of(it->second.prefill));
+            }
+        }
+        if (pd && options.on_record) options.on_record(fleet_client, r);
+        if (options.keep_records) {
+            result.records.push_back(r);
+            result.replica.push_back(i);
+        }
+    };
+    auto collect = [&] {
+        for (std::uint32_t i = 0; i < n; ++i) {
+            auto& done = replicas[i]->finished_records();
+            if (done.empty()) continue;
+            for (auto& r : done) {
+                if (options.on_record) options.on_record(i, r);
+                if (!pd) {
+                    ++finished;
+                    if (r.first_token != RequestRecord::unset && scaler[pool_of(i)] &&
+                        scaler[pool_of(i)]->slo_ttft.count() > 0) {
+                        const std::uint32_t p = pool_of(i);
+                        const bool met = r.ttft() <= scaler[p]->slo_ttft;
+                        ++result.slo_finished[p];
+                        result.slo_met[p] += met ? 1U : 0U;
+                        slo_window[p].emplace_back(r.finish, met);
+                    }
+                    if (options.keep_records) {
+                        result.records.push_back(std::move(r));
+                        result.replica.push_back(i);
+                    }
+                    continue;
+                }
+                const auto it = handoff.find(r.id);
+                if (role(i) == ReplicaRole::prefill) {
+                    if (!r.success() || it == handoff.end()) { // refused or aborted: the client's answer
+                        client_record(i, r);
+                        if (it != handoff.end()) handoff.erase(it);
+                        continue;
+                    }
+                    Handoff& h = it->second;
+                    h.first_scheduled = r.first_scheduled;
+                    h.cached = r.num_cached_tokens;
+                    h.preemptions = r.num_preemptions;
+                    const std::uint64_t bytes = L.kv_bytes_per_token[i] * r.prompt_len;
+                    const nanoseconds dt = L.link.transfer_time(bytes);
+                    result.kv_sent[i].add(bytes, dt);
+                    transfers.push(Transfer{r.finish + dt, transfer_seq++, r.id});
+                    continue;
+                }
+                // Decode side: the client's record spans from its arrival at the proxy.
+                RequestRecord c = std::move(r);
+                if (it != handoff.end()) {
+                    c.arrival = it->second.arrival;
+                    c.first_scheduled = it->second.first_scheduled;
+                    c.num_cached_tokens = it->second.cached;
+                    c.num_preemptions += it->second.preemptions;
+                    if (c.reason == FinishReason::rejected) {
+                        c.reason = FinishReason::abort; // the fleet had accepted it
+                        c.error = "the decode replica refused it: " + c.error;
+                        c.finish = c.first_scheduled == RequestRecord::unset ? c.arrival : c.finish;
+                    }
+                }
+                client_record(i, c);
+                if (it != handoff.end()) handoff.erase(it);
+            }
+            done.clear();
+        }
+        if (options.progress && total > 0 && finished >= next_progress) {
+            options.progress(static_cast<double>(finished) / static_cast<double>(total));
+            next_progress = finished + progress_every;
+        }
+    };
+
+    // The fleet's time series: observed as each interval boundary passes.
+    nanoseconds next_boundary = series ? options.timeseries_interval : nanoseconds::max();
+    std::vector<EngineStats> snapshot;
+    auto observe_fleet = [&](nanoseconds at) {
+        snapshot.clear();
+        std::uint32_t provisioned = 0;
+        double kv = 0.0;
+        for (std::uint32_t i = 0; i < n; ++i) {
+            snapshot.push_back(replicas[i]->stats());
+            if (state[i] != ReplicaState::off || replicas[i]->busy()) {
+                ++provisioned;
+                kv += snapshot.back().kv_usage;
+            }
+        }
+        EngineStats f = fleet_stats(snapshot);
+        f.kv_usage = provisioned == 0 ? 0.0 : kv / provisioned;
+        result.fleet_timeseries.observe(at, f);
+    };
+
+    // One autoscaler evaluation of pool p at `now`.
+    auto evaluate = [&](std::uint32_t p, nanoseconds now) {
+        const AutoscalePolicy& a = *scaler[p];
+        std::uint32_t serving = 0, starting = 0;
+        double waiting = 0.0, kv = 0.0;
+        for (const auto i : members[p]) {
+            if (state[i] == ReplicaState::serving) {
+                ++serving;
+                waiting += replicas[i]->stats().waiting;
+                kv += replicas[i]->stats().kv_usage;
+            }
+            starting += state[i] == ReplicaState::starting ? 1U : 0U;
+        }
+        const std::uint32_t current = serving + starting;
+        std::int64_t desired = current;
+        if (a.metric == AutoscalePolicy::Metric::ttft_slo) {
+            auto& w = slo_window[p];
+            while (!w.empty() && w.front().first < now - a.window) w.pop_front();
+            std::size_t met = 0;
+            for (const auto& [t, ok] : w) met += ok ? 1U : 0U;
+            if (w.empty() || met == w.size())
+                desired = static_cast<std::int64_t>(current) - 1;
+            else if (static_cast<double>(met) / static_cast<double>(w.size()) < a.target)
+                desired = static_cast<std::int64_t>(current) + 1;
+        } else if (serving > 0) {
+            const double value = (a.metric == AutoscalePolicy::Metric::waiting ? waiting : kv) / serving;
+            desired = static_cast<std::int64_t>(std::ceil(current * value / a.target - 1e-9));
+        }
+        desired = std::clamp<std::int64_t>(desired, a.min_replicas, a.max_replicas);
+        bool changed = false;
+        std::uint32_t have = current;
+        // Out: warm draining replicas first (lowest index), then cold ones.
+        for (auto it = members[p].begin(); desired > have && it != members[p].end(); ++it)
+            if (state[*it] == ReplicaState::draining) {
+                set_state(*it, ReplicaState::serving, now);
+                ++have, changed = true;
+            }
+        for (auto it = members[p].begin(); desired > have && it != members[p].end(); ++it)
+            if (state[*it] == ReplicaState::off && !replicas[*it]->busy()) {
+                set_state(*it, a.cold_start.count() > 0 ? ReplicaState::starting : ReplicaState::serving, now);
+                ready_at[*it] = now + a.cold_start;
+                ++have, changed = true;
+            }
+        // In: starting replicas first (newest), then serving ones (highest index) drain.
+        for (auto it = members[p].rbegin(); desired < have && it != members[p].rend(); ++it)
+            if (state[*it] == ReplicaState::starting) {
+                set_state(*it, ReplicaState::off, now);
+                --have, changed = true;
+            }
+        for (auto it = members[p].rbegin(); desired < have && it != members[p].rend(); ++it)
+            if (state[*it] == ReplicaState::serving) {
+                set_state(*it, ReplicaState::draining, now);
+                --have, changed = true;
+            }
+        if (changed) record_scale(p, now);
+    };
+
+    TimedRequest pending;
+    bool has_pending = source.next(pending);
+    nanoseconds last_arrival{0};
+    for (;;) {
+        const auto t = std::chrono::duration_cast<nanoseconds>(clock.now() - origin);
+        while (t >= next_boundary) { // state as of just before t is that of the boundary
+            observe_fleet(next_boundary - nanoseconds(1));
+            next_boundary += options.timeseries_interval;
+        }
+        // Cold starts that end, then the autoscalers' evaluations due.
+        for (std::uint32_t i = 0; scaling && i < n; ++i)
+            if (state[i] == ReplicaState::starting && ready_at[i] <= t) {
+                set_state(i, ReplicaState::serving, t);
+                record_scale(pool_of(i), t);
+            }
+        for (std::uint32_t p = 0; p < num_pools; ++p)
+            while (next_eval[p] <= t) {
+                evaluate(p, next_eval[p]);
+                next_eval[p] += scaler[p]->interval;
+            }
+        // KV transfers that arrived: the proxy sends each to a decode replica.
+        while (!transfers.empty() && transfers.top().ready <= t) {
+            const Transfer x = transfers.top();
+            transfers.pop();
+            Handoff& h = handoff.at(x.id);
+            const std::uint32_t d = route(*decode_router, ReplicaRole::decode, h.spec, x.ready);
+            RequestSpec spec = h.spec; // keep the token ids for the record's lookups
+            spec.num_external_computed_tokens = spec.effective_prompt_len();
+            const bool ok = replicas[d]->add_request(std::move(spec), x.ready);
+            ++result.routed[d];
+            if (options.on_added) options.on_added(d, x.id, x.ready, ok);
+        }
+        while (has_pending && pending.arrival <= t) {
+            if (pending.arrival < last_arrival) detail::simulation_bad_order(last_arrival, pending.arrival);
+            last_arrival = pending.arrival;
+            if (options.prepare) options.prepare(pending.spec);
+            const ReplicaRole entry = pd ? ReplicaRole::prefill : ReplicaRole::mixed;
+            const std::uint32_t i = route(router, entry, pending.spec, pending.arrival);
+            const RequestId id = pending.spec.id;
+            bool ok = false;
+            if (pd) {
+                // vLLM's P/D proxies send the prefill side the request with max_tokens 1.
+                RequestSpec p = pending.spec;
+                p.max_tokens = 1;
+                p.min_tokens = 0;
+                if (!handoff.emplace(id, Handoff{std::move(pending.spec), pending.arrival, {}, i, 0, 0}).second)
+                    detail::throw_error<error>("run_fleet_simulation: request id " + std::to_string(id) +
+                                               " is already in flight; ids must be unique");
+                ok = replicas[i]->add_request(std::move(p), pending.arrival);
+                if (options.on_added) options.on_added(fleet_client, id, pending.arrival, ok);
+            } else {
+                ok = replicas[i]->add_request(std::move(pending.spec), pending.arrival);
+            }
+            ++result.routed[i];
+            ++result.num_requests;
+            if (options.on_added) options.on_added(i, id, pending.arrival, ok);
+            has_pending = source.next(pending);
+        }
+        if (options.on_advance) options.on_advance(t);
+        bool progressed = false;
+        for (auto* e : replicas) progressed |= e->poll();
+        collect();
+        // Draining replicas leave when empty.
+        for (std::uint32_t i = 0; scaling && i < n; ++i)
+            if (state[i] == ReplicaState::draining && !replicas[i]->busy()) {
+                set_state(i, ReplicaState::off, t);
+                record_scale(pool_of(i), t);
+            }
+        if (progressed) continue;
+        // Nothing can happen before the next event: a step ending, a request arriving, a KV
+        // transfer ending, a cold start ending or an autoscaler's evaluation.
+        std::optional<VirtualClock::time_point> target = clock.next_deadline();
+        auto consider = [&](nanoseconds at) {
+            const auto tp = origin + at;
+            if (!target || tp < *target) target = tp;
+        };
+        if (has_pending) consider(pending.arrival);
+        if (!transfers.empty()) consider(transfers.top().ready);
+        const bool work = target.has_value() || !handoff.empty();
+        if (work) {
+            for (std::uint32_t i = 0; scaling && i < n; ++i)
+                if (state[i] == ReplicaState::starting) consider(ready_at[i]);
+            for (std::uint32_t p = 0; p < num_pools; ++p)
+                if (scaler[p]) consider(next_eval[p]);
+        }
+        if (!target) {
+            for (auto* e : replicas)
+                if (e->busy())
+                    detail::throw_error<error>("run_fleet_simulation: a replica has requests but nothing to run");
+            break;
+        }
+        clock.advance_to(*target);
+    }
+    collect();
+    if (options.progress) options.progress(1.0);
+    result.duration = std::chrono::duration_cast<nanoseconds>(clock.now() - origin);
+    if (series) {
+        while (result.duration >= next_boundary) {
+            observe_fleet(next_boundary - nanoseconds(1));
+            next_boundary += options.timeseries_interval;
+        }
+        observe_fleet(result.duration);
+    }
+    for (std::uint32_t i = 0; i < n; ++i)
+        if (state[i] != ReplicaState::off)
+            result.replica_seconds[i] += std::chrono::duration<double>(result.duration - since[i]).count();
+    for (auto* e : replicas) result.stats.push_back(e->stats());
+    return result;
 }
 
 /// The result of run_replicated_simulation (the older name).

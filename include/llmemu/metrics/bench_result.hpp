@@ -37,6 +37,17 @@ struct SummaryOptions {
     /// relative error MetricDigest::default_relative_error (see bench_result_sketch.hpp).
     std::size_t exact_limit = MetricDigest::default_exact_limit;
 
+    /// Exact values of a part of a run (one replica's or one pool's summary in a fleet):
+    /// fewer than the whole run's, so that N replicas' summaries do not hold N times the
+    /// whole run's exact buffers at once (each 16 B a value, 4 metrics).
+    static constexpr std::size_t part_exact_limit = std::size_t{1} << 14;
+    /// These options for a part of a run (exact_limit at most part_exact_limit).
+    [[nodiscard]] SummaryOptions for_part() const {
+        SummaryOptions o = *this;
+        o.exact_limit = std::min(o.exact_limit, part_exact_limit);
+        return o;
+    }
+
     [[nodiscard]] bool has_slo() const noexcept {
         return slo_ttft_ms.has_value() || slo_tpot_ms.has_value() || slo_e2el_ms.has_value();
     }
@@ -437,6 +448,8 @@ public:
     /// The digests (for tests and tools).
     [[nodiscard]] const MetricDigest& itl_digest() const noexcept { return m_itl; }
     [[nodiscard]] const MetricDigest& ttft_digest() const noexcept { return m_ttft; }
+    [[nodiscard]] const MetricDigest& tpot_digest() const noexcept { return m_tpot; }
+    [[nodiscard]] const MetricDigest& e2el_digest() const noexcept { return m_e2el; }
 
 private:
     struct Row {
