@@ -540,8 +540,7 @@ inline void expand_vllm_short_flags(std::vector<std::string>& args, std::span<co
             names.push_back(c);
             if (c == ',') names.push_back(' ');
         }
-        if (f.arity == VllmFlagArity::boolean)
-            names.append(", --no-").append(f.names.substr(2, f.names.find(',') - 2));
+        if (f.arity == VllmFlagArity::boolean) names.append(", --no-").append(f.names.substr(2, f.names.find(',') - 2));
         out += "| `" + names + "` | ";
         out += f.arity == VllmFlagArity::none      ? "-"
                : f.arity == VllmFlagArity::boolean ? "switch"
