@@ -150,6 +150,31 @@ void BM_baseline_layerwise_model_only(benchmark::State& state) {
 }
 BENCHMARK(BM_baseline_layerwise_model_only)->Unit(benchmark::kMillisecond)->Iterations(20)->UseRealTime();
 
+// Sharing: one LayerwiseModel sampled by every benchmark thread (const sample(), atomic
+// coverage counters) vs a copy per thread (own counters). Batches: the replay's steps.
+void sample_replay_steps(benchmark::State& st, const LayerwiseModel& m) {
+    const auto& v = fixture().batches;
+    Rng rng(1 + static_cast<std::uint64_t>(st.thread_index()));
+    std::size_t i = static_cast<std::size_t>(st.thread_index()) * 977 % v.size();
+    double sink = 0;
+    for (auto _ : st) {
+        sink += m.sample(v[i], rng);
+        if (++i == v.size()) i = 0;
+    }
+    benchmark::DoNotOptimize(sink);
+    st.SetItemsProcessed(st.iterations());
+}
+void BM_Share_OneLayerwiseAllThreads(benchmark::State& st) {
+    static const LayerwiseModel& shared = fixture().layerwise;
+    sample_replay_steps(st, shared);
+}
+void BM_Share_LayerwiseCopyPerThread(benchmark::State& st) {
+    const LayerwiseModel mine = fixture().layerwise; // own counters; shares the profile tables
+    sample_replay_steps(st, mine);
+}
+BENCHMARK(BM_Share_OneLayerwiseAllThreads)->Threads(1)->Threads(2)->UseRealTime();
+BENCHMARK(BM_Share_LayerwiseCopyPerThread)->Threads(1)->Threads(2)->UseRealTime();
+
 /// Loading the profile folder and its config.json (what `--profile DIR` costs up front).
 void BM_load_rtx4090_profile(benchmark::State& state) {
     for (auto _ : state) benchmark::DoNotOptimize(LayerwiseModel::load(profile_dir));

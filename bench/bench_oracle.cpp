@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "llmemu/oracle/learned_model.hpp"
+#include "llmemu/oracle/learned_fit.hpp"
 #include "llmemu/oracle/oracle.hpp"
 #include "llmemu/profile/llm_emu_json.hpp"
 #include "llmemu/random.hpp"
@@ -100,7 +100,7 @@ void BM_Oracle_OutOfRange(benchmark::State& st) {
 }
 
 const LearnedLatencyModel& learned() {
-    static const LearnedLatencyModel m = LearnedLatencyModel::fit(*store());
+    static const LearnedLatencyModel m = fit_learned_model(*store());
     return m;
 }
 

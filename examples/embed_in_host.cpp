@@ -161,7 +161,7 @@ int main() {
         return affine.sample(s, unused);
     });
     const double wall_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - wall0).count();
-    host::print("virtual clock, affine:2,25,40 (EOS at sampled lengths)", rep);
+    host::print("virtual clock, affine:2ms,25us,40us (EOS at sampled lengths)", rep);
     std::printf("  %llu prefill + %llu decode steps; %llu steps off the analytic latency; "
                 "simulated in %.2f wall ms (%.0fx faster than real time)\n",
                 static_cast<unsigned long long>(counted.prefill_steps),

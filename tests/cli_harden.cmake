@@ -44,6 +44,11 @@ if(TARGET llmemu_cli)
                     simulate --profile const:1 --num-gpu-blocks 1000 --trace ${_d}/extra_field.csv)
   llmemu_harden_bad(trace_duplicate_column "dup_column.csv:1: the header names column 'num_decode_tokens' twice"
                     simulate --profile const:1 --num-gpu-blocks 1000 --trace ${_d}/dup_column.csv)
+  # Analytic specs: one unit rule; the old bare affine slopes are refused with the new spelling.
+  llmemu_harden_bad(profile_affine_bare_slopes "affine:2,25,40.*write affine:2ms,25us,40us"
+                    simulate --profile affine:2,25,40 --num-gpu-blocks 1000 --dataset random --num-prompts 2)
+  llmemu_harden_bad(profile_const_bad_unit "const:30min.*not a number with a unit"
+                    simulate --profile const:30min --num-gpu-blocks 1000 --dataset random --num-prompts 2)
   # sweep lists: an empty item is an error, not dropped.
   llmemu_harden_bad(sweep_empty_rate "--request-rates '1,,2' has an empty item"
                     sweep --profile const:1 --num-gpu-blocks 1000 --dataset random --num-prompts 2 --request-rates 1,,2)

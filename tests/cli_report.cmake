@@ -30,3 +30,20 @@ if(TARGET llmemu_cli)
   set_tests_properties(cli.report.browser PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 180
     PASS_REGULAR_EXPRESSION "as expected, the broken page fails" FAIL_REGULAR_EXPRESSION "FAIL:")
 endif()
+# vLLM bench's ramp-up keys in the result JSON (issue 14), and the fleet sections of a real
+# `simulate --replicas 4` result.
+if(TARGET llmemu_cli)
+  add_test(NAME cli.simulate.ramp_up_keys
+           COMMAND ${CMAKE_COMMAND} -DLLMEMU=$<TARGET_FILE:llmemu_cli> -DOUT=${CMAKE_CURRENT_BINARY_DIR}/cli_report/ramp
+                   -P ${CMAKE_CURRENT_SOURCE_DIR}/report/ramp_up_keys.cmake)
+  set_tests_properties(cli.simulate.ramp_up_keys PROPERTIES PASS_REGULAR_EXPRESSION "as vLLM bench writes them")
+  set(_f ${CMAKE_CURRENT_BINARY_DIR}/cli_report/fleet)
+  add_test(NAME cli.report.fleet_sections
+           COMMAND sh -c "mkdir -p \"$1\" && \"$0\" simulate -q --replicas 4 --router least_loaded --dataset random \
+--num-prompts 200 --input-len 300 --output-len 30 --request-rate 40 --result-json \"$1/fleet.json\" && \"$0\" report -q \
+\"$1/fleet.json\" -o \"$1/fleet.html\" && for c in fleet_load fleet_kv fleet_hit fleet_ttft fleet_running; do \
+grep -q \"data-chart=\\\"$c\\\"\" \"$1/fleet.html\" || { echo \"no chart $c\"; exit 1; }; done && echo fleet charts drawn"
+                   $<TARGET_FILE:llmemu_cli> ${_f})
+  set_tests_properties(cli.report.fleet_sections PROPERTIES PASS_REGULAR_EXPRESSION "fleet charts drawn"
+    FAIL_REGULAR_EXPRESSION "no chart")
+endif()

@@ -90,7 +90,7 @@ if(TARGET llmemu_cli)
   set_tests_properties(cli.simulate.sweep_slo PROPERTIES
     PASS_REGULAR_EXPRESSION "request_rate,burstiness,seed.*\ninf,1,0,64,2048,2000,.*max_num_seqs=8 [^\n]*: 4 req/s")
   add_test(NAME cli.simulate.sweep_deterministic_across_jobs
-           COMMAND sh -c "\"$0\" sweep -q -j 1 --profile affine:5,10,50 --num-gpu-blocks 500 --dataset random --num-prompts 30 --input-len 32 --output-len 4 --request-rates 2,8 --num-seeds 2 -o \"$1/s1.csv\" && \"$0\" sweep -q -j 3 --profile affine:5,10,50 --num-gpu-blocks 500 --dataset random --num-prompts 30 --input-len 32 --output-len 4 --request-rates 2,8 --num-seeds 2 -o \"$1/s3.csv\" && cmp \"$1/s1.csv\" \"$1/s3.csv\" && echo identical"
+           COMMAND sh -c "\"$0\" sweep -q -j 1 --profile affine:5ms,10us,50us --num-gpu-blocks 500 --dataset random --num-prompts 30 --input-len 32 --output-len 4 --request-rates 2,8 --num-seeds 2 -o \"$1/s1.csv\" && \"$0\" sweep -q -j 3 --profile affine:5ms,10us,50us --num-gpu-blocks 500 --dataset random --num-prompts 30 --input-len 32 --output-len 4 --request-rates 2,8 --num-seeds 2 -o \"$1/s3.csv\" && cmp \"$1/s1.csv\" \"$1/s3.csv\" && echo identical"
                    $<TARGET_FILE:llmemu_cli> ${_d})
   set_tests_properties(cli.simulate.sweep_deterministic_across_jobs PROPERTIES PASS_REGULAR_EXPRESSION "identical")
 endif()

@@ -4,12 +4,14 @@
 // and every bundled GPU/model/TP folder.
 #include <doctest/doctest.h>
 
+#include <atomic>
 #include <cmath>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "llmemu/engine/config.hpp"
@@ -454,4 +456,72 @@ TEST_CASE("Layerwise.bundled.every_profile_loads_and_runs") {
         }
     }
     CHECK(folders == 7); // RTX4090 Llama TP1; RTXPRO6000 Llama, Qwen3-32B, Qwen3-30B-A3B at TP1 and TP2
+}
+
+TEST_CASE("LatencyModel.shared_between_threads.layerwise_model_counts_exact" * doctest::timeout(120)) {
+    // Two threads sample one LayerwiseModel (and an AnyLatencyModel wrapping it) with random
+    // shapes and batches: no crash, no data race (run under `make tsan`: the case matches
+    // TSAN_CASES), every draw equals the single-threaded composition, and the coverage
+    // counts are exact.
+    LayerwiseOptions o;
+    o.skew = false;
+    const LayerwiseModel model = LayerwiseModel::load(make_profile("shared"), {}, o);
+    AnyLatencyModel any(model);
+    CHECK(any.shareable());
+    constexpr std::size_t per_thread = 125000; // x 2 threads x (shape + batch) x 2 models = 1M samples
+    std::vector<StepShape> shapes[2];
+    std::vector<StepBatch> batches[2];
+    Coverage expected;
+    auto expect = [&](CoverageKind k) {
+        ++expected.total;
+        (k == CoverageKind::exact
+             ? expected.exact
+             : (k == CoverageKind::interpolated ? expected.interpolated : expected.out_of_range)) += 1;
+    };
+    for (int t = 0; t < 2; ++t) {
+        Rng g(static_cast<std::uint64_t>(40 + t));
+        for (int i = 0; i < 512; ++i) {
+            // Half inside the toy grid (64 tokens, 8 sequences, contexts to 32), half beyond it.
+            const std::uint32_t scale = i % 2 == 0 ? 1 : 16;
+            const auto n = static_cast<std::uint32_t>(1 + uniform_index(g, 3 * scale));
+            const auto tt = static_cast<std::uint32_t>(n + uniform_index(g, 16 * scale));
+            shapes[t].push_back({uniform_index(g, 2) == 0 ? Phase::decode : Phase::prefill, tt, n,
+                                 static_cast<std::uint64_t>(uniform_index(g, 32 * scale))});
+            StepBatch b;
+            for (std::uint32_t r = 0; r < n; ++r)
+                b.requests.push_back(req(r == 0 ? static_cast<std::uint32_t>(1 + uniform_index(g, 16 * scale)) : 1,
+                                         static_cast<std::uint32_t>(uniform_index(g, 32 * scale))));
+            batches[t].push_back(std::move(b));
+        }
+        for (std::size_t i = 0; i < per_thread; ++i) {
+            expect(model.compose(shapes[t][i % 512]).kind);
+            expect(model.compose(batches[t][i % 512]).kind);
+        }
+    }
+    std::atomic<std::uint64_t> bad{0};
+    auto work = [&](int t) {
+        Rng g(static_cast<std::uint64_t>(t));
+        std::uint64_t local_bad = 0;
+        for (std::size_t i = 0; i < per_thread; ++i) {
+            const StepShape& s = shapes[t][i % 512];
+            const StepBatch& b = batches[t][i % 512];
+            const LatencySample a = model.sample(s, g);
+            const LatencySample c = model.sample(b, g);
+            const LatencySample as = any.sample(s, g);
+            const LatencySample ab = any.sample(b, g);
+            if (a.us != model.compose(s).total || c.us != model.compose(b).total || as.us != a.us || ab.us != c.us ||
+                !(a.us > 0.0))
+                ++local_bad;
+        }
+        bad.fetch_add(local_bad);
+    };
+    std::thread t0(work, 0);
+    std::thread t1(work, 1);
+    t0.join();
+    t1.join();
+    CHECK(bad.load() == 0);
+    CHECK(model.coverage() == expected);
+    CHECK(any.coverage() == expected);
+    CHECK(expected.exact + expected.interpolated > 0);
+    CHECK(expected.out_of_range > 0);
 }

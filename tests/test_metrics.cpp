@@ -204,3 +204,37 @@ TEST_CASE("Metrics.to_vllm_json.keys_and_determinism") {
     CHECK_FALSE(j.contains("date"));
     CHECK(j.dump() == llmemu::to_vllm_json(llmemu::summarize(ts, 4.0, o)).dump());
 }
+
+TEST_CASE("Metrics.to_vllm_json.ramp_up_keys_as_vllm_bench") {
+    // vLLM's rule: the start rate (rounded down) at the start, then one event per integer rate
+    // passed, at the send time of the first request whose rate passes it.
+    llmemu::RampUpRecord ramp;
+    ramp.strategy = "linear";
+    ramp.start_rps = 1;
+    ramp.end_rps = 4;
+    ramp.rates = {1.0, 1.5, 2.0, 2.5, 4.0};
+    ramp.send_times_s = {0.5, 1.25, 2.0, 2.5, 3.000001};
+    nlohmann::json j;
+    llmemu::add_ramp_up_json(j, ramp);
+    CHECK(j["ramp_up_strategy"] == "linear");
+    CHECK(j["ramp_up_start_rps"].is_number_integer());
+    CHECK(j["ramp_up_start_rps"] == 1);
+    CHECK(j["ramp_up_end_rps"] == 4);
+    const nlohmann::json want = nlohmann::json::parse(
+        R"([{"rps":1,"timestamp":"1970-01-01T00:00:00"},{"rps":2,"timestamp":"1970-01-01T00:00:02"},)"
+        R"({"rps":3,"timestamp":"1970-01-01T00:00:03.000001"},{"rps":4,"timestamp":"1970-01-01T00:00:03.000001"}])");
+    CHECK(j["rps_change_events"] == want);
+    // A fractional start is written as given and its first event is rounded down; live runs
+    // stamp local wall-clock time (Python's datetime.isoformat()).
+    ramp.start_rps = 2.5;
+    ramp.rates = {2.5, 2.9};
+    ramp.send_times_s = {0.1, 0.2};
+    const auto t0 = std::chrono::system_clock::from_time_t(86400 * (365 + 180));
+    llmemu::add_ramp_up_json(j, ramp, t0);
+    CHECK(j["ramp_up_start_rps"] == 2.5);
+    REQUIRE(j["rps_change_events"].size() == 1);
+    CHECK(j["rps_change_events"][0]["rps"] == 2);
+    const std::string ts = j["rps_change_events"][0]["timestamp"];
+    CHECK(ts.size() == 19); // YYYY-MM-DDTHH:MM:SS, no fraction at a whole second
+    CHECK(ts.substr(0, 4) == "1971");
+}

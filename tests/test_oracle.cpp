@@ -105,8 +105,9 @@ TEST_CASE("AnyLatencyModel.from_spec.analytic_and_pack") {
     CHECK(c.model_config() == nullptr);
     CHECK(c.describe().find("12.5") != std::string::npos);
     CHECK(c.coverage().total == 1);
-    auto a = llmemu::AnyLatencyModel::from_spec("affine:1,2,3");
+    auto a = llmemu::AnyLatencyModel::from_spec("affine:1ms,2us,3us");
     CHECK(a.sample(prefill_shape(10, 2), rng) == doctest::Approx(1000.0 + 20.0 + 6.0));
+    CHECK(a.describe().starts_with("affine:1ms,2us,3us"));
     auto p = llmemu::AnyLatencyModel::from_spec(bundled_pack.string());
     REQUIRE(p.model_config() != nullptr);
     CHECK(p.model_config()->num_hidden_layers == 36);
@@ -123,10 +124,50 @@ TEST_CASE("AnyLatencyModel.from_spec.analytic_and_pack") {
 }
 
 TEST_CASE("AnyLatencyModel.from_spec.bad_specs_throw_profile_error") {
-    for (const char* bad : {"const:", "const:abc", "const:-1", "const:1,2", "affine:1,2", "affine:1,x,3", "",
-                            "no/such/pack.json", "pack:"}) {
+    for (const char* bad :
+         {"const:", "const:abc", "const:-1", "const:1,2", "const:ms", "const:5 ms", "const:1e308s", "const:infms",
+          "affine:1ms,2us", "affine:1ms,xus,3us", "affine:1ms,2us,3us,4us", "", "no/such/pack.json", "pack:"}) {
         CAPTURE(bad);
         CHECK_THROWS_AS(llmemu::AnyLatencyModel::from_spec(bad), llmemu::profile_error);
+    }
+}
+
+TEST_CASE("AnyLatencyModel.from_spec.units") {
+    llmemu::Rng rng(1);
+    const auto us = [&](const char* spec, llmemu::StepShape shape) {
+        return llmemu::AnyLatencyModel::from_spec(spec).sample(shape, rng).us;
+    };
+    // One unit rule: us / µs / ms / s, a bare number is milliseconds.
+    CHECK(us("const:30", decode_shape(1)) == doctest::Approx(30000.0));
+    CHECK(us("const:30ms", decode_shape(1)) == doctest::Approx(30000.0));
+    CHECK(us("const:250us", decode_shape(1)) == doctest::Approx(250.0));
+    CHECK(us("const:250\xC2\xB5s", decode_shape(1)) == doctest::Approx(250.0));
+    CHECK(us("const:0.5s", decode_shape(1)) == doctest::Approx(500000.0));
+    // 2 ms + 25 us x 100 tokens + 40 us x 4 requests, however each term is spelled.
+    for (const char* spec : {"affine:2ms,25us,40us", "affine:2,25us,40us", "affine:2000us,0.025ms,0.00004s"}) {
+        CAPTURE(spec);
+        CHECK(us(spec, prefill_shape(100, 4)) == doctest::Approx(2000.0 + 2500.0 + 160.0));
+    }
+    // The old bare affine form meant ms, us, us: refused, the message spells the new form.
+    for (const auto& [old_form, fixed] : {std::pair<const char*, const char*>{"affine:2,25,40", "affine:2ms,25us,40us"},
+                                          {"affine:2ms,25,40us", "affine:2ms,25us,40us"},
+                                          {"affine:1.5,0,7", "affine:1.5ms,0us,7us"}}) {
+        CAPTURE(old_form);
+        try {
+            (void)llmemu::AnyLatencyModel::from_spec(old_form);
+            FAIL("accepted");
+        } catch (const llmemu::profile_error& e) {
+            const std::string what = e.what();
+            CHECK(what.find(old_form) != std::string::npos);
+            CHECK(what.find(std::string("write ") + fixed) != std::string::npos);
+        }
+    }
+    // A long bad spec is echoed truncated.
+    try {
+        (void)llmemu::AnyLatencyModel::from_spec("const:" + std::string(100000, '7') + "x");
+        FAIL("accepted");
+    } catch (const llmemu::profile_error& e) {
+        CHECK(std::string(e.what()).size() < 1000);
     }
 }
 
@@ -185,6 +226,26 @@ TEST_CASE("Oracle.out_of_range.clamp_and_token_slope") {
     CHECK(s > 1003.0);
     // Below the range it clamps.
     CHECK(os.resolve({llmemu::Phase::decode, 0, 2, 0}).scale == 1.0);
+}
+
+TEST_CASE("Oracle.out_of_range.token_slope_line_is_the_least_squares_fit") {
+    // The toy decode table's buckets (all of them are "the largest-tt ones": n < 8) have
+    // medians 101, 201, 300 and 1002 (upper median of 1000..1003) at tt 1, 2, 3, 10.
+    // Least squares by hand: mean tt 4, mean latency 401, Sxx = 50, Sxy = 5007, so
+    // b = 100.14 and a = 401 - 4 b = 0.44; a step at tt 20 scales by
+    // (a + 20 b) / (a + 10 b) = 2003.24 / 1001.84.
+    llmemu::OracleOptions slope;
+    slope.out_of_range = llmemu::OutOfRangePolicy::token_slope;
+    const llmemu::LatencyOracle<> os(toy_store(), slope);
+    CHECK(os.resolve({llmemu::Phase::decode, 20, 12, 0}).scale == doctest::Approx(2003.24 / 1001.84).epsilon(1e-12));
+    CHECK(os.resolve({llmemu::Phase::decode, 110, 12, 0}).scale ==
+          doctest::Approx((0.44 + 110 * 100.14) / 1001.84).epsilon(1e-12));
+    // Every top bucket at one tt: no slope to fit, so nothing is scaled.
+    llmemu::ProfileStore flat;
+    flat.set_bucketing({1, 5});
+    flat.set_table(llmemu::TableKind::decode, llmemu::ProfileTable({1, 5}, {{4, 2}, {4, 7}}, {1, 1}, {100, 300}));
+    const llmemu::LatencyOracle<> of(std::move(flat), slope);
+    CHECK(of.resolve({llmemu::Phase::decode, 50, 2, 0}).scale == 1.0);
 }
 
 TEST_CASE("Oracle.table_by_phase_with_fallback") {

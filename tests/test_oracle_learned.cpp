@@ -12,7 +12,7 @@
 #include "llmemu/oracle/any_latency_model.hpp"
 #include "llmemu/oracle/drift.hpp"
 #include "llmemu/oracle/holdout.hpp"
-#include "llmemu/oracle/learned_model.hpp"
+#include "llmemu/oracle/learned_fit.hpp"
 #include "llmemu/profile/llm_emu_json.hpp"
 
 namespace {
@@ -71,7 +71,7 @@ std::filesystem::path temp_file(const std::string& name, const std::string& text
 } // namespace
 
 TEST_CASE("OracleLearned.fits_the_trend_and_keeps_the_spread") {
-    LearnedLatencyModel m = LearnedLatencyModel::fit(synthetic_pack(), quick_fit());
+    LearnedLatencyModel m = fit_learned_model(synthetic_pack(), quick_fit());
     REQUIRE(m.tables().size() == 2);
     CHECK(m.table_for(Phase::decode) == TableKind::decode);
     CHECK(m.table_for(Phase::prefill) == TableKind::prefill);
@@ -111,7 +111,7 @@ TEST_CASE("OracleLearned.fits_the_trend_and_keeps_the_spread") {
 
 TEST_CASE("OracleLearned.extrapolates_along_the_flops_trend_not_a_clamp") {
     const ProfileStore pack = synthetic_pack();
-    LearnedLatencyModel m = LearnedLatencyModel::fit(pack, quick_fit());
+    LearnedLatencyModel m = fit_learned_model(pack, quick_fit());
     // Decode beyond tt/conc 202 and prefill beyond tt 1024: the line continues.
     for (std::uint32_t tt : {300U, 400U}) {
         CAPTURE(tt);
@@ -139,12 +139,13 @@ TEST_CASE("OracleLearned.roofline_terms_from_the_model_config") {
     c.vocab_size = 151936;
     const RooflineTerms r = RooflineTerms::from(c);
     // Qwen3-8B: ~6.9 B parameters in the layers -> ~13.9 GFLOP per token; LM head 1.24 GFLOP per request.
-    CHECK(r.flops_per_token == doctest::Approx(2.0 * 36 * (2.0 * 4096 * 4096 + 2.0 * 4096 * 1024 + 3.0 * 4096 * 12288)));
+    CHECK(r.flops_per_token ==
+          doctest::Approx(2.0 * 36 * (2.0 * 4096 * 4096 + 2.0 * 4096 * 1024 + 3.0 * 4096 * 12288)));
     CHECK(r.flops_per_request == doctest::Approx(2.0 * 4096 * 151936));
 }
 
 TEST_CASE("OracleLearned.json_round_trip_and_recognition") {
-    const LearnedLatencyModel m = LearnedLatencyModel::fit(synthetic_pack(), quick_fit(), "synthetic");
+    const LearnedLatencyModel m = fit_learned_model(synthetic_pack(), quick_fit(), "synthetic");
     const std::string text = m.to_json();
     CHECK(is_learned_model_json(text));
     CHECK_FALSE(is_learned_model_json(to_llm_emu_json(synthetic_pack())));
@@ -166,7 +167,7 @@ TEST_CASE("OracleLearned.json_round_trip_and_recognition") {
 }
 
 TEST_CASE("OracleLearned.reader_names_the_field_and_the_fix") {
-    const std::string good = LearnedLatencyModel::fit(synthetic_pack(), quick_fit()).to_json();
+    const std::string good = fit_learned_model(synthetic_pack(), quick_fit()).to_json();
     auto fails_with = [](const std::string& text, const std::string& needle) {
         try {
             (void)LearnedLatencyModel::parse(text, "bad.json");
@@ -197,7 +198,7 @@ TEST_CASE("OracleLearned.reader_names_the_field_and_the_fix") {
 
 TEST_CASE("OracleLearned.fallback_takes_the_steps_the_pack_cannot_answer") {
     const ProfileStore pack = synthetic_pack();
-    const LearnedLatencyModel learned = LearnedLatencyModel::fit(pack, quick_fit());
+    const LearnedLatencyModel learned = fit_learned_model(pack, quick_fit());
     OracleWithFallback<LatencyOracle<>> fb(LatencyOracle<>(pack), learned, FallbackScope::out_of_range);
     Rng rng(4);
     // Exact bucket: the oracle's raw samples.

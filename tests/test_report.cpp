@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdio>
 #include <memory>
+#include <random>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -17,10 +18,12 @@
 #include "llmemu/executor/emulated_executor.hpp"
 #include "llmemu/metrics/bench_result.hpp"
 #include "llmemu/metrics/bench_result_json.hpp"
+#include "llmemu/metrics/sustainable_rate.hpp"
 #include "llmemu/oracle/any_latency_model.hpp"
 #include "llmemu/random.hpp"
 #include "llmemu/report/html_report.hpp"
 #include "llmemu/report/inputs.hpp"
+#include "llmemu/report/latency_quantiles.hpp"
 #include "llmemu/report/step_digest.hpp"
 #include "llmemu/time/virtual_clock.hpp"
 
@@ -137,6 +140,54 @@ TEST_CASE("Report.cdf.percent_points_are_the_summary_percentiles") {
     const auto [x, y] = drawn_point(html, "cdf_ttft", 0, (s.points.size() - 1) / 2);
     CHECK(y == doctest::Approx(50.0).epsilon(1e-3));
     CHECK(x == doctest::Approx(j["median_ttft_ms"].get<double>()).epsilon(2e-3));
+}
+
+TEST_CASE("Report.cdf.from_latency_digests_without_lists") {
+    // A run summarised as it goes (no per-request lists, as simulate without --save-detailed):
+    // llmemu.latency_quantiles gives the whole curve, whose 50/90/99% points are the summary's.
+    Rng rng(7);
+    std::uniform_real_distribution<double> u(0.0, 1.0);
+    SummaryOptions o;
+    o.percentiles = {90, 99};
+    StreamingSummary sum(o, /*detailed=*/false);
+    for (std::size_t i = 0; i < 3000; ++i) {
+        RequestTiming t;
+        t.success = true;
+        t.start_time_s = static_cast<double>(i) * 0.01;
+        t.ttft_s = 0.01 + std::pow(u(rng), 2.0) * 3.0;
+        t.output_len = 2 + static_cast<std::uint32_t>(u(rng) * 40);
+        t.latency_s = t.ttft_s;
+        for (std::uint32_t k = 1; k < t.output_len; ++k) {
+            const double g = 0.01 + 0.05 * u(rng);
+            t.latency_s += g;
+            sum.itl(std::chrono::nanoseconds(std::llround(g * 1e9)));
+        }
+        t.prompt_len = 10;
+        sum.started(std::chrono::nanoseconds(std::llround(t.start_time_s * 1e9)));
+        sum.add(t, true, i);
+    }
+    const BenchResult b = sum.result(40.0);
+    nlohmann::json j = to_vllm_json(b);
+    REQUIRE_FALSE(j.contains("ttfts"));
+    j["llmemu"]["latency_quantiles"] = latency_quantiles_json(sum);
+    CHECK(j["llmemu"]["latency_quantiles"]["percents"].size() == 101);
+    CHECK(j["llmemu"]["latency_quantiles"]["exact"] == true);
+    const Report rep = build_report({as_input(j, "digest")});
+    for (const char* m : {"ttft", "tpot", "itl", "e2el"}) {
+        CAPTURE(m);
+        const Chart* c = rep.chart(std::string("cdf_") + m);
+        REQUIRE(c != nullptr);
+        const Series& s = c->series.at(0);
+        CHECK(s.style == Series::Style::line);
+        CHECK(s.points.size() == 101);
+        CHECK(value_at_percent(s, 50) == doctest::Approx(j["median_" + std::string(m) + "_ms"].get<double>()));
+        CHECK(value_at_percent(s, 90) == doctest::Approx(j["p90_" + std::string(m) + "_ms"].get<double>()));
+        CHECK(value_at_percent(s, 99) == doctest::Approx(j["p99_" + std::string(m) + "_ms"].get<double>()));
+    }
+    j["llmemu"]["latency_quantiles"]["ttft_ms"].erase(0);
+    CHECK_THROWS_WITH_AS(build_report({as_input(j, "digest")}),
+                         doctest::Contains("digest.json: llmemu.latency_quantiles.ttft_ms has 100 values"),
+                         report_error);
 }
 
 TEST_CASE("Report.cdf.without_per_request_lists_uses_summary_points") {
@@ -364,18 +415,127 @@ TEST_CASE("Report.validation.table_one_layout") {
     CHECK(t->rows[2] == std::vector<std::string>{"max |err|", "10.00", "3.00", "0.50", "2.00", "2.00"});
 }
 
-TEST_CASE("Report.fleet.per_replica_bars") {
+TEST_CASE("Report.fleet.per_replica_bars_from_fleet_section") {
+    // The shape llmemu simulate --replicas N writes (docs/fleet.md): llmemu.fleet.per_replica.
     nlohmann::json j = {{"completed", 30}};
-    j["llmemu"]["replicas"] = nlohmann::json::array(
-        {{{"requests", 10},
-          {"engine_stats", {{"max_kv_usage", 0.5}, {"prefix_cache_queries", 100}, {"prefix_cache_hits", 25}}}},
-         {{"requests", 20},
-          {"engine_stats", {{"max_kv_usage", 0.75}, {"prefix_cache_queries", 0}, {"prefix_cache_hits", 0}}}}});
+    auto replica = [](int i, int routed, double kv, int queries, int hits, double ttft, std::vector<double> running) {
+        nlohmann::json r = {
+            {"replica", i},
+            {"routed", routed},
+            {"mean_ttft_ms", ttft},
+            {"engine_stats", {{"max_kv_usage", kv}, {"prefix_cache_queries", queries}, {"prefix_cache_hits", hits}}}};
+        std::vector<double> t;
+        for (std::size_t k = 0; k < running.size(); ++k) t.push_back(static_cast<double>(k + 1));
+        r["timeseries"] = {{"t_s", t}, {"running", running}};
+        return r;
+    };
+    j["llmemu"]["fleet"] = {{"replicas", 2},
+                            {"router", "least_loaded"},
+                            {"per_replica", nlohmann::json::array({replica(0, 10, 0.5, 100, 25, 120.0, {1, 4, 2}),
+                                                                   replica(1, 20, 0.75, 0, 0, 80.0, {3, 9, 0})})}};
+    j["llmemu"]["fleet"]["pools"] = nlohmann::json::array({{{"name", "a40"},
+                                                            {"replicas", 2},
+                                                            {"profile", "p.json"},
+                                                            {"tensor_parallel_size", 1},
+                                                            {"completed", 30},
+                                                            {"mean_ttft_ms", 99.5},
+                                                            {"mean_tpot_ms", 20.25},
+                                                            {"gpu_hours", 0.5},
+                                                            {"cost", 1.25}}});
     const Report rep = build_report({as_input(j, "fleet")});
     REQUIRE(rep.chart("fleet_load") != nullptr);
     CHECK(rep.chart("fleet_load")->series.at(0).points == Points{{0, 10}, {1, 20}});
     CHECK(rep.chart("fleet_kv")->series.at(0).points == Points{{0, 50}, {1, 75}});
     CHECK(rep.chart("fleet_hit")->series.at(0).points == Points{{0, 25}, {1, 0}});
+    CHECK(rep.chart("fleet_ttft")->series.at(0).points == Points{{0, 120}, {1, 80}});
+    const Chart* run = rep.chart("fleet_running");
+    REQUIRE(run != nullptr);
+    REQUIRE(run->series.size() == 2);
+    CHECK(run->series[1].points == Points{{1, 3}, {2, 9}, {3, 0}});
+    CHECK(run->series[1].toggle == "replica-1"); // a click on replica 1 does not hide input 1
+    const Table* pools = rep.table("fleet_pools_0");
+    REQUIRE(pools != nullptr);
+    REQUIRE(pools->rows.size() == 1);
+    CHECK(pools->rows[0] ==
+          std::vector<std::string>{"a40", "2", "p.json", "1", "30", "99.50", "20.25", "0.500", "1.25"});
+    // The fleet's aggregate series (top-level llmemu.timeseries) is drawn when present.
+    j["llmemu"]["timeseries"] = {{"t_s", {1, 2, 3}}, {"running", {4, 13, 2}}};
+    const Report agg = build_report({as_input(j, "fleet")});
+    REQUIRE(agg.chart("ts_requests") != nullptr);
+    CHECK(agg.chart("ts_requests")->series.at(0).points == Points{{1, 4}, {2, 13}, {3, 2}});
+    // A malformed replica names the file and the index.
+    j["llmemu"]["fleet"]["per_replica"][1] = 7;
+    CHECK_THROWS_WITH_AS(build_report({as_input(j, "fleet")}),
+                         doctest::Contains("fleet.json: llmemu.fleet.per_replica[1]"), report_error);
+}
+
+TEST_CASE("Report.validation.from_validate_json") {
+    // Mean-only results: the per-rate comparison, drawn like the CSV.
+    const ReportInput per_rate = parse_report_input(
+        R"({"rates":[{"rate":2,"ttft_mean_pct":10,"tpot_mean_pct":-1,"itl_mean_pct":0.5,"e2e_mean_pct":2,)"
+        R"("tps_pct":-2},{"rate":"inf","ttft_mean_pct":-8,"tpot_mean_pct":3,"itl_mean_pct":null,)"
+        R"("e2e_mean_pct":1,"tps_pct":0.5}],"max_abs":{"ttft_mean_pct":10,"tpot_mean_pct":3,"itl_mean_pct":0.5,)"
+        R"("e2e_mean_pct":2,"tps_pct":2}})",
+        "deltas.json");
+    CHECK(per_rate.kind == InputKind::validation_csv);
+    const Report rep = build_report({per_rate});
+    const Table* t = rep.table("validation_0_table");
+    REQUIRE(t != nullptr);
+    REQUIRE(t->rows.size() == 3);
+    CHECK(t->rows[0] == std::vector<std::string>{"2", "+10.00", "-1.00", "+0.50", "+2.00", "-2.00"});
+    CHECK(t->rows[1] == std::vector<std::string>{"inf", "-8.00", "+3.00", "n/a", "+1.00", "+0.50"});
+    CHECK(t->rows[2] == std::vector<std::string>{"max |err|", "10.00", "3.00", "0.50", "2.00", "2.00"});
+    CHECK_THROWS_WITH_AS(parse_report_input(R"({"rates":[{"ttft_mean_pct":1}],"max_abs":{}})", "d.json"),
+                         doctest::Contains("d.json: rates[0] has no 'rate'"), report_error);
+    CHECK_THROWS_WITH_AS(parse_report_input(R"({"rates":[{"rate":1,"tps_pct":"x"}],"max_abs":{}})", "d.json"),
+                         doctest::Contains("d.json: rates[0].tps_pct is not a number"), report_error);
+
+    // One real and one emulated run with per-request lists: statistics, errors and KS.
+    const ReportInput per_req = parse_report_input(
+        R"({"real":{"source":"requests.jsonl","format":"vllm requests.jsonl","requests":300,"failed":0},)"
+        R"("emu":{"source":"emu.json","format":"result","requests":300,"failed":0},)"
+        R"("metrics":{"ttft":{"mean":{"real":100,"emu":110,"pct":10},"median":{"real":90,"emu":85.5,"pct":-5},)"
+        R"("p90":{"real":200,"emu":null,"pct":null},"p99":{"real":300,"emu":303,"pct":1}},)"
+        R"("e2e":{"mean":{"real":1000,"emu":1200,"pct":20}}},"ks":{"ttft":0.125,"e2e":0.5},)"
+        R"("timeseries":{"points":60,"series":{"running":{"real_mean":10,"emu_mean":12,"mean_abs_diff":2.5}}}})",
+        "cmp.json");
+    CHECK(per_req.kind == InputKind::validation_requests);
+    const Report r2 = build_report({per_req});
+    const Table* d = r2.table("validation_0_table");
+    REQUIRE(d != nullptr);
+    REQUIRE(d->rows.size() == 6);
+    CHECK(d->rows[0] == std::vector<std::string>{"TTFT", "mean", "100.00", "110.00", "+10.00"});
+    CHECK(d->rows[2] == std::vector<std::string>{"TTFT", "p90", "200.00", "n/a", "n/a"});
+    CHECK(d->rows[4] == std::vector<std::string>{"E2E", "mean", "1000.00", "1200.00", "+20.00"});
+    CHECK(d->rows[5].back() == "20.00"); // max |err| over every statistic
+    REQUIRE(r2.table("validation_0_ks") != nullptr);
+    CHECK(r2.table("validation_0_ks")->rows[1] == std::vector<std::string>{"TTFT", "0.1250"});
+    REQUIRE(r2.table("validation_0_timeseries") != nullptr);
+    CHECK(r2.table("validation_0_timeseries")->rows[0] ==
+          std::vector<std::string>{"running", "10.000", "12.000", "2.500"});
+    CHECK(r2.configs.at(0).fields.at(1) ==
+          std::pair<std::string, std::string>{"real", "requests.jsonl (300 requests)"});
+}
+
+TEST_CASE("Report.sweep.sustainable_rate_rule") {
+    // Two seeds per rate, in any order; a rate counts only when every seed meets the share.
+    const std::vector<RateAttainment> runs{{8, 0.95}, {2, 0.99}, {4, 0.91}, {2, 0.93}, {4, 0.89}, {6, 0.99}};
+    SustainableRate r = sustainable_rate(runs, 0.9);
+    CHECK(r.rate == 2.0);
+    CHECK(r.first_miss == 4.0);
+    CHECK(r.attainment_at_first_miss == doctest::Approx(0.89));
+    // Meeting the SLOs again at a higher rate does not count: every lower rate must.
+    r = sustainable_rate(runs, 0.85);
+    CHECK(r.rate == 8.0);
+    CHECK_FALSE(r.first_miss.has_value());
+    r = sustainable_rate(runs, 0.995);
+    CHECK_FALSE(r.rate.has_value());
+    CHECK(r.first_miss == 2.0);
+    CHECK(r.attainment_at_first_miss == doctest::Approx(0.93));
+    r = sustainable_rate({{1, 1.0}, {2, std::nan("")}}, 0.5);
+    CHECK(r.rate == 1.0);
+    CHECK(r.first_miss == 2.0);
+    CHECK(sustainable_rate({}, 0.9).rate == std::nullopt);
 }
 
 TEST_CASE("Report.html.self_contained_and_light") {

@@ -136,6 +136,7 @@ void run_bench(BenchArgs& a) {
     const double total = static_cast<double>(reqs.size());
     opts.progress = [&](std::size_t done) { bar.update(static_cast<double>(done) / total); };
     const auto wall0 = std::chrono::steady_clock::now();
+    const auto date0 = std::chrono::system_clock::now(); // rps_change_events
     const std::clock_t my_cpu0 = std::clock();
     server::LoadResult run = server::run_load(ioc, client, reqs, opts);
     const double my_cpu = static_cast<double>(std::clock() - my_cpu0) / CLOCKS_PER_SEC;
@@ -171,6 +172,7 @@ void run_bench(BenchArgs& a) {
 
     if (!a.result_json.empty()) {
         nlohmann::json j = to_vllm_json(r);
+        if (const auto ramp = ramp_up_record(wspec, workload)) add_ramp_up_json(j, *ramp, date0);
         nlohmann::json ll;
         ll["version"] = LLMEMU_VERSION_STRING;
         ll["mode"] = "live";

@@ -29,7 +29,7 @@
 #include "llmemu/error.hpp"
 #include "llmemu/oracle/drift.hpp"
 #include "llmemu/oracle/holdout.hpp"
-#include "llmemu/oracle/learned_model.hpp"
+#include "llmemu/oracle/learned_fit.hpp"
 #include "llmemu/oracle/oracle.hpp"
 #include "llmemu/profile/builder.hpp"
 #include "llmemu/profile/llm_emu_json.hpp"
@@ -474,9 +474,7 @@ struct HoldoutArgs {
 
 // A pack, or step traces (.jsonl / .csv, the builder's formats) built into one with `bucketing`.
 ProfileStore load_pack_or_traces(const std::vector<std::string>& inputs, const Bucketing* bucketing) {
-    auto is_trace = [](const std::string& f) {
-        return f.size() > 6 && (f.ends_with(".jsonl") || f.ends_with(".csv"));
-    };
+    auto is_trace = [](const std::string& f) { return f.size() > 6 && (f.ends_with(".jsonl") || f.ends_with(".csv")); };
     if (inputs.size() == 1 && !is_trace(inputs[0])) return load_llm_emu_pack(inputs[0]);
     BuildOptions o;
     if (bucketing != nullptr) o.bucketing = *bucketing;
@@ -595,7 +593,7 @@ void run_fit(const FitArgs& a) {
     const ProfileStore store = load_pack_or_traces(a.inputs, nullptr);
     std::string source;
     for (const auto& f : a.inputs) source += (source.empty() ? "" : ",") + f;
-    const LearnedLatencyModel m = LearnedLatencyModel::fit(store, a.fit, source);
+    const LearnedLatencyModel m = fit_learned_model(store, a.fit, source);
     m.save(a.output);
     std::cout << "wrote " << a.output << ": " << m.describe() << "\n";
     std::printf("%-11s %7s %8s %9s %8s %12s %16s\n", "table", "buckets", "knots", "lambda", "cv err%", "tt range",

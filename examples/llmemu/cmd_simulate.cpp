@@ -27,6 +27,7 @@
 #include "llmemu/metrics/bench_result_json.hpp"
 #include "llmemu/metrics/validation_timeseries.hpp"
 #include "llmemu/report/html_report.hpp"
+#include "llmemu/report/latency_quantiles.hpp"
 #include "llmemu/report/step_digest.hpp"
 #include "llmemu/version.hpp"
 #include "progress.hpp"
@@ -345,6 +346,7 @@ void run_simulate(SimulateArgs& a) {
            << " s of wall time; use --num-prompts or --mode virtual for a quick run\n";
 
     const auto wall_start = std::chrono::steady_clock::now();
+    const auto wall_start_date = std::chrono::system_clock::now(); // rps_change_events of real-time runs
     ProgressBar bar(!a.quiet, "simulating");
     auto progress = [&bar](double f) { bar.update(f); };
     const bool record_steps = !a.chrome_trace.empty();
@@ -532,6 +534,8 @@ void run_simulate(SimulateArgs& a) {
 
     if (want_json) {
         nlohmann::json j = to_vllm_json(r);
+        if (const auto ramp = ramp_up_record(wspec, workload))
+            add_ramp_up_json(j, *ramp, realtime ? std::optional(wall_start_date) : std::nullopt);
         nlohmann::json ll;
         ll["version"] = LLMEMU_VERSION_STRING;
         ll["mode"] = a.mode;
@@ -628,6 +632,7 @@ void run_simulate(SimulateArgs& a) {
         ll["timeseries"] = to_json(run.sim.timeseries);
         if (realtime) ll["wall_time_s"] = wall_s;
         ll.update(digest->to_json());
+        if (run.summary) ll["latency_quantiles"] = report::latency_quantiles_json(*run.summary);
         j["llmemu"] = std::move(ll);
         if (!a.result_json.empty()) write_result_file(os, a.result_json, j.dump(), a.quiet);
         if (!a.report.empty()) {

@@ -24,6 +24,7 @@
 #include "engine_options.hpp"
 #include "llmemu/fleet/router.hpp"
 #include "llmemu/metrics/bench_result.hpp"
+#include "llmemu/metrics/sustainable_rate.hpp"
 #include "progress.hpp"
 #include "simulation_run.hpp"
 
@@ -253,28 +254,16 @@ void run_sweep(SweepArgs& a) {
     info << "SLO " << a.slo << " met by >= " << num(a.slo_attainment * 100.0, "%g")
          << "% of requests on every seed; highest sustained request rate per engine setting:\n";
     for (std::size_t s = 0; s < settings.size(); ++s) {
-        std::optional<double> best;
-        double best_goodput = 0.0;
-        double worst_at_first_miss = -1.0;
-        std::optional<double> first_miss;
-        for (double rate : rates) {
-            bool ok = true;
-            double goodput = 1e300, att = 1.0;
-            for (std::size_t i = 0; i < jobs.size(); ++i) {
-                if (jobs[i].setting != s || jobs[i].rate != rate) continue;
-                const double at = attainment(*rows[i]);
-                att = std::min(att, at);
-                goodput = std::min(goodput, rows[i]->bench.request_goodput.value_or(0.0));
-                ok = ok && at >= a.slo_attainment;
-            }
-            if (!ok) {
-                first_miss = rate;
-                worst_at_first_miss = att;
-                break;
-            }
-            best = rate;
-            best_goodput = goodput;
-        }
+        std::vector<RateAttainment> runs;
+        for (std::size_t i = 0; i < jobs.size(); ++i)
+            if (jobs[i].setting == s) runs.push_back({jobs[i].rate, attainment(*rows[i])});
+        const SustainableRate cap = sustainable_rate(std::move(runs), a.slo_attainment);
+        const std::optional<double> best = cap.rate, first_miss = cap.first_miss;
+        const double worst_at_first_miss = cap.attainment_at_first_miss;
+        double best_goodput = 1e300;
+        for (std::size_t i = 0; i < jobs.size() && best; ++i)
+            if (jobs[i].setting == s && jobs[i].rate == *best)
+                best_goodput = std::min(best_goodput, rows[i]->bench.request_goodput.value_or(0.0));
         info << "  " << setting_text(settings[s]) << ": ";
         if (best)
             info << num(*best, "%g") << " req/s (goodput " << num(best_goodput, "%.2f") << " req/s)";

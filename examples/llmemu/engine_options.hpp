@@ -33,7 +33,7 @@ namespace llmemu::cli {
 
 /// The engine settings as typed on the command line (0 = "not given, use the default").
 struct EngineFlags {
-    /// --profile: pack JSON path, const:<ms> or affine:<base_ms>,<per_token_us>,<per_seq_us>;
+    /// --profile: pack JSON path, const:<time> or affine:<base>,<per_token>,<per_request> (units us/ms/s);
     /// empty = the bundled default pack.
     std::string profile;
     std::uint32_t max_num_seqs = 256;
@@ -153,7 +153,8 @@ inline void add_engine_options(CLI::App& app, EngineFlags& f, bool grid = false)
     app.add_option(
         "--profile", f.profile,
         "Step-time profile: an LLM-Emu pack JSON, a layer-wise profile folder (meta.yaml + tp<N>/, LLMServingSim "
-        "layout), const:<ms>, or affine:<base_ms>,<per_token_us>,<per_seq_us> (default: the bundled A40 Qwen3-8B "
+        "layout), const:30ms, or affine:2ms,25us,40us (units us, ms, s; a bare number is ms) (default: the bundled A40 "
+        "Qwen3-8B "
         "pack)");
     f.opt_model_config =
         app.add_option("--model-config", f.model_config,

@@ -4,10 +4,13 @@
 #include <cstdio>
 #include <ctime>
 #include <fstream>
+#include <optional>
 #include <ostream>
 #include <string>
 
 #include "command.hpp"
+#include "llmemu/metrics/bench_result_json.hpp"
+#include "llmemu/workload/workload.hpp"
 
 namespace llmemu::cli {
 
@@ -23,6 +26,22 @@ inline void print_line(std::ostream& os, const std::string& label, const std::st
     char buf[512];
     std::snprintf(buf, sizeof buf, "%-40s %s\n", label.c_str(), value.c_str());
     os << buf;
+}
+
+/// The ramp-up of a workload built with --ramp-up-strategy (vLLM's result keys, see
+/// add_ramp_up_json), or nothing without one.
+inline std::optional<RampUpRecord> ramp_up_record(const WorkloadSpec& spec, const Workload& w) {
+    if (!spec.ramp_up) return std::nullopt;
+    RampUpRecord r;
+    r.strategy = spec.ramp_up->strategy == RampUpStrategy::linear ? "linear" : "exponential";
+    r.start_rps = spec.ramp_up->start_rps;
+    r.end_rps = spec.ramp_up->end_rps;
+    const std::size_t n = w.requests.size();
+    for (std::size_t i = 0; i < n; ++i) {
+        r.send_times_s.push_back(w.requests[i].arrival_s);
+        r.rates.push_back(spec.ramp_up->rate_at(i, n));
+    }
+    return r;
 }
 
 /// Local time as vLLM stamps its result files: YYYYmmdd-HHMMSS.

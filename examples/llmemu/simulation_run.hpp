@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -145,6 +146,8 @@ struct RunOutcome {
     std::vector<ScalePoint> scale;
     std::vector<std::uint64_t> pool_slo_finished, pool_slo_met;
     bool fleet = false;
+    /// The whole run's streaming summary (its digests give the report's latency CDFs).
+    std::optional<StreamingSummary> summary;
 };
 
 namespace detail {
@@ -269,6 +272,7 @@ RunOutcome run_emulation(const AnyLatencyModel& model, const EngineConfig& confi
     out.bench = sums[0].result(d);
     for (std::size_t i = 1; i < 1 + (several ? n : 0); ++i) out.replica_bench.push_back(sums[i].result(d));
     for (std::size_t i = 1 + (several ? n : 0); i < sums.size(); ++i) out.pool_bench.push_back(sums[i].result(d));
+    out.summary = std::move(sums[0]);
     out.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
     return out;
 }

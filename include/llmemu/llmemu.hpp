@@ -2,8 +2,10 @@
 /// \file llmemu.hpp
 /// Umbrella header: the whole core library (profiles, oracle, clocks, executor, tokens,
 /// reference engine, workloads, metrics). Not included here: the HTTP server
-/// (llmemu/server/, Boost.Beast) and the JSON writers (llmemu/metrics/*_json.hpp,
-/// nlohmann-json), so the core needs only Eigen, xtensor and simdjson.
+/// (llmemu/server/, Boost.Beast), the JSON writers (llmemu/metrics/*_json.hpp,
+/// nlohmann-json), and the offline fitting tools that need Eigen
+/// (llmemu/oracle/learned_fit.hpp, llmemu/oracle/holdout.hpp), so that including this
+/// header parses simdjson and the standard library only (docs/embedding.md, "Cost").
 
 #include "llmemu/error.hpp"
 #include "llmemu/fwd.hpp"
@@ -35,7 +37,6 @@
 #include "llmemu/oracle/analytic.hpp"
 #include "llmemu/oracle/any_latency_model.hpp"
 #include "llmemu/oracle/coverage.hpp"
-#include "llmemu/oracle/holdout.hpp"
 #include "llmemu/oracle/latency_model.hpp"
 #include "llmemu/oracle/neighbours.hpp"
 #include "llmemu/oracle/oracle.hpp"

@@ -5,10 +5,23 @@
 /// distributions are implementation-defined, so llmemu draws its own).
 
 #include <cmath>
+#include <concepts>
 #include <cstdint>
 #include <limits>
+#include <type_traits>
 
 namespace llmemu {
+
+/// The requirements of std::uniform_random_bit_generator, spelled out here so that
+/// headers constraining a random engine need not include <random> (its distributions
+/// cost every includer about 0.3 s of parsing).
+template <class G>
+concept uniform_random_bit_generator =
+    std::invocable<G&> && std::unsigned_integral<std::invoke_result_t<G&>> && requires {
+    { G::min() } -> std::same_as<std::invoke_result_t<G&>>;
+    { G::max() } -> std::same_as<std::invoke_result_t<G&>>;
+    requires std::bool_constant<(G::min() < G::max())>::value;
+};
 
 /// xoshiro256** seeded through splitmix64: small, fast, and a UniformRandomBitGenerator.
 class Rng {

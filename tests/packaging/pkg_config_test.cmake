@@ -5,6 +5,11 @@ execute_process(COMMAND pkg-config --cflags --libs llmemu OUTPUT_VARIABLE flags
 if(NOT rc EQUAL 0)
   message(FATAL_ERROR "pkg-config could not find llmemu.pc under ${PREFIX}/share/pkgconfig")
 endif()
+execute_process(COMMAND pkg-config --variable=llmemu_data_dir llmemu OUTPUT_VARIABLE data_dir
+  OUTPUT_STRIP_TRAILING_WHITESPACE)
+if(NOT EXISTS "${data_dir}/llm-emu-A40-Qwen3-8B-subset.json")
+  message(FATAL_ERROR "pkg-config's llmemu_data_dir ('${data_dir}') lacks the bundled pack")
+endif()
 separate_arguments(flags UNIX_COMMAND "${flags}")
 execute_process(COMMAND ${CXX} ${SOURCE} ${flags} -o ${OUT} RESULT_VARIABLE rc)
 if(NOT rc EQUAL 0)

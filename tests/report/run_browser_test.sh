@@ -26,8 +26,11 @@ common="-q --save-detailed --dataset random --num-prompts 150 --input-len 600 --
 "$llmemu" sweep -q --dataset random --num-prompts 60 --input-len 600 --output-len 60 --num-gpu-blocks 3000 \
   --request-rates 2,6,12,24 --max-num-seqs 32,256 --slo ttft:1000,tpot:60 -o "$out/sweep.csv" >/dev/null 2>&1
 "$llmemu" validate --real "$out/r6.json" --emu "$out/r6s1.json" --csv "$out/deltas.csv" >/dev/null
-"$llmemu" report "$out/r6.json" "$out/r24.json" "$out/sweep.csv" "$out/deltas.csv" \
+"$llmemu" validate --real "$out/r6.json" --emu "$out/r6s1.json" --json > "$out/per_request.json"
+"$llmemu" report "$out/r6.json" "$out/r24.json" "$out/sweep.csv" "$out/deltas.csv" "$out/per_request.json" \
   --timeseries "$here/vllm_rtx4090_timeseries.csv" --slo ttft:1000,tpot:60 -o "$out/report.html" -q
+"$llmemu" simulate -q --replicas 4 --router least_loaded --dataset random --num-prompts 200 --input-len 600 \
+  --output-len 60 --request-rate 30 --label "4 replicas" --result-json "$out/fleet.json" --report "$out/fleet.html" >/dev/null
 
 rc=0
 echo "== llmemu report (comparison, sweep, validation, real time series)"
@@ -36,7 +39,11 @@ REPORT_EXPECT_CHARTS=cdf_ttft,cdf_tpot,cdf_itl,cdf_e2el,ts_requests,ts_kv,ts_thr
 echo "== simulate --report"
 REPORT_EXPECT_CHARTS=cdf_ttft,cdf_e2el,ts_requests,step_latency,coverage_0 \
   python3 "$here/check_report.py" "$browser" "$out/sim.html" "$out/sim" || rc=1
+echo "== simulate --replicas 4 --report"
+REPORT_EXPECT_CHARTS=cdf_ttft,fleet_load,fleet_kv,fleet_hit,fleet_ttft,fleet_running \
+  python3 "$here/check_report.py" "$browser" "$out/fleet.html" "$out/fleet" || rc=1
 grep -q 'data-chart="sweep_[0-9]*_ttft"' "$out/report.html" || { echo "FAIL: no sweep chart"; rc=1; }
+grep -q 'Kolmogorov-Smirnov' "$out/report.html" || { echo "FAIL: no per-request validation table"; rc=1; }
 grep -q 'req/s sustained' "$out/report.html" || { echo "FAIL: no sustainable rate"; rc=1; }
 grep -q 'max |err|' "$out/report.html" || { echo "FAIL: no validation table"; rc=1; }
 size=$(wc -c < "$out/report.html")

@@ -448,6 +448,8 @@ public:
     /// The digests (for tests and tools).
     [[nodiscard]] const MetricDigest& itl_digest() const noexcept { return m_itl; }
     [[nodiscard]] const MetricDigest& ttft_digest() const noexcept { return m_ttft; }
+    [[nodiscard]] const MetricDigest& tpot_digest() const noexcept { return m_tpot; }
+    [[nodiscard]] const MetricDigest& e2el_digest() const noexcept { return m_e2el; }
 
 private:
     struct Row {

@@ -4,9 +4,15 @@
 /// with the same keys, so that notebooks and scripts written for vLLM read it unchanged.
 /// Needs nlohmann-json (the core headers do not).
 
+#include <chrono>
 #include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <ctime>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -77,6 +83,78 @@ inline nlohmann::json to_vllm_json(const BenchResult& r) {
         for (const auto& [p, v] : m.percentiles_ms) j[key("p", detail::metrics_percentile_word(p))] = v;
     }
     return j;
+}
+
+/// vLLM's ramp-up keys (`vllm bench serve --ramp-up-strategy`): the strategy name and the
+/// start and end rates, and the requests' send times and rates (request i's rate is the one
+/// its gap was drawn at), in send order.
+struct RampUpRecord {
+    std::string strategy; ///< "linear" or "exponential"
+    double start_rps = 0.0;
+    double end_rps = 0.0;
+    std::vector<double> send_times_s; ///< seconds since the start of the benchmark
+    std::vector<double> rates;        ///< requests/s, one per request
+};
+
+namespace detail {
+/// Python's datetime.isoformat() of `t0 + offset_s` ("YYYY-MM-DDTHH:MM:SS[.ffffff]", the
+/// fraction left out when it is 0, as Python does): local time of `t0`, or, without one,
+/// UTC counted from the Unix epoch (a virtual run's clock starts at 1970-01-01T00:00:00).
+inline std::string metrics_isoformat(std::optional<std::chrono::system_clock::time_point> t0, double offset_s) {
+    std::int64_t us = static_cast<std::int64_t>(std::llround(offset_s * 1e6));
+    if (t0) us += std::chrono::duration_cast<std::chrono::microseconds>(t0->time_since_epoch()).count();
+    std::int64_t sec = us / 1'000'000, frac = us % 1'000'000;
+    if (frac < 0) {
+        frac += 1'000'000;
+        --sec;
+    }
+    const auto tt = static_cast<std::time_t>(sec);
+    std::tm tm{};
+    if (t0)
+        localtime_r(&tt, &tm);
+    else
+        gmtime_r(&tt, &tm);
+    char buf[48];
+    const std::size_t n = std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+    std::string out(buf, n);
+    if (frac != 0) {
+        std::snprintf(buf, sizeof buf, ".%06lld", static_cast<long long>(frac));
+        out += buf;
+    }
+    return out;
+}
+
+/// A rate as vLLM writes its int flags: an integer when it is one.
+inline nlohmann::json metrics_rate_number(double v) {
+    if (std::isfinite(v) && v == std::floor(v) && std::abs(v) < 9e15) return static_cast<std::int64_t>(v);
+    return metrics_number(v);
+}
+} // namespace detail
+
+/// Adds vLLM's ramp-up keys to result JSON `j`: `ramp_up_strategy`, `ramp_up_start_rps`,
+/// `ramp_up_end_rps` and `rps_change_events`, a list of {"rps", "timestamp"} as vLLM builds
+/// it: the start rate (rounded down) at the start of the benchmark, then, whenever a
+/// request is sent at a rate whose integer part is above the last event's, one event per
+/// integer rate passed, all at that request's send time. `wall_start` is the wall-clock
+/// start of a live run (timestamps in local time, like vLLM's datetime.now()); a virtual
+/// run gives none and its timestamps count from 1970-01-01T00:00:00 (deterministic).
+inline void add_ramp_up_json(nlohmann::json& j, const RampUpRecord& ramp,
+                             std::optional<std::chrono::system_clock::time_point> wall_start = std::nullopt) {
+    j["ramp_up_strategy"] = ramp.strategy;
+    j["ramp_up_start_rps"] = detail::metrics_rate_number(ramp.start_rps);
+    j["ramp_up_end_rps"] = detail::metrics_rate_number(ramp.end_rps);
+    nlohmann::json events = nlohmann::json::array();
+    auto last = static_cast<std::int64_t>(std::floor(ramp.start_rps));
+    events.push_back({{"rps", last}, {"timestamp", detail::metrics_isoformat(wall_start, 0.0)}});
+    for (std::size_t i = 0; i < ramp.rates.size() && i < ramp.send_times_s.size(); ++i) {
+        if (!std::isfinite(ramp.rates[i])) continue;
+        const auto now = static_cast<std::int64_t>(std::floor(ramp.rates[i]));
+        if (now <= last) continue;
+        const std::string ts = detail::metrics_isoformat(wall_start, ramp.send_times_s[i]);
+        for (std::int64_t r = last + 1; r <= now; ++r) events.push_back({{"rps", r}, {"timestamp", ts}});
+        last = now;
+    }
+    j["rps_change_events"] = std::move(events);
 }
 
 } // namespace llmemu

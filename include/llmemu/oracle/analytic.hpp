@@ -9,7 +9,7 @@
 
 namespace llmemu {
 
-/// Every step takes `ms` milliseconds (spec "const:<ms>").
+/// Every step takes `ms` milliseconds (spec "const:<ms>ms", e.g. "const:30ms").
 struct ConstantProfile {
     double ms = 0.0;
 
@@ -21,7 +21,7 @@ struct ConstantProfile {
 };
 
 /// A step takes base_ms + per_token_us * total_tokens + per_seq_us * num_requests
-/// (spec "affine:<base_ms>,<per_token_us>,<per_seq_us>").
+/// (spec "affine:<base_ms>ms,<per_token_us>us,<per_seq_us>us", e.g. "affine:2ms,25us,40us").
 struct AffineProfile {
     double base_ms = 0.0;
     double per_token_us = 0.0;

@@ -129,10 +129,10 @@ struct AnyModelImpl final : AnyModelBase {
     }
     std::string describe() const override {
         if constexpr (std::same_as<M, ConstantProfile>) {
-            return "const:" + format_number(model.ms) + " (every step " + format_number(model.ms) + " ms)";
+            return "const:" + format_number(model.ms) + "ms (every step " + format_number(model.ms) + " ms)";
         } else if constexpr (std::same_as<M, AffineProfile>) {
-            return "affine:" + format_number(model.base_ms) + "," + format_number(model.per_token_us) + "," +
-                   format_number(model.per_seq_us) + " (" + format_number(model.base_ms) + " ms + " +
+            return "affine:" + format_number(model.base_ms) + "ms," + format_number(model.per_token_us) + "us," +
+                   format_number(model.per_seq_us) + "us (" + format_number(model.base_ms) + " ms + " +
                    format_number(model.per_token_us) + " us/token + " + format_number(model.per_seq_us) +
                    " us/request)";
         } else if constexpr (HasDescribe<M>) {
@@ -158,13 +158,24 @@ struct AnyModelImpl final : AnyModelBase {
 };
 
 [[noreturn, gnu::cold]] inline void spec_fail(std::string_view spec, const std::string& what) {
-    throw profile_error("latency model spec '" + std::string(spec) + "': " + what +
-                        " (use const:<ms>, affine:<base_ms>,<per_token_us>,<per_seq_us>, the path of a pack JSON or of a "
-                        "learned-model JSON, or a layer-wise profile folder with meta.yaml and tp<N>/)");
+    throw profile_error("latency model spec '" + std::string(spec.substr(0, 200)) + "': " + what +
+                        " (use const:<time>, affine:<base>,<per_token>,<per_request> with units us, ms or s "
+                        "(e.g. const:30ms, affine:2ms,25us,40us), the path of a pack JSON or of a learned-model "
+                        "JSON, or a layer-wise profile folder with meta.yaml and tp<N>/)");
 }
 
-inline std::vector<double> parse_spec_numbers(std::string_view spec, std::string_view list, std::size_t expected) {
-    std::vector<double> out;
+/// One term of an analytic spec: a number >= 0 with its unit.
+struct SpecDuration {
+    double us = 0.0;
+    bool has_unit = false;
+    std::string text; // as written (for the suggested spelling)
+};
+
+/// Splits `list` at commas into `expected` durations "<number>[us|µs|ms|s]"; a term
+/// without a unit is returned with has_unit false (the caller decides what that means).
+inline std::vector<SpecDuration> parse_spec_durations(std::string_view spec, std::string_view list,
+                                                      std::size_t expected) {
+    std::vector<SpecDuration> out;
     std::size_t pos = 0;
     while (true) {
         const std::size_t comma = list.find(',', pos);
@@ -172,18 +183,56 @@ inline std::vector<double> parse_spec_numbers(std::string_view spec, std::string
             list.substr(pos, comma == std::string_view::npos ? std::string_view::npos : comma - pos);
         while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
         while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
+        SpecDuration d;
+        d.text = std::string(item.substr(0, 40));
+        double scale = 1000.0; // bare: milliseconds
+        // Longest suffix first ("ms" before "s"); "µs" is the UTF-8 micro sign.
+        for (const auto& [suffix, factor] :
+             {std::pair<std::string_view, double>{"ms", 1000.0}, {"us", 1.0}, {"\xC2\xB5s", 1.0}, {"s", 1e6}}) {
+            if (item.size() > suffix.size() && item.ends_with(suffix)) {
+                item.remove_suffix(suffix.size());
+                scale = factor;
+                d.has_unit = true;
+                break;
+            }
+        }
         double v = 0;
         const auto res = std::from_chars(item.data(), item.data() + item.size(), v);
+        const std::string& shown = d.text;
         if (item.empty() || res.ec != std::errc{} || res.ptr != item.data() + item.size())
-            spec_fail(spec, "'" + std::string(item) + "' is not a number");
-        if (!std::isfinite(v) || v < 0.0) spec_fail(spec, "'" + std::string(item) + "' must be a finite number >= 0");
-        out.push_back(v);
+            spec_fail(spec, "'" + shown + "' is not a number with a unit (us, ms or s)");
+        if (!std::isfinite(v) || v < 0.0) spec_fail(spec, "'" + shown + "' must be a finite number >= 0");
+        d.us = v * scale;
+        if (!std::isfinite(d.us)) spec_fail(spec, "'" + shown + "' is too large");
+        out.push_back(std::move(d));
         if (comma == std::string_view::npos) break;
         pos = comma + 1;
+        if (out.size() > expected) break;
     }
     if (out.size() != expected)
-        spec_fail(spec, "expected " + std::to_string(expected) + " number(s), got " + std::to_string(out.size()));
+        spec_fail(spec, "expected " + std::to_string(expected) + " term(s), got " +
+                            (out.size() > expected ? "more" : std::to_string(out.size())));
     return out;
+}
+
+/// `const:<time>`: a bare number is milliseconds (the one unit a bare number has in specs).
+inline ConstantProfile parse_const_spec(std::string_view spec) {
+    const auto v = parse_spec_durations(spec, spec.substr(6), 1);
+    return ConstantProfile{v[0].us / 1000.0};
+}
+
+/// `affine:<base>,<per_token>,<per_request>`. The old form gave the base in ms and the
+/// two slopes in µs as bare numbers; a bare slope is refused (showing the new spelling)
+/// rather than read in either unit. A bare base is milliseconds, as everywhere.
+inline AffineProfile parse_affine_spec(std::string_view spec) {
+    const auto v = parse_spec_durations(spec, spec.substr(7), 3);
+    if (!v[1].has_unit || !v[2].has_unit) {
+        auto with_us = [](const SpecDuration& d) { return d.has_unit ? d.text : d.text + "us"; };
+        spec_fail(spec, "the per-token and per-request terms need a unit (a bare number there used to mean "
+                        "microseconds while the base meant milliseconds); write affine:" +
+                            v[0].text + (v[0].has_unit ? "" : "ms") + "," + with_us(v[1]) + "," + with_us(v[2]));
+    }
+    return AffineProfile{v[0].us / 1000.0, v[1].us, v[2].us};
 }
 
 } // namespace detail
@@ -222,21 +271,17 @@ public:
     AnyLatencyModel& operator=(AnyLatencyModel&&) noexcept = default;
     ~AnyLatencyModel() = default;
 
-    /// Builds a model from `const:<ms>`, `affine:<base_ms>,<per_token_us>,<per_seq_us>`,
+    /// Builds a model from `const:<time>` (e.g. `const:30ms`; a bare number is ms),
+    /// `affine:<base>,<per_token>,<per_request>` (e.g. `affine:2ms,25us,40us`: units us, ms
+    /// or s; the slopes must carry theirs: the old bare form `affine:2,25,40` is refused),
     /// the path of an LLM-Emu pack (optionally prefixed `pack:`), or a layer-wise profile
     /// folder (recognised by its content: meta.yaml and tp<N>/attention.csv; see
     /// LayerwiseModel, configured by `layerwise`). Throws profile_error naming the spec and
     /// the fix (config_error for a TP degree that was not profiled).
     static AnyLatencyModel from_spec(std::string_view spec, const OracleOptions& options = {},
                                      const LayerwiseSpec& layerwise = {}) {
-        if (spec.starts_with("const:")) {
-            const auto v = detail::parse_spec_numbers(spec, spec.substr(6), 1);
-            return AnyLatencyModel(ConstantProfile{v[0]});
-        }
-        if (spec.starts_with("affine:")) {
-            const auto v = detail::parse_spec_numbers(spec, spec.substr(7), 3);
-            return AnyLatencyModel(AffineProfile{v[0], v[1], v[2]});
-        }
+        if (spec.starts_with("const:")) return AnyLatencyModel(detail::parse_const_spec(spec));
+        if (spec.starts_with("affine:")) return AnyLatencyModel(detail::parse_affine_spec(spec));
         std::string_view path = spec;
         if (path.starts_with("pack:")) path.remove_prefix(5);
         if (path.empty()) detail::spec_fail(spec, "empty");
@@ -270,7 +315,8 @@ public:
         if (spec.starts_with("const:") || spec.starts_with("affine:") || path.empty() ||
             !std::filesystem::is_regular_file(std::filesystem::path(path), ec) ||
             is_learned_model_file(std::filesystem::path(path)))
-            detail::spec_fail(spec, "a learned fallback needs a profile pack to fall back from; give --profile PACK.json");
+            detail::spec_fail(spec,
+                              "a learned fallback needs a profile pack to fall back from; give --profile PACK.json");
         if (!is_learned_model_file(fallback_model))
             throw profile_error("learned model '" + fallback_model.string() +
                                 "': not a learned-model file (its first key must be \"llmemu_latency_model\"); "

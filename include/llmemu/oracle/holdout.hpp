@@ -18,7 +18,7 @@
 #include <vector>
 
 #include "llmemu/error.hpp"
-#include "llmemu/oracle/learned_model.hpp"
+#include "llmemu/oracle/learned_fit.hpp"
 #include "llmemu/oracle/neighbours.hpp"
 #include "llmemu/oracle/oracle.hpp"
 #include "llmemu/oracle/shepard.hpp"
@@ -136,7 +136,6 @@ inline double holdout_median(std::vector<double> v) {
     const std::size_t n = v.size();
     return n % 2 == 1 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
-
 
 // Weighted quantile of a sorted mixture (the first value whose CDF reaches p).
 inline double holdout_mixture_quantile(const std::vector<std::pair<double, double>>& m, double p) {

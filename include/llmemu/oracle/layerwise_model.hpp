@@ -45,6 +45,7 @@
 #include <utility>
 #include <vector>
 
+#include "llmemu/core/atomic_coverage.hpp"
 #include "llmemu/core/coverage.hpp"
 #include "llmemu/core/step.hpp"
 #include "llmemu/error.hpp"
@@ -190,6 +191,9 @@ struct LayerwiseStepTime {
 
 /// The layer-wise latency model (see the file comment). Models LatencyModel for both
 /// StepBatch and StepShape. Copies share the immutable profile; each has its own coverage.
+/// sample() is const and safe to call from several threads on one object (it composes
+/// from immutable tables; the coverage counters are atomic); a copy per thread avoids the
+/// shared counters' cache-line traffic (bench/bench_layerwise).
 class LayerwiseModel {
 public:
     /// Composes over `profile`'s tables of `options.tensor_parallel_size` for the model
@@ -223,14 +227,14 @@ public:
     /// The step time in MICROSECONDS of a scheduled batch; the random engine is not used
     /// (the tables hold mean kernel times).
     template <class G>
-    LatencySample sample(const StepBatch& batch, G& /*rng*/) noexcept {
+    LatencySample sample(const StepBatch& batch, G& /*rng*/) const noexcept {
         const LayerwiseStepTime t = m_options.aggregate ? compose(batch.shape()) : compose(batch);
         count(t.kind);
         return {t.total, t.kind};
     }
     /// The step time of an aggregate shape, by the synthesis rule of compose(StepShape).
     template <class G>
-    LatencySample sample(const StepShape& shape, G& /*rng*/) noexcept {
+    LatencySample sample(const StepShape& shape, G& /*rng*/) const noexcept {
         const LayerwiseStepTime t = compose(shape);
         count(t.kind);
         return {t.total, t.kind};
@@ -285,8 +289,8 @@ public:
         return compose(k);
     }
 
-    [[nodiscard]] Coverage coverage() const noexcept { return m_coverage; }
-    void reset_coverage() noexcept { m_coverage = {}; }
+    [[nodiscard]] Coverage coverage() const noexcept { return m_coverage.load(); }
+    void reset_coverage() noexcept { m_coverage.set({}); }
     /// The model and GPU: config.json's shape, meta.yaml's model and GPU, the GPU memory
     /// (known or given) and the tensor-parallel degree, for KV-pool sizing.
     [[nodiscard]] const ModelConfig& model_config() const noexcept { return m_config; }
@@ -345,7 +349,7 @@ private:
     std::vector<WeightedOp> m_step_seq_ops;
     double m_allreduce_bytes_per_token = 0;
     bool m_skew = false;
-    Coverage m_coverage{};
+    detail::AtomicCoverage m_coverage;
 
     void prepare() {
         const std::uint32_t tp = m_options.tensor_parallel_size;
@@ -394,20 +398,7 @@ private:
         m_skew = m_options.skew.value_or(m_profile->meta.skew_fit_enabled) && m_tables->skew.has_value();
     }
 
-    void count(CoverageKind k) noexcept {
-        ++m_coverage.total;
-        switch (k) {
-        case CoverageKind::exact:
-            ++m_coverage.exact;
-            break;
-        case CoverageKind::interpolated:
-            ++m_coverage.interpolated;
-            break;
-        case CoverageKind::out_of_range:
-            ++m_coverage.out_of_range;
-            break;
-        }
-    }
+    void count(CoverageKind k) const noexcept { m_coverage.count(k); }
 
     /// The segment [lo, hi] of a sorted axis for q (lo == hi at or below the first point
     /// or on a one-point axis; the last segment beyond the end).

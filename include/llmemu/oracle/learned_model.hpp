@@ -16,8 +16,10 @@
 ///   slope x (FLOPs(step) - FLOPs(edge)), the slope a Theil-Sen line through the
 ///   largest-tt buckets' medians against the step's FLOPs from the model config
 ///   (dense layers per token, LM head per request). Never a clamp.
-/// The fit uses Eigen only (sparse LDLT); the model saves to and loads from a small JSON
-/// file (`llmemu profile fit`), recognised by its first key "llmemu_latency_model".
+/// The model saves to and loads from a small JSON file (`llmemu profile fit`), recognised
+/// by its first key "llmemu_latency_model". Fitting one is fit_learned_model() in
+/// learned_fit.hpp, the only part that needs Eigen (sparse LDLT): loading and sampling a
+/// fitted model do not pay for Eigen's headers.
 
 #include <algorithm>
 #include <array>
@@ -37,7 +39,6 @@
 #include <utility>
 #include <vector>
 
-#include <Eigen/Sparse>
 #include <simdjson.h>
 
 #include "llmemu/error.hpp"
@@ -84,7 +85,7 @@ struct RooflineTerms {
     friend bool operator==(const RooflineTerms&, const RooflineTerms&) = default;
 };
 
-/// Settings of LearnedLatencyModel::fit.
+/// Settings of fit_learned_model() (learned_fit.hpp).
 struct LearnedFitOptions {
     /// Folds of the cross-validation over buckets (model choice and conformal residuals).
     std::uint32_t folds = 5;
@@ -160,7 +161,7 @@ struct LearnedTable {
     double tt_max = 0.0;
     double conc_min = 0.0;
     double conc_max = 0.0;
-    double edge_slope = 0.0; // µs per FLOP beyond the profiled range (> 0)
+    double edge_slope = 0.0;         // µs per FLOP beyond the profiled range (> 0)
     std::vector<double> tt_bounds;   // inner region boundaries, ascending
     std::vector<double> conc_bounds; // inner region boundaries, ascending
     std::uint32_t levels = 0;
@@ -196,8 +197,8 @@ struct LearnedTable {
     }
 
     [[nodiscard]] const double* region_quantiles(double tt, double conc) const noexcept {
-        const auto rt = static_cast<std::size_t>(std::upper_bound(tt_bounds.begin(), tt_bounds.end(), tt) -
-                                                 tt_bounds.begin());
+        const auto rt =
+            static_cast<std::size_t>(std::upper_bound(tt_bounds.begin(), tt_bounds.end(), tt) - tt_bounds.begin());
         const auto rc = static_cast<std::size_t>(std::upper_bound(conc_bounds.begin(), conc_bounds.end(), conc) -
                                                  conc_bounds.begin());
         return ratio_quantiles.data() + (rt * (conc_bounds.size() + 1) + rc) * levels;
@@ -224,370 +225,6 @@ struct LearnedTable {
         return (static_cast<double>(k) + f) / static_cast<double>(levels - 1);
     }
 };
-
-struct LearnedBucket {
-    double tt = 0.0;
-    double conc = 0.0;
-    double y = 0.0; // log median (µs)
-    double w = 0.0;
-};
-
-inline double learned_log(double us) {
-    return std::log(std::max(us, 1e-3));
-}
-
-inline double learned_median(std::span<const float> s, std::vector<float>& tmp) {
-    tmp.assign(s.begin(), s.end());
-    const std::size_t n = tmp.size();
-    std::nth_element(tmp.begin(), tmp.begin() + static_cast<std::ptrdiff_t>(n / 2), tmp.end());
-    const double hi = tmp[n / 2];
-    if (n % 2 == 1) return hi;
-    const double lo = *std::max_element(tmp.begin(), tmp.begin() + static_cast<std::ptrdiff_t>(n / 2));
-    return 0.5 * (lo + hi);
-}
-
-// Penalised least squares of the log medians of the buckets with use[i] on the knot
-// grid; returns the coefficients (ybar + solution, so the ridge pulls toward the mean).
-inline std::vector<double> learned_fit_surface_l2(const std::vector<LearnedBucket>& b, const std::vector<char>& use,
-                                                  const KnotGrid& gt, const KnotGrid& gc, double lambda) {
-    const std::size_t nt = gt.count;
-    const std::size_t nc = gc.count;
-    const std::size_t m = nt * nc;
-    double wsum = 0.0;
-    double ysum = 0.0;
-    for (std::size_t i = 0; i < b.size(); ++i) {
-        if (!use[i]) continue;
-        wsum += b[i].w;
-        ysum += b[i].w * b[i].y;
-    }
-    const double ybar = wsum > 0.0 ? ysum / wsum : 0.0;
-    std::vector<Eigen::Triplet<double>> trip;
-    trip.reserve(b.size() * 16 + m * 20);
-    Eigen::VectorXd rhs = Eigen::VectorXd::Zero(static_cast<Eigen::Index>(m));
-    for (std::size_t i = 0; i < b.size(); ++i) {
-        if (!use[i]) continue;
-        std::uint32_t ti = 0;
-        std::uint32_t ci = 0;
-        double a = 0.0;
-        double c = 0.0;
-        gt.locate(b[i].tt, ti, a);
-        gc.locate(b[i].conc, ci, c);
-        const std::array<std::size_t, 4> idx{ti * nc + ci, ti * nc + ci + 1, (ti + 1) * nc + ci, (ti + 1) * nc + ci + 1};
-        const std::array<double, 4> wt{(1 - a) * (1 - c), (1 - a) * c, a * (1 - c), a * c};
-        for (std::size_t p = 0; p < 4; ++p) {
-            rhs[static_cast<Eigen::Index>(idx[p])] += b[i].w * wt[p] * (b[i].y - ybar);
-            for (std::size_t q = 0; q < 4; ++q)
-                trip.emplace_back(static_cast<int>(idx[p]), static_cast<int>(idx[q]), b[i].w * wt[p] * wt[q]);
-        }
-    }
-    // Second differences along each axis, scaled so that lambda is relative to the data weight.
-    const double lam = lambda * (wsum > 0.0 ? wsum : 1.0) / static_cast<double>(m);
-    auto add_diff = [&](std::size_t i0, std::size_t i1, std::size_t i2) {
-        const std::array<std::size_t, 3> idx{i0, i1, i2};
-        const std::array<double, 3> cf{1.0, -2.0, 1.0};
-        for (std::size_t p = 0; p < 3; ++p)
-            for (std::size_t q = 0; q < 3; ++q)
-                trip.emplace_back(static_cast<int>(idx[p]), static_cast<int>(idx[q]), lam * cf[p] * cf[q]);
-    };
-    for (std::size_t c = 0; c < nc; ++c)
-        for (std::size_t t = 1; t + 1 < nt; ++t) add_diff((t - 1) * nc + c, t * nc + c, (t + 1) * nc + c);
-    for (std::size_t t = 0; t < nt; ++t)
-        for (std::size_t c = 1; c + 1 < nc; ++c) add_diff(t * nc + c - 1, t * nc + c, t * nc + c + 1);
-    const double ridge = 1e-6 * (wsum > 0.0 ? wsum : 1.0) / static_cast<double>(m);
-    for (std::size_t k = 0; k < m; ++k) trip.emplace_back(static_cast<int>(k), static_cast<int>(k), ridge);
-    Eigen::SparseMatrix<double> a(static_cast<Eigen::Index>(m), static_cast<Eigen::Index>(m));
-    a.setFromTriplets(trip.begin(), trip.end());
-    Eigen::SimplicialLDLT<Eigen::SparseMatrix<double>> solver(a);
-    std::vector<double> out(m, ybar);
-    if (solver.info() != Eigen::Success) return out;
-    const Eigen::VectorXd x = solver.solve(rhs);
-    if (solver.info() != Eigen::Success) return out;
-    for (std::size_t k = 0; k < m; ++k)
-        if (std::isfinite(x[static_cast<Eigen::Index>(k)])) out[k] += x[static_cast<Eigen::Index>(k)];
-    return out;
-}
-
-inline double learned_eval(const std::vector<double>& c, const KnotGrid& gt, const KnotGrid& gc, double tt,
-                           double conc) noexcept {
-    std::uint32_t i = 0;
-    std::uint32_t j = 0;
-    double a = 0.0;
-    double b = 0.0;
-    gt.locate(tt, i, a);
-    gc.locate(conc, j, b);
-    const std::size_t n = gc.count;
-    const double* p = c.data() + std::size_t{i} * n + j;
-    return (1.0 - a) * ((1.0 - b) * p[0] + b * p[1]) + a * ((1.0 - b) * p[n] + b * p[n + 1]);
-}
-
-// Median (L1) regression of the log medians by iteratively reweighted least squares: the
-// surface follows the dominant mode of multi-modal neighbourhoods instead of averaging
-// between modes. `iterations` = 0 gives the least-squares fit.
-inline std::vector<double> learned_fit_surface(const std::vector<LearnedBucket>& b, const std::vector<char>& use,
-                                               const KnotGrid& gt, const KnotGrid& gc, double lambda,
-                                               std::uint32_t iterations) {
-    std::vector<double> c = learned_fit_surface_l2(b, use, gt, gc, lambda);
-    if (iterations == 0) return c;
-    std::vector<LearnedBucket> rw = b;
-    for (std::uint32_t it = 0; it < iterations; ++it) {
-        for (std::size_t i = 0; i < b.size(); ++i) {
-            if (!use[i]) continue;
-            const double r = std::abs(b[i].y - learned_eval(c, gt, gc, b[i].tt, b[i].conc));
-            rw[i].w = b[i].w / std::max(r, 0.01);
-        }
-        c = learned_fit_surface_l2(rw, use, gt, gc, lambda);
-    }
-    return c;
-}
-
-// Weighted quantile function of (value, weight) pairs at `levels` evenly spaced levels,
-// interpolated between the weight midpoints; values come back exponentiated.
-inline void learned_quantiles(std::vector<std::pair<double, double>>& v, std::uint32_t levels, double* out) {
-    std::sort(v.begin(), v.end());
-    double total = 0.0;
-    for (const auto& p : v) total += p.second;
-    std::vector<double> mid(v.size());
-    double cum = 0.0;
-    for (std::size_t i = 0; i < v.size(); ++i) {
-        mid[i] = (cum + 0.5 * v[i].second) / total;
-        cum += v[i].second;
-    }
-    std::size_t k = 0;
-    for (std::uint32_t l = 0; l < levels; ++l) {
-        const double p = static_cast<double>(l) / static_cast<double>(levels - 1);
-        double val = 0.0;
-        if (l == 0) {
-            val = v.front().first;
-        } else if (l + 1 == levels) {
-            val = v.back().first;
-        } else if (p <= mid.front()) {
-            val = v.front().first;
-        } else if (p >= mid.back()) {
-            val = v.back().first;
-        } else {
-            while (k + 1 < mid.size() && mid[k + 1] < p) ++k;
-            const double span = mid[k + 1] - mid[k];
-            const double f = span > 0.0 ? (p - mid[k]) / span : 0.0;
-            val = v[k].first + f * (v[k + 1].first - v[k].first);
-        }
-        out[l] = std::exp(val);
-    }
-    for (std::uint32_t l = 1; l < levels; ++l) out[l] = std::max(out[l], out[l - 1]);
-}
-
-inline double learned_weighted_quantile(std::vector<std::pair<double, double>> v, double p) {
-    std::sort(v.begin(), v.end());
-    double total = 0.0;
-    for (const auto& x : v) total += x.second;
-    double cum = 0.0;
-    for (const auto& x : v) {
-        cum += x.second;
-        if (cum >= p * total) return x.first;
-    }
-    return v.back().first;
-}
-
-/// Fits one table (see the file comment). Throws profile_error for an empty table.
-inline LearnedTable fit_learned_table(const ProfileTable& t, TableKind kind, const RooflineTerms& roof,
-                                      const LearnedFitOptions& opt) {
-    opt.validate();
-    if (t.empty()) throw profile_error("learned model: table " + std::string(table_name(kind)) + " has no buckets");
-    LearnedTable out;
-    out.table = kind;
-    out.buckets = t.size();
-    out.samples = t.num_samples();
-    out.levels = opt.quantile_levels;
-    out.tt_min = t.tt_min();
-    out.tt_max = t.tt_max();
-    out.conc_min = t.conc_min();
-    out.conc_max = t.conc_max();
-    const std::size_t n = t.size();
-    std::vector<LearnedBucket> b(n);
-    std::vector<double> medians(n);
-    std::vector<float> tmp;
-    std::vector<double> distinct_tt;
-    std::vector<double> distinct_conc;
-    for (std::size_t i = 0; i < n; ++i) {
-        medians[i] = learned_median(t.samples(i), tmp);
-        b[i] = {static_cast<double>(t.tt(i)), static_cast<double>(t.conc(i)), learned_log(medians[i]),
-                static_cast<double>(std::min(t.count(i), opt.weight_cap))};
-        distinct_tt.push_back(b[i].tt);
-        distinct_conc.push_back(b[i].conc);
-    }
-    for (auto* d : {&distinct_tt, &distinct_conc}) {
-        std::sort(d->begin(), d->end());
-        d->erase(std::unique(d->begin(), d->end()), d->end());
-    }
-    const auto n_conc = static_cast<std::uint32_t>(
-        std::clamp<std::size_t>(std::min<std::size_t>(distinct_conc.size(), opt.conc_knots), 2, 128));
-    out.conc_grid = KnotGrid::spanning(out.conc_min, out.conc_max, n_conc);
-
-    // Cross-validation over (token knots, penalty): folds of buckets, weighted mean
-    // absolute log error of the held-out medians.
-    std::vector<std::uint32_t> tt_choices;
-    for (std::uint32_t k = 8; k <= opt.max_tt_knots; k *= 2)
-        tt_choices.push_back(std::min<std::uint32_t>(k, static_cast<std::uint32_t>(
-                                                            std::max<std::size_t>(2, distinct_tt.size()))));
-    if (tt_choices.empty()) tt_choices.push_back(std::min<std::uint32_t>(opt.max_tt_knots, 8));
-    std::sort(tt_choices.begin(), tt_choices.end());
-    tt_choices.erase(std::unique(tt_choices.begin(), tt_choices.end()), tt_choices.end());
-    const std::array<double, 3> lambdas{0.1, 1.0, 10.0};
-    const std::uint32_t folds = n >= 2 * std::size_t{opt.folds} ? opt.folds : 0;
-    std::vector<std::uint32_t> fold(n, 0);
-    if (folds != 0) {
-        std::vector<std::size_t> order(n);
-        for (std::size_t i = 0; i < n; ++i) order[i] = i;
-        Rng rng(opt.seed ^ 0xA5A5A5A5ULL ^ (static_cast<std::uint64_t>(kind) << 32U));
-        for (std::size_t i = n; i > 1; --i) std::swap(order[i - 1], order[uniform_index(rng, i)]);
-        for (std::size_t i = 0; i < n; ++i) fold[order[i]] = static_cast<std::uint32_t>(i % folds);
-    }
-    std::vector<double> cv_pred(n, 0.0);
-    double best_loss = std::numeric_limits<double>::infinity();
-    KnotGrid best_tt = KnotGrid::spanning(out.tt_min, out.tt_max, tt_choices.front());
-    double best_lambda = 1.0;
-    if (folds != 0) {
-        std::vector<double> pred(n);
-        std::vector<char> use(n);
-        for (std::uint32_t k : tt_choices) {
-            const KnotGrid gt = KnotGrid::spanning(out.tt_min, out.tt_max, k);
-            for (double lam : lambdas) {
-                for (std::uint32_t f = 0; f < folds; ++f) {
-                    for (std::size_t i = 0; i < n; ++i) use[i] = fold[i] != f;
-                    LearnedTable probe;
-                    probe.tt_grid = gt;
-                    probe.conc_grid = out.conc_grid;
-                    probe.log_median = learned_fit_surface(b, use, gt, out.conc_grid, lam, opt.l1_iterations);
-                    for (std::size_t i = 0; i < n; ++i)
-                        if (!use[i]) pred[i] = probe.surface(b[i].tt, b[i].conc);
-                }
-                double loss = 0.0;
-                double wsum = 0.0;
-                for (std::size_t i = 0; i < n; ++i) {
-                    loss += b[i].w * std::abs(pred[i] - b[i].y);
-                    wsum += b[i].w;
-                }
-                loss /= wsum;
-                if (loss < best_loss - 1e-12) {
-                    best_loss = loss;
-                    best_tt = gt;
-                    best_lambda = lam;
-                    cv_pred = pred;
-                }
-            }
-        }
-    }
-    out.tt_grid = best_tt;
-    out.lambda = best_lambda;
-    out.log_median =
-        learned_fit_surface(b, std::vector<char>(n, 1), out.tt_grid, out.conc_grid, out.lambda, opt.l1_iterations);
-    if (folds == 0) {
-        for (std::size_t i = 0; i < n; ++i) cv_pred[i] = out.surface(b[i].tt, b[i].conc);
-        best_loss = 0.0;
-    }
-    out.cv_abs_log_error = best_loss;
-
-    // Edge trend: median (µs) ~ a + slope * FLOPs over the largest-tt buckets.
-    {
-        std::vector<std::size_t> idx(n);
-        for (std::size_t i = 0; i < n; ++i) idx[i] = i;
-        std::sort(idx.begin(), idx.end(), [&](std::size_t x, std::size_t y) { return b[x].tt > b[y].tt; });
-        auto line = [&](std::size_t m) {
-            double sw = 0, sx = 0, sy = 0, sxx = 0, sxy = 0;
-            for (std::size_t k = 0; k < m; ++k) {
-                const std::size_t i = idx[k];
-                const double x = roof.flops(b[i].tt, b[i].conc);
-                const double w = b[i].w;
-                sw += w;
-                sx += w * x;
-                sy += w * medians[i];
-                sxx += w * x * x;
-                sxy += w * x * medians[i];
-            }
-            const double den = sw * sxx - sx * sx;
-            return den > 0.0 ? (sw * sxy - sx * sy) / den : 0.0;
-        };
-        // Theil-Sen over the edge buckets: the median of pairwise slopes, robust to a
-        // multi-modal edge bucket (a least-squares line through the A40 decode edge is
-        // pulled 10x steeper by its bimodal last bucket).
-        auto theil_sen = [&](std::size_t m) {
-            std::vector<double> slopes;
-            slopes.reserve(m * (m - 1) / 2);
-            for (std::size_t p = 0; p < m; ++p) {
-                for (std::size_t q = p + 1; q < m; ++q) {
-                    const std::size_t i = idx[p];
-                    const std::size_t j = idx[q];
-                    const double dx = roof.flops(b[i].tt, b[i].conc) - roof.flops(b[j].tt, b[j].conc);
-                    if (std::abs(dx) > 0.0) slopes.push_back((medians[i] - medians[j]) / dx);
-                }
-            }
-            if (slopes.empty()) return 0.0;
-            std::nth_element(slopes.begin(), slopes.begin() + static_cast<std::ptrdiff_t>(slopes.size() / 2),
-                             slopes.end());
-            return slopes[slopes.size() / 2];
-        };
-        const std::size_t m = std::min<std::size_t>(
-            std::min(n, std::max<std::size_t>(8, static_cast<std::size_t>(std::ceil(opt.edge_fraction * n)))), 400);
-        double slope = theil_sen(m);
-        if (!(slope > 0.0) || !std::isfinite(slope)) slope = line(n);
-        if (!(slope > 0.0) || !std::isfinite(slope)) {
-            // Flat or falling data: latency proportional to FLOPs at the edge (compute-bound).
-            const std::size_t i = idx.front();
-            const double f = roof.flops(b[i].tt, b[i].conc);
-            slope = f > 0.0 ? medians[i] / f : 0.0;
-        }
-        out.edge_slope = std::isfinite(slope) && slope > 0.0 ? slope : 0.0;
-    }
-
-    // Conformal residuals by region: boundaries at weighted quantiles of bucket tt / conc.
-    {
-        std::vector<std::pair<double, double>> tw;
-        std::vector<std::pair<double, double>> cw;
-        for (const auto& x : b) {
-            tw.emplace_back(x.tt, 1.0);
-            cw.emplace_back(x.conc, 1.0);
-        }
-        auto bounds = [](const std::vector<std::pair<double, double>>& v, std::initializer_list<double> ps) {
-            std::vector<double> out_b;
-            for (double p : ps) {
-                const double q = learned_weighted_quantile(v, p);
-                if (out_b.empty() || q > out_b.back()) out_b.push_back(q);
-            }
-            return out_b;
-        };
-        out.tt_bounds = n >= 40 ? bounds(tw, {0.25, 0.5, 0.75}) : std::vector<double>{};
-        out.conc_bounds = n >= 40 ? bounds(cw, {1.0 / 3.0, 2.0 / 3.0}) : std::vector<double>{};
-        const std::size_t regions = out.regions();
-        std::vector<std::vector<std::pair<double, double>>> res(regions);
-        std::vector<std::pair<double, double>> all;
-        std::vector<std::size_t> region_buckets(regions, 0);
-        for (std::size_t i = 0; i < n; ++i) {
-            const auto s = t.samples(i);
-            const double w = b[i].w / static_cast<double>(s.size());
-            const auto rt = static_cast<std::size_t>(
-                std::upper_bound(out.tt_bounds.begin(), out.tt_bounds.end(), b[i].tt) - out.tt_bounds.begin());
-            const auto rc = static_cast<std::size_t>(
-                std::upper_bound(out.conc_bounds.begin(), out.conc_bounds.end(), b[i].conc) - out.conc_bounds.begin());
-            const std::size_t r = rt * (out.conc_bounds.size() + 1) + rc;
-            ++region_buckets[r];
-            for (float v : s) {
-                const double lr = learned_log(v) - cv_pred[i];
-                res[r].emplace_back(lr, w);
-                all.emplace_back(lr, w);
-            }
-        }
-        out.ratio_quantiles.assign(regions * out.levels, 1.0);
-        std::vector<double> pooled(out.levels);
-        learned_quantiles(all, out.levels, pooled.data());
-        for (std::size_t r = 0; r < regions; ++r) {
-            double* dst = out.ratio_quantiles.data() + r * out.levels;
-            if (region_buckets[r] >= 5 && res[r].size() >= 30)
-                learned_quantiles(res[r], out.levels, dst);
-            else
-                std::copy(pooled.begin(), pooled.end(), dst);
-        }
-    }
-    return out;
-}
 
 struct LearnedState {
     ModelConfig model;
@@ -648,8 +285,7 @@ inline double learned_get_double(std::string_view name, simdjson::dom::element e
 inline simdjson::dom::element learned_field(std::string_view name, simdjson::dom::object o, std::string_view key,
                                             const std::string& where) {
     simdjson::dom::element e;
-    if (o[key].get(e) != simdjson::SUCCESS)
-        learned_fail(name, where + " has no \"" + std::string(key) + "\"");
+    if (o[key].get(e) != simdjson::SUCCESS) learned_fail(name, where + " has no \"" + std::string(key) + "\"");
     return e;
 }
 
@@ -661,7 +297,8 @@ inline std::vector<double> learned_get_array(std::string_view name, simdjson::do
     std::vector<double> out;
     out.reserve(a.size());
     std::size_t i = 0;
-    for (simdjson::dom::element x : a) out.push_back(learned_get_double(name, x, where + "[" + std::to_string(i++) + "]"));
+    for (simdjson::dom::element x : a)
+        out.push_back(learned_get_double(name, x, where + "[" + std::to_string(i++) + "]"));
     return out;
 }
 
@@ -670,7 +307,8 @@ inline KnotGrid learned_read_grid(std::string_view name, simdjson::dom::element 
     KnotGrid g;
     g.first = learned_get_double(name, learned_field(name, o, "first", where), where + ".first");
     g.step = learned_get_double(name, learned_field(name, o, "step", where), where + ".step");
-    g.count = static_cast<std::uint32_t>(pack_get_uint(name, learned_field(name, o, "count", where), where + ".count", 512));
+    g.count =
+        static_cast<std::uint32_t>(pack_get_uint(name, learned_field(name, o, "count", where), where + ".count", 512));
     if (!(g.step > 0.0)) learned_fail(name, where + ".step must be positive");
     if (g.count < 2) learned_fail(name, where + ".count must be at least 2");
     return g;
@@ -682,23 +320,6 @@ inline KnotGrid learned_read_grid(std::string_view name, simdjson::dom::element 
 /// keep their own coverage counters; not for concurrent sample() on one object.
 class LearnedLatencyModel {
 public:
-    /// Fits every table of `store` (throws profile_error for a store without tables).
-    [[nodiscard]] static LearnedLatencyModel fit(const ProfileStore& store, const LearnedFitOptions& options = {},
-                                                 std::string source = {}) {
-        options.validate();
-        auto s = std::make_shared<detail::LearnedState>();
-        s->model = store.model_config();
-        s->gpu_model = store.gpu_model();
-        s->source = std::move(source);
-        s->roof = RooflineTerms::from(s->model);
-        s->fit = options;
-        for (TableKind k : all_table_kinds)
-            if (const ProfileTable* t = store.table(k); t && !t->empty())
-                s->tables.push_back(detail::fit_learned_table(*t, k, s->roof, options));
-        detail::learned_pick_phases(*s, s->source.empty() ? "<fit>" : s->source);
-        return LearnedLatencyModel(std::move(s));
-    }
-
     /// Parses a model file's text; `name` labels errors. Throws profile_error naming the
     /// field and the fix.
     [[nodiscard]] static LearnedLatencyModel parse(std::string_view json, std::string_view name = "<memory>");
@@ -791,8 +412,9 @@ public:
         pack_append_json_string(out, s.gpu_model);
         out += ",\n  \"model_name\": ";
         pack_append_json_string(out, s.model.model_name);
-        out += ",\n  \"fit\": {\"folds\": " + std::to_string(s.fit.folds) + ", \"seed\": " + std::to_string(s.fit.seed) +
-               ", \"weight_cap\": " + std::to_string(s.fit.weight_cap) + ", \"edge_fraction\": ";
+        out += ",\n  \"fit\": {\"folds\": " + std::to_string(s.fit.folds) +
+               ", \"seed\": " + std::to_string(s.fit.seed) + ", \"weight_cap\": " + std::to_string(s.fit.weight_cap) +
+               ", \"edge_fraction\": ";
         learned_append_double(out, s.fit.edge_fraction);
         out += "},\n  \"roofline\": {\"flops_per_token\": ";
         learned_append_double(out, s.roof.flops_per_token);
@@ -861,6 +483,7 @@ public:
     }
 
 private:
+    friend LearnedLatencyModel fit_learned_model(const ProfileStore&, const LearnedFitOptions&, std::string);
     explicit LearnedLatencyModel(std::shared_ptr<const detail::LearnedState> s) : m_state(std::move(s)) {}
 
     [[nodiscard]] const detail::LearnedTable& table_of(Phase p) const noexcept {
@@ -933,7 +556,8 @@ inline LearnedLatencyModel LearnedLatencyModel::parse(std::string_view json, std
             s->fit.edge_fraction = learned_get_double(name, v, "fit.edge_fraction");
     }
     {
-        const simdjson::dom::object r = pack_get_object(name, learned_field(name, top, "roofline", "the file"), "roofline");
+        const simdjson::dom::object r =
+            pack_get_object(name, learned_field(name, top, "roofline", "the file"), "roofline");
         s->roof.flops_per_token =
             learned_get_double(name, learned_field(name, r, "flops_per_token", "roofline"), "roofline.flops_per_token");
         s->roof.flops_per_request = learned_get_double(name, learned_field(name, r, "flops_per_request", "roofline"),
@@ -968,8 +592,10 @@ inline LearnedLatencyModel LearnedLatencyModel::parse(std::string_view json, std
         t.tt_grid = learned_read_grid(name, learned_field(name, o, "tt_knots", where), where + ".tt_knots");
         t.conc_grid = learned_read_grid(name, learned_field(name, o, "conc_knots", where), where + ".conc_knots");
         const simdjson::dom::object r = pack_get_object(name, learned_field(name, o, "range", where), where + ".range");
-        t.tt_min = learned_get_double(name, learned_field(name, r, "tt_min", where + ".range"), where + ".range.tt_min");
-        t.tt_max = learned_get_double(name, learned_field(name, r, "tt_max", where + ".range"), where + ".range.tt_max");
+        t.tt_min =
+            learned_get_double(name, learned_field(name, r, "tt_min", where + ".range"), where + ".range.tt_min");
+        t.tt_max =
+            learned_get_double(name, learned_field(name, r, "tt_max", where + ".range"), where + ".range.tt_max");
         t.conc_min =
             learned_get_double(name, learned_field(name, r, "conc_min", where + ".range"), where + ".range.conc_min");
         t.conc_max =
@@ -979,20 +605,23 @@ inline LearnedLatencyModel LearnedLatencyModel::parse(std::string_view json, std
         t.edge_slope = learned_get_double(name, learned_field(name, o, "edge_slope_us_per_flop", where),
                                           where + ".edge_slope_us_per_flop");
         if (t.edge_slope < 0.0) learned_fail(name, where + ".edge_slope_us_per_flop must be non-negative");
-        t.log_median = learned_get_array(name, learned_field(name, o, "log_median_us", where), where + ".log_median_us");
+        t.log_median =
+            learned_get_array(name, learned_field(name, o, "log_median_us", where), where + ".log_median_us");
         if (t.log_median.size() != std::size_t{t.tt_grid.count} * t.conc_grid.count)
             learned_fail(name, where + ".log_median_us has " + std::to_string(t.log_median.size()) +
                                    " values; tt_knots.count x conc_knots.count = " +
                                    std::to_string(std::size_t{t.tt_grid.count} * t.conc_grid.count));
         for (double v : t.log_median)
-            if (std::abs(v) > 60.0) learned_fail(name, where + ".log_median_us holds " + std::to_string(v) +
-                                                       "; log microseconds must lie in [-60, 60]");
+            if (std::abs(v) > 60.0)
+                learned_fail(name, where + ".log_median_us holds " + std::to_string(v) +
+                                       "; log microseconds must lie in [-60, 60]");
         t.tt_bounds = learned_get_array(name, learned_field(name, o, "tt_bounds", where), where + ".tt_bounds");
         t.conc_bounds = learned_get_array(name, learned_field(name, o, "conc_bounds", where), where + ".conc_bounds");
         for (const auto* bv : {&t.tt_bounds, &t.conc_bounds}) {
             if (bv->size() > 64) learned_fail(name, where + ": at most 64 region bounds per axis");
             for (std::size_t i = 1; i < bv->size(); ++i)
-                if (!((*bv)[i] > (*bv)[i - 1])) learned_fail(name, where + ": region bounds must be strictly ascending");
+                if (!((*bv)[i] > (*bv)[i - 1]))
+                    learned_fail(name, where + ": region bounds must be strictly ascending");
         }
         t.levels = static_cast<std::uint32_t>(
             pack_get_uint(name, learned_field(name, o, "quantile_levels", where), where + ".quantile_levels", 1025));
@@ -1001,8 +630,8 @@ inline LearnedLatencyModel LearnedLatencyModel::parse(std::string_view json, std
         if (learned_field(name, o, "ratio_quantiles", where).get_array().get(rq) != simdjson::SUCCESS)
             learned_fail(name, where + ".ratio_quantiles must be an array of arrays");
         if (rq.size() != t.regions())
-            learned_fail(name, where + ".ratio_quantiles has " + std::to_string(rq.size()) + " regions; the bounds make " +
-                                   std::to_string(t.regions()));
+            learned_fail(name, where + ".ratio_quantiles has " + std::to_string(rq.size()) +
+                                   " regions; the bounds make " + std::to_string(t.regions()));
         std::size_t ri = 0;
         for (simdjson::dom::element re : rq) {
             const std::string rw = where + ".ratio_quantiles[" + std::to_string(ri++) + "]";

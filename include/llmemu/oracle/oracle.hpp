@@ -25,15 +25,12 @@
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <random>
 #include <span>
 #include <string>
 #include <utility>
 #include <vector>
 
-#include <Eigen/Core> // the least-squares fit of the tail model only
-#include <Eigen/QR>
-
+#include "llmemu/core/atomic_coverage.hpp"
 #include "llmemu/error.hpp"
 #include "llmemu/oracle/coverage.hpp"
 #include "llmemu/oracle/latency_model.hpp"
@@ -138,27 +135,44 @@ private:
         }
     }
 
+    /// Least-squares line latency = a + b * tt through the median latency of the
+    /// largest-tt buckets. Two parameters: the closed form (centred sums) is exact and
+    /// keeps a linear-algebra library out of every includer of this header.
     void fit_edge() {
         const std::size_t n = table->size();
         const std::size_t m = std::min(n, std::max<std::size_t>(8, n / 10));
         if (m < 2) return;
-        Eigen::MatrixXd x(static_cast<Eigen::Index>(m), 2);
-        Eigen::VectorXd y(static_cast<Eigen::Index>(m));
+        std::vector<double> xs(m);
+        std::vector<double> ys(m);
         std::vector<float> tmp;
         for (std::size_t j = 0; j < m; ++j) {
             const std::size_t i = n - m + j; // buckets are sorted by tt: the largest-tt ones
             const auto s = table->samples(i);
             tmp.assign(s.begin(), s.end());
             std::nth_element(tmp.begin(), tmp.begin() + static_cast<std::ptrdiff_t>(tmp.size() / 2), tmp.end());
-            x(static_cast<Eigen::Index>(j), 0) = 1.0;
-            x(static_cast<Eigen::Index>(j), 1) = static_cast<double>(table->tt(i));
-            y(static_cast<Eigen::Index>(j)) = tmp[tmp.size() / 2];
+            xs[j] = static_cast<double>(table->tt(i));
+            ys[j] = tmp[tmp.size() / 2];
         }
-        if (x.col(1).maxCoeff() == x.col(1).minCoeff()) return;
-        const Eigen::Vector2d c = x.colPivHouseholderQr().solve(y);
-        if (std::isfinite(c[0]) && std::isfinite(c[1]) && c[1] > 0.0) {
-            edge_a = c[0];
-            edge_b = c[1];
+        double x_mean = 0.0;
+        double y_mean = 0.0;
+        for (std::size_t j = 0; j < m; ++j) {
+            x_mean += xs[j];
+            y_mean += ys[j];
+        }
+        x_mean /= static_cast<double>(m);
+        y_mean /= static_cast<double>(m);
+        double sxx = 0.0;
+        double sxy = 0.0;
+        for (std::size_t j = 0; j < m; ++j) {
+            sxx += (xs[j] - x_mean) * (xs[j] - x_mean);
+            sxy += (xs[j] - x_mean) * (ys[j] - y_mean);
+        }
+        if (!(sxx > 0.0)) return; // every bucket at one tt: no slope to fit
+        const double b = sxy / sxx;
+        const double a = y_mean - b * x_mean;
+        if (std::isfinite(a) && std::isfinite(b) && b > 0.0) {
+            edge_a = a;
+            edge_b = b;
         }
     }
 };
@@ -310,39 +324,6 @@ private:
     std::unique_ptr<Arena> m_arena = std::make_unique<Arena>();
 };
 
-// Coverage counters that several threads may bump at once (relaxed atomic adds; the
-// total is the sum, so one add per draw).
-class AtomicCoverage {
-public:
-    AtomicCoverage() = default;
-    AtomicCoverage(const AtomicCoverage& o) noexcept { set(o.load()); }
-    AtomicCoverage& operator=(const AtomicCoverage& o) noexcept {
-        set(o.load());
-        return *this;
-    }
-    ~AtomicCoverage() = default;
-
-    void count(CoverageKind k) const noexcept {
-        m_count[static_cast<std::size_t>(k)].fetch_add(1, std::memory_order_relaxed);
-    }
-    [[nodiscard]] Coverage load() const noexcept {
-        Coverage c;
-        c.exact = m_count[0].load(std::memory_order_relaxed);
-        c.interpolated = m_count[1].load(std::memory_order_relaxed);
-        c.out_of_range = m_count[2].load(std::memory_order_relaxed);
-        c.total = c.exact + c.interpolated + c.out_of_range;
-        return c;
-    }
-    void set(const Coverage& c) noexcept {
-        m_count[0].store(c.exact, std::memory_order_relaxed);
-        m_count[1].store(c.interpolated, std::memory_order_relaxed);
-        m_count[2].store(c.out_of_range, std::memory_order_relaxed);
-    }
-
-private:
-    mutable std::array<std::atomic<std::uint64_t>, 3> m_count{};
-};
-
 } // namespace detail
 
 /// Draws step latencies (µs) from a ProfileStore. Copies share the immutable store and
@@ -350,7 +331,7 @@ private:
 /// safe to call from several threads on one object (lock-free memo, atomic counters); a
 /// copy per thread avoids the shared counters' cache-line traffic (bench/bench_oracle).
 template <NeighbourPolicy N = AdaptiveKNeighbours, WeightPolicy W = ShepardWeights,
-          std::uniform_random_bit_generator G = Rng>
+          uniform_random_bit_generator G = Rng>
 class LatencyOracle {
 public:
     using neighbour_policy = N;

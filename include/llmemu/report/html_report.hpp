@@ -14,7 +14,8 @@
 ///   one shows its requests in flight, from the request start times and latencies);
 /// - the step-latency histogram and the oracle coverage heatmap (`llmemu.step_latency_
 ///   histogram`, `llmemu.coverage_grid`, see step_digest.hpp);
-/// - per-replica bars for fleets (`llmemu.replicas`);
+/// - for fleets (`llmemu.fleet.per_replica`, `llmemu.fleet.pools`), per-replica bars, each
+///   replica's running requests over time and the pools' table;
 /// - for sweep CSVs, latency and throughput against request rate with the SLO lines and
 ///   the sustainable rate; for validation CSVs, the error table (LLM-Emu's Table 1).
 /// Every curve is down-sampled to at most ReportOptions::max_points points (time series
@@ -36,6 +37,7 @@
 #include <nlohmann/json.hpp>
 
 #include "llmemu/metrics/bench_result.hpp"
+#include "llmemu/metrics/sustainable_rate.hpp"
 #include "llmemu/report/inputs.hpp"
 #include "llmemu/report/svg_chart.hpp"
 #include "llmemu/version.hpp"
@@ -265,6 +267,25 @@ inline Points report_summary_quantiles(const nlohmann::json& r, const std::strin
     return pts;
 }
 
+/// (value, percent) points from `llmemu.latency_quantiles` (latency_quantiles.hpp) of a
+/// result, or none. Throws when its arrays do not pair up.
+inline Points report_digest_quantiles(const nlohmann::json& r, std::string_view metric, const std::string& source) {
+    Points pts;
+    const nlohmann::json* q = report_find(r, {"llmemu", "latency_quantiles"});
+    if (q == nullptr || !q->is_object()) return pts;
+    const std::string key = std::string(metric) + "_ms";
+    const auto percents = report_array(report_find(*q, {"percents"}));
+    const auto values = report_array(report_find(*q, {key.c_str()}));
+    if (!percents || !values || values->empty()) return pts;
+    if (values->size() != percents->size())
+        report_fail(source + ": llmemu.latency_quantiles." + key + " has " + std::to_string(values->size()) +
+                    " values but percents has " + std::to_string(percents->size()) + "; regenerate the result");
+    for (std::size_t i = 0; i < values->size(); ++i)
+        if (std::isfinite((*values)[i]) && std::isfinite((*percents)[i]))
+            pts.emplace_back((*values)[i], (*percents)[i]);
+    return pts;
+}
+
 /// A time series: times (s) and named columns of the same length.
 struct TimeSeries {
     std::vector<double> t;
@@ -362,7 +383,7 @@ inline Report build_report(const std::vector<ReportInput>& inputs, const ReportO
     const std::size_t maxp = std::max<std::size_t>(opt.max_points, 8);
     const std::size_t qpoints = (maxp % 2 == 1 ? maxp : maxp - 1) < 501 ? (maxp % 2 == 1 ? maxp : maxp - 1) : 501;
 
-    std::vector<const ReportInput*> results, ts_csvs, sweeps, validations;
+    std::vector<const ReportInput*> results, ts_csvs, sweeps, validations, request_validations;
     std::map<const ReportInput*, std::size_t> colour;
     std::size_t next_colour = 0;
     for (const auto& in : inputs) {
@@ -380,6 +401,9 @@ inline Report build_report(const std::vector<ReportInput>& inputs, const ReportO
             break;
         case InputKind::validation_csv:
             validations.push_back(&in);
+            break;
+        case InputKind::validation_requests:
+            request_validations.push_back(&in);
             break;
         }
     }
@@ -403,8 +427,12 @@ inline Report build_report(const std::vector<ReportInput>& inputs, const ReportO
                 card.fields.emplace_back("workload", report_text(*v));
             std::string load;
             if (const auto* v = report_find(j, {"num_prompts"})) load += report_text(*v) + " prompts";
-            if (const auto* v = report_find(j, {"request_rate"}))
-                load += std::string(load.empty() ? "" : ", ") + "request rate " + report_text(*v) + " req/s";
+            if (const auto* v = report_find(j, {"ramp_up_strategy"}); v != nullptr && v->is_string())
+                load += std::string(load.empty() ? "" : ", ") + report_text(*v) + " ramp-up from " +
+                        report_text(j.value("ramp_up_start_rps", nlohmann::json())) + " to " +
+                        report_text(j.value("ramp_up_end_rps", nlohmann::json())) + " req/s";
+            else if (const auto* r = report_find(j, {"request_rate"}))
+                load += std::string(load.empty() ? "" : ", ") + "request rate " + report_text(*r) + " req/s";
             if (const auto* v = report_find(j, {"burstiness"}); v != nullptr && v->is_number())
                 load += ", burstiness " + report_text(*v);
             if (!load.empty()) card.fields.emplace_back("load", load);
@@ -423,7 +451,22 @@ inline Report build_report(const std::vector<ReportInput>& inputs, const ReportO
             if (const auto* v = report_find(j, {"date"})) run += std::string(run.empty() ? "" : ", ") + report_text(*v);
             if (!run.empty()) card.fields.emplace_back("run", run);
         } else {
-            card.fields.emplace_back("rows", std::to_string(in->table.rows.size()));
+            if (in->kind == InputKind::validation_requests) {
+                for (const char* side : {"real", "emu"})
+                    if (const auto* v = report_find(in->json, {side}); v != nullptr && v->is_object()) {
+                        std::string text;
+                        if (const auto* x = report_find(*v, {"source"})) text = report_text(*x);
+                        if (const auto* x = report_find(*v, {"requests"}))
+                            text += " (" + report_text(*x) + " requests" +
+                                    (report_number(*v, {"failed"}).value_or(0) > 0
+                                         ? ", " + report_text(*report_find(*v, {"failed"})) + " failed"
+                                         : std::string()) +
+                                    ")";
+                        card.fields.emplace_back(std::string(side) == "real" ? "real" : "emulated", text);
+                    }
+            } else {
+                card.fields.emplace_back("rows", std::to_string(in->table.rows.size()));
+            }
         }
         rep.configs.push_back(std::move(card));
     }
@@ -513,6 +556,7 @@ inline Report build_report(const std::vector<ReportInput>& inputs, const ReportO
             c.title = std::string("CDF of ") + m.title;
             c.y = {"requests at or below (%)", false, 0.0, 100.0};
             bool from_summary = false;
+            bool from_digest = false;
             double lo = std::numeric_limits<double>::infinity(), hi = 0.0;
             for (const ReportInput* r : results) {
                 Series s;
@@ -520,6 +564,9 @@ inline Report build_report(const std::vector<ReportInput>& inputs, const ReportO
                 s.colour = colour[r];
                 if (auto vals = report_metric_values(r->json, m.key)) {
                     s.points = quantile_curve(std::move(*vals), qpoints);
+                } else if (Points q = report_digest_quantiles(r->json, m.key, r->source); !q.empty()) {
+                    s.points = std::move(q);
+                    from_digest = true;
                 } else {
                     s.points = report_summary_quantiles(r->json, m.key);
                     s.style = Series::Style::markers;
@@ -541,8 +588,10 @@ inline Report build_report(const std::vector<ReportInput>& inputs, const ReportO
                        " (ms" + (log ? ", log scale" : "") + ")",
                    log, std::nullopt, std::nullopt};
             if (m.slo) c.lines.push_back({true, *m.slo, "SLO " + svg_label(*m.slo) + " ms", 6});
-            c.note = from_summary ? "Markers: results without per-request lists (only their median and pNN)."
-                                  : "From the per-request lists of each result.";
+            c.note = from_summary  ? "Markers: results without per-request lists (only their median and pNN)."
+                     : from_digest ? "Results without per-request lists: from their run's latency digests "
+                                     "(llmemu.latency_quantiles, 1% steps)."
+                                   : "From the per-request lists of each result.";
             if (std::any_of(c.series.begin(), c.series.end(), [](const Series& s) { return !s.points.empty(); }))
                 sec.charts.push_back(std::move(c));
         }
@@ -694,67 +743,136 @@ inline Report build_report(const std::vector<ReportInput>& inputs, const ReportO
         if (!sec.charts.empty() || !sec.heatmaps.empty()) rep.sections.push_back(std::move(sec));
     }
 
-    // ---- fleets: per-replica bars ----
+    // ---- fleets: per-replica bars, per-replica time series, pools ----
     {
         Section sec;
         sec.id = "fleet";
         sec.title = "Replicas";
-        sec.note = "Per-replica sections of fleet results (llmemu.replicas).";
-        auto get = [](const nlohmann::json& rep_j, std::initializer_list<const char*> keys) -> std::optional<double> {
-            for (const char* k : keys) {
-                if (auto v = report_number(rep_j, {k})) return v;
-                if (auto v = report_number(rep_j, {"engine_stats", k})) return v;
-            }
-            return std::nullopt;
-        };
+        sec.note = "Per-replica sections of fleet results (llmemu.fleet.per_replica, written by llmemu simulate "
+                   "--replicas N or --data-parallel-size N): requests routed to each replica, its peak KV-cache "
+                   "usage, prefix-cache hit rate and mean TTFT.";
         struct Metric {
             const char* id;
             const char* title;
             const char* ylabel;
         };
-        const Metric ms[] = {{"fleet_load", "Requests per replica", "requests"},
+        const Metric ms[] = {{"fleet_load", "Requests routed per replica", "requests"},
                              {"fleet_kv", "Peak KV-cache usage per replica", "KV-cache usage (%)"},
-                             {"fleet_hit", "Prefix-cache hit rate per replica", "hit rate (%)"}};
+                             {"fleet_hit", "Prefix-cache hit rate per replica", "hit rate (%)"},
+                             {"fleet_ttft", "Mean TTFT per replica", "mean TTFT (ms)"}};
+        auto per_replica = [](const ReportInput* r) {
+            const nlohmann::json* a = report_find(r->json, {"llmemu", "fleet", "per_replica"});
+            return a != nullptr && a->is_array() && !a->empty() ? a : nullptr;
+        };
         std::size_t nrep = 0;
+        std::size_t fleets = 0;
         for (const ReportInput* r : results)
-            if (const auto* a = report_find(r->json, {"llmemu", "replicas"}); a != nullptr && a->is_array())
+            if (const auto* a = per_replica(r)) {
                 nrep = std::max(nrep, a->size());
+                ++fleets;
+            }
         for (const Metric& m : ms) {
             if (nrep == 0) break;
+            const std::string id = m.id;
             Chart c;
-            c.id = m.id;
+            c.id = id;
             c.title = m.title;
             c.x = {"replica", false, std::nullopt, std::nullopt};
-            c.y = {m.ylabel, false, 0.0, std::string(m.id) == "fleet_load" ? std::nullopt : std::optional<double>(100)};
+            c.y = {m.ylabel, false, 0.0,
+                   id == "fleet_kv" || id == "fleet_hit" ? std::optional<double>(100) : std::nullopt};
             for (std::size_t i = 0; i < nrep; ++i) c.categories.push_back(std::to_string(i));
             for (const ReportInput* r : results) {
-                const auto* a = report_find(r->json, {"llmemu", "replicas"});
-                if (a == nullptr || !a->is_array()) continue;
+                const auto* a = per_replica(r);
+                if (a == nullptr) continue;
                 Series s;
                 s.name = r->name;
                 s.colour = colour[r];
                 s.style = Series::Style::bars;
                 for (std::size_t i = 0; i < a->size(); ++i) {
                     const nlohmann::json& x = (*a)[i];
+                    if (!x.is_object())
+                        report_fail(r->source + ": llmemu.fleet.per_replica[" + std::to_string(i) +
+                                    "] is not an object; regenerate the result with llmemu simulate --replicas N");
+                    const double idx = report_number(x, {"replica"}).value_or(static_cast<double>(i));
                     std::optional<double> v;
-                    if (std::string(m.id) == "fleet_load")
-                        v = get(x, {"requests", "num_requests", "requests_received", "completed"});
-                    else if (std::string(m.id) == "fleet_kv") {
-                        v = get(x, {"max_kv_usage", "peak_kv_usage"});
+                    if (id == "fleet_load") {
+                        v = report_number(x, {"routed"});
+                        if (!v) v = report_number(x, {"engine_stats", "requests_received"});
+                    } else if (id == "fleet_kv") {
+                        v = report_number(x, {"engine_stats", "max_kv_usage"});
                         if (v) *v *= 100.0;
+                    } else if (id == "fleet_hit") {
+                        const auto q = report_number(x, {"engine_stats", "prefix_cache_queries"});
+                        const auto h = report_number(x, {"engine_stats", "prefix_cache_hits"});
+                        if (q && h) v = *q > 0 ? *h / *q * 100.0 : 0.0;
                     } else {
-                        v = get(x, {"prefix_cache_hit_rate"});
-                        if (v) *v *= 100.0;
-                        const auto q = get(x, {"prefix_cache_queries"}), h2 = get(x, {"prefix_cache_hits"});
-                        if (!v && q && h2) v = *q > 0 ? *h2 / *q * 100.0 : 0.0;
+                        v = report_number(x, {"mean_ttft_ms"});
                     }
-                    if (v) s.points.emplace_back(static_cast<double>(i), *v);
+                    if (v) s.points.emplace_back(idx, *v);
                 }
                 if (!s.points.empty()) c.series.push_back(std::move(s));
             }
             if (!c.series.empty()) sec.charts.push_back(std::move(c));
         }
-        if (!sec.charts.empty()) rep.sections.push_back(std::move(sec));
+        // Each replica's running requests over time (one fleet result: one colour per replica).
+        if (fleets == 1)
+            for (const ReportInput* r : results) {
+                const auto* a = per_replica(r);
+                if (a == nullptr) continue;
+                Chart c;
+                c.id = "fleet_running";
+                c.title = "Running requests per replica: " + r->name;
+                c.note = "Each replica's own 1 s series (llmemu.fleet.per_replica[].timeseries).";
+                c.x = {"time since the start of the run (s)", false, 0.0, std::nullopt};
+                c.y = {"running requests", false, 0.0, std::nullopt};
+                for (std::size_t i = 0; i < a->size(); ++i) {
+                    nlohmann::json wrap;
+                    if (const auto* ts = report_find((*a)[i], {"timeseries"}); ts != nullptr)
+                        wrap["llmemu"]["timeseries"] = *ts;
+                    const auto ts = report_ts_from_json(wrap, r->source + " (replica " + std::to_string(i) + ")");
+                    if (!ts) continue;
+                    auto it = ts->cols.find("running");
+                    if (it == ts->cols.end()) continue;
+                    Points p;
+                    for (std::size_t k = 0; k < ts->t.size(); ++k)
+                        if (std::isfinite(ts->t[k]) && std::isfinite(it->second[k]))
+                            p.emplace_back(ts->t[k], it->second[k]);
+                    if (p.empty()) continue;
+                    Series s;
+                    s.name = "replica " + std::to_string(i);
+                    s.colour = i;
+                    s.toggle = "replica-" + std::to_string(i);
+                    s.points = minmax_downsample(p, maxp);
+                    c.series.push_back(std::move(s));
+                }
+                if (!c.series.empty()) sec.charts.push_back(std::move(c));
+            }
+        // Pools of a heterogeneous fleet (llmemu.fleet.pools, simulate --fleet FILE).
+        for (const ReportInput* r : results) {
+            const nlohmann::json* pools = report_find(r->json, {"llmemu", "fleet", "pools"});
+            if (pools == nullptr || !pools->is_array() || pools->empty()) continue;
+            Table t;
+            t.id = "fleet_pools_" + std::to_string(colour[r]);
+            t.title = "Pools: " + r->name;
+            t.note = "GPU-hours = replicas x tensor-parallel size x simulated hours; cost in the fleet file's "
+                     "cost_per_gpu_hour units.";
+            t.header = {"pool",           "replicas",       "profile",   "TP",  "completed",
+                        "mean TTFT (ms)", "mean TPOT (ms)", "GPU-hours", "cost"};
+            for (const auto& p : *pools) {
+                auto cell = [&](const char* k, const char* f) {
+                    const auto v = report_number(p, {k});
+                    return v ? report_fmt(f, *v) : std::string("-");
+                };
+                const nlohmann::json* name = report_find(p, {"name"});
+                const nlohmann::json* prof = report_find(p, {"profile"});
+                t.rows.push_back({name != nullptr ? report_text(*name) : "-", cell("replicas", "%.0f"),
+                                  prof != nullptr ? report_text(*prof) : "-", cell("tensor_parallel_size", "%.0f"),
+                                  cell("completed", "%.0f"), cell("mean_ttft_ms", "%.2f"), cell("mean_tpot_ms", "%.2f"),
+                                  cell("gpu_hours", "%.3f"), cell("cost", "%.2f")});
+            }
+            sec.tables.push_back(std::move(t));
+        }
+        if (!sec.charts.empty() || !sec.tables.empty()) rep.sections.push_back(std::move(sec));
     }
 
     // ---- sweeps ----
@@ -862,24 +980,18 @@ inline Report build_report(const std::vector<ReportInput>& inputs, const ReportO
                     if (auto v = mean_of(rows, "output_throughput")) s.points.emplace_back(rate, *v);
             if (!s.points.empty()) thr.series.push_back(std::move(s));
         }
-        // The sustainable rate: the highest rate such that it and every lower rate meet the
-        // SLOs on every seed (the rule `llmemu sweep --slo` prints).
+        // The sustainable rate: sustainable_rate(), the rule `llmemu sweep --slo` prints.
         Table cap;
         cap.id = sec.id + "_capacity";
         cap.title = "Sustainable request rate";
         cap.header = {"engine setting", "sustainable rate (req/s)", "first rate missing the SLOs"};
         for (std::size_t si = 0; si < settings.size() && with_att; ++si) {
-            std::optional<double> best, miss;
-            for (const auto& [rate, rows] : rows_of[settings[si]]) {
-                bool ok = true;
+            std::vector<RateAttainment> runs;
+            for (const auto& [rate, rows] : rows_of[settings[si]])
                 for (std::size_t r : rows)
-                    ok = ok && csv_number(t, r, "slo_attainment", in->source).value_or(0.0) >= opt.slo_attainment;
-                if (!ok) {
-                    miss = rate;
-                    break;
-                }
-                best = rate;
-            }
+                    runs.push_back({rate, csv_number(t, r, "slo_attainment", in->source).value_or(0.0)});
+            const SustainableRate found = sustainable_rate(std::move(runs), opt.slo_attainment);
+            const std::optional<double> best = found.rate, miss = found.first_miss;
             cap.rows.push_back({settings[si].empty() ? "(one setting)" : settings[si],
                                 best ? report_rate_text(*best) : "none of the rates",
                                 miss ? report_rate_text(*miss) : "none (try higher rates)"});
@@ -939,6 +1051,73 @@ inline Report build_report(const std::vector<ReportInput>& inputs, const ReportO
             tb.rows.push_back(std::move(cells));
         }
         sec.tables.push_back(std::move(tb));
+        rep.sections.push_back(std::move(sec));
+    }
+    // ---- per-request validation (llmemu validate --json of one real and one emulated run) ----
+    for (const ReportInput* in : request_validations) {
+        const nlohmann::json& j = in->json;
+        Section sec;
+        sec.id = "validation_" + std::to_string(rep.sections.size());
+        sec.title = "Emulated vs real, per request: " + in->name;
+        sec.note = "Per-request latency of one real and one emulated run: each statistic real and emulated, and "
+                   "the signed % error (emu - real) / real; the Kolmogorov-Smirnov distance of the distributions.";
+        Table tb;
+        tb.id = sec.id + "_table";
+        tb.title = "Latency statistics and % error";
+        tb.header = {"metric", "statistic", "real (ms)", "emulated (ms)", "error %"};
+        const std::pair<const char*, const char*> metrics[] = {{"ttft", "TTFT"}, {"tpot", "TPOT"}, {"e2e", "E2E"}};
+        const nlohmann::json& m = j["metrics"];
+        double maxabs = 0.0;
+        for (const auto& [key, label] : metrics) {
+            const nlohmann::json* stats = report_find(m, {key});
+            if (stats == nullptr || !stats->is_object()) continue;
+            for (const char* st : {"mean", "median", "p90", "p99"}) {
+                const nlohmann::json* c = report_find(*stats, {st});
+                if (c == nullptr) continue;
+                if (!c->is_object())
+                    report_fail(in->source + ": metrics." + key + "." + st +
+                                " is not an object {real, emu, pct}; give the output of llmemu validate --json");
+                auto cell = [&](const char* k, const char* f) {
+                    const auto v = report_number(*c, {k});
+                    return v ? report_fmt(f, *v) : std::string("n/a");
+                };
+                if (const auto pct = report_number(*c, {"pct"})) maxabs = std::max(maxabs, std::abs(*pct));
+                tb.rows.push_back({label, st, cell("real", "%.2f"), cell("emu", "%.2f"), cell("pct", "%+.2f")});
+            }
+        }
+        if (tb.rows.empty())
+            report_fail(in->source + ": 'metrics' has none of ttft, tpot, e2e with mean / median / p90 / p99; give "
+                                     "the output of llmemu validate --json");
+        tb.rows.push_back({"all", "max |err|", "", "", report_fmt("%.2f", maxabs)});
+        sec.tables.push_back(std::move(tb));
+        if (const auto* ks = report_find(j, {"ks"}); ks != nullptr && ks->is_object()) {
+            Table k;
+            k.id = sec.id + "_ks";
+            k.title = "Kolmogorov-Smirnov distance (0 = same distribution, 1 = disjoint)";
+            k.header = {"metric", "KS distance"};
+            for (auto it = ks->begin(); it != ks->end(); ++it)
+                k.rows.push_back({it.key() == "e2e"    ? "E2E"
+                                  : it.key() == "ttft" ? "TTFT"
+                                                       : it.key(),
+                                  it->is_number() ? report_fmt("%.4f", it->get<double>()) : "n/a"});
+            if (!k.rows.empty()) sec.tables.push_back(std::move(k));
+        }
+        if (const auto* ts = report_find(j, {"timeseries", "series"}); ts != nullptr && ts->is_object()) {
+            Table k;
+            k.id = sec.id + "_timeseries";
+            k.title = "Engine time series, real vs emulated";
+            if (const auto p = report_number(j, {"timeseries", "points"}))
+                k.note = "Means over " + report_fmt("%.0f", *p) + " common sample times.";
+            k.header = {"series", "real mean", "emulated mean", "mean |difference|"};
+            for (auto it = ts->begin(); it != ts->end(); ++it) {
+                auto cell = [&](const char* f) {
+                    const auto v = report_number(*it, {f});
+                    return v ? report_fmt("%.3f", *v) : std::string("n/a");
+                };
+                k.rows.push_back({it.key(), cell("real_mean"), cell("emu_mean"), cell("mean_abs_diff")});
+            }
+            if (!k.rows.empty()) sec.tables.push_back(std::move(k));
+        }
         rep.sections.push_back(std::move(sec));
     }
     if (rep.sections.empty())

@@ -5,7 +5,11 @@
 ///   `llmemu` section (`llmemu simulate --result-json`, `llmemu bench --result-json`);
 /// - a sweep CSV (`llmemu sweep -o`, header starting `request_rate,`);
 /// - a validation CSV (`llmemu validate --csv`, LLM-Emu's per_rate_deltas.csv, header
-///   `rate,ttft_mean_pct,...`);
+///   `rate,ttft_mean_pct,...`) or the same comparison as JSON (`llmemu validate --json` of
+///   mean-only results: {"rates": [{"rate", "ttft_mean_pct", ...}], "max_abs": {...}}), read
+///   into the same table;
+/// - a per-request validation JSON (`llmemu validate --json` of one real and one emulated
+///   run with per-request lists: {"real", "emu", "metrics", "ks", ["timeseries"]});
 /// - a per-second time series CSV (vLLM's 1 s log as LLMServingSim's runs save it:
 ///   header with `t` and at least one of running, waiting, kv_cache_pct,
 ///   prompt_throughput, gen_throughput).
@@ -15,6 +19,7 @@
 #include <cerrno>
 #include <charconv>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -55,7 +60,7 @@ struct CsvTable {
 };
 
 /// The kinds of input the report draws.
-enum class InputKind { result, sweep_csv, validation_csv, timeseries_csv };
+enum class InputKind { result, sweep_csv, validation_csv, timeseries_csv, validation_requests };
 
 /// "result JSON", "sweep CSV", ...
 constexpr const char* to_string(InputKind k) noexcept {
@@ -65,7 +70,9 @@ constexpr const char* to_string(InputKind k) noexcept {
     case InputKind::sweep_csv:
         return "sweep CSV";
     case InputKind::validation_csv:
-        return "validation CSV";
+        return "validation per rate";
+    case InputKind::validation_requests:
+        return "validation per request";
     case InputKind::timeseries_csv:
         return "time series CSV";
     }
@@ -79,9 +86,9 @@ struct ReportInput {
     /// The name curves and columns carry: the result's label, else the file's stem.
     std::string name;
     InputKind kind = InputKind::result;
-    /// The document (kind == result).
+    /// The document (kind == result, validation_requests).
     nlohmann::json json;
-    /// The table (the CSV kinds).
+    /// The table (the CSV kinds; validation_csv also from `validate --json`).
     CsvTable table;
 };
 
@@ -166,6 +173,59 @@ inline std::optional<double> csv_number(const CsvTable& t, std::size_t row, std:
     return v;
 }
 
+namespace detail {
+
+/// The per-rate comparison of `llmemu validate --json` as the table of `llmemu validate
+/// --csv` (the same columns, null as nan, the max_abs object as the last row).
+inline CsvTable report_validation_table(const nlohmann::json& j, const std::string& source) {
+    static const char* const cols[] = {"ttft_mean_pct", "tpot_mean_pct", "itl_mean_pct", "e2e_mean_pct", "tps_pct"};
+    CsvTable t;
+    t.header = {"rate"};
+    for (const char* c : cols) t.header.emplace_back(c);
+    auto row = [&](const nlohmann::json& r, const std::string& where, std::string rate) {
+        if (!r.is_object())
+            report_fail(source + ": " + where + " is not an object; give the output of llmemu validate --json");
+        std::vector<std::string> cells{std::move(rate)};
+        for (const char* c : cols) {
+            const auto it = r.find(c);
+            if (it == r.end() || it->is_null())
+                cells.emplace_back("nan");
+            else if (it->is_number()) {
+                char buf[64];
+                std::snprintf(buf, sizeof buf, "%.17g", it->get<double>());
+                cells.emplace_back(buf);
+            } else
+                report_fail(source + ": " + where + "." + c +
+                            " is not a number or null; give the output of llmemu "
+                            "validate --json");
+        }
+        t.rows.push_back(std::move(cells));
+        t.lines.push_back(1);
+    };
+    const nlohmann::json& rates = j["rates"];
+    for (std::size_t i = 0; i < rates.size(); ++i) {
+        const std::string where = "rates[" + std::to_string(i) + "]";
+        const nlohmann::json* rate = rates[i].is_object() && rates[i].contains("rate") ? &rates[i]["rate"] : nullptr;
+        std::string rate_text;
+        if (rate != nullptr && rate->is_number()) {
+            char buf[64];
+            std::snprintf(buf, sizeof buf, "%g", rate->get<double>());
+            rate_text = buf;
+        } else if (rate != nullptr && rate->is_string() && rate->get<std::string>() == "inf")
+            rate_text = "inf";
+        else
+            report_fail(source + ": " + where +
+                        " has no 'rate' (a number or \"inf\"); give the output of llmemu "
+                        "validate --json");
+        row(rates[i], where, std::move(rate_text));
+    }
+    row(j["max_abs"], "max_abs", "max_abs");
+    if (t.rows.size() < 2) report_fail(source + ": 'rates' is empty; compare at least one rate with llmemu validate");
+    return t;
+}
+
+} // namespace detail
+
 /// Recognises and parses one input from its text. Throws report_error naming `source`
 /// when the text is not JSON/CSV of a known kind.
 inline ReportInput parse_report_input(std::string_view text, const std::string& source) {
@@ -181,9 +241,22 @@ inline ReportInput parse_report_input(std::string_view text, const std::string& 
         if (j.is_discarded())
             detail::report_fail(source + ": not valid JSON; give a result JSON written by llmemu simulate / bench "
                                          "--result-json or vllm bench serve --save-result");
+        if (j.is_object() && j.contains("rates") && j["rates"].is_array() && j.contains("max_abs")) {
+            in.kind = InputKind::validation_csv;
+            in.table = detail::report_validation_table(j, source);
+            return in;
+        }
+        if (j.is_object() && j.contains("metrics") && j.contains("real") && j.contains("emu")) {
+            if (!j["metrics"].is_object())
+                detail::report_fail(source + ": 'metrics' is not an object; give the output of llmemu validate --json");
+            in.kind = InputKind::validation_requests;
+            in.json = std::move(j);
+            return in;
+        }
         if (!j.is_object() || !(j.contains("completed") || j.contains("ttfts") || j.contains("mean_ttft_ms")))
             detail::report_fail(source + ": a JSON document without 'completed', 'ttfts' or 'mean_ttft_ms'; give a "
-                                         "result JSON of llmemu simulate / bench --result-json or vllm bench serve");
+                                         "result JSON of llmemu simulate / bench --result-json or vllm bench serve, "
+                                         "or the output of llmemu validate --json");
         if (j.contains("label") && j["label"].is_string() && !j["label"].get<std::string>().empty())
             in.name = j["label"].get<std::string>();
         in.kind = InputKind::result;

@@ -43,6 +43,9 @@ struct Series {
     Style style = Style::line;
     bool dashed = false;
     std::vector<std::pair<double, double>> points;
+    /// What a click on its legend entry toggles (the data-series attribute); empty: the
+    /// colour index, i.e. that input's curves in every chart.
+    std::string toggle;
 };
 
 /// A horizontal (vertical == false: y = value) or vertical (x = value) reference line.
@@ -239,6 +242,7 @@ struct ChartLayout {
 /// The chart as an inline <svg> (no script). Series with no points are listed in the legend
 /// as "(no data)".
 inline std::string render_svg(const Chart& c, const ChartLayout& L = {}) {
+    const auto toggle_of = [](const Series& s) { return s.toggle.empty() ? std::to_string(s.colour) : s.toggle; };
     using detail::svg_num;
     const bool bars =
         std::any_of(c.series.begin(), c.series.end(), [](const Series& s) { return s.style == Series::Style::bars; });
@@ -328,8 +332,8 @@ inline std::string render_svg(const Chart& c, const ChartLayout& L = {}) {
     for (std::size_t si = 0; si < c.series.size(); ++si) {
         const Series& s = c.series[si];
         const char* colour = palette[s.colour % palette_size];
-        const std::string head = "<g class=\"series\" data-series=\"" + std::to_string(s.colour) + "\" data-name=\"" +
-                                 detail::svg_escape(s.name) + "\">";
+        const std::string head = "<g class=\"series\" data-series=\"" + detail::svg_escape(toggle_of(s)) +
+                                 "\" data-name=\"" + detail::svg_escape(s.name) + "\">";
         auto visible = [&](double x, double y) {
             return std::isfinite(x) && std::isfinite(y) && (!xax.log || x > 0) && (!c.y.log || y > 0);
         };
@@ -418,7 +422,7 @@ inline std::string render_svg(const Chart& c, const ChartLayout& L = {}) {
                 : "<line x1=\"0\" x2=\"20\" y1=\"0\" y2=\"0\" stroke-width=\"2\" stroke=\"" + std::string(colour) +
                       "\"" + detail::dash_of(s.colour, s.dashed) + "/>";
         entry(sw, s.points.empty() ? s.name + " (no data)" : s.name,
-              " data-series=\"" + std::to_string(s.colour) + "\"");
+              " data-series=\"" + detail::svg_escape(toggle_of(s)) + "\"");
     }
     for (const auto& l : c.lines)
         entry("<line x1=\"0\" x2=\"20\" y1=\"0\" y2=\"0\" stroke-dasharray=\"5 3\" stroke=\"" +
