@@ -502,6 +502,7 @@ FleetResult run_fleet_simulation(const std::vector<Engine<E, VirtualClock>*>& re
         if (changed) record_scale(p, now);
     };
 
+    std::vector<char> dirty(n, 1); // engines to poll whatever their outputs
     TimedRequest pending;
     bool has_pending = source.next(pending);
     nanoseconds last_arrival{0};
@@ -531,6 +532,7 @@ FleetResult run_fleet_simulation(const std::vector<Engine<E, VirtualClock>*>& re
             RequestSpec spec = h.spec; // keep the token ids for the record's lookups
             spec.num_external_computed_tokens = spec.effective_prompt_len();
             const bool ok = replicas[d]->add_request(std::move(spec), x.ready);
+            dirty[d] = 1;
             ++result.routed[d];
             if (options.on_added) options.on_added(d, x.id, x.ready, ok);
         }
@@ -555,14 +557,22 @@ FleetResult run_fleet_simulation(const std::vector<Engine<E, VirtualClock>*>& re
             } else {
                 ok = replicas[i]->add_request(std::move(pending.spec), pending.arrival);
             }
+            dirty[i] = 1;
             ++result.routed[i];
             ++result.num_requests;
             if (options.on_added) options.on_added(i, id, pending.arrival, ok);
             has_pending = source.next(pending);
         }
         if (options.on_advance) options.on_advance(t);
+        // Only an engine with a new request or a step output ready can do anything (see
+        // Engine::output_ready): polling every engine at every event made a fleet's cost
+        // grow with the square of its size (each poll of an async engine re-ran schedule()).
         bool progressed = false;
-        for (auto* e : replicas) progressed |= e->poll();
+        for (std::uint32_t i = 0; i < n; ++i) {
+            if (!dirty[i] && !replicas[i]->output_ready()) continue;
+            dirty[i] = 0;
+            progressed |= replicas[i]->poll();
+        }
         collect();
         // Draining replicas leave when empty.
         for (std::uint32_t i = 0; scaling && i < n; ++i)
