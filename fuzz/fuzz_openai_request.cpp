@@ -31,6 +31,11 @@ void check(std::string_view body, llmemu::server::Endpoint endpoint) {
             std::abort();
         if (r.max_tokens == 0 || r.max_tokens > limits.max_model_len - r.prompt_len || r.min_tokens > r.max_tokens)
             std::abort();
+        if (r.n < 1 || r.n > limits.max_n) std::abort();
+        if (r.logprobs && *r.logprobs > limits.max_logprobs) std::abort();
+        for (const auto& stop : r.stop)
+            if (stop.empty() || stop.size() > 1024) std::abort();
+        if (r.priority != 0 && !limits.priority_scheduling) std::abort();
     } catch (const api_exception& e) {
         const ApiError& err = e.error();
         if (err.status < 400 || err.status > 499) std::abort();

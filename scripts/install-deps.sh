@@ -8,7 +8,8 @@ pkgs=(cmake g++ make ninja-build pkg-config
       libeigen3-dev libxtensor-dev xtl-dev doctest-dev libbenchmark-dev
       libsimdjson-dev nlohmann-json3-dev libcli11-dev libboost-dev libfmt-dev
       meson clang libclang-rt-14-dev curl nodejs npm
-      chromium python3)   # chromium + python3: the HTML report's browser test (tests/report/)
+      chromium python3    # chromium + python3: the HTML report's browser test (tests/report/)
+      prometheus)         # promtool: `promtool check metrics` on /metrics (ctest cli.server.promtool)
 
 missing=()
 for p in "${pkgs[@]}"; do
@@ -16,6 +17,7 @@ for p in "${pkgs[@]}"; do
     # A binary already on PATH (e.g. a preinstalled npm or node) is good enough.
     case "$p" in
       npm|nodejs|cmake|g++|make|clang|curl|chromium|python3) command -v "${p/nodejs/node}" >/dev/null 2>&1 && continue ;;
+      prometheus) command -v promtool >/dev/null 2>&1 && continue ;;
     esac
     missing+=("$p")
   fi

@@ -22,7 +22,7 @@ if(TARGET llmemu_cli)
   endfunction()
 
   llmemu_cli_layerwise_bad(folder_not_a_profile "not a layer-wise profile" simulate --profile ${_lw}/not_a_profile --trace ${_lw}/good.csv)
-  llmemu_cli_layerwise_bad(tp_on_pack "applies to a layer-wise profile folder" simulate --profile const:10 --tensor-parallel-size 2 --trace ${_lw}/good.csv)
+  llmemu_cli_layerwise_bad(tp_on_pack "--tensor-parallel-size 2: --profile .const:10. models one GPU" simulate --profile const:10 --tensor-parallel-size 2 --trace ${_lw}/good.csv)
   llmemu_cli_layerwise_bad(options_on_pack "--layerwise-options applies" simulate --layerwise-options skew=off --trace ${_lw}/good.csv)
   llmemu_cli_layerwise_bad(analytic_config_without_memory "give both" simulate --profile const:10 --model-config ${_lw}/config.json --trace ${_lw}/good.csv)
   llmemu_cli_layerwise_bad(analytic_missing_config "cannot read the file" simulate --profile const:10 --model-config ${_lw}/missing.json --gpu-memory-gib 24 --trace ${_lw}/good.csv)

@@ -50,6 +50,32 @@ rm -f "$log"
   set_tests_properties(cli.server.bench_against_serve PROPERTIES TIMEOUT 120
     PASS_REGULAR_EXPRESSION "Successful requests: +8 .*Failed requests: +0 .*timer: +(SCHED_FIFO priority 5|normal priority \\(SCHED_FIFO priority 5 refused).*llmemu serve: stopped")
 
+  # vLLM's serve and bench command lines (tests/server_vllm_cli.sh); refused and no-effect
+  # vLLM flags; docs/server.md's flag tables are the command's own.
+  add_test(NAME cli.server.vllm_command_lines
+    COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/server_vllm_cli.sh $<TARGET_FILE:llmemu_cli> ${CMAKE_CURRENT_BINARY_DIR}/vllm_cli)
+  set_tests_properties(cli.server.vllm_command_lines PROPERTIES TIMEOUT 60 PASS_REGULAR_EXPRESSION "vllm command lines: ok")
+  add_test(NAME cli.server.vllm_refused_flag COMMAND $<TARGET_FILE:llmemu_cli> serve --profile const:1 --port 0 --enable-lora)
+  set_tests_properties(cli.server.vllm_refused_flag PROPERTIES WILL_FAIL TRUE)
+  add_test(NAME cli.server.vllm_refused_flag_reason COMMAND $<TARGET_FILE:llmemu_cli> serve --profile const:1 --port 0 --speculative-config "{}")
+  set_tests_properties(cli.server.vllm_refused_flag_reason PROPERTIES PASS_REGULAR_EXPRESSION "vLLM's --speculative-config is not supported: speculative decoding is not emulated")
+  add_test(NAME cli.server.vllm_refused_value COMMAND $<TARGET_FILE:llmemu_cli> serve --profile const:1 --port 0 -pp 2)
+  set_tests_properties(cli.server.vllm_refused_value PROPERTIES PASS_REGULAR_EXPRESSION "vLLM's --pipeline-parallel-size 2 is not supported")
+  add_test(NAME cli.server.vllm_dp_refused COMMAND $<TARGET_FILE:llmemu_cli> serve --profile const:1 --port 0 -dp 2)
+  set_tests_properties(cli.server.vllm_dp_refused PROPERTIES PASS_REGULAR_EXPRESSION "--data-parallel-size 2: data-parallel replicas \\(issue 13")
+  add_test(NAME cli.server.vllm_tp_mismatch COMMAND $<TARGET_FILE:llmemu_cli> serve --profile const:1 --port 0 --tensor-parallel-size 4)
+  set_tests_properties(cli.server.vllm_tp_mismatch PROPERTIES PASS_REGULAR_EXPRESSION "--tensor-parallel-size 4: --profile 'const:1' models one GPU")
+  add_test(NAME cli.server.vllm_bench_refused COMMAND $<TARGET_FILE:llmemu_cli> bench --use-beam-search --dataset random --num-prompts 1)
+  set_tests_properties(cli.server.vllm_bench_refused PROPERTIES PASS_REGULAR_EXPRESSION "vLLM's --use-beam-search is not supported: beam search")
+  add_test(NAME cli.server.vllm_flags_documented
+    COMMAND ${CMAKE_COMMAND} -DCLI=$<TARGET_FILE:llmemu_cli> -DDOC=${PROJECT_SOURCE_DIR}/docs/server.md
+            -P ${CMAKE_CURRENT_SOURCE_DIR}/check_vllm_flags_doc.cmake)
+
+  add_test(NAME cli.server.promtool
+    COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/server_promtool.sh $<TARGET_FILE:llmemu_cli>)
+  set_tests_properties(cli.server.promtool PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 60
+    PASS_REGULAR_EXPRESSION "promtool: clean but for vLLM's names")
+
   add_test(NAME cli.server.openai_node
     COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/node/run.sh $<TARGET_FILE:llmemu_cli> ${CMAKE_CURRENT_BINARY_DIR}/node)
   set_tests_properties(cli.server.openai_node PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 300

@@ -9,6 +9,7 @@
 #include <doctest/doctest.h>
 
 #include <cstdio>
+#include <map>
 #include <memory>
 #include <string>
 #include <thread>
@@ -149,10 +150,10 @@ TEST_CASE("Server.http.bad_requests_keep_serving" * doctest::timeout(20)) {
         CHECK(e.contains("type"));
         CHECK(e.contains("param"));
         CHECK(e.contains("code"));
-        CHECK(c.post("/v1/completions", {{"model", "nope"}, {"prompt", "x"}}).status == 400);
+        CHECK(c.post("/v1/completions", {{"model", "nope"}, {"prompt", "x"}}).status == 404);
         CHECK(c.post("/v1/completions", {{"model", "emu"}, {"prompt", "x"}, {"max_tokens", -3}}).status == 400);
         CHECK(c.post("/v1/completions", {{"model", "emu"}, {"prompt", "x"}, {"max_tokens", 5000}}).status == 400);
-        CHECK(c.post("/v1/completions", {{"model", "emu"}, {"prompt", "x"}, {"n", 2}}).status == 400);
+        CHECK(c.post("/v1/completions", {{"model", "emu"}, {"prompt", "x"}, {"n", 0}}).status == 400);
         // The engine refusing a request becomes a 400 too.
         auto refused = c.post("/v1/completions", {{"model", "emu"}, {"prompt", "x"}, {"max_tokens", 13}});
         CHECK(refused.status == 400);
@@ -322,8 +323,8 @@ TEST_CASE("Server.http.client_reports_errors" * doctest::timeout(20)) {
     ioc.run();
     CHECK_FALSE(bad.success);
     INFO(bad.error);
-    CHECK(bad.http_status == 400);
-    CHECK(bad.error.find("model_not_found") != std::string::npos);
+    CHECK(bad.http_status == 404);
+    CHECK(bad.error.find("does not exist") != std::string::npos);
     CHECK_THROWS_AS(ServerAddress::parse("https://x"), config_error);
     CHECK_THROWS_AS(ServerAddress::parse("localhost:80"), config_error);
     CHECK_THROWS_AS(ServerAddress::parse("http://h:99999"), config_error);
@@ -380,4 +381,121 @@ TEST_CASE("Server.http.expect_100_continue" * doctest::timeout(20)) {
     http::read(c.socket(), buffer, res);
     CHECK(res.result_int() == 200);
     CHECK(nlohmann::json::parse(res.body())["usage"]["completion_tokens"] == 2);
+}
+
+// vLLM's API shapes: /v1/models/{id}, /ping, /load, X-Request-Id, stop strings and stop
+// token ids, n > 1, logprobs. The fake engine's token j of request id k is k*31 + j, so the
+// synthetic text of every request is known in advance (ids count from 1, one per choice).
+TEST_CASE("Server.http.vllm_api_shapes" * doctest::timeout(30)) {
+    Fixture f;
+    TestConnection c(f.port());
+    auto words = [](RequestId id, std::uint32_t from, std::uint32_t count) {
+        std::string t;
+        for (std::uint32_t j = from; j < from + count; ++j)
+            t += SyntheticVocabulary::token_text(static_cast<TokenId>(id * 31 + j));
+        return t;
+    };
+    const auto card = c.get("/v1/models/emu");
+    CHECK(card.status == 200);
+    CHECK(nlohmann::json::parse(card.body)["id"] == "emu");
+    const auto missing = c.get("/v1/models/other%2Fmodel");
+    CHECK(missing.status == 404);
+    const auto err = nlohmann::json::parse(missing.body)["error"];
+    CHECK(err["message"] == "The model `other/model` does not exist.");
+    CHECK(err["type"] == "NotFoundError");
+    CHECK(err["code"] == 404);
+    CHECK(c.request(http::verb::post, "/ping").status == 200);
+    CHECK(nlohmann::json::parse(c.get("/load").body) == nlohmann::json{{"server_load", 0}});
+
+    // Request id 1: the client's X-Request-Id is the response id and is echoed.
+    const auto tagged =
+        c.request(http::verb::post, "/v1/completions", completion(2, false).dump(), false, {{"X-Request-Id", "abc-1"}});
+    CHECK(tagged.status == 200);
+    CHECK(tagged.request_id == "abc-1");
+    CHECK(nlohmann::json::parse(tagged.body)["id"] == "cmpl-abc-1");
+
+    // Request id 2: stop_token_ids ends it at its third token (whose text is not output).
+    auto body = completion(10, false);
+    body["stop_token_ids"] = {2 * 31 + 3};
+    auto j = nlohmann::json::parse(c.post("/v1/completions", body).body);
+    CHECK(j["choices"][0]["finish_reason"] == "stop");
+    CHECK(j["choices"][0]["stop_reason"] == 2 * 31 + 3);
+    CHECK(j["choices"][0]["text"] == words(2, 1, 2));
+    CHECK(j["usage"]["completion_tokens"] == 3);
+
+    // Request id 3 (streamed): a stop string; the output ends before it, nothing of it is sent.
+    const std::string stop = std::string(SyntheticVocabulary::token_text(3 * 31 + 4));
+    const std::string all3 = words(3, 1, 10);
+    body = completion(10, true, true);
+    body["stop"] = {stop};
+    auto sse = server_test::parse_sse(c.post("/v1/completions", body).body);
+    std::string streamed;
+    for (const auto& e : sse.events)
+        if (!e["choices"].empty()) streamed += e["choices"][0]["text"].get<std::string>();
+    CHECK(streamed == all3.substr(0, all3.find(stop)));
+    REQUIRE(sse.events.size() >= 2);
+    CHECK(sse.events[sse.events.size() - 2]["choices"][0]["finish_reason"] == "stop");
+    CHECK(sse.events[sse.events.size() - 2]["choices"][0]["stop_reason"] == stop);
+    CHECK(sse.done);
+
+    // Request ids 4, 5: n = 2, usage summed over the choices, the prompt counted once.
+    body = completion(3, false);
+    body["n"] = 2;
+    j = nlohmann::json::parse(c.post("/v1/completions", body).body);
+    REQUIRE(j["choices"].size() == 2);
+    CHECK(j["choices"][0]["index"] == 0);
+    CHECK(j["choices"][1]["index"] == 1);
+    CHECK(j["choices"][0]["text"] == words(4, 1, 3));
+    CHECK(j["choices"][1]["text"] == words(5, 1, 3));
+    CHECK(j["usage"]["completion_tokens"] == 6);
+    CHECK(j["usage"]["total_tokens"] == j["usage"]["prompt_tokens"].get<int>() + 6);
+
+    // Request ids 6, 7: n = 2 streamed as chat with logprobs (top 2 per token).
+    nlohmann::json chat{{"model", "emu"},    {"messages", {{{"role", "user"}, {"content", "hi"}}}},
+                        {"max_tokens", 4},   {"n", 2},
+                        {"stream", true},    {"logprobs", true},
+                        {"top_logprobs", 2}, {"stream_options", {{"include_usage", true}}}};
+    sse = server_test::parse_sse(c.post("/v1/chat/completions", chat).body);
+    std::map<int, int> tokens_per_index;
+    std::map<int, std::string> finish;
+    for (const auto& e : sse.events) {
+        if (e["choices"].empty()) {
+            CHECK(e["usage"]["completion_tokens"] == 8);
+            continue;
+        }
+        const auto& ch = e["choices"][0];
+        if (!ch["logprobs"].is_null()) {
+            ++tokens_per_index[ch["index"].get<int>()];
+            const auto& entry = ch["logprobs"]["content"][0];
+            CHECK(entry["logprob"].get<double>() <= 0.0);
+            CHECK(entry["top_logprobs"].size() == 2);
+            CHECK(entry["token"] == ch["delta"]["content"]);
+        }
+        if (!ch["finish_reason"].is_null()) finish[ch["index"].get<int>()] = ch["finish_reason"];
+    }
+    CHECK(tokens_per_index == std::map<int, int>{{0, 4}, {1, 4}});
+    CHECK(finish == std::map<int, std::string>{{0, "length"}, {1, "length"}});
+
+    // Request id 8: completions logprobs, non-streamed.
+    body = completion(3, false);
+    body["logprobs"] = 1;
+    j = nlohmann::json::parse(c.post("/v1/completions", body).body);
+    const auto& lp = j["choices"][0]["logprobs"];
+    CHECK(lp["tokens"].size() == 3);
+    CHECK(lp["token_logprobs"].size() == 3);
+    CHECK(lp["text_offset"][0] == 0);
+    CHECK(lp["text_offset"][1] == SyntheticVocabulary::token_text(8 * 31 + 1).size());
+    CHECK(lp["top_logprobs"][0].size() == 1);
+
+    // vLLM's per-request histograms: one observation per HTTP request (n = 2 counts once).
+    const std::string page = c.get("/metrics").body;
+    auto sample = [&](const std::string& name) {
+        const auto at = page.find(name + "{");
+        REQUIRE(at != std::string::npos);
+        return std::stod(page.substr(page.find("} ", at) + 2));
+    };
+    CHECK(sample("vllm:request_params_n_count") == 6);
+    CHECK(sample("vllm:request_params_n_sum") == 8);
+    CHECK(sample("vllm:iteration_tokens_total_count") > 0);
+    CHECK(sample("vllm:request_max_num_generation_tokens_count") == 6);
 }

@@ -109,7 +109,11 @@ TEST_CASE("Server.openai.rejects_bad_requests") {
     CHECK(parse_error("[1,2]").code == "invalid_type");
     CHECK(parse_error(R"({"prompt":"x"})").param == "model");
     CHECK(parse_error(R"({"model":7,"prompt":"x"})").code == "invalid_type");
-    CHECK(parse_error(R"({"model":"gpt-4","prompt":"x"})").code == "model_not_found");
+    const ApiError unknown = parse_error(R"({"model":"gpt-4","prompt":"x"})");
+    CHECK(unknown.status == 404);
+    CHECK(unknown.type == "NotFoundError");
+    CHECK(unknown.message == "The model `gpt-4` does not exist.");
+    CHECK(nlohmann::json::parse(unknown.body())["error"]["code"] == 404);
     CHECK(parse_error(R"({"model":"emu"})").param == "prompt");
     CHECK(parse_error(R"({"model":"emu","prompt":5})").code == "invalid_type");
     CHECK(parse_error(R"({"model":"emu","prompt":""})").param == "prompt");
@@ -123,13 +127,16 @@ TEST_CASE("Server.openai.rejects_bad_requests") {
     CHECK(parse_error(R"({"model":"emu","prompt":"x","max_tokens":18446744073709551615})").param == "max_tokens");
     CHECK(parse_error(R"({"model":"emu","prompt":"x","max_tokens":100})").code == "context_length_exceeded");
     CHECK(parse_error(R"({"model":"emu","prompt":"x","min_tokens":20,"max_tokens":3})").param == "min_tokens");
-    CHECK(parse_error(R"({"model":"emu","prompt":"x","n":2})").param == "n");
-    CHECK(parse_error(R"({"model":"emu","prompt":"x","stop":["\n"]})").code == "unsupported_parameter");
+    CHECK(parse_error(R"({"model":"emu","prompt":"x","n":0})").param == "n");
+    CHECK(parse_error(R"({"model":"emu","prompt":"x","n":1000})").param == "n");
+    CHECK(parse_error(R"({"model":"emu","prompt":"x","stop":[3]})").param == "stop");
+    CHECK(parse_error(R"({"model":"emu","prompt":"x","stop_token_ids":[-1]})").param == "stop_token_ids");
     CHECK(parse_error(R"({"model":"emu","prompt":"x","stream":"yes"})").param == "stream");
     CHECK(parse_error(R"({"model":"emu","prompt":"x","stream_options":{"include_usage":true}})").param ==
           "stream_options");
     CHECK(parse_error(R"({"model":"emu","prompt":"x","temperature":"hot"})").param == "temperature");
-    CHECK(parse_error(R"({"model":"emu","prompt":"x","logprobs":2})").param == "logprobs");
+    CHECK(parse_error(R"({"model":"emu","prompt":"x","logprobs":21})").param == "logprobs");
+    CHECK(parse_error(R"({"model":"emu","prompt":"x","logprobs":-1})").param == "logprobs");
     std::string too_long = R"({"model":"emu","prompt":[)";
     for (int i = 0; i < 100; ++i) too_long += (i ? ",1" : "1");
     too_long += "]}";
@@ -142,21 +149,21 @@ TEST_CASE("Server.openai.rejects_bad_requests") {
     CHECK(parse_error(R"({"model":"emu","messages":[{"role":"user","content":[{"type":"image_url"}]}]})",
                       Endpoint::chat_completions)
               .param == "messages[0].content");
-    CHECK(parse_error(R"({"model":"emu","messages":[{"role":"user","content":"x"}],"logprobs":true})",
+    CHECK(parse_error(R"({"model":"emu","messages":[{"role":"user","content":"x"}],"top_logprobs":2})",
                       Endpoint::chat_completions)
-              .param == "logprobs");
+              .param == "top_logprobs");
     // Allowed "empty" forms of unsupported parameters.
     CHECK_NOTHROW((void)parse_generation_request(R"({"model":"emu","prompt":"x","stop":[],"n":1,"echo":false})",
                                                  Endpoint::completions, limits()));
 }
 
 TEST_CASE("Server.openai.error_object_shape") {
-    const auto e = parse_error(R"({"model":"emu","prompt":"x","n":3})");
+    const auto e = parse_error(R"({"model":"emu","prompt":"x","echo":true})");
     const auto j = nlohmann::json::parse(e.body());
     REQUIRE(j.contains("error"));
-    CHECK(j["error"]["message"].get<std::string>().find("n = 1") != std::string::npos);
+    CHECK(j["error"]["message"].get<std::string>().find("echo") != std::string::npos);
     CHECK(j["error"]["type"] == "invalid_request_error");
-    CHECK(j["error"]["param"] == "n");
+    CHECK(j["error"]["param"] == "echo");
     CHECK(j["error"]["code"] == "unsupported_parameter");
     CHECK(e.status == 400);
 }
@@ -212,6 +219,8 @@ TEST_CASE("Server.prometheus.vllm_names_labels_buckets") {
     o.generation_tokens = 3;
     o.itl_s = {0.03, 0.03};
     m.observe(o);
+    m.observe_request_params(2, 100, 3);
+    m.observe_iteration(12);
     EngineStats s;
     s.running = 3;
     s.waiting = 1;
@@ -229,7 +238,19 @@ TEST_CASE("Server.prometheus.vllm_names_labels_buckets") {
     has("vllm:num_requests_running" + l + "} 3.0");
     has("vllm:num_requests_waiting" + l + "} 1.0");
     has("vllm:kv_cache_usage_perc" + l + "} 0.25");
-    has("# TYPE vllm:prompt_tokens counter");
+    has("# TYPE vllm:prompt_tokens_total counter");
+    has("# HELP vllm:prompt_tokens_total Number of prefill tokens processed.");
+    has("# TYPE vllm:request_success_total counter");
+    has("# TYPE vllm:iteration_tokens_total histogram");
+    has("vllm:request_params_n_bucket" + l + R"(,le="1.0"} 0.0)");
+    has("vllm:request_params_n_bucket" + l + R"(,le="2.0"} 1.0)");
+    has("vllm:request_params_max_tokens_bucket" + l + R"(,le="50.0"} 0.0)");
+    has("vllm:request_params_max_tokens_bucket" + l + R"(,le="100.0"} 1.0)");
+    has("vllm:request_max_num_generation_tokens_bucket" + l + R"(,le="2.0"} 0.0)");
+    has("vllm:request_max_num_generation_tokens_bucket" + l + R"(,le="5.0"} 1.0)");
+    has("vllm:iteration_tokens_total_bucket" + l + R"(,le="8.0"} 0.0)");
+    has("vllm:iteration_tokens_total_bucket" + l + R"(,le="16.0"} 1.0)");
+    has("vllm:iteration_tokens_total_sum" + l + "} 12.0");
     has("vllm:prompt_tokens_total" + l + "} 10.0");
     has("vllm:generation_tokens_total" + l + "} 3.0");
     has("vllm:request_success_total" + l + R"(,finished_reason="length"} 1.0)");
@@ -263,4 +284,28 @@ TEST_CASE("Server.prometheus.vllm_names_labels_buckets") {
     CHECK(metrics::VllmBuckets::tpot().size() == 19);
     CHECK(metrics::VllmBuckets::request_latency().size() == 21);
     CHECK(metrics::buckets_1_2_5(100) == std::vector<double>{1, 2, 5, 10, 20, 50, 100});
+}
+
+TEST_CASE("Server.openai.priority_needs_priority_policy") {
+    // vLLM refuses a nonzero priority unless --scheduling-policy priority.
+    const ApiError e = parse_error(R"({"model":"emu","prompt":"x","priority":3})");
+    CHECK(e.param == "priority");
+    CHECK(e.message.find("Priority scheduling is not enabled") != std::string::npos);
+    CHECK(parse_generation_request(R"({"model":"emu","prompt":"x","priority":0})", Endpoint::completions, limits())
+              .priority == 0);
+    ValidationLimits l = limits();
+    l.priority_scheduling = true;
+    CHECK(
+        parse_generation_request(R"({"model":"emu","prompt":"x","priority":-4})", Endpoint::completions, l).priority ==
+        -4);
+}
+
+TEST_CASE("Server.openai.force_include_usage") {
+    ValidationLimits l = limits();
+    l.force_include_usage = true;
+    CHECK(parse_generation_request(R"({"model":"emu","prompt":"x","stream":true})", Endpoint::completions, l)
+              .include_usage);
+    CHECK_FALSE(
+        parse_generation_request(R"({"model":"emu","prompt":"x","stream":true})", Endpoint::completions, limits())
+            .include_usage);
 }

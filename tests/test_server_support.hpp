@@ -160,6 +160,7 @@ struct HttpReply {
     std::string body;
     std::string content_type;
     bool keep_alive = false;
+    std::string request_id; // the X-Request-Id response header
 };
 
 // A blocking keep-alive HTTP/1.1 connection (reads chunked bodies whole).
@@ -169,10 +170,11 @@ public:
         m_socket.connect({boost::asio::ip::make_address("127.0.0.1"), port});
     }
     HttpReply request(boost::beast::http::verb verb, const std::string& target, const std::string& body = {},
-                      bool close = false) {
+                      bool close = false, const std::vector<std::pair<std::string, std::string>>& headers = {}) {
         namespace http = boost::beast::http;
         http::request<http::string_body> req{verb, target, 11};
         req.set(http::field::host, "127.0.0.1");
+        for (const auto& [k, v] : headers) req.set(k, v);
         if (!body.empty()) req.set(http::field::content_type, "application/json");
         req.body() = body;
         req.keep_alive(!close);
@@ -186,6 +188,7 @@ public:
         r.body = parser.get().body();
         r.content_type = std::string(parser.get()[http::field::content_type]);
         r.keep_alive = parser.get().keep_alive();
+        r.request_id = std::string(parser.get()["X-Request-Id"]);
         return r;
     }
     HttpReply post(const std::string& target, const nlohmann::json& body) {

@@ -9,6 +9,7 @@
 #endif
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 #include <memory>
 #include <string>
@@ -29,6 +30,7 @@
 #include "llmemu/tokens/uniform_vocab_emitter.hpp"
 #include "llmemu/version.hpp"
 #include "llmemu/workload/length_model.hpp"
+#include "vllm_flags.hpp"
 
 namespace {
 
@@ -37,7 +39,21 @@ using namespace llmemu::cli;
 
 struct ServeArgs {
     EngineFlags engine;
-    std::string model;
+    std::string model_tag;           // vLLM's positional MODEL
+    std::string model;               // --model (the same)
+    std::vector<std::string> served; // --served-model-name A [B ...]
+    std::string scheduling_policy = "fcfs";
+    std::uint32_t data_parallel_size = 1;
+    bool enable_log_requests = false;
+    bool disable_log_requests = false;
+    bool disable_log_stats = false;
+    bool request_id_headers = false;
+    bool force_include_usage = false;
+    bool server_load_tracking = false;
+    bool chunked_prefill = false;
+    bool async_scheduling = false;
+    std::uint32_t max_logprobs = 20;
+    std::unique_ptr<VllmFlagSet> vllm_flags;
     std::string host = "127.0.0.1";
     int port = 8000;
     double drain_timeout_s = 0;
@@ -69,7 +85,31 @@ std::vector<std::string> split_hosts(const std::string& text) {
     return out;
 }
 
+/// VLLM_LOG_STATS_INTERVAL (seconds, default 10), as vLLM reads it.
+std::chrono::milliseconds stats_interval() {
+    const char* env = std::getenv("VLLM_LOG_STATS_INTERVAL");
+    if (env == nullptr || *env == '\0') return std::chrono::milliseconds(10000);
+    char* end = nullptr;
+    const double v = std::strtod(env, &end);
+    if (end == env || *end != '\0' || !(v > 0) || v > max_timeout_s)
+        throw usage_error(std::string("VLLM_LOG_STATS_INTERVAL='") + env +
+                          "': give seconds > 0 (at most 86400), or --disable-log-stats");
+    return std::chrono::milliseconds(std::max<std::int64_t>(1, static_cast<std::int64_t>(v * 1000.0)));
+}
+
 void run_serve(ServeArgs& a) {
+    const std::vector<std::string> no_effect = a.vllm_flags->check();
+    if (!a.model_tag.empty() && !a.model.empty() && a.model_tag != a.model)
+        throw usage_error("the positional MODEL '" + a.model_tag + "' and --model '" + a.model +
+                          "' name different models; give one of them");
+    if (a.data_parallel_size > 1)
+        throw usage_error("--data-parallel-size " + std::to_string(a.data_parallel_size) +
+                          ": data-parallel replicas (issue 13's --data-parallel-size / --replicas work) are not "
+                          "implemented yet; run one llmemu serve per replica on its own --port");
+    if (a.enable_log_requests && a.disable_log_requests)
+        throw usage_error("--enable-log-requests and --disable-log-requests contradict each other; give one");
+    if (a.async_scheduling && a.engine.no_async_scheduling)
+        throw usage_error("--async-scheduling and --no-async-scheduling contradict each other; give one");
     if (a.port < 0 || a.port > 65535)
         throw usage_error("--port " + std::to_string(a.port) + ": use 0..65535 (0 = any free port)");
     auto num = [](double v) {
@@ -90,6 +130,7 @@ void run_serve(ServeArgs& a) {
     const AnyLatencyModel model = make_latency_model(a.engine, profile_spec);
     const ModelConfig* mc = model.model_config();
     EngineConfig config = make_engine_config(a.engine, mc);
+    config.policy = a.scheduling_policy == "priority" ? SchedulingPolicy::priority : SchedulingPolicy::fcfs;
     std::string blocks_note;
     if (config.num_gpu_blocks == 0 && mc == nullptr) {
         // Analytic profiles carry no GPU to size the pool from: give every running request
@@ -100,9 +141,13 @@ void run_serve(ServeArgs& a) {
         blocks_note = " (analytic profile: room for max_num_seqs full-length requests; set --num-gpu-blocks to model a "
                       "smaller GPU)";
     }
-    const std::string model_name =
-        !a.model.empty() ? a.model
-                         : (mc != nullptr && !mc->model_name.empty() ? mc->model_name : std::string("llmemu"));
+    // As vLLM: the served name is --served-model-name's first, else the model given
+    // (positional or --model), else the profile's model.
+    const std::string given_model = !a.model_tag.empty() ? a.model_tag : a.model;
+    const std::string model_name = !a.served.empty()                          ? a.served.front()
+                                   : !given_model.empty()                     ? given_model
+                                   : mc != nullptr && !mc->model_name.empty() ? mc->model_name
+                                                                              : std::string("llmemu");
 
     // EOS: from an output-length model for requests without ignore_eos, or never (max_tokens).
     std::shared_ptr<const OutputLengthModel> lengths;
@@ -124,6 +169,15 @@ void run_serve(ServeArgs& a) {
     opts.host = a.host;
     opts.port = static_cast<std::uint16_t>(a.port);
     opts.model_name = model_name;
+    if (a.served.size() > 1) opts.model_aliases.assign(a.served.begin() + 1, a.served.end());
+    opts.model_root = given_model.empty() ? model_name : given_model;
+    opts.log = &std::cout;
+    opts.log_requests = a.enable_log_requests;
+    if (!a.disable_log_stats) opts.log_stats_interval = stats_interval();
+    opts.request_id_headers = a.request_id_headers;
+    opts.priority_scheduling = config.policy == SchedulingPolicy::priority;
+    opts.force_include_usage = a.force_include_usage;
+    opts.max_logprobs = a.max_logprobs;
     opts.drain_timeout = std::chrono::milliseconds(static_cast<std::int64_t>(a.drain_timeout_s * 1000.0));
     opts.idle_timeout = std::chrono::milliseconds(static_cast<std::int64_t>(a.idle_timeout_s * 1000.0));
     opts.max_body_bytes = static_cast<std::size_t>(a.max_body_bytes);
@@ -141,9 +195,12 @@ void run_serve(ServeArgs& a) {
     std::cout << "llmemu " << LLMEMU_VERSION_STRING << " serve\n"
               << "  profile: " << (default_profile ? "bundled " : "") << profile_spec << "\n           "
               << model.describe() << "\n"
-              << "  model:   " << model_name << "\n"
+              << "  model:   " << model_name;
+    for (const auto& alias : opts.model_aliases) std::cout << ", " << alias;
+    std::cout << "\n"
               << "  engine:  max_num_seqs=" << used.max_num_seqs
               << " max_num_batched_tokens=" << used.max_num_batched_tokens << " max_model_len=" << used.max_model_len
+              << " scheduling_policy=" << to_string(used.policy)
               << "\n           num_gpu_blocks=" << used.num_gpu_blocks << blocks_note << "\n"
               << "  eos:     "
               << (lengths ? "output lengths drawn from " + a.output_lengths + " (" + std::to_string(lengths->k()) +
@@ -158,7 +215,16 @@ void run_serve(ServeArgs& a) {
                       ? ", at most " + std::to_string(a.max_waiting_requests) + " waiting requests (then 503)"
                       : std::string())
               << "\n"
-              << "listening on http://" << (a.host.find(':') != std::string::npos ? "[" + a.host + "]" : a.host) << ":"
+              << "  logs:    "
+              << (a.disable_log_stats ? std::string("no stats line")
+                                      : "stats every " + flag_number(opts.log_stats_interval.count() / 1000.0) + " s")
+              << (a.enable_log_requests ? ", one line per request" : "") << "\n";
+    if (!no_effect.empty()) {
+        std::cout << "  vLLM flags with no effect on an emulated GPU:";
+        for (const auto& f : no_effect) std::cout << ' ' << f << (&f == &no_effect.back() ? "" : ",");
+        std::cout << "\n";
+    }
+    std::cout << "listening on http://" << (a.host.find(':') != std::string::npos ? "[" + a.host + "]" : a.host) << ":"
               << srv.port() << " (Ctrl-C to stop)" << std::endl;
 
     const auto cpu0 = std::clock();
@@ -185,8 +251,39 @@ const bool registered = register_command(45, [](CLI::App& app) {
         "serve", "Serve the emulated engine over an OpenAI-compatible HTTP API (/v1/completions, /v1/chat/completions, "
                  "/v1/models, /health, vLLM's /metrics) in real time");
     add_engine_options(*cmd, args->engine);
-    cmd->add_option("--model,--served-model-name", args->model,
-                    "Model name clients send and /v1/models lists (default: the profile's model, else 'llmemu')");
+    cmd->add_option("model_tag", args->model_tag,
+                    "MODEL as vllm serve takes it: the model name served (default: the profile's model, else "
+                    "'llmemu'); the step times still come from --profile");
+    cmd->add_option("--model", args->model, "The same as the positional MODEL");
+    cmd->add_option("--served-model-name", args->served,
+                    "Names clients may send instead (the first is /v1/models' id and the metrics' model_name)")
+        ->expected(1, CLI::detail::expected_max_vector_size);
+    cmd->add_option("--scheduling-policy", args->scheduling_policy,
+                    "fcfs, or priority: requests' 'priority' (lower first) orders the waiting queue and picks "
+                    "preemption victims, as vLLM's scheduler")
+        ->capture_default_str()
+        ->check(CLI::IsMember({"fcfs", "priority"}));
+    cmd->add_option("--data-parallel-size", args->data_parallel_size,
+                    "Data-parallel replicas: 1 (more are issue 13's replicas work, not implemented yet)")
+        ->capture_default_str()
+        ->check(whole_number(1, 1024));
+    cmd->add_flag("--enable-log-requests,!--no-enable-log-requests", args->enable_log_requests,
+                  "Log one line per request received and finished");
+    cmd->add_flag("--disable-log-requests", args->disable_log_requests, "No request lines (the default)");
+    cmd->add_flag("--disable-log-stats", args->disable_log_stats,
+                  "No periodic stats line (default: vLLM's line every VLLM_LOG_STATS_INTERVAL seconds, 10)");
+    cmd->add_flag("--enable-request-id-headers", args->request_id_headers,
+                  "Send X-Request-Id on every generation response");
+    cmd->add_flag("--enable-force-include-usage,!--no-enable-force-include-usage", args->force_include_usage,
+                  "End every stream with a usage chunk");
+    cmd->add_flag("--enable-server-load-tracking", args->server_load_tracking,
+                  "/load reports the requests in flight (always on in llmemu)");
+    cmd->add_option("--max-logprobs", args->max_logprobs, "Most logprobs / top_logprobs a request may ask for")
+        ->capture_default_str()
+        ->check(whole_number(0, 1000));
+    cmd->add_flag("--enable-chunked-prefill", args->chunked_prefill, "Chunked prefill (always on, vLLM v1)");
+    cmd->add_flag("--async-scheduling", args->async_scheduling,
+                  "Overlap scheduling with the step in flight (the default; --no-async-scheduling turns it off)");
     cmd->add_option("--host", args->host, "Address to bind (loopback by default; 0.0.0.0 exposes it)")
         ->capture_default_str();
     cmd->add_option("--port", args->port, "TCP port (0 = any free port; the bound port is printed)")
@@ -218,6 +315,15 @@ const bool registered = register_command(45, [](CLI::App& app) {
                     "Output-length model (llmemu workload fit): requests without ignore_eos end with EOS at a length "
                     "drawn from it given their prompt length (default: no EOS, requests run to max_tokens)")
         ->check(CLI::ExistingFile);
+    args->vllm_flags = std::make_unique<VllmFlagSet>(*cmd, vllm_serve_flags, "vLLM flags without effect or refused");
+    args->vllm_flags->verify_implemented(*cmd);
+    cmd->add_flag_callback(
+        "--vllm-flags-markdown",
+        [] {
+            std::cout << vllm_flags_markdown(vllm_serve_flags);
+            throw CLI::Success();
+        },
+        "Print the table of vLLM's serve flags (implemented / no effect / refused) as markdown, and exit");
     cmd->callback([args] { run_serve(*args); });
 });
 

@@ -620,11 +620,9 @@ inline AnyLatencyModel make_latency_model(const EngineFlags& f, const std::strin
     const bool analytic = spec.starts_with("const:") || spec.starts_with("affine:");
     const bool layerwise = !analytic && is_layerwise_profile_dir(std::filesystem::path(spec));
     if (!layerwise) {
-        for (const auto& [opt, name] :
-             {std::pair{f.opt_tp, "--tensor-parallel-size"}, std::pair{f.opt_layerwise, "--layerwise-options"}})
-            if (given(opt))
-                throw usage_error(std::string(name) + " applies to a layer-wise profile folder, but --profile '" +
-                                  spec + "' is not one; drop it or give a folder with meta.yaml and tp<N>/");
+        if (given(f.opt_layerwise))
+            throw usage_error("--layerwise-options applies to a layer-wise profile folder, but --profile '" + spec +
+                              "' is not one; drop it or give a folder with meta.yaml and tp<N>/");
         if (!analytic && (given(f.opt_model_config) || given(f.opt_gpu_memory)))
             throw usage_error("--model-config/--gpu-memory-gib: the pack '" + spec +
                               "' records its own model and GPU; drop them (they apply to layer-wise and "
@@ -638,11 +636,27 @@ inline AnyLatencyModel make_latency_model(const EngineFlags& f, const std::strin
         if (f.gpu_memory_gib > 0)
             lw.options.gpu_memory_bytes = static_cast<std::uint64_t>(f.gpu_memory_gib * 1024.0 * 1024.0 * 1024.0);
     }
-    if (!f.fallback_model.empty())
-        return AnyLatencyModel::from_spec_with_fallback(
-            spec, f.fallback_model,
-            f.fallback_scope == "out_of_range" ? FallbackScope::out_of_range : FallbackScope::sparse, {}, lw);
-    return AnyLatencyModel::from_spec(spec, {}, lw);
+    AnyLatencyModel model =
+        !f.fallback_model.empty()
+            ? AnyLatencyModel::from_spec_with_fallback(
+                  spec, f.fallback_model,
+                  f.fallback_scope == "out_of_range" ? FallbackScope::out_of_range : FallbackScope::sparse, {}, lw)
+            : AnyLatencyModel::from_spec(spec, {}, lw);
+    // A pack's step times were measured at one tensor-parallel size, const:/affine: model
+    // one GPU: --tensor-parallel-size (as vLLM command lines give it) must say the same.
+    if (!layerwise && given(f.opt_tp)) {
+        const ModelConfig* mc = model.model_config();
+        const std::uint32_t measured = mc != nullptr ? std::max<std::uint32_t>(mc->tensor_parallel_size, 1U) : 1U;
+        if (f.tensor_parallel_size != measured)
+            throw usage_error(
+                "--tensor-parallel-size " + std::to_string(f.tensor_parallel_size) + ": --profile '" + spec + "' " +
+                (analytic ? std::string("models one GPU")
+                          : "was measured at tensor-parallel size " + std::to_string(measured)) +
+                ", so its step times are for " + std::to_string(measured) + " GPU" + (measured == 1 ? "" : "s") +
+                "; give " + std::to_string(measured) + ", or a layer-wise profile folder with tp" +
+                std::to_string(f.tensor_parallel_size) + "/ tables");
+    }
+    return model;
 }
 
 /// Sizes the KV pool when --num-gpu-blocks is not given and says how, for the run's

@@ -2,12 +2,15 @@
 #include <algorithm>
 #include <cstdio>
 #include <exception>
+#include <string>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 
 #include "command.hpp"
 #include "llmemu/error.hpp"
 #include "llmemu/version.hpp"
+#include "vllm_flags.hpp"
 
 int main(int argc, char** argv) {
     CLI::App app{"llmemu " LLMEMU_VERSION_STRING
@@ -18,12 +21,21 @@ int main(int argc, char** argv) {
     std::stable_sort(registry.begin(), registry.end(), [](const auto& a, const auto& b) { return a.order < b.order; });
     for (const auto& entry : registry) entry.setup(app);
     try {
-        app.parse(argc, argv);
+        // vLLM's multi-letter single-dash aliases (serve -tp 2, -dp 1), which CLI11 cannot
+        // register, become their long names.
+        if (argc > 0) app.name(argv[0]);
+        std::vector<std::string> args(argv + std::min(argc, 1), argv + argc);
+        if (!args.empty() && args.front() == "serve")
+            llmemu::cli::expand_vllm_short_flags(args, llmemu::cli::vllm_serve_flags);
+        std::reverse(args.begin(), args.end());
+        app.parse(args);
     } catch (const CLI::CallForHelp& e) {
         return app.exit(e);
     } catch (const CLI::CallForAllHelp& e) {
         return app.exit(e);
     } catch (const CLI::CallForVersion& e) {
+        return app.exit(e);
+    } catch (const CLI::Success& e) { // a flag that printed what it was asked for
         return app.exit(e);
     } catch (const CLI::ParseError& e) {
         std::fprintf(stderr, "llmemu: %s (see --help)\n", e.what());

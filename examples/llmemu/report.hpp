@@ -3,6 +3,7 @@
 
 #include <cstdio>
 #include <ctime>
+#include <filesystem>
 #include <fstream>
 #include <optional>
 #include <ostream>
@@ -54,12 +55,22 @@ inline std::string local_timestamp() {
     return date;
 }
 
-/// Writes a result document (`--result-json FILE`) with one-line errors naming the file.
-inline void write_result_file(std::ostream& os, const std::string& path, const std::string& text, bool quiet) {
-    std::ofstream out(path, std::ios::binary);
-    if (!out) throw usage_error("--result-json '" + path + "': cannot write the file; check the directory");
+/// Writes a result document (`--result-json FILE`) with one-line errors naming the file;
+/// a missing folder is created first (a finished run is never lost to a typo'd path).
+/// `append`: add a newline and the document to an existing file (vLLM's --append-result).
+inline void write_result_file(std::ostream& os, const std::string& path, const std::string& text, bool quiet,
+                              bool append = false, const std::string& flag = "--result-json") {
+    const std::filesystem::path parent = std::filesystem::path(path).parent_path();
+    std::error_code ec;
+    if (!parent.empty()) std::filesystem::create_directories(parent, ec);
+    if (ec)
+        throw usage_error(flag + " '" + path + "': cannot create the folder " + parent.string() + ": " + ec.message());
+    const bool existed = append && std::filesystem::exists(path, ec);
+    std::ofstream out(path, std::ios::binary | (append ? std::ios::app : std::ios::trunc));
+    if (!out) throw usage_error(flag + " '" + path + "': cannot write the file; check the directory");
+    if (existed) out << '\n';
     out << text << '\n';
-    if (!out) throw usage_error("--result-json '" + path + "': write failed (disk full?)");
+    if (!out) throw usage_error(flag + " '" + path + "': write failed (disk full?)");
     if (!quiet) os << "wrote " << path << '\n';
 }
 

@@ -1,5 +1,6 @@
 // Drives `llmemu serve` with the official openai npm client: models list, a streamed chat
-// completion with usage, a non-streamed completion, an error object, a client-side abort
+// completion with usage, a non-streamed completion, vLLM's NotFoundError for an unknown
+// model, n = 2, logprobs, a client-side abort
 // (seen as an aborted request on /metrics), and a clean SIGTERM exit.
 // Usage: node stream_chat.mjs /path/to/llmemu
 import assert from 'node:assert/strict';
@@ -55,9 +56,32 @@ try {
   assert.equal(done.usage.completion_tokens, 3);
   assert.equal(done.choices[0].finish_reason, 'length');
 
+  // vLLM's answer to an unknown model: 404, which the SDK raises as NotFoundError.
   await assert.rejects(
     client.chat.completions.create({ model: 'other', messages: [{ role: 'user', content: 'x' }] }),
-    (e) => e instanceof OpenAI.BadRequestError && e.status === 400 && /does not exist/.test(e.message));
+    (e) => e instanceof OpenAI.NotFoundError && e.status === 404 && /The model `other` does not exist/.test(e.message));
+  await assert.rejects(client.models.retrieve('other'), (e) => e instanceof OpenAI.NotFoundError);
+  assert.equal((await client.models.retrieve('emu-node')).id, 'emu-node');
+
+  // n = 2: two choices, usage summed over them.
+  const two = await client.chat.completions.create({
+    model: 'emu-node', messages: [{ role: 'user', content: 'two' }], max_tokens: 4, n: 2 });
+  assert.deepEqual(two.choices.map((c) => c.index), [0, 1]);
+  assert.equal(two.usage.completion_tokens, 8);
+
+  // logprobs / top_logprobs: synthetic values of the SDK's shapes.
+  const lp = await client.chat.completions.create({
+    model: 'emu-node', messages: [{ role: 'user', content: 'lp' }], max_tokens: 3, logprobs: true, top_logprobs: 2 });
+  const content = lp.choices[0].logprobs.content;
+  assert.equal(content.length, 3);
+  for (const t of content) {
+    assert.ok(t.logprob <= 0);
+    assert.equal(t.top_logprobs.length, 2);
+    assert.deepEqual(t.bytes, [...Buffer.from(t.token)]);
+  }
+  const clp = await client.completions.create({ model: 'emu-node', prompt: 'lp', max_tokens: 2, logprobs: 1 });
+  assert.equal(clp.choices[0].logprobs.tokens.length, 2);
+  assert.equal(clp.choices[0].logprobs.token_logprobs.length, 2);
 
   // Abort mid-stream: the server aborts the request in the engine.
   const long = await client.completions.create({ model: 'emu-node', prompt: 'x', max_tokens: 3000, stream: true });

@@ -179,6 +179,12 @@ public:
 
     /// A step is dispatched and not yet processed.
     [[nodiscard]] bool in_flight() const noexcept { return m_count > 0; }
+    /// The oldest step in flight has its output ready: poll() would process it. (Without
+    /// this, a new request or a poll() that did something, poll() has nothing to do: fleet
+    /// drivers poll only such engines.)
+    [[nodiscard]] bool output_ready() const {
+        return m_count > 0 && m_futures[static_cast<std::size_t>(m_fifo[0])]->ready();
+    }
     /// Requests in the engine, or a step in flight.
     [[nodiscard]] bool busy() const noexcept { return m_count > 0 || m_scheduler.has_unfinished(); }
     /// Steps until every request has finished.

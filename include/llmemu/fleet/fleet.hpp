@@ -502,6 +502,7 @@ FleetResult run_fleet_simulation(const std::vector<Engine<E, VirtualClock>*>& re
         if (changed) record_scale(p, now);
     };
 
+    std::vector<char> dirty(n, 1); // engines to poll whatever their outputs
     TimedRequest pending;
     bool has_pending = source.next(pending);
     detail::SourceFeedback<S> feedback(source); // closed-loop sources (see FeedbackRequestSource)
@@ -540,6 +541,7 @@ FleetResult run_fleet_simulation(const std::vector<Engine<E, VirtualClock>*>& re
                 decode_feedback.erase(fb);
             }
             const bool ok = replicas[d]->add_request(std::move(spec), x.ready, std::move(on_event));
+            dirty[d] = 1;
             ++result.routed[d];
             if (options.on_added) options.on_added(d, x.id, x.ready, ok);
         }
@@ -566,6 +568,7 @@ FleetResult run_fleet_simulation(const std::vector<Engine<E, VirtualClock>*>& re
             } else {
                 ok = replicas[i]->add_request(std::move(pending.spec), pending.arrival, std::move(on_event));
             }
+            dirty[i] = 1;
             ++result.routed[i];
             ++result.num_requests;
             if (options.on_added) options.on_added(i, id, pending.arrival, ok);
@@ -573,8 +576,15 @@ FleetResult run_fleet_simulation(const std::vector<Engine<E, VirtualClock>*>& re
             feedback.refresh(pending, has_pending); // a refused request may release another
         }
         if (options.on_advance) options.on_advance(t);
+        // Only an engine with a new request or a step output ready can do anything (see
+        // Engine::output_ready): polling every engine at every event made a fleet's cost
+        // grow with the square of its size (each poll of an async engine re-ran schedule()).
         bool progressed = false;
-        for (auto* e : replicas) progressed |= e->poll();
+        for (std::uint32_t i = 0; i < n; ++i) {
+            if (!dirty[i] && !replicas[i]->output_ready()) continue;
+            dirty[i] = 0;
+            progressed |= replicas[i]->poll();
+        }
         collect();
         // Draining replicas leave when empty.
         for (std::uint32_t i = 0; scaling && i < n; ++i)

@@ -120,6 +120,12 @@ struct VllmBuckets {
         return {0.3,  0.5,  0.8,  1.0,  1.5,   2.0,   2.5,   5.0,   10.0,   15.0,  20.0,
                 30.0, 40.0, 50.0, 60.0, 120.0, 240.0, 480.0, 960.0, 1920.0, 7680.0};
     }
+    /// vllm:iteration_tokens_total (tokens per engine step).
+    static std::vector<double> iteration_tokens() {
+        return {1, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384};
+    }
+    /// vllm:request_params_n.
+    static std::vector<double> params_n() { return {1, 2, 5, 10, 20}; }
 };
 
 /// Engine-wide values sampled at scrape time (gauges and monotonic counters).
@@ -177,7 +183,23 @@ public:
           m_inference(VllmBuckets::request_latency()), m_prefill(VllmBuckets::request_latency()),
           m_decode(VllmBuckets::request_latency()),
           m_prompt_len(buckets_1_2_5(std::max<std::uint32_t>(max_model_len, 1))),
-          m_generation_len(buckets_1_2_5(std::max<std::uint32_t>(max_model_len, 1))) {}
+          m_generation_len(buckets_1_2_5(std::max<std::uint32_t>(max_model_len, 1))),
+          m_iteration_tokens(VllmBuckets::iteration_tokens()),
+          m_max_generation(buckets_1_2_5(std::max<std::uint32_t>(max_model_len, 1))),
+          m_params_n(VllmBuckets::params_n()),
+          m_params_max_tokens(buckets_1_2_5(std::max<std::uint32_t>(max_model_len, 1))) {}
+
+    /// Records one finished request's parameters (vLLM: once per request, n children
+    /// included): n, max_tokens, and the most tokens any of its choices generated.
+    void observe_request_params(std::uint32_t n, std::uint32_t max_tokens, std::uint32_t max_generation_tokens) {
+        m_params_n.observe(n);
+        if (max_tokens != 0) m_params_max_tokens.observe(max_tokens);
+        m_max_generation.observe(max_generation_tokens);
+    }
+
+    /// Records the tokens of one engine step that produced output (vLLM's IterationStats:
+    /// new tokens plus the whole prompt of each request whose first token it made).
+    void observe_iteration(std::uint64_t tokens) { m_iteration_tokens.observe(static_cast<double>(tokens)); }
 
     /// Records the engine-side phases of one finished request (queue, prefill, decode,
     /// inference); use this or RequestObservation::queue_s, not both.
@@ -241,7 +263,7 @@ public:
         // request_success: always the three reasons vLLM reports, plus any other seen.
         std::map<std::string, std::uint64_t> reasons{{"stop", 0}, {"length", 0}, {"abort", 0}};
         for (const auto& [k, v] : s.request_success) reasons[k] = v;
-        header(out, "vllm:request_success", "Count of successfully processed requests.", "counter");
+        header(out, "vllm:request_success_total", "Count of successfully processed requests.", "counter");
         for (const auto& [reason, n] : reasons) {
             out += "vllm:request_success_total";
             labels(out, "finished_reason", reason);
@@ -268,6 +290,13 @@ public:
                   m_decode);
         histogram(out, "vllm:request_prompt_tokens", "Number of prefill tokens processed.", m_prompt_len);
         histogram(out, "vllm:request_generation_tokens", "Number of generation tokens processed.", m_generation_len);
+        histogram(out, "vllm:iteration_tokens_total", "Histogram of number of tokens per engine_step.",
+                  m_iteration_tokens);
+        histogram(out, "vllm:request_max_num_generation_tokens",
+                  "Histogram of maximum number of requested generation tokens.", m_max_generation);
+        histogram(out, "vllm:request_params_n", "Histogram of the n request parameter.", m_params_n);
+        histogram(out, "vllm:request_params_max_tokens", "Histogram of the max_tokens request parameter.",
+                  m_params_max_tokens);
         header(out, "vllm:cache_config_info", "Information of the LLMEngine CacheConfig", "gauge");
         out += "vllm:cache_config_info{block_size=\"";
         out += std::to_string(m_cache.block_size);
@@ -319,10 +348,13 @@ private:
         append_prometheus_number(out, v);
         out += '\n';
     }
+    // Counters are exposed as prometheus_client does: HELP, TYPE and sample all under
+    // the `_total` name (what promtool expects).
     void counter(std::string& out, std::string_view name, std::string_view help, double v) const {
-        header(out, name, help, "counter");
-        out += name;
-        out += "_total";
+        std::string total(name);
+        total += "_total";
+        header(out, total, help, "counter");
+        out += total;
         labels(out);
         out += ' ';
         append_prometheus_number(out, v);
@@ -360,7 +392,7 @@ private:
     std::string m_engine;
     CacheConfigInfo m_cache;
     Histogram m_ttft, m_tpot_alias, m_itl, m_request_tpot, m_e2e, m_queue, m_inference, m_prefill, m_decode,
-        m_prompt_len, m_generation_len;
+        m_prompt_len, m_generation_len, m_iteration_tokens, m_max_generation, m_params_n, m_params_max_tokens;
 };
 
 /// Appends the process collector's metrics Python's prometheus_client adds to every vLLM

@@ -16,10 +16,12 @@
 #include <csignal>
 #include <cstdint>
 #include <cstdio>
+#include <ctime>
 #include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <ostream>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -55,8 +57,13 @@ struct ServerOptions {
     std::string host = "127.0.0.1";
     /// TCP port; 0 picks a free ephemeral port (see Server::port()).
     std::uint16_t port = 8000;
-    /// The model name clients must send and /v1/models lists.
+    /// The model name clients must send and /v1/models lists (the metrics' model_name).
     std::string model_name = "llmemu";
+    /// More names clients may send for the same model (vLLM's --served-model-name A B);
+    /// each gets a /v1/models card.
+    std::vector<std::string> model_aliases;
+    /// /v1/models' `root` (vLLM: the model path or name given; empty = model_name).
+    std::string model_root;
     /// The `engine` label of every metric.
     std::string engine_label = "0";
     /// Largest accepted request body; larger ones get 413.
@@ -84,6 +91,22 @@ struct ServerOptions {
     std::uint32_t max_waiting_requests = 0;
     /// Seconds sent in `Retry-After` with a shed request.
     std::uint32_t retry_after_s = 1;
+    /// vLLM's periodic stats line ("Engine 000: Avg prompt throughput: ...") every this
+    /// long (vLLM: VLLM_LOG_STATS_INTERVAL, 10 s); 0 = off (--disable-log-stats).
+    std::chrono::milliseconds log_stats_interval{0};
+    /// One line per request received and finished (vLLM's --enable-log-requests).
+    bool log_requests = false;
+    /// Where the stats and request lines go (nullptr: nowhere).
+    std::ostream* log = nullptr;
+    /// Send X-Request-Id on every generation response (vLLM's --enable-request-id-headers);
+    /// a request that carried one always gets it echoed.
+    bool request_id_headers = false;
+    /// Scheduling policy is priority: requests may carry `priority` (else a nonzero one is 400).
+    bool priority_scheduling = false;
+    /// Every stream gets a final usage chunk (vLLM's --enable-force-include-usage).
+    bool force_include_usage = false;
+    /// Most logprobs / top_logprobs a request may ask for (vLLM's --max-logprobs).
+    std::uint32_t max_logprobs = 20;
 };
 
 /// True for 127.0.0.0/8, ::1 and "localhost": an address only this machine reaches.
@@ -188,6 +211,11 @@ public:
         m_inbox->ioc = m_ioc.get();
         m_inbox->after_batch = [this] { collect_phases(); };
         m_limits.served_models = {m_options.model_name};
+        m_limits.served_models.insert(m_limits.served_models.end(), m_options.model_aliases.begin(),
+                                      m_options.model_aliases.end());
+        m_limits.priority_scheduling = m_options.priority_scheduling;
+        m_limits.force_include_usage = m_options.force_include_usage;
+        m_limits.max_logprobs = m_options.max_logprobs;
         m_limits.max_model_len = backend.max_model_len();
         m_limits.default_completion_max_tokens = m_options.default_completion_max_tokens;
         m_allowed_hosts = m_options.allowed_hosts;
@@ -217,6 +245,7 @@ public:
         m_signals.reset();
         m_shutdown_timer.reset();
         m_accept_retry.reset();
+        m_stats_timer.reset();
         m_ioc.reset(); // destroys pending handlers (and sessions) while the rest is alive
     }
 
@@ -258,6 +287,16 @@ private:
     friend class detail::HttpSession;
 
     void do_accept();
+    // vllm:iteration_tokens_total: the tokens of one engine step (its events share a time).
+    void note_iteration(std::chrono::nanoseconds step_time, std::uint64_t tokens) {
+        if (step_time != m_iter_time) flush_iteration();
+        m_iter_time = step_time;
+        m_iter_tokens += tokens;
+    }
+    void flush_iteration() {
+        if (m_iter_tokens != 0) m_metrics.observe_iteration(m_iter_tokens);
+        m_iter_tokens = 0;
+    }
     void collect_phases() {
         m_phases.clear();
         m_backend.take_phases(m_phases);
@@ -265,6 +304,9 @@ private:
     }
     void begin_shutdown();
     void shutdown_poll();
+    void arm_stats_log();
+    void log_stats();
+    void log_line(const std::string& text) const;
     static void push_event(const std::shared_ptr<detail::ServerInbox>& inbox, std::weak_ptr<detail::HttpSession> s,
                            const TokenEvent& ev);
 
@@ -276,11 +318,14 @@ private:
     std::optional<detail::asio::signal_set> m_signals;
     std::optional<detail::asio::steady_timer> m_shutdown_timer;
     std::optional<detail::asio::steady_timer> m_accept_retry;
+    std::optional<detail::asio::steady_timer> m_stats_timer;
     std::shared_ptr<detail::ServerInbox> m_inbox;
     std::vector<std::weak_ptr<detail::HttpSession>> m_sessions;
     std::size_t m_prune_at = 64;
     metrics::VllmMetrics m_metrics;
     std::vector<metrics::RequestPhases> m_phases;
+    std::chrono::nanoseconds m_iter_time{-1};
+    std::uint64_t m_iter_tokens = 0;
     std::int64_t m_created;
     RequestId m_next_id = 1;
     bool m_stopping = false;
@@ -291,6 +336,15 @@ private:
     std::vector<std::string> m_allowed_hosts;
     std::atomic<std::uint64_t> m_connections{0}, m_requests{0}, m_generations{0}, m_active{0}, m_client_aborts{0},
         m_errors{0}, m_shed{0};
+    // The stats line: the previous interval's counters, and vLLM's prefix-cache hit-rate
+    // window (CachingMetrics: the newest intervals holding up to 1000 requests).
+    struct StatsSample {
+        std::uint64_t requests = 0, queries = 0, hits = 0;
+    };
+    EngineStats m_stats_prev{};
+    std::chrono::steady_clock::time_point m_stats_at{};
+    std::vector<StatsSample> m_hit_window;
+    bool m_prev_interval_idle = false;
 };
 
 namespace detail {
@@ -314,7 +368,7 @@ public:
         }
         if (abort_now && !m_gen->finished && !m_gen->abort_sent) {
             m_gen->abort_sent = true;
-            m_server.m_backend.abort(m_gen->id);
+            abort_choices();
         }
     }
     [[nodiscard]] bool closed() const noexcept { return m_closed; }
@@ -323,23 +377,62 @@ public:
     void on_event(const TokenEvent& ev) {
         if (m_closed || !m_gen || m_gen->finished) return;
         Generation& g = *m_gen;
+        Choice* cp = nullptr;
+        for (auto& c : g.choices)
+            if (c.id == ev.id) cp = &c;
+        if (cp == nullptr || cp->finished) return; // an earlier request's late event, or one after a stop string
+        Choice& c = *cp;
         const auto now = std::chrono::steady_clock::now();
-        const bool new_token = ev.has_token && ev.num_output_tokens > g.tokens;
+        const bool new_token = ev.has_token && ev.num_output_tokens > c.tokens;
         std::string_view text;
+        // The event that ends this choice: the engine's, or ours when a stop string or stop
+        // token matched (the engine request is then aborted).
+        bool ends = ev.finished;
+        FinishReason reason = ev.reason;
+        std::string stop_reason_json = "null";
+        std::string lp_json = "null";
         if (new_token) {
-            g.tokens = ev.num_output_tokens;
+            m_server.note_iteration(ev.time, (ev.num_output_tokens - c.tokens) +
+                                                 (c.tokens == 0 ? std::uint64_t{g.request.prompt_len} : 0U));
+            c.tokens = ev.num_output_tokens;
             const bool eos = ev.finished && ev.reason == FinishReason::stop;
             text = SyntheticVocabulary::token_text(ev.token, eos);
-            if (!g.first_token) {
-                g.first_token = now;
+            if (!c.first_token) {
+                c.first_token = now;
             } else {
-                m_server.m_metrics.observe_inter_token(seconds(now - g.last_token));
+                m_server.m_metrics.observe_inter_token(seconds(now - c.last_token));
             }
-            g.last_token = now;
+            c.last_token = now;
+            if (g.request.logprobs) {
+                const SyntheticLogprobs lp(ev.token, text, *g.request.logprobs);
+                if (g.request.stream) {
+                    LogprobsBuilder one(g.request.endpoint);
+                    one.add(lp, c.text_offset);
+                    lp_json = one.json().dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+                } else {
+                    c.logprobs.add(lp, c.text_offset);
+                }
+                c.text_offset += text.size();
+            }
+            const bool may_stop = c.tokens >= g.request.min_tokens;
+            if (may_stop && !g.request.stop_token_ids.empty() &&
+                std::find(g.request.stop_token_ids.begin(), g.request.stop_token_ids.end(), ev.token) !=
+                    g.request.stop_token_ids.end()) {
+                text = {};
+                if (!ends) c.abort_engine = true;
+                ends = true;
+                reason = FinishReason::stop;
+                stop_reason_json = std::to_string(ev.token);
+            } else if (!g.request.stop.empty()) {
+                text = stop_strings(c, text, may_stop, ends, reason, stop_reason_json);
+            }
+        } else if (ev.finished && !g.request.stop.empty()) {
+            text = stop_strings(c, {}, false, ends, reason, stop_reason_json); // flush what was held back
         }
-        const char* finish = ev.finished ? to_string(ev.reason) : nullptr;
-        if (ev.finished && ev.reason == FinishReason::rejected && g.tokens == 0 && !m_headers_sent) {
-            finish_generation(ev, now);
+        if (ends && reason == FinishReason::rejected && c.tokens == 0 && !m_headers_sent) {
+            c.finished = true;
+            abort_choices();
+            finish_request(now);
             ApiError e{400,
                        "the engine rejected the request: it can never be scheduled (its prompt needs more "
                        "KV-cache blocks than the pool holds; raise --num-gpu-blocks or shorten the prompt)",
@@ -350,25 +443,34 @@ public:
             write_error(e);
             return;
         }
+        const char* finish = ends ? to_string(reason) : nullptr;
+        if (ends) {
+            finish_choice(c, reason, now);
+            c.stop_reason = nlohmann::json::parse(stop_reason_json);
+            if (c.abort_engine) m_server.m_backend.abort(c.id);
+        }
+        const bool all_done = ends && --g.open == 0;
         if (g.request.stream) {
             if (!m_headers_sent) {
                 m_headers_sent = true;
                 m_raw_pending += "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream; charset=utf-8\r\n"
                                  "Cache-Control: no-cache\r\nTransfer-Encoding: chunked\r\nServer: llmemu\r\n";
+                m_raw_pending += g.id_header;
                 m_raw_pending += keep_alive() ? "Connection: keep-alive\r\n\r\n" : "Connection: close\r\n\r\n";
             }
             std::optional<std::pair<std::uint32_t, std::uint32_t>> usage;
-            if (g.request.continuous_usage) usage.emplace(g.request.prompt_len, g.tokens);
-            if (new_token || ev.finished) {
-                g.writer.append_token_event(m_body_pending, text, finish, new_token && !g.sent_first, usage);
-                if (new_token) g.sent_first = true;
+            if (g.request.continuous_usage) usage.emplace(g.request.prompt_len, g.total_tokens());
+            if (new_token || ends) {
+                g.writer.append_token_event(m_body_pending, text, finish, new_token && !c.sent_first, usage,
+                                            ChunkExtras{c.index, stop_reason_json, lp_json});
+                if (new_token) c.sent_first = true;
             }
-            if (ev.finished) {
+            if (all_done) {
                 if (g.request.include_usage)
-                    g.writer.append_usage_event(m_body_pending, g.request.prompt_len, g.tokens);
+                    g.writer.append_usage_event(m_body_pending, g.request.prompt_len, g.total_tokens());
                 ResponseWriter::append_done(m_body_pending);
                 m_stream_ended = true;
-                finish_generation(ev, now);
+                finish_request(now);
             }
             if (m_body_pending.size() > m_server.m_options.max_pending_bytes) {
                 client_gone();
@@ -376,11 +478,16 @@ public:
             }
             flush();
         } else {
-            g.text += text;
-            if (ev.finished) {
-                const std::string body =
-                    g.writer.full_response(g.text, to_string(ev.reason), g.request.prompt_len, g.tokens);
-                finish_generation(ev, now);
+            c.text += text;
+            if (all_done) {
+                std::vector<FinishedChoice> out;
+                out.reserve(g.choices.size());
+                for (auto& ch : g.choices)
+                    out.push_back({std::move(ch.text), ch.finish_reason, ch.stop_reason,
+                                   g.request.logprobs ? ch.logprobs.json() : nlohmann::json(nullptr)});
+                const std::string body = g.writer.full_response(out, g.request.prompt_len, g.total_tokens());
+                finish_request(now);
+                m_extra_headers += g.id_header;
                 m_gen.reset();
                 write_response(200, "application/json", body);
             }
@@ -388,19 +495,95 @@ public:
     }
 
 private:
-    struct Generation {
+    // One of the request's `n` choices: its own engine request.
+    struct Choice {
         RequestId id = 0;
-        GenerationRequest request;
-        ResponseWriter writer;
-        std::chrono::steady_clock::time_point arrival;
+        std::uint32_t index = 0;
         std::optional<std::chrono::steady_clock::time_point> first_token;
         std::chrono::steady_clock::time_point last_token;
         std::uint32_t tokens = 0;
-        std::string text;
+        std::string text;      // non-streamed: the answer so far
+        std::string generated; // with stop strings: all text generated
+        std::size_t sent = 0;  // with stop strings: bytes of `generated` released to the client
+        std::size_t text_offset = 0;
+        std::string released; // with stop strings: this event's text
         bool sent_first = false;
         bool finished = false;
-        bool abort_sent = false;
+        bool abort_engine = false; // a stop string ended it before the engine did
+        std::string finish_reason;
+        nlohmann::json stop_reason;
+        LogprobsBuilder logprobs{Endpoint::completions};
     };
+    struct Generation {
+        GenerationRequest request;
+        ResponseWriter writer;
+        std::chrono::steady_clock::time_point arrival;
+        std::vector<Choice> choices;
+        std::uint32_t open = 0; // choices not finished
+        bool finished = false;
+        bool abort_sent = false;
+        std::string id_header; // "X-Request-Id: ...\r\n" to send, or empty
+
+        [[nodiscard]] std::uint32_t total_tokens() const {
+            std::uint32_t n = 0;
+            for (const auto& c : choices) n += c.tokens;
+            return n;
+        }
+    };
+
+    // Stop strings (vLLM's rule): the text generated so far is searched for each; the
+    // output ends before the earliest match (after it with include_stop_str_in_output).
+    // While none matched, the last (longest stop - 1) bytes are held back, so a stop string
+    // split over tokens never reaches the client. Returns the text to release now.
+    std::string_view stop_strings(Choice& c, std::string_view token, bool may_stop, bool& ends, FinishReason& reason,
+                                  std::string& stop_reason_json) {
+        const GenerationRequest& r = m_gen->request;
+        std::size_t longest = 1;
+        for (const auto& s : r.stop) longest = std::max(longest, s.size());
+        const std::size_t before = c.generated.size();
+        c.generated += token;
+        std::size_t cut = std::string::npos;
+        if (may_stop) {
+            const std::size_t from = before >= longest - 1 ? before - (longest - 1) : 0;
+            std::size_t best = std::string::npos;
+            const std::string* hit = nullptr;
+            for (const auto& s : r.stop) {
+                const auto p = c.generated.find(s, from);
+                if (p != std::string::npos && (best == std::string::npos || p < best)) {
+                    best = p;
+                    hit = &s;
+                }
+            }
+            if (hit != nullptr) {
+                cut = r.include_stop_str_in_output ? best + hit->size() : best;
+                if (!ends) c.abort_engine = true;
+                ends = true;
+                reason = FinishReason::stop;
+                stop_reason_json = nlohmann::json(*hit).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+            }
+        }
+        if (cut == std::string::npos) {
+            const std::size_t hold = r.include_stop_str_in_output || ends ? 0 : longest - 1;
+            cut = c.generated.size() > hold ? c.generated.size() - hold : 0;
+        }
+        c.released.clear();
+        if (cut > c.sent) c.released.assign(c.generated, c.sent, cut - c.sent);
+        c.sent = std::max(c.sent, cut);
+        return c.released;
+    }
+
+    // The client's X-Request-Id when it is usable in an id and a header (printable ASCII
+    // without spaces, at most 128 bytes); else empty.
+    [[nodiscard]] std::string client_request_id() const {
+        const auto& req = m_parser->get();
+        const auto it = req.find("x-request-id");
+        if (it == req.end()) return {};
+        const std::string_view v(it->value().data(), it->value().size());
+        if (v.empty() || v.size() > 128) return {};
+        for (const char c : v)
+            if (static_cast<unsigned char>(c) <= 0x20 || static_cast<unsigned char>(c) >= 0x7f) return {};
+        return std::string(v);
+    }
 
     static double seconds(std::chrono::steady_clock::duration d) { return std::chrono::duration<double>(d).count(); }
     [[nodiscard]] bool keep_alive() const { return m_keep_alive && !m_server.m_stopping; }
@@ -594,26 +777,35 @@ private:
             }
             start_generation(target == "/v1/completions" ? Endpoint::completions : Endpoint::chat_completions);
         } else if (target == "/health" || target == "/ping") {
-            if (!want(http::verb::get)) return;
+            if (!(target == "/ping" && method == http::verb::post) && !want(http::verb::get)) return;
             if (m_server.m_stopping)
                 write_error({503, "server is shutting down", "server_error", {}, "unavailable"});
             else
                 write_response(200, "text/plain", "");
         } else if (target == "/v1/models") {
             if (!want(http::verb::get)) return;
-            nlohmann::json model{{"id", m_server.m_options.model_name},
-                                 {"object", "model"},
-                                 {"created", m_server.m_created},
-                                 {"owned_by", "llmemu"},
-                                 {"root", m_server.m_options.model_name},
-                                 {"parent", nullptr},
-                                 {"max_model_len", m_server.m_limits.max_model_len},
-                                 {"permission", nlohmann::json::array()}};
-            nlohmann::json list{{"object", "list"}, {"data", nlohmann::json::array({std::move(model)})}};
-            write_response(200, "application/json", list.dump());
+            nlohmann::json data = nlohmann::json::array();
+            for (const auto& name : m_server.m_limits.served_models) data.push_back(model_card(name));
+            nlohmann::json list{{"object", "list"}, {"data", std::move(data)}};
+            write_response(200, "application/json",
+                           list.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+        } else if (target.starts_with("/v1/models/")) {
+            if (!want(http::verb::get)) return;
+            const std::string id = percent_decode(target.substr(11));
+            const auto& names = m_server.m_limits.served_models;
+            if (std::find(names.begin(), names.end(), id) == names.end()) {
+                write_error(model_not_found(id));
+                return;
+            }
+            write_response(200, "application/json",
+                           model_card(id).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+        } else if (target == "/load") {
+            if (!want(http::verb::get)) return;
+            write_response(200, "application/json", nlohmann::json{{"server_load", m_server.m_active.load()}}.dump());
         } else if (target == "/metrics") {
             if (!want(http::verb::get)) return;
             m_server.collect_phases();
+            m_server.flush_iteration();
             const auto snap = to_metrics_snapshot(m_server.m_backend.snapshot());
             std::string page = m_server.m_metrics.render(snap);
             metrics::append_process_metrics(page);
@@ -626,17 +818,62 @@ private:
             write_error({404,
                          "route " + echo_input(target) +
                              " not found; this server serves /v1/completions, /v1/chat/completions, "
-                             "/v1/models, /health and /metrics",
+                             "/v1/models[/ID], /health, /ping, /load, /version and /metrics",
                          "invalid_request_error",
                          {},
                          "not_found"});
         }
     }
 
+    // One /v1/models card (vLLM's fields; permission as vLLM lists it).
+    [[nodiscard]] nlohmann::json model_card(const std::string& name) const {
+        const auto& o = m_server.m_options;
+        return {{"id", name},
+                {"object", "model"},
+                {"created", m_server.m_created},
+                {"owned_by", "vllm"},
+                {"root", o.model_root.empty() ? name : o.model_root},
+                {"parent", nullptr},
+                {"max_model_len", m_server.m_limits.max_model_len},
+                {"permission", nlohmann::json::array({{{"id", "modelperm-llmemu"},
+                                                       {"object", "model_permission"},
+                                                       {"created", m_server.m_created},
+                                                       {"allow_create_engine", false},
+                                                       {"allow_sampling", true},
+                                                       {"allow_logprobs", true},
+                                                       {"allow_search_indices", false},
+                                                       {"allow_view", true},
+                                                       {"allow_fine_tuning", false},
+                                                       {"organization", "*"},
+                                                       {"group", nullptr},
+                                                       {"is_blocking", false}}})}};
+    }
+
+    // %XX escapes of a path segment (model ids hold '/', which clients may send as %2F).
+    [[nodiscard]] static std::string percent_decode(std::string_view in) {
+        auto hex = [](char c) -> int {
+            if (c >= '0' && c <= '9') return c - '0';
+            if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+            if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+            return -1;
+        };
+        std::string out;
+        out.reserve(in.size());
+        for (std::size_t i = 0; i < in.size(); ++i) {
+            if (in[i] == '%' && i + 2 < in.size() && hex(in[i + 1]) >= 0 && hex(in[i + 2]) >= 0) {
+                out += static_cast<char>(hex(in[i + 1]) * 16 + hex(in[i + 2]));
+                i += 2;
+            } else {
+                out += in[i];
+            }
+        }
+        return out;
+    }
+
     // llmemu's own counter beside vLLM's: requests shed by --max-waiting-requests.
     void append_shed_metric(std::string& page) const {
-        page += "# HELP llmemu:requests_shed Generation requests refused with 503 because --max-waiting-requests "
-                "requests were already waiting.\n# TYPE llmemu:requests_shed counter\nllmemu:requests_shed_total{"
+        page += "# HELP llmemu:requests_shed_total Generation requests refused with 503 because --max-waiting-requests "
+                "requests were already waiting.\n# TYPE llmemu:requests_shed_total counter\nllmemu:requests_shed_total{"
                 "model_name=\"";
         metrics::append_label_value(page, m_server.m_options.model_name);
         page += "\",engine=\"";
@@ -674,61 +911,103 @@ private:
             write_error(e.error());
             return;
         }
-        const RequestId id = m_server.m_next_id++;
+        const RequestId id = m_server.m_next_id;
+        m_server.m_next_id += request.n;
+        // vLLM's request id: cmpl-/chatcmpl- + the client's X-Request-Id, else a random-looking hex.
+        std::string request_id = client_request_id();
         char idbuf[32];
-        std::snprintf(idbuf, sizeof idbuf, "%s%016llx", endpoint == Endpoint::completions ? "cmpl-" : "chatcmpl-",
-                      static_cast<unsigned long long>(id * 0x9E3779B97F4A7C15ULL));
+        std::snprintf(idbuf, sizeof idbuf, "%016llx", static_cast<unsigned long long>(id * 0x9E3779B97F4A7C15ULL));
+        const bool echo_id = !request_id.empty() || m_server.m_options.request_id_headers;
+        if (request_id.empty()) request_id = idbuf;
+        const std::string response_id = (endpoint == Endpoint::completions ? "cmpl-" : "chatcmpl-") + request_id;
         const auto now_s =
             std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
                 .count();
-        m_gen.emplace(Generation{id,
-                                 std::move(request),
-                                 ResponseWriter(endpoint, idbuf, m_server.m_options.model_name, now_s),
+        m_gen.emplace(Generation{std::move(request),
+                                 ResponseWriter(endpoint, response_id, m_server.m_options.model_name, now_s),
                                  std::chrono::steady_clock::now(),
-                                 std::nullopt,
                                  {},
                                  0,
-                                 {},
                                  false,
                                  false,
-                                 false});
+                                 echo_id ? "X-Request-Id: " + request_id + "\r\n" : std::string()});
+        Generation& g = *m_gen;
+        g.choices.resize(g.request.n);
+        for (std::uint32_t i = 0; i < g.request.n; ++i) {
+            g.choices[i].id = id + i;
+            g.choices[i].index = i;
+            g.choices[i].logprobs = LogprobsBuilder(endpoint);
+        }
+        g.open = g.request.n;
         m_headers_sent = false;
         m_stream_ended = false;
-        RequestSpec spec;
-        spec.id = id;
-        spec.prompt_len = m_gen->request.prompt_len;
-        spec.prompt_tokens = m_gen->request.prompt_tokens;
-        spec.max_tokens = m_gen->request.max_tokens;
-        spec.min_tokens = m_gen->request.min_tokens;
-        spec.ignore_eos = m_gen->request.ignore_eos;
-        spec.priority = m_gen->request.priority;
         ++m_server.m_generations;
         ++m_server.m_active;
-        try {
-            m_server.m_backend.submit(std::move(spec),
-                                      [inbox = m_server.m_inbox, weak = weak_from_this()](const TokenEvent& ev) {
-                                          Server::push_event(inbox, weak, ev);
-                                      });
-        } catch (const request_error& e) {
-            --m_server.m_active;
-            m_gen.reset();
-            write_error({400, e.what(), "invalid_request_error", {}, "request_rejected"});
-            return;
+        // One engine request per choice (vLLM's n: child requests sharing the prompt).
+        for (std::uint32_t i = 0; i < g.request.n; ++i) {
+            RequestSpec spec;
+            spec.id = id + i;
+            spec.prompt_len = g.request.prompt_len;
+            spec.prompt_tokens = g.request.prompt_tokens;
+            spec.max_tokens = g.request.max_tokens;
+            spec.min_tokens = g.request.min_tokens;
+            spec.ignore_eos = g.request.ignore_eos;
+            spec.priority = g.request.priority;
+            try {
+                m_server.m_backend.submit(std::move(spec),
+                                          [inbox = m_server.m_inbox, weak = weak_from_this()](const TokenEvent& ev) {
+                                              Server::push_event(inbox, weak, ev);
+                                          });
+            } catch (const request_error& e) {
+                for (std::uint32_t k = 0; k < i; ++k) m_server.m_backend.abort(id + k);
+                --m_server.m_active;
+                m_gen.reset();
+                write_error({400, e.what(), "invalid_request_error", {}, "request_rejected"});
+                return;
+            }
         }
+        if (m_server.m_options.log_requests && m_gen)
+            m_server.log_line("Received request " + m_gen->writer.id() +
+                              ": prompt_tokens=" + std::to_string(m_gen->request.prompt_len) + ", max_tokens=" +
+                              std::to_string(m_gen->request.max_tokens) + ", n=" + std::to_string(m_gen->request.n) +
+                              ", stream=" + (m_gen->request.stream ? "true" : "false") +
+                              ", priority=" + std::to_string(m_gen->request.priority));
         start_watch();
     }
 
-    void finish_generation(const TokenEvent& ev, std::chrono::steady_clock::time_point now) {
+    // Aborts every choice still running in the engine.
+    void abort_choices() {
+        for (auto& c : m_gen->choices)
+            if (!c.finished) m_server.m_backend.abort(c.id);
+    }
+
+    // One choice ended: vLLM's per-request histograms (one engine request per choice).
+    void finish_choice(Choice& c, FinishReason reason, std::chrono::steady_clock::time_point now) {
+        const Generation& g = *m_gen;
+        c.finished = true;
+        c.finish_reason = to_string(reason);
+        metrics::RequestObservation obs;
+        obs.e2e_s = seconds(now - g.arrival);
+        obs.has_first_token = c.first_token.has_value();
+        if (c.first_token) obs.ttft_s = seconds(*c.first_token - g.arrival);
+        obs.prompt_tokens = g.request.prompt_len;
+        obs.generation_tokens = c.tokens;
+        if (reason != FinishReason::rejected) m_server.m_metrics.observe(obs);
+    }
+
+    // The whole request ended (every choice).
+    void finish_request(std::chrono::steady_clock::time_point now) {
         Generation& g = *m_gen;
         g.finished = true;
         --m_server.m_active;
-        metrics::RequestObservation obs;
-        obs.e2e_s = seconds(now - g.arrival);
-        obs.has_first_token = g.first_token.has_value();
-        if (g.first_token) obs.ttft_s = seconds(*g.first_token - g.arrival);
-        obs.prompt_tokens = g.request.prompt_len;
-        obs.generation_tokens = g.tokens;
-        if (ev.reason != FinishReason::rejected) m_server.m_metrics.observe(obs);
+        std::uint32_t longest = 0;
+        for (const auto& c : g.choices) longest = std::max(longest, c.tokens);
+        m_server.m_metrics.observe_request_params(g.request.n, g.request.max_tokens, longest);
+        if (m_server.m_options.log_requests)
+            m_server.log_line("Finished request " + g.writer.id() + ": finish_reason=" +
+                              (g.choices.empty() ? std::string("none") : g.choices.front().finish_reason) +
+                              ", completion_tokens=" + std::to_string(g.total_tokens()) +
+                              ", e2e=" + std::to_string(seconds(now - g.arrival)).substr(0, 6) + " s");
     }
 
     // Watches the socket while a request runs, to notice a client that goes away.
@@ -856,7 +1135,7 @@ private:
             ++m_server.m_client_aborts;
             --m_server.m_active;
             m_gen->finished = true;
-            m_server.m_backend.abort(m_gen->id);
+            abort_choices();
         }
         m_gen.reset();
         close();
@@ -1009,7 +1288,70 @@ inline void Server::run(bool handle_signals) {
         });
     }
     do_accept();
+    if (m_options.log_stats_interval.count() > 0 && m_options.log != nullptr) {
+        m_stats_prev = m_backend.snapshot();
+        m_stats_at = std::chrono::steady_clock::now();
+        arm_stats_log();
+    }
     m_ioc->run();
+}
+
+inline void Server::log_line(const std::string& text) const {
+    if (m_options.log == nullptr) return;
+    const std::time_t now = std::time(nullptr);
+    std::tm tm{};
+    localtime_r(&now, &tm);
+    char stamp[32];
+    std::strftime(stamp, sizeof stamp, "%m-%d %H:%M:%S", &tm);
+    *m_options.log << "INFO " << stamp << " [llmemu] " << text << std::endl;
+}
+
+inline void Server::arm_stats_log() {
+    if (!m_stats_timer) m_stats_timer.emplace(*m_ioc);
+    m_stats_timer->expires_after(m_options.log_stats_interval);
+    m_stats_timer->async_wait([this](const boost::system::error_code& ec) {
+        if (ec || m_stopping) return;
+        log_stats();
+        arm_stats_log();
+    });
+}
+
+// vLLM's LoggingStatLogger line: throughput over the interval, the gauges now, and the
+// prefix-cache hit rate over the newest ~1000 requests. Skipped (vLLM: logged at DEBUG)
+// when this and the previous interval both had zero throughput.
+inline void Server::log_stats() {
+    const EngineStats s = m_backend.snapshot();
+    const auto now = std::chrono::steady_clock::now();
+    const double dt = std::max(1e-9, std::chrono::duration<double>(now - m_stats_at).count());
+    const double prompt_tps = static_cast<double>(s.prompt_tokens - m_stats_prev.prompt_tokens) / dt;
+    const double gen_tps = static_cast<double>(s.generation_tokens - m_stats_prev.generation_tokens) / dt;
+    const StatsSample sample{s.requests_received - m_stats_prev.requests_received,
+                             s.prefix_cache_queries - m_stats_prev.prefix_cache_queries,
+                             s.prefix_cache_hits - m_stats_prev.prefix_cache_hits};
+    if (sample.requests != 0) m_hit_window.push_back(sample);
+    std::uint64_t requests = 0, queries = 0, hits = 0;
+    for (const auto& w : m_hit_window) requests += w.requests;
+    while (m_hit_window.size() > 1 && requests > 1000) { // vLLM's CachingMetrics(max_recent_requests=1000)
+        requests -= m_hit_window.front().requests;
+        m_hit_window.erase(m_hit_window.begin());
+    }
+    for (const auto& w : m_hit_window) {
+        queries += w.queries;
+        hits += w.hits;
+    }
+    m_stats_prev = s;
+    m_stats_at = now;
+    const bool idle = prompt_tps == 0 && gen_tps == 0;
+    const bool skip = idle && m_prev_interval_idle;
+    m_prev_interval_idle = idle;
+    if (skip) return;
+    char line[320];
+    std::snprintf(line, sizeof line,
+                  "Engine 000: Avg prompt throughput: %.1f tokens/s, Avg generation throughput: %.1f tokens/s, "
+                  "Running: %u reqs, Waiting: %u reqs, GPU KV cache usage: %.1f%%, Prefix cache hit rate: %.1f%%",
+                  prompt_tps, gen_tps, s.running, s.waiting, 100.0 * s.kv_usage,
+                  queries != 0 ? 100.0 * static_cast<double>(hits) / static_cast<double>(queries) : 0.0);
+    log_line(line);
 }
 
 inline void Server::do_accept() {
@@ -1049,6 +1391,7 @@ inline void Server::begin_shutdown() {
     if (m_acceptor) m_acceptor->close(ignored);
     if (m_signals) m_signals->cancel(ignored);
     if (m_accept_retry) m_accept_retry->cancel();
+    if (m_stats_timer) m_stats_timer->cancel();
     const bool abort_now = m_options.drain_timeout.count() <= 0;
     for (auto& w : m_sessions)
         if (auto s = w.lock()) s->on_shutdown(abort_now);

@@ -51,6 +51,13 @@ struct LoadOptions {
     std::function<void(std::size_t index, std::vector<std::int32_t>& ids)> prompt_ids;
     /// Called after each finished request with the number finished so far.
     std::function<void(std::size_t)> progress;
+    /// When not empty, request i carries `x-request-id: <prefix><i>` (vLLM's
+    /// --request-id-prefix); the server echoes it and uses it in the response id.
+    std::string request_id_prefix;
+    /// Extra "Name: value\r\n" header lines on every request (Authorization, --header).
+    std::string headers;
+    /// `logprobs` to ask for on completions requests (vLLM's --logprobs; unset: none).
+    std::optional<std::uint32_t> logprobs;
 };
 
 /// What a run measured.
@@ -79,6 +86,7 @@ inline std::string make_request_body(const LoadRequest& r, std::size_t index, co
         }
         body["prompt"] = std::move(ids);
         body["max_tokens"] = r.output_len;
+        if (o.logprobs) body["logprobs"] = *o.logprobs;
     } else {
         const std::uint32_t words = r.prompt_len > 8 ? r.prompt_len - 7 : 1;
         std::string text;
@@ -89,6 +97,10 @@ inline std::string make_request_body(const LoadRequest& r, std::size_t index, co
                 i < shared.size() ? shared[i] : static_cast<TokenId>(uniform_index(rng, 1U << 20U)));
         body["messages"] = nlohmann::json::array({{{"role", "user"}, {"content", std::move(text)}}});
         body["max_completion_tokens"] = r.output_len;
+        if (o.logprobs) {
+            body["logprobs"] = true;
+            body["top_logprobs"] = *o.logprobs;
+        }
     }
     return body.dump();
 }
@@ -124,33 +136,39 @@ inline LoadResult run_load(boost::asio::io_context& ioc, StreamingClient& client
             const std::size_t i = ready.front();
             ready.pop_front();
             ++in_flight;
-            client.post(opts.endpoint, std::move(bodies[i]), opts.api, [&, i](StreamOutcome o) {
-                const auto now = clock::now();
-                last_done = std::max(last_done, now);
-                // With ignore_eos the server owes exactly output_len tokens: fewer is a failure
-                // (a stream cut short), as it would be for vllm bench serve's users.
-                if (o.success && opts.ignore_eos && o.output_tokens < reqs[i].output_len) {
-                    o.success = false;
-                    o.error = "the stream ended after " + std::to_string(o.output_tokens) + " of " +
-                              std::to_string(reqs[i].output_len) + " tokens (finish_reason \"" + o.finish_reason +
-                              "\")";
-                }
-                RequestTiming t;
-                t.success = o.success;
-                t.start_time_s = std::chrono::duration<double>(o.start - t0).count();
-                t.ttft_s = o.ttft_s;
-                t.itl_s = o.itl_s;
-                t.latency_s = o.latency_s;
-                t.prompt_len = reqs[i].prompt_len;
-                t.output_len = o.success ? o.output_tokens : 0;
-                t.error = o.error;
-                result.timings[i] = std::move(t);
-                result.outcomes[i] = std::move(o);
-                --in_flight;
-                ++finished;
-                if (opts.progress) opts.progress(finished);
-                dispatch();
-            });
+            std::string headers = opts.headers;
+            if (!opts.request_id_prefix.empty())
+                headers += "x-request-id: " + opts.request_id_prefix + std::to_string(i) + "\r\n";
+            client.post(
+                opts.endpoint, std::move(bodies[i]), opts.api,
+                [&, i](StreamOutcome o) {
+                    const auto now = clock::now();
+                    last_done = std::max(last_done, now);
+                    // With ignore_eos the server owes exactly output_len tokens: fewer is a failure
+                    // (a stream cut short), as it would be for vllm bench serve's users.
+                    if (o.success && opts.ignore_eos && o.output_tokens < reqs[i].output_len) {
+                        o.success = false;
+                        o.error = "the stream ended after " + std::to_string(o.output_tokens) + " of " +
+                                  std::to_string(reqs[i].output_len) + " tokens (finish_reason \"" + o.finish_reason +
+                                  "\")";
+                    }
+                    RequestTiming t;
+                    t.success = o.success;
+                    t.start_time_s = std::chrono::duration<double>(o.start - t0).count();
+                    t.ttft_s = o.ttft_s;
+                    t.itl_s = o.itl_s;
+                    t.latency_s = o.latency_s;
+                    t.prompt_len = reqs[i].prompt_len;
+                    t.output_len = o.success ? o.output_tokens : 0;
+                    t.error = o.error;
+                    result.timings[i] = std::move(t);
+                    result.outcomes[i] = std::move(o);
+                    --in_flight;
+                    ++finished;
+                    if (opts.progress) opts.progress(finished);
+                    dispatch();
+                },
+                headers);
         }
     };
     arm = [&] {

@@ -32,6 +32,8 @@ struct ApiError {
     std::string type = "invalid_request_error";
     std::string param; // empty -> null
     std::string code;  // empty -> null
+    /// vLLM's body: `code` is the HTTP status as a number (e.g. the unknown-model 404).
+    bool numeric_code = false;
 
     /// The JSON body clients expect (openai-python / openai-node parse `error.message`).
     /// Never throws on odd bytes: invalid UTF-8 in the message becomes U+FFFD.
@@ -39,7 +41,9 @@ struct ApiError {
         nlohmann::json e{{"message", message},
                          {"type", type},
                          {"param", param.empty() ? nlohmann::json(nullptr) : nlohmann::json(param)},
-                         {"code", code.empty() ? nlohmann::json(nullptr) : nlohmann::json(code)}};
+                         {"code", numeric_code   ? nlohmann::json(status)
+                                  : code.empty() ? nlohmann::json(nullptr)
+                                                 : nlohmann::json(code)}};
         return nlohmann::json{{"error", std::move(e)}}.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     }
 };
@@ -93,6 +97,15 @@ struct ValidationLimits {
     std::uint32_t default_completion_max_tokens = 16;
     /// Deepest nesting of arrays/objects a body may have (deeper: 400 before parsing).
     std::size_t max_json_depth = 64;
+    /// The engine orders by `priority` (vLLM's --scheduling-policy priority); when false a
+    /// nonzero priority is refused, as vLLM refuses it.
+    bool priority_scheduling = false;
+    /// Streams always end with a usage chunk (vLLM's --enable-force-include-usage).
+    bool force_include_usage = false;
+    /// Most logprobs / top_logprobs a request may ask for (vLLM's --max-logprobs).
+    std::uint32_t max_logprobs = 20;
+    /// Largest `n` (choices per request) accepted.
+    std::int64_t max_n = 128;
 };
 
 /// A validated generation request, ready for the engine.
@@ -109,7 +122,25 @@ struct GenerationRequest {
     std::uint32_t min_tokens = 0;
     bool ignore_eos = false;
     int priority = 0;
+    /// Choices to generate (OpenAI's `n`): one engine request each.
+    std::uint32_t n = 1;
+    /// Generation stops when the text contains one of these (not included in the output
+    /// unless include_stop_str_in_output), or at one of stop_token_ids; both only after
+    /// min_tokens, as vLLM.
+    std::vector<std::string> stop;
+    std::vector<TokenId> stop_token_ids;
+    bool include_stop_str_in_output = false;
+    /// Synthetic logprobs: the number of top alternatives per token (completions'
+    /// `logprobs`, chat's `top_logprobs` with `logprobs: true`); unset = none.
+    std::optional<std::uint32_t> logprobs;
 };
+
+/// The unknown-model answer, vLLM's text and body (HTTP 404, NotFoundError).
+[[nodiscard]] inline ApiError model_not_found(std::string_view model) {
+    ApiError e{404, "The model `" + echo_input(model) + "` does not exist.", "NotFoundError", {}, {}};
+    e.numeric_code = true;
+    return e;
+}
 
 namespace detail {
 
@@ -364,35 +395,69 @@ inline GenerationRequest parse_generation_request(std::string_view body_text, En
         throw_api(400, "'model' must be a string, got " + detail::type_name(*model), "model", "invalid_type");
     r.model = model->get<std::string>();
     if (std::find(limits.served_models.begin(), limits.served_models.end(), r.model) == limits.served_models.end())
-        throw_api(400,
-                  "The model `" + echo_input(r.model) + "` does not exist; this server serves `" +
-                      (limits.served_models.empty() ? std::string() : limits.served_models.front()) +
-                      "` (see GET /v1/models)",
-                  "model", "model_not_found");
+        throw api_exception(model_not_found(r.model));
 
-    if (const auto n = detail::get_int(body, "n", std::numeric_limits<std::int64_t>::min(),
-                                       std::numeric_limits<std::int64_t>::max());
-        n && *n != 1)
-        throw_api(400, "'n' is " + std::to_string(*n) + "; only n = 1 is supported", "n", "unsupported_parameter");
+    r.n = static_cast<std::uint32_t>(detail::get_int(body, "n", 1, limits.max_n).value_or(1));
     if (const auto b = detail::get_int(body, "best_of", std::numeric_limits<std::int64_t>::min(),
                                        std::numeric_limits<std::int64_t>::max());
         b && *b != 1)
         throw_api(400, "'best_of' is " + std::to_string(*b) + "; only best_of = 1 is supported", "best_of",
                   "unsupported_parameter");
-    detail::reject_if_present(body, "stop",
-                              "generated text is synthetic, so stop strings cannot match; bound the output "
-                              "with max_tokens instead");
-    detail::reject_if_present(body, "stop_token_ids", "the emulator ends generation only at max_tokens or EOS");
+    if (const auto it = body.find("stop"); it != body.end() && !it->is_null()) {
+        auto add = [&r](const nlohmann::json& v) {
+            if (!v.is_string())
+                throw_api(400, "'stop' must be a string or a list of strings, got " + detail::brief(v), "stop",
+                          "invalid_type");
+            if (!v.get_ref<const std::string&>().empty()) r.stop.push_back(v.get<std::string>());
+        };
+        if (it->is_array()) {
+            if (it->size() > 64)
+                throw_api(400, "'stop' lists " + std::to_string(it->size()) + " strings; at most 64", "stop");
+            for (const auto& v : *it) add(v);
+        } else {
+            add(*it);
+        }
+        for (const auto& st : r.stop)
+            if (st.size() > 1024) throw_api(400, "a 'stop' string is longer than 1024 bytes", "stop");
+    }
+    if (const auto it = body.find("stop_token_ids"); it != body.end() && !it->is_null()) {
+        if (!it->is_array() || it->size() > 1024)
+            throw_api(400, "'stop_token_ids' must be a list of at most 1024 token ids", "stop_token_ids",
+                      "invalid_type");
+        for (const auto& t : *it) {
+            if (!t.is_number_integer() || t.get<std::int64_t>() < 0 ||
+                t.get<std::int64_t>() > std::numeric_limits<TokenId>::max())
+                throw_api(400, "'stop_token_ids' must hold non-negative 32-bit integers, got " + detail::brief(t),
+                          "stop_token_ids", "invalid_type");
+            r.stop_token_ids.push_back(static_cast<TokenId>(t.get<std::int64_t>()));
+        }
+    }
+    r.include_stop_str_in_output = detail::get_bool(body, "include_stop_str_in_output").value_or(false);
     detail::reject_if_present(body, "echo", "echo is not supported");
     detail::reject_if_present(body, "suffix", "suffix is not supported");
+    // Logprobs: synthetic values of the right shape (completions: logprobs = k; chat:
+    // logprobs = true with top_logprobs = k), at most --max-logprobs, as vLLM checks.
+    const std::int64_t max_lp = limits.max_logprobs;
     if (endpoint == Endpoint::completions) {
-        if (const auto it = body.find("logprobs"); it != body.end() && !it->is_null())
-            throw_api(400, "'logprobs' is not supported: the emulator samples no distributions", "logprobs",
-                      "unsupported_parameter");
+        if (const auto lp = detail::get_int(body, "logprobs", 0, std::numeric_limits<std::int64_t>::max())) {
+            if (*lp > max_lp)
+                throw_api(400,
+                          "Requested sample logprobs of " + std::to_string(*lp) +
+                              ", which is greater than max allowed: " + std::to_string(max_lp),
+                          "logprobs");
+            r.logprobs = static_cast<std::uint32_t>(*lp);
+        }
     } else {
-        if (detail::get_bool(body, "logprobs").value_or(false))
-            throw_api(400, "'logprobs' is not supported: the emulator samples no distributions", "logprobs",
-                      "unsupported_parameter");
+        const bool want = detail::get_bool(body, "logprobs").value_or(false);
+        const auto top = detail::get_int(body, "top_logprobs", 0, std::numeric_limits<std::int64_t>::max());
+        if (top && !want && *top > 0)
+            throw_api(400, "when using 'top_logprobs', 'logprobs' must be set to true", "top_logprobs");
+        if (top && *top > max_lp)
+            throw_api(400,
+                      "Requested sample logprobs of " + std::to_string(*top) +
+                          ", which is greater than max allowed: " + std::to_string(max_lp),
+                      "top_logprobs");
+        if (want) r.logprobs = static_cast<std::uint32_t>(top.value_or(0));
     }
     if (const auto it = body.find("response_format"); it != body.end() && !it->is_null()) {
         const auto t = it->is_object() ? it->find("type") : it->end();
@@ -419,6 +484,12 @@ inline GenerationRequest parse_generation_request(std::string_view body_text, En
     r.priority = static_cast<int>(
         detail::get_int(body, "priority", std::numeric_limits<int>::min(), std::numeric_limits<int>::max())
             .value_or(0));
+    if (r.priority != 0 && !limits.priority_scheduling)
+        throw_api(400,
+                  "Got priority " + std::to_string(r.priority) +
+                      " but Priority scheduling is not enabled (start the server with --scheduling-policy priority)",
+                  "priority");
+    if (limits.force_include_usage && r.stream) r.include_usage = true;
 
     if (endpoint == Endpoint::completions)
         detail::read_prompt(body, r);
@@ -464,6 +535,100 @@ inline GenerationRequest parse_generation_request(std::string_view body_text, En
     return r;
 }
 
+/// Synthetic logprobs of one generated token: the token itself is the most likely (a
+/// deterministic logprob in (-1.0, -0.01]), followed by `top` other words of the synthetic
+/// vocabulary at lower logprobs. Values have the shapes OpenAI clients parse; they are not
+/// probabilities of any model.
+struct SyntheticLogprobs {
+    struct Entry {
+        std::string_view token;
+        double logprob = 0;
+    };
+    Entry sampled;
+    std::vector<Entry> top;
+
+    SyntheticLogprobs(TokenId id, std::string_view text, std::uint32_t k) {
+        const auto h = static_cast<std::uint32_t>(id) * 2654435761U;
+        sampled = {text, -0.01 - static_cast<double>(h % 990U) / 1000.0};
+        top.reserve(k);
+        if (k > 0) top.push_back(sampled);
+        for (std::uint32_t j = 1; j < k; ++j)
+            top.push_back({SyntheticVocabulary::token_text(static_cast<TokenId>(static_cast<std::uint32_t>(id) + j)),
+                           sampled.logprob - 0.75 * j});
+    }
+
+    static nlohmann::json bytes(std::string_view t) {
+        nlohmann::json b = nlohmann::json::array();
+        for (const char c : t) b.push_back(static_cast<unsigned char>(c));
+        return b;
+    }
+    /// Chat's `logprobs.content[i]`.
+    [[nodiscard]] nlohmann::json chat_entry() const {
+        nlohmann::json alts = nlohmann::json::array();
+        for (const auto& e : top)
+            alts.push_back({{"token", e.token}, {"logprob", e.logprob}, {"bytes", bytes(e.token)}});
+        return {{"token", sampled.token},
+                {"logprob", sampled.logprob},
+                {"bytes", bytes(sampled.token)},
+                {"top_logprobs", std::move(alts)}};
+    }
+    /// Completions' `top_logprobs[i]`: {token: logprob} (the sampled token at least).
+    [[nodiscard]] nlohmann::json completion_top() const {
+        nlohmann::json m = nlohmann::json::object();
+        m[std::string(sampled.token)] = sampled.logprob;
+        for (const auto& e : top) m[std::string(e.token)] = e.logprob;
+        return m;
+    }
+};
+
+/// Accumulates a choice's logprobs object (completions: tokens, token_logprobs,
+/// top_logprobs, text_offset; chat: content).
+class LogprobsBuilder {
+public:
+    explicit LogprobsBuilder(Endpoint endpoint) : m_chat(endpoint == Endpoint::chat_completions) {
+        if (m_chat)
+            m_json = {{"content", nlohmann::json::array()}};
+        else
+            m_json = {{"text_offset", nlohmann::json::array()},
+                      {"token_logprobs", nlohmann::json::array()},
+                      {"tokens", nlohmann::json::array()},
+                      {"top_logprobs", nlohmann::json::array()}};
+    }
+    /// Adds one token whose text starts at `offset` of the choice's text.
+    void add(const SyntheticLogprobs& lp, std::size_t offset) {
+        if (m_chat) {
+            m_json["content"].push_back(lp.chat_entry());
+        } else {
+            m_json["text_offset"].push_back(offset);
+            m_json["token_logprobs"].push_back(lp.sampled.logprob);
+            m_json["tokens"].push_back(lp.sampled.token);
+            m_json["top_logprobs"].push_back(lp.completion_top());
+        }
+    }
+    [[nodiscard]] const nlohmann::json& json() const noexcept { return m_json; }
+    void clear() { *this = LogprobsBuilder(m_chat ? Endpoint::chat_completions : Endpoint::completions); }
+
+private:
+    bool m_chat;
+    nlohmann::json m_json;
+};
+
+/// A choice's extras on a stream chunk: its index, and the stop_reason and logprobs JSON
+/// (already serialized; "null" when absent).
+struct ChunkExtras {
+    std::uint32_t index = 0;
+    std::string_view stop_reason = "null";
+    std::string_view logprobs = "null";
+};
+
+/// One finished choice of a non-streamed response.
+struct FinishedChoice {
+    std::string text;
+    std::string finish_reason;
+    nlohmann::json stop_reason; // null, a stop string or a token id
+    nlohmann::json logprobs;    // null or the choice's logprobs object
+};
+
 /// Builds the response bodies and SSE chunks of one request. Chunks are assembled from
 /// fixed prefix/suffix strings around the token text, so a token costs one append.
 class ResponseWriter {
@@ -486,27 +651,41 @@ public:
     /// (nullptr while streaming) goes on the chunk of the last token, as vLLM does.
     /// Chat streams open with a `{"role": "assistant", "content": ""}` chunk (first=true).
     void append_token_event(std::string& out, std::string_view text, const char* finish_reason, bool first,
-                            const std::optional<std::pair<std::uint32_t, std::uint32_t>>& usage = {}) const {
-        if (first && m_endpoint == Endpoint::chat_completions) {
+                            const std::optional<std::pair<std::uint32_t, std::uint32_t>>& usage = {},
+                            const ChunkExtras& extras = {}) const {
+        const bool chat = m_endpoint == Endpoint::chat_completions;
+        if (first && chat) {
             out += "data: ";
             out += m_head;
-            out += ",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"},"
-                   "\"logprobs\":null,\"finish_reason\":null}]";
+            out += ",\"choices\":[{\"index\":";
+            out += std::to_string(extras.index);
+            out += ",\"delta\":{\"role\":\"assistant\",\"content\":\"\"},\"logprobs\":null,\"finish_reason\":null}]";
             if (usage) append_usage(out, usage->first, 0);
             out += "}\n\n";
         }
         out += "data: ";
-        out += m_token_head;
+        if (extras.index == 0) {
+            out += m_token_head;
+        } else {
+            out += m_head;
+            out += ",\"choices\":[{\"index\":";
+            out += std::to_string(extras.index);
+            out += chat ? ",\"delta\":{\"content\":\"" : ",\"text\":\"";
+        }
         append_escaped(out, text);
-        out += m_endpoint == Endpoint::chat_completions ? "\"},\"logprobs\":null,\"finish_reason\":"
-                                                        : "\",\"logprobs\":null,\"finish_reason\":";
+        out += chat ? "\"},\"logprobs\":" : "\",\"logprobs\":";
+        out += extras.logprobs;
+        out += ",\"finish_reason\":";
         if (finish_reason) {
             out += '"';
             out += finish_reason;
-            out += "\",\"stop_reason\":null}]";
+            out += '"';
         } else {
-            out += "null,\"stop_reason\":null}]";
+            out += "null";
         }
+        out += ",\"stop_reason\":";
+        out += extras.stop_reason;
+        out += "}]";
         if (usage) append_usage(out, usage->first, usage->second);
         out += "}\n\n";
     }
@@ -523,28 +702,39 @@ public:
     /// The end of the stream.
     static void append_done(std::string& out) { out += "data: [DONE]\n\n"; }
 
-    /// The whole (non-streaming) response body.
+    /// The whole (non-streaming) response body of one choice.
     [[nodiscard]] std::string full_response(std::string_view text, std::string_view finish_reason,
                                             std::uint32_t prompt_tokens, std::uint32_t completion_tokens) const {
-        nlohmann::json choice;
-        if (m_endpoint == Endpoint::chat_completions) {
-            choice = {{"index", 0},
-                      {"message", {{"role", "assistant"}, {"content", text}, {"tool_calls", nlohmann::json::array()}}},
-                      {"logprobs", nullptr},
-                      {"finish_reason", finish_reason},
-                      {"stop_reason", nullptr}};
-        } else {
-            choice = {{"index", 0},
-                      {"text", text},
-                      {"logprobs", nullptr},
-                      {"finish_reason", finish_reason},
-                      {"stop_reason", nullptr}};
+        return full_response({FinishedChoice{std::string(text), std::string(finish_reason), nullptr, nullptr}},
+                             prompt_tokens, completion_tokens);
+    }
+
+    /// The whole (non-streaming) response body; `completion_tokens` summed over the
+    /// choices, the prompt counted once (vLLM's usage for n > 1).
+    [[nodiscard]] std::string full_response(const std::vector<FinishedChoice>& choices, std::uint32_t prompt_tokens,
+                                            std::uint32_t completion_tokens) const {
+        nlohmann::json list = nlohmann::json::array();
+        for (std::size_t i = 0; i < choices.size(); ++i) {
+            const FinishedChoice& c = choices[i];
+            if (m_endpoint == Endpoint::chat_completions)
+                list.push_back(
+                    {{"index", i},
+                     {"message", {{"role", "assistant"}, {"content", c.text}, {"tool_calls", nlohmann::json::array()}}},
+                     {"logprobs", c.logprobs},
+                     {"finish_reason", c.finish_reason},
+                     {"stop_reason", c.stop_reason}});
+            else
+                list.push_back({{"index", i},
+                                {"text", c.text},
+                                {"logprobs", c.logprobs},
+                                {"finish_reason", c.finish_reason},
+                                {"stop_reason", c.stop_reason}});
         }
         nlohmann::json j{{"id", m_id},
                          {"object", m_endpoint == Endpoint::chat_completions ? "chat.completion" : "text_completion"},
                          {"created", m_created},
                          {"model", m_model},
-                         {"choices", nlohmann::json::array({std::move(choice)})},
+                         {"choices", std::move(list)},
                          {"usage",
                           {{"prompt_tokens", prompt_tokens},
                            {"total_tokens", prompt_tokens + completion_tokens},

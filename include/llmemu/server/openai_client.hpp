@@ -100,7 +100,9 @@ struct ServerAddress {
 
 /// A blocking GET (for /v1/models and /metrics around a benchmark). Returns the status
 /// and body; throws config_error naming the URL when the server cannot be reached.
-inline std::pair<int, std::string> http_get(const ServerAddress& a, const std::string& path) {
+/// `headers`: extra "Name: value\r\n" lines (e.g. Authorization).
+inline std::pair<int, std::string> http_get(const ServerAddress& a, const std::string& path,
+                                            const std::string& headers = {}) {
     namespace asio = boost::asio;
     namespace http = boost::beast::http;
     const std::string url = "http://" + a.host + ":" + std::to_string(a.port) + a.path_prefix + path;
@@ -110,7 +112,7 @@ inline std::pair<int, std::string> http_get(const ServerAddress& a, const std::s
         asio::ip::tcp::socket socket(ioc);
         asio::connect(socket, resolver.resolve(a.host, std::to_string(a.port)));
         const std::string req = "GET " + a.path_prefix + path + " HTTP/1.1\r\nHost: " + a.host_header() +
-                                "\r\nUser-Agent: llmemu-bench\r\nConnection: close\r\n\r\n";
+                                "\r\nUser-Agent: llmemu-bench\r\n" + headers + "Connection: close\r\n\r\n";
         asio::write(socket, asio::buffer(req));
         boost::beast::flat_buffer buffer;
         http::response_parser<http::string_body> parser;
@@ -182,9 +184,11 @@ public:
     [[nodiscard]] const ServerAddress& address() const noexcept { return m_address; }
 
     /// POSTs `body` (JSON) to path_prefix + `path` and streams the answer; `done` runs on
-    /// the loop when the request ends (success or not).
-    void post(std::string path, std::string body, ClientApi api, Done done) {
+    /// the loop when the request ends (success or not). `headers`: extra "Name: value\r\n"
+    /// lines (x-request-id, Authorization).
+    void post(std::string path, std::string body, ClientApi api, Done done, const std::string& headers = {}) {
         auto call = std::make_shared<Call>(*this, std::move(path), std::move(body), api, std::move(done));
+        call->headers = headers;
         call->begin();
     }
 
@@ -199,6 +203,7 @@ private:
         StreamingClient& client;
         std::string path;
         std::string body;
+        std::string headers;
         ClientApi api;
         Done done;
         std::shared_ptr<detail::ClientConnection> conn;
@@ -217,8 +222,9 @@ private:
             request_text = "POST " + client.m_address.path_prefix + path +
                            " HTTP/1.1\r\nHost: " + client.m_address.host_header() +
                            "\r\nUser-Agent: llmemu-bench\r\nContent-Type: application/json\r\nAccept: "
-                           "text/event-stream\r\nConnection: keep-alive\r\nContent-Length: " +
-                           std::to_string(body.size()) + "\r\n\r\n" + body;
+                           "text/event-stream\r\n" +
+                           headers + "Connection: keep-alive\r\nContent-Length: " + std::to_string(body.size()) +
+                           "\r\n\r\n" + body;
             out.start = std::chrono::steady_clock::now();
             if (!client.m_idle.empty()) {
                 conn = std::move(client.m_idle.back());
