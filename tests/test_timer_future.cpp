@@ -280,6 +280,25 @@ TEST_CASE("TimerFuture.then_value_chains_and_errors_reach_their_own_future.wall"
     CHECK(clock.timers().callback_errors() == 0);
 }
 
+TEST_CASE("TimerFuture.wall_get_waits_for_a_running_continuation_to_finish" * doctest::timeout(10)) {
+    // get() used to return the value while the timer thread was still running a
+    // continuation that then threw: its exception was lost under load (a CI flake).
+    WallClock clock;
+    auto f = llmemu::resolve_at(clock, clock.now() + 1ms, 7);
+    f.then([] {
+        std::this_thread::sleep_for(30ms); // still running when the value is published
+        throw std::runtime_error("slow continuation failed");
+    });
+    while (!f.ready()) std::this_thread::yield();
+    CHECK_THROWS_WITH_AS(f.get(), "slow continuation failed", std::runtime_error);
+    // A continuation attached after resolution runs here; its exception is still this
+    // future's, not then()'s.
+    auto g = llmemu::resolve_at(clock, clock.now() + 1ms, 8);
+    g.wait();
+    CHECK_NOTHROW(g.then([] { throw std::runtime_error("late continuation failed"); }));
+    CHECK_THROWS_WITH_AS(g.get(), "late continuation failed", std::runtime_error);
+}
+
 template <class C>
 void check_destroyed_future_never_runs_its_continuation(C& clock) {
     std::atomic<int> ran{0};

@@ -13,6 +13,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <type_traits>
 #include <utility>
 #include <variant>
@@ -126,12 +127,23 @@ public:
                 return;
             }
         }
-        fn();
+        // Already resolved: run it here; its exception belongs to this future, as when
+        // the resolving thread runs it.
+        try {
+            fn();
+        } catch (...) {
+            set_continuation_error(std::current_exception());
+        }
     }
 
     // The result of a resolved state: the value once, a stored exception, or future_error.
+    // On the wall clock, the continuations the resolving thread is running may still throw:
+    // wait for them (unless this is that thread, inside one of them), so that their
+    // exception reaches this get() whatever the timing.
     storage take(const char* who) {
         auto lock = lock_if_sync();
+        if constexpr (Sync)
+            m_sync.cv.wait(lock, [this] { return !m_settling || m_settler == std::this_thread::get_id(); });
         if (m_continuation_error) {
             auto e = m_continuation_error;
             if constexpr (Sync) lock.unlock();
@@ -190,6 +202,12 @@ private:
             setter();
             m_status.store(to, std::memory_order_release);
             continuations.swap(m_continuations);
+            if constexpr (Sync) {
+                if (!continuations.empty()) {
+                    m_settling = true;
+                    m_settler = std::this_thread::get_id();
+                }
+            }
         }
         if constexpr (Sync) m_sync.cv.notify_all();
         // Run every continuation; an exception is kept on this future (take() rethrows it),
@@ -201,6 +219,15 @@ private:
                 set_continuation_error(std::current_exception());
             }
         }
+        if constexpr (Sync) {
+            if (!continuations.empty()) {
+                {
+                    std::lock_guard lock(m_sync.mutex);
+                    m_settling = false;
+                }
+                m_sync.cv.notify_all();
+            }
+        }
         return true;
     }
 
@@ -208,6 +235,8 @@ private:
     std::atomic<std::uint32_t> m_bindings{0};
     bool m_taken = false;
     bool m_abandoned = false;
+    bool m_settling = false;   // Sync: the resolving thread is running the continuations
+    std::thread::id m_settler; // ... and this is it
     std::exception_ptr m_continuation_error;
     std::optional<storage> m_value;
     std::exception_ptr m_exception;
