@@ -134,6 +134,18 @@ void report(benchmark::State& state, std::size_t requests, double sim_s, double 
     state.counters["p99_itl_ms"] = r.itl.percentiles_ms.empty() ? 0.0 : r.itl.percentiles_ms.back().second;
 }
 
+/// N replicas of the trace's engine on `clock`, each with its own executor seed.
+struct Replicas {
+    std::vector<std::unique_ptr<VEngine>> engines;
+    std::vector<VEngine*> ptrs;
+    Replicas(Fixture& f, VirtualClock& clock, std::uint32_t n) {
+        for (std::uint32_t i = 0; i < n; ++i) {
+            engines.push_back(std::make_unique<VEngine>(X(f.model, clock, {}, 1 + i), clock, trace_config()));
+            ptrs.push_back(engines.back().get());
+        }
+    }
+};
+
 /// The streaming way (what `llmemu simulate --replicas N --router least_loaded` runs).
 void BM_fleet_day(benchmark::State& state) {
     Fixture& f = fixture();
@@ -142,12 +154,8 @@ void BM_fleet_day(benchmark::State& state) {
     for (auto _ : state) {
         const std::clock_t c0 = std::clock();
         VirtualClock clock;
-        std::vector<std::unique_ptr<VEngine>> engines;
-        std::vector<VEngine*> ptrs;
-        for (std::uint32_t i = 0; i < n; ++i) {
-            engines.push_back(std::make_unique<VEngine>(X(f.model, clock, {}, 1 + i), clock, trace_config()));
-            ptrs.push_back(engines.back().get());
-        }
+        Replicas replicas(f, clock, n);
+        const std::vector<VEngine*>& ptrs = replicas.ptrs;
         std::vector<StreamingSummary> sums;
         sums.reserve(n + 1);
         sums.emplace_back(); // the fleet's; then each replica's, as `llmemu simulate` keeps them
@@ -205,12 +213,8 @@ void BM_fleet_day_baseline(benchmark::State& state) {
     for (auto _ : state) {
         const std::clock_t c0 = std::clock();
         VirtualClock clock;
-        std::vector<std::unique_ptr<VEngine>> engines;
-        std::vector<VEngine*> ptrs;
-        for (std::uint32_t i = 0; i < n; ++i) {
-            engines.push_back(std::make_unique<VEngine>(X(f.model, clock, {}, 1 + i), clock, trace_config()));
-            ptrs.push_back(engines.back().get());
-        }
+        Replicas replicas(f, clock, n);
+        const std::vector<VEngine*>& ptrs = replicas.ptrs;
         DaySource src(f.trace, n, hours);
         LeastLoadedRouter router;
         FleetResult res = run_fleet_simulation(ptrs, clock, src, router, SimulationOptions{}, src.size());
