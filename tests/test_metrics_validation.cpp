@@ -306,6 +306,9 @@ TEST_CASE("Metrics.timeseries.reads_vllm_log_and_compares") {
     bad("t,running\n1,x\n", "ts.csv:2: 'x' is not a number");
     bad("t,running\n1\n", "ts.csv:2: has 1 cells");
     bad("t,running\n", "has no rows");
+    // Fuzz find: a second time column once left a row with more value cells than columns.
+    bad("t,p922,x,19,t\n2.0,33922,19,6\n", "ts.csv:1: header has two time columns");
+    bad("t,running,running\n1,2,3\n", "ts.csv:1: header names column 'running' twice");
     CHECK_THROWS_WITH_AS((void)llmemu::timeseries_from_result_json(nlohmann::json::object(), "e.json"),
                          doctest::Contains("no llmemu.timeseries"), llmemu::config_error);
 }

@@ -86,10 +86,13 @@ struct TimeSeriesTable {
             bool found = false;
             for (std::size_t i = 0; i < cells.size(); ++i) {
                 if (cells[i] == "t" || cells[i] == "t_s") {
+                    if (found) fail(line_no, "header has two time columns ('t' or 't_s'); keep one");
                     t_col = i;
                     found = true;
                 } else {
                     if (cells[i].empty()) fail(line_no, "header has an empty column name");
+                    if (tab.find(cells[i]) != nullptr)
+                        fail(line_no, "header names column '" + cells[i] + "' twice; give each column once");
                     tab.columns.emplace_back(cells[i], std::vector<double>{});
                 }
             }
