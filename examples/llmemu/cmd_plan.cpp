@@ -315,11 +315,10 @@ void run_plan(PlanArgs& a) {
                 it->pass = it->pass && p["pass"].get<bool>();
                 if (it->error.empty() && !p["error"].get<std::string>().empty()) it->error = p["error"];
                 if (it->miss.empty() && !p["miss"].get<std::string>().empty()) it->miss = p["miss"];
-                if (p.contains("values"))
-                    for (std::size_t b = 0; b < slo.bounds.size(); ++b) {
-                        const auto& v = p["values"][b];
-                        it->values[b] += v.is_number() ? v.get<double>() : std::nan("");
-                    }
+                for (std::size_t b = 0; b < slo.bounds.size(); ++b) { // NaN (printed nan) where a run failed
+                    const bool have = p.contains("values") && p["values"][b].is_number();
+                    it->values[b] += have ? p["values"][b].get<double>() : std::nan("");
+                }
                 ++it->seeds;
             }
         }
@@ -335,6 +334,8 @@ void run_plan(PlanArgs& a) {
             if (p.candidate == ci && p.scale == m) return &p;
         return nullptr;
     };
+    // The first SLO ranks equal costs: lower is better for a percentile, higher for a share.
+    const bool lower_better = slo.bounds.front().percentile.has_value();
     // Candidates by cost at their answer (failing ones last, by cost at the range's top).
     std::vector<std::size_t> order(candidates.size());
     for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
@@ -343,13 +344,17 @@ void run_plan(PlanArgs& a) {
     };
     std::stable_sort(order.begin(), order.end(), [&](std::size_t x, std::size_t y) {
         if (sums[x].fewest.has_value() != sums[y].fewest.has_value()) return sums[x].fewest.has_value();
-        return key_cost(x) < key_cost(y);
+        if (key_cost(x) != key_cost(y)) return key_cost(x) < key_cost(y);
+        // Equal cost: the better first SLO value first (as the frontier ranks them).
+        const PlanPoint* px = point_of(x, sums[x].fewest.value_or(candidates[x].hi));
+        const PlanPoint* py = point_of(y, sums[y].fewest.value_or(candidates[y].hi));
+        if (px == nullptr || py == nullptr || px->values.empty() || py->values.empty()) return false;
+        return lower_better ? px->values[0] < py->values[0] : px->values[0] > py->values[0];
     });
     std::optional<std::size_t> cheapest;
     if (!order.empty() && sums[order.front()].fewest) cheapest = order.front();
     // Pareto frontier over the passing points: cost against the first bound's value (lower
     // is better for a percentile, higher for an attainment share).
-    const bool lower_better = slo.bounds.front().percentile.has_value();
     std::vector<const PlanPoint*> frontier;
     {
         std::vector<const PlanPoint*> pass;

@@ -14,6 +14,7 @@
 /// const llmemu::ReplicaSearch s = llmemu::find_fewest_passing(1, 32, run);  // s.fewest, s.tried
 /// ```
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstddef>
@@ -23,6 +24,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "llmemu/error.hpp"
