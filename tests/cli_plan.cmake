@@ -88,3 +88,12 @@ if(TARGET llmemu_cli)
     endforeach()
   endif()
 endif()
+
+if(TARGET llmemu_cli)
+  # `llmemu report` draws a plan CSV: the passing points and the frontier of the hand-worked case.
+  set(_d ${CMAKE_CURRENT_BINARY_DIR}/cli_plan)
+  add_test(NAME cli.plan.report
+           COMMAND sh -c "\"$0\" plan -q --fleet \"$1/a.json,$1/b.json,$1/c.json\" --dataset random --num-prompts 16 --input-len 32 --output-len 2 --request-rate inf --slo ttft:p100:35 --csv \"$1/rep.csv\" > /dev/null && \"$0\" report -q \"$1/rep.csv\" -o \"$1/rep.html\" && grep -o 'data-chart=\"plan_[0-9]*_frontier\"' \"$1/rep.html\" && grep -c 'Pareto frontier' \"$1/rep.html\""
+                   $<TARGET_FILE:llmemu_cli> ${_d})
+  set_tests_properties(cli.plan.report PROPERTIES PASS_REGULAR_EXPRESSION "data-chart=\"plan_[0-9]+_frontier\"\n[1-9]")
+endif()
