@@ -97,3 +97,19 @@ if(TARGET llmemu_cli)
                    $<TARGET_FILE:llmemu_cli> ${_d})
   set_tests_properties(cli.plan.report PROPERTIES PASS_REGULAR_EXPRESSION "data-chart=\"plan_[0-9]+_frontier\"\n[1-9]")
 endif()
+
+if(TARGET llmemu_cli)
+  # A P/D split scales as a whole: prefill 1 : decode 2, ranges [1, 8] and [2, 16], so scale
+  # m runs pre=m dec=2m for m in 1..8 (each a 3-GPU step in cost); a bound no scale meets
+  # is reported at the top of the range with the SLO it missed.
+  set(_d ${CMAKE_CURRENT_BINARY_DIR}/cli_plan)
+  file(WRITE ${_d}/config.json "{\"num_hidden_layers\":36,\"num_key_value_heads\":8,\"head_dim\":128,\"hidden_size\":4096,\"num_attention_heads\":32,\"vocab_size\":151936,\"intermediate_size\":12288}")
+  file(WRITE ${_d}/pd.json "{\"kv_transfer\":{\"bandwidth_gbps\":100,\"latency_ms\":1},\"pools\":[{\"name\":\"pre\",\"role\":\"prefill\",\"profile\":\"const:20\",\"model_config\":\"config.json\",\"cost_per_gpu_hour\":1,\"replica_range\":[1,8],\"engine\":{\"num_gpu_blocks\":3000}},{\"name\":\"dec\",\"replicas\":2,\"role\":\"decode\",\"profile\":\"const:8\",\"model_config\":\"config.json\",\"cost_per_gpu_hour\":1,\"replica_range\":[2,16],\"engine\":{\"num_gpu_blocks\":3000}}]}")
+  set(_pdw --fleet ${_d}/pd.json --dataset random --num-prompts 64 --input-len 256 --output-len 16 --request-rate 50)
+  add_test(NAME cli.plan.pd_split COMMAND llmemu_cli plan -q ${_pdw} --slo ttft:p99:60)
+  set_tests_properties(cli.plan.pd_split PROPERTIES PASS_REGULAR_EXPRESSION
+    "\n1 +pd.json +round_robin +pre=3 dec=6 +9 +9.00 +[0-9.]+ +4  pass\n.*fleet runs: 4 \\(a full grid of the same ranges and seeds: 8\\)")
+  add_test(NAME cli.plan.pd_unreachable COMMAND llmemu_cli plan -q ${_pdw} --slo ttft:p99:30)
+  set_tests_properties(cli.plan.pd_unreachable PROPERTIES PASS_REGULAR_EXPRESSION
+    "pre=8 dec=16 +24 +24.00 [^\n]*FAIL at the range's top \\(ttft p99 [0-9.]+ ms > 30 ms\\)\ncheapest passing: none")
+endif()
