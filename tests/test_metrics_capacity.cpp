@@ -4,6 +4,7 @@
 #include <atomic>
 #include <cmath>
 #include <cstdint>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -143,4 +144,25 @@ TEST_CASE("Capacity.parallel_for runs every index once and rethrows the first fa
                     std::runtime_error);
     CHECK(parallel_threads(8, 3) == 3);
     CHECK(parallel_threads(2, 0) == 1);
+}
+
+TEST_CASE("Capacity.combine: the answer on every seed and the per-seed interval") {
+    const std::vector<std::optional<std::uint32_t>> fewest{4, 6, 5};
+    const ReplicatedAnswer f = combine_fewest(fewest);
+    CHECK(*f.every_seed == 6.0); // the most any seed needed
+    CHECK(f.per_seed.mean == 5.0);
+    CHECK(f.per_seed.half_width == doctest::Approx(4.303 * 1.0 / std::sqrt(3.0))); // sd 1, t(2)
+    CHECK(f.without_answer == 0);
+    const std::vector<std::optional<std::uint32_t>> some{4, std::nullopt};
+    const ReplicatedAnswer g = combine_fewest(some);
+    CHECK_FALSE(g.every_seed.has_value());
+    CHECK(g.without_answer == 1);
+    CHECK(g.per_seed.n == 1); // the seed without an answer is left out
+    const std::vector<std::optional<double>> rates{8.0, 6.0, std::nullopt};
+    const ReplicatedAnswer r = combine_rates(rates);
+    CHECK_FALSE(r.every_seed.has_value());
+    CHECK(r.without_answer == 1);
+    CHECK(r.per_seed.mean == doctest::Approx(14.0 / 3.0)); // none counts as 0 req/s
+    const std::vector<std::optional<double>> ok{8.0, 6.0};
+    CHECK(*combine_rates(ok).every_seed == 6.0); // the lowest
 }

@@ -276,7 +276,9 @@ void run_plan(PlanArgs& a) {
     // probed point over the seeds that probed it.
     struct Summary {
         std::optional<std::uint32_t> fewest; // max over seeds; empty when a seed found none
-        std::vector<double> per_seed;
+        /// The answer per seed and combined (combine_fewest).
+        std::vector<std::optional<std::uint32_t>> per_seed;
+        ReplicatedAnswer combined;
         std::size_t runs = 0;
         std::string error;
     };
@@ -285,18 +287,12 @@ void run_plan(PlanArgs& a) {
     std::size_t runs = 0;
     for (std::size_t ci = 0; ci < candidates.size(); ++ci) {
         Summary& s = sums[ci];
-        bool all = true;
-        std::uint32_t worst = 0;
         std::vector<PlanPoint> mine;
         for (std::uint32_t k = 0; k < a.replicates; ++k) {
             const nlohmann::json& r = results[ci * a.replicates + k];
             if (r.contains("error") && s.error.empty()) s.error = r["error"].get<std::string>();
-            if (r.contains("fewest")) {
-                worst = std::max(worst, r["fewest"].get<std::uint32_t>());
-                s.per_seed.push_back(r["fewest"].get<double>());
-            } else {
-                all = false;
-            }
+            s.per_seed.push_back(r.contains("fewest") ? std::optional<std::uint32_t>(r["fewest"].get<std::uint32_t>())
+                                                      : std::nullopt);
             for (const auto& p : r["probes"]) {
                 ++s.runs;
                 const auto m = p["scale"].get<std::uint32_t>();
@@ -326,7 +322,8 @@ void run_plan(PlanArgs& a) {
             for (auto& v : q.values) v /= static_cast<double>(q.seeds);
         std::sort(mine.begin(), mine.end(), [](const PlanPoint& x, const PlanPoint& y) { return x.scale < y.scale; });
         points.insert(points.end(), mine.begin(), mine.end());
-        if (all) s.fewest = worst;
+        s.combined = combine_fewest(s.per_seed);
+        if (s.combined.every_seed) s.fewest = static_cast<std::uint32_t>(*s.combined.every_seed);
         runs += s.runs;
     }
     auto point_of = [&](std::size_t ci, std::uint32_t m) -> const PlanPoint* {
@@ -405,7 +402,7 @@ void run_plan(PlanArgs& a) {
         else if (s.fewest) {
             os << "pass";
             if (a.replicates > 1) {
-                const MeanInterval ci95 = mean_interval(s.per_seed);
+                const MeanInterval& ci95 = s.combined.per_seed;
                 os << " (scale per seed " << num(ci95.mean, "%.2f") << " +- " << num(ci95.half_width, "%.2f") << ", ["
                    << num(ci95.min, "%g") << ", " << num(ci95.max, "%g") << "])";
             }
@@ -476,7 +473,7 @@ void run_plan(PlanArgs& a) {
                 nlohmann::json pools = nlohmann::json::object();
                 for (const auto& p : f.pools) pools[p.name] = p.replicas;
                 cj["replicas"] = pools;
-                const MeanInterval iv = mean_interval(s.per_seed);
+                const MeanInterval& iv = s.combined.per_seed;
                 cj["scale_per_seed"] = {
                     {"mean", iv.mean}, {"ci95_half_width", iv.half_width}, {"min", iv.min}, {"max", iv.max}};
             }

@@ -400,8 +400,7 @@ void run_sweep(SweepArgs& a) {
     info << "SLO " << a.slo << " met by >= " << num(a.slo_attainment * 100.0, "%g")
          << "% of requests on every seed; highest sustained request rate per engine setting:\n";
     for (std::size_t s = 0; s < settings.size(); ++s) {
-        std::vector<double> per_seed;
-        std::size_t unsustained = 0;
+        std::vector<std::optional<double>> per_seed;
         std::string failure;
         info << "  " << setting_text(settings[s]) << ": ";
         if (!search) {
@@ -417,8 +416,7 @@ void run_sweep(SweepArgs& a) {
             const SustainableRate cap = sustainable_rate(std::move(runs), a.slo_attainment);
             for (auto& seed_runs : by_seed) {
                 const SustainableRate c = sustainable_rate(std::move(seed_runs), a.slo_attainment);
-                per_seed.push_back(c.rate.value_or(0.0));
-                unsustained += c.rate ? 0 : 1;
+                per_seed.push_back(c.rate);
             }
             double best_goodput = 1e300;
             for (std::size_t i = 0; i < jobs.size() && cap.rate; ++i)
@@ -436,27 +434,26 @@ void run_sweep(SweepArgs& a) {
                 info << "; every rate tried meets them, try higher --request-rates";
         } else {
             std::size_t probes = 0;
-            std::optional<double> lowest;
             for (std::size_t i = 0; i < jobs.size(); ++i) {
                 if (jobs[i].setting != s) continue;
                 const TaskResult& t = results[i];
                 probes += t.points.size();
                 if (!t.error.empty() && failure.empty()) failure = t.error;
-                per_seed.push_back(t.rate.value_or(0.0));
-                unsustained += t.rate ? 0 : 1;
-                if (!lowest || t.rate.value_or(0.0) < *lowest) lowest = t.rate.value_or(0.0);
+                per_seed.push_back(t.rate);
             }
-            if (unsustained == per_seed.size())
-                info << "none (at " << num(range.lo, "%g") << " req/s the SLOs are missed)";
+            const ReplicatedAnswer all = combine_rates(per_seed);
+            if (all.every_seed)
+                info << num(*all.every_seed, "%.4g") << " req/s on every seed";
             else
-                info << num(*lowest, "%.4g") << " req/s on every seed";
+                info << "none on every seed (at " << num(range.lo, "%g") << " req/s some seed misses the SLOs)";
             info << " (" << probes << " runs)";
         }
         if (per_seed.size() > 1) {
-            const MeanInterval ci = mean_interval(per_seed);
+            const ReplicatedAnswer all = combine_rates(per_seed);
+            const MeanInterval& ci = all.per_seed;
             info << "; per seed " << num(ci.mean, "%.4g") << " +- " << num(ci.half_width, "%.4g") << " req/s (95% CI, "
                  << per_seed.size() << " seeds, [" << num(ci.min, "%.4g") << ", " << num(ci.max, "%.4g") << "]";
-            if (unsustained > 0) info << "; " << unsustained << " seeds sustain no rate, counted as 0";
+            if (all.without_answer > 0) info << "; " << all.without_answer << " seeds sustain no rate, counted as 0";
             info << ")";
         }
         if (!failure.empty()) info << "; a run failed: " << failure;

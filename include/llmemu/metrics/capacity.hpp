@@ -5,8 +5,8 @@
 /// sustains (`find_highest_rate`), and the fewest replicas that serve a load
 /// (`find_fewest_passing`). Each search probes exponentially, then bisects, and records
 /// every point it ran, so its cost is known (a handful of runs where a grid needs dozens).
-/// With replicates (K seeds), run one search per seed and give the answers to
-/// `mean_interval` (<llmemu/metrics/interval.hpp>): the answer with its 95 % interval.
+/// With replicates (K seeds), run one search per seed and combine the answers
+/// (`combine_fewest`, `combine_rates`): the answer on every seed and the 95 % interval.
 ///
 /// ```cpp
 /// const llmemu::SloTargets slo = llmemu::parse_slo_targets("ttft:p99:2000,tpot:p99:100", 0.9);
@@ -22,6 +22,7 @@
 #include <cstdio>
 #include <limits>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -29,6 +30,7 @@
 
 #include "llmemu/error.hpp"
 #include "llmemu/metrics/bench_result.hpp"
+#include "llmemu/metrics/interval.hpp"
 
 namespace llmemu {
 
@@ -283,6 +285,60 @@ template <class Pass>
     s.rate = good;
     s.first_miss = bad;
     return s;
+}
+
+/// The answers of one search per seed (replicates), combined.
+struct ReplicatedAnswer {
+    /// The answer that holds on every seed (the most replicas, the lowest rate); empty when
+    /// some seed found none.
+    std::optional<double> every_seed;
+    /// Mean +- 95 % interval of the per-seed answers (seeds without one count as `none_as`).
+    MeanInterval per_seed;
+    /// Seeds whose search found no answer.
+    std::size_t without_answer = 0;
+};
+
+namespace detail {
+template <class T, class Pick>
+ReplicatedAnswer capacity_combine(std::span<const std::optional<T>> per_seed, double none_as, Pick pick) {
+    ReplicatedAnswer a;
+    std::vector<double> values;
+    bool all = !per_seed.empty();
+    for (const auto& v : per_seed) {
+        if (!v) {
+            ++a.without_answer;
+            all = false;
+            values.push_back(none_as);
+            continue;
+        }
+        const auto x = static_cast<double>(*v);
+        values.push_back(x);
+        a.every_seed = a.every_seed ? pick(*a.every_seed, x) : x;
+    }
+    if (!all) a.every_seed.reset();
+    a.per_seed = mean_interval(values);
+    return a;
+}
+} // namespace detail
+
+/// Combines find_fewest_passing's answers over seeds: the most replicas any seed needed, and
+/// the interval of the per-seed counts (a seed with no passing count is left out of it).
+[[nodiscard]] inline ReplicatedAnswer combine_fewest(std::span<const std::optional<std::uint32_t>> per_seed) {
+    std::vector<std::optional<std::uint32_t>> found;
+    for (const auto& v : per_seed)
+        if (v) found.push_back(v);
+    ReplicatedAnswer a =
+        detail::capacity_combine<std::uint32_t>(found, 0.0, [](double x, double y) { return std::max(x, y); });
+    a.without_answer = per_seed.size() - found.size();
+    if (a.without_answer > 0) a.every_seed.reset();
+    return a;
+}
+
+/// Combines sustainable rates over seeds (find_highest_rate's, or sustainable_rate()'s per
+/// seed): the lowest, and the interval of the per-seed rates, a seed that sustains none
+/// counted as 0 req/s.
+[[nodiscard]] inline ReplicatedAnswer combine_rates(std::span<const std::optional<double>> per_seed) {
+    return detail::capacity_combine<double>(per_seed, 0.0, [](double x, double y) { return std::min(x, y); });
 }
 
 } // namespace llmemu
