@@ -5,8 +5,10 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <mutex>
 #include <random>
 #include <set>
 #include <thread>
@@ -14,6 +16,9 @@
 
 #include "llmemu/engine/kv_cache.hpp"
 #include "llmemu/engine/kv_events.hpp"
+#include "llmemu/engine/live_engine.hpp"
+#include "llmemu/executor/emulated_executor.hpp"
+#include "llmemu/profile/analytic.hpp"
 #include "llmemu/server/kv_events_config.hpp"
 #include "llmemu/server/routed_backend.hpp"
 #include "test_server_support.hpp"
@@ -176,6 +181,57 @@ TEST_CASE("KVEvents.cache.replay_rebuilds_contents") {
     }
     CHECK(stored > 100); // the run did exercise both kinds
     CHECK(removed > 50);
+}
+
+TEST_CASE("KVEvents.live_engine.sink_and_inspect" * doctest::timeout(20)) {
+    // The engine's events, one batch per step on its thread, replayed, equal its prefix
+    // cache as inspect() reads it between steps; a pool of 24 blocks makes it evict.
+    using Exec = EmulatedExecutor<ConstantProfile, WallClock>;
+    WallClock clock;
+    EngineConfig config;
+    config.num_gpu_blocks = 24;
+    config.block_size = 16;
+    config.max_model_len = 256;
+    config.max_num_seqs = 3;
+    LiveEngine<Exec> engine(Exec(ConstantProfile{0.5}, clock), clock, config);
+    std::mutex mu;
+    std::set<std::uint64_t> held;
+    std::size_t batches = 0, removed = 0;
+    engine.set_kv_event_sink([&](KVEventLog& log) {
+        std::lock_guard lock(mu);
+        CHECK_FALSE(log.empty());
+        ++batches;
+        for (const auto& e : log) removed += e.kind == KVCacheEvent::Kind::block_removed ? 1 : 0;
+        replay(log, held);
+    });
+    std::atomic<int> done{0};
+    std::mt19937 rng(3);
+    for (int i = 0; i < 24; ++i) {
+        RequestSpec s;
+        for (int t = 0; t < 40 + i % 5 * 7; ++t)
+            s.prompt_tokens.push_back(t < 32 ? (i % 3) * 100 + t : static_cast<TokenId>(rng() % 1000));
+        s.prompt_len = static_cast<std::uint32_t>(s.prompt_tokens.size());
+        s.max_tokens = 20;
+        s.ignore_eos = true;
+        (void)engine.submit(std::move(s), [&](const TokenEvent& e) {
+            if (e.finished) ++done;
+        });
+    }
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(15);
+    while (done.load() < 24 && std::chrono::steady_clock::now() < until)
+        std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    REQUIRE(done.load() == 24);
+    const auto hashes = engine.inspect(
+        [](const LiveEngine<Exec>::engine_type& e) { return e.scheduler().kv_cache().cached_block_hashes(); });
+    std::lock_guard lock(mu);
+    CHECK(held == as_set(hashes));
+    CHECK(batches > 5);
+    CHECK(removed > 0);
+    engine.shutdown();
+    // After the engine thread ended, inspect runs on the caller.
+    CHECK(engine.inspect([](const LiveEngine<Exec>::engine_type& e) {
+        return e.scheduler().kv_cache().cached_block_hashes().size();
+    }) == hashes.size());
 }
 
 TEST_CASE("KVEvents.config.parse") {

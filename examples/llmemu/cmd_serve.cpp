@@ -233,6 +233,11 @@ void run_serve(ServeArgs& a) {
 #endif
     }
     std::unique_ptr<server::RoutedBackend> routed;
+    if (router) { // prefix_aware hashes the engines' own blocks
+        RouterOptions ro;
+        ro.block_size = config.block_size;
+        router.emplace(make_router(a.router, ro));
+    }
     if (a.data_parallel_size > 1 || router) {
         std::vector<server::Backend*> all;
         for (auto& u : units) all.push_back(u.backend.get());

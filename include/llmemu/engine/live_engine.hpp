@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <functional>
 #include <future>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -134,18 +135,21 @@ public:
     template <class F>
     auto inspect(F fn) -> std::invoke_result_t<F&, const engine_type&> {
         using R = std::invoke_result_t<F&, const engine_type&>;
-        std::packaged_task<R()> task([&] { return fn(static_cast<const engine_type&>(m_engine)); });
-        auto result = task.get_future();
+        // Shared with the queued call, so the engine thread never touches a task the
+        // caller has already destroyed after get() returned.
+        auto task = std::make_shared<std::packaged_task<R()>>(
+            [&fn, this] { return fn(static_cast<const engine_type&>(m_engine)); });
+        auto result = task->get_future();
         bool queued = false;
         {
             std::lock_guard lock(m_mutex);
             if (!m_thread_done) {
-                m_inspects.emplace_back([&task] { task(); });
+                m_inspects.emplace_back([task] { (*task)(); });
                 m_wake.notify_one();
                 queued = true;
             }
         }
-        if (!queued) task();
+        if (!queued) (*task)();
         return result.get();
     }
 
