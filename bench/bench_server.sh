@@ -33,7 +33,8 @@ replicas="${BENCH_REPLICAS:-1}"
   --replicas "$replicas" >"$out_dir/serve.log" 2>&1 &
 srv=$!
 for _ in $(seq 100); do
-  [ "$(grep -c 'listening on' "$out_dir/serve.log")" -ge "$replicas" ] && break
+  up=$(grep -c 'listening on' "$out_dir/serve.log" 2>/dev/null || true)
+  [ "${up:-0}" -ge "$replicas" ] && break
   sleep 0.1
 done
 mapfile -t ports < <(sed -n 's/.*listening on http:\/\/127\.0\.0\.1:\([0-9]*\).*/\1/p' "$out_dir/serve.log")
