@@ -269,6 +269,7 @@ TEST_CASE("KVEvents.config.parse") {
     refused(R"({"topic": 3})", "'topic' must be a string");
     refused(R"([1])", "give a JSON object");
     refused(R"({"enable_kv_cache_events": true,)", "not JSON");
+    refused(R"({"hwm": 1E1111})", "not JSON"); // nlohmann's out_of_range (fuzz find)
     refused(R"({"enable_kv_cache_events": true, "endpoint": "udp://x:1"})", "tcp://, ipc:// or inproc://");
 
     CHECK(server::offset_endpoint_port("tcp://*:5557", 0) == "tcp://*:5557");

@@ -46,7 +46,7 @@ struct KVEventsConfig {
     nlohmann::json j;
     try {
         j = nlohmann::json::parse(text.begin(), text.end());
-    } catch (const nlohmann::json::parse_error& e) {
+    } catch (const nlohmann::json::exception& e) { // parse_error, or out_of_range for a huge number
         llmemu::detail::throw_error<config_error>(what + ": not JSON (" + e.what() +
                                                   "); give an object such as '{\"enable_kv_cache_events\": true}'");
     }
