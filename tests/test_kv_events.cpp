@@ -183,7 +183,7 @@ TEST_CASE("KVEvents.cache.replay_rebuilds_contents") {
     CHECK(removed > 50);
 }
 
-TEST_CASE("KVEvents.live_engine.sink_and_inspect" * doctest::timeout(20)) {
+TEST_CASE("LiveEngine.kv_events.sink_and_inspect" * doctest::timeout(20)) {
     // The engine's events, one batch per step on its thread, replayed, equal its prefix
     // cache as inspect() reads it between steps; a pool of 24 blocks makes it evict.
     using Exec = EmulatedExecutor<ConstantProfile, WallClock>;

@@ -207,12 +207,12 @@ void run_serve(ServeArgs& a) {
 
     // The engines: one per replica or data-parallel rank, each its own KV cache and
     // scheduler (seeds seed, seed+1, ...), all on the one clock.
-    struct Unit {
-        std::unique_ptr<LiveEngine<Exec>> engine;
-        std::unique_ptr<server::LiveEngineBackend<Exec>> backend;
+    struct Unit { // destroyed backend, engine (its thread joined), then the publisher it feeds
 #if LLMEMU_HAVE_KV_EVENTS
         std::unique_ptr<server::KVEventPublisher> publisher;
 #endif
+        std::unique_ptr<LiveEngine<Exec>> engine;
+        std::unique_ptr<server::LiveEngineBackend<Exec>> backend;
     };
     std::vector<Unit> units(num_engines);
     for (std::uint32_t i = 0; i < num_engines; ++i) {
