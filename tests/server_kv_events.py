@@ -224,5 +224,68 @@ rc = srv.wait(timeout=30)
 log.close()
 if rc != 0:
     fail("llmemu serve exited %d after SIGTERM" % rc)
+n_batches = len(batches)
+
+# ---- data parallelism: rank r publishes on the endpoint's port + r, tagged with r ----
+# tcp://[::1]:P is bound (vLLM's '::' rule) on IPv6 loopback only.
+dp_config = {"enable_kv_cache_events": True, "endpoint": "tcp://[::1]:18660", "topic": "dp"}
+log = open(log_path, "w")
+srv = subprocess.Popen([cli, "serve", "kv/model", "--profile", "const:2ms", "--port", "0", "--disable-log-stats",
+                        "--data-parallel-size", "2", "--max-num-seqs", "2", "--kv-events-config",
+                        json.dumps(dp_config)], stdout=log, stderr=subprocess.STDOUT)
+port = None
+for _ in range(400):
+    m = re.search(r"listening on http://127\.0\.0\.1:(\d+)", open(log_path).read())
+    if m:
+        port = int(m.group(1))
+        break
+    if srv.poll() is not None:
+        fail("llmemu serve -dp 2 exited early")
+    time.sleep(0.05)
+if port is None:
+    fail("-dp 2: no 'listening on' line")
+base = f"http://127.0.0.1:{port}"
+subs = []
+for r in range(2):
+    s = ctx.socket(zmq.SUB)
+    s.setsockopt(zmq.IPV6, 1)
+    s.setsockopt(zmq.SUBSCRIBE, b"dp")
+    s.connect("tcp://[::1]:%d" % (18660 + r))
+    subs.append(s)
+time.sleep(0.3)
+threads = [threading.Thread(target=worker, args=([dict(j, model="kv/model") for j in jobs[k:12:4]],))
+           for k in range(4)]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+if errors:
+    fail("-dp 2 requests failed: %s" % errors[:3])
+time.sleep(0.5)
+with urllib.request.urlopen(base + "/debug/kv_cache", timeout=10) as r:
+    dp_dump = {e["data_parallel_rank"]: set(e["block_hashes"]) for e in json.loads(r.read())["engines"]}
+for r, s in enumerate(subs):
+    held = set()
+    got = 0
+    while s.poll(200):
+        _, _, payload = s.recv_multipart()
+        ts, events, rank = msgpack.unpackb(payload, raw=False)
+        if rank != r:
+            fail("port %d carries data_parallel_rank %r" % (18660 + r, rank))
+        got += 1
+        for ev in events:
+            if ev[0] == "BlockStored":
+                held.update(ev[1])
+            elif ev[0] == "BlockRemoved":
+                held.difference_update(ev[1])
+            else:
+                held.clear()
+    if got == 0 or held != dp_dump.get(r):
+        fail("rank %d: %d batches, rebuilt %d blocks, engine %d" % (r, got, len(held), len(dp_dump.get(r, ()))))
+srv.send_signal(signal.SIGTERM)
+if srv.wait(timeout=30) != 0:
+    fail("llmemu serve -dp 2 exited nonzero after SIGTERM")
+log.close()
+print("kv events -dp 2: ranks 0 and 1 on ports 18660/18661 rebuilt equal")
 print("kv events: %d batches, %d blocks stored, %d removed, %d held = engine's %d; replay ok" %
-      (len(batches), stored, removed, len(held), len(engine_blocks)))
+      (n_batches, stored, removed, len(engine_blocks), len(engine_blocks)))

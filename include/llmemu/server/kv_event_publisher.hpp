@@ -108,6 +108,8 @@ public:
             m_pub = zmq::socket_t(m_context, zmq::socket_type::pub);
             m_pub.set(zmq::sockopt::sndhwm, static_cast<int>(std::min<std::uint64_t>(config.hwm, 0x7FFFFFFF)));
             m_pub.set(zmq::sockopt::linger, 500);
+            // An IPv6 address ("tcp://[::1]:5557", bound by vLLM's '::' rule) needs IPv6 on.
+            if (m_endpoint.find('[') != std::string::npos) m_pub.set(zmq::sockopt::ipv6, 1);
             const bool bind = m_endpoint.find('*') != std::string::npos || m_endpoint.find("::") != std::string::npos ||
                               m_endpoint.rfind("ipc://", 0) == 0 || m_endpoint.rfind("inproc://", 0) == 0;
             if (bind)
@@ -122,6 +124,7 @@ public:
             try {
                 m_replay = zmq::socket_t(m_context, zmq::socket_type::router);
                 m_replay.set(zmq::sockopt::linger, 0);
+                if (m_replay_endpoint.find('[') != std::string::npos) m_replay.set(zmq::sockopt::ipv6, 1);
                 m_replay.bind(m_replay_endpoint);
             } catch (const zmq::error_t& e) {
                 llmemu::detail::throw_error<config_error>("--kv-events-config: cannot bind replay_endpoint '" +
