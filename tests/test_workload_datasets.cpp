@@ -18,6 +18,7 @@
 #include "llmemu/oracle/any_latency_model.hpp"
 #include "llmemu/time/virtual_clock.hpp"
 #include "llmemu/workload/datasets.hpp"
+#include "llmemu/workload/stream.hpp"
 #include "llmemu/workload/workload.hpp"
 
 using namespace llmemu;
