@@ -92,13 +92,17 @@ TEST_CASE("Workload.stream.equals_the_built_workload_for_several_specs") {
             {"name": "batch", "share": 1, "dataset": "prefix_repetition", "prefix_len": 32, "suffix_len": 32,
              "num_prefixes": 5, "prefix_output_len": 8, "start_s": 3}]})",
         R"({"clients": [
-            {"name": "moon", "trace": ")" + moon.string() + R"(", "repeat": 4, "copies": 3},
-            {"name": "moon2", "trace": ")" + moon.string() + R"(", "repeat": 2, "copies": 2, "start_s": 0.5},
+            {"name": "moon", "trace": ")" +
+            moon.string() + R"(", "repeat": 4, "copies": 3},
+            {"name": "moon2", "trace": ")" +
+            moon.string() + R"(", "repeat": 2, "copies": 2, "start_s": 0.5},
             {"name": "all_at_once", "dataset": "random", "num_prompts": 20, "input_len": 50, "output_len": 5}]})",
         // The fleet-day shape on the real trace (a smaller day) beside synthetic traffic.
         R"({"clients": [
-            {"name": "day", "trace": ")" + (data_dir / "splitwise_conv.csv").string() + R"(", "repeat": 2, "copies": 3},
-            {"name": "api", "dataset": "empirical", "trace": ")" + (data_dir / "splitwise_code.csv").string() +
+            {"name": "day", "trace": ")" +
+            (data_dir / "splitwise_conv.csv").string() + R"(", "repeat": 2, "copies": 3},
+            {"name": "api", "dataset": "empirical", "trace": ")" +
+            (data_dir / "splitwise_code.csv").string() +
             R"(", "num_prompts": 500, "request_rate": 2, "burstiness": 0.5}]})",
     };
     for (const auto& json : specs) {
@@ -179,9 +183,9 @@ TEST_CASE("Workload.stream.runs_give_the_same_results_as_the_built_workload") {
 TEST_CASE("Workload.stream.replays_are_made_on_the_fly") {
     const auto moon = write_mooncake("llmemu_test_stream_big.jsonl");
     // 4 requests x 10^6 replays x 1000 copies: 4e9 requests, which no memory could build.
-    const WorkloadSpecFile f = parse_workload_spec(
-        R"({"clients": [{"name": "year", "trace": ")" + moon.string() + R"(", "repeat": 1000000, "copies": 1000}]})",
-        "w.json");
+    const WorkloadSpecFile f = parse_workload_spec(R"({"clients": [{"name": "year", "trace": ")" + moon.string() +
+                                                       R"(", "repeat": 1000000, "copies": 1000}]})",
+                                                   "w.json");
     WorkloadStream s = stream_workload(f, 0);
     CHECK(s.size() == 4'000'000'000ULL);
     CHECK(s.description().find("4000000000 requests") != std::string::npos);

@@ -537,8 +537,9 @@ void run_simulate(SimulateArgs& a) {
 
     if (want_json) {
         nlohmann::json j = to_vllm_json(r);
-        if (const auto ramp = wspec.ramp_up && workload.workload() != nullptr ? ramp_up_record(wspec, *workload.workload())
-                                                                         : std::nullopt)
+        if (const auto ramp = wspec.ramp_up && workload.workload() != nullptr
+                                  ? ramp_up_record(wspec, *workload.workload())
+                                  : std::nullopt)
             add_ramp_up_json(j, *ramp, realtime ? std::optional(wall_start_date) : std::nullopt);
         nlohmann::json ll;
         ll["version"] = LLMEMU_VERSION_STRING;

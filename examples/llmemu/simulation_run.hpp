@@ -37,6 +37,9 @@ namespace llmemu::cli {
 inline std::uint32_t longest_request(const WorkloadStream& w) {
     return static_cast<std::uint32_t>(std::min<std::uint64_t>(w.stats().longest, 0xFFFFFFFFULL));
 }
+inline std::uint32_t longest_request(const Workload& w) {
+    return longest_request(WorkloadStream(w));
+}
 
 /// One replica of a heterogeneous fleet (--fleet): its model, engine settings and pool.
 struct ReplicaPlan {
@@ -112,19 +115,22 @@ inline void attach_summaries(SimulationOptions& opts, std::vector<StreamingSumma
     opts.on_added = [each](std::uint32_t replica, RequestId, std::chrono::nanoseconds arrival, bool accepted) {
         if (accepted) each(replica, [&](StreamingSummary& s) { s.started(arrival); });
     };
-    opts.on_tokens = [each](std::uint32_t replica, const StepTokenTimes& t) {
+    opts.on_tokens = [each, &sums, replicas](std::uint32_t replica, const StepTokenTimes& t) {
         each(replica, [&](StreamingSummary& s) {
             s.tokens(t.time, t.tokens);
             if (t.run_tokens > 0) s.itl(t.run_gap, t.run_tokens);
             for (const auto g : t.other_gaps) s.itl(g);
         });
+        // A replica's summary moves on with its own steps (on_advance would touch every one).
+        if (replica != fleet_client && replicas > 0) sums[1 + replica].advance(t.time);
     };
     opts.on_record = [each](std::uint32_t replica, const RequestRecord& r) {
         const RequestTiming t = timing_from_record(r);
         each(replica, [&](StreamingSummary& s) { s.add(t, r.reason != FinishReason::rejected, r.id); });
     };
-    opts.on_advance = [&sums](std::chrono::nanoseconds now) {
-        for (auto& s : sums) s.advance(now);
+    opts.on_advance = [&sums, replicas](std::chrono::nanoseconds now) {
+        sums[0].advance(now);
+        for (std::size_t i = 1 + replicas; i < sums.size(); ++i) sums[i].advance(now); // the pools'
     };
 }
 } // namespace detail

@@ -37,8 +37,7 @@ namespace llmemu {
 /// workload or stream, which must outlive it.
 class WorkloadSource {
 public:
-    explicit WorkloadSource(const Workload& w)
-        : m_owned(std::make_shared<WorkloadStream>(w)), m_s(m_owned.get()) {
+    explicit WorkloadSource(const Workload& w) : m_owned(std::make_shared<WorkloadStream>(w)), m_s(m_owned.get()) {
         advance();
     }
     /// Takes the requests of `s` from its first one.
@@ -52,8 +51,8 @@ public:
         const bool has_open = m_head != nullptr;
         const std::chrono::nanoseconds open = has_open ? to_ns(m_head->arrival_s) : std::chrono::nanoseconds{};
         // The earliest of: the earliest released (or handed back) turn, the next open-loop request.
-        const bool take_released = !m_released.empty() &&
-                                   (!has_open || m_released.top().arrival < open ||
+        const bool take_released =
+            !m_released.empty() && (!has_open || m_released.top().arrival < open ||
                                     (m_released.top().arrival == open && m_released.top().index < m_head_index));
         if (!take_released && !has_open) return false;
         if (take_released) {
@@ -103,7 +102,7 @@ public:
     /// arrival order.
     void put_back(TimedRequest&& t) {
         const auto i = static_cast<std::size_t>(t.spec.id);
-        StreamRef ref{no_part, 0}; // a request without a next turn
+        StreamRef ref{no_part, 0};                                            // a request without a next turn
         if (const auto h = m_history.find(t.spec.id); h != m_history.end()) { // remembered when taken
             ref = h->second.self;
             m_history.erase(h); // remember() keeps it again when next() gives it

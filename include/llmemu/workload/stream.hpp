@@ -223,7 +223,7 @@ public:
 
 private:
     struct Cursor {
-        double arrival; // before the part's shift
+        double arrival;      // before the part's shift
         std::uint64_t order; // repeat_trace's position: (rep * n + row) * copies + copy
         std::uint32_t rep;
         std::size_t row;

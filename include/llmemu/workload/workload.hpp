@@ -349,7 +349,9 @@ inline Workload build_workload(const WorkloadSpec& spec, bool replays);
 
 /// Builds the workload `spec` describes. Throws workload_error for a bad trace file or bad
 /// parameters (rate <= 0, burstiness <= 0, range ratio outside [0, 1), zero lengths).
-inline Workload build_workload(const WorkloadSpec& spec) { return detail::build_workload(spec, true); }
+inline Workload build_workload(const WorkloadSpec& spec) {
+    return detail::build_workload(spec, true);
+}
 
 inline Workload detail::build_workload(const WorkloadSpec& spec, bool replays) {
     Workload w;
