@@ -62,7 +62,9 @@ EngineConfig trace_config() {
 /// k shifted by k / copies of the trace's mean gap), generated in arrival order on the fly.
 class DaySource {
 public:
-    DaySource(const Trace& t, std::uint32_t copies, std::uint32_t hours) : m_t(t), m_copies(copies), m_hours(hours) {
+    /// `cap`: at most this many requests (0 = all), the first in arrival order.
+    DaySource(const Trace& t, std::uint32_t copies, std::uint32_t hours, std::size_t cap = 0)
+        : m_t(t), m_copies(copies), m_hours(hours), m_cap(cap) {
         const double last = t.requests.back().arrived_at;
         const double gap = last / static_cast<double>(t.requests.size() - 1);
         m_hour_s = last + gap;
@@ -70,7 +72,7 @@ public:
         for (std::uint32_t k = 0; k < copies; ++k) push(Cursor{0, 0, k});
     }
     bool next(TimedRequest& r) {
-        if (m_heap.empty()) return false;
+        if (m_heap.empty() || (m_cap != 0 && m_next_id >= m_cap)) return false;
         const Cursor c = m_heap.top().second;
         m_heap.pop();
         const auto& row = m_t.requests[c.row];
@@ -88,7 +90,10 @@ public:
         if (n.hour < m_hours) push(n);
         return true;
     }
-    [[nodiscard]] std::size_t size() const noexcept { return m_t.requests.size() * std::size_t{m_copies} * m_hours; }
+    [[nodiscard]] std::size_t size() const noexcept {
+        const std::size_t all = m_t.requests.size() * std::size_t{m_copies} * m_hours;
+        return m_cap != 0 && m_cap < all ? m_cap : all;
+    }
 
 private:
     struct Cursor {
@@ -107,6 +112,7 @@ private:
     };
     const Trace& m_t;
     std::uint32_t m_copies, m_hours;
+    std::size_t m_cap;
     double m_hour_s = 0.0, m_shift_s = 0.0;
     RequestId m_next_id = 0;
     std::priority_queue<std::pair<double, Cursor>, std::vector<std::pair<double, Cursor>>, Later> m_heap;
@@ -146,11 +152,10 @@ struct Replicas {
     }
 };
 
-/// The streaming way (what `llmemu simulate --replicas N --router least_loaded` runs).
-void BM_fleet_day(benchmark::State& state) {
+/// The streaming way (what `llmemu simulate --replicas N --router least_loaded` runs): N
+/// replicas, `hours` of the day, at most `cap` requests (0 = all).
+void run_fleet_day(benchmark::State& state, std::uint32_t n, std::uint32_t hours, std::size_t cap) {
     Fixture& f = fixture();
-    const auto n = static_cast<std::uint32_t>(state.range(0));
-    const auto hours = static_cast<std::uint32_t>(state.range(1));
     for (auto _ : state) {
         const std::clock_t c0 = std::clock();
         VirtualClock clock;
@@ -174,6 +179,7 @@ void BM_fleet_day(benchmark::State& state) {
                 if (t.run_tokens > 0) s->itl(t.run_gap, t.run_tokens);
                 for (const auto g : t.other_gaps) s->itl(g);
             }
+            sums[1 + i].advance(t.time); // a replica's summary moves on with its own steps
         };
         o.on_record = [&](std::uint32_t i, const RequestRecord& r) {
             const RequestTiming t = timing_from_record(r);
@@ -181,10 +187,8 @@ void BM_fleet_day(benchmark::State& state) {
             sums[0].add(t, started);
             sums[1 + i].add(t, started);
         };
-        o.on_advance = [&](nanoseconds now) {
-            for (auto& s : sums) s.advance(now);
-        };
-        DaySource src(f.trace, n, hours);
+        o.on_advance = [&](nanoseconds now) { sums[0].advance(now); };
+        DaySource src(f.trace, n, hours, cap);
         LeastLoadedRouter router;
         const FleetResult res = run_fleet_simulation(ptrs, clock, src, router, o, src.size());
         const double sim_s = std::chrono::duration<double>(res.duration).count();
@@ -194,6 +198,24 @@ void BM_fleet_day(benchmark::State& state) {
         report(state, res.num_requests, sim_s, cpu_s, r);
     }
 }
+void BM_fleet_day(benchmark::State& state) {
+    run_fleet_day(state, static_cast<std::uint32_t>(state.range(0)), static_cast<std::uint32_t>(state.range(1)), 0);
+}
+/// The first `requests` of the day at N replicas (N copies for N replicas): the Args give
+/// every replica the same 400 or 1,560 requests (the trace's first ~1.3 or ~5 minutes) at
+/// any N, so work per request that grows with N shows; short enough for callgrind.
+void BM_fleet_slice(benchmark::State& state) {
+    run_fleet_day(state, static_cast<std::uint32_t>(state.range(0)), 1, static_cast<std::size_t>(state.range(1)));
+}
+BENCHMARK(BM_fleet_slice)
+    ->ArgNames({"replicas", "requests"})
+    ->Args({8, 3200})
+    ->Args({64, 25600})
+    ->Args({8, 12480})
+    ->Args({64, 99840})
+    ->Unit(benchmark::kSecond)
+    ->Iterations(1)
+    ->UseRealTime();
 BENCHMARK(BM_fleet_day)
     ->ArgNames({"replicas", "hours"})
     ->Args({1, 1})

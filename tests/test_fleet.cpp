@@ -225,6 +225,46 @@ TEST_CASE("Fleet.one_replica_behind_any_router_is_the_single_engine") {
     }
 }
 
+TEST_CASE("Fleet.each_replica_is_its_own_single_engine_whatever_the_others_do") {
+    // Replicas of different speeds behind round robin: the fleet polls an engine only when it
+    // is given a request or its step's deadline is due (a heap of deadlines, not a look at
+    // every engine), so each replica must see exactly what it would alone with its share.
+    const std::vector<AffineProfile> speeds = {AffineProfile{10.0, 20.0, 100.0}, AffineProfile{3.0, 7.0, 40.0},
+                                               AffineProfile{25.0, 35.0, 300.0}, AffineProfile{10.0, 20.0, 100.0}};
+    const auto n = static_cast<std::uint32_t>(speeds.size());
+    const std::vector<TimedRequest> all = workload(400, false, 3);
+    VirtualClock clock;
+    std::vector<std::unique_ptr<VEngine>> engines;
+    std::vector<VEngine*> ptrs;
+    for (std::uint32_t i = 0; i < n; ++i) {
+        engines.push_back(std::make_unique<VEngine>(Exec(speeds[i], clock, {}, 1 + i), clock, cfg()));
+        ptrs.push_back(engines.back().get());
+    }
+    RoundRobinRouter router;
+    VectorRequestSource src(all);
+    const auto fleet = run_fleet_simulation<Exec>(ptrs, clock, src, router);
+    REQUIRE(fleet.records.size() == all.size());
+    std::map<RequestId, std::pair<RequestRecord, std::uint32_t>> got;
+    for (std::size_t k = 0; k < fleet.records.size(); ++k)
+        got[fleet.records[k].id] = {fleet.records[k], fleet.replica[k]};
+    for (std::uint32_t i = 0; i < n; ++i) {
+        CAPTURE(i);
+        std::vector<TimedRequest> mine;
+        for (std::size_t k = i; k < all.size(); k += n) mine.push_back(all[k]);
+        VirtualClock alone;
+        VEngine e(Exec(speeds[i], alone, {}, 1 + i), alone, cfg());
+        const auto ref = run_simulation(e, std::move(mine));
+        CHECK(fleet.stats[i].steps == ref.stats.steps);
+        for (const auto& r : ref.records) {
+            const auto& [f, replica] = got.at(r.id);
+            CHECK(replica == i);
+            CHECK(f.first_token == r.first_token);
+            CHECK(f.finish == r.finish);
+            CHECK(f.token_times == r.token_times);
+        }
+    }
+}
+
 TEST_CASE("Fleet.prefix_aware_beats_round_robin_on_prefix_hits") {
     auto hit_rate = [](const char* name) {
         VirtualClock clock;

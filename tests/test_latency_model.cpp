@@ -149,6 +149,12 @@ TEST_CASE("Step.validate_refuses_impossible_steps_naming_the_request") {
     CHECK_NOTHROW(mid.validate());
     mid.requests.push_back(ScheduledRequest::decode(0, 5, 1));
     CHECK_THROWS_WITH_AS(mid.validate(), doctest::Contains("request 0 appears twice"), llmemu::request_error);
+    // Ascending ids (a scheduler's usual batch) pass at once; an id repeated next to itself does not.
+    StepBatch asc{7, {}};
+    for (llmemu::RequestId i = 0; i < 40; ++i) asc.requests.push_back(ScheduledRequest::decode(i, 5, 1));
+    CHECK_NOTHROW(asc.validate());
+    asc.requests.push_back(ScheduledRequest::decode(39, 5, 1));
+    CHECK_THROWS_WITH_AS(asc.validate(), doctest::Contains("request 39 appears twice"), llmemu::request_error);
 
     auto no_token = ScheduledRequest::decode(4, 10, 1);
     no_token.samples_token = false;

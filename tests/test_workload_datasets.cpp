@@ -19,6 +19,7 @@
 #include "llmemu/time/virtual_clock.hpp"
 #include "llmemu/tokens/vocabulary.hpp"
 #include "llmemu/workload/datasets.hpp"
+#include "llmemu/workload/stream.hpp"
 #include "llmemu/workload/workload.hpp"
 
 using namespace llmemu;

@@ -18,6 +18,7 @@
 #include "llmemu/time/virtual_clock.hpp"
 #include "llmemu/workload/mooncake.hpp"
 #include "llmemu/workload/prompt.hpp"
+#include "llmemu/workload/stream.hpp"
 #include "llmemu/workload/workload.hpp"
 
 using namespace llmemu;

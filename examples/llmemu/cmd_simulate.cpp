@@ -260,7 +260,7 @@ void run_simulate(SimulateArgs& a) {
     const std::filesystem::path fallback_trace =
         default_trace && a.workload.dataset != "random" ? default_trace_path() : std::filesystem::path{};
     WorkloadSpec wspec;
-    const Workload workload = load_cli_workload(a.workload, fallback_trace, a.engine.seed, wspec);
+    WorkloadStream workload = load_cli_stream(a.workload, fallback_trace, a.engine.seed, wspec);
     const bool spec_file = !a.workload.workload_file.empty();
     if (spec_file && a.replicates > 1)
         throw usage_error("--replicates reruns one workload's flags with new seeds; with --workload run the spec "
@@ -282,9 +282,9 @@ void run_simulate(SimulateArgs& a) {
        << a.engine.seed << ")\n";
     os << "  profile:  " << (default_profile ? "bundled " : "") << profile_spec << "\n            " << model.describe()
        << '\n';
-    os << "  workload: " << workload.description << '\n';
-    if (realtime && !workload.requests.empty() && workload.requests.back().arrival_s > 60.0)
-        os << "  note:     real-time mode takes at least " << fmt("%.0f", workload.requests.back().arrival_s)
+    os << "  workload: " << workload.description() << '\n';
+    if (realtime && workload.size() != 0 && workload.stats().last_arrival_s > 60.0)
+        os << "  note:     real-time mode takes at least " << fmt("%.0f", workload.stats().last_arrival_s)
            << " s of wall time; use --num-prompts or --mode virtual for a quick run\n";
 
     const auto wall_start = std::chrono::steady_clock::now();
@@ -326,11 +326,10 @@ void run_simulate(SimulateArgs& a) {
     const bool synthetic = !spec_file && wspec.kind != WorkloadKind::trace;
     if (wspec.request_rate && !std::isinf(*wspec.request_rate))
         r.request_rate = *wspec.request_rate;
-    else if (!synthetic && !wspec.request_rate && !workload.requests.empty() &&
-             workload.requests.back().arrival_s > 0.0)
-        r.request_rate = static_cast<double>(workload.requests.size()) / workload.requests.back().arrival_s;
+    else if (!synthetic && !wspec.request_rate && workload.size() != 0 && workload.stats().last_arrival_s > 0.0)
+        r.request_rate = static_cast<double>(workload.size()) / workload.stats().last_arrival_s;
     r.burstiness = synthetic ? wspec.burstiness : 1.0;
-    r.num_prompts = workload.requests.size();
+    r.num_prompts = workload.size();
     r.model_id = mc != nullptr && !mc->model_name.empty() ? mc->model_name : model.describe();
     r.label = a.label;
     if (realtime) r.date = local_timestamp();
@@ -354,7 +353,7 @@ void run_simulate(SimulateArgs& a) {
         print_line(os, "Prefix-cache hit rate (%):", fmt("%.2f", st.prefix_cache_hit_rate() * 100.0));
     // What an infinite cache would reach on the same prompts, beside what the pool achieved.
     const PrefixReuseCounter ideal = ideal_prefix_reuse(workload, used.block_size, used.max_model_len);
-    if (has_shared_prompts(workload))
+    if (workload.stats().shared_prompts)
         print_line(os, "Ideal prefix-cache hit rate (%):", fmt("%.2f", ideal.hit_rate() * 100.0) + " (infinite cache)");
     const Coverage& cov = run.coverage;
     const double tot = cov.total == 0 ? 1.0 : static_cast<double>(cov.total);
@@ -476,7 +475,9 @@ void run_simulate(SimulateArgs& a) {
 
     if (want_json) {
         nlohmann::json j = to_vllm_json(r);
-        if (const auto ramp = ramp_up_record(wspec, workload))
+        if (const auto ramp = wspec.ramp_up && workload.workload() != nullptr
+                                  ? ramp_up_record(wspec, *workload.workload())
+                                  : std::nullopt)
             add_ramp_up_json(j, *ramp, realtime ? std::optional(wall_start_date) : std::nullopt);
         nlohmann::json ll;
         ll["version"] = LLMEMU_VERSION_STRING;
@@ -487,17 +488,17 @@ void run_simulate(SimulateArgs& a) {
             ll["profile"]["model_name"] = mc->model_name;
             ll["profile"]["gpu_name"] = mc->gpu_name;
         }
-        ll["workload"] = {{"description", workload.description},
+        ll["workload"] = {{"description", workload.description()},
                           {"kind", spec_file ? "workload_spec" : to_string(wspec.kind)},
                           {"trace", wspec.trace_path.string()},
-                          {"num_requests", workload.requests.size()}};
+                          {"num_requests", workload.size()}};
         ll["config"] = config_json(used);
         ll["engine_stats"] = engine_stats_json(st);
         ll["prefix_reuse"] = {{"achieved_hit_rate", used.enable_prefix_caching ? st.prefix_cache_hit_rate() : 0.0},
                               {"ideal_hit_rate", ideal.hit_rate()},
                               {"ideal_hits", ideal.hits()},
                               {"ideal_queries", ideal.queries()},
-                              {"shared_prompts", has_shared_prompts(workload)}};
+                              {"shared_prompts", workload.stats().shared_prompts}};
         ll["oracle_coverage"] = coverage_json(cov);
         if (!rep.empty()) ll["replicates"] = replicates_json(rep, a.replicates, a.engine.seed);
         ll["simulated_duration_s"] = sim_s;
@@ -584,7 +585,7 @@ void run_simulate(SimulateArgs& a) {
                                    std::move(j),
                                    {}};
             report::ReportOptions ropt;
-            ropt.title = "llmemu simulate: " + workload.description;
+            ropt.title = "llmemu simulate: " + workload.description();
             ropt.slo_ttft_ms = summary.slo_ttft_ms;
             ropt.slo_tpot_ms = summary.slo_tpot_ms;
             ropt.slo_e2el_ms = summary.slo_e2el_ms;
@@ -604,9 +605,9 @@ void run_simulate(SimulateArgs& a) {
             throw usage_error("--chrome-trace '" + a.chrome_trace + "': cannot write the file; check the directory");
         if (run.fleet)
             write_fleet_chrome_trace(out, run.replica_steps, run.replica_stats, run.sim.records, run.record_replica,
-                                     "llmemu simulate: " + workload.description);
+                                     "llmemu simulate: " + workload.description());
         else
-            write_chrome_trace(out, run.sim, "llmemu simulate: " + workload.description);
+            write_chrome_trace(out, run.sim, "llmemu simulate: " + workload.description());
         if (!out) throw usage_error("--chrome-trace '" + a.chrome_trace + "': write failed (disk full?)");
         if (!a.quiet) os << "wrote " << a.chrome_trace << " (open it in https://ui.perfetto.dev)\n";
     }

@@ -588,13 +588,14 @@ inline WorkloadSpec make_workload_spec(const WorkloadFlags& f, const std::filesy
     return s;
 }
 
-/// The workload of simulate's and bench's flags: a --workload spec file (no other workload
-/// flag may be given with it; `spec` stays default) or make_workload_spec's (into `spec`).
-inline Workload load_cli_workload(const WorkloadFlags& f, const std::filesystem::path& default_trace,
-                                  std::uint64_t seed, WorkloadSpec& spec) {
+/// The workload of simulate's and bench's flags as a stream: a --workload spec file (no other
+/// workload flag may be given with it; `spec` stays default; its clients are merged as the
+/// run goes) or make_workload_spec's (into `spec`; built whole).
+inline WorkloadStream load_cli_stream(const WorkloadFlags& f, const std::filesystem::path& default_trace,
+                                      std::uint64_t seed, WorkloadSpec& spec) {
     if (f.opt_workload == nullptr || f.opt_workload->count() == 0) {
         spec = make_workload_spec(f, default_trace, seed);
-        return build_workload(spec);
+        return WorkloadStream(build_workload(spec));
     }
     std::vector<const CLI::Option*> others = {
         f.opt_trace,         f.opt_dataset,           f.opt_input_len,         f.opt_output_len,
@@ -609,7 +610,14 @@ inline Workload load_cli_workload(const WorkloadFlags& f, const std::filesystem:
             throw usage_error("--workload '" + f.workload_file + "' describes the whole workload, so " + o->get_name() +
                               " would be ignored; put it in the spec's clients or drop --workload");
     spec = WorkloadSpec{};
-    return build_workload(read_workload_spec(f.workload_file), seed);
+    return stream_workload(read_workload_spec(f.workload_file), seed);
+}
+
+/// load_cli_stream's workload built whole (bench sends a list).
+inline Workload load_cli_workload(const WorkloadFlags& f, const std::filesystem::path& default_trace,
+                                  std::uint64_t seed, WorkloadSpec& spec) {
+    WorkloadStream s = load_cli_stream(f, default_trace, seed, spec);
+    return s.collect();
 }
 
 /// The latency model --profile names (`spec`), with the layer-wise flags applied and the

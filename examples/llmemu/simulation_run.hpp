@@ -28,15 +28,17 @@
 #include "llmemu/time/virtual_clock.hpp"
 #include "llmemu/time/wall_clock.hpp"
 #include "llmemu/workload/source.hpp"
+#include "llmemu/workload/stream.hpp"
 #include "llmemu/workload/workload.hpp"
 
 namespace llmemu::cli {
 
 /// The longest prompt + output of a workload.
+inline std::uint32_t longest_request(const WorkloadStream& w) {
+    return static_cast<std::uint32_t>(std::min<std::uint64_t>(w.stats().longest, 0xFFFFFFFFULL));
+}
 inline std::uint32_t longest_request(const Workload& w) {
-    std::uint64_t m = 0;
-    for (const auto& r : w.requests) m = std::max<std::uint64_t>(m, std::uint64_t{r.prompt_len} + r.output_len);
-    return static_cast<std::uint32_t>(std::min<std::uint64_t>(m, 0xFFFFFFFFULL));
+    return longest_request(WorkloadStream(w));
 }
 
 /// One replica of a heterogeneous fleet (--fleet): its model, engine settings and pool.
@@ -113,19 +115,22 @@ inline void attach_summaries(SimulationOptions& opts, std::vector<StreamingSumma
     opts.on_added = [each](std::uint32_t replica, RequestId, std::chrono::nanoseconds arrival, bool accepted) {
         if (accepted) each(replica, [&](StreamingSummary& s) { s.started(arrival); });
     };
-    opts.on_tokens = [each](std::uint32_t replica, const StepTokenTimes& t) {
+    opts.on_tokens = [each, &sums, replicas](std::uint32_t replica, const StepTokenTimes& t) {
         each(replica, [&](StreamingSummary& s) {
             s.tokens(t.time, t.tokens);
             if (t.run_tokens > 0) s.itl(t.run_gap, t.run_tokens);
             for (const auto g : t.other_gaps) s.itl(g);
         });
+        // A replica's summary moves on with its own steps (on_advance would touch every one).
+        if (replica != fleet_client && replicas > 0) sums[1 + replica].advance(t.time);
     };
     opts.on_record = [each](std::uint32_t replica, const RequestRecord& r) {
         const RequestTiming t = timing_from_record(r);
         each(replica, [&](StreamingSummary& s) { s.add(t, r.reason != FinishReason::rejected, r.id); });
     };
-    opts.on_advance = [&sums](std::chrono::nanoseconds now) {
-        for (auto& s : sums) s.advance(now);
+    opts.on_advance = [&sums, replicas](std::chrono::nanoseconds now) {
+        sums[0].advance(now);
+        for (std::size_t i = 1 + replicas; i < sums.size(); ++i) sums[i].advance(now); // the pools'
     };
 }
 } // namespace detail
@@ -134,7 +139,7 @@ inline void attach_summaries(SimulationOptions& opts, std::vector<StreamingSumma
 /// clock C (VirtualClock: as fast as possible; WallClock: real time, one replica). Memory
 /// stays that of the requests in flight unless `fleet` asks for details or records.
 template <class C>
-RunOutcome run_emulation(const AnyLatencyModel& model, const EngineConfig& config, const Workload& workload,
+RunOutcome run_emulation(const AnyLatencyModel& model, const EngineConfig& config, WorkloadStream& workload,
                          std::uint64_t seed, const SummaryOptions& summary, bool record_steps,
                          std::function<void(double)> progress = {}, const FleetSettings& fleet = {}) {
     const auto wall_start = std::chrono::steady_clock::now();
@@ -169,7 +174,6 @@ RunOutcome run_emulation(const AnyLatencyModel& model, const EngineConfig& confi
     opts.record_steps = record_steps;
     opts.timeseries_interval = std::chrono::seconds(1); // vLLM's 1 s engine log (bounded memory)
     opts.progress = std::move(progress);
-    opts.prepare = prepare_workload_prompt(workload);
     opts.record_token_times = fleet.detailed;
     opts.keep_records = fleet.keep_records || record_steps;
     const bool pd = std::any_of(fleet.layout.role.begin(), fleet.layout.role.end(),
@@ -179,7 +183,7 @@ RunOutcome run_emulation(const AnyLatencyModel& model, const EngineConfig& confi
     RunOutcome out;
     out.config = engines[0]->config();
     WorkloadSource source(workload);
-    const std::size_t total = workload.requests.size();
+    const std::size_t total = workload.size();
     if (!several) {
         out.sim = run_simulation(*engines[0], source, opts, total);
     } else {
@@ -220,6 +224,15 @@ RunOutcome run_emulation(const AnyLatencyModel& model, const EngineConfig& confi
     out.summary = std::move(sums[0]);
     out.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
     return out;
+}
+
+/// run_emulation of a built workload (in its own order).
+template <class C>
+RunOutcome run_emulation(const AnyLatencyModel& model, const EngineConfig& config, const Workload& workload,
+                         std::uint64_t seed, const SummaryOptions& summary, bool record_steps,
+                         std::function<void(double)> progress = {}, const FleetSettings& fleet = {}) {
+    WorkloadStream s(workload);
+    return run_emulation<C>(model, config, s, seed, summary, record_steps, std::move(progress), fleet);
 }
 
 } // namespace llmemu::cli

@@ -218,6 +218,10 @@ struct StepBatch {
 private:
     void check_unique_ids() const {
         const std::size_t n = requests.size();
+        // A scheduler's batch is mostly in admission order, so ids usually ascend: unique.
+        std::size_t ascending = 1;
+        while (ascending < n && requests[ascending - 1].id < requests[ascending].id) ++ascending;
+        if (ascending >= n) return;
         if (n <= 16) { // quadratic is cheapest for small steps
             for (std::size_t i = 1; i < n; ++i)
                 for (std::size_t j = 0; j < i; ++j)

@@ -14,6 +14,7 @@
 
 #include <array>
 #include <chrono>
+#include <concepts>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -184,6 +185,18 @@ public:
     /// drivers poll only such engines.)
     [[nodiscard]] bool output_ready() const {
         return m_count > 0 && m_futures[static_cast<std::size_t>(m_fifo[0])]->ready();
+    }
+    /// Whether the executor's futures say when they resolve (output_deadline works).
+    static constexpr bool has_output_deadline = requires(const future_type& f) {
+        { f.deadline() } -> std::convertible_to<time_point>;
+    };
+    /// When the oldest step in flight resolves (output_ready() from then on, once its timer
+    /// has run); nullopt with no step in flight or a future that does not say.
+    [[nodiscard]] std::optional<time_point> output_deadline() const {
+        if constexpr (has_output_deadline) {
+            if (m_count > 0) return m_futures[static_cast<std::size_t>(m_fifo[0])]->deadline();
+        }
+        return std::nullopt;
     }
     /// Requests in the engine, or a step in flight.
     [[nodiscard]] bool busy() const noexcept { return m_count > 0 || m_scheduler.has_unfinished(); }

@@ -363,8 +363,11 @@ FleetResult run_fleet_simulation(const std::vector<Engine<E, VirtualClock>*>& re
             result.replica.push_back(i);
         }
     };
-    auto collect = [&] {
-        for (std::uint32_t i = 0; i < n; ++i) {
+    // Moves the finished records of `which` engines (ascending; null: all) to the hooks.
+    auto collect = [&](const std::vector<std::uint32_t>* which) {
+        const std::size_t count = which != nullptr ? which->size() : n;
+        for (std::size_t k = 0; k < count; ++k) {
+            const std::uint32_t i = which != nullptr ? (*which)[k] : static_cast<std::uint32_t>(k);
             auto& done = replicas[i]->finished_records();
             if (done.empty()) continue;
             for (auto& r : done) {
@@ -502,7 +505,26 @@ FleetResult run_fleet_simulation(const std::vector<Engine<E, VirtualClock>*>& re
         if (changed) record_scale(p, now);
     };
 
-    std::vector<char> dirty(n, 1); // engines to poll whatever their outputs
+    // Engines to poll at an event: those given a request (dirty) and those whose oldest step's
+    // output is ready. When the futures know their deadlines (the emulated executor's), a heap
+    // of each engine's next output deadline finds the ready ones, so an event costs what the
+    // engines it touches cost, not a look at every engine of the fleet.
+    constexpr bool timed = Engine<E, VirtualClock>::has_output_deadline;
+    using TimePoint = VirtualClock::time_point;
+    std::vector<char> dirty(n, 1);
+    std::vector<std::uint32_t> dirty_list(n);
+    for (std::uint32_t i = 0; i < n; ++i) dirty_list[i] = i;
+    auto mark = [&dirty, &dirty_list](std::uint32_t i) {
+        if (dirty[i]) return;
+        dirty[i] = 1;
+        dirty_list.push_back(i);
+    };
+    std::vector<std::optional<TimePoint>> registered(n); // the deadline each engine has in `due`
+    std::priority_queue<std::pair<TimePoint, std::uint32_t>, std::vector<std::pair<TimePoint, std::uint32_t>>,
+                        std::greater<>>
+        due;
+    std::vector<std::pair<TimePoint, std::uint32_t>> not_yet;
+    std::vector<std::uint32_t> touched; // engines polled at this event, ascending
     TimedRequest pending;
     bool has_pending = source.next(pending);
     detail::SourceFeedback<S> feedback(source); // closed-loop sources (see FeedbackRequestSource)
@@ -541,7 +563,7 @@ FleetResult run_fleet_simulation(const std::vector<Engine<E, VirtualClock>*>& re
                 decode_feedback.erase(fb);
             }
             const bool ok = replicas[d]->add_request(std::move(spec), x.ready, std::move(on_event));
-            dirty[d] = 1;
+            mark(d);
             ++result.routed[d];
             if (options.on_added) options.on_added(d, x.id, x.ready, ok);
         }
@@ -568,7 +590,7 @@ FleetResult run_fleet_simulation(const std::vector<Engine<E, VirtualClock>*>& re
             } else {
                 ok = replicas[i]->add_request(std::move(pending.spec), pending.arrival, std::move(on_event));
             }
-            dirty[i] = 1;
+            mark(i);
             ++result.routed[i];
             ++result.num_requests;
             if (options.on_added) options.on_added(i, id, pending.arrival, ok);
@@ -579,13 +601,42 @@ FleetResult run_fleet_simulation(const std::vector<Engine<E, VirtualClock>*>& re
         // Only an engine with a new request or a step output ready can do anything (see
         // Engine::output_ready): polling every engine at every event made a fleet's cost
         // grow with the square of its size (each poll of an async engine re-ran schedule()).
+        touched.swap(dirty_list);
+        dirty_list.clear();
+        if constexpr (timed) {
+            const TimePoint now_tp = clock.now();
+            while (!due.empty() && due.top().first <= now_tp) {
+                const auto top = due.top();
+                due.pop();
+                if (registered[top.second] != top.first) continue; // stale: that step was completed
+                if (replicas[top.second]->output_ready()) {
+                    registered[top.second].reset();
+                    touched.push_back(top.second);
+                } else {
+                    not_yet.push_back(top); // due now, its timer not run yet
+                }
+            }
+            for (const auto& x : not_yet) due.push(x);
+            not_yet.clear();
+        } else {
+            for (std::uint32_t i = 0; i < n; ++i)
+                if (!dirty[i] && replicas[i]->output_ready()) touched.push_back(i);
+        }
+        std::sort(touched.begin(), touched.end());
+        touched.erase(std::unique(touched.begin(), touched.end()), touched.end());
         bool progressed = false;
-        for (std::uint32_t i = 0; i < n; ++i) {
-            if (!dirty[i] && !replicas[i]->output_ready()) continue;
+        for (const std::uint32_t i : touched) {
             dirty[i] = 0;
             progressed |= replicas[i]->poll();
+            if constexpr (timed) {
+                const std::optional<TimePoint> d = replicas[i]->output_deadline();
+                if (d != registered[i]) {
+                    registered[i] = d;
+                    if (d) due.emplace(*d, i);
+                }
+            }
         }
-        collect();
+        collect(&touched);
         // Draining replicas leave when empty.
         for (std::uint32_t i = 0; scaling && i < n; ++i)
             if (state[i] == ReplicaState::draining && !replicas[i]->busy()) {
@@ -619,7 +670,7 @@ FleetResult run_fleet_simulation(const std::vector<Engine<E, VirtualClock>*>& re
         }
         clock.advance_to(*target);
     }
-    collect();
+    collect(nullptr);
     if (options.progress) options.progress(1.0);
     result.duration = std::chrono::duration_cast<nanoseconds>(clock.now() - origin);
     if (series) {

@@ -17,6 +17,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <queue>
 #include <unordered_map>
 #include <utility>
@@ -24,37 +25,48 @@
 
 #include "llmemu/engine/request.hpp"
 #include "llmemu/engine/simulation.hpp"
+#include "llmemu/workload/stream.hpp"
 #include "llmemu/workload/workload.hpp"
 
 namespace llmemu {
 
-/// The requests of a Workload (in arrival order, as every workload kind builds them), one at
-/// a time; later session turns as their previous turns finish. Keeps a reference to the
-/// workload, which must outlive it.
+/// The requests of a Workload (in arrival order, as every workload kind builds them) or of a
+/// WorkloadStream (a workload spec's clients merged as the run goes), one at a time; later
+/// session turns as their previous turns finish. A shared-prefix prompt gets its token ids
+/// when it is taken (what prepare_workload_prompt gives at arrival). Keeps a reference to the
+/// workload or stream, which must outlive it.
 class WorkloadSource {
 public:
-    explicit WorkloadSource(const Workload& w) : m_w(&w) {}
+    explicit WorkloadSource(const Workload& w) : m_owned(std::make_shared<WorkloadStream>(w)), m_s(m_owned.get()) {
+        advance();
+    }
+    /// Takes the requests of `s` from its first one.
+    explicit WorkloadSource(WorkloadStream& s) : m_s(&s) {
+        m_s->rewind();
+        advance();
+    }
 
     bool next(TimedRequest& t) {
         skip_later_turns();
-        const bool has_open = m_next < m_w->requests.size();
-        const std::chrono::nanoseconds open =
-            has_open ? to_ns(m_w->requests[m_next].arrival_s) : std::chrono::nanoseconds{};
+        const bool has_open = m_head != nullptr;
+        const std::chrono::nanoseconds open = has_open ? to_ns(m_head->arrival_s) : std::chrono::nanoseconds{};
         // The earliest of: the earliest released (or handed back) turn, the next open-loop request.
         const bool take_released =
             !m_released.empty() && (!has_open || m_released.top().arrival < open ||
-                                    (m_released.top().arrival == open && m_released.top().index < m_next));
+                                    (m_released.top().arrival == open && m_released.top().index < m_head_index));
         if (!take_released && !has_open) return false;
         if (take_released) {
             const std::size_t i = m_released.top().index;
             m_released.pop();
-            t = std::move(m_turns[i]);
-            m_turns.erase(i);
-            remember(i, t);
+            auto it = m_turns.find(i);
+            t = std::move(it->second.first);
+            const StreamRef ref = it->second.second;
+            m_turns.erase(it);
+            remember(ref, t);
             return true;
         }
-        make(m_next, t);
-        ++m_next;
+        make(t);
+        advance();
         return true;
     }
 
@@ -62,17 +74,17 @@ public:
     bool on_event(const TokenEvent& e) {
         const auto it = m_history.find(e.id);
         if (it == m_history.end()) return false;
-        if (e.has_token) it->second.push_back(e.token);
+        if (e.has_token) it->second.tokens.push_back(e.token);
         if (!e.finished) return false;
-        std::vector<TokenId> tokens = std::move(it->second);
+        std::vector<TokenId> tokens = std::move(it->second.tokens);
+        const StreamRef next = it->second.next;
         m_history.erase(it);
-        const auto i = static_cast<std::size_t>(e.id);
-        const std::size_t j = m_w->requests[i].next_turn;
         if (e.reason != FinishReason::length && e.reason != FinishReason::stop) {
             ++m_ended_early; // refused or aborted: the user gives up
             return false;
         }
-        const WorkloadRequest& r = m_w->requests[j];
+        const WorkloadRequest& r = m_s->at(next);
+        const std::size_t j = m_s->index_of(next);
         append_prompt_tokens(PromptSegments(r.prompt.end() - 1, r.prompt.end()), tokens); // the user's new tokens
         TimedRequest t;
         t.arrival = e.time + to_ns(r.think_s);
@@ -80,8 +92,9 @@ public:
         t.spec.prompt_tokens = std::move(tokens);
         t.spec.max_tokens = r.output_len;
         t.spec.ignore_eos = true;
-        m_turns.emplace(j, std::move(t));
-        m_released.push({m_turns.at(j).arrival, j});
+        const std::chrono::nanoseconds at = t.arrival;
+        m_turns.insert_or_assign(j, std::make_pair(std::move(t), next));
+        m_released.push({at, j});
         return true;
     }
 
@@ -89,14 +102,20 @@ public:
     /// arrival order.
     void put_back(TimedRequest&& t) {
         const auto i = static_cast<std::size_t>(t.spec.id);
+        StreamRef ref{no_part, 0};                                            // a request without a next turn
+        if (const auto h = m_history.find(t.spec.id); h != m_history.end()) { // remembered when taken
+            ref = h->second.self;
+            m_history.erase(h); // remember() keeps it again when next() gives it
+        }
         m_released.push({t.arrival, i});
-        m_turns.insert_or_assign(i, std::move(t));
+        m_turns.insert_or_assign(i, std::make_pair(std::move(t), ref));
     }
 
     /// Sessions cut short because a turn was refused.
     [[nodiscard]] std::size_t ended_early() const noexcept { return m_ended_early; }
 
 private:
+    static constexpr std::uint32_t no_part = static_cast<std::uint32_t>(-1);
     struct Released {
         std::chrono::nanoseconds arrival;
         std::size_t index;
@@ -104,40 +123,56 @@ private:
             return arrival != o.arrival ? arrival > o.arrival : index > o.index;
         }
     };
+    /// A turn in flight with a next turn: its prompt ids, then its output ids so far.
+    struct History {
+        std::vector<TokenId> tokens;
+        StreamRef self, next;
+    };
 
     static std::chrono::nanoseconds to_ns(double s) { return std::chrono::nanoseconds(std::llround(s * 1e9)); }
 
+    void advance() {
+        if (!m_s->next(m_head, m_head_ref, m_head_index)) m_head = nullptr;
+    }
     void skip_later_turns() {
-        while (m_next < m_w->requests.size() && m_w->requests[m_next].previous_turn != no_turn) ++m_next;
+        while (m_head != nullptr && m_head->previous_turn != no_turn) advance();
     }
 
-    void make(std::size_t i, TimedRequest& t) {
-        const WorkloadRequest& r = m_w->requests[i];
+    void make(TimedRequest& t) {
+        const WorkloadRequest& r = *m_head;
         t = TimedRequest{};
         t.arrival = to_ns(r.arrival_s);
-        t.spec.id = i;
+        t.spec.id = m_head_index;
         t.spec.prompt_len = r.prompt_len;
         t.spec.max_tokens = r.output_len;
         t.spec.ignore_eos = true;
-        if (r.next_turn != no_turn) t.spec.prompt_tokens = prompt_tokens(r.prompt); // kept for the next turn
-        remember(i, t);
+        if (!r.prompt_ids.empty())
+            t.spec.prompt_tokens = r.prompt_ids;
+        else if (!r.prompt.empty())
+            t.spec.prompt_tokens = prompt_tokens(r.prompt);
+        remember(m_head_ref, t);
     }
 
     /// A request with a next turn: keep its prompt ids and ask for its tokens.
-    void remember(std::size_t i, TimedRequest& t) {
-        if (m_w->requests[i].next_turn == no_turn) return;
+    void remember(const StreamRef& ref, TimedRequest& t) {
+        if (ref.part == no_part) return;
+        const std::size_t next = m_s->at(ref).next_turn;
+        if (next == no_turn) return;
         t.notify = true;
         t.spec.prompt_len = 0;
-        m_history[t.spec.id] = t.spec.prompt_tokens;
+        m_history[t.spec.id] = History{t.spec.prompt_tokens, ref, StreamRef{ref.part, next}};
     }
 
-    const Workload* m_w;
-    std::size_t m_next = 0;
+    std::shared_ptr<WorkloadStream> m_owned;
+    WorkloadStream* m_s;
+    /// The next request of the stream (null at its end), where it lives and its index.
+    const WorkloadRequest* m_head = nullptr;
+    StreamRef m_head_ref;
+    std::size_t m_head_index = 0;
     std::priority_queue<Released> m_released;
-    /// Released (or handed back) requests not yet taken.
-    std::unordered_map<std::size_t, TimedRequest> m_turns;
-    /// Turns in flight with a next turn: their prompt ids, then their output ids so far.
-    std::unordered_map<RequestId, std::vector<TokenId>> m_history;
+    /// Released (or handed back) requests not yet taken, and where they live.
+    std::unordered_map<std::size_t, std::pair<TimedRequest, StreamRef>> m_turns;
+    std::unordered_map<RequestId, History> m_history;
     std::size_t m_ended_early = 0;
 };
 

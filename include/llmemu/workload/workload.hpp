@@ -341,34 +341,19 @@ inline Trace read_any_trace(const std::filesystem::path& path, bool require_arri
     return false;
 }
 
-/// The prefix-cache hits an infinite cache would give on `w` in arrival order (see
-/// PrefixReuseCounter), skipping requests the engine refuses (prompt + output above
-/// `max_model_len`; 0 = no limit).
-[[nodiscard]] inline PrefixReuseCounter ideal_prefix_reuse(const Workload& w, std::uint32_t block_size,
-                                                           std::uint32_t max_model_len = 0) {
-    PrefixReuseCounter c(block_size);
-    PromptSegments held;
-    for (const auto& r : w.requests) {
-        if (max_model_len != 0 && std::uint64_t{r.prompt_len} + r.output_len > max_model_len) continue;
-        if (!r.prompt_ids.empty())
-            c.observe_tokens(r.prompt_ids);
-        else
-            c.observe(r.prompt, r.prompt_len);
-        if (r.next_turn != no_turn && r.output_len > 1) {
-            // The engine also holds this turn's output but its last token (never fed back),
-            // which the next turn resends.
-            const PromptSegments& next = w.requests[r.next_turn].prompt;
-            held.assign(next.begin(), next.begin() + static_cast<std::ptrdiff_t>(r.prompt.size() + 1));
-            held.back().length = r.output_len - 1;
-            c.hold(held);
-        }
-    }
-    return c;
-}
+namespace detail {
+/// build_workload; with `replays` false the trace kind's requests are the trace once (its
+/// description still names the repeat and copies, which a WorkloadStream makes on the fly).
+inline Workload build_workload(const WorkloadSpec& spec, bool replays);
+} // namespace detail
 
 /// Builds the workload `spec` describes. Throws workload_error for a bad trace file or bad
 /// parameters (rate <= 0, burstiness <= 0, range ratio outside [0, 1), zero lengths).
 inline Workload build_workload(const WorkloadSpec& spec) {
+    return detail::build_workload(spec, true);
+}
+
+inline Workload detail::build_workload(const WorkloadSpec& spec, bool replays) {
     Workload w;
     Rng root(spec.seed);
     Rng length_rng = root.split();
@@ -458,7 +443,10 @@ inline Workload build_workload(const WorkloadSpec& spec) {
                 {r.arrived_at, r.prompt_len, r.output_len, mooncake ? std::move(mt.prompts[i]) : PromptSegments{}, {}});
         }
         const std::size_t once = w.requests.size();
-        repeat_trace(w, spec.repeat, spec.copies);
+        if (replays)
+            repeat_trace(w, spec.repeat, spec.copies);
+        else if (spec.repeat == 0 || spec.copies == 0)
+            repeat_trace(w, spec.repeat, spec.copies); // its error
         w.description = (mooncake ? "Mooncake trace " : "trace ") + spec.trace_path.filename().string() + " (" +
                         std::to_string(once) + " requests" + (mooncake ? ", its prefix reuse" : "") +
                         (spec.repeat != 1 ? ", replayed " + std::to_string(spec.repeat) + " times back to back" : "") +

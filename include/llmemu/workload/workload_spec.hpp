@@ -39,6 +39,7 @@
 
 #include "llmemu/error.hpp"
 #include "llmemu/workload/sessions.hpp"
+#include "llmemu/workload/stream.hpp"
 #include "llmemu/workload/workload.hpp"
 
 namespace llmemu {
@@ -346,40 +347,57 @@ inline WorkloadSpecFile read_workload_spec(const std::filesystem::path& path) {
     return parse_workload_spec(ss.str(), path.string(), path.parent_path());
 }
 
-/// Builds every client's requests (client i seeded from `seed` and i) and merges them by
-/// arrival. Throws workload_error naming the client for anything its WorkloadSpec refuses.
-inline Workload build_workload(const WorkloadSpecFile& f, std::uint64_t seed) {
+/// Client i's WorkloadSpec: its seed (from `seed` and i) and its part of the spec's
+/// request_rate and num_prompts.
+inline WorkloadSpec client_workload_spec(const WorkloadSpecFile& f, std::size_t i, std::uint64_t seed) {
     double shares = 0.0;
     for (const auto& c : f.clients) shares += c.share;
-    Workload all;
+    const WorkloadClient& c = f.clients.at(i);
+    WorkloadSpec s = c.spec;
+    s.seed = detail::workload_content(seed, 0x434C49454E540000ULL, i);
+    if (c.share > 0.0) {
+        const double part = c.share / shares;
+        if (f.request_rate) s.request_rate = std::isinf(*f.request_rate) ? *f.request_rate : *f.request_rate * part;
+        if (f.num_prompts)
+            s.num_prompts = std::max<std::size_t>(
+                1, static_cast<std::size_t>(std::llround(static_cast<double>(*f.num_prompts) * part)));
+    }
+    return s;
+}
+
+/// Every client's requests (client i seeded from `seed` and i) merged by arrival, as a
+/// stream: a replayed trace's repeats and copies are made as the run takes them (see
+/// WorkloadStream), so memory is the clients' own lists. Throws workload_error naming the
+/// client for anything its WorkloadSpec refuses.
+inline WorkloadStream stream_workload(const WorkloadSpecFile& f, std::uint64_t seed) {
+    WorkloadStream all;
     std::string parts;
     for (std::size_t i = 0; i < f.clients.size(); ++i) {
         const WorkloadClient& c = f.clients[i];
-        WorkloadSpec s = c.spec;
-        s.seed = detail::workload_content(seed, 0x434C49454E540000ULL, i);
-        if (c.share > 0.0) {
-            const double part = c.share / shares;
-            if (f.request_rate) s.request_rate = std::isinf(*f.request_rate) ? *f.request_rate : *f.request_rate * part;
-            if (f.num_prompts)
-                s.num_prompts = std::max<std::size_t>(
-                    1, static_cast<std::size_t>(std::llround(static_cast<double>(*f.num_prompts) * part)));
-        }
+        WorkloadSpec s = client_workload_spec(f, i, seed);
         Workload w;
         try {
             if (!c.sessions_fit.empty()) s.sessions = fit_sessions(c.sessions_fit).shape;
-            w = build_workload(s);
+            w = detail::build_workload(s, /*replays=*/false);
         } catch (const std::exception& e) {
             detail::wspec_bad(f.source, "client '" + c.name + "': ", e.what());
         }
-        if (c.start_s > 0.0)
-            for (auto& r : w.requests) r.arrival_s += c.start_s;
         parts += (parts.empty() ? "" : "; ") + c.name + ": " + w.description;
-        merge_workload(all, std::move(w));
+        if (s.kind == WorkloadKind::trace)
+            all.add_repeated(std::move(w), s.repeat, s.copies, c.start_s);
+        else
+            all.add(std::move(w), c.start_s);
     }
-    all.description = "workload spec " + std::filesystem::path(f.source).filename().string() + " (" +
-                      std::to_string(f.clients.size()) + (f.clients.size() == 1 ? " client, " : " clients, ") +
-                      std::to_string(all.requests.size()) + " requests) " + parts;
+    all.finish("workload spec " + std::filesystem::path(f.source).filename().string() + " (" +
+               std::to_string(f.clients.size()) + (f.clients.size() == 1 ? " client, " : " clients, ") +
+               std::to_string(all.size()) + " requests) " + parts);
     return all;
+}
+
+/// Every client's requests merged by arrival, built whole (stream_workload's requests in
+/// its order, session links as indices). Throws workload_error naming the client.
+inline Workload build_workload(const WorkloadSpecFile& f, std::uint64_t seed) {
+    return stream_workload(f, seed).collect();
 }
 
 } // namespace llmemu
