@@ -15,6 +15,7 @@
 #include <array>
 #include <chrono>
 #include <cstdint>
+#include <exception>
 #include <functional>
 #include <optional>
 #include <string>
@@ -90,10 +91,12 @@ public:
 
     /// The run's origin on the clock.
     [[nodiscard]] time_point origin() const noexcept { return m_origin; }
-    /// Moves the origin (only while idle: no request in the engine). Throws otherwise.
+    /// Moves the origin (only while idle: no request in the engine). Throws contract_error
+    /// otherwise.
     void set_origin(time_point origin) {
         if (busy())
-            detail::throw_error<error>("Engine::set_origin: the engine still has requests; set the origin while idle");
+            detail::throw_error<contract_error>(
+                "Engine::set_origin: the engine still has requests; set the origin while idle");
         m_origin = origin;
     }
     /// Time since the origin.
@@ -130,7 +133,11 @@ public:
     /// One engine iteration: schedule and dispatch the next step, then (async) process the
     /// output of the step in flight or (sync) wait for the new step and process it.
     /// Returns false when there was nothing to do (no request can be scheduled and no step
-    /// is in flight). Throws what the executor's future throws.
+    /// is in flight). When the executor's execute() or its future throws (a latency model
+    /// that throws, say), the step is never applied: its requests finish with
+    /// FinishReason::error and the message in their records (Scheduler::fail_step),
+    /// stats().failed_steps counts it, and the exception is rethrown. The engine stays
+    /// consistent (no placeholder of the failed step remains) and may keep stepping.
     bool step() {
         const bool dispatched = m_count < capacity() && dispatch_next();
         bool completed = false;
@@ -171,6 +178,10 @@ public:
         for (const RequestId id : m_scheduler.unfinished_ids()) n += abort(id) ? 1U : 0U;
         return n;
     }
+    /// Finishes every request in the engine with FinishReason::error, `why` in its record
+    /// (each gets its final event; an output still in flight is discarded); returns how
+    /// many.
+    std::size_t fail_all(const std::string& why) { return m_scheduler.fail_all(now(), why); }
     /// Waits for the steps in flight, if any, and processes their outputs (nothing new is
     /// scheduled).
     void finish_in_flight() {
@@ -231,21 +242,52 @@ private:
         ScheduledStep& s = m_steps[static_cast<std::size_t>(index)];
         m_scheduler.schedule(s, now());
         if (s.empty()) return false;
-        m_futures[static_cast<std::size_t>(index)].emplace(m_executor.execute(s.batch));
+        try {
+            m_futures[static_cast<std::size_t>(index)].emplace(m_executor.execute(s.batch));
+        } catch (...) {
+            fail_step(s, std::current_exception());
+            throw;
+        }
         m_fifo[static_cast<std::size_t>(m_count++)] = index;
         m_next_buffer = 1 - index;
         return true;
     }
 
-    void complete_oldest() {
-        const int index = m_fifo[0];
+    void pop_oldest(int index) noexcept {
         m_fifo[0] = m_fifo[1];
         --m_count;
+        m_futures[static_cast<std::size_t>(index)].reset();
+    }
+
+    [[gnu::cold, gnu::noinline]] void fail_step(const ScheduledStep& s, const std::exception_ptr& e) {
+        std::string why = "step " + std::to_string(s.batch.step_id) + " failed: ";
+        try {
+            std::rethrow_exception(e);
+        } catch (const std::exception& x) {
+            why += x.what();
+        } catch (...) {
+            why += "an exception that is not a std::exception";
+        }
+        m_scheduler.fail_step(s, now(), why);
+    }
+
+    void complete_oldest() {
+        const int index = m_fifo[0];
         auto& fut = m_futures[static_cast<std::size_t>(index)];
-        fut->wait();
-        StepOutput out = fut->get();
-        fut.reset();
         const ScheduledStep& s = m_steps[static_cast<std::size_t>(index)];
+        // The step leaves the pipeline only once its output is in hand; a throwing future
+        // fails the step's requests instead of leaving their placeholders behind.
+        StepOutput out = [&] {
+            try {
+                fut->wait();
+                return fut->get();
+            } catch (...) {
+                pop_oldest(index);
+                fail_step(s, std::current_exception());
+                throw;
+            }
+        }();
+        pop_oldest(index);
         m_scheduler.update_from_output(s, out, now());
         if (m_step_log != nullptr) {
             const auto origin = since_epoch(m_origin);

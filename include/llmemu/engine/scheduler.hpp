@@ -242,10 +242,7 @@ public:
                 ++i;
                 continue;
             }
-            std::uint32_t n = r.num_tokens() + r.num_output_placeholders - r.num_computed_tokens;
-            if (m_config.long_prefill_token_threshold != 0 && n > m_config.long_prefill_token_threshold)
-                n = m_config.long_prefill_token_threshold;
-            n = std::min(n, budget);
+            std::uint32_t n = chunk_limit(r.num_tokens() + r.num_output_placeholders - r.num_computed_tokens, budget);
             const std::uint32_t room = m_config.max_model_len - 1 > r.num_computed_tokens
                                            ? m_config.max_model_len - 1 - r.num_computed_tokens
                                            : 0;
@@ -297,10 +294,7 @@ public:
                 // (vLLM: get_num_new_matched_tokens, then the last token is recomputed).
                 std::uint32_t external = 0;
                 if (r.num_external_tokens > hit) external = std::min(r.num_external_tokens, num_tokens - 1) - hit;
-                std::uint32_t n = num_tokens - hit - external;
-                if (m_config.long_prefill_token_threshold != 0 && n > m_config.long_prefill_token_threshold)
-                    n = m_config.long_prefill_token_threshold;
-                n = std::min(n, budget);
+                const std::uint32_t n = chunk_limit(num_tokens - hit - external, budget);
                 if (r.kv.blocks.capacity() == 0) // once, for the whole request
                     r.kv.blocks.reserve(
                         (std::min(r.prompt_len + r.max_tokens, m_config.max_model_len) + m_config.block_size - 1) /
@@ -381,7 +375,7 @@ public:
 
     /// Applies a step's output at time `now`: appends each sampled token, checks stop
     /// conditions, streams events, finishes and frees requests. Outputs of requests that
-    /// finished or were aborted meanwhile are discarded. Throws llmemu::error when the
+    /// finished or were aborted meanwhile are discarded. Throws contract_error when the
     /// executor's output does not match the step.
     void update_from_output(const ScheduledStep& step, const StepOutput& output, std::chrono::nanoseconds now) {
         const std::size_t n = step.batch.requests.size();
@@ -446,6 +440,41 @@ public:
             tt.other_gaps = m_other_gaps;
             m_on_tokens(tt);
         }
+    }
+
+    /// A scheduled step will never be applied (its dispatch or its output threw): each of
+    /// its requests still alive finishes with FinishReason::error at `now`, `why` in its
+    /// record; its blocks are freed, its placeholders go with it and on_event gets its
+    /// final event. A later step's output for those requests is discarded. Returns how
+    /// many requests it finished.
+    std::size_t fail_step(const ScheduledStep& step, std::chrono::nanoseconds now, const std::string& why) {
+        std::size_t n = 0;
+        for (const std::uint64_t h : step.handles) {
+            const auto slot = static_cast<std::uint32_t>(h);
+            const SchedulerRequest& r = m_requests[slot];
+            if (r.generation != static_cast<std::uint32_t>(h >> 32U) || r.status == RequestStatus::finished) continue;
+            finish(slot, FinishReason::error, now, false, 0, &why);
+            ++n;
+        }
+        if (n > 0) compact_running();
+        ++m_stats.failed_steps;
+        refresh_gauges();
+        return n;
+    }
+
+    /// Finishes every request waiting or running with FinishReason::error at `now`, `why`
+    /// in its record (see fail_step); returns how many.
+    std::size_t fail_all(std::chrono::nanoseconds now, const std::string& why) {
+        std::size_t n = 0;
+        for (const RequestId id : unfinished_ids()) {
+            const auto it = m_ids.find(id);
+            if (it == m_ids.end()) continue; // a final event's handler may have ended it
+            finish(it->second, FinishReason::error, now, false, 0, &why);
+            ++n;
+        }
+        compact_running();
+        refresh_gauges();
+        return n;
     }
 
     /// Ids of every request waiting or running (any order).
@@ -513,15 +542,24 @@ private:
     }
 
     [[noreturn, gnu::cold, gnu::noinline]] static void bad_output(RequestId id, std::uint64_t step) {
-        detail::throw_error<error>("executor output of step " + std::to_string(step) +
-                                   " has no sampled token for request " + std::to_string(id) +
-                                   ", whose scheduled chunk completes its prompt");
+        detail::throw_error<contract_error>("executor output of step " + std::to_string(step) +
+                                            " has no sampled token for request " + std::to_string(id) +
+                                            ", whose scheduled chunk completes its prompt");
     }
 
     static const RequestOutput* find_output(const StepOutput& out, RequestId id) noexcept {
         for (const auto& o : out.outputs)
             if (o.id == id) return &o;
         return nullptr;
+    }
+
+    /// What a request may compute in this step of the `wanted` tokens it has left: at most
+    /// long_prefill_token_threshold (when set; vLLM caps running and waiting requests
+    /// alike) and at most the step's remaining token budget.
+    [[nodiscard]] std::uint32_t chunk_limit(std::uint32_t wanted, std::uint32_t budget) const noexcept {
+        if (m_config.long_prefill_token_threshold != 0)
+            wanted = std::min(wanted, m_config.long_prefill_token_threshold);
+        return std::min(wanted, budget);
     }
 
     [[nodiscard]] std::uint64_t handle(std::uint32_t slot) const noexcept {
@@ -628,7 +666,8 @@ private:
         std::erase_if(m_running, [this](std::uint32_t s) { return m_requests[s].status != RequestStatus::running; });
     }
 
-    void finish(std::uint32_t slot, FinishReason reason, std::chrono::nanoseconds now, bool has_token, TokenId token) {
+    void finish(std::uint32_t slot, FinishReason reason, std::chrono::nanoseconds now, bool has_token, TokenId token,
+                const std::string* why = nullptr) {
         SchedulerRequest& r = m_requests[slot];
         if (r.status == RequestStatus::waiting || r.status == RequestStatus::preempted) --m_num_waiting;
         m_kv.free(r.kv);
@@ -646,6 +685,7 @@ private:
         rec.reason = reason;
         rec.num_preemptions = r.num_preemptions;
         rec.num_cached_tokens = r.num_cached_tokens;
+        if (why != nullptr) rec.error = *why;
         m_finished.push_back(std::move(rec));
         m_ids.erase(r.id);
         ++r.generation;

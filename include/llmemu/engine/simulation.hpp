@@ -162,20 +162,21 @@ struct SimulationResult {
 
 namespace detail {
 inline void simulation_bad_order(std::chrono::nanoseconds prev, std::chrono::nanoseconds next) {
-    throw_error<error>("request source: an arrival at " + std::to_string(next.count()) + " ns comes after one at " +
-                       std::to_string(prev.count()) + " ns; a source must give requests in arrival order");
+    throw_error<contract_error>("request source: an arrival at " + std::to_string(next.count()) +
+                                " ns comes after one at " + std::to_string(prev.count()) +
+                                " ns; a source must give requests in arrival order");
 }
 } // namespace detail
 
 /// Runs the requests of `source` (in arrival order) through `engine`, which must be idle,
 /// until every request has finished. The run's origin is the clock's time at the call.
 /// `total` (0 = unknown) scales the progress hook. Throws what the engine throws, and
-/// llmemu::error for a source out of arrival order.
+/// contract_error for a source out of arrival order.
 template <class E, class C, RequestSource S>
 SimulationResult run_simulation(Engine<E, C>& engine, S& source, const SimulationOptions& options,
                                 std::size_t total = 0) {
     if (engine.busy())
-        detail::throw_error<error>(
+        detail::throw_error<contract_error>(
             "run_simulation: the engine still has requests from an earlier run; use an idle engine");
     SimulationResult result;
     if (options.keep_records && total > 0) result.records.reserve(total);

@@ -167,7 +167,8 @@ FleetResult run_fleet_simulation(const std::vector<Engine<E, VirtualClock>*>& re
     for (auto* e : replicas) {
         if (e == nullptr || &e->clock() != &clock)
             detail::throw_error<config_error>("run_fleet_simulation: every replica must run on the given clock");
-        if (e->busy()) detail::throw_error<error>("run_fleet_simulation: a replica still has requests; use idle ones");
+        if (e->busy())
+            detail::throw_error<contract_error>("run_fleet_simulation: a replica still has requests; use idle ones");
     }
     const auto n = static_cast<std::uint32_t>(replicas.size());
     const FleetLayout none;
@@ -332,8 +333,8 @@ FleetResult run_fleet_simulation(const std::vector<Engine<E, VirtualClock>*>& re
                                        " replica is serving (an autoscaled pool keeps at least min_replicas)");
         const std::uint32_t k = r.route(RoutingRequest{spec, now}, std::span<const ReplicaView>(views));
         if (k >= candidates.size())
-            detail::throw_error<error>("run_fleet_simulation: the router named replica " + std::to_string(k) + " of " +
-                                       std::to_string(candidates.size()));
+            detail::throw_error<contract_error>("run_fleet_simulation: the router named replica " + std::to_string(k) +
+                                                " of " + std::to_string(candidates.size()));
         return candidates[k];
     };
 
