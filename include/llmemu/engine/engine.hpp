@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "llmemu/engine/config.hpp"
+#include "llmemu/engine/observer.hpp"
 #include "llmemu/engine/request.hpp"
 #include "llmemu/engine/scheduler.hpp"
 #include "llmemu/engine/stats.hpp"
@@ -34,15 +35,6 @@
 #include "llmemu/time/clock.hpp"
 
 namespace llmemu {
-
-/// One executed step as the executor reported it (times since the run's origin).
-struct StepRecord {
-    std::chrono::nanoseconds start{0};
-    std::chrono::nanoseconds end{0};
-    StepShape shape{};
-    /// Newly admitted requests in the step (resumed ones are not new).
-    std::uint32_t num_new = 0;
-};
 
 namespace detail {
 /// The ModelConfig an executor's latency model carries (EmulatedExecutor over an
@@ -215,10 +207,18 @@ public:
     void set_token_observer(std::function<void(const StepTokenTimes&)> f) {
         m_scheduler.set_token_observer(std::move(f));
     }
-    /// Feed the engine's state after every step to *series (nullptr: off; see timeseries.hpp).
-    void set_timeseries(EngineTimeSeries* series) noexcept { m_scheduler.set_timeseries(series); }
-    /// Append a StepRecord per executed step to *log (nullptr: off).
-    void set_step_log(std::vector<StepRecord>* log) noexcept { m_step_log = log; }
+    /// Attaches an observer (see observer.hpp; not owned, it must outlive its attachment):
+    /// step begun / ended / failed and request arrived / scheduled / preempted / first
+    /// token / finished, on this thread. Any number may be attached.
+    void add_observer(EngineObserver* o) { m_scheduler.add_observer(o); }
+    /// Detaches an observer; false if it was not attached.
+    bool remove_observer(EngineObserver* o) noexcept { return m_scheduler.remove_observer(o); }
+    /// Feed the engine's state after every step to *series (nullptr: off; see
+    /// timeseries.hpp): attaches the engine's TimeSeriesObserver.
+    void set_timeseries(EngineTimeSeries* series) { attach(m_series_observer, series); }
+    /// Append a StepRecord per executed step to *log (nullptr: off): attaches the engine's
+    /// StepLogObserver.
+    void set_step_log(std::vector<StepRecord>* log) { attach(m_step_logger, log); }
 
 private:
     static EngineConfig resolved(EngineConfig c, const ModelConfig* model) {
@@ -236,11 +236,24 @@ private:
 
     [[nodiscard]] int capacity() const noexcept { return m_config.async_scheduling ? 2 : 1; }
 
+    template <class O, class T>
+    void attach(O& observer, T* target) {
+        if constexpr (std::is_same_v<O, StepLogObserver>)
+            observer.set_log(target);
+        else
+            observer.set_series(target);
+        if (target != nullptr)
+            m_scheduler.add_observer(&observer);
+        else
+            (void)m_scheduler.remove_observer(&observer);
+    }
+
     /// Schedules into the free buffer and dispatches; false when nothing was scheduled.
     bool dispatch_next() {
         const int index = m_count == 0 ? m_next_buffer : 1 - m_fifo[0];
         ScheduledStep& s = m_steps[static_cast<std::size_t>(index)];
-        m_scheduler.schedule(s, now());
+        const std::chrono::nanoseconds t = now();
+        m_scheduler.schedule(s, t);
         if (s.empty()) return false;
         try {
             m_futures[static_cast<std::size_t>(index)].emplace(m_executor.execute(s.batch));
@@ -250,6 +263,7 @@ private:
         }
         m_fifo[static_cast<std::size_t>(m_count++)] = index;
         m_next_buffer = 1 - index;
+        m_scheduler.notify([&](EngineObserver& o) { o.on_step_begin(s.batch, t); });
         return true;
     }
 
@@ -268,6 +282,7 @@ private:
         } catch (...) {
             why += "an exception that is not a std::exception";
         }
+        m_scheduler.notify([&](EngineObserver& o) { o.on_step_failed(s.batch.step_id, why); });
         m_scheduler.fail_step(s, now(), why);
     }
 
@@ -288,10 +303,12 @@ private:
             }
         }();
         pop_oldest(index);
-        m_scheduler.update_from_output(s, out, now());
-        if (m_step_log != nullptr) {
+        const std::chrono::nanoseconds t = now();
+        m_scheduler.update_from_output(s, out, t);
+        if (!m_scheduler.observers().empty()) [[unlikely]] {
             const auto origin = since_epoch(m_origin);
-            m_step_log->push_back(StepRecord{out.start - origin, out.end - origin, out.shape, s.batch.num_new()});
+            const StepRecord rec{out.start - origin, out.end - origin, out.shape, s.batch.num_new()};
+            m_scheduler.notify([&](EngineObserver& o) { o.on_step_end(rec, t, m_scheduler.stats()); });
         }
     }
 
@@ -305,7 +322,8 @@ private:
     std::array<int, 2> m_fifo{}; // buffers in flight, oldest first
     int m_count = 0;
     int m_next_buffer = 0;
-    std::vector<StepRecord>* m_step_log = nullptr;
+    StepLogObserver m_step_logger;
+    TimeSeriesObserver m_series_observer;
 };
 
 } // namespace llmemu

@@ -30,9 +30,9 @@
 
 #include "llmemu/engine/config.hpp"
 #include "llmemu/engine/kv_cache.hpp"
+#include "llmemu/engine/observer.hpp"
 #include "llmemu/engine/request.hpp"
 #include "llmemu/engine/stats.hpp"
-#include "llmemu/engine/timeseries.hpp"
 #include "llmemu/error.hpp"
 #include "llmemu/executor/step.hpp"
 
@@ -162,6 +162,7 @@ public:
     bool add_request(RequestSpec spec, std::chrono::nanoseconds arrival,
                      std::function<void(const TokenEvent&)> on_event = {}) {
         ++m_stats.requests_received;
+        notify([&](EngineObserver& o) { o.on_request_arrived(spec.id, arrival); });
         std::optional<std::string> why = check_spec(spec, m_config);
         if (!why && m_ids.count(spec.id) != 0)
             why = "request id " + std::to_string(spec.id) + " is already in flight; ids must be unique";
@@ -268,7 +269,7 @@ public:
                 }
                 m_running.erase(m_running.begin() + static_cast<std::ptrdiff_t>(victim_index));
                 if (victim_index < i) --i;
-                preempt(victim);
+                preempt(victim, now);
                 preempted = true;
                 if (victim == slot) break;
             }
@@ -322,6 +323,7 @@ public:
                     r.ever_scheduled = true;
                     r.first_scheduled = now;
                     r.num_cached_tokens = hit;
+                    notify([&](EngineObserver& o) { o.on_request_scheduled(r.id, now); });
                 }
                 m_running.push_back(slot);
                 add_to_step(out, slot, n, first_admission);
@@ -410,6 +412,7 @@ public:
                 r.first_token = now;
                 m_stats.prompt_tokens += r.prompt_len;
                 ++tt.first_tokens;
+                notify([&](EngineObserver& o) { o.on_first_token(r.id, now); });
             } else if (r.last_token == m_prev_output) {
                 ++tt.run_tokens;
             } else {
@@ -434,7 +437,6 @@ public:
         }
         if (any_finished) compact_running();
         refresh_gauges();
-        if (m_timeseries != nullptr) m_timeseries->observe(now, m_stats);
         m_prev_output = now;
         if (m_on_tokens && tt.tokens > 0) {
             tt.other_gaps = m_other_gaps;
@@ -509,8 +511,28 @@ public:
     void set_record_token_times(bool on) noexcept { m_record_token_times = on; }
     /// Called after each processed step that emitted tokens (empty: off), on this thread.
     void set_token_observer(std::function<void(const StepTokenTimes&)> f) { m_on_tokens = std::move(f); }
-    /// Feed the state after every step's output to *series (nullptr: off).
-    void set_timeseries(EngineTimeSeries* series) noexcept { m_timeseries = series; }
+    /// Attaches an observer (not owned; it must outlive its attachment): the request events
+    /// (arrived, first scheduled, preempted, first token, finished) reach it from here, the
+    /// step events from the Engine. Attaching one twice does nothing.
+    void add_observer(EngineObserver* o) {
+        if (o != nullptr && std::find(m_observers.begin(), m_observers.end(), o) == m_observers.end())
+            m_observers.push_back(o);
+    }
+    /// Detaches an observer; false if it was not attached.
+    bool remove_observer(EngineObserver* o) noexcept {
+        const auto it = std::find(m_observers.begin(), m_observers.end(), o);
+        if (it == m_observers.end()) return false;
+        m_observers.erase(it);
+        return true;
+    }
+    /// The observers attached, in attachment order.
+    [[nodiscard]] const std::vector<EngineObserver*>& observers() const noexcept { return m_observers; }
+    /// Calls f(observer) for each observer attached (one test when there is none).
+    template <class F>
+    void notify(F&& f) {
+        if (!m_observers.empty()) [[unlikely]]
+            for (EngineObserver* o : m_observers) f(*o);
+    }
 
 private:
     static constexpr std::uint32_t nil = 0xFFFFFFFFU;
@@ -609,8 +631,9 @@ private:
         return best;
     }
 
-    void preempt(std::uint32_t slot) {
+    void preempt(std::uint32_t slot, std::chrono::nanoseconds now) {
         SchedulerRequest& r = m_requests[slot];
+        notify([&](EngineObserver& o) { o.on_request_preempted(r.id, now); });
         m_kv.free(r.kv);
         r.status = RequestStatus::preempted;
         r.num_computed_tokens = 0;
@@ -687,6 +710,7 @@ private:
         rec.num_cached_tokens = r.num_cached_tokens;
         if (why != nullptr) rec.error = *why;
         m_finished.push_back(std::move(rec));
+        notify([&](EngineObserver& o) { o.on_request_finished(m_finished.back()); });
         m_ids.erase(r.id);
         ++r.generation;
         m_free_slots.push_back(slot);
@@ -713,6 +737,7 @@ private:
         rec.reason = FinishReason::rejected;
         rec.error = std::move(why);
         m_finished.push_back(std::move(rec));
+        notify([&](EngineObserver& o) { o.on_request_finished(m_finished.back()); });
         if (on_event) on_event(TokenEvent{spec.id, 0, arrival, 0, true, FinishReason::rejected, false});
     }
 
@@ -740,7 +765,7 @@ private:
     std::uint64_t m_next_step = 0;
     std::uint64_t m_arrival_seq = 0;
     std::uint64_t m_salt_base = 0x2545F4914F6CDD1DULL;
-    EngineTimeSeries* m_timeseries = nullptr;
+    std::vector<EngineObserver*> m_observers;
     bool m_record_series = false;
     bool m_record_token_times = true;
     std::chrono::nanoseconds m_prev_output = RequestRecord::unset;
