@@ -4,12 +4,13 @@
 #include <map>
 #include <memory>
 #include <set>
+#include <span>
 #include <string>
 #include <vector>
 
-#include "llmemu/fleet/fleet.hpp"
 #include "llmemu/engine/simulation.hpp"
 #include "llmemu/executor/emulated_executor.hpp"
+#include "llmemu/fleet/fleet.hpp"
 #include "llmemu/profile/analytic.hpp"
 #include "llmemu/time/virtual_clock.hpp"
 
@@ -153,4 +154,39 @@ TEST_CASE("Router.bad_input.no_replica_or_foreign_clock") {
     CHECK_THROWS_AS(run_replicated_simulation<Exec>({}, clock, workload(2), RoutingPolicy::round_robin), config_error);
     CHECK_THROWS_AS(run_replicated_simulation<Exec>({&e}, clock, workload(2), RoutingPolicy::round_robin),
                     config_error);
+}
+
+namespace {
+/// A user-defined routing policy: any type with route() models llmemu::Router.
+struct LastReplicaUnlessBusy {
+    std::uint32_t calls = 0;
+    std::uint32_t route(const RoutingRequest&, std::span<const ReplicaView> replicas) {
+        ++calls;
+        const auto last = static_cast<std::uint32_t>(replicas.size() - 1);
+        return replicas[last].running + replicas[last].waiting < 4 ? last : 0;
+    }
+};
+static_assert(Router<LastReplicaUnlessBusy>);
+static_assert(Router<RoundRobinRouter> && Router<LeastLoadedRouter> && Router<PrefixAwareRouter> &&
+              Router<ScoredRouter> && Router<DataParallelRouter> && Router<AnyRouter>);
+} // namespace
+
+TEST_CASE("Router.user_defined_policy_routes_a_replicated_run") {
+    VirtualClock clock;
+    VEngine r0(Exec(profile(), clock), clock, cfg(true));
+    VEngine r1(Exec(profile(), clock), clock, cfg(true));
+    LastReplicaUnlessBusy router;
+    const auto res = run_replicated_simulation<Exec>({&r0, &r1}, clock, workload(30), router);
+    CHECK(router.calls == 30);
+    CHECK(res.routed[0] + res.routed[1] == 30);
+    CHECK(res.routed[1] >= 4); // it fills the last replica first
+    CHECK(res.records.size() == 30);
+    // The named routers go through the same overload (make_router's AnyRouter).
+    VirtualClock c2;
+    VEngine a(Exec(profile(), c2), c2, cfg(true));
+    VEngine b(Exec(profile(), c2), c2, cfg(true));
+    AnyRouter rr = make_router("round_robin");
+    const auto named = run_replicated_simulation<Exec>({&a, &b}, c2, workload(30), rr);
+    CHECK(named.routed[0] == 15);
+    CHECK(named.routed[1] == 15);
 }

@@ -223,33 +223,22 @@ FleetResult run_fleet_simulation(const std::vector<Engine<E, VirtualClock>*>& re
         result.timeseries.assign(n, EngineTimeSeries(options.timeseries_interval));
         result.fleet_timeseries = EngineTimeSeries(options.timeseries_interval);
     }
+    std::vector<detail::RunRecording<Engine<E, VirtualClock>>> recording; // restores the replicas, even on a throw
+    recording.reserve(n);
     for (std::uint32_t i = 0; i < n; ++i) {
         Engine<E, VirtualClock>* e = replicas[i];
         e->set_origin(origin);
-        e->set_record_token_times(options.record_token_times);
-        e->set_record_series(options.record_steps);
-        e->set_step_log(options.record_steps ? &result.steps[i] : nullptr);
-        if (!result.timeseries.empty()) e->set_timeseries(&result.timeseries[i]);
+        std::function<void(const StepTokenTimes&)> on_tokens;
         if (options.on_tokens) {
             const bool client = pd && role(i) == ReplicaRole::decode;
-            e->set_token_observer([&options, i, client](const StepTokenTimes& t) {
+            on_tokens = [&options, i, client](const StepTokenTimes& t) {
                 options.on_tokens(i, t);
                 if (client) options.on_tokens(fleet_client, t);
-            });
+            };
         }
+        recording.emplace_back(*e, options, options.record_steps ? &result.steps[i] : nullptr,
+                               result.timeseries.empty() ? nullptr : &result.timeseries[i], std::move(on_tokens));
     }
-    struct Restore { // leave the replicas as we found them, even when a step throws
-        const std::vector<Engine<E, VirtualClock>*>& rs;
-        ~Restore() {
-            for (auto* e : rs) {
-                e->set_timeseries(nullptr);
-                e->set_step_log(nullptr);
-                e->set_record_series(false);
-                e->set_record_token_times(true);
-                e->set_token_observer({});
-            }
-        }
-    } restore{replicas};
     if (options.keep_records && total > 0) {
         result.records.reserve(total);
         result.replica.reserve(total);
@@ -338,11 +327,9 @@ FleetResult run_fleet_simulation(const std::vector<Engine<E, VirtualClock>*>& re
         return candidates[k];
     };
 
-    const std::size_t progress_every = std::max<std::size_t>(1, total / 100);
-    std::size_t next_progress = progress_every;
-    std::size_t finished = 0;
+    detail::RunProgress progress(options.progress, total);
     auto client_record = [&](std::uint32_t i, const RequestRecord& r) {
-        ++finished;
+        progress.count();
         if (r.first_token != RequestRecord::unset) {
             // TTFT-SLO bookkeeping for the pools that served it (with P/D: both sides).
             auto note = [&](std::uint32_t p) {
@@ -371,7 +358,7 @@ FleetResult run_fleet_simulation(const std::vector<Engine<E, VirtualClock>*>& re
             for (auto& r : done) {
                 if (options.on_record) options.on_record(i, r);
                 if (!pd) {
-                    ++finished;
+                    progress.count();
                     if (r.first_token != RequestRecord::unset && scaler[pool_of(i)] &&
                         scaler[pool_of(i)]->slo_ttft.count() > 0) {
                         const std::uint32_t p = pool_of(i);
@@ -421,10 +408,7 @@ FleetResult run_fleet_simulation(const std::vector<Engine<E, VirtualClock>*>& re
             }
             done.clear();
         }
-        if (options.progress && total > 0 && finished >= next_progress) {
-            options.progress(static_cast<double>(finished) / static_cast<double>(total));
-            next_progress = finished + progress_every;
-        }
+        progress.report();
     };
 
     // The fleet's time series: observed as each interval boundary passes.
@@ -621,7 +605,7 @@ FleetResult run_fleet_simulation(const std::vector<Engine<E, VirtualClock>*>& re
         clock.advance_to(*target);
     }
     collect();
-    if (options.progress) options.progress(1.0);
+    progress.done();
     result.duration = std::chrono::duration_cast<nanoseconds>(clock.now() - origin);
     if (series) {
         while (result.duration >= next_boundary) {
@@ -640,9 +624,20 @@ FleetResult run_fleet_simulation(const std::vector<Engine<E, VirtualClock>*>& re
 /// The result of run_replicated_simulation (the older name).
 using ReplicatedResult = FleetResult;
 
-/// Routes `requests` (any order; stably sorted by arrival) over `replicas` with one of the
-/// routers RoutingPolicy names (the block size of the first replica for prefix_aware).
+/// Routes `requests` (any order; stably sorted by arrival) over `replicas` with `router`:
+/// any Router, a provided one, an AnyRouter from make_router(name) or your own type.
 /// See run_fleet_simulation.
+template <class E, Router R>
+ReplicatedResult run_replicated_simulation(const std::vector<Engine<E, VirtualClock>*>& replicas, VirtualClock& clock,
+                                           std::vector<TimedRequest> requests, R& router,
+                                           const SimulationOptions& options = {}) {
+    VectorRequestSource source(std::move(requests));
+    const std::size_t total = source.size();
+    return run_fleet_simulation(replicas, clock, source, router, options, total);
+}
+
+/// The older form: one of the routers the RoutingPolicy enum names (the block size of the
+/// first replica for prefix_aware), built with make_router.
 template <class E>
 ReplicatedResult run_replicated_simulation(const std::vector<Engine<E, VirtualClock>*>& replicas, VirtualClock& clock,
                                            std::vector<TimedRequest> requests, RoutingPolicy policy,
@@ -651,9 +646,7 @@ ReplicatedResult run_replicated_simulation(const std::vector<Engine<E, VirtualCl
     RouterOptions ro;
     if (replicas[0] != nullptr) ro.block_size = replicas[0]->config().block_size;
     AnyRouter router = make_router(to_string(policy), ro);
-    VectorRequestSource source(std::move(requests));
-    const std::size_t total = source.size();
-    return run_fleet_simulation(replicas, clock, source, router, options, total);
+    return run_replicated_simulation(replicas, clock, std::move(requests), router, options);
 }
 
 } // namespace llmemu
