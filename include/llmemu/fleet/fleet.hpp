@@ -17,6 +17,7 @@
 #include <queue>
 #include <span>
 #include <string>
+#include <type_traits>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -625,28 +626,16 @@ FleetResult run_fleet_simulation(const std::vector<Engine<E, VirtualClock>*>& re
 using ReplicatedResult = FleetResult;
 
 /// Routes `requests` (any order; stably sorted by arrival) over `replicas` with `router`:
-/// any Router, a provided one, an AnyRouter from make_router(name) or your own type.
-/// See run_fleet_simulation.
-template <class E, Router R>
-ReplicatedResult run_replicated_simulation(const std::vector<Engine<E, VirtualClock>*>& replicas, VirtualClock& clock,
-                                           std::vector<TimedRequest> requests, R& router,
-                                           const SimulationOptions& options = {}) {
+/// any RoutingPolicy — a provided router (RoundRobinRouter{}, PrefixAwareRouter(block_size)
+/// ...), the AnyRouter make_router(name) gives, or your own type. See run_fleet_simulation.
+template <class E, class R>
+requires RoutingPolicy<std::remove_cvref_t<R>>
+    ReplicatedResult run_replicated_simulation(const std::vector<Engine<E, VirtualClock>*>& replicas,
+                                               VirtualClock& clock, std::vector<TimedRequest> requests, R&& router,
+                                               const SimulationOptions& options = {}) {
     VectorRequestSource source(std::move(requests));
     const std::size_t total = source.size();
     return run_fleet_simulation(replicas, clock, source, router, options, total);
-}
-
-/// The older form: one of the routers the RoutingPolicy enum names (the block size of the
-/// first replica for prefix_aware), built with make_router.
-template <class E>
-ReplicatedResult run_replicated_simulation(const std::vector<Engine<E, VirtualClock>*>& replicas, VirtualClock& clock,
-                                           std::vector<TimedRequest> requests, RoutingPolicy policy,
-                                           const SimulationOptions& options = {}) {
-    if (replicas.empty()) detail::throw_error<config_error>("run_replicated_simulation: no replica given");
-    RouterOptions ro;
-    if (replicas[0] != nullptr) ro.block_size = replicas[0]->config().block_size;
-    AnyRouter router = make_router(to_string(policy), ro);
-    return run_replicated_simulation(replicas, clock, std::move(requests), router, options);
 }
 
 } // namespace llmemu
