@@ -213,27 +213,8 @@ private:
     }
 
     void run() {
-        std::vector<Pending> submits;
-        std::vector<RequestId> aborts;
         try {
-            for (;;) {
-                bool stop = false;
-                {
-                    std::unique_lock lock(m_mutex);
-                    if (!m_engine.busy())
-                        m_wake.wait(lock, [&] { return m_stopping || !m_submits.empty() || !m_aborts.empty(); });
-                    stop = m_stopping;
-                    submits.swap(m_submits);
-                    aborts.swap(m_aborts);
-                }
-                const bool had_commands = !submits.empty() || !aborts.empty();
-                take_commands(submits, aborts);
-                if (stop) break;
-                if (had_commands) publish(); // rejections and aborts show at once
-                const bool ok = guarded_step();
-                publish();
-                if (!ok) break;
-            }
+            serve();
         } catch (...) { // a handler (on_event, on_finish) threw
             const std::string why = describe(std::current_exception());
             std::lock_guard lock(m_mutex);
@@ -242,12 +223,36 @@ private:
         stop_engine();
     }
 
+    /// The engine loop, until shutdown() or an exception that failed no step.
+    void serve() {
+        std::vector<Pending> submits;
+        std::vector<RequestId> aborts;
+        for (;;) {
+            bool stop = false;
+            {
+                std::unique_lock lock(m_mutex);
+                if (!m_engine.busy())
+                    m_wake.wait(lock, [&] { return m_stopping || !m_submits.empty() || !m_aborts.empty(); });
+                stop = m_stopping;
+                submits.swap(m_submits);
+                aborts.swap(m_aborts);
+            }
+            const bool had_commands = !submits.empty() || !aborts.empty();
+            take_commands(submits, aborts);
+            if (stop) break;
+            if (had_commands) publish(); // rejections and aborts show at once
+            const bool stepped = guarded_step();
+            publish();
+            if (!stepped) break;
+        }
+    }
+
     /// Ends every request left (each gets its final event) and the steps in flight, then
     /// publishes; never throws.
     void stop_engine() noexcept {
         std::string reason;
         std::vector<Pending> submits;
-        std::vector<RequestId> aborts;
+        decltype(m_aborts) aborts; // none taken: the engine stops
         // Each attempt ends at least one request or step before a handler can throw again.
         for (int attempt = 0; attempt < 1000; ++attempt) {
             try {
@@ -278,8 +283,7 @@ private:
         m_snapshot = m_engine.stats();
     }
 
-    engine_type m_engine;                   // touched by the engine thread only (after construction)
-    std::vector<RequestRecord> m_published; // engine thread only
+    engine_type m_engine; // touched by the engine thread only (after construction)
     const EngineConfig m_config;
     mutable std::mutex m_mutex;
     std::condition_variable m_wake;
@@ -290,8 +294,9 @@ private:
     std::uint64_t m_rejected = 0;
     RequestId m_next_id = 1;
     bool m_stopping = false;
-    std::string m_last_error;
-    std::string m_stopped_reason;
+    std::string m_last_error;               // guarded by m_mutex
+    std::string m_stopped_reason;           // guarded by m_mutex
+    std::vector<RequestRecord> m_published; // engine thread only
     std::function<void(const RequestRecord&)> m_on_finish;
     std::thread m_thread;
 };
