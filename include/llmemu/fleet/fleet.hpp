@@ -606,7 +606,7 @@ FleetResult run_fleet_simulation(const std::vector<Engine<E, VirtualClock>*>& re
         clock.advance_to(*target);
     }
     collect();
-    progress.done();
+    if (options.progress) options.progress(1.0);
     result.duration = std::chrono::duration_cast<nanoseconds>(clock.now() - origin);
     if (series) {
         while (result.duration >= next_boundary) {
