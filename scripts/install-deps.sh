@@ -9,6 +9,7 @@ pkgs=(cmake g++ make ninja-build pkg-config
       libsimdjson-dev nlohmann-json3-dev libcli11-dev libboost-dev libfmt-dev
       meson clang libclang-rt-14-dev curl nodejs npm
       chromium python3    # chromium + python3: the HTML report's browser test (tests/report/)
+      libopenmpi-dev openmpi-bin  # mpirun -np K llmemu sweep|plan (ctests cli.plan.mpi_*)
       prometheus)         # promtool: `promtool check metrics` on /metrics (ctest cli.server.promtool)
 
 missing=()
@@ -18,6 +19,7 @@ for p in "${pkgs[@]}"; do
     case "$p" in
       npm|nodejs|cmake|g++|make|clang|curl|chromium|python3) command -v "${p/nodejs/node}" >/dev/null 2>&1 && continue ;;
       prometheus) command -v promtool >/dev/null 2>&1 && continue ;;
+      openmpi-bin) command -v mpirun >/dev/null 2>&1 && continue ;;
     esac
     missing+=("$p")
   fi
