@@ -228,10 +228,10 @@ private:
     }
 
     [[noreturn, gnu::cold, gnu::noinline]] void stalled() const {
-        detail::throw_error<error>("engine stalled: " + std::to_string(m_scheduler.num_waiting()) + " waiting and " +
-                                   std::to_string(m_scheduler.num_running()) +
-                                   " running requests but nothing can be scheduled (KV pool of " +
-                                   std::to_string(m_config.num_gpu_blocks) + " blocks)");
+        detail::throw_error<contract_error>("engine stalled: " + std::to_string(m_scheduler.num_waiting()) +
+                                            " waiting and " + std::to_string(m_scheduler.num_running()) +
+                                            " running requests but nothing can be scheduled (KV pool of " +
+                                            std::to_string(m_config.num_gpu_blocks) + " blocks)");
     }
 
     [[nodiscard]] int capacity() const noexcept { return m_config.async_scheduling ? 2 : 1; }

@@ -156,8 +156,8 @@ enum class ReplicaState : std::uint8_t { off, starting, serving, draining };
 /// progress hook. `layout` (nullptr: every replica serves, mixed) adds prefill/decode
 /// roles and autoscaled pools; `decode_router` (a second router of the same kind) routes
 /// within the decode role (required with P/D). Throws config_error for no replica, one on
-/// another clock or a bad layout, and llmemu::error for a source out of arrival order or a
-/// router naming no replica.
+/// another clock or a bad layout, request_error for a request id already in flight, and
+/// contract_error for a source out of arrival order or a router naming no replica.
 template <class E, Router R, RequestSource S>
 FleetResult run_fleet_simulation(const std::vector<Engine<E, VirtualClock>*>& replicas, VirtualClock& clock, S& source,
                                  R& router, const SimulationOptions& options = {}, std::size_t total = 0,
@@ -319,8 +319,8 @@ FleetResult run_fleet_simulation(const std::vector<Engine<E, VirtualClock>*>& re
             candidates.push_back(i);
         }
         if (candidates.empty())
-            detail::throw_error<error>(std::string("run_fleet_simulation: no ") + to_string(want) +
-                                       " replica is serving (an autoscaled pool keeps at least min_replicas)");
+            detail::throw_error<contract_error>(std::string("run_fleet_simulation: no ") + to_string(want) +
+                                                " replica is serving (an autoscaled pool keeps at least min_replicas)");
         const std::uint32_t k = r.route(RoutingRequest{spec, now}, std::span<const ReplicaView>(views));
         if (k >= candidates.size())
             detail::throw_error<contract_error>("run_fleet_simulation: the router named replica " + std::to_string(k) +
@@ -547,8 +547,8 @@ FleetResult run_fleet_simulation(const std::vector<Engine<E, VirtualClock>*>& re
                 p.max_tokens = 1;
                 p.min_tokens = 0;
                 if (!handoff.emplace(id, Handoff{std::move(pending.spec), pending.arrival, {}, i, 0, 0}).second)
-                    detail::throw_error<error>("run_fleet_simulation: request id " + std::to_string(id) +
-                                               " is already in flight; ids must be unique");
+                    detail::throw_error<request_error>("run_fleet_simulation: request id " + std::to_string(id) +
+                                                       " is already in flight; ids must be unique");
                 ok = replicas[i]->add_request(std::move(p), pending.arrival);
                 if (options.on_added) options.on_added(fleet_client, id, pending.arrival, ok);
             } else {
@@ -600,7 +600,8 @@ FleetResult run_fleet_simulation(const std::vector<Engine<E, VirtualClock>*>& re
         if (!target) {
             for (auto* e : replicas)
                 if (e->busy())
-                    detail::throw_error<error>("run_fleet_simulation: a replica has requests but nothing to run");
+                    detail::throw_error<contract_error>(
+                        "run_fleet_simulation: a replica has requests but nothing to run");
             break;
         }
         clock.advance_to(*target);
