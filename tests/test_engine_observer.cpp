@@ -145,7 +145,9 @@ TEST_CASE("EngineObserver.sees_every_event_and_changes_nothing") {
         }
     }
     // Each request's life in order: arrived, scheduled, (preempted...), first token, finished.
-    for (const auto& [id, events] : a.life) {
+    for (const auto& life : a.life) {
+        const RequestId id = life.first;
+        const std::vector<std::string>& events = life.second;
         CAPTURE(id);
         REQUIRE(events.size() >= 2);
         CHECK(events.front() == "arrived");
