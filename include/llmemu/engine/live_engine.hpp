@@ -17,15 +17,19 @@
 #include <cstdint>
 #include <exception>
 #include <functional>
+#include <future>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
+#include <type_traits>
 #include <unordered_set>
 #include <utility>
 #include <vector>
 
 #include "llmemu/engine/config.hpp"
 #include "llmemu/engine/engine.hpp"
+#include "llmemu/engine/kv_events.hpp"
 #include "llmemu/engine/request.hpp"
 #include "llmemu/engine/stats.hpp"
 #include "llmemu/error.hpp"
@@ -138,6 +142,41 @@ public:
         return m_stopped_reason;
     }
 
+    /// KV-cache events (kv_events.hpp): from the engine's next iteration on, its KV cache
+    /// records vLLM's events and each step's events go to `sink` on the engine thread
+    /// (never an empty batch; the sink may move them out and must not block). Set it before
+    /// submitting; an empty function stops the events.
+    void set_kv_event_sink(std::function<void(KVEventLog&)> sink) {
+        std::lock_guard lock(m_mutex);
+        m_kv_sink = std::move(sink);
+        m_kv_sink_changed = true;
+        m_wake.notify_one();
+    }
+
+    /// Runs fn(const engine_type&) on the engine thread between two iterations and returns
+    /// its result (waits up to one step); after the engine thread ended, on the calling
+    /// thread. For inspection, e.g. the prefix cache's contents.
+    template <class F>
+    auto inspect(F fn) -> std::invoke_result_t<F&, const engine_type&> {
+        using R = std::invoke_result_t<F&, const engine_type&>;
+        // Shared with the queued call, so the engine thread never touches a task the
+        // caller has already destroyed after get() returned.
+        auto task = std::make_shared<std::packaged_task<R()>>(
+            [&fn, this] { return fn(static_cast<const engine_type&>(m_engine)); });
+        auto result = task->get_future();
+        bool queued = false;
+        {
+            std::lock_guard lock(m_mutex);
+            if (!m_thread_done) {
+                m_inspects.emplace_back([task] { (*task)(); });
+                m_wake.notify_one();
+                queued = true;
+            }
+        }
+        if (!queued) (*task)();
+        return result.get();
+    }
+
     /// Time since construction on the engine's clock.
     [[nodiscard]] std::chrono::nanoseconds now() const { return m_engine.now(); }
 
@@ -212,6 +251,12 @@ private:
         }
     }
 
+    void deliver_kv_events() {
+        if (m_kv_log.empty()) return;
+        if (m_kv_sink_local) m_kv_sink_local(m_kv_log);
+        m_kv_log.clear();
+    }
+
     void run() {
         try {
             serve();
@@ -221,28 +266,48 @@ private:
             m_stopped_reason = why;
         }
         stop_engine();
+        std::vector<std::function<void()>> inspects; // queued while stopping: run here
+        {
+            std::lock_guard lock(m_mutex);
+            m_thread_done = true;
+            inspects.swap(m_inspects);
+        }
+        for (auto& fn : inspects) fn();
     }
 
     /// The engine loop, until shutdown() or an exception that failed no step.
     void serve() {
         std::vector<Pending> submits;
         std::vector<RequestId> aborts;
+        std::vector<std::function<void()>> inspects;
         for (;;) {
             bool stop = false;
             {
                 std::unique_lock lock(m_mutex);
                 if (!m_engine.busy())
-                    m_wake.wait(lock, [&] { return m_stopping || !m_submits.empty() || !m_aborts.empty(); });
+                    m_wake.wait(lock, [&] {
+                        return m_stopping || !m_submits.empty() || !m_aborts.empty() || !m_inspects.empty() ||
+                               m_kv_sink_changed;
+                    });
                 stop = m_stopping;
                 submits.swap(m_submits);
                 aborts.swap(m_aborts);
+                inspects.swap(m_inspects);
+                if (m_kv_sink_changed) {
+                    m_kv_sink_changed = false;
+                    m_kv_sink_local = m_kv_sink;
+                    m_engine.scheduler().kv_cache().set_event_log(m_kv_sink_local ? &m_kv_log : nullptr);
+                }
             }
+            for (auto& fn : inspects) fn();
+            inspects.clear();
             const bool had_commands = !submits.empty() || !aborts.empty();
             take_commands(submits, aborts);
             if (stop) break;
             if (had_commands) publish(); // rejections and aborts show at once
             const bool stepped = guarded_step();
             publish();
+            deliver_kv_events();
             if (!stepped) break;
         }
     }
@@ -271,6 +336,7 @@ private:
                     m_engine.fail_all("the engine stopped: " + reason);
                 m_engine.finish_in_flight();
                 publish();
+                deliver_kv_events();
                 return;
             } catch (...) {
                 const std::string why = describe(std::current_exception());
@@ -298,6 +364,12 @@ private:
     std::string m_stopped_reason;           // guarded by m_mutex
     std::vector<RequestRecord> m_published; // engine thread only
     std::function<void(const RequestRecord&)> m_on_finish;
+    std::function<void(KVEventLog&)> m_kv_sink;       // guarded by m_mutex
+    bool m_kv_sink_changed = false;                   // guarded by m_mutex
+    std::vector<std::function<void()>> m_inspects;    // guarded by m_mutex
+    bool m_thread_done = false;                       // guarded by m_mutex
+    std::function<void(KVEventLog&)> m_kv_sink_local; // engine thread
+    KVEventLog m_kv_log;                              // engine thread
     std::thread m_thread;
 };
 
