@@ -4,12 +4,13 @@
 #include <map>
 #include <memory>
 #include <set>
+#include <span>
 #include <string>
 #include <vector>
 
-#include "llmemu/fleet/fleet.hpp"
 #include "llmemu/engine/simulation.hpp"
 #include "llmemu/executor/emulated_executor.hpp"
+#include "llmemu/fleet/fleet.hpp"
 #include "llmemu/profile/analytic.hpp"
 #include "llmemu/time/virtual_clock.hpp"
 
@@ -64,7 +65,7 @@ TEST_CASE("Engine.poll.matches_step_driven_simulation") {
         // A single replica driven through poll() gives the same records.
         VirtualClock b;
         VEngine eb(Exec(profile(), b), b, cfg(async));
-        const auto got = run_replicated_simulation<Exec>({&eb}, b, workload(40), RoutingPolicy::round_robin);
+        const auto got = run_replicated_simulation<Exec>({&eb}, b, workload(40), RoundRobinRouter{});
         REQUIRE(got.records.size() == ref.records.size());
         std::map<RequestId, RequestRecord> m;
         for (const auto& r : ref.records) m[r.id] = r;
@@ -83,7 +84,7 @@ TEST_CASE("Router.round_robin.replicas_are_independent_gpus") {
     VirtualClock clock;
     VEngine r0(Exec(profile(), clock), clock, cfg(true));
     VEngine r1(Exec(profile(), clock), clock, cfg(true));
-    const auto res = run_replicated_simulation<Exec>({&r0, &r1}, clock, workload(60), RoutingPolicy::round_robin);
+    const auto res = run_replicated_simulation<Exec>({&r0, &r1}, clock, workload(60), RoundRobinRouter{});
     REQUIRE(res.records.size() == 60);
     std::vector<TimedRequest> half;
     for (auto& t : workload(60))
@@ -115,23 +116,26 @@ TEST_CASE("Router.least_loaded_and_prefix_aware.policies") {
         // Everything at t=0: least-loaded spreads them evenly.
         auto w = workload(30);
         for (auto& t : w) t.arrival = nanoseconds{0};
-        const auto res = run_replicated_simulation<Exec>({&r0, &r1, &r2}, clock, w, RoutingPolicy::least_loaded);
+        const auto res = run_replicated_simulation<Exec>({&r0, &r1, &r2}, clock, w, LeastLoadedRouter{});
         std::vector<int> per(3, 0);
         for (auto i : res.replica) ++per[i];
         CHECK(per == std::vector<int>{10, 10, 10});
     }
     std::uint64_t hits_rr = 0;
     std::uint64_t hits_prefix = 0;
-    for (const auto policy : {RoutingPolicy::round_robin, RoutingPolicy::prefix_aware}) {
+    for (const char* policy : {"round_robin", "prefix_aware"}) {
         VirtualClock clock;
         VEngine r0(Exec(profile(), clock), clock, cfg(true));
         VEngine r1(Exec(profile(), clock), clock, cfg(true));
         VEngine r2(Exec(profile(), clock), clock, cfg(true));
-        const auto res = run_replicated_simulation<Exec>({&r0, &r1, &r2}, clock, workload(48, true), policy);
+        RouterOptions ro;
+        ro.block_size = r0.config().block_size;
+        const auto res =
+            run_replicated_simulation<Exec>({&r0, &r1, &r2}, clock, workload(48, true), make_router(policy, ro));
         REQUIRE(res.records.size() == 48);
         std::uint64_t hits = 0;
         for (const auto& s : res.stats) hits += s.prefix_cache_hits;
-        if (policy == RoutingPolicy::prefix_aware) {
+        if (std::string(policy) == "prefix_aware") {
             hits_prefix = hits;
             // Requests sharing a system prompt all land on one replica.
             std::map<int, std::set<std::uint32_t>> where;
@@ -143,14 +147,47 @@ TEST_CASE("Router.least_loaded_and_prefix_aware.policies") {
         }
     }
     CHECK(hits_prefix > hits_rr);
-    CHECK(std::string(to_string(RoutingPolicy::prefix_aware)) == "prefix_aware");
 }
 
 TEST_CASE("Router.bad_input.no_replica_or_foreign_clock") {
     VirtualClock clock;
     VirtualClock other;
     VEngine e(Exec(profile(), other), other, cfg(true));
-    CHECK_THROWS_AS(run_replicated_simulation<Exec>({}, clock, workload(2), RoutingPolicy::round_robin), config_error);
-    CHECK_THROWS_AS(run_replicated_simulation<Exec>({&e}, clock, workload(2), RoutingPolicy::round_robin),
-                    config_error);
+    CHECK_THROWS_AS(run_replicated_simulation<Exec>({}, clock, workload(2), RoundRobinRouter{}), config_error);
+    CHECK_THROWS_AS(run_replicated_simulation<Exec>({&e}, clock, workload(2), RoundRobinRouter{}), config_error);
+}
+
+namespace {
+/// A user-defined routing policy: any type with route() models llmemu::RoutingPolicy.
+struct LastReplicaUnlessBusy {
+    std::uint32_t calls = 0;
+    std::uint32_t route(const RoutingRequest&, std::span<const ReplicaView> replicas) {
+        ++calls;
+        const auto last = static_cast<std::uint32_t>(replicas.size() - 1);
+        return replicas[last].running + replicas[last].waiting < 4 ? last : 0;
+    }
+};
+static_assert(RoutingPolicy<LastReplicaUnlessBusy> && Router<LastReplicaUnlessBusy>);
+static_assert(RoutingPolicy<RoundRobinRouter> && RoutingPolicy<LeastLoadedRouter> && RoutingPolicy<PrefixAwareRouter> &&
+              RoutingPolicy<ScoredRouter> && RoutingPolicy<DataParallelRouter> && RoutingPolicy<AnyRouter>);
+static_assert(!RoutingPolicy<int> && !RoutingPolicy<EngineConfig>);
+} // namespace
+
+TEST_CASE("Router.user_defined_policy_routes_a_replicated_run") {
+    VirtualClock clock;
+    VEngine r0(Exec(profile(), clock), clock, cfg(true));
+    VEngine r1(Exec(profile(), clock), clock, cfg(true));
+    LastReplicaUnlessBusy router;
+    const auto res = run_replicated_simulation<Exec>({&r0, &r1}, clock, workload(30), router);
+    CHECK(router.calls == 30);
+    CHECK(res.routed[0] + res.routed[1] == 30);
+    CHECK(res.routed[1] >= 4); // it fills the last replica first
+    CHECK(res.records.size() == 30);
+    // The named routers go through the same overload (make_router's AnyRouter).
+    VirtualClock c2;
+    VEngine a(Exec(profile(), c2), c2, cfg(true));
+    VEngine b(Exec(profile(), c2), c2, cfg(true));
+    const auto named = run_replicated_simulation<Exec>({&a, &b}, c2, workload(30), make_router("round_robin"));
+    CHECK(named.routed[0] == 15);
+    CHECK(named.routed[1] == 15);
 }

@@ -39,12 +39,13 @@ namespace {
 using Exec = EmulatedExecutor<AnyLatencyModel, WallClock>;
 
 struct EngineServer {
-    explicit EngineServer(std::uint32_t num_gpu_blocks = 256, const char* profile = "const:2") {
+    explicit EngineServer(std::uint32_t num_gpu_blocks = 256, const char* profile = "const:2")
+        : EngineServer(AnyLatencyModel::from_spec(profile), num_gpu_blocks) {}
+    explicit EngineServer(AnyLatencyModel model, std::uint32_t num_gpu_blocks = 256) {
         EngineConfig config;
         config.max_model_len = 512;
         config.num_gpu_blocks = num_gpu_blocks;
-        engine =
-            std::make_unique<LiveEngine<Exec>>(Exec(AnyLatencyModel::from_spec(profile), clock, {}, 7), clock, config);
+        engine = std::make_unique<LiveEngine<Exec>>(Exec(std::move(model), clock, {}, 7), clock, config);
         backend = std::make_unique<LiveEngineBackend<Exec>>(*engine);
         ServerOptions opts;
         opts.port = 0;
@@ -146,6 +147,46 @@ TEST_CASE("Server.engine.refused_requests" * doctest::timeout(30)) {
     CHECK(too_long.status == 400);
     CHECK(nlohmann::json::parse(too_long.body)["error"]["code"] == "context_length_exceeded");
     CHECK(c.post("/v1/completions", {{"model", "emu"}, {"prompt", "hi"}, {"max_tokens", 3}}).status == 200);
+}
+
+namespace {
+/// A profile whose latency model throws for steps of 100 tokens or more.
+struct ThrowsOnLongSteps {
+    template <class G>
+    double sample(const StepShape& shape, G&) const {
+        if (shape.total_tokens >= 100) throw profile_error("profile has no latency for a step of 100+ tokens");
+        return 1000.0;
+    }
+};
+} // namespace
+
+TEST_CASE("Server.engine.latency_model_that_throws_answers_500_and_keeps_serving" * doctest::timeout(30)) {
+    EngineServer s{AnyLatencyModel(ThrowsOnLongSteps{})};
+    TestConnection c(s.port());
+    const nlohmann::json long_prompt = std::vector<int>(150, 3);
+    auto r = c.post("/v1/completions", {{"model", "emu"}, {"prompt", long_prompt}, {"max_tokens", 4}});
+    CHECK(r.status == 500);
+    INFO(r.body);
+    const auto body = nlohmann::json::parse(r.body);
+    CHECK(body["error"]["type"] == "InternalServerError");
+    CHECK(body["error"]["code"] == 500);
+    CHECK(body["error"]["message"].get<std::string>().find("100+ tokens") != std::string::npos);
+    // A stream gets the error as its last event before [DONE].
+    // (Another prompt: the first one's blocks are in the prefix cache now.)
+    auto st = c.post("/v1/completions",
+                     {{"model", "emu"}, {"prompt", std::vector<int>(150, 4)}, {"max_tokens", 4}, {"stream", true}});
+    CHECK(st.status == 200);
+    INFO(st.body);
+    CHECK(st.body.find("data: {\"error\":") != std::string::npos);
+    CHECK(st.body.find("InternalServerError") != std::string::npos);
+    CHECK(st.body.find("data: [DONE]") != std::string::npos);
+    // The engine keeps serving other requests on the same connection.
+    auto ok = c.post("/v1/completions", {{"model", "emu"}, {"prompt", std::vector<int>(20, 3)}, {"max_tokens", 3}});
+    CHECK(ok.status == 200);
+    CHECK(nlohmann::json::parse(ok.body)["usage"]["completion_tokens"] == 3);
+    CHECK(s.engine->stopped_reason().empty());
+    const auto page = c.get("/metrics").body;
+    CHECK(page.find(R"(finished_reason="error"} 2.0)") != std::string::npos);
 }
 
 TEST_CASE("Server.engine.load_generator_end_to_end" * doctest::timeout(60)) {

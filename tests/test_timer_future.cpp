@@ -347,3 +347,45 @@ TEST_CASE("TimerFuture.wall_blocking_on_the_timer_thread_throws_instead_of_deadl
     CHECK(outcome.load() == 2);
     CHECK_FALSE(later.ready());
 }
+
+// A continuation that throws on a future that is then cancelled — by cancel(), by the
+// clock dropping its timer (shutdown, destruction) or through a chain — keeps its
+// exception on that future; nothing is thrown out of a destructor (no std::terminate).
+template <class C>
+void check_throwing_continuation_then_cancelled(C& clock) {
+    auto f = llmemu::resolve_at(clock, clock.now() + 1h, 1);
+    f.then([] { throw std::runtime_error("continuation on a cancelled future"); });
+    f.cancel();
+    CHECK(f.cancelled());
+    CHECK_THROWS_WITH_AS(f.get(), "continuation on a cancelled future", std::runtime_error);
+
+    auto parent = llmemu::resolve_at(clock, clock.now() + 1h, 2);
+    auto child = parent.then([](int v) { return v + 1; });
+    child.then([] { throw std::runtime_error("continuation on a cancelled chain"); });
+    parent.cancel(); // the cancellation passes down; the child's continuation throws
+    CHECK(child.cancelled());
+    CHECK_THROWS_WITH_AS(child.get(), "continuation on a cancelled chain", std::runtime_error);
+
+    // Detached, then dropped: the timer binding's destructor cancels it when the clock
+    // is destroyed with the timer pending; the continuation's exception stays inside.
+    std::atomic<int> ran{0};
+    {
+        C inner;
+        auto d = llmemu::resolve_at(inner, inner.now() + 1h, 3);
+        d.then([&] {
+            ran.fetch_add(1);
+            throw std::runtime_error("continuation run from a timer's destructor");
+        });
+        d.detach();
+    }
+    CHECK(ran.load() == 1);
+}
+
+TEST_CASE("TimerFuture.throwing_continuation_on_a_cancelled_future.virtual") {
+    VirtualClock clock;
+    check_throwing_continuation_then_cancelled(clock);
+}
+TEST_CASE("TimerFuture.throwing_continuation_on_a_cancelled_future.wall" * doctest::timeout(10)) {
+    WallClock clock;
+    check_throwing_continuation_then_cancelled(clock);
+}

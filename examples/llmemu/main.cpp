@@ -43,6 +43,9 @@ int main(int argc, char** argv) {
     } catch (const llmemu::cli::usage_error& e) {
         std::fprintf(stderr, "llmemu: %s\n", e.what());
         return 2;
+    } catch (const llmemu::contract_error& e) { // a bug in llmemu (or an extension), not bad input
+        std::fprintf(stderr, "llmemu: internal error (contract violation): %s\n", e.what());
+        return 3;
     } catch (const llmemu::error& e) {
         std::fprintf(stderr, "llmemu: %s\n", e.what());
         return 2;

@@ -38,6 +38,16 @@ public:
     using error::error;
 };
 
+/// A caller broke an API precondition, or llmemu broke its own invariant (a programming
+/// error, not bad input): an engine reused while it still has requests, a request source
+/// out of arrival order, an executor whose output does not match its step, a router naming
+/// a replica that does not exist, an engine that can no longer schedule. The CLI reports
+/// it as an internal error (exit code 3), never as bad input.
+class contract_error : public error {
+public:
+    using error::error;
+};
+
 /// A future was cancelled, or its value was taken twice.
 class future_error : public error {
 public:

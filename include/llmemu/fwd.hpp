@@ -23,6 +23,7 @@ class profile_error;
 class config_error;
 class request_error;
 class workload_error;
+class contract_error;
 class future_error;
 
 // ---- the step vocabulary (core/) ----

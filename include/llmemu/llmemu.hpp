@@ -28,6 +28,7 @@
 #include "llmemu/engine/scheduler.hpp"
 #include "llmemu/engine/simulation.hpp"
 #include "llmemu/engine/stats.hpp"
+#include "llmemu/engine/observer.hpp"
 #include "llmemu/engine/timeseries.hpp"
 #include "llmemu/executor/emulated_executor.hpp"
 #include "llmemu/executor/step.hpp"

@@ -16,6 +16,7 @@
 #include <chrono>
 #include <concepts>
 #include <cstdint>
+#include <exception>
 #include <functional>
 #include <optional>
 #include <string>
@@ -24,6 +25,7 @@
 #include <vector>
 
 #include "llmemu/engine/config.hpp"
+#include "llmemu/engine/observer.hpp"
 #include "llmemu/engine/request.hpp"
 #include "llmemu/engine/scheduler.hpp"
 #include "llmemu/engine/stats.hpp"
@@ -34,15 +36,6 @@
 #include "llmemu/time/clock.hpp"
 
 namespace llmemu {
-
-/// One executed step as the executor reported it (times since the run's origin).
-struct StepRecord {
-    std::chrono::nanoseconds start{0};
-    std::chrono::nanoseconds end{0};
-    StepShape shape{};
-    /// Newly admitted requests in the step (resumed ones are not new).
-    std::uint32_t num_new = 0;
-};
 
 namespace detail {
 /// The ModelConfig an executor's latency model carries (EmulatedExecutor over an
@@ -91,10 +84,12 @@ public:
 
     /// The run's origin on the clock.
     [[nodiscard]] time_point origin() const noexcept { return m_origin; }
-    /// Moves the origin (only while idle: no request in the engine). Throws otherwise.
+    /// Moves the origin (only while idle: no request in the engine). Throws contract_error
+    /// otherwise.
     void set_origin(time_point origin) {
         if (busy())
-            detail::throw_error<error>("Engine::set_origin: the engine still has requests; set the origin while idle");
+            detail::throw_error<contract_error>(
+                "Engine::set_origin: the engine still has requests; set the origin while idle");
         m_origin = origin;
     }
     /// Time since the origin.
@@ -131,7 +126,11 @@ public:
     /// One engine iteration: schedule and dispatch the next step, then (async) process the
     /// output of the step in flight or (sync) wait for the new step and process it.
     /// Returns false when there was nothing to do (no request can be scheduled and no step
-    /// is in flight). Throws what the executor's future throws.
+    /// is in flight). When the executor's execute() or its future throws (a latency model
+    /// that throws, say), the step is never applied: its requests finish with
+    /// FinishReason::error and the message in their records (Scheduler::fail_step),
+    /// stats().failed_steps counts it, and the exception is rethrown. The engine stays
+    /// consistent (no placeholder of the failed step remains) and may keep stepping.
     bool step() {
         const bool dispatched = m_count < capacity() && dispatch_next();
         bool completed = false;
@@ -172,6 +171,10 @@ public:
         for (const RequestId id : m_scheduler.unfinished_ids()) n += abort(id) ? 1U : 0U;
         return n;
     }
+    /// Finishes every request in the engine with FinishReason::error, `why` in its record
+    /// (each gets its final event; an output still in flight is discarded); returns how
+    /// many.
+    std::size_t fail_all(const std::string& why) { return m_scheduler.fail_all(now(), why); }
     /// Waits for the steps in flight, if any, and processes their outputs (nothing new is
     /// scheduled).
     void finish_in_flight() {
@@ -217,10 +220,18 @@ public:
     void set_token_observer(std::function<void(const StepTokenTimes&)> f) {
         m_scheduler.set_token_observer(std::move(f));
     }
-    /// Feed the engine's state after every step to *series (nullptr: off; see timeseries.hpp).
-    void set_timeseries(EngineTimeSeries* series) noexcept { m_scheduler.set_timeseries(series); }
-    /// Append a StepRecord per executed step to *log (nullptr: off).
-    void set_step_log(std::vector<StepRecord>* log) noexcept { m_step_log = log; }
+    /// Attaches an observer (see observer.hpp; not owned, it must outlive its attachment):
+    /// step begun / ended / failed and request arrived / scheduled / preempted / first
+    /// token / finished, on this thread. Any number may be attached.
+    void add_observer(EngineObserver* o) { m_scheduler.add_observer(o); }
+    /// Detaches an observer; false if it was not attached.
+    bool remove_observer(EngineObserver* o) noexcept { return m_scheduler.remove_observer(o); }
+    /// Feed the engine's state after every step to *series (nullptr: off; see
+    /// timeseries.hpp): attaches the engine's TimeSeriesObserver.
+    void set_timeseries(EngineTimeSeries* series) { attach(m_series_observer, series); }
+    /// Append a StepRecord per executed step to *log (nullptr: off): attaches the engine's
+    /// StepLogObserver.
+    void set_step_log(std::vector<StepRecord>* log) { attach(m_step_logger, log); }
 
 private:
     static EngineConfig resolved(EngineConfig c, const ModelConfig* model) {
@@ -230,39 +241,87 @@ private:
     }
 
     [[noreturn, gnu::cold, gnu::noinline]] void stalled() const {
-        detail::throw_error<error>("engine stalled: " + std::to_string(m_scheduler.num_waiting()) + " waiting and " +
-                                   std::to_string(m_scheduler.num_running()) +
-                                   " running requests but nothing can be scheduled (KV pool of " +
-                                   std::to_string(m_config.num_gpu_blocks) + " blocks)");
+        detail::throw_error<contract_error>("engine stalled: " + std::to_string(m_scheduler.num_waiting()) +
+                                            " waiting and " + std::to_string(m_scheduler.num_running()) +
+                                            " running requests but nothing can be scheduled (KV pool of " +
+                                            std::to_string(m_config.num_gpu_blocks) + " blocks)");
     }
 
     [[nodiscard]] int capacity() const noexcept { return m_config.async_scheduling ? 2 : 1; }
+
+    template <class O, class T>
+    void attach(O& observer, T* target) {
+        if constexpr (std::is_same_v<O, StepLogObserver>)
+            observer.set_log(target);
+        else
+            observer.set_series(target);
+        if (target != nullptr)
+            m_scheduler.add_observer(&observer);
+        else
+            (void)m_scheduler.remove_observer(&observer);
+    }
 
     /// Schedules into the free buffer and dispatches; false when nothing was scheduled.
     bool dispatch_next() {
         const int index = m_count == 0 ? m_next_buffer : 1 - m_fifo[0];
         ScheduledStep& s = m_steps[static_cast<std::size_t>(index)];
-        m_scheduler.schedule(s, now());
+        const std::chrono::nanoseconds t = now();
+        m_scheduler.schedule(s, t);
         if (s.empty()) return false;
-        m_futures[static_cast<std::size_t>(index)].emplace(m_executor.execute(s.batch));
+        try {
+            m_futures[static_cast<std::size_t>(index)].emplace(m_executor.execute(s.batch));
+        } catch (...) {
+            fail_step(s, std::current_exception());
+            throw;
+        }
         m_fifo[static_cast<std::size_t>(m_count++)] = index;
         m_next_buffer = 1 - index;
+        m_scheduler.notify([&](EngineObserver& o) { o.on_step_begin(s.batch, t); });
         return true;
+    }
+
+    void pop_oldest(int index) noexcept {
+        m_fifo[0] = m_fifo[1];
+        --m_count;
+        m_futures[static_cast<std::size_t>(index)].reset();
+    }
+
+    [[gnu::cold, gnu::noinline]] void fail_step(const ScheduledStep& s, const std::exception_ptr& e) {
+        std::string why = "step " + std::to_string(s.batch.step_id) + " failed: ";
+        try {
+            std::rethrow_exception(e);
+        } catch (const std::exception& x) {
+            why += x.what();
+        } catch (...) {
+            why += "an exception that is not a std::exception";
+        }
+        m_scheduler.notify([&](EngineObserver& o) { o.on_step_failed(s.batch.step_id, why); });
+        m_scheduler.fail_step(s, now(), why);
     }
 
     void complete_oldest() {
         const int index = m_fifo[0];
-        m_fifo[0] = m_fifo[1];
-        --m_count;
         auto& fut = m_futures[static_cast<std::size_t>(index)];
-        fut->wait();
-        StepOutput out = fut->get();
-        fut.reset();
         const ScheduledStep& s = m_steps[static_cast<std::size_t>(index)];
-        m_scheduler.update_from_output(s, out, now());
-        if (m_step_log != nullptr) {
+        // The step leaves the pipeline only once its output is in hand; a throwing future
+        // fails the step's requests instead of leaving their placeholders behind.
+        StepOutput out = [&] {
+            try {
+                fut->wait();
+                return fut->get();
+            } catch (...) {
+                pop_oldest(index);
+                fail_step(s, std::current_exception());
+                throw;
+            }
+        }();
+        pop_oldest(index);
+        const std::chrono::nanoseconds t = now();
+        m_scheduler.update_from_output(s, out, t);
+        if (!m_scheduler.observers().empty()) [[unlikely]] {
             const auto origin = since_epoch(m_origin);
-            m_step_log->push_back(StepRecord{out.start - origin, out.end - origin, out.shape, s.batch.num_new()});
+            const StepRecord rec{out.start - origin, out.end - origin, out.shape, s.batch.num_new()};
+            m_scheduler.notify([&](EngineObserver& o) { o.on_step_end(rec, t, m_scheduler.stats()); });
         }
     }
 
@@ -276,7 +335,8 @@ private:
     std::array<int, 2> m_fifo{}; // buffers in flight, oldest first
     int m_count = 0;
     int m_next_buffer = 0;
-    std::vector<StepRecord>* m_step_log = nullptr;
+    StepLogObserver m_step_logger;
+    TimeSeriesObserver m_series_observer;
 };
 
 } // namespace llmemu

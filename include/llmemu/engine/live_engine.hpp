@@ -4,10 +4,18 @@
 /// servers. Any thread may submit, abort, snapshot or shut down; tokens are streamed to
 /// each request's handler on the engine thread as the executor's steps resolve on the
 /// wall clock.
+///
+/// Exception barrier: a step whose executor or latency model throws fails only its own
+/// requests (they finish with FinishReason::error and the message; last_error() keeps
+/// it) and the engine keeps serving the others. An exception that fails no step (a
+/// handler that throws, an engine that cannot schedule) stops the engine cleanly: every
+/// request left finishes with FinishReason::error, later submissions are refused with the
+/// reason, and stopped_reason() says why. Nothing escapes the engine thread.
 
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <exception>
 #include <functional>
 #include <future>
 #include <memory>
@@ -68,7 +76,11 @@ public:
             detail::throw_error<request_error>("request " + std::to_string(spec.id) + " refused: " + *why);
         }
         std::lock_guard lock(m_mutex);
-        if (m_stopping) detail::throw_error<request_error>("request refused: the engine is shut down");
+        if (m_stopping)
+            detail::throw_error<request_error>(m_stopped_reason.empty()
+                                                   ? std::string("request refused: the engine is shut down")
+                                                   : "request refused: the engine stopped after an internal error (" +
+                                                         m_stopped_reason + "); restart it");
         if (spec.id == 0) {
             do {
                 spec.id = m_next_id++;
@@ -116,6 +128,18 @@ public:
     void set_on_finish(std::function<void(const RequestRecord&)> fn) {
         std::lock_guard lock(m_mutex);
         m_on_finish = std::move(fn);
+    }
+
+    /// The message of the latest failed step (empty when none failed): why its requests
+    /// finished with FinishReason::error. Thread-safe.
+    [[nodiscard]] std::string last_error() const {
+        std::lock_guard lock(m_mutex);
+        return m_last_error;
+    }
+    /// Why the engine stopped on its own (empty while it serves, or after a shutdown()).
+    [[nodiscard]] std::string stopped_reason() const {
+        std::lock_guard lock(m_mutex);
+        return m_stopped_reason;
     }
 
     /// KV-cache events (kv_events.hpp): from the engine's next iteration on, its KV cache
@@ -183,17 +207,48 @@ private:
     }
 
     void publish() {
-        auto& done = m_engine.finished_records();
+        // Taken out first, so that an on_finish that throws cannot deliver a record twice
+        // (the two vectors trade buffers: no allocation in steady state).
+        m_published.clear();
+        m_published.swap(m_engine.finished_records());
         std::function<void(const RequestRecord&)> on_finish;
         {
             std::lock_guard lock(m_mutex);
-            for (const auto& r : done) m_live.erase(r.id);
+            for (const auto& r : m_published) m_live.erase(r.id);
             m_snapshot = m_engine.stats();
             on_finish = m_on_finish;
         }
         if (on_finish)
-            for (const auto& r : done) on_finish(r);
-        done.clear();
+            for (const auto& r : m_published) on_finish(r);
+    }
+
+    static std::string describe(const std::exception_ptr& e) {
+        try {
+            std::rethrow_exception(e);
+        } catch (const std::exception& x) {
+            return x.what();
+        } catch (...) {
+            return "an exception that is not a std::exception";
+        }
+    }
+
+    /// One engine step behind the barrier; false when the engine must stop (the exception
+    /// failed no step, so stepping again would meet it again).
+    bool guarded_step() {
+        const std::uint64_t failed_before = m_engine.stats().failed_steps;
+        try {
+            m_engine.step();
+            return true;
+        } catch (...) {
+            const std::string why = describe(std::current_exception());
+            const bool step_failed = m_engine.stats().failed_steps != failed_before;
+            std::lock_guard lock(m_mutex);
+            if (step_failed)
+                m_last_error = why;
+            else
+                m_stopped_reason = why;
+            return step_failed;
+        }
     }
 
     void deliver_kv_events() {
@@ -203,6 +258,25 @@ private:
     }
 
     void run() {
+        try {
+            serve();
+        } catch (...) { // a handler (on_event, on_finish) threw
+            const std::string why = describe(std::current_exception());
+            std::lock_guard lock(m_mutex);
+            m_stopped_reason = why;
+        }
+        stop_engine();
+        std::vector<std::function<void()>> inspects; // queued while stopping: run here
+        {
+            std::lock_guard lock(m_mutex);
+            m_thread_done = true;
+            inspects.swap(m_inspects);
+        }
+        for (auto& fn : inspects) fn();
+    }
+
+    /// The engine loop, until shutdown() or an exception that failed no step.
+    void serve() {
         std::vector<Pending> submits;
         std::vector<RequestId> aborts;
         std::vector<std::function<void()>> inspects;
@@ -231,20 +305,48 @@ private:
             take_commands(submits, aborts);
             if (stop) break;
             if (had_commands) publish(); // rejections and aborts show at once
-            m_engine.step();
+            const bool stepped = guarded_step();
             publish();
             deliver_kv_events();
+            if (!stepped) break;
         }
-        m_engine.abort_all();
-        m_engine.finish_in_flight();
-        publish();
-        deliver_kv_events();
-        {
-            std::lock_guard lock(m_mutex);
-            m_thread_done = true;
-            inspects.swap(m_inspects);
+    }
+
+    /// Ends every request left (each gets its final event) and the steps in flight, then
+    /// publishes; never throws.
+    void stop_engine() noexcept {
+        std::string reason;
+        std::vector<Pending> submits;
+        decltype(m_aborts) aborts; // none taken: the engine stops
+        // Each attempt ends at least one request or step before a handler can throw again.
+        for (int attempt = 0; attempt < 1000; ++attempt) {
+            try {
+                {
+                    std::lock_guard lock(m_mutex);
+                    m_stopping = true;
+                    reason = m_stopped_reason;
+                    for (auto& p : m_submits) submits.push_back(std::move(p));
+                    m_submits.clear();
+                    m_aborts.clear();
+                }
+                take_commands(submits, aborts);
+                if (reason.empty())
+                    m_engine.abort_all();
+                else
+                    m_engine.fail_all("the engine stopped: " + reason);
+                m_engine.finish_in_flight();
+                publish();
+                deliver_kv_events();
+                return;
+            } catch (...) {
+                const std::string why = describe(std::current_exception());
+                std::lock_guard lock(m_mutex);
+                if (m_stopped_reason.empty()) m_stopped_reason = why;
+            }
         }
-        for (auto& fn : inspects) fn();
+        std::lock_guard lock(m_mutex);
+        m_live.clear();
+        m_snapshot = m_engine.stats();
     }
 
     engine_type m_engine; // touched by the engine thread only (after construction)
@@ -258,6 +360,9 @@ private:
     std::uint64_t m_rejected = 0;
     RequestId m_next_id = 1;
     bool m_stopping = false;
+    std::string m_last_error;               // guarded by m_mutex
+    std::string m_stopped_reason;           // guarded by m_mutex
+    std::vector<RequestRecord> m_published; // engine thread only
     std::function<void(const RequestRecord&)> m_on_finish;
     std::function<void(KVEventLog&)> m_kv_sink;       // guarded by m_mutex
     bool m_kv_sink_changed = false;                   // guarded by m_mutex

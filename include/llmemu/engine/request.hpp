@@ -43,13 +43,14 @@ struct RequestSpec {
     }
 };
 
-/// Why a request left the engine. none: still in flight.
-enum class FinishReason : std::uint8_t { none = 0, length = 1, stop = 2, abort = 3, rejected = 4 };
+/// Why a request left the engine. none: still in flight. error: a step it was in failed
+/// (the executor or its latency model threw; RequestRecord::error holds why).
+enum class FinishReason : std::uint8_t { none = 0, length = 1, stop = 2, abort = 3, rejected = 4, error = 5 };
 
 /// Number of FinishReason values (for per-reason counters indexed by the enum).
-inline constexpr std::size_t num_finish_reasons = 5;
+inline constexpr std::size_t num_finish_reasons = 6;
 
-/// "none", "length", "stop", "abort", "rejected" (vLLM's finished_reason labels).
+/// "none", "length", "stop", "abort", "rejected", "error" (vLLM's finished_reason labels).
 [[nodiscard]] inline const char* to_string(FinishReason r) noexcept {
     switch (r) {
     case FinishReason::length:
@@ -60,6 +61,8 @@ inline constexpr std::size_t num_finish_reasons = 5;
         return "abort";
     case FinishReason::rejected:
         return "rejected";
+    case FinishReason::error:
+        return "error";
     case FinishReason::none:
         break;
     }
@@ -86,7 +89,7 @@ struct RequestRecord {
     /// Emission time of every output token (token_times[0] == first_token).
     std::vector<std::chrono::nanoseconds> token_times;
     FinishReason reason = FinishReason::none;
-    /// Why it was rejected (empty otherwise).
+    /// Why it was rejected, or why the step it failed in threw (empty otherwise).
     std::string error;
     std::uint32_t num_preemptions = 0;
     /// Prompt tokens found in the prefix cache at its first admission.

@@ -30,9 +30,9 @@
 
 #include "llmemu/engine/config.hpp"
 #include "llmemu/engine/kv_cache.hpp"
+#include "llmemu/engine/observer.hpp"
 #include "llmemu/engine/request.hpp"
 #include "llmemu/engine/stats.hpp"
-#include "llmemu/engine/timeseries.hpp"
 #include "llmemu/error.hpp"
 #include "llmemu/executor/step.hpp"
 
@@ -162,6 +162,7 @@ public:
     bool add_request(RequestSpec spec, std::chrono::nanoseconds arrival,
                      std::function<void(const TokenEvent&)> on_event = {}) {
         ++m_stats.requests_received;
+        notify([&](EngineObserver& o) { o.on_request_arrived(spec.id, arrival); });
         std::optional<std::string> why = check_spec(spec, m_config);
         if (!why && m_ids.count(spec.id) != 0)
             why = "request id " + std::to_string(spec.id) + " is already in flight; ids must be unique";
@@ -242,10 +243,7 @@ public:
                 ++i;
                 continue;
             }
-            std::uint32_t n = r.num_tokens() + r.num_output_placeholders - r.num_computed_tokens;
-            if (m_config.long_prefill_token_threshold != 0 && n > m_config.long_prefill_token_threshold)
-                n = m_config.long_prefill_token_threshold;
-            n = std::min(n, budget);
+            std::uint32_t n = chunk_limit(r.num_tokens() + r.num_output_placeholders - r.num_computed_tokens, budget);
             const std::uint32_t room = m_config.max_model_len - 1 > r.num_computed_tokens
                                            ? m_config.max_model_len - 1 - r.num_computed_tokens
                                            : 0;
@@ -271,7 +269,7 @@ public:
                 }
                 m_running.erase(m_running.begin() + static_cast<std::ptrdiff_t>(victim_index));
                 if (victim_index < i) --i;
-                preempt(victim);
+                preempt(victim, now);
                 preempted = true;
                 if (victim == slot) break;
             }
@@ -297,10 +295,7 @@ public:
                 // (vLLM: get_num_new_matched_tokens, then the last token is recomputed).
                 std::uint32_t external = 0;
                 if (r.num_external_tokens > hit) external = std::min(r.num_external_tokens, num_tokens - 1) - hit;
-                std::uint32_t n = num_tokens - hit - external;
-                if (m_config.long_prefill_token_threshold != 0 && n > m_config.long_prefill_token_threshold)
-                    n = m_config.long_prefill_token_threshold;
-                n = std::min(n, budget);
+                const std::uint32_t n = chunk_limit(num_tokens - hit - external, budget);
                 if (r.kv.blocks.capacity() == 0) // once, for the whole request
                     r.kv.blocks.reserve(
                         (std::min(r.prompt_len + r.max_tokens, m_config.max_model_len) + m_config.block_size - 1) /
@@ -328,6 +323,7 @@ public:
                     r.ever_scheduled = true;
                     r.first_scheduled = now;
                     r.num_cached_tokens = hit;
+                    notify([&](EngineObserver& o) { o.on_request_scheduled(r.id, now); });
                 }
                 m_running.push_back(slot);
                 add_to_step(out, slot, n, first_admission);
@@ -381,7 +377,7 @@ public:
 
     /// Applies a step's output at time `now`: appends each sampled token, checks stop
     /// conditions, streams events, finishes and frees requests. Outputs of requests that
-    /// finished or were aborted meanwhile are discarded. Throws llmemu::error when the
+    /// finished or were aborted meanwhile are discarded. Throws contract_error when the
     /// executor's output does not match the step.
     void update_from_output(const ScheduledStep& step, const StepOutput& output, std::chrono::nanoseconds now) {
         const std::size_t n = step.batch.requests.size();
@@ -416,6 +412,7 @@ public:
                 r.first_token = now;
                 m_stats.prompt_tokens += r.prompt_len;
                 ++tt.first_tokens;
+                notify([&](EngineObserver& o) { o.on_first_token(r.id, now); });
             } else if (r.last_token == m_prev_output) {
                 ++tt.run_tokens;
             } else {
@@ -440,12 +437,46 @@ public:
         }
         if (any_finished) compact_running();
         refresh_gauges();
-        if (m_timeseries != nullptr) m_timeseries->observe(now, m_stats);
         m_prev_output = now;
         if (m_on_tokens && tt.tokens > 0) {
             tt.other_gaps = m_other_gaps;
             m_on_tokens(tt);
         }
+    }
+
+    /// A scheduled step will never be applied (its dispatch or its output threw): each of
+    /// its requests still alive finishes with FinishReason::error at `now`, `why` in its
+    /// record; its blocks are freed, its placeholders go with it and on_event gets its
+    /// final event. A later step's output for those requests is discarded. Returns how
+    /// many requests it finished.
+    std::size_t fail_step(const ScheduledStep& step, std::chrono::nanoseconds now, const std::string& why) {
+        std::size_t n = 0;
+        for (const std::uint64_t h : step.handles) {
+            const auto slot = static_cast<std::uint32_t>(h);
+            const SchedulerRequest& r = m_requests[slot];
+            if (r.generation != static_cast<std::uint32_t>(h >> 32U) || r.status == RequestStatus::finished) continue;
+            finish(slot, FinishReason::error, now, false, 0, &why);
+            ++n;
+        }
+        if (n > 0) compact_running();
+        ++m_stats.failed_steps;
+        refresh_gauges();
+        return n;
+    }
+
+    /// Finishes every request waiting or running with FinishReason::error at `now`, `why`
+    /// in its record (see fail_step); returns how many.
+    std::size_t fail_all(std::chrono::nanoseconds now, const std::string& why) {
+        std::size_t n = 0;
+        for (const RequestId id : unfinished_ids()) {
+            const auto it = m_ids.find(id);
+            if (it == m_ids.end()) continue; // a final event's handler may have ended it
+            finish(it->second, FinishReason::error, now, false, 0, &why);
+            ++n;
+        }
+        compact_running();
+        refresh_gauges();
+        return n;
     }
 
     /// Ids of every request waiting or running (any order).
@@ -480,8 +511,28 @@ public:
     void set_record_token_times(bool on) noexcept { m_record_token_times = on; }
     /// Called after each processed step that emitted tokens (empty: off), on this thread.
     void set_token_observer(std::function<void(const StepTokenTimes&)> f) { m_on_tokens = std::move(f); }
-    /// Feed the state after every step's output to *series (nullptr: off).
-    void set_timeseries(EngineTimeSeries* series) noexcept { m_timeseries = series; }
+    /// Attaches an observer (not owned; it must outlive its attachment): the request events
+    /// (arrived, first scheduled, preempted, first token, finished) reach it from here, the
+    /// step events from the Engine. Attaching one twice does nothing.
+    void add_observer(EngineObserver* o) {
+        if (o != nullptr && std::find(m_observers.begin(), m_observers.end(), o) == m_observers.end())
+            m_observers.push_back(o);
+    }
+    /// Detaches an observer; false if it was not attached.
+    bool remove_observer(EngineObserver* o) noexcept {
+        const auto it = std::find(m_observers.begin(), m_observers.end(), o);
+        if (it == m_observers.end()) return false;
+        m_observers.erase(it);
+        return true;
+    }
+    /// The observers attached, in attachment order.
+    [[nodiscard]] const std::vector<EngineObserver*>& observers() const noexcept { return m_observers; }
+    /// Calls f(observer) for each observer attached (one test when there is none).
+    template <class F>
+    void notify(F&& f) {
+        if (!m_observers.empty()) [[unlikely]]
+            for (EngineObserver* o : m_observers) f(*o);
+    }
 
 private:
     static constexpr std::uint32_t nil = 0xFFFFFFFFU;
@@ -513,15 +564,24 @@ private:
     }
 
     [[noreturn, gnu::cold, gnu::noinline]] static void bad_output(RequestId id, std::uint64_t step) {
-        detail::throw_error<error>("executor output of step " + std::to_string(step) +
-                                   " has no sampled token for request " + std::to_string(id) +
-                                   ", whose scheduled chunk completes its prompt");
+        detail::throw_error<contract_error>("executor output of step " + std::to_string(step) +
+                                            " has no sampled token for request " + std::to_string(id) +
+                                            ", whose scheduled chunk completes its prompt");
     }
 
     static const RequestOutput* find_output(const StepOutput& out, RequestId id) noexcept {
         for (const auto& o : out.outputs)
             if (o.id == id) return &o;
         return nullptr;
+    }
+
+    /// What a request may compute in this step of the `wanted` tokens it has left: at most
+    /// long_prefill_token_threshold (when set; vLLM caps running and waiting requests
+    /// alike) and at most the step's remaining token budget.
+    [[nodiscard]] std::uint32_t chunk_limit(std::uint32_t wanted, std::uint32_t budget) const noexcept {
+        if (m_config.long_prefill_token_threshold != 0)
+            wanted = std::min(wanted, m_config.long_prefill_token_threshold);
+        return std::min(wanted, budget);
     }
 
     [[nodiscard]] std::uint64_t handle(std::uint32_t slot) const noexcept {
@@ -571,8 +631,9 @@ private:
         return best;
     }
 
-    void preempt(std::uint32_t slot) {
+    void preempt(std::uint32_t slot, std::chrono::nanoseconds now) {
         SchedulerRequest& r = m_requests[slot];
+        notify([&](EngineObserver& o) { o.on_request_preempted(r.id, now); });
         m_kv.free(r.kv);
         r.status = RequestStatus::preempted;
         r.num_computed_tokens = 0;
@@ -628,7 +689,8 @@ private:
         std::erase_if(m_running, [this](std::uint32_t s) { return m_requests[s].status != RequestStatus::running; });
     }
 
-    void finish(std::uint32_t slot, FinishReason reason, std::chrono::nanoseconds now, bool has_token, TokenId token) {
+    void finish(std::uint32_t slot, FinishReason reason, std::chrono::nanoseconds now, bool has_token, TokenId token,
+                const std::string* why = nullptr) {
         SchedulerRequest& r = m_requests[slot];
         if (r.status == RequestStatus::waiting || r.status == RequestStatus::preempted) --m_num_waiting;
         m_kv.free(r.kv);
@@ -646,7 +708,9 @@ private:
         rec.reason = reason;
         rec.num_preemptions = r.num_preemptions;
         rec.num_cached_tokens = r.num_cached_tokens;
+        if (why != nullptr) rec.error = *why;
         m_finished.push_back(std::move(rec));
+        notify([&](EngineObserver& o) { o.on_request_finished(m_finished.back()); });
         m_ids.erase(r.id);
         ++r.generation;
         m_free_slots.push_back(slot);
@@ -673,6 +737,7 @@ private:
         rec.reason = FinishReason::rejected;
         rec.error = std::move(why);
         m_finished.push_back(std::move(rec));
+        notify([&](EngineObserver& o) { o.on_request_finished(m_finished.back()); });
         if (on_event) on_event(TokenEvent{spec.id, 0, arrival, 0, true, FinishReason::rejected, false});
     }
 
@@ -700,7 +765,7 @@ private:
     std::uint64_t m_next_step = 0;
     std::uint64_t m_arrival_seq = 0;
     std::uint64_t m_salt_base = 0x2545F4914F6CDD1DULL;
-    EngineTimeSeries* m_timeseries = nullptr;
+    std::vector<EngineObserver*> m_observers;
     bool m_record_series = false;
     bool m_record_token_times = true;
     std::chrono::nanoseconds m_prev_output = RequestRecord::unset;

@@ -161,60 +161,102 @@ struct SimulationResult {
 };
 
 namespace detail {
+/// Attaches a run's recording options to one engine (record flags, step log, time series,
+/// token observer) and, when destroyed, leaves the engine as it found it, also when a
+/// step throws. One per engine of run_simulation and run_fleet_simulation.
+template <class Eng>
+class RunRecording {
+public:
+    RunRecording(Eng& engine, const SimulationOptions& options, std::vector<StepRecord>* steps,
+                 EngineTimeSeries* series, std::function<void(const StepTokenTimes&)> on_tokens)
+        : m_engine(&engine) {
+        engine.set_record_series(options.record_steps);
+        engine.set_record_token_times(options.record_token_times);
+        engine.set_step_log(options.record_steps ? steps : nullptr);
+        if (series != nullptr) engine.set_timeseries(series);
+        if (on_tokens) engine.set_token_observer(std::move(on_tokens));
+    }
+    RunRecording(RunRecording&& o) noexcept : m_engine(std::exchange(o.m_engine, nullptr)) {}
+    RunRecording(const RunRecording&) = delete;
+    RunRecording& operator=(const RunRecording&) = delete;
+    RunRecording& operator=(RunRecording&&) = delete;
+    ~RunRecording() {
+        if (m_engine == nullptr) return;
+        m_engine->set_timeseries(nullptr);
+        m_engine->set_step_log(nullptr);
+        m_engine->set_record_series(false);
+        m_engine->set_record_token_times(true);
+        m_engine->set_token_observer({});
+    }
+
+private:
+    Eng* m_engine;
+};
+
+/// A run's progress hook: count() the requests finished, report() calls the hook each
+/// time another 1% of `total` finished (never when total is unknown), done() with 1.0.
+class RunProgress {
+public:
+    RunProgress(const std::function<void(double)>& hook, std::size_t total) noexcept
+        : m_hook(&hook), m_total(total), m_every(std::max<std::size_t>(1, total / 100)), m_next(m_every) {}
+    void count(std::size_t n = 1) noexcept { m_finished += n; }
+    void report() const {
+        if (*m_hook && m_total > 0 && m_finished >= m_next) {
+            (*m_hook)(static_cast<double>(m_finished) / static_cast<double>(m_total));
+            m_next = m_finished + m_every;
+        }
+    }
+    void done() const {
+        if (*m_hook) (*m_hook)(1.0);
+    }
+    [[nodiscard]] std::size_t finished() const noexcept { return m_finished; }
+
+private:
+    const std::function<void(double)>* m_hook;
+    std::size_t m_total;
+    std::size_t m_every;
+    mutable std::size_t m_next;
+    std::size_t m_finished = 0;
+};
+
 inline void simulation_bad_order(std::chrono::nanoseconds prev, std::chrono::nanoseconds next) {
-    throw_error<error>("request source: an arrival at " + std::to_string(next.count()) + " ns comes after one at " +
-                       std::to_string(prev.count()) + " ns; a source must give requests in arrival order");
+    throw_error<contract_error>("request source: an arrival at " + std::to_string(next.count()) +
+                                " ns comes after one at " + std::to_string(prev.count()) +
+                                " ns; a source must give requests in arrival order");
 }
 } // namespace detail
 
 /// Runs the requests of `source` (in arrival order) through `engine`, which must be idle,
 /// until every request has finished. The run's origin is the clock's time at the call.
 /// `total` (0 = unknown) scales the progress hook. Throws what the engine throws, and
-/// llmemu::error for a source out of arrival order.
+/// contract_error for a source out of arrival order.
 template <class E, class C, RequestSource S>
 SimulationResult run_simulation(Engine<E, C>& engine, S& source, const SimulationOptions& options,
                                 std::size_t total = 0) {
     if (engine.busy())
-        detail::throw_error<error>(
+        detail::throw_error<contract_error>(
             "run_simulation: the engine still has requests from an earlier run; use an idle engine");
     SimulationResult result;
     if (options.keep_records && total > 0) result.records.reserve(total);
     engine.set_origin(engine.clock().now());
-    engine.set_record_series(options.record_steps);
-    engine.set_record_token_times(options.record_token_times);
-    engine.set_step_log(options.record_steps ? &result.steps : nullptr);
-    if (options.on_tokens) engine.set_token_observer([&options](const StepTokenTimes& t) { options.on_tokens(0, t); });
-    if (options.timeseries_interval.count() > 0) {
-        result.timeseries = EngineTimeSeries(options.timeseries_interval);
-        engine.set_timeseries(&result.timeseries);
-    }
-    struct Restore { // leave the engine as we found it, even when a step throws
-        Engine<E, C>& e;
-        ~Restore() {
-            e.set_timeseries(nullptr);
-            e.set_step_log(nullptr);
-            e.set_record_series(false);
-            e.set_record_token_times(true);
-            e.set_token_observer({});
-        }
-    } restore{engine};
+    if (options.timeseries_interval.count() > 0) result.timeseries = EngineTimeSeries(options.timeseries_interval);
+    std::function<void(const StepTokenTimes&)> on_tokens;
+    if (options.on_tokens) on_tokens = [&options](const StepTokenTimes& t) { options.on_tokens(0, t); };
+    const detail::RunRecording<Engine<E, C>> recording(
+        engine, options, &result.steps, options.timeseries_interval.count() > 0 ? &result.timeseries : nullptr,
+        std::move(on_tokens));
 
-    const std::size_t progress_every = std::max<std::size_t>(1, total / 100);
-    std::size_t next_progress = progress_every;
-    std::size_t finished = 0;
+    detail::RunProgress progress(options.progress, total);
     auto collect = [&] {
         auto& done = engine.finished_records();
         if (done.empty()) return;
-        finished += done.size();
+        progress.count(done.size());
         for (auto& r : done) {
             if (options.on_record) options.on_record(0, r);
             if (options.keep_records) result.records.push_back(std::move(r));
         }
         done.clear();
-        if (options.progress && total > 0 && finished >= next_progress) {
-            options.progress(static_cast<double>(finished) / static_cast<double>(total));
-            next_progress = finished + progress_every;
-        }
+        progress.report();
     };
     TimedRequest pending;
     bool has_pending = source.next(pending);
@@ -244,7 +286,7 @@ SimulationResult run_simulation(Engine<E, C>& engine, S& source, const Simulatio
         engine.clock().sleep_until(engine.to_time_point(pending.arrival));
     }
     collect();
-    if (options.progress) options.progress(1.0);
+    progress.done();
     result.duration = engine.now();
     result.stats = engine.stats();
     return result;

@@ -45,6 +45,8 @@ struct EngineStats {
     /// Largest step seen (tokens, requests).
     std::uint32_t max_step_tokens = 0;
     std::uint32_t max_step_requests = 0;
+    /// Steps whose dispatch or output threw (their requests finished with reason error).
+    std::uint64_t failed_steps = 0;
 
     // ---- requests ----
     /// Requests handed to the engine (accepted or rejected).

@@ -17,6 +17,7 @@
 #include <queue>
 #include <span>
 #include <string>
+#include <type_traits>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -155,8 +156,8 @@ enum class ReplicaState : std::uint8_t { off, starting, serving, draining };
 /// progress hook. `layout` (nullptr: every replica serves, mixed) adds prefill/decode
 /// roles and autoscaled pools; `decode_router` (a second router of the same kind) routes
 /// within the decode role (required with P/D). Throws config_error for no replica, one on
-/// another clock or a bad layout, and llmemu::error for a source out of arrival order or a
-/// router naming no replica.
+/// another clock or a bad layout, request_error for a request id already in flight, and
+/// contract_error for a source out of arrival order or a router naming no replica.
 template <class E, Router R, RequestSource S>
 FleetResult run_fleet_simulation(const std::vector<Engine<E, VirtualClock>*>& replicas, VirtualClock& clock, S& source,
                                  R& router, const SimulationOptions& options = {}, std::size_t total = 0,
@@ -167,7 +168,8 @@ FleetResult run_fleet_simulation(const std::vector<Engine<E, VirtualClock>*>& re
     for (auto* e : replicas) {
         if (e == nullptr || &e->clock() != &clock)
             detail::throw_error<config_error>("run_fleet_simulation: every replica must run on the given clock");
-        if (e->busy()) detail::throw_error<error>("run_fleet_simulation: a replica still has requests; use idle ones");
+        if (e->busy())
+            detail::throw_error<contract_error>("run_fleet_simulation: a replica still has requests; use idle ones");
     }
     const auto n = static_cast<std::uint32_t>(replicas.size());
     const FleetLayout none;
@@ -222,33 +224,22 @@ FleetResult run_fleet_simulation(const std::vector<Engine<E, VirtualClock>*>& re
         result.timeseries.assign(n, EngineTimeSeries(options.timeseries_interval));
         result.fleet_timeseries = EngineTimeSeries(options.timeseries_interval);
     }
+    std::vector<detail::RunRecording<Engine<E, VirtualClock>>> recording; // restores the replicas, even on a throw
+    recording.reserve(n);
     for (std::uint32_t i = 0; i < n; ++i) {
         Engine<E, VirtualClock>* e = replicas[i];
         e->set_origin(origin);
-        e->set_record_token_times(options.record_token_times);
-        e->set_record_series(options.record_steps);
-        e->set_step_log(options.record_steps ? &result.steps[i] : nullptr);
-        if (!result.timeseries.empty()) e->set_timeseries(&result.timeseries[i]);
+        std::function<void(const StepTokenTimes&)> on_tokens;
         if (options.on_tokens) {
             const bool client = pd && role(i) == ReplicaRole::decode;
-            e->set_token_observer([&options, i, client](const StepTokenTimes& t) {
+            on_tokens = [&options, i, client](const StepTokenTimes& t) {
                 options.on_tokens(i, t);
                 if (client) options.on_tokens(fleet_client, t);
-            });
+            };
         }
+        recording.emplace_back(*e, options, options.record_steps ? &result.steps[i] : nullptr,
+                               result.timeseries.empty() ? nullptr : &result.timeseries[i], std::move(on_tokens));
     }
-    struct Restore { // leave the replicas as we found them, even when a step throws
-        const std::vector<Engine<E, VirtualClock>*>& rs;
-        ~Restore() {
-            for (auto* e : rs) {
-                e->set_timeseries(nullptr);
-                e->set_step_log(nullptr);
-                e->set_record_series(false);
-                e->set_record_token_times(true);
-                e->set_token_observer({});
-            }
-        }
-    } restore{replicas};
     if (options.keep_records && total > 0) {
         result.records.reserve(total);
         result.replica.reserve(total);
@@ -328,20 +319,18 @@ FleetResult run_fleet_simulation(const std::vector<Engine<E, VirtualClock>*>& re
             candidates.push_back(i);
         }
         if (candidates.empty())
-            detail::throw_error<error>(std::string("run_fleet_simulation: no ") + to_string(want) +
-                                       " replica is serving (an autoscaled pool keeps at least min_replicas)");
+            detail::throw_error<contract_error>(std::string("run_fleet_simulation: no ") + to_string(want) +
+                                                " replica is serving (an autoscaled pool keeps at least min_replicas)");
         const std::uint32_t k = r.route(RoutingRequest{spec, now}, std::span<const ReplicaView>(views));
         if (k >= candidates.size())
-            detail::throw_error<error>("run_fleet_simulation: the router named replica " + std::to_string(k) + " of " +
-                                       std::to_string(candidates.size()));
+            detail::throw_error<contract_error>("run_fleet_simulation: the router named replica " + std::to_string(k) +
+                                                " of " + std::to_string(candidates.size()));
         return candidates[k];
     };
 
-    const std::size_t progress_every = std::max<std::size_t>(1, total / 100);
-    std::size_t next_progress = progress_every;
-    std::size_t finished = 0;
+    detail::RunProgress progress(options.progress, total);
     auto client_record = [&](std::uint32_t i, const RequestRecord& r) {
-        ++finished;
+        progress.count();
         if (r.first_token != RequestRecord::unset) {
             // TTFT-SLO bookkeeping for the pools that served it (with P/D: both sides).
             auto note = [&](std::uint32_t p) {
@@ -373,7 +362,7 @@ FleetResult run_fleet_simulation(const std::vector<Engine<E, VirtualClock>*>& re
             for (auto& r : done) {
                 if (options.on_record) options.on_record(i, r);
                 if (!pd) {
-                    ++finished;
+                    progress.count();
                     if (r.first_token != RequestRecord::unset && scaler[pool_of(i)] &&
                         scaler[pool_of(i)]->slo_ttft.count() > 0) {
                         const std::uint32_t p = pool_of(i);
@@ -423,10 +412,7 @@ FleetResult run_fleet_simulation(const std::vector<Engine<E, VirtualClock>*>& re
             }
             done.clear();
         }
-        if (options.progress && total > 0 && finished >= next_progress) {
-            options.progress(static_cast<double>(finished) / static_cast<double>(total));
-            next_progress = finished + progress_every;
-        }
+        progress.report();
     };
 
     // The fleet's time series: observed as each interval boundary passes.
@@ -583,8 +569,8 @@ FleetResult run_fleet_simulation(const std::vector<Engine<E, VirtualClock>*>& re
                 p.max_tokens = 1;
                 p.min_tokens = 0;
                 if (!handoff.emplace(id, Handoff{std::move(pending.spec), pending.arrival, {}, i, 0, 0}).second)
-                    detail::throw_error<error>("run_fleet_simulation: request id " + std::to_string(id) +
-                                               " is already in flight; ids must be unique");
+                    detail::throw_error<request_error>("run_fleet_simulation: request id " + std::to_string(id) +
+                                                       " is already in flight; ids must be unique");
                 ok = replicas[i]->add_request(std::move(p), pending.arrival);
                 if (options.on_added) options.on_added(fleet_client, id, pending.arrival, ok);
             } else {
@@ -665,7 +651,8 @@ FleetResult run_fleet_simulation(const std::vector<Engine<E, VirtualClock>*>& re
         if (!target) {
             for (auto* e : replicas)
                 if (e->busy())
-                    detail::throw_error<error>("run_fleet_simulation: a replica has requests but nothing to run");
+                    detail::throw_error<contract_error>(
+                        "run_fleet_simulation: a replica has requests but nothing to run");
             break;
         }
         clock.advance_to(*target);
@@ -690,17 +677,14 @@ FleetResult run_fleet_simulation(const std::vector<Engine<E, VirtualClock>*>& re
 /// The result of run_replicated_simulation (the older name).
 using ReplicatedResult = FleetResult;
 
-/// Routes `requests` (any order; stably sorted by arrival) over `replicas` with one of the
-/// routers RoutingPolicy names (the block size of the first replica for prefix_aware).
-/// See run_fleet_simulation.
-template <class E>
-ReplicatedResult run_replicated_simulation(const std::vector<Engine<E, VirtualClock>*>& replicas, VirtualClock& clock,
-                                           std::vector<TimedRequest> requests, RoutingPolicy policy,
-                                           const SimulationOptions& options = {}) {
-    if (replicas.empty()) detail::throw_error<config_error>("run_replicated_simulation: no replica given");
-    RouterOptions ro;
-    if (replicas[0] != nullptr) ro.block_size = replicas[0]->config().block_size;
-    AnyRouter router = make_router(to_string(policy), ro);
+/// Routes `requests` (any order; stably sorted by arrival) over `replicas` with `router`:
+/// any RoutingPolicy — a provided router (RoundRobinRouter{}, PrefixAwareRouter(block_size)
+/// ...), the AnyRouter make_router(name) gives, or your own type. See run_fleet_simulation.
+template <class E, class R>
+requires RoutingPolicy<std::remove_cvref_t<R>>
+    ReplicatedResult run_replicated_simulation(const std::vector<Engine<E, VirtualClock>*>& replicas,
+                                               VirtualClock& clock, std::vector<TimedRequest> requests, R&& router,
+                                               const SimulationOptions& options = {}) {
     VectorRequestSource source(std::move(requests));
     const std::size_t total = source.size();
     return run_fleet_simulation(replicas, clock, source, router, options, total);

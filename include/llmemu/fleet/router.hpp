@@ -1,9 +1,10 @@
 #pragma once
 /// \file router.hpp
-/// Request routers for a fleet of engine replicas. A router is any type with
+/// Request routers for a fleet of engine replicas. A routing policy is any type with
 /// `route(const RoutingRequest&, std::span<const ReplicaView>) -> std::uint32_t` (the
-/// Router concept): it sees the request, the virtual time and each replica's queues, KV
-/// usage and prefix cache, and names the replica that serves the request. Provided:
+/// RoutingPolicy concept, also spelled Router), like every other policy in llmemu: it
+/// sees the request, the virtual time and each replica's queues, KV usage and prefix
+/// cache, and names the replica that serves the request. Provided, each a type:
 /// round robin, least loaded, prefix aware (consistent hashing of the first blocks), a
 /// scored router like llm-d's (weighted queue, KV-cache and prefix-cache scorers) and
 /// vLLM's own data-parallel load balancer. AnyRouter holds one chosen at run time.
@@ -45,9 +46,12 @@ struct RoutingRequest {
 
 /// A routing policy (see the file comment). Deterministic routers give deterministic runs.
 template <class R>
-concept Router = requires(R& r, const RoutingRequest& q, std::span<const ReplicaView> replicas) {
+concept RoutingPolicy = requires(R& r, const RoutingRequest& q, std::span<const ReplicaView> replicas) {
     { r.route(q, replicas) } -> std::convertible_to<std::uint32_t>;
 };
+/// The same concept under its first name.
+template <class R>
+concept Router = RoutingPolicy<R>;
 
 namespace detail {
 /// Lamping and Veach's jump consistent hash: key -> bucket in [0, n), moving only 1/n of
@@ -222,23 +226,6 @@ private:
     std::vector<std::pair<std::uint64_t, std::uint64_t>> m_counts; // (waiting, running)
 };
 
-/// The older enum naming three of the routers (kept for run_replicated_simulation).
-/// round_robin, least_loaded, prefix_aware (first full block, jump hash).
-enum class RoutingPolicy : std::uint8_t { round_robin, least_loaded, prefix_aware };
-
-/// "round_robin", "least_loaded" or "prefix_aware".
-[[nodiscard]] inline const char* to_string(RoutingPolicy p) noexcept {
-    switch (p) {
-    case RoutingPolicy::round_robin:
-        return "round_robin";
-    case RoutingPolicy::least_loaded:
-        return "least_loaded";
-    case RoutingPolicy::prefix_aware:
-        return "prefix_aware";
-    }
-    return "round_robin";
-}
-
 /// Settings for make_router.
 struct RouterOptions {
     std::uint32_t block_size = 16;
@@ -247,7 +234,8 @@ struct RouterOptions {
     std::chrono::nanoseconds dp_stats_interval = std::chrono::milliseconds(100);
 };
 
-/// One of the provided routers, chosen at run time.
+/// One of the provided routers, chosen at run time (by name: make_router, which `--router
+/// NAME` calls). A routing policy of your own needs no AnyRouter: pass it to the fleet.
 class AnyRouter {
 public:
     using Variant =

@@ -42,7 +42,7 @@ public:
     /// Adds `weight` observations of `v` (a non-finite value is refused).
     void add(double v, std::uint64_t weight = 1) {
         if (weight == 0) return;
-        if (!std::isfinite(v)) detail::throw_error<error>("MetricDigest: a metric value is not finite");
+        if (!std::isfinite(v)) detail::throw_error<contract_error>("MetricDigest: a metric value is not finite");
         moments(v, static_cast<double>(weight));
         m_count += weight;
         m_min = m_count == weight ? v : std::min(m_min, v);

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <string>
 #include <vector>
 
 #include "llmemu/engine/request.hpp"
@@ -48,6 +49,9 @@ public:
     [[nodiscard]] virtual std::uint32_t max_model_len() const = 0;
     /// Shown as vllm:cache_config_info.
     [[nodiscard]] virtual metrics::CacheConfigInfo cache_info() const { return {}; }
+    /// Why the engine's latest failed step failed (its requests finished with
+    /// FinishReason::error), for the 500 the server answers them; empty if unknown.
+    [[nodiscard]] virtual std::string last_error() const { return {}; }
     /// Moves the engine-side phase times of requests finished since the last call into
     /// `out` (for the queue/prefill/decode/inference histograms). Called on the server's
     /// thread; a backend that does not time phases leaves `out` alone.
@@ -74,6 +78,8 @@ public:
     for (const auto r : {FinishReason::stop, FinishReason::length, FinishReason::abort}) {
         m.request_success[to_string(r)] = s.num_finished(r);
     }
+    // Newer vLLM also reports "error"; shown once a step has failed.
+    if (s.num_finished(FinishReason::error) > 0) m.request_success["error"] = s.num_finished(FinishReason::error);
     return m;
 }
 

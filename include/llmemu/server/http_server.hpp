@@ -444,6 +444,10 @@ public:
             write_error(e);
             return;
         }
+        if (ends && reason == FinishReason::error) {
+            fail_generation(c, now);
+            return;
+        }
         const char* finish = ends ? to_string(reason) : nullptr;
         if (ends) {
             finish_choice(c, reason, now);
@@ -1001,6 +1005,45 @@ private:
     void abort_choices() {
         for (auto& c : m_gen->choices)
             if (!c.finished) m_server.m_backend.abort(c.id);
+    }
+
+    // A step of this request failed in the engine (its executor or latency model threw):
+    // vLLM's 500 body, or in a stream an error event before [DONE]; the other choices are
+    // aborted and the connection goes on serving.
+    void fail_generation(Choice& c, std::chrono::steady_clock::time_point now) {
+        Generation& g = *m_gen;
+        std::string why = m_server.m_backend.last_error();
+        const ApiError e{500,
+                         "the engine failed while running this request" +
+                             (why.empty() ? std::string() : ": " + echo_input(why, 300)),
+                         "InternalServerError",
+                         {},
+                         {},
+                         true};
+        finish_choice(c, FinishReason::error, now);
+        abort_choices();
+        for (auto& other : g.choices) other.finished = true;
+        g.open = 0;
+        if (!g.request.stream) {
+            finish_request(now);
+            m_gen.reset();
+            write_error(e);
+            return;
+        }
+        if (!m_headers_sent) {
+            m_headers_sent = true;
+            m_raw_pending += "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream; charset=utf-8\r\n"
+                             "Cache-Control: no-cache\r\nTransfer-Encoding: chunked\r\nServer: llmemu\r\n";
+            m_raw_pending += g.id_header;
+            m_raw_pending += keep_alive() ? "Connection: keep-alive\r\n\r\n" : "Connection: close\r\n\r\n";
+        }
+        m_body_pending += "data: ";
+        m_body_pending += e.body();
+        m_body_pending += "\n\n";
+        ResponseWriter::append_done(m_body_pending);
+        m_stream_ended = true;
+        finish_request(now);
+        flush();
     }
 
     // One choice ended: vLLM's per-request histograms (one engine request per choice).

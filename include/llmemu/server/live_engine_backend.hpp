@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <chrono>
 #include <mutex>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -34,6 +35,7 @@ public:
     }
     void abort(RequestId id) override { m_engine.abort(id); }
     [[nodiscard]] EngineStats snapshot() const override { return m_engine.snapshot(); }
+    [[nodiscard]] std::string last_error() const override { return m_engine.last_error(); }
     [[nodiscard]] std::uint32_t max_model_len() const override { return m_engine.config().max_model_len; }
     [[nodiscard]] metrics::CacheConfigInfo cache_info() const override {
         const auto& c = m_engine.config();

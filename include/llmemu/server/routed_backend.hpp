@@ -16,6 +16,7 @@
 #include <memory>
 #include <mutex>
 #include <span>
+#include <string>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -53,9 +54,9 @@ public:
                 std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - m_origin);
             pick = m_router.route(RoutingRequest{spec, now}, std::span<const ReplicaView>(views));
             if (pick >= m_backends.size())
-                llmemu::detail::throw_error<llmemu::error>("routed backend: the router named replica " +
-                                                           std::to_string(pick) + " of " +
-                                                           std::to_string(m_backends.size()));
+                llmemu::detail::throw_error<llmemu::contract_error>("routed backend: the router named replica " +
+                                                                    std::to_string(pick) + " of " +
+                                                                    std::to_string(m_backends.size()));
             inner = routed_request_id_tag | m_next_id++;
             m_live.emplace(outer, Live{pick, inner});
             ++m_routed[pick];
@@ -97,6 +98,13 @@ public:
         all.reserve(m_backends.size());
         for (const Backend* b : m_backends) all.push_back(b->snapshot());
         return fleet_stats(all);
+    }
+    /// The latest failure any replica reports (a replica's engine step that threw).
+    [[nodiscard]] std::string last_error() const override {
+        std::string why;
+        for (const Backend* b : m_backends)
+            if (std::string e = b->last_error(); !e.empty()) why = std::move(e);
+        return why;
     }
     [[nodiscard]] std::uint32_t max_model_len() const override { return m_backends.front()->max_model_len(); }
     [[nodiscard]] metrics::CacheConfigInfo cache_info() const override { return m_backends.front()->cache_info(); }
