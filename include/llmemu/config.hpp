@@ -2,7 +2,7 @@
 /// \file config.hpp
 /// What llmemu knows about the compiler and platform, in one place (fmt's base.h is the
 /// model): the version macros, feature macros a host may override before the first llmemu
-/// include, and the (not yet used) versioned namespace. Depends on nothing.
+/// include, and the versioned namespace. Depends on nothing.
 
 #include <cstdint>
 
@@ -52,9 +52,9 @@
 #error "llmemu reports errors by throwing llmemu::error: compile it with exceptions enabled (no -fno-exceptions)"
 #endif
 
-/// The ABI-versioned namespace to come (`namespace llmemu { inline namespace v0_1 {`), so
-/// that two llmemu versions in one program fail to link instead of mixing layouts. Not used
-/// by the headers yet; LLMEMU_ABI_TAG follows the minor version while the major one is 0.
+/// The ABI-versioned namespace (`namespace llmemu { inline namespace v0_1 {`) every header uses, so
+/// that two llmemu versions in one program fail to link instead of mixing layouts.
+/// LLMEMU_ABI_TAG follows the minor version while the major one is 0.
 /// @{
 #define LLMEMU_ABI_TAG v0_1
 #define LLMEMU_BEGIN_NAMESPACE                                                                                         \
@@ -65,7 +65,8 @@
     }
 /// @}
 
-namespace llmemu::detail {
+LLMEMU_BEGIN_NAMESPACE
+namespace detail {
 
 /// The high and low 64 bits of a 128-bit product.
 struct Wide128 {
@@ -100,4 +101,5 @@ struct Wide128 {
 #endif
 }
 
-} // namespace llmemu::detail
+} // namespace detail
+LLMEMU_END_NAMESPACE

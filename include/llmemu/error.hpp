@@ -6,7 +6,9 @@
 #include <stdexcept>
 #include <string>
 
-namespace llmemu {
+#include "llmemu/config.hpp"
+
+LLMEMU_BEGIN_NAMESPACE
 
 /// Base of every exception llmemu throws.
 class error : public std::runtime_error {
@@ -62,4 +64,4 @@ template <class E>
 }
 } // namespace detail
 
-} // namespace llmemu
+LLMEMU_END_NAMESPACE

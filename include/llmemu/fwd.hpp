@@ -15,7 +15,9 @@
 
 #include <cstdint>
 
-namespace llmemu {
+#include "llmemu/config.hpp"
+
+LLMEMU_BEGIN_NAMESPACE
 
 // ---- errors (error.hpp) ----
 class error;
@@ -105,4 +107,4 @@ struct BenchResult;
 class StreamingSummary;
 struct ValidationReport;
 
-} // namespace llmemu
+LLMEMU_END_NAMESPACE

@@ -12,7 +12,7 @@
 
 #include "llmemu/config.hpp"
 
-namespace llmemu {
+LLMEMU_BEGIN_NAMESPACE
 
 /// The requirements of std::uniform_random_bit_generator, spelled out here so that
 /// headers constraining a random engine need not include <random> (its distributions
@@ -118,4 +118,4 @@ inline double gamma(G& g, double shape, double scale) noexcept {
     }
 }
 
-} // namespace llmemu
+LLMEMU_END_NAMESPACE

@@ -5,7 +5,7 @@
 
 #include "llmemu/config.hpp"
 
-namespace llmemu {
+LLMEMU_BEGIN_NAMESPACE
 /// The library version as "major.minor.patch".
 inline constexpr const char* version_string = LLMEMU_VERSION_STRING;
-} // namespace llmemu
+LLMEMU_END_NAMESPACE

@@ -8,9 +8,11 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "llmemu/config.hpp"
 #include "llmemu/core/coverage.hpp"
 
-namespace llmemu::detail {
+LLMEMU_BEGIN_NAMESPACE
+namespace detail {
 
 /// Coverage counters that several threads may bump at once (relaxed atomic adds; the
 /// total is the sum, so one add per draw). Copies take a snapshot.
@@ -45,4 +47,5 @@ private:
     mutable std::array<std::atomic<std::uint64_t>, 3> m_count{};
 };
 
-} // namespace llmemu::detail
+} // namespace detail
+LLMEMU_END_NAMESPACE

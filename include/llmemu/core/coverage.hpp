@@ -6,7 +6,9 @@
 
 #include <cstdint>
 
-namespace llmemu {
+#include "llmemu/config.hpp"
+
+LLMEMU_BEGIN_NAMESPACE
 
 /// Coverage counters of one latency model (exact + interpolated + out_of_range == total).
 struct Coverage {
@@ -49,4 +51,4 @@ constexpr const char* to_string(CoverageKind k) noexcept {
     return "?";
 }
 
-} // namespace llmemu
+LLMEMU_END_NAMESPACE

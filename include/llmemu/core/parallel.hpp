@@ -13,7 +13,9 @@
 #include <thread>
 #include <vector>
 
-namespace llmemu {
+#include "llmemu/config.hpp"
+
+LLMEMU_BEGIN_NAMESPACE
 
 /// The thread count `requested` means: 0 = every hardware thread; never more than `tasks`
 /// and at least 1.
@@ -53,4 +55,4 @@ void parallel_for(std::size_t n, unsigned threads, F&& fn) {
     if (failure) std::rethrow_exception(failure);
 }
 
-} // namespace llmemu
+LLMEMU_END_NAMESPACE

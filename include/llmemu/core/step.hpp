@@ -16,10 +16,11 @@
 #include <string>
 #include <vector>
 
+#include "llmemu/config.hpp"
 #include "llmemu/core/coverage.hpp"
 #include "llmemu/error.hpp"
 
-namespace llmemu {
+LLMEMU_BEGIN_NAMESPACE
 
 /// Identifies a request across the host scheduler and the executor.
 using RequestId = std::uint64_t;
@@ -285,4 +286,4 @@ struct StepOutput {
     CoverageKind coverage = CoverageKind::exact;
 };
 
-} // namespace llmemu
+LLMEMU_END_NAMESPACE

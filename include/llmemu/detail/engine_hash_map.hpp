@@ -7,7 +7,10 @@
 #include <cstdint>
 #include <vector>
 
-namespace llmemu::detail {
+#include "llmemu/config.hpp"
+
+LLMEMU_BEGIN_NAMESPACE
+namespace detail {
 
 class EngineHashMap {
 public:
@@ -91,4 +94,5 @@ private:
     std::size_t m_size = 0;
 };
 
-} // namespace llmemu::detail
+} // namespace detail
+LLMEMU_END_NAMESPACE

@@ -8,7 +8,10 @@
 
 #include <sys/resource.h>
 
-namespace llmemu::detail {
+#include "llmemu/config.hpp"
+
+LLMEMU_BEGIN_NAMESPACE
+namespace detail {
 
 /// Raises RLIMIT_NOFILE's soft limit to its hard limit; returns the resulting soft limit
 /// (0 when it cannot be read).
@@ -23,4 +26,5 @@ inline std::uint64_t raise_fd_limit() noexcept {
     return static_cast<std::uint64_t>(lim.rlim_cur);
 }
 
-} // namespace llmemu::detail
+} // namespace detail
+LLMEMU_END_NAMESPACE

@@ -19,9 +19,11 @@
 #include <variant>
 #include <vector>
 
+#include "llmemu/config.hpp"
 #include "llmemu/error.hpp"
 
-namespace llmemu::detail {
+LLMEMU_BEGIN_NAMESPACE
+namespace detail {
 
 enum class FutureStatus : std::uint8_t { pending, value, exception, cancelled };
 
@@ -266,4 +268,5 @@ private:
     std::shared_ptr<State> m_state;
 };
 
-} // namespace llmemu::detail
+} // namespace detail
+LLMEMU_END_NAMESPACE

@@ -5,7 +5,10 @@
 #include <chrono>
 #include <thread>
 
-namespace llmemu::detail {
+#include "llmemu/config.hpp"
+
+LLMEMU_BEGIN_NAMESPACE
+namespace detail {
 
 /// One pause/yield instruction for spin loops (eases the sibling hyper-thread and power).
 inline void cpu_relax() noexcept {
@@ -27,4 +30,5 @@ void hybrid_sleep_until(std::chrono::time_point<Clock, Duration> deadline, std::
     while (Clock::now() < deadline) cpu_relax();
 }
 
-} // namespace llmemu::detail
+} // namespace detail
+LLMEMU_END_NAMESPACE

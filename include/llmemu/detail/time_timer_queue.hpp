@@ -11,9 +11,11 @@
 #include <utility>
 #include <vector>
 
+#include "llmemu/config.hpp"
 #include "llmemu/time/clock.hpp"
 
-namespace llmemu::detail {
+LLMEMU_BEGIN_NAMESPACE
+namespace detail {
 
 template <class TimePoint>
 class TimerQueue {
@@ -137,4 +139,5 @@ private:
     std::size_t m_live = 0;
 };
 
-} // namespace llmemu::detail
+} // namespace detail
+LLMEMU_END_NAMESPACE

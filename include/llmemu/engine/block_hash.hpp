@@ -11,7 +11,7 @@
 #include "llmemu/config.hpp"
 #include "llmemu/core/step.hpp"
 
-namespace llmemu {
+LLMEMU_BEGIN_NAMESPACE
 
 namespace detail {
 [[nodiscard]] inline std::uint64_t engine_mum(std::uint64_t a, std::uint64_t b) noexcept {
@@ -45,4 +45,4 @@ inline constexpr std::uint64_t root_block_hash = 0x6A09E667F3BCC908ULL;
     return r == 0 ? 1 : r;
 }
 
-} // namespace llmemu
+LLMEMU_END_NAMESPACE

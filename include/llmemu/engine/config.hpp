@@ -16,7 +16,7 @@
 #include <unistd.h>
 #endif
 
-namespace llmemu {
+LLMEMU_BEGIN_NAMESPACE
 
 /// Which request the scheduler serves (and preempts) first.
 /// fcfs: admission in arrival order, preempt the most recently admitted running request.
@@ -220,4 +220,4 @@ inline void check_kv_pool_fits(std::uint64_t num_gpu_blocks, std::uint64_t memor
     return n;
 }
 
-} // namespace llmemu
+LLMEMU_END_NAMESPACE

@@ -24,6 +24,7 @@
 #include <utility>
 #include <vector>
 
+#include "llmemu/config.hpp"
 #include "llmemu/engine/config.hpp"
 #include "llmemu/engine/observer.hpp"
 #include "llmemu/engine/request.hpp"
@@ -35,7 +36,7 @@
 #include "llmemu/profile/model_config.hpp"
 #include "llmemu/time/clock.hpp"
 
-namespace llmemu {
+LLMEMU_BEGIN_NAMESPACE
 
 namespace detail {
 /// The ModelConfig an executor's latency model carries (EmulatedExecutor over an
@@ -339,4 +340,4 @@ private:
     TimeSeriesObserver m_series_observer;
 };
 
-} // namespace llmemu
+LLMEMU_END_NAMESPACE

@@ -13,13 +13,14 @@
 #include <string>
 #include <vector>
 
+#include "llmemu/config.hpp"
 #include "llmemu/detail/engine_hash_map.hpp"
 #include "llmemu/engine/block_hash.hpp"
 #include "llmemu/engine/kv_events.hpp"
 #include "llmemu/error.hpp"
 #include "llmemu/executor/step.hpp"
 
-namespace llmemu {
+LLMEMU_BEGIN_NAMESPACE
 
 /// A request's view of the KV cache: its blocks, how many of them are registered in the
 /// prefix cache, and what identifies its tokens.
@@ -301,4 +302,4 @@ private:
     KVEventLog* m_events = nullptr;
 };
 
-} // namespace llmemu
+LLMEMU_END_NAMESPACE

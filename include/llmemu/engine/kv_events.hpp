@@ -10,9 +10,10 @@
 #include <optional>
 #include <vector>
 
+#include "llmemu/config.hpp"
 #include "llmemu/engine/block_hash.hpp"
 
-namespace llmemu {
+LLMEMU_BEGIN_NAMESPACE
 
 /// One KV-cache event (vLLM's BlockStored / BlockRemoved / AllBlocksCleared).
 struct KVCacheEvent {
@@ -33,4 +34,4 @@ struct KVCacheEvent {
 /// The events recorded since the last take.
 using KVEventLog = std::vector<KVCacheEvent>;
 
-} // namespace llmemu
+LLMEMU_END_NAMESPACE

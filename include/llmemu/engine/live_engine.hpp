@@ -27,6 +27,7 @@
 #include <utility>
 #include <vector>
 
+#include "llmemu/config.hpp"
 #include "llmemu/engine/config.hpp"
 #include "llmemu/engine/engine.hpp"
 #include "llmemu/engine/kv_events.hpp"
@@ -35,7 +36,7 @@
 #include "llmemu/error.hpp"
 #include "llmemu/time/wall_clock.hpp"
 
-namespace llmemu {
+LLMEMU_BEGIN_NAMESPACE
 
 /// A thread-safe, real-time Engine over a WallClock. E: a StepExecutor on that clock
 /// (e.g. EmulatedExecutor<AnyLatencyModel, WallClock>).
@@ -373,4 +374,4 @@ private:
     std::thread m_thread;
 };
 
-} // namespace llmemu
+LLMEMU_END_NAMESPACE

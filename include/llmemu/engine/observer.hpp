@@ -18,13 +18,14 @@
 #include <string>
 #include <vector>
 
+#include "llmemu/config.hpp"
 #include "llmemu/core/step.hpp"
 #include "llmemu/engine/request.hpp"
 #include "llmemu/engine/stats.hpp"
 #include "llmemu/engine/timeseries.hpp"
 #include "llmemu/executor/step.hpp"
 
-namespace llmemu {
+LLMEMU_BEGIN_NAMESPACE
 
 /// One executed step as the executor reported it (times since the run's origin).
 struct StepRecord {
@@ -114,4 +115,4 @@ private:
     EngineTimeSeries* m_series;
 };
 
-} // namespace llmemu
+LLMEMU_END_NAMESPACE

@@ -9,9 +9,10 @@
 #include <string>
 #include <vector>
 
+#include "llmemu/config.hpp"
 #include "llmemu/executor/step.hpp"
 
-namespace llmemu {
+LLMEMU_BEGIN_NAMESPACE
 
 /// One generation request.
 struct RequestSpec {
@@ -144,4 +145,4 @@ struct TokenEvent {
     bool has_token = true;
 };
 
-} // namespace llmemu
+LLMEMU_END_NAMESPACE

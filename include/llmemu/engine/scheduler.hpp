@@ -28,6 +28,7 @@
 #include <utility>
 #include <vector>
 
+#include "llmemu/config.hpp"
 #include "llmemu/engine/config.hpp"
 #include "llmemu/engine/kv_cache.hpp"
 #include "llmemu/engine/observer.hpp"
@@ -36,7 +37,7 @@
 #include "llmemu/error.hpp"
 #include "llmemu/executor/step.hpp"
 
-namespace llmemu {
+LLMEMU_BEGIN_NAMESPACE
 
 /// Where a request is in its life.
 enum class RequestStatus : std::uint8_t { waiting, running, preempted, finished };
@@ -773,4 +774,4 @@ private:
     std::function<void(const StepTokenTimes&)> m_on_tokens;
 };
 
-} // namespace llmemu
+LLMEMU_END_NAMESPACE

@@ -15,12 +15,13 @@
 #include <utility>
 #include <vector>
 
+#include "llmemu/config.hpp"
 #include "llmemu/engine/engine.hpp"
 #include "llmemu/engine/request.hpp"
 #include "llmemu/engine/stats.hpp"
 #include "llmemu/engine/timeseries.hpp"
 
-namespace llmemu {
+LLMEMU_BEGIN_NAMESPACE
 
 /// A request and when it arrives (since the start of the run).
 struct TimedRequest {
@@ -303,4 +304,4 @@ SimulationResult run_simulation(Engine<E, C>& engine, std::vector<TimedRequest> 
     return run_simulation(engine, source, options, total);
 }
 
-} // namespace llmemu
+LLMEMU_END_NAMESPACE

@@ -12,9 +12,10 @@
 #include <cstdint>
 #include <vector>
 
+#include "llmemu/config.hpp"
 #include "llmemu/engine/request.hpp"
 
-namespace llmemu {
+LLMEMU_BEGIN_NAMESPACE
 
 /// The engine's state after one step (one point of the time series).
 struct StepStat {
@@ -115,4 +116,4 @@ struct EngineStats {
     }
 };
 
-} // namespace llmemu
+LLMEMU_END_NAMESPACE

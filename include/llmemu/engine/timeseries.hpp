@@ -15,10 +15,11 @@
 #include <cstdint>
 #include <vector>
 
+#include "llmemu/config.hpp"
 #include "llmemu/engine/stats.hpp"
 #include "llmemu/error.hpp"
 
-namespace llmemu {
+LLMEMU_BEGIN_NAMESPACE
 
 /// See the file comment.
 class EngineTimeSeries {
@@ -110,4 +111,4 @@ private:
     std::uint64_t m_last_preemptions = 0;
 };
 
-} // namespace llmemu
+LLMEMU_END_NAMESPACE

@@ -14,6 +14,7 @@
 #include <string>
 #include <utility>
 
+#include "llmemu/config.hpp"
 #include "llmemu/core/step.hpp"
 #include "llmemu/error.hpp"
 #include "llmemu/executor/step_executor.hpp"
@@ -25,7 +26,7 @@
 #include "llmemu/tokens/token_emitter.hpp"
 #include "llmemu/tokens/uniform_vocab_emitter.hpp"
 
-namespace llmemu {
+LLMEMU_BEGIN_NAMESPACE
 
 namespace detail {
 // Set while execute() runs: a second, overlapping call is refused. Copies and moves start
@@ -196,4 +197,4 @@ private:
     detail::DispatchFlag m_dispatch;
 };
 
-} // namespace llmemu
+LLMEMU_END_NAMESPACE

@@ -8,9 +8,10 @@
 #include <functional>
 #include <utility>
 
+#include "llmemu/config.hpp"
 #include "llmemu/executor/step.hpp"
 
-namespace llmemu {
+LLMEMU_BEGIN_NAMESPACE
 
 /// A future-like result of one step: `f.ready()` (never blocks), `f.wait()`, and
 /// `f.get()` returning the StepOutput (TimerFuture<StepOutput, C> models it).
@@ -40,4 +41,4 @@ concept StepExecutor = requires(E& e, const StepBatch& batch) {
 template <StepExecutor E>
 using step_future_t = decltype(std::declval<E&>().execute(std::declval<const StepBatch&>()));
 
-} // namespace llmemu
+LLMEMU_END_NAMESPACE

@@ -22,6 +22,7 @@
 #include <utility>
 #include <vector>
 
+#include "llmemu/config.hpp"
 #include "llmemu/engine/config.hpp"
 #include "llmemu/engine/engine.hpp"
 #include "llmemu/engine/simulation.hpp"
@@ -31,7 +32,7 @@
 #include "llmemu/fleet/router.hpp"
 #include "llmemu/time/virtual_clock.hpp"
 
-namespace llmemu {
+LLMEMU_BEGIN_NAMESPACE
 
 /// Bytes of KV one token of the model `m` holds over all its GPUs (what a P/D transfer
 /// moves per prompt token): 2 (K and V) x layers x KV heads x head_dim x dtype bytes.
@@ -690,4 +691,4 @@ requires RoutingPolicy<std::remove_cvref_t<R>>
     return run_fleet_simulation(replicas, clock, source, router, options, total);
 }
 
-} // namespace llmemu
+LLMEMU_END_NAMESPACE

@@ -28,10 +28,11 @@
 
 #include <nlohmann/json.hpp>
 
+#include "llmemu/config.hpp"
 #include "llmemu/error.hpp"
 #include "llmemu/fleet/layout.hpp"
 
-namespace llmemu {
+LLMEMU_BEGIN_NAMESPACE
 
 /// A pool's engine settings (vLLM's names); unset = the command line's (or the default).
 struct PoolEngineSettings {
@@ -378,4 +379,4 @@ inline FleetSpec read_fleet_file(const std::filesystem::path& path) {
     return f;
 }
 
-} // namespace llmemu
+LLMEMU_END_NAMESPACE

@@ -11,7 +11,9 @@
 #include <optional>
 #include <vector>
 
-namespace llmemu {
+#include "llmemu/config.hpp"
+
+LLMEMU_BEGIN_NAMESPACE
 
 /// What a replica does in a fleet: both phases (mixed), or one side of prefill/decode
 /// disaggregation.
@@ -82,4 +84,4 @@ struct FleetLayout {
     std::vector<std::optional<AutoscalePolicy>> autoscale;
 };
 
-} // namespace llmemu
+LLMEMU_END_NAMESPACE

@@ -21,12 +21,13 @@
 #include <variant>
 #include <vector>
 
+#include "llmemu/config.hpp"
 #include "llmemu/engine/block_hash.hpp"
 #include "llmemu/engine/kv_cache.hpp"
 #include "llmemu/engine/request.hpp"
 #include "llmemu/error.hpp"
 
-namespace llmemu {
+LLMEMU_BEGIN_NAMESPACE
 
 /// What a router sees of one replica when a request arrives.
 struct ReplicaView {
@@ -267,4 +268,4 @@ inline constexpr std::string_view router_names[] = {"round_robin", "least_loaded
                                       "': use round_robin, least_loaded, prefix_aware, scored or data_parallel");
 }
 
-} // namespace llmemu
+LLMEMU_END_NAMESPACE

@@ -20,11 +20,12 @@
 #include <utility>
 #include <vector>
 
+#include "llmemu/config.hpp"
 #include "llmemu/error.hpp"
 #include "llmemu/metrics/bench_result_sketch.hpp"
 #include "llmemu/metrics/request_metrics.hpp"
 
-namespace llmemu {
+LLMEMU_BEGIN_NAMESPACE
 
 /// What to summarise: which percentiles (vLLM's --metric-percentiles, default 99) and the
 /// service-level objectives for goodput (vLLM's --goodput ttft:MS tpot:MS e2el:MS).
@@ -598,4 +599,4 @@ inline void print_summary(std::ostream& os, const BenchResult& r,
     os << std::string(50, '=') << '\n';
 }
 
-} // namespace llmemu
+LLMEMU_END_NAMESPACE

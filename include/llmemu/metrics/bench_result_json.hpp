@@ -16,9 +16,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include "llmemu/config.hpp"
 #include "llmemu/metrics/bench_result.hpp"
 
-namespace llmemu {
+LLMEMU_BEGIN_NAMESPACE
 
 namespace detail {
 inline nlohmann::json metrics_number(double v) {
@@ -157,4 +158,4 @@ inline void add_ramp_up_json(nlohmann::json& j, const RampUpRecord& ramp,
     j["rps_change_events"] = std::move(events);
 }
 
-} // namespace llmemu
+LLMEMU_END_NAMESPACE

@@ -16,9 +16,10 @@
 #include <utility>
 #include <vector>
 
+#include "llmemu/config.hpp"
 #include "llmemu/error.hpp"
 
-namespace llmemu {
+LLMEMU_BEGIN_NAMESPACE
 
 /// One metric's distribution, exact up to `exact_limit` distinct (value, weight) entries,
 /// then a logarithmic sketch of relative accuracy `relative_error` (see the file comment).
@@ -260,4 +261,4 @@ private:
     std::uint64_t m_zero = 0;
 };
 
-} // namespace llmemu
+LLMEMU_END_NAMESPACE

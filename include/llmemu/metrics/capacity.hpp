@@ -28,11 +28,12 @@
 #include <utility>
 #include <vector>
 
+#include "llmemu/config.hpp"
 #include "llmemu/error.hpp"
 #include "llmemu/metrics/bench_result.hpp"
 #include "llmemu/metrics/interval.hpp"
 
-namespace llmemu {
+LLMEMU_BEGIN_NAMESPACE
 
 /// One service-level objective: a percentile of a metric under a bound ("ttft:p99:2000"),
 /// or a bound every request should meet, counted in the goodput share ("ttft:2000").
@@ -341,4 +342,4 @@ ReplicatedAnswer capacity_combine(std::span<const std::optional<T>> per_seed, do
     return detail::capacity_combine<double>(per_seed, 0.0, [](double x, double y) { return std::min(x, y); });
 }
 
-} // namespace llmemu
+LLMEMU_END_NAMESPACE

@@ -9,7 +9,9 @@
 #include <cstddef>
 #include <span>
 
-namespace llmemu {
+#include "llmemu/config.hpp"
+
+LLMEMU_BEGIN_NAMESPACE
 
 /// The 97.5 % quantile of Student's t with `df` degrees of freedom (0 for df = 0).
 [[nodiscard]] inline double student_t975(std::size_t df) noexcept {
@@ -55,4 +57,4 @@ struct MeanInterval {
     return s;
 }
 
-} // namespace llmemu
+LLMEMU_END_NAMESPACE

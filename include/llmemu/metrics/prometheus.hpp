@@ -29,7 +29,8 @@
 #include <unistd.h>
 #endif
 
-namespace llmemu::metrics {
+LLMEMU_BEGIN_NAMESPACE
+namespace metrics {
 
 /// Formats a sample value the way Python's prometheus_client does ("1.0", "0.025", "+Inf").
 inline void append_prometheus_number(std::string& out, double v) {
@@ -449,4 +450,5 @@ inline std::optional<double> find_prometheus_sample(std::string_view page, std::
     return std::nullopt;
 }
 
-} // namespace llmemu::metrics
+} // namespace metrics
+LLMEMU_END_NAMESPACE

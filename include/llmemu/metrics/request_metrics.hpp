@@ -9,7 +9,9 @@
 #include <string>
 #include <vector>
 
-namespace llmemu {
+#include "llmemu/config.hpp"
+
+LLMEMU_BEGIN_NAMESPACE
 
 /// What a streaming benchmark client observes for one request (vLLM's RequestFuncOutput).
 /// All times are in seconds.
@@ -68,4 +70,4 @@ RequestTiming timing_from_record(const Record& r) {
     return t;
 }
 
-} // namespace llmemu
+LLMEMU_END_NAMESPACE

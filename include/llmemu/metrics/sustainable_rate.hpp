@@ -10,7 +10,9 @@
 #include <optional>
 #include <vector>
 
-namespace llmemu {
+#include "llmemu/config.hpp"
+
+LLMEMU_BEGIN_NAMESPACE
 
 /// One run of a sweep: its request rate and the share of its requests that met every SLO.
 struct RateAttainment {
@@ -54,4 +56,4 @@ struct SustainableRate {
     return out;
 }
 
-} // namespace llmemu
+LLMEMU_END_NAMESPACE

@@ -21,10 +21,11 @@
 #include <utility>
 #include <vector>
 
+#include "llmemu/config.hpp"
 #include "llmemu/error.hpp"
 #include "llmemu/metrics/bench_result.hpp"
 
-namespace llmemu {
+LLMEMU_BEGIN_NAMESPACE
 
 /// The numbers of one benchmark result that validation compares.
 struct ValidationPoint {
@@ -302,4 +303,4 @@ inline void print_distribution_table(std::ostream& os, const DistributionReport&
     os << buf;
 }
 
-} // namespace llmemu
+LLMEMU_END_NAMESPACE

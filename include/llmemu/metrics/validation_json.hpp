@@ -13,10 +13,11 @@
 
 #include <nlohmann/json.hpp>
 
+#include "llmemu/config.hpp"
 #include "llmemu/error.hpp"
 #include "llmemu/metrics/validation.hpp"
 
-namespace llmemu {
+LLMEMU_BEGIN_NAMESPACE
 
 namespace detail {
 inline double metrics_json_number(const nlohmann::json& j, const char* key, const std::string& source, bool required) {
@@ -139,4 +140,4 @@ inline ValidationPoint read_validation_point(const std::filesystem::path& path) 
     return validation_point_from_json(j, path.string());
 }
 
-} // namespace llmemu
+LLMEMU_END_NAMESPACE

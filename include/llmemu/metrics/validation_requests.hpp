@@ -24,10 +24,11 @@
 
 #include <nlohmann/json.hpp>
 
+#include "llmemu/config.hpp"
 #include "llmemu/error.hpp"
 #include "llmemu/metrics/validation.hpp"
 
-namespace llmemu {
+LLMEMU_BEGIN_NAMESPACE
 
 namespace detail {
 
@@ -259,4 +260,4 @@ inline std::string_view requests_first_line(std::string_view text) {
     return j;
 }
 
-} // namespace llmemu
+LLMEMU_END_NAMESPACE

@@ -22,10 +22,11 @@
 
 #include <nlohmann/json.hpp>
 
+#include "llmemu/config.hpp"
 #include "llmemu/engine/timeseries.hpp"
 #include "llmemu/error.hpp"
 
-namespace llmemu {
+LLMEMU_BEGIN_NAMESPACE
 
 /// A time series table: point i covers (t_s[i] - interval_s, t_s[i]].
 struct TimeSeriesTable {
@@ -294,4 +295,4 @@ inline void write_timeseries_csv(std::ostream& os, const TimeSeriesReport& rep) 
     return j;
 }
 
-} // namespace llmemu
+LLMEMU_END_NAMESPACE

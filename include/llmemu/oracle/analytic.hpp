@@ -5,9 +5,10 @@
 
 #include <cstdint>
 
+#include "llmemu/config.hpp"
 #include "llmemu/core/step.hpp"
 
-namespace llmemu {
+LLMEMU_BEGIN_NAMESPACE
 
 /// Every step takes `ms` milliseconds (spec "const:<ms>ms", e.g. "const:30ms").
 struct ConstantProfile {
@@ -35,4 +36,4 @@ struct AffineProfile {
     }
 };
 
-} // namespace llmemu
+LLMEMU_END_NAMESPACE

@@ -18,6 +18,7 @@
 #include <utility>
 #include <vector>
 
+#include "llmemu/config.hpp"
 #include "llmemu/core/coverage.hpp"
 #include "llmemu/core/step.hpp"
 #include "llmemu/error.hpp"
@@ -31,7 +32,7 @@
 #include "llmemu/profile/store.hpp"
 #include "llmemu/random.hpp"
 
-namespace llmemu {
+LLMEMU_BEGIN_NAMESPACE
 
 namespace detail {
 
@@ -389,4 +390,4 @@ static_assert(!LatencyModel<int>);
 static_assert(LatencyModel<LearnedLatencyModel>);
 static_assert(LatencyModel<OracleWithFallback<LatencyOracle<>>>);
 
-} // namespace llmemu
+LLMEMU_END_NAMESPACE

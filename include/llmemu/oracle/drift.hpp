@@ -20,10 +20,11 @@
 #include <tuple>
 #include <vector>
 
+#include "llmemu/config.hpp"
 #include "llmemu/error.hpp"
 #include "llmemu/profile/store.hpp"
 
-namespace llmemu {
+LLMEMU_BEGIN_NAMESPACE
 
 /// Settings of run_drift.
 struct DriftOptions {
@@ -233,4 +234,4 @@ inline DriftReport run_drift(const ProfileStore& old, const ProfileStore& fresh,
     return report;
 }
 
-} // namespace llmemu
+LLMEMU_END_NAMESPACE

@@ -17,6 +17,7 @@
 #include <utility>
 #include <vector>
 
+#include "llmemu/config.hpp"
 #include "llmemu/error.hpp"
 #include "llmemu/oracle/learned_fit.hpp"
 #include "llmemu/oracle/neighbours.hpp"
@@ -25,7 +26,7 @@
 #include "llmemu/profile/store.hpp"
 #include "llmemu/random.hpp"
 
-namespace llmemu {
+LLMEMU_BEGIN_NAMESPACE
 
 /// Scores of one predictor over a table's hidden buckets.
 struct HoldoutScore {
@@ -334,4 +335,4 @@ HoldoutReport run_holdout(const ProfileStore& store, double fraction, std::uint6
     return run_holdout(store, spec, options, neighbours, weights);
 }
 
-} // namespace llmemu
+LLMEMU_END_NAMESPACE

@@ -7,11 +7,12 @@
 #include <concepts>
 #include <type_traits>
 
+#include "llmemu/config.hpp"
 #include "llmemu/core/coverage.hpp"
 #include "llmemu/core/step.hpp"
 #include "llmemu/random.hpp"
 
-namespace llmemu {
+LLMEMU_BEGIN_NAMESPACE
 
 /// One drawn step latency: microseconds and how the model answered. Converts implicitly
 /// to the microsecond double (so a model may return it where a double is expected) and to
@@ -130,4 +131,4 @@ constexpr bool diagnose_latency_model() {
 }
 } // namespace detail
 
-} // namespace llmemu
+LLMEMU_END_NAMESPACE

@@ -45,6 +45,7 @@
 #include <utility>
 #include <vector>
 
+#include "llmemu/config.hpp"
 #include "llmemu/core/atomic_coverage.hpp"
 #include "llmemu/core/coverage.hpp"
 #include "llmemu/core/step.hpp"
@@ -54,7 +55,7 @@
 #include "llmemu/profile/layerwise_profile.hpp"
 #include "llmemu/profile/model_config.hpp"
 
-namespace llmemu {
+LLMEMU_BEGIN_NAMESPACE
 
 /// How LayerwiseModel interpolates between grid points.
 enum class LayerwiseInterp : std::uint8_t {
@@ -530,4 +531,4 @@ private:
     }
 };
 
-} // namespace llmemu
+LLMEMU_END_NAMESPACE

@@ -18,12 +18,13 @@
 
 #include <Eigen/SparseCholesky>
 
+#include "llmemu/config.hpp"
 #include "llmemu/error.hpp"
 #include "llmemu/oracle/learned_model.hpp"
 #include "llmemu/profile/store.hpp"
 #include "llmemu/random.hpp"
 
-namespace llmemu {
+LLMEMU_BEGIN_NAMESPACE
 
 namespace detail {
 
@@ -399,4 +400,4 @@ fit_learned_model(const ProfileStore& store, const LearnedFitOptions& options = 
     return LearnedLatencyModel(std::move(s));
 }
 
-} // namespace llmemu
+LLMEMU_END_NAMESPACE

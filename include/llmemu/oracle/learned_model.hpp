@@ -41,6 +41,7 @@
 
 #include <simdjson.h>
 
+#include "llmemu/config.hpp"
 #include "llmemu/error.hpp"
 #include "llmemu/oracle/coverage.hpp"
 #include "llmemu/oracle/latency_model.hpp"
@@ -51,7 +52,7 @@
 #include "llmemu/profile/store.hpp"
 #include "llmemu/random.hpp"
 
-namespace llmemu {
+LLMEMU_BEGIN_NAMESPACE
 
 /// The format tag (first key) and version of a learned-model JSON file.
 inline constexpr std::string_view learned_model_format_key = "llmemu_latency_model";
@@ -719,4 +720,4 @@ private:
     FallbackScope m_scope;
 };
 
-} // namespace llmemu
+LLMEMU_END_NAMESPACE

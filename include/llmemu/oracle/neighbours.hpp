@@ -14,6 +14,7 @@
 #include <span>
 #include <vector>
 
+#include "llmemu/config.hpp"
 #include "llmemu/error.hpp"
 #include "llmemu/profile/store.hpp"
 
@@ -23,7 +24,7 @@
 #define LLMEMU_ORACLE_ALWAYS_INLINE
 #endif
 
-namespace llmemu {
+LLMEMU_BEGIN_NAMESPACE
 
 /// How bucket keys are scaled before distances are measured.
 enum class DistanceNormalisation : std::uint8_t {
@@ -281,4 +282,4 @@ static_assert(NeighbourPolicy<AdaptiveKNeighbours>);
 static_assert(NeighbourPolicy<NearestBucket>);
 static_assert(!NeighbourPolicy<int>);
 
-} // namespace llmemu
+LLMEMU_END_NAMESPACE

@@ -30,6 +30,7 @@
 #include <utility>
 #include <vector>
 
+#include "llmemu/config.hpp"
 #include "llmemu/core/atomic_coverage.hpp"
 #include "llmemu/error.hpp"
 #include "llmemu/oracle/coverage.hpp"
@@ -40,7 +41,7 @@
 #include "llmemu/profile/store.hpp"
 #include "llmemu/random.hpp"
 
-namespace llmemu {
+LLMEMU_BEGIN_NAMESPACE
 
 /// What the oracle does with a step outside the profiled (tt, conc) range.
 enum class OutOfRangePolicy : std::uint8_t {
@@ -519,4 +520,4 @@ private:
     detail::AtomicCoverage m_coverage;
 };
 
-} // namespace llmemu
+LLMEMU_END_NAMESPACE

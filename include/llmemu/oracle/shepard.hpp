@@ -9,9 +9,10 @@
 #include <cstddef>
 #include <span>
 
+#include "llmemu/config.hpp"
 #include "llmemu/oracle/neighbours.hpp"
 
-namespace llmemu {
+LLMEMU_BEGIN_NAMESPACE
 
 /// A weight policy turns neighbour distances into non-negative, not-all-zero weights
 /// (one per neighbour; they need not sum to 1). `floor` is the smallest distance to use
@@ -56,4 +57,4 @@ static_assert(WeightPolicy<ShepardWeights>);
 static_assert(WeightPolicy<UniformWeights>);
 static_assert(!WeightPolicy<double>);
 
-} // namespace llmemu
+LLMEMU_END_NAMESPACE

@@ -33,11 +33,12 @@
 
 #include <simdjson.h>
 
+#include "llmemu/config.hpp"
 #include "llmemu/error.hpp"
 #include "llmemu/profile/model_config.hpp"
 #include "llmemu/profile/store.hpp"
 
-namespace llmemu {
+LLMEMU_BEGIN_NAMESPACE
 
 /// One engine step as LLM-Emu's step tracer records it.
 struct StepTraceRecord {
@@ -424,4 +425,4 @@ private:
     BuildStats m_stats;
 };
 
-} // namespace llmemu
+LLMEMU_END_NAMESPACE

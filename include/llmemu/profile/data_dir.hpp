@@ -8,9 +8,10 @@
 #include <string>
 #include <system_error>
 
+#include "llmemu/config.hpp"
 #include "llmemu/error.hpp"
 
-namespace llmemu {
+LLMEMU_BEGIN_NAMESPACE
 
 /// The bundled default profile pack's file name (A40, Qwen3-8B, vLLM 0.18.1).
 inline constexpr const char* bundled_pack_name = "llm-emu-A40-Qwen3-8B-subset.json";
@@ -56,4 +57,4 @@ inline std::filesystem::path bundled_pack_path() {
     return data_dir() / bundled_pack_name;
 }
 
-} // namespace llmemu
+LLMEMU_END_NAMESPACE

@@ -13,10 +13,11 @@
 
 #include <simdjson.h>
 
+#include "llmemu/config.hpp"
 #include "llmemu/error.hpp"
 #include "llmemu/profile/model_config.hpp"
 
-namespace llmemu {
+LLMEMU_BEGIN_NAMESPACE
 
 namespace detail {
 
@@ -126,4 +127,4 @@ inline std::uint32_t hf_u32(std::string_view source, simdjson::dom::object obj, 
     return m;
 }
 
-} // namespace llmemu
+LLMEMU_END_NAMESPACE

@@ -28,9 +28,10 @@
 #include <utility>
 #include <vector>
 
+#include "llmemu/config.hpp"
 #include "llmemu/error.hpp"
 
-namespace llmemu {
+LLMEMU_BEGIN_NAMESPACE
 
 /// A sorted 1-D table: strictly increasing keys x and times y (microseconds).
 struct LayerwiseTable1D {
@@ -883,4 +884,4 @@ inline std::optional<std::string> lw_read_file(const std::filesystem::path& p, b
     return prof;
 }
 
-} // namespace llmemu
+LLMEMU_END_NAMESPACE

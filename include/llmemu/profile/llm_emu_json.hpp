@@ -25,11 +25,12 @@
 
 #include <simdjson.h>
 
+#include "llmemu/config.hpp"
 #include "llmemu/error.hpp"
 #include "llmemu/profile/model_config.hpp"
 #include "llmemu/profile/store.hpp"
 
-namespace llmemu {
+LLMEMU_BEGIN_NAMESPACE
 
 /// The version string this reader and writer speak.
 inline constexpr std::string_view llm_emu_pack_version = "2.0";
@@ -547,4 +548,4 @@ inline void write_llm_emu_pack(const ProfileStore& store, const std::filesystem:
     if (!f) detail::pack_fail(path.string(), "writing failed (disk full?)");
 }
 
-} // namespace llmemu
+LLMEMU_END_NAMESPACE

@@ -7,7 +7,9 @@
 #include <cstdint>
 #include <string>
 
-namespace llmemu {
+#include "llmemu/config.hpp"
+
+LLMEMU_BEGIN_NAMESPACE
 
 /// Model and GPU description. Zero / empty means "not recorded in the pack".
 struct ModelConfig {
@@ -46,4 +48,4 @@ struct ModelConfig {
     friend bool operator==(const ModelConfig&, const ModelConfig&) = default;
 };
 
-} // namespace llmemu
+LLMEMU_END_NAMESPACE

@@ -16,10 +16,11 @@
 #include <utility>
 #include <vector>
 
+#include "llmemu/config.hpp"
 #include "llmemu/error.hpp"
 #include "llmemu/profile/model_config.hpp"
 
-namespace llmemu {
+LLMEMU_BEGIN_NAMESPACE
 
 /// The three tables of an LLM-Emu pack. A step with newly admitted requests is a prefill
 /// step, otherwise a decode step; every step also lands in the combined step-cycle table.
@@ -400,4 +401,4 @@ private:
     std::vector<std::pair<std::string, std::string>> m_extra;
 };
 
-} // namespace llmemu
+LLMEMU_END_NAMESPACE

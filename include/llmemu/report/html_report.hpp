@@ -36,13 +36,15 @@
 
 #include <nlohmann/json.hpp>
 
+#include "llmemu/config.hpp"
 #include "llmemu/metrics/bench_result.hpp"
 #include "llmemu/metrics/sustainable_rate.hpp"
 #include "llmemu/report/inputs.hpp"
 #include "llmemu/report/svg_chart.hpp"
 #include "llmemu/version.hpp"
 
-namespace llmemu::report {
+LLMEMU_BEGIN_NAMESPACE
+namespace report {
 
 /// How the report is drawn.
 struct ReportOptions {
@@ -1320,4 +1322,5 @@ inline void write_html_report(const std::filesystem::path& path, const std::vect
     if (!out) detail::report_fail(path.string() + ": write failed (disk full?)");
 }
 
-} // namespace llmemu::report
+} // namespace report
+LLMEMU_END_NAMESPACE

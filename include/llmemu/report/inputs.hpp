@@ -33,9 +33,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include "llmemu/config.hpp"
 #include "llmemu/error.hpp"
 
-namespace llmemu {
+LLMEMU_BEGIN_NAMESPACE
 
 /// An input of the HTML report is missing, malformed or of an unknown kind.
 class report_error : public error {
@@ -304,4 +305,4 @@ inline ReportInput read_report_input(const std::filesystem::path& path) {
 }
 
 } // namespace report
-} // namespace llmemu
+LLMEMU_END_NAMESPACE

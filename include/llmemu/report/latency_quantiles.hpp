@@ -12,9 +12,11 @@
 
 #include <nlohmann/json.hpp>
 
+#include "llmemu/config.hpp"
 #include "llmemu/metrics/bench_result.hpp"
 
-namespace llmemu::report {
+LLMEMU_BEGIN_NAMESPACE
+namespace report {
 
 /// `{"percents": [0, ..., 100], "ttft_ms": [...], "tpot_ms": [...], "itl_ms": [...],
 /// "e2el_ms": [...], "exact": bool}`: `points` evenly spaced percents (an odd count puts
@@ -46,4 +48,5 @@ namespace llmemu::report {
     return j;
 }
 
-} // namespace llmemu::report
+} // namespace report
+LLMEMU_END_NAMESPACE

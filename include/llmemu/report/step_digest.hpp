@@ -17,6 +17,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "llmemu/config.hpp"
 #include "llmemu/core/step.hpp"
 #include "llmemu/oracle/any_latency_model.hpp"
 #include "llmemu/oracle/coverage.hpp"
@@ -24,7 +25,8 @@
 #include "llmemu/oracle/step_shape.hpp"
 #include "llmemu/random.hpp"
 
-namespace llmemu::report {
+LLMEMU_BEGIN_NAMESPACE
+namespace report {
 
 /// Step-latency histogram and oracle coverage grid of one run, in fixed memory.
 class StepDigest {
@@ -185,4 +187,5 @@ private:
 
 static_assert(LatencyModel<ObservedModel>);
 
-} // namespace llmemu::report
+} // namespace report
+LLMEMU_END_NAMESPACE

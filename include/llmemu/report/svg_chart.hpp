@@ -18,7 +18,10 @@
 #include <utility>
 #include <vector>
 
-namespace llmemu::report {
+#include "llmemu/config.hpp"
+
+LLMEMU_BEGIN_NAMESPACE
+namespace report {
 
 /// Okabe & Ito's colour-blind-safe palette, in the order curves take them (yellow last: it
 /// is faint on white).
@@ -515,4 +518,5 @@ inline std::string render_svg(const Heatmap& h, const ChartLayout& L = {}) {
     return o;
 }
 
-} // namespace llmemu::report
+} // namespace report
+LLMEMU_END_NAMESPACE

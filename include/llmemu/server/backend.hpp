@@ -9,11 +9,13 @@
 #include <string>
 #include <vector>
 
+#include "llmemu/config.hpp"
 #include "llmemu/engine/request.hpp"
 #include "llmemu/engine/stats.hpp"
 #include "llmemu/metrics/prometheus.hpp"
 
-namespace llmemu::server {
+LLMEMU_BEGIN_NAMESPACE
+namespace server {
 
 /// One engine's prefix cache (GET /debug/kv_cache): what a consumer of its KV-cache
 /// events holds after replaying them.
@@ -83,4 +85,5 @@ public:
     return m;
 }
 
-} // namespace llmemu::server
+} // namespace server
+LLMEMU_END_NAMESPACE

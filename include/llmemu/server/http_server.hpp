@@ -45,12 +45,14 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 
+#include "llmemu/config.hpp"
 #include "llmemu/error.hpp"
 #include "llmemu/server/backend.hpp"
 #include "llmemu/server/openai.hpp"
 #include "llmemu/version.hpp"
 
-namespace llmemu::server {
+LLMEMU_BEGIN_NAMESPACE
+namespace server {
 
 /// How the server listens and behaves.
 struct ServerOptions {
@@ -1514,4 +1516,5 @@ inline void Server::push_event(const std::shared_ptr<detail::ServerInbox>& inbox
     }
 }
 
-} // namespace llmemu::server
+} // namespace server
+LLMEMU_END_NAMESPACE

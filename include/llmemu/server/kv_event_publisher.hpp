@@ -36,11 +36,13 @@
 #include <msgpack.hpp>
 #include <zmq.hpp>
 
+#include "llmemu/config.hpp"
 #include "llmemu/engine/kv_events.hpp"
 #include "llmemu/error.hpp"
 #include "llmemu/server/kv_events_config.hpp"
 
-namespace llmemu::server {
+LLMEMU_BEGIN_NAMESPACE
+namespace server {
 
 /// One KVEventBatch as vLLM's msgpack bytes (see the file comment).
 [[nodiscard]] inline std::string encode_kv_event_batch(double ts, const KVEventLog& events,
@@ -284,4 +286,5 @@ private:
     std::thread m_thread;
 };
 
-} // namespace llmemu::server
+} // namespace server
+LLMEMU_END_NAMESPACE

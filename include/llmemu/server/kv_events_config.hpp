@@ -11,9 +11,11 @@
 
 #include <nlohmann/json.hpp>
 
+#include "llmemu/config.hpp"
 #include "llmemu/error.hpp"
 
-namespace llmemu::server {
+LLMEMU_BEGIN_NAMESPACE
+namespace server {
 
 /// vLLM's KVEventsConfig.
 struct KVEventsConfig {
@@ -135,4 +137,5 @@ struct KVEventsConfig {
                                               ": several engines need a tcp:// or inproc:// endpoint (one port each)");
 }
 
-} // namespace llmemu::server
+} // namespace server
+LLMEMU_END_NAMESPACE

@@ -11,10 +11,12 @@
 #include <utility>
 #include <vector>
 
+#include "llmemu/config.hpp"
 #include "llmemu/engine/live_engine.hpp"
 #include "llmemu/server/backend.hpp"
 
-namespace llmemu::server {
+LLMEMU_BEGIN_NAMESPACE
+namespace server {
 
 /// Adapts LiveEngine<E> to the server's Backend interface. The engine must outlive it.
 template <class E>
@@ -80,4 +82,5 @@ private:
     std::vector<metrics::RequestPhases> m_pending, m_pending_routed;
 };
 
-} // namespace llmemu::server
+} // namespace server
+LLMEMU_END_NAMESPACE

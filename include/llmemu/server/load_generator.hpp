@@ -18,12 +18,14 @@
 #include <boost/asio/steady_timer.hpp>
 #include <nlohmann/json.hpp>
 
+#include "llmemu/config.hpp"
 #include "llmemu/metrics/request_metrics.hpp"
 #include "llmemu/random.hpp"
 #include "llmemu/server/openai_client.hpp"
 #include "llmemu/server/vocabulary.hpp"
 
-namespace llmemu::server {
+LLMEMU_BEGIN_NAMESPACE
+namespace server {
 
 /// One request to send.
 struct LoadRequest {
@@ -193,4 +195,5 @@ inline LoadResult run_load(boost::asio::io_context& ioc, StreamingClient& client
     return result;
 }
 
-} // namespace llmemu::server
+} // namespace server
+LLMEMU_END_NAMESPACE

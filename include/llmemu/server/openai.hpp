@@ -16,11 +16,13 @@
 
 #include <nlohmann/json.hpp>
 
+#include "llmemu/config.hpp"
 #include "llmemu/error.hpp"
 #include "llmemu/executor/step.hpp"
 #include "llmemu/server/vocabulary.hpp"
 
-namespace llmemu::server {
+LLMEMU_BEGIN_NAMESPACE
+namespace server {
 
 /// Which OpenAI endpoint a request came in on.
 enum class Endpoint { completions, chat_completions };
@@ -778,4 +780,5 @@ private:
     std::string m_token_head;
 };
 
-} // namespace llmemu::server
+} // namespace server
+LLMEMU_END_NAMESPACE

@@ -30,10 +30,12 @@
 #include <boost/beast/http/string_body.hpp>
 #include <simdjson.h>
 
+#include "llmemu/config.hpp"
 #include "llmemu/error.hpp"
 #include "llmemu/server/vocabulary.hpp"
 
-namespace llmemu::server {
+LLMEMU_BEGIN_NAMESPACE
+namespace server {
 
 /// Where an OpenAI-compatible server listens, from a base URL such as
 /// "http://127.0.0.1:8000" (a path after the authority is kept as a prefix).
@@ -490,4 +492,5 @@ private:
     std::vector<char> m_json_buf;
 };
 
-} // namespace llmemu::server
+} // namespace server
+LLMEMU_END_NAMESPACE

@@ -21,12 +21,14 @@
 #include <utility>
 #include <vector>
 
+#include "llmemu/config.hpp"
 #include "llmemu/error.hpp"
 #include "llmemu/fleet/fleet.hpp"
 #include "llmemu/fleet/router.hpp"
 #include "llmemu/server/backend.hpp"
 
-namespace llmemu::server {
+LLMEMU_BEGIN_NAMESPACE
+namespace server {
 
 /// Backends behind a router (see the file comment). The backends must outlive it.
 class RoutedBackend final : public Backend {
@@ -139,4 +141,5 @@ private:
     std::chrono::steady_clock::time_point m_origin;
 };
 
-} // namespace llmemu::server
+} // namespace server
+LLMEMU_END_NAMESPACE

@@ -4,8 +4,11 @@
 /// vocabulary) is used by the text datasets too, so it lives in llmemu/tokens/vocabulary.hpp
 /// as llmemu::SyntheticVocabulary; llmemu::server::SyntheticVocabulary names the same class.
 
+#include "llmemu/config.hpp"
 #include "llmemu/tokens/vocabulary.hpp"
 
-namespace llmemu::server {
+LLMEMU_BEGIN_NAMESPACE
+namespace server {
 using llmemu::SyntheticVocabulary;
-} // namespace llmemu::server
+} // namespace server
+LLMEMU_END_NAMESPACE

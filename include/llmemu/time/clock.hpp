@@ -10,7 +10,9 @@
 #include <cstdint>
 #include <functional>
 
-namespace llmemu {
+#include "llmemu/config.hpp"
+
+LLMEMU_BEGIN_NAMESPACE
 
 /// Names one timer scheduled on a clock, for Clock::cancel. A default-constructed handle
 /// (id 0) names no timer: cancelling it does nothing.
@@ -49,4 +51,4 @@ template <class TimePoint>
     return std::chrono::duration_cast<std::chrono::nanoseconds>(tp.time_since_epoch());
 }
 
-} // namespace llmemu
+LLMEMU_END_NAMESPACE

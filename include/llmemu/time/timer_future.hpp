@@ -15,11 +15,12 @@
 #include <utility>
 #include <variant>
 
+#include "llmemu/config.hpp"
 #include "llmemu/detail/time_future_state.hpp"
 #include "llmemu/error.hpp"
 #include "llmemu/time/clock.hpp"
 
-namespace llmemu {
+LLMEMU_BEGIN_NAMESPACE
 
 template <class T, Clock C>
 class TimerFuture;
@@ -338,4 +339,4 @@ void drive_until(C& clock, Pred done, std::chrono::nanoseconds poll = std::chron
     }
 }
 
-} // namespace llmemu
+LLMEMU_END_NAMESPACE

@@ -36,7 +36,7 @@
 #include "llmemu/error.hpp"
 #include "llmemu/time/clock.hpp"
 
-namespace llmemu {
+LLMEMU_BEGIN_NAMESPACE
 
 /// Runs callbacks at steady-clock deadlines on one thread of its own (started by the first
 /// schedule_at). Thread-safe: any thread may schedule, cancel and shut down.
@@ -347,4 +347,4 @@ private:
     std::uint64_t m_samples = 0;
 };
 
-} // namespace llmemu
+LLMEMU_END_NAMESPACE

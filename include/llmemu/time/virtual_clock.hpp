@@ -10,10 +10,11 @@
 #include <optional>
 #include <utility>
 
+#include "llmemu/config.hpp"
 #include "llmemu/detail/time_timer_queue.hpp"
 #include "llmemu/time/clock.hpp"
 
-namespace llmemu {
+LLMEMU_BEGIN_NAMESPACE
 
 /// Simulated time, starting at 0 (or at the time given to the constructor).
 ///
@@ -116,4 +117,4 @@ private:
 
 static_assert(Clock<VirtualClock>);
 
-} // namespace llmemu
+LLMEMU_END_NAMESPACE

@@ -5,11 +5,12 @@
 #include <chrono>
 #include <functional>
 
+#include "llmemu/config.hpp"
 #include "llmemu/detail/time_hybrid_wait.hpp"
 #include "llmemu/time/clock.hpp"
 #include "llmemu/time/timer_service.hpp"
 
-namespace llmemu {
+LLMEMU_BEGIN_NAMESPACE
 
 /// Real time on std::chrono::steady_clock. Timers run on a TimerService owned by the
 /// clock (its thread starts with the first schedule_at), so they fire within about a
@@ -60,4 +61,4 @@ private:
 
 static_assert(Clock<WallClock>);
 
-} // namespace llmemu
+LLMEMU_END_NAMESPACE

@@ -2,9 +2,10 @@
 /// \file constant_token_emitter.hpp
 /// ConstantTokenEmitter: every token is the same id (cheapest; handy in tests).
 
+#include "llmemu/config.hpp"
 #include "llmemu/tokens/token_emitter.hpp"
 
-namespace llmemu {
+LLMEMU_BEGIN_NAMESPACE
 
 /// Emits the same token id every time, never EOS. Stateless and thread-safe.
 class ConstantTokenEmitter {
@@ -26,4 +27,4 @@ private:
 static_assert(TokenEmitter<ConstantTokenEmitter>);
 static_assert(TokenEmitter<const ConstantTokenEmitter>);
 
-} // namespace llmemu
+LLMEMU_END_NAMESPACE

@@ -11,11 +11,12 @@
 #include <unordered_map>
 #include <utility>
 
+#include "llmemu/config.hpp"
 #include "llmemu/error.hpp"
 #include "llmemu/tokens/token_emitter.hpp"
 #include "llmemu/tokens/uniform_vocab_emitter.hpp"
 
-namespace llmemu {
+LLMEMU_BEGIN_NAMESPACE
 
 /// Reports EOS on a request's target-th output token (and on any later one, should the
 /// host ignore EOS); other tokens come from the inner emitter.
@@ -100,4 +101,4 @@ using EosAtLengthEmitter = BasicEosAtLengthEmitter<>;
 
 static_assert(TokenEmitter<EosAtLengthEmitter>);
 
-} // namespace llmemu
+LLMEMU_END_NAMESPACE

@@ -16,10 +16,11 @@
 #include <utility>
 #include <vector>
 
+#include "llmemu/config.hpp"
 #include "llmemu/error.hpp"
 #include "llmemu/tokens/token_emitter.hpp"
 
-namespace llmemu {
+LLMEMU_BEGIN_NAMESPACE
 
 /// Replays a token-id corpus. Output token k of a request is
 /// `corpus[(start(request) + k) % corpus.size()]`, so each request reads the corpus as a
@@ -115,4 +116,4 @@ private:
 
 static_assert(TokenEmitter<ReplayTokenEmitter>);
 
-} // namespace llmemu
+LLMEMU_END_NAMESPACE

@@ -5,10 +5,11 @@
 #include <concepts>
 #include <cstdint>
 
+#include "llmemu/config.hpp"
 #include "llmemu/core/step.hpp"
 #include "llmemu/random.hpp"
 
-namespace llmemu {
+LLMEMU_BEGIN_NAMESPACE
 
 /// One sampled token: its id, and whether it ends the sequence (EOS).
 struct EmittedToken {
@@ -53,4 +54,4 @@ constexpr bool diagnose_token_emitter() {
 }
 } // namespace detail
 
-} // namespace llmemu
+LLMEMU_END_NAMESPACE

@@ -7,10 +7,11 @@
 #include <optional>
 #include <string>
 
+#include "llmemu/config.hpp"
 #include "llmemu/error.hpp"
 #include "llmemu/tokens/token_emitter.hpp"
 
-namespace llmemu {
+LLMEMU_BEGIN_NAMESPACE
 
 /// Draws each token uniformly from [0, vocab_size), optionally never drawing one id (the
 /// EOS id, so that only an explicit policy ends a sequence). Never reports EOS itself.
@@ -62,4 +63,4 @@ private:
 
 static_assert(TokenEmitter<UniformVocabEmitter>);
 
-} // namespace llmemu
+LLMEMU_END_NAMESPACE

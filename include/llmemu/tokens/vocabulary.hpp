@@ -20,9 +20,10 @@
 #include <string_view>
 #include <vector>
 
+#include "llmemu/config.hpp"
 #include "llmemu/core/step.hpp"
 
-namespace llmemu {
+LLMEMU_BEGIN_NAMESPACE
 
 /// Deterministic prompt tokenizer and synthetic output vocabulary.
 class SyntheticVocabulary {
@@ -140,4 +141,4 @@ private:
     static_assert(table_ok, "synthetic vocabulary words must be ' ' + 1..4 lowercase letters");
 };
 
-} // namespace llmemu
+LLMEMU_END_NAMESPACE

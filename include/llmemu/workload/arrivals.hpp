@@ -12,10 +12,11 @@
 #include <string>
 #include <vector>
 
+#include "llmemu/config.hpp"
 #include "llmemu/error.hpp"
 #include "llmemu/random.hpp"
 
-namespace llmemu {
+LLMEMU_BEGIN_NAMESPACE
 
 /// An arrival process: requests per second (inf = all at once) and Gamma burstiness.
 struct ArrivalProcess {
@@ -62,4 +63,4 @@ inline std::vector<double> arrival_times(std::size_t n, const ArrivalProcess& pr
     return t;
 }
 
-} // namespace llmemu
+LLMEMU_END_NAMESPACE

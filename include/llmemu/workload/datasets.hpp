@@ -29,11 +29,12 @@
 
 #include <simdjson.h>
 
+#include "llmemu/config.hpp"
 #include "llmemu/error.hpp"
 #include "llmemu/random.hpp"
 #include "llmemu/tokens/vocabulary.hpp"
 
-namespace llmemu {
+LLMEMU_BEGIN_NAMESPACE
 
 /// One prompt of a text dataset, counted by SyntheticVocabulary.
 struct TextPrompt {
@@ -165,4 +166,4 @@ void shuffle_in_place(std::vector<T>& v, G& g) {
     for (std::size_t i = v.size(); i > 1; --i) std::swap(v[i - 1], v[uniform_index(g, i)]);
 }
 
-} // namespace llmemu
+LLMEMU_END_NAMESPACE

@@ -32,12 +32,13 @@
 
 #include <simdjson.h>
 
+#include "llmemu/config.hpp"
 #include "llmemu/error.hpp"
 #include "llmemu/random.hpp"
 #include "llmemu/tokens/token_emitter.hpp"
 #include "llmemu/workload/lengths.hpp"
 
-namespace llmemu {
+LLMEMU_BEGIN_NAMESPACE
 
 /// P(output length | prompt length): the outputs of the k training requests with the
 /// nearest prompt lengths, each equally likely.
@@ -444,4 +445,4 @@ private:
     TokenId m_eos;
 };
 
-} // namespace llmemu
+LLMEMU_END_NAMESPACE

@@ -10,10 +10,11 @@
 #include <utility>
 #include <vector>
 
+#include "llmemu/config.hpp"
 #include "llmemu/error.hpp"
 #include "llmemu/random.hpp"
 
-namespace llmemu {
+LLMEMU_BEGIN_NAMESPACE
 
 /// The lengths of one request, in tokens.
 struct LengthPair {
@@ -105,4 +106,4 @@ static_assert(LengthModel<UniformLengths>);
 static_assert(LengthModel<EmpiricalLengths>);
 static_assert(!LengthModel<int>);
 
-} // namespace llmemu
+LLMEMU_END_NAMESPACE

@@ -23,11 +23,12 @@
 
 #include <simdjson.h>
 
+#include "llmemu/config.hpp"
 #include "llmemu/error.hpp"
 #include "llmemu/workload/prompt.hpp"
 #include "llmemu/workload/trace.hpp"
 
-namespace llmemu {
+LLMEMU_BEGIN_NAMESPACE
 
 /// Tokens per hash id in Mooncake traces.
 inline constexpr std::uint32_t mooncake_block_tokens = 512;
@@ -245,4 +246,4 @@ inline MooncakeTrace read_mooncake_trace(const std::filesystem::path& path, std:
     return parse_mooncake_trace(in, path.string(), max_requests);
 }
 
-} // namespace llmemu
+LLMEMU_END_NAMESPACE

@@ -17,11 +17,12 @@
 #include <unordered_set>
 #include <vector>
 
+#include "llmemu/config.hpp"
 #include "llmemu/engine/block_hash.hpp"
 #include "llmemu/error.hpp"
 #include "llmemu/executor/step.hpp"
 
-namespace llmemu {
+LLMEMU_BEGIN_NAMESPACE
 
 /// `length` tokens of the synthetic sequence `content`.
 struct PromptSegment {
@@ -182,4 +183,4 @@ private:
     std::unordered_set<std::uint64_t> m_blocks;
 };
 
-} // namespace llmemu
+LLMEMU_END_NAMESPACE

@@ -26,10 +26,11 @@
 #include <string_view>
 #include <vector>
 
+#include "llmemu/config.hpp"
 #include "llmemu/error.hpp"
 #include "llmemu/random.hpp"
 
-namespace llmemu {
+LLMEMU_BEGIN_NAMESPACE
 
 /// vLLM's ramp-up strategies.
 enum class RampUpStrategy : std::uint8_t { linear, exponential };
@@ -299,4 +300,4 @@ inline RateSchedule parse_rate_schedule(const std::string& spec) {
     return parse_rate_schedule_csv(in, spec);
 }
 
-} // namespace llmemu
+LLMEMU_END_NAMESPACE

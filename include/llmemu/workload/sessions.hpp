@@ -22,12 +22,13 @@
 #include <unordered_map>
 #include <vector>
 
+#include "llmemu/config.hpp"
 #include "llmemu/error.hpp"
 #include "llmemu/random.hpp"
 #include "llmemu/workload/mooncake.hpp"
 #include "llmemu/workload/prompt.hpp"
 
-namespace llmemu {
+LLMEMU_BEGIN_NAMESPACE
 
 /// The shape of the sessions of a workload.
 struct SessionShape {
@@ -161,4 +162,4 @@ struct SessionFit {
     return fit;
 }
 
-} // namespace llmemu
+LLMEMU_END_NAMESPACE

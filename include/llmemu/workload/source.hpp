@@ -23,12 +23,13 @@
 #include <utility>
 #include <vector>
 
+#include "llmemu/config.hpp"
 #include "llmemu/engine/request.hpp"
 #include "llmemu/engine/simulation.hpp"
 #include "llmemu/workload/stream.hpp"
 #include "llmemu/workload/workload.hpp"
 
-namespace llmemu {
+LLMEMU_BEGIN_NAMESPACE
 
 /// The requests of a Workload (in arrival order, as every workload kind builds them) or of a
 /// WorkloadStream (a workload spec's clients merged as the run goes), one at a time; later
@@ -191,4 +192,4 @@ inline std::function<void(RequestSpec&)> prepare_workload_prompt(const Workload&
     };
 }
 
-} // namespace llmemu
+LLMEMU_END_NAMESPACE

@@ -22,11 +22,12 @@
 #include <utility>
 #include <vector>
 
+#include "llmemu/config.hpp"
 #include "llmemu/error.hpp"
 #include "llmemu/workload/prompt.hpp"
 #include "llmemu/workload/workload.hpp"
 
-namespace llmemu {
+LLMEMU_BEGIN_NAMESPACE
 
 /// Where a request of a WorkloadStream lives: its client (part) and its index there. Session
 /// links (WorkloadRequest::previous_turn / next_turn) are indices within the same part.
@@ -336,4 +337,4 @@ private:
     return ideal_prefix_reuse(s, block_size, max_model_len);
 }
 
-} // namespace llmemu
+LLMEMU_END_NAMESPACE

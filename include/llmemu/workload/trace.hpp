@@ -20,10 +20,11 @@
 #include <utility>
 #include <vector>
 
+#include "llmemu/config.hpp"
 #include "llmemu/error.hpp"
 #include "llmemu/workload/lengths.hpp"
 
-namespace llmemu {
+LLMEMU_BEGIN_NAMESPACE
 
 /// One request of a trace.
 struct TraceRequest {
@@ -329,4 +330,4 @@ inline void rescale_to_rate(Trace& trace, double target_rate) {
     for (auto& r : trace.requests) r.arrived_at *= factor;
 }
 
-} // namespace llmemu
+LLMEMU_END_NAMESPACE

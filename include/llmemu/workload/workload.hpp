@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "llmemu/config.hpp"
 #include "llmemu/error.hpp"
 #include "llmemu/random.hpp"
 #include "llmemu/workload/arrivals.hpp"
@@ -28,7 +29,7 @@
 #include "llmemu/workload/sessions.hpp"
 #include "llmemu/workload/trace.hpp"
 
-namespace llmemu {
+LLMEMU_BEGIN_NAMESPACE
 
 /// No request (WorkloadRequest's session links).
 inline constexpr std::size_t no_turn = static_cast<std::size_t>(-1);
@@ -624,4 +625,4 @@ inline Workload detail::build_workload(const WorkloadSpec& spec, bool replays) {
     return w;
 }
 
-} // namespace llmemu
+LLMEMU_END_NAMESPACE

@@ -37,12 +37,13 @@
 
 #include <nlohmann/json.hpp>
 
+#include "llmemu/config.hpp"
 #include "llmemu/error.hpp"
 #include "llmemu/workload/sessions.hpp"
 #include "llmemu/workload/stream.hpp"
 #include "llmemu/workload/workload.hpp"
 
-namespace llmemu {
+LLMEMU_BEGIN_NAMESPACE
 
 /// One client of a workload spec.
 struct WorkloadClient {
@@ -400,4 +401,4 @@ inline Workload build_workload(const WorkloadSpecFile& f, std::uint64_t seed) {
     return stream_workload(f, seed).collect();
 }
 
-} // namespace llmemu
+LLMEMU_END_NAMESPACE
