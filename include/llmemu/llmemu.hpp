@@ -36,6 +36,7 @@
 #include "llmemu/metrics/validation.hpp"
 #include "llmemu/oracle/analytic.hpp"
 #include "llmemu/oracle/any_latency_model.hpp"
+#include "llmemu/oracle/bootstrap.hpp"
 #include "llmemu/oracle/coverage.hpp"
 #include "llmemu/oracle/latency_model.hpp"
 #include "llmemu/oracle/neighbours.hpp"
