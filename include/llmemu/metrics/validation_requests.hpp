@@ -239,7 +239,9 @@ inline std::string_view requests_first_line(std::string_view text) {
 
 /// A DistributionReport as JSON: {"real": {source, format, requests, failed}, "emu": {...},
 /// "metrics": {"ttft": {"mean": {"real", "emu", "pct"}, "median", "p90", "p99"}, "tpot",
-/// "e2e"}, "ks": {"ttft", "e2e"}} (times in ms; NaN as null).
+/// "e2e"}, "ks": {"ttft", "e2e"}} (times in ms; NaN as null). Over replicates every metric
+/// row also has "emu_ci95_half_width" and "real_inside", "ks" the half-widths
+/// "ttft_ci95_half_width" / "e2e_ci95_half_width", and "replicates" the count.
 [[nodiscard]] inline nlohmann::json to_json(const DistributionReport& rep) {
     auto num = [](double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); };
     nlohmann::json j;
@@ -252,10 +254,20 @@ inline std::string_view requests_first_line(std::string_view text) {
                 {"requests", rep.emu_count},
                 {"failed", rep.emu_failed}};
     nlohmann::json m = nlohmann::json::object();
-    for (const auto& r : rep.rows)
+    for (const auto& r : rep.rows) {
         m[r.metric][r.stat] = {{"real", num(r.real_ms)}, {"emu", num(r.emu_ms)}, {"pct", num(r.pct)}};
+        if (rep.replicates > 0) {
+            m[r.metric][r.stat]["emu_ci95_half_width"] = num(r.emu_ci95);
+            m[r.metric][r.stat]["real_inside"] = r.real_inside;
+        }
+    }
     j["metrics"] = std::move(m);
     j["ks"] = {{"ttft", num(rep.ks_ttft)}, {"e2e", num(rep.ks_e2e)}};
+    if (rep.replicates > 0) {
+        j["replicates"] = rep.replicates;
+        j["ks"]["ttft_ci95_half_width"] = num(rep.ks_ttft_ci95);
+        j["ks"]["e2e_ci95_half_width"] = num(rep.ks_e2e_ci95);
+    }
     return j;
 }
 
