@@ -44,32 +44,18 @@ nlohmann::json read_json_file(const std::string& path) {
 
 /// The K replicate runs (llmemu.replicates.runs) of the --emu result, for --replicates K.
 std::vector<llmemu::RequestSamples> read_replicate_runs(const std::string& path, std::size_t k) {
-    const nlohmann::json j = read_json_file(path);
-    const nlohmann::json* runs = nullptr;
-    if (j.is_object() && j.contains("llmemu") && j["llmemu"].is_object() && j["llmemu"].contains("replicates") &&
-        j["llmemu"]["replicates"].is_object() && j["llmemu"]["replicates"].contains("runs"))
-        runs = &j["llmemu"]["replicates"]["runs"];
-    const std::string fix =
-        "; write it with llmemu simulate --replicates " + std::to_string(k) + " --save-detailed --result-json FILE";
-    if (runs == nullptr || !runs->is_array())
+    std::vector<llmemu::RequestSamples> runs = llmemu::replicate_request_samples(read_json_file(path), path);
+    const std::string fix = "llmemu simulate --replicates " + std::to_string(k) + " --save-detailed --result-json FILE";
+    if (runs.empty())
         throw llmemu::cli::usage_error("--replicates " + std::to_string(k) + ": --emu '" + path +
-                                       "' has no llmemu.replicates.runs (each replicate's per-request lists)" + fix);
-    if (runs->size() != k)
+                                       "' has no llmemu.replicates.runs (each replicate's per-request lists); write "
+                                       "it with " +
+                                       fix);
+    if (runs.size() != k)
         throw llmemu::cli::usage_error("--replicates " + std::to_string(k) + ": --emu '" + path + "' holds " +
-                                       std::to_string(runs->size()) + " replicate runs; give --replicates " +
-                                       std::to_string(runs->size()) + " or rerun" + fix);
-    std::vector<llmemu::RequestSamples> out;
-    for (std::size_t i = 0; i < k; ++i) {
-        const nlohmann::json& r = (*runs)[i];
-        const std::string seed = r.is_object() && r.contains("seed") ? r["seed"].dump() : "?";
-        auto s = llmemu::request_samples_from_result_json(r, path + " llmemu.replicates.runs[" + std::to_string(i) +
-                                                                 "], seed " + seed);
-        if (!s)
-            throw llmemu::cli::usage_error("--emu '" + path + "': llmemu.replicates.runs[" + std::to_string(i) +
-                                           "] has no per-request lists (ttfts, output_lens, latencies)" + fix);
-        out.push_back(std::move(*s));
-    }
-    return out;
+                                       std::to_string(runs.size()) + " replicate runs; give --replicates " +
+                                       std::to_string(runs.size()) + ", or write a new result with " + fix);
+    return runs;
 }
 
 void run_distribution(const ValidateArgs& a, const llmemu::RequestSamples& real, const llmemu::RequestSamples& emu) {

@@ -237,6 +237,42 @@ inline std::string_view requests_first_line(std::string_view text) {
     return request_samples_from_result_json(j, path.string());
 }
 
+/// The per-request lists of each replicate run in an llmemu result's
+/// llmemu.replicates.runs (`simulate --replicates K --save-detailed --result-json`), in
+/// order, each named "<source> llmemu.replicates.runs[i], seed S". Empty when the result
+/// has no such runs; throws config_error naming the run when one has no per-request lists
+/// or bad ones.
+[[nodiscard]] inline std::vector<RequestSamples> replicate_request_samples(const nlohmann::json& result,
+                                                                           const std::string& source) {
+    std::vector<RequestSamples> out;
+    if (!result.is_object()) return out;
+    const auto ll = result.find("llmemu");
+    if (ll == result.end() || !ll->is_object()) return out;
+    const auto rep = ll->find("replicates");
+    if (rep == ll->end() || !rep->is_object()) return out;
+    const auto runs = rep->find("runs");
+    if (runs == rep->end()) return out;
+    if (!runs->is_array())
+        detail::throw_error<config_error>("result '" + source +
+                                          "': llmemu.replicates.runs is not an array; write it with llmemu simulate "
+                                          "--replicates K --save-detailed --result-json");
+    for (std::size_t i = 0; i < runs->size(); ++i) {
+        const nlohmann::json& r = (*runs)[i];
+        const auto seed = r.is_object() ? r.find("seed") : r.end();
+        const std::string name = source + " llmemu.replicates.runs[" + std::to_string(i) + "]" +
+                                 (r.is_object() && seed != r.end() && seed->is_number_unsigned()
+                                      ? ", seed " + std::to_string(seed->get<std::uint64_t>())
+                                      : std::string());
+        auto s = request_samples_from_result_json(r, name);
+        if (!s)
+            detail::throw_error<config_error>("result '" + name +
+                                              "': no per-request lists (ttfts, output_lens, latencies); write it "
+                                              "with llmemu simulate --replicates K --save-detailed --result-json");
+        out.push_back(std::move(*s));
+    }
+    return out;
+}
+
 /// A DistributionReport as JSON: {"real": {source, format, requests, failed}, "emu": {...},
 /// "metrics": {"ttft": {"mean": {"real", "emu", "pct"}, "median", "p90", "p99"}, "tpot",
 /// "e2e"}, "ks": {"ttft", "e2e"}} (times in ms; NaN as null). Over replicates every metric
