@@ -5,6 +5,8 @@
 set -euo pipefail
 
 pkgs=(cmake g++ make ninja-build pkg-config
+      libzmq3-dev cppzmq-dev libmsgpack-cxx-dev  # `llmemu serve --kv-events-config` (ZeroMQ + msgpack)
+      python3-zmq python3-msgpack                # the KV-events subscriber test (ctest cli.server.kv_events)
       libeigen3-dev libxtensor-dev xtl-dev doctest-dev libbenchmark-dev
       libsimdjson-dev nlohmann-json3-dev libcli11-dev libboost-dev libfmt-dev
       meson clang libclang-rt-14-dev curl nodejs npm
