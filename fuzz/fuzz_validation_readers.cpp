@@ -1,7 +1,7 @@
-// libFuzzer target for validation's readers: vLLM's requests.jsonl, vLLM's 1 s log CSV and
-// the per-request lists of a result JSON. Any byte string either parses or raises
-// llmemu::config_error with a message - never a crash, hang, other exception or sanitizer
-// report. What parses must be consistent: finite, non-negative latencies, E2E >= TTFT, a
+// libFuzzer target for validation's readers: vLLM's requests.jsonl, vLLM's 1 s log CSV,
+// the per-request lists of a result JSON and of its llmemu.replicates.runs. Any byte string
+// either parses or raises llmemu::config_error with a message - never a crash, hang, other
+// exception or sanitizer report. What parses must be consistent: finite, non-negative latencies, E2E >= TTFT, a
 // TPOT only for multi-token requests, increasing time-series times, and a comparison of a
 // run with itself must show 0 % error everywhere and a KS distance of 0.
 #include <cmath>
@@ -56,6 +56,20 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (!j.is_discarded()) {
         try {
             if (const auto s = llmemu::request_samples_from_result_json(j, "fuzz.json")) check_samples(*s);
+        } catch (const llmemu::config_error&) {
+        }
+        try { // llmemu.replicates.runs: each run as consistent as one result's lists
+            const auto runs = llmemu::replicate_request_samples(j, "fuzz.json");
+            bool all = runs.size() >= 2;
+            for (const auto& s : runs) {
+                check_samples(s);
+                all = all && !s.requests.empty();
+            }
+            if (all) {
+                const llmemu::DistributionReport rep = llmemu::compare_distributions(runs[0], runs);
+                for (const auto& row : rep.rows)
+                    if (row.emu_ci95 < 0.0) std::abort();
+            }
         } catch (const llmemu::config_error&) {
         }
         try {

@@ -68,6 +68,16 @@ if(TARGET llmemu_cli)
   set_tests_properties(cli.plan.sweep_rate_search PROPERTIES PASS_REGULAR_EXPRESSION
     "max_num_seqs=8 [^\n]*: [0-9.]+ req/s on every seed \\([0-9]+ runs\\); per seed [0-9.]+ \\+- [0-9.]+ req/s \\(95% CI, 3 seeds")
 
+  # --bootstrap-profile: each seed's search on its own resample of the pack.
+  add_test(NAME cli.plan.sweep_bootstrap
+           COMMAND llmemu_cli sweep -q --profile ${PROJECT_SOURCE_DIR}/data/llm-emu-A40-Qwen3-8B-subset.json --dataset random
+                   --num-prompts 30 --input-len 256 --output-len 16 --rate-search 0.5:64:0.1 --max-num-seqs 16 --slo ttft:300
+                   --replicates 3 --bootstrap-profile)
+  set_tests_properties(cli.plan.sweep_bootstrap PROPERTIES PASS_REGULAR_EXPRESSION
+    "max_num_seqs=16 [^\n]*: [0-9.]+ req/s on every seed \\([0-9]+ runs\\); per seed [0-9.]+ \\+- [0-9.]+ req/s \\(95% CI, 3 seeds")
+  llmemu_plan_bad(sweep_bootstrap_needs_seeds "add --replicates K" sweep --profile const:20 --bootstrap-profile --slo ttft:10 --num-prompts 2)
+  llmemu_plan_bad(sweep_bootstrap_needs_pack "give a pack JSON or drop --bootstrap-profile" sweep --profile const:20 --replicates 2 --bootstrap-profile --slo ttft:10 --num-prompts 2)
+
   # (Not under sanitizers: OpenMPI itself is not instrumented and trips them.)
   if(LLMEMU_MPI_FOUND AND MPIEXEC_EXECUTABLE AND NOT CMAKE_CXX_FLAGS MATCHES "sanitize")
     # The same output from 1, 2 and 3 ranks, byte for byte (stdout, CSV and JSON), a

@@ -102,6 +102,17 @@ if(TARGET llmemu_cli)
   add_test(NAME cli.simulate.replicates_realtime COMMAND $<TARGET_FILE:llmemu_cli> simulate --profile const:1 --dataset random
     --num-gpu-blocks 1000 --num-prompts 2 --mode realtime --replicates 2 -q)
   set_tests_properties(cli.simulate.replicates_realtime PROPERTIES PASS_REGULAR_EXPRESSION "--replicates runs in virtual time")
+  add_test(NAME cli.simulate.bootstrap_profile COMMAND $<TARGET_FILE:llmemu_cli> simulate --profile ${_pack} --dataset random
+    --num-prompts 20 --request-rate 4 --seed 5 --replicates 3 --bootstrap-profile -q)
+  set_tests_properties(cli.simulate.bootstrap_profile PROPERTIES PASS_REGULAR_EXPRESSION
+    "Replicates: 3 runs, seeds 5..7, each on a bootstrap resample of the pack.*Mean TPOT \\(ms\\): +[0-9.]+ \\+- [0-9.]+")
+  add_test(NAME cli.simulate.bootstrap_needs_replicates COMMAND $<TARGET_FILE:llmemu_cli> simulate --profile ${_pack}
+    --dataset random --num-prompts 2 --bootstrap-profile -q)
+  set_tests_properties(cli.simulate.bootstrap_needs_replicates PROPERTIES PASS_REGULAR_EXPRESSION "add --replicates K")
+  add_test(NAME cli.simulate.bootstrap_needs_pack COMMAND $<TARGET_FILE:llmemu_cli> simulate --profile const:20
+    --dataset random --num-prompts 2 --replicates 2 --bootstrap-profile -q)
+  set_tests_properties(cli.simulate.bootstrap_needs_pack PROPERTIES PASS_REGULAR_EXPRESSION
+    "--profile 'const:20' is const:20ms.*give a pack JSON or drop --bootstrap-profile")
   add_test(NAME cli.profile.drift_same COMMAND $<TARGET_FILE:llmemu_cli> profile drift ${_pack} ${_pack})
   set_tests_properties(cli.profile.drift_same PROPERTIES PASS_REGULAR_EXPRESSION "moved 0;.*the pack still matches")
   add_test(NAME cli.profile.drift_stale COMMAND $<TARGET_FILE:llmemu_cli> profile drift ${_dir}/drift_old.json ${_dir}/drift_new.json)

@@ -201,6 +201,50 @@ TEST_CASE("Metrics.validation.compare_distributions_rows_and_errors") {
                          llmemu::config_error);
 }
 
+TEST_CASE("Metrics.validation.compare_distributions_over_replicates") {
+    // Real TTFT i * 10 ms; replicates k = 0..3 scale ours by 0.98, 0.99, 1.01, 1.02: the mean
+    // TTFT interval (505 +- 14.67 ms) covers real; E2E, 20 % slower on every replicate, does not.
+    llmemu::RequestSamples real;
+    real.source = "real";
+    std::vector<llmemu::RequestSamples> reps(4);
+    const double scale[] = {0.98, 0.99, 1.01, 1.02};
+    for (int i = 1; i <= 100; ++i) real.requests.push_back({1, 3, 0.0, i * 0.01, i * 0.03, i * 0.01});
+    for (std::size_t k = 0; k < reps.size(); ++k) {
+        reps[k].source = "emu " + std::to_string(k);
+        for (int i = 1; i <= 100; ++i)
+            reps[k].requests.push_back({1, 3, 0.0, i * 0.01 * scale[k], i * 0.036, i * 0.01});
+    }
+    const auto rep = llmemu::compare_distributions(real, std::span<const llmemu::RequestSamples>(reps));
+    CHECK(rep.replicates == 4);
+    const auto& ttft = rep.at("ttft", "mean");
+    CHECK(ttft.emu_ms == doctest::Approx(505.0));
+    // sd of 505 * {-.02, -.01, .01, .02} = 505 * 0.018257; t(3) = 3.182; / sqrt(4)
+    CHECK(ttft.emu_ci95 == doctest::Approx(3.182 * 505.0 * 0.0182574 / 2.0).epsilon(1e-3));
+    CHECK(ttft.real_inside);
+    const auto& e2e = rep.at("e2e", "mean");
+    CHECK(e2e.pct == doctest::Approx(20.0));
+    CHECK(e2e.emu_ci95 == doctest::Approx(0.0).epsilon(1e-9));
+    CHECK_FALSE(e2e.real_inside);
+    CHECK(rep.ks_e2e == doctest::Approx(llmemu::compare_distributions(real, reps[0]).ks_e2e));
+    std::ostringstream os;
+    llmemu::print_distribution_table(os, rep);
+    CHECK(os.str().find("ours 95% CI (ms)") != std::string::npos);
+    CHECK(os.str().find("+- 14.67") != std::string::npos);
+    CHECK(os.str().find("inside ours' 95% CI: ") != std::string::npos);
+    const nlohmann::json j = llmemu::to_json(rep);
+    CHECK(j["replicates"] == 4);
+    CHECK(j["metrics"]["ttft"]["mean"]["real_inside"] == true);
+    CHECK(j["metrics"]["e2e"]["mean"]["real_inside"] == false);
+    CHECK(j["metrics"]["ttft"]["mean"]["emu_ci95_half_width"].get<double>() == doctest::Approx(ttft.emu_ci95));
+    // One emulated run: no interval columns.
+    const auto one = llmemu::compare_distributions(real, reps[0]);
+    CHECK(one.replicates == 0);
+    CHECK_FALSE(llmemu::to_json(one).contains("replicates"));
+    CHECK_THROWS_WITH_AS(
+        (void)llmemu::compare_distributions(real, std::span<const llmemu::RequestSamples>(reps.data(), 1)),
+        doctest::Contains("at least 2 replicates"), llmemu::config_error);
+}
+
 TEST_CASE("Metrics.validation_requests.reproduces_the_real_runs_summary") {
     // The bundled RTX 4090 run: our definitions must give exactly the published summary.
     const std::filesystem::path dir = std::filesystem::path(LLMEMU_SOURCE_DIR) / "data/vllm-runs/RTX4090-Llama-3.1-8B";

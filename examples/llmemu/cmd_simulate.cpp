@@ -61,6 +61,7 @@ struct SimulateArgs {
     std::string fleet_file;
     CLI::Option* opt_replicas = nullptr;
     std::size_t replicates = 0;
+    bool bootstrap_profile = false;
 };
 
 /// "--router-weights queue=1,kv=1,prefix=2" (any subset).
@@ -240,6 +241,8 @@ void run_simulate(SimulateArgs& a) {
         throw usage_error(
             "--replicates with a fleet (--replicas/--router/--fleet): the replicate seeds run one engine; "
             "drop one of them");
+    if (a.bootstrap_profile && a.replicates < 2)
+        throw usage_error("--bootstrap-profile resamples the pack once per replicate; add --replicates K (K >= 2)");
     SummaryOptions summary;
     summary.percentiles = parse_percentiles(a.percentiles);
     if (!a.goodput.empty()) parse_slo(a.goodput, summary);
@@ -255,6 +258,9 @@ void run_simulate(SimulateArgs& a) {
     const std::string profile_spec = default_profile ? default_profile_path().string() : a.engine.profile;
     const AnyLatencyModel model = make_latency_model(a.engine, profile_spec);
     const ModelConfig* mc = model.model_config();
+    if (a.bootstrap_profile && !bootstrappable(model))
+        throw usage_error("--bootstrap-profile resamples a profile pack's buckets, but --profile '" + profile_spec +
+                          "' is " + model.describe() + "; give a pack JSON or drop --bootstrap-profile");
 
     const bool default_trace = a.workload.opt_trace == nullptr || a.workload.opt_trace->count() == 0;
     const std::filesystem::path fallback_trace =
@@ -466,11 +472,14 @@ void run_simulate(SimulateArgs& a) {
 
     // --replicates K: the same run over K seeds, each metric with its 95 % interval.
     std::vector<ReplicateStat> rep;
+    nlohmann::json rep_runs;
     if (a.replicates > 1) {
         const auto runs = run_replicates(model, config, wspec, a.engine.seed, a.replicates, summary,
-                                         std::max(1U, std::thread::hardware_concurrency()));
+                                         std::max(1U, std::thread::hardware_concurrency()),
+                                         {a.bootstrap_profile, a.save_detailed && want_json});
+        if (a.save_detailed && want_json) rep_runs = replicate_runs_json(runs, a.engine.seed);
         rep = replicate_stats(runs);
-        print_replicates(os, rep, a.replicates, a.engine.seed);
+        print_replicates(os, rep, a.replicates, a.engine.seed, a.bootstrap_profile);
     }
 
     if (want_json) {
@@ -500,7 +509,10 @@ void run_simulate(SimulateArgs& a) {
                               {"ideal_queries", ideal.queries()},
                               {"shared_prompts", workload.stats().shared_prompts}};
         ll["oracle_coverage"] = coverage_json(cov);
-        if (!rep.empty()) ll["replicates"] = replicates_json(rep, a.replicates, a.engine.seed);
+        if (!rep.empty()) {
+            ll["replicates"] = replicates_json(rep, a.replicates, a.engine.seed, a.bootstrap_profile);
+            if (!rep_runs.is_null()) ll["replicates"]["runs"] = std::move(rep_runs);
+        }
         ll["simulated_duration_s"] = sim_s;
         ll["percentiles_exact"] = r.exact_percentiles;
         if (!r.exact_percentiles) ll["percentile_relative_error"] = r.percentile_relative_error;
@@ -660,6 +672,9 @@ const bool registered = register_command(20, [](CLI::App& app) {
                     "Also run K seeds (--seed, --seed+1, ...) in parallel and print each summary metric as mean +- "
                     "95% CI")
         ->check(CLI::Range(std::size_t{2}, std::size_t{10000}));
+    cmd->add_flag("--bootstrap-profile", args->bootstrap_profile,
+                  "With --replicates: each replicate samples a bootstrap resample of the pack (every bucket's samples "
+                  "drawn with replacement, seeded by its seed), so the interval covers profile uncertainty too");
     cmd->callback([args] { run_simulate(*args); });
 });
 

@@ -31,6 +31,7 @@
 #include "llmemu/metrics/capacity.hpp"
 #include "llmemu/metrics/interval.hpp"
 #include "llmemu/metrics/sustainable_rate.hpp"
+#include "llmemu/oracle/bootstrap.hpp"
 #include "progress.hpp"
 #include "simulation_run.hpp"
 
@@ -54,6 +55,7 @@ struct SweepArgs {
     std::vector<std::string> routers;
     std::uint32_t num_seeds = 1;
     std::uint32_t replicates = 0;
+    bool bootstrap_profile = false;
     std::string rate_search;
     unsigned jobs = 0;
     std::string output;
@@ -144,6 +146,9 @@ TaskResult decode(const std::string& text) {
 struct SweepPlan {
     const SweepArgs* args = nullptr;
     const AnyLatencyModel* model = nullptr;
+    /// --bootstrap-profile: seed first_seed + k runs on seed_models[k] (a resample of the pack).
+    std::vector<AnyLatencyModel> seed_models;
+    std::uint64_t first_seed = 0;
     WorkloadSpec base;
     SummaryOptions summary;
     std::vector<Setting> settings;
@@ -170,7 +175,8 @@ struct SweepPlan {
             fleet.replicas = st.replicas;
             fleet.router = st.router;
             if (fleet.replicas > 1 && fleet.router.empty()) fleet.router = "round_robin";
-            const RunOutcome out = run_emulation<VirtualClock>(*model, cfg, w, seed, summary, false, {}, fleet);
+            const AnyLatencyModel& m = seed_models.empty() ? *model : seed_models[seed - first_seed];
+            const RunOutcome out = run_emulation<VirtualClock>(m, cfg, w, seed, summary, false, {}, fleet);
             const BenchResult& b = out.bench;
             const std::size_t n = w.requests.size();
             p.attainment = n == 0 ? 0.0 : static_cast<double>(b.good_completed) / static_cast<double>(n);
@@ -274,6 +280,16 @@ void run_sweep(SweepArgs& a) {
     const std::string profile_spec = a.engine.profile.empty() ? default_profile_path().string() : a.engine.profile;
     const AnyLatencyModel model = make_latency_model(a.engine, profile_spec);
     plan.model = &model;
+    if (a.bootstrap_profile) {
+        if (a.num_seeds < 2)
+            throw usage_error("--bootstrap-profile resamples the pack once per seed; add --replicates K (K >= 2)");
+        if (!bootstrappable(model))
+            throw usage_error("--bootstrap-profile resamples a profile pack's buckets, but --profile '" + profile_spec +
+                              "' is " + model.describe() + "; give a pack JSON or drop --bootstrap-profile");
+        plan.first_seed = a.engine.seed;
+        for (std::uint32_t k = 0; k < a.num_seeds; ++k)
+            plan.seed_models.push_back(bootstrap_model(model, a.engine.seed + k));
+    }
     const bool default_trace = a.workload.opt_trace == nullptr || a.workload.opt_trace->count() == 0;
     plan.base = make_workload_spec(
         a.workload, default_trace && a.workload.dataset != "random" ? default_trace_path() : std::filesystem::path{},
@@ -500,6 +516,10 @@ const bool registered = register_command(30, [](CLI::App& app) {
                     "Seeds per grid point, as --num-seeds; with --slo each setting's sustainable rate is also given "
                     "per seed as mean +- 95% CI")
         ->check(whole_number(1, 100000));
+    cmd->add_flag("--bootstrap-profile", args->bootstrap_profile,
+                  "With --replicates/--num-seeds: seed --seed+k runs on a bootstrap resample of the pack (every "
+                  "bucket's samples drawn with replacement, seeded by that seed) at every point, so the per-seed "
+                  "interval covers profile uncertainty too");
     cmd->add_option("--rate-search", args->rate_search,
                     "With --slo: instead of --request-rates, search each setting's highest sustained rate in LO:HI "
                     "(req/s) to a relative TOL (LO:HI[:TOL], default 0.05): doubling from LO, then bisection");

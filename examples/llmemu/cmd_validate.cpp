@@ -30,6 +30,7 @@ struct ValidateArgs {
     std::string real_timeseries;
     std::string timeseries_csv;
     bool json = false;
+    std::size_t replicates = 0;
 };
 
 nlohmann::json read_json_file(const std::string& path) {
@@ -41,8 +42,26 @@ nlohmann::json read_json_file(const std::string& path) {
     return j;
 }
 
+/// The K replicate runs (llmemu.replicates.runs) of the --emu result, for --replicates K.
+std::vector<llmemu::RequestSamples> read_replicate_runs(const std::string& path, std::size_t k) {
+    std::vector<llmemu::RequestSamples> runs = llmemu::replicate_request_samples(read_json_file(path), path);
+    const std::string fix = "llmemu simulate --replicates " + std::to_string(k) + " --save-detailed --result-json FILE";
+    if (runs.empty())
+        throw llmemu::cli::usage_error("--replicates " + std::to_string(k) + ": --emu '" + path +
+                                       "' has no llmemu.replicates.runs (each replicate's per-request lists); write "
+                                       "it with " +
+                                       fix);
+    if (runs.size() != k)
+        throw llmemu::cli::usage_error("--replicates " + std::to_string(k) + ": --emu '" + path + "' holds " +
+                                       std::to_string(runs.size()) + " replicate runs; give --replicates " +
+                                       std::to_string(runs.size()) + ", or write a new result with " + fix);
+    return runs;
+}
+
 void run_distribution(const ValidateArgs& a, const llmemu::RequestSamples& real, const llmemu::RequestSamples& emu) {
-    const llmemu::DistributionReport rep = llmemu::compare_distributions(real, emu);
+    const llmemu::DistributionReport rep =
+        a.replicates > 0 ? llmemu::compare_distributions(real, read_replicate_runs(a.emu[0], a.replicates))
+                         : llmemu::compare_distributions(real, emu);
     std::optional<llmemu::TimeSeriesReport> ts;
     if (!a.real_timeseries.empty()) {
         const llmemu::TimeSeriesTable rt = llmemu::read_timeseries_csv(a.real_timeseries);
@@ -140,6 +159,11 @@ void run_validate(const ValidateArgs& a) {
     if (!a.real_timeseries.empty())
         throw llmemu::cli::usage_error("--real-timeseries compares one run: give one --real file with per-request "
                                        "records and one --emu llmemu result");
+    if (a.replicates > 0)
+        throw llmemu::cli::usage_error(
+            "--replicates compares one run's per-request latencies over the emulator's replicates: give one --real "
+            "file with per-request records (requests.jsonl or a detailed result) and one --emu llmemu result, "
+            "without --csv");
     run_per_rate(a);
 }
 
@@ -170,6 +194,11 @@ const bool registered = llmemu::cli::register_command(40, [](CLI::App& app) {
     cmd->add_option("--timeseries-csv", args->timeseries_csv,
                     "With --real-timeseries: write both series on one time grid to FILE (t,real_X,emu_X,...)");
     cmd->add_flag("--json", args->json, "Print the comparison as JSON (for scripts) instead of tables");
+    cmd->add_option("--replicates", args->replicates,
+                    "Compare with the K replicate runs in the --emu result (llmemu simulate --replicates K "
+                    "--save-detailed): each statistic as the replicates' mean with its 95% CI and whether the real "
+                    "value lies inside")
+        ->check(CLI::Range(std::size_t{2}, std::size_t{10000}));
     cmd->callback([args] { run_validate(*args); });
 });
 

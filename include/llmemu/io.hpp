@@ -5,6 +5,7 @@
 /// (docs/embedding.md, "What including llmemu costs"). Include both for the whole library.
 ///
 ///  - AnyLatencyModel and its `from_spec` (packs, learned models, layer-wise profile folders),
+///    bootstrap resamples of a pack (`bootstrap_model`),
 ///    with the models behind it: LearnedLatencyModel, LayerwiseModel;
 ///  - profile packs (`load_llm_emu_pack`, `write_llm_emu_pack`), the pack builder from step
 ///    traces, Hugging Face `config.json`, layer-wise profile tables, the bundled data folder;
@@ -18,6 +19,7 @@
 #include "llmemu/llmemu.hpp"
 
 #include "llmemu/oracle/any_latency_model.hpp"
+#include "llmemu/oracle/bootstrap.hpp"
 #include "llmemu/oracle/layerwise_model.hpp"
 #include "llmemu/oracle/learned_model.hpp"
 #include "llmemu/profile/builder.hpp"

@@ -6,7 +6,8 @@
 /// error over rates (the paper's Table 1). For one run with per-request records on both
 /// sides (compare_distributions): mean, median, p90 and p99 of TTFT, TPOT and E2E, real,
 /// ours and % error, plus the two-sample Kolmogorov-Smirnov distance of per-request TTFT
-/// and E2E.
+/// and E2E. Over K emulated replicates (compare_distributions of a span): each statistic's
+/// replicate mean with its 95 % interval and whether the real value lies inside it.
 
 #include <algorithm>
 #include <cctype>
@@ -16,6 +17,7 @@
 #include <limits>
 #include <map>
 #include <ostream>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -24,6 +26,7 @@
 #include "llmemu/config.hpp"
 #include "llmemu/error.hpp"
 #include "llmemu/metrics/bench_result.hpp"
+#include "llmemu/metrics/interval.hpp"
 
 LLMEMU_BEGIN_NAMESPACE
 
@@ -188,8 +191,12 @@ struct DistributionRow {
     /// "mean", "median", "p90" or "p99".
     std::string stat;
     double real_ms = 0.0;
-    double emu_ms = 0.0;
+    double emu_ms = 0.0; // over replicates: their mean
     double pct = 0.0;
+    /// Over replicates: emu_ms +- emu_ci95 is the emulator's 95 % interval (Student t over
+    /// the replicates' values) and real_inside says whether real_ms lies in it.
+    double emu_ci95 = 0.0;
+    bool real_inside = false;
 };
 
 /// Real vs emulated per-request latency distributions of one run.
@@ -201,6 +208,12 @@ struct DistributionReport {
     double ks_e2e = 0.0;
     std::string real_source, real_format, emu_source, emu_format;
     std::size_t real_count = 0, emu_count = 0, real_failed = 0, emu_failed = 0;
+    /// Emulated replicates compared (0: one emulated run; then emu_count and emu_failed
+    /// are the first replicate's and the KS distances the replicates' mean).
+    std::size_t replicates = 0;
+    /// Over replicates: the 95 % half-widths of ks_ttft and ks_e2e.
+    double ks_ttft_ci95 = 0.0;
+    double ks_e2e_ci95 = 0.0;
 
     /// The row of `metric` / `stat`; throws config_error when there is none.
     [[nodiscard]] const DistributionRow& at(std::string_view metric, std::string_view stat) const {
@@ -278,8 +291,45 @@ struct DistributionReport {
     return rep;
 }
 
+/// Compares one real run with K emulated replicates of it (the same run on K seeds, e.g.
+/// `simulate --replicates K --save-detailed`): every row's emu_ms is the replicates' mean,
+/// emu_ci95 its 95 % half-width and real_inside whether real_ms lies in [emu_ms - emu_ci95,
+/// emu_ms + emu_ci95]; the KS distances are means over the replicates. Needs K >= 2 (throws
+/// config_error otherwise, or when a side has no finished request).
+[[nodiscard]] inline DistributionReport compare_distributions(const RequestSamples& real,
+                                                              std::span<const RequestSamples> replicates) {
+    if (replicates.size() < 2)
+        detail::throw_error<config_error>("compare_distributions: an interval needs at least 2 replicates, got " +
+                                          std::to_string(replicates.size()));
+    std::vector<DistributionReport> each;
+    each.reserve(replicates.size());
+    for (const RequestSamples& e : replicates) each.push_back(compare_distributions(real, e));
+    DistributionReport rep = each.front();
+    rep.replicates = replicates.size();
+    std::vector<double> v(each.size());
+    auto over = [&](auto get) {
+        for (std::size_t k = 0; k < each.size(); ++k) v[k] = get(each[k]);
+        return mean_interval(v);
+    };
+    for (std::size_t i = 0; i < rep.rows.size(); ++i) {
+        DistributionRow& r = rep.rows[i];
+        const MeanInterval ci = over([i](const DistributionReport& d) { return d.rows[i].emu_ms; });
+        r.emu_ms = ci.mean;
+        r.emu_ci95 = ci.half_width;
+        r.pct = detail::metrics_pct(r.real_ms, r.emu_ms);
+        r.real_inside = r.real_ms >= ci.low() && r.real_ms <= ci.high();
+    }
+    const MeanInterval kt = over([](const DistributionReport& d) { return d.ks_ttft; });
+    const MeanInterval ke = over([](const DistributionReport& d) { return d.ks_e2e; });
+    rep.ks_ttft = kt.mean;
+    rep.ks_ttft_ci95 = kt.half_width;
+    rep.ks_e2e = ke.mean;
+    rep.ks_e2e_ci95 = ke.half_width;
+    return rep;
+}
+
 /// The report as a table: metric, statistic, real, ours and error %, then the KS
-/// distances.
+/// distances. Over replicates also the 95 % interval of ours and whether real lies in it.
 inline void print_distribution_table(std::ostream& os, const DistributionReport& rep) {
     char buf[256];
     std::snprintf(buf, sizeof buf, "real: %s (%s, %zu requests", rep.real_source.c_str(), rep.real_format.c_str(),
@@ -287,19 +337,46 @@ inline void print_distribution_table(std::ostream& os, const DistributionReport&
     os << buf << (rep.real_failed > 0 ? ", " + std::to_string(rep.real_failed) + " failed)\n" : std::string(")\n"));
     std::snprintf(buf, sizeof buf, "ours: %s (%s, %zu requests", rep.emu_source.c_str(), rep.emu_format.c_str(),
                   rep.emu_count);
-    os << buf << (rep.emu_failed > 0 ? ", " + std::to_string(rep.emu_failed) + " failed)\n" : std::string(")\n"));
-    std::snprintf(buf, sizeof buf, "%-6s %-7s %14s %14s %9s\n", "metric", "stat", "real (ms)", "ours (ms)", "error %");
-    os << buf << std::string(54, '-') << '\n';
+    os << buf << (rep.emu_failed > 0 ? ", " + std::to_string(rep.emu_failed) + " failed" : std::string());
+    if (rep.replicates > 0)
+        os << " in the first of " << rep.replicates << " replicates; ours = their mean, 95% CI Student t";
+    os << ")\n";
+    const bool ci = rep.replicates > 0;
+    const std::size_t width = ci ? 80 : 54;
+    std::snprintf(buf, sizeof buf, "%-6s %-7s %14s %14s %9s", "metric", "stat", "real (ms)", "ours (ms)", "error %");
+    os << buf;
+    if (ci) {
+        std::snprintf(buf, sizeof buf, " %17s %7s", "ours 95% CI (ms)", "inside");
+        os << buf;
+    }
+    os << '\n' << std::string(width, '-') << '\n';
     for (const auto& r : rep.rows) {
         std::string name = r.metric;
         std::transform(name.begin(), name.end(), name.begin(),
                        [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
-        std::snprintf(buf, sizeof buf, "%-6s %-7s %14.2f %14.2f %9s\n", name.c_str(), r.stat.c_str(), r.real_ms,
-                      r.emu_ms, detail::metrics_pct_text(r.pct, "%+.2f").c_str());
+        std::snprintf(buf, sizeof buf, "%-6s %-7s %14.2f %14.2f %9s", name.c_str(), r.stat.c_str(), r.real_ms, r.emu_ms,
+                      detail::metrics_pct_text(r.pct, "%+.2f").c_str());
         os << buf;
+        if (ci) {
+            char hw[40];
+            std::snprintf(hw, sizeof hw, "+- %.2f", r.emu_ci95);
+            std::snprintf(buf, sizeof buf, " %17s %7s", hw, r.real_inside ? "yes" : "no");
+            os << buf;
+        }
+        os << '\n';
     }
-    os << std::string(54, '-') << '\n';
-    std::snprintf(buf, sizeof buf, "Kolmogorov-Smirnov distance: TTFT %.4f, E2E %.4f\n", rep.ks_ttft, rep.ks_e2e);
+    os << std::string(width, '-') << '\n';
+    if (ci) {
+        std::size_t inside = 0;
+        for (const auto& r : rep.rows) inside += r.real_inside ? 1 : 0;
+        std::snprintf(buf, sizeof buf,
+                      "Real value inside ours' 95%% CI: %zu of %zu\nKolmogorov-Smirnov distance (mean of %zu "
+                      "replicates): TTFT %.4f +- %.4f, E2E %.4f +- %.4f\n",
+                      inside, rep.rows.size(), rep.replicates, rep.ks_ttft, rep.ks_ttft_ci95, rep.ks_e2e,
+                      rep.ks_e2e_ci95);
+    } else {
+        std::snprintf(buf, sizeof buf, "Kolmogorov-Smirnov distance: TTFT %.4f, E2E %.4f\n", rep.ks_ttft, rep.ks_e2e);
+    }
     os << buf;
 }
 

@@ -238,9 +238,47 @@ inline std::string_view requests_first_line(std::string_view text) {
     return request_samples_from_result_json(j, path.string());
 }
 
+/// The per-request lists of each replicate run in an llmemu result's
+/// llmemu.replicates.runs (`simulate --replicates K --save-detailed --result-json`), in
+/// order, each named "<source> llmemu.replicates.runs[i], seed S". Empty when the result
+/// has no such runs; throws config_error naming the run when one has no per-request lists
+/// or bad ones.
+[[nodiscard]] inline std::vector<RequestSamples> replicate_request_samples(const nlohmann::json& result,
+                                                                           const std::string& source) {
+    std::vector<RequestSamples> out;
+    if (!result.is_object()) return out;
+    const auto ll = result.find("llmemu");
+    if (ll == result.end() || !ll->is_object()) return out;
+    const auto rep = ll->find("replicates");
+    if (rep == ll->end() || !rep->is_object()) return out;
+    const auto runs = rep->find("runs");
+    if (runs == rep->end()) return out;
+    if (!runs->is_array())
+        detail::throw_error<config_error>("result '" + source +
+                                          "': llmemu.replicates.runs is not an array; write it with llmemu simulate "
+                                          "--replicates K --save-detailed --result-json");
+    for (std::size_t i = 0; i < runs->size(); ++i) {
+        const nlohmann::json& r = (*runs)[i];
+        const auto seed = r.is_object() ? r.find("seed") : r.end();
+        const std::string name = source + " llmemu.replicates.runs[" + std::to_string(i) + "]" +
+                                 (r.is_object() && seed != r.end() && seed->is_number_unsigned()
+                                      ? ", seed " + std::to_string(seed->get<std::uint64_t>())
+                                      : std::string());
+        auto s = request_samples_from_result_json(r, name);
+        if (!s)
+            detail::throw_error<config_error>("result '" + name +
+                                              "': no per-request lists (ttfts, output_lens, latencies); write it "
+                                              "with llmemu simulate --replicates K --save-detailed --result-json");
+        out.push_back(std::move(*s));
+    }
+    return out;
+}
+
 /// A DistributionReport as JSON: {"real": {source, format, requests, failed}, "emu": {...},
 /// "metrics": {"ttft": {"mean": {"real", "emu", "pct"}, "median", "p90", "p99"}, "tpot",
-/// "e2e"}, "ks": {"ttft", "e2e"}} (times in ms; NaN as null).
+/// "e2e"}, "ks": {"ttft", "e2e"}} (times in ms; NaN as null). Over replicates every metric
+/// row also has "emu_ci95_half_width" and "real_inside", "ks" the half-widths
+/// "ttft_ci95_half_width" / "e2e_ci95_half_width", and "replicates" the count.
 [[nodiscard]] inline nlohmann::json to_json(const DistributionReport& rep) {
     auto num = [](double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); };
     nlohmann::json j;
@@ -253,10 +291,20 @@ inline std::string_view requests_first_line(std::string_view text) {
                 {"requests", rep.emu_count},
                 {"failed", rep.emu_failed}};
     nlohmann::json m = nlohmann::json::object();
-    for (const auto& r : rep.rows)
+    for (const auto& r : rep.rows) {
         m[r.metric][r.stat] = {{"real", num(r.real_ms)}, {"emu", num(r.emu_ms)}, {"pct", num(r.pct)}};
+        if (rep.replicates > 0) {
+            m[r.metric][r.stat]["emu_ci95_half_width"] = num(r.emu_ci95);
+            m[r.metric][r.stat]["real_inside"] = r.real_inside;
+        }
+    }
     j["metrics"] = std::move(m);
     j["ks"] = {{"ttft", num(rep.ks_ttft)}, {"e2e", num(rep.ks_e2e)}};
+    if (rep.replicates > 0) {
+        j["replicates"] = rep.replicates;
+        j["ks"]["ttft_ci95_half_width"] = num(rep.ks_ttft_ci95);
+        j["ks"]["e2e_ci95_half_width"] = num(rep.ks_e2e_ci95);
+    }
     return j;
 }
 
