@@ -103,6 +103,59 @@ TEST_CASE("Server.engine.stream_and_metrics" * doctest::timeout(30)) {
     CHECK(page.find("process_cpu_seconds_total ") != std::string::npos);
 }
 
+TEST_CASE("Server.engine.stop_string_counts_as_stop_and_http_metrics" * doctest::timeout(30)) {
+    EngineServer s;
+    TestConnection c(s.port());
+    // Every synthetic word starts with a space: the first token matches, the engine request
+    // is ended by the server, and vLLM counts it as finished_reason="stop" (not abort).
+    auto r = c.post("/v1/completions", {{"model", "emu"}, {"prompt", "hello"}, {"max_tokens", 200}, {"stop", " "}});
+    REQUIRE(r.status == 200);
+    const auto j = nlohmann::json::parse(r.body);
+    CHECK(j["choices"][0]["finish_reason"] == "stop");
+    CHECK(j["choices"][0]["stop_reason"] == " ");
+    CHECK(c.post("/v1/completions", {{"model", "nope"}, {"prompt", "x"}}).status == 404);
+    CHECK(c.get("/v1/models").status == 200);
+    CHECK(c.get("/health").status == 200);
+    CHECK(server_test::wait_for([&] { return s.engine->snapshot().num_finished(FinishReason::stop) == 1; }));
+    const auto page = c.get("/metrics").body;
+    INFO(page);
+    CHECK(page.find(R"(finished_reason="stop"} 1.0)") != std::string::npos);
+    CHECK(page.find(R"(finished_reason="abort"} 0.0)") != std::string::npos);
+    // prometheus_fastapi_instrumentator's metrics, as vLLM's API server exposes them
+    // (/health and /metrics are left out, as vLLM excludes them).
+    CHECK(page.find("# TYPE http_requests_total counter\n") != std::string::npos);
+    CHECK(page.find(R"(http_requests_total{handler="/v1/completions",method="POST",status="2xx"} 1.0)") !=
+          std::string::npos);
+    CHECK(page.find(R"(http_requests_total{handler="/v1/completions",method="POST",status="4xx"} 1.0)") !=
+          std::string::npos);
+    CHECK(page.find(R"(http_requests_total{handler="/v1/models",method="GET",status="2xx"} 1.0)") !=
+          std::string::npos);
+    CHECK(page.find(R"(handler="/health")") == std::string::npos);
+    CHECK(page.find(R"(http_request_duration_seconds_bucket{handler="/v1/completions",method="POST",le="+Inf"} 2.0)") !=
+          std::string::npos);
+    CHECK(page.find("http_request_duration_highr_seconds_count 3.0") != std::string::npos);
+}
+
+TEST_CASE("Server.stats.prefix_hit_window_is_vllms_caching_metrics") {
+    // vLLM's tests/v1/core/test_kv_cache_utils.py test_metrics, window of 5 lookups.
+    PrefixHitWindow w(5);
+    CHECK(w.hit_rate() == 0.0);
+    w.observe(1, 20, 9);
+    CHECK(w.hit_rate() == doctest::Approx(0.45));
+    w.observe(4, 80, 16);
+    CHECK(w.hit_rate() == doctest::Approx(0.25));
+    w.observe(1, 10, 2); // drops the oldest (20, 9)
+    CHECK(w.requests() == 5);
+    CHECK(w.hit_rate() == doctest::Approx(0.2));
+    w.observe(0, 0, 0); // intervals without lookups are ignored
+    CHECK(w.hit_rate() == doctest::Approx(0.2));
+    w.observe(11, 20, 10); // more than the window alone: only the newest is kept
+    CHECK(w.requests() == 11);
+    CHECK(w.hit_rate() == doctest::Approx(0.5));
+    w.observe(22, 40, 30);
+    CHECK(w.hit_rate() == doctest::Approx(0.75));
+}
+
 TEST_CASE("Server.engine.disconnect_frees_kv" * doctest::timeout(30)) {
     EngineServer s;
     {

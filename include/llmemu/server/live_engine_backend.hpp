@@ -33,6 +33,7 @@ public:
         (void)m_engine.submit(std::move(spec), std::move(on_event));
     }
     void abort(RequestId id) override { m_engine.abort(id); }
+    void stop(RequestId id) override { m_engine.abort(id, FinishReason::stop); }
     [[nodiscard]] EngineStats snapshot() const override { return m_engine.snapshot(); }
     [[nodiscard]] std::uint32_t max_model_len() const override { return m_engine.config().max_model_len; }
     [[nodiscard]] metrics::CacheConfigInfo cache_info() const override {
