@@ -136,6 +136,90 @@ TEST_CASE("Server.engine.stop_string_counts_as_stop_and_http_metrics" * doctest:
     CHECK(page.find("http_request_duration_highr_seconds_count 3.0") != std::string::npos);
 }
 
+TEST_CASE("Server.engine.tool_calls_and_json_schema_outputs" * doctest::timeout(30)) {
+    EngineServer s;
+    TestConnection c(s.port());
+    const nlohmann::json params = nlohmann::json::parse(
+        R"({"type":"object","properties":{"city":{"type":"string"},"days":{"type":"integer","minimum":1,"maximum":7}},
+            "required":["city","days"],"additionalProperties":false})");
+    const nlohmann::json tools = {{{"type", "function"}, {"function", {{"name", "get_weather"}, {"parameters", params}}}}};
+    nlohmann::json body = {{"model", "emu"},
+                           {"messages", {{{"role", "user"}, {"content", "weather?"}}}},
+                           {"tools", tools},
+                           {"tool_choice", {{"type", "function"}, {"function", {{"name", "get_weather"}}}}},
+                           {"max_tokens", 100},
+                           {"seed", 3}};
+    // Not streamed: vLLM's message shape; the choice stops when the arguments are complete.
+    auto r = c.post("/v1/chat/completions", body);
+    REQUIRE(r.status == 200);
+    auto j = nlohmann::json::parse(r.body);
+    INFO(r.body);
+    const auto& call = j["choices"][0]["message"]["tool_calls"][0];
+    CHECK(call["type"] == "function");
+    CHECK(call["function"]["name"] == "get_weather");
+    const auto args = nlohmann::json::parse(call["function"]["arguments"].get<std::string>());
+    CHECK(args["city"].is_string());
+    CHECK(args["days"].get<int>() >= 1);
+    CHECK(j["choices"][0]["message"]["content"] == "");
+    CHECK(j["choices"][0]["finish_reason"] == "stop"); // vLLM: "tool_calls" only for auto when not streamed
+    const std::uint32_t tokens = j["usage"]["completion_tokens"];
+    CHECK(tokens == SyntheticVocabulary::count(call["function"]["arguments"].get<std::string>()));
+    CHECK(tokens < 100);
+
+    // Streamed: the first delta names the call, later ones carry argument pieces, the last
+    // says finish_reason "tool_calls"; the pieces join to the same arguments (same seed).
+    body["stream"] = true;
+    r = c.post("/v1/chat/completions", body);
+    REQUIRE(r.status == 200);
+    const auto sse = server_test::parse_sse(r.body);
+    CHECK(sse.done);
+    std::string joined;
+    std::string id;
+    std::string finish;
+    for (const auto& ev : sse.events) {
+        if (ev["choices"].empty()) continue;
+        const auto& ch = ev["choices"][0];
+        if (ch["delta"].contains("tool_calls")) {
+            const auto& tc = ch["delta"]["tool_calls"][0];
+            CHECK(tc["index"] == 0);
+            if (tc.contains("id")) {
+                CHECK(id.empty());
+                id = tc["id"];
+                CHECK(tc["function"]["name"] == "get_weather");
+            }
+            joined += tc["function"]["arguments"].get<std::string>();
+        }
+        if (!ch["finish_reason"].is_null()) finish = ch["finish_reason"];
+    }
+    CHECK(id.starts_with("chatcmpl-tool-"));
+    CHECK(joined == call["function"]["arguments"].get<std::string>());
+    CHECK(finish == "tool_calls");
+
+    // json_schema on completions, stretched to max_tokens with ignore_eos.
+    r = c.post("/v1/completions", {{"model", "emu"},
+                                   {"prompt", "x"},
+                                   {"max_tokens", 40},
+                                   {"ignore_eos", true},
+                                   {"response_format", {{"type", "json_schema"}, {"json_schema", {{"schema", params}}}}}});
+    REQUIRE(r.status == 200);
+    j = nlohmann::json::parse(r.body);
+    const std::string text = j["choices"][0]["text"];
+    CHECK(JsonSchema(params, "p").validate(nlohmann::json::parse(text)).empty());
+    CHECK(j["usage"]["completion_tokens"] == 40);
+    CHECK(SyntheticVocabulary::count(text) == 40);
+    CHECK(j["choices"][0]["finish_reason"] == "length");
+    // A schema keyword llmemu cannot honour is a 400 naming it.
+    r = c.post("/v1/completions",
+               {{"model", "emu"},
+                {"prompt", "x"},
+                {"response_format",
+                 {{"type", "json_schema"}, {"json_schema", {{"schema", {{"type", "string"}, {"pattern", "^a"}}}}}}}});
+    CHECK(r.status == 400);
+    CHECK(r.body.find("pattern") != std::string::npos);
+    // The engine requests the server stopped count as stop.
+    CHECK(server_test::wait_for([&] { return s.engine->snapshot().num_finished(FinishReason::stop) == 2; }));
+}
+
 TEST_CASE("Server.stats.prefix_hit_window_is_vllms_caching_metrics") {
     // vLLM's tests/v1/core/test_kv_cache_utils.py test_metrics, window of 5 lookups.
     PrefixHitWindow w(5);

@@ -427,9 +427,9 @@ private:
         }
         if (name.empty() || name.find_first_of("/~") != std::string_view::npos)
             refuse(where, "the reference '" + echo_input(ref, 60) + "' must name one definition (no '/' or '~')");
-        const auto defs = m_root_json->find(section);
-        const auto def = defs != m_root_json->end() && defs->is_object() ? defs->find(std::string(name)) : defs;
-        if (defs == m_root_json->end() || !defs->is_object() || def == defs->end())
+        const nlohmann::json* defs = detail::member(*m_root_json, section);
+        const nlohmann::json* def = defs != nullptr ? detail::member(*defs, std::string(name).c_str()) : nullptr;
+        if (def == nullptr)
             refuse(where, "the reference '" + echo_input(ref, 60) + "' names no definition at the schema's top level",
                    "invalid_value");
         // Placeholder first, so a cycle through this definition resolves to it.

@@ -492,6 +492,13 @@ inline void read_output_format(const nlohmann::json& body, GenerationRequest& r)
     }
 }
 
+// The member `key` of an object, else nullptr (also for a non-object).
+inline const nlohmann::json* member(const nlohmann::json& v, const char* key) {
+    if (!v.is_object()) return nullptr;
+    const auto it = v.find(key);
+    return it == v.end() ? nullptr : &*it;
+}
+
 // tools / tool_choice (chat), vLLM's rules: tool_choice defaults to "auto" when tools
 // are given (and "auto" needs --enable-auto-tool-choice); a tool_choice other than
 // "none" needs tools; a named tool must be among them.
@@ -509,15 +516,14 @@ inline void read_tools(const nlohmann::json& body, GenerationRequest& r, const V
             if (!t.is_object() || type == t.end() || *type != "function")
                 throw_api(400, "'" + param + "' must be {\"type\": \"function\", \"function\": {...}}", param,
                           "invalid_type");
-            const auto fn = t.find("function");
-            const auto name = fn != t.end() && fn->is_object() ? fn->find("name") : t.end();
-            if (fn == t.end() || !fn->is_object() || name == t.end() || !name->is_string() ||
-                name->get_ref<const std::string&>().empty())
+            const nlohmann::json* fn = member(t, "function");
+            const nlohmann::json* name = fn != nullptr ? member(*fn, "name") : nullptr;
+            if (fn == nullptr || name == nullptr || !name->is_string() || name->get_ref<const std::string&>().empty())
                 throw_api(400, "'" + param + ".function.name' is required (a non-empty string)", param + ".function",
                           "missing_required_parameter");
             ToolSpec spec;
             spec.name = name->get<std::string>();
-            if (const auto p = fn->find("parameters"); p != fn->end() && !p->is_null()) {
+            if (const nlohmann::json* p = member(*fn, "parameters"); p != nullptr && !p->is_null()) {
                 if (!p->is_object())
                     throw_api(400, "'" + param + ".function.parameters' must be a JSON schema object",
                               param + ".function.parameters", "invalid_type");
@@ -541,9 +547,9 @@ inline void read_tools(const nlohmann::json& body, GenerationRequest& r, const V
             throw_api(400, "'tool_choice' is '" + echo_input(c, 32) + "'; expected none, auto, required or {\"type\": \"function\", \"function\": {\"name\": ...}}",
                       "tool_choice");
     } else if (choice->is_object()) {
-        const auto fn = choice->find("function");
-        const auto name = fn != choice->end() && fn->is_object() ? fn->find("name") : choice->end();
-        if (name == choice->end() || !name->is_string())
+        const nlohmann::json* fn = member(*choice, "function");
+        const nlohmann::json* name = fn != nullptr ? member(*fn, "name") : nullptr;
+        if (name == nullptr || !name->is_string())
             throw_api(400, "'tool_choice' must name a function: {\"type\": \"function\", \"function\": {\"name\": ...}}",
                       "tool_choice", "invalid_type");
         r.tool_choice = ToolChoice::named;
@@ -703,9 +709,8 @@ inline GenerationRequest parse_generation_request(std::string_view body_text, En
                                           tool_tokens);
             r.prompt_tokens.insert(r.prompt_tokens.begin(), tool_tokens.begin(), tool_tokens.end());
         }
-        const auto& msgs = body.at("messages");
-        const auto role = msgs.back().is_object() ? msgs.back().find("role") : msgs.back().end();
-        r.last_message_is_tool = role != msgs.back().end() && *role == "tool";
+        const nlohmann::json* role = detail::member(body.at("messages").back(), "role");
+        r.last_message_is_tool = role != nullptr && *role == "tool";
     }
     if (r.prompt_tokens.empty())
         throw_api(400, "the prompt is empty; give at least one token",
