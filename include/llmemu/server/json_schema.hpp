@@ -788,7 +788,9 @@ private:
                 if (auto e = check(n.properties[i].second, *it, at + "." + n.properties[i].first, d + 1); !e.empty())
                     return e;
             }
-            for (const auto& [key, value] : v.items()) {
+            for (auto it = v.begin(); it != v.end(); ++it) {
+                const std::string& key = it.key();
+                const nlohmann::json& value = it.value();
                 const bool declared = std::any_of(n.properties.begin(), n.properties.end(),
                                                   [&key](const auto& p) { return p.first == key; });
                 if (declared) continue;
