@@ -212,8 +212,10 @@ private:
             Node n;
             n.kind = Kind::ref;
             n.ref = r->get<std::string>();
+            const std::string ref = n.ref; // resolve() adds nodes: no reference into m_nodes
             const int id = add(std::move(n));
-            m_nodes[static_cast<std::size_t>(id)].target = resolve(m_nodes[static_cast<std::size_t>(id)].ref, where + ".$ref", depth);
+            const int target = resolve(ref, where + ".$ref", depth);
+            m_nodes[static_cast<std::size_t>(id)].target = target;
             return id;
         }
         if (const auto a = s.find("allOf"); a != s.end()) {
