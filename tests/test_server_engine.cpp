@@ -95,6 +95,10 @@ TEST_CASE("Server.engine.stream_and_metrics" * doctest::timeout(30)) {
     CHECK(page.find("vllm:request_success_total" + l + R"(,finished_reason="length"} 2.0)") != std::string::npos);
     CHECK(page.find("vllm:prefix_cache_hits_total" + l + "} 32.0") != std::string::npos);
     CHECK(page.find("vllm:request_queue_time_seconds_count" + l + "} 2.0") != std::string::npos);
+    // vLLM 0.13's prefill KV histogram: 40 computed, then 40 - 32 found in the cache.
+    CHECK(page.find("vllm:request_prefill_kv_computed_tokens_sum" + l + "} 48.0") != std::string::npos);
+    CHECK(page.find("vllm:engine_sleep_state" + l + R"(,sleep_state="awake"} 1.0)") != std::string::npos);
+    CHECK(page.find("vllm:external_prefix_cache_queries_total" + l + "} 0.0") != std::string::npos);
     CHECK(page.find("vllm:request_decode_time_seconds_count" + l + "} 2.0") != std::string::npos);
     CHECK(page.find("vllm:time_to_first_token_seconds_count" + l + "} 2.0") != std::string::npos);
     CHECK(page.find("vllm:inter_token_latency_seconds_count" + l + "} 6.0") != std::string::npos);

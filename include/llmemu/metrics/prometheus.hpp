@@ -164,6 +164,9 @@ struct RequestPhases {
     double prefill_s = 0;
     double decode_s = 0;
     double inference_s = 0;
+    /// Prompt tokens whose KV the prefill computed (not found in the prefix cache), for
+    /// vllm:request_prefill_kv_computed_tokens; negative = not known.
+    double prefill_kv_computed_tokens = -1;
 };
 
 /// Cache configuration shown as vllm:cache_config_info labels.
@@ -188,7 +191,8 @@ public:
           m_iteration_tokens(VllmBuckets::iteration_tokens()),
           m_max_generation(buckets_1_2_5(std::max<std::uint32_t>(max_model_len, 1))),
           m_params_n(VllmBuckets::params_n()),
-          m_params_max_tokens(buckets_1_2_5(std::max<std::uint32_t>(max_model_len, 1))) {}
+          m_params_max_tokens(buckets_1_2_5(std::max<std::uint32_t>(max_model_len, 1))),
+          m_prefill_kv_computed(buckets_1_2_5(std::max<std::uint32_t>(max_model_len, 1))) {}
 
     /// Records one finished request's parameters (vLLM: once per request, n children
     /// included): n, max_tokens, and the most tokens any of its choices generated.
@@ -209,6 +213,7 @@ public:
         m_prefill.observe(p.prefill_s);
         m_decode.observe(p.decode_s);
         m_inference.observe(p.inference_s);
+        if (p.prefill_kv_computed_tokens >= 0) m_prefill_kv_computed.observe(p.prefill_kv_computed_tokens);
     }
 
     /// Records one finished request in the per-request histograms (the phase histograms
@@ -274,8 +279,8 @@ public:
         }
         histogram(out, "vllm:time_to_first_token_seconds", "Histogram of time to first token in seconds.", m_ttft);
         histogram(out, "vllm:time_per_output_token_seconds",
-                  "Histogram of time per output token in seconds. DEPRECATED: use "
-                  "vllm:inter_token_latency_seconds.",
+                  "Histogram of time per output token in seconds.DEPRECATED: Use vllm:inter_token_latency_seconds "
+                  "instead.",
                   m_tpot_alias);
         histogram(out, "vllm:inter_token_latency_seconds", "Histogram of inter-token latency in seconds.", m_itl);
         histogram(out, "vllm:request_time_per_output_token_seconds",
@@ -298,6 +303,31 @@ public:
         histogram(out, "vllm:request_params_n", "Histogram of the n request parameter.", m_params_n);
         histogram(out, "vllm:request_params_max_tokens", "Histogram of the max_tokens request parameter.",
                   m_params_max_tokens);
+        histogram(out, "vllm:request_prefill_kv_computed_tokens",
+                  "Histogram of new KV tokens computed during prefill (excluding cached tokens).",
+                  m_prefill_kv_computed);
+        // Registered by vLLM 0.12+ whatever the model: text only, no KV connector, never asleep.
+        counter(out, "vllm:external_prefix_cache_queries",
+                "External prefix cache queries from KV connector cross-instance cache sharing, in terms of number "
+                "of queried tokens.",
+                0.0);
+        counter(out, "vllm:external_prefix_cache_hits",
+                "External prefix cache hits from KV connector cross-instance cache sharing, in terms of number of "
+                "cached tokens.",
+                0.0);
+        counter(out, "vllm:mm_cache_queries", "Multi-modal cache queries, in terms of number of queried items.", 0.0);
+        counter(out, "vllm:mm_cache_hits", "Multi-modal cache hits, in terms of number of cached items.", 0.0);
+        header(out, "vllm:engine_sleep_state",
+               "Engine sleep state; awake = 0 means engine is sleeping; awake = 1 means engine is awake; "
+               "weights_offloaded = 1 means sleep level 1; discard_all = 1 means sleep level 2.",
+               "gauge");
+        for (const auto& [state, v] : {std::pair{"awake", 1.0}, {"weights_offloaded", 0.0}, {"discard_all", 0.0}}) {
+            out += "vllm:engine_sleep_state";
+            labels(out, "sleep_state", state);
+            out += ' ';
+            append_prometheus_number(out, v);
+            out += '\n';
+        }
         header(out, "vllm:cache_config_info", "Information of the LLMEngine CacheConfig", "gauge");
         out += "vllm:cache_config_info{block_size=\"";
         out += std::to_string(m_cache.block_size);
@@ -393,7 +423,8 @@ private:
     std::string m_engine;
     CacheConfigInfo m_cache;
     Histogram m_ttft, m_tpot_alias, m_itl, m_request_tpot, m_e2e, m_queue, m_inference, m_prefill, m_decode,
-        m_prompt_len, m_generation_len, m_iteration_tokens, m_max_generation, m_params_n, m_params_max_tokens;
+        m_prompt_len, m_generation_len, m_iteration_tokens, m_max_generation, m_params_n, m_params_max_tokens,
+        m_prefill_kv_computed;
 };
 
 /// The HTTP metrics vLLM's API server gets from prometheus_fastapi_instrumentator's

@@ -52,8 +52,9 @@ private:
     void on_finish(const RequestRecord& r) {
         if (r.first_scheduled == RequestRecord::unset) return; // rejected / aborted while queued
         auto s = [](std::chrono::nanoseconds d) { return std::chrono::duration<double>(d).count(); };
-        const metrics::RequestPhases p{s(r.queue_time()), s(r.prefill_time()), s(r.decode_time()),
-                                       s(r.inference_time())};
+        const metrics::RequestPhases p{
+            s(r.queue_time()), s(r.prefill_time()), s(r.decode_time()), s(r.inference_time()),
+            static_cast<double>(r.prompt_len > r.num_cached_tokens ? r.prompt_len - r.num_cached_tokens : 0U)};
         std::lock_guard lock(m_mutex);
         if (m_pending.size() < max_pending_phases) m_pending.push_back(p);
     }
