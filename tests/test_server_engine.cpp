@@ -132,8 +132,7 @@ TEST_CASE("Server.engine.stop_string_counts_as_stop_and_http_metrics" * doctest:
           std::string::npos);
     CHECK(page.find(R"(http_requests_total{handler="/v1/completions",method="POST",status="4xx"} 1.0)") !=
           std::string::npos);
-    CHECK(page.find(R"(http_requests_total{handler="/v1/models",method="GET",status="2xx"} 1.0)") !=
-          std::string::npos);
+    CHECK(page.find(R"(http_requests_total{handler="/v1/models",method="GET",status="2xx"} 1.0)") != std::string::npos);
     CHECK(page.find(R"(handler="/health")") == std::string::npos);
     CHECK(page.find(R"(http_request_duration_seconds_bucket{handler="/v1/completions",method="POST",le="+Inf"} 2.0)") !=
           std::string::npos);
@@ -146,13 +145,12 @@ TEST_CASE("Server.engine.tool_calls_and_json_schema_outputs" * doctest::timeout(
     const nlohmann::json params = nlohmann::json::parse(
         R"({"type":"object","properties":{"city":{"type":"string"},"days":{"type":"integer","minimum":1,"maximum":7}},
             "required":["city","days"],"additionalProperties":false})");
-    const nlohmann::json tools = {{{"type", "function"}, {"function", {{"name", "get_weather"}, {"parameters", params}}}}};
-    nlohmann::json body = {{"model", "emu"},
-                           {"messages", {{{"role", "user"}, {"content", "weather?"}}}},
-                           {"tools", tools},
-                           {"tool_choice", {{"type", "function"}, {"function", {{"name", "get_weather"}}}}},
-                           {"max_tokens", 100},
-                           {"seed", 3}};
+    const nlohmann::json tools = {
+        {{"type", "function"}, {"function", {{"name", "get_weather"}, {"parameters", params}}}}};
+    nlohmann::json body = {
+        {"model", "emu"},    {"messages", {{{"role", "user"}, {"content", "weather?"}}}},
+        {"tools", tools},    {"tool_choice", {{"type", "function"}, {"function", {{"name", "get_weather"}}}}},
+        {"max_tokens", 100}, {"seed", 3}};
     // Not streamed: vLLM's message shape; the choice stops when the arguments are complete.
     auto r = c.post("/v1/chat/completions", body);
     REQUIRE(r.status == 200);
@@ -200,11 +198,12 @@ TEST_CASE("Server.engine.tool_calls_and_json_schema_outputs" * doctest::timeout(
     CHECK(finish == "tool_calls");
 
     // json_schema on completions, stretched to max_tokens with ignore_eos.
-    r = c.post("/v1/completions", {{"model", "emu"},
-                                   {"prompt", "x"},
-                                   {"max_tokens", 40},
-                                   {"ignore_eos", true},
-                                   {"response_format", {{"type", "json_schema"}, {"json_schema", {{"schema", params}}}}}});
+    r = c.post("/v1/completions",
+               {{"model", "emu"},
+                {"prompt", "x"},
+                {"max_tokens", 40},
+                {"ignore_eos", true},
+                {"response_format", {{"type", "json_schema"}, {"json_schema", {{"schema", params}}}}}});
     REQUIRE(r.status == 200);
     j = nlohmann::json::parse(r.body);
     const std::string text = j["choices"][0]["text"];

@@ -36,8 +36,7 @@ ValidationLimits limits(bool auto_tools = false) {
     return l;
 }
 
-ApiError refusal(const json& body, const ValidationLimits& l = limits(),
-                       Endpoint ep = Endpoint::chat_completions) {
+ApiError refusal(const json& body, const ValidationLimits& l = limits(), Endpoint ep = Endpoint::chat_completions) {
     try {
         const auto r = parse_generation_request(body.dump(), ep, l);
         (void)plan_scripted_outputs(r, 1);
@@ -126,8 +125,8 @@ TEST_CASE("Server.schema.refs_defs_and_recursion") {
                           "p");
     for (std::uint64_t seed = 0; seed < 50; ++seed) CHECK(list.validate(json::parse(list.instance(seed))).empty());
     // A required recursion has no finite instance: refused up front.
-    const ApiError e = schema_error(json::parse(
-        R"({"type":"object","properties":{"self":{"$ref":"#"}},"required":["self"]})"));
+    const ApiError e =
+        schema_error(json::parse(R"({"type":"object","properties":{"self":{"$ref":"#"}},"required":["self"]})"));
     CHECK(e.message.find("recurse") != std::string::npos);
 }
 
@@ -230,8 +229,7 @@ TEST_CASE("Server.structured.response_format_guided_json_structured_outputs") {
 }
 
 TEST_CASE("Server.structured.tools_and_tool_choice_follow_vllm") {
-    const json tools = {{{"type", "function"},
-                         {"function", {{"name", "get_weather"}, {"parameters", weather}}}},
+    const json tools = {{{"type", "function"}, {"function", {{"name", "get_weather"}, {"parameters", weather}}}},
                         {{"type", "function"},
                          {"function",
                           {{"name", "get_time"},
@@ -261,8 +259,7 @@ TEST_CASE("Server.structured.tools_and_tool_choice_follow_vllm") {
         CHECK(JsonSchema(weather, "p").validate(json::parse(plan[0].text)).empty());
     }
     b["tool_choice"] = {{"type", "function"}, {"function", {{"name", "nope"}}}};
-    CHECK(refusal(b).message ==
-          "The tool specified in `tool_choice` does not match any of the specified `tools`");
+    CHECK(refusal(b).message == "The tool specified in `tool_choice` does not match any of the specified `tools`");
     b["tool_choice"] = "required";
     CHECK(plan_scripted_outputs(parse_generation_request(b.dump(), Endpoint::chat_completions, limits()), 1)[0]
               .tool_call);
@@ -282,9 +279,7 @@ TEST_CASE("Server.structured.tools_and_tool_choice_follow_vllm") {
     CHECK(plan_scripted_outputs(parse_generation_request(after.dump(), Endpoint::chat_completions, limits(true)), 1)
               .empty());
     // tool_choice without tools; a tool schema llmemu cannot serve.
-    CHECK(refusal({{"model", "emu"},
-                         {"messages", {{{"role", "user"}, {"content", "x"}}}},
-                         {"tool_choice", "required"}})
+    CHECK(refusal({{"model", "emu"}, {"messages", {{{"role", "user"}, {"content", "x"}}}}, {"tool_choice", "required"}})
               .message == "When using `tool_choice`, `tools` must be set.");
     json bad = b;
     bad["tool_choice"] = "required";

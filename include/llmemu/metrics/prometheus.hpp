@@ -517,8 +517,8 @@ private:
 
     std::map<std::tuple<std::string, std::string, std::string>, std::uint64_t> m_requests;
     std::map<std::pair<std::string, std::string>, Histogram> m_duration;
-    Histogram m_highr{{0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 4.5, 5.0,
-                       7.5, 10.0, 30.0, 60.0}};
+    Histogram m_highr{{0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0,  1.5, 2.0,
+                       2.5,  3.0,   3.5,  4.0,   4.5, 5.0,  7.5, 10.0, 30.0, 60.0}};
 };
 
 /// Appends the process collector's metrics Python's prometheus_client adds to every vLLM

@@ -13,11 +13,11 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
-#include <deque>
 #include <csignal>
 #include <cstdint>
 #include <cstdio>
 #include <ctime>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -506,10 +506,10 @@ public:
         }
         const char* finish = ends ? to_string(reason) : nullptr;
         // vLLM: a streamed tool call ends with "tool_calls"; unstreamed, only an auto one.
-        const bool tool_finish = script != nullptr && script->tool_call &&
-                                 (reason == FinishReason::stop || reason == FinishReason::length) &&
-                                 (g.request.stream ? c.sent_first || new_token
-                                                   : g.request.tool_choice == ToolChoice::automatic);
+        const bool tool_finish =
+            script != nullptr && script->tool_call &&
+            (reason == FinishReason::stop || reason == FinishReason::length) &&
+            (g.request.stream ? c.sent_first || new_token : g.request.tool_choice == ToolChoice::automatic);
         if (ends && tool_finish) finish = "tool_calls";
         if (ends) {
             finish_choice(c, reason, now);
@@ -1464,8 +1464,7 @@ inline void Server::log_stats() {
     std::snprintf(line, sizeof line,
                   "Engine 000: Avg prompt throughput: %.1f tokens/s, Avg generation throughput: %.1f tokens/s, "
                   "Running: %u reqs, Waiting: %u reqs, GPU KV cache usage: %.1f%%, Prefix cache hit rate: %.1f%%",
-                  prompt_tps, gen_tps, s.running, s.waiting, 100.0 * s.kv_usage,
-                  100.0 * m_hit_window.hit_rate());
+                  prompt_tps, gen_tps, s.running, s.waiting, 100.0 * s.kv_usage, 100.0 * m_hit_window.hit_rate());
     log_line(line);
 }
 

@@ -57,11 +57,10 @@ public:
 
     /// A schema-free JSON object (response_format json_object): {"answer": "..."}.
     [[nodiscard]] static JsonSchema any_object() {
-        return JsonSchema(
-            nlohmann::json{{"type", "object"},
-                           {"properties", {{"answer", {{"type", "string"}}}}},
-                           {"required", nlohmann::json::array({"answer"})}},
-            "response_format");
+        return JsonSchema(nlohmann::json{{"type", "object"},
+                                         {"properties", {{"answer", {{"type", "string"}}}}},
+                                         {"required", nlohmann::json::array({"answer"})}},
+                          "response_format");
     }
 
     /// A valid instance as compact JSON text with ", " and ": " separators (as Python's
@@ -101,7 +100,19 @@ public:
     [[nodiscard]] std::string validate(const nlohmann::json& value) const { return check(m_root, value, "$", 0); }
 
 private:
-    enum class Kind : std::uint8_t { any, null, boolean, integer, number, string, array, object, enumeration, any_of, ref };
+    enum class Kind : std::uint8_t {
+        any,
+        null,
+        boolean,
+        integer,
+        number,
+        string,
+        array,
+        object,
+        enumeration,
+        any_of,
+        ref
+    };
     struct Node {
         Kind kind = Kind::any;
         std::vector<nlohmann::json> values; // enum / const
@@ -141,8 +152,8 @@ private:
 
     static std::uint32_t read_count(const JsonSchema& self, const nlohmann::json& v, const std::string& where,
                                     std::uint32_t limit) {
-        if (!v.is_number_integer() && !(v.is_number_float() && std::isfinite(v.get<double>()) &&
-                                        v.get<double>() == std::floor(v.get<double>())))
+        if (!v.is_number_integer() &&
+            !(v.is_number_float() && std::isfinite(v.get<double>()) && v.get<double>() == std::floor(v.get<double>())))
             self.refuse(where, "must be a non-negative integer, got " + detail::brief(v), "invalid_value");
         const double d = v.get<double>();
         if (d < 0) self.refuse(where, "must be a non-negative integer, got " + detail::brief(v), "invalid_value");
@@ -183,15 +194,43 @@ private:
             if (!s.get<bool>()) refuse(where, "the schema false admits no value", "invalid_value");
             return add(Node{});
         }
-        if (!s.is_object()) refuse(where, "a schema must be an object or a boolean, got " + detail::type_name(s), "invalid_type");
+        if (!s.is_object())
+            refuse(where, "a schema must be an object or a boolean, got " + detail::type_name(s), "invalid_type");
 
         // Every keyword is known: a constraint read below, or an annotation.
-        static constexpr std::string_view known[] = {
-            "type", "enum", "const", "properties", "required", "additionalProperties", "items", "minItems",
-            "maxItems", "minLength", "maxLength", "format", "minimum", "maximum", "exclusiveMinimum",
-            "exclusiveMaximum", "multipleOf", "anyOf", "allOf", "nullable", "$ref", "$defs", "definitions",
-            "title", "description", "default", "examples", "$schema", "$id", "$comment", "deprecated", "readOnly",
-            "writeOnly"};
+        static constexpr std::string_view known[] = {"type",
+                                                     "enum",
+                                                     "const",
+                                                     "properties",
+                                                     "required",
+                                                     "additionalProperties",
+                                                     "items",
+                                                     "minItems",
+                                                     "maxItems",
+                                                     "minLength",
+                                                     "maxLength",
+                                                     "format",
+                                                     "minimum",
+                                                     "maximum",
+                                                     "exclusiveMinimum",
+                                                     "exclusiveMaximum",
+                                                     "multipleOf",
+                                                     "anyOf",
+                                                     "allOf",
+                                                     "nullable",
+                                                     "$ref",
+                                                     "$defs",
+                                                     "definitions",
+                                                     "title",
+                                                     "description",
+                                                     "default",
+                                                     "examples",
+                                                     "$schema",
+                                                     "$id",
+                                                     "$comment",
+                                                     "deprecated",
+                                                     "readOnly",
+                                                     "writeOnly"};
         for (const auto& [key, value] : s.items()) {
             if (key.starts_with("x-")) continue;
             if (std::find(std::begin(known), std::end(known), key) != std::end(known)) continue;
@@ -208,7 +247,8 @@ private:
             if (!r->is_string()) refuse(where + ".$ref", "must be a string", "invalid_type");
             for (const char* k : {"type", "properties", "items", "enum", "const", "anyOf", "allOf"})
                 if (s.contains(k))
-                    refuse(where + "." + k, "'$ref' beside '" + std::string(k) + "' is not supported; move it into the referenced schema");
+                    refuse(where + "." + k, "'$ref' beside '" + std::string(k) +
+                                                "' is not supported; move it into the referenced schema");
             Node n;
             n.kind = Kind::ref;
             n.ref = r->get<std::string>();
@@ -222,7 +262,8 @@ private:
             if (!a->is_array() || a->size() != 1)
                 refuse(where + ".allOf", "only allOf with exactly one schema is supported (merge the others into it)");
             for (const char* k : {"type", "properties", "items", "enum", "const", "anyOf"})
-                if (s.contains(k)) refuse(where + "." + k, "'allOf' beside '" + std::string(k) + "' is not supported; merge them");
+                if (s.contains(k))
+                    refuse(where + "." + k, "'allOf' beside '" + std::string(k) + "' is not supported; merge them");
             return read(a->front(), where + ".allOf[0]", depth + 1);
         }
         bool nullable = false;
@@ -231,9 +272,12 @@ private:
             nullable = nb->get<bool>();
         }
         if (const auto any = s.find("anyOf"); any != s.end()) {
-            if (!any->is_array() || any->empty()) refuse(where + ".anyOf", "must be a non-empty list of schemas", "invalid_type");
+            if (!any->is_array() || any->empty())
+                refuse(where + ".anyOf", "must be a non-empty list of schemas", "invalid_type");
             for (const char* k : {"type", "properties", "items", "enum", "const"})
-                if (s.contains(k)) refuse(where + "." + k, "'anyOf' beside '" + std::string(k) + "' is not supported; move it into each alternative");
+                if (s.contains(k))
+                    refuse(where + "." + k,
+                           "'anyOf' beside '" + std::string(k) + "' is not supported; move it into each alternative");
             Node n;
             n.kind = Kind::any_of;
             n.nullable = nullable;
@@ -254,7 +298,8 @@ private:
             } else {
                 n.values.push_back(*e);
             }
-            if (s.contains("enum") && s.contains("const")) refuse(where + ".const", "'const' beside 'enum' is not supported");
+            if (s.contains("enum") && s.contains("const"))
+                refuse(where + ".const", "'const' beside 'enum' is not supported");
             if (const auto t = s.find("type"); t != s.end()) {
                 // Keep the members of the declared type(s); none left: no instance.
                 std::vector<nlohmann::json> kept;
@@ -370,15 +415,16 @@ private:
             if (const auto r = s.find("required"); r != s.end()) {
                 if (!r->is_array()) refuse(where + ".required", "must be a list of property names", "invalid_type");
                 for (const auto& name : *r) {
-                    if (!name.is_string()) refuse(where + ".required", "must hold strings, got " + detail::brief(name), "invalid_type");
+                    if (!name.is_string())
+                        refuse(where + ".required", "must hold strings, got " + detail::brief(name), "invalid_type");
                     Node& obj = m_nodes[static_cast<std::size_t>(id)];
                     bool found = false;
                     for (std::size_t i = 0; i < obj.properties.size(); ++i)
-                        if (obj.properties[i].first == name.get_ref<const std::string&>()) obj.required[i] = found = true;
+                        if (obj.properties[i].first == name.get_ref<const std::string&>())
+                            obj.required[i] = found = true;
                     if (!found)
-                        refuse(where + ".required",
-                               "'" + echo_input(name.get_ref<const std::string&>(), 40) +
-                                   "' is required but not under 'properties'; describe it there");
+                        refuse(where + ".required", "'" + echo_input(name.get_ref<const std::string&>(), 40) +
+                                                        "' is required but not under 'properties'; describe it there");
                 }
             }
             if (const auto a = s.find("additionalProperties"); a != s.end()) {
@@ -760,7 +806,8 @@ private:
             if (!v.is_number() || (n.kind == Kind::integer && !is_integral(v))) return at + ": not an integer/number";
             const double x = v.get<double>();
             if ((n.minimum && x < *n.minimum) || (n.maximum && x > *n.maximum) ||
-                (n.exclusive_minimum && x <= *n.exclusive_minimum) || (n.exclusive_maximum && x >= *n.exclusive_maximum))
+                (n.exclusive_minimum && x <= *n.exclusive_minimum) ||
+                (n.exclusive_maximum && x >= *n.exclusive_maximum))
                 return at + ": out of range";
             if (n.multiple_of && std::fmod(x, *n.multiple_of) != 0) return at + ": not a multiple";
             return {};
@@ -845,10 +892,10 @@ struct ScriptedOutput {
 /// may still cut it (finish_reason length, the JSON then incomplete, as in vLLM).
 /// Throws api_exception (400) for a schema it cannot serve.
 [[nodiscard]] inline std::vector<ScriptedOutput> plan_scripted_outputs(const GenerationRequest& r,
-                                                                      std::uint64_t fallback_seed) {
+                                                                       std::uint64_t fallback_seed) {
     std::vector<ScriptedOutput> out;
-    std::uint64_t base = r.seed ? static_cast<std::uint64_t>(*r.seed) * 0x9E3779B97F4A7C15ULL + 0x2545F4914F6CDD1DULL
-                                : fallback_seed;
+    std::uint64_t base =
+        r.seed ? static_cast<std::uint64_t>(*r.seed) * 0x9E3779B97F4A7C15ULL + 0x2545F4914F6CDD1DULL : fallback_seed;
     auto seed_of = [&base](std::uint32_t i) {
         std::uint64_t z = base + (i + 1ULL) * 0x9E3779B97F4A7C15ULL;
         z = (z ^ (z >> 30U)) * 0xBF58476D1CE4E5B9ULL;

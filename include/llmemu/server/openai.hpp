@@ -402,8 +402,7 @@ inline void read_output_format(const nlohmann::json& body, GenerationRequest& r)
     auto set = [&r](OutputFormat f, nlohmann::json spec, std::string param) {
         if (r.format != OutputFormat::text)
             throw_api(400,
-                      "'" + param + "' and '" + r.format_param +
-                          "' both ask for a structured output; give only one",
+                      "'" + param + "' and '" + r.format_param + "' both ask for a structured output; give only one",
                       param, "invalid_value");
         r.format = f;
         r.format_spec = std::move(spec);
@@ -428,7 +427,8 @@ inline void read_output_format(const nlohmann::json& body, GenerationRequest& r)
         } else if (type == "json_schema") {
             const auto js = it->find("json_schema");
             if (js == it->end() || !js->is_object())
-                throw_api(400, "'response_format.json_schema' is required with type json_schema (an object with 'schema')",
+                throw_api(400,
+                          "'response_format.json_schema' is required with type json_schema (an object with 'schema')",
                           "response_format.json_schema", "missing_required_parameter");
             const auto schema = js->find("schema");
             if (schema == js->end() || schema->is_null())
@@ -544,13 +544,16 @@ inline void read_tools(const nlohmann::json& body, GenerationRequest& r, const V
         else if (c == "required")
             r.tool_choice = ToolChoice::required;
         else
-            throw_api(400, "'tool_choice' is '" + echo_input(c, 32) + "'; expected none, auto, required or {\"type\": \"function\", \"function\": {\"name\": ...}}",
+            throw_api(400,
+                      "'tool_choice' is '" + echo_input(c, 32) +
+                          "'; expected none, auto, required or {\"type\": \"function\", \"function\": {\"name\": ...}}",
                       "tool_choice");
     } else if (choice->is_object()) {
         const nlohmann::json* fn = member(*choice, "function");
         const nlohmann::json* name = fn != nullptr ? member(*fn, "name") : nullptr;
         if (name == nullptr || !name->is_string())
-            throw_api(400, "'tool_choice' must name a function: {\"type\": \"function\", \"function\": {\"name\": ...}}",
+            throw_api(400,
+                      "'tool_choice' must name a function: {\"type\": \"function\", \"function\": {\"name\": ...}}",
                       "tool_choice", "invalid_type");
         r.tool_choice = ToolChoice::named;
         r.tool_name = name->get<std::string>();
@@ -570,7 +573,6 @@ inline void read_tools(const nlohmann::json& body, GenerationRequest& r, const V
     if (const auto p = body.find("parallel_tool_calls"); p != body.end() && !p->is_null() && !p->is_boolean())
         throw_api(400, "'parallel_tool_calls' must be a boolean", "parallel_tool_calls", "invalid_type");
 }
-
 
 } // namespace detail
 
@@ -702,11 +704,10 @@ inline GenerationRequest parse_generation_request(std::string_view body_text, En
     } else {
         detail::read_messages(body, r);
         // The chat template renders the tools first (a shared prefix across requests).
-        if (!r.tools.empty() &&
-            !(r.tool_choice == ToolChoice::none && limits.exclude_tools_when_tool_choice_none)) {
+        if (!r.tools.empty() && !(r.tool_choice == ToolChoice::none && limits.exclude_tools_when_tool_choice_none)) {
             std::vector<TokenId> tool_tokens;
-            SyntheticVocabulary::tokenize(body.at("tools").dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
-                                          tool_tokens);
+            SyntheticVocabulary::tokenize(
+                body.at("tools").dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), tool_tokens);
             r.prompt_tokens.insert(r.prompt_tokens.begin(), tool_tokens.begin(), tool_tokens.end());
         }
         const nlohmann::json* role = detail::member(body.at("messages").back(), "role");
