@@ -288,3 +288,23 @@ TEST_CASE("Server.structured.tools_and_tool_choice_follow_vllm") {
     CHECK(e.param == "tools[1].function.parameters");
     CHECK(e.message.find("'pattern'") != std::string::npos);
 }
+
+TEST_CASE("Server.structured.sizes_are_bounded") {
+    // Each instance is bounded (1 MiB), and so are all choices of a request together.
+    const json big = {{"type", "array"}, {"items", {{"type", "string"}, {"minLength", 2000}}}, {"minItems", 100}};
+    json b = {{"model", "emu"},
+              {"messages", {{{"role", "user"}, {"content", "x"}}}},
+              {"response_format", {{"type", "json_schema"}, {"json_schema", {{"schema", big}}}}},
+              {"n", 100}};
+    const ApiError e = refusal(b);
+    CHECK(e.param == "n");
+    CHECK(e.message.find("16 MiB") != std::string::npos);
+    b["n"] = 2;
+    const auto plan =
+        plan_scripted_outputs(parse_generation_request(b.dump(), Endpoint::chat_completions, limits()), 1);
+    CHECK(plan.size() == 2);
+    CHECK(plan[0].text.size() > 200000);
+    const json huge = {{"type", "array"}, {"items", big}, {"minItems", 1000}};
+    const JsonSchema accepted(huge, "p");                       // minItems 1000 is allowed ...
+    CHECK_THROWS_AS((void)accepted.instance(1), api_exception); // ... its 200 MB instance is not
+}

@@ -903,6 +903,15 @@ struct ScriptedOutput {
         return z ^ (z >> 31U);
     };
     const std::uint32_t target = r.ignore_eos ? r.max_tokens : r.min_tokens;
+    // All choices' texts together stay within the request-body limit's order of size.
+    std::size_t total = 0;
+    auto account = [&total](const ScriptedOutput& o) {
+        total += o.text.size() + 4 * o.ends.size();
+        if (total > (16U << 20U))
+            detail::throw_api(
+                400, "the structured outputs of this request's choices exceed 16 MiB; lower n or the schema's sizes",
+                "n", "invalid_value");
+    };
     const bool calls = r.tool_choice == ToolChoice::named || r.tool_choice == ToolChoice::required ||
                        (r.tool_choice == ToolChoice::automatic && !r.last_message_is_tool);
     if (calls) {
@@ -925,6 +934,7 @@ struct ScriptedOutput {
             o.tool_call_id = id;
             o.text = schemas[t].instance(seed, target);
             SyntheticVocabulary::split(o.text, o.ends);
+            account(o);
             out.push_back(std::move(o));
         }
         return out;
@@ -942,6 +952,7 @@ struct ScriptedOutput {
             o.text = r.format_spec[seed % r.format_spec.size()].get<std::string>();
         SyntheticVocabulary::split(o.text, o.ends);
         if (o.ends.empty()) o.ends.push_back(0); // an empty choice string: one empty piece
+        account(o);
         out.push_back(std::move(o));
     }
     return out;
