@@ -211,6 +211,11 @@ TEST_CASE("Server.structured.response_format_guided_json_structured_outputs") {
     b["structured_outputs"] = {{"regex", "[a-z]+"}};
     CHECK(refusal(b).param == "structured_outputs.regex");
     b = base;
+    b["guided_json"] = std::string(100000, '[') + std::string(100000, ']'); // nesting inside a string
+    CHECK(refusal(b).code == "invalid_json");
+    b["guided_json"] = "{not json";
+    CHECK(refusal(b).code == "invalid_value");
+    b = base;
     b["guided_regex"] = "[a-z]+";
     CHECK(refusal(b).param == "guided_regex");
     b = base;

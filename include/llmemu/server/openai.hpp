@@ -408,6 +408,18 @@ inline void read_output_format(const nlohmann::json& body, GenerationRequest& r)
         r.format_spec = std::move(spec);
         r.format_param = std::move(param);
     };
+    // A schema sent as a string (vLLM allows it) gets the body's nesting limit too, so no
+    // later step (copies, comparisons, dumps) recurses deeper than a body could.
+    auto schema_text = [](const std::string& text, const std::string& param) {
+        if (json_nesting_depth(text, 64) > 64)
+            throw_api(400, "'" + param + "' nests arrays/objects more than 64 levels deep; flatten the schema", param,
+                      "invalid_json");
+        try {
+            return nlohmann::json::parse(text);
+        } catch (const nlohmann::json::exception&) {
+            throw_api(400, "'" + param + "' is a string but not a JSON schema", param, "invalid_value");
+        }
+    };
     auto choice_list = [](const nlohmann::json& v, const std::string& param) {
         if (!v.is_array() || v.empty() || v.size() > 1024)
             throw_api(400, "'" + param + "' must be a list of 1 to 1024 strings", param, "invalid_type");
@@ -443,15 +455,8 @@ inline void read_output_format(const nlohmann::json& body, GenerationRequest& r)
         }
     }
     if (const auto it = body.find("guided_json"); it != body.end() && !it->is_null()) {
-        nlohmann::json schema = *it;
-        if (it->is_string()) {
-            try {
-                schema = nlohmann::json::parse(it->get_ref<const std::string&>());
-            } catch (const nlohmann::json::exception&) {
-                throw_api(400, "'guided_json' is a string but not a JSON schema", "guided_json", "invalid_value");
-            }
-        }
-        set(OutputFormat::json_schema, std::move(schema), "guided_json");
+        set(OutputFormat::json_schema,
+            it->is_string() ? schema_text(it->get_ref<const std::string&>(), "guided_json") : *it, "guided_json");
     }
     if (const auto it = body.find("guided_choice"); it != body.end() && !it->is_null())
         set(OutputFormat::choice, choice_list(*it, "guided_choice"), "guided_choice");
@@ -464,15 +469,8 @@ inline void read_output_format(const nlohmann::json& body, GenerationRequest& r)
             if (value.is_null()) continue;
             const std::string param = "structured_outputs." + key;
             if (key == "json") {
-                nlohmann::json schema = value;
-                if (value.is_string()) {
-                    try {
-                        schema = nlohmann::json::parse(value.get_ref<const std::string&>());
-                    } catch (const nlohmann::json::exception&) {
-                        throw_api(400, "'" + param + "' is a string but not a JSON schema", param, "invalid_value");
-                    }
-                }
-                set(OutputFormat::json_schema, std::move(schema), param);
+                set(OutputFormat::json_schema,
+                    value.is_string() ? schema_text(value.get_ref<const std::string&>(), param) : value, param);
             } else if (key == "json_object") {
                 if (!value.is_boolean()) throw_api(400, "'" + param + "' must be a boolean", param, "invalid_type");
                 if (value.get<bool>()) set(OutputFormat::json_object, nullptr, param);
