@@ -36,6 +36,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             if (a.metric == llmemu::AutoscalePolicy::Metric::ttft_slo && a.slo_ttft.count() <= 0) std::abort();
         }
         if (!(p.cost_per_gpu_hour >= 0.0)) std::abort();
+        if (p.replica_range && (p.replica_range->first == 0 || p.replica_range->first > p.replica_range->second ||
+                                p.replica_range->second > 100000 || p.autoscale))
+            std::abort();
         if (p.engine.gpu_memory_utilization &&
             !(*p.engine.gpu_memory_utilization > 0.0 && *p.engine.gpu_memory_utilization <= 1.0))
             std::abort();

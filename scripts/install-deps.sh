@@ -5,10 +5,13 @@
 set -euo pipefail
 
 pkgs=(cmake g++ make ninja-build pkg-config
+      libzmq3-dev cppzmq-dev libmsgpack-cxx-dev  # `llmemu serve --kv-events-config` (ZeroMQ + msgpack)
+      python3-zmq python3-msgpack                # the KV-events subscriber test (ctest cli.server.kv_events)
       libeigen3-dev libxtensor-dev xtl-dev doctest-dev libbenchmark-dev
       libsimdjson-dev nlohmann-json3-dev libcli11-dev libboost-dev libfmt-dev
       meson clang libclang-rt-14-dev curl nodejs npm
       chromium python3    # chromium + python3: the HTML report's browser test (tests/report/)
+      libopenmpi-dev openmpi-bin  # mpirun -np K llmemu sweep|plan (ctests cli.plan.mpi_*)
       prometheus)         # promtool: `promtool check metrics` on /metrics (ctest cli.server.promtool)
 
 missing=()
@@ -18,6 +21,7 @@ for p in "${pkgs[@]}"; do
     case "$p" in
       npm|nodejs|cmake|g++|make|clang|curl|chromium|python3) command -v "${p/nodejs/node}" >/dev/null 2>&1 && continue ;;
       prometheus) command -v promtool >/dev/null 2>&1 && continue ;;
+      openmpi-bin) command -v mpirun >/dev/null 2>&1 && continue ;;
     esac
     missing+=("$p")
   fi

@@ -61,8 +61,6 @@ rm -f "$log"
   set_tests_properties(cli.server.vllm_refused_flag_reason PROPERTIES PASS_REGULAR_EXPRESSION "vLLM's --speculative-config is not supported: speculative decoding is not emulated")
   add_test(NAME cli.server.vllm_refused_value COMMAND $<TARGET_FILE:llmemu_cli> serve --profile const:1 --port 0 -pp 2)
   set_tests_properties(cli.server.vllm_refused_value PROPERTIES PASS_REGULAR_EXPRESSION "vLLM's --pipeline-parallel-size 2 is not supported")
-  add_test(NAME cli.server.vllm_dp_refused COMMAND $<TARGET_FILE:llmemu_cli> serve --profile const:1 --port 0 -dp 2)
-  set_tests_properties(cli.server.vllm_dp_refused PROPERTIES PASS_REGULAR_EXPRESSION "--data-parallel-size 2: data-parallel replicas \\(issue 13")
   add_test(NAME cli.server.vllm_tp_mismatch COMMAND $<TARGET_FILE:llmemu_cli> serve --profile const:1 --port 0 --tensor-parallel-size 4)
   set_tests_properties(cli.server.vllm_tp_mismatch PROPERTIES PASS_REGULAR_EXPRESSION "--tensor-parallel-size 4: --profile 'const:1' models one GPU")
   add_test(NAME cli.server.vllm_bench_refused COMMAND $<TARGET_FILE:llmemu_cli> bench --use-beam-search --dataset random --num-prompts 1)

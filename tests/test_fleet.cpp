@@ -419,6 +419,30 @@ TEST_CASE("Metrics.streaming_summary.sketch_on_a_real_trace_within_its_error") {
 
 #include "llmemu/fleet/fleet_json.hpp"
 
+TEST_CASE("Fleet.file.replica_range is plan's search range, checked") {
+    const FleetSpec f = parse_fleet_json(R"({"pools":[{"name":"a","replicas":2,"replica_range":[2,32]}]})", "f.json");
+    REQUIRE(f.pools[0].replica_range.has_value());
+    CHECK(f.pools[0].replica_range->first == 2);
+    CHECK(f.pools[0].replica_range->second == 32);
+    CHECK(f.num_replicas() == 2); // a single run uses replicas
+    auto error_of = [](const char* text) {
+        try {
+            (void)parse_fleet_json(text, "f.json");
+        } catch (const config_error& e) {
+            return std::string(e.what());
+        }
+        return std::string("no error");
+    };
+    CHECK(error_of(R"({"pools":[{"name":"a","replica_range":[4,2]}]})").find("key 'replica_range': LO 4 > HI 2") !=
+          std::string::npos);
+    CHECK(error_of(R"({"pools":[{"name":"a","replica_range":[0,2]}]})").find("expected an integer >= 1") !=
+          std::string::npos);
+    CHECK(error_of(R"({"pools":[{"name":"a","replica_range":4}]})").find("expected [LO, HI]") != std::string::npos);
+    CHECK(error_of(R"({"pools":[{"name":"a","replica_range":[1,2],"autoscale":{"max_replicas":2,"metric":"waiting",)"
+                   R"("target":1}}]})")
+              .find("drop autoscale or replica_range") != std::string::npos);
+}
+
 TEST_CASE("Fleet.file.reads_pools_and_names_pool_and_key_in_errors") {
     const FleetSpec f = parse_fleet_json(
         R"({"router":"scored","pools":[{"name":"a40","replicas":3,"tensor_parallel_size":2,"cost_per_gpu_hour":0.5,

@@ -7,13 +7,18 @@
 #if defined(__SANITIZE_THREAD__) && defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wtsan"
 #endif
+#include <algorithm>
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
+
+#include <pthread.h>
 
 #include <CLI/CLI.hpp>
 
@@ -23,9 +28,15 @@
 #include "llmemu/detail/server_fd_limit.hpp"
 #include "llmemu/engine/live_engine.hpp"
 #include "llmemu/executor/emulated_executor.hpp"
+#include "llmemu/fleet/router.hpp"
 #include "llmemu/oracle/any_latency_model.hpp"
 #include "llmemu/server/http_server.hpp"
+#include "llmemu/server/kv_events_config.hpp"
 #include "llmemu/server/live_engine_backend.hpp"
+#include "llmemu/server/routed_backend.hpp"
+#if LLMEMU_HAVE_KV_EVENTS
+#include "llmemu/server/kv_event_publisher.hpp"
+#endif
 #include "llmemu/time/wall_clock.hpp"
 #include "llmemu/tokens/uniform_vocab_emitter.hpp"
 #include "llmemu/version.hpp"
@@ -44,6 +55,9 @@ struct ServeArgs {
     std::vector<std::string> served; // --served-model-name A [B ...]
     std::string scheduling_policy = "fcfs";
     std::uint32_t data_parallel_size = 1;
+    std::uint32_t replicas = 1;
+    std::string router;
+    std::string kv_events_config;
     bool enable_log_requests = false;
     bool disable_log_requests = false;
     bool disable_log_stats = false;
@@ -105,10 +119,26 @@ void run_serve(ServeArgs& a) {
     if (!a.model_tag.empty() && !a.model.empty() && a.model_tag != a.model)
         throw usage_error("the positional MODEL '" + a.model_tag + "' and --model '" + a.model +
                           "' name different models; give one of them");
-    if (a.data_parallel_size > 1)
-        throw usage_error("--data-parallel-size " + std::to_string(a.data_parallel_size) +
-                          ": data-parallel replicas (issue 13's --data-parallel-size / --replicas work) are not "
-                          "implemented yet; run one llmemu serve per replica on its own --port");
+    if (a.data_parallel_size > 1 && a.replicas > 1)
+        throw usage_error("--data-parallel-size with --replicas: give one of them (--data-parallel-size N is N engines "
+                          "on one port behind vLLM's own load balancer, --replicas N is N engines on ports P..P+N-1)");
+    if (!a.router.empty() && a.data_parallel_size > 1)
+        throw usage_error("--router " + a.router +
+                          " with --data-parallel-size: vLLM's data-parallel balancer is the router; drop --router, "
+                          "or use --replicas N --router " +
+                          a.router);
+    if (!a.router.empty() && a.replicas < 2)
+        throw usage_error("--router " + a.router + " fronts --replicas N (N >= 2); add --replicas");
+    std::optional<AnyRouter> router;
+    if (!a.router.empty()) router.emplace(make_router(a.router)); // validates the name
+    const server::KVEventsConfig kv_events =
+        a.kv_events_config.empty() ? server::KVEventsConfig{} : server::parse_kv_events_config(a.kv_events_config);
+#if !LLMEMU_HAVE_KV_EVENTS
+    if (kv_events.publishes())
+        throw usage_error("--kv-events-config: this llmemu was built without ZeroMQ and msgpack, so it cannot publish "
+                          "KV-cache events; install libzmq3-dev, cppzmq-dev and libmsgpack-cxx-dev "
+                          "(scripts/install-deps.sh) and reconfigure");
+#endif
     if (a.enable_auto_tool_choice && a.tool_call_parser.empty())
         throw usage_error("--enable-auto-tool-choice needs --tool-call-parser NAME (as vLLM), e.g. --tool-call-parser "
                           "hermes; llmemu streams OpenAI-shaped tool calls whatever the parser");
@@ -118,6 +148,12 @@ void run_serve(ServeArgs& a) {
         throw usage_error("--async-scheduling and --no-async-scheduling contradict each other; give one");
     if (a.port < 0 || a.port > 65535)
         throw usage_error("--port " + std::to_string(a.port) + ": use 0..65535 (0 = any free port)");
+    const std::uint32_t num_engines = std::max(a.replicas, a.data_parallel_size);
+    const int ports_needed = static_cast<int>(a.replicas) + (router ? 1 : 0);
+    if (a.port != 0 && a.port + ports_needed - 1 > 65535)
+        throw usage_error("--port " + std::to_string(a.port) + " with " + std::to_string(ports_needed) +
+                          " servers needs ports up to " + std::to_string(a.port + ports_needed - 1) +
+                          "; give a lower --port (or 0 for any free ports)");
     auto num = [](double v) {
         char buf[32];
         std::snprintf(buf, sizeof buf, "%g", v);
@@ -161,15 +197,59 @@ void run_serve(ServeArgs& a) {
         lengths = std::make_shared<const OutputLengthModel>(read_output_length_model(a.output_lengths));
     using Emitter = OutputLengthEmitter<UniformVocabEmitter>;
     using Exec = EmulatedExecutor<AnyLatencyModel, WallClock, Emitter>;
+    // SIGINT / SIGTERM are taken by this thread (sigwait below): block them before any
+    // thread starts, so every thread inherits the mask and none dies of them.
+    sigset_t stop_signals;
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGINT);
+    sigaddset(&stop_signals, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
     TimerService::Options timer_options;
     timer_options.realtime_priority = a.timer_priority;
-    WallClock clock(timer_options);
-    clock.timers().start(); // settle the timer thread's priority now, to report it
+    WallClock clock(timer_options); // one timer thread serves every engine
+    clock.timers().start();         // settle the timer thread's priority now, to report it
     const UniformVocabEmitter emitter =
         mc != nullptr && mc->vocab_size != 0 ? UniformVocabEmitter(mc->vocab_size) : UniformVocabEmitter();
-    LiveEngine<Exec> engine(Exec(model, clock, Emitter(emitter, lengths, a.engine.seed), a.engine.seed), clock, config,
-                            mc);
-    server::LiveEngineBackend<Exec> backend(engine);
+
+    // The engines: one per replica or data-parallel rank, each its own KV cache and
+    // scheduler (seeds seed, seed+1, ...), all on the one clock.
+    struct Unit { // destroyed backend, engine (its thread joined), then the publisher it feeds
+#if LLMEMU_HAVE_KV_EVENTS
+        std::unique_ptr<server::KVEventPublisher> publisher;
+#endif
+        std::unique_ptr<LiveEngine<Exec>> engine;
+        std::unique_ptr<server::LiveEngineBackend<Exec>> backend;
+    };
+    std::vector<Unit> units(num_engines);
+    for (std::uint32_t i = 0; i < num_engines; ++i) {
+        const std::uint64_t seed = a.engine.seed + i;
+        units[i].engine = std::make_unique<LiveEngine<Exec>>(Exec(model, clock, Emitter(emitter, lengths, seed), seed),
+                                                             clock, config, mc);
+        units[i].backend = std::make_unique<server::LiveEngineBackend<Exec>>(*units[i].engine);
+        units[i].backend->set_rank(a.data_parallel_size > 1 ? i : 0);
+#if LLMEMU_HAVE_KV_EVENTS
+        if (kv_events.publishes()) {
+            // vLLM: each DP rank publishes on endpoint port + rank; a replica (a pod of its
+            // own) on endpoint port + its index, with rank 0.
+            units[i].publisher =
+                std::make_unique<server::KVEventPublisher>(kv_events, a.data_parallel_size > 1 ? i : 0, i);
+            auto* pub = units[i].publisher.get();
+            units[i].engine->set_kv_event_sink([pub](KVEventLog& events) { pub->publish(events); });
+        }
+#endif
+    }
+    std::unique_ptr<server::RoutedBackend> routed;
+    if (router) { // prefix_aware hashes the engines' own blocks
+        RouterOptions ro;
+        ro.block_size = config.block_size;
+        router.emplace(make_router(a.router, ro));
+    }
+    if (a.data_parallel_size > 1 || router) {
+        std::vector<server::Backend*> all;
+        for (auto& u : units) all.push_back(u.backend.get());
+        routed = std::make_unique<server::RoutedBackend>(std::move(all),
+                                                         router ? std::move(*router) : AnyRouter(DataParallelRouter()));
+    }
 
     server::ServerOptions opts;
     opts.host = a.host;
@@ -192,14 +272,36 @@ void run_serve(ServeArgs& a) {
     opts.api_key = a.api_key;
     if (!a.allowed_hosts.empty()) opts.allowed_hosts = split_hosts(a.allowed_hosts);
     opts.max_waiting_requests = a.max_waiting_requests;
-    server::Server srv(backend, opts);
-    srv.listen();
+
+    // The servers: the router's (or the data-parallel one) on --port, then one per replica
+    // on the ports after it (--port 0: any free ports).
+    struct Front {
+        std::unique_ptr<server::Server> server;
+        std::string what;
+    };
+    std::vector<Front> fronts;
+    int next_port = a.port;
+    auto add_server = [&](server::Backend& backend, std::string what) {
+        server::ServerOptions o = opts;
+        o.port = static_cast<std::uint16_t>(next_port);
+        if (next_port != 0) ++next_port;
+        auto srv = std::make_unique<server::Server>(backend, o);
+        srv->listen();
+        fronts.push_back({std::move(srv), std::move(what)});
+    };
+    if (routed)
+        add_server(*routed, a.data_parallel_size > 1
+                                ? "data parallel, " + std::to_string(num_engines) + " engines"
+                                : "router " + a.router + " over " + std::to_string(num_engines) + " replicas");
+    if (a.data_parallel_size <= 1)
+        for (std::uint32_t i = 0; i < num_engines; ++i)
+            add_server(*units[i].backend, num_engines > 1 ? "replica " + std::to_string(i) : std::string());
     if (!server::is_loopback_host(a.host) && a.api_key.empty())
         std::cerr << "llmemu serve: warning: listening on " << a.host
                   << " without --api-key: anyone who reaches this port can send requests; pass --api-key KEY (or "
                      "set VLLM_API_KEY), or bind --host 127.0.0.1\n";
 
-    const EngineConfig& used = engine.config();
+    const EngineConfig& used = units.front().engine->config();
     std::cout << "llmemu " << LLMEMU_VERSION_STRING << " serve\n"
               << "  profile: " << (default_profile ? "bundled " : "") << profile_spec << "\n           "
               << model.describe() << "\n"
@@ -209,8 +311,14 @@ void run_serve(ServeArgs& a) {
               << "  engine:  max_num_seqs=" << used.max_num_seqs
               << " max_num_batched_tokens=" << used.max_num_batched_tokens << " max_model_len=" << used.max_model_len
               << " scheduling_policy=" << to_string(used.policy)
-              << "\n           num_gpu_blocks=" << used.num_gpu_blocks << blocks_note << "\n"
-              << "  eos:     "
+              << "\n           num_gpu_blocks=" << used.num_gpu_blocks << blocks_note << "\n";
+    if (num_engines > 1)
+        std::cout << "  engines: " << num_engines
+                  << (a.data_parallel_size > 1 ? " data-parallel ranks behind vLLM's DP load balancer, one port"
+                      : router                 ? " replicas, each on its own port, fronted by router " + a.router
+                                               : std::string(" replicas, each on its own port"))
+                  << " (each its own KV cache and scheduler)\n";
+    std::cout << "  eos:     "
               << (lengths ? "output lengths drawn from " + a.output_lengths + " (" + std::to_string(lengths->k()) +
                                 "-nearest prompts of " + std::to_string(lengths->pairs().size()) +
                                 " requests) for requests without ignore_eos"
@@ -227,28 +335,81 @@ void run_serve(ServeArgs& a) {
               << (a.disable_log_stats ? std::string("no stats line")
                                       : "stats every " + flag_number(opts.log_stats_interval.count() / 1000.0) + " s")
               << (a.enable_log_requests ? ", one line per request" : "") << "\n";
+#if LLMEMU_HAVE_KV_EVENTS
+    for (std::uint32_t i = 0; i < num_engines; ++i)
+        if (units[i].publisher)
+            std::cout << "  kv events: engine " << i << " publishes on " << units[i].publisher->endpoint()
+                      << (units[i].publisher->replay_endpoint().empty()
+                              ? std::string()
+                              : ", replay on " + units[i].publisher->replay_endpoint())
+                      << (kv_events.topic.empty() ? std::string() : ", topic '" + kv_events.topic + "'") << "\n";
+#endif
+    if (!a.kv_events_config.empty() && !kv_events.publishes())
+        std::cout << "  kv events: off (the config leaves enable_kv_cache_events false or publisher \"null\")\n";
     if (!no_effect.empty()) {
         std::cout << "  vLLM flags with no effect on an emulated GPU:";
         for (const auto& f : no_effect) std::cout << ' ' << f << (&f == &no_effect.back() ? "" : ",");
         std::cout << "\n";
     }
-    std::cout << "listening on http://" << (a.host.find(':') != std::string::npos ? "[" + a.host + "]" : a.host) << ":"
-              << srv.port() << " (Ctrl-C to stop)" << std::endl;
+    const std::string shown_host = a.host.find(':') != std::string::npos ? "[" + a.host + "]" : a.host;
+    for (const auto& f : fronts)
+        std::cout << "listening on http://" << shown_host << ":" << f.server->port()
+                  << (f.what.empty() ? std::string() : " (" + f.what + ")") << " (Ctrl-C to stop)\n";
+    std::cout << std::flush;
 
     const auto cpu0 = std::clock();
     const auto wall0 = std::chrono::steady_clock::now();
-    srv.run(true); // until SIGINT / SIGTERM
-    engine.shutdown();
+    for (auto& f : fronts) f.server->start();
+    int signal_number = 0;
+    sigwait(&stop_signals, &signal_number); // until SIGINT / SIGTERM
+    // Every server drains at once: no new connections, in-flight requests run on for
+    // --drain-timeout, then the rest are aborted.
+    for (auto& f : fronts) f.server->stop();
+    for (auto& f : fronts) f.server->wait();
+    for (auto& u : units) u.engine->shutdown();
+#if LLMEMU_HAVE_KV_EVENTS
+    for (auto& u : units)
+        if (u.publisher) u.publisher->shutdown();
+#endif
     const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count();
     const double cpu = static_cast<double>(std::clock() - cpu0) / CLOCKS_PER_SEC;
-    const auto st = srv.stats();
-    const auto es = engine.snapshot();
+    server::ServerStats st;
+    for (const auto& f : fronts) {
+        const auto s = f.server->stats();
+        st.requests += s.requests;
+        st.generations += s.generations;
+        st.client_aborts += s.client_aborts;
+    }
+    std::uint64_t steps = 0;
+    for (std::uint32_t i = 0; i < num_engines; ++i) {
+        const auto es = units[i].engine->snapshot();
+        steps += es.steps;
+        if (num_engines > 1) {
+            std::cout << "  engine " << i << ": " << es.requests_received << " requests, " << es.steps << " steps";
+            if (routed && router) std::cout << ", " << routed->routed()[i] << " routed to it";
+#if LLMEMU_HAVE_KV_EVENTS
+            if (units[i].publisher) {
+                const auto ps = units[i].publisher->stats();
+                std::cout << ", " << ps.batches << " KV event batches (" << ps.events << " events, " << ps.dropped
+                          << " batches dropped)";
+            }
+#endif
+            std::cout << "\n";
+        }
+#if LLMEMU_HAVE_KV_EVENTS
+        else if (units[i].publisher) {
+            const auto ps = units[i].publisher->stats();
+            std::cout << "  kv events: " << ps.batches << " batches (" << ps.events << " events, " << ps.dropped
+                      << " batches dropped)\n";
+        }
+#endif
+    }
     char line[256];
     std::snprintf(line, sizeof line,
                   "llmemu serve: stopped after %.1f s; %llu requests (%llu generations, %llu aborted by clients), "
                   "%llu engine steps; CPU %.1f s (%.0f%% of one core)\n",
                   wall, static_cast<unsigned long long>(st.requests), static_cast<unsigned long long>(st.generations),
-                  static_cast<unsigned long long>(st.client_aborts), static_cast<unsigned long long>(es.steps), cpu,
+                  static_cast<unsigned long long>(st.client_aborts), static_cast<unsigned long long>(steps), cpu,
                   wall > 0 ? 100.0 * cpu / wall : 0.0);
     std::cout << line << std::flush;
 }
@@ -272,9 +433,22 @@ const bool registered = register_command(45, [](CLI::App& app) {
         ->capture_default_str()
         ->check(CLI::IsMember({"fcfs", "priority"}));
     cmd->add_option("--data-parallel-size", args->data_parallel_size,
-                    "Data-parallel replicas: 1 (more are issue 13's replicas work, not implemented yet)")
+                    "vLLM's data parallelism: N engines (each its own KV cache and scheduler) on one port behind "
+                    "vLLM's internal load balancer (lowest 4 x waiting + running); /metrics adds them up")
         ->capture_default_str()
-        ->check(whole_number(1, 1024));
+        ->check(whole_number(1, 256));
+    cmd->add_option("--replicas", args->replicas,
+                    "N independent engines from one process, like a pod each: replica i serves on --port + i with "
+                    "its own /metrics (with --router: the router on --port, replica i on --port + 1 + i)")
+        ->capture_default_str()
+        ->check(whole_number(1, 256));
+    cmd->add_option("--router", args->router,
+                    "Front the --replicas on --port with a fleet router: round_robin, least_loaded, prefix_aware, "
+                    "scored (queue and KV scorers) or data_parallel");
+    cmd->add_option("--kv-events-config", args->kv_events_config,
+                    "vLLM's KVEventsConfig as JSON, e.g. '{\"enable_kv_cache_events\": true, \"endpoint\": "
+                    "\"tcp://*:5557\"}': publish BlockStored / BlockRemoved / AllBlocksCleared as msgpack over "
+                    "ZeroMQ PUB (engine i on the endpoint's port + i)");
     cmd->add_flag("--enable-log-requests,!--no-enable-log-requests", args->enable_log_requests,
                   "Log one line per request received and finished");
     cmd->add_flag("--disable-log-requests", args->disable_log_requests, "No request lines (the default)");

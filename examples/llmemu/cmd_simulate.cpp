@@ -21,6 +21,7 @@
 #include "command.hpp"
 #include "data_paths.hpp"
 #include "engine_options.hpp"
+#include "fleet_setup.hpp"
 #include "llmemu/fleet/fleet_json.hpp"
 #include "llmemu/fleet/router.hpp"
 #include "llmemu/metrics/bench_result.hpp"
@@ -269,72 +270,9 @@ void run_simulate(SimulateArgs& a) {
     // Resolve the KV pool now, so a configuration that cannot run fails before any output.
     const std::string blocks_note = resolve_kv_pool(config, model, a.engine);
     // A fleet file: each pool's model and engine settings (the flags' where the pool is silent).
-    std::vector<std::unique_ptr<AnyLatencyModel>> pool_models;
+    PoolModels pool_models;
+    add_fleet_pools(fleet_spec, a.fleet_file, a.engine, model, longest, fleet, pool_models);
     const bool disaggregated = fleet_spec.disaggregated();
-    std::uint64_t pd_bytes_per_token = 0;
-    std::string pd_bytes_pool;
-    if (fleet_spec.kv_transfer) fleet.layout.link = *fleet_spec.kv_transfer;
-    for (std::uint32_t pi = 0; pi < fleet_spec.pools.size(); ++pi) {
-        const PoolSpec& p = fleet_spec.pools[pi];
-        try {
-            const AnyLatencyModel* pm = &model;
-            if (!p.profile.empty()) {
-                pool_models.push_back(std::make_unique<AnyLatencyModel>(AnyLatencyModel::from_spec(p.profile)));
-                pm = pool_models.back().get();
-            }
-            const ModelConfig* pmc = pm->model_config();
-            // The KV a P/D transfer moves per token: the pool's model_config, else the profile's.
-            std::uint64_t bytes_per_token = 0;
-            if (disaggregated) {
-                ModelConfig kvm;
-                if (!p.model_config.empty())
-                    kvm = load_hf_config(p.model_config);
-                else if (pmc != nullptr)
-                    kvm = *pmc;
-                else
-                    throw usage_error("role " + p.role + ": no model config to size the KV transfer (profile " +
-                                      pm->describe() +
-                                      " records none); give the pool \"model_config\": \"config.json\" (a Hugging "
-                                      "Face config.json)");
-                bytes_per_token = kv_bytes_per_token(kvm);
-                if (pd_bytes_per_token != 0 && bytes_per_token != pd_bytes_per_token)
-                    throw usage_error("its model holds " + std::to_string(bytes_per_token) +
-                                      " KV bytes per token, pool '" + pd_bytes_pool + "' " +
-                                      std::to_string(pd_bytes_per_token) +
-                                      "; prefill and decode pools must serve the same model");
-                pd_bytes_per_token = bytes_per_token;
-                pd_bytes_pool = p.name;
-            }
-            EngineConfig c = make_engine_config(a.engine, pmc, longest);
-            const PoolEngineSettings& e = p.engine;
-            if (e.max_num_seqs) c.max_num_seqs = *e.max_num_seqs;
-            if (e.max_num_batched_tokens) c.max_num_batched_tokens = *e.max_num_batched_tokens;
-            if (e.block_size) c.block_size = *e.block_size;
-            if (e.max_model_len) c.max_model_len = *e.max_model_len;
-            if (e.long_prefill_token_threshold) c.long_prefill_token_threshold = *e.long_prefill_token_threshold;
-            if (e.enable_prefix_caching) c.enable_prefix_caching = *e.enable_prefix_caching;
-            if (e.async_scheduling) c.async_scheduling = *e.async_scheduling;
-            if (e.gpu_memory_utilization) c.gpu_memory_utilization = *e.gpu_memory_utilization;
-            if (e.num_gpu_blocks) c.num_gpu_blocks = *e.num_gpu_blocks;
-            (void)resolve_kv_pool(c, *pm, a.engine);
-            c.validate();
-            const std::uint32_t engines = p.autoscale ? p.autoscale->max_replicas : p.replicas;
-            const ReplicaRole role = p.role == "prefill"  ? ReplicaRole::prefill
-                                     : p.role == "decode" ? ReplicaRole::decode
-                                                          : ReplicaRole::mixed;
-            for (std::uint32_t r = 0; r < engines; ++r) {
-                fleet.plans.push_back({pm, c, pi});
-                fleet.layout.role.push_back(role);
-                fleet.layout.pool.push_back(pi);
-                fleet.layout.kv_bytes_per_token.push_back(bytes_per_token);
-            }
-            fleet.layout.initial.push_back(p.replicas);
-            fleet.layout.autoscale.push_back(p.autoscale);
-        } catch (const std::exception& ex) {
-            throw usage_error("fleet file '" + a.fleet_file + "': pool '" + p.name + "': " + ex.what());
-        }
-        fleet.pools.push_back(p.name);
-    }
 
     // What is about to run, defaults included, so a bare `llmemu simulate` explains itself.
     std::ostream& os = std::cout;

@@ -6,9 +6,11 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <exception>
 #include <fstream>
 #include <iostream>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -18,12 +20,16 @@
 #include <vector>
 
 #include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
 
 #include "command.hpp"
 #include "data_paths.hpp"
+#include "distributed.hpp"
 #include "engine_options.hpp"
 #include "llmemu/fleet/router.hpp"
 #include "llmemu/metrics/bench_result.hpp"
+#include "llmemu/metrics/capacity.hpp"
+#include "llmemu/metrics/interval.hpp"
 #include "llmemu/metrics/sustainable_rate.hpp"
 #include "progress.hpp"
 #include "simulation_run.hpp"
@@ -47,6 +53,8 @@ struct SweepArgs {
     std::vector<std::uint32_t> replicas{1};
     std::vector<std::string> routers;
     std::uint32_t num_seeds = 1;
+    std::uint32_t replicates = 0;
+    std::string rate_search;
     unsigned jobs = 0;
     std::string output;
     std::string slo;
@@ -54,6 +62,8 @@ struct SweepArgs {
     std::string percentiles = "90,99";
     bool quiet = false;
     CLI::Option* opt_burstiness = nullptr;
+    CLI::Option* opt_num_seeds = nullptr;
+    CLI::Option* opt_rates = nullptr;
 };
 
 struct Setting {
@@ -67,13 +77,6 @@ struct Job {
     std::size_t setting;
     double rate;
     std::uint64_t seed;
-};
-
-struct Row {
-    EngineConfig config;
-    std::size_t num_requests = 0;
-    BenchResult bench;
-    EngineStats stats;
 };
 
 std::string num(double v, const char* f = "%.4f") {
@@ -93,17 +96,169 @@ std::string setting_text(const Setting& s) {
                 : std::string());
 }
 
+/// One run of the sweep and what the output needs of it.
+struct Point {
+    /// The CSV row (without its newline); the failure text in its last column when the run threw.
+    std::string row;
+    double attainment = 0.0;
+    double goodput = 0.0;
+    std::string error;
+};
+
+/// A task's result: its points (one for a grid point, the probes of a search), and for a
+/// search the rate it found.
+struct TaskResult {
+    std::vector<Point> points;
+    std::optional<double> rate, first_miss;
+    double attainment_at_first_miss = 1.0;
+    std::string error;
+};
+
+std::string encode(const TaskResult& t) {
+    nlohmann::json j;
+    j["points"] = nlohmann::json::array();
+    for (const auto& p : t.points)
+        j["points"].push_back({{"row", p.row}, {"att", p.attainment}, {"good", p.goodput}, {"err", p.error}});
+    if (t.rate) j["rate"] = *t.rate;
+    if (t.first_miss) j["miss"] = *t.first_miss;
+    j["att_miss"] = t.attainment_at_first_miss;
+    j["err"] = t.error;
+    return j.dump();
+}
+
+TaskResult decode(const std::string& text) {
+    const nlohmann::json j = nlohmann::json::parse(text);
+    TaskResult t;
+    for (const auto& p : j["points"])
+        t.points.push_back({p["row"].get<std::string>(),
+                            p["att"].is_number() ? p["att"].get<double>() : std::numeric_limits<double>::quiet_NaN(),
+                            p["good"].get<double>(), p["err"].get<std::string>()}); // NaN travels as null
+    if (j.contains("rate")) t.rate = j["rate"].get<double>();
+    if (j.contains("miss")) t.first_miss = j["miss"].get<double>();
+    t.attainment_at_first_miss = j["att_miss"].get<double>();
+    t.error = j["err"].get<std::string>();
+    return t;
+}
+
+/// What every run of a sweep shares.
+struct SweepPlan {
+    const SweepArgs* args = nullptr;
+    const AnyLatencyModel* model = nullptr;
+    WorkloadSpec base;
+    SummaryOptions summary;
+    std::vector<Setting> settings;
+    bool with_slo = false;
+
+    /// Runs one point; a failure becomes the row's error instead of ending the sweep.
+    Point run(std::size_t setting, double rate, std::uint64_t seed) const {
+        const Setting& st = settings[setting];
+        Point p;
+        std::ostringstream csv;
+        csv << num(rate, "%g") << ',' << num(base.kind == WorkloadKind::trace ? 1.0 : base.burstiness, "%g") << ','
+            << seed << ',';
+        try {
+            WorkloadSpec spec = base;
+            spec.request_rate = rate;
+            spec.seed = seed;
+            const Workload w = build_workload(spec);
+            EngineFlags f = args->engine;
+            f.max_num_seqs = st.max_num_seqs;
+            f.max_num_batched_tokens = st.max_num_batched_tokens;
+            f.num_gpu_blocks = st.num_gpu_blocks;
+            const EngineConfig cfg = make_engine_config(f, model->model_config(), longest_request(w));
+            FleetSettings fleet;
+            fleet.replicas = st.replicas;
+            fleet.router = st.router;
+            if (fleet.replicas > 1 && fleet.router.empty()) fleet.router = "round_robin";
+            const RunOutcome out = run_emulation<VirtualClock>(*model, cfg, w, seed, summary, false, {}, fleet);
+            const BenchResult& b = out.bench;
+            const std::size_t n = w.requests.size();
+            p.attainment = n == 0 ? 0.0 : static_cast<double>(b.good_completed) / static_cast<double>(n);
+            p.goodput = b.request_goodput.value_or(0.0);
+            csv << out.config.max_num_seqs << ',' << out.config.max_num_batched_tokens << ','
+                << out.config.num_gpu_blocks << ',' << out.config.max_model_len << ',' << n << ',' << b.completed << ','
+                << b.failed << ',' << num(b.duration_s) << ',' << num(b.request_throughput) << ','
+                << num(b.output_throughput) << ',' << num(b.total_token_throughput);
+            if (with_slo) csv << ',' << num(p.goodput) << ',' << num(p.attainment);
+            for (const char* m : {"ttft", "tpot", "itl", "e2el"}) {
+                const MetricStats& s = metric_stats(b, m);
+                csv << ',' << num(s.mean_ms) << ',' << num(s.median_ms);
+                for (const auto& pv : s.percentiles_ms) csv << ',' << num(pv.second);
+            }
+            csv << ',' << out.sim.stats.preemptions << ',' << num(out.sim.stats.max_kv_usage) << ','
+                << out.sim.stats.steps << ',';
+        } catch (const std::exception& e) {
+            // The setting's own columns, the measured ones empty, and the reason.
+            p.error = e.what();
+            csv << st.max_num_seqs << ',' << st.max_num_batched_tokens << ',' << st.num_gpu_blocks << ",,,,,,,,,";
+            if (with_slo) csv << ",,";
+            for (int m = 0; m < 4; ++m) csv << std::string(2 + summary.percentiles.size(), ',');
+            csv << ",,,";
+            p.attainment = std::numeric_limits<double>::quiet_NaN();
+        }
+        std::string err = p.error;
+        for (char& c : err) // the CSV has no quoting: the reason keeps to its cell
+            if (c == ',' || c == '\n' || c == '\r') c = c == ',' ? ';' : ' ';
+        csv << st.replicas << ',' << (st.router.empty() ? (st.replicas > 1 ? "round_robin" : "none") : st.router) << ','
+            << err;
+        p.row = csv.str();
+        return p;
+    }
+};
+
+/// "LO:HI" or "LO:HI:TOL" (--rate-search).
+struct RateRange {
+    double lo = 0.0, hi = 0.0, tol = 0.05;
+};
+
+RateRange parse_rate_range(const std::string& text) {
+    RateRange r;
+    std::vector<std::string> parts;
+    for (std::size_t pos = 0;;) {
+        const std::size_t c = text.find(':', pos);
+        parts.push_back(text.substr(pos, c == std::string::npos ? std::string::npos : c - pos));
+        if (c == std::string::npos) break;
+        pos = c + 1;
+    }
+    auto bad = [&text](const std::string& why) {
+        throw usage_error("--rate-search '" + text + "': " + why +
+                          "; give LO:HI[:TOL] in requests per second, e.g. 0.5:64 or 0.5:64:0.02");
+    };
+    if (parts.size() < 2 || parts.size() > 3) bad("expected two or three numbers");
+    r.lo = parse_rate(parts[0], "--rate-search");
+    r.hi = parse_rate(parts[1], "--rate-search");
+    if (parts.size() == 3) {
+        char* end = nullptr;
+        r.tol = std::strtod(parts[2].c_str(), &end);
+        if (end != parts[2].c_str() + parts[2].size() || !(r.tol > 0.0 && r.tol < 10.0)) bad("TOL must be in (0, 10)");
+    }
+    if (!(r.lo > 0.0) || !std::isfinite(r.hi) || r.hi < r.lo) bad("need 0 < LO <= HI < inf");
+    return r;
+}
+
 void run_sweep(SweepArgs& a) {
     if (a.num_seeds == 0) throw usage_error("--num-seeds 0: run at least one seed per grid point");
+    if (a.replicates > 0) {
+        if (a.opt_num_seeds->count() > 0)
+            throw usage_error("--replicates with --num-seeds: both give the seeds per point; give one of them");
+        a.num_seeds = a.replicates;
+    }
     if (!(a.slo_attainment > 0.0 && a.slo_attainment <= 1.0))
         throw usage_error("--slo-attainment " + std::to_string(a.slo_attainment) +
                           ": give the share of requests that must meet the SLOs, in (0, 1]");
     if (!(a.burstiness > 0.0) || !std::isfinite(a.burstiness))
         throw usage_error("--burstiness " + flag_number(a.burstiness) + ": must be a finite number > 0 (1 = Poisson)");
-    SummaryOptions summary;
-    summary.percentiles = parse_percentiles(a.percentiles);
-    const bool with_slo = !a.slo.empty();
-    if (with_slo) parse_slo(a.slo, summary);
+    SweepPlan plan;
+    plan.args = &a;
+    plan.summary.percentiles = parse_percentiles(a.percentiles);
+    plan.with_slo = !a.slo.empty();
+    if (plan.with_slo) parse_slo(a.slo, plan.summary);
+    const bool search = !a.rate_search.empty();
+    if (search && !plan.with_slo)
+        throw usage_error("--rate-search looks for the highest rate that meets the SLOs; add --slo");
+    if (search && a.opt_rates->count() > 0)
+        throw usage_error("--rate-search with --request-rates: the search picks the rates; give one of them");
+    const RateRange range = search ? parse_rate_range(a.rate_search) : RateRange{};
 
     std::vector<double> rates;
     for (const auto& r : split_list(a.rates_text, "--request-rates")) rates.push_back(parse_rate(r, "--request-rates"));
@@ -118,10 +273,12 @@ void run_sweep(SweepArgs& a) {
 
     const std::string profile_spec = a.engine.profile.empty() ? default_profile_path().string() : a.engine.profile;
     const AnyLatencyModel model = make_latency_model(a.engine, profile_spec);
+    plan.model = &model;
     const bool default_trace = a.workload.opt_trace == nullptr || a.workload.opt_trace->count() == 0;
-    WorkloadSpec base = make_workload_spec(
+    plan.base = make_workload_spec(
         a.workload, default_trace && a.workload.dataset != "random" ? default_trace_path() : std::filesystem::path{},
         a.engine.seed);
+    WorkloadSpec& base = plan.base;
     if (base.kind == WorkloadKind::trace && a.opt_burstiness->count() > 0)
         throw usage_error("--burstiness shapes synthetic arrivals, but the trace is replayed (rescaled to each rate); "
                           "drop --burstiness or add --dataset empirical");
@@ -133,7 +290,7 @@ void run_sweep(SweepArgs& a) {
     for (const auto& r : a.routers) (void)make_router(r); // names the choices
     std::vector<std::string> routers = a.routers;
     if (routers.empty()) routers.emplace_back();
-    std::vector<Setting> settings;
+    std::vector<Setting>& settings = plan.settings;
     for (auto s : a.max_num_seqs)
         for (auto t : a.max_num_batched_tokens)
             for (auto b : a.num_gpu_blocks) {
@@ -141,73 +298,74 @@ void run_sweep(SweepArgs& a) {
                 for (auto n : a.replicas)
                     for (const auto& r : routers) settings.push_back({s, t, b, n, r});
             }
+    // Tasks: a grid point each, or (--rate-search) one search per setting and seed.
     std::vector<Job> jobs;
     for (std::size_t s = 0; s < settings.size(); ++s)
-        for (double r : rates)
-            for (std::uint32_t k = 0; k < a.num_seeds; ++k) jobs.push_back({s, r, a.engine.seed + k});
+        if (search)
+            for (std::uint32_t k = 0; k < a.num_seeds; ++k) jobs.push_back({s, 0.0, a.engine.seed + k});
+        else
+            for (double r : rates)
+                for (std::uint32_t k = 0; k < a.num_seeds; ++k) jobs.push_back({s, r, a.engine.seed + k});
 
-    const unsigned hw = std::max(1U, std::thread::hardware_concurrency());
-    const unsigned nthreads = std::min<unsigned>(a.jobs == 0 ? hw : a.jobs, static_cast<unsigned>(jobs.size()));
+    Distributed& mpi = Distributed::instance();
+    const bool quiet = a.quiet || !mpi.leader();
+    const unsigned nthreads = parallel_threads(a.jobs, jobs.size());
     std::ostream& info = a.output.empty() ? std::cerr : std::cout;
-    if (!a.quiet)
-        info << "llmemu sweep: " << jobs.size() << " runs (" << settings.size() << " engine settings x " << rates.size()
-             << " rates x " << a.num_seeds << " seeds) on " << nthreads << " threads, " << base.num_prompts
+    if (!quiet) {
+        info << "llmemu sweep: ";
+        if (search)
+            info << jobs.size() << " searches (" << settings.size() << " engine settings x " << a.num_seeds
+                 << " seeds) of the highest rate in [" << num(range.lo, "%g") << ", " << num(range.hi, "%g")
+                 << "] req/s to " << num(range.tol * 100.0, "%g") << "%";
+        else
+            info << jobs.size() << " runs (" << settings.size() << " engine settings x " << rates.size() << " rates x "
+                 << a.num_seeds << " seeds)";
+        info << " on " << nthreads << " threads"
+             << (mpi.ranks() > 1 ? " x " + std::to_string(mpi.ranks()) + " ranks" : "") << ", " << base.num_prompts
              << " requests each\n  profile: " << profile_spec << '\n';
-
-    std::vector<std::optional<Row>> rows(jobs.size());
-    std::vector<std::exception_ptr> errors(jobs.size());
-    std::atomic<std::size_t> next{0}, done{0};
-    std::atomic<bool> failed{false};
-    auto worker = [&] {
-        for (;;) {
-            const std::size_t i = next.fetch_add(1);
-            if (i >= jobs.size() || failed.load()) return;
-            try {
-                const Job& j = jobs[i];
-                WorkloadSpec spec = base;
-                spec.request_rate = j.rate;
-                spec.seed = j.seed;
-                if (spec.kind == WorkloadKind::trace && std::isinf(j.rate)) spec.request_rate = j.rate;
-                const Workload w = build_workload(spec);
-                EngineFlags f = a.engine;
-                f.max_num_seqs = settings[j.setting].max_num_seqs;
-                f.max_num_batched_tokens = settings[j.setting].max_num_batched_tokens;
-                f.num_gpu_blocks = settings[j.setting].num_gpu_blocks;
-                const EngineConfig cfg = make_engine_config(f, model.model_config(), longest_request(w));
-                FleetSettings fleet;
-                fleet.replicas = settings[j.setting].replicas;
-                fleet.router = settings[j.setting].router;
-                if (fleet.replicas > 1 && fleet.router.empty()) fleet.router = "round_robin";
-                RunOutcome out = run_emulation<VirtualClock>(model, cfg, w, j.seed, summary, false, {}, fleet);
-                Row row;
-                row.config = out.config;
-                row.num_requests = w.requests.size();
-                row.stats = std::move(out.sim.stats);
-                row.bench = std::move(out.bench);
-                rows[i] = std::move(row);
-            } catch (...) {
-                errors[i] = std::current_exception();
-                failed.store(true);
-            }
-            done.fetch_add(1);
-        }
-    };
-    std::vector<std::thread> threads;
-    threads.reserve(nthreads);
-    {
-        ProgressBar bar(!a.quiet, "sweeping");
-        for (unsigned t = 0; t < nthreads; ++t) threads.emplace_back(worker);
-        while (done.load() < jobs.size() && !failed.load()) {
-            bar.update(static_cast<double>(done.load()) / static_cast<double>(jobs.size()));
-            std::this_thread::sleep_for(std::chrono::milliseconds(50));
-        }
-        for (auto& t : threads) t.join();
-        bar.finish();
     }
-    for (const auto& e : errors)
-        if (e) std::rethrow_exception(e);
 
-    // One CSV row per run, in grid order (deterministic whatever the thread count).
+    std::atomic<std::size_t> done{0};
+    std::vector<TaskResult> results;
+    {
+        ProgressBar bar(!quiet && mpi.ranks() == 1, "sweeping");
+        std::mutex bar_mutex;
+        const std::vector<std::string> encoded = mpi.map(jobs.size(), a.jobs, [&](std::size_t i) {
+            const Job& j = jobs[i];
+            TaskResult t;
+            if (!search) {
+                t.points.push_back(plan.run(j.setting, j.rate, j.seed));
+            } else {
+                try {
+                    const RateSearch rs = find_highest_rate(range.lo, range.hi, range.tol, [&](double rate) {
+                        Point p = plan.run(j.setting, rate, j.seed);
+                        const bool ok = p.error.empty() && p.attainment >= a.slo_attainment;
+                        if (!p.error.empty()) t.error = p.error;
+                        if (!ok && t.attainment_at_first_miss > p.attainment) t.attainment_at_first_miss = p.attainment;
+                        t.points.push_back(std::move(p));
+                        if (!t.error.empty()) throw usage_error(t.error);
+                        return ok;
+                    });
+                    t.rate = rs.rate;
+                    t.first_miss = rs.first_miss;
+                    // The attainment at the lowest failing rate probed.
+                    for (std::size_t k = 0; k < rs.tried.size(); ++k)
+                        if (rs.first_miss && rs.tried[k].at == *rs.first_miss)
+                            t.attainment_at_first_miss = t.points[k].attainment;
+                } catch (const std::exception& e) {
+                    if (t.error.empty()) t.error = e.what();
+                }
+            }
+            const std::lock_guard<std::mutex> lock(bar_mutex);
+            bar.update(static_cast<double>(++done) / static_cast<double>(jobs.size()));
+            return encode(t);
+        });
+        bar.finish();
+        if (!mpi.leader()) return;
+        for (const auto& e : encoded) results.push_back(decode(e));
+    }
+
+    // One CSV row per run, in task order (deterministic whatever the thread and rank count).
     std::ofstream file;
     if (!a.output.empty()) {
         file.open(a.output);
@@ -216,65 +374,89 @@ void run_sweep(SweepArgs& a) {
     std::ostream& csv = a.output.empty() ? std::cout : file;
     csv << "request_rate,burstiness,seed,max_num_seqs,max_num_batched_tokens,num_gpu_blocks,max_model_len,"
            "num_requests,completed,failed,duration_s,request_throughput,output_throughput,total_token_throughput";
-    if (with_slo) csv << ",request_goodput,slo_attainment";
+    if (plan.with_slo) csv << ",request_goodput,slo_attainment";
     for (const char* m : {"ttft", "tpot", "itl", "e2el"}) {
         csv << ",mean_" << m << "_ms,median_" << m << "_ms";
-        for (double p : summary.percentiles)
+        for (double p : plan.summary.percentiles)
             csv << ",p" << llmemu::detail::metrics_percentile_word(p) << '_' << m << "_ms";
     }
-    csv << ",preemptions,max_kv_usage,steps,replicas,router\n";
-    auto attainment = [](const Row& r) {
-        return r.num_requests == 0 ? 0.0
-                                   : static_cast<double>(r.bench.good_completed) / static_cast<double>(r.num_requests);
-    };
-    for (std::size_t i = 0; i < jobs.size(); ++i) {
-        const Row& r = *rows[i];
-        const BenchResult& b = r.bench;
-        csv << num(jobs[i].rate, "%g") << ',' << num(base.kind == WorkloadKind::trace ? 1.0 : base.burstiness, "%g")
-            << ',' << jobs[i].seed << ',' << r.config.max_num_seqs << ',' << r.config.max_num_batched_tokens << ','
-            << r.config.num_gpu_blocks << ',' << r.config.max_model_len << ',' << r.num_requests << ',' << b.completed
-            << ',' << b.failed << ',' << num(b.duration_s) << ',' << num(b.request_throughput) << ','
-            << num(b.output_throughput) << ',' << num(b.total_token_throughput);
-        if (with_slo) csv << ',' << num(b.request_goodput.value_or(0.0)) << ',' << num(attainment(r));
-        for (const char* m : {"ttft", "tpot", "itl", "e2el"}) {
-            const MetricStats& s = metric_stats(b, m);
-            csv << ',' << num(s.mean_ms) << ',' << num(s.median_ms);
-            for (const auto& pv : s.percentiles_ms) csv << ',' << num(pv.second);
+    csv << ",preemptions,max_kv_usage,steps,replicas,router,error\n";
+    std::size_t nrows = 0, nfailed = 0;
+    for (const auto& t : results)
+        for (const auto& p : t.points) {
+            csv << p.row << '\n';
+            ++nrows;
+            nfailed += p.error.empty() ? 0 : 1;
         }
-        const Setting& st = settings[jobs[i].setting];
-        csv << ',' << r.stats.preemptions << ',' << num(r.stats.max_kv_usage) << ',' << r.stats.steps << ','
-            << st.replicas << ',' << (st.router.empty() ? (st.replicas > 1 ? "round_robin" : "none") : st.router)
-            << '\n';
-    }
     csv.flush();
-    if (!a.output.empty() && !a.quiet) info << "wrote " << a.output << " (" << jobs.size() << " rows)\n";
+    if (!a.output.empty() && !a.quiet) info << "wrote " << a.output << " (" << nrows << " rows)\n";
+    if (nfailed > 0 && !a.quiet)
+        info << "llmemu sweep: " << nfailed << " of " << nrows << " runs failed; their rows give the reason (column "
+             << "error)\n";
 
-    if (!with_slo) return;
-    // Capacity: the highest rate such that it and every lower rate meet the SLOs on every seed.
+    if (!plan.with_slo) return;
+    // Capacity: the highest rate such that it and every lower rate meet the SLOs on every seed,
+    // and with several seeds each seed's own rate as mean +- 95% CI.
     info << "SLO " << a.slo << " met by >= " << num(a.slo_attainment * 100.0, "%g")
          << "% of requests on every seed; highest sustained request rate per engine setting:\n";
     for (std::size_t s = 0; s < settings.size(); ++s) {
-        std::vector<RateAttainment> runs;
-        for (std::size_t i = 0; i < jobs.size(); ++i)
-            if (jobs[i].setting == s) runs.push_back({jobs[i].rate, attainment(*rows[i])});
-        const SustainableRate cap = sustainable_rate(std::move(runs), a.slo_attainment);
-        const std::optional<double> best = cap.rate, first_miss = cap.first_miss;
-        const double worst_at_first_miss = cap.attainment_at_first_miss;
-        double best_goodput = 1e300;
-        for (std::size_t i = 0; i < jobs.size() && best; ++i)
-            if (jobs[i].setting == s && jobs[i].rate == *best)
-                best_goodput = std::min(best_goodput, rows[i]->bench.request_goodput.value_or(0.0));
+        std::vector<std::optional<double>> per_seed;
+        std::string failure;
         info << "  " << setting_text(settings[s]) << ": ";
-        if (best)
-            info << num(*best, "%g") << " req/s (goodput " << num(best_goodput, "%.2f") << " req/s)";
-        else
-            info << "none of the rates (at " << num(rates.front(), "%g") << " req/s only "
-                 << num(worst_at_first_miss * 100.0, "%.1f") << "% of requests meet the SLOs)";
-        if (best && first_miss)
-            info << "; at " << num(*first_miss, "%g") << " req/s " << num(worst_at_first_miss * 100.0, "%.1f")
-                 << "% meet them";
-        else if (best)
-            info << "; every rate tried meets them, try higher --request-rates";
+        if (!search) {
+            std::vector<RateAttainment> runs;
+            std::vector<std::vector<RateAttainment>> by_seed(a.num_seeds);
+            for (std::size_t i = 0; i < jobs.size(); ++i) {
+                if (jobs[i].setting != s) continue;
+                const Point& p = results[i].points.front();
+                if (!p.error.empty() && failure.empty()) failure = p.error;
+                runs.push_back({jobs[i].rate, p.attainment});
+                by_seed[jobs[i].seed - a.engine.seed].push_back({jobs[i].rate, p.attainment});
+            }
+            const SustainableRate cap = sustainable_rate(std::move(runs), a.slo_attainment);
+            for (auto& seed_runs : by_seed) {
+                const SustainableRate c = sustainable_rate(std::move(seed_runs), a.slo_attainment);
+                per_seed.push_back(c.rate);
+            }
+            double best_goodput = 1e300;
+            for (std::size_t i = 0; i < jobs.size() && cap.rate; ++i)
+                if (jobs[i].setting == s && jobs[i].rate == *cap.rate)
+                    best_goodput = std::min(best_goodput, results[i].points.front().goodput);
+            if (cap.rate)
+                info << num(*cap.rate, "%g") << " req/s (goodput " << num(best_goodput, "%.2f") << " req/s)";
+            else
+                info << "none of the rates (at " << num(rates.front(), "%g") << " req/s only "
+                     << num(cap.attainment_at_first_miss * 100.0, "%.1f") << "% of requests meet the SLOs)";
+            if (cap.rate && cap.first_miss)
+                info << "; at " << num(*cap.first_miss, "%g") << " req/s "
+                     << num(cap.attainment_at_first_miss * 100.0, "%.1f") << "% meet them";
+            else if (cap.rate)
+                info << "; every rate tried meets them, try higher --request-rates";
+        } else {
+            std::size_t probes = 0;
+            for (std::size_t i = 0; i < jobs.size(); ++i) {
+                if (jobs[i].setting != s) continue;
+                const TaskResult& t = results[i];
+                probes += t.points.size();
+                if (!t.error.empty() && failure.empty()) failure = t.error;
+                per_seed.push_back(t.rate);
+            }
+            const ReplicatedAnswer all = combine_rates(per_seed);
+            if (all.every_seed)
+                info << num(*all.every_seed, "%.4g") << " req/s on every seed";
+            else
+                info << "none on every seed (at " << num(range.lo, "%g") << " req/s some seed misses the SLOs)";
+            info << " (" << probes << " runs)";
+        }
+        if (per_seed.size() > 1) {
+            const ReplicatedAnswer all = combine_rates(per_seed);
+            const MeanInterval& ci = all.per_seed;
+            info << "; per seed " << num(ci.mean, "%.4g") << " +- " << num(ci.half_width, "%.4g") << " req/s (95% CI, "
+                 << per_seed.size() << " seeds, [" << num(ci.min, "%.4g") << ", " << num(ci.max, "%.4g") << "]";
+            if (all.without_answer > 0) info << "; " << all.without_answer << " seeds sustain no rate, counted as 0";
+            info << ")";
+        }
+        if (!failure.empty()) info << "; a run failed: " << failure;
         info << '\n';
     }
 }
@@ -287,8 +469,9 @@ const bool registered = register_command(30, [](CLI::App& app) {
         "--slo finds the highest rate each setting sustains");
     add_engine_options(*cmd, args->engine, /*grid=*/true);
     add_workload_options(*cmd, args->workload, /*with_rate=*/false);
-    cmd->add_option("--request-rates", args->rates_text, "Request rates to try (comma separated; inf allowed)")
-        ->capture_default_str();
+    args->opt_rates =
+        cmd->add_option("--request-rates", args->rates_text, "Request rates to try (comma separated; inf allowed)")
+            ->capture_default_str();
     args->opt_burstiness = cmd->add_option("--burstiness", args->burstiness,
                                            "Gamma shape of arrival gaps (1 = Poisson) for synthetic arrivals")
                                ->capture_default_str();
@@ -309,9 +492,17 @@ const bool registered = register_command(30, [](CLI::App& app) {
                     "Routers to try (comma separated): round_robin, least_loaded, prefix_aware, scored, data_parallel "
                     "(default: one engine, or round_robin with --replicas > 1)")
         ->delimiter(',');
-    cmd->add_option("--num-seeds", args->num_seeds, "Seeds per grid point (--seed, --seed+1, ...)")
-        ->capture_default_str()
+    args->opt_num_seeds =
+        cmd->add_option("--num-seeds", args->num_seeds, "Seeds per grid point (--seed, --seed+1, ...)")
+            ->capture_default_str()
+            ->check(whole_number(1, 100000));
+    cmd->add_option("--replicates", args->replicates,
+                    "Seeds per grid point, as --num-seeds; with --slo each setting's sustainable rate is also given "
+                    "per seed as mean +- 95% CI")
         ->check(whole_number(1, 100000));
+    cmd->add_option("--rate-search", args->rate_search,
+                    "With --slo: instead of --request-rates, search each setting's highest sustained rate in LO:HI "
+                    "(req/s) to a relative TOL (LO:HI[:TOL], default 0.05): doubling from LO, then bisection");
     cmd->add_option("-j,--jobs", args->jobs, "Parallel runs (default: all cores)")->check(whole_number(1, 4096));
     cmd->add_option("-o,--output", args->output, "Write the CSV to FILE (default: stdout)");
     cmd->add_option("--slo", args->slo, "SLOs as KEY:MS pairs (ttft, tpot, e2el), e.g. ttft:500,tpot:50");

@@ -5,20 +5,17 @@
 // confidence interval over the replicates.
 
 #include <algorithm>
-#include <atomic>
-#include <cmath>
 #include <cstddef>
 #include <cstdint>
-#include <exception>
-#include <mutex>
 #include <ostream>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "llmemu/core/parallel.hpp"
 #include "llmemu/metrics/bench_result.hpp"
+#include "llmemu/metrics/interval.hpp"
 #include "llmemu/oracle/any_latency_model.hpp"
 #include "llmemu/time/virtual_clock.hpp"
 #include "llmemu/workload/workload.hpp"
@@ -35,16 +32,6 @@ struct ReplicateStat {
     double min = 0.0;
     double max = 0.0;
 };
-
-/// The 97.5 % quantile of Student's t with `df` degrees of freedom.
-inline double student_t975(std::size_t df) {
-    static constexpr double table[] = {12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
-                                       2.201,  2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086,
-                                       2.080,  2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042};
-    if (df == 0) return 0.0;
-    if (df <= 30) return table[df - 1];
-    return 1.95996 + 2.4 / static_cast<double>(df); // within 0.1 % above 30
-}
 
 /// The summary metrics of `runs` as mean +- 95 % CI.
 inline std::vector<ReplicateStat> replicate_stats(const std::vector<BenchResult>& runs) {
@@ -64,31 +51,11 @@ inline std::vector<ReplicateStat> replicate_stats(const std::vector<BenchResult>
         {"Benchmark duration (s)", [](const BenchResult& r) { return r.duration_s; }},
     };
     std::vector<ReplicateStat> out;
-    const std::size_t n = runs.size();
+    std::vector<double> values(runs.size());
     for (const Metric& m : metrics) {
-        ReplicateStat s;
-        s.name = m.name;
-        if (n == 0) {
-            out.push_back(s);
-            continue;
-        }
-        double sum = 0.0;
-        s.min = m.get(runs[0]);
-        s.max = s.min;
-        for (const auto& r : runs) {
-            const double v = m.get(r);
-            sum += v;
-            s.min = std::min(s.min, v);
-            s.max = std::max(s.max, v);
-        }
-        s.mean = sum / static_cast<double>(n);
-        if (n > 1) {
-            double sq = 0.0;
-            for (const auto& r : runs) sq += (m.get(r) - s.mean) * (m.get(r) - s.mean);
-            const double sd = std::sqrt(sq / static_cast<double>(n - 1));
-            s.half_width = student_t975(n - 1) * sd / std::sqrt(static_cast<double>(n));
-        }
-        out.push_back(s);
+        for (std::size_t i = 0; i < runs.size(); ++i) values[i] = m.get(runs[i]);
+        const MeanInterval ci = mean_interval(values);
+        out.push_back({m.name, ci.mean, ci.half_width, ci.min, ci.max});
     }
     return out;
 }
@@ -99,28 +66,12 @@ inline std::vector<BenchResult> run_replicates(const AnyLatencyModel& model, con
                                                WorkloadSpec spec, std::uint64_t seed, std::size_t k,
                                                const SummaryOptions& summary, unsigned threads) {
     std::vector<BenchResult> out(k);
-    std::atomic<std::size_t> next{0};
-    std::exception_ptr failure;
-    std::mutex failure_mutex;
-    auto worker = [&] {
-        for (std::size_t i = next++; i < k; i = next++) {
-            try {
-                WorkloadSpec s = spec;
-                s.seed = seed + i;
-                const Workload w = build_workload(s);
-                out[i] = run_emulation<VirtualClock>(model, config, w, seed + i, summary, false).bench;
-            } catch (...) {
-                const std::lock_guard<std::mutex> lock(failure_mutex);
-                if (!failure) failure = std::current_exception();
-            }
-        }
-    };
-    const unsigned n = std::max(1U, std::min<unsigned>(threads, static_cast<unsigned>(k)));
-    std::vector<std::thread> pool;
-    for (unsigned t = 1; t < n; ++t) pool.emplace_back(worker);
-    worker();
-    for (auto& t : pool) t.join();
-    if (failure) std::rethrow_exception(failure);
+    parallel_for(k, std::max(1U, threads), [&](std::size_t i) {
+        WorkloadSpec s = spec;
+        s.seed = seed + i;
+        const Workload w = build_workload(s);
+        out[i] = run_emulation<VirtualClock>(model, config, w, seed + i, summary, false).bench;
+    });
     return out;
 }
 

@@ -49,8 +49,8 @@ inline constexpr std::string_view vllm_no_effect_gpu = "no emulated GPU kernel, 
 inline constexpr std::string_view vllm_no_effect_text = "prompts and outputs are synthetic token ids, not text";
 inline constexpr std::string_view vllm_refused_lora = "LoRA adapters are not emulated; serve the base model";
 inline constexpr std::string_view vllm_refused_mn_dp =
-    "multi-node data parallelism is not emulated (issue 13 replicas: --replicas / --data-parallel-size are not "
-    "implemented yet); run one llmemu serve per GPU";
+    "multi-node data parallelism is not emulated; --data-parallel-size N runs N engines in one process (or "
+    "--replicas N, one port each)";
 
 /// Every flag of `vllm serve --help` (vLLM 0.11 .. 0.19) and what llmemu serve does with it.
 inline constexpr VllmFlag vllm_serve_flags[] = {
@@ -220,7 +220,7 @@ inline constexpr VllmFlag vllm_serve_flags[] = {
     {"--decode-context-parallel-size,-dcp", VllmFlagArity::value, VllmFlagClass::no_effect,
      "context parallelism is not emulated: only 1 is accepted", "1"},
     {"--data-parallel-size,-dp", VllmFlagArity::value, VllmFlagClass::implemented,
-     "1 only: data-parallel replicas are issue 13's replicas work, not implemented yet"},
+     "N engines on one port behind vLLM's internal DP load balancer (lowest 4 x waiting + running)"},
     {"--data-parallel-rank,-dpn", VllmFlagArity::value, VllmFlagClass::refused, vllm_refused_mn_dp},
     {"--data-parallel-start-rank,-dpr", VllmFlagArity::value, VllmFlagClass::refused, vllm_refused_mn_dp},
     {"--data-parallel-size-local,-dpl", VllmFlagArity::value, VllmFlagClass::refused, vllm_refused_mn_dp},
@@ -329,8 +329,8 @@ inline constexpr VllmFlag vllm_serve_flags[] = {
     {"--speculative-config", VllmFlagArity::value, VllmFlagClass::refused, "speculative decoding is not emulated"},
     {"--kv-transfer-config", VllmFlagArity::value, VllmFlagClass::refused,
      "KV transfer (disaggregated prefill) is not emulated"},
-    {"--kv-events-config", VllmFlagArity::value, VllmFlagClass::refused,
-     "KV-cache events are issue 13's later work, not implemented yet"},
+    {"--kv-events-config", VllmFlagArity::value, VllmFlagClass::implemented,
+     "vLLM's KVEventsConfig JSON: BlockStored/BlockRemoved/AllBlocksCleared as msgpack over ZeroMQ PUB"},
     {"--ec-transfer-config", VllmFlagArity::value, VllmFlagClass::refused, "encoder-cache transfer is not emulated"},
     {"--compilation-config,-O", VllmFlagArity::value, VllmFlagClass::no_effect,
      "step times come from the profile (measured with its own compilation)"},

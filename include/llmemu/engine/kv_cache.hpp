@@ -15,6 +15,7 @@
 
 #include "llmemu/detail/engine_hash_map.hpp"
 #include "llmemu/engine/block_hash.hpp"
+#include "llmemu/engine/kv_events.hpp"
 #include "llmemu/error.hpp"
 #include "llmemu/executor/step.hpp"
 
@@ -89,6 +90,20 @@ public:
     [[nodiscard]] std::uint32_t ref_count(std::uint32_t block) const noexcept { return m_ref[block]; }
     /// Whether a block is registered in the prefix cache.
     [[nodiscard]] bool is_cached(std::uint32_t block) const noexcept { return m_hash[block] != 0; }
+    /// The hashes of every block in the prefix cache (in use or free), in block order:
+    /// what a consumer of the KV-cache events holds after replaying them.
+    [[nodiscard]] std::vector<std::uint64_t> cached_block_hashes() const {
+        std::vector<std::uint64_t> out;
+        out.reserve(m_num_hashed);
+        for (const std::uint64_t h : m_hash)
+            if (h != 0) out.push_back(h);
+        return out;
+    }
+    /// Records vLLM's KV-cache events into `log` from now on (nullptr: stop). BlockStored
+    /// when full blocks are registered (one event per run of consecutive new blocks of a
+    /// request), BlockRemoved when a cached block is evicted for reuse, AllBlocksCleared on
+    /// reset_prefix_cache. The caller takes the events out of `log` (e.g. once per step).
+    void set_event_log(KVEventLog* log) noexcept { m_events = log; }
 
     /// Key of block `index` of the request (computing chained hashes as needed; the
     /// block's tokens must be known).
@@ -182,36 +197,57 @@ private:
     [[gnu::noinline]] void register_full_blocks(RequestKV& r, std::uint32_t num_tokens) {
         std::uint32_t full = num_tokens / m_block_size;
         if (full > r.blocks.size()) full = static_cast<std::uint32_t>(r.blocks.size());
+        KVCacheEvent* run = nullptr; // the BlockStored event the next new block extends
         for (std::uint32_t i = r.num_cached_blocks; i < full; ++i) {
             const std::uint32_t b = r.blocks[i];
+            bool stored = false;
             if (m_hash[b] == 0) {
                 const std::uint64_t key = block_key(r, i);
                 if (r.salt != 0) {
                     m_hash[b] = key; // unique to the request: no shared map entry
                     ++m_num_hashed;
+                    stored = true;
                 } else if (m_map.insert(key, b)) {
                     m_hash[b] = key;
                     m_in_map[b] = 1;
                     ++m_num_hashed;
+                    stored = true;
                 }
             }
+            if (m_events == nullptr) continue;
+            if (!stored) {
+                run = nullptr; // a key another block holds (or a hit): the next new block starts a run
+                continue;
+            }
+            if (run == nullptr) {
+                run = &m_events->emplace_back();
+                run->kind = KVCacheEvent::Kind::block_stored;
+                run->block_size = m_block_size;
+                if (i > 0) run->parent_block_hash = block_key(r, i - 1);
+            }
+            run->block_hashes.push_back(m_hash[b]);
+            if (r.salt == 0)
+                run->token_ids.insert(run->token_ids.end(), r.tokens.begin() + std::ptrdiff_t{i} * m_block_size,
+                                      r.tokens.begin() + std::ptrdiff_t{i + 1} * m_block_size);
         }
         if (full > r.num_cached_blocks) r.num_cached_blocks = full;
     }
 
 public:
     /// Drops every cached hash (vLLM reset_prefix_cache); only when no block is in use.
-    bool reset_prefix_cache() noexcept {
+    bool reset_prefix_cache() {
         if (m_num_free != m_num_blocks - 1) return false;
         m_map.clear();
         std::fill(m_hash.begin(), m_hash.end(), 0);
         std::fill(m_in_map.begin(), m_in_map.end(), 0);
         m_num_hashed = 0;
+        if (m_events != nullptr) m_events->push_back({KVCacheEvent::Kind::all_blocks_cleared, {}, {}, {}, 0});
         return true;
     }
 
 private:
-    void evict(std::uint32_t b) noexcept {
+    void evict(std::uint32_t b) {
+        if (m_events != nullptr) m_events->push_back({KVCacheEvent::Kind::block_removed, {m_hash[b]}, {}, {}, 0});
         if (m_in_map[b] != 0) {
             m_map.erase(m_hash[b], b);
             m_in_map[b] = 0;
@@ -262,6 +298,7 @@ private:
     std::uint32_t m_tail = nil;
     std::uint32_t m_num_free = 0;
     detail::EngineHashMap m_map;
+    KVEventLog* m_events = nullptr;
 };
 
 } // namespace llmemu

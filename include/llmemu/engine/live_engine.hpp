@@ -9,15 +9,19 @@
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
+#include <future>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
+#include <type_traits>
 #include <unordered_set>
 #include <utility>
 #include <vector>
 
 #include "llmemu/engine/config.hpp"
 #include "llmemu/engine/engine.hpp"
+#include "llmemu/engine/kv_events.hpp"
 #include "llmemu/engine/request.hpp"
 #include "llmemu/engine/stats.hpp"
 #include "llmemu/error.hpp"
@@ -115,6 +119,41 @@ public:
         m_on_finish = std::move(fn);
     }
 
+    /// KV-cache events (kv_events.hpp): from the engine's next iteration on, its KV cache
+    /// records vLLM's events and each step's events go to `sink` on the engine thread
+    /// (never an empty batch; the sink may move them out and must not block). Set it before
+    /// submitting; an empty function stops the events.
+    void set_kv_event_sink(std::function<void(KVEventLog&)> sink) {
+        std::lock_guard lock(m_mutex);
+        m_kv_sink = std::move(sink);
+        m_kv_sink_changed = true;
+        m_wake.notify_one();
+    }
+
+    /// Runs fn(const engine_type&) on the engine thread between two iterations and returns
+    /// its result (waits up to one step); after the engine thread ended, on the calling
+    /// thread. For inspection, e.g. the prefix cache's contents.
+    template <class F>
+    auto inspect(F fn) -> std::invoke_result_t<F&, const engine_type&> {
+        using R = std::invoke_result_t<F&, const engine_type&>;
+        // Shared with the queued call, so the engine thread never touches a task the
+        // caller has already destroyed after get() returned.
+        auto task = std::make_shared<std::packaged_task<R()>>(
+            [&fn, this] { return fn(static_cast<const engine_type&>(m_engine)); });
+        auto result = task->get_future();
+        bool queued = false;
+        {
+            std::lock_guard lock(m_mutex);
+            if (!m_thread_done) {
+                m_inspects.emplace_back([task] { (*task)(); });
+                m_wake.notify_one();
+                queued = true;
+            }
+        }
+        if (!queued) (*task)();
+        return result.get();
+    }
+
     /// Time since construction on the engine's clock.
     [[nodiscard]] std::chrono::nanoseconds now() const { return m_engine.now(); }
 
@@ -158,29 +197,55 @@ private:
         done.clear();
     }
 
+    void deliver_kv_events() {
+        if (m_kv_log.empty()) return;
+        if (m_kv_sink_local) m_kv_sink_local(m_kv_log);
+        m_kv_log.clear();
+    }
+
     void run() {
         std::vector<Pending> submits;
         std::vector<std::pair<RequestId, FinishReason>> aborts;
+        std::vector<std::function<void()>> inspects;
         for (;;) {
             bool stop = false;
             {
                 std::unique_lock lock(m_mutex);
                 if (!m_engine.busy())
-                    m_wake.wait(lock, [&] { return m_stopping || !m_submits.empty() || !m_aborts.empty(); });
+                    m_wake.wait(lock, [&] {
+                        return m_stopping || !m_submits.empty() || !m_aborts.empty() || !m_inspects.empty() ||
+                               m_kv_sink_changed;
+                    });
                 stop = m_stopping;
                 submits.swap(m_submits);
                 aborts.swap(m_aborts);
+                inspects.swap(m_inspects);
+                if (m_kv_sink_changed) {
+                    m_kv_sink_changed = false;
+                    m_kv_sink_local = m_kv_sink;
+                    m_engine.scheduler().kv_cache().set_event_log(m_kv_sink_local ? &m_kv_log : nullptr);
+                }
             }
+            for (auto& fn : inspects) fn();
+            inspects.clear();
             const bool had_commands = !submits.empty() || !aborts.empty();
             take_commands(submits, aborts);
             if (stop) break;
             if (had_commands) publish(); // rejections and aborts show at once
             m_engine.step();
             publish();
+            deliver_kv_events();
         }
         m_engine.abort_all();
         m_engine.finish_in_flight();
         publish();
+        deliver_kv_events();
+        {
+            std::lock_guard lock(m_mutex);
+            m_thread_done = true;
+            inspects.swap(m_inspects);
+        }
+        for (auto& fn : inspects) fn();
     }
 
     engine_type m_engine; // touched by the engine thread only (after construction)
@@ -195,6 +260,12 @@ private:
     RequestId m_next_id = 1;
     bool m_stopping = false;
     std::function<void(const RequestRecord&)> m_on_finish;
+    std::function<void(KVEventLog&)> m_kv_sink;       // guarded by m_mutex
+    bool m_kv_sink_changed = false;                   // guarded by m_mutex
+    std::vector<std::function<void()>> m_inspects;    // guarded by m_mutex
+    bool m_thread_done = false;                       // guarded by m_mutex
+    std::function<void(KVEventLog&)> m_kv_sink_local; // engine thread
+    KVEventLog m_kv_log;                              // engine thread
     std::thread m_thread;
 };
 

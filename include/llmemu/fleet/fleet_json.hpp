@@ -23,6 +23,7 @@
 #include <sstream>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -59,6 +60,10 @@ struct PoolSpec {
     PoolEngineSettings engine;
     /// The pool's autoscaler; `replicas` is then the count at the start.
     std::optional<AutoscalePolicy> autoscale;
+    /// `llmemu plan`'s search range for the pool's replica count ("replica_range": [lo, hi]);
+    /// `replicas` is then the pool's share when several pools scale together. A single run
+    /// (`simulate --fleet`) uses `replicas`.
+    std::optional<std::pair<std::uint32_t, std::uint32_t>> replica_range;
 };
 
 /// A fleet file's content.
@@ -291,10 +296,22 @@ inline FleetSpec parse_fleet_json(std::string_view text, const std::string& sour
                         detail::fleet_engine(x, s.engine, source, pool);
                     } else if (k == "autoscale") {
                         s.autoscale = detail::fleet_autoscale(x, source, pool);
+                    } else if (k == "replica_range") {
+                        if (!x.is_array() || x.size() != 2)
+                            fleet_bad(source, where,
+                                      "expected [LO, HI], the replica counts llmemu plan tries, e.g. [1, 32]");
+                        const std::uint32_t lo = detail::fleet_uint(x[0], source, where, 1);
+                        const std::uint32_t hi = detail::fleet_uint(x[1], source, where, 1);
+                        if (lo > hi)
+                            fleet_bad(source, where,
+                                      "LO " + std::to_string(lo) + " > HI " + std::to_string(hi) +
+                                          "; give [LO, HI] with LO <= HI");
+                        if (hi > 100000) fleet_bad(source, where, "more than 100,000 replicas");
+                        s.replica_range = std::make_pair(lo, hi);
                     } else {
                         fleet_bad(source, where,
                                   "unknown pool key; use name, replicas, profile, model_config, tensor_parallel_size, "
-                                  "cost_per_gpu_hour, role, engine or autoscale");
+                                  "cost_per_gpu_hour, role, engine, autoscale or replica_range");
                     }
                 }
                 if (s.autoscale && (s.replicas < s.autoscale->min_replicas || s.replicas > s.autoscale->max_replicas))
@@ -302,6 +319,9 @@ inline FleetSpec parse_fleet_json(std::string_view text, const std::string& sour
                               "the starting count " + std::to_string(s.replicas) + " is outside autoscale's [" +
                                   std::to_string(s.autoscale->min_replicas) + ", " +
                                   std::to_string(s.autoscale->max_replicas) + "]");
+                if (s.autoscale && s.replica_range)
+                    fleet_bad(source, pool + "key 'replica_range': ",
+                              "an autoscaled pool sets its own count; drop autoscale or replica_range");
                 f.pools.push_back(std::move(s));
             }
         } else if (key == "kv_transfer") {

@@ -383,7 +383,7 @@ inline Report build_report(const std::vector<ReportInput>& inputs, const ReportO
     const std::size_t maxp = std::max<std::size_t>(opt.max_points, 8);
     const std::size_t qpoints = (maxp % 2 == 1 ? maxp : maxp - 1) < 501 ? (maxp % 2 == 1 ? maxp : maxp - 1) : 501;
 
-    std::vector<const ReportInput*> results, ts_csvs, sweeps, validations, request_validations;
+    std::vector<const ReportInput*> results, ts_csvs, sweeps, validations, request_validations, plans;
     std::map<const ReportInput*, std::size_t> colour;
     std::size_t next_colour = 0;
     for (const auto& in : inputs) {
@@ -404,6 +404,9 @@ inline Report build_report(const std::vector<ReportInput>& inputs, const ReportO
             break;
         case InputKind::validation_requests:
             request_validations.push_back(&in);
+            break;
+        case InputKind::plan_csv:
+            plans.push_back(&in);
             break;
         }
     }
@@ -1022,6 +1025,70 @@ inline Report build_report(const std::vector<ReportInput>& inputs, const ReportO
             rep.sections.push_back(std::move(sec));
         else
             rep.notes.push_back(in->source + ": no finite request rate with latency columns to draw");
+    }
+
+    // ---- plans: cost against the first SLO, the Pareto frontier joined ----
+    for (const ReportInput* in : plans) {
+        const CsvTable& t = in->table;
+        const auto pass_col = t.column("pass");
+        if (!pass_col || *pass_col + 1 >= t.header.size() || t.header[*pass_col + 1] == "fewest") {
+            rep.notes.push_back(in->source + ": a plan CSV without an SLO column after 'pass'; nothing to draw");
+            continue;
+        }
+        const std::string metric = t.header[*pass_col + 1];
+        Section sec;
+        sec.id = "plan_" + std::to_string(rep.sections.size());
+        sec.title = "Plan: " + in->name;
+        Chart c;
+        c.id = sec.id + "_frontier";
+        c.title = "Cost per hour against " + metric;
+        c.x = {"cost per hour", false, 0.0, std::nullopt};
+        std::vector<std::string> names;
+        std::map<std::string, Series> by_candidate;
+        Series frontier;
+        frontier.name = "Pareto frontier";
+        frontier.colour = 6; // black, as reference lines
+        std::size_t failing = 0;
+        double lo = 1e300, hi = 0.0;
+        for (std::size_t r = 0; r < t.rows.size(); ++r) {
+            const auto cost = csv_number(t, r, "cost_per_hour", in->source);
+            const auto value = csv_number(t, r, metric, in->source);
+            if (csv_number(t, r, "pass", in->source).value_or(0.0) != 1.0 || !cost || !value ||
+                !std::isfinite(*value)) {
+                ++failing;
+                continue;
+            }
+            const std::string name =
+                "#" + t.rows[r][0] + " " + t.rows[r][*t.column("fleet")] + " " + t.rows[r][*t.column("router")];
+            if (!by_candidate.count(name)) {
+                names.push_back(name);
+                by_candidate[name].name = name;
+                by_candidate[name].colour = names.size() - 1;
+                by_candidate[name].style = Series::Style::markers;
+            }
+            by_candidate[name].points.emplace_back(*cost, *value);
+            if (csv_number(t, r, "pareto", in->source).value_or(0.0) == 1.0)
+                frontier.points.emplace_back(*cost, *value);
+            if (*value > 0.0) {
+                lo = std::min(lo, *value);
+                hi = std::max(hi, *value);
+            }
+        }
+        std::sort(frontier.points.begin(), frontier.points.end());
+        const bool log = hi > 0.0 && hi / lo > 20.0;
+        c.y = {metric + (log ? " (log scale)" : ""), log, std::nullopt, std::nullopt};
+        for (const auto& n : names) c.series.push_back(std::move(by_candidate[n]));
+        if (!frontier.points.empty()) c.series.push_back(std::move(frontier));
+        sec.note = "Every passing point the plan ran (one colour per candidate); the line joins the cost/latency "
+                   "Pareto frontier (no cheaper passing point has a better " +
+                   metric + ").";
+        if (failing > 0) sec.note += " " + std::to_string(failing) + " failing points are not drawn.";
+        if (!c.series.empty()) {
+            sec.charts.push_back(std::move(c));
+            rep.sections.push_back(std::move(sec));
+        } else {
+            rep.notes.push_back(in->source + ": no passing point to draw");
+        }
     }
 
     // ---- validation tables ----

@@ -4,6 +4,7 @@
 /// - a result JSON: `vllm bench serve --save-result` keys, with or without llmemu's
 ///   `llmemu` section (`llmemu simulate --result-json`, `llmemu bench --result-json`);
 /// - a sweep CSV (`llmemu sweep -o`, header starting `request_rate,`);
+/// - a plan CSV (`llmemu plan --csv`, header starting `candidate,` with cost_per_hour, pareto);
 /// - a validation CSV (`llmemu validate --csv`, LLM-Emu's per_rate_deltas.csv, header
 ///   `rate,ttft_mean_pct,...`) or the same comparison as JSON (`llmemu validate --json` of
 ///   mean-only results: {"rates": [{"rate", "ttft_mean_pct", ...}], "max_abs": {...}}), read
@@ -60,7 +61,7 @@ struct CsvTable {
 };
 
 /// The kinds of input the report draws.
-enum class InputKind { result, sweep_csv, validation_csv, timeseries_csv, validation_requests };
+enum class InputKind { result, sweep_csv, validation_csv, timeseries_csv, validation_requests, plan_csv };
 
 /// "result JSON", "sweep CSV", ...
 constexpr const char* to_string(InputKind k) noexcept {
@@ -69,6 +70,8 @@ constexpr const char* to_string(InputKind k) noexcept {
         return "result JSON";
     case InputKind::sweep_csv:
         return "sweep CSV";
+    case InputKind::plan_csv:
+        return "plan CSV";
     case InputKind::validation_csv:
         return "validation per rate";
     case InputKind::validation_requests:
@@ -267,6 +270,8 @@ inline ReportInput parse_report_input(std::string_view text, const std::string& 
     const CsvTable& t = in.table;
     if (t.header.front() == "request_rate" && t.column("median_ttft_ms")) {
         in.kind = InputKind::sweep_csv;
+    } else if (t.header.front() == "candidate" && t.column("cost_per_hour") && t.column("pareto")) {
+        in.kind = InputKind::plan_csv;
     } else if (t.header.front() == "rate" && t.column("ttft_mean_pct")) {
         in.kind = InputKind::validation_csv;
     } else if (t.column("t") && (t.column("running") || t.column("waiting") || t.column("kv_cache_pct") ||
@@ -279,7 +284,7 @@ inline ReportInput parse_report_input(std::string_view text, const std::string& 
     }
     // Check the numbers of the all-numeric kinds now (a sweep CSV may carry text columns,
     // e.g. a router name: its numbers are checked where they are read).
-    if (in.kind != InputKind::sweep_csv)
+    if (in.kind != InputKind::sweep_csv && in.kind != InputKind::plan_csv)
         for (std::size_t r = 0; r < t.rows.size(); ++r)
             for (const auto& name : t.header) {
                 if (in.kind == InputKind::validation_csv && name == "rate" && t.rows[r][0] == "max_abs") continue;

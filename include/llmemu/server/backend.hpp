@@ -14,6 +14,20 @@
 
 namespace llmemu::server {
 
+/// One engine's prefix cache (GET /debug/kv_cache): what a consumer of its KV-cache
+/// events holds after replaying them.
+struct KVCacheContents {
+    /// The engine's data-parallel rank (0 for a single engine).
+    std::uint32_t rank = 0;
+    std::uint32_t block_size = 0;
+    /// Hashes of every block in the prefix cache (in use or free).
+    std::vector<std::uint64_t> block_hashes;
+};
+
+/// Request ids with this bit set come from a RoutedBackend in front of the engine
+/// (routed_backend.hpp), so they never meet the ids a replica's own server gives it.
+inline constexpr RequestId routed_request_id_tag = RequestId{1} << 62U;
+
 /// The engine behind the server.
 class Backend {
 public:
@@ -43,6 +57,12 @@ public:
     /// `out` (for the queue/prefill/decode/inference histograms). Called on the server's
     /// thread; a backend that does not time phases leaves `out` alone.
     virtual void take_phases(std::vector<metrics::RequestPhases>& out) { (void)out; }
+    /// The same for the requests a RoutedBackend in front submitted (ids with
+    /// routed_request_id_tag), which take_phases leaves to it.
+    virtual void take_routed_phases(std::vector<metrics::RequestPhases>& out) { (void)out; }
+    /// The prefix caches' contents, one entry per engine (empty: not available). Called
+    /// on the server's thread; may wait for the engine's step in flight.
+    [[nodiscard]] virtual std::vector<KVCacheContents> kv_cache_contents() { return {}; }
 };
 
 /// EngineStats -> the gauges and counters of vLLM's /metrics.

@@ -5,7 +5,8 @@
 /// batched inbox (one post per burst, never a blocking call on the engine thread).
 ///
 /// Routes: POST /v1/completions, POST /v1/chat/completions (JSON or server-sent events),
-/// GET /v1/models, GET /health, GET /metrics (vLLM's Prometheus metrics), GET /version.
+/// GET /v1/models, GET /health, GET /metrics (vLLM's Prometheus metrics), GET /version,
+/// GET /debug/kv_cache (the engines' prefix-cache block hashes).
 /// A client that disconnects while its request runs gets the request aborted. stop()
 /// (or SIGINT/SIGTERM under run(true)) stops accepting, lets in-flight requests finish
 /// for `drain_timeout`, aborts the rest, ends their streams and returns from run().
@@ -905,6 +906,9 @@ private:
             append_shed_metric(page);
             m_server.m_http_metrics.render(page);
             write_response(200, "text/plain; version=0.0.4; charset=utf-8", page);
+        } else if (target == "/debug/kv_cache") {
+            if (!want(http::verb::get)) return;
+            write_kv_cache();
         } else if (target == "/version") {
             if (!want(http::verb::get)) return;
             write_response(200, "application/json", nlohmann::json{{"version", LLMEMU_VERSION_STRING}}.dump());
@@ -924,10 +928,29 @@ private:
     [[nodiscard]] static std::string_view http_handler(std::string_view target) {
         for (const std::string_view excluded : {"/metrics", "/health", "/load", "/ping", "/version"})
             if (target == excluded) return {};
-        for (const std::string_view route : {"/v1/completions", "/v1/chat/completions", "/v1/models"})
+        for (const std::string_view route :
+             {"/v1/completions", "/v1/chat/completions", "/v1/models", "/debug/kv_cache"})
             if (target == route) return route;
         if (target.starts_with("/v1/models/")) return "/v1/models/{model_name}";
         return "none";
+    }
+
+    // GET /debug/kv_cache (llmemu's own): each engine's prefix-cache block hashes, what a
+    // consumer of the KV-cache events holds after replaying them.
+    void write_kv_cache() {
+        const auto caches = m_server.m_backend.kv_cache_contents();
+        if (caches.empty()) {
+            write_error(
+                {404, "this server's engine does not report its KV cache", "invalid_request_error", {}, "not_found"});
+            return;
+        }
+        nlohmann::json engines = nlohmann::json::array();
+        for (const auto& c : caches)
+            engines.push_back({{"data_parallel_rank", c.rank},
+                               {"block_size", c.block_size},
+                               {"num_cached_blocks", c.block_hashes.size()},
+                               {"block_hashes", c.block_hashes}});
+        write_response(200, "application/json", nlohmann::json{{"engines", std::move(engines)}}.dump());
     }
 
     // One /v1/models card (vLLM's fields; permission as vLLM lists it).

@@ -40,13 +40,22 @@ public:
         const auto& c = m_engine.config();
         return {c.block_size, c.num_gpu_blocks, c.enable_prefix_caching, c.gpu_memory_utilization};
     }
-    void take_phases(std::vector<metrics::RequestPhases>& out) override {
-        std::lock_guard lock(m_mutex);
-        out.insert(out.end(), m_pending.begin(), m_pending.end());
-        m_pending.clear();
+    void take_phases(std::vector<metrics::RequestPhases>& out) override { take(m_pending, out); }
+    void take_routed_phases(std::vector<metrics::RequestPhases>& out) override { take(m_pending_routed, out); }
+
+    [[nodiscard]] std::vector<KVCacheContents> kv_cache_contents() override {
+        KVCacheContents c;
+        c.rank = m_rank;
+        c.block_size = m_engine.config().block_size;
+        c.block_hashes = m_engine.inspect([](const typename LiveEngine<E>::engine_type& e) {
+            return e.scheduler().kv_cache().cached_block_hashes();
+        });
+        return {std::move(c)};
     }
 
     [[nodiscard]] LiveEngine<E>& engine() noexcept { return m_engine; }
+    /// The rank reported by kv_cache_contents (an engine's data-parallel rank).
+    void set_rank(std::uint32_t rank) noexcept { m_rank = rank; }
 
 private:
     void on_finish(const RequestRecord& r) {
@@ -56,12 +65,19 @@ private:
             s(r.queue_time()), s(r.prefill_time()), s(r.decode_time()), s(r.inference_time()),
             static_cast<double>(r.prompt_len > r.num_cached_tokens ? r.prompt_len - r.num_cached_tokens : 0U)};
         std::lock_guard lock(m_mutex);
-        if (m_pending.size() < max_pending_phases) m_pending.push_back(p);
+        auto& pending = (r.id & routed_request_id_tag) != 0 ? m_pending_routed : m_pending;
+        if (pending.size() < max_pending_phases) pending.push_back(p);
+    }
+    void take(std::vector<metrics::RequestPhases>& from, std::vector<metrics::RequestPhases>& out) {
+        std::lock_guard lock(m_mutex);
+        out.insert(out.end(), from.begin(), from.end());
+        from.clear();
     }
 
     LiveEngine<E>& m_engine;
+    std::uint32_t m_rank = 0;
     std::mutex m_mutex;
-    std::vector<metrics::RequestPhases> m_pending;
+    std::vector<metrics::RequestPhases> m_pending, m_pending_routed;
 };
 
 } // namespace llmemu::server
