@@ -45,7 +45,7 @@ best_of() {
   best_run "$cxx" -std=c++20 -fsyntax-only -I"$1" "${extra[@]}" "$tmp/one.cpp" ||
     { cat "$tmp/err" >&2; echo "header_cost: $2 does not compile" >&2; exit 1; }
 }
-headers=('<vector>' '<llmemu/oracle/oracle.hpp>' '<llmemu/oracle/any_latency_model.hpp>' '<llmemu/llmemu.hpp>')
+headers=('<vector>' '<llmemu/oracle/oracle.hpp>' '<llmemu/oracle/any_latency_model.hpp>' '<llmemu/llmemu.hpp>' '<llmemu/io.hpp>')
 declare -A target=(['<llmemu/oracle/oracle.hpp>']=2 ['<llmemu/llmemu.hpp>']=4)
 if [ -n "$against" ]; then
   mkdir -p "$tmp/ref"

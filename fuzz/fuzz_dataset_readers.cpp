@@ -11,6 +11,7 @@
 #include <string_view>
 
 #include "llmemu/error.hpp"
+#include "llmemu/tokens/vocabulary.hpp"
 #include "llmemu/workload/datasets.hpp"
 #include "llmemu/workload/prompt.hpp"
 #include "llmemu/workload/schedule.hpp"
@@ -51,7 +52,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         if (!sharegpt && p.prompt_ids.empty()) std::abort();
         if (!sharegpt && p.completion_len != 0) std::abort();
         for (const auto id : p.prompt_ids)
-            if (id < 0 || static_cast<std::uint32_t>(id) >= llmemu::server::SyntheticVocabulary::id_space) std::abort();
+            if (id < 0 || static_cast<std::uint32_t>(id) >= llmemu::SyntheticVocabulary::id_space) std::abort();
         const auto n = static_cast<std::uint32_t>(p.prompt_ids.size());
         if (llmemu::sharegpt_valid(n, p.completion_len, false) &&
             (n < 4 || n > 1024 || p.completion_len < 4 || n + std::uint64_t{p.completion_len} > 2048))

@@ -17,6 +17,7 @@
 #include "llmemu/executor/emulated_executor.hpp"
 #include "llmemu/oracle/any_latency_model.hpp"
 #include "llmemu/time/virtual_clock.hpp"
+#include "llmemu/tokens/vocabulary.hpp"
 #include "llmemu/workload/datasets.hpp"
 #include "llmemu/workload/workload.hpp"
 
@@ -156,7 +157,7 @@ TEST_CASE("Workload.datasets.custom_jsonl") {
     for (const auto& r : w.requests) {
         CHECK(r.output_len == 9);
         CHECK(r.prompt_len == r.prompt_ids.size());
-        CHECK(r.prompt_len == server::SyntheticVocabulary::count(system + "Question number 1?"));
+        CHECK(r.prompt_len == SyntheticVocabulary::count(system + "Question number 1?"));
     }
     CHECK(w.description.find("3 distinct") != std::string::npos);
     // Repeats hit their whole prompt but the last block; the shared system prompt hits
@@ -195,8 +196,8 @@ TEST_CASE("Workload.datasets.sharegpt_first_two_turns_and_vllm_filter") {
     const Workload w = build_workload(s);
     REQUIRE(w.requests.size() == 4);
     for (const auto& r : w.requests) {
-        CHECK(r.prompt_len == server::SyntheticVocabulary::count("What is the capital of France?"));
-        CHECK(r.output_len == server::SyntheticVocabulary::count("Paris is the capital of France."));
+        CHECK(r.prompt_len == SyntheticVocabulary::count("What is the capital of France?"));
+        CHECK(r.output_len == SyntheticVocabulary::count("Paris is the capital of France."));
     }
     CHECK(w.description.find("1 distinct") != std::string::npos);
     s.sharegpt_output_len = 50; // fixed output: the 1-token completion now passes

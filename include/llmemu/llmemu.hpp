@@ -1,11 +1,16 @@
 #pragma once
 /// \file llmemu.hpp
-/// Umbrella header: the whole core library (profiles, oracle, clocks, executor, tokens,
-/// reference engine, workloads, metrics). Not included here: the HTTP server
-/// (llmemu/server/, Boost.Beast), the JSON writers (llmemu/metrics/*_json.hpp,
-/// nlohmann-json), and the offline fitting tools that need Eigen
-/// (llmemu/oracle/learned_fit.hpp, llmemu/oracle/holdout.hpp), so that including this
-/// header parses simdjson and the standard library only (docs/embedding.md, "Cost").
+/// Umbrella header: the types, engines and policies of the core library (step vocabulary,
+/// profile store, oracle, clocks, executor, token emitters, reference engine, fleets,
+/// arrivals and lengths, metrics). It parses the standard library only: no third-party
+/// header (docs/embedding.md, "What including llmemu costs"). Not included here:
+///  - the readers, <llmemu/io.hpp>: AnyLatencyModel::from_spec and everything else that
+///    parses packs, traces, datasets and configs (simdjson);
+///  - the nlohmann-json writers (llmemu/metrics/*_json.hpp, fleet/fleet_json.hpp,
+///    workload/workload_spec.hpp), the HTML report (llmemu/report/) and the HTTP server
+///    (llmemu/server/, Boost.Beast);
+///  - the offline fitting tools that need Eigen (llmemu/oracle/learned_fit.hpp,
+///    llmemu/oracle/holdout.hpp).
 
 #include "llmemu/error.hpp"
 #include "llmemu/fwd.hpp"
@@ -35,7 +40,6 @@
 #include "llmemu/metrics/request_metrics.hpp"
 #include "llmemu/metrics/validation.hpp"
 #include "llmemu/oracle/analytic.hpp"
-#include "llmemu/oracle/any_latency_model.hpp"
 #include "llmemu/oracle/coverage.hpp"
 #include "llmemu/oracle/latency_model.hpp"
 #include "llmemu/oracle/neighbours.hpp"
@@ -43,8 +47,6 @@
 #include "llmemu/oracle/shepard.hpp"
 #include "llmemu/oracle/step_shape.hpp"
 #include "llmemu/profile/analytic.hpp"
-#include "llmemu/profile/builder.hpp"
-#include "llmemu/profile/data_dir.hpp"
 #include "llmemu/profile/model_config.hpp"
 #include "llmemu/profile/store.hpp"
 #include "llmemu/time/clock.hpp"
@@ -60,5 +62,4 @@
 #include "llmemu/tokens/uniform_vocab_emitter.hpp"
 #include "llmemu/workload/arrivals.hpp"
 #include "llmemu/workload/lengths.hpp"
-#include "llmemu/workload/trace.hpp"
-#include "llmemu/workload/workload.hpp"
+#include "llmemu/workload/prompt.hpp"

@@ -10,6 +10,8 @@
 #include <limits>
 #include <type_traits>
 
+#include "llmemu/config.hpp"
+
 namespace llmemu {
 
 /// The requirements of std::uniform_random_bit_generator, spelled out here so that
@@ -73,8 +75,7 @@ inline double uniform01(G& g) noexcept {
 /// Uniform integer in [0, n) (Lemire's multiply-shift; n > 0). Used on hot paths.
 template <class G>
 inline std::uint64_t uniform_index(G& g, std::uint64_t n) noexcept {
-    __extension__ using u128 = unsigned __int128; // GCC/Clang extension; silences -Wpedantic
-    return static_cast<std::uint64_t>((static_cast<u128>(g()) * n) >> 64U);
+    return detail::mul_wide(g(), n).hi;
 }
 
 /// Exponential variate with the given rate (> 0).

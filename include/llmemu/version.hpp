@@ -1,11 +1,9 @@
 #pragma once
 /// \file version.hpp
-/// llmemu's version, for compile-time checks and for the tools to print.
+/// llmemu's version, for compile-time checks and for the tools to print (the macros are
+/// in config.hpp: LLMEMU_VERSION_MAJOR, _MINOR, _PATCH, _STRING and LLMEMU_VERSION).
 
-#define LLMEMU_VERSION_MAJOR 0
-#define LLMEMU_VERSION_MINOR 1
-#define LLMEMU_VERSION_PATCH 0
-#define LLMEMU_VERSION_STRING "0.1.0"
+#include "llmemu/config.hpp"
 
 namespace llmemu {
 /// The library version as "major.minor.patch".

@@ -10,8 +10,17 @@ execute_process(COMMAND pkg-config --variable=llmemu_data_dir llmemu OUTPUT_VARI
 if(NOT EXISTS "${data_dir}/llm-emu-A40-Qwen3-8B-subset.json")
   message(FATAL_ERROR "pkg-config's llmemu_data_dir ('${data_dir}') lacks the bundled pack")
 endif()
+# The .pc files leave the language standard to the consumer (llmemu needs C++20 or later).
+if(flags MATCHES "-std=")
+  message(FATAL_ERROR "pkg-config --cflags llmemu forces a language standard: '${flags}'")
+endif()
+execute_process(COMMAND pkg-config --cflags --libs llmemu-core OUTPUT_VARIABLE core_flags
+  RESULT_VARIABLE rc OUTPUT_STRIP_TRAILING_WHITESPACE)
+if(NOT rc EQUAL 0 OR core_flags MATCHES "-std=|simdjson|eigen")
+  message(FATAL_ERROR "pkg-config llmemu-core: missing, or not dependency-free: '${core_flags}'")
+endif()
 separate_arguments(flags UNIX_COMMAND "${flags}")
-execute_process(COMMAND ${CXX} ${SOURCE} ${flags} -o ${OUT} RESULT_VARIABLE rc)
+execute_process(COMMAND ${CXX} -std=c++20 ${SOURCE} ${flags} -o ${OUT} RESULT_VARIABLE rc)
 if(NOT rc EQUAL 0)
   message(FATAL_ERROR "compiling the consumer with pkg-config flags failed")
 endif()

@@ -8,15 +8,15 @@
 #include <cstdint>
 #include <span>
 
-#include "llmemu/executor/step.hpp"
+#include "llmemu/config.hpp"
+#include "llmemu/core/step.hpp"
 
 namespace llmemu {
 
 namespace detail {
-__extension__ using EngineU128 = unsigned __int128;
 [[nodiscard]] inline std::uint64_t engine_mum(std::uint64_t a, std::uint64_t b) noexcept {
-    const EngineU128 r = static_cast<EngineU128>(a) * b;
-    return static_cast<std::uint64_t>(r) ^ static_cast<std::uint64_t>(r >> 64U);
+    const Wide128 r = mul_wide(a, b);
+    return r.lo ^ r.hi;
 }
 } // namespace detail
 

@@ -8,10 +8,13 @@
 #include <cstdint>
 #include <string>
 
-#include <unistd.h>
-
+#include "llmemu/config.hpp"
 #include "llmemu/error.hpp"
 #include "llmemu/profile/model_config.hpp"
+
+#if LLMEMU_POSIX
+#include <unistd.h>
+#endif
 
 namespace llmemu {
 
@@ -172,9 +175,13 @@ inline constexpr std::uint64_t kv_host_bytes_per_block = 64;
 
 /// This machine's physical memory in bytes (0 when the system does not say).
 [[nodiscard]] inline std::uint64_t physical_memory_bytes() noexcept {
+#if LLMEMU_POSIX && defined(_SC_PHYS_PAGES)
     const long pages = ::sysconf(_SC_PHYS_PAGES);
     const long page = ::sysconf(_SC_PAGESIZE);
     return pages > 0 && page > 0 ? static_cast<std::uint64_t>(pages) * static_cast<std::uint64_t>(page) : 0;
+#else
+    return 0; // not POSIX: unknown
+#endif
 }
 
 /// Throws config_error, with the numbers, when the bookkeeping of a pool of

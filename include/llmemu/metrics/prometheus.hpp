@@ -21,10 +21,14 @@
 #include <utility>
 #include <vector>
 
+#include <cstdio>
+
+#include "llmemu/config.hpp"
+
+#if LLMEMU_POSIX
 #include <sys/resource.h>
 #include <unistd.h>
-
-#include <cstdio>
+#endif
 
 namespace llmemu::metrics {
 
@@ -524,7 +528,9 @@ private:
 /// Appends the process collector's metrics Python's prometheus_client adds to every vLLM
 /// /metrics page (process_cpu_seconds_total, process_resident_memory_bytes), read from
 /// getrusage and /proc/self/statm, so load tools can report the server's CPU use.
+/// Appends nothing where the system is not POSIX (no getrusage).
 inline void append_process_metrics(std::string& out) {
+#if LLMEMU_POSIX
     rusage ru{};
     if (getrusage(RUSAGE_SELF, &ru) == 0) {
         const double cpu = static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
@@ -545,6 +551,9 @@ inline void append_process_metrics(std::string& out) {
         }
         std::fclose(f);
     }
+#else
+    (void)out;
+#endif
 }
 
 /// Reads one unlabelled sample (e.g. process_cpu_seconds_total) from a Prometheus text

@@ -21,10 +21,12 @@
 #include <utility>
 #include <vector>
 
+#include "llmemu/config.hpp"
+
 #if defined(__linux__)
 #include <sys/prctl.h>
 #endif
-#if defined(__unix__) || defined(__APPLE__)
+#if LLMEMU_POSIX
 #include <pthread.h>
 #include <sched.h>
 #endif
@@ -240,7 +242,7 @@ private:
         m_thread = std::thread([this] { run(); });
         m_thread_id = m_thread.get_id();
         if (m_realtime.state != Realtime::State::pending) return;
-#if defined(__unix__) || defined(__APPLE__)
+#if LLMEMU_POSIX
         sched_param param{};
         param.sched_priority = m_realtime.priority;
         const int rc = ::pthread_setschedparam(m_thread.native_handle(), SCHED_FIFO, &param);

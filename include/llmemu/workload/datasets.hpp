@@ -12,7 +12,7 @@
 ///    vLLM's filter keeps prompts of 4..1024 tokens with prompt + output <= 2048 and outputs
 ///    of >= 4 tokens.
 /// Text is counted and turned into token ids by the server's documented rule
-/// (server::SyntheticVocabulary: no real tokenizer), so equal texts share prefix-cache
+/// (SyntheticVocabulary: no real tokenizer), so equal texts share prefix-cache
 /// blocks in `simulate` exactly as they do in `serve`. Readers report `file:line` errors
 /// with the fix; datasets with fewer usable prompts than asked for are oversampled with
 /// repeats (vLLM's default).
@@ -31,7 +31,7 @@
 
 #include "llmemu/error.hpp"
 #include "llmemu/random.hpp"
-#include "llmemu/server/vocabulary.hpp"
+#include "llmemu/tokens/vocabulary.hpp"
 
 namespace llmemu {
 
@@ -77,7 +77,7 @@ inline std::vector<TextPrompt> parse_custom_dataset(std::istream& in, const std:
             detail::dataset_fail(where, "\"prompt\" is " + simdjson::to_string(e).substr(0, 40) +
                                             "; it must be a string (the prompt text)");
         TextPrompt p;
-        server::SyntheticVocabulary::tokenize(prompt, p.prompt_ids);
+        SyntheticVocabulary::tokenize(prompt, p.prompt_ids);
         if (p.prompt_ids.empty())
             detail::dataset_fail(where, "\"prompt\" is empty; give it some text or delete the line");
         out.push_back(std::move(p));
@@ -133,8 +133,8 @@ inline std::vector<TextPrompt> parse_sharegpt_dataset(std::string_view json, con
                                                 "{\"from\": ..., \"value\": \"text\"}");
         }
         TextPrompt p;
-        server::SyntheticVocabulary::tokenize(text[0], p.prompt_ids);
-        p.completion_len = server::SyntheticVocabulary::count(text[1]);
+        SyntheticVocabulary::tokenize(text[0], p.prompt_ids);
+        p.completion_len = SyntheticVocabulary::count(text[1]);
         out.push_back(std::move(p));
     }
     if (out.empty()) detail::dataset_fail(source, "no entry has two turns; nothing to use as prompt and completion");

@@ -1,0 +1,35 @@
+#pragma once
+/// \file io.hpp
+/// The readers: everything of the library that parses files, which the umbrella
+/// <llmemu/llmemu.hpp> leaves out so that it parses the standard library only
+/// (docs/embedding.md, "What including llmemu costs"). Include both for the whole library.
+///
+///  - AnyLatencyModel and its `from_spec` (packs, learned models, layer-wise profile folders),
+///    with the models behind it: LearnedLatencyModel, LayerwiseModel;
+///  - profile packs (`load_llm_emu_pack`, `write_llm_emu_pack`), the pack builder from step
+///    traces, Hugging Face `config.json`, layer-wise profile tables, the bundled data folder;
+///  - workloads (`build_workload`): CSV and Mooncake traces, vLLM datasets, output-length
+///    models, rate schedules, sessions, and WorkloadSource for the engine and fleet drivers.
+/// Parsing uses simdjson (a public dependency of `llmemu::llmemu`, not of `llmemu::core`).
+/// Not here either: the nlohmann-json writers (metrics/*_json.hpp, fleet/fleet_json.hpp,
+/// workload/workload_spec.hpp), the HTML report (llmemu/report/) and the HTTP server
+/// (llmemu/server/), nor the Eigen fitting tools (oracle/learned_fit.hpp, oracle/holdout.hpp).
+
+#include "llmemu/llmemu.hpp"
+
+#include "llmemu/oracle/any_latency_model.hpp"
+#include "llmemu/oracle/layerwise_model.hpp"
+#include "llmemu/oracle/learned_model.hpp"
+#include "llmemu/profile/builder.hpp"
+#include "llmemu/profile/data_dir.hpp"
+#include "llmemu/profile/hf_config.hpp"
+#include "llmemu/profile/layerwise_profile.hpp"
+#include "llmemu/profile/llm_emu_json.hpp"
+#include "llmemu/workload/datasets.hpp"
+#include "llmemu/workload/length_model.hpp"
+#include "llmemu/workload/mooncake.hpp"
+#include "llmemu/workload/schedule.hpp"
+#include "llmemu/workload/sessions.hpp"
+#include "llmemu/workload/source.hpp"
+#include "llmemu/workload/trace.hpp"
+#include "llmemu/workload/workload.hpp"
