@@ -74,6 +74,14 @@ rm -f "$log"
   set_tests_properties(cli.server.promtool PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 60
     PASS_REGULAR_EXPRESSION "promtool: clean but for vLLM's names")
 
+  # examples/monitoring: a real Prometheus scrapes llmemu serve under llmemu bench load and
+  # every PromQL query of the Grafana dashboard returns data (skipped without prometheus).
+  add_test(NAME cli.server.monitoring_prometheus
+    COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/monitoring_prometheus.sh $<TARGET_FILE:llmemu_cli> ${PROJECT_SOURCE_DIR}
+            ${CMAKE_CURRENT_BINARY_DIR}/monitoring)
+  set_tests_properties(cli.server.monitoring_prometheus PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 60 LABELS monitoring
+    PASS_REGULAR_EXPRESSION "monitoring: all [0-9]+ dashboard queries of [0-9]+ panels return data")
+
   add_test(NAME cli.server.openai_node
     COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/node/run.sh $<TARGET_FILE:llmemu_cli> ${CMAKE_CURRENT_BINARY_DIR}/node)
   set_tests_properties(cli.server.openai_node PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 300

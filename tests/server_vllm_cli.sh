@@ -71,6 +71,34 @@ grep -q 'Engine 000: Avg prompt throughput: [0-9.]* tokens/s, Avg generation thr
 grep -q 'Received request cmpl-abc-3: prompt_tokens=' "$log" || fail "no request line with the x-request-id"
 grep -q 'Finished request cmpl-abc-3: finish_reason=length' "$log" || fail "no finished line"
 
+# vLLM's tool-calling docs: `vllm serve MODEL --enable-auto-tool-choice --tool-call-parser
+# llama3_json --chat-template ...`; a tools request gets a tool call with valid arguments.
+tlog="$work/tools.log"
+"$cli" serve meta-llama/Llama-3.1-8B-Instruct --enable-auto-tool-choice --tool-call-parser llama3_json \
+  --chat-template examples/tool_chat_template_llama3.1_json.jinja --port 0 --profile const:2 --disable-log-stats >"$tlog" 2>&1 &
+pid=$!
+for _ in $(seq 200); do grep -q 'listening on' "$tlog" && break; sleep 0.05; done
+tport=$(sed -n 's/.*listening on http:\/\/127\.0\.0\.1:\([0-9]*\).*/\1/p' "$tlog")
+[ -n "$tport" ] || { log="$tlog"; fail "tools server did not start"; }
+curl -s -H 'Content-Type: application/json' "http://127.0.0.1:$tport/v1/chat/completions" -d '{
+  "model": "meta-llama/Llama-3.1-8B-Instruct", "messages": [{"role": "user", "content": "weather in SF?"}],
+  "tools": [{"type": "function", "function": {"name": "get_current_weather", "parameters": {"type": "object",
+    "properties": {"location": {"type": "string"}, "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]}},
+    "required": ["location", "unit"]}}}]}' >"$work/tools.json"
+kill -TERM "$pid"; wait "$pid"
+python3 - "$work/tools.json" <<'PY' || { log="$tlog"; fail "tool call"; }
+import json, sys
+j = json.load(open(sys.argv[1]))
+c = j["choices"][0]
+assert c["finish_reason"] == "tool_calls", j
+call = c["message"]["tool_calls"][0]
+args = json.loads(call["function"]["arguments"])
+assert call["function"]["name"] == "get_current_weather" and args["unit"] in ("celsius", "fahrenheit"), j
+assert isinstance(args["location"], str)
+PY
+"$cli" serve --profile const:1 --port 0 --enable-auto-tool-choice >"$work/tools-refused.log" 2>&1
+[ $? -eq 2 ] && grep -q -- '--enable-auto-tool-choice needs --tool-call-parser' "$work/tools-refused.log" || fail "auto tool choice without a parser"
+
 # --scheduling-policy priority: with one running slot, the waiting request with the lower
 # priority value runs first, whatever the arrival order (vLLM's rule).
 plog="$work/priority.log"

@@ -96,12 +96,152 @@ TEST_CASE("Server.engine.stream_and_metrics" * doctest::timeout(30)) {
     CHECK(page.find("vllm:request_success_total" + l + R"(,finished_reason="length"} 2.0)") != std::string::npos);
     CHECK(page.find("vllm:prefix_cache_hits_total" + l + "} 32.0") != std::string::npos);
     CHECK(page.find("vllm:request_queue_time_seconds_count" + l + "} 2.0") != std::string::npos);
+    // vLLM 0.13's prefill KV histogram: 40 computed, then 40 - 32 found in the cache.
+    CHECK(page.find("vllm:request_prefill_kv_computed_tokens_sum" + l + "} 48.0") != std::string::npos);
+    CHECK(page.find("vllm:engine_sleep_state" + l + R"(,sleep_state="awake"} 1.0)") != std::string::npos);
+    CHECK(page.find("vllm:external_prefix_cache_queries_total" + l + "} 0.0") != std::string::npos);
     CHECK(page.find("vllm:request_decode_time_seconds_count" + l + "} 2.0") != std::string::npos);
     CHECK(page.find("vllm:time_to_first_token_seconds_count" + l + "} 2.0") != std::string::npos);
     CHECK(page.find("vllm:inter_token_latency_seconds_count" + l + "} 6.0") != std::string::npos);
     CHECK(page.find("vllm:num_requests_running" + l + "} 0.0") != std::string::npos);
     CHECK(page.find("vllm:cache_config_info{block_size=\"16\"") != std::string::npos);
     CHECK(page.find("process_cpu_seconds_total ") != std::string::npos);
+}
+
+TEST_CASE("Server.engine.stop_string_counts_as_stop_and_http_metrics" * doctest::timeout(30)) {
+    EngineServer s;
+    TestConnection c(s.port());
+    // Every synthetic word starts with a space: the first token matches, the engine request
+    // is ended by the server, and vLLM counts it as finished_reason="stop" (not abort).
+    auto r = c.post("/v1/completions", {{"model", "emu"}, {"prompt", "hello"}, {"max_tokens", 200}, {"stop", " "}});
+    REQUIRE(r.status == 200);
+    const auto j = nlohmann::json::parse(r.body);
+    CHECK(j["choices"][0]["finish_reason"] == "stop");
+    CHECK(j["choices"][0]["stop_reason"] == " ");
+    CHECK(c.post("/v1/completions", {{"model", "nope"}, {"prompt", "x"}}).status == 404);
+    CHECK(c.get("/v1/models").status == 200);
+    CHECK(c.get("/health").status == 200);
+    CHECK(server_test::wait_for([&] { return s.engine->snapshot().num_finished(FinishReason::stop) == 1; }));
+    const auto page = c.get("/metrics").body;
+    INFO(page);
+    CHECK(page.find(R"(finished_reason="stop"} 1.0)") != std::string::npos);
+    CHECK(page.find(R"(finished_reason="abort"} 0.0)") != std::string::npos);
+    // prometheus_fastapi_instrumentator's metrics, as vLLM's API server exposes them
+    // (/health and /metrics are left out, as vLLM excludes them).
+    CHECK(page.find("# TYPE http_requests_total counter\n") != std::string::npos);
+    CHECK(page.find(R"(http_requests_total{handler="/v1/completions",method="POST",status="2xx"} 1.0)") !=
+          std::string::npos);
+    CHECK(page.find(R"(http_requests_total{handler="/v1/completions",method="POST",status="4xx"} 1.0)") !=
+          std::string::npos);
+    CHECK(page.find(R"(http_requests_total{handler="/v1/models",method="GET",status="2xx"} 1.0)") != std::string::npos);
+    CHECK(page.find(R"(handler="/health")") == std::string::npos);
+    CHECK(page.find(R"(http_request_duration_seconds_bucket{handler="/v1/completions",method="POST",le="+Inf"} 2.0)") !=
+          std::string::npos);
+    CHECK(page.find("http_request_duration_highr_seconds_count 3.0") != std::string::npos);
+}
+
+TEST_CASE("Server.engine.tool_calls_and_json_schema_outputs" * doctest::timeout(30)) {
+    EngineServer s;
+    TestConnection c(s.port());
+    const nlohmann::json params = nlohmann::json::parse(
+        R"({"type":"object","properties":{"city":{"type":"string"},"days":{"type":"integer","minimum":1,"maximum":7}},
+            "required":["city","days"],"additionalProperties":false})");
+    const nlohmann::json tools = {
+        {{"type", "function"}, {"function", {{"name", "get_weather"}, {"parameters", params}}}}};
+    nlohmann::json body = {
+        {"model", "emu"},    {"messages", {{{"role", "user"}, {"content", "weather?"}}}},
+        {"tools", tools},    {"tool_choice", {{"type", "function"}, {"function", {{"name", "get_weather"}}}}},
+        {"max_tokens", 100}, {"seed", 3}};
+    // Not streamed: vLLM's message shape; the choice stops when the arguments are complete.
+    auto r = c.post("/v1/chat/completions", body);
+    REQUIRE(r.status == 200);
+    auto j = nlohmann::json::parse(r.body);
+    INFO(r.body);
+    const auto& call = j["choices"][0]["message"]["tool_calls"][0];
+    CHECK(call["type"] == "function");
+    CHECK(call["function"]["name"] == "get_weather");
+    const auto args = nlohmann::json::parse(call["function"]["arguments"].get<std::string>());
+    CHECK(args["city"].is_string());
+    CHECK(args["days"].get<int>() >= 1);
+    CHECK(j["choices"][0]["message"]["content"] == "");
+    CHECK(j["choices"][0]["finish_reason"] == "stop"); // vLLM: "tool_calls" only for auto when not streamed
+    const std::uint32_t tokens = j["usage"]["completion_tokens"];
+    CHECK(tokens == SyntheticVocabulary::count(call["function"]["arguments"].get<std::string>()));
+    CHECK(tokens < 100);
+
+    // Streamed: the first delta names the call, later ones carry argument pieces, the last
+    // says finish_reason "tool_calls"; the pieces join to the same arguments (same seed).
+    body["stream"] = true;
+    r = c.post("/v1/chat/completions", body);
+    REQUIRE(r.status == 200);
+    const auto sse = server_test::parse_sse(r.body);
+    CHECK(sse.done);
+    std::string joined;
+    std::string id;
+    std::string finish;
+    for (const auto& ev : sse.events) {
+        if (ev["choices"].empty()) continue;
+        const auto& ch = ev["choices"][0];
+        if (ch["delta"].contains("tool_calls")) {
+            const auto& tc = ch["delta"]["tool_calls"][0];
+            CHECK(tc["index"] == 0);
+            if (tc.contains("id")) {
+                CHECK(id.empty());
+                id = tc["id"];
+                CHECK(tc["function"]["name"] == "get_weather");
+            }
+            joined += tc["function"]["arguments"].get<std::string>();
+        }
+        if (!ch["finish_reason"].is_null()) finish = ch["finish_reason"];
+    }
+    CHECK(id.starts_with("chatcmpl-tool-"));
+    CHECK(joined == call["function"]["arguments"].get<std::string>());
+    CHECK(finish == "tool_calls");
+
+    // json_schema on completions, stretched to max_tokens with ignore_eos.
+    r = c.post("/v1/completions",
+               {{"model", "emu"},
+                {"prompt", "x"},
+                {"max_tokens", 40},
+                {"ignore_eos", true},
+                {"response_format", {{"type", "json_schema"}, {"json_schema", {{"schema", params}}}}}});
+    REQUIRE(r.status == 200);
+    j = nlohmann::json::parse(r.body);
+    const std::string text = j["choices"][0]["text"];
+    CHECK(JsonSchema(params, "p").validate(nlohmann::json::parse(text)).empty());
+    CHECK(j["usage"]["completion_tokens"] == 40);
+    CHECK(SyntheticVocabulary::count(text) == 40);
+    CHECK(j["choices"][0]["finish_reason"] == "length");
+    // A schema keyword llmemu cannot honour is a 400 naming it.
+    r = c.post("/v1/completions",
+               {{"model", "emu"},
+                {"prompt", "x"},
+                {"response_format",
+                 {{"type", "json_schema"}, {"json_schema", {{"schema", {{"type", "string"}, {"pattern", "^a"}}}}}}}});
+    CHECK(r.status == 400);
+    CHECK(r.body.find("pattern") != std::string::npos);
+    // The engine requests the server stopped count as stop.
+    CHECK(server_test::wait_for([&] { return s.engine->snapshot().num_finished(FinishReason::stop) == 2; }));
+}
+
+TEST_CASE("Server.stats.prefix_hit_window_is_vllms_caching_metrics") {
+    // vLLM's tests/v1/core/test_kv_cache_utils.py test_metrics, window of 5 lookups.
+    PrefixHitWindow w(5);
+    CHECK(w.hit_rate() == 0.0);
+    w.observe(1, 20, 9);
+    CHECK(w.hit_rate() == doctest::Approx(0.45));
+    w.observe(4, 80, 16);
+    CHECK(w.hit_rate() == doctest::Approx(0.25));
+    w.observe(1, 10, 2); // drops the oldest (20, 9)
+    CHECK(w.requests() == 5);
+    CHECK(w.hit_rate() == doctest::Approx(0.2));
+    w.observe(0, 0, 0); // intervals without lookups are ignored
+    CHECK(w.hit_rate() == doctest::Approx(0.2));
+    w.observe(11, 20, 10); // more than the window alone: only the newest is kept
+    CHECK(w.requests() == 11);
+    CHECK(w.hit_rate() == doctest::Approx(0.5));
+    w.observe(22, 40, 30);
+    CHECK(w.hit_rate() == doctest::Approx(0.75));
 }
 
 TEST_CASE("Server.engine.disconnect_frees_kv" * doctest::timeout(30)) {

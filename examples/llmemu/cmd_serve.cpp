@@ -63,6 +63,9 @@ struct ServeArgs {
     bool disable_log_stats = false;
     bool request_id_headers = false;
     bool force_include_usage = false;
+    bool enable_auto_tool_choice = false;
+    bool exclude_tools_when_tool_choice_none = false;
+    std::string tool_call_parser;
     bool server_load_tracking = false;
     bool chunked_prefill = false;
     bool async_scheduling = false;
@@ -136,6 +139,9 @@ void run_serve(ServeArgs& a) {
                           "KV-cache events; install libzmq3-dev, cppzmq-dev and libmsgpack-cxx-dev "
                           "(scripts/install-deps.sh) and reconfigure");
 #endif
+    if (a.enable_auto_tool_choice && a.tool_call_parser.empty())
+        throw usage_error("--enable-auto-tool-choice needs --tool-call-parser NAME (as vLLM), e.g. --tool-call-parser "
+                          "hermes; llmemu streams OpenAI-shaped tool calls whatever the parser");
     if (a.enable_log_requests && a.disable_log_requests)
         throw usage_error("--enable-log-requests and --disable-log-requests contradict each other; give one");
     if (a.async_scheduling && a.engine.no_async_scheduling)
@@ -258,6 +264,8 @@ void run_serve(ServeArgs& a) {
     opts.priority_scheduling = config.policy == SchedulingPolicy::priority;
     opts.force_include_usage = a.force_include_usage;
     opts.max_logprobs = a.max_logprobs;
+    opts.enable_auto_tool_choice = a.enable_auto_tool_choice;
+    opts.exclude_tools_when_tool_choice_none = a.exclude_tools_when_tool_choice_none;
     opts.drain_timeout = std::chrono::milliseconds(static_cast<std::int64_t>(a.drain_timeout_s * 1000.0));
     opts.idle_timeout = std::chrono::milliseconds(static_cast<std::int64_t>(a.idle_timeout_s * 1000.0));
     opts.max_body_bytes = static_cast<std::size_t>(a.max_body_bytes);
@@ -455,6 +463,12 @@ const bool registered = register_command(45, [](CLI::App& app) {
     cmd->add_option("--max-logprobs", args->max_logprobs, "Most logprobs / top_logprobs a request may ask for")
         ->capture_default_str()
         ->check(whole_number(0, 1000));
+    cmd->add_flag("--enable-auto-tool-choice,!--no-enable-auto-tool-choice", args->enable_auto_tool_choice,
+                  "Serve tool_choice auto (the default when tools are given) with synthetic tool calls");
+    cmd->add_option("--tool-call-parser", args->tool_call_parser,
+                    "vLLM's tool-call parser name (any: calls are streamed in OpenAI's tool_calls shape)");
+    cmd->add_flag("--exclude-tools-when-tool-choice-none,!--no-exclude-tools-when-tool-choice-none",
+                  args->exclude_tools_when_tool_choice_none, "tool_choice none: the tools are not in the prompt");
     cmd->add_flag("--enable-chunked-prefill", args->chunked_prefill, "Chunked prefill (always on, vLLM v1)");
     cmd->add_flag("--async-scheduling", args->async_scheduling,
                   "Overlap scheduling with the step in flight (the default; --no-async-scheduling turns it off)");

@@ -1,14 +1,17 @@
 // Drives `llmemu serve` with the official openai npm client: models list, a streamed chat
 // completion with usage, a non-streamed completion, vLLM's NotFoundError for an unknown
-// model, n = 2, logprobs, a client-side abort
-// (seen as an aborted request on /metrics), and a clean SIGTERM exit.
+// model, 401 (AuthenticationError) without the --api-key, n = 2, logprobs, tool calls the
+// SDK parses (auto and named, streamed and not), json_schema output parsed by the SDK's
+// parse() helper, a client-side abort (seen as an aborted request on /metrics), and a
+// clean SIGTERM exit.
 // Usage: node stream_chat.mjs /path/to/llmemu
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import OpenAI from 'openai';
 
 const cli = process.argv[2];
-const srv = spawn(cli, ['serve', '--profile', 'const:5', '--port', '0', '--model', 'emu-node'],
+const srv = spawn(cli, ['serve', '--profile', 'const:5', '--port', '0', '--model', 'emu-node', '--api-key', 'sk-node',
+                        '--enable-auto-tool-choice', '--tool-call-parser', 'hermes'],
                   { stdio: ['ignore', 'pipe', 'inherit'] });
 let out = '';
 const port = await new Promise((resolve, reject) => {
@@ -22,7 +25,11 @@ const port = await new Promise((resolve, reject) => {
 });
 const base = `http://127.0.0.1:${port}`;
 try {
-  const client = new OpenAI({ baseURL: `${base}/v1`, apiKey: 'unused', maxRetries: 0, timeout: 20000 });
+  const client = new OpenAI({ baseURL: `${base}/v1`, apiKey: 'sk-node', maxRetries: 0, timeout: 20000 });
+
+  // --api-key: a client with another key gets vLLM's 401, raised as AuthenticationError.
+  const stranger = new OpenAI({ baseURL: `${base}/v1`, apiKey: 'sk-wrong', maxRetries: 0, timeout: 20000 });
+  await assert.rejects(stranger.models.list(), (e) => e instanceof OpenAI.AuthenticationError && e.status === 401);
 
   const models = await client.models.list();
   assert.equal(models.data[0].id, 'emu-node');
@@ -82,6 +89,61 @@ try {
   const clp = await client.completions.create({ model: 'emu-node', prompt: 'lp', max_tokens: 2, logprobs: 1 });
   assert.equal(clp.choices[0].logprobs.tokens.length, 2);
   assert.equal(clp.choices[0].logprobs.token_logprobs.length, 2);
+
+  // Tool calls. The arguments are synthetic but valid for the function's schema.
+  const weather = {
+    type: 'object',
+    properties: {
+      city: { type: 'string' },
+      unit: { type: 'string', enum: ['celsius', 'fahrenheit'] },
+      days: { type: 'integer', minimum: 1, maximum: 7 },
+    },
+    required: ['city', 'unit', 'days'],
+    additionalProperties: false,
+  };
+  const checkArgs = (a) => {
+    assert.equal(typeof a.city, 'string');
+    assert.ok(['celsius', 'fahrenheit'].includes(a.unit), JSON.stringify(a));
+    assert.ok(Number.isInteger(a.days) && a.days >= 1 && a.days <= 7, JSON.stringify(a));
+  };
+  const tools = [{ type: 'function', function: { name: 'get_weather', parameters: weather, strict: true } }];
+  const messages = [{ role: 'user', content: 'Weather in Paris?' }];
+  // auto (the default with tools; the server runs with --enable-auto-tool-choice).
+  const auto = await client.chat.completions.create({ model: 'emu-node', messages, tools, max_tokens: 200 });
+  assert.equal(auto.choices[0].finish_reason, 'tool_calls');
+  const call = auto.choices[0].message.tool_calls[0];
+  assert.equal(call.type, 'function');
+  assert.equal(call.function.name, 'get_weather');
+  assert.ok(call.id.startsWith('chatcmpl-tool-'));
+  checkArgs(JSON.parse(call.function.arguments));
+  // Streamed: the SDK's stream helper accumulates the tool_calls deltas.
+  const ts = client.chat.completions.stream({ model: 'emu-node', messages, tools, max_tokens: 200 });
+  const streamed = await ts.finalChatCompletion();
+  assert.equal(streamed.choices[0].finish_reason, 'tool_calls');
+  checkArgs(JSON.parse(streamed.choices[0].message.tool_calls[0].function.arguments));
+  // Named, through parse(): the SDK parses strict tools' arguments itself.
+  const named = await client.chat.completions.parse({
+    model: 'emu-node', messages, tools, tool_choice: { type: 'function', function: { name: 'get_weather' } } });
+  checkArgs(named.choices[0].message.tool_calls[0].function.parsed_arguments);
+  // The conversation goes on after the tool's result: the reply is text.
+  const reply = await client.chat.completions.create({
+    model: 'emu-node', tools, max_tokens: 5,
+    messages: [...messages, auto.choices[0].message, { role: 'tool', tool_call_id: call.id, content: '18 C' }] });
+  assert.equal(reply.choices[0].finish_reason, 'length');
+  assert.equal(reply.choices[0].message.tool_calls.length, 0);
+
+  // json_schema: parse() JSON-parses the content.
+  const parsed = await client.chat.completions.parse({
+    model: 'emu-node', messages: [{ role: 'user', content: 'json' }], max_tokens: 300,
+    response_format: { type: 'json_schema', json_schema: { name: 'weather', schema: weather, strict: true } } });
+  assert.equal(parsed.choices[0].finish_reason, 'stop');
+  checkArgs(parsed.choices[0].message.parsed);
+  // A schema keyword the emulator cannot honour: 400 naming it (BadRequestError).
+  await assert.rejects(
+    client.chat.completions.create({
+      model: 'emu-node', messages,
+      response_format: { type: 'json_schema', json_schema: { name: 'p', schema: { type: 'string', pattern: '^a' } } } }),
+    (e) => e instanceof OpenAI.BadRequestError && /'pattern'/.test(e.message));
 
   // Abort mid-stream: the server aborts the request in the engine.
   const long = await client.completions.create({ model: 'emu-node', prompt: 'x', max_tokens: 3000, stream: true });

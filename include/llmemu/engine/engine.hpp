@@ -120,9 +120,10 @@ public:
         return m_scheduler.add_request(std::move(spec), now(), std::move(on_event));
     }
 
-    /// Aborts a request: finished with FinishReason::abort, its blocks free for the next
-    /// step; an output of it still in flight is discarded. False if unknown or finished.
-    bool abort(RequestId id) { return m_scheduler.abort(id, now()); }
+    /// Aborts a request: finished with `reason` (FinishReason::abort, or stop for a stop
+    /// string matched outside the engine), its blocks free for the next step; an output of
+    /// it still in flight is discarded. False if unknown or finished.
+    bool abort(RequestId id, FinishReason reason = FinishReason::abort) { return m_scheduler.abort(id, now(), reason); }
 
     /// One engine iteration: schedule and dispatch the next step, then (async) process the
     /// output of the step in flight or (sync) wait for the new step and process it.

@@ -101,10 +101,11 @@ public:
     /// Aborts a request (no-op when unknown or finished): it finishes with
     /// FinishReason::abort at the engine's next iteration, which frees its KV blocks
     /// before scheduling the next step.
-    void abort(RequestId id) {
+    /// `reason` is the finish reason recorded (stop: the caller matched a stop string).
+    void abort(RequestId id, FinishReason reason = FinishReason::abort) {
         std::lock_guard lock(m_mutex);
         if (m_live.count(id) == 0) return;
-        m_aborts.push_back(id);
+        m_aborts.emplace_back(id, reason);
         m_wake.notify_one();
     }
 
@@ -200,9 +201,9 @@ private:
         std::function<void(const TokenEvent&)> on_event;
     };
 
-    void take_commands(std::vector<Pending>& submits, std::vector<RequestId>& aborts) {
+    void take_commands(std::vector<Pending>& submits, std::vector<std::pair<RequestId, FinishReason>>& aborts) {
         for (auto& p : submits) m_engine.add_request(std::move(p.spec), p.arrival, std::move(p.on_event));
-        for (const RequestId id : aborts) m_engine.abort(id);
+        for (const auto& [id, reason] : aborts) m_engine.abort(id, reason);
         submits.clear();
         aborts.clear();
     }
@@ -279,7 +280,7 @@ private:
     /// The engine loop, until shutdown() or an exception that failed no step.
     void serve() {
         std::vector<Pending> submits;
-        std::vector<RequestId> aborts;
+        std::vector<std::pair<RequestId, FinishReason>> aborts;
         std::vector<std::function<void()>> inspects;
         for (;;) {
             bool stop = false;
@@ -355,7 +356,7 @@ private:
     mutable std::mutex m_mutex;
     std::condition_variable m_wake;
     std::vector<Pending> m_submits;
-    std::vector<RequestId> m_aborts;
+    std::vector<std::pair<RequestId, FinishReason>> m_aborts;
     std::unordered_set<RequestId> m_live;
     EngineStats m_snapshot;
     std::uint64_t m_rejected = 0;

@@ -214,13 +214,14 @@ public:
     }
 
     /// Aborts a waiting or running request at `now`: its blocks are freed at once (so the
-    /// next step can use them), on_event gets a final abort event. False if unknown.
-    bool abort(RequestId id, std::chrono::nanoseconds now) {
+    /// next step can use them), on_event gets a final event with `reason` (abort; stop when
+    /// a front end ended it on a stop string, as vLLM's output processor does). False if unknown.
+    bool abort(RequestId id, std::chrono::nanoseconds now, FinishReason reason = FinishReason::abort) {
         const auto it = m_ids.find(id);
         if (it == m_ids.end()) return false;
         const std::uint32_t slot = it->second;
         const bool was_running = m_requests[slot].status == RequestStatus::running;
-        finish(slot, FinishReason::abort, now, false, 0);
+        finish(slot, reason, now, false, 0);
         if (was_running) compact_running();
         refresh_gauges();
         return true;
@@ -311,6 +312,7 @@ public:
                     } else {
                         m_stats.prefix_cache_queries += num_tokens;
                         m_stats.prefix_cache_hits += hit;
+                        ++m_stats.prefix_cache_requests;
                     }
                 }
                 pop_waiting();

@@ -69,6 +69,9 @@ struct EngineStats {
     /// Tokens looked up and found on first admissions (vllm:prefix_cache_queries / _hits).
     std::uint64_t prefix_cache_queries = 0;
     std::uint64_t prefix_cache_hits = 0;
+    /// Prefix-cache lookups those tokens came from (vLLM's PrefixCacheStats.requests: one
+    /// per first admission with caching on); the window of the logged hit rate counts these.
+    std::uint64_t prefix_cache_requests = 0;
     /// The same for requests resumed after preemption (vLLM keeps them apart).
     std::uint64_t preempted_prefix_cache_queries = 0;
     std::uint64_t preempted_prefix_cache_hits = 0;

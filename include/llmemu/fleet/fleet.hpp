@@ -133,6 +133,7 @@ struct FleetResult {
         t.discarded_tokens += s.discarded_tokens;
         t.prefix_cache_queries += s.prefix_cache_queries;
         t.prefix_cache_hits += s.prefix_cache_hits;
+        t.prefix_cache_requests += s.prefix_cache_requests;
         t.preempted_prefix_cache_queries += s.preempted_prefix_cache_queries;
         t.preempted_prefix_cache_hits += s.preempted_prefix_cache_hits;
         t.running += s.running;

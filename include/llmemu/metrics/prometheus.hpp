@@ -17,6 +17,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -168,6 +169,9 @@ struct RequestPhases {
     double prefill_s = 0;
     double decode_s = 0;
     double inference_s = 0;
+    /// Prompt tokens whose KV the prefill computed (not found in the prefix cache), for
+    /// vllm:request_prefill_kv_computed_tokens; negative = not known.
+    double prefill_kv_computed_tokens = -1;
 };
 
 /// Cache configuration shown as vllm:cache_config_info labels.
@@ -192,7 +196,8 @@ public:
           m_iteration_tokens(VllmBuckets::iteration_tokens()),
           m_max_generation(buckets_1_2_5(std::max<std::uint32_t>(max_model_len, 1))),
           m_params_n(VllmBuckets::params_n()),
-          m_params_max_tokens(buckets_1_2_5(std::max<std::uint32_t>(max_model_len, 1))) {}
+          m_params_max_tokens(buckets_1_2_5(std::max<std::uint32_t>(max_model_len, 1))),
+          m_prefill_kv_computed(buckets_1_2_5(std::max<std::uint32_t>(max_model_len, 1))) {}
 
     /// Records one finished request's parameters (vLLM: once per request, n children
     /// included): n, max_tokens, and the most tokens any of its choices generated.
@@ -213,6 +218,7 @@ public:
         m_prefill.observe(p.prefill_s);
         m_decode.observe(p.decode_s);
         m_inference.observe(p.inference_s);
+        if (p.prefill_kv_computed_tokens >= 0) m_prefill_kv_computed.observe(p.prefill_kv_computed_tokens);
     }
 
     /// Records one finished request in the per-request histograms (the phase histograms
@@ -278,8 +284,8 @@ public:
         }
         histogram(out, "vllm:time_to_first_token_seconds", "Histogram of time to first token in seconds.", m_ttft);
         histogram(out, "vllm:time_per_output_token_seconds",
-                  "Histogram of time per output token in seconds. DEPRECATED: use "
-                  "vllm:inter_token_latency_seconds.",
+                  "Histogram of time per output token in seconds.DEPRECATED: Use vllm:inter_token_latency_seconds "
+                  "instead.",
                   m_tpot_alias);
         histogram(out, "vllm:inter_token_latency_seconds", "Histogram of inter-token latency in seconds.", m_itl);
         histogram(out, "vllm:request_time_per_output_token_seconds",
@@ -302,6 +308,31 @@ public:
         histogram(out, "vllm:request_params_n", "Histogram of the n request parameter.", m_params_n);
         histogram(out, "vllm:request_params_max_tokens", "Histogram of the max_tokens request parameter.",
                   m_params_max_tokens);
+        histogram(out, "vllm:request_prefill_kv_computed_tokens",
+                  "Histogram of new KV tokens computed during prefill (excluding cached tokens).",
+                  m_prefill_kv_computed);
+        // Registered by vLLM 0.12+ whatever the model: text only, no KV connector, never asleep.
+        counter(out, "vllm:external_prefix_cache_queries",
+                "External prefix cache queries from KV connector cross-instance cache sharing, in terms of number "
+                "of queried tokens.",
+                0.0);
+        counter(out, "vllm:external_prefix_cache_hits",
+                "External prefix cache hits from KV connector cross-instance cache sharing, in terms of number of "
+                "cached tokens.",
+                0.0);
+        counter(out, "vllm:mm_cache_queries", "Multi-modal cache queries, in terms of number of queried items.", 0.0);
+        counter(out, "vllm:mm_cache_hits", "Multi-modal cache hits, in terms of number of cached items.", 0.0);
+        header(out, "vllm:engine_sleep_state",
+               "Engine sleep state; awake = 0 means engine is sleeping; awake = 1 means engine is awake; "
+               "weights_offloaded = 1 means sleep level 1; discard_all = 1 means sleep level 2.",
+               "gauge");
+        for (const auto& [state, v] : {std::pair{"awake", 1.0}, {"weights_offloaded", 0.0}, {"discard_all", 0.0}}) {
+            out += "vllm:engine_sleep_state";
+            labels(out, "sleep_state", state);
+            out += ' ';
+            append_prometheus_number(out, v);
+            out += '\n';
+        }
         header(out, "vllm:cache_config_info", "Information of the LLMEngine CacheConfig", "gauge");
         out += "vllm:cache_config_info{block_size=\"";
         out += std::to_string(m_cache.block_size);
@@ -397,7 +428,102 @@ private:
     std::string m_engine;
     CacheConfigInfo m_cache;
     Histogram m_ttft, m_tpot_alias, m_itl, m_request_tpot, m_e2e, m_queue, m_inference, m_prefill, m_decode,
-        m_prompt_len, m_generation_len, m_iteration_tokens, m_max_generation, m_params_n, m_params_max_tokens;
+        m_prompt_len, m_generation_len, m_iteration_tokens, m_max_generation, m_params_n, m_params_max_tokens,
+        m_prefill_kv_computed;
+};
+
+/// The HTTP metrics vLLM's API server gets from prometheus_fastapi_instrumentator's
+/// defaults: `http_requests_total{handler,method,status}` (status grouped as 2xx, 4xx, ...),
+/// `http_request_duration_seconds{handler,method}` (buckets 0.1, 0.5, 1) and
+/// `http_request_duration_highr_seconds` (no labels, fine buckets). `handler` is the route
+/// template; a path no route serves is "none". vLLM excludes /metrics, /health, /load,
+/// /ping, /version and /server_info: the caller skips them.
+class HttpMetrics {
+public:
+    /// One answered request: its route, method ("GET", "POST"), status and time from
+    /// its arrival to its last byte handed to the connection.
+    void observe(std::string_view handler, std::string_view method, int status, double seconds) {
+        const char group[] = {static_cast<char>('0' + std::clamp(status / 100, 1, 5)), 'x', 'x', '\0'};
+        ++m_requests[{std::string(handler), std::string(method), group}];
+        auto it = m_duration.find({std::string(handler), std::string(method)});
+        if (it == m_duration.end())
+            it = m_duration.emplace(std::pair{std::string(handler), std::string(method)}, Histogram({0.1, 0.5, 1.0}))
+                     .first;
+        it->second.observe(seconds);
+        m_highr.observe(seconds);
+    }
+
+    /// Appends the three metrics (HELP/TYPE even before the first request, as
+    /// prometheus_client does).
+    void render(std::string& out) const {
+        out += "# HELP http_requests_total Total number of requests by method, status and handler.\n"
+               "# TYPE http_requests_total counter\n";
+        for (const auto& [key, n] : m_requests) {
+            out += "http_requests_total{handler=\"";
+            append_label_value(out, std::get<0>(key));
+            out += "\",method=\"";
+            append_label_value(out, std::get<1>(key));
+            out += "\",status=\"";
+            out += std::get<2>(key);
+            out += "\"} ";
+            append_prometheus_number(out, static_cast<double>(n));
+            out += '\n';
+        }
+        out += "# HELP http_request_duration_highr_seconds Latency with many buckets but no API specific labels. "
+               "Made for more accurate percentile calculations.\n"
+               "# TYPE http_request_duration_highr_seconds histogram\n";
+        append_histogram(out, "http_request_duration_highr_seconds", {}, m_highr);
+        out += "# HELP http_request_duration_seconds Latency with only few buckets by handler. Made to be only used "
+               "if aggregation by handler is important.\n"
+               "# TYPE http_request_duration_seconds histogram\n";
+        for (const auto& [key, h] : m_duration) {
+            std::string labels = "handler=\"";
+            append_label_value(labels, key.first);
+            labels += "\",method=\"";
+            append_label_value(labels, key.second);
+            labels += '"';
+            append_histogram(out, "http_request_duration_seconds", labels, h);
+        }
+    }
+
+private:
+    static void append_histogram(std::string& out, std::string_view name, const std::string& labels,
+                                 const Histogram& h) {
+        auto open = [&](std::string_view suffix) {
+            out += name;
+            out += suffix;
+            out += '{';
+            out += labels;
+        };
+        std::string le;
+        for (std::size_t i = 0; i <= h.bounds().size(); ++i) {
+            le.clear();
+            append_prometheus_number(le,
+                                     i < h.bounds().size() ? h.bounds()[i] : std::numeric_limits<double>::infinity());
+            open("_bucket");
+            out += labels.empty() ? "le=\"" : ",le=\"";
+            out += le;
+            out += "\"} ";
+            append_prometheus_number(out, static_cast<double>(h.cumulative(i)));
+            out += '\n';
+        }
+        for (const bool count : {true, false}) {
+            if (labels.empty()) {
+                out += name;
+                out += count ? "_count " : "_sum ";
+            } else {
+                open(count ? "_count" : "_sum");
+                out += "} ";
+            }
+            append_prometheus_number(out, count ? static_cast<double>(h.count()) : h.sum());
+            out += '\n';
+        }
+    }
+
+    std::map<std::tuple<std::string, std::string, std::string>, std::uint64_t> m_requests;
+    std::map<std::pair<std::string, std::string>, Histogram> m_duration;
+    Histogram m_highr{{0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0,  1.5, 2.0,
+                       2.5,  3.0,   3.5,  4.0,   4.5, 5.0,  7.5, 10.0, 30.0, 60.0}};
 };
 
 /// Appends the process collector's metrics Python's prometheus_client adds to every vLLM

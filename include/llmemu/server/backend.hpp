@@ -45,6 +45,11 @@ public:
     virtual void submit(RequestSpec spec, EventCallback on_event) = 0;
     /// Aborts a request; its final event (reason abort) still arrives. Thread-safe.
     virtual void abort(RequestId id) = 0;
+    /// Ends a request the front end stopped (a stop string or stop token matched): like
+    /// abort, but recorded as finished with FinishReason::stop, as vLLM's output processor
+    /// counts it (vllm:request_success_total{finished_reason="stop"}). Thread-safe. The
+    /// default aborts (a backend without finish reasons).
+    virtual void stop(RequestId id) { abort(id); }
     /// Counters and gauges for /metrics. Thread-safe.
     [[nodiscard]] virtual EngineStats snapshot() const = 0;
     /// Longest prompt + output a request may have.

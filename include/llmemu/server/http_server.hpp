@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <ctime>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -48,6 +49,7 @@
 #include "llmemu/config.hpp"
 #include "llmemu/error.hpp"
 #include "llmemu/server/backend.hpp"
+#include "llmemu/server/json_schema.hpp"
 #include "llmemu/server/openai.hpp"
 #include "llmemu/version.hpp"
 
@@ -110,6 +112,10 @@ struct ServerOptions {
     bool force_include_usage = false;
     /// Most logprobs / top_logprobs a request may ask for (vLLM's --max-logprobs).
     std::uint32_t max_logprobs = 20;
+    /// Serve tool_choice "auto" (vLLM's --enable-auto-tool-choice; else it is refused).
+    bool enable_auto_tool_choice = false;
+    /// tool_choice "none" leaves the tools out of the prompt (vLLM's flag of that name).
+    bool exclude_tools_when_tool_choice_none = false;
 };
 
 /// True for 127.0.0.0/8, ::1 and "localhost": an address only this machine reaches.
@@ -117,6 +123,43 @@ struct ServerOptions {
     if (host == "localhost" || host == "::1" || host == "[::1]") return true;
     return host.size() >= 4 && host.substr(0, 4) == "127.";
 }
+
+/// vLLM's CachingMetrics: the prefix-cache hit rate of the stats line, over the newest
+/// intervals that hold at most `max_recent_requests` cache lookups (the newest interval is
+/// always kept). An interval without lookups is ignored.
+class PrefixHitWindow {
+public:
+    explicit PrefixHitWindow(std::uint64_t max_recent_requests = 1000) : m_max(max_recent_requests) {}
+
+    /// One interval's lookups (PrefixCacheStats.requests), tokens queried and tokens hit.
+    void observe(std::uint64_t requests, std::uint64_t queries, std::uint64_t hits) {
+        if (requests == 0) return;
+        m_window.push_back({requests, queries, hits});
+        m_requests += requests;
+        m_queries += queries;
+        m_hits += hits;
+        while (m_window.size() > 1 && m_requests > m_max) {
+            const Sample& old = m_window.front();
+            m_requests -= old.requests;
+            m_queries -= old.queries;
+            m_hits -= old.hits;
+            m_window.pop_front();
+        }
+    }
+    /// Tokens hit / tokens queried in the window (0 without queries).
+    [[nodiscard]] double hit_rate() const noexcept {
+        return m_queries == 0 ? 0.0 : static_cast<double>(m_hits) / static_cast<double>(m_queries);
+    }
+    [[nodiscard]] std::uint64_t requests() const noexcept { return m_requests; }
+
+private:
+    struct Sample {
+        std::uint64_t requests, queries, hits;
+    };
+    std::uint64_t m_max;
+    std::deque<Sample> m_window;
+    std::uint64_t m_requests = 0, m_queries = 0, m_hits = 0;
+};
 
 /// Counters of the HTTP layer (readable from any thread).
 struct ServerStats {
@@ -219,6 +262,8 @@ public:
         m_limits.priority_scheduling = m_options.priority_scheduling;
         m_limits.force_include_usage = m_options.force_include_usage;
         m_limits.max_logprobs = m_options.max_logprobs;
+        m_limits.enable_auto_tool_choice = m_options.enable_auto_tool_choice;
+        m_limits.exclude_tools_when_tool_choice_none = m_options.exclude_tools_when_tool_choice_none;
         m_limits.max_model_len = backend.max_model_len();
         m_limits.default_completion_max_tokens = m_options.default_completion_max_tokens;
         m_allowed_hosts = m_options.allowed_hosts;
@@ -326,6 +371,7 @@ private:
     std::vector<std::weak_ptr<detail::HttpSession>> m_sessions;
     std::size_t m_prune_at = 64;
     metrics::VllmMetrics m_metrics;
+    metrics::HttpMetrics m_http_metrics; // event loop only
     std::vector<metrics::RequestPhases> m_phases;
     std::chrono::nanoseconds m_iter_time{-1};
     std::uint64_t m_iter_tokens = 0;
@@ -340,13 +386,11 @@ private:
     std::atomic<std::uint64_t> m_connections{0}, m_requests{0}, m_generations{0}, m_active{0}, m_client_aborts{0},
         m_errors{0}, m_shed{0};
     // The stats line: the previous interval's counters, and vLLM's prefix-cache hit-rate
-    // window (CachingMetrics: the newest intervals holding up to 1000 requests).
-    struct StatsSample {
-        std::uint64_t requests = 0, queries = 0, hits = 0;
-    };
+    // window (CachingMetrics: the newest intervals holding up to 1000 cache lookups, i.e.
+    // PrefixCacheStats.requests; intervals without a lookup are skipped).
     EngineStats m_stats_prev{};
     std::chrono::steady_clock::time_point m_stats_at{};
-    std::vector<StatsSample> m_hit_window;
+    PrefixHitWindow m_hit_window;
     bool m_prev_interval_idle = false;
 };
 
@@ -385,6 +429,7 @@ public:
             if (c.id == ev.id) cp = &c;
         if (cp == nullptr || cp->finished) return; // an earlier request's late event, or one after a stop string
         Choice& c = *cp;
+        const ScriptedOutput* script = g.scripts.empty() ? nullptr : &g.scripts[c.index];
         const auto now = std::chrono::steady_clock::now();
         const bool new_token = ev.has_token && ev.num_output_tokens > c.tokens;
         std::string_view text;
@@ -397,9 +442,25 @@ public:
         if (new_token) {
             m_server.note_iteration(ev.time, (ev.num_output_tokens - c.tokens) +
                                                  (c.tokens == 0 ? std::uint64_t{g.request.prompt_len} : 0U));
+            const std::uint32_t before = c.tokens;
             c.tokens = ev.num_output_tokens;
             const bool eos = ev.finished && ev.reason == FinishReason::stop;
-            text = SyntheticVocabulary::token_text(ev.token, eos);
+            if (script != nullptr) {
+                // A structured output or tool call: each token releases the next piece; once
+                // the text is complete the choice stops (a model would emit EOS), unless
+                // ignore_eos keeps it generating (empty pieces, like skipped EOS tokens).
+                c.scripted.clear();
+                for (std::uint32_t k = before; k < c.tokens; ++k) c.scripted += script->piece(k);
+                text = c.scripted;
+                if (!ends && c.tokens >= script->pieces() && !g.request.ignore_eos &&
+                    c.tokens >= g.request.min_tokens) {
+                    ends = true;
+                    reason = FinishReason::stop;
+                    c.abort_engine = true;
+                }
+            } else {
+                text = SyntheticVocabulary::token_text(ev.token, eos);
+            }
             if (!c.first_token) {
                 c.first_token = now;
             } else {
@@ -451,10 +512,17 @@ public:
             return;
         }
         const char* finish = ends ? to_string(reason) : nullptr;
+        // vLLM: a streamed tool call ends with "tool_calls"; unstreamed, only an auto one.
+        const bool tool_finish =
+            script != nullptr && script->tool_call &&
+            (reason == FinishReason::stop || reason == FinishReason::length) &&
+            (g.request.stream ? c.sent_first || new_token : g.request.tool_choice == ToolChoice::automatic);
+        if (ends && tool_finish) finish = "tool_calls";
         if (ends) {
             finish_choice(c, reason, now);
+            if (tool_finish) c.finish_reason = "tool_calls";
             c.stop_reason = nlohmann::json::parse(stop_reason_json);
-            if (c.abort_engine) m_server.m_backend.abort(c.id);
+            if (c.abort_engine) m_server.m_backend.stop(c.id);
         }
         const bool all_done = ends && --g.open == 0;
         if (g.request.stream) {
@@ -468,8 +536,13 @@ public:
             std::optional<std::pair<std::uint32_t, std::uint32_t>> usage;
             if (g.request.continuous_usage) usage.emplace(g.request.prompt_len, g.total_tokens());
             if (new_token || ends) {
-                g.writer.append_token_event(m_body_pending, text, finish, new_token && !c.sent_first, usage,
-                                            ChunkExtras{c.index, stop_reason_json, lp_json});
+                if (script != nullptr && script->tool_call && (new_token || c.sent_first))
+                    g.writer.append_tool_call_event(m_body_pending, text, finish, new_token && !c.sent_first,
+                                                    script->tool_call_id, script->tool_name, usage,
+                                                    ChunkExtras{c.index, stop_reason_json, lp_json});
+                else
+                    g.writer.append_token_event(m_body_pending, text, finish, new_token && !c.sent_first, usage,
+                                                ChunkExtras{c.index, stop_reason_json, lp_json});
                 if (new_token) c.sent_first = true;
             }
             if (all_done) {
@@ -478,6 +551,7 @@ public:
                 ResponseWriter::append_done(m_body_pending);
                 m_stream_ended = true;
                 finish_request(now);
+                note_http(200);
             }
             if (m_body_pending.size() > m_server.m_options.max_pending_bytes) {
                 client_gone();
@@ -489,9 +563,20 @@ public:
             if (all_done) {
                 std::vector<FinishedChoice> out;
                 out.reserve(g.choices.size());
-                for (auto& ch : g.choices)
-                    out.push_back({std::move(ch.text), ch.finish_reason, ch.stop_reason,
-                                   g.request.logprobs ? ch.logprobs.json() : nlohmann::json(nullptr)});
+                for (auto& ch : g.choices) {
+                    FinishedChoice f{std::move(ch.text), ch.finish_reason, ch.stop_reason,
+                                     g.request.logprobs ? ch.logprobs.json() : nlohmann::json(nullptr)};
+                    if (!g.scripts.empty() && g.scripts[ch.index].tool_call) {
+                        const ScriptedOutput& sc = g.scripts[ch.index];
+                        f.tool_calls = nlohmann::json::array(
+                            {{{"id", sc.tool_call_id},
+                              {"type", "function"},
+                              {"function", {{"name", sc.tool_name}, {"arguments", std::move(f.text)}}}}});
+                        f.text.clear();
+                        f.content_null = g.request.tool_choice == ToolChoice::automatic;
+                    }
+                    out.push_back(std::move(f));
+                }
                 const std::string body = g.writer.full_response(out, g.request.prompt_len, g.total_tokens());
                 finish_request(now);
                 m_extra_headers += g.id_header;
@@ -514,6 +599,7 @@ private:
         std::size_t sent = 0;  // with stop strings: bytes of `generated` released to the client
         std::size_t text_offset = 0;
         std::string released; // with stop strings: this event's text
+        std::string scripted; // with a scripted output: this event's pieces
         bool sent_first = false;
         bool finished = false;
         bool abort_engine = false; // a stop string ended it before the engine did
@@ -530,6 +616,9 @@ private:
         bool finished = false;
         bool abort_sent = false;
         std::string id_header; // "X-Request-Id: ...\r\n" to send, or empty
+        /// Per choice: a structured output or tool call to release piece by piece (empty:
+        /// the synthetic vocabulary's words).
+        std::vector<ScriptedOutput> scripts;
 
         [[nodiscard]] std::uint32_t total_tokens() const {
             std::uint32_t n = 0;
@@ -755,6 +844,10 @@ private:
         m_keep_alive = req.keep_alive();
         std::string_view target(req.target().data(), req.target().size());
         if (const auto q = target.find('?'); q != std::string_view::npos) target = target.substr(0, q);
+        m_http_handler = http_handler(target);
+        m_http_pending = !m_http_handler.empty();
+        m_http_method.assign(req.method_string().data(), req.method_string().size());
+        m_http_start = std::chrono::steady_clock::now();
         if (!admit(req, target)) return;
         const auto method = req.method();
         auto want = [&](http::verb v) {
@@ -817,6 +910,7 @@ private:
             std::string page = m_server.m_metrics.render(snap);
             metrics::append_process_metrics(page);
             append_shed_metric(page);
+            m_server.m_http_metrics.render(page);
             write_response(200, "text/plain; version=0.0.4; charset=utf-8", page);
         } else if (target == "/debug/kv_cache") {
             if (!want(http::verb::get)) return;
@@ -833,6 +927,18 @@ private:
                          {},
                          "not_found"});
         }
+    }
+
+    // The instrumentator's `handler` label: the route template, "none" for a path no route
+    // serves, empty for the routes vLLM leaves out of the HTTP metrics.
+    [[nodiscard]] static std::string_view http_handler(std::string_view target) {
+        for (const std::string_view excluded : {"/metrics", "/health", "/load", "/ping", "/version"})
+            if (target == excluded) return {};
+        for (const std::string_view route :
+             {"/v1/completions", "/v1/chat/completions", "/v1/models", "/debug/kv_cache"})
+            if (target == route) return route;
+        if (target.starts_with("/v1/models/")) return "/v1/models/{model_name}";
+        return "none";
     }
 
     // GET /debug/kv_cache (llmemu's own): each engine's prefix-cache block hashes, what a
@@ -933,13 +1039,15 @@ private:
             }
         }
         GenerationRequest request;
+        std::vector<ScriptedOutput> scripts;
+        const RequestId id = m_server.m_next_id;
         try {
             request = parse_generation_request(m_parser->get().body(), endpoint, m_server.m_limits);
+            scripts = plan_scripted_outputs(request, id * 0x9E3779B97F4A7C15ULL);
         } catch (const api_exception& e) {
             write_error(e.error());
             return;
         }
-        const RequestId id = m_server.m_next_id;
         m_server.m_next_id += request.n;
         // vLLM's request id: cmpl-/chatcmpl- + the client's X-Request-Id, else a random-looking hex.
         std::string request_id = client_request_id();
@@ -958,7 +1066,8 @@ private:
                                  0,
                                  false,
                                  false,
-                                 echo_id ? "X-Request-Id: " + request_id + "\r\n" : std::string()});
+                                 echo_id ? "X-Request-Id: " + request_id + "\r\n" : std::string(),
+                                 std::move(scripts)});
         Generation& g = *m_gen;
         g.choices.resize(g.request.n);
         for (std::uint32_t i = 0; i < g.request.n; ++i) {
@@ -1197,7 +1306,18 @@ private:
         });
     }
 
+    // The request being answered is done (its last byte handed to the connection): the
+    // instrumentator's HTTP metrics, as vLLM's API server records them.
+    void note_http(int status) {
+        if (!m_http_pending) return;
+        m_http_pending = false;
+        m_server.m_http_metrics.observe(m_http_handler, m_http_method, status,
+                                        seconds(std::chrono::steady_clock::now() - m_http_start));
+    }
+
     void client_gone() {
+        if (m_headers_sent) note_http(200);
+        m_http_pending = false;
         if (m_gen && !m_gen->finished) {
             ++m_server.m_client_aborts;
             --m_server.m_active;
@@ -1214,6 +1334,7 @@ private:
     }
 
     void write_response(int status, std::string_view content_type, std::string_view body) {
+        note_http(status);
         std::string& out = m_raw_pending;
         out += "HTTP/1.1 ";
         out += std::to_string(status);
@@ -1308,6 +1429,11 @@ private:
     std::string m_body_pending;  // stream data to send as one HTTP chunk
     std::string m_out;           // being written
     std::string m_extra_headers; // "Name: value\r\n" lines for the next write_response
+    // http_requests_total / http_request_duration_seconds of the request being answered.
+    bool m_http_pending = false;
+    std::string_view m_http_handler;
+    std::string m_http_method;
+    std::chrono::steady_clock::time_point m_http_start;
     bool m_keep_alive = true;
     bool m_headers_sent = false;
     bool m_stream_ended = false;
@@ -1384,7 +1510,8 @@ inline void Server::arm_stats_log() {
 }
 
 // vLLM's LoggingStatLogger line: throughput over the interval, the gauges now, and the
-// prefix-cache hit rate over the newest ~1000 requests. Skipped (vLLM: logged at DEBUG)
+// prefix-cache hit rate (tokens hit / tokens queried) over the newest intervals holding
+// ~1000 cache lookups. Skipped (vLLM: logged at DEBUG)
 // when this and the previous interval both had zero throughput.
 inline void Server::log_stats() {
     const EngineStats s = m_backend.snapshot();
@@ -1392,20 +1519,9 @@ inline void Server::log_stats() {
     const double dt = std::max(1e-9, std::chrono::duration<double>(now - m_stats_at).count());
     const double prompt_tps = static_cast<double>(s.prompt_tokens - m_stats_prev.prompt_tokens) / dt;
     const double gen_tps = static_cast<double>(s.generation_tokens - m_stats_prev.generation_tokens) / dt;
-    const StatsSample sample{s.requests_received - m_stats_prev.requests_received,
-                             s.prefix_cache_queries - m_stats_prev.prefix_cache_queries,
-                             s.prefix_cache_hits - m_stats_prev.prefix_cache_hits};
-    if (sample.requests != 0) m_hit_window.push_back(sample);
-    std::uint64_t requests = 0, queries = 0, hits = 0;
-    for (const auto& w : m_hit_window) requests += w.requests;
-    while (m_hit_window.size() > 1 && requests > 1000) { // vLLM's CachingMetrics(max_recent_requests=1000)
-        requests -= m_hit_window.front().requests;
-        m_hit_window.erase(m_hit_window.begin());
-    }
-    for (const auto& w : m_hit_window) {
-        queries += w.queries;
-        hits += w.hits;
-    }
+    m_hit_window.observe(s.prefix_cache_requests - m_stats_prev.prefix_cache_requests,
+                         s.prefix_cache_queries - m_stats_prev.prefix_cache_queries,
+                         s.prefix_cache_hits - m_stats_prev.prefix_cache_hits);
     m_stats_prev = s;
     m_stats_at = now;
     const bool idle = prompt_tps == 0 && gen_tps == 0;
@@ -1416,8 +1532,7 @@ inline void Server::log_stats() {
     std::snprintf(line, sizeof line,
                   "Engine 000: Avg prompt throughput: %.1f tokens/s, Avg generation throughput: %.1f tokens/s, "
                   "Running: %u reqs, Waiting: %u reqs, GPU KV cache usage: %.1f%%, Prefix cache hit rate: %.1f%%",
-                  prompt_tps, gen_tps, s.running, s.waiting, 100.0 * s.kv_usage,
-                  queries != 0 ? 100.0 * static_cast<double>(hits) / static_cast<double>(queries) : 0.0);
+                  prompt_tps, gen_tps, s.running, s.waiting, 100.0 * s.kv_usage, 100.0 * m_hit_window.hit_rate());
     log_line(line);
 }
 

@@ -36,6 +36,7 @@ public:
         (void)m_engine.submit(std::move(spec), std::move(on_event));
     }
     void abort(RequestId id) override { m_engine.abort(id); }
+    void stop(RequestId id) override { m_engine.abort(id, FinishReason::stop); }
     [[nodiscard]] EngineStats snapshot() const override { return m_engine.snapshot(); }
     [[nodiscard]] std::string last_error() const override { return m_engine.last_error(); }
     [[nodiscard]] std::uint32_t max_model_len() const override { return m_engine.config().max_model_len; }
@@ -64,8 +65,9 @@ private:
     void on_finish(const RequestRecord& r) {
         if (r.first_scheduled == RequestRecord::unset) return; // rejected / aborted while queued
         auto s = [](std::chrono::nanoseconds d) { return std::chrono::duration<double>(d).count(); };
-        const metrics::RequestPhases p{s(r.queue_time()), s(r.prefill_time()), s(r.decode_time()),
-                                       s(r.inference_time())};
+        const metrics::RequestPhases p{
+            s(r.queue_time()), s(r.prefill_time()), s(r.decode_time()), s(r.inference_time()),
+            static_cast<double>(r.prompt_len > r.num_cached_tokens ? r.prompt_len - r.num_cached_tokens : 0U)};
         std::lock_guard lock(m_mutex);
         auto& pending = (r.id & routed_request_id_tag) != 0 ? m_pending_routed : m_pending;
         if (pending.size() < max_pending_phases) pending.push_back(p);

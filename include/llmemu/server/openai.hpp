@@ -108,6 +108,27 @@ struct ValidationLimits {
     std::uint32_t max_logprobs = 20;
     /// Largest `n` (choices per request) accepted.
     std::int64_t max_n = 128;
+    /// `tool_choice: "auto"` (the default when `tools` are given) is served; vLLM needs
+    /// --enable-auto-tool-choice and --tool-call-parser for it, else refuses it.
+    bool enable_auto_tool_choice = false;
+    /// `tool_choice: "none"` leaves the tools out of the prompt (vLLM's
+    /// --exclude-tools-when-tool-choice-none).
+    bool exclude_tools_when_tool_choice_none = false;
+};
+
+/// What a choice's text is made of: the synthetic vocabulary, or a JSON instance
+/// (response_format json_object / json_schema, guided_json, structured_outputs.json),
+/// or one of a list of strings (guided_choice / structured_outputs.choice).
+enum class OutputFormat { text, json_object, json_schema, choice };
+
+/// OpenAI's tool_choice on /v1/chat/completions.
+enum class ToolChoice { none, automatic, required, named };
+
+/// One entry of `tools` (type function).
+struct ToolSpec {
+    std::string name;
+    /// The function's `parameters` JSON schema (an empty object when absent).
+    nlohmann::json parameters = nlohmann::json::object();
 };
 
 /// A validated generation request, ready for the engine.
@@ -135,6 +156,19 @@ struct GenerationRequest {
     /// Synthetic logprobs: the number of top alternatives per token (completions'
     /// `logprobs`, chat's `top_logprobs` with `logprobs: true`); unset = none.
     std::optional<std::uint32_t> logprobs;
+    /// The request's `seed` (instances and tool choices are deterministic per seed).
+    std::optional<std::int64_t> seed;
+    /// Structured output: the format, its schema (json_schema) or strings (choice), and
+    /// the field it came from (named in errors).
+    OutputFormat format = OutputFormat::text;
+    nlohmann::json format_spec;
+    std::string format_param;
+    /// Tools (chat): the functions offered, the choice, the named function, and whether
+    /// the conversation ends with a tool result (then `auto` answers in text).
+    std::vector<ToolSpec> tools;
+    ToolChoice tool_choice = ToolChoice::none;
+    std::string tool_name;
+    bool last_message_is_tool = false;
 };
 
 /// The unknown-model answer, vLLM's text and body (HTTP 404, NotFoundError).
@@ -364,6 +398,182 @@ inline void reject_if_present(const nlohmann::json& body, const char* key, const
     if (!empty) throw_api(400, std::string("'") + key + "' is not supported: " + why, key, "unsupported_parameter");
 }
 
+// response_format (OpenAI), guided_json / guided_choice (vLLM <= 0.11) and
+// structured_outputs (vLLM 0.11+): at most one; regex and grammar forms are refused.
+inline void read_output_format(const nlohmann::json& body, GenerationRequest& r) {
+    auto set = [&r](OutputFormat f, nlohmann::json spec, std::string param) {
+        if (r.format != OutputFormat::text)
+            throw_api(400,
+                      "'" + param + "' and '" + r.format_param + "' both ask for a structured output; give only one",
+                      param, "invalid_value");
+        r.format = f;
+        r.format_spec = std::move(spec);
+        r.format_param = std::move(param);
+    };
+    // A schema sent as a string (vLLM allows it) gets the body's nesting limit too, so no
+    // later step (copies, comparisons, dumps) recurses deeper than a body could.
+    auto schema_text = [](const std::string& text, const std::string& param) {
+        if (json_nesting_depth(text, 64) > 64)
+            throw_api(400, "'" + param + "' nests arrays/objects more than 64 levels deep; flatten the schema", param,
+                      "invalid_json");
+        try {
+            return nlohmann::json::parse(text);
+        } catch (const nlohmann::json::exception&) {
+            throw_api(400, "'" + param + "' is a string but not a JSON schema", param, "invalid_value");
+        }
+    };
+    auto choice_list = [](const nlohmann::json& v, const std::string& param) {
+        if (!v.is_array() || v.empty() || v.size() > 1024)
+            throw_api(400, "'" + param + "' must be a list of 1 to 1024 strings", param, "invalid_type");
+        for (const auto& c : v)
+            if (!c.is_string())
+                throw_api(400, "'" + param + "' must hold strings, got " + brief(c), param, "invalid_type");
+        return v;
+    };
+    if (const auto it = body.find("response_format"); it != body.end() && !it->is_null()) {
+        const auto t = it->is_object() ? it->find("type") : it->end();
+        if (!it->is_object() || t == it->end() || !t->is_string())
+            throw_api(400, "'response_format' must be an object with a 'type' (text, json_object or json_schema)",
+                      "response_format", "invalid_type");
+        const auto& type = t->get_ref<const std::string&>();
+        if (type == "json_object") {
+            set(OutputFormat::json_object, nullptr, "response_format");
+        } else if (type == "json_schema") {
+            const auto js = it->find("json_schema");
+            if (js == it->end() || !js->is_object())
+                throw_api(400,
+                          "'response_format.json_schema' is required with type json_schema (an object with 'schema')",
+                          "response_format.json_schema", "missing_required_parameter");
+            const auto schema = js->find("schema");
+            if (schema == js->end() || schema->is_null())
+                throw_api(400, "'response_format.json_schema.schema' is required", "response_format.json_schema.schema",
+                          "missing_required_parameter");
+            set(OutputFormat::json_schema, *schema, "response_format.json_schema.schema");
+        } else if (type != "text") {
+            throw_api(400,
+                      "'response_format.type' is '" + echo_input(type, 32) +
+                          "'; llmemu serves text, json_object and json_schema",
+                      "response_format.type", type == "structural_tag" ? "unsupported_parameter" : "invalid_value");
+        }
+    }
+    if (const auto it = body.find("guided_json"); it != body.end() && !it->is_null()) {
+        set(OutputFormat::json_schema,
+            it->is_string() ? schema_text(it->get_ref<const std::string&>(), "guided_json") : *it, "guided_json");
+    }
+    if (const auto it = body.find("guided_choice"); it != body.end() && !it->is_null())
+        set(OutputFormat::choice, choice_list(*it, "guided_choice"), "guided_choice");
+    for (const char* key : {"guided_regex", "guided_grammar"})
+        reject_if_present(body, key, "regex and grammar outputs are not emulated; use guided_json or guided_choice");
+    if (const auto it = body.find("structured_outputs"); it != body.end() && !it->is_null()) {
+        if (!it->is_object())
+            throw_api(400, "'structured_outputs' must be an object", "structured_outputs", "invalid_type");
+        for (const auto& [key, value] : it->items()) {
+            if (value.is_null()) continue;
+            const std::string param = "structured_outputs." + key;
+            if (key == "json") {
+                set(OutputFormat::json_schema,
+                    value.is_string() ? schema_text(value.get_ref<const std::string&>(), param) : value, param);
+            } else if (key == "json_object") {
+                if (!value.is_boolean()) throw_api(400, "'" + param + "' must be a boolean", param, "invalid_type");
+                if (value.get<bool>()) set(OutputFormat::json_object, nullptr, param);
+            } else if (key == "choice") {
+                set(OutputFormat::choice, choice_list(value, param), param);
+            } else if (key == "disable_fallback" || key == "disable_any_whitespace" ||
+                       key == "disable_additional_properties" || key == "whitespace_pattern") {
+                continue; // decoding-backend options: no decoder here, the output is valid already
+            } else {
+                throw_api(400,
+                          "'" + echo_input(param, 48) +
+                              "' is not supported: llmemu emulates json, json_object and choice structured outputs "
+                              "(regex, grammar and structural_tag are not emulated)",
+                          param, "unsupported_parameter");
+            }
+        }
+    }
+}
+
+// The member `key` of an object, else nullptr (also for a non-object).
+inline const nlohmann::json* member(const nlohmann::json& v, const char* key) {
+    if (!v.is_object()) return nullptr;
+    const auto it = v.find(key);
+    return it == v.end() ? nullptr : &*it;
+}
+
+// tools / tool_choice (chat), vLLM's rules: tool_choice defaults to "auto" when tools
+// are given (and "auto" needs --enable-auto-tool-choice); a tool_choice other than
+// "none" needs tools; a named tool must be among them.
+inline void read_tools(const nlohmann::json& body, GenerationRequest& r, const ValidationLimits& limits) {
+    const auto tools = body.find("tools");
+    const bool have_tools = tools != body.end() && !tools->is_null();
+    if (have_tools) {
+        if (!tools->is_array())
+            throw_api(400, "'tools' must be a list of {\"type\": \"function\", \"function\": {...}}", "tools",
+                      "invalid_type");
+        for (std::size_t i = 0; i < tools->size(); ++i) {
+            const auto& t = (*tools)[i];
+            const std::string param = "tools[" + std::to_string(i) + "]";
+            const auto type = t.is_object() ? t.find("type") : t.end();
+            if (!t.is_object() || type == t.end() || *type != "function")
+                throw_api(400, "'" + param + "' must be {\"type\": \"function\", \"function\": {...}}", param,
+                          "invalid_type");
+            const nlohmann::json* fn = member(t, "function");
+            const nlohmann::json* name = fn != nullptr ? member(*fn, "name") : nullptr;
+            if (fn == nullptr || name == nullptr || !name->is_string() || name->get_ref<const std::string&>().empty())
+                throw_api(400, "'" + param + ".function.name' is required (a non-empty string)", param + ".function",
+                          "missing_required_parameter");
+            ToolSpec spec;
+            spec.name = name->get<std::string>();
+            if (const nlohmann::json* p = member(*fn, "parameters"); p != nullptr && !p->is_null()) {
+                if (!p->is_object())
+                    throw_api(400, "'" + param + ".function.parameters' must be a JSON schema object",
+                              param + ".function.parameters", "invalid_type");
+                spec.parameters = *p;
+            }
+            r.tools.push_back(std::move(spec));
+        }
+    }
+    const auto choice = body.find("tool_choice");
+    if (choice == body.end() || choice->is_null()) {
+        r.tool_choice = have_tools && !r.tools.empty() ? ToolChoice::automatic : ToolChoice::none;
+    } else if (choice->is_string()) {
+        const auto& c = choice->get_ref<const std::string&>();
+        if (c == "none")
+            r.tool_choice = ToolChoice::none;
+        else if (c == "auto")
+            r.tool_choice = ToolChoice::automatic;
+        else if (c == "required")
+            r.tool_choice = ToolChoice::required;
+        else
+            throw_api(400,
+                      "'tool_choice' is '" + echo_input(c, 32) +
+                          "'; expected none, auto, required or {\"type\": \"function\", \"function\": {\"name\": ...}}",
+                      "tool_choice");
+    } else if (choice->is_object()) {
+        const nlohmann::json* fn = member(*choice, "function");
+        const nlohmann::json* name = fn != nullptr ? member(*fn, "name") : nullptr;
+        if (name == nullptr || !name->is_string())
+            throw_api(400,
+                      "'tool_choice' must name a function: {\"type\": \"function\", \"function\": {\"name\": ...}}",
+                      "tool_choice", "invalid_type");
+        r.tool_choice = ToolChoice::named;
+        r.tool_name = name->get<std::string>();
+    } else {
+        throw_api(400, "'tool_choice' must be a string or an object, got " + type_name(*choice), "tool_choice",
+                  "invalid_type");
+    }
+    if (r.tool_choice != ToolChoice::none && r.tools.empty())
+        throw_api(400, "When using `tool_choice`, `tools` must be set.", "tool_choice");
+    if (r.tool_choice == ToolChoice::named &&
+        std::none_of(r.tools.begin(), r.tools.end(), [&r](const ToolSpec& t) { return t.name == r.tool_name; }))
+        throw_api(400, "The tool specified in `tool_choice` does not match any of the specified `tools`",
+                  "tool_choice");
+    if (r.tool_choice == ToolChoice::automatic && !limits.enable_auto_tool_choice)
+        throw_api(400, "\"auto\" tool choice requires --enable-auto-tool-choice and --tool-call-parser to be set",
+                  "tool_choice");
+    if (const auto p = body.find("parallel_tool_calls"); p != body.end() && !p->is_null() && !p->is_boolean())
+        throw_api(400, "'parallel_tool_calls' must be a boolean", "parallel_tool_calls", "invalid_type");
+}
+
 } // namespace detail
 
 /// Parses and validates one request body. Throws api_exception (status 400) with an
@@ -461,17 +671,13 @@ inline GenerationRequest parse_generation_request(std::string_view body_text, En
                       "top_logprobs");
         if (want) r.logprobs = static_cast<std::uint32_t>(top.value_or(0));
     }
-    if (const auto it = body.find("response_format"); it != body.end() && !it->is_null()) {
-        const auto t = it->is_object() ? it->find("type") : it->end();
-        if (!it->is_object() || t == it->end() || !t->is_string() || t->get_ref<const std::string&>() != "text")
-            throw_api(400, "'response_format' other than {\"type\": \"text\"} is not supported", "response_format",
-                      "unsupported_parameter");
-    }
+    detail::read_output_format(body, r);
+    if (endpoint == Endpoint::chat_completions) detail::read_tools(body, r, limits);
     for (const char* key :
          {"temperature", "top_p", "top_k", "min_p", "presence_penalty", "frequency_penalty", "repetition_penalty"})
         detail::check_number(body, key);
-    (void)detail::get_int(body, "seed", std::numeric_limits<std::int64_t>::min(),
-                          std::numeric_limits<std::int64_t>::max());
+    r.seed = detail::get_int(body, "seed", std::numeric_limits<std::int64_t>::min(),
+                             std::numeric_limits<std::int64_t>::max());
 
     r.stream = detail::get_bool(body, "stream").value_or(false);
     if (const auto so = body.find("stream_options"); so != body.end() && !so->is_null()) {
@@ -493,10 +699,20 @@ inline GenerationRequest parse_generation_request(std::string_view body_text, En
                   "priority");
     if (limits.force_include_usage && r.stream) r.include_usage = true;
 
-    if (endpoint == Endpoint::completions)
+    if (endpoint == Endpoint::completions) {
         detail::read_prompt(body, r);
-    else
+    } else {
         detail::read_messages(body, r);
+        // The chat template renders the tools first (a shared prefix across requests).
+        if (!r.tools.empty() && !(r.tool_choice == ToolChoice::none && limits.exclude_tools_when_tool_choice_none)) {
+            std::vector<TokenId> tool_tokens;
+            SyntheticVocabulary::tokenize(
+                body.at("tools").dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), tool_tokens);
+            r.prompt_tokens.insert(r.prompt_tokens.begin(), tool_tokens.begin(), tool_tokens.end());
+        }
+        const nlohmann::json* role = detail::member(body.at("messages").back(), "role");
+        r.last_message_is_tool = role != nullptr && *role == "tool";
+    }
     if (r.prompt_tokens.empty())
         throw_api(400, "the prompt is empty; give at least one token",
                   endpoint == Endpoint::completions ? "prompt" : "messages");
@@ -629,6 +845,10 @@ struct FinishedChoice {
     std::string finish_reason;
     nlohmann::json stop_reason; // null, a stop string or a token id
     nlohmann::json logprobs;    // null or the choice's logprobs object
+    /// Chat: the message's tool_calls (null: none, an empty list is sent), and whether
+    /// its content is null (vLLM's auto tool calls) rather than `text`.
+    nlohmann::json tool_calls = nullptr;
+    bool content_null = false;
 };
 
 /// Builds the response bodies and SSE chunks of one request. Chunks are assembled from
@@ -656,15 +876,7 @@ public:
                             const std::optional<std::pair<std::uint32_t, std::uint32_t>>& usage = {},
                             const ChunkExtras& extras = {}) const {
         const bool chat = m_endpoint == Endpoint::chat_completions;
-        if (first && chat) {
-            out += "data: ";
-            out += m_head;
-            out += ",\"choices\":[{\"index\":";
-            out += std::to_string(extras.index);
-            out += ",\"delta\":{\"role\":\"assistant\",\"content\":\"\"},\"logprobs\":null,\"finish_reason\":null}]";
-            if (usage) append_usage(out, usage->first, 0);
-            out += "}\n\n";
-        }
+        if (first && chat) append_role_event(out, usage, extras);
         out += "data: ";
         if (extras.index == 0) {
             out += m_token_head;
@@ -676,6 +888,47 @@ public:
         }
         append_escaped(out, text);
         out += chat ? "\"},\"logprobs\":" : "\",\"logprobs\":";
+        out += extras.logprobs;
+        out += ",\"finish_reason\":";
+        if (finish_reason) {
+            out += '"';
+            out += finish_reason;
+            out += '"';
+        } else {
+            out += "null";
+        }
+        out += ",\"stop_reason\":";
+        out += extras.stop_reason;
+        out += "}]";
+        if (usage) append_usage(out, usage->first, usage->second);
+        out += "}\n\n";
+    }
+
+    /// Appends the SSE event of one token of a tool call (chat), as vLLM streams a named
+    /// tool call: the first carries the call's id, type and function name with the first
+    /// piece of the arguments, later ones only `function.arguments`; the last carries
+    /// finish_reason (vLLM: "tool_calls" once a tool call was streamed).
+    void append_tool_call_event(std::string& out, std::string_view arguments, const char* finish_reason, bool first,
+                                std::string_view call_id, std::string_view name,
+                                const std::optional<std::pair<std::uint32_t, std::uint32_t>>& usage = {},
+                                const ChunkExtras& extras = {}) const {
+        if (first) append_role_event(out, usage, extras);
+        out += "data: ";
+        out += m_head;
+        out += ",\"choices\":[{\"index\":";
+        out += std::to_string(extras.index);
+        out += ",\"delta\":{\"tool_calls\":[{";
+        if (first) {
+            out += "\"id\":\"";
+            append_escaped(out, call_id);
+            out += "\",\"type\":\"function\",\"index\":0,\"function\":{\"name\":\"";
+            append_escaped(out, name);
+            out += "\",\"arguments\":\"";
+        } else {
+            out += "\"index\":0,\"function\":{\"arguments\":\"";
+        }
+        append_escaped(out, arguments);
+        out += "\"}}]},\"logprobs\":";
         out += extras.logprobs;
         out += ",\"finish_reason\":";
         if (finish_reason) {
@@ -719,12 +972,14 @@ public:
         for (std::size_t i = 0; i < choices.size(); ++i) {
             const FinishedChoice& c = choices[i];
             if (m_endpoint == Endpoint::chat_completions)
-                list.push_back(
-                    {{"index", i},
-                     {"message", {{"role", "assistant"}, {"content", c.text}, {"tool_calls", nlohmann::json::array()}}},
-                     {"logprobs", c.logprobs},
-                     {"finish_reason", c.finish_reason},
-                     {"stop_reason", c.stop_reason}});
+                list.push_back({{"index", i},
+                                {"message",
+                                 {{"role", "assistant"},
+                                  {"content", c.content_null ? nlohmann::json(nullptr) : nlohmann::json(c.text)},
+                                  {"tool_calls", c.tool_calls.is_null() ? nlohmann::json::array() : c.tool_calls}}},
+                                {"logprobs", c.logprobs},
+                                {"finish_reason", c.finish_reason},
+                                {"stop_reason", c.stop_reason}});
             else
                 list.push_back({{"index", i},
                                 {"text", c.text},
@@ -746,6 +1001,17 @@ public:
     }
 
 private:
+    // Chat streams open each choice with {"role": "assistant", "content": ""}.
+    void append_role_event(std::string& out, const std::optional<std::pair<std::uint32_t, std::uint32_t>>& usage,
+                           const ChunkExtras& extras) const {
+        out += "data: ";
+        out += m_head;
+        out += ",\"choices\":[{\"index\":";
+        out += std::to_string(extras.index);
+        out += ",\"delta\":{\"role\":\"assistant\",\"content\":\"\"},\"logprobs\":null,\"finish_reason\":null}]";
+        if (usage) append_usage(out, usage->first, 0);
+        out += "}\n\n";
+    }
     static void append_usage(std::string& out, std::uint32_t prompt, std::uint32_t completion) {
         out += ",\"usage\":{\"prompt_tokens\":";
         out += std::to_string(prompt);

@@ -82,16 +82,9 @@ public:
         }
     }
 
-    void abort(RequestId id) override {
-        Live where{};
-        {
-            std::lock_guard lock(m_mutex);
-            const auto it = m_live.find(id);
-            if (it == m_live.end()) return;
-            where = it->second;
-        }
-        m_backends[where.backend]->abort(where.inner);
-    }
+    void abort(RequestId id) override { end_request(id, false); }
+    /// A stop string / stop token: the engine records it as finished with stop.
+    void stop(RequestId id) override { end_request(id, true); }
 
     /// The engines' statistics added up (fleet_stats: counters and queues summed, KV usage
     /// the largest).
@@ -127,6 +120,20 @@ public:
     }
 
 private:
+    // Sends an abort (or a stop) to the engine holding `id`.
+    void end_request(RequestId id, bool stop) {
+        Live where{};
+        {
+            std::lock_guard lock(m_mutex);
+            const auto it = m_live.find(id);
+            if (it == m_live.end()) return;
+            where = it->second;
+        }
+        if (stop)
+            m_backends[where.backend]->stop(where.inner);
+        else
+            m_backends[where.backend]->abort(where.inner);
+    }
     struct Live {
         std::uint32_t backend = 0;
         RequestId inner = 0;

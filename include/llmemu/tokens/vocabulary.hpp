@@ -51,6 +51,15 @@ public:
         return ids;
     }
 
+    /// Splits `text` into its counted pieces, each with the single space that joins it:
+    /// `ends` gets each piece's end offset (the last one is text.size()), so piece i is
+    /// text[ends[i-1], ends[i]) and there are count(text) of them.
+    static void split(std::string_view text, std::vector<std::uint32_t>& ends) {
+        for_each_piece(text, [&](std::string_view piece, bool) {
+            ends.push_back(static_cast<std::uint32_t>(piece.data() + piece.size() - text.data()));
+        });
+    }
+
     /// Text of a generated token: one space and a word of at most 4 letters. An EOS token
     /// has no text (like a special token skipped on detokenisation).
     [[nodiscard]] static std::string_view token_text(TokenId id, bool eos = false) noexcept {
