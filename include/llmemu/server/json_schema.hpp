@@ -32,10 +32,12 @@
 
 #include <nlohmann/json.hpp>
 
+#include "llmemu/config.hpp"
 #include "llmemu/server/openai.hpp"
 #include "llmemu/server/vocabulary.hpp"
 
-namespace llmemu::server {
+LLMEMU_BEGIN_NAMESPACE
+namespace server {
 
 /// A JSON schema read once (the subset above); writes and checks instances.
 class JsonSchema {
@@ -958,4 +960,5 @@ struct ScriptedOutput {
     return out;
 }
 
-} // namespace llmemu::server
+} // namespace server
+LLMEMU_END_NAMESPACE
