@@ -7,8 +7,8 @@ set(_cf_dir ${CMAKE_CURRENT_LIST_DIR})
 set(_cf_cases
   "rng_by_value_model|LatencyModel: sample\\(\\) takes the random engine by value"
   "rng_by_value_emitter|TokenEmitter: emit\\(\\) takes the random engine by value"
-  "step_positional|no matching function for call to .*llmemu::ScheduledRequest::ScheduledRequest\\(<brace-enclosed"
-  "step_missing_field|no matching function for call to .*llmemu::ScheduledRequest::decode\\(int, int\\)"
+  "step_positional|no matching function for call to .*llmemu::(v[0-9_]+::)?ScheduledRequest::ScheduledRequest\\(<brace-enclosed"
+  "step_missing_field|no matching function for call to .*llmemu::(v[0-9_]+::)?ScheduledRequest::decode\\(int, int\\)"
   "step_default_constructed|ScheduledRequest::ScheduledRequest\\(\\).* is private within this context")
 foreach(c ${_cf_cases})
   string(REPLACE "|" ";" parts "${c}")
