@@ -526,13 +526,7 @@ public:
         }
         const bool all_done = ends && --g.open == 0;
         if (g.request.stream) {
-            if (!m_headers_sent) {
-                m_headers_sent = true;
-                m_raw_pending += "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream; charset=utf-8\r\n"
-                                 "Cache-Control: no-cache\r\nTransfer-Encoding: chunked\r\nServer: llmemu\r\n";
-                m_raw_pending += g.id_header;
-                m_raw_pending += keep_alive() ? "Connection: keep-alive\r\n\r\n" : "Connection: close\r\n\r\n";
-            }
+            send_stream_headers(g.id_header);
             std::optional<std::pair<std::uint32_t, std::uint32_t>> usage;
             if (g.request.continuous_usage) usage.emplace(g.request.prompt_len, g.total_tokens());
             if (new_token || ends) {
@@ -683,6 +677,17 @@ private:
 
     static double seconds(std::chrono::steady_clock::duration d) { return std::chrono::duration<double>(d).count(); }
     [[nodiscard]] bool keep_alive() const { return m_keep_alive && !m_server.m_stopping; }
+
+    /// Queues the SSE response head once per response: 200, a chunked event stream, the
+    /// request's X-Request-Id line (`id_header`, may be empty) and the connection header.
+    void send_stream_headers(const std::string& id_header) {
+        if (m_headers_sent) return;
+        m_headers_sent = true;
+        m_raw_pending += "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream; charset=utf-8\r\n"
+                         "Cache-Control: no-cache\r\nTransfer-Encoding: chunked\r\nServer: llmemu\r\n";
+        m_raw_pending += id_header;
+        m_raw_pending += keep_alive() ? "Connection: keep-alive\r\n\r\n" : "Connection: close\r\n\r\n";
+    }
 
     void do_read() {
         if (m_closed) return;
@@ -1141,13 +1146,7 @@ private:
             write_error(e);
             return;
         }
-        if (!m_headers_sent) {
-            m_headers_sent = true;
-            m_raw_pending += "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream; charset=utf-8\r\n"
-                             "Cache-Control: no-cache\r\nTransfer-Encoding: chunked\r\nServer: llmemu\r\n";
-            m_raw_pending += g.id_header;
-            m_raw_pending += keep_alive() ? "Connection: keep-alive\r\n\r\n" : "Connection: close\r\n\r\n";
-        }
+        send_stream_headers(g.id_header);
         m_body_pending += "data: ";
         m_body_pending += e.body();
         m_body_pending += "\n\n";

@@ -889,6 +889,14 @@ public:
         append_escaped(out, text);
         out += chat ? "\"},\"logprobs\":" : "\",\"logprobs\":";
         out += extras.logprobs;
+        append_choice_tail(out, finish_reason, usage, extras);
+    }
+
+    /// Closes a streamed chunk's choice: finish_reason (null while running), stop_reason,
+    /// the optional usage, the event's end.
+    static void append_choice_tail(std::string& out, const char* finish_reason,
+                                   const std::optional<std::pair<std::uint32_t, std::uint32_t>>& usage,
+                                   const ChunkExtras& extras) {
         out += ",\"finish_reason\":";
         if (finish_reason) {
             out += '"';
@@ -930,19 +938,7 @@ public:
         append_escaped(out, arguments);
         out += "\"}}]},\"logprobs\":";
         out += extras.logprobs;
-        out += ",\"finish_reason\":";
-        if (finish_reason) {
-            out += '"';
-            out += finish_reason;
-            out += '"';
-        } else {
-            out += "null";
-        }
-        out += ",\"stop_reason\":";
-        out += extras.stop_reason;
-        out += "}]";
-        if (usage) append_usage(out, usage->first, usage->second);
-        out += "}\n\n";
+        append_choice_tail(out, finish_reason, usage, extras);
     }
 
     /// The closing usage-only chunk (`"choices": []`) of stream_options.include_usage.
