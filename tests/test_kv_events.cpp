@@ -427,14 +427,18 @@ TEST_CASE("Server.routed.round_robin_ids_and_stats" * doctest::timeout(30)) {
         }
         std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
-    std::lock_guard lock(m);
-    REQUIRE(finals.size() == 6);
-    std::set<RequestId> ids;
-    for (const auto& ev : finals) {
-        ids.insert(ev.id); // the caller's ids come back
-        CHECK(ev.reason == (ev.id == 6 ? FinishReason::abort : FinishReason::length));
+    {
+        // Released before the snapshots below: the fake calls on_event (which takes `m`)
+        // under its own lock, and snapshot() takes that lock.
+        std::lock_guard lock(m);
+        REQUIRE(finals.size() == 6);
+        std::set<RequestId> ids;
+        for (const auto& ev : finals) {
+            ids.insert(ev.id); // the caller's ids come back
+            CHECK(ev.reason == (ev.id == 6 ? FinishReason::abort : FinishReason::length));
+        }
+        CHECK(ids == std::set<RequestId>{1, 2, 3, 4, 5, 6});
     }
-    CHECK(ids == std::set<RequestId>{1, 2, 3, 4, 5, 6});
     const EngineStats s = routed.snapshot();
     CHECK(s.generation_tokens == a.snapshot().generation_tokens + b.snapshot().generation_tokens);
     CHECK(s.num_finished(FinishReason::length) == 5);
