@@ -327,17 +327,17 @@ TEST_CASE("Layerwise.readers.malformed_files_name_file_line_and_fix") {
     auto err = [](auto&& f) { return error_of(f); };
     std::string e = err(
         [] { (void)parse_layerwise_ops_csv("layer,tokens,time_us\nqkv_proj,1,2\nqkv_proj,x,3\n", "d.csv", "tokens"); });
-    CHECK(e.find("'d.csv' line 3") != std::string::npos);
+    CHECK(e.find("d.csv:3") != std::string::npos);
     CHECK(e.find("not a finite number") != std::string::npos);
     e = err([] { (void)parse_layerwise_ops_csv("layer,time_us\nqkv_proj,2\n", "d.csv", "tokens"); });
-    CHECK(e.find("line 1") != std::string::npos);
+    CHECK(e.find("d.csv:1:") != std::string::npos);
     CHECK(e.find("lacks column 'tokens'") != std::string::npos);
     e = err([] { (void)parse_layerwise_ops_csv("layer,tokens,time_us\nqkv_proj,1,2,9\n", "d.csv", "tokens"); });
-    CHECK(e.find("line 2: has 4 fields") != std::string::npos);
+    CHECK(e.find("d.csv:2: has 4 fields") != std::string::npos);
     e = err([] { (void)parse_layerwise_ops_csv("layer,tokens,time_us\nq,1,2\nq,1,3\n", "d.csv", "tokens"); });
-    CHECK(e.find("line 3: op 'q' repeats the key 1 of line 2") != std::string::npos);
+    CHECK(e.find("d.csv:3: op 'q' repeats the key 1 of line 2") != std::string::npos);
     e = err([] { (void)parse_layerwise_ops_csv("layer,tokens,time_us\n\nq,1,2\n", "d.csv", "tokens"); });
-    CHECK(e.find("line 2: blank line") != std::string::npos);
+    CHECK(e.find("d.csv:2: blank line") != std::string::npos);
     e = err([] { (void)parse_layerwise_ops_csv("layer,tokens,tokens,time_us\n", "d.csv", "tokens"); });
     CHECK(e.find("appears twice") != std::string::npos);
     e = err([] { (void)parse_layerwise_ops_csv("layer,tokens,time_us\nq,1,-2\n", "d.csv", "tokens"); });
@@ -350,27 +350,27 @@ TEST_CASE("Layerwise.readers.malformed_files_name_file_line_and_fix") {
         (void)parse_layerwise_attention_csv("prefill_chunk,kv_prefill,n_decode,kv_decode,time_us\n0,0,0,0,1\n",
                                             "a.csv");
     });
-    CHECK(e.find("'a.csv' line 2") != std::string::npos);
+    CHECK(e.find("a.csv:2") != std::string::npos);
     e = err([] {
         (void)parse_layerwise_attention_csv(
             "prefill_chunk,kv_prefill,n_decode,kv_decode,time_us\n0,0,1,16,1\n0,0,1,16,2\n", "a.csv");
     });
-    CHECK(e.find("line 3") != std::string::npos);
+    CHECK(e.find("a.csv:3:") != std::string::npos);
     CHECK(e.find("repeats the key 16 of line 2") != std::string::npos);
     e = err([] { (void)parse_layerwise_moe_csv("tokens,activated_experts,time_us\n0,8,1\n", "m.csv"); });
-    CHECK(e.find("'m.csv' line 2") != std::string::npos);
+    CHECK(e.find("m.csv:2") != std::string::npos);
     e = err([] {
         (void)parse_layerwise_skew_fit_csv("pc,n_label,skew_rate_label,kv_big_label,kp_label,alpha,n_samples\n"
                                            "0,n<=2,sr~5%,kvB<=1k,kp=0,0.1,2\n",
                                            "s.csv");
     });
-    CHECK(e.find("'s.csv' line 2: skew_rate_label 'sr~5%' is not a bucket label") != std::string::npos);
+    CHECK(e.find("s.csv:2: skew_rate_label 'sr~5%' is not a bucket label") != std::string::npos);
     e = err([] { (void)parse_layerwise_meta("a: 1\n\tb: 2\n", "meta.yaml"); });
-    CHECK(e.find("'meta.yaml' line 2: indents with a tab") != std::string::npos);
+    CHECK(e.find("meta.yaml:2: indents with a tab") != std::string::npos);
     e = err([] { (void)parse_layerwise_meta("tp_degrees: [1, x]\n", "meta.yaml"); });
-    CHECK(e.find("line 1: a tp_degrees entry is 'x'") != std::string::npos);
+    CHECK(e.find("meta.yaml:1: a tp_degrees entry is 'x'") != std::string::npos);
     e = err([] { (void)parse_layerwise_meta("gpu: a\ngpu: b\n", "meta.yaml"); });
-    CHECK(e.find("line 2: key 'gpu' appears twice") != std::string::npos);
+    CHECK(e.find("meta.yaml:2: key 'gpu' appears twice") != std::string::npos);
     e = err([] { (void)parse_hf_config(R"({"hidden_size": 8, "num_attention_heads": 2})", "c.json"); });
     CHECK(e.find("'c.json': has no \"num_hidden_layers\"") != std::string::npos);
     e = err([] {

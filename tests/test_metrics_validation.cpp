@@ -347,7 +347,7 @@ TEST_CASE("Metrics.timeseries.reads_vllm_log_and_compares") {
     };
     bad("time,running\n1,2\n", "ts.csv:1: header has no 't' column");
     bad("t,running\n1,2\n1,3\n", "ts.csv:3: t must increase");
-    bad("t,running\n1,x\n", "ts.csv:2: 'x' is not a number");
+    bad("t,running\n1,x\n", "ts.csv:2: column 'running' has 'x', which is not a finite number");
     bad("t,running\n1\n", "ts.csv:2: has 1 cells");
     bad("t,running\n", "has no rows");
     // Fuzz find: a second time column once left a row with more value cells than columns.

@@ -122,9 +122,9 @@ TEST_CASE("ProfileBuilder.csv_and_files") {
 
 TEST_CASE("ProfileBuilder.bad_input_names_file_line_and_fix") {
     CHECK(message_of("{\"step_cycle_us\": -1, \"total_tokens\": 1, \"num_new_reqs\": 0, \"num_decode_seqs\": 1}\n")
-              .find("trace.jsonl' line 1") != std::string::npos);
+              .find("trace.jsonl:1:") != std::string::npos);
     CHECK(message_of("\n{\"step_cycle_us\": 1, \"total_tokens\": 1, \"num_new_reqs\": 0}\n")
-              .find("line 2: missing \"num_decode_seqs\"") != std::string::npos);
+              .find(":2: missing \"num_decode_seqs\"") != std::string::npos);
     CHECK(message_of("{not json\n").find("not valid JSON") != std::string::npos);
     CHECK(message_of("{\"step_cycle_us\": 1, \"total_tokens\": -4, \"num_new_reqs\": 0, \"num_decode_seqs\": 1}\n")
               .find("non-negative integer") != std::string::npos);

@@ -103,7 +103,9 @@ TEST_CASE("Workload.schedule.diurnal_shape") {
 
 TEST_CASE("Workload.schedule.csv_reader_errors") {
     CHECK(schedule_error("time,rate\n0,1\n# comment\n\n60,2\n").empty());
-    CHECK(schedule_error("0,1\n60,x\n") == "r.csv:2: rate 'x' is not a finite number; each line is time,rate");
+    CHECK(schedule_error("0,1\n60,x\n") ==
+          "r.csv:2: column 'rate' has 'x', which is not a finite number; each line is time,rate (seconds, requests "
+          "per second)");
     CHECK(schedule_error("0,1\n60\n").find("r.csv:2: '60' is not time,rate") == 0);
     CHECK(schedule_error("10,1\n5,2\n").find("r.csv:2: time 5 must be >= 0 and later than the previous line's") == 0);
     CHECK(schedule_error("0,-1\n").find("r.csv:1: rate -1 is negative") == 0);

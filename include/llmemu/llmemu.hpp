@@ -18,6 +18,8 @@
 #include "llmemu/version.hpp"
 
 #include "llmemu/core/coverage.hpp"
+#include "llmemu/core/csv.hpp"
+#include "llmemu/core/quantile.hpp"
 #include "llmemu/core/step.hpp"
 #include "llmemu/engine/block_hash.hpp"
 #include "llmemu/engine/config.hpp"

@@ -117,16 +117,6 @@ struct BenchResult {
 
 namespace detail {
 
-/// numpy.percentile with the default linear interpolation over a SORTED sample.
-inline double metrics_percentile_sorted(const std::vector<double>& sorted, double p) {
-    if (sorted.empty()) return 0.0;
-    const double idx = p / 100.0 * static_cast<double>(sorted.size() - 1);
-    const auto lo = static_cast<std::size_t>(std::floor(idx));
-    const auto hi = static_cast<std::size_t>(std::ceil(idx));
-    const double frac = idx - static_cast<double>(lo);
-    return sorted[lo] + (sorted[hi] - sorted[lo]) * frac;
-}
-
 /// Stats of a digest of values in seconds, reported in milliseconds (numpy semantics,
 /// ddof = 0; an empty digest gives zeros, as `np.mean([] or 0)` does).
 inline MetricStats metrics_stats(MetricDigest& d, const std::vector<double>& percentiles) {

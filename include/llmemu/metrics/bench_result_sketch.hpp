@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "llmemu/config.hpp"
+#include "llmemu/core/quantile.hpp"
 #include "llmemu/error.hpp"
 
 LLMEMU_BEGIN_NAMESPACE
@@ -134,14 +135,8 @@ public:
     /// exact(); afterwards within relative_error() of it. Sorts the exact values (hence
     /// not const-free; the digest stays valid).
     [[nodiscard]] double percentile(double p) {
-        if (m_count == 0) return 0.0;
-        const double idx = p / 100.0 * static_cast<double>(m_count - 1);
-        const auto lo = static_cast<std::uint64_t>(std::floor(idx));
-        const auto hi = static_cast<std::uint64_t>(std::ceil(idx));
-        const double frac = idx - static_cast<double>(lo);
-        const double a = at_rank(lo);
-        const double b = hi == lo ? a : at_rank(hi);
-        return a + (b - a) * frac;
+        return quantile_at_rank(static_cast<std::size_t>(m_count), p / 100.0,
+                                [this](std::size_t i) { return at_rank(static_cast<std::uint64_t>(i)); });
     }
 
 private:

@@ -23,6 +23,7 @@
 #include <nlohmann/json.hpp>
 
 #include "llmemu/config.hpp"
+#include "llmemu/core/csv.hpp"
 #include "llmemu/engine/timeseries.hpp"
 #include "llmemu/error.hpp"
 
@@ -57,22 +58,9 @@ struct TimeSeriesTable {
     TimeSeriesTable tab;
     tab.source = source;
     auto fail = [&source](std::size_t line, const std::string& what) {
-        detail::throw_error<config_error>(source + ":" + std::to_string(line) + ": " + what);
+        detail::text_fail<config_error>({source, line}, what);
     };
-    auto split = [](std::string_view line) {
-        std::vector<std::string> cells;
-        std::size_t pos = 0;
-        for (;;) {
-            const std::size_t c = line.find(',', pos);
-            std::string_view cell = line.substr(pos, c == std::string_view::npos ? std::string_view::npos : c - pos);
-            while (!cell.empty() && (cell.back() == '\r' || cell.back() == ' ')) cell.remove_suffix(1);
-            while (!cell.empty() && cell.front() == ' ') cell.remove_prefix(1);
-            cells.emplace_back(cell);
-            if (c == std::string_view::npos) break;
-            pos = c + 1;
-        }
-        return cells;
-    };
+    std::vector<std::string_view> cells;
     std::size_t line_no = 0, pos = 0, t_col = 0;
     bool have_header = false;
     while (pos < text.size()) {
@@ -82,19 +70,21 @@ struct TimeSeriesTable {
         pos = end + 1;
         ++line_no;
         if (line.find_first_not_of(" \t\r") == std::string_view::npos) continue;
-        const std::vector<std::string> cells = split(line);
+        detail::csv_split(line, cells);
         if (!have_header) {
             bool found = false;
             for (std::size_t i = 0; i < cells.size(); ++i) {
-                if (cells[i] == "t" || cells[i] == "t_s") {
+                const std::string name(cells[i]);
+                if (name == "t" || name == "t_s") {
                     if (found) fail(line_no, "header has two time columns ('t' or 't_s'); keep one");
                     t_col = i;
                     found = true;
                 } else {
-                    if (cells[i].empty()) fail(line_no, "header has an empty column name");
-                    if (tab.find(cells[i]) != nullptr)
-                        fail(line_no, "header names column '" + cells[i] + "' twice; give each column once");
-                    tab.columns.emplace_back(cells[i], std::vector<double>{});
+                    if (name.empty()) fail(line_no, "header has an empty column name");
+                    if (tab.find(name) != nullptr)
+                        fail(line_no,
+                             "header names column '" + detail::text_echo(name) + "' twice; give each column once");
+                    tab.columns.emplace_back(name, std::vector<double>{});
                 }
             }
             if (!found)
@@ -108,11 +98,9 @@ struct TimeSeriesTable {
                               std::to_string(tab.columns.size() + 1));
         std::size_t col = 0;
         for (std::size_t i = 0; i < cells.size(); ++i) {
-            const std::string& c = cells[i];
-            char* stop = nullptr;
-            const double v = std::strtod(c.c_str(), &stop);
-            if (c.empty() || stop != c.c_str() + c.size() || !std::isfinite(v))
-                fail(line_no, "'" + c + "' is not a number");
+            const std::string_view name = i == t_col ? std::string_view("t") : tab.columns[col].first;
+            const double v =
+                detail::csv_number<config_error>(cells[i], {source, line_no}, name, "give a number in every cell");
             if (i == t_col) {
                 if (!tab.t_s.empty() && !(v > tab.t_s.back())) fail(line_no, "t must increase from row to row");
                 tab.t_s.push_back(v);

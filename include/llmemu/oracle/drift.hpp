@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "llmemu/config.hpp"
+#include "llmemu/core/quantile.hpp"
 #include "llmemu/error.hpp"
 #include "llmemu/profile/store.hpp"
 
@@ -113,11 +114,6 @@ inline double drift_ks_p(double d, std::size_t n, std::size_t m) {
     return std::clamp(sum, 0.0, 1.0);
 }
 
-inline double drift_median_sorted(const std::vector<double>& v) {
-    const std::size_t n = v.size();
-    return n % 2 == 1 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
 inline std::uint32_t drift_band(std::uint32_t v) {
     std::uint32_t b = 0;
     while (v > 1) {
@@ -207,14 +203,15 @@ inline DriftReport run_drift(const ProfileStore& old, const ProfileStore& fresh,
         r.new_samples = p.b.size();
         r.ks = detail::drift_ks(p.a, p.b);
         r.p_value = detail::drift_ks_p(r.ks, p.a.size(), p.b.size());
-        const double ma = detail::drift_median_sorted(p.a);
-        r.median_shift_pct = ma > 0.0 ? (detail::drift_median_sorted(p.b) / ma - 1.0) * 100.0 : 0.0;
+        const double ma = quantile_sorted<double>(p.a, 0.5);
+        r.median_shift_pct = ma > 0.0 ? (quantile_sorted<double>(p.b, 0.5) / ma - 1.0) * 100.0 : 0.0;
         tested.push_back(&p);
         report.tested_samples += r.new_samples;
     }
     // Benjamini-Hochberg: reject the k smallest p-values, k the largest with p_(k) <= k q / m.
     std::vector<Pool*> order = tested;
-    std::sort(order.begin(), order.end(), [](const Pool* x, const Pool* y) { return x->region.p_value < y->region.p_value; });
+    std::sort(order.begin(), order.end(),
+              [](const Pool* x, const Pool* y) { return x->region.p_value < y->region.p_value; });
     const double m = static_cast<double>(order.size());
     std::size_t k = 0;
     for (std::size_t i = 0; i < order.size(); ++i)

@@ -93,8 +93,8 @@ struct LayerwiseOptions {
 /// allreduce_us). Throws config_error naming the item and the fix.
 inline void parse_layerwise_options(std::string_view text, LayerwiseOptions& o) {
     auto fail = [&](std::string_view item, const std::string& why) {
-        detail::throw_error<config_error>("--layerwise-options '" + detail::lw_echo(text) + "': '" +
-                                          detail::lw_echo(item) + "' " + why +
+        detail::throw_error<config_error>("--layerwise-options '" + detail::text_echo(text) + "': '" +
+                                          detail::text_echo(item) + "' " + why +
                                           " (keys: skew=auto|on|off, interp=linear|loglog, kv=batch|aggregate, "
                                           "allreduce_gbps=<GB/s>, allreduce_us=<us>)");
     };
@@ -102,7 +102,7 @@ inline void parse_layerwise_options(std::string_view text, LayerwiseOptions& o) 
     while (pos <= text.size() && !text.empty()) {
         const std::size_t comma = text.find(',', pos);
         const std::string_view item =
-            detail::lw_trim(text.substr(pos, comma == std::string_view::npos ? std::string_view::npos : comma - pos));
+            detail::text_trim(text.substr(pos, comma == std::string_view::npos ? std::string_view::npos : comma - pos));
         pos = comma == std::string_view::npos ? text.size() + 1 : comma + 1;
         if (item.empty()) fail(item, "is empty");
         const std::size_t eq = item.find('=');

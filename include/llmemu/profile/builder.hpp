@@ -34,6 +34,8 @@
 #include <simdjson.h>
 
 #include "llmemu/config.hpp"
+#include "llmemu/core/csv.hpp"
+#include "llmemu/core/quantile.hpp"
 #include "llmemu/error.hpp"
 #include "llmemu/profile/model_config.hpp"
 #include "llmemu/profile/store.hpp"
@@ -250,7 +252,7 @@ public:
 
 private:
     [[noreturn]] static void fail(const std::string& source, std::size_t line, const std::string& what) {
-        detail::throw_error<profile_error>("step trace '" + source + "' line " + std::to_string(line) + ": " + what);
+        detail::text_fail<profile_error>({source, line}, what);
     }
 
     static void check_time(double us, const std::string& source, std::size_t line) {
@@ -360,15 +362,8 @@ private:
         if (m_options.outlier_iqr_k <= 0.0 || values.size() < 4) return values;
         std::vector<float> sorted = values;
         std::sort(sorted.begin(), sorted.end());
-        auto quantile = [&](double q) {
-            const double pos = q * static_cast<double>(sorted.size() - 1);
-            const auto lo = static_cast<std::size_t>(pos);
-            const std::size_t hi = std::min(lo + 1, sorted.size() - 1);
-            return static_cast<double>(sorted[lo]) +
-                   (pos - static_cast<double>(lo)) * (static_cast<double>(sorted[hi]) - sorted[lo]);
-        };
-        const double q1 = quantile(0.25);
-        const double q3 = quantile(0.75);
+        const double q1 = quantile_sorted<float>(sorted, 0.25);
+        const double q3 = quantile_sorted<float>(sorted, 0.75);
         const double lo = q1 - m_options.outlier_iqr_k * (q3 - q1);
         const double hi = q3 + m_options.outlier_iqr_k * (q3 - q1);
         std::vector<float> kept;
@@ -381,40 +376,37 @@ private:
         return kept;
     }
 
+    // The trimmed fields of a CSV line, less the double quotes a spreadsheet export adds.
     static void split_csv(std::string_view line, std::vector<std::string_view>& out) {
-        out.clear();
-        std::size_t pos = 0;
-        while (true) {
-            const std::size_t comma = line.find(',', pos);
-            std::string_view f =
-                line.substr(pos, comma == std::string_view::npos ? std::string_view::npos : comma - pos);
+        detail::csv_split(line, out);
+        for (auto& f : out) {
             while (!f.empty() && (f.front() == ' ' || f.front() == '"')) f.remove_prefix(1);
             while (!f.empty() && (f.back() == ' ' || f.back() == '"')) f.remove_suffix(1);
-            out.push_back(f);
-            if (comma == std::string_view::npos) return;
-            pos = comma + 1;
         }
     }
 
     static double csv_number(std::string_view f, const std::string& source, std::size_t line, const char* col) {
-        double v = 0;
-        const auto res = std::from_chars(f.data(), f.data() + f.size(), v);
-        if (f.empty() || res.ec != std::errc{} || res.ptr != f.data() + f.size())
-            fail(source, line, std::string(col) + " '" + std::string(f) + "' is not a number");
-        return v;
+        return detail::csv_number<profile_error>(f, {source, line}, col, "fix or delete this step record");
     }
 
+    // A count; a float spelling of a whole number ("3.0", as pandas writes) is accepted.
     static std::uint64_t csv_uint(std::string_view f, const std::string& source, std::size_t line, const char* col,
                                   std::uint64_t max = 0xFFFFFFFFFFFFFFFFULL) {
         std::uint64_t v = 0;
-        const auto res = std::from_chars(f.data(), f.data() + f.size(), v);
-        if (f.empty() || res.ec != std::errc{} || res.ptr != f.data() + f.size()) {
+        if (const auto u = parse_number<std::uint64_t>(f)) {
+            v = *u;
+        } else {
             const double d = csv_number(f, source, line, col);
             if (!(d >= 0.0) || d != std::floor(d) || d > 1.8e19)
-                fail(source, line, std::string(col) + " '" + std::string(f) + "' must be a non-negative integer");
+                fail(source, line,
+                     "column '" + std::string(col) + "' has '" + detail::text_echo(f) +
+                         "', which is not an integer >= 0; fix or delete this step record");
             v = static_cast<std::uint64_t>(d);
         }
-        if (v > max) fail(source, line, std::string(col) + " is too large");
+        if (v > max)
+            fail(source, line,
+                 "column '" + std::string(col) + "' has " + std::to_string(v) + ", more than " + std::to_string(max) +
+                     "; fix or delete this step record");
         return v;
     }
 

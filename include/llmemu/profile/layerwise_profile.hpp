@@ -12,7 +12,6 @@
 /// file, the line and the fix; nothing is silently repaired.
 
 #include <algorithm>
-#include <charconv>
 #include <cmath>
 #include <cstdint>
 #include <filesystem>
@@ -29,6 +28,7 @@
 #include <vector>
 
 #include "llmemu/config.hpp"
+#include "llmemu/core/csv.hpp"
 #include "llmemu/error.hpp"
 
 LLMEMU_BEGIN_NAMESPACE
@@ -161,33 +161,7 @@ namespace detail {
 
 [[noreturn, gnu::cold, gnu::noinline]] inline void lw_fail(std::string_view source, std::size_t line,
                                                            const std::string& what) {
-    std::string msg = "layer-wise profile '" + std::string(source) + "'";
-    if (line != 0) msg += " line " + std::to_string(line);
-    throw profile_error(msg + ": " + what);
-}
-
-/// Echo of user input in messages: at most 40 bytes, non-printable bytes as \xNN.
-inline std::string lw_echo(std::string_view s) {
-    std::string out;
-    for (std::size_t i = 0; i < s.size() && i < 40; ++i) {
-        const auto c = static_cast<unsigned char>(s[i]);
-        if (c >= 0x20 && c < 0x7F) {
-            out.push_back(static_cast<char>(c));
-        } else {
-            static constexpr char hex[] = "0123456789abcdef";
-            out += "\\x";
-            out.push_back(hex[c >> 4U]);
-            out.push_back(hex[c & 15U]);
-        }
-    }
-    if (s.size() > 40) out += "...";
-    return out;
-}
-
-inline std::string_view lw_trim(std::string_view s) noexcept {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
-    return s;
+    text_fail<profile_error>({source, line}, what);
 }
 
 /// A CSV with a header; rows must have exactly as many fields as the header, which must
@@ -210,7 +184,7 @@ void lw_csv(std::string_view text, std::string_view source, const std::vector<st
     while (pos < text.size()) {
         std::size_t nl = text.find('\n', pos);
         if (nl == std::string_view::npos) nl = text.size();
-        const std::string_view raw = lw_trim(text.substr(pos, nl - pos));
+        const std::string_view raw = text_trim(text.substr(pos, nl - pos));
         pos = nl + 1;
         ++line;
         if (raw.empty()) {
@@ -223,7 +197,7 @@ void lw_csv(std::string_view text, std::string_view source, const std::vector<st
         std::size_t f = 0;
         while (true) {
             const std::size_t c = raw.find(',', f);
-            fields.push_back(lw_trim(raw.substr(f, c == std::string_view::npos ? std::string_view::npos : c - f)));
+            fields.push_back(text_trim(raw.substr(f, c == std::string_view::npos ? std::string_view::npos : c - f)));
             if (c == std::string_view::npos) break;
             f = c + 1;
         }
@@ -255,11 +229,7 @@ void lw_csv(std::string_view text, std::string_view source, const std::vector<st
 }
 
 inline double lw_number(std::string_view source, std::size_t line, std::string_view column, std::string_view v) {
-    double d = 0;
-    const auto res = std::from_chars(v.data(), v.data() + v.size(), d);
-    if (v.empty() || res.ec != std::errc{} || res.ptr != v.data() + v.size() || !std::isfinite(d))
-        lw_fail(source, line, "column '" + std::string(column) + "' is '" + lw_echo(v) + "', not a finite number");
-    return d;
+    return csv_number<profile_error>(v, {source, line}, column, "fix the profile table");
 }
 
 /// A non-negative integer grid key (stored as double for interpolation).
@@ -267,15 +237,16 @@ inline double lw_key(std::string_view source, std::size_t line, std::string_view
     const double d = lw_number(source, line, column, v);
     if (d < 0 || d > 1e12 || d != std::floor(d))
         lw_fail(source, line,
-                "column '" + std::string(column) + "' is '" + lw_echo(v) +
+                "column '" + std::string(column) + "' is '" + text_echo(v) +
                     "'; it must be an integer >= 0 (a grid point)");
     return d;
 }
 
 inline double lw_time(std::string_view source, std::size_t line, std::string_view v) {
     const double d = lw_number(source, line, "time_us", v);
-    if (d < 0) lw_fail(source, line, "time_us is " + lw_echo(v) + "; a measured time must be >= 0 microseconds");
-    if (d > 1e12) lw_fail(source, line, "time_us is " + lw_echo(v) + "; above 1e12 us (11 days) is not a kernel time");
+    if (d < 0) lw_fail(source, line, "time_us is " + text_echo(v) + "; a measured time must be >= 0 microseconds");
+    if (d > 1e12)
+        lw_fail(source, line, "time_us is " + text_echo(v) + "; above 1e12 us (11 days) is not a kernel time");
     return d;
 }
 
@@ -327,7 +298,7 @@ inline std::size_t lw_index(const std::vector<double>& axis, double v) {
     });
     std::vector<LayerwiseOp> out;
     for (std::size_t i = 0; i < names.size(); ++i)
-        out.push_back({names[i], detail::lw_table(pts[i], source, "op '" + detail::lw_echo(names[i]) + "'")});
+        out.push_back({names[i], detail::lw_table(pts[i], source, "op '" + detail::text_echo(names[i]) + "'")});
     if (out.empty()) detail::lw_fail(source, 0, "has a header but no rows; re-run the profiler");
     return out;
 }
@@ -473,11 +444,9 @@ inline bool lw_skew_label(std::string_view label, std::string_view prefix, Layer
         scale = 1024.0;
         label.remove_suffix(1);
     }
-    double v = 0;
-    const auto res = std::from_chars(label.data(), label.data() + label.size(), v);
-    if (label.empty() || res.ec != std::errc{} || res.ptr != label.data() + label.size() || !std::isfinite(v) || v < 0)
-        return false;
-    e.bound = v * scale;
+    const auto v = parse_number<double>(label);
+    if (!v || *v < 0) return false;
+    e.bound = *v * scale;
     return true;
 }
 
@@ -520,14 +489,14 @@ inline bool lw_edge_less(const LayerwiseSkewFit::Edge& a, const LayerwiseSkewFit
                        for (int a = 0; a < 4; ++a)
                            if (!detail::lw_skew_label(f[static_cast<std::size_t>(a) + 1], prefixes[a], r.e[a]))
                                detail::lw_fail(source, line,
-                                               std::string(columns[a]) + " '" + detail::lw_echo(f[a + 1]) +
+                                               std::string(columns[a]) + " '" + detail::text_echo(f[a + 1]) +
                                                    "' is not a bucket label like " + std::string(prefixes[a]) +
                                                    "<=8, " + std::string(prefixes[a]) + "=0 or " +
                                                    std::string(prefixes[a]) + ">256 (k = 1024, % = /100)");
                        r.alpha = detail::lw_number(source, line, "alpha", f[5]);
                        if (std::fabs(r.alpha) > 1e6)
                            detail::lw_fail(source, line,
-                                           "alpha is " + detail::lw_echo(f[5]) +
+                                           "alpha is " + detail::text_echo(f[5]) +
                                                "; a skew blend weight beyond +-1e6 is not a fit (most are -1..2)");
                        r.n = detail::lw_key(source, line, "n_samples", f[6]);
                        rows.push_back(r);
@@ -626,7 +595,7 @@ struct LayerwiseYamlNode {
 namespace detail {
 
 inline std::string lw_unquote(std::string_view v) {
-    v = lw_trim(v);
+    v = text_trim(v);
     if (v.size() >= 2 && ((v.front() == '\'' && v.back() == '\'') || (v.front() == '"' && v.back() == '"')))
         return std::string(v.substr(1, v.size() - 2));
     return std::string(v);
@@ -669,7 +638,7 @@ inline std::string_view lw_strip_comment(std::string_view s) noexcept {
         pos = nl + 1;
         ++line;
         if (!raw.empty() && raw.back() == '\r') raw.remove_suffix(1);
-        const std::string_view body = detail::lw_trim(detail::lw_strip_comment(raw));
+        const std::string_view body = detail::text_trim(detail::lw_strip_comment(raw));
         if (body.empty() || body == "---") continue;
         int indent = 0;
         while (static_cast<std::size_t>(indent) < raw.size() && raw[static_cast<std::size_t>(indent)] == ' ') ++indent;
@@ -704,21 +673,21 @@ inline std::string_view lw_strip_comment(std::string_view s) noexcept {
         }();
         if (colon == std::string_view::npos || colon == 0)
             detail::lw_fail(source, line,
-                            "'" + detail::lw_echo(body) + "' is not 'key: value'; meta.yaml is a YAML mapping");
+                            "'" + detail::text_echo(body) + "' is not 'key: value'; meta.yaml is a YAML mapping");
         std::string key = detail::lw_unquote(body.substr(0, colon));
         if (parent->find(key) != nullptr)
-            detail::lw_fail(source, line, "key '" + detail::lw_echo(key) + "' appears twice in the same mapping");
+            detail::lw_fail(source, line, "key '" + detail::text_echo(key) + "' appears twice in the same mapping");
         if (parent->keys.size() >= 100000) detail::lw_fail(source, line, "more than 100000 keys in one mapping");
         LayerwiseYamlNode node;
         node.line = line;
-        const std::string_view value = detail::lw_trim(body.substr(colon + 1));
+        const std::string_view value = detail::text_trim(body.substr(colon + 1));
         if (value.starts_with("[")) {
             if (!value.ends_with("]"))
                 detail::lw_fail(source, line,
-                                "the list '" + detail::lw_echo(value) + "' does not end with ']' on this line");
+                                "the list '" + detail::text_echo(value) + "' does not end with ']' on this line");
             node.is_list = true;
             std::string_view items = value.substr(1, value.size() - 2);
-            while (!detail::lw_trim(items).empty()) {
+            while (!detail::text_trim(items).empty()) {
                 const std::size_t c = items.find(',');
                 node.list.push_back(detail::lw_unquote(items.substr(0, c)));
                 if (c == std::string_view::npos) break;
@@ -728,7 +697,7 @@ inline std::string_view lw_strip_comment(std::string_view s) noexcept {
             // A flow mapping ({n: 2.0, pc: 2.0}) is kept as its text: no field the model reads is one.
             if (!value.ends_with("}"))
                 detail::lw_fail(source, line,
-                                "the mapping '" + detail::lw_echo(value) + "' does not end with '}' on this line");
+                                "the mapping '" + detail::text_echo(value) + "' does not end with '}' on this line");
             node.scalar = std::string(value);
         } else {
             node.scalar = detail::lw_unquote(value);
@@ -746,12 +715,9 @@ inline std::string_view lw_strip_comment(std::string_view s) noexcept {
 namespace detail {
 
 inline std::uint32_t lw_yaml_u32(const LayerwiseYamlNode& n, std::string_view source, std::string_view what) {
-    std::uint64_t v = 0;
-    const std::string& s = n.scalar;
-    const auto res = std::from_chars(s.data(), s.data() + s.size(), v);
-    if (s.empty() || res.ec != std::errc{} || res.ptr != s.data() + s.size() || v > 0xFFFFFFFFULL)
-        lw_fail(source, n.line, std::string(what) + " is '" + lw_echo(s) + "'; expected an integer >= 0");
-    return static_cast<std::uint32_t>(v);
+    const auto v = parse_number<std::uint32_t>(n.scalar);
+    if (!v) lw_fail(source, n.line, std::string(what) + " is '" + text_echo(n.scalar) + "'; expected an integer >= 0");
+    return *v;
 }
 
 } // namespace detail
@@ -851,10 +817,9 @@ inline std::optional<std::string> lw_read_file(const std::filesystem::path& p, b
     for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
         const std::string name = e.path().filename().string();
         if (name.size() < 3 || !name.starts_with("tp") || !e.is_directory(ec)) continue;
-        std::uint32_t tp = 0;
-        const auto res = std::from_chars(name.data() + 2, name.data() + name.size(), tp);
-        if (res.ec != std::errc{} || res.ptr != name.data() + name.size() || tp == 0) continue;
-        found.push_back(tp);
+        const auto tp = parse_number<std::uint32_t>(std::string_view(name).substr(2));
+        if (!tp || *tp == 0) continue;
+        found.push_back(*tp);
     }
     if (ec) detail::lw_fail(dir.string(), 0, "cannot list the folder: " + ec.message());
     std::sort(found.begin(), found.end());

@@ -37,6 +37,7 @@
 #include <nlohmann/json.hpp>
 
 #include "llmemu/config.hpp"
+#include "llmemu/core/quantile.hpp"
 #include "llmemu/metrics/bench_result.hpp"
 #include "llmemu/metrics/sustainable_rate.hpp"
 #include "llmemu/report/inputs.hpp"
@@ -127,7 +128,7 @@ inline Points quantile_curve(std::vector<double> values, std::size_t points = 50
     out.reserve(points);
     for (std::size_t i = 0; i < points; ++i) {
         const double p = 100.0 * static_cast<double>(i) / static_cast<double>(points - 1);
-        out.emplace_back(llmemu::detail::metrics_percentile_sorted(values, p), p);
+        out.emplace_back(quantile_sorted<double>(values, p / 100.0), p);
     }
     return out;
 }

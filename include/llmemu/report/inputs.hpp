@@ -34,6 +34,7 @@
 #include <nlohmann/json.hpp>
 
 #include "llmemu/config.hpp"
+#include "llmemu/core/csv.hpp"
 #include "llmemu/error.hpp"
 
 LLMEMU_BEGIN_NAMESPACE
@@ -102,12 +103,6 @@ namespace detail {
     llmemu::detail::throw_error<report_error>(message);
 }
 
-inline std::string_view report_trim(std::string_view s) {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\r')) s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
-    return s;
-}
-
 inline std::string report_stem(const std::string& source) {
     std::string stem = std::filesystem::path(source).stem().string();
     return stem.empty() ? source : stem;
@@ -119,23 +114,17 @@ inline std::string report_stem(const std::string& source) {
 /// lines are skipped; a row with a different number of cells than the header is refused.
 inline CsvTable parse_csv(std::string_view text, const std::string& source) {
     CsvTable t;
+    std::vector<std::string_view> fields;
     std::size_t line_no = 0, pos = 0;
     while (pos <= text.size()) {
         const std::size_t nl = text.find('\n', pos);
         std::string_view line = text.substr(pos, nl == std::string_view::npos ? std::string_view::npos : nl - pos);
         pos = nl == std::string_view::npos ? text.size() + 1 : nl + 1;
         ++line_no;
-        line = detail::report_trim(line);
+        line = llmemu::detail::text_trim(line);
         if (line.empty()) continue;
-        std::vector<std::string> cells;
-        std::size_t start = 0;
-        for (;;) {
-            const std::size_t comma = line.find(',', start);
-            cells.emplace_back(detail::report_trim(
-                line.substr(start, comma == std::string_view::npos ? std::string_view::npos : comma - start)));
-            if (comma == std::string_view::npos) break;
-            start = comma + 1;
-        }
+        llmemu::detail::csv_split(line, fields);
+        std::vector<std::string> cells(fields.begin(), fields.end());
         if (t.header.empty()) {
             for (const auto& c : cells)
                 if (c.empty())
@@ -166,15 +155,12 @@ inline std::optional<double> csv_number(const CsvTable& t, std::size_t row, std:
     if (cell.empty()) return std::nullopt;
     if (cell == "inf" || cell == "+inf") return std::numeric_limits<double>::infinity();
     if (cell == "nan" || cell == "NaN") return std::numeric_limits<double>::quiet_NaN();
-    double v = 0.0;
-    const char* first = cell.data();
-    const char* last = cell.data() + cell.size();
-    if (*first == '+') ++first;
-    const auto res = std::from_chars(first, last, v);
-    if (res.ec != std::errc{} || res.ptr != last)
-        detail::report_fail(source + ":" + std::to_string(t.lines[row]) + ": column '" + std::string(name) + "' has '" +
-                            cell + "', not a number; fix or regenerate the file");
-    return v;
+    std::string_view text = cell;
+    if (text.front() == '+') text.remove_prefix(1);
+    if (const auto v = parse_number<double>(text)) return *v;
+    llmemu::detail::text_fail<report_error>(
+        {source, t.lines[row]}, "column '" + std::string(name) + "' has '" + llmemu::detail::text_echo(cell) +
+                                    "', which is not a number; fix or regenerate the file");
 }
 
 namespace detail {

@@ -13,7 +13,6 @@
 ///    times mapped the same way, so its rate follows the curve.
 
 #include <algorithm>
-#include <charconv>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -27,6 +26,7 @@
 #include <vector>
 
 #include "llmemu/config.hpp"
+#include "llmemu/core/csv.hpp"
 #include "llmemu/error.hpp"
 #include "llmemu/random.hpp"
 
@@ -233,21 +233,14 @@ inline RateSchedule parse_rate_schedule_csv(std::istream& in, const std::string&
     std::string line;
     std::size_t line_no = 0;
     auto number = [&](std::string_view f, const char* what) {
-        while (!f.empty() && (f.front() == ' ' || f.front() == '\t')) f.remove_prefix(1);
-        while (!f.empty() && (f.back() == ' ' || f.back() == '\t' || f.back() == '\r')) f.remove_suffix(1);
-        double v = 0.0;
-        const auto r = std::from_chars(f.data(), f.data() + f.size(), v);
-        if (f.empty() || r.ec != std::errc() || r.ptr != f.data() + f.size() || !std::isfinite(v))
-            detail::throw_error<workload_error>(source + ":" + std::to_string(line_no) + ": " + what + " '" +
-                                                std::string(f) + "' is not a finite number; each line is time,rate");
-        return v;
+        return detail::csv_number<workload_error>(detail::text_trim(f), {source, line_no}, what,
+                                                  "each line is time,rate (seconds, requests per second)");
     };
     while (std::getline(in, line)) {
         ++line_no;
         std::string_view l = line;
-        if (line_no == 1 && l.substr(0, 3) == "\xEF\xBB\xBF") l.remove_prefix(3);
-        while (!l.empty() && (l.back() == '\r' || l.back() == ' ' || l.back() == '\t')) l.remove_suffix(1);
-        while (!l.empty() && (l.front() == ' ' || l.front() == '\t')) l.remove_prefix(1);
+        if (line_no == 1) l = detail::text_strip_bom(l);
+        l = detail::text_trim(l);
         if (l.empty() || l.front() == '#') continue;
         if (pts.empty() && line_no <= 1 && (l == "time,rate" || l == "time_s,rate" || l == "t,rate")) continue;
         const auto comma = l.find(',');
@@ -278,12 +271,11 @@ inline RateSchedule parse_rate_schedule(const std::string& spec) {
         while (true) {
             const auto comma = rest.find(',');
             const std::string_view f = rest.substr(0, comma);
-            double x = 0.0;
-            const auto r = std::from_chars(f.data(), f.data() + f.size(), x);
-            if (f.empty() || r.ec != std::errc() || r.ptr != f.data() + f.size())
+            const auto x = parse_number<double>(f);
+            if (!x)
                 detail::throw_error<workload_error>("rate schedule '" + spec +
-                                                    "': use diurnal:MEAN[,AMPLITUDE[,PERIOD_S]] with numbers");
-            v.push_back(x);
+                                                    "': use diurnal:MEAN[,AMPLITUDE[,PERIOD_S]] with finite numbers");
+            v.push_back(*x);
             if (comma == std::string_view::npos) break;
             rest.remove_prefix(comma + 1);
         }

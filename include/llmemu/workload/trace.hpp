@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "llmemu/config.hpp"
+#include "llmemu/core/csv.hpp"
 #include "llmemu/error.hpp"
 #include "llmemu/workload/lengths.hpp"
 
@@ -63,55 +64,11 @@ namespace detail {
 
 [[noreturn, gnu::cold]] inline void workload_throw_at(const std::string& source, std::size_t line,
                                                       const std::string& what) {
-    throw_error<workload_error>(source + ":" + std::to_string(line) + ": " + what);
-}
-
-inline std::string_view workload_trim(std::string_view s) noexcept {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
-    return s;
-}
-
-// A field quoted in a message: at most 40 bytes, bytes outside printable ASCII as \\xNN.
-inline std::string workload_echo(std::string_view s) {
-    static constexpr char hex[] = "0123456789abcdef";
-    std::string out;
-    for (std::size_t i = 0; i < s.size() && i < 40; ++i) {
-        const auto u = static_cast<unsigned char>(s[i]);
-        if (u >= 0x20 && u < 0x7f) {
-            out += static_cast<char>(u);
-        } else {
-            out += "\\x";
-            out += hex[u >> 4U];
-            out += hex[u & 15U];
-        }
-    }
-    if (s.size() > 40) out += "...";
-    return out;
-}
-
-inline void workload_split(std::string_view line, std::vector<std::string_view>& fields) {
-    fields.clear();
-    std::size_t pos = 0;
-    for (;;) {
-        const std::size_t comma = line.find(',', pos);
-        if (comma == std::string_view::npos) {
-            fields.push_back(workload_trim(line.substr(pos)));
-            return;
-        }
-        fields.push_back(workload_trim(line.substr(pos, comma - pos)));
-        pos = comma + 1;
-    }
+    text_fail<workload_error>({source, line}, what);
 }
 
 inline double workload_number(std::string_view field, const std::string& source, std::size_t line, const char* column) {
-    double v = 0.0;
-    const auto res = std::from_chars(field.data(), field.data() + field.size(), v);
-    if (field.empty() || res.ec != std::errc() || res.ptr != field.data() + field.size() || !std::isfinite(v))
-        workload_throw_at(source, line,
-                          std::string("column '") + column + "' has '" + workload_echo(field) +
-                              "', which is not a finite number; fix or delete this line");
-    return v;
+    return csv_number<workload_error>(field, {source, line}, column, "fix or delete this line");
 }
 
 inline std::uint32_t workload_tokens(std::string_view field, const std::string& source, std::size_t line,
@@ -119,12 +76,12 @@ inline std::uint32_t workload_tokens(std::string_view field, const std::string& 
     const double v = workload_number(field, source, line, column);
     if (v != std::floor(v) || v < 0.0)
         workload_throw_at(source, line,
-                          std::string("column '") + column + "' has '" + workload_echo(field) +
+                          std::string("column '") + column + "' has '" + text_echo(field) +
                               "', which is not a whole number of tokens; fix or delete this line");
     // 2^28, the engine's longest max_model_len: a prompt plus its output must fit in 32 bits.
     if (v > 268435456.0)
         workload_throw_at(source, line,
-                          std::string("column '") + column + "' has " + workload_echo(field) +
+                          std::string("column '") + column + "' has " + text_echo(field) +
                               " tokens, more than the 268435456 a request may have; fix or delete this line");
     if (v == 0.0)
         workload_throw_at(source, line,
@@ -160,15 +117,15 @@ public:
                            "and one line per request");
         std::string_view header = m_line;
         if (header.size() >= 3 && header.substr(0, 3) == "\xEF\xBB\xBF") header.remove_prefix(3); // UTF-8 BOM
-        if (detail::workload_trim(header).empty())
+        if (detail::text_trim(header).empty())
             fail("is blank, but a trace's first line must be its header "
                  "'arrived_at,num_prefill_tokens,num_decode_tokens'; delete the blank lines before it");
-        detail::workload_split(header, m_fields);
+        detail::csv_split(header, m_fields);
         m_num_columns = m_fields.size();
         for (std::size_t i = 0; i < m_fields.size(); ++i) {
             for (std::size_t j = 0; j < i; ++j)
                 if (m_fields[j] == m_fields[i])
-                    fail("the header names column '" + detail::workload_echo(m_fields[i]) +
+                    fail("the header names column '" + detail::text_echo(m_fields[i]) +
                          "' twice; give every column one name");
             if (m_fields[i] == "arrived_at")
                 m_col_arrival = static_cast<std::ptrdiff_t>(i);
@@ -178,7 +135,7 @@ public:
                 m_col_output = static_cast<std::ptrdiff_t>(i);
         }
         if (m_col_prompt < 0 || m_col_output < 0 || (require_arrivals && m_col_arrival < 0))
-            fail("header '" + detail::workload_echo(detail::workload_trim(header)) + "' lacks " +
+            fail("header '" + detail::text_echo(detail::text_trim(header)) + "' lacks " +
                  (require_arrivals && m_col_arrival < 0 ? "'arrived_at', " : "") +
                  (m_col_prompt < 0 ? "'num_prefill_tokens', " : "") +
                  (m_col_output < 0 ? "'num_decode_tokens', " : "") +
@@ -201,9 +158,9 @@ public:
     bool next(TraceRequest& out) {
         for (;;) {
             if (!read_line()) return false;
-            const std::string_view l = detail::workload_trim(m_line);
+            const std::string_view l = detail::text_trim(m_line);
             if (l.empty()) continue;
-            detail::workload_split(l, m_fields);
+            detail::csv_split(l, m_fields);
             if (m_fields.size() != m_num_columns)
                 fail("has " + std::to_string(m_fields.size()) + " fields but the header has " +
                      std::to_string(m_num_columns) + "; fix or delete this line");
@@ -212,10 +169,10 @@ public:
                 const std::string_view field = m_fields[static_cast<std::size_t>(m_col_arrival)];
                 r.arrived_at = detail::workload_number(field, m_source, m_line_no, "arrived_at");
                 if (r.arrived_at < 0.0)
-                    fail("arrived_at is negative (" + detail::workload_echo(field) +
+                    fail("arrived_at is negative (" + detail::text_echo(field) +
                          "); arrival times are seconds from the start, >= 0");
                 if (r.arrived_at < m_last)
-                    fail("arrived_at " + detail::workload_echo(field) +
+                    fail("arrived_at " + detail::text_echo(field) +
                          " is earlier than the previous line's; sort the trace by arrived_at");
                 m_last = r.arrived_at;
             }

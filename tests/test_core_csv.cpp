@@ -1,0 +1,89 @@
+// The one CSV field reader, number parser and quantile rule (core/csv.hpp,
+// core/quantile.hpp) that every text reader and sample summary of llmemu uses.
+#include <doctest/doctest.h>
+
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "llmemu/core/csv.hpp"
+#include "llmemu/core/quantile.hpp"
+
+using namespace llmemu;
+
+TEST_CASE("Core.parse_number.whole_field_only") {
+    CHECK(parse_number<double>("1.5") == 1.5);
+    CHECK(parse_number<double>("-2e3") == -2000.0);
+    CHECK_FALSE(parse_number<double>(""));
+    CHECK_FALSE(parse_number<double>(" 1"));
+    CHECK_FALSE(parse_number<double>("1 "));
+    CHECK_FALSE(parse_number<double>("1x"));
+    CHECK_FALSE(parse_number<double>("inf"));
+    CHECK_FALSE(parse_number<double>("nan"));
+    CHECK_FALSE(parse_number<double>("1e999"));
+    CHECK(parse_number<std::uint32_t>("4294967295") == 4294967295U);
+    CHECK_FALSE(parse_number<std::uint32_t>("4294967296"));
+    CHECK_FALSE(parse_number<std::uint32_t>("-1"));
+    CHECK_FALSE(parse_number<std::uint32_t>("1.0"));
+    CHECK(parse_number<std::int64_t>("-7") == -7);
+}
+
+TEST_CASE("Core.csv_split.trims_every_field") {
+    std::vector<std::string_view> f{"stale"};
+    detail::csv_split(" a ,b\t,, c\r", f);
+    REQUIRE(f.size() == 4);
+    CHECK(f[0] == "a");
+    CHECK(f[1] == "b");
+    CHECK(f[2].empty());
+    CHECK(f[3] == "c");
+    detail::csv_split("", f);
+    REQUIRE(f.size() == 1);
+    CHECK(f[0].empty());
+    CHECK(detail::text_strip_bom("\xEF\xBB\xBFt,x") == "t,x");
+    CHECK(detail::text_strip_bom("t,x") == "t,x");
+}
+
+TEST_CASE("Core.text_echo.bounds_and_escapes") {
+    CHECK(detail::text_echo("ok") == "ok");
+    CHECK(detail::text_echo(std::string_view("a\0\xff", 3)) == "a\\x00\\xff");
+    CHECK(detail::text_echo(std::string(50, 'z')) == std::string(40, 'z') + "...");
+}
+
+TEST_CASE("Core.csv_number.one_error_style") {
+    CHECK(detail::csv_number<workload_error>("2.5", {"t.csv", 3}, "rate", "fix it") == 2.5);
+    CHECK_THROWS_WITH_AS(detail::csv_number<workload_error>("x\x01", {"t.csv", 3}, "rate", "fix it"),
+                         "t.csv:3: column 'rate' has 'x\\x01', which is not a finite number; fix it", workload_error);
+    CHECK_THROWS_WITH_AS((detail::csv_number<profile_error, std::uint32_t>("-1", {"p.csv", 9}, "n", "use a count")),
+                         "p.csv:9: column 'n' has '-1', which is not an integer from 0 to 4294967295; use a count",
+                         profile_error);
+    CHECK_THROWS_WITH_AS(detail::text_fail<config_error>({"whole.csv", 0}, "is empty"), "whole.csv: is empty",
+                         config_error);
+}
+
+TEST_CASE("Core.quantile.numpy_linear_rule") {
+    const std::vector<double> v{1.0, 2.0, 4.0, 8.0};
+    // numpy.percentile([1, 2, 4, 8], [0, 25, 50, 90, 100]) = 1, 1.75, 3, 6.8, 8
+    CHECK(quantile_sorted<double>(v, 0.0) == 1.0);
+    CHECK(quantile_sorted<double>(v, 0.25) == doctest::Approx(1.75));
+    CHECK(quantile_sorted<double>(v, 0.5) == doctest::Approx(3.0));
+    CHECK(quantile_sorted<double>(v, 0.9) == doctest::Approx(6.8));
+    CHECK(quantile_sorted<double>(v, 1.0) == 8.0);
+    CHECK(quantile_sorted<double>(v, 1.5) == 8.0); // clamped
+    CHECK(quantile_sorted<double>(std::vector<double>{}, 0.5) == 0.0);
+    const std::vector<float> one{3.5F};
+    CHECK(quantile_sorted<float>(one, 0.99) == 3.5);
+    // The rank accessor form gives the same answers (the streaming digest uses it).
+    CHECK(quantile_at_rank(v.size(), 0.9, [&](std::size_t i) { return v[i]; }) == quantile_sorted<double>(v, 0.9));
+}
+
+TEST_CASE("Core.quantile.weighted_step_cdf") {
+    const std::vector<std::pair<double, double>> m{{1.0, 1.0}, {2.0, 2.0}, {5.0, 1.0}};
+    CHECK(weighted_quantile_sorted(m, 0.0) == 1.0);
+    CHECK(weighted_quantile_sorted(m, 0.25) == 1.0);
+    CHECK(weighted_quantile_sorted(m, 0.5) == 2.0);
+    CHECK(weighted_quantile_sorted(m, 0.76) == 5.0);
+    CHECK(weighted_quantile_sorted(m, 1.0) == 5.0);
+    CHECK(weighted_quantile_sorted({}, 0.5) == 0.0);
+}
