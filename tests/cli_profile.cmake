@@ -65,6 +65,10 @@ if(TARGET llmemu_cli)
   add_test(NAME cli.profile.bench COMMAND $<TARGET_FILE:llmemu_cli> profile bench --pack ${_pack} --min-time 0.01
     --trace ${PROJECT_SOURCE_DIR}/data/splitwise_code.csv)
   set_tests_properties(cli.profile.bench PROPERTIES PASS_REGULAR_EXPRESSION "oracle/exact_hit.*trace/splitwise_code.csv")
+  # The shipped binary times `profile bench` itself: it must not link Google Benchmark.
+  add_test(NAME cli.profile.bench_no_libbenchmark COMMAND sh -c
+    "if { ldd \"$1\"; nm -C \"$1\"; } 2>&1 | grep -E 'libbenchmark|benchmark::'; then echo \"$1 links Google Benchmark\"; exit 1; fi"
+    sh $<TARGET_FILE:llmemu_cli>)
   add_test(NAME cli.profile.bench_bad_min_time COMMAND $<TARGET_FILE:llmemu_cli> profile bench --pack ${_pack} --min-time 0)
   set_tests_properties(cli.profile.bench_bad_min_time PROPERTIES WILL_FAIL TRUE)
   # profile fit / drift / holdout --learned: the learned model and the staleness check.

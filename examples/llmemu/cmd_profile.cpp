@@ -6,10 +6,12 @@
 #include <array>
 #include <cctype>
 #include <charconv>
+#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -21,7 +23,6 @@
 #include <vector>
 
 #include <CLI/CLI.hpp>
-#include <benchmark/benchmark.h>
 #include <nlohmann/json.hpp>
 
 #include "command.hpp"
@@ -682,6 +683,31 @@ struct BenchArgs {
     OracleFlags oracle;
 };
 
+// Where the timed loops leave their sum, so that the compiler keeps them.
+volatile double g_bench_sink = 0.0;
+
+struct BenchTiming {
+    double wall_ns = 0.0;
+    double cpu_ns = 0.0;
+    std::uint64_t samples = 0;
+};
+
+// ns per sample of body(n) (n samples): batches of 1, 2, 4, ... samples until one takes
+// min_time seconds of wall time, the figures from that batch (Google Benchmark's rule,
+// without linking it into the shipped binary).
+template <class Body>
+BenchTiming time_per_sample(double min_time, Body&& body) {
+    for (std::uint64_t n = 1;; n *= 2) {
+        const auto w0 = std::chrono::steady_clock::now();
+        const std::clock_t c0 = std::clock();
+        body(n);
+        const double cpu_s = static_cast<double>(std::clock() - c0) / CLOCKS_PER_SEC;
+        const double wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - w0).count();
+        if (wall_s >= min_time || n >= (std::uint64_t{1} << 40U))
+            return {wall_s * 1e9 / static_cast<double>(n), cpu_s * 1e9 / static_cast<double>(n), n};
+    }
+}
+
 void run_bench(const BenchArgs& a) {
     if (!(a.min_time > 0.0)) throw llmemu::cli::usage_error("--min-time must be positive (seconds)");
     const fs::path path = pack_or_default(a.pack);
@@ -721,32 +747,31 @@ void run_bench(const BenchArgs& a) {
     if (!a.trace.empty())
         sets.push_back({"trace/" + fs::path(a.trace).filename().string(), trace_shapes_for(a.trace, oracle)});
     std::vector<Coverage> coverage(sets.size());
+    std::cout << "oracle microbenchmarks on " << path.string()
+              << " (ns per sample, wall and CPU time of the first batch of doubling size that ran --min-time "
+              << fmt("%g", a.min_time) << " s)\n";
+    char row[160];
+    std::snprintf(row, sizeof row, "%-52s %12s %12s %12s\n", "benchmark", "wall ns", "CPU ns", "samples");
+    std::cout << row;
     for (std::size_t k = 0; k < sets.size(); ++k) {
-        benchmark::RegisterBenchmark(("oracle/" + sets[k].name).c_str(), [&, k](benchmark::State& st) {
-            LatencyOracle<> o = oracle; // own counters
+        LatencyOracle<> o = oracle; // own counters
+        Rng rng(42);
+        const auto& shapes = sets[k].shapes;
+        std::size_t i = 0;
+        double sink = 0;
+        const BenchTiming t = time_per_sample(a.min_time, [&](std::uint64_t n) {
             o.reset_coverage();
-            Rng rng(42);
-            const auto& shapes = sets[k].shapes;
-            std::size_t i = 0;
-            double sink = 0;
-            for (auto _ : st) {
+            for (std::uint64_t j = 0; j < n; ++j) {
                 sink += o.sample(shapes[i], rng);
                 if (++i == shapes.size()) i = 0;
             }
-            benchmark::DoNotOptimize(sink);
-            st.SetItemsProcessed(st.iterations());
-            coverage[k] = o.coverage();
         });
+        g_bench_sink = sink;
+        coverage[k] = o.coverage();
+        std::snprintf(row, sizeof row, "%-52s %12.1f %12.1f %12llu\n", ("oracle/" + sets[k].name).c_str(), t.wall_ns,
+                      t.cpu_ns, static_cast<unsigned long long>(t.samples));
+        std::cout << row;
     }
-    std::string min_time = "--benchmark_min_time=" + fmt("%g", a.min_time);
-    std::string prog = "llmemu profile bench";
-    std::vector<char*> argv{prog.data(), min_time.data()};
-    int argc = static_cast<int>(argv.size());
-    benchmark::Initialize(&argc, argv.data());
-    std::cout << "oracle microbenchmarks on " << path.string() << " (Time = ns per sample)\n";
-    std::cout.flush();
-    benchmark::RunSpecifiedBenchmarks();
-    benchmark::Shutdown();
     std::cout << "\n";
     for (std::size_t k = 0; k < sets.size(); ++k) print_coverage(std::cout, sets[k].name.c_str(), coverage[k]);
 }
@@ -822,8 +847,7 @@ const bool registered = llmemu::cli::register_command(60, [](CLI::App& app) {
     ch->callback([holdout] { run_holdout_cmd(*holdout); });
 
     auto bench = std::make_shared<BenchArgs>();
-    auto* cn =
-        profile->add_subcommand("bench", "Microbenchmark the oracle on a pack (Google Benchmark): ns per sample");
+    auto* cn = profile->add_subcommand("bench", "Microbenchmark the oracle on a pack: ns per sample");
     cn->add_option("--pack", bench->pack, "LLM-Emu pack JSON (default: the bundled A40 Qwen3-8B subset)");
     cn->add_option("--trace", bench->trace, "Also time the step shapes this request trace CSV implies")
         ->check(CLI::ExistingFile);
