@@ -331,22 +331,22 @@ FleetResult run_fleet_simulation(const std::vector<Engine<E, VirtualClock>*>& re
     };
 
     detail::RunProgress progress(options.progress, total);
+    // TTFT-SLO bookkeeping of a request served by pool p (that pool's autoscaler, if any).
+    auto note_slo = [&](std::uint32_t p, const RequestRecord& r) {
+        if (r.first_token == RequestRecord::unset || !scaler[p] || scaler[p]->slo_ttft.count() <= 0) return;
+        const bool met = r.ttft() <= scaler[p]->slo_ttft;
+        ++result.slo_finished[p];
+        result.slo_met[p] += met ? 1U : 0U;
+        slo_window[p].emplace_back(r.finish, met);
+    };
     auto client_record = [&](std::uint32_t i, const RequestRecord& r) {
         progress.count();
-        if (r.first_token != RequestRecord::unset) {
-            // TTFT-SLO bookkeeping for the pools that served it (with P/D: both sides).
-            auto note = [&](std::uint32_t p) {
-                if (!scaler[p] || scaler[p]->slo_ttft.count() <= 0) return;
-                const bool met = r.ttft() <= scaler[p]->slo_ttft;
-                ++result.slo_finished[p];
-                result.slo_met[p] += met ? 1U : 0U;
-                slo_window[p].emplace_back(r.finish, met);
-            };
-            note(pool_of(i));
-            if (pd) {
-                const auto it = handoff.find(r.id);
-                if (it != handoff.end() && pool_of(it->second.prefill) != pool_of(i)) note(pool_of(it->second.prefill));
-            }
+        // With P/D both sides' pools count it.
+        note_slo(pool_of(i), r);
+        if (pd) {
+            const auto it = handoff.find(r.id);
+            if (it != handoff.end() && pool_of(it->second.prefill) != pool_of(i))
+                note_slo(pool_of(it->second.prefill), r);
         }
         if (pd && options.on_record) options.on_record(fleet_client, r);
         if (options.keep_records) {
@@ -365,14 +365,7 @@ FleetResult run_fleet_simulation(const std::vector<Engine<E, VirtualClock>*>& re
                 if (options.on_record) options.on_record(i, r);
                 if (!pd) {
                     progress.count();
-                    if (r.first_token != RequestRecord::unset && scaler[pool_of(i)] &&
-                        scaler[pool_of(i)]->slo_ttft.count() > 0) {
-                        const std::uint32_t p = pool_of(i);
-                        const bool met = r.ttft() <= scaler[p]->slo_ttft;
-                        ++result.slo_finished[p];
-                        result.slo_met[p] += met ? 1U : 0U;
-                        slo_window[p].emplace_back(r.finish, met);
-                    }
+                    note_slo(pool_of(i), r);
                     if (options.keep_records) {
                         result.records.push_back(std::move(r));
                         result.replica.push_back(i);
@@ -660,7 +653,7 @@ FleetResult run_fleet_simulation(const std::vector<Engine<E, VirtualClock>*>& re
         clock.advance_to(*target);
     }
     collect(nullptr);
-    if (options.progress) options.progress(1.0);
+    progress.done();
     result.duration = std::chrono::duration_cast<nanoseconds>(clock.now() - origin);
     if (series) {
         while (result.duration >= next_boundary) {

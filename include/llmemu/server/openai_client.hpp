@@ -167,6 +167,20 @@ struct ClientConnection {
     cbeast::flat_buffer buffer;
     bool connected = false;
 };
+
+// Calls f(key, value) for each field of `obj` while f returns true; false when a key or
+// value does not parse (the message is malformed) or f stopped.
+template <class F>
+bool client_each_field(simdjson::ondemand::object& obj, F&& f) {
+    for (auto field : obj) {
+        std::string_view key;
+        if (field.unescaped_key().get(key) != simdjson::SUCCESS) return false;
+        simdjson::ondemand::value v;
+        if (field.value().get(v) != simdjson::SUCCESS) return false;
+        if (!f(key, v)) return false;
+    }
+    return true;
+}
 } // namespace detail
 
 /// Sends streaming requests and measures them. All calls on the io_context's thread.
@@ -319,6 +333,50 @@ private:
             sse.erase(0, pos);
         }
 
+        // What one SSE message says (the views point into the client's JSON buffer).
+        struct SseChunk {
+            bool has_choices = false;
+            bool has_usage = false;
+            bool has_completion_tokens = false;
+            std::uint64_t completion_tokens = 0;
+            std::uint64_t prompt_tokens = 0;
+            std::string_view finish;
+        };
+
+        // choices[0]: its finish_reason, and its text (completions) or delta.content (chat)
+        // appended to the generated text.
+        void read_choice(simdjson::ondemand::object& choice, SseChunk& m) {
+            (void)detail::client_each_field(choice, [&](std::string_view key, simdjson::ondemand::value& v) {
+                std::string_view s;
+                if (key == "finish_reason") {
+                    if (v.get_string().get(s) == simdjson::SUCCESS) m.finish = s;
+                } else if (api == ClientApi::completions && key == "text") {
+                    if (v.get_string().get(s) == simdjson::SUCCESS) out.generated_text += s;
+                } else if (api == ClientApi::chat_completions && key == "delta") {
+                    simdjson::ondemand::object delta;
+                    if (v.get_object().get(delta) != simdjson::SUCCESS) return true;
+                    (void)detail::client_each_field(delta, [&](std::string_view dk, simdjson::ondemand::value& dv) {
+                        if (dk == "content" && dv.get_string().get(s) == simdjson::SUCCESS) out.generated_text += s;
+                        return true;
+                    });
+                }
+                return true;
+            });
+        }
+
+        // usage: completion_tokens and prompt_tokens.
+        static void read_usage(simdjson::ondemand::object& usage, SseChunk& m) {
+            m.has_usage = true;
+            (void)detail::client_each_field(usage, [&](std::string_view key, simdjson::ondemand::value& v) {
+                if (key == "completion_tokens") {
+                    if (v.get_uint64().get(m.completion_tokens) == simdjson::SUCCESS) m.has_completion_tokens = true;
+                } else if (key == "prompt_tokens") {
+                    if (v.get_uint64().get(m.prompt_tokens) != simdjson::SUCCESS) m.prompt_tokens = 0;
+                }
+                return true;
+            });
+        }
+
         void handle_message(std::string_view msg, std::chrono::steady_clock::time_point now) {
             while (!msg.empty() && (msg.front() == '\r' || msg.front() == '\n' || msg.front() == ' '))
                 msg.remove_prefix(1);
@@ -345,73 +403,25 @@ private:
             if (parser.iterate(buf.data(), msg.size(), buf.size()).get(doc) != simdjson::SUCCESS) return;
             simdjson::ondemand::object obj;
             if (doc.get_object().get(obj) != simdjson::SUCCESS) return;
-            bool has_choices = false;
-            bool has_usage = false;
-            std::string_view text;
-            bool has_text = false;
-            std::string_view finish;
-            std::uint64_t completion_tokens = 0;
-            std::uint64_t prompt_tokens = 0;
-            bool has_completion_tokens = false;
-            for (auto field : obj) {
-                std::string_view key;
-                if (field.unescaped_key().get(key) != simdjson::SUCCESS) return;
-                simdjson::ondemand::value v;
-                if (field.value().get(v) != simdjson::SUCCESS) return;
+            SseChunk m;
+            const bool read = detail::client_each_field(obj, [&](std::string_view key, simdjson::ondemand::value& v) {
                 if (key == "choices") {
                     simdjson::ondemand::array arr;
-                    if (v.get_array().get(arr) != simdjson::SUCCESS) continue;
+                    if (v.get_array().get(arr) != simdjson::SUCCESS) return true;
                     for (auto element : arr) {
-                        has_choices = true;
+                        m.has_choices = true;
                         simdjson::ondemand::object c0;
-                        if (element.get_object().get(c0) != simdjson::SUCCESS) break;
-                        for (auto cf : c0) {
-                            std::string_view ck;
-                            if (cf.unescaped_key().get(ck) != simdjson::SUCCESS) break;
-                            simdjson::ondemand::value cv;
-                            if (cf.value().get(cv) != simdjson::SUCCESS) break;
-                            if (ck == "finish_reason") {
-                                std::string_view f;
-                                if (cv.get_string().get(f) == simdjson::SUCCESS) finish = f;
-                            } else if (api == ClientApi::completions && ck == "text") {
-                                if (cv.get_string().get(text) == simdjson::SUCCESS) has_text = true;
-                            } else if (api == ClientApi::chat_completions && ck == "delta") {
-                                simdjson::ondemand::object delta;
-                                if (cv.get_object().get(delta) != simdjson::SUCCESS) continue;
-                                for (auto df : delta) {
-                                    std::string_view dk;
-                                    if (df.unescaped_key().get(dk) != simdjson::SUCCESS) break;
-                                    if (dk != "content") continue;
-                                    simdjson::ondemand::value dv;
-                                    if (df.value().get(dv) == simdjson::SUCCESS &&
-                                        dv.get_string().get(text) == simdjson::SUCCESS)
-                                        has_text = true;
-                                }
-                            }
-                            if (has_text) out.generated_text += text;
-                            has_text = false;
-                        }
+                        if (element.get_object().get(c0) == simdjson::SUCCESS) read_choice(c0, m);
                         break; // choices[0] only
                     }
                 } else if (key == "usage") {
                     simdjson::ondemand::object u;
-                    if (v.get_object().get(u) != simdjson::SUCCESS) continue;
-                    has_usage = true;
-                    for (auto uf : u) {
-                        std::string_view uk;
-                        if (uf.unescaped_key().get(uk) != simdjson::SUCCESS) break;
-                        simdjson::ondemand::value uv;
-                        if (uf.value().get(uv) != simdjson::SUCCESS) break;
-                        if (uk == "completion_tokens") {
-                            if (uv.get_uint64().get(completion_tokens) == simdjson::SUCCESS)
-                                has_completion_tokens = true;
-                        } else if (uk == "prompt_tokens") {
-                            if (uv.get_uint64().get(prompt_tokens) != simdjson::SUCCESS) prompt_tokens = 0;
-                        }
-                    }
+                    if (v.get_object().get(u) == simdjson::SUCCESS) read_usage(u, m);
                 }
-            }
-            if (has_choices) {
+                return true;
+            });
+            if (!read) return;
+            if (m.has_choices) {
                 if (!first_chunk) {
                     first_chunk = true;
                     out.ttft_s = std::chrono::duration<double>(now - out.start).count();
@@ -419,16 +429,16 @@ private:
                     out.itl_s.push_back(std::chrono::duration<double>(now - last).count());
                 }
                 last = now;
-                if (!finish.empty()) out.finish_reason = std::string(finish);
-            } else if (has_usage && api == ClientApi::chat_completions && first_chunk) {
+                if (!m.finish.empty()) out.finish_reason = std::string(m.finish);
+            } else if (m.has_usage && api == ClientApi::chat_completions && first_chunk) {
                 last = now; // vLLM's chat client moves its clock on the usage message too
             }
-            if (has_usage) {
-                if (has_completion_tokens) {
-                    out.output_tokens = static_cast<std::uint32_t>(completion_tokens);
+            if (m.has_usage) {
+                if (m.has_completion_tokens) {
+                    out.output_tokens = static_cast<std::uint32_t>(m.completion_tokens);
                     out.usage_seen = true;
                 }
-                out.prompt_tokens_reported = static_cast<std::uint32_t>(prompt_tokens);
+                out.prompt_tokens_reported = static_cast<std::uint32_t>(m.prompt_tokens);
             }
         }
 
