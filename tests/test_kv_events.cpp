@@ -20,8 +20,6 @@
 #include "llmemu/executor/emulated_executor.hpp"
 #include "llmemu/profile/analytic.hpp"
 #include "llmemu/server/kv_events_config.hpp"
-#include "llmemu/server/routed_backend.hpp"
-#include "test_server_support.hpp"
 #if LLMEMU_HAVE_KV_EVENTS
 #include <msgpack.hpp>
 #include <unistd.h>
@@ -398,55 +396,3 @@ TEST_CASE("KVEvents.publisher.pub_and_replay" * doctest::timeout(20)) {
     CHECK(pub.stats().dropped == 0);
 }
 #endif
-
-TEST_CASE("Server.routed.round_robin_ids_and_stats" * doctest::timeout(30)) {
-    server_test::FakeBackend a(std::chrono::microseconds(500)), b(std::chrono::microseconds(500));
-    server::RoutedBackend routed({&a, &b}, make_router("round_robin"));
-    std::mutex m;
-    std::vector<TokenEvent> finals;
-    auto on_event = [&](const TokenEvent& ev) {
-        if (!ev.finished) return;
-        std::lock_guard lock(m);
-        finals.push_back(ev);
-    };
-    for (RequestId id = 1; id <= 6; ++id) {
-        RequestSpec s;
-        s.id = id; // the same small ids a replica's own server would use
-        s.prompt_len = 8;
-        s.max_tokens = id == 6 ? 100000 : 3;
-        routed.submit(std::move(s), on_event);
-    }
-    CHECK(a.submitted() == 3);
-    CHECK(b.submitted() == 3);
-    CHECK(routed.routed() == std::vector<std::uint64_t>{3, 3});
-    routed.abort(6); // forwarded to the backend that holds it, under its inner id
-    for (int i = 0; i < 2000; ++i) {
-        {
-            std::lock_guard lock(m);
-            if (finals.size() == 6) break;
-        }
-        std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    }
-    {
-        // Released before the snapshots below: the fake calls on_event (which takes `m`)
-        // under its own lock, and snapshot() takes that lock.
-        std::lock_guard lock(m);
-        REQUIRE(finals.size() == 6);
-        std::set<RequestId> ids;
-        for (const auto& ev : finals) {
-            ids.insert(ev.id); // the caller's ids come back
-            CHECK(ev.reason == (ev.id == 6 ? FinishReason::abort : FinishReason::length));
-        }
-        CHECK(ids == std::set<RequestId>{1, 2, 3, 4, 5, 6});
-    }
-    const EngineStats s = routed.snapshot();
-    CHECK(s.generation_tokens == a.snapshot().generation_tokens + b.snapshot().generation_tokens);
-    CHECK(s.num_finished(FinishReason::length) == 5);
-    // A backend refusal reaches the caller and leaves no stale route.
-    RequestSpec bad;
-    bad.id = 7;
-    bad.prompt_len = 1;
-    bad.max_tokens = 13; // the fake refuses it
-    CHECK_THROWS_AS(routed.submit(std::move(bad), on_event), request_error);
-    routed.abort(7); // unknown now: a no-op
-}

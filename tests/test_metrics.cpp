@@ -1,6 +1,7 @@
 // Tests for metrics/{request_metrics,bench_result,bench_result_json}.hpp: the numbers must be
 // the ones vLLM's benchmark client computes from the same observations.
 #include <chrono>
+#include <cmath>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -9,7 +10,9 @@
 
 #include "llmemu/metrics/bench_result.hpp"
 #include "llmemu/metrics/bench_result_json.hpp"
+#include "llmemu/metrics/bench_result_sketch.hpp"
 #include "llmemu/metrics/request_metrics.hpp"
+#include "llmemu/random.hpp"
 
 namespace {
 
@@ -237,4 +240,43 @@ TEST_CASE("Metrics.to_vllm_json.ramp_up_keys_as_vllm_bench") {
     const std::string ts = j["rps_change_events"][0]["timestamp"];
     CHECK(ts.size() == 19); // YYYY-MM-DDTHH:MM:SS, no fraction at a whole second
     CHECK(ts.substr(0, 4) == "1971");
+}
+
+TEST_CASE("Metrics.digest.exact_then_within_its_relative_error") {
+    using namespace llmemu;
+    // Exact: numpy's values for 1, 2, 3, 4 (weights allowed).
+    MetricDigest d;
+    d.add(1.0);
+    d.add(2.0, 2);
+    d.add(4.0);
+    CHECK(d.exact());
+    CHECK(d.mean() == doctest::Approx(2.25));
+    CHECK(d.percentile(50) == doctest::Approx(2.0));
+    CHECK(d.percentile(99) == doctest::Approx(3.94));
+    CHECK(d.stddev() == doctest::Approx(std::sqrt((1.5625 + 0.0625 * 2 + 3.0625) / 4.0)));
+    // A sketch past the limit: every percentile within 0.5% of the exact one.
+    Rng g(11);
+    std::vector<double> xs;
+    MetricDigest small(100), big(1 << 20);
+    for (int i = 0; i < 20000; ++i) {
+        const double x = std::exp(6.0 * uniform01(g) - 3.0); // 0.05 .. 20, log-uniform
+        xs.push_back(x);
+        small.add(x);
+        big.add(x);
+    }
+    CHECK_FALSE(small.exact());
+    CHECK(big.exact());
+    CHECK(small.size() < 2000);
+    CHECK(small.mean() == doctest::Approx(big.mean()).epsilon(1e-12));
+    CHECK(small.stddev() == doctest::Approx(big.stddev()).epsilon(1e-9));
+    for (const double p : {0.0, 1.0, 25.0, 50.0, 90.0, 99.0, 99.9, 100.0})
+        CHECK(std::abs(small.percentile(p) - big.percentile(p)) <= 0.005 * big.percentile(p));
+    // Mergeable: two halves merged give the sketch of the whole.
+    MetricDigest h1(100), h2(100);
+    for (std::size_t i = 0; i < xs.size(); ++i) (i % 2 == 0 ? h1 : h2).add(xs[i]);
+    h1.merge(h2);
+    CHECK(h1.count() == small.count());
+    for (const double p : {1.0, 50.0, 99.0}) CHECK(h1.percentile(p) == doctest::Approx(small.percentile(p)));
+    CHECK_THROWS_AS(MetricDigest(10, 0.0), config_error);
+    CHECK_THROWS_AS(d.add(std::nan("")), error);
 }

@@ -355,19 +355,6 @@ TEST_CASE("Oracle.sparse_index_table_behaves_like_dense") {
     CHECK(o.coverage().interpolated == 1);
 }
 
-TEST_CASE("ProfileStore.memory_is_raw_floats_plus_small_index") {
-    const auto store = bundled_store();
-    // Samples are held once, as 4-byte floats, in one array per table.
-    CHECK(store->sample_bytes() == store->total_samples() * sizeof(float));
-    CHECK(store->sample_bytes() <= store->total_samples() * sizeof(float) * 3 / 2);
-    for (llmemu::TableKind t : llmemu::all_table_kinds) {
-        const auto* table = store->table(t);
-        CHECK(table->all_samples().size() == table->num_samples());
-        CHECK(table->dense_index());
-        CHECK(table->offsets().back() == table->num_samples());
-    }
-}
-
 namespace {
 // A user's own latency model: 1 us per token, with its own description.
 struct PerTokenModel {

@@ -207,7 +207,7 @@ TEST_CASE("ProfilePack.bad_input.unreadable_file") {
         llmemu::profile_error);
 }
 
-TEST_CASE("Profile.pack.bom_accepted_zero_samples_refused") {
+TEST_CASE("ProfilePack.bom_accepted_zero_samples_refused") {
     // A BOM is skipped, as the trace reader does (issue 18: one was refused, the other read).
     const std::string ok =
         tiny_pack(R"("decode_2d_distribution": [{"tt": 3, "conc": 2, "num_samples": 2, "samples": [10.5, 11]}])");
@@ -217,4 +217,17 @@ TEST_CASE("Profile.pack.bom_accepted_zero_samples_refused") {
         error_of(tiny_pack(R"("decode_2d_distribution": [{"tt": 3, "conc": 2, "num_samples": 2, "samples": [0, 0]}])"));
     CHECK(zero.find("bucket 0 (tt=3, conc=2): sample 0 is 0.0") != std::string::npos);
     CHECK(zero.find("non-zero") != std::string::npos);
+}
+
+TEST_CASE("ProfileStore.memory_is_raw_floats_plus_small_index") {
+    const llmemu::ProfileStore store = llmemu::load_llm_emu_pack(bundled_pack);
+    // Samples are held once, as 4-byte floats, in one array per table.
+    CHECK(store.sample_bytes() == store.total_samples() * sizeof(float));
+    CHECK(store.sample_bytes() <= store.total_samples() * sizeof(float) * 3 / 2);
+    for (llmemu::TableKind t : llmemu::all_table_kinds) {
+        const auto* table = store.table(t);
+        CHECK(table->all_samples().size() == table->num_samples());
+        CHECK(table->dense_index());
+        CHECK(table->offsets().back() == table->num_samples());
+    }
 }

@@ -13,8 +13,11 @@
 #include <cstdio>
 #include <filesystem>
 #include <memory>
+#include <mutex>
+#include <set>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <sys/wait.h>
 #include <unistd.h>
@@ -27,6 +30,7 @@
 #include "llmemu/server/http_server.hpp"
 #include "llmemu/server/live_engine_backend.hpp"
 #include "llmemu/server/load_generator.hpp"
+#include "llmemu/server/routed_backend.hpp"
 #include "llmemu/time/wall_clock.hpp"
 #include "test_server_support.hpp"
 
@@ -423,4 +427,56 @@ TEST_CASE("Server.engine.cli_serve_sigterm" * doctest::timeout(60)) {
     CHECK(sse.done);
     REQUIRE_FALSE(sse.events.empty());
     CHECK(sse.events.back()["choices"][0]["finish_reason"] == "abort");
+}
+
+TEST_CASE("Server.routed.round_robin_ids_and_stats" * doctest::timeout(30)) {
+    server_test::FakeBackend a(std::chrono::microseconds(500)), b(std::chrono::microseconds(500));
+    server::RoutedBackend routed({&a, &b}, make_router("round_robin"));
+    std::mutex m;
+    std::vector<TokenEvent> finals;
+    auto on_event = [&](const TokenEvent& ev) {
+        if (!ev.finished) return;
+        std::lock_guard lock(m);
+        finals.push_back(ev);
+    };
+    for (RequestId id = 1; id <= 6; ++id) {
+        RequestSpec s;
+        s.id = id; // the same small ids a replica's own server would use
+        s.prompt_len = 8;
+        s.max_tokens = id == 6 ? 100000 : 3;
+        routed.submit(std::move(s), on_event);
+    }
+    CHECK(a.submitted() == 3);
+    CHECK(b.submitted() == 3);
+    CHECK(routed.routed() == std::vector<std::uint64_t>{3, 3});
+    routed.abort(6); // forwarded to the backend that holds it, under its inner id
+    for (int i = 0; i < 2000; ++i) {
+        {
+            std::lock_guard lock(m);
+            if (finals.size() == 6) break;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    {
+        // Released before the snapshots below: the fake calls on_event (which takes `m`)
+        // under its own lock, and snapshot() takes that lock.
+        std::lock_guard lock(m);
+        REQUIRE(finals.size() == 6);
+        std::set<RequestId> ids;
+        for (const auto& ev : finals) {
+            ids.insert(ev.id); // the caller's ids come back
+            CHECK(ev.reason == (ev.id == 6 ? FinishReason::abort : FinishReason::length));
+        }
+        CHECK(ids == std::set<RequestId>{1, 2, 3, 4, 5, 6});
+    }
+    const EngineStats s = routed.snapshot();
+    CHECK(s.generation_tokens == a.snapshot().generation_tokens + b.snapshot().generation_tokens);
+    CHECK(s.num_finished(FinishReason::length) == 5);
+    // A backend refusal reaches the caller and leaves no stale route.
+    RequestSpec bad;
+    bad.id = 7;
+    bad.prompt_len = 1;
+    bad.max_tokens = 13; // the fake refuses it
+    CHECK_THROWS_AS(routed.submit(std::move(bad), on_event), request_error);
+    routed.abort(7); // unknown now: a no-op
 }
