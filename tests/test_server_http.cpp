@@ -8,14 +8,26 @@
 #endif
 #include <doctest/doctest.h>
 
+#include <cerrno>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <map>
 #include <memory>
 #include <string>
 #include <thread>
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <boost/asio/read.hpp>
 
+#include "fuzz_replay.hpp"
 #include "llmemu/server/http_server.hpp"
 #include "llmemu/server/openai_client.hpp"
 #include "test_server_support.hpp"
@@ -498,4 +510,17 @@ TEST_CASE("Server.http.vllm_api_shapes" * doctest::timeout(30)) {
     CHECK(sample("vllm:request_params_n_sum") == 8);
     CHECK(sample("vllm:iteration_tokens_total_count") > 0);
     CHECK(sample("vllm:request_max_num_generation_tokens_count") == 6);
+}
+
+// fuzz/fuzz_http_request.cpp's seeds as a unit test (the other targets' are in
+// test_fuzz_corpora.cpp): its entry point, renamed, in a namespace of its own; the
+// headers it includes are already in above, so its #include lines are no-ops.
+#define LLVMFuzzerTestOneInput llmemu_fuzz_http_request
+namespace fz_http_request {
+#include "../fuzz/fuzz_http_request.cpp"
+}
+#undef LLVMFuzzerTestOneInput
+
+TEST_CASE("Fuzz.corpora.http_request_seeds" * doctest::timeout(60)) {
+    CHECK(llmemu_test::replay_corpus({"http_request", fz_http_request::llmemu_fuzz_http_request}) > 0);
 }
