@@ -27,6 +27,7 @@
 
 #include "command.hpp"
 #include "data_paths.hpp"
+#include "llmemu/core/quantile.hpp"
 #include "llmemu/error.hpp"
 #include "llmemu/oracle/drift.hpp"
 #include "llmemu/oracle/holdout.hpp"
@@ -186,15 +187,6 @@ struct InspectArgs {
     OracleFlags oracle;
 };
 
-double quantile_sorted(const std::vector<float>& v, double q) {
-    if (v.empty()) return 0.0;
-    const double pos = q * static_cast<double>(v.size() - 1);
-    const auto lo = static_cast<std::size_t>(pos);
-    const std::size_t hi = std::min(lo + 1, v.size() - 1);
-    return static_cast<double>(v[lo]) +
-           (pos - static_cast<double>(lo)) * (static_cast<double>(v[hi]) - static_cast<double>(v[lo]));
-}
-
 void run_inspect(const InspectArgs& a) {
     const fs::path path = pack_or_default(a.pack);
     auto store = std::make_shared<const ProfileStore>(load_llm_emu_pack(path));
@@ -251,7 +243,7 @@ void run_inspect(const InspectArgs& a) {
                       "%-11s %7zu %8zu   %5u-%-5u    %4u-%-4u     %5u/%u/%u %*s %7.2f/%.2f/%.2f %*s %5.1f%%      %s\n",
                       std::string(table_name(t)).c_str(), table->size(), table->num_samples(), table->tt_min(),
                       table->tt_max(), table->conc_min(), table->conc_max(), counts.front(), counts[counts.size() / 2],
-                      counts.back(), 6, "", quantile_sorted(all, 0.5) / 1000.0, quantile_sorted(all, 0.99) / 1000.0,
+                      counts.back(), 6, "", quantile_sorted<float>(all, 0.5) / 1000.0, quantile_sorted<float>(all, 0.99) / 1000.0,
                       all.back() / 1000.0, 3, "", exact_frac, table->dense_index() ? "dense grid" : "sorted keys");
         os << line;
         j["tables"][std::string(table_name(t))] = {
@@ -262,8 +254,8 @@ void run_inspect(const InspectArgs& a) {
             {"samples_per_bucket",
              {{"min", counts.front()}, {"median", counts[counts.size() / 2]}, {"max", counts.back()}}},
             {"step_ms",
-             {{"p50", quantile_sorted(all, 0.5) / 1000.0},
-              {"p99", quantile_sorted(all, 0.99) / 1000.0},
+             {{"p50", quantile_sorted<float>(all, 0.5) / 1000.0},
+              {"p99", quantile_sorted<float>(all, 0.99) / 1000.0},
               {"max", all.back() / 1000.0}}},
             {"buckets_with_min_exact_samples", enough},
             {"exact_cell_coverage_pct", exact_frac},

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "llmemu/config.hpp"
+#include "llmemu/core/csv.hpp"
 #include "llmemu/error.hpp"
 #include "llmemu/metrics/bench_result_sketch.hpp"
 #include "llmemu/metrics/request_metrics.hpp"
@@ -188,9 +189,9 @@ inline void parse_slo(std::string_view spec, SummaryOptions& opts) {
         double value = 0.0;
         bool ok = colon != std::string_view::npos;
         if (ok) {
-            const std::string_view num = pair.substr(colon + 1);
-            const auto res = std::from_chars(num.data(), num.data() + num.size(), value);
-            ok = res.ec == std::errc() && res.ptr == num.data() + num.size() && std::isfinite(value) && value >= 0.0;
+            const auto v = parse_number<double>(pair.substr(colon + 1));
+            ok = v && *v >= 0.0;
+            if (ok) value = *v;
         }
         if (!ok)
             detail::metrics_throw_bad("SLO '" + std::string(pair) +
@@ -219,12 +220,11 @@ inline std::vector<double> parse_percentiles(std::string_view spec) {
         std::size_t end = spec.find(',', pos);
         if (end == std::string_view::npos) end = spec.size();
         const std::string_view num = spec.substr(pos, end - pos);
-        double v = 0.0;
-        const auto res = std::from_chars(num.data(), num.data() + num.size(), v);
-        if (num.empty() || res.ec != std::errc() || res.ptr != num.data() + num.size() || !(v >= 0.0 && v <= 100.0))
+        const auto v = parse_number<double>(num);
+        if (!v || !(*v >= 0.0 && *v <= 100.0))
             detail::metrics_throw_bad("percentiles '" + std::string(spec) + "': '" + std::string(num) +
                                       "' is not a number in [0, 100]; give a list like 50,90,99");
-        out.push_back(v);
+        out.push_back(*v);
         pos = end + 1;
         if (end == spec.size()) break;
     }

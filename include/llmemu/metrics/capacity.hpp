@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "llmemu/config.hpp"
+#include "llmemu/core/csv.hpp"
 #include "llmemu/error.hpp"
 #include "llmemu/metrics/bench_result.hpp"
 #include "llmemu/metrics/interval.hpp"
@@ -92,8 +93,9 @@ struct SloTargets {
             "should meet, e.g. tpot:100) with METRIC one of ttft, tpot, itl (percentiles only), e2el");
     };
     auto number = [](std::string_view s, double& v) {
-        const auto r = std::from_chars(s.data(), s.data() + s.size(), v);
-        return !s.empty() && r.ec == std::errc() && r.ptr == s.data() + s.size() && std::isfinite(v);
+        const auto r = parse_number<double>(s);
+        if (r) v = *r;
+        return r.has_value();
     };
     std::size_t pos = 0;
     while (pos < spec.size()) {

@@ -46,6 +46,7 @@
 #include <vector>
 
 #include "llmemu/config.hpp"
+#include "llmemu/core/csv.hpp"
 #include "llmemu/core/atomic_coverage.hpp"
 #include "llmemu/core/coverage.hpp"
 #include "llmemu/core/step.hpp"
@@ -110,12 +111,9 @@ inline void parse_layerwise_options(std::string_view text, LayerwiseOptions& o) 
         const std::string_view key = item.substr(0, eq);
         const std::string_view val = item.substr(eq + 1);
         auto number = [&]() {
-            double v = 0;
-            const auto res = std::from_chars(val.data(), val.data() + val.size(), v);
-            if (val.empty() || res.ec != std::errc{} || res.ptr != val.data() + val.size() || !std::isfinite(v) ||
-                v < 0)
-                fail(item, "needs a finite number >= 0");
-            return v;
+            const auto v = parse_number<double>(val);
+            if (!v || *v < 0) fail(item, "needs a finite number >= 0");
+            return *v;
         };
         if (key == "skew") {
             if (val != "on" && val != "off" && val != "auto") fail(item, "must be auto, on or off");

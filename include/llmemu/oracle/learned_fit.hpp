@@ -19,6 +19,7 @@
 #include <Eigen/SparseCholesky>
 
 #include "llmemu/config.hpp"
+#include "llmemu/core/quantile.hpp"
 #include "llmemu/error.hpp"
 #include "llmemu/oracle/learned_model.hpp"
 #include "llmemu/profile/store.hpp"
@@ -168,14 +169,7 @@ inline void learned_quantiles(std::vector<std::pair<double, double>>& v, std::ui
 
 inline double learned_weighted_quantile(std::vector<std::pair<double, double>> v, double p) {
     std::sort(v.begin(), v.end());
-    double total = 0.0;
-    for (const auto& x : v) total += x.second;
-    double cum = 0.0;
-    for (const auto& x : v) {
-        cum += x.second;
-        if (cum >= p * total) return x.first;
-    }
-    return v.back().first;
+    return weighted_quantile_sorted(v, p);
 }
 
 /// Fits one table (see the file comment). Throws profile_error for an empty table.
