@@ -111,7 +111,7 @@ TEST_CASE("Metrics.validation_requests.parses_vllm_requests_jsonl") {
 TEST_CASE("Metrics.validation_requests.malformed_lines_name_file_line_and_fix") {
     auto bad = [](const std::string& text, const char* what) {
         CAPTURE(text);
-        CHECK_THROWS_WITH_AS(llmemu::parse_vllm_requests_jsonl(text, "r.jsonl"), doctest::Contains(what),
+        CHECK_THROWS_WITH_AS((void)llmemu::parse_vllm_requests_jsonl(text, "r.jsonl"), doctest::Contains(what),
                              llmemu::config_error);
     };
     const std::string good = "{\"input_toks\":1,\"output_toks\":2,\"queued_ts\":1,\"first_token_ts\":2,"
@@ -255,8 +255,12 @@ TEST_CASE("Metrics.validation_requests.reproduces_the_real_runs_summary") {
     const nlohmann::json summary = nlohmann::json::parse(in);
     const auto rep = llmemu::compare_distributions(*real, *real);
     const std::pair<const char*, const char*> keys[] = {{"ttft", "ttft_ms"}, {"tpot", "tpot_ms"}, {"e2e", "e2el_ms"}};
-    for (const auto& [metric, key] : keys)
+    // Named copies, not a structured binding: CAPTURE's lambda cannot capture one in
+    // Clang 14 (C++20 allows it; Clang implements that from 16).
+    for (const auto& k : keys)
         for (const char* stat : {"mean", "median", "p90", "p99"}) {
+            const char* metric = k.first;
+            const char* key = k.second;
             CAPTURE(metric);
             CAPTURE(stat);
             CHECK(rep.at(metric, stat).real_ms == doctest::Approx(summary[key][stat].get<double>()).epsilon(1e-9));

@@ -149,9 +149,11 @@ TEST_CASE("AnyLatencyModel.from_spec.units") {
         CHECK(us(spec, prefill_shape(100, 4)) == doctest::Approx(2000.0 + 2500.0 + 160.0));
     }
     // The old bare affine form meant ms, us, us: refused, the message spells the new form.
-    for (const auto& [old_form, fixed] : {std::pair<const char*, const char*>{"affine:2,25,40", "affine:2ms,25us,40us"},
-                                          {"affine:2ms,25,40us", "affine:2ms,25us,40us"},
-                                          {"affine:1.5,0,7", "affine:1.5ms,0us,7us"}}) {
+    for (const auto& p : {std::pair<const char*, const char*>{"affine:2,25,40", "affine:2ms,25us,40us"},
+                          {"affine:2ms,25,40us", "affine:2ms,25us,40us"},
+                          {"affine:1.5,0,7", "affine:1.5ms,0us,7us"}}) {
+        const char* old_form = p.first; // not a structured binding: CAPTURE's lambda (Clang 14)
+        const char* fixed = p.second;
         CAPTURE(old_form);
         try {
             (void)llmemu::AnyLatencyModel::from_spec(old_form);
