@@ -341,25 +341,14 @@ public:
         }
 
         // ---- after scheduling: advance computed tokens, add output placeholders ----
+        // (FCFS did it as each request was added: it never takes a scheduled request back.)
+        if (m_config.policy != SchedulingPolicy::fcfs)
+            for (std::size_t k = 0; k < out.batch.requests.size(); ++k)
+                finalize(out.batch.requests[k], m_requests[static_cast<std::uint32_t>(out.handles[k])]);
         std::uint32_t tokens = 0;
         std::uint32_t num_new = 0;
         bool prefill_work = false; // the step's table: any prompt chunk makes it a prefill step
-        for (std::size_t k = 0; k < out.batch.requests.size(); ++k) {
-            ScheduledRequest& s = out.batch.requests[k];
-            SchedulerRequest& r = m_requests[static_cast<std::uint32_t>(out.handles[k])];
-            // Tokens to compute before the request samples: known tokens + in-flight ones.
-            const std::uint32_t to_sample = r.num_tokens() + r.num_output_placeholders;
-            const std::uint32_t outputs = r.num_output_tokens + r.num_output_placeholders;
-            const bool decode = s.num_scheduled_tokens == 1 && r.num_computed_tokens + 1 == to_sample &&
-                                r.num_computed_tokens >= r.prompt_len;
-            s = (decode ? ScheduledRequest::decode(r.id, r.num_computed_tokens, outputs)
-                        : ScheduledRequest::prefill_chunk(r.id, s.num_scheduled_tokens, r.num_computed_tokens,
-                                                          to_sample, outputs))
-                    .admitted(s.is_new);
-            r.num_computed_tokens += s.num_scheduled_tokens;
-            // Placeholders are the AsyncScheduler's: vLLM's synchronous Scheduler leaves a
-            // request with nothing to schedule until its output has been applied.
-            if (s.samples_token && m_config.async_scheduling) ++r.num_output_placeholders;
+        for (const ScheduledRequest& s : out.batch.requests) {
             prefill_work |= s.is_prefill();
             tokens += s.num_scheduled_tokens;
             num_new += s.is_new ? 1U : 0U;
@@ -626,10 +615,31 @@ private:
     void add_to_step(ScheduledStep& out, std::uint32_t slot, std::uint32_t n, bool is_new) {
         SchedulerRequest& r = m_requests[slot];
         r.last_step = m_next_step;
-        // Chunk and admission only: the context and what the chunk is are set once the step
-        // is complete (a later preemption may still take the request out).
+        // Chunk and admission only; finalize() sets the context and what the chunk is once
+        // no preemption can take the request out of the step any more.
         out.batch.requests.push_back(ScheduledRequest::prefill_chunk(r.id, n, 0, 0).admitted(is_new));
         out.handles.push_back(handle(slot));
+        if (m_config.policy == SchedulingPolicy::fcfs) finalize(out.batch.requests.back(), r);
+    }
+
+    /// What a request scheduled for `s.num_scheduled_tokens` tokens computes in the step
+    /// (a decode or a prompt chunk, its context) and its state once scheduled: computed
+    /// tokens advanced, an output placeholder added. Done when nothing can take it out of
+    /// the step any more (FCFS: when added; priority: after the step's preemptions).
+    void finalize(ScheduledRequest& s, SchedulerRequest& r) const noexcept {
+        // Tokens to compute before the request samples: known tokens + in-flight ones.
+        const std::uint32_t to_sample = r.num_tokens() + r.num_output_placeholders;
+        const std::uint32_t outputs = r.num_output_tokens + r.num_output_placeholders;
+        const bool decode = s.num_scheduled_tokens == 1 && r.num_computed_tokens + 1 == to_sample &&
+                            r.num_computed_tokens >= r.prompt_len;
+        s = (decode ? ScheduledRequest::decode(r.id, r.num_computed_tokens, outputs)
+                    : ScheduledRequest::prefill_chunk(r.id, s.num_scheduled_tokens, r.num_computed_tokens, to_sample,
+                                                      outputs))
+                .admitted(s.is_new);
+        r.num_computed_tokens += s.num_scheduled_tokens;
+        // Placeholders are the AsyncScheduler's: vLLM's synchronous Scheduler leaves a
+        // request with nothing to schedule until its output has been applied.
+        if (s.samples_token && m_config.async_scheduling) ++r.num_output_placeholders;
     }
 
     std::uint32_t unschedule(ScheduledStep& out, std::uint32_t slot) {
