@@ -474,7 +474,6 @@ public:
             m_server.note_iteration(c.engine, ev.time,
                                     (ev.num_output_tokens - c.tokens) +
                                         (c.tokens == 0 ? std::uint64_t{g.request.prompt_len} : 0U));
-            const std::uint32_t before = c.tokens;
             c.tokens = ev.num_output_tokens;
             const bool eos = ev.finished && ev.reason == FinishReason::stop;
             if (script != nullptr) {
@@ -482,7 +481,7 @@ public:
                 // the text is complete the choice stops (a model would emit EOS), unless
                 // ignore_eos keeps it generating (empty pieces, like skipped EOS tokens).
                 c.scripted.clear();
-                for (std::uint32_t k = before; k < c.tokens; ++k) c.scripted += script->piece(k);
+                for (std::uint32_t k = tokens_before; k < c.tokens; ++k) c.scripted += script->piece(k);
                 text = c.scripted;
                 if (!ends && c.tokens >= script->pieces() && !g.request.ignore_eos &&
                     c.tokens >= g.request.min_tokens) {
