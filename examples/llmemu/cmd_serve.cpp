@@ -242,18 +242,15 @@ void run_serve(ServeArgs& a) {
         server::KVBlockIndex* index = block_index.get();
 #if LLMEMU_HAVE_KV_EVENTS
         server::KVEventPublisher* pub = units[i].publisher.get();
-#else
-        void* pub = nullptr;
-#endif
         if (index != nullptr || pub != nullptr)
             units[i].engine->set_kv_event_sink([index, pub, i](KVEventLog& events) {
                 if (index != nullptr) index->apply(i, events); // before the publisher moves them out
-#if LLMEMU_HAVE_KV_EVENTS
                 if (pub != nullptr) pub->publish(events);
-#else
-                (void)pub;
-#endif
             });
+#else
+        if (index != nullptr)
+            units[i].engine->set_kv_event_sink([index, i](KVEventLog& events) { index->apply(i, events); });
+#endif
     }
     std::unique_ptr<server::RoutedBackend> routed;
     if (router) { // prefix_aware hashes the engines' own blocks
