@@ -3,8 +3,10 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <bit>
 #include <chrono>
 #include <cmath>
+#include <cstdint>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -756,4 +758,114 @@ TEST_CASE("Fleet.autoscale.step_in_load_scales_out_after_cold_start_and_in_after
     const FleetResult res2 = run_fleet_simulation(rs2, clock2, src2, router2, o, 13, &layout);
     CHECK(res2.replica_seconds == res.replica_seconds);
     CHECK(res2.routed == res.routed);
+}
+
+namespace {
+/// FNV-1a over 64-bit words: a fleet run's results in one number.
+struct Fnv {
+    std::uint64_t h = 0xCBF29CE484222325ULL;
+    void add(std::uint64_t v) {
+        for (int k = 0; k < 8; ++k) {
+            h ^= (v >> (8 * k)) & 0xFFU;
+            h *= 0x100000001B3ULL;
+        }
+    }
+    void add(nanoseconds t) { add(static_cast<std::uint64_t>(t.count())); }
+    void add_real(double d) { add(std::bit_cast<std::uint64_t>(d)); }
+};
+
+/// Everything a fleet run reports, hashed: every record (sorted by id) with its replica and
+/// every token's time, each replica's statistics and routed count, and the streamed summary.
+std::uint64_t fleet_digest(std::uint32_t replicas, EngineConfig c, const std::vector<TimedRequest>& work,
+                           const char* router_name, EngineStats* total = nullptr) {
+    VirtualClock clock;
+    std::vector<std::unique_ptr<VEngine>> es;
+    std::vector<VEngine*> ptrs;
+    const std::vector<AffineProfile> speeds = {AffineProfile{10.0, 20.0, 100.0}, AffineProfile{3.0, 7.0, 40.0},
+                                               AffineProfile{25.0, 35.0, 300.0}};
+    for (std::uint32_t i = 0; i < replicas; ++i) {
+        es.push_back(std::make_unique<VEngine>(Exec(speeds[i % speeds.size()], clock, {}, 7 + i), clock, c));
+        ptrs.push_back(es.back().get());
+    }
+    AnyRouter router = make_router(router_name);
+    VectorRequestSource src(work);
+    StreamingSummary sum;
+    SimulationOptions o;
+    attach(o, sum);
+    const auto res = run_fleet_simulation<Exec>(ptrs, clock, src, router, o);
+    std::vector<std::size_t> order(res.records.size());
+    for (std::size_t k = 0; k < order.size(); ++k) order[k] = k;
+    std::sort(order.begin(), order.end(), [&](auto a, auto b) { return res.records[a].id < res.records[b].id; });
+    Fnv f;
+    for (const std::size_t k : order) {
+        const RequestRecord& r = res.records[k];
+        f.add(r.id);
+        f.add(res.replica[k]);
+        f.add(std::uint64_t{r.prompt_len} << 32U | r.output_len);
+        f.add(r.arrival);
+        f.add(r.first_scheduled);
+        f.add(r.first_token);
+        f.add(r.finish);
+        f.add(static_cast<std::uint64_t>(r.reason));
+        f.add(std::uint64_t{r.num_preemptions} << 32U | r.num_cached_tokens);
+        for (const auto t : r.token_times) f.add(t);
+    }
+    for (std::uint32_t i = 0; i < replicas; ++i) {
+        const EngineStats& s = res.stats[i];
+        for (const std::uint64_t v :
+             {s.steps, s.prefill_steps, s.decode_steps, s.scheduled_tokens, s.scheduled_requests, s.preemptions,
+              s.prompt_tokens, s.generation_tokens, s.discarded_tokens, s.prefix_cache_queries, s.prefix_cache_hits,
+              s.preempted_prefix_cache_queries, s.preempted_prefix_cache_hits, std::uint64_t{s.max_step_tokens},
+              std::uint64_t{s.max_running}, std::uint64_t{s.max_waiting}, res.routed[i]})
+            f.add(v);
+        f.add_real(s.max_kv_usage);
+    }
+    f.add(res.duration);
+    if (total != nullptr) *total = fleet_stats(res.stats);
+    const BenchResult b = sum.result(std::chrono::duration<double>(res.duration).count());
+    f.add(static_cast<std::uint64_t>(b.completed));
+    for (const MetricStats* m : {&b.ttft, &b.tpot, &b.itl, &b.e2el}) {
+        f.add_real(m->mean_ms);
+        f.add_real(m->median_ms);
+        for (const auto& [p, v] : m->percentiles_ms) f.add_real(v);
+    }
+    return f.h;
+}
+} // namespace
+
+TEST_CASE("Fleet.golden.results_are_pinned") {
+    // Engine speed work (scheduler, KV cache, executor, fleet loop) must not change any
+    // result: these digests of whole fleet runs (every record, token time, counter and the
+    // streamed summary) were taken before it. A deliberate change of the engine's rules
+    // changes them; then say so and pin the new values.
+    const std::vector<TimedRequest> plain = workload(700, false, 2);
+    const std::vector<TimedRequest> tokens = workload(500, true, 2);
+    EngineConfig small = cfg(); // preemptions: a pool far below the offered load
+    small.max_model_len = 1024;
+    small.num_gpu_blocks = 160;
+    EngineConfig chunked = cfg(); // chunked prefill under a small token budget, a long-prefill cap
+    chunked.max_num_batched_tokens = 256;
+    chunked.long_prefill_token_threshold = 96;
+    chunked.max_num_seqs = 24;
+    EngineConfig sync = small;
+    sync.async_scheduling = false;
+    EngineConfig priority = small;
+    priority.policy = SchedulingPolicy::priority;
+    std::vector<TimedRequest> prioritised = plain;
+    for (std::size_t i = 0; i < prioritised.size(); ++i) prioritised[i].spec.priority = static_cast<int>(i % 3);
+    EngineStats st;
+    CHECK(fleet_digest(4, cfg(), plain, "least_loaded") == 13184184181545461187ULL);
+    CHECK(fleet_digest(3, cfg(), tokens, "prefix_aware", &st) == 15815267486900940773ULL);
+    CHECK(st.prefix_cache_hits > 0);
+    CHECK(fleet_digest(4, small, plain, "round_robin", &st) == 15662543328434925998ULL);
+    CHECK(st.preemptions > 0);
+    CHECK(fleet_digest(3, small, tokens, "scored", &st) == 7608000878605324172ULL);
+    CHECK(st.preemptions > 0);
+    CHECK(st.prefix_cache_hits > 0);
+    CHECK(fleet_digest(4, chunked, plain, "least_loaded", &st) == 13782516791941012137ULL);
+    CHECK(st.max_step_tokens == 256);
+    CHECK(fleet_digest(4, sync, plain, "least_loaded", &st) == 13490372918057871569ULL);
+    CHECK(st.preemptions > 0);
+    CHECK(fleet_digest(3, priority, prioritised, "least_loaded", &st) == 2643100931336839959ULL);
+    CHECK(st.preemptions > 0);
 }

@@ -25,13 +25,14 @@ LLMEMU_BEGIN_NAMESPACE
 /// A request's view of the KV cache: its blocks, how many of them are registered in the
 /// prefix cache, and what identifies its tokens.
 struct RequestKV {
+    // What every step reads comes first (SchedulerRequest keeps it in its hot cache lines).
     /// Block ids holding the request's tokens, in order.
     std::vector<std::uint32_t> blocks;
-    /// Leading blocks of `blocks` whose hash is registered in the prefix cache.
-    std::uint32_t num_cached_blocks = 0;
     /// Non-zero: the request's tokens are synthetic and unique to it; block i is keyed
     /// hash_synthetic_block(salt, i). Zero: keys are chained hashes of `tokens`.
     std::uint64_t salt = 0;
+    /// Leading blocks of `blocks` whose hash is registered in the prefix cache.
+    std::uint32_t num_cached_blocks = 0;
     /// Token ids known so far (prompt, then output) when salt == 0.
     std::vector<TokenId> tokens;
     /// Chained block hashes computed so far (salt == 0 only).
@@ -63,14 +64,10 @@ public:
             detail::throw_error<config_error>("KV cache: num_gpu_blocks=" + std::to_string(num_gpu_blocks) +
                                               " leaves no usable block; use >= 2");
         if (block_size == 0) detail::throw_error<config_error>("KV cache: block_size must be >= 1");
-        m_ref.assign(num_gpu_blocks, 0);
-        m_hash.assign(num_gpu_blocks, 0);
-        m_in_map.assign(num_gpu_blocks, 0);
-        m_prev.assign(num_gpu_blocks, nil);
-        m_next.assign(num_gpu_blocks, nil);
+        m_blocks.assign(num_gpu_blocks, Block{});
         m_map.reset(enable_caching ? num_gpu_blocks : 1);
         for (std::uint32_t b = 1; b < num_gpu_blocks; ++b) push_back(b);
-        m_ref[0] = 1; // the null block is never free
+        m_blocks[0].ref = 1; // the null block is never free
     }
 
     [[nodiscard]] std::uint32_t block_size() const noexcept { return m_block_size; }
@@ -88,16 +85,16 @@ public:
         return 1.0 - static_cast<double>(m_num_free) / static_cast<double>(m_num_blocks - 1);
     }
     /// Reference count of a block (tests and assertions).
-    [[nodiscard]] std::uint32_t ref_count(std::uint32_t block) const noexcept { return m_ref[block]; }
+    [[nodiscard]] std::uint32_t ref_count(std::uint32_t block) const noexcept { return m_blocks[block].ref; }
     /// Whether a block is registered in the prefix cache.
-    [[nodiscard]] bool is_cached(std::uint32_t block) const noexcept { return m_hash[block] != 0; }
+    [[nodiscard]] bool is_cached(std::uint32_t block) const noexcept { return m_blocks[block].hash != 0; }
     /// The hashes of every block in the prefix cache (in use or free), in block order:
     /// what a consumer of the KV-cache events holds after replaying them.
     [[nodiscard]] std::vector<std::uint64_t> cached_block_hashes() const {
         std::vector<std::uint64_t> out;
         out.reserve(m_num_hashed);
-        for (const std::uint64_t h : m_hash)
-            if (h != 0) out.push_back(h);
+        for (const Block& b : m_blocks)
+            if (b.hash != 0) out.push_back(b.hash);
         return out;
     }
     /// Records vLLM's KV-cache events into `log` from now on (nullptr: stop). BlockStored
@@ -132,7 +129,7 @@ public:
             // not reused since (their hash is still this request's key).
             for (std::uint32_t i = 0; i < max_blocks && i < r.freed.size(); ++i) {
                 const std::uint32_t b = r.freed[i];
-                if (m_hash[b] != hash_synthetic_block(r.salt, i)) break;
+                if (m_blocks[b].hash != hash_synthetic_block(r.salt, i)) break;
                 hits.push_back(b);
             }
             return static_cast<std::uint32_t>(hits.size()) * m_block_size;
@@ -155,21 +152,27 @@ public:
                         std::span<const std::uint32_t> hits, std::uint32_t num_known_tokens) {
         const std::uint32_t total =
             num_computed + static_cast<std::uint32_t>(hits.size()) * m_block_size + num_new_tokens;
+        // Fast path (almost every step of a running request): its blocks already hold the
+        // new tokens; no hit to claim, nothing to allocate (the rule below gives the same).
+        if (hits.empty() && total <= std::uint64_t{r.blocks.size()} * m_block_size) {
+            cache_blocks(r, total < num_known_tokens ? total : num_known_tokens);
+            return true;
+        }
         const std::uint32_t required = (total + m_block_size - 1) / m_block_size;
         const std::uint32_t have = static_cast<std::uint32_t>(r.blocks.size() + hits.size());
         const std::uint32_t to_allocate = required > have ? required - have : 0;
         std::uint32_t evictable_hits = 0;
-        for (const std::uint32_t b : hits) evictable_hits += m_ref[b] == 0 ? 1U : 0U;
+        for (const std::uint32_t b : hits) evictable_hits += m_blocks[b].ref == 0 ? 1U : 0U;
         if (to_allocate + evictable_hits > m_num_free) return false;
         for (const std::uint32_t b : hits) {
-            if (m_ref[b]++ == 0) unlink(b);
+            if (m_blocks[b].ref++ == 0) unlink(b);
             r.blocks.push_back(b);
         }
         if (!hits.empty() && r.num_cached_blocks == 0) r.num_cached_blocks = static_cast<std::uint32_t>(hits.size());
         for (std::uint32_t k = 0; k < to_allocate; ++k) {
             const std::uint32_t b = pop_front();
-            if (m_hash[b] != 0) evict(b);
-            m_ref[b] = 1;
+            if (m_blocks[b].hash != 0) evict(b);
+            m_blocks[b].ref = 1;
             r.blocks.push_back(b);
         }
         cache_blocks(r, total < num_known_tokens ? total : num_known_tokens);
@@ -180,15 +183,19 @@ public:
     /// prefix cache (a key already held by another block is left to that block).
     void cache_blocks(RequestKV& r, std::uint32_t num_tokens) {
         // Fast path (almost every decode step): no block became full.
-        if (!m_caching || num_tokens / m_block_size <= r.num_cached_blocks) return;
+        // (num_tokens / block_size <= num_cached_blocks, without a division per step)
+        if (!m_caching || num_tokens < (std::uint64_t{r.num_cached_blocks} + 1) * m_block_size) return;
         register_full_blocks(r, num_tokens);
     }
 
     /// Releases the request's blocks: last block first to the LRU tail, so that a
     /// sequence's tail is evicted before its shared prefix. Cached blocks stay hits.
     void free(RequestKV& r) noexcept {
-        for (auto it = r.blocks.rbegin(); it != r.blocks.rend(); ++it) {
-            if (--m_ref[*it] == 0) push_back(*it);
+        const std::size_t n = r.blocks.size();
+        for (std::size_t k = n; k-- > 0;) {
+            if (k >= prefetch_distance) prefetch(r.blocks[k - prefetch_distance]);
+            const std::uint32_t b = r.blocks[k];
+            if (--m_blocks[b].ref == 0) push_back(b);
         }
         if (r.salt != 0 && m_caching) r.freed.swap(r.blocks);
         r.clear_blocks();
@@ -202,15 +209,15 @@ private:
         for (std::uint32_t i = r.num_cached_blocks; i < full; ++i) {
             const std::uint32_t b = r.blocks[i];
             bool stored = false;
-            if (m_hash[b] == 0) {
+            if (m_blocks[b].hash == 0) {
                 const std::uint64_t key = block_key(r, i);
                 if (r.salt != 0) {
-                    m_hash[b] = key; // unique to the request: no shared map entry
+                    m_blocks[b].hash = key; // unique to the request: no shared map entry
                     ++m_num_hashed;
                     stored = true;
                 } else if (m_map.insert(key, b)) {
-                    m_hash[b] = key;
-                    m_in_map[b] = 1;
+                    m_blocks[b].hash = key;
+                    m_blocks[b].in_map = 1;
                     ++m_num_hashed;
                     stored = true;
                 }
@@ -226,7 +233,7 @@ private:
                 run->block_size = m_block_size;
                 if (i > 0) run->parent_block_hash = block_key(r, i - 1);
             }
-            run->block_hashes.push_back(m_hash[b]);
+            run->block_hashes.push_back(m_blocks[b].hash);
             if (r.salt == 0)
                 run->token_ids.insert(run->token_ids.end(), r.tokens.begin() + std::ptrdiff_t{i} * m_block_size,
                                       r.tokens.begin() + std::ptrdiff_t{i + 1} * m_block_size);
@@ -239,8 +246,10 @@ public:
     bool reset_prefix_cache() {
         if (m_num_free != m_num_blocks - 1) return false;
         m_map.clear();
-        std::fill(m_hash.begin(), m_hash.end(), 0);
-        std::fill(m_in_map.begin(), m_in_map.end(), 0);
+        for (Block& b : m_blocks) {
+            b.hash = 0;
+            b.in_map = 0;
+        }
         m_num_hashed = 0;
         if (m_events != nullptr) m_events->push_back({KVCacheEvent::Kind::all_blocks_cleared, {}, {}, {}, 0});
         return true;
@@ -248,53 +257,74 @@ public:
 
 private:
     void evict(std::uint32_t b) {
-        if (m_events != nullptr) m_events->push_back({KVCacheEvent::Kind::block_removed, {m_hash[b]}, {}, {}, 0});
-        if (m_in_map[b] != 0) {
-            m_map.erase(m_hash[b], b);
-            m_in_map[b] = 0;
+        if (m_events != nullptr)
+            m_events->push_back({KVCacheEvent::Kind::block_removed, {m_blocks[b].hash}, {}, {}, 0});
+        if (m_blocks[b].in_map != 0) {
+            m_map.erase(m_blocks[b].hash, b);
+            m_blocks[b].in_map = 0;
         }
-        m_hash[b] = 0;
+        m_blocks[b].hash = 0;
         --m_num_hashed;
     }
     void push_back(std::uint32_t b) noexcept {
-        m_prev[b] = m_tail;
-        m_next[b] = nil;
+        m_blocks[b].prev = m_tail;
+        m_blocks[b].next = nil;
         if (m_tail != nil)
-            m_next[m_tail] = b;
+            m_blocks[m_tail].next = b;
         else
             m_head = b;
         m_tail = b;
         ++m_num_free;
     }
     void unlink(std::uint32_t b) noexcept {
-        const std::uint32_t p = m_prev[b];
-        const std::uint32_t n = m_next[b];
+        const std::uint32_t p = m_blocks[b].prev;
+        const std::uint32_t n = m_blocks[b].next;
         if (p != nil)
-            m_next[p] = n;
+            m_blocks[p].next = n;
         else
             m_head = n;
         if (n != nil)
-            m_prev[n] = p;
+            m_blocks[n].prev = p;
         else
             m_tail = p;
-        m_prev[b] = m_next[b] = nil;
+        m_blocks[b].prev = m_blocks[b].next = nil;
         --m_num_free;
     }
     std::uint32_t pop_front() noexcept {
         const std::uint32_t b = m_head;
         unlink(b);
+        // The next allocation unlinks the new head (its line is loaded now) and touches its
+        // successor: start loading that one.
+        if (m_head != nil && m_blocks[m_head].next != nil) prefetch(m_blocks[m_head].next);
         return b;
+    }
+    /// Blocks ahead of the one a loop over a request's blocks works on whose line it asks
+    /// the CPU for (they lie anywhere in the pool).
+    static constexpr std::size_t prefetch_distance = 4;
+    /// Starts loading a block's bookkeeping (a hint; no effect on results).
+    void prefetch(std::uint32_t b) const noexcept {
+#if defined(__GNUC__) || defined(__clang__)
+        __builtin_prefetch(m_blocks.data() + b);
+#else
+        (void)b;
+#endif
     }
 
     std::uint32_t m_block_size;
     std::uint32_t m_num_blocks;
     bool m_caching;
-    std::vector<std::uint32_t> m_ref;
-    std::vector<std::uint64_t> m_hash;
-    std::vector<std::uint8_t> m_in_map;
+    /// One block's bookkeeping, together: allocating, caching or freeing a block touches
+    /// one cache line of it (and its LRU neighbour's), not one per array (a fleet of
+    /// engines keeps far more blocks than the caches hold).
+    struct Block {
+        std::uint64_t hash = 0;   // prefix-cache key, 0 = not cached
+        std::uint32_t prev = nil; // LRU free queue
+        std::uint32_t next = nil;
+        std::uint32_t ref = 0;    // requests holding it
+        std::uint32_t in_map = 0; // its hash is in the shared map (token-id blocks)
+    };
+    std::vector<Block> m_blocks;
     std::size_t m_num_hashed = 0;
-    std::vector<std::uint32_t> m_prev;
-    std::vector<std::uint32_t> m_next;
     std::uint32_t m_head = nil;
     std::uint32_t m_tail = nil;
     std::uint32_t m_num_free = 0;
