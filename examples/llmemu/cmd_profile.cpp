@@ -25,13 +25,13 @@
 #include <nlohmann/json.hpp>
 
 #include "command.hpp"
-#include "data_paths.hpp"
 #include "llmemu/error.hpp"
 #include "llmemu/oracle/drift.hpp"
 #include "llmemu/oracle/holdout.hpp"
 #include "llmemu/oracle/learned_fit.hpp"
 #include "llmemu/oracle/oracle.hpp"
 #include "llmemu/profile/builder.hpp"
+#include "llmemu/profile/data_dir.hpp"
 #include "llmemu/profile/llm_emu_json.hpp"
 #include "llmemu/profile/store.hpp"
 #include "llmemu/random.hpp"
@@ -50,7 +50,7 @@ std::string kib(std::size_t bytes) {
 }
 
 fs::path pack_or_default(const std::string& pack) {
-    return pack.empty() ? llmemu::cli::default_profile_path() : fs::path(pack);
+    return pack.empty() ? llmemu::bundled_pack_path() : fs::path(pack);
 }
 
 // ---- oracle flags shared by holdout, bench and inspect --trace ----

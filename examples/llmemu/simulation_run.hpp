@@ -17,6 +17,7 @@
 #include "command.hpp"
 #include "llmemu/engine/config.hpp"
 #include "llmemu/engine/engine.hpp"
+#include "llmemu/engine/observer.hpp"
 #include "llmemu/engine/simulation.hpp"
 #include "llmemu/engine/stats.hpp"
 #include "llmemu/executor/emulated_executor.hpp"
@@ -61,8 +62,11 @@ struct FleetSettings {
     RouterOptions router_options;
     /// Keep every request's token times for the per-request lists (--save-detailed).
     bool detailed = false;
-    /// Keep every request's record (the Chrome trace needs them).
+    /// Keep every request's record (RunOutcome::sim.records).
     bool keep_records = false;
+    /// observers[i] (when not null) is attached to replica i's engine for the run, e.g. a
+    /// ChromeTraceObserver per replica for --chrome-trace.
+    std::vector<EngineObserver*> observers;
     /// Roles, KV link and autoscalers of the replicas (--fleet; empty: all mixed, serving).
     FleetLayout layout;
 };
@@ -162,6 +166,8 @@ RunOutcome run_emulation(const AnyLatencyModel& model, const EngineConfig& confi
         m.reset_coverage();
         engines.push_back(
             std::make_unique<Engine<Exec, C>>(Exec(std::move(m), clock, {}, seed + i), clock, plans[i].config));
+        if (i < fleet.observers.size() && fleet.observers[i] != nullptr)
+            engines.back()->add_observer(fleet.observers[i]);
         if (!fleet.pools.empty()) pool_of.push_back(plans[i].pool);
     }
     std::vector<StreamingSummary> sums;
