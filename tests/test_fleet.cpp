@@ -12,8 +12,10 @@
 #include <string>
 #include <vector>
 
+#include "llmemu/engine/chrome_trace.hpp"
 #include "llmemu/engine/simulation.hpp"
 #include "llmemu/executor/emulated_executor.hpp"
+#include "llmemu/fleet/emulation.hpp"
 #include "llmemu/fleet/fleet.hpp"
 #include "llmemu/fleet/router.hpp"
 #include "llmemu/metrics/bench_result.hpp"
@@ -794,4 +796,64 @@ TEST_CASE("Fleet.autoscale.step_in_load_scales_out_after_cold_start_and_in_after
     const FleetResult res2 = run_fleet_simulation(rs2, clock2, src2, router2, o, 13, &layout);
     CHECK(res2.replica_seconds == res.replica_seconds);
     CHECK(res2.routed == res.routed);
+}
+
+TEST_CASE("Fleet.run_emulation.one_engine_or_a_fleet_summarised_like_the_cli") {
+    const auto model = llmemu::AnyLatencyModel::from_spec("const:5ms");
+    llmemu::EngineConfig config;
+    config.num_gpu_blocks = 4000;
+    config.max_model_len = 2048;
+    llmemu::Workload w;
+    std::uint64_t output_tokens = 0;
+    for (std::uint32_t i = 0; i < 40; ++i) {
+        llmemu::WorkloadRequest r;
+        r.arrival_s = 0.05 * i;
+        r.prompt_len = 100 + 10 * (i % 7);
+        r.output_len = 8 + i % 5;
+        output_tokens += r.output_len;
+        w.requests.push_back(r);
+    }
+    llmemu::SummaryOptions summary;
+    summary.percentiles = {50, 99};
+    const llmemu::RunOutcome one = llmemu::run_emulation<llmemu::VirtualClock>(model, config, w, 7, summary, true);
+    CHECK_FALSE(one.fleet);
+    CHECK(one.bench.completed == 40);
+    CHECK(one.bench.total_output_tokens == output_tokens);
+    CHECK(one.sim.steps.size() == one.sim.stats.steps); // record_steps
+    CHECK(one.coverage.total == one.sim.stats.steps);   // a latency per step
+    CHECK(one.config.num_gpu_blocks == 4000);
+    CHECK(one.bench.ttft.percentiles_ms.size() == 2);
+    const llmemu::RunOutcome again = llmemu::run_emulation<llmemu::VirtualClock>(model, config, w, 7, summary, false);
+    CHECK(again.bench.ttft.mean_ms == one.bench.ttft.mean_ms); // deterministic
+    CHECK(again.sim.steps.empty());
+
+    // Three replicas behind round robin, each with its own observer.
+    llmemu::FleetSettings fleet;
+    fleet.replicas = 3;
+    fleet.router = "round_robin";
+    std::vector<llmemu::ChromeTraceObserver> traces(3);
+    for (auto& t : traces) fleet.observers.push_back(&t);
+    const llmemu::RunOutcome f =
+        llmemu::run_emulation<llmemu::VirtualClock>(model, config, w, 7, summary, false, {}, fleet);
+    CHECK(f.fleet);
+    CHECK(f.bench.completed == 40);
+    REQUIRE(f.replica_bench.size() == 3);
+    REQUIRE(f.replica_routed.size() == 3);
+    std::uint64_t routed = 0, steps = 0;
+    for (std::size_t i = 0; i < 3; ++i) {
+        CHECK(f.replica_routed[i] >= 13);
+        CHECK(traces[i].requests().size() == f.replica_routed[i]);
+        CHECK(traces[i].steps().size() == f.replica_stats[i].steps);
+        routed += f.replica_routed[i];
+        steps += f.replica_stats[i].steps;
+    }
+    CHECK(routed == 40);
+    CHECK(f.coverage.total == steps); // summed over the replicas' models
+
+    // A fleet needs the virtual clock; a run needs a replica.
+    CHECK_THROWS_AS((void)llmemu::run_emulation<llmemu::WallClock>(model, config, w, 7, summary, false, {}, fleet),
+                    llmemu::config_error);
+    fleet.replicas = 0;
+    CHECK_THROWS_AS((void)llmemu::run_emulation<llmemu::VirtualClock>(model, config, w, 7, summary, false, {}, fleet),
+                    llmemu::config_error);
 }

@@ -25,13 +25,13 @@
 #include "distributed.hpp"
 #include "engine_options.hpp"
 #include "fleet_setup.hpp"
+#include "llmemu/fleet/emulation.hpp"
 #include "llmemu/fleet/fleet_json.hpp"
 #include "llmemu/fleet/router.hpp"
 #include "llmemu/metrics/capacity.hpp"
 #include "llmemu/metrics/interval.hpp"
 #include "llmemu/profile/data_dir.hpp"
 #include "progress.hpp"
-#include "simulation_run.hpp"
 
 namespace {
 

@@ -21,6 +21,7 @@
 #include "engine_options.hpp"
 #include "fleet_setup.hpp"
 #include "llmemu/engine/chrome_trace.hpp"
+#include "llmemu/fleet/emulation.hpp"
 #include "llmemu/fleet/fleet_json.hpp"
 #include "llmemu/fleet/router.hpp"
 #include "llmemu/metrics/bench_result.hpp"
@@ -35,7 +36,6 @@
 #include "progress.hpp"
 #include "replicates.hpp"
 #include "report.hpp"
-#include "simulation_run.hpp"
 
 namespace {
 

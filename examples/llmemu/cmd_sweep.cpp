@@ -25,6 +25,7 @@
 #include "command.hpp"
 #include "distributed.hpp"
 #include "engine_options.hpp"
+#include "llmemu/fleet/emulation.hpp"
 #include "llmemu/fleet/router.hpp"
 #include "llmemu/metrics/bench_result.hpp"
 #include "llmemu/metrics/capacity.hpp"
@@ -33,7 +34,6 @@
 #include "llmemu/oracle/bootstrap.hpp"
 #include "llmemu/profile/data_dir.hpp"
 #include "progress.hpp"
-#include "simulation_run.hpp"
 
 namespace {
 

@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "llmemu/core/parallel.hpp"
+#include "llmemu/fleet/emulation.hpp"
 #include "llmemu/metrics/bench_result.hpp"
 #include "llmemu/metrics/interval.hpp"
 #include "llmemu/oracle/any_latency_model.hpp"
@@ -23,7 +24,6 @@
 #include "llmemu/time/virtual_clock.hpp"
 #include "llmemu/workload/workload.hpp"
 #include "report.hpp"
-#include "simulation_run.hpp"
 
 namespace llmemu::cli {
 

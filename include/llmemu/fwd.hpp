@@ -98,6 +98,9 @@ class EngineTimeSeries;
 
 // ---- fleets, workloads, metrics ----
 struct FleetResult;
+struct FleetSettings;
+struct ReplicaPlan;
+struct RunOutcome;
 struct ArrivalProcess;
 struct Trace;
 struct TraceRequest;

@@ -1,7 +1,13 @@
 #pragma once
-// One emulated run, shared by `llmemu simulate` and `llmemu sweep`: a workload through the
-// reference engine on an EmulatedExecutor<AnyLatencyModel, Clock>, summarised the way
-// `vllm bench serve` summarises a real run.
+/// \file emulation.hpp
+/// run_emulation: one emulated run as `llmemu simulate` (and `sweep`, `plan`, the
+/// replicates of `--replicates`) does it. A workload goes through one reference engine,
+/// or a fleet of them behind a router, each on an EmulatedExecutor<AnyLatencyModel, C>,
+/// and comes back summarised the way `vllm bench serve` summarises a real run (the whole
+/// run's BenchResult, and per replica / per pool ones for a fleet), with the engine
+/// statistics, the oracle's coverage and the resolved configuration. Memory stays that of
+/// the requests in flight unless FleetSettings asks for details or records.
+/// Needs AnyLatencyModel (the readers, simdjson): not part of the umbrella header.
 
 #include <algorithm>
 #include <chrono>
@@ -14,12 +20,13 @@
 #include <type_traits>
 #include <vector>
 
-#include "command.hpp"
+#include "llmemu/config.hpp"
 #include "llmemu/engine/config.hpp"
 #include "llmemu/engine/engine.hpp"
 #include "llmemu/engine/observer.hpp"
 #include "llmemu/engine/simulation.hpp"
 #include "llmemu/engine/stats.hpp"
+#include "llmemu/error.hpp"
 #include "llmemu/executor/emulated_executor.hpp"
 #include "llmemu/fleet/fleet.hpp"
 #include "llmemu/fleet/router.hpp"
@@ -32,7 +39,7 @@
 #include "llmemu/workload/stream.hpp"
 #include "llmemu/workload/workload.hpp"
 
-namespace llmemu::cli {
+LLMEMU_BEGIN_NAMESPACE
 
 /// The longest prompt + output of a workload.
 inline std::uint32_t longest_request(const WorkloadStream& w) {
@@ -140,8 +147,11 @@ inline void attach_summaries(SimulationOptions& opts, std::vector<StreamingSumma
 } // namespace detail
 
 /// Runs `workload` on `model` (copied per replica; coverage summed) with `config`, on the
-/// clock C (VirtualClock: as fast as possible; WallClock: real time, one replica). Memory
-/// stays that of the requests in flight unless `fleet` asks for details or records.
+/// clock C (VirtualClock: as fast as possible; WallClock: real time, one replica), engine
+/// i seeded `seed + i`; `summary` gives the percentiles and SLOs of the summaries,
+/// `record_steps` keeps every step (RunOutcome::sim.steps), `progress` gets the share of
+/// requests finished. Memory stays that of the requests in flight unless `fleet` asks for
+/// details or records. Throws config_error for no replicas, or a fleet on the wall clock.
 template <class C>
 RunOutcome run_emulation(const AnyLatencyModel& model, const EngineConfig& config, WorkloadStream& workload,
                          std::uint64_t seed, const SummaryOptions& summary, bool record_steps,
@@ -150,9 +160,11 @@ RunOutcome run_emulation(const AnyLatencyModel& model, const EngineConfig& confi
     C clock;
     using Exec = EmulatedExecutor<AnyLatencyModel, C>;
     const bool several = fleet.replicas > 1 || !fleet.router.empty() || !fleet.plans.empty();
-    if (fleet.replicas == 0) throw usage_error("--replicas 0: give at least one replica");
+    if (fleet.replicas == 0) detail::throw_error<config_error>("--replicas 0: give at least one replica");
     if constexpr (!std::is_same_v<C, VirtualClock>) {
-        if (several) throw usage_error("--replicas/--router: fleets run in virtual time only; drop --mode realtime");
+        if (several)
+            detail::throw_error<config_error>(
+                "--replicas/--router: fleets run in virtual time only; drop --mode realtime");
     }
     std::vector<ReplicaPlan> plans = fleet.plans;
     if (plans.empty())
@@ -241,4 +253,4 @@ RunOutcome run_emulation(const AnyLatencyModel& model, const EngineConfig& confi
     return run_emulation<C>(model, config, s, seed, summary, record_steps, std::move(progress), fleet);
 }
 
-} // namespace llmemu::cli
+LLMEMU_END_NAMESPACE
