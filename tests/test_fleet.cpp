@@ -857,3 +857,41 @@ TEST_CASE("Fleet.run_emulation.one_engine_or_a_fleet_summarised_like_the_cli") {
     CHECK_THROWS_AS((void)llmemu::run_emulation<llmemu::VirtualClock>(model, config, w, 7, summary, false, {}, fleet),
                     llmemu::config_error);
 }
+
+TEST_CASE("Fleet.run_replicates.seeds_in_parallel_and_their_intervals") {
+    const auto model = llmemu::AnyLatencyModel::from_spec("affine:2ms,20us,50us");
+    llmemu::EngineConfig config;
+    config.num_gpu_blocks = 4000;
+    config.max_model_len = 2048;
+    llmemu::WorkloadSpec spec;
+    spec.kind = llmemu::WorkloadKind::random;
+    spec.num_prompts = 30;
+    spec.input_len = 64;
+    spec.output_len = 8;
+    spec.range_ratio = 0.5; // lengths differ per seed
+    spec.request_rate = 20.0;
+    const llmemu::SummaryOptions summary;
+    const auto runs = llmemu::run_replicates(model, config, spec, 5, 3, summary, 2);
+    REQUIRE(runs.size() == 3);
+    // Replicate i is the single run with seed 5 + i, whatever the thread count.
+    spec.seed = 6;
+    const llmemu::Workload w = llmemu::build_workload(spec);
+    const auto second = llmemu::run_emulation<llmemu::VirtualClock>(model, config, w, 6, summary, false);
+    CHECK(runs[1].ttft.mean_ms == second.bench.ttft.mean_ms);
+    CHECK(runs[1].duration_s == second.bench.duration_s);
+    CHECK(llmemu::run_replicates(model, config, spec, 5, 3, summary, 1)[2].e2el.mean_ms == runs[2].e2el.mean_ms);
+    CHECK(runs[0].total_input_tokens != runs[1].total_input_tokens); // redrawn per seed
+
+    const auto stats = llmemu::replicate_stats(runs);
+    REQUIRE(stats.size() == 9);
+    CHECK(stats[2].name == "Mean TTFT (ms)");
+    for (const auto& st : stats) {
+        CAPTURE(st.name);
+        CHECK(st.min <= st.mean);
+        CHECK(st.mean <= st.max);
+        CHECK(st.half_width >= 0.0);
+    }
+    const double mean_ttft = (runs[0].ttft.mean_ms + runs[1].ttft.mean_ms + runs[2].ttft.mean_ms) / 3.0;
+    CHECK(stats[2].mean == doctest::Approx(mean_ttft));
+    CHECK(llmemu::replicate_stats({runs[0]})[2].half_width == 0.0); // one replicate: no interval
+}

@@ -7,6 +7,8 @@
 /// run's BenchResult, and per replica / per pool ones for a fleet), with the engine
 /// statistics, the oracle's coverage and the resolved configuration. Memory stays that of
 /// the requests in flight unless FleetSettings asks for details or records.
+/// run_replicates repeats a run over K seeds and replicate_stats gives each metric's mean
+/// and 95 % interval (`simulate --replicates`).
 /// Needs AnyLatencyModel (the readers, simdjson): not part of the umbrella header.
 
 #include <algorithm>
@@ -21,6 +23,7 @@
 #include <vector>
 
 #include "llmemu/config.hpp"
+#include "llmemu/core/parallel.hpp"
 #include "llmemu/engine/config.hpp"
 #include "llmemu/engine/engine.hpp"
 #include "llmemu/engine/observer.hpp"
@@ -31,8 +34,10 @@
 #include "llmemu/fleet/fleet.hpp"
 #include "llmemu/fleet/router.hpp"
 #include "llmemu/metrics/bench_result.hpp"
+#include "llmemu/metrics/interval.hpp"
 #include "llmemu/metrics/request_metrics.hpp"
 #include "llmemu/oracle/any_latency_model.hpp"
+#include "llmemu/oracle/bootstrap.hpp"
 #include "llmemu/time/virtual_clock.hpp"
 #include "llmemu/time/wall_clock.hpp"
 #include "llmemu/workload/source.hpp"
@@ -251,6 +256,75 @@ RunOutcome run_emulation(const AnyLatencyModel& model, const EngineConfig& confi
                          std::function<void(double)> progress = {}, const FleetSettings& fleet = {}) {
     WorkloadStream s(workload);
     return run_emulation<C>(model, config, s, seed, summary, record_steps, std::move(progress), fleet);
+}
+
+/// Mean and 95 % confidence interval of one metric over replicates.
+struct ReplicateStat {
+    std::string name;
+    double mean = 0.0;
+    double half_width = 0.0; // mean +- half_width is the 95 % CI
+    double min = 0.0;
+    double max = 0.0;
+};
+
+/// The summary metrics of `runs` (request and output throughput, mean and median TTFT and
+/// TPOT, mean ITL and E2EL, duration), each as mean +- 95 % Student-t CI (mean_interval),
+/// named as `vllm bench serve` prints them.
+inline std::vector<ReplicateStat> replicate_stats(const std::vector<BenchResult>& runs) {
+    struct Metric {
+        const char* name;
+        double (*get)(const BenchResult&);
+    };
+    static const Metric metrics[] = {
+        {"Request throughput (req/s)", [](const BenchResult& r) { return r.request_throughput; }},
+        {"Output token throughput (tok/s)", [](const BenchResult& r) { return r.output_throughput; }},
+        {"Mean TTFT (ms)", [](const BenchResult& r) { return r.ttft.mean_ms; }},
+        {"Median TTFT (ms)", [](const BenchResult& r) { return r.ttft.median_ms; }},
+        {"Mean TPOT (ms)", [](const BenchResult& r) { return r.tpot.mean_ms; }},
+        {"Median TPOT (ms)", [](const BenchResult& r) { return r.tpot.median_ms; }},
+        {"Mean ITL (ms)", [](const BenchResult& r) { return r.itl.mean_ms; }},
+        {"Mean E2EL (ms)", [](const BenchResult& r) { return r.e2el.mean_ms; }},
+        {"Benchmark duration (s)", [](const BenchResult& r) { return r.duration_s; }},
+    };
+    std::vector<ReplicateStat> out;
+    std::vector<double> values(runs.size());
+    for (const Metric& m : metrics) {
+        for (std::size_t i = 0; i < runs.size(); ++i) values[i] = m.get(runs[i]);
+        const MeanInterval ci = mean_interval(values);
+        out.push_back({m.name, ci.mean, ci.half_width, ci.min, ci.max});
+    }
+    return out;
+}
+
+/// How the replicates of run_replicates run.
+struct ReplicateOptions {
+    /// Replicate i runs on bootstrap_model(model, seed + i) (a pack model only).
+    bool bootstrap_profile = false;
+    /// Keep each replicate's per-request lists (--save-detailed; for `validate --replicates`).
+    bool detailed = false;
+};
+
+/// `simulate --replicates K`: K virtual runs of `spec` (the workload redrawn per seed where
+/// it is synthetic) on `model` with `config`, seeds seed..seed+K-1, in parallel on up to
+/// `threads` threads (0 = every core). Each run depends only on its seed, so the results
+/// do not depend on the thread count. With bootstrap_profile each run also samples a
+/// bootstrap resample of the pack (seeded by its seed), so replicate_stats's intervals
+/// cover the profile's sampling uncertainty too.
+inline std::vector<BenchResult> run_replicates(const AnyLatencyModel& model, const EngineConfig& config,
+                                               WorkloadSpec spec, std::uint64_t seed, std::size_t k,
+                                               const SummaryOptions& summary, unsigned threads,
+                                               const ReplicateOptions& opts = {}) {
+    std::vector<BenchResult> out(k);
+    parallel_for(k, threads, [&](std::size_t i) {
+        WorkloadSpec s = spec;
+        s.seed = seed + i;
+        const Workload w = build_workload(s);
+        const AnyLatencyModel m = opts.bootstrap_profile ? bootstrap_model(model, seed + i) : model;
+        FleetSettings one;
+        one.detailed = opts.detailed;
+        out[i] = run_emulation<VirtualClock>(m, config, w, seed + i, summary, false, {}, one).bench;
+    });
+    return out;
 }
 
 LLMEMU_END_NAMESPACE
