@@ -895,3 +895,22 @@ TEST_CASE("Fleet.run_replicates.seeds_in_parallel_and_their_intervals") {
     CHECK(stats[2].mean == doctest::Approx(mean_ttft));
     CHECK(llmemu::replicate_stats({runs[0]})[2].half_width == 0.0); // one replicate: no interval
 }
+
+TEST_CASE("Fleet.pool_cost.provisioned_replica_hours_times_gpus_and_price") {
+    llmemu::FleetSettings fleet;
+    fleet.plans.resize(3);
+    fleet.plans[0].pool = 0;
+    fleet.plans[1].pool = 1;
+    fleet.plans[2].pool = 1;
+    llmemu::RunOutcome run;
+    run.replica_seconds = {3600.0, 1800.0, 900.0}; // replica 2 was autoscaled in late
+    const llmemu::PoolCost a = llmemu::pool_cost(run, fleet, 0, 1, 0.5);
+    CHECK(a.replica_hours == doctest::Approx(1.0));
+    CHECK(a.gpu_hours == doctest::Approx(1.0));
+    CHECK(a.cost == doctest::Approx(0.5));
+    const llmemu::PoolCost b = llmemu::pool_cost(run, fleet, 1, 4, 2.0);
+    CHECK(b.replica_hours == doctest::Approx(0.75));
+    CHECK(b.gpu_hours == doctest::Approx(3.0)); // tensor-parallel 4
+    CHECK(b.cost == doctest::Approx(6.0));
+    CHECK(llmemu::pool_cost(run, fleet, 2, 1, 1.0).replica_hours == 0.0); // no such pool
+}

@@ -301,3 +301,14 @@ TEST_CASE("Metrics.engine_json.stats_config_coverage_kv_transfer") {
     CHECK(kj.at("mean_time_ms").get<double>() == doctest::Approx(3.0));
     CHECK(kj.at("max_time_ms").get<double>() == doctest::Approx(4.0));
 }
+
+TEST_CASE("Metrics.summary_layout.section_rules_and_percentile_words") {
+    // vLLM's "{s:{c}^{n}}": the extra fill goes right.
+    CHECK(llmemu::metrics_center(" llmemu engine ", 50, '-') ==
+          std::string(17, '-') + " llmemu engine " + std::string(18, '-'));
+    CHECK(llmemu::metrics_center("ab", 4, '=') == "=ab=");
+    CHECK(llmemu::metrics_center("too long", 4, '=') == "too long");
+    CHECK(llmemu::metrics_percentile_word(99.0) == "99");
+    CHECK(llmemu::metrics_percentile_word(99.9) == "99.9");
+    CHECK(llmemu::metrics_percentile_word(0.5) == "0.5");
+}

@@ -120,20 +120,6 @@ nlohmann::json fleet_json(const RunOutcome& run, const std::string& router, cons
     return f;
 }
 
-/// Replica-hours, GPU-hours and cost of pool `pi`: each of its replicas counts while it
-/// was provisioned (the whole run unless autoscaled; cold starts and drains included).
-struct PoolCost {
-    double replica_hours = 0.0, gpu_hours = 0.0, cost = 0.0;
-};
-PoolCost pool_cost(const PoolSpec& p, std::uint32_t pi, const FleetSettings& fleet, const RunOutcome& run) {
-    PoolCost c;
-    for (std::size_t i = 0; i < fleet.plans.size() && i < run.replica_seconds.size(); ++i)
-        if (fleet.plans[i].pool == pi) c.replica_hours += run.replica_seconds[i] / 3600.0;
-    c.gpu_hours = c.replica_hours * p.tensor_parallel_size;
-    c.cost = c.gpu_hours * p.cost_per_gpu_hour;
-    return c;
-}
-
 void run_simulate(SimulateArgs& a) {
     if (a.mode != "virtual" && a.mode != "realtime")
         throw usage_error("--mode '" + a.mode + "': use virtual (simulated time, fast) or realtime (wall clock)");
@@ -331,7 +317,8 @@ void run_simulate(SimulateArgs& a) {
         double total = 0.0;
         for (std::size_t i = 0; i < run.pool_bench.size(); ++i) {
             const PoolSpec& p = fleet_spec.pools[i];
-            const PoolCost c = pool_cost(p, static_cast<std::uint32_t>(i), fleet, run);
+            const PoolCost c =
+                pool_cost(run, fleet, static_cast<std::uint32_t>(i), p.tensor_parallel_size, p.cost_per_gpu_hour);
             total += c.cost;
             const std::string reps = p.autoscale ? std::to_string(p.autoscale->min_replicas) + "-" +
                                                        std::to_string(p.autoscale->max_replicas)
@@ -363,7 +350,8 @@ void run_simulate(SimulateArgs& a) {
         for (std::size_t i = 0; i < fleet_spec.pools.size(); ++i) {
             const PoolSpec& p = fleet_spec.pools[i];
             if (!p.autoscale) continue;
-            const PoolCost c = pool_cost(p, static_cast<std::uint32_t>(i), fleet, run);
+            const PoolCost c =
+                pool_cost(run, fleet, static_cast<std::uint32_t>(i), p.tensor_parallel_size, p.cost_per_gpu_hour);
             os << "autoscale " << p.name << " (" << to_string(p.autoscale->metric) << ", target "
                << fmt("%g", p.autoscale->target) << "): replica-hours " << fmt("%.4f", c.replica_hours);
             if (p.autoscale->slo_ttft.count() > 0 && i < run.pool_slo_finished.size())
@@ -471,7 +459,8 @@ void run_simulate(SimulateArgs& a) {
                 for (const char* k : {"endpoint_type", "backend", "label", "model_id", "tokenizer_id", "num_prompts",
                                       "request_rate", "burstiness", "max_concurrency"})
                     pj.erase(k);
-                const PoolCost c = pool_cost(p, static_cast<std::uint32_t>(i), fleet, run);
+                const PoolCost c =
+                    pool_cost(run, fleet, static_cast<std::uint32_t>(i), p.tensor_parallel_size, p.cost_per_gpu_hour);
                 pj["name"] = p.name;
                 pj["replicas"] = p.replicas;
                 pj["replica_hours"] = c.replica_hours;

@@ -258,6 +258,26 @@ RunOutcome run_emulation(const AnyLatencyModel& model, const EngineConfig& confi
     return run_emulation<C>(model, config, s, seed, summary, record_steps, std::move(progress), fleet);
 }
 
+/// What a pool of a fleet run cost.
+struct PoolCost {
+    double replica_hours = 0.0, gpu_hours = 0.0, cost = 0.0;
+};
+
+/// Replica-hours, GPU-hours and cost of pool `pool` (FleetSettings::plans' pool index) of
+/// the fleet run `run`: each of its replicas counts while it was provisioned
+/// (RunOutcome::replica_seconds: the whole run unless autoscaled, cold starts and drains
+/// included), with `tensor_parallel_size` GPUs each at `cost_per_gpu_hour` (the `simulate
+/// --fleet` pools table and the result JSON's pools).
+[[nodiscard]] inline PoolCost pool_cost(const RunOutcome& run, const FleetSettings& fleet, std::uint32_t pool,
+                                        std::uint32_t tensor_parallel_size, double cost_per_gpu_hour) noexcept {
+    PoolCost c;
+    for (std::size_t i = 0; i < fleet.plans.size() && i < run.replica_seconds.size(); ++i)
+        if (fleet.plans[i].pool == pool) c.replica_hours += run.replica_seconds[i] / 3600.0;
+    c.gpu_hours = c.replica_hours * tensor_parallel_size;
+    c.cost = c.gpu_hours * cost_per_gpu_hour;
+    return c;
+}
+
 /// Mean and 95 % confidence interval of one metric over replicates.
 struct ReplicateStat {
     std::string name;
