@@ -60,7 +60,21 @@ void check_request(std::string_view body) {
             std::string joined;
             for (std::size_t i = 0; i < o.pieces(); ++i) joined += o.piece(i);
             if (joined != o.text) std::abort();
-            if (r.format != OutputFormat::choice && !nlohmann::json::accept(o.text)) std::abort();
+            if (o.tool_call()) {
+                // Parallel calls: each call's own arguments are JSON, together the whole text.
+                if (o.tool_calls.size() > 1 && (!r.parallel_tool_calls || r.tool_choice == ToolChoice::named))
+                    std::abort();
+                std::string calls;
+                for (std::size_t k = 0; k < o.tool_calls.size(); ++k) {
+                    const std::string_view args = o.call_arguments(k, o.pieces());
+                    if (!nlohmann::json::accept(args)) std::abort();
+                    if (o.call_of(o.tool_calls[k].first_piece) != k) std::abort();
+                    calls += args;
+                }
+                if (calls != o.text) std::abort();
+            } else if (r.format != OutputFormat::choice && !nlohmann::json::accept(o.text)) {
+                std::abort();
+            }
         }
     } catch (const api_exception& e) {
         check_refusal(e);

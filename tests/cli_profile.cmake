@@ -91,6 +91,9 @@ if(TARGET llmemu_cli)
   add_test(NAME cli.profile.holdout_learned COMMAND $<TARGET_FILE:llmemu_cli> profile holdout --pack ${_dir}/decode_only.json --learned --seeds 2)
   set_tests_properties(cli.profile.holdout_learned PROPERTIES PASS_REGULAR_EXPRESSION "decode +1 +29 .*fallback: the oracle"
     DEPENDS cli.profile.convert_decode_only)
+  add_test(NAME cli.profile.holdout_leave_one_out COMMAND $<TARGET_FILE:llmemu_cli> profile holdout --pack ${_dir}/decode_only.json --leave-one-out)
+  set_tests_properties(cli.profile.holdout_leave_one_out PROPERTIES PASS_REGULAR_EXPRESSION "noise floor .*\ndecode +0 +0\\.36 "
+    DEPENDS cli.profile.convert_decode_only)
   add_test(NAME cli.profile.holdout_extrapolate COMMAND $<TARGET_FILE:llmemu_cli> profile holdout --pack ${_dir}/decode_only.json --extrapolate --json)
   set_tests_properties(cli.profile.holdout_extrapolate PROPERTIES PASS_REGULAR_EXPRESSION "\"mode\": \"extrapolate\".*\"learned\""
     DEPENDS cli.profile.convert_decode_only)

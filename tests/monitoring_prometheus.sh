@@ -3,6 +3,9 @@
 # `llmemu serve` under `llmemu bench` load, scraped every second by Prometheus (127.0.0.1,
 # its own data dir), then every PromQL expression of examples/monitoring/grafana-dashboard.json
 # is evaluated through Prometheus' HTTP API and must return data (a series with a number).
+# The server runs vLLM's data parallelism (--data-parallel-size 2): every metric comes as
+# two series, engine="0" and engine="1", and the dashboard's queries must work across them
+# (they must also find both engines' series).
 # Exits 77 (skipped) when prometheus is not installed.
 # Usage: monitoring_prometheus.sh <llmemu> <source dir> <work dir>
 # LLMEMU_TEST_PORTS=LO-HI picks both ports in that range (default: any free port).
@@ -37,7 +40,8 @@ trap cleanup EXIT
 fail() { echo "FAIL: $*"; tail -20 "$work/serve.log" "$work/prometheus.log" 2>/dev/null; exit 1; }
 
 sport=$(free_port 0)
-"$cli" serve mon-model --profile const:4 --host 127.0.0.1 --port "$sport" --disable-log-stats >"$work/serve.log" 2>&1 &
+"$cli" serve mon-model --profile const:4 --host 127.0.0.1 --port "$sport" --data-parallel-size 2 --disable-log-stats \
+  >"$work/serve.log" 2>&1 &
 pids+=($!)
 pport=$(free_port "$sport")
 cat >"$work/prometheus.yml" <<YML
@@ -76,6 +80,10 @@ for panel in dash["panels"]:
         values = [float(s["value"][1]) for s in res["data"]["result"]] if res.get("status") == "success" else []
         if not any(not math.isnan(v) for v in values):
             empty.append(f'{panel["title"]}: {expr} -> {res["data"]["result"] if res.get("status") == "success" else res}')
+with urllib.request.urlopen(base + urllib.parse.quote('count by(engine) (vllm:num_requests_running)'), timeout=10) as r:
+    engines = sorted(s["metric"].get("engine") for s in json.load(r)["data"]["result"])
+if engines != ["0", "1"]:
+    empty.append(f"vllm:num_requests_running should have engine 0 and 1 series: {engines}")
 if empty:
     print("queries without data:\n  " + "\n  ".join(empty))
     sys.exit(1)

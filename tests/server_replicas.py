@@ -7,7 +7,11 @@
 2. --replicas 2 --router round_robin: the router's port spreads 4 requests 2 + 2 over the
    replicas (their own /metrics count them), which still answer on their own ports.
 3. --data-parallel-size 2: one port, two engines (ranks 0 and 1 in /debug/kv_cache), both
-   used by vLLM's balancer; /metrics adds them up.
+   used by vLLM's balancer; /metrics has each engine's own series (engine="0" and
+   engine="1", as vLLM's per-rank metrics) and they add up to the requests sent.
+4. --router scored vs round_robin on the same requests (two long shared prefixes): the
+   scored router's prefix scorer, fed by the replicas' KV-cache events, finds more
+   prefix-cache hits (the replicas' /metrics).
 Usage: server_replicas.py LLMEMU_CLI
 """
 import json
@@ -64,11 +68,17 @@ def get(port, path):
 
 
 def successes(port):
-    total = 0.0
-    for line in get(port, "/metrics").splitlines():
-        if line.startswith("vllm:request_success_total{"):
-            total += float(line.rsplit(" ", 1)[1])
-    return total
+    return sum(per_engine(port, "vllm:request_success_total").values())
+
+
+def per_engine(port, name, page=None):
+    """{engine label: sum of the samples of `name` (a counter or a histogram's _count)}."""
+    out = {}
+    for line in (page or get(port, "/metrics")).splitlines():
+        if line.startswith(name + "{"):
+            engine = re.search(r'engine="([^"]*)"', line).group(1)
+            out[engine] = out.get(engine, 0.0) + float(line.rsplit(" ", 1)[1])
+    return out
 
 
 def stop(proc, log, what):
@@ -171,8 +181,35 @@ if [e["data_parallel_rank"] for e in engines] != [0, 1]:
     fail(proc, log, f"ranks: {[e['data_parallel_rank'] for e in engines]}")
 if not all(e["num_cached_blocks"] > 0 for e in engines):
     fail(proc, log, "the balancer left an engine idle: %r" % [e["num_cached_blocks"] for e in engines])
-if successes(port) != 6.0:
-    fail(proc, log, f"/metrics should add both engines up: {successes(port)}")
+page = get(port, "/metrics")
+for name in ("vllm:request_success_total", "vllm:e2e_request_latency_seconds_count",
+             "vllm:time_to_first_token_seconds_count", "vllm:request_params_n_count"):
+    counts = per_engine(port, name, page)
+    if sorted(counts) != ["0", "1"] or not all(counts.values()) or sum(counts.values()) != 6.0:
+        fail(proc, log, f"{name}: each engine's own series, adding up to the 6 requests: {counts}")
+tokens = per_engine(port, "vllm:generation_tokens_total", page)
+if sum(tokens.values()) != 30.0 or not all(tokens.values()):
+    fail(proc, log, f"vllm:generation_tokens_total per engine should add up to 6 x 5: {tokens}")
+if page.count("# TYPE vllm:num_requests_running gauge") != 1:
+    fail(proc, log, "one HELP/TYPE per metric, then every engine's samples")
 stop(proc, log, "data parallel")
 print("data parallel: 2 engines on one port, both used")
+
+
+# ---- 4. the scored router's prefix scorer reads the replicas' caches ----
+def prefix_hits(policy):
+    proc, log, fronts = start("--replicas", "2", "--router", policy)
+    router_port, replica_ports = fronts[0][0], [p for p, _ in fronts[1:]]
+    families = [" ".join("p%d_%d" % (f, k) for k in range(80)) for f in range(2)]  # ~15 blocks each
+    for i, f in enumerate([0, 0, 1, 1, 0, 0, 1, 1]):
+        post(router_port, 2, families[f] + " tail%d" % i)
+    hits = sum(sum(per_engine(p, "vllm:prefix_cache_hits_total").values()) for p in replica_ports)
+    stop(proc, log, policy)
+    return hits
+
+
+scored, spread = prefix_hits("scored"), prefix_hits("round_robin")
+if not scored > spread:
+    sys.exit(f"FAIL: --router scored should find more prefix-cache hits than round_robin: {scored} vs {spread}")
+print(f"scored router: {scored:.0f} prefix-cache hit tokens, round_robin {spread:.0f}")
 print("replicas: ok")

@@ -1,6 +1,7 @@
 // The server in front of the real reference engine (LiveEngine on the wall clock with a
 // const: profile): streaming, KV freed after a client disconnect, /metrics from engine
-// statistics, the load generator end to end, and `llmemu serve` under SIGTERM.
+// statistics, the load generator end to end, and `llmemu serve` under SIGTERM; engines
+// behind a RoutedBackend: per-engine /metrics series, the scored router's prefix scorer.
 // GCC 12 flags Asio's std::atomic_thread_fence under ThreadSanitizer (-Wtsan); TSan cannot
 // model fences, but Asio pairs them with mutexes, so the warning is noise. It must precede
 // every include (GCC matches the pragma against the fence's location in <atomic>).
@@ -9,12 +10,16 @@
 #endif
 #include <doctest/doctest.h>
 
+#include <condition_variable>
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <memory>
+#include <mutex>
+#include <span>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <sys/wait.h>
 #include <unistd.h>
@@ -27,6 +32,7 @@
 #include "llmemu/server/http_server.hpp"
 #include "llmemu/server/live_engine_backend.hpp"
 #include "llmemu/server/load_generator.hpp"
+#include "llmemu/server/routed_backend.hpp"
 #include "llmemu/time/wall_clock.hpp"
 #include "test_server_support.hpp"
 
@@ -198,6 +204,58 @@ TEST_CASE("Server.engine.tool_calls_and_json_schema_outputs" * doctest::timeout(
     CHECK(joined == call["function"]["arguments"].get<std::string>());
     CHECK(finish == "tool_calls");
 
+    // Parallel tool calls (parallel_tool_calls defaults to true, as vLLM's): with two tools
+    // and tool_choice required some seed calls both; the stream carries each call under its
+    // own index (id and name on its first delta), joining to the unstreamed arguments.
+    nlohmann::json two = body;
+    two["tools"].push_back(
+        {{"type", "function"},
+         {"function",
+          {{"name", "get_time"},
+           {"parameters",
+            {{"type", "object"}, {"properties", {{"tz", {{"type", "string"}}}}}, {"required", {"tz"}}}}}}});
+    two["tool_choice"] = "required";
+    two["stream"] = false;
+    nlohmann::json calls;
+    int parallel_requests = 2; // the loop's, the stream and the single call below
+    for (int seed = 1; seed < 40 && calls.size() < 2; ++seed, ++parallel_requests) {
+        two["seed"] = seed;
+        r = c.post("/v1/chat/completions", two);
+        REQUIRE(r.status == 200);
+        calls = nlohmann::json::parse(r.body)["choices"][0]["message"]["tool_calls"];
+    }
+    REQUIRE(calls.size() == 2);
+    CHECK(calls[0]["function"]["name"] != calls[1]["function"]["name"]);
+    CHECK(calls[0]["id"] != calls[1]["id"]);
+    for (const auto& tc : calls)
+        CHECK(nlohmann::json::parse(tc["function"]["arguments"].get<std::string>()).is_object());
+    two["stream"] = true;
+    r = c.post("/v1/chat/completions", two);
+    REQUIRE(r.status == 200);
+    std::vector<std::string> args_by_index(2), names(2);
+    for (const auto& ev : server_test::parse_sse(r.body).events) {
+        if (ev["choices"].empty() || !ev["choices"][0]["delta"].contains("tool_calls")) continue;
+        for (const auto& tc : ev["choices"][0]["delta"]["tool_calls"]) {
+            const std::size_t k = tc["index"];
+            REQUIRE(k < 2);
+            if (tc.contains("id")) {
+                CHECK(tc["id"] == calls[k]["id"]);
+                names[k] = tc["function"]["name"];
+            } else {
+                CHECK(!names[k].empty()); // a call's parts come after its first
+            }
+            args_by_index[k] += tc["function"]["arguments"].get<std::string>();
+        }
+    }
+    for (std::size_t k = 0; k < 2; ++k) {
+        CHECK(names[k] == calls[k]["function"]["name"]);
+        CHECK(args_by_index[k] == calls[k]["function"]["arguments"]);
+    }
+    two["stream"] = false;
+    two["parallel_tool_calls"] = false;
+    r = c.post("/v1/chat/completions", two);
+    CHECK(nlohmann::json::parse(r.body)["choices"][0]["message"]["tool_calls"].size() == 1);
+
     // json_schema on completions, stretched to max_tokens with ignore_eos.
     r = c.post("/v1/completions",
                {{"model", "emu"},
@@ -221,7 +279,8 @@ TEST_CASE("Server.engine.tool_calls_and_json_schema_outputs" * doctest::timeout(
     CHECK(r.status == 400);
     CHECK(r.body.find("pattern") != std::string::npos);
     // The engine requests the server stopped count as stop.
-    CHECK(server_test::wait_for([&] { return s.engine->snapshot().num_finished(FinishReason::stop) == 2; }));
+    CHECK(server_test::wait_for(
+        [&] { return s.engine->snapshot().num_finished(FinishReason::stop) == 2U + parallel_requests; }));
 }
 
 TEST_CASE("Server.stats.prefix_hit_window_is_vllms_caching_metrics") {
@@ -242,6 +301,160 @@ TEST_CASE("Server.stats.prefix_hit_window_is_vllms_caching_metrics") {
     CHECK(w.hit_rate() == doctest::Approx(0.5));
     w.observe(22, 40, 30);
     CHECK(w.hit_rate() == doctest::Approx(0.75));
+}
+
+TEST_CASE("Server.routed.per_engine_metrics" * doctest::timeout(30)) {
+    // vLLM with --data-parallel-size 2: every metric has an engine="0" and an engine="1"
+    // series under one HELP/TYPE, each counting its own engine's requests.
+    server_test::FakeBackend a(std::chrono::microseconds(500)), b(std::chrono::microseconds(500));
+    RoutedBackend routed({&a, &b}, make_router("round_robin"));
+    ServerOptions opts;
+    opts.port = 0;
+    opts.model_name = "emu";
+    Server srv(routed, opts);
+    srv.start();
+    {
+        TestConnection c(srv.port());
+        for (int i = 0; i < 3; ++i)
+            REQUIRE(c.post("/v1/completions", {{"model", "emu"}, {"prompt", "hi"}, {"max_tokens", 2 + i}}).status ==
+                    200);
+        const auto page = c.get("/metrics").body;
+        INFO(page);
+        auto count = [&](const std::string& needle) {
+            std::size_t n = 0;
+            for (auto pos = page.find(needle); pos != std::string::npos; pos = page.find(needle, pos + 1)) ++n;
+            return n;
+        };
+        CHECK(count("# TYPE vllm:e2e_request_latency_seconds histogram\n") == 1);
+        CHECK(count("# TYPE vllm:generation_tokens_total counter\n") == 1);
+        // round robin: requests 1 and 3 (2 + 4 tokens) on engine 0, request 2 (3 tokens) on 1
+        CHECK(count(R"(vllm:request_success_total{model_name="emu",engine="0",finished_reason="length"} 2.0)") == 1);
+        CHECK(count(R"(vllm:request_success_total{model_name="emu",engine="1",finished_reason="length"} 1.0)") == 1);
+        CHECK(count(R"(vllm:e2e_request_latency_seconds_count{model_name="emu",engine="0"} 2.0)") == 1);
+        CHECK(count(R"(vllm:e2e_request_latency_seconds_count{model_name="emu",engine="1"} 1.0)") == 1);
+        CHECK(count(R"(vllm:generation_tokens_total{model_name="emu",engine="0"} 6.0)") == 1);
+        CHECK(count(R"(vllm:generation_tokens_total{model_name="emu",engine="1"} 3.0)") == 1);
+        CHECK(count(R"(vllm:request_generation_tokens_sum{model_name="emu",engine="1"} 3.0)") == 1);
+        CHECK(count(R"(vllm:cache_config_info{)") == 2);
+    }
+    srv.stop();
+    srv.wait();
+}
+
+namespace {
+// Two reference engines (const:1, 16-token blocks) behind a RoutedBackend with `router`,
+// their KV-cache events feeding a KVBlockIndex the router reads.
+struct RoutedEngines {
+    explicit RoutedEngines(const char* router) : index(2, 16) {
+        EngineConfig config;
+        config.max_model_len = 1024;
+        config.num_gpu_blocks = 512;
+        std::vector<Backend*> all;
+        for (std::uint32_t i = 0; i < 2; ++i) {
+            engines.push_back(std::make_unique<LiveEngine<Exec>>(
+                Exec(AnyLatencyModel::from_spec("const:1"), clock, {}, 7 + i), clock, config));
+            engines[i]->set_kv_event_sink([this, i](KVEventLog& events) { index.apply(i, events); });
+            backends.push_back(std::make_unique<LiveEngineBackend<Exec>>(*engines[i]));
+            all.push_back(backends[i].get());
+        }
+        routed = std::make_unique<RoutedBackend>(std::move(all), make_router(router));
+        routed->set_block_index(&index);
+    }
+    ~RoutedEngines() {
+        for (auto& e : engines) e->shutdown();
+    }
+    // Submits through `b` (the router, or one engine directly) and waits for the end.
+    static void run(Backend& b, std::vector<TokenId> prompt, RequestId id) {
+        std::mutex m;
+        std::condition_variable cv;
+        bool done = false;
+        RequestSpec s;
+        s.id = id;
+        s.prompt_len = static_cast<std::uint32_t>(prompt.size());
+        s.prompt_tokens = std::move(prompt);
+        s.max_tokens = 2;
+        b.submit(std::move(s), [&](const TokenEvent& ev) {
+            if (!ev.finished) return;
+            std::lock_guard lock(m);
+            done = true;
+            cv.notify_all();
+        });
+        std::unique_lock lock(m);
+        REQUIRE(cv.wait_for(lock, std::chrono::seconds(10), [&] { return done; }));
+    }
+    std::uint64_t hits() const {
+        return engines[0]->snapshot().prefix_cache_hits + engines[1]->snapshot().prefix_cache_hits;
+    }
+
+    WallClock clock;
+    KVBlockIndex index;
+    std::vector<std::unique_ptr<LiveEngine<Exec>>> engines;
+    std::vector<std::unique_ptr<LiveEngineBackend<Exec>>> backends;
+    std::unique_ptr<RoutedBackend> routed;
+};
+
+std::vector<TokenId> shared_prefix_prompt(TokenId family, TokenId suffix) {
+    std::vector<TokenId> p;
+    for (TokenId t = 0; t < 160; ++t) p.push_back(family * 1000 + t); // 10 full blocks shared
+    for (TokenId t = 0; t < 9; ++t) p.push_back(50000 + suffix * 10 + t);
+    return p;
+}
+} // namespace
+
+TEST_CASE("Server.routed.scored_router_reads_the_engines_prefix_caches" * doctest::timeout(60)) {
+    KVBlockIndex idx(1, 4);
+    KVCacheEvent stored;
+    stored.kind = KVCacheEvent::Kind::block_stored;
+    stored.block_hashes = {11, 12};
+    stored.token_ids = std::vector<TokenId>(8, 1);
+    KVCacheEvent synthetic = stored; // no token ids: no prompt can match it
+    synthetic.block_hashes = {99};
+    synthetic.token_ids.clear();
+    KVCacheEvent removed;
+    removed.kind = KVCacheEvent::Kind::block_removed;
+    removed.block_hashes = {12};
+    idx.apply(0, KVEventLog{stored, synthetic});
+    CHECK(idx.num_blocks(0) == 2);
+    const std::vector<std::uint64_t> chain{11, 12, 13};
+    CHECK(idx.matched_blocks(0, chain) == 2);
+    idx.apply(0, KVEventLog{removed});
+    CHECK(idx.matched_blocks(0, chain) == 1);
+    idx.apply(0, KVEventLog{KVCacheEvent{KVCacheEvent::Kind::all_blocks_cleared, {}, {}, {}, 0}});
+    CHECK(idx.num_blocks(0) == 0);
+    CHECK_THROWS_AS((void)idx.num_blocks(1), contract_error);
+    // (n - 1) / block_size blocks of a prompt are looked up, chained as the engine hashes them.
+    const std::vector<TokenId> nine(9, 3), eight(8, 3);
+    CHECK(idx.prompt_block_hashes(nine).size() == 2);
+    CHECK(idx.prompt_block_hashes(eight).size() == 1);
+    CHECK(
+        idx.prompt_block_hashes(nine)[1] ==
+        hash_block_tokens(hash_block_tokens(root_block_hash, std::span(nine).first(4)), std::span(nine).subspan(4, 4)));
+
+    // Engine 1 holds the prefix (a request sent to it directly): the scored router sends
+    // the next requests sharing that prefix there, not to the tie-break's engine 0.
+    std::uint64_t scored_hits = 0;
+    {
+        RoutedEngines r("scored");
+        RoutedEngines::run(*r.backends[1], shared_prefix_prompt(1, 0), 100);
+        REQUIRE(server_test::wait_for([&] { return r.index.num_blocks(1) >= 10; }));
+        CHECK(r.index.num_blocks(0) == 0);
+        for (TokenId k = 1; k <= 4; ++k) RoutedEngines::run(*r.routed, shared_prefix_prompt(1, k), k);
+        CHECK(r.routed->routed() == std::vector<std::uint64_t>{0, 4});
+        // Another prefix, twice: the first lands anywhere, the second follows it.
+        RoutedEngines::run(*r.routed, shared_prefix_prompt(2, 5), 5);
+        RoutedEngines::run(*r.routed, shared_prefix_prompt(2, 6), 6);
+        const auto routed = r.routed->routed();
+        CHECK(routed[0] + routed[1] == 6);
+        scored_hits = r.hits();
+        CHECK(scored_hits == 5 * 160);
+    }
+    // Round robin on the same requests finds fewer of the prefixes it scatters.
+    RoutedEngines r("round_robin");
+    RoutedEngines::run(*r.backends[1], shared_prefix_prompt(1, 0), 100);
+    for (TokenId k = 1; k <= 4; ++k) RoutedEngines::run(*r.routed, shared_prefix_prompt(1, k), k);
+    RoutedEngines::run(*r.routed, shared_prefix_prompt(2, 5), 5);
+    RoutedEngines::run(*r.routed, shared_prefix_prompt(2, 6), 6);
+    CHECK(r.hits() < scored_hits);
 }
 
 TEST_CASE("Server.engine.disconnect_frees_kv" * doctest::timeout(30)) {

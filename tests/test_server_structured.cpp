@@ -4,6 +4,7 @@
 // tools / tool_choice with vLLM's rules, and the planned outputs per choice.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <set>
 #include <string>
 
@@ -251,23 +252,63 @@ TEST_CASE("Server.structured.tools_and_tool_choice_follow_vllm") {
     CHECK(with.prompt_len > plain.prompt_len + 50); // the tools are in the prompt
     auto plan = plan_scripted_outputs(with, 5);
     REQUIRE(plan.size() == 1);
-    CHECK(plan[0].tool_call);
-    CHECK(plan[0].tool_call_id.starts_with("chatcmpl-tool-"));
-    CHECK((plan[0].tool_name == "get_weather" || plan[0].tool_name == "get_time"));
-    CHECK(json::parse(plan[0].text).is_object());
+    REQUIRE(plan[0].tool_call());
+    CHECK(plan[0].tool_calls[0].id.starts_with("chatcmpl-tool-"));
+    CHECK((plan[0].tool_calls[0].name == "get_weather" || plan[0].tool_calls[0].name == "get_time"));
+    CHECK(json::parse(plan[0].call_arguments(0, plan[0].pieces())).is_object());
+
+    // parallel_tool_calls (vLLM's default true): auto and required may call several of the
+    // tools at once, each call a distinct tool with arguments valid for its schema, its
+    // pieces its own; false keeps one call.
+    const json time_schema = tools[1]["function"]["parameters"];
+    for (const char* choice : {"auto", "required"}) {
+        json pb = b;
+        pb["tool_choice"] = choice;
+        pb["n"] = 8;
+        const auto parallel =
+            plan_scripted_outputs(parse_generation_request(pb.dump(), Endpoint::chat_completions, limits(true)), 3);
+        std::size_t most = 0;
+        for (const auto& o : parallel) {
+            REQUIRE(o.tool_call());
+            most = std::max(most, o.tool_calls.size());
+            CHECK(o.tool_calls.size() <= 2); // two tools offered
+            CHECK(o.tool_calls[0].first_piece == 0);
+            std::set<std::string> names;
+            for (std::size_t k = 0; k < o.tool_calls.size(); ++k) {
+                const auto& call = o.tool_calls[k];
+                CHECK(names.insert(call.name).second);
+                if (k > 0) CHECK(call.first_piece > o.tool_calls[k - 1].first_piece);
+                CHECK(o.call_of(call.first_piece) == k);
+                const json args = json::parse(o.call_arguments(k, o.pieces()));
+                CHECK(JsonSchema(call.name == "get_weather" ? weather : time_schema, "p").validate(args).empty());
+            }
+            std::string all;
+            for (std::size_t k = 0; k < o.tool_calls.size(); ++k) all += o.call_arguments(k, o.pieces());
+            CHECK(all == o.text);
+        }
+        CHECK(most == 2); // some choice among 8 calls both tools
+        pb["parallel_tool_calls"] = false;
+        for (const auto& o :
+             plan_scripted_outputs(parse_generation_request(pb.dump(), Endpoint::chat_completions, limits(true)), 3))
+            CHECK(o.tool_calls.size() == 1);
+    }
+    json bad_parallel = b;
+    bad_parallel["parallel_tool_calls"] = "yes";
+    CHECK(refusal(bad_parallel, limits(true)).param == "parallel_tool_calls");
 
     // Named: that function, arguments valid for its schema.
     b["tool_choice"] = {{"type", "function"}, {"function", {{"name", "get_weather"}}}};
     for (std::uint64_t seed = 0; seed < 20; ++seed) {
         plan = plan_scripted_outputs(parse_generation_request(b.dump(), Endpoint::chat_completions, limits()), seed);
-        CHECK(plan[0].tool_name == "get_weather");
+        REQUIRE(plan[0].tool_calls.size() == 1); // a named tool_choice is one call
+        CHECK(plan[0].tool_calls[0].name == "get_weather");
         CHECK(JsonSchema(weather, "p").validate(json::parse(plan[0].text)).empty());
     }
     b["tool_choice"] = {{"type", "function"}, {"function", {{"name", "nope"}}}};
     CHECK(refusal(b).message == "The tool specified in `tool_choice` does not match any of the specified `tools`");
     b["tool_choice"] = "required";
     CHECK(plan_scripted_outputs(parse_generation_request(b.dump(), Endpoint::chat_completions, limits()), 1)[0]
-              .tool_call);
+              .tool_call());
     // none: text, and the tools leave the prompt only with the exclude flag.
     b["tool_choice"] = "none";
     auto none = parse_generation_request(b.dump(), Endpoint::chat_completions, limits());

@@ -338,6 +338,7 @@ struct HoldoutArgs {
     bool json = false;
     bool learned = false;
     bool extrapolate = false;
+    bool leave_one_out = false;
     std::string fallback_scope = "out_of_range";
     CLI::Option* opt_fraction = nullptr;
     OracleFlags oracle;
@@ -359,6 +360,19 @@ ProfileStore load_pack_or_traces(const std::vector<std::string>& inputs, const B
     return builder.build();
 }
 
+// --leave-one-out: the noise floor next to the oracle, per table and seed.
+void print_leave_one_out(const std::vector<HoldoutReport>& reports) {
+    if (reports.empty() || !reports[0].leave_one_out) return;
+    std::printf("\nnoise floor (--leave-one-out: the oracle with every other bucket visible, hidden ones too)\n"
+                "%-11s %5s  %-26s  %s\n",
+                "table", "seed", "floor   err%  cov80 cov95", "oracle err%");
+    for (const auto& r : reports)
+        for (const auto& t : r.tables)
+            std::printf("%-11s %5llu  %11.2f %6.3f %5.3f  %11.2f\n", std::string(table_name(t.table)).c_str(),
+                        static_cast<unsigned long long>(r.seed), t.leave_one_out.median_abs_pct_error,
+                        t.leave_one_out.coverage_80, t.leave_one_out.coverage_95, t.oracle.median_abs_pct_error);
+}
+
 void run_holdout_cmd(const HoldoutArgs& a) {
     const double fraction =
         a.extrapolate && (a.opt_fraction == nullptr || a.opt_fraction->count() == 0) ? 0.1 : a.fraction;
@@ -375,6 +389,7 @@ void run_holdout_cmd(const HoldoutArgs& a) {
         spec.mode = a.extrapolate ? HoldoutMode::extrapolate : HoldoutMode::random;
         spec.learned = learned;
         spec.fallback = a.fallback_scope == "sparse" ? FallbackScope::sparse : FallbackScope::out_of_range;
+        spec.leave_one_out = a.leave_one_out;
         reports.push_back(run_holdout(store, spec, a.oracle.options(), a.oracle.neighbours(), a.oracle.weights()));
         if (a.extrapolate) break; // the hidden set does not depend on the seed
     }
@@ -403,6 +418,7 @@ void run_holdout_cmd(const HoldoutArgs& a) {
                     tj["learned"] = score_json(t.learned);
                     tj["oracle_fallback"] = score_json(t.oracle_fallback);
                 }
+                if (r.leave_one_out) tj["leave_one_out"] = score_json(t.leave_one_out);
                 run["tables"][std::string(table_name(t.table))] = tj;
             }
             j["runs"].push_back(run);
@@ -437,6 +453,7 @@ void run_holdout_cmd(const HoldoutArgs& a) {
                             t.oracle.median_abs_pct_error, t.oracle.mean_ks, t.nearest_bucket.median_abs_pct_error,
                             t.nearest_bucket.mean_ks);
             }
+        print_leave_one_out(reports);
         return;
     }
     std::printf("%-11s %5s %6s  %-26s  %-26s  %-9s  %s\n", "table", "seed", "hidden", "oracle  err%  cov80 cov95",
@@ -451,6 +468,7 @@ void run_holdout_cmd(const HoldoutArgs& a) {
     std::cout << "\nfallback: the oracle with the learned model for "
               << (a.fallback_scope == "sparse" ? "sparse, empty and out-of-range buckets" : "out-of-range steps")
               << " (--fallback-scope)\n";
+    print_leave_one_out(reports);
 }
 
 // ---- fit ----
@@ -688,6 +706,9 @@ const bool registered = llmemu::cli::register_command(60, [](CLI::App& app) {
                    "What the scored fallback hands to the learned model: out_of_range or sparse")
         ->capture_default_str()
         ->check(CLI::IsMember({"sparse", "out_of_range"}));
+    ch->add_flag("--leave-one-out", holdout->leave_one_out,
+                 "Also score the oracle predicting each hidden bucket from every other bucket (hidden ones too): "
+                 "the noise floor of the holdout, not a predictor");
     ch->add_flag("--json", holdout->json, "Print JSON");
     holdout->oracle.add(*ch);
     ch->callback([holdout] { run_holdout_cmd(*holdout); });

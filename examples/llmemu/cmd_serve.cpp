@@ -213,6 +213,10 @@ void run_serve(ServeArgs& a) {
         std::unique_ptr<LiveEngine<Exec>> engine;
         std::unique_ptr<server::LiveEngineBackend<Exec>> backend;
     };
+    // --router scored: the replicas' prefix caches as their KV-cache events describe them
+    // (declared before the engines, so it outlives their threads).
+    std::unique_ptr<server::KVBlockIndex> block_index;
+    if (a.router == "scored") block_index = std::make_unique<server::KVBlockIndex>(num_engines, config.block_size);
     std::vector<Unit> units(num_engines);
     for (std::uint32_t i = 0; i < num_engines; ++i) {
         const std::uint64_t seed = a.engine.seed + i;
@@ -226,9 +230,19 @@ void run_serve(ServeArgs& a) {
             // own) on endpoint port + its index, with rank 0.
             units[i].publisher =
                 std::make_unique<server::KVEventPublisher>(kv_events, a.data_parallel_size > 1 ? i : 0, i);
-            auto* pub = units[i].publisher.get();
-            units[i].engine->set_kv_event_sink([pub](KVEventLog& events) { pub->publish(events); });
         }
+#endif
+        server::KVBlockIndex* index = block_index.get();
+#if LLMEMU_HAVE_KV_EVENTS
+        server::KVEventPublisher* pub = units[i].publisher.get();
+        if (index != nullptr || pub != nullptr)
+            units[i].engine->set_kv_event_sink([index, pub, i](KVEventLog& events) {
+                if (index != nullptr) index->apply(i, events); // before the publisher moves them out
+                if (pub != nullptr) pub->publish(events);
+            });
+#else
+        if (index != nullptr)
+            units[i].engine->set_kv_event_sink([index, i](KVEventLog& events) { index->apply(i, events); });
 #endif
     }
     std::unique_ptr<server::RoutedBackend> routed;
@@ -242,6 +256,7 @@ void run_serve(ServeArgs& a) {
         for (auto& u : units) all.push_back(u.backend.get());
         routed = std::make_unique<server::RoutedBackend>(std::move(all),
                                                          router ? std::move(*router) : AnyRouter(DataParallelRouter()));
+        routed->set_block_index(block_index.get());
     }
 
     server::ServerOptions opts;
@@ -427,7 +442,8 @@ const bool registered = register_command(45, [](CLI::App& app) {
         ->check(CLI::IsMember({"fcfs", "priority"}));
     cmd->add_option("--data-parallel-size", args->data_parallel_size,
                     "vLLM's data parallelism: N engines (each its own KV cache and scheduler) on one port behind "
-                    "vLLM's internal load balancer (lowest 4 x waiting + running); /metrics adds them up")
+                    "vLLM's internal load balancer (lowest 4 x waiting + running); /metrics has each engine's series "
+                    "(engine=\"0\" ... engine=\"N-1\")")
         ->capture_default_str()
         ->check(whole_number(1, 256));
     cmd->add_option("--replicas", args->replicas,
@@ -437,7 +453,8 @@ const bool registered = register_command(45, [](CLI::App& app) {
         ->check(whole_number(1, 256));
     cmd->add_option("--router", args->router,
                     "Front the --replicas on --port with a fleet router: round_robin, least_loaded, prefix_aware, "
-                    "scored (queue and KV scorers) or data_parallel");
+                    "scored (queue, KV-usage and precise prefix-cache scorers; the prefix scorer reads the replicas' "
+                    "caches from their KV-cache events) or data_parallel");
     cmd->add_option("--kv-events-config", args->kv_events_config,
                     "vLLM's KVEventsConfig as JSON, e.g. '{\"enable_kv_cache_events\": true, \"endpoint\": "
                     "\"tcp://*:5557\"}': publish BlockStored / BlockRemoved / AllBlocksCleared as msgpack over "

@@ -125,6 +125,31 @@ try {
   const named = await client.chat.completions.parse({
     model: 'emu-node', messages, tools, tool_choice: { type: 'function', function: { name: 'get_weather' } } });
   checkArgs(named.choices[0].message.tool_calls[0].function.parsed_arguments);
+  // Parallel tool calls (parallel_tool_calls defaults to true, as vLLM's): with two tools
+  // some seed calls both; the stream helper accumulates the calls by their index.
+  const timeTool = { type: 'function', function: { name: 'get_time', parameters: {
+    type: 'object', properties: { tz: { type: 'string' } }, required: ['tz'] } } };
+  const both = [...tools, timeTool];
+  let parallel = null;
+  let parallelSeed = 0;
+  for (let seed = 1; seed < 40 && !parallel; ++seed) {
+    const ps = client.chat.completions.stream({
+      model: 'emu-node', messages, tools: both, tool_choice: 'required', seed, max_tokens: 300 });
+    const done = await ps.finalChatCompletion();
+    if (done.choices[0].message.tool_calls.length === 2) { parallel = done; parallelSeed = seed; }
+  }
+  assert.ok(parallel, 'no seed in 1..39 made parallel tool calls');
+  const [p0, p1] = parallel.choices[0].message.tool_calls;
+  assert.notEqual(p0.id, p1.id);
+  assert.deepEqual([p0.function.name, p1.function.name].sort(), ['get_time', 'get_weather']);
+  for (const c of [p0, p1]) {
+    const a = JSON.parse(c.function.arguments);
+    if (c.function.name === 'get_weather') checkArgs(a); else assert.equal(typeof a.tz, 'string');
+  }
+  const single = await client.chat.completions.create({
+    model: 'emu-node', messages, tools: both, tool_choice: 'required', seed: parallelSeed, max_tokens: 300,
+    parallel_tool_calls: false });
+  assert.equal(single.choices[0].message.tool_calls.length, 1);
   // The conversation goes on after the tool's result: the reply is text.
   const reply = await client.chat.completions.create({
     model: 'emu-node', tools, max_tokens: 5,

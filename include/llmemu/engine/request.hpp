@@ -143,6 +143,9 @@ struct TokenEvent {
     FinishReason reason = FinishReason::none;
     /// Whether this event carries a new token (false for a bare abort/rejection event).
     bool has_token = true;
+    /// Which engine behind a router produced it (server::RoutedBackend sets it; 0 for a
+    /// single engine), so a front end can keep per-engine metrics.
+    std::uint16_t engine = 0;
 };
 
 LLMEMU_END_NAMESPACE

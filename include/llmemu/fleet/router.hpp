@@ -14,6 +14,7 @@
 #include <concepts>
 #include <cstdint>
 #include <limits>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -37,6 +38,10 @@ struct ReplicaView {
     double kv_usage = 0.0;
     /// Its KV cache (for prefix-cache lookups); never null inside a driver.
     const KVCacheManager* kv = nullptr;
+    /// Tokens of the request's prompt its prefix cache holds, when the caller knows them
+    /// without `kv` (server::RoutedBackend, from the engines' KV-cache events); used
+    /// instead of a lookup in `kv`.
+    std::optional<std::uint32_t> cached_prefix_tokens = std::nullopt;
 };
 
 /// The request being routed and when (since the run's origin).
@@ -139,7 +144,8 @@ struct ScorerWeights {
 /// weights.queue * queue score + weights.kv_cache * KV score + weights.prefix * prefix
 /// score (each in [0, 1], see ScorerWeights), and the highest total wins (ties: lowest
 /// index). The prefix score looks the prompt's blocks up in each replica's actual prefix
-/// cache (llm-d's precise prefix-cache scorer); requests without token ids score 0 there.
+/// cache (llm-d's precise prefix-cache scorer), or takes ReplicaView::cached_prefix_tokens
+/// where the caller indexed the caches itself; requests without token ids score 0 there.
 class ScoredRouter {
 public:
     explicit ScoredRouter(ScorerWeights w = {}) : m_w(w) {
@@ -168,9 +174,13 @@ public:
             const std::uint64_t load = std::uint64_t{r.running} + r.waiting;
             const double queue = hi == lo ? 1.0 : static_cast<double>(hi - load) / static_cast<double>(hi - lo);
             double score = m_w.queue * queue + m_w.kv_cache * (1.0 - r.kv_usage);
-            if (prefix && r.kv != nullptr && r.kv->caching_enabled()) {
+            if (prefix) {
                 const auto n = static_cast<std::uint32_t>(q.spec.prompt_tokens.size());
-                const std::uint32_t hit = r.kv->find_cached_prefix(m_kv, n, m_hits);
+                std::uint32_t hit = 0;
+                if (r.cached_prefix_tokens)
+                    hit = std::min(*r.cached_prefix_tokens, n);
+                else if (r.kv != nullptr && r.kv->caching_enabled())
+                    hit = r.kv->find_cached_prefix(m_kv, n, m_hits);
                 score += m_w.prefix * static_cast<double>(hit) / static_cast<double>(n);
             }
             if (score > best_score) {

@@ -15,6 +15,7 @@
 #include <limits>
 #include <map>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <tuple>
@@ -172,6 +173,8 @@ struct RequestPhases {
     /// Prompt tokens whose KV the prefill computed (not found in the prefix cache), for
     /// vllm:request_prefill_kv_computed_tokens; negative = not known.
     double prefill_kv_computed_tokens = -1;
+    /// The engine that ran it, among several behind one server (its `engine` label).
+    std::uint32_t engine = 0;
 };
 
 /// Cache configuration shown as vllm:cache_config_info labels.
@@ -255,96 +258,127 @@ public:
 
     /// The whole exposition: gauges and counters from `s`, histograms from observe().
     [[nodiscard]] std::string render(const EngineMetricsSnapshot& s) const {
+        return render(std::span<const VllmMetrics>(this, 1), std::span<const EngineMetricsSnapshot>(&s, 1));
+    }
+
+    /// Several engines on one page (vLLM with --data-parallel-size N: engine="0" ...
+    /// engine="N-1"): each metric's HELP and TYPE once, then every engine's samples, as
+    /// prometheus_client groups a metric's children. engines[i] goes with snapshots[i]; the
+    /// engines share one model name.
+    [[nodiscard]] static std::string render(std::span<const VllmMetrics> engines,
+                                            std::span<const EngineMetricsSnapshot> snapshots) {
         std::string out;
-        out.reserve(16384);
-        gauge(out, "vllm:num_requests_running", "Number of requests in model execution batches.",
-              static_cast<double>(s.num_requests_running));
-        gauge(out, "vllm:num_requests_waiting", "Number of requests waiting to be processed.",
-              static_cast<double>(s.num_requests_waiting));
-        gauge(out, "vllm:kv_cache_usage_perc", "KV-cache usage. 1 means 100 percent usage.", s.kv_cache_usage);
-        counter(out, "vllm:num_preemptions", "Cumulative number of preemption from the engine.",
-                static_cast<double>(s.num_preemptions));
+        out.reserve(16384 * std::max<std::size_t>(1, engines.size()));
+        const std::size_t n = std::min(engines.size(), snapshots.size());
+        engines = engines.first(n);
+        snapshots = snapshots.first(n);
+        auto num = [](std::uint64_t v) { return static_cast<double>(v); };
+        gauge(out, "vllm:num_requests_running", "Number of requests in model execution batches.", engines, snapshots,
+              [&](const EngineMetricsSnapshot& s) { return num(s.num_requests_running); });
+        gauge(out, "vllm:num_requests_waiting", "Number of requests waiting to be processed.", engines, snapshots,
+              [&](const EngineMetricsSnapshot& s) { return num(s.num_requests_waiting); });
+        gauge(out, "vllm:kv_cache_usage_perc", "KV-cache usage. 1 means 100 percent usage.", engines, snapshots,
+              [](const EngineMetricsSnapshot& s) { return s.kv_cache_usage; });
+        counter(out, "vllm:num_preemptions", "Cumulative number of preemption from the engine.", engines, snapshots,
+                [&](const EngineMetricsSnapshot& s) { return num(s.num_preemptions); });
         counter(out, "vllm:prefix_cache_queries", "Prefix cache queries, in terms of number of queried tokens.",
-                static_cast<double>(s.prefix_cache_queries));
-        counter(out, "vllm:prefix_cache_hits", "Prefix cache hits, in terms of number of cached tokens.",
-                static_cast<double>(s.prefix_cache_hits));
-        counter(out, "vllm:prompt_tokens", "Number of prefill tokens processed.", static_cast<double>(s.prompt_tokens));
-        counter(out, "vllm:generation_tokens", "Number of generation tokens processed.",
-                static_cast<double>(s.generation_tokens));
+                engines, snapshots, [&](const EngineMetricsSnapshot& s) { return num(s.prefix_cache_queries); });
+        counter(out, "vllm:prefix_cache_hits", "Prefix cache hits, in terms of number of cached tokens.", engines,
+                snapshots, [&](const EngineMetricsSnapshot& s) { return num(s.prefix_cache_hits); });
+        counter(out, "vllm:prompt_tokens", "Number of prefill tokens processed.", engines, snapshots,
+                [&](const EngineMetricsSnapshot& s) { return num(s.prompt_tokens); });
+        counter(out, "vllm:generation_tokens", "Number of generation tokens processed.", engines, snapshots,
+                [&](const EngineMetricsSnapshot& s) { return num(s.generation_tokens); });
         // request_success: always the three reasons vLLM reports, plus any other seen.
-        std::map<std::string, std::uint64_t> reasons{{"stop", 0}, {"length", 0}, {"abort", 0}};
-        for (const auto& [k, v] : s.request_success) reasons[k] = v;
         header(out, "vllm:request_success_total", "Count of successfully processed requests.", "counter");
-        for (const auto& [reason, n] : reasons) {
-            out += "vllm:request_success_total";
-            labels(out, "finished_reason", reason);
-            out += ' ';
-            append_prometheus_number(out, static_cast<double>(n));
-            out += '\n';
+        for (std::size_t i = 0; i < n; ++i) {
+            std::map<std::string, std::uint64_t> reasons{{"stop", 0}, {"length", 0}, {"abort", 0}};
+            for (const auto& [k, v] : snapshots[i].request_success) reasons[k] = v;
+            for (const auto& [reason, count] : reasons) {
+                out += "vllm:request_success_total";
+                engines[i].labels(out, "finished_reason", reason);
+                out += ' ';
+                append_prometheus_number(out, num(count));
+                out += '\n';
+            }
         }
-        histogram(out, "vllm:time_to_first_token_seconds", "Histogram of time to first token in seconds.", m_ttft);
+        histogram(out, "vllm:time_to_first_token_seconds", "Histogram of time to first token in seconds.", engines,
+                  &VllmMetrics::m_ttft);
         histogram(out, "vllm:time_per_output_token_seconds",
                   "Histogram of time per output token in seconds.DEPRECATED: Use vllm:inter_token_latency_seconds "
                   "instead.",
-                  m_tpot_alias);
-        histogram(out, "vllm:inter_token_latency_seconds", "Histogram of inter-token latency in seconds.", m_itl);
+                  engines, &VllmMetrics::m_tpot_alias);
+        histogram(out, "vllm:inter_token_latency_seconds", "Histogram of inter-token latency in seconds.", engines,
+                  &VllmMetrics::m_itl);
         histogram(out, "vllm:request_time_per_output_token_seconds",
-                  "Histogram of time_per_output_token_seconds per request.", m_request_tpot);
-        histogram(out, "vllm:e2e_request_latency_seconds", "Histogram of e2e request latency in seconds.", m_e2e);
+                  "Histogram of time_per_output_token_seconds per request.", engines, &VllmMetrics::m_request_tpot);
+        histogram(out, "vllm:e2e_request_latency_seconds", "Histogram of e2e request latency in seconds.", engines,
+                  &VllmMetrics::m_e2e);
         histogram(out, "vllm:request_queue_time_seconds", "Histogram of time spent in WAITING phase for request.",
-                  m_queue);
+                  engines, &VllmMetrics::m_queue);
         histogram(out, "vllm:request_inference_time_seconds", "Histogram of time spent in RUNNING phase for request.",
-                  m_inference);
+                  engines, &VllmMetrics::m_inference);
         histogram(out, "vllm:request_prefill_time_seconds", "Histogram of time spent in PREFILL phase for request.",
-                  m_prefill);
+                  engines, &VllmMetrics::m_prefill);
         histogram(out, "vllm:request_decode_time_seconds", "Histogram of time spent in DECODE phase for request.",
-                  m_decode);
-        histogram(out, "vllm:request_prompt_tokens", "Number of prefill tokens processed.", m_prompt_len);
-        histogram(out, "vllm:request_generation_tokens", "Number of generation tokens processed.", m_generation_len);
-        histogram(out, "vllm:iteration_tokens_total", "Histogram of number of tokens per engine_step.",
-                  m_iteration_tokens);
+                  engines, &VllmMetrics::m_decode);
+        histogram(out, "vllm:request_prompt_tokens", "Number of prefill tokens processed.", engines,
+                  &VllmMetrics::m_prompt_len);
+        histogram(out, "vllm:request_generation_tokens", "Number of generation tokens processed.", engines,
+                  &VllmMetrics::m_generation_len);
+        histogram(out, "vllm:iteration_tokens_total", "Histogram of number of tokens per engine_step.", engines,
+                  &VllmMetrics::m_iteration_tokens);
         histogram(out, "vllm:request_max_num_generation_tokens",
-                  "Histogram of maximum number of requested generation tokens.", m_max_generation);
-        histogram(out, "vllm:request_params_n", "Histogram of the n request parameter.", m_params_n);
-        histogram(out, "vllm:request_params_max_tokens", "Histogram of the max_tokens request parameter.",
-                  m_params_max_tokens);
+                  "Histogram of maximum number of requested generation tokens.", engines,
+                  &VllmMetrics::m_max_generation);
+        histogram(out, "vllm:request_params_n", "Histogram of the n request parameter.", engines,
+                  &VllmMetrics::m_params_n);
+        histogram(out, "vllm:request_params_max_tokens", "Histogram of the max_tokens request parameter.", engines,
+                  &VllmMetrics::m_params_max_tokens);
         histogram(out, "vllm:request_prefill_kv_computed_tokens",
-                  "Histogram of new KV tokens computed during prefill (excluding cached tokens).",
-                  m_prefill_kv_computed);
+                  "Histogram of new KV tokens computed during prefill (excluding cached tokens).", engines,
+                  &VllmMetrics::m_prefill_kv_computed);
         // Registered by vLLM 0.12+ whatever the model: text only, no KV connector, never asleep.
+        auto zero = [](const EngineMetricsSnapshot&) { return 0.0; };
         counter(out, "vllm:external_prefix_cache_queries",
                 "External prefix cache queries from KV connector cross-instance cache sharing, in terms of number "
                 "of queried tokens.",
-                0.0);
+                engines, snapshots, zero);
         counter(out, "vllm:external_prefix_cache_hits",
                 "External prefix cache hits from KV connector cross-instance cache sharing, in terms of number of "
                 "cached tokens.",
-                0.0);
-        counter(out, "vllm:mm_cache_queries", "Multi-modal cache queries, in terms of number of queried items.", 0.0);
-        counter(out, "vllm:mm_cache_hits", "Multi-modal cache hits, in terms of number of cached items.", 0.0);
+                engines, snapshots, zero);
+        counter(out, "vllm:mm_cache_queries", "Multi-modal cache queries, in terms of number of queried items.",
+                engines, snapshots, zero);
+        counter(out, "vllm:mm_cache_hits", "Multi-modal cache hits, in terms of number of cached items.", engines,
+                snapshots, zero);
         header(out, "vllm:engine_sleep_state",
                "Engine sleep state; awake = 0 means engine is sleeping; awake = 1 means engine is awake; "
                "weights_offloaded = 1 means sleep level 1; discard_all = 1 means sleep level 2.",
                "gauge");
-        for (const auto& [state, v] : {std::pair{"awake", 1.0}, {"weights_offloaded", 0.0}, {"discard_all", 0.0}}) {
-            out += "vllm:engine_sleep_state";
-            labels(out, "sleep_state", state);
-            out += ' ';
-            append_prometheus_number(out, v);
-            out += '\n';
+        for (const auto& e : engines) {
+            for (const auto& [state, v] : {std::pair{"awake", 1.0}, {"weights_offloaded", 0.0}, {"discard_all", 0.0}}) {
+                out += "vllm:engine_sleep_state";
+                e.labels(out, "sleep_state", state);
+                out += ' ';
+                append_prometheus_number(out, v);
+                out += '\n';
+            }
         }
         header(out, "vllm:cache_config_info", "Information of the LLMEngine CacheConfig", "gauge");
-        out += "vllm:cache_config_info{block_size=\"";
-        out += std::to_string(m_cache.block_size);
-        out += "\",cache_dtype=\"auto\",enable_prefix_caching=\"";
-        out += m_cache.enable_prefix_caching ? "True" : "False";
-        out += "\",engine=\"";
-        append_label_value(out, m_engine);
-        out += "\",gpu_memory_utilization=\"";
-        append_prometheus_number(out, m_cache.gpu_memory_utilization);
-        out += "\",num_gpu_blocks=\"";
-        out += std::to_string(m_cache.num_gpu_blocks);
-        out += "\"} 1.0\n";
+        for (const auto& e : engines) {
+            out += "vllm:cache_config_info{block_size=\"";
+            out += std::to_string(e.m_cache.block_size);
+            out += "\",cache_dtype=\"auto\",enable_prefix_caching=\"";
+            out += e.m_cache.enable_prefix_caching ? "True" : "False";
+            out += "\",engine=\"";
+            append_label_value(out, e.m_engine);
+            out += "\",gpu_memory_utilization=\"";
+            append_prometheus_number(out, e.m_cache.gpu_memory_utilization);
+            out += "\",num_gpu_blocks=\"";
+            out += std::to_string(e.m_cache.num_gpu_blocks);
+            out += "\"} 1.0\n";
+        }
         return out;
     }
 
@@ -376,52 +410,66 @@ private:
         }
         out += '}';
     }
-    void gauge(std::string& out, std::string_view name, std::string_view help, double v) const {
+    // One sample per engine under a single HELP/TYPE.
+    template <class Value>
+    static void samples(std::string& out, std::string_view name, std::span<const VllmMetrics> engines,
+                        std::span<const EngineMetricsSnapshot> snapshots, Value value) {
+        for (std::size_t i = 0; i < engines.size(); ++i) {
+            out += name;
+            engines[i].labels(out);
+            out += ' ';
+            append_prometheus_number(out, value(snapshots[i]));
+            out += '\n';
+        }
+    }
+    template <class Value>
+    static void gauge(std::string& out, std::string_view name, std::string_view help,
+                      std::span<const VllmMetrics> engines, std::span<const EngineMetricsSnapshot> snapshots,
+                      Value value) {
         header(out, name, help, "gauge");
-        out += name;
-        labels(out);
-        out += ' ';
-        append_prometheus_number(out, v);
-        out += '\n';
+        samples(out, name, engines, snapshots, value);
     }
     // Counters are exposed as prometheus_client does: HELP, TYPE and sample all under
     // the `_total` name (what promtool expects).
-    void counter(std::string& out, std::string_view name, std::string_view help, double v) const {
+    template <class Value>
+    static void counter(std::string& out, std::string_view name, std::string_view help,
+                        std::span<const VllmMetrics> engines, std::span<const EngineMetricsSnapshot> snapshots,
+                        Value value) {
         std::string total(name);
         total += "_total";
         header(out, total, help, "counter");
-        out += total;
-        labels(out);
-        out += ' ';
-        append_prometheus_number(out, v);
-        out += '\n';
+        samples(out, total, engines, snapshots, value);
     }
-    void histogram(std::string& out, std::string_view name, std::string_view help, const Histogram& h) const {
+    static void histogram(std::string& out, std::string_view name, std::string_view help,
+                          std::span<const VllmMetrics> engines, Histogram VllmMetrics::*member) {
         header(out, name, help, "histogram");
         std::string le;
-        for (std::size_t i = 0; i <= h.bounds().size(); ++i) {
-            le.clear();
-            append_prometheus_number(le,
-                                     i < h.bounds().size() ? h.bounds()[i] : std::numeric_limits<double>::infinity());
+        for (const VllmMetrics& e : engines) {
+            const Histogram& h = e.*member;
+            for (std::size_t i = 0; i <= h.bounds().size(); ++i) {
+                le.clear();
+                append_prometheus_number(le, i < h.bounds().size() ? h.bounds()[i]
+                                                                   : std::numeric_limits<double>::infinity());
+                out += name;
+                out += "_bucket";
+                e.labels(out, "le", le);
+                out += ' ';
+                append_prometheus_number(out, static_cast<double>(h.cumulative(i)));
+                out += '\n';
+            }
             out += name;
-            out += "_bucket";
-            labels(out, "le", le);
+            out += "_count";
+            e.labels(out);
             out += ' ';
-            append_prometheus_number(out, static_cast<double>(h.cumulative(i)));
+            append_prometheus_number(out, static_cast<double>(h.count()));
+            out += '\n';
+            out += name;
+            out += "_sum";
+            e.labels(out);
+            out += ' ';
+            append_prometheus_number(out, h.sum());
             out += '\n';
         }
-        out += name;
-        out += "_count";
-        labels(out);
-        out += ' ';
-        append_prometheus_number(out, static_cast<double>(h.count()));
-        out += '\n';
-        out += name;
-        out += "_sum";
-        labels(out);
-        out += ' ';
-        append_prometheus_number(out, h.sum());
-        out += '\n';
     }
 
     std::string m_model;

@@ -61,6 +61,12 @@ struct HoldoutSpec {
     /// Scope of the fallback scored as `oracle_fallback`.
     FallbackScope fallback = FallbackScope::out_of_range;
     LearnedFitOptions fit{};
+    /// Also score `leave_one_out`: the oracle predicting each hidden bucket from every
+    /// other bucket of the full table (the other hidden ones included). Not a predictor a
+    /// holdout may use (it sees hidden buckets) but the noise floor of the protocol: what
+    /// is left of the error when no neighbour is missing is the hidden buckets' own
+    /// sampling noise (few samples of multi-modal cells), which no model removes.
+    bool leave_one_out = false;
 };
 
 /// Holdout result of one table.
@@ -73,6 +79,8 @@ struct HoldoutTable {
     /// Filled when HoldoutSpec::learned is set.
     HoldoutScore learned;
     HoldoutScore oracle_fallback;
+    /// Filled when HoldoutSpec::leave_one_out is set.
+    HoldoutScore leave_one_out;
 };
 
 /// Holdout result of a pack (tables with fewer than two buckets are skipped).
@@ -81,6 +89,7 @@ struct HoldoutReport {
     std::uint64_t seed = 0;
     HoldoutMode mode = HoldoutMode::random;
     bool learned = false;
+    bool leave_one_out = false;
     std::vector<HoldoutTable> tables;
 };
 
@@ -224,6 +233,20 @@ inline std::vector<bool> holdout_hidden(const ProfileTable& t, TableKind kind, c
     for (std::size_t i = 0; i < n; ++i) hidden[i] = t.tt(i) >= threshold;
     return hidden;
 }
+// `t` without the buckets marked in `hidden`.
+inline ProfileTable holdout_without(const ProfileTable& t, const std::vector<bool>& hidden) {
+    std::vector<BucketKey> keys;
+    std::vector<std::uint32_t> counts;
+    std::vector<float> samples;
+    for (std::size_t i = 0; i < t.size(); ++i) {
+        if (hidden[i]) continue;
+        keys.push_back(t.key(i));
+        counts.push_back(t.count(i));
+        const auto s = t.samples(i);
+        samples.insert(samples.end(), s.begin(), s.end());
+    }
+    return {t.bucketing(), std::move(keys), std::move(counts), std::move(samples)};
+}
 } // namespace detail
 
 /// Runs a holdout on every table of `store` (see HoldoutSpec): predicts each hidden bucket
@@ -241,6 +264,7 @@ HoldoutReport run_holdout(const ProfileStore& store, const HoldoutSpec& spec, co
     report.seed = spec.seed;
     report.mode = spec.mode;
     report.learned = spec.learned;
+    report.leave_one_out = spec.leave_one_out;
     const RooflineTerms roof = RooflineTerms::from(store.model_config());
     for (TableKind kind : all_table_kinds) {
         const ProfileTable* table = store.table(kind);
@@ -249,17 +273,7 @@ HoldoutReport run_holdout(const ProfileStore& store, const HoldoutSpec& spec, co
         const std::vector<bool> hidden = detail::holdout_hidden(*table, kind, spec);
         const auto h = static_cast<std::size_t>(std::count(hidden.begin(), hidden.end(), true));
         if (h == 0 || h == n) continue;
-        std::vector<BucketKey> keys;
-        std::vector<std::uint32_t> counts;
-        std::vector<float> samples;
-        for (std::size_t i = 0; i < n; ++i) {
-            if (hidden[i]) continue;
-            keys.push_back(table->key(i));
-            counts.push_back(table->count(i));
-            const auto s = table->samples(i);
-            samples.insert(samples.end(), s.begin(), s.end());
-        }
-        const ProfileTable rest(table->bucketing(), std::move(keys), std::move(counts), std::move(samples));
+        const ProfileTable rest = detail::holdout_without(*table, hidden);
         const detail::OracleTableState state(rest, options);
         std::optional<detail::LearnedTable> lt;
         if (spec.learned) lt = detail::fit_learned_table(rest, kind, roof, spec.fit);
@@ -271,6 +285,8 @@ HoldoutReport run_holdout(const ProfileStore& store, const HoldoutSpec& spec, co
         detail::HoldoutAccumulator acc_base;
         detail::HoldoutAccumulator acc_learned;
         detail::HoldoutAccumulator acc_fallback;
+        detail::HoldoutAccumulator acc_loo;
+        std::vector<bool> only(n, false);
         for (std::size_t i = 0; i < n; ++i) {
             if (!hidden[i]) continue;
             const auto s = table->samples(i);
@@ -291,6 +307,17 @@ HoldoutReport run_holdout(const ProfileStore& store, const HoldoutSpec& spec, co
                            bounds(mo));
             acc_base.add(detail::holdout_weighted_median(mb), real_median, detail::holdout_ks(mb, real), real,
                          bounds(mb));
+            if (spec.leave_one_out) {
+                only[i] = true;
+                const ProfileTable others = detail::holdout_without(*table, only);
+                only[i] = false;
+                const detail::OracleTableState os(others, options);
+                const Resolution rl =
+                    detail::resolve_on_table(os, kind, table->tt(i), table->conc(i), options, neighbours, weights);
+                const auto ml = detail::holdout_mixture(others, rl);
+                acc_loo.add(detail::holdout_weighted_median(ml), real_median, detail::holdout_ks(ml, real), real,
+                            bounds(ml));
+            }
             if (!lt) continue;
             const double tt = table->tt(i);
             const double conc = table->conc(i);
@@ -311,6 +338,7 @@ HoldoutReport run_holdout(const ProfileStore& store, const HoldoutSpec& spec, co
         }
         out.oracle = acc_oracle.score();
         out.nearest_bucket = acc_base.score();
+        if (spec.leave_one_out) out.leave_one_out = acc_loo.score();
         if (lt) {
             out.learned = acc_learned.score();
             out.oracle_fallback = acc_fallback.score();

@@ -52,6 +52,11 @@ public:
     virtual void stop(RequestId id) { abort(id); }
     /// Counters and gauges for /metrics. Thread-safe.
     [[nodiscard]] virtual EngineStats snapshot() const = 0;
+    /// Engines behind this backend, each with its own `engine` label on /metrics (vLLM's
+    /// data-parallel ranks); TokenEvent::engine and RequestPhases::engine say which one.
+    [[nodiscard]] virtual std::uint32_t num_engines() const { return 1; }
+    /// snapshot() of each engine (num_engines() entries). Thread-safe.
+    [[nodiscard]] virtual std::vector<EngineStats> engine_snapshots() const { return {snapshot()}; }
     /// Longest prompt + output a request may have.
     [[nodiscard]] virtual std::uint32_t max_model_len() const = 0;
     /// Shown as vllm:cache_config_info.

@@ -24,6 +24,7 @@
 #include <mutex>
 #include <optional>
 #include <ostream>
+#include <span>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -69,7 +70,8 @@ struct ServerOptions {
     std::vector<std::string> model_aliases;
     /// /v1/models' `root` (vLLM: the model path or name given; empty = model_name).
     std::string model_root;
-    /// The `engine` label of every metric.
+    /// The `engine` label of a single engine's metrics (a backend with several engines,
+    /// Backend::num_engines(), labels them "0" ... "N-1", as vLLM's data-parallel ranks).
     std::string engine_label = "0";
     /// Largest accepted request body; larger ones get 413.
     std::size_t max_body_bytes = 16U << 20U;
@@ -249,8 +251,7 @@ class Server {
 public:
     Server(Backend& backend, ServerOptions options)
         : m_backend(backend), m_options(std::move(options)), m_ioc(std::make_unique<detail::asio::io_context>(1)),
-          m_inbox(std::make_shared<detail::ServerInbox>()),
-          m_metrics(m_options.model_name, m_options.engine_label, backend.max_model_len(), backend.cache_info()),
+          m_inbox(std::make_shared<detail::ServerInbox>()), m_metrics(make_engine_metrics(backend, m_options)),
           m_created(
               std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
                   .count()) {
@@ -335,20 +336,41 @@ private:
     friend class detail::HttpSession;
 
     void do_accept();
-    // vllm:iteration_tokens_total: the tokens of one engine step (its events share a time).
-    void note_iteration(std::chrono::nanoseconds step_time, std::uint64_t tokens) {
-        if (step_time != m_iter_time) flush_iteration();
-        m_iter_time = step_time;
-        m_iter_tokens += tokens;
+    // One VllmMetrics per engine behind the backend: engine="0" ... as vLLM's DP ranks
+    // (a single engine keeps options.engine_label).
+    static std::vector<metrics::VllmMetrics> make_engine_metrics(const Backend& backend, const ServerOptions& o) {
+        const std::uint32_t n = std::max<std::uint32_t>(1, backend.num_engines());
+        std::vector<metrics::VllmMetrics> out;
+        out.reserve(n);
+        for (std::uint32_t i = 0; i < n; ++i)
+            out.emplace_back(o.model_name, n == 1 ? o.engine_label : std::to_string(i), backend.max_model_len(),
+                             backend.cache_info());
+        return out;
     }
-    void flush_iteration() {
-        if (m_iter_tokens != 0) m_metrics.observe_iteration(m_iter_tokens);
-        m_iter_tokens = 0;
+    // The metrics of engine `i` (an index out of range, from a backend that numbers its
+    // engines wrongly, lands on engine 0 rather than outside the vector).
+    [[nodiscard]] metrics::VllmMetrics& engine_metrics(std::uint32_t i) noexcept {
+        return m_metrics[i < m_metrics.size() ? i : 0];
+    }
+    // vllm:iteration_tokens_total: the tokens of one engine step (its events share a time).
+    void note_iteration(std::uint32_t engine, std::chrono::nanoseconds step_time, std::uint64_t tokens) {
+        auto& it = m_iterations[engine < m_iterations.size() ? engine : 0];
+        if (step_time != it.time) flush_iteration(engine);
+        it.time = step_time;
+        it.tokens += tokens;
+    }
+    void flush_iteration(std::uint32_t engine) {
+        auto& it = m_iterations[engine < m_iterations.size() ? engine : 0];
+        if (it.tokens != 0) engine_metrics(engine).observe_iteration(it.tokens);
+        it.tokens = 0;
+    }
+    void flush_iterations() {
+        for (std::uint32_t i = 0; i < m_iterations.size(); ++i) flush_iteration(i);
     }
     void collect_phases() {
         m_phases.clear();
         m_backend.take_phases(m_phases);
-        for (const auto& p : m_phases) m_metrics.observe_phases(p);
+        for (const auto& p : m_phases) engine_metrics(p.engine).observe_phases(p);
     }
     void begin_shutdown();
     void shutdown_poll();
@@ -370,11 +392,14 @@ private:
     std::shared_ptr<detail::ServerInbox> m_inbox;
     std::vector<std::weak_ptr<detail::HttpSession>> m_sessions;
     std::size_t m_prune_at = 64;
-    metrics::VllmMetrics m_metrics;
-    metrics::HttpMetrics m_http_metrics; // event loop only
+    std::vector<metrics::VllmMetrics> m_metrics; // one per engine; event loop only
+    metrics::HttpMetrics m_http_metrics;         // event loop only
     std::vector<metrics::RequestPhases> m_phases;
-    std::chrono::nanoseconds m_iter_time{-1};
-    std::uint64_t m_iter_tokens = 0;
+    struct Iteration { // an engine's step being summed for vllm:iteration_tokens_total
+        std::chrono::nanoseconds time{-1};
+        std::uint64_t tokens = 0;
+    };
+    std::vector<Iteration> m_iterations = std::vector<Iteration>(m_metrics.size());
     std::int64_t m_created;
     RequestId m_next_id = 1;
     bool m_stopping = false;
@@ -385,13 +410,17 @@ private:
     std::vector<std::string> m_allowed_hosts;
     std::atomic<std::uint64_t> m_connections{0}, m_requests{0}, m_generations{0}, m_active{0}, m_client_aborts{0},
         m_errors{0}, m_shed{0};
-    // The stats line: the previous interval's counters, and vLLM's prefix-cache hit-rate
-    // window (CachingMetrics: the newest intervals holding up to 1000 cache lookups, i.e.
-    // PrefixCacheStats.requests; intervals without a lookup are skipped).
-    EngineStats m_stats_prev{};
+    // The stats lines, one per engine ("Engine 000: ...", "Engine 001: ..."): the previous
+    // interval's counters, and vLLM's prefix-cache hit-rate window (CachingMetrics: the
+    // newest intervals holding up to 1000 cache lookups, i.e. PrefixCacheStats.requests;
+    // intervals without a lookup are skipped).
+    struct EngineLog {
+        EngineStats prev{};
+        PrefixHitWindow hit_window;
+        bool prev_interval_idle = false;
+    };
+    std::vector<EngineLog> m_engine_logs = std::vector<EngineLog>(m_metrics.size());
     std::chrono::steady_clock::time_point m_stats_at{};
-    PrefixHitWindow m_hit_window;
-    bool m_prev_interval_idle = false;
 };
 
 namespace detail {
@@ -429,6 +458,7 @@ public:
             if (c.id == ev.id) cp = &c;
         if (cp == nullptr || cp->finished) return; // an earlier request's late event, or one after a stop string
         Choice& c = *cp;
+        c.engine = ev.engine;
         const ScriptedOutput* script = g.scripts.empty() ? nullptr : &g.scripts[c.index];
         const auto now = std::chrono::steady_clock::now();
         const bool new_token = ev.has_token && ev.num_output_tokens > c.tokens;
@@ -439,10 +469,11 @@ public:
         FinishReason reason = ev.reason;
         std::string stop_reason_json = "null";
         std::string lp_json = "null";
+        const std::uint32_t tokens_before = c.tokens;
         if (new_token) {
-            m_server.note_iteration(ev.time, (ev.num_output_tokens - c.tokens) +
-                                                 (c.tokens == 0 ? std::uint64_t{g.request.prompt_len} : 0U));
-            const std::uint32_t before = c.tokens;
+            m_server.note_iteration(c.engine, ev.time,
+                                    (ev.num_output_tokens - c.tokens) +
+                                        (c.tokens == 0 ? std::uint64_t{g.request.prompt_len} : 0U));
             c.tokens = ev.num_output_tokens;
             const bool eos = ev.finished && ev.reason == FinishReason::stop;
             if (script != nullptr) {
@@ -450,7 +481,7 @@ public:
                 // the text is complete the choice stops (a model would emit EOS), unless
                 // ignore_eos keeps it generating (empty pieces, like skipped EOS tokens).
                 c.scripted.clear();
-                for (std::uint32_t k = before; k < c.tokens; ++k) c.scripted += script->piece(k);
+                for (std::uint32_t k = tokens_before; k < c.tokens; ++k) c.scripted += script->piece(k);
                 text = c.scripted;
                 if (!ends && c.tokens >= script->pieces() && !g.request.ignore_eos &&
                     c.tokens >= g.request.min_tokens) {
@@ -464,7 +495,7 @@ public:
             if (!c.first_token) {
                 c.first_token = now;
             } else {
-                m_server.m_metrics.observe_inter_token(seconds(now - c.last_token));
+                m_server.engine_metrics(c.engine).observe_inter_token(seconds(now - c.last_token));
             }
             c.last_token = now;
             if (g.request.logprobs) {
@@ -514,7 +545,7 @@ public:
         const char* finish = ends ? to_string(reason) : nullptr;
         // vLLM: a streamed tool call ends with "tool_calls"; unstreamed, only an auto one.
         const bool tool_finish =
-            script != nullptr && script->tool_call &&
+            script != nullptr && script->tool_call() &&
             (reason == FinishReason::stop || reason == FinishReason::length) &&
             (g.request.stream ? c.sent_first || new_token : g.request.tool_choice == ToolChoice::automatic);
         if (ends && tool_finish) finish = "tool_calls";
@@ -530,9 +561,9 @@ public:
             std::optional<std::pair<std::uint32_t, std::uint32_t>> usage;
             if (g.request.continuous_usage) usage.emplace(g.request.prompt_len, g.total_tokens());
             if (new_token || ends) {
-                if (script != nullptr && script->tool_call && (new_token || c.sent_first))
-                    g.writer.append_tool_call_event(m_body_pending, text, finish, new_token && !c.sent_first,
-                                                    script->tool_call_id, script->tool_name, usage,
+                if (script != nullptr && script->tool_call() && (new_token || c.sent_first))
+                    g.writer.append_tool_call_event(m_body_pending, tool_call_deltas(*script, tokens_before, c.tokens),
+                                                    finish, new_token && !c.sent_first, usage,
                                                     ChunkExtras{c.index, stop_reason_json, lp_json});
                 else
                     g.writer.append_token_event(m_body_pending, text, finish, new_token && !c.sent_first, usage,
@@ -560,12 +591,18 @@ public:
                 for (auto& ch : g.choices) {
                     FinishedChoice f{std::move(ch.text), ch.finish_reason, ch.stop_reason,
                                      g.request.logprobs ? ch.logprobs.json() : nlohmann::json(nullptr)};
-                    if (!g.scripts.empty() && g.scripts[ch.index].tool_call) {
+                    if (!g.scripts.empty() && g.scripts[ch.index].tool_call()) {
+                        // The calls begun within the tokens generated (max_tokens may cut them).
                         const ScriptedOutput& sc = g.scripts[ch.index];
-                        f.tool_calls = nlohmann::json::array(
-                            {{{"id", sc.tool_call_id},
-                              {"type", "function"},
-                              {"function", {{"name", sc.tool_name}, {"arguments", std::move(f.text)}}}}});
+                        const std::size_t made = std::min<std::size_t>(ch.tokens, sc.pieces());
+                        f.tool_calls = nlohmann::json::array();
+                        for (std::size_t k = 0; k < sc.tool_calls.size(); ++k)
+                            if (k == 0 || sc.tool_calls[k].first_piece < made)
+                                f.tool_calls.push_back({{"id", sc.tool_calls[k].id},
+                                                        {"type", "function"},
+                                                        {"function",
+                                                         {{"name", sc.tool_calls[k].name},
+                                                          {"arguments", std::string(sc.call_arguments(k, made))}}}});
                         f.text.clear();
                         f.content_null = g.request.tool_choice == ToolChoice::automatic;
                     }
@@ -581,6 +618,28 @@ public:
     }
 
 private:
+    // The tool-call parts of the pieces [from, to) of a scripted output: one per call they
+    // touch (a call's first piece carries its id and name); a token past the output's end
+    // gives the last call an empty part (the event that carries finish_reason).
+    std::span<const ToolCallDelta> tool_call_deltas(const ScriptedOutput& script, std::uint32_t from,
+                                                    std::uint32_t to) {
+        m_deltas.clear();
+        for (std::size_t k = from; k < to && k < script.pieces(); ++k) {
+            const std::size_t call = script.call_of(k);
+            const std::string_view piece = script.piece(k);
+            if (!m_deltas.empty() && m_deltas.back().index == call) {
+                auto& d = m_deltas.back(); // pieces are contiguous in the text
+                d.arguments = std::string_view(d.arguments.data(), d.arguments.size() + piece.size());
+                continue;
+            }
+            const ScriptedToolCall& tc = script.tool_calls[call];
+            m_deltas.push_back({static_cast<std::uint32_t>(call), k == tc.first_piece, tc.id, tc.name, piece});
+        }
+        if (m_deltas.empty())
+            m_deltas.push_back({static_cast<std::uint32_t>(script.call_of(to == 0 ? 0 : to - 1)), false, {}, {}, {}});
+        return m_deltas;
+    }
+
     // One of the request's `n` choices: its own engine request.
     struct Choice {
         RequestId id = 0;
@@ -597,6 +656,7 @@ private:
         bool sent_first = false;
         bool finished = false;
         bool abort_engine = false; // a stop string ended it before the engine did
+        std::uint32_t engine = 0;  // which engine behind the backend runs it (TokenEvent::engine)
         std::string finish_reason;
         nlohmann::json stop_reason;
         LogprobsBuilder logprobs{Endpoint::completions};
@@ -910,9 +970,11 @@ private:
         } else if (target == "/metrics") {
             if (!want(http::verb::get)) return;
             m_server.collect_phases();
-            m_server.flush_iteration();
-            const auto snap = to_metrics_snapshot(m_server.m_backend.snapshot());
-            std::string page = m_server.m_metrics.render(snap);
+            m_server.flush_iterations();
+            std::vector<metrics::EngineMetricsSnapshot> snaps;
+            for (const EngineStats& s : m_server.m_backend.engine_snapshots()) snaps.push_back(to_metrics_snapshot(s));
+            snaps.resize(m_server.m_metrics.size()); // a backend reporting fewer engines shows zeros
+            std::string page = metrics::VllmMetrics::render(m_server.m_metrics, snaps);
             metrics::append_process_metrics(page);
             append_shed_metric(page);
             m_server.m_http_metrics.render(page);
@@ -1167,7 +1229,7 @@ private:
         if (c.first_token) obs.ttft_s = seconds(*c.first_token - g.arrival);
         obs.prompt_tokens = g.request.prompt_len;
         obs.generation_tokens = c.tokens;
-        if (reason != FinishReason::rejected) m_server.m_metrics.observe(obs);
+        if (reason != FinishReason::rejected) m_server.engine_metrics(c.engine).observe(obs);
     }
 
     // The whole request ended (every choice).
@@ -1177,7 +1239,9 @@ private:
         --m_server.m_active;
         std::uint32_t longest = 0;
         for (const auto& c : g.choices) longest = std::max(longest, c.tokens);
-        m_server.m_metrics.observe_request_params(g.request.n, g.request.max_tokens, longest);
+        // vLLM records a request's parameters once, with the engine of its first choice.
+        m_server.engine_metrics(g.choices.empty() ? 0 : g.choices.front().engine)
+            .observe_request_params(g.request.n, g.request.max_tokens, longest);
         if (m_server.m_options.log_requests)
             m_server.log_line("Finished request " + g.writer.id() + ": finish_reason=" +
                               (g.choices.empty() ? std::string("none") : g.choices.front().finish_reason) +
@@ -1428,6 +1492,8 @@ private:
     std::string m_body_pending;  // stream data to send as one HTTP chunk
     std::string m_out;           // being written
     std::string m_extra_headers; // "Name: value\r\n" lines for the next write_response
+    // tool_call_deltas' result (reused).
+    std::vector<ToolCallDelta> m_deltas;
     // http_requests_total / http_request_duration_seconds of the request being answered.
     bool m_http_pending = false;
     std::string_view m_http_handler;
@@ -1481,7 +1547,8 @@ inline void Server::run(bool handle_signals) {
     }
     do_accept();
     if (m_options.log_stats_interval.count() > 0 && m_options.log != nullptr) {
-        m_stats_prev = m_backend.snapshot();
+        const auto all = m_backend.engine_snapshots();
+        for (std::size_t i = 0; i < m_engine_logs.size() && i < all.size(); ++i) m_engine_logs[i].prev = all[i];
         m_stats_at = std::chrono::steady_clock::now();
         arm_stats_log();
     }
@@ -1508,31 +1575,37 @@ inline void Server::arm_stats_log() {
     });
 }
 
-// vLLM's LoggingStatLogger line: throughput over the interval, the gauges now, and the
-// prefix-cache hit rate (tokens hit / tokens queried) over the newest intervals holding
-// ~1000 cache lookups. Skipped (vLLM: logged at DEBUG)
-// when this and the previous interval both had zero throughput.
+// vLLM's LoggingStatLogger line, one per engine (vLLM keeps one logger per DP rank):
+// throughput over the interval, the gauges now, and the prefix-cache hit rate (tokens hit
+// / tokens queried) over the newest intervals holding ~1000 cache lookups. An engine's
+// line is skipped (vLLM: logged at DEBUG) when its this and previous interval both had
+// zero throughput.
 inline void Server::log_stats() {
-    const EngineStats s = m_backend.snapshot();
+    const std::vector<EngineStats> all = m_backend.engine_snapshots();
     const auto now = std::chrono::steady_clock::now();
     const double dt = std::max(1e-9, std::chrono::duration<double>(now - m_stats_at).count());
-    const double prompt_tps = static_cast<double>(s.prompt_tokens - m_stats_prev.prompt_tokens) / dt;
-    const double gen_tps = static_cast<double>(s.generation_tokens - m_stats_prev.generation_tokens) / dt;
-    m_hit_window.observe(s.prefix_cache_requests - m_stats_prev.prefix_cache_requests,
-                         s.prefix_cache_queries - m_stats_prev.prefix_cache_queries,
-                         s.prefix_cache_hits - m_stats_prev.prefix_cache_hits);
-    m_stats_prev = s;
     m_stats_at = now;
-    const bool idle = prompt_tps == 0 && gen_tps == 0;
-    const bool skip = idle && m_prev_interval_idle;
-    m_prev_interval_idle = idle;
-    if (skip) return;
-    char line[320];
-    std::snprintf(line, sizeof line,
-                  "Engine 000: Avg prompt throughput: %.1f tokens/s, Avg generation throughput: %.1f tokens/s, "
-                  "Running: %u reqs, Waiting: %u reqs, GPU KV cache usage: %.1f%%, Prefix cache hit rate: %.1f%%",
-                  prompt_tps, gen_tps, s.running, s.waiting, 100.0 * s.kv_usage, 100.0 * m_hit_window.hit_rate());
-    log_line(line);
+    for (std::size_t i = 0; i < m_engine_logs.size() && i < all.size(); ++i) {
+        const EngineStats& s = all[i];
+        EngineLog& e = m_engine_logs[i];
+        const double prompt_tps = static_cast<double>(s.prompt_tokens - e.prev.prompt_tokens) / dt;
+        const double gen_tps = static_cast<double>(s.generation_tokens - e.prev.generation_tokens) / dt;
+        e.hit_window.observe(s.prefix_cache_requests - e.prev.prefix_cache_requests,
+                             s.prefix_cache_queries - e.prev.prefix_cache_queries,
+                             s.prefix_cache_hits - e.prev.prefix_cache_hits);
+        e.prev = s;
+        const bool idle = prompt_tps == 0 && gen_tps == 0;
+        const bool skip = idle && e.prev_interval_idle;
+        e.prev_interval_idle = idle;
+        if (skip) continue;
+        char line[320];
+        std::snprintf(line, sizeof line,
+                      "Engine %03u: Avg prompt throughput: %.1f tokens/s, Avg generation throughput: %.1f tokens/s, "
+                      "Running: %u reqs, Waiting: %u reqs, GPU KV cache usage: %.1f%%, Prefix cache hit rate: %.1f%%",
+                      static_cast<unsigned>(i), prompt_tps, gen_tps, s.running, s.waiting, 100.0 * s.kv_usage,
+                      100.0 * e.hit_window.hit_rate());
+        log_line(line);
+    }
 }
 
 inline void Server::do_accept() {

@@ -864,17 +864,26 @@ private:
     int m_root = 0;
 };
 
-/// The scripted text of one choice: a structured output or a tool call's arguments,
+/// One synthetic tool call of a scripted output: the function, the call's id, and its
+/// first piece (its arguments are the pieces up to the next call's first).
+struct ScriptedToolCall {
+    std::string name;
+    std::string id;
+    std::uint32_t first_piece = 0;
+};
+
+/// The scripted text of one choice: a structured output or tool calls' arguments,
 /// released piece by piece, one piece per token the engine generates.
 struct ScriptedOutput {
-    /// A tool call (chat): the function called and the call's id; `text` is its arguments.
-    bool tool_call = false;
-    std::string tool_name;
-    std::string tool_call_id;
+    /// Tool calls (chat), in order (several with parallel_tool_calls); `text` holds their
+    /// arguments one after another. Empty: a structured output.
+    std::vector<ScriptedToolCall> tool_calls;
     std::string text;
-    /// Piece i is text[ends[i-1], ends[i]) (SyntheticVocabulary's counting rule).
+    /// Piece i is text[ends[i-1], ends[i]) (SyntheticVocabulary's counting rule); no piece
+    /// spans two tool calls.
     std::vector<std::uint32_t> ends;
 
+    [[nodiscard]] bool tool_call() const noexcept { return !tool_calls.empty(); }
     [[nodiscard]] std::size_t pieces() const noexcept { return ends.size(); }
     /// Piece i; empty past the end (a token generated after the output is complete).
     [[nodiscard]] std::string_view piece(std::size_t i) const noexcept {
@@ -882,16 +891,35 @@ struct ScriptedOutput {
         const std::uint32_t from = i == 0 ? 0U : ends[i - 1];
         return std::string_view(text).substr(from, ends[i] - from);
     }
+    /// The tool call piece i belongs to (the last one past the end).
+    [[nodiscard]] std::size_t call_of(std::size_t piece_index) const noexcept {
+        std::size_t k = 0;
+        while (k + 1 < tool_calls.size() && tool_calls[k + 1].first_piece <= piece_index) ++k;
+        return k;
+    }
+    /// Tool call k's arguments among the first `num_pieces` pieces (all of them once the
+    /// output is complete; a prefix when max_tokens cut it).
+    [[nodiscard]] std::string_view call_arguments(std::size_t k, std::size_t num_pieces) const noexcept {
+        const std::size_t first = tool_calls[k].first_piece;
+        const std::size_t next = k + 1 < tool_calls.size() ? tool_calls[k + 1].first_piece : ends.size();
+        const std::size_t last = std::min(next, num_pieces);
+        if (last <= first) return {};
+        const std::uint32_t from = first == 0 ? 0U : ends[first - 1];
+        return std::string_view(text).substr(from, ends[last - 1] - from);
+    }
 };
 
 /// Plans the scripted outputs of a request's `n` choices: empty when the text is the
 /// synthetic vocabulary's (no structured output, no tool call). Deterministic per the
-/// request's `seed` (else per `fallback_seed`). A tool call is made for tool_choice
-/// named (that function), required (a seeded one of the tools) and auto (a seeded one,
-/// unless the last message is a tool result: then the reply is text). Sizes: with
-/// ignore_eos the instance is stretched to max_tokens tokens (free strings absorb the
-/// words), else it has its natural size but at least min_tokens; the engine's max_tokens
-/// may still cut it (finish_reason length, the JSON then incomplete, as in vLLM).
+/// request's `seed` (else per `fallback_seed`). Tool calls are made for tool_choice
+/// named (one call of that function), required and auto (seeded ones of the tools,
+/// unless, for auto, the last message is a tool result: then the reply is text): one
+/// call, or with parallel_tool_calls (vLLM's default) and several tools 1 to 3 calls of
+/// distinct tools, as a model calling tools in parallel. Sizes: with ignore_eos the
+/// instance is stretched to max_tokens tokens (shared among the calls; free strings
+/// absorb the words), else it has its natural size but at least min_tokens; the
+/// engine's max_tokens may still cut it (finish_reason length, the JSON then
+/// incomplete, as in vLLM).
 /// Throws api_exception (400) for a schema it cannot serve.
 [[nodiscard]] inline std::vector<ScriptedOutput> plan_scripted_outputs(const GenerationRequest& r,
                                                                        std::uint64_t fallback_seed) {
@@ -921,21 +949,34 @@ struct ScriptedOutput {
         schemas.reserve(r.tools.size());
         for (std::size_t t = 0; t < r.tools.size(); ++t)
             schemas.emplace_back(r.tools[t].parameters, "tools[" + std::to_string(t) + "].function.parameters");
+        const bool parallel = r.parallel_tool_calls && r.tool_choice != ToolChoice::named;
+        const std::size_t most_calls = parallel ? std::min<std::size_t>(r.tools.size(), 3) : 1;
+        std::vector<std::uint32_t> call_ends;
         for (std::uint32_t i = 0; i < r.n; ++i) {
             const std::uint64_t seed = seed_of(i);
             std::size_t t = seed % r.tools.size();
             if (r.tool_choice == ToolChoice::named)
                 for (std::size_t k = 0; k < r.tools.size(); ++k)
                     if (r.tools[k].name == r.tool_name) t = k;
+            const std::size_t calls_made = 1 + (seed >> 40U) % most_calls;
             ScriptedOutput o;
-            o.tool_call = true;
-            o.tool_name = r.tools[t].name;
-            char id[48];
-            std::snprintf(id, sizeof id, "chatcmpl-tool-%016llx%016llx", static_cast<unsigned long long>(seed),
-                          static_cast<unsigned long long>(seed * 0xD6E8FEB86659FD93ULL));
-            o.tool_call_id = id;
-            o.text = schemas[t].instance(seed, target);
-            SyntheticVocabulary::split(o.text, o.ends);
+            for (std::size_t k = 0; k < calls_made; ++k) {
+                const std::size_t tool = (t + k) % r.tools.size(); // distinct tools
+                const std::uint64_t call_seed = seed + k * 0x9E3779B97F4A7C15ULL;
+                char id[48];
+                std::snprintf(id, sizeof id, "chatcmpl-tool-%016llx%016llx", static_cast<unsigned long long>(call_seed),
+                              static_cast<unsigned long long>(call_seed * 0xD6E8FEB86659FD93ULL));
+                o.tool_calls.push_back({r.tools[tool].name, id, static_cast<std::uint32_t>(o.ends.size())});
+                const std::uint32_t share = k + 1 == calls_made
+                                                ? target - static_cast<std::uint32_t>(target / calls_made * k)
+                                                : static_cast<std::uint32_t>(target / calls_made);
+                const std::string arguments = schemas[tool].instance(call_seed, share);
+                call_ends.clear();
+                SyntheticVocabulary::split(arguments, call_ends);
+                const auto offset = static_cast<std::uint32_t>(o.text.size());
+                for (const std::uint32_t e : call_ends) o.ends.push_back(offset + e);
+                o.text += arguments;
+            }
             account(o);
             out.push_back(std::move(o));
         }

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <limits>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -169,6 +170,9 @@ struct GenerationRequest {
     ToolChoice tool_choice = ToolChoice::none;
     std::string tool_name;
     bool last_message_is_tool = false;
+    /// vLLM's parallel_tool_calls (default true): auto / required may make several calls;
+    /// false keeps one (vLLM keeps only the first, index 0).
+    bool parallel_tool_calls = true;
 };
 
 /// The unknown-model answer, vLLM's text and body (HTTP 404, NotFoundError).
@@ -570,8 +574,11 @@ inline void read_tools(const nlohmann::json& body, GenerationRequest& r, const V
     if (r.tool_choice == ToolChoice::automatic && !limits.enable_auto_tool_choice)
         throw_api(400, "\"auto\" tool choice requires --enable-auto-tool-choice and --tool-call-parser to be set",
                   "tool_choice");
-    if (const auto p = body.find("parallel_tool_calls"); p != body.end() && !p->is_null() && !p->is_boolean())
-        throw_api(400, "'parallel_tool_calls' must be a boolean", "parallel_tool_calls", "invalid_type");
+    if (const auto p = body.find("parallel_tool_calls"); p != body.end() && !p->is_null()) {
+        if (!p->is_boolean())
+            throw_api(400, "'parallel_tool_calls' must be a boolean", "parallel_tool_calls", "invalid_type");
+        r.parallel_tool_calls = p->get<bool>();
+    }
 }
 
 } // namespace detail
@@ -851,6 +858,16 @@ struct FinishedChoice {
     bool content_null = false;
 };
 
+/// One tool call's part of a streamed chunk: its index among the choice's calls (OpenAI's
+/// tool_calls[].index), and on its first part the call's id and function name.
+struct ToolCallDelta {
+    std::uint32_t index = 0;
+    bool first = false;
+    std::string_view id;
+    std::string_view name;
+    std::string_view arguments;
+};
+
 /// Builds the response bodies and SSE chunks of one request. Chunks are assembled from
 /// fixed prefix/suffix strings around the token text, so a token costs one append.
 class ResponseWriter {
@@ -912,31 +929,42 @@ public:
         out += "}\n\n";
     }
 
-    /// Appends the SSE event of one token of a tool call (chat), as vLLM streams a named
-    /// tool call: the first carries the call's id, type and function name with the first
-    /// piece of the arguments, later ones only `function.arguments`; the last carries
-    /// finish_reason (vLLM: "tool_calls" once a tool call was streamed).
-    void append_tool_call_event(std::string& out, std::string_view arguments, const char* finish_reason, bool first,
-                                std::string_view call_id, std::string_view name,
+    /// Appends the SSE event of one token of tool calls (chat), as vLLM streams them: a
+    /// call's first part carries its id, type and function name with the first piece of
+    /// its arguments, later ones only `function.arguments`, each under the call's `index`
+    /// (several calls with parallel_tool_calls); the last event carries finish_reason
+    /// (vLLM: "tool_calls" once a tool call was streamed). `first_chunk`: the choice's
+    /// first event (the role chunk goes before it).
+    void append_tool_call_event(std::string& out, std::span<const ToolCallDelta> calls, const char* finish_reason,
+                                bool first_chunk,
                                 const std::optional<std::pair<std::uint32_t, std::uint32_t>>& usage = {},
                                 const ChunkExtras& extras = {}) const {
-        if (first) append_role_event(out, usage, extras);
+        if (first_chunk) append_role_event(out, usage, extras);
         out += "data: ";
         out += m_head;
         out += ",\"choices\":[{\"index\":";
         out += std::to_string(extras.index);
-        out += ",\"delta\":{\"tool_calls\":[{";
-        if (first) {
-            out += "\"id\":\"";
-            append_escaped(out, call_id);
-            out += "\",\"type\":\"function\",\"index\":0,\"function\":{\"name\":\"";
-            append_escaped(out, name);
-            out += "\",\"arguments\":\"";
-        } else {
-            out += "\"index\":0,\"function\":{\"arguments\":\"";
+        out += ",\"delta\":{\"tool_calls\":[";
+        for (const ToolCallDelta& c : calls) {
+            if (&c != calls.data()) out += ',';
+            out += '{';
+            if (c.first) {
+                out += "\"id\":\"";
+                append_escaped(out, c.id);
+                out += "\",\"type\":\"function\",\"index\":";
+                out += std::to_string(c.index);
+                out += ",\"function\":{\"name\":\"";
+                append_escaped(out, c.name);
+                out += "\",\"arguments\":\"";
+            } else {
+                out += "\"index\":";
+                out += std::to_string(c.index);
+                out += ",\"function\":{\"arguments\":\"";
+            }
+            append_escaped(out, c.arguments);
+            out += "\"}}";
         }
-        append_escaped(out, arguments);
-        out += "\"}}]},\"logprobs\":";
+        out += "]},\"logprobs\":";
         out += extras.logprobs;
         append_choice_tail(out, finish_reason, usage, extras);
     }
