@@ -1,20 +1,31 @@
-// libFuzzer target for the LLM-Emu pack reader: any byte string either parses into a
-// valid store or raises llmemu::profile_error — never a crash, hang, other exception or
-// sanitizer report. A store that parses must survive write -> read unchanged and must
-// drive the oracle (exact, sparse and out-of-range shapes).
+// libFuzzer target for the LLM-Emu pack readers (the JSON pack and its long-CSV form,
+// samples_csv.hpp): any byte string either parses into a valid store or raises
+// llmemu::profile_error — never a crash, hang, other exception or sanitizer report. A
+// store that parses must survive write -> read unchanged; a JSON one must drive the
+// oracle (exact, sparse and out-of-range shapes).
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
 #include <memory>
+#include <sstream>
 #include <string_view>
 
 #include "llmemu/error.hpp"
 #include "llmemu/oracle/oracle.hpp"
 #include "llmemu/profile/llm_emu_json.hpp"
+#include "llmemu/profile/samples_csv.hpp"
 #include "llmemu/random.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     const std::string_view text(reinterpret_cast<const char*>(data), size);
+    try { // the long CSV form (profile convert pack.csv)
+        const llmemu::ProfileStore csv = llmemu::parse_samples_csv(text, {1, 5}, "fuzz.csv");
+        std::ostringstream out;
+        llmemu::write_samples_csv(out, csv);
+        if (!(llmemu::parse_samples_csv(out.str(), {1, 5}, "fuzz-roundtrip.csv") == csv)) std::abort();
+    } catch (const llmemu::profile_error&) {
+        // rejected with a message: fine
+    }
     llmemu::ProfileStore store;
     try {
         store = llmemu::parse_llm_emu_pack(text, "fuzz.json");

@@ -33,6 +33,8 @@ if(TARGET llmemu_cli)
   llmemu_cli_bad(input_len_without_random "add --dataset random" simulate --input-len 10)
   llmemu_cli_bad(burstiness_on_replay "drop --burstiness" simulate --trace ${_d}/good.csv --burstiness 0.5)
   llmemu_cli_bad(zero_rate "request-rate '0'" simulate --request-rate 0)
+  llmemu_cli_bad(rate_not_a_number "--request-rate '2.5x': give a number" simulate --request-rate 2.5x)
+  llmemu_cli_bad(zero_max_num_seqs "--max-num-seqs: 0 is outside" simulate --max-num-seqs 0)
   llmemu_cli_bad(bad_range_ratio "range-ratio" simulate --dataset random --range-ratio 1.5)
   llmemu_cli_bad(bad_percentiles "percentiles" simulate --percentiles 50,abc)
   llmemu_cli_bad(bad_goodput "SLO" simulate --goodput latency:5)
@@ -67,6 +69,22 @@ if(TARGET llmemu_cli)
            COMMAND llmemu_cli simulate -q --num-prompts 30 --chrome-trace ${_d}/trace.json)
   set_tests_properties(cli.simulate.default_data_short PROPERTIES
     PASS_REGULAR_EXPRESSION "Serving Benchmark Result.*Successful requests: +30 .*Oracle exact")
+  # The engine flags reach the engine as given; without --max-model-len it is the
+  # profile's, doubled to fit the longest request (auto_max_model_len).
+  add_test(NAME cli.simulate.engine_flags_reach_the_engine
+           COMMAND llmemu_cli simulate -q --dataset random --num-prompts 3 --input-len 10 --output-len 5
+                   --max-model-len 2048 --no-enable-prefix-caching --no-async-scheduling --num-gpu-blocks 500 --max-num-seqs 8)
+  set_tests_properties(cli.simulate.engine_flags_reach_the_engine PROPERTIES
+    PASS_REGULAR_EXPRESSION "max_num_seqs=8 max_num_batched_tokens=2048 block_size=16\n +num_gpu_blocks=500\n +max_model_len=2048\n +prefix_caching=off async_scheduling=off")
+  add_test(NAME cli.simulate.auto_max_model_len
+           COMMAND llmemu_cli simulate -q --dataset random --num-prompts 2 --input-len 5000 --output-len 10)
+  set_tests_properties(cli.simulate.auto_max_model_len PROPERTIES
+    PASS_REGULAR_EXPRESSION "max_model_len=8192 \\(auto: the profile's 4096 raised to fit the longest request, 5010 tokens\\)")
+  add_test(NAME cli.simulate.lengths_trace_with_rate_is_empirical
+           COMMAND llmemu_cli simulate -q --trace ${PROJECT_SOURCE_DIR}/data/arxiv_summarization_stats_llama2_tokenizer_filtered_v2.csv
+                   --num-prompts 5 --request-rate 4 --burstiness 0.5)
+  set_tests_properties(cli.simulate.lengths_trace_with_rate_is_empirical PROPERTIES
+    PASS_REGULAR_EXPRESSION "workload: lengths from arxiv_summarization[^\n]*\\(5 prompts\\), 4 req/s, burstiness 0.5 \\(Gamma\\)")
   add_test(NAME cli.simulate.refusals_hinted
            COMMAND llmemu_cli simulate -q --dataset random --num-prompts 5 --input-len 3000 --output-len 10 --max-model-len 2048)
   set_tests_properties(cli.simulate.refusals_hinted PROPERTIES

@@ -9,10 +9,14 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
+#include "llmemu/engine/chrome_trace.hpp"
 #include "llmemu/engine/engine.hpp"
 #include "llmemu/engine/observer.hpp"
 #include "llmemu/engine/simulation.hpp"
@@ -34,7 +38,7 @@ struct Counting final : EngineObserver {
     bool ended_after_begun = true;
     std::string failure;
 
-    void on_step_begin(const StepBatch& b, nanoseconds) override {
+    void on_step_begin(const StepBatch& b, nanoseconds, const EngineStats&) override {
         if (begun > 0 && b.step_id <= last_step_id) step_ids_increase = false;
         last_step_id = b.step_id;
         ++begun;
@@ -198,4 +202,98 @@ TEST_CASE("EngineObserver.failed_step_is_reported_before_its_requests_finish") {
     CHECK(order.log[0].find("failed step ") == 0);
     CHECK(order.log[0].find("model failed") != std::string::npos);
     CHECK(order.log[1] == "finished error");
+}
+
+TEST_CASE("EngineObserver.chrome_trace_records_the_run_and_writes_trace_events") {
+    SimulationOptions o;
+    o.record_steps = true; // the step log and per-step series, to compare with
+    VirtualClock clock;
+    Engine<Exec, VirtualClock> engine(Exec(ConstantProfile{2.0}, clock), clock, small_pool());
+    ChromeTraceObserver trace;
+    engine.add_observer(&trace);
+    const SimulationResult res = run_simulation(engine, workload(), o);
+    // What the observer saw is the run's own step log, gauges and records.
+    REQUIRE(trace.steps().size() == res.steps.size());
+    for (std::size_t k = 0; k < res.steps.size(); ++k) {
+        CHECK(trace.steps()[k].start == res.steps[k].start);
+        CHECK(trace.steps()[k].end == res.steps[k].end);
+        CHECK(trace.steps()[k].shape.total_tokens == res.steps[k].shape.total_tokens);
+    }
+    REQUIRE(trace.gauges().size() == res.stats.series.size());
+    for (std::size_t k = 0; k < res.stats.series.size(); ++k) {
+        CHECK(trace.gauges()[k].time == res.stats.series[k].time);
+        CHECK(trace.gauges()[k].running == res.stats.series[k].running);
+        CHECK(trace.gauges()[k].waiting == res.stats.series[k].waiting);
+        CHECK(trace.gauges()[k].kv_usage == res.stats.series[k].kv_usage);
+    }
+    REQUIRE(trace.requests().size() == res.records.size());
+    for (std::size_t k = 0; k < res.records.size(); ++k) {
+        CHECK(trace.requests()[k].id == res.records[k].id);
+        CHECK(trace.requests()[k].finish == res.records[k].finish);
+    }
+    std::ostringstream os;
+    trace.write(os, "a \"quoted\" title");
+    const auto j = nlohmann::json::parse(os.str());
+    CHECK(j["otherData"]["title"] == "a \"quoted\" title");
+    std::size_t steps = 0, counters = 0, refused = 0;
+    for (const auto& e : j["traceEvents"]) {
+        if (e["ph"] == "X" && e["pid"] == 1) ++steps;
+        if (e["ph"] == "C") ++counters;
+        if (e["ph"] == "i") ++refused;
+    }
+    CHECK(steps == res.steps.size());
+    CHECK(counters == 2 * res.stats.series.size()); // queues and kv_usage per step
+    CHECK(refused == 1);                            // request 99, too long
+    CHECK(j["traceEvents"][0]["args"]["name"] == "engine");
+    CHECK(j["traceEvents"][2]["args"]["name"] == "requests");
+    trace.clear();
+    CHECK(trace.steps().empty());
+    CHECK(trace.requests().empty());
+}
+
+TEST_CASE("EngineObserver.chrome_trace_lanes_spans_and_fleet_processes") {
+    using namespace std::chrono_literals;
+    ChromeTraceObserver t("replica 0", "replica 0 requests");
+    const EngineStats st;
+    t.on_step_end({0ms, 30ms, {Phase::prefill, 100, 2, 0}, 2}, 30ms, st);
+    t.on_step_end({30ms, 60ms, {Phase::decode, 2, 2, 0}, 0}, 60ms, st);
+    RequestRecord a;
+    a.id = 0;
+    a.arrival = 0ms;
+    a.first_scheduled = 0ms;
+    a.first_token = 30ms;
+    a.finish = 60ms;
+    a.reason = FinishReason::length;
+    RequestRecord b = a;
+    b.id = 1;
+    RequestRecord c; // refused on arrival, after a and b finished: reuses lane 1
+    c.id = 2;
+    c.arrival = 70ms;
+    c.finish = 70ms;
+    c.reason = FinishReason::rejected;
+    c.error = "prompt \"too\" long";
+    for (const RequestRecord* r : {&a, &b, &c}) t.on_request_finished(*r);
+    ChromeTraceObserver other("replica 1", "replica 1 requests");
+    other.on_step_end({5ms, 9ms, {Phase::decode, 1, 1, 0}, 0}, 9ms, st);
+    std::ostringstream os;
+    const std::vector<const ChromeTraceObserver*> fleet{&t, &other};
+    write_chrome_trace(os, fleet, "fleet");
+    const auto j = nlohmann::json::parse(os.str());
+    const auto& ev = j["traceEvents"];
+    int steps = 0, spans = 0, instants = 0, lanes = 0, replica1_steps = 0;
+    for (const auto& e : ev) {
+        if (e["ph"] == "X" && e["pid"] == 1) ++steps;
+        if (e["ph"] == "X" && e["pid"] == 2) ++spans;
+        if (e["ph"] == "X" && e["pid"] == 3) ++replica1_steps;
+        if (e["ph"] == "i") ++instants;
+        if (e["ph"] == "M" && e["pid"] == 2 && e["name"] == "thread_name") ++lanes;
+    }
+    CHECK(steps == 2);
+    CHECK(spans == 6); // queued (zero length) + prefill + decode for two requests
+    CHECK(instants == 1);
+    CHECK(lanes == 2);
+    CHECK(replica1_steps == 1);
+    CHECK(ev[3]["ts"].get<double>() == doctest::Approx(0.0));
+    CHECK(ev[3]["dur"].get<double>() == doctest::Approx(30000.0));
+    CHECK(os.str().find("\"replica 1 requests\"") != std::string::npos);
 }

@@ -14,8 +14,10 @@
 #include <string>
 #include <vector>
 
+#include "llmemu/engine/chrome_trace.hpp"
 #include "llmemu/engine/simulation.hpp"
 #include "llmemu/executor/emulated_executor.hpp"
+#include "llmemu/fleet/emulation.hpp"
 #include "llmemu/fleet/fleet.hpp"
 #include "llmemu/fleet/router.hpp"
 #include "llmemu/metrics/bench_result.hpp"
@@ -868,4 +870,121 @@ TEST_CASE("Fleet.golden.results_are_pinned") {
     CHECK(st.preemptions > 0);
     CHECK(fleet_digest(3, priority, prioritised, "least_loaded", &st) == 2643100931336839959ULL);
     CHECK(st.preemptions > 0);
+}
+
+TEST_CASE("Fleet.run_emulation.one_engine_or_a_fleet_summarised_like_the_cli") {
+    const auto model = llmemu::AnyLatencyModel::from_spec("const:5ms");
+    llmemu::EngineConfig config;
+    config.num_gpu_blocks = 4000;
+    config.max_model_len = 2048;
+    llmemu::Workload w;
+    std::uint64_t output_tokens = 0;
+    for (std::uint32_t i = 0; i < 40; ++i) {
+        llmemu::WorkloadRequest r;
+        r.arrival_s = 0.05 * i;
+        r.prompt_len = 100 + 10 * (i % 7);
+        r.output_len = 8 + i % 5;
+        output_tokens += r.output_len;
+        w.requests.push_back(r);
+    }
+    llmemu::SummaryOptions summary;
+    summary.percentiles = {50, 99};
+    const llmemu::RunOutcome one = llmemu::run_emulation<llmemu::VirtualClock>(model, config, w, 7, summary, true);
+    CHECK_FALSE(one.fleet);
+    CHECK(one.bench.completed == 40);
+    CHECK(one.bench.total_output_tokens == output_tokens);
+    CHECK(one.sim.steps.size() == one.sim.stats.steps); // record_steps
+    CHECK(one.coverage.total == one.sim.stats.steps);   // a latency per step
+    CHECK(one.config.num_gpu_blocks == 4000);
+    CHECK(one.bench.ttft.percentiles_ms.size() == 2);
+    const llmemu::RunOutcome again = llmemu::run_emulation<llmemu::VirtualClock>(model, config, w, 7, summary, false);
+    CHECK(again.bench.ttft.mean_ms == one.bench.ttft.mean_ms); // deterministic
+    CHECK(again.sim.steps.empty());
+
+    // Three replicas behind round robin, each with its own observer.
+    llmemu::FleetSettings fleet;
+    fleet.replicas = 3;
+    fleet.router = "round_robin";
+    std::vector<llmemu::ChromeTraceObserver> traces(3);
+    for (auto& t : traces) fleet.observers.push_back(&t);
+    const llmemu::RunOutcome f =
+        llmemu::run_emulation<llmemu::VirtualClock>(model, config, w, 7, summary, false, {}, fleet);
+    CHECK(f.fleet);
+    CHECK(f.bench.completed == 40);
+    REQUIRE(f.replica_bench.size() == 3);
+    REQUIRE(f.replica_routed.size() == 3);
+    std::uint64_t routed = 0, steps = 0;
+    for (std::size_t i = 0; i < 3; ++i) {
+        CHECK(f.replica_routed[i] >= 13);
+        CHECK(traces[i].requests().size() == f.replica_routed[i]);
+        CHECK(traces[i].steps().size() == f.replica_stats[i].steps);
+        routed += f.replica_routed[i];
+        steps += f.replica_stats[i].steps;
+    }
+    CHECK(routed == 40);
+    CHECK(f.coverage.total == steps); // summed over the replicas' models
+
+    // A fleet needs the virtual clock; a run needs a replica.
+    CHECK_THROWS_AS((void)llmemu::run_emulation<llmemu::WallClock>(model, config, w, 7, summary, false, {}, fleet),
+                    llmemu::config_error);
+    fleet.replicas = 0;
+    CHECK_THROWS_AS((void)llmemu::run_emulation<llmemu::VirtualClock>(model, config, w, 7, summary, false, {}, fleet),
+                    llmemu::config_error);
+}
+
+TEST_CASE("Fleet.run_replicates.seeds_in_parallel_and_their_intervals") {
+    const auto model = llmemu::AnyLatencyModel::from_spec("affine:2ms,20us,50us");
+    llmemu::EngineConfig config;
+    config.num_gpu_blocks = 4000;
+    config.max_model_len = 2048;
+    llmemu::WorkloadSpec spec;
+    spec.kind = llmemu::WorkloadKind::random;
+    spec.num_prompts = 30;
+    spec.input_len = 64;
+    spec.output_len = 8;
+    spec.range_ratio = 0.5; // lengths differ per seed
+    spec.request_rate = 20.0;
+    const llmemu::SummaryOptions summary;
+    const auto runs = llmemu::run_replicates(model, config, spec, 5, 3, summary, 2);
+    REQUIRE(runs.size() == 3);
+    // Replicate i is the single run with seed 5 + i, whatever the thread count.
+    spec.seed = 6;
+    const llmemu::Workload w = llmemu::build_workload(spec);
+    const auto second = llmemu::run_emulation<llmemu::VirtualClock>(model, config, w, 6, summary, false);
+    CHECK(runs[1].ttft.mean_ms == second.bench.ttft.mean_ms);
+    CHECK(runs[1].duration_s == second.bench.duration_s);
+    CHECK(llmemu::run_replicates(model, config, spec, 5, 3, summary, 1)[2].e2el.mean_ms == runs[2].e2el.mean_ms);
+    CHECK(runs[0].total_input_tokens != runs[1].total_input_tokens); // redrawn per seed
+
+    const auto stats = llmemu::replicate_stats(runs);
+    REQUIRE(stats.size() == 9);
+    CHECK(stats[2].name == "Mean TTFT (ms)");
+    for (const auto& st : stats) {
+        CAPTURE(st.name);
+        CHECK(st.min <= st.mean);
+        CHECK(st.mean <= st.max);
+        CHECK(st.half_width >= 0.0);
+    }
+    const double mean_ttft = (runs[0].ttft.mean_ms + runs[1].ttft.mean_ms + runs[2].ttft.mean_ms) / 3.0;
+    CHECK(stats[2].mean == doctest::Approx(mean_ttft));
+    CHECK(llmemu::replicate_stats({runs[0]})[2].half_width == 0.0); // one replicate: no interval
+}
+
+TEST_CASE("Fleet.pool_cost.provisioned_replica_hours_times_gpus_and_price") {
+    llmemu::FleetSettings fleet;
+    fleet.plans.resize(3);
+    fleet.plans[0].pool = 0;
+    fleet.plans[1].pool = 1;
+    fleet.plans[2].pool = 1;
+    llmemu::RunOutcome run;
+    run.replica_seconds = {3600.0, 1800.0, 900.0}; // replica 2 was autoscaled in late
+    const llmemu::PoolCost a = llmemu::pool_cost(run, fleet, 0, 1, 0.5);
+    CHECK(a.replica_hours == doctest::Approx(1.0));
+    CHECK(a.gpu_hours == doctest::Approx(1.0));
+    CHECK(a.cost == doctest::Approx(0.5));
+    const llmemu::PoolCost b = llmemu::pool_cost(run, fleet, 1, 4, 2.0);
+    CHECK(b.replica_hours == doctest::Approx(0.75));
+    CHECK(b.gpu_hours == doctest::Approx(3.0)); // tensor-parallel 4
+    CHECK(b.cost == doctest::Approx(6.0));
+    CHECK(llmemu::pool_cost(run, fleet, 2, 1, 1.0).replica_hours == 0.0); // no such pool
 }

@@ -208,6 +208,31 @@ TEST_CASE("KVCache.sizing.derive_from_model_config") {
     CHECK(resolve_num_gpu_blocks(c, nullptr) == 77);
 }
 
+TEST_CASE("KVCache.sizing.analytic_pool_and_auto_max_model_len") {
+    // No GPU to size from: room for max_num_seqs requests of max_model_len, plus the null block.
+    EngineConfig c;
+    c.max_num_seqs = 8;
+    c.max_model_len = 1000; // 63 blocks of 16 (the last one partly used)
+    c.block_size = 16;
+    CHECK(analytic_num_gpu_blocks(c) == 8U * 63U + 1U);
+    c.max_model_len = 1008; // exactly 63 blocks
+    CHECK(analytic_num_gpu_blocks(c) == 8U * 63U + 1U);
+    c.max_num_seqs = 4000000;
+    c.max_model_len = 1U << 28U;
+    CHECK(analytic_num_gpu_blocks(c) == 4000000000U); // capped, not wrapped
+    // max_model_len: the profile's or 4096, doubled until the longest request fits.
+    CHECK(auto_max_model_len(nullptr) == 4096);
+    CHECK(auto_max_model_len(nullptr, 4096) == 4096);
+    CHECK(auto_max_model_len(nullptr, 4097) == 8192);
+    CHECK(auto_max_model_len(nullptr, 20000) == 32768);
+    ModelConfig m;
+    m.max_model_len = 40960;
+    CHECK(auto_max_model_len(&m) == 40960);
+    CHECK(auto_max_model_len(&m, 50000) == 81920);
+    m.max_model_len = 0; // the pack records none
+    CHECK(auto_max_model_len(&m, 100) == 4096);
+}
+
 TEST_CASE("KVCache.config.validate_rejects_bad_fields") {
     EngineConfig c;
     CHECK_NOTHROW(c.validate());

@@ -475,7 +475,11 @@ TEST_CASE("LatencyModel.data_dir_finds_the_bundled_pack") {
     ::setenv("LLMEMU_DATA_DIR", (std::filesystem::path(LLMEMU_SOURCE_DIR) / "data").c_str(), 1);
     CHECK(std::filesystem::equivalent(llmemu::bundled_pack_path(), bundled_pack_path));
     CHECK(llmemu::AnyLatencyModel::from_spec(llmemu::bundled_pack_path().string()).store() != nullptr);
+    CHECK(llmemu::data_dir() == std::filesystem::path(LLMEMU_SOURCE_DIR) / "data");
+    CHECK(std::filesystem::is_regular_file(llmemu::bundled_trace_path())); // simulate's default --trace
+    CHECK(llmemu::bundled_trace_path().filename() == "splitwise_conv.csv");
     ::setenv("LLMEMU_DATA_DIR", "/nonexistent", 1);
     CHECK_THROWS_WITH_AS(llmemu::data_dir(), doctest::Contains("LLMEMU_DATA_DIR='/nonexistent'"), llmemu::config_error);
+    CHECK_THROWS_AS((void)llmemu::bundled_trace_path(), llmemu::config_error);
     ::unsetenv("LLMEMU_DATA_DIR");
 }

@@ -11,6 +11,7 @@
 #include "llmemu/metrics/bench_result.hpp"
 #include "llmemu/metrics/bench_result_json.hpp"
 #include "llmemu/metrics/bench_result_sketch.hpp"
+#include "llmemu/metrics/engine_json.hpp"
 #include "llmemu/metrics/request_metrics.hpp"
 #include "llmemu/random.hpp"
 
@@ -279,4 +280,77 @@ TEST_CASE("Metrics.digest.exact_then_within_its_relative_error") {
     for (const double p : {1.0, 50.0, 99.0}) CHECK(h1.percentile(p) == doctest::Approx(small.percentile(p)));
     CHECK_THROWS_AS(MetricDigest(10, 0.0), config_error);
     CHECK_THROWS_AS(d.add(std::nan("")), error);
+}
+
+TEST_CASE("Metrics.engine_json.stats_config_coverage_kv_transfer") {
+    llmemu::EngineStats s;
+    s.steps = 10;
+    s.prefill_steps = 4;
+    s.decode_steps = 6;
+    s.scheduled_tokens = 250;
+    s.scheduled_requests = 30;
+    s.requests_received = 7;
+    s.finished[static_cast<std::size_t>(llmemu::FinishReason::length)] = 3;
+    s.finished[static_cast<std::size_t>(llmemu::FinishReason::stop)] = 2;
+    s.finished[static_cast<std::size_t>(llmemu::FinishReason::rejected)] = 1;
+    s.prefix_cache_queries = 64;
+    s.prefix_cache_hits = 16;
+    s.max_kv_usage = 0.25;
+    s.num_gpu_blocks = 1000;
+    s.block_size = 16;
+    const nlohmann::json j = llmemu::to_json(s);
+    CHECK(j.at("steps") == 10);
+    CHECK(j.at("prefill_steps") == 4);
+    CHECK(j.at("decode_steps") == 6);
+    CHECK(j.at("mean_step_tokens").get<double>() == doctest::Approx(25.0));
+    CHECK(j.at("mean_step_requests").get<double>() == doctest::Approx(3.0));
+    CHECK(j.at("finished") == nlohmann::json{{"length", 3}, {"stop", 2}, {"abort", 0}, {"rejected", 1}});
+    CHECK(j.at("prefix_cache_hits") == 16);
+    CHECK(j.at("max_kv_usage").get<double>() == doctest::Approx(0.25));
+    CHECK(j.at("num_gpu_blocks") == 1000);
+    CHECK(j.at("block_size") == 16);
+    CHECK(j.size() == 23); // every key the result JSON documents, no more
+
+    llmemu::EngineConfig c;
+    c.max_num_seqs = 64;
+    c.num_gpu_blocks = 512;
+    c.enable_prefix_caching = false;
+    c.policy = llmemu::SchedulingPolicy::priority;
+    const nlohmann::json cj = llmemu::to_json(c);
+    CHECK(cj.at("max_num_seqs") == 64);
+    CHECK(cj.at("num_gpu_blocks") == 512);
+    CHECK(cj.at("enable_prefix_caching") == false);
+    CHECK(cj.at("scheduling_policy") == "priority");
+    CHECK(cj.at("max_num_batched_tokens") == c.max_num_batched_tokens);
+
+    llmemu::Coverage cov;
+    cov.exact = 5;
+    cov.interpolated = 3;
+    cov.out_of_range = 2;
+    cov.learned = 1;
+    cov.total = 10;
+    CHECK(llmemu::to_json(cov) ==
+          nlohmann::json{{"exact", 5}, {"interpolated", 3}, {"out_of_range", 2}, {"learned", 1}, {"total", 10}});
+
+    llmemu::KvTransferStats kv;
+    CHECK(llmemu::to_json(kv).at("mean_time_ms").get<double>() == 0.0); // nothing sent: no division by zero
+    kv.add(1000, 2ms);
+    kv.add(3000, 4ms);
+    const nlohmann::json kj = llmemu::to_json(kv);
+    CHECK(kj.at("transfers") == 2);
+    CHECK(kj.at("bytes") == 4000);
+    CHECK(kj.at("total_time_ms").get<double>() == doctest::Approx(6.0));
+    CHECK(kj.at("mean_time_ms").get<double>() == doctest::Approx(3.0));
+    CHECK(kj.at("max_time_ms").get<double>() == doctest::Approx(4.0));
+}
+
+TEST_CASE("Metrics.summary_layout.section_rules_and_percentile_words") {
+    // vLLM's "{s:{c}^{n}}": the extra fill goes right.
+    CHECK(llmemu::metrics_center(" llmemu engine ", 50, '-') ==
+          std::string(17, '-') + " llmemu engine " + std::string(18, '-'));
+    CHECK(llmemu::metrics_center("ab", 4, '=') == "=ab=");
+    CHECK(llmemu::metrics_center("too long", 4, '=') == "too long");
+    CHECK(llmemu::metrics_percentile_word(99.0) == "99");
+    CHECK(llmemu::metrics_percentile_word(99.9) == "99.9");
+    CHECK(llmemu::metrics_percentile_word(0.5) == "0.5");
 }

@@ -1,13 +1,16 @@
 // Pack reader / writer: the bundled real A40 subset, round trips and every bad input.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <string>
 
 #include "llmemu/error.hpp"
 #include "llmemu/profile/llm_emu_json.hpp"
+#include "llmemu/profile/samples_csv.hpp"
 #include "llmemu/profile/store.hpp"
 
 namespace {
@@ -230,4 +233,55 @@ TEST_CASE("ProfileStore.memory_is_raw_floats_plus_small_index") {
         CHECK(table->dense_index());
         CHECK(table->offsets().back() == table->num_samples());
     }
+}
+
+TEST_CASE("ProfilePack.samples_csv.bundled_pack_round_trips_and_bad_lines_name_the_fix") {
+    const llmemu::ProfileStore a = llmemu::load_llm_emu_pack(bundled_pack);
+    std::ostringstream csv;
+    llmemu::write_samples_csv(csv, a);
+    CHECK(csv.str().rfind("table,tt,conc,sample_us\n", 0) == 0);
+    const llmemu::ProfileStore b = llmemu::parse_samples_csv(csv.str(), a.bucketing(), "a.csv");
+    REQUIRE(b.num_tables() == a.num_tables());
+    CHECK(b.total_samples() == a.total_samples());
+    for (llmemu::TableKind t : llmemu::all_table_kinds) {
+        const llmemu::ProfileTable* x = a.table(t);
+        const llmemu::ProfileTable* y = b.table(t);
+        REQUIRE((x == nullptr) == (y == nullptr));
+        if (x == nullptr) continue;
+        REQUIRE(x->size() == y->size());
+        for (std::size_t i = 0; i < x->size(); ++i) {
+            CHECK(x->tt(i) == y->tt(i));
+            CHECK(x->conc(i) == y->conc(i));
+            const auto xs = x->samples(i);
+            const auto ys = y->samples(i);
+            CHECK(std::equal(xs.begin(), xs.end(), ys.begin(), ys.end())); // floats written exactly
+        }
+    }
+    std::ostringstream again;
+    llmemu::write_samples_csv(again, b);
+    CHECK(again.str() == csv.str());
+
+    // Comments, blank lines and CRLF are fine; lines out of order are bucketed.
+    const llmemu::ProfileStore small = llmemu::parse_samples_csv(
+        "table,tt,conc,sample_us\r\n# note\n\ndecode,1,2,30\nprefill,64,7,900\ndecode,1,2,10\n", {1, 5}, "s.csv");
+    REQUIRE(small.table(llmemu::TableKind::decode) != nullptr);
+    CHECK(small.table(llmemu::TableKind::decode)->samples(0).size() == 2);
+    CHECK(small.total_samples() == 3);
+    auto error = [](const char* text) {
+        try {
+            (void)llmemu::parse_samples_csv(text, {1, 5}, "bad.csv");
+        } catch (const llmemu::profile_error& e) {
+            return std::string(e.what());
+        }
+        return std::string();
+    };
+    CHECK(error("decode,1,2\n").find("samples CSV 'bad.csv' line 1: expected table,tt,conc,sample_us") !=
+          std::string::npos);
+    CHECK(error("table,tt,conc,sample_us\nwarp,1,2,3\n").find("line 2: unknown table 'warp'") != std::string::npos);
+    CHECK(error("decode,1,2,-3\n").find("finite and non-negative") != std::string::npos);
+    CHECK(error("decode,1,2,3ms\n").find("sample_us '3ms' is not a number") != std::string::npos);
+    CHECK(error("decode,1,3,3\n").find("not a bucket centre for widths 1/5; pass --tt-bucket-width") !=
+          std::string::npos);
+    CHECK(error("# only a comment\n").find("no samples") != std::string::npos);
+    CHECK_THROWS_AS((void)llmemu::read_samples_csv("/nonexistent/pack.csv", {1, 5}), llmemu::profile_error);
 }

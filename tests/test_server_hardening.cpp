@@ -10,6 +10,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <cstdlib>
 #include <memory>
 #include <string>
@@ -17,10 +18,12 @@
 #include <vector>
 
 #include <poll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 
 #include <boost/asio/read.hpp>
 
+#include "llmemu/server/fd_limit.hpp"
 #include "llmemu/server/http_server.hpp"
 #include "llmemu/server/load_generator.hpp"
 #include "llmemu/server/openai.hpp"
@@ -340,4 +343,18 @@ TEST_CASE("Server.harden.bench_counts_aborted_streams_as_failed" * doctest::time
         INFO(t.error);
         CHECK(t.error.find("aborted the stream") != std::string::npos);
     }
+}
+
+TEST_CASE("Server.harden.fd_limit_soft_raised_to_the_hard_one") {
+    rlimit before{};
+    REQUIRE(::getrlimit(RLIMIT_NOFILE, &before) == 0);
+    const std::uint64_t soft = llmemu::raise_fd_limit();
+    rlimit after{};
+    REQUIRE(::getrlimit(RLIMIT_NOFILE, &after) == 0);
+    CHECK(soft == static_cast<std::uint64_t>(after.rlim_cur));
+    CHECK(after.rlim_cur >= before.rlim_cur);
+    // The hard limit (raising up to it needs no privilege), unless the kernel caps it lower
+    // (an unlimited hard limit above nr_open): then the soft one stays.
+    CHECK((after.rlim_cur == after.rlim_max || after.rlim_cur == before.rlim_cur));
+    CHECK(llmemu::raise_fd_limit() == soft); // idempotent
 }

@@ -6,6 +6,7 @@
 #include <doctest/doctest.h>
 
 #include "llmemu/workload/trace.hpp"
+#include "llmemu/workload/trace_shapes.hpp"
 
 namespace {
 std::string error_of(const std::string& csv, bool require_arrivals = true) {
@@ -83,4 +84,36 @@ TEST_CASE("Workload.trace_csv.has_arrivals_by_the_same_rules") {
     CHECK_FALSE(llmemu::trace_file_has_arrivals(lengths)); // a column *containing* arrived_at is not it
     std::filesystem::remove(blank_first);
     std::filesystem::remove(lengths);
+}
+
+TEST_CASE("TraceCsv.step_shapes.chunked_prefill_then_decode_at_the_running_count") {
+    llmemu::Trace t;
+    t.requests = {{0.0, 3000, 3}, {0.0, 10, 2}, {100.0, 5, 1}};
+    // Budget 2048: request 0 alone (running 1) prefills in 2048 + 952, then decodes twice;
+    // request 1 arrives while 0 runs (running 2): one 11-token step (10 + 1 other), one
+    // decode; request 2 arrives after both ended (running 1): one step, no decode.
+    const auto shapes = llmemu::trace_step_shapes(t, 1.0, 2048, 256, 1000);
+    using P = llmemu::Phase;
+    const std::vector<llmemu::StepShape> want = {
+        {P::prefill, 2048, 1, 0}, {P::prefill, 952, 1, 0}, {P::decode, 1, 1, 0}, {P::decode, 1, 1, 0},
+        {P::prefill, 11, 2, 0},   {P::decode, 2, 2, 0},    {P::prefill, 5, 1, 0}};
+    REQUIRE(shapes.size() == want.size());
+    for (std::size_t i = 0; i < want.size(); ++i) {
+        CAPTURE(i);
+        CHECK(shapes[i].phase == want[i].phase);
+        CHECK(shapes[i].total_tokens == want[i].total_tokens);
+        CHECK(shapes[i].num_requests == want[i].num_requests);
+    }
+    // max_shapes thins them evenly; max_seqs caps the concurrency.
+    CHECK(llmemu::trace_step_shapes(t, 1.0, 2048, 256, 3).size() < want.size());
+    CHECK(llmemu::trace_step_shapes(t, 1.0, 2048, 1, 1000)[4].num_requests == 1);
+    CHECK_THROWS_AS((void)llmemu::trace_step_shapes(t, 1.0, 0, 256, 10), llmemu::config_error);
+
+    // With a model: the step time is the model's median decode step.
+    struct Fixed {
+        double sample(const llmemu::StepShape&, llmemu::Rng&) const { return 20000.0; } // 20 ms
+    } model;
+    CHECK(llmemu::trace_step_shapes(t, model, "t.csv").size() == want.size());
+    CHECK_THROWS_WITH_AS((void)llmemu::trace_step_shapes(llmemu::Trace{}, model, "empty.csv"),
+                         doctest::Contains("trace 'empty.csv' has no requests"), llmemu::workload_error);
 }

@@ -27,12 +27,12 @@
 #include <nlohmann/json.hpp>
 
 #include "command.hpp"
-#include "data_paths.hpp"
 #include "engine_options.hpp"
-#include "llmemu/detail/server_fd_limit.hpp"
 #include "llmemu/metrics/bench_result.hpp"
 #include "llmemu/metrics/bench_result_json.hpp"
 #include "llmemu/metrics/prometheus.hpp"
+#include "llmemu/profile/data_dir.hpp"
+#include "llmemu/server/fd_limit.hpp"
 #include "llmemu/server/load_generator.hpp"
 #include "llmemu/server/openai_client.hpp"
 #include "llmemu/version.hpp"
@@ -214,7 +214,7 @@ void run_bench(BenchArgs& a) {
 
     const bool default_trace = a.workload.opt_trace == nullptr || a.workload.opt_trace->count() == 0;
     const std::filesystem::path fallback_trace =
-        default_trace && a.workload.dataset != "random" ? default_trace_path() : std::filesystem::path{};
+        default_trace && a.workload.dataset != "random" ? bundled_trace_path() : std::filesystem::path{};
     WorkloadSpec wspec;
     const Workload workload = load_cli_workload(a.workload, fallback_trace, a.seed, wspec);
     if (has_sessions(workload))
@@ -280,7 +280,7 @@ void run_bench(BenchArgs& a) {
         os << '\n';
     }
 
-    llmemu::detail::raise_fd_limit(); // one descriptor per connection
+    llmemu::raise_fd_limit(); // one descriptor per connection
     const auto cpu0 = scrape_cpu(addr);
     boost::asio::io_context ioc(1);
     server::StreamingClient client(ioc, addr);
@@ -320,7 +320,7 @@ void run_bench(BenchArgs& a) {
     std::optional<double> server_cpu;
     if (cpu0 && cpu1) server_cpu = *cpu1 - *cpu0;
     auto line = [&](const std::string& label, const std::string& value) { print_line(os, label, value); };
-    os << llmemu::detail::metrics_center(" llmemu bench ", 50, '-') << '\n';
+    os << metrics_center(" llmemu bench ", 50, '-') << '\n';
     if (server_cpu)
         line("Server CPU (s, % of one core):",
              fmt("%.2f", *server_cpu) + " (" + fmt("%.1f", 100.0 * *server_cpu / wall) + ")");

@@ -22,16 +22,16 @@
 #include <nlohmann/json.hpp>
 
 #include "command.hpp"
-#include "data_paths.hpp"
 #include "distributed.hpp"
 #include "engine_options.hpp"
 #include "fleet_setup.hpp"
+#include "llmemu/fleet/emulation.hpp"
 #include "llmemu/fleet/fleet_json.hpp"
 #include "llmemu/fleet/router.hpp"
 #include "llmemu/metrics/capacity.hpp"
 #include "llmemu/metrics/interval.hpp"
+#include "llmemu/profile/data_dir.hpp"
 #include "progress.hpp"
-#include "simulation_run.hpp"
 
 namespace {
 
@@ -111,8 +111,7 @@ std::vector<double> observed(const BenchResult& b, const SloTargets& t, const Sl
 }
 
 std::string bound_name(const SloBound& b) {
-    return b.percentile ? b.metric + "_p" + llmemu::detail::metrics_percentile_word(*b.percentile) + "_ms"
-                        : b.metric + "_attainment";
+    return b.percentile ? b.metric + "_p" + metrics_percentile_word(*b.percentile) + "_ms" : b.metric + "_attainment";
 }
 
 /// The search of one candidate on one seed (a task; its result travels as JSON).
@@ -218,11 +217,11 @@ void run_plan(PlanArgs& a) {
         }
     }
 
-    const std::string profile_spec = a.engine.profile.empty() ? default_profile_path().string() : a.engine.profile;
+    const std::string profile_spec = a.engine.profile.empty() ? bundled_pack_path().string() : a.engine.profile;
     const AnyLatencyModel model = make_latency_model(a.engine, profile_spec);
     const bool default_trace = a.workload.opt_trace == nullptr || a.workload.opt_trace->count() == 0;
     const std::filesystem::path fallback_trace =
-        default_trace && a.workload.dataset != "random" ? default_trace_path() : std::filesystem::path{};
+        default_trace && a.workload.dataset != "random" ? bundled_trace_path() : std::filesystem::path{};
     WorkloadSpec wspec;
     const Workload workload0 = load_cli_workload(a.workload, fallback_trace, a.engine.seed, wspec);
     const bool spec_file = !a.workload.workload_file.empty();

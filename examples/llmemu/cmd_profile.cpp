@@ -26,7 +26,6 @@
 #include <nlohmann/json.hpp>
 
 #include "command.hpp"
-#include "data_paths.hpp"
 #include "llmemu/core/quantile.hpp"
 #include "llmemu/error.hpp"
 #include "llmemu/oracle/drift.hpp"
@@ -34,10 +33,13 @@
 #include "llmemu/oracle/learned_fit.hpp"
 #include "llmemu/oracle/oracle.hpp"
 #include "llmemu/profile/builder.hpp"
+#include "llmemu/profile/data_dir.hpp"
 #include "llmemu/profile/llm_emu_json.hpp"
+#include "llmemu/profile/samples_csv.hpp"
 #include "llmemu/profile/store.hpp"
 #include "llmemu/random.hpp"
 #include "llmemu/workload/trace.hpp"
+#include "llmemu/workload/trace_shapes.hpp"
 #include "report.hpp"
 
 namespace {
@@ -52,7 +54,7 @@ std::string kib(std::size_t bytes) {
 }
 
 fs::path pack_or_default(const std::string& pack) {
-    return pack.empty() ? llmemu::cli::default_profile_path() : fs::path(pack);
+    return pack.empty() ? llmemu::bundled_pack_path() : fs::path(pack);
 }
 
 // ---- oracle flags shared by holdout, bench and inspect --trace ----
@@ -112,64 +114,10 @@ struct OracleFlags {
     }
 };
 
-// ---- step shapes a request trace produces (approximate) ----
-// Concurrency at each arrival = requests still running then (each running for
-// output_len decode steps of `step_s`), capped at max_seqs; a prompt is chunked by the
-// token budget and shares its step with the other running sequences' decode tokens.
-std::vector<StepShape> trace_shapes(const Trace& trace, double step_s, std::uint32_t budget, std::uint32_t max_seqs,
-                                    std::size_t max_shapes) {
-    std::vector<StepShape> shapes;
-    const auto& rq = trace.requests;
-    std::vector<double> ends;
-    ends.reserve(rq.size());
-    for (const auto& r : rq)
-        ends.push_back(r.arrived_at + static_cast<double>(std::max<std::uint32_t>(r.output_len, 1)) * step_s);
-    std::vector<double> sorted_ends;
-    std::size_t total_tokens = 0;
-    for (const auto& r : rq) total_tokens += r.output_len + (r.prompt_len + budget - 1) / budget;
-    const std::size_t stride = std::max<std::size_t>(1, total_tokens / std::max<std::size_t>(max_shapes, 1));
-    std::size_t counter = 0;
-    for (std::size_t i = 0; i < rq.size(); ++i) {
-        // running = arrived before i and not yet finished at rq[i].arrived_at
-        sorted_ends.insert(std::upper_bound(sorted_ends.begin(), sorted_ends.end(), ends[i]), ends[i]);
-        const auto finished = static_cast<std::size_t>(
-            std::upper_bound(sorted_ends.begin(), sorted_ends.end(), rq[i].arrived_at) - sorted_ends.begin());
-        const auto running =
-            static_cast<std::uint32_t>(std::clamp<std::size_t>(sorted_ends.size() - finished, 1, max_seqs));
-        std::uint32_t left = rq[i].prompt_len;
-        while (left > 0) {
-            const std::uint32_t others = std::min(running - 1, budget - 1);
-            const std::uint32_t chunk = std::min(left, budget - others);
-            if (counter++ % stride == 0) shapes.push_back({Phase::prefill, chunk + others, running, 0});
-            left -= chunk;
-        }
-        for (std::uint32_t t = 1; t < rq[i].output_len; ++t) {
-            if (counter++ % stride == 0) shapes.push_back({Phase::decode, running, running, 0});
-        }
-    }
-    return shapes;
-}
-
 std::vector<StepShape> trace_shapes_for(const std::string& trace_path, LatencyOracle<>& oracle) {
-    const Trace trace = read_trace_csv(trace_path, true);
-    if (trace.requests.empty()) throw llmemu::cli::usage_error("trace '" + trace_path + "' has no requests");
-    // Step time estimate: the decode median at low concurrency, refined once at the
-    // concurrency it implies.
-    Rng rng(1);
-    auto median_at = [&](std::uint32_t n) {
-        std::vector<double> v;
-        for (int i = 0; i < 201; ++i) v.push_back(oracle.sample({Phase::decode, n, n, 0}, rng));
-        std::nth_element(v.begin(), v.begin() + 100, v.end());
-        return v[100] * 1e-6;
-    };
-    double step_s = median_at(1);
-    double mean_out = 0;
-    for (const auto& r : trace.requests) mean_out += r.output_len;
-    mean_out /= static_cast<double>(trace.requests.size());
-    const double conc = std::clamp(trace.mean_rate() * mean_out * step_s, 1.0, 256.0);
-    step_s = median_at(static_cast<std::uint32_t>(conc));
+    std::vector<StepShape> shapes = trace_step_shapes(read_trace_csv(trace_path, true), oracle, trace_path);
     oracle.reset_coverage();
-    return trace_shapes(trace, step_s, 2048, 256, 200000);
+    return shapes;
 }
 
 void print_coverage(std::ostream& os, const char* label, const Coverage& c) {
@@ -345,74 +293,9 @@ bool has_ext(const std::string& p, const char* ext) {
     return e == ext;
 }
 
-ProfileStore read_long_csv(const std::string& path, Bucketing b) {
-    std::ifstream in(path);
-    if (!in) throw profile_error("samples CSV '" + path + "': cannot read the file");
-    std::array<std::map<BucketKey, std::vector<float>>, num_table_kinds> buckets;
-    std::string line;
-    std::size_t lineno = 0;
-    auto fail = [&](const std::string& what) {
-        throw profile_error("samples CSV '" + path + "' line " + std::to_string(lineno) + ": " + what);
-    };
-    while (std::getline(in, line)) {
-        ++lineno;
-        if (!line.empty() && line.back() == '\r') line.pop_back();
-        if (line.empty() || line[0] == '#') continue;
-        if (lineno == 1 && line.rfind("table", 0) == 0) continue;
-        std::istringstream ls(line);
-        std::string table;
-        std::string tt;
-        std::string conc;
-        std::string us;
-        if (!std::getline(ls, table, ',') || !std::getline(ls, tt, ',') || !std::getline(ls, conc, ',') ||
-            !std::getline(ls, us))
-            fail("expected table,tt,conc,sample_us");
-        const auto t = table_from_name(table);
-        if (!t) fail("unknown table '" + table + "' (prefill, decode or step_cycle)");
-        std::size_t used = 0;
-        unsigned long long vtt = 0;
-        unsigned long long vconc = 0;
-        double v = 0;
-        try {
-            vtt = std::stoull(tt, &used);
-            if (used != tt.size()) fail("tt '" + tt + "' is not an integer");
-            vconc = std::stoull(conc, &used);
-            if (used != conc.size()) fail("conc '" + conc + "' is not an integer");
-            v = std::stod(us, &used);
-            if (used != us.size()) fail("sample_us '" + us + "' is not a number");
-        } catch (const std::logic_error&) {
-            fail("tt, conc and sample_us must be numbers");
-        }
-        if (!std::isfinite(v) || v < 0 || v > 3e38) fail("sample_us must be finite and non-negative");
-        if (vtt > 0xFFFFFFFFULL || vconc > 0xFFFFFFFFULL) fail("tt or conc too large");
-        if (b.tt_centre(vtt) != vtt || vconc == 0 || b.conc_centre(vconc) != vconc)
-            fail("(tt=" + tt + ", conc=" + conc + ") is not a bucket centre for widths " + std::to_string(b.tt_width) +
-                 "/" + std::to_string(b.conc_width) + "; pass --tt-bucket-width/--conc-bucket-width");
-        buckets[static_cast<std::size_t>(*t)][{static_cast<std::uint32_t>(vtt), static_cast<std::uint32_t>(vconc)}]
-            .push_back(static_cast<float>(v));
-    }
-    ProfileStore store;
-    store.set_bucketing(b);
-    for (TableKind t : all_table_kinds) {
-        const auto& m = buckets[static_cast<std::size_t>(t)];
-        if (m.empty()) continue;
-        std::vector<BucketKey> keys;
-        std::vector<std::uint32_t> counts;
-        std::vector<float> samples;
-        for (const auto& [k, v] : m) {
-            keys.push_back(k);
-            counts.push_back(static_cast<std::uint32_t>(v.size()));
-            samples.insert(samples.end(), v.begin(), v.end());
-        }
-        store.set_table(t, ProfileTable(b, std::move(keys), std::move(counts), std::move(samples)));
-    }
-    if (store.num_tables() == 0) throw profile_error("samples CSV '" + path + "': no samples");
-    return store;
-}
-
 void run_convert(const ConvertArgs& a) {
     ProfileStore store =
-        has_ext(a.input, ".csv") ? read_long_csv(a.input, {a.tt_width, a.conc_width}) : load_llm_emu_pack(a.input);
+        has_ext(a.input, ".csv") ? read_samples_csv(a.input, {a.tt_width, a.conc_width}) : load_llm_emu_pack(a.input);
     if (!a.tables.empty()) {
         std::array<bool, num_table_kinds> keep{};
         std::stringstream ss(a.tables);
@@ -430,19 +313,7 @@ void run_convert(const ConvertArgs& a) {
     if (has_ext(a.output, ".csv")) {
         std::ofstream out(a.output);
         if (!out) throw profile_error("samples CSV '" + a.output + "': cannot open for writing");
-        out << "table,tt,conc,sample_us\n";
-        char buf[64];
-        for (TableKind t : all_table_kinds) {
-            const ProfileTable* table = store.table(t);
-            if (!table) continue;
-            for (std::size_t i = 0; i < table->size(); ++i) {
-                for (float v : table->samples(i)) {
-                    auto res = std::to_chars(buf, buf + sizeof buf, v);
-                    out << table_name(t) << ',' << table->tt(i) << ',' << table->conc(i) << ','
-                        << std::string_view(buf, static_cast<std::size_t>(res.ptr - buf)) << '\n';
-                }
-            }
-        }
+        write_samples_csv(out, store);
         if (!out) throw profile_error("samples CSV '" + a.output + "': writing failed");
     } else {
         write_llm_emu_pack(store, a.output);

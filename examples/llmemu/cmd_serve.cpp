@@ -23,13 +23,13 @@
 #include <CLI/CLI.hpp>
 
 #include "command.hpp"
-#include "data_paths.hpp"
 #include "engine_options.hpp"
-#include "llmemu/detail/server_fd_limit.hpp"
 #include "llmemu/engine/live_engine.hpp"
 #include "llmemu/executor/emulated_executor.hpp"
 #include "llmemu/fleet/router.hpp"
 #include "llmemu/oracle/any_latency_model.hpp"
+#include "llmemu/profile/data_dir.hpp"
+#include "llmemu/server/fd_limit.hpp"
 #include "llmemu/server/http_server.hpp"
 #include "llmemu/server/kv_events_config.hpp"
 #include "llmemu/server/live_engine_backend.hpp"
@@ -166,23 +166,16 @@ void run_serve(ServeArgs& a) {
     if (a.timer_priority < 0 || a.timer_priority > 99)
         throw usage_error("--timer-priority " + std::to_string(a.timer_priority) +
                           ": use 0 (normal scheduling) or 1..99 (SCHED_FIFO priority; needs root or CAP_SYS_NICE)");
-    llmemu::detail::raise_fd_limit(); // one descriptor per connection
+    llmemu::raise_fd_limit(); // one descriptor per connection
     const bool default_profile = a.engine.profile.empty();
-    const std::string profile_spec = default_profile ? default_profile_path().string() : a.engine.profile;
+    const std::string profile_spec = default_profile ? bundled_pack_path().string() : a.engine.profile;
     const AnyLatencyModel model = make_latency_model(a.engine, profile_spec);
     const ModelConfig* mc = model.model_config();
     EngineConfig config = make_engine_config(a.engine, mc);
     config.policy = a.scheduling_policy == "priority" ? SchedulingPolicy::priority : SchedulingPolicy::fcfs;
-    std::string blocks_note;
-    if (config.num_gpu_blocks == 0 && mc == nullptr) {
-        // Analytic profiles carry no GPU to size the pool from: give every running request
-        // room for a full-length sequence, so KV capacity never limits the emulation.
-        const std::uint64_t per_seq = (config.max_model_len + config.block_size - 1) / config.block_size;
-        const std::uint64_t n = std::min<std::uint64_t>(per_seq * config.max_num_seqs + 1, 4000000000ULL);
-        config.num_gpu_blocks = static_cast<std::uint32_t>(n);
-        blocks_note = " (analytic profile: room for max_num_seqs full-length requests; set --num-gpu-blocks to model a "
-                      "smaller GPU)";
-    }
+    // The KV pool as `simulate` sizes it (one rule): the profile's GPU, --model-config with
+    // --gpu-memory-gib, or room for max_num_seqs full-length requests (analytic profiles).
+    const std::string blocks_note = resolve_kv_pool(config, model, a.engine);
     // As vLLM: the served name is --served-model-name's first, else the model given
     // (positional or --model), else the profile's model.
     const std::string given_model = !a.model_tag.empty() ? a.model_tag : a.model;

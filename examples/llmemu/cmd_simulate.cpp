@@ -17,16 +17,18 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
-#include "chrome_trace.hpp"
 #include "command.hpp"
-#include "data_paths.hpp"
 #include "engine_options.hpp"
 #include "fleet_setup.hpp"
+#include "llmemu/engine/chrome_trace.hpp"
+#include "llmemu/fleet/emulation.hpp"
 #include "llmemu/fleet/fleet_json.hpp"
 #include "llmemu/fleet/router.hpp"
 #include "llmemu/metrics/bench_result.hpp"
 #include "llmemu/metrics/bench_result_json.hpp"
+#include "llmemu/metrics/engine_json.hpp"
 #include "llmemu/metrics/validation_timeseries.hpp"
+#include "llmemu/profile/data_dir.hpp"
 #include "llmemu/report/html_report.hpp"
 #include "llmemu/report/latency_quantiles.hpp"
 #include "llmemu/report/step_digest.hpp"
@@ -34,7 +36,6 @@
 #include "progress.hpp"
 #include "replicates.hpp"
 #include "report.hpp"
-#include "simulation_run.hpp"
 
 namespace {
 
@@ -92,9 +93,6 @@ ScorerWeights parse_router_weights(const std::string& spec) {
     return w;
 }
 
-nlohmann::json engine_stats_json(const EngineStats& s);
-nlohmann::json kv_transfer_json(const KvTransferStats& k);
-
 /// The per-replica section of a fleet's result JSON.
 nlohmann::json fleet_json(const RunOutcome& run, const std::string& router, const ScorerWeights& w) {
     nlohmann::json f;
@@ -109,10 +107,10 @@ nlohmann::json fleet_json(const RunOutcome& run, const std::string& router, cons
             r.erase(k);
         r["replica"] = i;
         r["routed"] = run.replica_routed[i];
-        r["engine_stats"] = engine_stats_json(run.replica_stats[i]);
+        r["engine_stats"] = to_json(run.replica_stats[i]);
         if (i < run.replica_seconds.size()) r["provisioned_s"] = run.replica_seconds[i];
         if (i < run.replica_kv_sent.size() && run.replica_kv_sent[i].transfers > 0)
-            r["kv_transfer"] = kv_transfer_json(run.replica_kv_sent[i]);
+            r["kv_transfer"] = to_json(run.replica_kv_sent[i]);
         if (i < run.replica_timeseries.size()) r["timeseries"] = to_json(run.replica_timeseries[i]);
         per.push_back(std::move(r));
     }
@@ -122,87 +120,11 @@ nlohmann::json fleet_json(const RunOutcome& run, const std::string& router, cons
     return f;
 }
 
-/// Replica-hours, GPU-hours and cost of pool `pi`: each of its replicas counts while it
-/// was provisioned (the whole run unless autoscaled; cold starts and drains included).
-struct PoolCost {
-    double replica_hours = 0.0, gpu_hours = 0.0, cost = 0.0;
-};
-PoolCost pool_cost(const PoolSpec& p, std::uint32_t pi, const FleetSettings& fleet, const RunOutcome& run) {
-    PoolCost c;
-    for (std::size_t i = 0; i < fleet.plans.size() && i < run.replica_seconds.size(); ++i)
-        if (fleet.plans[i].pool == pi) c.replica_hours += run.replica_seconds[i] / 3600.0;
-    c.gpu_hours = c.replica_hours * p.tensor_parallel_size;
-    c.cost = c.gpu_hours * p.cost_per_gpu_hour;
-    return c;
-}
-
-nlohmann::json kv_transfer_json(const KvTransferStats& k) {
-    const double total_ms = std::chrono::duration<double, std::milli>(k.total_time).count();
-    return {{"transfers", k.transfers},
-            {"bytes", k.bytes},
-            {"total_time_ms", total_ms},
-            {"mean_time_ms", k.transfers == 0 ? 0.0 : total_ms / static_cast<double>(k.transfers)},
-            {"max_time_ms", std::chrono::duration<double, std::milli>(k.max_time).count()}};
-}
-
-nlohmann::json engine_stats_json(const EngineStats& s) {
-    nlohmann::json j;
-    j["steps"] = s.steps;
-    j["prefill_steps"] = s.prefill_steps;
-    j["decode_steps"] = s.decode_steps;
-    j["scheduled_tokens"] = s.scheduled_tokens;
-    j["mean_step_tokens"] = s.mean_step_tokens();
-    j["mean_step_requests"] = s.mean_step_requests();
-    j["max_step_tokens"] = s.max_step_tokens;
-    j["max_step_requests"] = s.max_step_requests;
-    j["requests_received"] = s.requests_received;
-    j["finished"] = {{"length", s.num_finished(FinishReason::length)},
-                     {"stop", s.num_finished(FinishReason::stop)},
-                     {"abort", s.num_finished(FinishReason::abort)},
-                     {"rejected", s.num_finished(FinishReason::rejected)}};
-    j["preemptions"] = s.preemptions;
-    j["prompt_tokens"] = s.prompt_tokens;
-    j["generation_tokens"] = s.generation_tokens;
-    j["prefix_cache_queries"] = s.prefix_cache_queries;
-    j["prefix_cache_hits"] = s.prefix_cache_hits;
-    j["preempted_prefix_cache_queries"] = s.preempted_prefix_cache_queries;
-    j["preempted_prefix_cache_hits"] = s.preempted_prefix_cache_hits;
-    j["discarded_tokens"] = s.discarded_tokens;
-    j["max_running"] = s.max_running;
-    j["max_waiting"] = s.max_waiting;
-    j["max_kv_usage"] = s.max_kv_usage;
-    j["num_gpu_blocks"] = s.num_gpu_blocks;
-    j["block_size"] = s.block_size;
-    return j;
-}
-
-nlohmann::json config_json(const EngineConfig& c) {
-    return {{"max_num_seqs", c.max_num_seqs},
-            {"max_num_batched_tokens", c.max_num_batched_tokens},
-            {"block_size", c.block_size},
-            {"num_gpu_blocks", c.num_gpu_blocks},
-            {"max_model_len", c.max_model_len},
-            {"long_prefill_token_threshold", c.long_prefill_token_threshold},
-            {"enable_prefix_caching", c.enable_prefix_caching},
-            {"async_scheduling", c.async_scheduling},
-            {"scheduling_policy", to_string(c.policy)},
-            {"gpu_memory_utilization", c.gpu_memory_utilization}};
-}
-
-nlohmann::json coverage_json(const Coverage& c) {
-    return {{"exact", c.exact},
-            {"interpolated", c.interpolated},
-            {"out_of_range", c.out_of_range},
-            {"learned", c.learned},
-            {"total", c.total}};
-}
-
 void run_simulate(SimulateArgs& a) {
     if (a.mode != "virtual" && a.mode != "realtime")
         throw usage_error("--mode '" + a.mode + "': use virtual (simulated time, fast) or realtime (wall clock)");
     FleetSettings fleet;
     fleet.detailed = a.save_detailed;
-    fleet.keep_records = !a.chrome_trace.empty();
     fleet.replicas = a.replicas;
     fleet.router = a.router;
     if (a.replicas == 0) throw usage_error("--replicas 0: give at least one replica");
@@ -255,7 +177,7 @@ void run_simulate(SimulateArgs& a) {
     }
 
     const bool default_profile = a.engine.profile.empty();
-    const std::string profile_spec = default_profile ? default_profile_path().string() : a.engine.profile;
+    const std::string profile_spec = default_profile ? bundled_pack_path().string() : a.engine.profile;
     const AnyLatencyModel model = make_latency_model(a.engine, profile_spec);
     const ModelConfig* mc = model.model_config();
     if (a.bootstrap_profile && !bootstrappable(model))
@@ -264,7 +186,7 @@ void run_simulate(SimulateArgs& a) {
 
     const bool default_trace = a.workload.opt_trace == nullptr || a.workload.opt_trace->count() == 0;
     const std::filesystem::path fallback_trace =
-        default_trace && a.workload.dataset != "random" ? default_trace_path() : std::filesystem::path{};
+        default_trace && a.workload.dataset != "random" ? bundled_trace_path() : std::filesystem::path{};
     WorkloadSpec wspec;
     WorkloadStream workload = load_cli_stream(a.workload, fallback_trace, a.engine.seed, wspec);
     const bool spec_file = !a.workload.workload_file.empty();
@@ -297,15 +219,25 @@ void run_simulate(SimulateArgs& a) {
     const auto wall_start_date = std::chrono::system_clock::now(); // rps_change_events of real-time runs
     ProgressBar bar(!a.quiet, "simulating");
     auto progress = [&bar](double f) { bar.update(f); };
-    const bool record_steps = !a.chrome_trace.empty();
+    // --chrome-trace: one ChromeTraceObserver per engine (a fleet's replicas are named).
+    std::vector<ChromeTraceObserver> traces;
+    if (!a.chrome_trace.empty()) {
+        const bool named = fleet.replicas > 1 || !fleet.router.empty() || !fleet.plans.empty();
+        const std::size_t engines = fleet.plans.empty() ? (named ? fleet.replicas : 1U) : fleet.plans.size();
+        for (std::size_t i = 0; i < engines; ++i) {
+            const std::string name = "replica " + std::to_string(i);
+            traces.push_back(named ? ChromeTraceObserver(name, name + " requests") : ChromeTraceObserver());
+        }
+        for (auto& t : traces) fleet.observers.push_back(&t);
+    }
     // A result document (or its report) also gets the step-latency histogram and coverage grid.
     const bool want_json = !a.result_json.empty() || !a.report.empty();
     auto digest = std::make_shared<report::StepDigest>();
     const AnyLatencyModel run_model = want_json ? AnyLatencyModel(report::ObservedModel(model, digest)) : model;
-    RunOutcome run = realtime ? run_emulation<WallClock>(run_model, config, workload, a.engine.seed, summary,
-                                                         record_steps, progress, fleet)
-                              : run_emulation<VirtualClock>(run_model, config, workload, a.engine.seed, summary,
-                                                            record_steps, progress, fleet);
+    RunOutcome run =
+        realtime
+            ? run_emulation<WallClock>(run_model, config, workload, a.engine.seed, summary, false, progress, fleet)
+            : run_emulation<VirtualClock>(run_model, config, workload, a.engine.seed, summary, false, progress, fleet);
     bar.finish();
     const double wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
     const EngineConfig& used = run.config;
@@ -344,7 +276,7 @@ void run_simulate(SimulateArgs& a) {
 
     // llmemu's own section: engine statistics and how well the profile covered the run.
     const EngineStats& st = run.sim.stats;
-    os << llmemu::detail::metrics_center(" llmemu engine ", 50, '-') << '\n';
+    os << metrics_center(" llmemu engine ", 50, '-') << '\n';
     print_line(os, "Refused requests:", std::to_string(st.rejected()));
     print_line(os, "Engine steps (prefill / decode):",
                std::to_string(st.steps) + " (" + std::to_string(st.prefill_steps) + " / " +
@@ -377,7 +309,7 @@ void run_simulate(SimulateArgs& a) {
                               fmt("%.0f", wall_s > 0 ? sim_s / wall_s : 0.0) + "x real time)");
     os << std::string(50, '=') << '\n';
     if (!run.pool_bench.empty()) {
-        os << llmemu::detail::metrics_center(" llmemu pools ", 50, '-') << '\n';
+        os << metrics_center(" llmemu pools ", 50, '-') << '\n';
         char line[256];
         std::snprintf(line, sizeof line, "%-12s %-7s %8s %9s %11s %10s %10s %10s\n", "pool", "role", "replicas",
                       "completed", "mean TTFT", "mean TPOT", "GPU-hours", "cost");
@@ -385,7 +317,8 @@ void run_simulate(SimulateArgs& a) {
         double total = 0.0;
         for (std::size_t i = 0; i < run.pool_bench.size(); ++i) {
             const PoolSpec& p = fleet_spec.pools[i];
-            const PoolCost c = pool_cost(p, static_cast<std::uint32_t>(i), fleet, run);
+            const PoolCost c =
+                pool_cost(run, fleet, static_cast<std::uint32_t>(i), p.tensor_parallel_size, p.cost_per_gpu_hour);
             total += c.cost;
             const std::string reps = p.autoscale ? std::to_string(p.autoscale->min_replicas) + "-" +
                                                        std::to_string(p.autoscale->max_replicas)
@@ -417,7 +350,8 @@ void run_simulate(SimulateArgs& a) {
         for (std::size_t i = 0; i < fleet_spec.pools.size(); ++i) {
             const PoolSpec& p = fleet_spec.pools[i];
             if (!p.autoscale) continue;
-            const PoolCost c = pool_cost(p, static_cast<std::uint32_t>(i), fleet, run);
+            const PoolCost c =
+                pool_cost(run, fleet, static_cast<std::uint32_t>(i), p.tensor_parallel_size, p.cost_per_gpu_hour);
             os << "autoscale " << p.name << " (" << to_string(p.autoscale->metric) << ", target "
                << fmt("%g", p.autoscale->target) << "): replica-hours " << fmt("%.4f", c.replica_hours);
             if (p.autoscale->slo_ttft.count() > 0 && i < run.pool_slo_finished.size())
@@ -442,7 +376,7 @@ void run_simulate(SimulateArgs& a) {
         }
     }
     if (run.fleet) {
-        os << llmemu::detail::metrics_center(" llmemu fleet ", 50, '-') << '\n';
+        os << metrics_center(" llmemu fleet ", 50, '-') << '\n';
         char line[256];
         std::snprintf(line, sizeof line, "%-8s %9s %9s %11s %11s %10s %9s %7s\n", "replica", "routed", "completed",
                       "mean TTFT", "P99 TTFT", "mean TPOT", "steps", "peak KV");
@@ -501,14 +435,14 @@ void run_simulate(SimulateArgs& a) {
                           {"kind", spec_file ? "workload_spec" : to_string(wspec.kind)},
                           {"trace", wspec.trace_path.string()},
                           {"num_requests", workload.size()}};
-        ll["config"] = config_json(used);
-        ll["engine_stats"] = engine_stats_json(st);
+        ll["config"] = to_json(used);
+        ll["engine_stats"] = to_json(st);
         ll["prefix_reuse"] = {{"achieved_hit_rate", used.enable_prefix_caching ? st.prefix_cache_hit_rate() : 0.0},
                               {"ideal_hit_rate", ideal.hit_rate()},
                               {"ideal_hits", ideal.hits()},
                               {"ideal_queries", ideal.queries()},
                               {"shared_prompts", workload.stats().shared_prompts}};
-        ll["oracle_coverage"] = coverage_json(cov);
+        ll["oracle_coverage"] = to_json(cov);
         if (!rep.empty()) {
             ll["replicates"] = replicates_json(rep, a.replicates, a.engine.seed, a.bootstrap_profile);
             if (!rep_runs.is_null()) ll["replicates"]["runs"] = std::move(rep_runs);
@@ -525,7 +459,8 @@ void run_simulate(SimulateArgs& a) {
                 for (const char* k : {"endpoint_type", "backend", "label", "model_id", "tokenizer_id", "num_prompts",
                                       "request_rate", "burstiness", "max_concurrency"})
                     pj.erase(k);
-                const PoolCost c = pool_cost(p, static_cast<std::uint32_t>(i), fleet, run);
+                const PoolCost c =
+                    pool_cost(run, fleet, static_cast<std::uint32_t>(i), p.tensor_parallel_size, p.cost_per_gpu_hour);
                 pj["name"] = p.name;
                 pj["replicas"] = p.replicas;
                 pj["replica_hours"] = c.replica_hours;
@@ -533,7 +468,7 @@ void run_simulate(SimulateArgs& a) {
                     KvTransferStats kv;
                     for (std::size_t k = 0; k < fleet.plans.size() && k < run.replica_kv_sent.size(); ++k)
                         if (fleet.plans[k].pool == i) kv += run.replica_kv_sent[k];
-                    if (p.role == "prefill") pj["kv_transfer"] = kv_transfer_json(kv);
+                    if (p.role == "prefill") pj["kv_transfer"] = to_json(kv);
                 }
                 if (p.autoscale) {
                     const AutoscalePolicy& as = *p.autoscale;
@@ -576,7 +511,7 @@ void run_simulate(SimulateArgs& a) {
             if (disaggregated) {
                 KvTransferStats kv;
                 for (const auto& k : run.replica_kv_sent) kv += k;
-                nlohmann::json kj = kv_transfer_json(kv);
+                nlohmann::json kj = to_json(kv);
                 kj["bandwidth_gbps"] = fleet.layout.link.bandwidth_gbps;
                 kj["latency_ms"] = std::chrono::duration<double, std::milli>(fleet.layout.link.latency).count();
                 kj["timestamps"] = "client of vLLM's P/D proxy (tests/v1/kv_connector/nixl_integration/"
@@ -615,11 +550,9 @@ void run_simulate(SimulateArgs& a) {
         std::ofstream out(a.chrome_trace, std::ios::binary);
         if (!out)
             throw usage_error("--chrome-trace '" + a.chrome_trace + "': cannot write the file; check the directory");
-        if (run.fleet)
-            write_fleet_chrome_trace(out, run.replica_steps, run.replica_stats, run.sim.records, run.record_replica,
-                                     "llmemu simulate: " + workload.description());
-        else
-            write_chrome_trace(out, run.sim, "llmemu simulate: " + workload.description());
+        std::vector<const ChromeTraceObserver*> engines;
+        for (const auto& t : traces) engines.push_back(&t);
+        write_chrome_trace(out, engines, "llmemu simulate: " + workload.description());
         if (!out) throw usage_error("--chrome-trace '" + a.chrome_trace + "': write failed (disk full?)");
         if (!a.quiet) os << "wrote " << a.chrome_trace << " (open it in https://ui.perfetto.dev)\n";
     }

@@ -23,17 +23,17 @@
 #include <nlohmann/json.hpp>
 
 #include "command.hpp"
-#include "data_paths.hpp"
 #include "distributed.hpp"
 #include "engine_options.hpp"
+#include "llmemu/fleet/emulation.hpp"
 #include "llmemu/fleet/router.hpp"
 #include "llmemu/metrics/bench_result.hpp"
 #include "llmemu/metrics/capacity.hpp"
 #include "llmemu/metrics/interval.hpp"
 #include "llmemu/metrics/sustainable_rate.hpp"
 #include "llmemu/oracle/bootstrap.hpp"
+#include "llmemu/profile/data_dir.hpp"
 #include "progress.hpp"
-#include "simulation_run.hpp"
 
 namespace {
 
@@ -277,7 +277,7 @@ void run_sweep(SweepArgs& a) {
     if (std::adjacent_find(rates.begin(), rates.end()) != rates.end())
         throw usage_error("--request-rates lists a rate twice; give each rate once");
 
-    const std::string profile_spec = a.engine.profile.empty() ? default_profile_path().string() : a.engine.profile;
+    const std::string profile_spec = a.engine.profile.empty() ? bundled_pack_path().string() : a.engine.profile;
     const AnyLatencyModel model = make_latency_model(a.engine, profile_spec);
     plan.model = &model;
     if (a.bootstrap_profile) {
@@ -292,7 +292,7 @@ void run_sweep(SweepArgs& a) {
     }
     const bool default_trace = a.workload.opt_trace == nullptr || a.workload.opt_trace->count() == 0;
     plan.base = make_workload_spec(
-        a.workload, default_trace && a.workload.dataset != "random" ? default_trace_path() : std::filesystem::path{},
+        a.workload, default_trace && a.workload.dataset != "random" ? bundled_trace_path() : std::filesystem::path{},
         a.engine.seed);
     WorkloadSpec& base = plan.base;
     if (base.kind == WorkloadKind::trace && a.opt_burstiness->count() > 0)
@@ -393,8 +393,7 @@ void run_sweep(SweepArgs& a) {
     if (plan.with_slo) csv << ",request_goodput,slo_attainment";
     for (const char* m : {"ttft", "tpot", "itl", "e2el"}) {
         csv << ",mean_" << m << "_ms,median_" << m << "_ms";
-        for (double p : plan.summary.percentiles)
-            csv << ",p" << llmemu::detail::metrics_percentile_word(p) << '_' << m << "_ms";
+        for (double p : plan.summary.percentiles) csv << ",p" << metrics_percentile_word(p) << '_' << m << "_ms";
     }
     csv << ",preemptions,max_kv_usage,steps,replicas,router,error\n";
     std::size_t nrows = 0, nfailed = 0;

@@ -247,9 +247,7 @@ inline EngineConfig make_engine_config(const EngineFlags& f, const ModelConfig* 
     if (f.max_model_len != 0) {
         c.max_model_len = f.max_model_len;
     } else {
-        std::uint32_t len = model != nullptr && model->max_model_len != 0 ? model->max_model_len : 4096U;
-        while (len < longest_request && len < (1U << 30U)) len *= 2;
-        c.max_model_len = len;
+        c.max_model_len = auto_max_model_len(model, longest_request);
     }
     c.validate();
     return c;
@@ -703,8 +701,7 @@ inline std::string resolve_kv_pool(EngineConfig& c, const AnyLatencyModel& model
                std::to_string(c.gpu_memory_utilization).substr(0, 4) + "; " +
                std::to_string(static_cast<std::uint64_t>(c.num_gpu_blocks - 1) * c.block_size) + " KV tokens)";
     }
-    const std::uint64_t per_seq = (c.max_model_len + c.block_size - 1) / c.block_size;
-    c.num_gpu_blocks = static_cast<std::uint32_t>(std::min<std::uint64_t>(per_seq * c.max_num_seqs + 1, 4000000000ULL));
+    c.num_gpu_blocks = analytic_num_gpu_blocks(c);
     return " (default for analytic profiles: room for max_num_seqs=" + std::to_string(c.max_num_seqs) +
            " requests of max_model_len; size it with --num-gpu-blocks, or --model-config and --gpu-memory-gib)";
 }

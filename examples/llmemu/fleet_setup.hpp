@@ -12,11 +12,11 @@
 
 #include "command.hpp"
 #include "engine_options.hpp"
+#include "llmemu/fleet/emulation.hpp"
 #include "llmemu/fleet/fleet.hpp"
 #include "llmemu/fleet/fleet_json.hpp"
 #include "llmemu/oracle/any_latency_model.hpp"
 #include "llmemu/profile/hf_config.hpp"
-#include "simulation_run.hpp"
 
 namespace llmemu::cli {
 

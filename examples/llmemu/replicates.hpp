@@ -1,12 +1,7 @@
 #pragma once
-// `llmemu simulate --replicates K`: K virtual runs with seeds seed, seed+1, ... in parallel
-// on every core (each run depends only on its seed, so the answer does not depend on the
-// thread count), and each summary metric as mean +- the half-width of its 95 % Student-t
-// confidence interval over the replicates. With --bootstrap-profile each replicate also
-// samples a bootstrap resample of the pack (seeded by its seed), so the interval covers the
-// profile's sampling uncertainty too.
+// `llmemu simulate --replicates K`: the table and result JSON of the replicates that the
+// library's run_replicates / replicate_stats (llmemu/fleet/emulation.hpp) compute.
 
-#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <ostream>
@@ -15,80 +10,11 @@
 
 #include <nlohmann/json.hpp>
 
-#include "llmemu/core/parallel.hpp"
+#include "llmemu/fleet/emulation.hpp"
 #include "llmemu/metrics/bench_result.hpp"
-#include "llmemu/metrics/interval.hpp"
-#include "llmemu/oracle/any_latency_model.hpp"
-#include "llmemu/oracle/bootstrap.hpp"
-#include "llmemu/time/virtual_clock.hpp"
-#include "llmemu/workload/workload.hpp"
 #include "report.hpp"
-#include "simulation_run.hpp"
 
 namespace llmemu::cli {
-
-/// Mean and 95 % confidence interval of one metric over replicates.
-struct ReplicateStat {
-    std::string name;
-    double mean = 0.0;
-    double half_width = 0.0; // mean +- half_width is the 95 % CI
-    double min = 0.0;
-    double max = 0.0;
-};
-
-/// The summary metrics of `runs` as mean +- 95 % CI.
-inline std::vector<ReplicateStat> replicate_stats(const std::vector<BenchResult>& runs) {
-    struct Metric {
-        const char* name;
-        double (*get)(const BenchResult&);
-    };
-    static const Metric metrics[] = {
-        {"Request throughput (req/s)", [](const BenchResult& r) { return r.request_throughput; }},
-        {"Output token throughput (tok/s)", [](const BenchResult& r) { return r.output_throughput; }},
-        {"Mean TTFT (ms)", [](const BenchResult& r) { return r.ttft.mean_ms; }},
-        {"Median TTFT (ms)", [](const BenchResult& r) { return r.ttft.median_ms; }},
-        {"Mean TPOT (ms)", [](const BenchResult& r) { return r.tpot.mean_ms; }},
-        {"Median TPOT (ms)", [](const BenchResult& r) { return r.tpot.median_ms; }},
-        {"Mean ITL (ms)", [](const BenchResult& r) { return r.itl.mean_ms; }},
-        {"Mean E2EL (ms)", [](const BenchResult& r) { return r.e2el.mean_ms; }},
-        {"Benchmark duration (s)", [](const BenchResult& r) { return r.duration_s; }},
-    };
-    std::vector<ReplicateStat> out;
-    std::vector<double> values(runs.size());
-    for (const Metric& m : metrics) {
-        for (std::size_t i = 0; i < runs.size(); ++i) values[i] = m.get(runs[i]);
-        const MeanInterval ci = mean_interval(values);
-        out.push_back({m.name, ci.mean, ci.half_width, ci.min, ci.max});
-    }
-    return out;
-}
-
-/// Runs K virtual replicates of `spec` (the workload redrawn per seed where it is
-/// synthetic) on `model` with `config`, seeds seed..seed+K-1, on up to `threads` threads.
-/// How the replicates run.
-struct ReplicateOptions {
-    /// Replicate i runs on bootstrap_model(model, seed + i) (a pack model only).
-    bool bootstrap_profile = false;
-    /// Keep each replicate's per-request lists (--save-detailed; for `validate --replicates`).
-    bool detailed = false;
-};
-
-inline std::vector<BenchResult> run_replicates(const AnyLatencyModel& model, const EngineConfig& config,
-                                               WorkloadSpec spec, std::uint64_t seed, std::size_t k,
-                                               const SummaryOptions& summary, unsigned threads,
-                                               const ReplicateOptions& opts = {}) {
-    std::vector<BenchResult> out(k);
-    parallel_for(k, std::max(1U, threads), [&](std::size_t i) {
-        WorkloadSpec s = spec;
-        s.seed = seed + i;
-        const Workload w = build_workload(s);
-        const AnyLatencyModel m = opts.bootstrap_profile ? bootstrap_model(model, seed + i) : model;
-        FleetSettings one;
-        one.detailed = opts.detailed;
-        out[i] = run_emulation<VirtualClock>(m, config, w, seed + i, summary, false, {}, one).bench;
-    });
-    return out;
-}
 
 /// Prints the replicate table (one line per metric: mean +- CI half-width [min, max]).
 inline void print_replicates(std::ostream& os, const std::vector<ReplicateStat>& stats, std::size_t k,

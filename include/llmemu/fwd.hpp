@@ -85,6 +85,8 @@ struct RequestSpec;
 struct RequestRecord;
 struct TokenEvent;
 struct StepRecord;
+class EngineObserver;
+class ChromeTraceObserver;
 class KVCacheManager;
 class Scheduler;
 /// A thread-safe, real-time Engine (engine/live_engine.hpp).
@@ -96,6 +98,9 @@ class EngineTimeSeries;
 
 // ---- fleets, workloads, metrics ----
 struct FleetResult;
+struct FleetSettings;
+struct ReplicaPlan;
+struct RunOutcome;
 struct ArrivalProcess;
 struct Trace;
 struct TraceRequest;

@@ -7,14 +7,17 @@
 ///  - AnyLatencyModel and its `from_spec` (packs, learned models, layer-wise profile folders),
 ///    bootstrap resamples of a pack (`bootstrap_model`),
 ///    with the models behind it: LearnedLatencyModel, LayerwiseModel;
-///  - profile packs (`load_llm_emu_pack`, `write_llm_emu_pack`), the pack builder from step
-///    traces, Hugging Face `config.json`, layer-wise profile tables, the bundled data folder;
+///  - profile packs (`load_llm_emu_pack`, `write_llm_emu_pack`) and their long-CSV form
+///    (`read_samples_csv`, `write_samples_csv`), the pack builder from step traces, Hugging
+///    Face `config.json`, layer-wise profile tables, the bundled data folder;
 ///  - workloads (`build_workload`): CSV and Mooncake traces, vLLM datasets, output-length
-///    models, rate schedules, sessions, and WorkloadSource for the engine and fleet drivers.
+///    models, rate schedules, sessions, and WorkloadSource for the engine and fleet drivers;
+///    the step shapes a trace implies (`trace_step_shapes`).
 /// Parsing uses simdjson (a public dependency of `llmemu::llmemu`, not of `llmemu::core`).
 /// Not here either: the nlohmann-json writers (metrics/*_json.hpp, fleet/fleet_json.hpp,
 /// workload/workload_spec.hpp), the HTML report (llmemu/report/) and the HTTP server
-/// (llmemu/server/), nor the Eigen fitting tools (oracle/learned_fit.hpp, oracle/holdout.hpp).
+/// (llmemu/server/), the Eigen fitting tools (oracle/learned_fit.hpp, oracle/holdout.hpp),
+/// nor the command line's whole-run driver (fleet/emulation.hpp: run_emulation).
 
 #include "llmemu/llmemu.hpp"
 
@@ -27,6 +30,7 @@
 #include "llmemu/profile/hf_config.hpp"
 #include "llmemu/profile/layerwise_profile.hpp"
 #include "llmemu/profile/llm_emu_json.hpp"
+#include "llmemu/profile/samples_csv.hpp"
 #include "llmemu/workload/datasets.hpp"
 #include "llmemu/workload/length_model.hpp"
 #include "llmemu/workload/mooncake.hpp"
@@ -34,4 +38,5 @@
 #include "llmemu/workload/sessions.hpp"
 #include "llmemu/workload/source.hpp"
 #include "llmemu/workload/trace.hpp"
+#include "llmemu/workload/trace_shapes.hpp"
 #include "llmemu/workload/workload.hpp"

@@ -5,6 +5,7 @@
 /// max_model_len, long_prefill_token_threshold, enable_prefix_caching, async_scheduling,
 /// scheduling_policy, gpu_memory_utilization), and the KV-pool sizing vLLM performs.
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 
@@ -200,6 +201,28 @@ inline void check_kv_pool_fits(std::uint64_t num_gpu_blocks, std::uint64_t memor
             std::to_string(memory_bytes / 2 / kv_host_bytes_per_block) +
             " blocks fit: lower --num-gpu-blocks (or --max-num-seqs / --max-model-len, which size an analytic "
             "profile's pool)");
+}
+
+/// The max_model_len to run with when none is given: the profile's (`model->max_model_len`,
+/// from the pack or config.json) or else 4096, doubled until `longest_request` (the
+/// workload's largest prompt + output; 0 unknown) fits, so that no request of the workload
+/// is refused for its length. `llmemu simulate` without --max-model-len uses this.
+[[nodiscard]] inline std::uint32_t auto_max_model_len(const ModelConfig* model,
+                                                      std::uint32_t longest_request = 0) noexcept {
+    std::uint32_t len = model != nullptr && model->max_model_len != 0 ? model->max_model_len : 4096U;
+    while (len < longest_request && len < (1U << 30U)) len *= 2;
+    return len;
+}
+
+/// The KV pool of a latency model with no GPU to size it from (analytic const:/affine:
+/// profiles without a model config): room for max_num_seqs requests of max_model_len
+/// tokens each, plus vLLM's null block, so that KV capacity never limits an analytic
+/// what-if (capped at 4e9 blocks). `llmemu simulate` and `llmemu serve` use it when
+/// --num-gpu-blocks is not given; check_kv_pool_fits still applies when the engine starts.
+[[nodiscard]] inline std::uint32_t analytic_num_gpu_blocks(const EngineConfig& c) noexcept {
+    const std::uint64_t block = c.block_size == 0 ? 1 : c.block_size;
+    const std::uint64_t per_seq = (std::uint64_t{c.max_model_len} + block - 1) / block;
+    return static_cast<std::uint32_t>(std::min<std::uint64_t>(per_seq * c.max_num_seqs + 1, 4000000000ULL));
 }
 
 /// The pool size to use: config.num_gpu_blocks when set, else derived from `model`

@@ -278,7 +278,7 @@ private:
         }
         m_fifo[static_cast<std::size_t>(m_count++)] = index;
         m_next_buffer = 1 - index;
-        m_scheduler.notify([&](EngineObserver& o) { o.on_step_begin(s.batch, t); });
+        m_scheduler.notify([&](EngineObserver& o) { o.on_step_begin(s.batch, t, m_scheduler.stats()); });
         return true;
     }
 

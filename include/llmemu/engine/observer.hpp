@@ -4,9 +4,9 @@
 /// model). Attach any number with Engine::add_observer; each gets the step events (begun
 /// when dispatched, ended when its output is applied, failed when it threw) and the
 /// request events (arrived, first scheduled, preempted, first token, finished). The
-/// step log (StepLogObserver) and the metrics time series (TimeSeriesObserver) are
-/// observers too; the Chrome trace is written from the step log. With no observer
-/// attached the engine pays one empty-list test per step and per request event.
+/// step log (StepLogObserver), the metrics time series (TimeSeriesObserver) and the
+/// Chrome trace (ChromeTraceObserver, chrome_trace.hpp) are observers too. With no
+/// observer attached the engine pays one empty-list test per step and per request event.
 ///
 /// Every hook runs on the engine's thread, inside the engine's loop: it must be short,
 /// must not call into the engine, and must not throw (an exception from a hook leaves the
@@ -44,10 +44,12 @@ public:
     EngineObserver& operator=(const EngineObserver&) = default;
     virtual ~EngineObserver() = default;
 
-    /// A step was scheduled and dispatched to the executor at `now`.
-    virtual void on_step_begin(const StepBatch& batch, std::chrono::nanoseconds now) {
+    /// A step was scheduled and dispatched to the executor at `now`; `stats` are the
+    /// engine's after scheduling it (its gauges: running, waiting, kv_usage).
+    virtual void on_step_begin(const StepBatch& batch, std::chrono::nanoseconds now, const EngineStats& stats) {
         (void)batch;
         (void)now;
+        (void)stats;
     }
     /// A step's output was applied at `now`; `stats` are the engine's after it.
     virtual void on_step_end(const StepRecord& step, std::chrono::nanoseconds now, const EngineStats& stats) {

@@ -116,6 +116,24 @@ struct BenchResult {
     std::string date;
 };
 
+/// How vLLM names a percentile in keys and labels: "99" for 99.0, "99.9" for 99.9 (the
+/// "p99" of "p99_ttft_ms", the "P99" of "P99 TTFT (ms):").
+inline std::string metrics_percentile_word(double p) {
+    if (std::floor(p) == p && std::abs(p) < 1e15) return std::to_string(static_cast<long long>(p));
+    char buf[64];
+    const auto res = std::to_chars(buf, buf + sizeof buf, p);
+    return std::string(buf, res.ptr);
+}
+
+/// Python's "{s:{c}^{n}}" (centre with fill; the extra fill goes right): the section rules
+/// of `vllm bench serve`'s summary, e.g. metrics_center(" llmemu engine ", 50, '-').
+inline std::string metrics_center(std::string_view s, std::size_t width, char fill) {
+    if (s.size() >= width) return std::string(s);
+    const std::size_t pad = width - s.size();
+    const std::size_t left = pad / 2;
+    return std::string(left, fill) + std::string(s) + std::string(pad - left, fill);
+}
+
 namespace detail {
 
 /// Stats of a digest of values in seconds, reported in milliseconds (numpy semantics,
@@ -136,24 +154,8 @@ inline MetricStats metrics_stats(const std::vector<double>& values_s, const std:
     return metrics_stats(d, percentiles);
 }
 
-/// How vLLM names a percentile in keys and labels: "99" for 99.0, "99.9" for 99.9.
-inline std::string metrics_percentile_word(double p) {
-    if (std::floor(p) == p && std::abs(p) < 1e15) return std::to_string(static_cast<long long>(p));
-    char buf[64];
-    const auto res = std::to_chars(buf, buf + sizeof buf, p);
-    return std::string(buf, res.ptr);
-}
-
 [[noreturn, gnu::cold]] inline void metrics_throw_bad(const std::string& what) {
     throw_error<config_error>(what);
-}
-
-/// Python's "{s:{c}^{n}}" (centre with fill; the extra fill goes right).
-inline std::string metrics_center(std::string_view s, std::size_t width, char fill) {
-    if (s.size() >= width) return std::string(s);
-    const std::size_t pad = width - s.size();
-    const std::size_t left = pad / 2;
-    return std::string(left, fill) + std::string(s) + std::string(pad - left, fill);
 }
 
 inline void metrics_line(std::ostream& os, std::string_view label, double value) {
@@ -545,7 +547,7 @@ inline void print_summary(std::ostream& os, const BenchResult& r,
             if (++shown == 10) break;
         }
     }
-    os << detail::metrics_center(title, 50, '=') << '\n';
+    os << metrics_center(title, 50, '=') << '\n';
     metrics_line(os, "Successful requests:", r.completed);
     metrics_line(os, "Failed requests:", r.failed);
     if (r.max_concurrency) metrics_line(os, "Maximum request concurrency:", std::uint64_t{*r.max_concurrency});
@@ -575,7 +577,7 @@ inline void print_summary(std::ostream& os, const BenchResult& r,
             r.options.percentile_metrics.end())
             continue;
         const MetricStats& m = metric_stats(r, s.key);
-        os << detail::metrics_center(s.header, 50, '-') << '\n';
+        os << metrics_center(s.header, 50, '-') << '\n';
         auto label = [&s](std::string_view what) {
             std::string l(what);
             l.append(" ").append(s.name).append(" (ms):");
@@ -584,7 +586,7 @@ inline void print_summary(std::ostream& os, const BenchResult& r,
         metrics_line(os, label("Mean"), m.mean_ms);
         metrics_line(os, label("Median"), m.median_ms);
         for (const auto& [p, v] : m.percentiles_ms)
-            metrics_line(os, label(std::string("P").append(detail::metrics_percentile_word(p))), v);
+            metrics_line(os, label(std::string("P").append(metrics_percentile_word(p))), v);
     }
     os << std::string(50, '=') << '\n';
 }

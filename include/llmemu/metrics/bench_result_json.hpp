@@ -81,7 +81,7 @@ inline nlohmann::json to_vllm_json(const BenchResult& r) {
         j[key("mean_", "")] = m.mean_ms;
         j[key("median_", "")] = m.median_ms;
         j[key("std_", "")] = m.std_ms;
-        for (const auto& [p, v] : m.percentiles_ms) j[key("p", detail::metrics_percentile_word(p))] = v;
+        for (const auto& [p, v] : m.percentiles_ms) j[key("p", metrics_percentile_word(p))] = v;
     }
     return j;
 }

@@ -161,11 +161,11 @@ struct SloVerdict {
             if (p == *b.percentile) value = x;
         if (std::isnan(value))
             detail::throw_error<config_error>("check_slo: the summary lacks p" +
-                                              detail::metrics_percentile_word(*b.percentile) + " of " + b.metric +
+                                              metrics_percentile_word(*b.percentile) + " of " + b.metric +
                                               "; summarise with SloTargets::apply");
         if (!(value <= b.limit_ms)) {
             std::snprintf(buf, sizeof buf, "%s p%s %.1f ms > %g ms", b.metric.c_str(),
-                          detail::metrics_percentile_word(*b.percentile).c_str(), value, b.limit_ms);
+                          metrics_percentile_word(*b.percentile).c_str(), value, b.limit_ms);
             miss(buf);
         }
     }

@@ -1,7 +1,15 @@
 #pragma once
-// One emulated run, shared by `llmemu simulate` and `llmemu sweep`: a workload through the
-// reference engine on an EmulatedExecutor<AnyLatencyModel, Clock>, summarised the way
-// `vllm bench serve` summarises a real run.
+/// \file emulation.hpp
+/// run_emulation: one emulated run as `llmemu simulate` (and `sweep`, `plan`, the
+/// replicates of `--replicates`) does it. A workload goes through one reference engine,
+/// or a fleet of them behind a router, each on an EmulatedExecutor<AnyLatencyModel, C>,
+/// and comes back summarised the way `vllm bench serve` summarises a real run (the whole
+/// run's BenchResult, and per replica / per pool ones for a fleet), with the engine
+/// statistics, the oracle's coverage and the resolved configuration. Memory stays that of
+/// the requests in flight unless FleetSettings asks for details or records.
+/// run_replicates repeats a run over K seeds and replicate_stats gives each metric's mean
+/// and 95 % interval (`simulate --replicates`).
+/// Needs AnyLatencyModel (the readers, simdjson): not part of the umbrella header.
 
 #include <algorithm>
 #include <chrono>
@@ -14,24 +22,29 @@
 #include <type_traits>
 #include <vector>
 
-#include "command.hpp"
+#include "llmemu/config.hpp"
+#include "llmemu/core/parallel.hpp"
 #include "llmemu/engine/config.hpp"
 #include "llmemu/engine/engine.hpp"
+#include "llmemu/engine/observer.hpp"
 #include "llmemu/engine/simulation.hpp"
 #include "llmemu/engine/stats.hpp"
+#include "llmemu/error.hpp"
 #include "llmemu/executor/emulated_executor.hpp"
 #include "llmemu/fleet/fleet.hpp"
 #include "llmemu/fleet/router.hpp"
 #include "llmemu/metrics/bench_result.hpp"
+#include "llmemu/metrics/interval.hpp"
 #include "llmemu/metrics/request_metrics.hpp"
 #include "llmemu/oracle/any_latency_model.hpp"
+#include "llmemu/oracle/bootstrap.hpp"
 #include "llmemu/time/virtual_clock.hpp"
 #include "llmemu/time/wall_clock.hpp"
 #include "llmemu/workload/source.hpp"
 #include "llmemu/workload/stream.hpp"
 #include "llmemu/workload/workload.hpp"
 
-namespace llmemu::cli {
+LLMEMU_BEGIN_NAMESPACE
 
 /// The longest prompt + output of a workload.
 inline std::uint32_t longest_request(const WorkloadStream& w) {
@@ -61,8 +74,11 @@ struct FleetSettings {
     RouterOptions router_options;
     /// Keep every request's token times for the per-request lists (--save-detailed).
     bool detailed = false;
-    /// Keep every request's record (the Chrome trace needs them).
+    /// Keep every request's record (RunOutcome::sim.records).
     bool keep_records = false;
+    /// observers[i] (when not null) is attached to replica i's engine for the run, e.g. a
+    /// ChromeTraceObserver per replica for --chrome-trace.
+    std::vector<EngineObserver*> observers;
     /// Roles, KV link and autoscalers of the replicas (--fleet; empty: all mixed, serving).
     FleetLayout layout;
 };
@@ -136,8 +152,11 @@ inline void attach_summaries(SimulationOptions& opts, std::vector<StreamingSumma
 } // namespace detail
 
 /// Runs `workload` on `model` (copied per replica; coverage summed) with `config`, on the
-/// clock C (VirtualClock: as fast as possible; WallClock: real time, one replica). Memory
-/// stays that of the requests in flight unless `fleet` asks for details or records.
+/// clock C (VirtualClock: as fast as possible; WallClock: real time, one replica), engine
+/// i seeded `seed + i`; `summary` gives the percentiles and SLOs of the summaries,
+/// `record_steps` keeps every step (RunOutcome::sim.steps), `progress` gets the share of
+/// requests finished. Memory stays that of the requests in flight unless `fleet` asks for
+/// details or records. Throws config_error for no replicas, or a fleet on the wall clock.
 template <class C>
 RunOutcome run_emulation(const AnyLatencyModel& model, const EngineConfig& config, WorkloadStream& workload,
                          std::uint64_t seed, const SummaryOptions& summary, bool record_steps,
@@ -146,9 +165,11 @@ RunOutcome run_emulation(const AnyLatencyModel& model, const EngineConfig& confi
     C clock;
     using Exec = EmulatedExecutor<AnyLatencyModel, C>;
     const bool several = fleet.replicas > 1 || !fleet.router.empty() || !fleet.plans.empty();
-    if (fleet.replicas == 0) throw usage_error("--replicas 0: give at least one replica");
+    if (fleet.replicas == 0) detail::throw_error<config_error>("--replicas 0: give at least one replica");
     if constexpr (!std::is_same_v<C, VirtualClock>) {
-        if (several) throw usage_error("--replicas/--router: fleets run in virtual time only; drop --mode realtime");
+        if (several)
+            detail::throw_error<config_error>(
+                "--replicas/--router: fleets run in virtual time only; drop --mode realtime");
     }
     std::vector<ReplicaPlan> plans = fleet.plans;
     if (plans.empty())
@@ -162,6 +183,8 @@ RunOutcome run_emulation(const AnyLatencyModel& model, const EngineConfig& confi
         m.reset_coverage();
         engines.push_back(
             std::make_unique<Engine<Exec, C>>(Exec(std::move(m), clock, {}, seed + i), clock, plans[i].config));
+        if (i < fleet.observers.size() && fleet.observers[i] != nullptr)
+            engines.back()->add_observer(fleet.observers[i]);
         if (!fleet.pools.empty()) pool_of.push_back(plans[i].pool);
     }
     std::vector<StreamingSummary> sums;
@@ -235,4 +258,93 @@ RunOutcome run_emulation(const AnyLatencyModel& model, const EngineConfig& confi
     return run_emulation<C>(model, config, s, seed, summary, record_steps, std::move(progress), fleet);
 }
 
-} // namespace llmemu::cli
+/// What a pool of a fleet run cost.
+struct PoolCost {
+    double replica_hours = 0.0, gpu_hours = 0.0, cost = 0.0;
+};
+
+/// Replica-hours, GPU-hours and cost of pool `pool` (FleetSettings::plans' pool index) of
+/// the fleet run `run`: each of its replicas counts while it was provisioned
+/// (RunOutcome::replica_seconds: the whole run unless autoscaled, cold starts and drains
+/// included), with `tensor_parallel_size` GPUs each at `cost_per_gpu_hour` (the `simulate
+/// --fleet` pools table and the result JSON's pools).
+[[nodiscard]] inline PoolCost pool_cost(const RunOutcome& run, const FleetSettings& fleet, std::uint32_t pool,
+                                        std::uint32_t tensor_parallel_size, double cost_per_gpu_hour) noexcept {
+    PoolCost c;
+    for (std::size_t i = 0; i < fleet.plans.size() && i < run.replica_seconds.size(); ++i)
+        if (fleet.plans[i].pool == pool) c.replica_hours += run.replica_seconds[i] / 3600.0;
+    c.gpu_hours = c.replica_hours * tensor_parallel_size;
+    c.cost = c.gpu_hours * cost_per_gpu_hour;
+    return c;
+}
+
+/// Mean and 95 % confidence interval of one metric over replicates.
+struct ReplicateStat {
+    std::string name;
+    double mean = 0.0;
+    double half_width = 0.0; // mean +- half_width is the 95 % CI
+    double min = 0.0;
+    double max = 0.0;
+};
+
+/// The summary metrics of `runs` (request and output throughput, mean and median TTFT and
+/// TPOT, mean ITL and E2EL, duration), each as mean +- 95 % Student-t CI (mean_interval),
+/// named as `vllm bench serve` prints them.
+inline std::vector<ReplicateStat> replicate_stats(const std::vector<BenchResult>& runs) {
+    struct Metric {
+        const char* name;
+        double (*get)(const BenchResult&);
+    };
+    static const Metric metrics[] = {
+        {"Request throughput (req/s)", [](const BenchResult& r) { return r.request_throughput; }},
+        {"Output token throughput (tok/s)", [](const BenchResult& r) { return r.output_throughput; }},
+        {"Mean TTFT (ms)", [](const BenchResult& r) { return r.ttft.mean_ms; }},
+        {"Median TTFT (ms)", [](const BenchResult& r) { return r.ttft.median_ms; }},
+        {"Mean TPOT (ms)", [](const BenchResult& r) { return r.tpot.mean_ms; }},
+        {"Median TPOT (ms)", [](const BenchResult& r) { return r.tpot.median_ms; }},
+        {"Mean ITL (ms)", [](const BenchResult& r) { return r.itl.mean_ms; }},
+        {"Mean E2EL (ms)", [](const BenchResult& r) { return r.e2el.mean_ms; }},
+        {"Benchmark duration (s)", [](const BenchResult& r) { return r.duration_s; }},
+    };
+    std::vector<ReplicateStat> out;
+    std::vector<double> values(runs.size());
+    for (const Metric& m : metrics) {
+        for (std::size_t i = 0; i < runs.size(); ++i) values[i] = m.get(runs[i]);
+        const MeanInterval ci = mean_interval(values);
+        out.push_back({m.name, ci.mean, ci.half_width, ci.min, ci.max});
+    }
+    return out;
+}
+
+/// How the replicates of run_replicates run.
+struct ReplicateOptions {
+    /// Replicate i runs on bootstrap_model(model, seed + i) (a pack model only).
+    bool bootstrap_profile = false;
+    /// Keep each replicate's per-request lists (--save-detailed; for `validate --replicates`).
+    bool detailed = false;
+};
+
+/// `simulate --replicates K`: K virtual runs of `spec` (the workload redrawn per seed where
+/// it is synthetic) on `model` with `config`, seeds seed..seed+K-1, in parallel on up to
+/// `threads` threads (0 = every core). Each run depends only on its seed, so the results
+/// do not depend on the thread count. With bootstrap_profile each run also samples a
+/// bootstrap resample of the pack (seeded by its seed), so replicate_stats's intervals
+/// cover the profile's sampling uncertainty too.
+inline std::vector<BenchResult> run_replicates(const AnyLatencyModel& model, const EngineConfig& config,
+                                               WorkloadSpec spec, std::uint64_t seed, std::size_t k,
+                                               const SummaryOptions& summary, unsigned threads,
+                                               const ReplicateOptions& opts = {}) {
+    std::vector<BenchResult> out(k);
+    parallel_for(k, threads, [&](std::size_t i) {
+        WorkloadSpec s = spec;
+        s.seed = seed + i;
+        const Workload w = build_workload(s);
+        const AnyLatencyModel m = opts.bootstrap_profile ? bootstrap_model(model, seed + i) : model;
+        FleetSettings one;
+        one.detailed = opts.detailed;
+        out[i] = run_emulation<VirtualClock>(m, config, w, seed + i, summary, false, {}, one).bench;
+    });
+    return out;
+}
+
+LLMEMU_END_NAMESPACE

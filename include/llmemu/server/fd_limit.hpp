@@ -1,8 +1,9 @@
 #pragma once
-/// \file server_fd_limit.hpp
+/// \file fd_limit.hpp
 /// Raises the soft limit on open files to the hard limit: a server or load client with
 /// thousands of concurrent streams needs one descriptor per connection, and many systems
-/// default the soft limit to 1024.
+/// default the soft limit to 1024. `llmemu serve` and `llmemu bench` call it at start;
+/// so can a program that embeds the server or the load generator.
 
 #include <cstdint>
 
@@ -11,7 +12,6 @@
 #include "llmemu/config.hpp"
 
 LLMEMU_BEGIN_NAMESPACE
-namespace detail {
 
 /// Raises RLIMIT_NOFILE's soft limit to its hard limit; returns the resulting soft limit
 /// (0 when it cannot be read).
@@ -26,5 +26,4 @@ inline std::uint64_t raise_fd_limit() noexcept {
     return static_cast<std::uint64_t>(lim.rlim_cur);
 }
 
-} // namespace detail
 LLMEMU_END_NAMESPACE
