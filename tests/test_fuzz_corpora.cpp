@@ -49,6 +49,7 @@
 #include "llmemu/profile/hf_config.hpp"
 #include "llmemu/profile/layerwise_profile.hpp"
 #include "llmemu/profile/llm_emu_json.hpp"
+#include "llmemu/profile/samples_csv.hpp"
 #include "llmemu/random.hpp"
 #include "llmemu/report/html_report.hpp"
 #include "llmemu/report/inputs.hpp"
