@@ -71,6 +71,18 @@ def successes(port):
     return sum(per_engine(port, "vllm:request_success_total").values())
 
 
+def settled(read, expected, timeout=5.0):
+    """read() once it equals `expected`, or its last value after `timeout` s: a finished
+    request reaches an engine's counters on its server thread, which may be a moment after
+    the client has its response."""
+    deadline = time.time() + timeout
+    value = read()
+    while value != expected and time.time() < deadline:
+        time.sleep(0.02)
+        value = read()
+    return value
+
+
 def per_engine(port, name, page=None):
     """{engine label: sum of the samples of `name` (a counter or a histogram's _count)}."""
     out = {}
@@ -101,7 +113,7 @@ for i, port in enumerate(ports):
         out = json.loads(post(port, 2))
         if out["usage"]["completion_tokens"] != 2:
             fail(proc, log, f"replica {i}: {out}")
-counts = [successes(p) for p in ports]
+counts = settled(lambda: [successes(p) for p in ports], [1.0, 2.0, 3.0])
 if counts != [1.0, 2.0, 3.0]:
     fail(proc, log, f"each replica's /metrics should count only its own requests: {counts}")
 for i, port in enumerate(ports):
@@ -158,8 +170,9 @@ router, r0, r1 = (p for p, _ in fronts)
 for _ in range(4):
     post(router, 2)
 post(r1, 2)  # a replica still answers directly
-if [successes(r0), successes(r1)] != [2.0, 3.0]:
-    fail(proc, log, f"round robin over 2 replicas + 1 direct: {[successes(r0), successes(r1)]}")
+counts = settled(lambda: [successes(r0), successes(r1)], [2.0, 3.0])
+if counts != [2.0, 3.0]:
+    fail(proc, log, f"round robin over 2 replicas + 1 direct: {counts}")
 text = stop(proc, log, "router")
 if "2 routed to it" not in text:
     fail(proc, log, "no per-engine routing summary")
@@ -181,6 +194,7 @@ if [e["data_parallel_rank"] for e in engines] != [0, 1]:
     fail(proc, log, f"ranks: {[e['data_parallel_rank'] for e in engines]}")
 if not all(e["num_cached_blocks"] > 0 for e in engines):
     fail(proc, log, "the balancer left an engine idle: %r" % [e["num_cached_blocks"] for e in engines])
+settled(lambda: sum(per_engine(port, "vllm:request_success_total").values()), 6.0)
 page = get(port, "/metrics")
 for name in ("vllm:request_success_total", "vllm:e2e_request_latency_seconds_count",
              "vllm:time_to_first_token_seconds_count", "vllm:request_params_n_count"):
