@@ -657,6 +657,14 @@ FleetResult run_fleet_simulation(const std::vector<Engine<E, VirtualClock>*>& re
         TimePoint t0 = clock.now(), last = clock.now();
         std::vector<std::uint32_t> work;
         std::vector<detail::WindowEvent> events;
+        // Every replica serves (no autoscaler, one role), so the router sees all of them; their
+        // views change only where a request was added or a window ran.
+        auto view_of = [&](std::uint32_t i) {
+            const EngineStats& st = replicas[i]->stats();
+            return ReplicaView{st.running, st.waiting, st.kv_usage, &replicas[i]->scheduler().kv_cache()};
+        };
+        std::vector<ReplicaView> live;
+        for (std::uint32_t i = 0; i < n; ++i) live.push_back(view_of(i));
         for (;;) {
             const nanoseconds t = std::chrono::duration_cast<nanoseconds>(t0 - origin);
             while (has_pending && pending.arrival <= t) {
@@ -666,9 +674,14 @@ FleetResult run_fleet_simulation(const std::vector<Engine<E, VirtualClock>*>& re
                 last_arrival = pending.arrival;
                 if (origin + pending.arrival > last) last = origin + pending.arrival;
                 if (options.prepare) options.prepare(pending.spec);
-                const std::uint32_t i = route(router, ReplicaRole::mixed, pending.spec, pending.arrival);
+                const std::uint32_t i =
+                    router.route(RoutingRequest{pending.spec, pending.arrival}, std::span<const ReplicaView>(live));
+                if (i >= n)
+                    detail::throw_error<contract_error>("run_fleet_simulation: the router named replica " +
+                                                        std::to_string(i) + " of " + std::to_string(n));
                 const RequestId id = pending.spec.id;
                 const bool ok = replicas[i]->add_request(std::move(pending.spec), pending.arrival);
+                live[i] = view_of(i);
                 mark(i);
                 ++result.routed[i];
                 ++result.num_requests;
@@ -705,6 +718,7 @@ FleetResult run_fleet_simulation(const std::vector<Engine<E, VirtualClock>*>& re
                 }
                 window[i].index(i, events);
                 if (window[i].last > last) last = window[i].last;
+                live[i] = view_of(i);
             }
             std::sort(events.begin(), events.end());
             TimePoint advanced = t0;
