@@ -153,8 +153,12 @@ TEST_CASE("Router.bad_input.no_replica_or_foreign_clock") {
     VirtualClock clock;
     VirtualClock other;
     VEngine e(Exec(profile(), other), other, cfg(true));
+    VEngine f(Exec(profile(), clock), clock, cfg(true));
     CHECK_THROWS_AS(run_replicated_simulation<Exec>({}, clock, workload(2), RoundRobinRouter{}), config_error);
-    CHECK_THROWS_AS(run_replicated_simulation<Exec>({&e}, clock, workload(2), RoundRobinRouter{}), config_error);
+    // Either all on the fleet clock or each on its own (see Fleet.own_clocks.*), never a mix.
+    CHECK_THROWS_AS(run_replicated_simulation<Exec>({&e, &f}, clock, workload(2), RoundRobinRouter{}), config_error);
+    CHECK_THROWS_AS(run_replicated_simulation<Exec>({&f, &e}, clock, workload(2), RoundRobinRouter{}), config_error);
+    CHECK(run_replicated_simulation<Exec>({&e}, clock, workload(2), RoundRobinRouter{}).num_requests == 2);
 }
 
 namespace {

@@ -23,6 +23,7 @@
 #include "llmemu/metrics/bench_result.hpp"
 #include "llmemu/metrics/bench_result_sketch.hpp"
 #include "llmemu/profile/analytic.hpp"
+#include "llmemu/report/step_digest.hpp"
 #include "llmemu/time/virtual_clock.hpp"
 #include "llmemu/workload/trace.hpp"
 
@@ -933,6 +934,44 @@ TEST_CASE("Fleet.own_clocks.same_results_as_one_clock_on_any_thread_count") {
         CHECK(series != one);
         CHECK(fleet_digest(c.replicas, c.config, *c.work, c.router, nullptr, 2, std::chrono::milliseconds(250)) == series);
     }
+}
+
+TEST_CASE("Fleet.own_clocks.run_emulation_on_a_pack_with_a_shared_step_digest") {
+    // What `llmemu simulate --replicas 3 -j T --result-json` runs: the A40 pack (copied per
+    // replica) and one step digest that every replica's model reports to, from whichever
+    // thread advances it. The summary, every replica's, and the digest are the same for T.
+    const auto pack = llmemu::AnyLatencyModel::from_spec(std::string(LLMEMU_SOURCE_DIR) +
+                                                         "/data/llm-emu-A40-Qwen3-8B-subset.json");
+    llmemu::EngineConfig config;
+    config.max_model_len = 4096;
+    config.num_gpu_blocks = 600; // a little preemption
+    llmemu::Workload w;
+    for (std::uint32_t i = 0; i < 120; ++i) {
+        llmemu::WorkloadRequest r;
+        r.arrival_s = 0.01 * i;
+        r.prompt_len = 200 + 37 * (i % 11);
+        r.output_len = 20 + i % 17;
+        w.requests.push_back(r);
+    }
+    llmemu::SummaryOptions summary;
+    std::vector<std::string> outs;
+    for (const unsigned threads : {1U, 2U}) {
+        auto digest = std::make_shared<llmemu::report::StepDigest>();
+        const llmemu::AnyLatencyModel model(llmemu::report::ObservedModel(pack, digest));
+        llmemu::FleetSettings fleet;
+        fleet.replicas = 3;
+        fleet.router = "least_loaded";
+        fleet.threads = threads;
+        const llmemu::RunOutcome r =
+            llmemu::run_emulation<llmemu::VirtualClock>(model, config, w, 11, summary, false, {}, fleet);
+        CHECK(r.bench.completed == 120);
+        std::string out = std::to_string(r.bench.ttft.mean_ms) + " " + std::to_string(r.bench.itl.mean_ms) + " " +
+                          std::to_string(r.sim.stats.steps) + " " + digest->to_json().dump();
+        for (const auto& b : r.replica_bench) out += " " + std::to_string(b.e2el.mean_ms);
+        CHECK(digest->steps() == r.sim.stats.steps);
+        outs.push_back(out);
+    }
+    CHECK(outs[0] == outs[1]);
 }
 
 TEST_CASE("Fleet.own_clocks.refused_where_the_fleet_needs_one_clock") {

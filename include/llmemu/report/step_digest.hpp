@@ -12,6 +12,7 @@
 #include <cmath>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <utility>
 
@@ -43,13 +44,17 @@ public:
     static constexpr std::size_t num_token_bins = 24;   // up to 16M tokens
     static constexpr std::size_t num_request_bins = 16; // up to 64K requests
 
-    /// Counts one step that took `latency_ms` for `shape`, answered as `kind`.
+    /// Counts one step that took `latency_ms` for `shape`, answered as `kind`. Safe to call
+    /// from several threads (a fleet's replicas share one digest and may run in parallel),
+    /// and the result does not depend on the order of the calls: counts, minimum, maximum
+    /// and a sum in whole nanoseconds.
     void add(const StepShape& shape, double latency_ms, CoverageKind kind) noexcept {
+        const std::lock_guard<std::mutex> lock(m_mutex);
         ++m_steps;
         if (std::isfinite(latency_ms)) {
-            m_sum_ms += latency_ms;
-            if (m_steps == 1 || latency_ms < m_min_ms) m_min_ms = latency_ms;
-            if (m_steps == 1 || latency_ms > m_max_ms) m_max_ms = latency_ms;
+            m_sum_ns += std::llround(latency_ms * 1e6);
+            if (m_finite++ == 0 || latency_ms < m_min_ms) m_min_ms = latency_ms;
+            if (m_finite == 1 || latency_ms > m_max_ms) m_max_ms = latency_ms;
         }
         ++m_latency[latency_bin(latency_ms)];
         const std::size_t t = pow2_bin(shape.total_tokens, num_token_bins);
@@ -89,7 +94,7 @@ public:
         nlohmann::json h;
         h["unit"] = "ms";
         h["steps"] = m_steps;
-        h["mean_ms"] = m_steps == 0 ? 0.0 : m_sum_ms / static_cast<double>(m_steps);
+        h["mean_ms"] = m_steps == 0 ? 0.0 : static_cast<double>(m_sum_ns) / 1e6 / static_cast<double>(m_steps);
         h["min_ms"] = m_min_ms;
         h["max_ms"] = m_max_ms;
         std::size_t lo = num_latency_bins, hi = 0;
@@ -149,8 +154,10 @@ private:
         return k;
     }
 
-    std::uint64_t m_steps = 0;
-    double m_sum_ms = 0.0, m_min_ms = 0.0, m_max_ms = 0.0;
+    std::mutex m_mutex;
+    std::uint64_t m_steps = 0, m_finite = 0;
+    std::int64_t m_sum_ns = 0;
+    double m_min_ms = 0.0, m_max_ms = 0.0;
     std::array<std::uint64_t, num_latency_bins> m_latency{};
     std::array<std::array<std::uint64_t, num_token_bins * num_request_bins>, 3> m_grid{};
 };
