@@ -20,6 +20,7 @@
 #include "llmemu/fleet/emulation.hpp"
 #include "llmemu/fleet/fleet.hpp"
 #include "llmemu/fleet/router.hpp"
+#include "llmemu/fleet/sweep.hpp"
 #include "llmemu/metrics/bench_result.hpp"
 #include "llmemu/metrics/bench_result_sketch.hpp"
 #include "llmemu/profile/analytic.hpp"
@@ -987,4 +988,132 @@ TEST_CASE("Fleet.pool_cost.provisioned_replica_hours_times_gpus_and_price") {
     CHECK(b.gpu_hours == doctest::Approx(3.0)); // tensor-parallel 4
     CHECK(b.cost == doctest::Approx(6.0));
     CHECK(llmemu::pool_cost(run, fleet, 2, 1, 1.0).replica_hours == 0.0); // no such pool
+}
+
+TEST_CASE("Fleet.sweep.grid_points_rows_search_and_capacity") {
+    // The grid: every combination, routers innermost; bad values are refused by name.
+    llmemu::SweepGrid grid;
+    grid.max_num_seqs = {8, 64};
+    grid.num_gpu_blocks = {4000, 3};
+    const auto settings = llmemu::sweep_settings(grid);
+    REQUIRE(settings.size() == 4);
+    CHECK(settings[1].max_num_seqs == 8);
+    CHECK(settings[1].num_gpu_blocks == 3);
+    CHECK(settings[2].max_num_seqs == 64);
+    CHECK(settings[0].describe() == "max_num_seqs=8 max_num_batched_tokens=2048 num_gpu_blocks=4000");
+    CHECK(settings[0].router_column() == "none");
+    llmemu::SweepGrid fleet_grid;
+    fleet_grid.replicas = {1, 2};
+    fleet_grid.routers = {"round_robin", "least_loaded"};
+    const auto fleet_settings = llmemu::sweep_settings(fleet_grid);
+    REQUIRE(fleet_settings.size() == 4);
+    CHECK(fleet_settings[1].router == "least_loaded");
+    CHECK(fleet_settings[3].describe() ==
+          "max_num_seqs=256 max_num_batched_tokens=2048 num_gpu_blocks=derived replicas=2 router=least_loaded");
+    llmemu::SweepGrid bad = grid;
+    bad.num_gpu_blocks = {1};
+    CHECK_THROWS_AS((void)llmemu::sweep_settings(bad), llmemu::config_error);
+    bad = grid;
+    bad.replicas = {0};
+    CHECK_THROWS_AS((void)llmemu::sweep_settings(bad), llmemu::config_error);
+    bad = grid;
+    bad.routers = {"nearest"};
+    CHECK_THROWS_AS((void)llmemu::sweep_settings(bad), llmemu::config_error);
+
+    const auto model = llmemu::AnyLatencyModel::from_spec("affine:4ms,40us,200us");
+    llmemu::SweepRun run;
+    run.model = &model;
+    run.workload.kind = llmemu::WorkloadKind::random;
+    run.workload.num_prompts = 40;
+    run.workload.input_len = 256;
+    run.workload.output_len = 32;
+    run.summary.percentiles = {50, 99};
+    run.summary.slo_ttft_ms = 200.0;
+    run.settings = settings;
+
+    // A point is run_emulation of its setting, rate and seed; max_model_len 0 is resolved.
+    const llmemu::SweepPoint p = llmemu::run_sweep_point(run, 0, 8.0, 3);
+    REQUIRE(p.ok());
+    CHECK(p.num_requests == 40);
+    CHECK(p.config.max_num_seqs == 8);
+    CHECK(p.config.max_model_len >= 256 + 32);
+    llmemu::WorkloadSpec spec = run.workload;
+    spec.request_rate = 8.0;
+    spec.seed = 3;
+    const llmemu::Workload w = llmemu::build_workload(spec);
+    const auto direct = llmemu::run_emulation<llmemu::VirtualClock>(
+        model, llmemu::sweep_engine_config(run, settings[0], llmemu::longest_request(w)), w, 3, run.summary, false);
+    CHECK(p.bench.ttft.mean_ms == direct.bench.ttft.mean_ms);
+    CHECK(p.steps == direct.sim.stats.steps);
+    CHECK(p.attainment == doctest::Approx(static_cast<double>(direct.bench.good_completed) / 40.0));
+
+    // Rows line up with the header; a failed run (3 blocks cannot hold a request) keeps
+    // its setting's columns and gives the reason, without commas, in the last one.
+    const auto columns = [](const std::string& line) { return std::count(line.begin(), line.end(), ',') + 1; };
+    const std::string header = llmemu::sweep_csv_header(run);
+    CHECK(header.find(",request_goodput,slo_attainment,mean_ttft_ms,median_ttft_ms,p50_ttft_ms,p99_ttft_ms,") !=
+          std::string::npos);
+    const std::string row = llmemu::sweep_csv_row(run, p);
+    CHECK(columns(row) == columns(header));
+    CHECK(row.rfind("8,1,3,8,2048,4000,", 0) == 0);
+    CHECK(row.substr(row.size() - 8) == ",1,none,");
+    const llmemu::SweepPoint failed = llmemu::run_sweep_point(run, 1, 8.0, 3);
+    CHECK_FALSE(failed.ok());
+    CHECK(std::isnan(failed.attainment));
+    const std::string frow = llmemu::sweep_csv_row(run, failed);
+    CHECK(columns(frow) == columns(header));
+    CHECK(frow.rfind("8,1,3,8,2048,3,,,,", 0) == 0);
+    CHECK(frow.find("KV pool") != std::string::npos);
+
+    // The search: a probe per rate tried, the answer meets the SLOs and the miss does not.
+    const llmemu::SweepSearch s = llmemu::search_sweep_rate(run, 2, 3, {1.0, 512.0, 0.1}, 0.9);
+    CHECK(s.error.empty());
+    REQUIRE(s.rate);
+    REQUIRE(s.first_miss);
+    CHECK(*s.first_miss / *s.rate <= 1.1);
+    CHECK(s.points.size() >= 3);
+    for (const auto& pt : s.points) {
+        CAPTURE(pt.rate);
+        CHECK((pt.attainment >= 0.9) == (pt.rate <= *s.rate));
+        if (pt.rate == *s.first_miss) CHECK(s.attainment_at_first_miss == pt.attainment);
+    }
+    const llmemu::SweepSearch sf = llmemu::search_sweep_rate(run, 1, 3, {1.0, 512.0, 0.1}, 0.9);
+    CHECK(sf.points.size() == 1); // the first run fails: the search stops with its reason
+    CHECK(sf.error == failed.error);
+    CHECK_FALSE(sf.rate);
+
+    // Capacity from a grid: every seed must meet the SLOs at the rate and every lower one.
+    auto point = [](std::size_t setting, double rate, std::uint64_t seed, double att, double good) {
+        llmemu::SweepPoint q;
+        q.setting = setting;
+        q.rate = rate;
+        q.seed = seed;
+        q.attainment = att;
+        q.goodput = good;
+        return q;
+    };
+    const std::vector<llmemu::SweepPoint> pts = {
+        point(0, 1, 5, 1.0, 0.9),  point(0, 1, 6, 0.99, 0.95), point(0, 2, 5, 0.95, 1.9), point(0, 2, 6, 0.92, 1.8),
+        point(0, 4, 5, 0.95, 3.8), point(0, 4, 6, 0.5, 2.0),   point(1, 1, 5, 0.2, 0.2),  point(1, 1, 6, 0.3, 0.3)};
+    const auto cap = llmemu::sweep_capacity(pts, 2, 5, 2, 0.9);
+    REQUIRE(cap.size() == 2);
+    CHECK(cap[0].rate == 2.0);
+    CHECK(cap[0].first_miss == 4.0);
+    CHECK(cap[0].attainment_at_first_miss == 0.5);
+    CHECK(cap[0].goodput == 1.8);
+    REQUIRE(cap[0].per_seed.size() == 2);
+    CHECK(cap[0].per_seed[0] == 4.0); // seed 5 alone sustains 4
+    CHECK(cap[0].per_seed[1] == 2.0);
+    CHECK(cap[0].seeds.per_seed.mean == 3.0);
+    CHECK_FALSE(cap[1].rate);
+    CHECK(cap[1].attainment_at_first_miss == 0.2);
+    CHECK(cap[1].seeds.without_answer == 2);
+    // ... and from searches: the lowest seed's rate, the runs they made.
+    const std::vector<llmemu::SweepSearch> searches = {s, sf};
+    const auto scap = llmemu::sweep_capacity(searches, 3);
+    CHECK(scap[2].rate == s.rate);
+    CHECK(scap[2].runs == s.points.size());
+    CHECK_FALSE(scap[1].rate);
+    CHECK(scap[1].failure == failed.error);
+    CHECK(scap[0].per_seed.empty());
 }

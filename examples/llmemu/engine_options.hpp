@@ -223,11 +223,9 @@ inline void add_engine_options(CLI::App& app, EngineFlags& f, bool grid = false)
         ->check(CLI::IsMember({"sparse", "out_of_range"}));
 }
 
-/// The EngineConfig the flags describe. `model` is the profile's model config (nullptr for
-/// analytic profiles); `longest_request` the workload's largest prompt + output (0 unknown),
-/// used for the automatic max_model_len. Throws usage_error for contradictory flags.
-inline EngineConfig make_engine_config(const EngineFlags& f, const ModelConfig* model,
-                                       std::uint32_t longest_request = 0) {
+/// The EngineConfig the flags describe, not yet validated, max_model_len 0 when not given
+/// (auto: SweepRun resolves it per run). Throws usage_error for contradictory flags.
+inline EngineConfig engine_config_from_flags(const EngineFlags& f) {
     if (f.opt_enable_prefix != nullptr && f.opt_no_prefix != nullptr && f.opt_enable_prefix->count() > 0 &&
         f.opt_no_prefix->count() > 0)
         throw usage_error("--enable-prefix-caching and --no-enable-prefix-caching contradict each other; give one");
@@ -244,11 +242,17 @@ inline EngineConfig make_engine_config(const EngineFlags& f, const ModelConfig* 
     c.enable_prefix_caching = !f.no_prefix_caching;
     c.async_scheduling = !f.no_async_scheduling;
     c.gpu_memory_utilization = f.gpu_memory_utilization;
-    if (f.max_model_len != 0) {
-        c.max_model_len = f.max_model_len;
-    } else {
-        c.max_model_len = auto_max_model_len(model, longest_request);
-    }
+    c.max_model_len = f.max_model_len;
+    return c;
+}
+
+/// The EngineConfig the flags describe. `model` is the profile's model config (nullptr for
+/// analytic profiles); `longest_request` the workload's largest prompt + output (0 unknown),
+/// used for the automatic max_model_len. Throws usage_error for contradictory flags.
+inline EngineConfig make_engine_config(const EngineFlags& f, const ModelConfig* model,
+                                       std::uint32_t longest_request = 0) {
+    EngineConfig c = engine_config_from_flags(f);
+    if (c.max_model_len == 0) c.max_model_len = auto_max_model_len(model, longest_request);
     c.validate();
     return c;
 }
