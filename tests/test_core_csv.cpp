@@ -62,6 +62,21 @@ TEST_CASE("Core.csv_number.one_error_style") {
                          config_error);
 }
 
+TEST_CASE("Core.parse_input_number.names_the_input_and_the_fix") {
+    CHECK(parse_input_number<double>("0.25", "--tol", "give a number") == 0.25);
+    CHECK(parse_input_number<std::uint32_t>("7", "N", "give a count", [](std::uint32_t v) { return v > 0; }) == 7);
+    CHECK_THROWS_WITH_AS((void)parse_input_number<double>("1x", "--rate", "give a number > 0"),
+                         "--rate '1x': give a number > 0", config_error);
+    // The condition on the value, and the error type of the caller.
+    const auto positive = [](double v) { return v > 0; };
+    CHECK_THROWS_WITH_AS(
+        ((void)parse_input_number<double, workload_error>("-3", "ENV_VAR", "give seconds > 0", positive)),
+        "ENV_VAR '-3': give seconds > 0", workload_error);
+    CHECK_THROWS_WITH_AS((void)parse_input_number<double>(std::string(60, '9') + "\n", "--x", "fix"),
+                         ("--x '" + std::string(40, '9') + "...': fix").c_str(), config_error);
+    CHECK_THROWS_AS((void)parse_input_number<double>("inf", "--x", "fix"), config_error); // finite only
+}
+
 TEST_CASE("Core.quantile.numpy_linear_rule") {
     const std::vector<double> v{1.0, 2.0, 4.0, 8.0};
     // numpy.percentile([1, 2, 4, 8], [0, 25, 50, 90, 100]) = 1, 1.75, 3, 6.8, 8

@@ -279,7 +279,10 @@ TEST_CASE("ProfilePack.samples_csv.bundled_pack_round_trips_and_bad_lines_name_t
           std::string::npos);
     CHECK(error("table,tt,conc,sample_us\nwarp,1,2,3\n").find("line 2: unknown table 'warp'") != std::string::npos);
     CHECK(error("decode,1,2,-3\n").find("finite and non-negative") != std::string::npos);
-    CHECK(error("decode,1,2,3ms\n").find("sample_us '3ms' is not a number") != std::string::npos);
+    CHECK(error("decode,1,2,3ms\n").find("sample_us '3ms' is not a finite number") != std::string::npos);
+    CHECK(error("decode,1,2,inf\n").find("sample_us 'inf' is not a finite number") != std::string::npos);
+    CHECK(error("decode,-1,2,3\n").find("tt '-1' is not a whole number") != std::string::npos); // no wrap-around
+    CHECK(error("decode,1,x,3\n").find("conc 'x' is not a whole number") != std::string::npos);
     CHECK(error("decode,1,3,3\n").find("not a bucket centre for widths 1/5; pass --tt-bucket-width") !=
           std::string::npos);
     CHECK(error("# only a comment\n").find("no samples") != std::string::npos);

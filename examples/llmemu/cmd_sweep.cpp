@@ -3,20 +3,14 @@
 // each engine setting sustains (goodput-style capacity planning).
 #include <algorithm>
 #include <atomic>
-#include <chrono>
 #include <cmath>
-#include <cstdio>
-#include <cstdlib>
-#include <exception>
 #include <fstream>
 #include <iostream>
 #include <limits>
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <sstream>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include <CLI/CLI.hpp>
@@ -25,13 +19,11 @@
 #include "command.hpp"
 #include "distributed.hpp"
 #include "engine_options.hpp"
+#include "llmemu/core/csv.hpp"
 #include "llmemu/fleet/emulation.hpp"
-#include "llmemu/fleet/router.hpp"
 #include "llmemu/fleet/sweep.hpp"
 #include "llmemu/metrics/bench_result.hpp"
-#include "llmemu/metrics/capacity.hpp"
 #include "llmemu/metrics/interval.hpp"
-#include "llmemu/metrics/sustainable_rate.hpp"
 #include "llmemu/oracle/bootstrap.hpp"
 #include "llmemu/profile/data_dir.hpp"
 #include "progress.hpp"
@@ -141,9 +133,9 @@ SweepRateRange parse_rate_range(const std::string& text) {
     r.lo = parse_rate(parts[0], "--rate-search");
     r.hi = parse_rate(parts[1], "--rate-search");
     if (parts.size() == 3) {
-        char* end = nullptr;
-        r.tol = std::strtod(parts[2].c_str(), &end);
-        if (end != parts[2].c_str() + parts[2].size() || !(r.tol > 0.0 && r.tol < 10.0)) bad("TOL must be in (0, 10)");
+        const std::optional<double> tol = parse_number<double>(parts[2]);
+        if (!tol || !(*tol > 0.0 && *tol < 10.0)) bad("TOL must be in (0, 10)");
+        r.tol = *tol;
     }
     if (!(r.lo > 0.0) || !std::isfinite(r.hi) || r.hi < r.lo) bad("need 0 < LO <= HI < inf");
     return r;

@@ -16,13 +16,13 @@
 /// Standard library only.
 
 #include <array>
-#include <charconv>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <fstream>
 #include <iterator>
 #include <map>
+#include <optional>
 #include <ostream>
 #include <sstream>
 #include <stdexcept>
@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "llmemu/config.hpp"
+#include "llmemu/core/csv.hpp"
 #include "llmemu/error.hpp"
 #include "llmemu/profile/store.hpp"
 
@@ -63,21 +64,17 @@ LLMEMU_BEGIN_NAMESPACE
             fail("expected table,tt,conc,sample_us");
         const auto t = table_from_name(table);
         if (!t) fail("unknown table '" + table + "' (prefill, decode or step_cycle)");
-        std::size_t used = 0;
-        unsigned long long vtt = 0;
-        unsigned long long vconc = 0;
-        double v = 0;
-        try {
-            vtt = std::stoull(tt, &used);
-            if (used != tt.size()) fail("tt '" + tt + "' is not an integer");
-            vconc = std::stoull(conc, &used);
-            if (used != conc.size()) fail("conc '" + conc + "' is not an integer");
-            v = std::stod(us, &used);
-            if (used != us.size()) fail("sample_us '" + us + "' is not a number");
-        } catch (const std::logic_error&) {
-            fail("tt, conc and sample_us must be numbers");
-        }
-        if (!std::isfinite(v) || v < 0 || v > 3e38) fail("sample_us must be finite and non-negative");
+        const std::string_view ftt = detail::text_trim(tt), fconc = detail::text_trim(conc);
+        const std::string_view fus = detail::text_trim(us);
+        const std::optional<std::uint64_t> ptt = parse_number<std::uint64_t>(ftt);
+        if (!ptt) fail("tt '" + detail::text_echo(ftt) + "' is not a whole number");
+        const std::optional<std::uint64_t> pconc = parse_number<std::uint64_t>(fconc);
+        if (!pconc) fail("conc '" + detail::text_echo(fconc) + "' is not a whole number");
+        const std::optional<double> pus = parse_number<double>(fus);
+        if (!pus) fail("sample_us '" + detail::text_echo(fus) + "' is not a finite number");
+        const std::uint64_t vtt = *ptt, vconc = *pconc;
+        const double v = *pus;
+        if (v < 0 || v > 3e38) fail("sample_us must be finite and non-negative");
         if (vtt > 0xFFFFFFFFULL || vconc > 0xFFFFFFFFULL) fail("tt or conc too large");
         if (b.tt_centre(vtt) != vtt || vconc == 0 || b.conc_centre(vconc) != vconc)
             fail("(tt=" + tt + ", conc=" + conc + ") is not a bucket centre for widths " + std::to_string(b.tt_width) +
