@@ -2,8 +2,10 @@
 // core/quantile.hpp) that every text reader and sample summary of llmemu uses.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <limits>
+#include <span>
 #include <string>
 #include <utility>
 #include <vector>
@@ -101,4 +103,21 @@ TEST_CASE("Core.quantile.weighted_step_cdf") {
     CHECK(weighted_quantile_sorted(m, 0.76) == 5.0);
     CHECK(weighted_quantile_sorted(m, 1.0) == 5.0);
     CHECK(weighted_quantile_sorted({}, 0.5) == 0.0);
+}
+
+TEST_CASE("Core.quantile.median_by_selection_is_the_sorted_median") {
+    std::vector<double> odd{9.0, 1.0, 5.0, 3.0, 7.0};
+    CHECK(median_unsorted<double>(odd) == 5.0);
+    std::vector<float> even{4.0F, 1.0F, 3.0F, 2.0F};
+    CHECK(median_unsorted<float>(even) == 2.5);
+    CHECK(median_unsorted<double>(std::span<double>{}) == 0.0);
+    // Whatever the order, the same value as quantile_sorted(sorted, 0.5), bit for bit.
+    std::vector<double> v{0.1, 0.7, 0.3, 1e-9, 3.3, 2.2, 0.9, 5.5};
+    std::vector<double> sorted = v;
+    std::sort(sorted.begin(), sorted.end());
+    CHECK(median_unsorted<double>(v) == quantile_sorted<double>(sorted, 0.5));
+    // A weight sum a rounding short of the level: the slack keeps the value it should reach.
+    const std::vector<std::pair<double, double>> m{{1.0, 0.7}, {2.0, 0.1}, {3.0, 0.2}};
+    CHECK(weighted_quantile_sorted(m, 0.8) == 3.0);        // 0.7 + 0.1 < 0.8 in doubles
+    CHECK(weighted_quantile_sorted(m, 0.8, 1e-12) == 2.0); // within the slack
 }
