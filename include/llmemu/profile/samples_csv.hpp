@@ -42,7 +42,7 @@ LLMEMU_BEGIN_NAMESPACE
 /// and the fix for a malformed line, an unknown table, a value that is not a number, a
 /// negative or infinite sample, a key that is not a bucket centre, or no samples at all.
 [[nodiscard]] inline ProfileStore parse_samples_csv(std::string_view text, Bucketing b, const std::string& source) {
-    std::array<std::map<BucketKey, std::vector<float>>, num_table_kinds> buckets;
+    BucketSamples buckets;
     std::size_t lineno = 0;
     auto fail = [&](const std::string& what) {
         detail::throw_error<profile_error>("samples CSV '" + source + "' line " + std::to_string(lineno) + ": " + what);
@@ -82,21 +82,7 @@ LLMEMU_BEGIN_NAMESPACE
         buckets[static_cast<std::size_t>(*t)][{static_cast<std::uint32_t>(vtt), static_cast<std::uint32_t>(vconc)}]
             .push_back(static_cast<float>(v));
     }
-    ProfileStore store;
-    store.set_bucketing(b);
-    for (TableKind t : all_table_kinds) {
-        const auto& m = buckets[static_cast<std::size_t>(t)];
-        if (m.empty()) continue;
-        std::vector<BucketKey> keys;
-        std::vector<std::uint32_t> counts;
-        std::vector<float> samples;
-        for (const auto& [k, v] : m) {
-            keys.push_back(k);
-            counts.push_back(static_cast<std::uint32_t>(v.size()));
-            samples.insert(samples.end(), v.begin(), v.end());
-        }
-        store.set_table(t, ProfileTable(b, std::move(keys), std::move(counts), std::move(samples)));
-    }
+    ProfileStore store = store_from_buckets(buckets, b);
     if (store.num_tables() == 0) detail::throw_error<profile_error>("samples CSV '" + source + "': no samples");
     return store;
 }
