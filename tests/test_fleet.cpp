@@ -900,6 +900,28 @@ TEST_CASE("Fleet.sweep.grid_points_rows_search_and_capacity") {
     CHECK(p.steps == direct.sim.stats.steps);
     CHECK(p.attainment == doctest::Approx(static_cast<double>(direct.bench.good_completed) / 40.0));
 
+    // The tasks in row order (settings, rates, seeds), run on any number of threads alike.
+    const std::vector<double> rates{2.0, 8.0};
+    const auto tasks = llmemu::sweep_tasks(2, rates, 3, 2);
+    REQUIRE(tasks.size() == 8);
+    CHECK(tasks[1].setting == 0);
+    CHECK(tasks[1].rate == 2.0);
+    CHECK(tasks[1].seed == 4);
+    CHECK(tasks[2].rate == 8.0);
+    CHECK(tasks[4].setting == 1);
+    CHECK(llmemu::sweep_tasks(3, {}, 0, 2).size() == 6); // searches: one per setting and seed
+    const auto many = llmemu::run_sweep_points(run, tasks, 2);
+    const auto one = llmemu::run_sweep_points(run, tasks, 1);
+    REQUIRE(many.size() == 8);
+    CHECK(many[2].bench.ttft.mean_ms == p.bench.ttft.mean_ms); // setting 0, rate 8, seed 3
+    CHECK(many[2].seed == 3);
+    for (std::size_t i = 0; i < many.size(); ++i) {
+        CAPTURE(i);
+        CHECK(many[i].error == one[i].error);
+        CHECK(many[i].bench.e2el.mean_ms == one[i].bench.e2el.mean_ms);
+        CHECK(many[i].ok() == (tasks[i].setting == 0)); // setting 1 has 3 KV blocks
+    }
+
     // Rows line up with the header; a failed run (3 blocks cannot hold a request) keeps
     // its setting's columns and gives the reason, without commas, in the last one.
     const auto columns = [](const std::string& line) { return std::count(line.begin(), line.end(), ',') + 1; };

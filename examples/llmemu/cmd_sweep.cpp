@@ -10,6 +10,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -58,12 +59,6 @@ struct SweepArgs {
     CLI::Option* opt_rates = nullptr;
 };
 
-struct Job {
-    std::size_t setting;
-    double rate;
-    std::uint64_t seed;
-};
-
 std::string num(double v, const char* f = "%.4f") {
     return sweep_number(v, f);
 }
@@ -91,7 +86,7 @@ std::string encode(const TaskResult& t) {
 }
 
 /// The inverse of encode for `job` (whose setting, rate and seed the points take).
-TaskResult decode(const std::string& text, const Job& job) {
+TaskResult decode(const std::string& text, const SweepTask& job) {
     const nlohmann::json j = nlohmann::json::parse(text);
     TaskResult t;
     t.search.setting = job.setting;
@@ -206,13 +201,9 @@ void run_sweep(SweepArgs& a) {
     plan.settings = sweep_settings(grid);
     const std::vector<SweepSetting>& settings = plan.settings;
     // Tasks: a grid point each, or (--rate-search) one search per setting and seed.
-    std::vector<Job> jobs;
-    for (std::size_t s = 0; s < settings.size(); ++s)
-        if (search)
-            for (std::uint32_t k = 0; k < a.num_seeds; ++k) jobs.push_back({s, 0.0, a.engine.seed + k});
-        else
-            for (double r : rates)
-                for (std::uint32_t k = 0; k < a.num_seeds; ++k) jobs.push_back({s, r, a.engine.seed + k});
+    const std::vector<SweepTask> jobs =
+        sweep_tasks(settings.size(), search ? std::span<const double>{} : std::span<const double>(rates), a.engine.seed,
+                    a.num_seeds);
 
     Distributed& mpi = Distributed::instance();
     const bool quiet = a.quiet || !mpi.leader();
@@ -238,7 +229,7 @@ void run_sweep(SweepArgs& a) {
         ProgressBar bar(!quiet && mpi.ranks() == 1, "sweeping");
         std::mutex bar_mutex;
         const std::vector<std::string> encoded = mpi.map(jobs.size(), a.jobs, [&](std::size_t i) {
-            const Job& j = jobs[i];
+            const SweepTask& j = jobs[i];
             TaskResult t;
             if (search) {
                 t.search = search_sweep_rate(plan, j.setting, j.seed, range, a.slo_attainment);

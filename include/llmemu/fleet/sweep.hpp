@@ -6,17 +6,17 @@
 /// (search_sweep_rate); one CSV row per run (sweep_csv_header, sweep_csv_row), and per
 /// setting the capacity the runs show (sweep_capacity: the sustainable rate, and with
 /// several seeds each seed's own). Every run depends only on its setting, rate and seed,
-/// so the points can run on any number of threads (parallel_for) or processes with the
-/// same results.
+/// so the points can run on any number of threads (run_sweep_points, parallel_for) or
+/// processes with the same results; sweep_tasks lists them in the CSV's row order.
 ///
 /// ```cpp
 /// llmemu::SweepRun run;
 /// run.model = &model;                       // an AnyLatencyModel
 /// run.workload = spec;                      // the WorkloadSpec; its rate and seed are set per point
 /// run.settings = llmemu::sweep_settings({.max_num_seqs = {64, 256}});
-/// std::vector<llmemu::SweepPoint> pts;
-/// for (std::size_t s = 0; s < run.settings.size(); ++s)
-///     for (double rate : {1.0, 4.0}) pts.push_back(llmemu::run_sweep_point(run, s, rate, 0));
+/// const std::vector<double> rates{1.0, 4.0};
+/// const auto tasks = llmemu::sweep_tasks(run.settings.size(), rates, /*first_seed=*/0, /*num_seeds=*/2);
+/// const std::vector<llmemu::SweepPoint> pts = llmemu::run_sweep_points(run, tasks);  // all cores
 /// std::cout << llmemu::sweep_csv_header(run) << '\n';
 /// for (const auto& p : pts) std::cout << llmemu::sweep_csv_row(run, p) << '\n';
 /// ```
@@ -37,6 +37,7 @@
 #include <vector>
 
 #include "llmemu/config.hpp"
+#include "llmemu/core/parallel.hpp"
 #include "llmemu/engine/config.hpp"
 #include "llmemu/error.hpp"
 #include "llmemu/fleet/emulation.hpp"
@@ -210,6 +211,40 @@ struct SweepPoint {
         return failed;
     }
     return p;
+}
+
+/// One run (or, for a rate search, one search) of a sweep.
+struct SweepTask {
+    std::size_t setting = 0;
+    /// The request rate; 0 for a search task.
+    double rate = 0.0;
+    std::uint64_t seed = 0;
+};
+
+/// A sweep's tasks in the order of its CSV rows: settings outermost, then `rates`, then the
+/// seeds first_seed .. first_seed + num_seeds - 1. Without rates, one task per setting and
+/// seed (the searches of `sweep --rate-search`).
+[[nodiscard]] inline std::vector<SweepTask> sweep_tasks(std::size_t num_settings, std::span<const double> rates,
+                                                        std::uint64_t first_seed, std::uint32_t num_seeds) {
+    std::vector<SweepTask> out;
+    out.reserve(num_settings * std::max<std::size_t>(rates.size(), 1) * num_seeds);
+    for (std::size_t s = 0; s < num_settings; ++s) {
+        if (rates.empty())
+            for (std::uint32_t k = 0; k < num_seeds; ++k) out.push_back({s, 0.0, first_seed + k});
+        for (const double r : rates)
+            for (std::uint32_t k = 0; k < num_seeds; ++k) out.push_back({s, r, first_seed + k});
+    }
+    return out;
+}
+
+/// run_sweep_point for every task, on up to `threads` threads (0: every core); the
+/// points come back in task order and do not depend on the thread count.
+[[nodiscard]] inline std::vector<SweepPoint> run_sweep_points(const SweepRun& run, std::span<const SweepTask> tasks,
+                                                              unsigned threads = 0) {
+    std::vector<SweepPoint> out(tasks.size());
+    parallel_for(tasks.size(), threads,
+                 [&](std::size_t i) { out[i] = run_sweep_point(run, tasks[i].setting, tasks[i].rate, tasks[i].seed); });
+    return out;
 }
 
 /// A number as the sweep CSV and its summary lines write it: printf `format` (one double
