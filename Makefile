@@ -15,7 +15,7 @@ export LLMEMU_WERROR := $(WERROR)
 # The concurrent parts: timer thread, futures, live engine, executor, HTTP server. The TSan
 # build compiles only the test files that hold such cases (found by their names), so that
 # it does not spend CI time building cases it would not run.
-TSAN_PREFIXES := TimerService TimerFuture WallClock LiveEngine Server Executor Engine LatencyModel.shared LatencyModel.executor
+TSAN_PREFIXES := TimerService TimerFuture WallClock LiveEngine Server Executor Engine LatencyModel.shared LatencyModel.executor Fleet.own_clocks Capacity.work_team Capacity.parallel_for
 empty :=
 space := $(empty) $(empty)
 comma := ,

@@ -10,7 +10,8 @@
 // (timing_from_record + summarize), which is what its per-request memory was.
 //
 // Peak RSS is the process's: run one benchmark per process, e.g.
-//   bench_fleet --benchmark_filter='BM_fleet_day/replicas:8/hours:24$'
+//   bench_fleet --benchmark_filter='BM_fleet_day/replicas:8/hours:24/threads:0$'
+//   bench_fleet --benchmark_filter='BM_fleet_day/replicas:64/hours:24/threads:2$'
 //   bench_fleet --benchmark_filter='BM_fleet_day_baseline/replicas:1/hours:1$'
 #include <benchmark/benchmark.h>
 
@@ -140,26 +141,34 @@ void report(benchmark::State& state, std::size_t requests, double sim_s, double 
     state.counters["p99_itl_ms"] = r.itl.percentiles_ms.empty() ? 0.0 : r.itl.percentiles_ms.back().second;
 }
 
-/// N replicas of the trace's engine on `clock`, each with its own executor seed.
+/// N replicas of the trace's engine on `clock` (or each on a clock of its own, as
+/// `llmemu simulate` runs a fleet: advanced window by window, on several threads), each with
+/// its own executor seed.
 struct Replicas {
+    std::vector<std::unique_ptr<VirtualClock>> clocks;
     std::vector<std::unique_ptr<VEngine>> engines;
     std::vector<VEngine*> ptrs;
-    Replicas(Fixture& f, VirtualClock& clock, std::uint32_t n) {
+    Replicas(Fixture& f, VirtualClock& clock, std::uint32_t n, bool own_clocks = false) {
         for (std::uint32_t i = 0; i < n; ++i) {
-            engines.push_back(std::make_unique<VEngine>(X(f.model, clock, {}, 1 + i), clock, trace_config()));
+            if (own_clocks) clocks.push_back(std::make_unique<VirtualClock>());
+            VirtualClock& c = own_clocks ? *clocks.back() : clock;
+            engines.push_back(std::make_unique<VEngine>(X(f.model, c, {}, 1 + i), c, trace_config()));
             ptrs.push_back(engines.back().get());
         }
     }
 };
 
 /// The streaming way (what `llmemu simulate --replicas N --router least_loaded` runs): N
-/// replicas, `hours` of the day, at most `cap` requests (0 = all).
-void run_fleet_day(benchmark::State& state, std::uint32_t n, std::uint32_t hours, std::size_t cap) {
+/// replicas, `hours` of the day, at most `cap` requests (0 = all); `threads` 0: every
+/// replica on one clock (the one-clock loop), else each on its own clock, advanced on that
+/// many threads (what `llmemu simulate -j T` runs; same results).
+void run_fleet_day(benchmark::State& state, std::uint32_t n, std::uint32_t hours, std::size_t cap,
+                   unsigned threads = 0) {
     Fixture& f = fixture();
     for (auto _ : state) {
         const std::clock_t c0 = std::clock();
         VirtualClock clock;
-        Replicas replicas(f, clock, n);
+        Replicas replicas(f, clock, n, threads > 0);
         const std::vector<VEngine*>& ptrs = replicas.ptrs;
         std::vector<StreamingSummary> sums;
         sums.reserve(n + 1);
@@ -168,6 +177,7 @@ void run_fleet_day(benchmark::State& state, std::uint32_t n, std::uint32_t hours
         SimulationOptions o;
         o.keep_records = false;
         o.record_token_times = false;
+        o.threads = threads;
         o.on_added = [&](std::uint32_t i, RequestId, nanoseconds t, bool ok) {
             if (!ok) return;
             sums[0].started(t);
@@ -199,31 +209,39 @@ void run_fleet_day(benchmark::State& state, std::uint32_t n, std::uint32_t hours
     }
 }
 void BM_fleet_day(benchmark::State& state) {
-    run_fleet_day(state, static_cast<std::uint32_t>(state.range(0)), static_cast<std::uint32_t>(state.range(1)), 0);
+    run_fleet_day(state, static_cast<std::uint32_t>(state.range(0)), static_cast<std::uint32_t>(state.range(1)), 0,
+                  static_cast<unsigned>(state.range(2)));
 }
 /// The first `requests` of the day at N replicas (N copies for N replicas): the Args give
 /// every replica the same 400 or 1,560 requests (the trace's first ~1.3 or ~5 minutes) at
 /// any N, so work per request that grows with N shows; short enough for callgrind.
 void BM_fleet_slice(benchmark::State& state) {
-    run_fleet_day(state, static_cast<std::uint32_t>(state.range(0)), 1, static_cast<std::size_t>(state.range(1)));
+    run_fleet_day(state, static_cast<std::uint32_t>(state.range(0)), 1, static_cast<std::size_t>(state.range(1)),
+                  static_cast<unsigned>(state.range(2)));
 }
 BENCHMARK(BM_fleet_slice)
-    ->ArgNames({"replicas", "requests"})
-    ->Args({8, 3200})
-    ->Args({64, 25600})
-    ->Args({8, 12480})
-    ->Args({64, 99840})
+    ->ArgNames({"replicas", "requests", "threads"})
+    ->Args({8, 3200, 0})
+    ->Args({64, 25600, 0})
+    ->Args({8, 12480, 0})
+    ->Args({64, 99840, 0})
+    ->Args({64, 99840, 1})
+    ->Args({64, 99840, 2})
     ->Unit(benchmark::kSecond)
     ->Iterations(1)
     ->UseRealTime();
 BENCHMARK(BM_fleet_day)
-    ->ArgNames({"replicas", "hours"})
-    ->Args({1, 1})
-    ->Args({8, 1})
-    ->Args({8, 24})
-    ->Args({64, 1})
-    ->Args({64, 2})
-    ->Args({64, 24})
+    ->ArgNames({"replicas", "hours", "threads"})
+    ->Args({1, 1, 0})
+    ->Args({8, 1, 0})
+    ->Args({8, 24, 0})
+    ->Args({8, 24, 2})
+    ->Args({64, 1, 0})
+    ->Args({64, 1, 1})
+    ->Args({64, 1, 2})
+    ->Args({64, 2, 0})
+    ->Args({64, 24, 0})
+    ->Args({64, 24, 2})
     ->Unit(benchmark::kSecond)
     ->Iterations(1)
     ->UseRealTime();

@@ -17,6 +17,7 @@ if(TARGET llmemu_cli)
   llmemu_fleet_bad(dp_and_replicas "give one of them" simulate --replicas 2 --data-parallel-size 2)
   llmemu_fleet_bad(dp_and_router "drop --router" simulate --router least_loaded --data-parallel-size 2)
   llmemu_fleet_bad(fleet_realtime "virtual time only" simulate --mode realtime --replicas 2)
+  llmemu_fleet_bad(zero_jobs "--jobs: 0 is outside \\[1, 4096\\]" simulate --replicas 2 -j 0)
 
   # One replica behind any router prints exactly the single engine's vLLM summary.
   set(_summary "sed -n '/Serving Benchmark Result/,/^=*$/p'")
@@ -27,9 +28,10 @@ if(TARGET llmemu_cli)
     set_tests_properties(cli.fleet.one_replica_${router} PROPERTIES PASS_REGULAR_EXPRESSION "identical")
   endforeach()
 
-  # A fleet: per-replica table, per-replica JSON, one trace process per replica, determinism.
+  # A fleet: per-replica table, per-replica JSON, one trace process per replica, determinism
+  # (the same result on 2 threads and on 1: the replicas advance in parallel between arrivals).
   add_test(NAME cli.fleet.four_replicas
-           COMMAND sh -c "\"$0\" simulate -q --num-prompts 200 --replicas 4 --router least_loaded --result-json \"$1/f1.json\" --chrome-trace \"$1/f.trace.json\" && \"$0\" simulate -q --num-prompts 200 --replicas 4 --router least_loaded --result-json \"$1/f2.json\" > /dev/null && cmp \"$1/f1.json\" \"$1/f2.json\" && grep -c '\"per_replica\"' \"$1/f1.json\" && grep -o '\"replica 3 requests\"' \"$1/f.trace.json\""
+           COMMAND sh -c "\"$0\" simulate -q --num-prompts 200 --replicas 4 --router least_loaded -j 2 --result-json \"$1/f1.json\" --chrome-trace \"$1/f.trace.json\" && \"$0\" simulate -q --num-prompts 200 --replicas 4 --router least_loaded --jobs 1 --result-json \"$1/f2.json\" > /dev/null && cmp \"$1/f1.json\" \"$1/f2.json\" && grep -c '\"per_replica\"' \"$1/f1.json\" && grep -o '\"replica 3 requests\"' \"$1/f.trace.json\""
                    $<TARGET_FILE:llmemu_cli> ${_d})
   set_tests_properties(cli.fleet.four_replicas PROPERTIES
     PASS_REGULAR_EXPRESSION "4 replicas behind the least_loaded router.*llmemu fleet.*\n3 +[0-9]+ +[0-9]+ .*\n1\n\"replica 3 requests\"")

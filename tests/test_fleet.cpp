@@ -632,15 +632,21 @@ struct Fnv {
 
 /// Everything a fleet run reports, hashed: every record (sorted by id) with its replica and
 /// every token's time, each replica's statistics and routed count, and the streamed summary.
+/// `threads` 0: every replica on the fleet clock; otherwise each on its own clock, advanced
+/// on that many threads. `series` > 0 also hashes the fleet's and each replica's series.
 std::uint64_t fleet_digest(std::uint32_t replicas, EngineConfig c, const std::vector<TimedRequest>& work,
-                           const char* router_name, EngineStats* total = nullptr) {
+                           const char* router_name, EngineStats* total = nullptr, unsigned threads = 0,
+                           nanoseconds series = nanoseconds(0)) {
     VirtualClock clock;
+    std::vector<std::unique_ptr<VirtualClock>> own;
     std::vector<std::unique_ptr<VEngine>> es;
     std::vector<VEngine*> ptrs;
     const std::vector<AffineProfile> speeds = {AffineProfile{10.0, 20.0, 100.0}, AffineProfile{3.0, 7.0, 40.0},
                                                AffineProfile{25.0, 35.0, 300.0}};
     for (std::uint32_t i = 0; i < replicas; ++i) {
-        es.push_back(std::make_unique<VEngine>(Exec(speeds[i % speeds.size()], clock, {}, 7 + i), clock, c));
+        if (threads > 0) own.push_back(std::make_unique<VirtualClock>());
+        VirtualClock& ck = threads > 0 ? *own.back() : clock;
+        es.push_back(std::make_unique<VEngine>(Exec(speeds[i % speeds.size()], ck, {}, 7 + i), ck, c));
         ptrs.push_back(es.back().get());
     }
     AnyRouter router = make_router(router_name);
@@ -648,6 +654,8 @@ std::uint64_t fleet_digest(std::uint32_t replicas, EngineConfig c, const std::ve
     StreamingSummary sum;
     SimulationOptions o;
     attach(o, sum);
+    o.threads = threads;
+    o.timeseries_interval = series;
     const auto res = run_fleet_simulation<Exec>(ptrs, clock, src, router, o);
     std::vector<std::size_t> order(res.records.size());
     for (std::size_t k = 0; k < order.size(); ++k) order[k] = k;
@@ -677,6 +685,21 @@ std::uint64_t fleet_digest(std::uint32_t replicas, EngineConfig c, const std::ve
         f.add_real(s.max_kv_usage);
     }
     f.add(res.duration);
+    CHECK(clock.now() == VirtualClock::time_point(res.duration)); // the fleet clock ends with the run
+    if (series.count() > 0) {
+        std::vector<const EngineTimeSeries*> all{&res.fleet_timeseries};
+        for (const auto& t : res.timeseries) all.push_back(&t);
+        for (const EngineTimeSeries* t : all) {
+            f.add(t->points().size());
+            for (const auto& p : t->points()) {
+                f.add(p.prompt_tokens);
+                f.add(p.generation_tokens);
+                f.add(p.preemptions);
+                f.add(std::uint64_t{p.running} << 32U | p.waiting);
+                f.add_real(p.kv_usage);
+            }
+        }
+    }
     if (total != nullptr) *total = fleet_stats(res.stats);
     const BenchResult b = sum.result(std::chrono::duration<double>(res.duration).count());
     f.add(static_cast<std::uint64_t>(b.completed));
@@ -724,6 +747,70 @@ TEST_CASE("Fleet.golden.results_are_pinned") {
     CHECK(st.preemptions > 0);
     CHECK(fleet_digest(3, priority, prioritised, "least_loaded", &st) == 2643100931336839959ULL);
     CHECK(st.preemptions > 0);
+}
+
+TEST_CASE("Fleet.own_clocks.same_results_as_one_clock_on_any_thread_count") {
+    // Replicas each on a clock of their own are advanced window by window (between arrivals
+    // and series boundaries), on several threads, and their hooks replayed in the one-clock
+    // loop's order: every record, token time, counter, summary and time series must be the
+    // one-clock run's, for any thread count (the golden cases: preemption, prefix hits,
+    // chunked prefill, sync and priority scheduling).
+    const std::vector<TimedRequest> plain = workload(700, false, 2);
+    const std::vector<TimedRequest> tokens = workload(500, true, 2);
+    EngineConfig small = cfg();
+    small.max_model_len = 1024;
+    small.num_gpu_blocks = 160;
+    EngineConfig chunked = cfg();
+    chunked.max_num_batched_tokens = 256;
+    chunked.long_prefill_token_threshold = 96;
+    chunked.max_num_seqs = 24;
+    EngineConfig sync = small;
+    sync.async_scheduling = false;
+    struct Case {
+        std::uint32_t replicas;
+        EngineConfig config;
+        const std::vector<TimedRequest>* work;
+        const char* router;
+    };
+    const std::vector<Case> cases = {{4, cfg(), &plain, "least_loaded"},  {3, cfg(), &tokens, "prefix_aware"},
+                                     {4, small, &plain, "round_robin"},   {3, small, &tokens, "scored"},
+                                     {4, chunked, &plain, "least_loaded"}, {4, sync, &plain, "least_loaded"},
+                                     {1, small, &plain, "least_loaded"}};
+    for (const Case& c : cases) {
+        CAPTURE(c.router);
+        CAPTURE(c.replicas);
+        const std::uint64_t one = fleet_digest(c.replicas, c.config, *c.work, c.router);
+        for (const unsigned threads : {1U, 2U, 3U})
+            CHECK(fleet_digest(c.replicas, c.config, *c.work, c.router, nullptr, threads) == one);
+        // With time series (the command line's 1 s engine log): boundaries cut the windows too.
+        const std::uint64_t series = fleet_digest(c.replicas, c.config, *c.work, c.router, nullptr, 0, std::chrono::milliseconds(250));
+        CHECK(series != one);
+        CHECK(fleet_digest(c.replicas, c.config, *c.work, c.router, nullptr, 2, std::chrono::milliseconds(250)) == series);
+    }
+}
+
+TEST_CASE("Fleet.own_clocks.refused_where_the_fleet_needs_one_clock") {
+    EngineConfig c = cfg();
+    VirtualClock fleet_clock, a, b;
+    VEngine e1(Exec(AffineProfile{10.0, 20.0, 100.0}, a, {}, 1), a, c);
+    VEngine e2(Exec(AffineProfile{10.0, 20.0, 100.0}, b, {}, 2), b, c);
+    VEngine shared(Exec(AffineProfile{10.0, 20.0, 100.0}, fleet_clock, {}, 3), fleet_clock, c);
+    VEngine twin(Exec(AffineProfile{10.0, 20.0, 100.0}, a, {}, 4), a, c);
+    RoundRobinRouter rr;
+    auto run = [&](std::vector<VEngine*> ptrs, const FleetLayout* layout = nullptr) {
+        VectorRequestSource src(workload(4, false, 2));
+        return run_fleet_simulation(ptrs, fleet_clock, src, rr, SimulationOptions{}, 0, layout);
+    };
+    CHECK_THROWS_WITH_AS(run({&e1, &shared}), doctest::Contains("clock"), config_error);
+    CHECK_THROWS_WITH_AS(run({&shared, &e1}), doctest::Contains("clock"), config_error);
+    CHECK_THROWS_WITH_AS(run({&e1, &twin}), doctest::Contains("share a clock"), config_error);
+    FleetLayout scaled;
+    scaled.autoscale.push_back(AutoscalePolicy{});
+    CHECK_THROWS_WITH_AS(run({&e1, &e2}, &scaled), doctest::Contains("fleet clock"), config_error);
+    const FleetResult ok = run({&e1, &e2});
+    CHECK(ok.num_requests == 4);
+    CHECK(ok.routed == std::vector<std::uint64_t>{2, 2});
+    CHECK(fleet_clock.now() == VirtualClock::time_point(ok.duration));
 }
 
 TEST_CASE("Fleet.run_emulation.one_engine_or_a_fleet_summarised_like_the_cli") {

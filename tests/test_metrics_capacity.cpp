@@ -146,6 +146,38 @@ TEST_CASE("Capacity.parallel_for runs every index once and rethrows the first fa
     CHECK(parallel_threads(2, 0) == 1);
 }
 
+TEST_CASE("Capacity.work_team runs many short rounds, each index once, and survives a failure") {
+    WorkTeam team(3);
+    CHECK(team.size() == 3);
+    std::vector<std::atomic<int>> hits(16);
+    std::size_t expected = 0;
+    for (std::size_t round = 0; round < 3000; ++round) { // a fleet's windows: many tiny rounds
+        const std::size_t n = round % 11;
+        team.run(n, [&](std::size_t i) { ++hits[i]; });
+        expected += n;
+    }
+    std::size_t total = 0;
+    for (std::size_t i = 0; i < hits.size(); ++i) total += static_cast<std::size_t>(hits[i].load());
+    CHECK(total == expected);
+    CHECK(hits[9].load() == 272); // index 9 runs only in the rounds with n = 10
+    CHECK(hits[10].load() == 0);
+    // The exception of the lowest failing index comes back; the team keeps working.
+    for (int attempt = 0; attempt < 20; ++attempt)
+        CHECK_THROWS_WITH(team.run(8,
+                                   [](std::size_t i) {
+                                       if (i == 3 || i == 6) throw std::runtime_error(std::to_string(i));
+                                   }),
+                          "3");
+    std::atomic<int> after{0};
+    team.run(5, [&](std::size_t) { ++after; });
+    CHECK(after.load() == 5);
+    // Teams made and dropped at once (workers that never saw a round) end cleanly.
+    for (int k = 0; k < 50; ++k) {
+        WorkTeam t(2);
+        if (k % 2 == 0) t.run(2, [](std::size_t) {});
+    }
+}
+
 TEST_CASE("Capacity.combine: the answer on every seed and the per-seed interval") {
     const std::vector<std::optional<std::uint32_t>> fewest{4, 6, 5};
     const ReplicatedAnswer f = combine_fewest(fewest);

@@ -62,6 +62,7 @@ struct SimulateArgs {
     std::string fleet_file;
     CLI::Option* opt_replicas = nullptr;
     std::size_t replicates = 0;
+    unsigned jobs = 0;
     bool bootstrap_profile = false;
 };
 
@@ -127,6 +128,7 @@ void run_simulate(SimulateArgs& a) {
     fleet.detailed = a.save_detailed;
     fleet.replicas = a.replicas;
     fleet.router = a.router;
+    fleet.threads = a.jobs;
     if (a.replicas == 0) throw usage_error("--replicas 0: give at least one replica");
     if (a.data_parallel_size > 0) {
         if (a.opt_replicas->count() > 0)
@@ -409,7 +411,7 @@ void run_simulate(SimulateArgs& a) {
     nlohmann::json rep_runs;
     if (a.replicates > 1) {
         const auto runs = run_replicates(model, config, wspec, a.engine.seed, a.replicates, summary,
-                                         std::max(1U, std::thread::hardware_concurrency()),
+                                         parallel_threads(a.jobs, a.replicates),
                                          {a.bootstrap_profile, a.save_detailed && want_json});
         if (a.save_detailed && want_json) rep_runs = replicate_runs_json(runs, a.engine.seed);
         rep = replicate_stats(runs);
@@ -601,6 +603,10 @@ const bool registered = register_command(20, [](CLI::App& app) {
     cmd->add_option("--data-parallel-size", args->data_parallel_size,
                     "vLLM data parallelism: N engines behind vLLM's internal load balancer (4 x waiting + running, "
                     "counts refreshed every 100 ms)");
+    cmd->add_option("-j,--jobs", args->jobs,
+                    "Threads (default: all cores): a fleet's replicas advance in parallel between arrivals, "
+                    "--replicates seeds run in parallel; results do not depend on it")
+        ->check(whole_number(1, 4096));
     cmd->add_option("--replicates", args->replicates,
                     "Also run K seeds (--seed, --seed+1, ...) in parallel and print each summary metric as mean +- "
                     "95% CI")

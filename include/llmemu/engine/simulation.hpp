@@ -141,6 +141,11 @@ struct SimulationOptions {
     /// Keep the engine's per-interval time series (SimulationResult::timeseries; bounded
     /// memory, see timeseries.hpp) with this interval; 0 = off.
     std::chrono::nanoseconds timeseries_interval{0};
+    /// run_fleet_simulation with every replica on a clock of its own: threads that advance
+    /// the replicas (0 = every core; the driver's thread is one). Results do not depend on
+    /// it; hooks still run on the driver's thread, an engine's observers on the thread
+    /// advancing it. Ignored otherwise.
+    unsigned threads = 1;
 };
 
 /// Everything a run produced.

@@ -81,6 +81,11 @@ struct FleetSettings {
     std::vector<EngineObserver*> observers;
     /// Roles, KV link and autoscalers of the replicas (--fleet; empty: all mixed, serving).
     FleetLayout layout;
+    /// Threads advancing the replicas of a fleet (0 = every core; --jobs). A fleet of mixed
+    /// replicas without autoscaling, on an open-loop workload, runs each replica on a clock
+    /// of its own window by window (run_fleet_simulation), with results that do not depend
+    /// on this; other fleets run on one clock and one thread.
+    unsigned threads = 1;
 };
 
 /// What one run produced: the simulation, its summary, the model's coverage and the
@@ -175,14 +180,22 @@ RunOutcome run_emulation(const AnyLatencyModel& model, const EngineConfig& confi
     if (plans.empty())
         for (std::uint32_t i = 0; i < (several ? fleet.replicas : 1U); ++i) plans.push_back({&model, config, 0});
     const auto n = static_cast<std::uint32_t>(plans.size());
+    const bool pd = std::any_of(fleet.layout.role.begin(), fleet.layout.role.end(),
+                                [](ReplicaRole r) { return r != ReplicaRole::mixed; });
+    // Replicas on clocks of their own (advanced in parallel, see run_fleet_simulation) where
+    // the fleet allows it: no P/D, no autoscaler, no closed-loop client.
+    const bool own_clocks = std::is_same_v<C, VirtualClock> && several && !pd && fleet.layout.autoscale.empty() &&
+                            !workload.stats().sessions;
+    std::vector<std::unique_ptr<C>> clocks;
+    for (std::uint32_t i = 0; own_clocks && i < n; ++i) clocks.push_back(std::make_unique<C>());
     std::vector<std::unique_ptr<Engine<Exec, C>>> engines;
     engines.reserve(n);
     std::vector<std::uint32_t> pool_of;
     for (std::uint32_t i = 0; i < n; ++i) {
         AnyLatencyModel m = *plans[i].model;
         m.reset_coverage();
-        engines.push_back(
-            std::make_unique<Engine<Exec, C>>(Exec(std::move(m), clock, {}, seed + i), clock, plans[i].config));
+        C& c = own_clocks ? *clocks[i] : clock;
+        engines.push_back(std::make_unique<Engine<Exec, C>>(Exec(std::move(m), c, {}, seed + i), c, plans[i].config));
         if (i < fleet.observers.size() && fleet.observers[i] != nullptr)
             engines.back()->add_observer(fleet.observers[i]);
         if (!fleet.pools.empty()) pool_of.push_back(plans[i].pool);
@@ -199,8 +212,7 @@ RunOutcome run_emulation(const AnyLatencyModel& model, const EngineConfig& confi
     opts.progress = std::move(progress);
     opts.record_token_times = fleet.detailed;
     opts.keep_records = fleet.keep_records || record_steps;
-    const bool pd = std::any_of(fleet.layout.role.begin(), fleet.layout.role.end(),
-                                [](ReplicaRole r) { return r != ReplicaRole::mixed; });
+    opts.threads = fleet.threads;
     detail::attach_summaries(opts, sums, several ? n : 0, pool_of, pd);
 
     RunOutcome out;

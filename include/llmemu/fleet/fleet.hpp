@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "llmemu/config.hpp"
+#include "llmemu/core/parallel.hpp"
 #include "llmemu/engine/config.hpp"
 #include "llmemu/engine/engine.hpp"
 #include "llmemu/engine/simulation.hpp"
@@ -150,6 +151,104 @@ struct FleetResult {
 
 namespace detail {
 enum class ReplicaState : std::uint8_t { off, starting, serving, draining };
+
+/// One hook call of a window, as run_fleet_simulation replays them: sorted by the poll's
+/// time, the replica's poll count at that time, tokens (0) before records (1), replica,
+/// and order within the replica.
+struct WindowEvent {
+    VirtualClock::time_point t;
+    std::uint32_t k = 0;
+    std::uint32_t phase = 0;
+    std::uint32_t replica = 0;
+    std::uint32_t index = 0;
+    bool operator<(const WindowEvent& o) const noexcept {
+        if (t != o.t) return t < o.t;
+        if (k != o.k) return k < o.k;
+        if (phase != o.phase) return phase < o.phase;
+        if (replica != o.replica) return replica < o.replica;
+        return index < o.index;
+    }
+};
+
+/// What one replica's polls produced in a window: its token batches (their gaps copied,
+/// since StepTokenTimes only lends them) and its finished records, each with the poll it
+/// came from. Written by the thread advancing the replica, read back by the driver.
+struct WindowBuffer {
+    struct Tokens {
+        VirtualClock::time_point t;
+        std::uint32_t k = 0;
+        StepTokenTimes times;
+        std::size_t gaps = 0, num_gaps = 0; // where its other_gaps are in `gaps`
+    };
+    struct Record {
+        VirtualClock::time_point t;
+        std::uint32_t k = 0;
+        RequestRecord record;
+    };
+    std::vector<Tokens> tokens;
+    std::vector<std::chrono::nanoseconds> gaps;
+    std::vector<Record> records;
+    VirtualClock::time_point now{}, last{};
+    std::uint32_t k = 0;
+    bool polled = false;
+
+    void tokens_at(const StepTokenTimes& t) {
+        tokens.push_back(Tokens{now, k, t, gaps.size(), t.other_gaps.size()});
+        tokens.back().times.other_gaps = {};
+        gaps.insert(gaps.end(), t.other_gaps.begin(), t.other_gaps.end());
+    }
+    [[nodiscard]] StepTokenTimes tokens_of(std::size_t i) const {
+        StepTokenTimes t = tokens[i].times;
+        t.other_gaps = std::span<const std::chrono::nanoseconds>(gaps.data() + tokens[i].gaps, tokens[i].num_gaps);
+        return t;
+    }
+    /// A poll at `t`: its count at that time.
+    void poll_at(VirtualClock::time_point t) noexcept {
+        k = polled && t == now ? k + 1 : 0;
+        now = t;
+        polled = true;
+        if (t > last) last = t;
+    }
+    void index(std::uint32_t replica, std::vector<WindowEvent>& out) const {
+        for (std::size_t i = 0; i < tokens.size(); ++i)
+            out.push_back({tokens[i].t, tokens[i].k, 0, replica, static_cast<std::uint32_t>(i)});
+        for (std::size_t i = 0; i < records.size(); ++i)
+            out.push_back({records[i].t, records[i].k, 1, replica, static_cast<std::uint32_t>(i)});
+    }
+    void clear() noexcept {
+        tokens.clear();
+        gaps.clear();
+        records.clear();
+    }
+};
+
+/// Runs one replica on its own clock through the window [t0, end): a poll at t0 when it
+/// was given a request (`dirty`), then one at each deadline of its oldest step before
+/// `end`; what they produce goes to `b`.
+template <class Eng>
+void advance_window(Eng& e, WindowBuffer& b, bool dirty, VirtualClock::time_point t0,
+                    VirtualClock::time_point end) {
+    VirtualClock& c = e.clock();
+    auto poll = [&] {
+        b.poll_at(c.now());
+        e.poll();
+        auto& done = e.finished_records();
+        for (auto& r : done) b.records.push_back(WindowBuffer::Record{c.now(), b.k, std::move(r)});
+        done.clear();
+    };
+    if (dirty) {
+        c.advance_to(t0);
+        poll();
+    }
+    for (;;) {
+        const auto d = e.output_deadline();
+        if (!d || !(*d < end)) return;
+        c.advance_to(*d);
+        if (!e.output_ready())
+            throw_error<contract_error>("run_fleet_simulation: a replica's step is not done at its deadline");
+        poll();
+    }
+}
 } // namespace detail
 
 /// Routes the requests of `source` (arrival order) with `router` over `replicas`, which
@@ -167,11 +266,33 @@ FleetResult run_fleet_simulation(const std::vector<Engine<E, VirtualClock>*>& re
     using detail::ReplicaState;
     using std::chrono::nanoseconds;
     if (replicas.empty()) detail::throw_error<config_error>("run_fleet_simulation: no replica given");
-    for (auto* e : replicas) {
-        if (e == nullptr || &e->clock() != &clock)
-            detail::throw_error<config_error>("run_fleet_simulation: every replica must run on the given clock");
+    if (replicas[0] == nullptr) detail::throw_error<config_error>("run_fleet_simulation: a replica is null");
+    // Either every replica runs on `clock` (one timeline, one thread), or each on a clock of
+    // its own at the same time (replicas advanced window by window, on options.threads).
+    const bool own_clocks = &replicas[0]->clock() != &clock;
+    for (std::size_t k = 0; k < replicas.size(); ++k) {
+        const auto* e = replicas[k];
+        if (e == nullptr) detail::throw_error<config_error>("run_fleet_simulation: a replica is null");
+        if (!own_clocks && &e->clock() != &clock)
+            detail::throw_error<config_error>(
+                "run_fleet_simulation: put every replica on the given clock, or each on a clock of its own");
+        if (own_clocks && (&e->clock() == &clock || e->clock().now() != clock.now()))
+            detail::throw_error<config_error>("run_fleet_simulation: replicas on clocks of their own need one clock "
+                                              "each, at the fleet clock's time; put them all on the fleet clock or "
+                                              "none");
         if (e->busy())
             detail::throw_error<contract_error>("run_fleet_simulation: a replica still has requests; use idle ones");
+    }
+    if (own_clocks) {
+        std::vector<const VirtualClock*> clocks;
+        for (const auto* e : replicas) clocks.push_back(&e->clock());
+        std::sort(clocks.begin(), clocks.end());
+        if (std::adjacent_find(clocks.begin(), clocks.end()) != clocks.end())
+            detail::throw_error<config_error>(
+                "run_fleet_simulation: two replicas share a clock that is not the fleet clock; give each its own");
+        if constexpr (!Engine<E, VirtualClock>::has_output_deadline)
+            detail::throw_error<config_error>("run_fleet_simulation: replicas on clocks of their own need an executor "
+                                              "whose futures know their deadline (EmulatedExecutor's)");
     }
     const auto n = static_cast<std::uint32_t>(replicas.size());
     const FleetLayout none;
@@ -180,6 +301,9 @@ FleetResult run_fleet_simulation(const std::vector<Engine<E, VirtualClock>*>& re
         detail::throw_error<config_error>("run_fleet_simulation: " + what);
     };
     if (!L.role.empty() && L.role.size() != n) bad_layout("layout.role needs one role per replica");
+    if (own_clocks && (std::any_of(L.role.begin(), L.role.end(), [](ReplicaRole r) { return r != ReplicaRole::mixed; }) ||
+                       !L.autoscale.empty()))
+        bad_layout("prefill/decode pools and autoscaling need every replica on the fleet clock");
     if (!L.pool.empty() && L.pool.size() != n) bad_layout("layout.pool needs one pool per replica");
     const bool pd = std::any_of(L.role.begin(), L.role.end(), [](ReplicaRole r) { return r != ReplicaRole::mixed; });
     auto role = [&L](std::uint32_t i) { return L.role.empty() ? ReplicaRole::mixed : L.role[i]; };
@@ -226,13 +350,18 @@ FleetResult run_fleet_simulation(const std::vector<Engine<E, VirtualClock>*>& re
         result.timeseries.assign(n, EngineTimeSeries(options.timeseries_interval));
         result.fleet_timeseries = EngineTimeSeries(options.timeseries_interval);
     }
+    // Replicas on clocks of their own: what each one's polls produced in the current window,
+    // replayed on this thread in the order the one-clock loop gives (see the window loop).
+    std::vector<detail::WindowBuffer> window(own_clocks ? n : 0);
     std::vector<detail::RunRecording<Engine<E, VirtualClock>>> recording; // restores the replicas, even on a throw
     recording.reserve(n);
     for (std::uint32_t i = 0; i < n; ++i) {
         Engine<E, VirtualClock>* e = replicas[i];
         e->set_origin(origin);
         std::function<void(const StepTokenTimes&)> on_tokens;
-        if (options.on_tokens) {
+        if (own_clocks && options.on_tokens) {
+            on_tokens = [b = &window[i]](const StepTokenTimes& t) { b->tokens_at(t); };
+        } else if (options.on_tokens) {
             const bool client = pd && role(i) == ReplicaRole::decode;
             on_tokens = [&options, i, client](const StepTokenTimes& t) {
                 options.on_tokens(i, t);
@@ -512,7 +641,123 @@ FleetResult run_fleet_simulation(const std::vector<Engine<E, VirtualClock>*>& re
     // P/D: the decode side's events go to the source (the prefill side only samples one token).
     std::unordered_map<RequestId, std::function<void(const TokenEvent&)>> decode_feedback;
     nanoseconds last_arrival{0};
-    for (;;) {
+    if (own_clocks) {
+        // Window by window: a window starts at an arrival (or a series boundary) and ends
+        // just before the next one. Arrivals are routed on this thread, seeing every replica
+        // as of just before them; within a window the replicas do not interact, so each one
+        // runs its own steps due in the window on its own clock, on any thread. What their
+        // polls produced (token batches, finished records) is then replayed here sorted by
+        // (poll time, the replica's poll count at that time, tokens before records, replica,
+        // order), which is the order in which the one-clock loop below calls the hooks; so
+        // results are the same for any thread count (and the same as that loop's, except
+        // that with steps of zero duration, same-instant hooks of different replicas may
+        // interleave differently).
+        WorkTeam team(parallel_threads(options.threads, n));
+        const nanoseconds never = nanoseconds::max();
+        TimePoint t0 = clock.now(), last = clock.now();
+        std::vector<std::uint32_t> work;
+        std::vector<detail::WindowEvent> events;
+        // Every replica serves (no autoscaler, one role), so the router sees all of them; their
+        // views change only where a request was added or a window ran.
+        auto view_of = [&](std::uint32_t i) {
+            const EngineStats& st = replicas[i]->stats();
+            return ReplicaView{st.running, st.waiting, st.kv_usage, &replicas[i]->scheduler().kv_cache()};
+        };
+        std::vector<ReplicaView> live;
+        for (std::uint32_t i = 0; i < n; ++i) live.push_back(view_of(i));
+        for (;;) {
+            const nanoseconds t = std::chrono::duration_cast<nanoseconds>(t0 - origin);
+            while (has_pending && pending.arrival <= t) {
+                if (pending.arrival < last_arrival) detail::simulation_bad_order(last_arrival, pending.arrival);
+                if (pending.notify)
+                    bad_layout("a closed-loop (multi-turn) workload needs every replica on the fleet clock");
+                last_arrival = pending.arrival;
+                if (origin + pending.arrival > last) last = origin + pending.arrival;
+                if (options.prepare) options.prepare(pending.spec);
+                const std::uint32_t i =
+                    router.route(RoutingRequest{pending.spec, pending.arrival}, std::span<const ReplicaView>(live));
+                if (i >= n)
+                    detail::throw_error<contract_error>("run_fleet_simulation: the router named replica " +
+                                                        std::to_string(i) + " of " + std::to_string(n));
+                const RequestId id = pending.spec.id;
+                const bool ok = replicas[i]->add_request(std::move(pending.spec), pending.arrival);
+                live[i] = view_of(i);
+                mark(i);
+                ++result.routed[i];
+                ++result.num_requests;
+                if (options.on_added) options.on_added(i, id, pending.arrival, ok);
+                has_pending = source.next(pending);
+            }
+            if (options.on_advance) options.on_advance(t);
+            // The window: [t0, end). Its replicas: those given a request, and those with a
+            // step due before its end.
+            nanoseconds end = has_pending ? pending.arrival : never;
+            const bool boundary = series && next_boundary <= end; // observed before arrivals at it
+            if (boundary) end = next_boundary;
+            const TimePoint end_tp = end == never ? TimePoint::max() : origin + end;
+            work.swap(dirty_list);
+            dirty_list.clear();
+            while (!due.empty() && due.top().first < end_tp) {
+                const auto top = due.top();
+                due.pop();
+                if (registered[top.second] != top.first) continue; // stale
+                registered[top.second].reset();
+                if (!dirty[top.second]) work.push_back(top.second);
+            }
+            team.run(work.size(), [&](std::size_t w) {
+                const std::uint32_t i = work[w];
+                detail::advance_window(*replicas[i], window[i], dirty[i] != 0, t0, end_tp);
+            });
+            events.clear();
+            for (const std::uint32_t i : work) {
+                dirty[i] = 0;
+                const std::optional<TimePoint> d = replicas[i]->output_deadline();
+                if (d != registered[i]) {
+                    registered[i] = d;
+                    if (d) due.emplace(*d, i);
+                }
+                window[i].index(i, events);
+                if (window[i].last > last) last = window[i].last;
+                live[i] = view_of(i);
+            }
+            std::sort(events.begin(), events.end());
+            TimePoint advanced = t0;
+            for (const detail::WindowEvent& ev : events) {
+                if (ev.t != advanced && options.on_advance)
+                    options.on_advance(std::chrono::duration_cast<nanoseconds>(ev.t - origin));
+                advanced = ev.t;
+                detail::WindowBuffer& b = window[ev.replica];
+                if (ev.phase == 0) {
+                    if (options.on_tokens) options.on_tokens(ev.replica, b.tokens_of(ev.index));
+                    continue;
+                }
+                RequestRecord& r = b.records[ev.index].record;
+                if (options.on_record) options.on_record(ev.replica, r);
+                progress.count();
+                if (options.keep_records) {
+                    result.records.push_back(std::move(r));
+                    result.replica.push_back(ev.replica);
+                }
+            }
+            for (const std::uint32_t i : work) window[i].clear();
+            progress.report();
+            const bool more = has_pending || !due.empty();
+            if (boundary && more) {
+                observe_fleet(next_boundary - nanoseconds(1));
+                next_boundary += options.timeseries_interval;
+            }
+            if (!more) {
+                for (auto* e : replicas)
+                    if (e->busy())
+                        detail::throw_error<contract_error>(
+                            "run_fleet_simulation: a replica has requests but nothing to run");
+                break;
+            }
+            t0 = end_tp;
+        }
+        clock.advance_to(last);
+    }
+    for (; !own_clocks;) {
         const auto t = std::chrono::duration_cast<nanoseconds>(clock.now() - origin);
         feedback.refresh(pending, has_pending);
         while (t >= next_boundary) { // state as of just before t is that of the boundary
