@@ -1,5 +1,5 @@
-// Fleets (fleet/router.hpp, fleet/fleet.hpp) and the bounded-memory summaries they feed
-// (metrics/bench_result_sketch.hpp, StreamingSummary in metrics/bench_result.hpp).
+// Fleets (fleet/router.hpp, fleet/fleet.hpp, fleet/emulation.hpp, fleet/sweep.hpp); the
+// streaming summaries they feed are tested in test_metrics.cpp.
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -20,14 +20,18 @@
 #include "llmemu/fleet/emulation.hpp"
 #include "llmemu/fleet/fleet.hpp"
 #include "llmemu/fleet/router.hpp"
+#include "llmemu/fleet/sweep.hpp"
 #include "llmemu/metrics/bench_result.hpp"
 #include "llmemu/metrics/bench_result_sketch.hpp"
 #include "llmemu/profile/analytic.hpp"
 #include "llmemu/report/step_digest.hpp"
 #include "llmemu/time/virtual_clock.hpp"
 #include "llmemu/workload/trace.hpp"
+#include "run_support.hpp"
 
 using namespace llmemu;
+using run_test::attach;
+using run_test::workload;
 using std::chrono::milliseconds;
 using std::chrono::nanoseconds;
 
@@ -45,27 +49,6 @@ AffineProfile profile() {
     return AffineProfile{10.0, 20.0, 100.0};
 }
 
-std::vector<TimedRequest> workload(int n, bool with_tokens = false, int every_ms = 7) {
-    std::vector<TimedRequest> v;
-    Rng g(5);
-    for (int i = 0; i < n; ++i) {
-        TimedRequest t;
-        t.arrival = milliseconds(i * every_ms);
-        t.spec.id = static_cast<RequestId>(i);
-        t.spec.prompt_len = 30 + static_cast<std::uint32_t>(uniform_index(g, 400));
-        t.spec.max_tokens = 3 + static_cast<std::uint32_t>(uniform_index(g, 40));
-        t.spec.ignore_eos = true;
-        if (with_tokens) {
-            const int group = i % 5; // five distinct 64-token system prompts, then a unique tail
-            for (int k = 0; k < 64; ++k) t.spec.prompt_tokens.push_back(group * 1000 + k);
-            for (int k = 0; k < 20; ++k) t.spec.prompt_tokens.push_back(100000 + i * 100 + k);
-            t.spec.prompt_len = 0;
-        }
-        v.push_back(std::move(t));
-    }
-    return v;
-}
-
 std::vector<ReplicaView> views(std::initializer_list<std::pair<std::uint32_t, std::uint32_t>> rw) {
     std::vector<ReplicaView> v;
     for (const auto& [running, waiting] : rw) v.push_back(ReplicaView{running, waiting, 0.0, nullptr});
@@ -79,39 +62,6 @@ RequestSpec spec_with_tokens(int group, int n) {
     return s;
 }
 
-/// Feeds a StreamingSummary from a run's hooks, as the command line does.
-void attach(SimulationOptions& o, StreamingSummary& s) {
-    o.on_added = [&s](std::uint32_t, RequestId, nanoseconds arrival, bool ok) {
-        if (ok) s.started(arrival);
-    };
-    o.on_tokens = [&s](std::uint32_t, const StepTokenTimes& t) {
-        s.tokens(t.time, t.tokens);
-        if (t.run_tokens > 0) s.itl(t.run_gap, t.run_tokens);
-        for (const auto g : t.other_gaps) s.itl(g);
-    };
-    o.on_record = [&s](std::uint32_t, const RequestRecord& r) {
-        s.add(timing_from_record(r), r.reason != FinishReason::rejected, r.id);
-    };
-    o.on_advance = [&s](nanoseconds now) { s.advance(now); };
-}
-
-BenchResult batch_summary(std::vector<RequestRecord> records, double duration_s, const SummaryOptions& o = {}) {
-    std::sort(records.begin(), records.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
-    std::vector<RequestTiming> ts;
-    for (const auto& r : records) ts.push_back(timing_from_record(r));
-    return summarize(ts, duration_s, o);
-}
-
-/// rel 0: exactly equal percentiles; else within rel (relative).
-void check_same_stats(const MetricStats& a, const MetricStats& b, double rel) {
-    auto close = [rel](double x, double y) { return rel == 0.0 ? x == y : std::abs(x - y) <= rel * std::abs(y); };
-    CHECK(a.mean_ms == doctest::Approx(b.mean_ms).epsilon(1e-12));
-    CHECK(a.std_ms == doctest::Approx(b.std_ms).epsilon(1e-9));
-    CHECK(close(a.median_ms, b.median_ms));
-    REQUIRE(a.percentiles_ms.size() == b.percentiles_ms.size());
-    for (std::size_t i = 0; i < a.percentiles_ms.size(); ++i)
-        CHECK(close(a.percentiles_ms[i].second, b.percentiles_ms[i].second));
-}
 } // namespace
 
 TEST_CASE("Fleet.router.round_robin_order") {
@@ -326,102 +276,6 @@ TEST_CASE("Fleet.deterministic_and_refuses_a_source_out_of_order") {
     RoundRobinRouter router;
     CHECK_THROWS_WITH_AS(run_fleet_simulation<Exec>({&e}, clock, src, router), doctest::Contains("arrival order"),
                          error);
-}
-
-TEST_CASE("Metrics.streaming_summary.equals_the_batch_summary_of_the_same_run") {
-    for (const int every_ms : {7, 1}) { // light load, and an overload with preemptions
-        CAPTURE(every_ms);
-        SummaryOptions so;
-        so.percentiles = {50, 90, 99};
-        so.slo_ttft_ms = 200;
-        StreamingSummary s(so);
-        SimulationOptions o;
-        attach(o, s);
-        VirtualClock clock;
-        EngineConfig c = cfg();
-        c.num_gpu_blocks = 400;
-        VEngine e(Exec(profile(), clock), clock, c);
-        const auto res = run_simulation(e, workload(300, false, every_ms), o);
-        const double d = std::chrono::duration<double>(res.duration).count();
-        BenchResult got = s.result(d);
-        const BenchResult want = batch_summary(res.records, d, so);
-        if (every_ms == 1) CHECK(res.stats.preemptions > 0);
-        CHECK(got.completed == want.completed);
-        CHECK(got.total_output_tokens == want.total_output_tokens);
-        CHECK(got.good_completed == want.good_completed);
-        CHECK(got.max_output_tokens_per_s == want.max_output_tokens_per_s);
-        CHECK(got.max_concurrent_requests == want.max_concurrent_requests);
-        CHECK(got.exact_percentiles);
-        CHECK_FALSE(got.detailed);
-        CHECK(got.ttfts.empty());
-        check_same_stats(got.ttft, want.ttft, 0.0);
-        check_same_stats(got.tpot, want.tpot, 0.0);
-        check_same_stats(got.itl, want.itl, 0.0);
-        check_same_stats(got.e2el, want.e2el, 0.0);
-    }
-}
-
-TEST_CASE("Metrics.streaming_summary.sketch_on_a_real_trace_within_its_error") {
-    // The first 1,500 requests of the bundled conversation trace, 4x faster, through an
-    // affine GPU: a sketch of 256 exact values per metric against the exact summary.
-    Trace trace = read_trace_csv(std::filesystem::path(LLMEMU_SOURCE_DIR) / "data" / "splitwise_conv.csv", true);
-    take_first(trace, 1500);
-    std::vector<TimedRequest> w;
-    for (std::size_t i = 0; i < trace.requests.size(); ++i) {
-        TimedRequest t;
-        t.arrival = nanoseconds(std::llround(trace.requests[i].arrived_at / 4.0 * 1e9));
-        t.spec.id = i;
-        t.spec.prompt_len = trace.requests[i].prompt_len;
-        t.spec.max_tokens = trace.requests[i].output_len;
-        t.spec.ignore_eos = true;
-        w.push_back(std::move(t));
-    }
-    SummaryOptions so;
-    so.percentiles = {50, 90, 99, 99.9};
-    SummaryOptions sketchy = so;
-    sketchy.exact_limit = 256;
-    StreamingSummary exact(so), sketch(sketchy);
-    SimulationOptions o;
-    attach(o, exact);
-    SimulationOptions o2;
-    attach(o2, sketch);
-    SimulationOptions both;
-    both.on_added = [&](std::uint32_t r, RequestId id, nanoseconds t, bool ok) {
-        o.on_added(r, id, t, ok);
-        o2.on_added(r, id, t, ok);
-    };
-    both.on_tokens = [&](std::uint32_t r, const StepTokenTimes& t) {
-        o.on_tokens(r, t);
-        o2.on_tokens(r, t);
-    };
-    both.on_record = [&](std::uint32_t r, const RequestRecord& rec) {
-        o.on_record(r, rec);
-        o2.on_record(r, rec);
-    };
-    both.on_advance = [&](nanoseconds t) {
-        o.on_advance(t);
-        o2.on_advance(t);
-    };
-    both.keep_records = false;
-    both.record_token_times = false;
-    VirtualClock clock;
-    EngineConfig c;
-    c.num_gpu_blocks = 20000;
-    c.max_model_len = 16384;
-    VEngine e(Exec(AffineProfile{8.0, 10.0, 60.0}, clock), clock, c);
-    const auto res = run_simulation(e, std::move(w), both);
-    CHECK(res.records.empty());
-    const double d = std::chrono::duration<double>(res.duration).count();
-    const BenchResult a = exact.result(d), b = sketch.result(d);
-    CHECK(a.exact_percentiles);
-    CHECK_FALSE(b.exact_percentiles);
-    CHECK(b.percentile_relative_error == 0.005);
-    CHECK(a.completed == 1500);
-    CHECK(b.completed == a.completed);
-    check_same_stats(b.ttft, a.ttft, 0.005);
-    check_same_stats(b.tpot, a.tpot, 0.005);
-    check_same_stats(b.itl, a.itl, 0.005);
-    check_same_stats(b.e2el, a.e2el, 0.005);
 }
 
 #include "llmemu/fleet/fleet_json.hpp"
@@ -1113,4 +967,154 @@ TEST_CASE("Fleet.pool_cost.provisioned_replica_hours_times_gpus_and_price") {
     CHECK(b.gpu_hours == doctest::Approx(3.0)); // tensor-parallel 4
     CHECK(b.cost == doctest::Approx(6.0));
     CHECK(llmemu::pool_cost(run, fleet, 2, 1, 1.0).replica_hours == 0.0); // no such pool
+}
+
+TEST_CASE("Fleet.sweep.grid_points_rows_search_and_capacity") {
+    // The grid: every combination, routers innermost; bad values are refused by name.
+    llmemu::SweepGrid grid;
+    grid.max_num_seqs = {8, 64};
+    grid.num_gpu_blocks = {4000, 3};
+    const auto settings = llmemu::sweep_settings(grid);
+    REQUIRE(settings.size() == 4);
+    CHECK(settings[1].max_num_seqs == 8);
+    CHECK(settings[1].num_gpu_blocks == 3);
+    CHECK(settings[2].max_num_seqs == 64);
+    CHECK(settings[0].describe() == "max_num_seqs=8 max_num_batched_tokens=2048 num_gpu_blocks=4000");
+    CHECK(settings[0].router_column() == "none");
+    llmemu::SweepGrid fleet_grid;
+    fleet_grid.replicas = {1, 2};
+    fleet_grid.routers = {"round_robin", "least_loaded"};
+    const auto fleet_settings = llmemu::sweep_settings(fleet_grid);
+    REQUIRE(fleet_settings.size() == 4);
+    CHECK(fleet_settings[1].router == "least_loaded");
+    CHECK(fleet_settings[3].describe() ==
+          "max_num_seqs=256 max_num_batched_tokens=2048 num_gpu_blocks=derived replicas=2 router=least_loaded");
+    llmemu::SweepGrid bad = grid;
+    bad.num_gpu_blocks = {1};
+    CHECK_THROWS_AS((void)llmemu::sweep_settings(bad), llmemu::config_error);
+    bad = grid;
+    bad.replicas = {0};
+    CHECK_THROWS_AS((void)llmemu::sweep_settings(bad), llmemu::config_error);
+    bad = grid;
+    bad.routers = {"nearest"};
+    CHECK_THROWS_AS((void)llmemu::sweep_settings(bad), llmemu::config_error);
+
+    const auto model = llmemu::AnyLatencyModel::from_spec("affine:4ms,40us,200us");
+    llmemu::SweepRun run;
+    run.model = &model;
+    run.workload.kind = llmemu::WorkloadKind::random;
+    run.workload.num_prompts = 40;
+    run.workload.input_len = 256;
+    run.workload.output_len = 32;
+    run.summary.percentiles = {50, 99};
+    run.summary.slo_ttft_ms = 200.0;
+    run.settings = settings;
+
+    // A point is run_emulation of its setting, rate and seed; max_model_len 0 is resolved.
+    const llmemu::SweepPoint p = llmemu::run_sweep_point(run, 0, 8.0, 3);
+    REQUIRE(p.ok());
+    CHECK(p.num_requests == 40);
+    CHECK(p.config.max_num_seqs == 8);
+    CHECK(p.config.max_model_len >= 256 + 32);
+    llmemu::WorkloadSpec spec = run.workload;
+    spec.request_rate = 8.0;
+    spec.seed = 3;
+    const llmemu::Workload w = llmemu::build_workload(spec);
+    const auto direct = llmemu::run_emulation<llmemu::VirtualClock>(
+        model, llmemu::sweep_engine_config(run, settings[0], llmemu::longest_request(w)), w, 3, run.summary, false);
+    CHECK(p.bench.ttft.mean_ms == direct.bench.ttft.mean_ms);
+    CHECK(p.steps == direct.sim.stats.steps);
+    CHECK(p.attainment == doctest::Approx(static_cast<double>(direct.bench.good_completed) / 40.0));
+
+    // The tasks in row order (settings, rates, seeds), run on any number of threads alike.
+    const std::vector<double> rates{2.0, 8.0};
+    const auto tasks = llmemu::sweep_tasks(2, rates, 3, 2);
+    REQUIRE(tasks.size() == 8);
+    CHECK(tasks[1].setting == 0);
+    CHECK(tasks[1].rate == 2.0);
+    CHECK(tasks[1].seed == 4);
+    CHECK(tasks[2].rate == 8.0);
+    CHECK(tasks[4].setting == 1);
+    CHECK(llmemu::sweep_tasks(3, {}, 0, 2).size() == 6); // searches: one per setting and seed
+    const auto many = llmemu::run_sweep_points(run, tasks, 2);
+    const auto one = llmemu::run_sweep_points(run, tasks, 1);
+    REQUIRE(many.size() == 8);
+    CHECK(many[2].bench.ttft.mean_ms == p.bench.ttft.mean_ms); // setting 0, rate 8, seed 3
+    CHECK(many[2].seed == 3);
+    for (std::size_t i = 0; i < many.size(); ++i) {
+        CAPTURE(i);
+        CHECK(many[i].error == one[i].error);
+        CHECK(many[i].bench.e2el.mean_ms == one[i].bench.e2el.mean_ms);
+        CHECK(many[i].ok() == (tasks[i].setting == 0)); // setting 1 has 3 KV blocks
+    }
+
+    // Rows line up with the header; a failed run (3 blocks cannot hold a request) keeps
+    // its setting's columns and gives the reason, without commas, in the last one.
+    const auto columns = [](const std::string& line) { return std::count(line.begin(), line.end(), ',') + 1; };
+    const std::string header = llmemu::sweep_csv_header(run);
+    CHECK(header.find(",request_goodput,slo_attainment,mean_ttft_ms,median_ttft_ms,p50_ttft_ms,p99_ttft_ms,") !=
+          std::string::npos);
+    const std::string row = llmemu::sweep_csv_row(run, p);
+    CHECK(columns(row) == columns(header));
+    CHECK(row.rfind("8,1,3,8,2048,4000,", 0) == 0);
+    CHECK(row.substr(row.size() - 8) == ",1,none,");
+    const llmemu::SweepPoint failed = llmemu::run_sweep_point(run, 1, 8.0, 3);
+    CHECK_FALSE(failed.ok());
+    CHECK(std::isnan(failed.attainment));
+    const std::string frow = llmemu::sweep_csv_row(run, failed);
+    CHECK(columns(frow) == columns(header));
+    CHECK(frow.rfind("8,1,3,8,2048,3,,,,", 0) == 0);
+    CHECK(frow.find("KV pool") != std::string::npos);
+
+    // The search: a probe per rate tried, the answer meets the SLOs and the miss does not.
+    const llmemu::SweepSearch s = llmemu::search_sweep_rate(run, 2, 3, {1.0, 512.0, 0.1}, 0.9);
+    CHECK(s.error.empty());
+    REQUIRE(s.rate);
+    REQUIRE(s.first_miss);
+    CHECK(*s.first_miss / *s.rate <= 1.1);
+    CHECK(s.points.size() >= 3);
+    for (const auto& pt : s.points) {
+        CAPTURE(pt.rate);
+        CHECK((pt.attainment >= 0.9) == (pt.rate <= *s.rate));
+        if (pt.rate == *s.first_miss) CHECK(s.attainment_at_first_miss == pt.attainment);
+    }
+    const llmemu::SweepSearch sf = llmemu::search_sweep_rate(run, 1, 3, {1.0, 512.0, 0.1}, 0.9);
+    CHECK(sf.points.size() == 1); // the first run fails: the search stops with its reason
+    CHECK(sf.error == failed.error);
+    CHECK_FALSE(sf.rate);
+
+    // Capacity from a grid: every seed must meet the SLOs at the rate and every lower one.
+    auto point = [](std::size_t setting, double rate, std::uint64_t seed, double att, double good) {
+        llmemu::SweepPoint q;
+        q.setting = setting;
+        q.rate = rate;
+        q.seed = seed;
+        q.attainment = att;
+        q.goodput = good;
+        return q;
+    };
+    const std::vector<llmemu::SweepPoint> pts = {
+        point(0, 1, 5, 1.0, 0.9),  point(0, 1, 6, 0.99, 0.95), point(0, 2, 5, 0.95, 1.9), point(0, 2, 6, 0.92, 1.8),
+        point(0, 4, 5, 0.95, 3.8), point(0, 4, 6, 0.5, 2.0),   point(1, 1, 5, 0.2, 0.2),  point(1, 1, 6, 0.3, 0.3)};
+    const auto cap = llmemu::sweep_capacity(pts, 2, 5, 2, 0.9);
+    REQUIRE(cap.size() == 2);
+    CHECK(cap[0].rate == 2.0);
+    CHECK(cap[0].first_miss == 4.0);
+    CHECK(cap[0].attainment_at_first_miss == 0.5);
+    CHECK(cap[0].goodput == 1.8);
+    REQUIRE(cap[0].per_seed.size() == 2);
+    CHECK(cap[0].per_seed[0] == 4.0); // seed 5 alone sustains 4
+    CHECK(cap[0].per_seed[1] == 2.0);
+    CHECK(cap[0].seeds.per_seed.mean == 3.0);
+    CHECK_FALSE(cap[1].rate);
+    CHECK(cap[1].attainment_at_first_miss == 0.2);
+    CHECK(cap[1].seeds.without_answer == 2);
+    // ... and from searches: the lowest seed's rate, the runs they made.
+    const std::vector<llmemu::SweepSearch> searches = {s, sf};
+    const auto scap = llmemu::sweep_capacity(searches, 3);
+    CHECK(scap[2].rate == s.rate);
+    CHECK(scap[2].runs == s.points.size());
+    CHECK_FALSE(scap[1].rate);
+    CHECK(scap[1].failure == failed.error);
+    CHECK(scap[0].per_seed.empty());
 }

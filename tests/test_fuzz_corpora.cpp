@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <cstddef>
@@ -27,7 +28,9 @@
 #include <sstream>
 #include <string>
 #include <string_view>
+#include <system_error>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 #include <pthread.h>
@@ -36,6 +39,7 @@
 #include <nlohmann/json.hpp>
 
 #include "fuzz_replay.hpp"
+#include "llmemu/core/csv.hpp"
 #include "llmemu/error.hpp"
 #include "llmemu/fleet/fleet_json.hpp"
 #include "llmemu/fleet/router.hpp"

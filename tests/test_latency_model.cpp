@@ -1,5 +1,6 @@
-// The step vocabulary (core/step.hpp) and the LatencyModel concept over StepShape and
-// StepBatch models: sample_latency(), AnyLatencyModel and EmulatedExecutor with both kinds.
+// The LatencyModel concept over StepShape and StepBatch models: sample_latency(),
+// AnyLatencyModel and EmulatedExecutor with both kinds (the step vocabulary itself,
+// core/step.hpp, is tested in test_core.cpp).
 #include <doctest/doctest.h>
 
 #include <atomic>
@@ -99,75 +100,6 @@ static_assert(!llmemu::LatencyModel<RngByValue>, "an Rng taken by value freezes 
 static_assert(!llmemu::LatencyModel<BatchRngByValue>);
 static_assert(!llmemu::LatencyModel<RngByConstRef>);
 static_assert(llmemu::LatencyModel<llmemu::AnyLatencyModel>);
-// A ScheduledRequest is built by its named constructors only.
-static_assert(!std::is_default_constructible_v<ScheduledRequest>);
-static_assert(!std::is_aggregate_v<ScheduledRequest>);
-static_assert(!std::is_constructible_v<ScheduledRequest, llmemu::RequestId, std::uint32_t, std::uint32_t, std::uint32_t,
-                                       bool, bool>);
-
-TEST_CASE("Step.named_constructors_say_what_the_chunk_is") {
-    constexpr auto first = ScheduledRequest::prefill_chunk(7, 2048, 0, 5000).admitted();
-    static_assert(first.is_prefill() && first.is_new && !first.samples_token);
-    CHECK(first.num_scheduled_tokens == 2048);
-    CHECK(first.num_computed_tokens == 0);
-    const auto second = ScheduledRequest::prefill_chunk(7, 2048, 2048, 5000);
-    CHECK(second.is_prefill());
-    CHECK_FALSE(second.is_new);
-    CHECK_FALSE(second.samples_token);
-    const auto last = ScheduledRequest::prefill_chunk(7, 904, 4096, 5000);
-    CHECK(last.samples_token);
-    const auto d = ScheduledRequest::decode(3, 900, 41);
-    CHECK(d.is_decode());
-    CHECK(d.samples_token);
-    CHECK(d.num_scheduled_tokens == 1);
-    CHECK(d.num_computed_tokens == 900);
-    CHECK(d.num_output_tokens == 41);
-    // A recompute after preemption: prompt plus generated tokens, outputs kept.
-    const auto re = ScheduledRequest::prefill_chunk(5, 130, 0, 130, 30).admitted();
-    CHECK(re.samples_token);
-    CHECK(re.num_output_tokens == 30);
-    CHECK(re.is_prefill());
-}
-
-TEST_CASE("Step.validate_refuses_impossible_steps_naming_the_request") {
-    StepBatch ok{3, {ScheduledRequest::decode(1, 10, 1), ScheduledRequest::prefill_chunk(2, 64, 0, 100).admitted()}};
-    CHECK_NOTHROW(ok.validate());
-    const auto validate = [](std::uint64_t step, std::vector<ScheduledRequest> rs) {
-        StepBatch{step, std::move(rs)}.validate();
-    };
-    CHECK_THROWS_WITH_AS(validate(4, {}), doctest::Contains("step 4: schedules no requests"), llmemu::request_error);
-    StepBatch dup{5, {ScheduledRequest::decode(9, 10, 1), ScheduledRequest::decode(9, 11, 2)}};
-    CHECK_THROWS_WITH_AS(dup.validate(), doctest::Contains("step 5: request 9 appears twice"), llmemu::request_error);
-    // Large steps use the hash table path: a duplicate far apart is found, distinct ids pass.
-    StepBatch big{6, {}};
-    for (llmemu::RequestId i = 0; i < 2000; ++i) big.requests.push_back(ScheduledRequest::decode(i * 7919, 5, 1));
-    CHECK_NOTHROW(big.validate());
-    big.requests.push_back(ScheduledRequest::decode(1234 * 7919, 5, 1));
-    CHECK_THROWS_WITH_AS(big.validate(), doctest::Contains("request 9772046 appears twice"), llmemu::request_error);
-    StepBatch mid{7, {}};
-    for (llmemu::RequestId i = 0; i < 300; ++i) mid.requests.push_back(ScheduledRequest::decode(i, 5, 1));
-    CHECK_NOTHROW(mid.validate());
-    mid.requests.push_back(ScheduledRequest::decode(0, 5, 1));
-    CHECK_THROWS_WITH_AS(mid.validate(), doctest::Contains("request 0 appears twice"), llmemu::request_error);
-    // Ascending ids (a scheduler's usual batch) pass at once; an id repeated next to itself does not.
-    StepBatch asc{7, {}};
-    for (llmemu::RequestId i = 0; i < 40; ++i) asc.requests.push_back(ScheduledRequest::decode(i, 5, 1));
-    CHECK_NOTHROW(asc.validate());
-    asc.requests.push_back(ScheduledRequest::decode(39, 5, 1));
-    CHECK_THROWS_WITH_AS(asc.validate(), doctest::Contains("request 39 appears twice"), llmemu::request_error);
-
-    auto no_token = ScheduledRequest::decode(4, 10, 1);
-    no_token.samples_token = false;
-    CHECK_THROWS_WITH_AS(validate(8, {no_token}), doctest::Contains("request 4 is a decode that samples no token"),
-                         llmemu::request_error);
-    auto wide = ScheduledRequest::decode(4, 10, 1);
-    wide.num_scheduled_tokens = 3;
-    CHECK_THROWS_WITH_AS(validate(8, {wide}), doctest::Contains("is a decode of 3 tokens"), llmemu::request_error);
-    CHECK_THROWS_WITH_AS(validate(8, {ScheduledRequest::prefill_chunk(2, 0, 0, 10)}),
-                         doctest::Contains("request 2 has num_scheduled_tokens = 0"), llmemu::request_error);
-    CHECK_THROWS_WITH_AS(validate(8, {ScheduledRequest::prefill_chunk(2, 10, 0xFFFFFFFFU, 10)}),
-                         doctest::Contains("past 2^32-1"), llmemu::request_error);
-}
 
 TEST_CASE("LatencyModel.sample_latency_gives_each_kind_what_it_reads") {
     Rng rng(1);

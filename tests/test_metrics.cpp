@@ -1,19 +1,29 @@
-// Tests for metrics/{request_metrics,bench_result,bench_result_json}.hpp: the numbers must be
-// the ones vLLM's benchmark client computes from the same observations.
+// Tests for metrics/{request_metrics,bench_result,bench_result_json,bench_result_sketch}.hpp:
+// the numbers must be the ones vLLM's benchmark client computes from the same observations,
+// and a StreamingSummary fed as a run goes must give the batch summary's.
+#include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <filesystem>
 #include <sstream>
 #include <string>
 #include <vector>
 
 #include <doctest/doctest.h>
 
+#include "llmemu/engine/engine.hpp"
+#include "llmemu/engine/simulation.hpp"
+#include "llmemu/executor/emulated_executor.hpp"
 #include "llmemu/metrics/bench_result.hpp"
 #include "llmemu/metrics/bench_result_json.hpp"
 #include "llmemu/metrics/bench_result_sketch.hpp"
 #include "llmemu/metrics/engine_json.hpp"
 #include "llmemu/metrics/request_metrics.hpp"
+#include "llmemu/profile/analytic.hpp"
 #include "llmemu/random.hpp"
+#include "llmemu/time/virtual_clock.hpp"
+#include "llmemu/workload/trace.hpp"
+#include "run_support.hpp"
 
 namespace {
 
@@ -354,3 +364,132 @@ TEST_CASE("Metrics.summary_layout.section_rules_and_percentile_words") {
     CHECK(llmemu::metrics_percentile_word(99.9) == "99.9");
     CHECK(llmemu::metrics_percentile_word(0.5) == "0.5");
 }
+
+// StreamingSummary fed by a run's hooks against the batch summary of the same run.
+namespace streaming_summary_test {
+using namespace llmemu;
+using run_test::attach;
+using run_test::workload;
+using std::chrono::nanoseconds;
+using Exec = EmulatedExecutor<AffineProfile, VirtualClock>;
+using VEngine = Engine<Exec, VirtualClock>;
+
+namespace {
+
+BenchResult batch_summary(std::vector<RequestRecord> records, double duration_s, const SummaryOptions& o = {}) {
+    std::sort(records.begin(), records.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
+    std::vector<RequestTiming> ts;
+    for (const auto& r : records) ts.push_back(timing_from_record(r));
+    return summarize(ts, duration_s, o);
+}
+
+/// rel 0: exactly equal percentiles; else within rel (relative).
+void check_same_stats(const MetricStats& a, const MetricStats& b, double rel) {
+    auto close = [rel](double x, double y) { return rel == 0.0 ? x == y : std::abs(x - y) <= rel * std::abs(y); };
+    CHECK(a.mean_ms == doctest::Approx(b.mean_ms).epsilon(1e-12));
+    CHECK(a.std_ms == doctest::Approx(b.std_ms).epsilon(1e-9));
+    CHECK(close(a.median_ms, b.median_ms));
+    REQUIRE(a.percentiles_ms.size() == b.percentiles_ms.size());
+    for (std::size_t i = 0; i < a.percentiles_ms.size(); ++i)
+        CHECK(close(a.percentiles_ms[i].second, b.percentiles_ms[i].second));
+}
+
+} // namespace
+
+TEST_CASE("Metrics.streaming_summary.equals_the_batch_summary_of_the_same_run") {
+    for (const int every_ms : {7, 1}) { // light load, and an overload with preemptions
+        CAPTURE(every_ms);
+        SummaryOptions so;
+        so.percentiles = {50, 90, 99};
+        so.slo_ttft_ms = 200;
+        StreamingSummary s(so);
+        SimulationOptions o;
+        attach(o, s);
+        VirtualClock clock;
+        EngineConfig c;
+        c.num_gpu_blocks = 400;
+        VEngine e(Exec(AffineProfile{10.0, 20.0, 100.0}, clock), clock, c);
+        const auto res = run_simulation(e, workload(300, false, every_ms), o);
+        const double d = std::chrono::duration<double>(res.duration).count();
+        BenchResult got = s.result(d);
+        const BenchResult want = batch_summary(res.records, d, so);
+        if (every_ms == 1) CHECK(res.stats.preemptions > 0);
+        CHECK(got.completed == want.completed);
+        CHECK(got.total_output_tokens == want.total_output_tokens);
+        CHECK(got.good_completed == want.good_completed);
+        CHECK(got.max_output_tokens_per_s == want.max_output_tokens_per_s);
+        CHECK(got.max_concurrent_requests == want.max_concurrent_requests);
+        CHECK(got.exact_percentiles);
+        CHECK_FALSE(got.detailed);
+        CHECK(got.ttfts.empty());
+        check_same_stats(got.ttft, want.ttft, 0.0);
+        check_same_stats(got.tpot, want.tpot, 0.0);
+        check_same_stats(got.itl, want.itl, 0.0);
+        check_same_stats(got.e2el, want.e2el, 0.0);
+    }
+}
+
+TEST_CASE("Metrics.streaming_summary.sketch_on_a_real_trace_within_its_error") {
+    // The first 1,500 requests of the bundled conversation trace, 4x faster, through an
+    // affine GPU: a sketch of 256 exact values per metric against the exact summary.
+    Trace trace = read_trace_csv(std::filesystem::path(LLMEMU_SOURCE_DIR) / "data" / "splitwise_conv.csv", true);
+    take_first(trace, 1500);
+    std::vector<TimedRequest> w;
+    for (std::size_t i = 0; i < trace.requests.size(); ++i) {
+        TimedRequest t;
+        t.arrival = nanoseconds(std::llround(trace.requests[i].arrived_at / 4.0 * 1e9));
+        t.spec.id = i;
+        t.spec.prompt_len = trace.requests[i].prompt_len;
+        t.spec.max_tokens = trace.requests[i].output_len;
+        t.spec.ignore_eos = true;
+        w.push_back(std::move(t));
+    }
+    SummaryOptions so;
+    so.percentiles = {50, 90, 99, 99.9};
+    SummaryOptions sketchy = so;
+    sketchy.exact_limit = 256;
+    StreamingSummary exact(so), sketch(sketchy);
+    SimulationOptions o;
+    attach(o, exact);
+    SimulationOptions o2;
+    attach(o2, sketch);
+    SimulationOptions both;
+    both.on_added = [&](std::uint32_t r, RequestId id, nanoseconds t, bool ok) {
+        o.on_added(r, id, t, ok);
+        o2.on_added(r, id, t, ok);
+    };
+    both.on_tokens = [&](std::uint32_t r, const StepTokenTimes& t) {
+        o.on_tokens(r, t);
+        o2.on_tokens(r, t);
+    };
+    both.on_record = [&](std::uint32_t r, const RequestRecord& rec) {
+        o.on_record(r, rec);
+        o2.on_record(r, rec);
+    };
+    both.on_advance = [&](nanoseconds t) {
+        o.on_advance(t);
+        o2.on_advance(t);
+    };
+    both.keep_records = false;
+    both.record_token_times = false;
+    VirtualClock clock;
+    EngineConfig c;
+    c.num_gpu_blocks = 20000;
+    c.max_model_len = 16384;
+    VEngine e(Exec(AffineProfile{8.0, 10.0, 60.0}, clock), clock, c);
+    const auto res = run_simulation(e, std::move(w), both);
+    CHECK(res.records.empty());
+    const double d = std::chrono::duration<double>(res.duration).count();
+    const BenchResult a = exact.result(d), b = sketch.result(d);
+    CHECK(a.exact_percentiles);
+    CHECK_FALSE(b.exact_percentiles);
+    CHECK(b.percentile_relative_error == 0.005);
+    CHECK(a.completed == 1500);
+    CHECK(b.completed == a.completed);
+    check_same_stats(b.ttft, a.ttft, 0.005);
+    check_same_stats(b.tpot, a.tpot, 0.005);
+    check_same_stats(b.itl, a.itl, 0.005);
+    check_same_stats(b.e2el, a.e2el, 0.005);
+}
+
+} // namespace streaming_summary_test

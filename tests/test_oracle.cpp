@@ -1,4 +1,4 @@
-// LatencyOracle, analytic profiles and AnyLatencyModel.
+// LatencyOracle, analytic profiles, AnyLatencyModel and the drift check between packs.
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -6,11 +6,14 @@
 #include <map>
 #include <memory>
 #include <set>
+#include <span>
 #include <string>
 #include <vector>
 
 #include "llmemu/error.hpp"
 #include "llmemu/oracle/any_latency_model.hpp"
+#include "llmemu/oracle/bootstrap.hpp"
+#include "llmemu/oracle/drift.hpp"
 #include "llmemu/oracle/oracle.hpp"
 #include "llmemu/profile/analytic.hpp"
 #include "llmemu/profile/llm_emu_json.hpp"
@@ -402,3 +405,59 @@ TEST_CASE("Oracle.out_of_range.bundled_pack_decode_beyond_profiled_batch") {
     for (int i = 0; i < 20; ++i) CHECK(oracle.sample(decode_shape(400), rng) > 0.0);
     CHECK(oracle.coverage().out_of_range == 20);
 }
+
+// The drift check between two packs (oracle/drift.hpp).
+namespace oracle_drift_test {
+using namespace llmemu;
+
+TEST_CASE("OracleDrift.catches_a_decode_slowdown_and_not_a_resample") {
+    const ProfileStore old = load_llm_emu_pack(bundled_pack);
+    auto transform = [&](auto f) {
+        ProfileStore s = old;
+        for (TableKind k : all_table_kinds) {
+            const ProfileTable* t = old.table(k);
+            if (!t) continue;
+            std::vector<BucketKey> keys;
+            std::vector<std::uint32_t> counts;
+            std::vector<float> samples;
+            for (std::size_t i = 0; i < t->size(); ++i) {
+                keys.push_back(t->key(i));
+                counts.push_back(t->count(i));
+                f(k, t->samples(i), samples);
+            }
+            s.set_table(k, ProfileTable(old.bucketing(), keys, counts, samples));
+        }
+        return s;
+    };
+    // Identical pack: nothing moves.
+    const DriftReport same = run_drift(old, old);
+    CHECK(same.moved_mass == 0.0);
+    CHECK_FALSE(same.stale);
+    CHECK(same.regions.size() > 10);
+    // A bootstrap resample of every bucket: not flagged at 5 % FDR.
+    const DriftReport rs = run_drift(old, bootstrap_resample(old, 11));
+    for (const auto& g : rs.regions) CHECK_FALSE(g.moved);
+    CHECK_FALSE(rs.stale);
+    // Decode steps 5 % slower: the decode regions move by ~+5 %, the pack is stale.
+    const ProfileStore slower = transform([&](TableKind k, std::span<const float> s, std::vector<float>& out) {
+        for (float v : s) out.push_back(k == TableKind::decode ? v * 1.05F : v);
+    });
+    const DriftReport d = run_drift(old, slower);
+    CHECK(d.stale);
+    std::size_t moved_decode = 0;
+    for (const auto& g : d.regions) {
+        if (g.table != TableKind::decode) {
+            CHECK_FALSE(g.moved);
+            continue;
+        }
+        if (g.moved) {
+            ++moved_decode;
+            CHECK(g.median_shift_pct == doctest::Approx(5.0).epsilon(0.1));
+        }
+    }
+    CHECK(moved_decode >= 5);
+    CHECK(d.moved_mass > 0.2);
+    CHECK_THROWS_AS(run_drift(old, old, DriftOptions{0.0}), config_error);
+}
+
+} // namespace oracle_drift_test

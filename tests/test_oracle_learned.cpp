@@ -1,5 +1,5 @@
-// The learned step-latency model, its fallback use behind the oracle, its file format,
-// the learned holdout and the drift check (behaviour, not speed).
+// The learned step-latency model, its fallback use behind the oracle (and behind a
+// bootstrap resample), its file format and the learned holdout (behaviour, not speed).
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -11,7 +11,6 @@
 
 #include "llmemu/oracle/any_latency_model.hpp"
 #include "llmemu/oracle/bootstrap.hpp"
-#include "llmemu/oracle/drift.hpp"
 #include "llmemu/oracle/holdout.hpp"
 #include "llmemu/oracle/learned_fit.hpp"
 #include "llmemu/profile/llm_emu_json.hpp"
@@ -275,96 +274,8 @@ TEST_CASE("OracleLearned.holdout_on_the_bundled_pack" * doctest::timeout(120)) {
     }
 }
 
-TEST_CASE("OracleDrift.catches_a_decode_slowdown_and_not_a_resample") {
-    const ProfileStore old = load_llm_emu_pack(bundled_pack);
-    auto transform = [&](auto f) {
-        ProfileStore s = old;
-        for (TableKind k : all_table_kinds) {
-            const ProfileTable* t = old.table(k);
-            if (!t) continue;
-            std::vector<BucketKey> keys;
-            std::vector<std::uint32_t> counts;
-            std::vector<float> samples;
-            for (std::size_t i = 0; i < t->size(); ++i) {
-                keys.push_back(t->key(i));
-                counts.push_back(t->count(i));
-                f(k, t->samples(i), samples);
-            }
-            s.set_table(k, ProfileTable(old.bucketing(), keys, counts, samples));
-        }
-        return s;
-    };
-    // Identical pack: nothing moves.
-    const DriftReport same = run_drift(old, old);
-    CHECK(same.moved_mass == 0.0);
-    CHECK_FALSE(same.stale);
-    CHECK(same.regions.size() > 10);
-    // A bootstrap resample of every bucket: not flagged at 5 % FDR.
-    const DriftReport rs = run_drift(old, bootstrap_resample(old, 11));
-    for (const auto& g : rs.regions) CHECK_FALSE(g.moved);
-    CHECK_FALSE(rs.stale);
-    // Decode steps 5 % slower: the decode regions move by ~+5 %, the pack is stale.
-    const ProfileStore slower = transform([&](TableKind k, std::span<const float> s, std::vector<float>& out) {
-        for (float v : s) out.push_back(k == TableKind::decode ? v * 1.05F : v);
-    });
-    const DriftReport d = run_drift(old, slower);
-    CHECK(d.stale);
-    std::size_t moved_decode = 0;
-    for (const auto& g : d.regions) {
-        if (g.table != TableKind::decode) {
-            CHECK_FALSE(g.moved);
-            continue;
-        }
-        if (g.moved) {
-            ++moved_decode;
-            CHECK(g.median_shift_pct == doctest::Approx(5.0).epsilon(0.1));
-        }
-    }
-    CHECK(moved_decode >= 5);
-    CHECK(d.moved_mass > 0.2);
-    CHECK_THROWS_AS(run_drift(old, old, DriftOptions{0.0}), config_error);
-}
-
-TEST_CASE("ProfileBootstrap.keeps_keys_and_counts_and_is_deterministic_per_seed") {
-    const ProfileStore pack = load_llm_emu_pack(bundled_pack);
-    const ProfileStore a = bootstrap_resample(pack, 3);
-    const ProfileStore again = bootstrap_resample(pack, 3);
-    const ProfileStore b = bootstrap_resample(pack, 4);
-    CHECK(a == again);
-    CHECK_FALSE(a == pack);
-    CHECK_FALSE(a == b);
-    CHECK(a.model_config() == pack.model_config());
-    CHECK(a.gpu_model() == pack.gpu_model());
-    std::size_t changed = 0;
-    for (TableKind k : all_table_kinds) {
-        const ProfileTable* t = pack.table(k);
-        REQUIRE((t == nullptr) == (a.table(k) == nullptr));
-        if (t == nullptr) continue;
-        const ProfileTable& r = *a.table(k);
-        REQUIRE(r.size() == t->size());
-        for (std::size_t i = 0; i < t->size(); ++i) {
-            CHECK(r.key(i) == t->key(i));
-            CHECK(r.count(i) == t->count(i));
-            const auto orig = t->samples(i);
-            const auto res = r.samples(i);
-            for (float v : res) CHECK(std::find(orig.begin(), orig.end(), v) != orig.end()); // drawn from the bucket
-            if (!std::equal(orig.begin(), orig.end(), res.begin())) ++changed;
-        }
-    }
-    CHECK(changed > 10);
-}
-
-TEST_CASE("ProfileBootstrap.models_over_a_resample_and_refusals") {
+TEST_CASE("OracleLearned.bootstrap_keeps_the_fallback_behind_the_resampled_pack") {
     auto store = std::make_shared<const ProfileStore>(load_llm_emu_pack(bundled_pack));
-    OracleOptions opts;
-    opts.min_exact_samples = 7;
-    const AnyLatencyModel oracle = AnyLatencyModel::from_store(store, opts);
-    REQUIRE(bootstrappable(oracle));
-    const AnyLatencyModel m = bootstrap_model(oracle, 5);
-    REQUIRE(m.store() != nullptr);
-    CHECK(*m.store() == bootstrap_resample(*store, 5));
-    REQUIRE(m.target<AnyLatencyModel::Oracle>() != nullptr);
-    CHECK(m.target<AnyLatencyModel::Oracle>()->options().min_exact_samples == 7);
     // A learned fallback is kept (not refitted) behind the resampled pack.
     const AnyLatencyModel fb = AnyLatencyModel(OracleWithFallback<AnyLatencyModel::Oracle>(
         AnyLatencyModel::Oracle(store), fit_learned_model(synthetic_pack(), quick_fit()), FallbackScope::out_of_range));
@@ -373,10 +284,4 @@ TEST_CASE("ProfileBootstrap.models_over_a_resample_and_refusals") {
     REQUIRE(t != nullptr);
     CHECK(t->scope() == FallbackScope::out_of_range);
     CHECK(t->store() == bootstrap_resample(*store, 5));
-    // Models without a pack are refused, naming the model and the fix.
-    for (const char* spec : {"const:30ms", "affine:2ms,25us,40us"}) {
-        const AnyLatencyModel c = AnyLatencyModel::from_spec(spec);
-        CHECK_FALSE(bootstrappable(c));
-        CHECK_THROWS_WITH_AS((void)bootstrap_model(c, 1), doctest::Contains("--profile PACK.json"), config_error);
-    }
 }

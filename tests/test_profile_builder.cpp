@@ -134,3 +134,33 @@ TEST_CASE("ProfileBuilder.bad_input_names_file_line_and_fix") {
                      "1, \"total_tokens\": 1, \"num_new_reqs\": 0, \"num_decode_seqs\": 1}\n")
               .find("no step records") != std::string::npos);
 }
+
+TEST_CASE("ProfileBuilder.store_from_buckets.tables_in_key_order_with_an_optional_filter") {
+    llmemu::BucketSamples buckets;
+    auto& prefill = buckets[static_cast<std::size_t>(llmemu::TableKind::prefill)];
+    prefill[{64, 2}] = {5.0F, 7.0F};
+    prefill[{16, 1}] = {1.0F, 2.0F, 300.0F};
+    const llmemu::Bucketing b{1, 1};
+    const llmemu::ProfileStore all = llmemu::store_from_buckets(buckets, b);
+    CHECK(all.num_tables() == 1); // tables without buckets are left out
+    REQUIRE(all.table(llmemu::TableKind::prefill) != nullptr);
+    const llmemu::ProfileTable& t = *all.table(llmemu::TableKind::prefill);
+    REQUIRE(t.size() == 2);
+    CHECK(t.tt(0) == 16); // key order
+    CHECK(t.count(0) == 3);
+    CHECK(t.samples(1)[1] == 7.0F);
+    CHECK(all.bucketing() == b);
+    // The filter sees each bucket with its table kind and keeps what it returns.
+    const llmemu::ProfileStore small =
+        llmemu::store_from_buckets(buckets, b, [](llmemu::TableKind k, const std::vector<float>& v) {
+            CHECK(k == llmemu::TableKind::prefill);
+            std::vector<float> kept;
+            for (const float x : v)
+                if (x < 100.0F) kept.push_back(x);
+            return kept;
+        });
+    CHECK(small.table(llmemu::TableKind::prefill)->count(0) == 2);
+    CHECK(small.total_samples() == 4);
+    // Keys that are not the bucketing's centres are refused as in ProfileTable.
+    CHECK_THROWS_AS((void)llmemu::store_from_buckets(buckets, llmemu::Bucketing{16, 5}), llmemu::profile_error);
+}

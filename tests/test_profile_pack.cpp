@@ -1,14 +1,18 @@
-// Pack reader / writer: the bundled real A40 subset, round trips and every bad input.
+// Pack reader / writer: the bundled real A40 subset, round trips and every bad input;
+// bootstrap resamples of a pack.
 #include <doctest/doctest.h>
 
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <sstream>
 #include <string>
 
 #include "llmemu/error.hpp"
+#include "llmemu/oracle/any_latency_model.hpp"
+#include "llmemu/oracle/bootstrap.hpp"
 #include "llmemu/profile/llm_emu_json.hpp"
 #include "llmemu/profile/samples_csv.hpp"
 #include "llmemu/profile/store.hpp"
@@ -279,9 +283,66 @@ TEST_CASE("ProfilePack.samples_csv.bundled_pack_round_trips_and_bad_lines_name_t
           std::string::npos);
     CHECK(error("table,tt,conc,sample_us\nwarp,1,2,3\n").find("line 2: unknown table 'warp'") != std::string::npos);
     CHECK(error("decode,1,2,-3\n").find("finite and non-negative") != std::string::npos);
-    CHECK(error("decode,1,2,3ms\n").find("sample_us '3ms' is not a number") != std::string::npos);
+    CHECK(error("decode,1,2,3ms\n").find("sample_us '3ms' is not a finite number") != std::string::npos);
+    CHECK(error("decode,1,2,inf\n").find("sample_us 'inf' is not a finite number") != std::string::npos);
+    CHECK(error("decode,-1,2,3\n").find("tt '-1' is not a whole number") != std::string::npos); // no wrap-around
+    CHECK(error("decode,1,x,3\n").find("conc 'x' is not a whole number") != std::string::npos);
     CHECK(error("decode,1,3,3\n").find("not a bucket centre for widths 1/5; pass --tt-bucket-width") !=
           std::string::npos);
     CHECK(error("# only a comment\n").find("no samples") != std::string::npos);
     CHECK_THROWS_AS((void)llmemu::read_samples_csv("/nonexistent/pack.csv", {1, 5}), llmemu::profile_error);
 }
+
+// Bootstrap resamples of a pack and the models over them (oracle/bootstrap.hpp).
+namespace profile_bootstrap_test {
+using namespace llmemu;
+
+TEST_CASE("ProfileBootstrap.keeps_keys_and_counts_and_is_deterministic_per_seed") {
+    const ProfileStore pack = load_llm_emu_pack(bundled_pack);
+    const ProfileStore a = bootstrap_resample(pack, 3);
+    const ProfileStore again = bootstrap_resample(pack, 3);
+    const ProfileStore b = bootstrap_resample(pack, 4);
+    CHECK(a == again);
+    CHECK_FALSE(a == pack);
+    CHECK_FALSE(a == b);
+    CHECK(a.model_config() == pack.model_config());
+    CHECK(a.gpu_model() == pack.gpu_model());
+    std::size_t changed = 0;
+    for (TableKind k : all_table_kinds) {
+        const ProfileTable* t = pack.table(k);
+        REQUIRE((t == nullptr) == (a.table(k) == nullptr));
+        if (t == nullptr) continue;
+        const ProfileTable& r = *a.table(k);
+        REQUIRE(r.size() == t->size());
+        for (std::size_t i = 0; i < t->size(); ++i) {
+            CHECK(r.key(i) == t->key(i));
+            CHECK(r.count(i) == t->count(i));
+            const auto orig = t->samples(i);
+            const auto res = r.samples(i);
+            for (float v : res) CHECK(std::find(orig.begin(), orig.end(), v) != orig.end()); // drawn from the bucket
+            if (!std::equal(orig.begin(), orig.end(), res.begin())) ++changed;
+        }
+    }
+    CHECK(changed > 10);
+}
+
+TEST_CASE("ProfileBootstrap.models_over_a_resample_and_refusals") {
+    auto store = std::make_shared<const ProfileStore>(load_llm_emu_pack(bundled_pack));
+    OracleOptions opts;
+    opts.min_exact_samples = 7;
+    const AnyLatencyModel oracle = AnyLatencyModel::from_store(store, opts);
+    REQUIRE(bootstrappable(oracle));
+    const AnyLatencyModel m = bootstrap_model(oracle, 5);
+    REQUIRE(m.store() != nullptr);
+    CHECK(*m.store() == bootstrap_resample(*store, 5));
+    REQUIRE(m.target<AnyLatencyModel::Oracle>() != nullptr);
+    CHECK(m.target<AnyLatencyModel::Oracle>()->options().min_exact_samples == 7);
+    // Models without a pack are refused, naming the model and the fix.
+    for (const char* spec : {"const:30ms", "affine:2ms,25us,40us"}) {
+        const AnyLatencyModel c = AnyLatencyModel::from_spec(spec);
+        CHECK_FALSE(bootstrappable(c));
+        CHECK_THROWS_WITH_AS((void)bootstrap_model(c, 1), doctest::Contains("--profile PACK.json"), config_error);
+    }
+}
+
+} // namespace profile_bootstrap_test

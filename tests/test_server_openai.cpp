@@ -2,6 +2,8 @@
 // Prometheus exposition: the server's pieces that need no sockets.
 #include <doctest/doctest.h>
 
+#include <cmath>
+#include <limits>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -206,6 +208,24 @@ TEST_CASE("Server.openai.stream_chunks_are_json") {
     CHECK(full["choices"][0]["text"] == " a b");
     CHECK(full["usage"]["prompt_tokens"] == 4);
     CHECK(full["usage"]["completion_tokens"] == 2);
+}
+
+TEST_CASE("Server.prometheus.find_sample_reads_one_unlabelled_value") {
+    const std::string page = "# HELP process_cpu_seconds_total CPU\n"
+                             "process_cpu_seconds_total_extra 9\n"
+                             "process_cpu_seconds_total 12.5 1700000000000\n"
+                             "up +Inf\n"
+                             "down NaN\n"
+                             "odd x1\n"
+                             "plus +3\n";
+    CHECK(metrics::find_prometheus_sample(page, "process_cpu_seconds_total") == 12.5); // timestamp skipped
+    CHECK(metrics::find_prometheus_sample(page, "up") == std::numeric_limits<double>::infinity());
+    const auto down = metrics::find_prometheus_sample(page, "down");
+    REQUIRE(down);
+    CHECK(std::isnan(*down));
+    CHECK(metrics::find_prometheus_sample(page, "plus") == 3.0);
+    CHECK_FALSE(metrics::find_prometheus_sample(page, "odd")); // not a number
+    CHECK_FALSE(metrics::find_prometheus_sample(page, "absent"));
 }
 
 TEST_CASE("Server.prometheus.vllm_names_labels_buckets") {

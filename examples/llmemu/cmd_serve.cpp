@@ -24,6 +24,7 @@
 
 #include "command.hpp"
 #include "engine_options.hpp"
+#include "llmemu/core/csv.hpp"
 #include "llmemu/engine/live_engine.hpp"
 #include "llmemu/executor/emulated_executor.hpp"
 #include "llmemu/fleet/router.hpp"
@@ -106,11 +107,9 @@ std::vector<std::string> split_hosts(const std::string& text) {
 std::chrono::milliseconds stats_interval() {
     const char* env = std::getenv("VLLM_LOG_STATS_INTERVAL");
     if (env == nullptr || *env == '\0') return std::chrono::milliseconds(10000);
-    char* end = nullptr;
-    const double v = std::strtod(env, &end);
-    if (end == env || *end != '\0' || !(v > 0) || v > max_timeout_s)
-        throw usage_error(std::string("VLLM_LOG_STATS_INTERVAL='") + env +
-                          "': give seconds > 0 (at most 86400), or --disable-log-stats");
+    const double v = parse_input_number<double, usage_error>(env, "VLLM_LOG_STATS_INTERVAL",
+                                                             "give seconds > 0 (at most 86400), or --disable-log-stats",
+                                                             [](double s) { return s > 0 && s <= max_timeout_s; });
     return std::chrono::milliseconds(std::max<std::int64_t>(1, static_cast<std::int64_t>(v * 1000.0)));
 }
 

@@ -1,7 +1,6 @@
 // `llmemu simulate`: run a workload through the reference engine on an emulated GPU and
 // report it as `vllm bench serve` would. With no flags: the bundled A40 Qwen3-8B profile and
 // one hour of Azure conversation traffic, in virtual time.
-#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -20,6 +19,7 @@
 #include "command.hpp"
 #include "engine_options.hpp"
 #include "fleet_setup.hpp"
+#include "llmemu/core/csv.hpp"
 #include "llmemu/engine/chrome_trace.hpp"
 #include "llmemu/fleet/emulation.hpp"
 #include "llmemu/fleet/fleet_json.hpp"
@@ -80,9 +80,9 @@ ScorerWeights parse_router_weights(const std::string& spec) {
         double v = -1.0;
         bool ok = eq != std::string::npos;
         if (ok) {
-            const std::string num = pair.substr(eq + 1);
-            const auto res = std::from_chars(num.data(), num.data() + num.size(), v);
-            ok = res.ec == std::errc() && res.ptr == num.data() + num.size() && std::isfinite(v) && v >= 0.0;
+            const std::optional<double> w = parse_number<double>(std::string_view(pair).substr(eq + 1));
+            ok = w && *w >= 0.0;
+            v = w.value_or(-1.0);
         }
         if (!ok || (key != "queue" && key != "kv" && key != "prefix"))
             throw usage_error(

@@ -3,20 +3,15 @@
 // each engine setting sustains (goodput-style capacity planning).
 #include <algorithm>
 #include <atomic>
-#include <chrono>
 #include <cmath>
-#include <cstdio>
-#include <cstdlib>
-#include <exception>
 #include <fstream>
 #include <iostream>
 #include <limits>
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <sstream>
+#include <span>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include <CLI/CLI.hpp>
@@ -25,12 +20,11 @@
 #include "command.hpp"
 #include "distributed.hpp"
 #include "engine_options.hpp"
+#include "llmemu/core/csv.hpp"
 #include "llmemu/fleet/emulation.hpp"
-#include "llmemu/fleet/router.hpp"
+#include "llmemu/fleet/sweep.hpp"
 #include "llmemu/metrics/bench_result.hpp"
-#include "llmemu/metrics/capacity.hpp"
 #include "llmemu/metrics/interval.hpp"
-#include "llmemu/metrics/sustainable_rate.hpp"
 #include "llmemu/oracle/bootstrap.hpp"
 #include "llmemu/profile/data_dir.hpp"
 #include "progress.hpp"
@@ -48,9 +42,6 @@ struct SweepArgs {
     std::string max_num_seqs_text = "256";
     std::string max_num_batched_tokens_text = "2048";
     std::string num_gpu_blocks_text = "0";
-    std::vector<std::uint32_t> max_num_seqs;
-    std::vector<std::uint32_t> max_num_batched_tokens;
-    std::vector<std::uint32_t> num_gpu_blocks;
     std::vector<std::uint32_t> replicas{1};
     std::vector<std::string> routers;
     std::uint32_t num_seeds = 1;
@@ -68,157 +59,60 @@ struct SweepArgs {
     CLI::Option* opt_rates = nullptr;
 };
 
-struct Setting {
-    std::uint32_t max_num_seqs, max_num_batched_tokens, num_gpu_blocks;
-    std::uint32_t replicas = 1;
-    /// Empty: one engine (replicas 1) or round_robin.
-    std::string router;
-};
-
-struct Job {
-    std::size_t setting;
-    double rate;
-    std::uint64_t seed;
-};
-
 std::string num(double v, const char* f = "%.4f") {
-    if (std::isinf(v)) return "inf";
-    if (std::isnan(v)) return "nan";
-    char buf[64];
-    std::snprintf(buf, sizeof buf, f, v);
-    return buf;
+    return sweep_number(v, f);
 }
 
-std::string setting_text(const Setting& s) {
-    return "max_num_seqs=" + std::to_string(s.max_num_seqs) +
-           " max_num_batched_tokens=" + std::to_string(s.max_num_batched_tokens) +
-           " num_gpu_blocks=" + (s.num_gpu_blocks == 0 ? std::string("derived") : std::to_string(s.num_gpu_blocks)) +
-           (s.replicas > 1 || !s.router.empty()
-                ? " replicas=" + std::to_string(s.replicas) + " router=" + (s.router.empty() ? "round_robin" : s.router)
-                : std::string());
-}
-
-/// One run of the sweep and what the output needs of it.
-struct Point {
-    /// The CSV row (without its newline); the failure text in its last column when the run threw.
-    std::string row;
-    double attainment = 0.0;
-    double goodput = 0.0;
-    std::string error;
-};
-
-/// A task's result: its points (one for a grid point, the probes of a search), and for a
-/// search the rate it found.
+/// A task's result as it travels between ranks (Distributed::map): the CSV rows of its
+/// runs, and what the capacity summary reads of them (for a grid point, one run in
+/// search.points; for a search, its probes and what it found).
 struct TaskResult {
-    std::vector<Point> points;
-    std::optional<double> rate, first_miss;
-    double attainment_at_first_miss = 1.0;
-    std::string error;
+    std::vector<std::string> rows;
+    SweepSearch search;
 };
 
 std::string encode(const TaskResult& t) {
     nlohmann::json j;
     j["points"] = nlohmann::json::array();
-    for (const auto& p : t.points)
-        j["points"].push_back({{"row", p.row}, {"att", p.attainment}, {"good", p.goodput}, {"err", p.error}});
-    if (t.rate) j["rate"] = *t.rate;
-    if (t.first_miss) j["miss"] = *t.first_miss;
-    j["att_miss"] = t.attainment_at_first_miss;
-    j["err"] = t.error;
+    for (std::size_t k = 0; k < t.rows.size(); ++k) {
+        const SweepPoint& p = t.search.points[k];
+        j["points"].push_back({{"row", t.rows[k]}, {"att", p.attainment}, {"good", p.goodput}, {"err", p.error}});
+    }
+    if (t.search.rate) j["rate"] = *t.search.rate;
+    if (t.search.first_miss) j["miss"] = *t.search.first_miss;
+    j["att_miss"] = t.search.attainment_at_first_miss;
+    j["err"] = t.search.error;
     return j.dump();
 }
 
-TaskResult decode(const std::string& text) {
+/// The inverse of encode for `job` (whose setting, rate and seed the points take).
+TaskResult decode(const std::string& text, const SweepTask& job) {
     const nlohmann::json j = nlohmann::json::parse(text);
     TaskResult t;
-    for (const auto& p : j["points"])
-        t.points.push_back({p["row"].get<std::string>(),
-                            p["att"].is_number() ? p["att"].get<double>() : std::numeric_limits<double>::quiet_NaN(),
-                            p["good"].get<double>(), p["err"].get<std::string>()}); // NaN travels as null
-    if (j.contains("rate")) t.rate = j["rate"].get<double>();
-    if (j.contains("miss")) t.first_miss = j["miss"].get<double>();
-    t.attainment_at_first_miss = j["att_miss"].get<double>();
-    t.error = j["err"].get<std::string>();
+    t.search.setting = job.setting;
+    t.search.seed = job.seed;
+    for (const auto& p : j["points"]) {
+        t.rows.push_back(p["row"].get<std::string>());
+        SweepPoint pt;
+        pt.setting = job.setting;
+        pt.rate = job.rate;
+        pt.seed = job.seed;
+        // NaN travels as null
+        pt.attainment = p["att"].is_number() ? p["att"].get<double>() : std::numeric_limits<double>::quiet_NaN();
+        pt.goodput = p["good"].get<double>();
+        pt.error = p["err"].get<std::string>();
+        t.search.points.push_back(std::move(pt));
+    }
+    if (j.contains("rate")) t.search.rate = j["rate"].get<double>();
+    if (j.contains("miss")) t.search.first_miss = j["miss"].get<double>();
+    t.search.attainment_at_first_miss = j["att_miss"].get<double>();
+    t.search.error = j["err"].get<std::string>();
     return t;
 }
 
-/// What every run of a sweep shares.
-struct SweepPlan {
-    const SweepArgs* args = nullptr;
-    const AnyLatencyModel* model = nullptr;
-    /// --bootstrap-profile: seed first_seed + k runs on seed_models[k] (a resample of the pack).
-    std::vector<AnyLatencyModel> seed_models;
-    std::uint64_t first_seed = 0;
-    WorkloadSpec base;
-    SummaryOptions summary;
-    std::vector<Setting> settings;
-    bool with_slo = false;
-
-    /// Runs one point; a failure becomes the row's error instead of ending the sweep.
-    Point run(std::size_t setting, double rate, std::uint64_t seed) const {
-        const Setting& st = settings[setting];
-        Point p;
-        std::ostringstream csv;
-        csv << num(rate, "%g") << ',' << num(base.kind == WorkloadKind::trace ? 1.0 : base.burstiness, "%g") << ','
-            << seed << ',';
-        try {
-            WorkloadSpec spec = base;
-            spec.request_rate = rate;
-            spec.seed = seed;
-            const Workload w = build_workload(spec);
-            EngineFlags f = args->engine;
-            f.max_num_seqs = st.max_num_seqs;
-            f.max_num_batched_tokens = st.max_num_batched_tokens;
-            f.num_gpu_blocks = st.num_gpu_blocks;
-            const EngineConfig cfg = make_engine_config(f, model->model_config(), longest_request(w));
-            FleetSettings fleet;
-            fleet.replicas = st.replicas;
-            fleet.router = st.router;
-            if (fleet.replicas > 1 && fleet.router.empty()) fleet.router = "round_robin";
-            const AnyLatencyModel& m = seed_models.empty() ? *model : seed_models[seed - first_seed];
-            const RunOutcome out = run_emulation<VirtualClock>(m, cfg, w, seed, summary, false, {}, fleet);
-            const BenchResult& b = out.bench;
-            const std::size_t n = w.requests.size();
-            p.attainment = n == 0 ? 0.0 : static_cast<double>(b.good_completed) / static_cast<double>(n);
-            p.goodput = b.request_goodput.value_or(0.0);
-            csv << out.config.max_num_seqs << ',' << out.config.max_num_batched_tokens << ','
-                << out.config.num_gpu_blocks << ',' << out.config.max_model_len << ',' << n << ',' << b.completed << ','
-                << b.failed << ',' << num(b.duration_s) << ',' << num(b.request_throughput) << ','
-                << num(b.output_throughput) << ',' << num(b.total_token_throughput);
-            if (with_slo) csv << ',' << num(p.goodput) << ',' << num(p.attainment);
-            for (const char* m : {"ttft", "tpot", "itl", "e2el"}) {
-                const MetricStats& s = metric_stats(b, m);
-                csv << ',' << num(s.mean_ms) << ',' << num(s.median_ms);
-                for (const auto& pv : s.percentiles_ms) csv << ',' << num(pv.second);
-            }
-            csv << ',' << out.sim.stats.preemptions << ',' << num(out.sim.stats.max_kv_usage) << ','
-                << out.sim.stats.steps << ',';
-        } catch (const std::exception& e) {
-            // The setting's own columns, the measured ones empty, and the reason.
-            p.error = e.what();
-            csv << st.max_num_seqs << ',' << st.max_num_batched_tokens << ',' << st.num_gpu_blocks << ",,,,,,,,,";
-            if (with_slo) csv << ",,";
-            for (int m = 0; m < 4; ++m) csv << std::string(2 + summary.percentiles.size(), ',');
-            csv << ",,,";
-            p.attainment = std::numeric_limits<double>::quiet_NaN();
-        }
-        std::string err = p.error;
-        for (char& c : err) // the CSV has no quoting: the reason keeps to its cell
-            if (c == ',' || c == '\n' || c == '\r') c = c == ',' ? ';' : ' ';
-        csv << st.replicas << ',' << (st.router.empty() ? (st.replicas > 1 ? "round_robin" : "none") : st.router) << ','
-            << err;
-        p.row = csv.str();
-        return p;
-    }
-};
-
 /// "LO:HI" or "LO:HI:TOL" (--rate-search).
-struct RateRange {
-    double lo = 0.0, hi = 0.0, tol = 0.05;
-};
-
-RateRange parse_rate_range(const std::string& text) {
-    RateRange r;
+SweepRateRange parse_rate_range(const std::string& text) {
+    SweepRateRange r;
     std::vector<std::string> parts;
     for (std::size_t pos = 0;;) {
         const std::size_t c = text.find(':', pos);
@@ -234,9 +128,9 @@ RateRange parse_rate_range(const std::string& text) {
     r.lo = parse_rate(parts[0], "--rate-search");
     r.hi = parse_rate(parts[1], "--rate-search");
     if (parts.size() == 3) {
-        char* end = nullptr;
-        r.tol = std::strtod(parts[2].c_str(), &end);
-        if (end != parts[2].c_str() + parts[2].size() || !(r.tol > 0.0 && r.tol < 10.0)) bad("TOL must be in (0, 10)");
+        const std::optional<double> tol = parse_number<double>(parts[2]);
+        if (!tol || !(*tol > 0.0 && *tol < 10.0)) bad("TOL must be in (0, 10)");
+        r.tol = *tol;
     }
     if (!(r.lo > 0.0) || !std::isfinite(r.hi) || r.hi < r.lo) bad("need 0 < LO <= HI < inf");
     return r;
@@ -254,24 +148,24 @@ void run_sweep(SweepArgs& a) {
                           ": give the share of requests that must meet the SLOs, in (0, 1]");
     if (!(a.burstiness > 0.0) || !std::isfinite(a.burstiness))
         throw usage_error("--burstiness " + flag_number(a.burstiness) + ": must be a finite number > 0 (1 = Poisson)");
-    SweepPlan plan;
-    plan.args = &a;
+    SweepRun plan;
     plan.summary.percentiles = parse_percentiles(a.percentiles);
-    plan.with_slo = !a.slo.empty();
-    if (plan.with_slo) parse_slo(a.slo, plan.summary);
+    const bool with_slo = !a.slo.empty();
+    if (with_slo) parse_slo(a.slo, plan.summary);
     const bool search = !a.rate_search.empty();
-    if (search && !plan.with_slo)
+    if (search && !with_slo)
         throw usage_error("--rate-search looks for the highest rate that meets the SLOs; add --slo");
     if (search && a.opt_rates->count() > 0)
         throw usage_error("--rate-search with --request-rates: the search picks the rates; give one of them");
-    const RateRange range = search ? parse_rate_range(a.rate_search) : RateRange{};
+    const SweepRateRange range = search ? parse_rate_range(a.rate_search) : SweepRateRange{};
 
     std::vector<double> rates;
     for (const auto& r : split_list(a.rates_text, "--request-rates")) rates.push_back(parse_rate(r, "--request-rates"));
-    a.max_num_seqs = parse_uint_list(a.max_num_seqs_text, "--max-num-seqs", 1, EngineConfig::max_num_seqs_limit);
-    a.max_num_batched_tokens = parse_uint_list(a.max_num_batched_tokens_text, "--max-num-batched-tokens", 1,
-                                               EngineConfig::max_num_batched_tokens_limit);
-    a.num_gpu_blocks =
+    SweepGrid grid;
+    grid.max_num_seqs = parse_uint_list(a.max_num_seqs_text, "--max-num-seqs", 1, EngineConfig::max_num_seqs_limit);
+    grid.max_num_batched_tokens = parse_uint_list(a.max_num_batched_tokens_text, "--max-num-batched-tokens", 1,
+                                                  EngineConfig::max_num_batched_tokens_limit);
+    grid.num_gpu_blocks =
         parse_uint_list(a.num_gpu_blocks_text, "--num-gpu-blocks", 0, std::numeric_limits<std::uint32_t>::max());
     std::sort(rates.begin(), rates.end());
     if (std::adjacent_find(rates.begin(), rates.end()) != rates.end())
@@ -280,6 +174,7 @@ void run_sweep(SweepArgs& a) {
     const std::string profile_spec = a.engine.profile.empty() ? bundled_pack_path().string() : a.engine.profile;
     const AnyLatencyModel model = make_latency_model(a.engine, profile_spec);
     plan.model = &model;
+    plan.engine = engine_config_from_flags(a.engine);
     if (a.bootstrap_profile) {
         if (a.num_seeds < 2)
             throw usage_error("--bootstrap-profile resamples the pack once per seed; add --replicates K (K >= 2)");
@@ -291,37 +186,24 @@ void run_sweep(SweepArgs& a) {
             plan.seed_models.push_back(bootstrap_model(model, a.engine.seed + k));
     }
     const bool default_trace = a.workload.opt_trace == nullptr || a.workload.opt_trace->count() == 0;
-    plan.base = make_workload_spec(
+    plan.workload = make_workload_spec(
         a.workload, default_trace && a.workload.dataset != "random" ? bundled_trace_path() : std::filesystem::path{},
         a.engine.seed);
-    WorkloadSpec& base = plan.base;
+    WorkloadSpec& base = plan.workload;
     if (base.kind == WorkloadKind::trace && a.opt_burstiness->count() > 0)
         throw usage_error("--burstiness shapes synthetic arrivals, but the trace is replayed (rescaled to each rate); "
                           "drop --burstiness or add --dataset empirical");
     if (base.num_prompts == 0) base.num_prompts = 1000;
     base.burstiness = a.burstiness;
 
-    for (const auto n : a.replicas)
-        if (n == 0) throw usage_error("--replicas 0: give at least one replica per grid point");
-    for (const auto& r : a.routers) (void)make_router(r); // names the choices
-    std::vector<std::string> routers = a.routers;
-    if (routers.empty()) routers.emplace_back();
-    std::vector<Setting>& settings = plan.settings;
-    for (auto s : a.max_num_seqs)
-        for (auto t : a.max_num_batched_tokens)
-            for (auto b : a.num_gpu_blocks) {
-                if (b == 1) throw usage_error("--num-gpu-blocks 1 leaves no usable block; use >= 2 or 0 to derive");
-                for (auto n : a.replicas)
-                    for (const auto& r : routers) settings.push_back({s, t, b, n, r});
-            }
+    grid.replicas = a.replicas;
+    grid.routers = a.routers;
+    plan.settings = sweep_settings(grid);
+    const std::vector<SweepSetting>& settings = plan.settings;
     // Tasks: a grid point each, or (--rate-search) one search per setting and seed.
-    std::vector<Job> jobs;
-    for (std::size_t s = 0; s < settings.size(); ++s)
-        if (search)
-            for (std::uint32_t k = 0; k < a.num_seeds; ++k) jobs.push_back({s, 0.0, a.engine.seed + k});
-        else
-            for (double r : rates)
-                for (std::uint32_t k = 0; k < a.num_seeds; ++k) jobs.push_back({s, r, a.engine.seed + k});
+    const std::vector<SweepTask> jobs =
+        sweep_tasks(settings.size(), search ? std::span<const double>{} : std::span<const double>(rates), a.engine.seed,
+                    a.num_seeds);
 
     Distributed& mpi = Distributed::instance();
     const bool quiet = a.quiet || !mpi.leader();
@@ -347,38 +229,21 @@ void run_sweep(SweepArgs& a) {
         ProgressBar bar(!quiet && mpi.ranks() == 1, "sweeping");
         std::mutex bar_mutex;
         const std::vector<std::string> encoded = mpi.map(jobs.size(), a.jobs, [&](std::size_t i) {
-            const Job& j = jobs[i];
+            const SweepTask& j = jobs[i];
             TaskResult t;
-            if (!search) {
-                t.points.push_back(plan.run(j.setting, j.rate, j.seed));
+            if (search) {
+                t.search = search_sweep_rate(plan, j.setting, j.seed, range, a.slo_attainment);
             } else {
-                try {
-                    const RateSearch rs = find_highest_rate(range.lo, range.hi, range.tol, [&](double rate) {
-                        Point p = plan.run(j.setting, rate, j.seed);
-                        const bool ok = p.error.empty() && p.attainment >= a.slo_attainment;
-                        if (!p.error.empty()) t.error = p.error;
-                        if (!ok && t.attainment_at_first_miss > p.attainment) t.attainment_at_first_miss = p.attainment;
-                        t.points.push_back(std::move(p));
-                        if (!t.error.empty()) throw usage_error(t.error);
-                        return ok;
-                    });
-                    t.rate = rs.rate;
-                    t.first_miss = rs.first_miss;
-                    // The attainment at the lowest failing rate probed.
-                    for (std::size_t k = 0; k < rs.tried.size(); ++k)
-                        if (rs.first_miss && rs.tried[k].at == *rs.first_miss)
-                            t.attainment_at_first_miss = t.points[k].attainment;
-                } catch (const std::exception& e) {
-                    if (t.error.empty()) t.error = e.what();
-                }
+                t.search.points.push_back(run_sweep_point(plan, j.setting, j.rate, j.seed));
             }
+            for (const SweepPoint& p : t.search.points) t.rows.push_back(sweep_csv_row(plan, p));
             const std::lock_guard<std::mutex> lock(bar_mutex);
             bar.update(static_cast<double>(++done) / static_cast<double>(jobs.size()));
             return encode(t);
         });
         bar.finish();
         if (!mpi.leader()) return;
-        for (const auto& e : encoded) results.push_back(decode(e));
+        for (std::size_t i = 0; i < encoded.size(); ++i) results.push_back(decode(encoded[i], jobs[i]));
     }
 
     // One CSV row per run, in task order (deterministic whatever the thread and rank count).
@@ -388,20 +253,13 @@ void run_sweep(SweepArgs& a) {
         if (!file) throw usage_error("--output '" + a.output + "': cannot write the file; check the directory");
     }
     std::ostream& csv = a.output.empty() ? std::cout : file;
-    csv << "request_rate,burstiness,seed,max_num_seqs,max_num_batched_tokens,num_gpu_blocks,max_model_len,"
-           "num_requests,completed,failed,duration_s,request_throughput,output_throughput,total_token_throughput";
-    if (plan.with_slo) csv << ",request_goodput,slo_attainment";
-    for (const char* m : {"ttft", "tpot", "itl", "e2el"}) {
-        csv << ",mean_" << m << "_ms,median_" << m << "_ms";
-        for (double p : plan.summary.percentiles) csv << ",p" << metrics_percentile_word(p) << '_' << m << "_ms";
-    }
-    csv << ",preemptions,max_kv_usage,steps,replicas,router,error\n";
+    csv << sweep_csv_header(plan) << '\n';
     std::size_t nrows = 0, nfailed = 0;
     for (const auto& t : results)
-        for (const auto& p : t.points) {
-            csv << p.row << '\n';
+        for (std::size_t k = 0; k < t.rows.size(); ++k) {
+            csv << t.rows[k] << '\n';
             ++nrows;
-            nfailed += p.error.empty() ? 0 : 1;
+            nfailed += t.search.points[k].ok() ? 0 : 1;
         }
     csv.flush();
     if (!a.output.empty() && !a.quiet) info << "wrote " << a.output << " (" << nrows << " rows)\n";
@@ -409,36 +267,27 @@ void run_sweep(SweepArgs& a) {
         info << "llmemu sweep: " << nfailed << " of " << nrows << " runs failed; their rows give the reason (column "
              << "error)\n";
 
-    if (!plan.with_slo) return;
+    if (!with_slo) return;
     // Capacity: the highest rate such that it and every lower rate meet the SLOs on every seed,
     // and with several seeds each seed's own rate as mean +- 95% CI.
+    std::vector<SweepCapacity> capacity;
+    if (search) {
+        std::vector<SweepSearch> searches;
+        for (const auto& t : results) searches.push_back(t.search);
+        capacity = sweep_capacity(searches, settings.size());
+    } else {
+        std::vector<SweepPoint> points;
+        for (const auto& t : results) points.push_back(t.search.points.front());
+        capacity = sweep_capacity(points, settings.size(), a.engine.seed, a.num_seeds, a.slo_attainment);
+    }
     info << "SLO " << a.slo << " met by >= " << num(a.slo_attainment * 100.0, "%g")
          << "% of requests on every seed; highest sustained request rate per engine setting:\n";
     for (std::size_t s = 0; s < settings.size(); ++s) {
-        std::vector<std::optional<double>> per_seed;
-        std::string failure;
-        info << "  " << setting_text(settings[s]) << ": ";
+        const SweepCapacity& cap = capacity[s];
+        info << "  " << settings[s].describe() << ": ";
         if (!search) {
-            std::vector<RateAttainment> runs;
-            std::vector<std::vector<RateAttainment>> by_seed(a.num_seeds);
-            for (std::size_t i = 0; i < jobs.size(); ++i) {
-                if (jobs[i].setting != s) continue;
-                const Point& p = results[i].points.front();
-                if (!p.error.empty() && failure.empty()) failure = p.error;
-                runs.push_back({jobs[i].rate, p.attainment});
-                by_seed[jobs[i].seed - a.engine.seed].push_back({jobs[i].rate, p.attainment});
-            }
-            const SustainableRate cap = sustainable_rate(std::move(runs), a.slo_attainment);
-            for (auto& seed_runs : by_seed) {
-                const SustainableRate c = sustainable_rate(std::move(seed_runs), a.slo_attainment);
-                per_seed.push_back(c.rate);
-            }
-            double best_goodput = 1e300;
-            for (std::size_t i = 0; i < jobs.size() && cap.rate; ++i)
-                if (jobs[i].setting == s && jobs[i].rate == *cap.rate)
-                    best_goodput = std::min(best_goodput, results[i].points.front().goodput);
             if (cap.rate)
-                info << num(*cap.rate, "%g") << " req/s (goodput " << num(best_goodput, "%.2f") << " req/s)";
+                info << num(*cap.rate, "%g") << " req/s (goodput " << num(cap.goodput, "%.2f") << " req/s)";
             else
                 info << "none of the rates (at " << num(rates.front(), "%g") << " req/s only "
                      << num(cap.attainment_at_first_miss * 100.0, "%.1f") << "% of requests meet the SLOs)";
@@ -448,30 +297,21 @@ void run_sweep(SweepArgs& a) {
             else if (cap.rate)
                 info << "; every rate tried meets them, try higher --request-rates";
         } else {
-            std::size_t probes = 0;
-            for (std::size_t i = 0; i < jobs.size(); ++i) {
-                if (jobs[i].setting != s) continue;
-                const TaskResult& t = results[i];
-                probes += t.points.size();
-                if (!t.error.empty() && failure.empty()) failure = t.error;
-                per_seed.push_back(t.rate);
-            }
-            const ReplicatedAnswer all = combine_rates(per_seed);
-            if (all.every_seed)
-                info << num(*all.every_seed, "%.4g") << " req/s on every seed";
+            if (cap.rate)
+                info << num(*cap.rate, "%.4g") << " req/s on every seed";
             else
                 info << "none on every seed (at " << num(range.lo, "%g") << " req/s some seed misses the SLOs)";
-            info << " (" << probes << " runs)";
+            info << " (" << cap.runs << " runs)";
         }
-        if (per_seed.size() > 1) {
-            const ReplicatedAnswer all = combine_rates(per_seed);
-            const MeanInterval& ci = all.per_seed;
+        if (cap.per_seed.size() > 1) {
+            const MeanInterval& ci = cap.seeds.per_seed;
             info << "; per seed " << num(ci.mean, "%.4g") << " +- " << num(ci.half_width, "%.4g") << " req/s (95% CI, "
-                 << per_seed.size() << " seeds, [" << num(ci.min, "%.4g") << ", " << num(ci.max, "%.4g") << "]";
-            if (all.without_answer > 0) info << "; " << all.without_answer << " seeds sustain no rate, counted as 0";
+                 << cap.per_seed.size() << " seeds, [" << num(ci.min, "%.4g") << ", " << num(ci.max, "%.4g") << "]";
+            if (cap.seeds.without_answer > 0)
+                info << "; " << cap.seeds.without_answer << " seeds sustain no rate, counted as 0";
             info << ")";
         }
-        if (!failure.empty()) info << "; a run failed: " << failure;
+        if (!cap.failure.empty()) info << "; a run failed: " << cap.failure;
         info << '\n';
     }
 }

@@ -6,7 +6,6 @@
 // names the flags and the fix.
 
 #include <algorithm>
-#include <charconv>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -22,6 +21,7 @@
 #include <CLI/CLI.hpp>
 
 #include "command.hpp"
+#include "llmemu/core/csv.hpp"
 #include "llmemu/engine/config.hpp"
 #include "llmemu/oracle/any_latency_model.hpp"
 #include "llmemu/oracle/layerwise_model.hpp"
@@ -83,13 +83,11 @@ inline std::string flag_number(double v) {
 inline CLI::Validator whole_number(std::uint64_t lo, std::uint64_t hi) {
     return CLI::Validator(
         [lo, hi](std::string& text) -> std::string {
-            std::uint64_t v = 0;
-            const auto res = std::from_chars(text.data(), text.data() + text.size(), v);
+            const std::optional<std::uint64_t> v = parse_number<std::uint64_t>(text);
             const std::string range = "[" + std::to_string(lo) + ", " + std::to_string(hi) + "]";
-            if (text.empty() || res.ec == std::errc::invalid_argument || res.ptr != text.data() + text.size())
-                return "'" + text.substr(0, 40) + "' is not a whole number; give one in " + range;
-            if (res.ec == std::errc::result_out_of_range || v < lo || v > hi)
-                return text.substr(0, 40) + " is outside " + range;
+            const bool digits = !text.empty() && text.find_first_not_of("0123456789") == std::string::npos;
+            if (!v && !digits) return "'" + text.substr(0, 40) + "' is not a whole number; give one in " + range;
+            if (!v || *v < lo || *v > hi) return text.substr(0, 40) + " is outside " + range; // digits beyond 2^64 too
             return {};
         },
         "", "whole_number");
@@ -125,7 +123,7 @@ inline std::vector<std::uint32_t> parse_uint_list(std::string_view text, std::st
     const CLI::Validator check = whole_number(lo, hi);
     for (std::string item : split_list(text, flag)) {
         if (const std::string why = check(item); !why.empty()) throw usage_error(std::string(flag) + ": " + why);
-        out.push_back(static_cast<std::uint32_t>(std::stoul(item)));
+        out.push_back(static_cast<std::uint32_t>(*parse_number<std::uint64_t>(item))); // checked: <= hi
     }
     return out;
 }
@@ -223,11 +221,9 @@ inline void add_engine_options(CLI::App& app, EngineFlags& f, bool grid = false)
         ->check(CLI::IsMember({"sparse", "out_of_range"}));
 }
 
-/// The EngineConfig the flags describe. `model` is the profile's model config (nullptr for
-/// analytic profiles); `longest_request` the workload's largest prompt + output (0 unknown),
-/// used for the automatic max_model_len. Throws usage_error for contradictory flags.
-inline EngineConfig make_engine_config(const EngineFlags& f, const ModelConfig* model,
-                                       std::uint32_t longest_request = 0) {
+/// The EngineConfig the flags describe, not yet validated, max_model_len 0 when not given
+/// (auto: SweepRun resolves it per run). Throws usage_error for contradictory flags.
+inline EngineConfig engine_config_from_flags(const EngineFlags& f) {
     if (f.opt_enable_prefix != nullptr && f.opt_no_prefix != nullptr && f.opt_enable_prefix->count() > 0 &&
         f.opt_no_prefix->count() > 0)
         throw usage_error("--enable-prefix-caching and --no-enable-prefix-caching contradict each other; give one");
@@ -244,11 +240,17 @@ inline EngineConfig make_engine_config(const EngineFlags& f, const ModelConfig* 
     c.enable_prefix_caching = !f.no_prefix_caching;
     c.async_scheduling = !f.no_async_scheduling;
     c.gpu_memory_utilization = f.gpu_memory_utilization;
-    if (f.max_model_len != 0) {
-        c.max_model_len = f.max_model_len;
-    } else {
-        c.max_model_len = auto_max_model_len(model, longest_request);
-    }
+    c.max_model_len = f.max_model_len;
+    return c;
+}
+
+/// The EngineConfig the flags describe. `model` is the profile's model config (nullptr for
+/// analytic profiles); `longest_request` the workload's largest prompt + output (0 unknown),
+/// used for the automatic max_model_len. Throws usage_error for contradictory flags.
+inline EngineConfig make_engine_config(const EngineFlags& f, const ModelConfig* model,
+                                       std::uint32_t longest_request = 0) {
+    EngineConfig c = engine_config_from_flags(f);
+    if (c.max_model_len == 0) c.max_model_len = auto_max_model_len(model, longest_request);
     c.validate();
     return c;
 }
@@ -413,13 +415,8 @@ inline void add_workload_options(CLI::App& app, WorkloadFlags& f, bool with_rate
 /// Parses a request rate: a positive number or "inf". Throws usage_error naming `flag`.
 inline double parse_rate(std::string_view text, std::string_view flag = "--request-rate") {
     if (text == "inf" || text == "Inf" || text == "INF") return std::numeric_limits<double>::infinity();
-    double v = 0.0;
-    const auto res = std::from_chars(text.data(), text.data() + text.size(), v);
-    if (text.empty() || res.ec != std::errc() || res.ptr != text.data() + text.size() || !(v > 0.0) ||
-        !std::isfinite(v))
-        throw usage_error(std::string(flag) + " '" + std::string(text) +
-                          "': give a number of requests per second > 0, or inf");
-    return v;
+    return parse_input_number<double, usage_error>(text, flag, "give a number of requests per second > 0, or inf",
+                                                   [](double v) { return v > 0.0; });
 }
 
 /// True when the trace file has an arrived_at column (peeks at its header only).

@@ -6,6 +6,8 @@
 /// `source:line: what is wrong; how to fix it` (line 0 = the input as a whole), with the
 /// offending field echoed safely (at most 40 bytes, other than printable ASCII as \xNN).
 /// Each reader throws its own error type (workload_error, profile_error, config_error).
+/// Flags, environment variables and spec items read with parse_input_number fail as
+/// `name 'text': how to fix it`.
 
 #include <charconv>
 #include <cmath>
@@ -53,6 +55,29 @@ template <class T>
 }
 
 namespace detail {
+template <class E>
+[[noreturn, gnu::cold, gnu::noinline]] void input_fail(std::string_view name, std::string_view text,
+                                                       std::string_view fix);
+} // namespace detail
+
+/// `text`, the value of the input `name` (a flag such as "--request-rate", an environment
+/// variable, an item of a spec), as a T (parse_number) for which `ok(value)` holds; else E
+/// thrown in the one error style of named inputs, `name 'text': fix` (the text echoed
+/// safely), e.g. `parse_input_number<double, usage_error>(s, "--burstiness", "give a number
+/// > 0", [](double v) { return v > 0; })`.
+template <class T, class E = config_error, class Ok>
+[[nodiscard]] T parse_input_number(std::string_view text, std::string_view name, std::string_view fix, Ok&& ok) {
+    const std::optional<T> v = parse_number<T>(text);
+    if (!v || !static_cast<bool>(ok(*v))) detail::input_fail<E>(name, text, fix);
+    return *v;
+}
+/// parse_input_number without a condition on the value.
+template <class T, class E = config_error>
+[[nodiscard]] T parse_input_number(std::string_view text, std::string_view name, std::string_view fix) {
+    return parse_input_number<T, E>(text, name, fix, [](const T&) { return true; });
+}
+
+namespace detail {
 
 /// Throws E with `at: what` (the one error style of text inputs).
 template <class E>
@@ -89,6 +114,13 @@ inline std::string text_echo(std::string_view s) {
     }
     if (s.size() > 40) out += "...";
     return out;
+}
+
+/// Throws E with `name 'text': fix` (the one error style of named inputs, parse_input_number).
+template <class E>
+[[noreturn, gnu::cold, gnu::noinline]] void input_fail(std::string_view name, std::string_view text,
+                                                       std::string_view fix) {
+    throw E(std::string(name) + " '" + text_echo(text) + "': " + std::string(fix));
 }
 
 /// The fields of one CSV line, split at every comma and trimmed (no quoting: llmemu's

@@ -2,8 +2,10 @@
 /// \file quantile.hpp
 /// The one quantile rule of llmemu: numpy.percentile's default ("linear"), the rule vLLM's
 /// benchmark uses for its median_* and p*_ keys. The exact sample summaries, the
-/// streaming digest (metrics/bench_result_sketch.hpp), profile outlier fences and drift
-/// medians all call it, so one input gives one answer everywhere.
+/// streaming digest (metrics/bench_result_sketch.hpp), profile outlier fences, drift,
+/// holdout and learned-fit medians and the report's CDFs all call it, so one input gives
+/// one answer everywhere. Weighted samples (mixtures) use the step-CDF inverse,
+/// weighted_quantile_sorted.
 
 #include <algorithm>
 #include <cmath>
@@ -37,17 +39,36 @@ template <class T>
     return quantile_at_rank(sorted.size(), q, [&](std::size_t i) { return sorted[i]; });
 }
 
+/// The median of `values` in any order, found by selection (std::nth_element, O(n); the
+/// values are reordered): quantile_sorted(sorted, 0.5) without the sort, so for an even
+/// count the two middle values interpolated half way. 0 when empty.
+template <class T>
+[[nodiscard]] double median_unsorted(std::span<T> values) {
+    const std::size_t n = values.size();
+    if (n == 0) return 0.0;
+    const auto mid = values.begin() + static_cast<std::ptrdiff_t>(n / 2);
+    std::nth_element(values.begin(), mid, values.end());
+    const auto hi = static_cast<double>(*mid);
+    if (n % 2 == 1) return hi;
+    const auto lo = static_cast<double>(*std::max_element(values.begin(), mid));
+    return lo + (hi - lo) * 0.5; // quantile_at_rank's interpolation at frac 1/2
+}
+
 /// The weighted q-quantile of (value, weight) pairs SORTED by value: the first value whose
-/// cumulative weight reaches q of the total (the inverse of the step CDF). The last value
-/// when rounding keeps the sum short of it; 0 when there are no pairs.
-[[nodiscard]] inline double weighted_quantile_sorted(std::span<const std::pair<double, double>> sorted, double q) {
+/// cumulative weight reaches q of the total (the inverse of the step CDF), or comes within
+/// `slack` of it relatively (for weights that should sum to the level exactly but may fall
+/// a rounding short). The last value when rounding keeps the sum short of it; 0 when there
+/// are no pairs.
+[[nodiscard]] inline double weighted_quantile_sorted(std::span<const std::pair<double, double>> sorted, double q,
+                                                     double slack = 0.0) {
     if (sorted.empty()) return 0.0;
     double total = 0.0;
     for (const auto& x : sorted) total += x.second;
+    const double level = q * total * (1.0 - slack);
     double cum = 0.0;
     for (const auto& x : sorted) {
         cum += x.second;
-        if (cum >= q * total) return x.first;
+        if (cum >= level) return x.first;
     }
     return sorted.back().first;
 }

@@ -8,7 +8,6 @@
 /// Not thread-safe: one owner (the server's event loop) observes and renders.
 
 #include <algorithm>
-#include <charconv>
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
@@ -25,6 +24,7 @@
 #include <cstdio>
 
 #include "llmemu/config.hpp"
+#include "llmemu/core/csv.hpp"
 
 #if LLMEMU_POSIX
 #include <sys/resource.h>
@@ -615,10 +615,15 @@ inline std::optional<double> find_prometheus_sample(std::string_view page, std::
         const std::string_view line = page.substr(pos, end - pos);
         pos = end + 1;
         if (line.size() > name.size() && line.substr(0, name.size()) == name && line[name.size()] == ' ') {
-            const std::string value(line.substr(name.size() + 1));
-            char* stop = nullptr;
-            const double v = std::strtod(value.c_str(), &stop);
-            if (stop != value.c_str()) return v;
+            // The value, then an optional timestamp; the exposition format spells
+            // infinities and NaN "+Inf", "-Inf" and "NaN".
+            std::string_view value = line.substr(name.size() + 1);
+            value = value.substr(0, value.find(' '));
+            if (value == "+Inf" || value == "Inf") return std::numeric_limits<double>::infinity();
+            if (value == "-Inf") return -std::numeric_limits<double>::infinity();
+            if (value == "NaN") return std::numeric_limits<double>::quiet_NaN();
+            if (!value.empty() && value.front() == '+') value.remove_prefix(1);
+            if (const auto v = parse_number<double>(value)) return v;
         }
     }
     return std::nullopt;

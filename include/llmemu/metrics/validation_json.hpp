@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "llmemu/config.hpp"
+#include "llmemu/core/csv.hpp"
 #include "llmemu/error.hpp"
 #include "llmemu/metrics/validation.hpp"
 
@@ -44,7 +45,7 @@ inline std::optional<double> rate_from_file_name(std::string_view name) {
         while (i < name.size() && is_digit(name[i])) ++i;
         return i;
     };
-    const auto number = [&](std::size_t b, std::size_t e) { return std::stod(std::string(name.substr(b, e - b))); };
+    const auto number = [&](std::size_t b, std::size_t e) { return parse_number<double>(name.substr(b, e - b)); };
     const auto ends_ok = [&](std::size_t i) {
         return i == name.size() || name[i] == '_' || name[i] == '-' || name[i] == '.';
     };

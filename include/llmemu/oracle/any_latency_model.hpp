@@ -4,7 +4,6 @@
 /// a constant, an affine formula, a profile pack behind the LatencyOracle, or any type
 /// modelling LatencyModel — chosen at run time from a spec string.
 
-#include <charconv>
 #include <cmath>
 #include <concepts>
 #include <cstdint>
@@ -13,13 +12,13 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <system_error>
 #include <type_traits>
 #include <utility>
 #include <vector>
 
 #include "llmemu/config.hpp"
 #include "llmemu/core/coverage.hpp"
+#include "llmemu/core/csv.hpp"
 #include "llmemu/core/step.hpp"
 #include "llmemu/error.hpp"
 #include "llmemu/oracle/analytic.hpp"
@@ -197,13 +196,11 @@ inline std::vector<SpecDuration> parse_spec_durations(std::string_view spec, std
                 break;
             }
         }
-        double v = 0;
-        const auto res = std::from_chars(item.data(), item.data() + item.size(), v);
+        const std::optional<double> v = parse_number<double>(item);
         const std::string& shown = d.text;
-        if (item.empty() || res.ec != std::errc{} || res.ptr != item.data() + item.size())
-            spec_fail(spec, "'" + shown + "' is not a number with a unit (us, ms or s)");
-        if (!std::isfinite(v) || v < 0.0) spec_fail(spec, "'" + shown + "' must be a finite number >= 0");
-        d.us = v * scale;
+        if (!v) spec_fail(spec, "'" + shown + "' is not a number with a unit (us, ms or s)");
+        if (*v < 0.0) spec_fail(spec, "'" + shown + "' must be a finite number >= 0");
+        d.us = *v * scale;
         if (!std::isfinite(d.us)) spec_fail(spec, "'" + shown + "' is too large");
         out.push_back(std::move(d));
         if (comma == std::string_view::npos) break;

@@ -155,9 +155,7 @@ inline DriftReport run_drift(const ProfileStore& old, const ProfileStore& fresh,
             const auto so = to->samples(io);
             const auto sn = tn->samples(jn);
             tmp.assign(so.begin(), so.end());
-            std::sort(tmp.begin(), tmp.end());
-            const std::size_t n = tmp.size();
-            double med = n % 2 == 1 ? tmp[n / 2] : 0.5 * (static_cast<double>(tmp[n / 2 - 1]) + tmp[n / 2]);
+            double med = median_unsorted<float>(tmp);
             if (!(med > 0.0)) med = 1.0;
             Pool* p = nullptr;
             const bool own = so.size() >= opt.min_samples && sn.size() >= opt.min_samples;

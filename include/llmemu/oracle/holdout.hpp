@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "llmemu/config.hpp"
+#include "llmemu/core/quantile.hpp"
 #include "llmemu/error.hpp"
 #include "llmemu/oracle/learned_fit.hpp"
 #include "llmemu/oracle/neighbours.hpp"
@@ -108,7 +109,9 @@ inline std::vector<std::pair<double, double>> holdout_mixture(const ProfileTable
 }
 
 // Weighted median of a sorted mixture (the midpoint when the CDF sits exactly on 1/2,
-// so equal weights give the ordinary median).
+// so equal weights give the ordinary median). Not weighted_quantile_sorted(m, 0.5) on
+// purpose: that step-CDF inverse gives the lower middle value for equal weights, and the
+// holdout compares this median with the real samples' ordinary (numpy) median.
 inline double holdout_weighted_median(const std::vector<std::pair<double, double>>& m) {
     double total = 0.0;
     for (const auto& p : m) total += p.second;
@@ -142,21 +145,13 @@ inline double holdout_ks(const std::vector<std::pair<double, double>>& m, std::v
 }
 
 inline double holdout_median(std::vector<double> v) {
-    std::sort(v.begin(), v.end());
-    const std::size_t n = v.size();
-    return n % 2 == 1 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+    return median_unsorted<double>(v);
 }
 
-// Weighted quantile of a sorted mixture (the first value whose CDF reaches p).
+// Weighted quantile of a sorted mixture (the first value whose CDF reaches p, within a
+// rounding of it: the neighbours' probabilities sum to 1 only up to rounding).
 inline double holdout_mixture_quantile(const std::vector<std::pair<double, double>>& m, double p) {
-    double total = 0.0;
-    for (const auto& x : m) total += x.second;
-    double cum = 0.0;
-    for (const auto& x : m) {
-        cum += x.second;
-        if (cum >= p * total * (1.0 - 1e-12)) return x.first;
-    }
-    return m.back().first;
+    return weighted_quantile_sorted(m, p, 1e-12);
 }
 
 // KS distance between a continuous model CDF and the real samples.
@@ -197,9 +192,8 @@ struct HoldoutAccumulator {
         HoldoutScore s;
         if (err.empty()) return s;
         std::vector<double> e = err;
-        std::sort(e.begin(), e.end());
         const std::size_t n = e.size();
-        s.median_abs_pct_error = n % 2 == 1 ? e[n / 2] : 0.5 * (e[n / 2 - 1] + e[n / 2]);
+        s.median_abs_pct_error = median_unsorted<double>(e);
         s.mean_ks = ks / static_cast<double>(n);
         s.coverage_80 = samples > 0 ? static_cast<double>(in80) / static_cast<double>(samples) : 0.0;
         s.coverage_95 = samples > 0 ? static_cast<double>(in95) / static_cast<double>(samples) : 0.0;

@@ -42,12 +42,7 @@ inline double learned_log(double us) {
 
 inline double learned_median(std::span<const float> s, std::vector<float>& tmp) {
     tmp.assign(s.begin(), s.end());
-    const std::size_t n = tmp.size();
-    std::nth_element(tmp.begin(), tmp.begin() + static_cast<std::ptrdiff_t>(n / 2), tmp.end());
-    const double hi = tmp[n / 2];
-    if (n % 2 == 1) return hi;
-    const double lo = *std::max_element(tmp.begin(), tmp.begin() + static_cast<std::ptrdiff_t>(n / 2));
-    return 0.5 * (lo + hi);
+    return median_unsorted<float>(tmp);
 }
 
 // Penalised least squares of the log medians of the buckets with use[i] on the knot
@@ -133,7 +128,9 @@ inline std::vector<double> learned_fit_surface(const std::vector<LearnedBucket>&
 }
 
 // Weighted quantile function of (value, weight) pairs at `levels` evenly spaced levels,
-// interpolated between the weight midpoints; values come back exponentiated.
+// interpolated between the weight midpoints; values come back exponentiated. Not the step
+// inverse of core/quantile.hpp on purpose: the model samples its ratios from this table,
+// so it must be continuous (a step inverse would only replay the fitted residuals).
 inline void learned_quantiles(std::vector<std::pair<double, double>>& v, std::uint32_t levels, double* out) {
     std::sort(v.begin(), v.end());
     double total = 0.0;
@@ -306,6 +303,8 @@ inline LearnedTable fit_learned_table(const ProfileTable& t, TableKind kind, con
                 }
             }
             if (slopes.empty()) return 0.0;
+            // Theil-Sen's slope: the upper median of the pairwise slopes (one of them, by
+            // selection; the estimator needs no interpolation, and fits stay as pinned).
             std::nth_element(slopes.begin(), slopes.begin() + static_cast<std::ptrdiff_t>(slopes.size() / 2),
                              slopes.end());
             return slopes[slopes.size() / 2];

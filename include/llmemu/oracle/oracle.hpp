@@ -150,6 +150,8 @@ private:
             const std::size_t i = n - m + j; // buckets are sorted by tt: the largest-tt ones
             const auto s = table->samples(i);
             tmp.assign(s.begin(), s.end());
+            // The upper median (a sample of the bucket, by selection), not core/quantile.hpp's
+            // interpolated one: kept so that fitted edges, and the results pinned on them, stay.
             std::nth_element(tmp.begin(), tmp.begin() + static_cast<std::ptrdiff_t>(tmp.size() / 2), tmp.end());
             xs[j] = static_cast<double>(table->tt(i));
             ys[j] = tmp[tmp.size() / 2];

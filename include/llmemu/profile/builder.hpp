@@ -228,25 +228,12 @@ public:
         if (m_stats.steps_used == 0)
             detail::throw_error<profile_error>("profile build: no step records were used (empty traces, every step "
                                                "outside profiling_start/stop markers, or all dropped as warm-up)");
-        ProfileStore store;
-        store.set_bucketing(m_options.bucketing);
+        ProfileStore store =
+            store_from_buckets(m_buckets, m_options.bucketing, [this](TableKind t, const std::vector<float>& values) {
+                return filter(values, t == TableKind::step_cycle); // drops counted once, on the combined table
+            });
         store.set_model_config(m_model);
         store.set_gpu_model(m_gpu_model);
-        for (TableKind t : all_table_kinds) {
-            const auto& buckets = m_buckets[static_cast<std::size_t>(t)];
-            if (buckets.empty()) continue;
-            std::vector<BucketKey> keys;
-            std::vector<std::uint32_t> counts;
-            std::vector<float> samples;
-            for (const auto& [key, values] : buckets) {
-                std::vector<float> kept = filter(values, t == TableKind::step_cycle);
-                keys.push_back(key);
-                counts.push_back(static_cast<std::uint32_t>(kept.size()));
-                samples.insert(samples.end(), kept.begin(), kept.end());
-            }
-            store.set_table(t,
-                            ProfileTable(m_options.bucketing, std::move(keys), std::move(counts), std::move(samples)));
-        }
         return store;
     }
 
@@ -413,7 +400,7 @@ private:
     BuildOptions m_options;
     ModelConfig m_model;
     std::string m_gpu_model;
-    std::array<std::map<BucketKey, std::vector<float>>, num_table_kinds> m_buckets;
+    BucketSamples m_buckets;
     BuildStats m_stats;
 };
 

@@ -16,13 +16,13 @@
 /// Standard library only.
 
 #include <array>
-#include <charconv>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <fstream>
 #include <iterator>
 #include <map>
+#include <optional>
 #include <ostream>
 #include <sstream>
 #include <stdexcept>
@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "llmemu/config.hpp"
+#include "llmemu/core/csv.hpp"
 #include "llmemu/error.hpp"
 #include "llmemu/profile/store.hpp"
 
@@ -41,7 +42,7 @@ LLMEMU_BEGIN_NAMESPACE
 /// and the fix for a malformed line, an unknown table, a value that is not a number, a
 /// negative or infinite sample, a key that is not a bucket centre, or no samples at all.
 [[nodiscard]] inline ProfileStore parse_samples_csv(std::string_view text, Bucketing b, const std::string& source) {
-    std::array<std::map<BucketKey, std::vector<float>>, num_table_kinds> buckets;
+    BucketSamples buckets;
     std::size_t lineno = 0;
     auto fail = [&](const std::string& what) {
         detail::throw_error<profile_error>("samples CSV '" + source + "' line " + std::to_string(lineno) + ": " + what);
@@ -63,21 +64,17 @@ LLMEMU_BEGIN_NAMESPACE
             fail("expected table,tt,conc,sample_us");
         const auto t = table_from_name(table);
         if (!t) fail("unknown table '" + table + "' (prefill, decode or step_cycle)");
-        std::size_t used = 0;
-        unsigned long long vtt = 0;
-        unsigned long long vconc = 0;
-        double v = 0;
-        try {
-            vtt = std::stoull(tt, &used);
-            if (used != tt.size()) fail("tt '" + tt + "' is not an integer");
-            vconc = std::stoull(conc, &used);
-            if (used != conc.size()) fail("conc '" + conc + "' is not an integer");
-            v = std::stod(us, &used);
-            if (used != us.size()) fail("sample_us '" + us + "' is not a number");
-        } catch (const std::logic_error&) {
-            fail("tt, conc and sample_us must be numbers");
-        }
-        if (!std::isfinite(v) || v < 0 || v > 3e38) fail("sample_us must be finite and non-negative");
+        const std::string_view ftt = detail::text_trim(tt), fconc = detail::text_trim(conc);
+        const std::string_view fus = detail::text_trim(us);
+        const std::optional<std::uint64_t> ptt = parse_number<std::uint64_t>(ftt);
+        if (!ptt) fail("tt '" + detail::text_echo(ftt) + "' is not a whole number");
+        const std::optional<std::uint64_t> pconc = parse_number<std::uint64_t>(fconc);
+        if (!pconc) fail("conc '" + detail::text_echo(fconc) + "' is not a whole number");
+        const std::optional<double> pus = parse_number<double>(fus);
+        if (!pus) fail("sample_us '" + detail::text_echo(fus) + "' is not a finite number");
+        const std::uint64_t vtt = *ptt, vconc = *pconc;
+        const double v = *pus;
+        if (v < 0 || v > 3e38) fail("sample_us must be finite and non-negative");
         if (vtt > 0xFFFFFFFFULL || vconc > 0xFFFFFFFFULL) fail("tt or conc too large");
         if (b.tt_centre(vtt) != vtt || vconc == 0 || b.conc_centre(vconc) != vconc)
             fail("(tt=" + tt + ", conc=" + conc + ") is not a bucket centre for widths " + std::to_string(b.tt_width) +
@@ -85,21 +82,7 @@ LLMEMU_BEGIN_NAMESPACE
         buckets[static_cast<std::size_t>(*t)][{static_cast<std::uint32_t>(vtt), static_cast<std::uint32_t>(vconc)}]
             .push_back(static_cast<float>(v));
     }
-    ProfileStore store;
-    store.set_bucketing(b);
-    for (TableKind t : all_table_kinds) {
-        const auto& m = buckets[static_cast<std::size_t>(t)];
-        if (m.empty()) continue;
-        std::vector<BucketKey> keys;
-        std::vector<std::uint32_t> counts;
-        std::vector<float> samples;
-        for (const auto& [k, v] : m) {
-            keys.push_back(k);
-            counts.push_back(static_cast<std::uint32_t>(v.size()));
-            samples.insert(samples.end(), v.begin(), v.end());
-        }
-        store.set_table(t, ProfileTable(b, std::move(keys), std::move(counts), std::move(samples)));
-    }
+    ProfileStore store = store_from_buckets(buckets, b);
     if (store.num_tables() == 0) detail::throw_error<profile_error>("samples CSV '" + source + "': no samples");
     return store;
 }

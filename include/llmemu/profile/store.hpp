@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <limits>
+#include <map>
 #include <optional>
 #include <span>
 #include <string>
@@ -400,5 +401,42 @@ private:
     std::array<std::optional<ProfileTable>, num_table_kinds> m_tables{};
     std::vector<std::pair<std::string, std::string>> m_extra;
 };
+
+/// Each table's samples by bucket, as the readers and the builder collect them.
+using BucketSamples = std::array<std::map<BucketKey, std::vector<float>>, num_table_kinds>;
+
+/// The store of `buckets` with bucketing `b`: a table for each kind with buckets, its
+/// buckets in key order, each keeping the samples `keep(kind, samples)` returns (a
+/// std::vector<float>, or a reference to one; the builder's outlier filter). Model and
+/// GPU metadata are left for the caller to set. Throws profile_error when a table's keys
+/// are not `b`'s bucket centres.
+template <class Keep>
+[[nodiscard]] ProfileStore store_from_buckets(const BucketSamples& buckets, Bucketing b, Keep&& keep) {
+    ProfileStore store;
+    store.set_bucketing(b);
+    for (TableKind t : all_table_kinds) {
+        const auto& m = buckets[static_cast<std::size_t>(t)];
+        if (m.empty()) continue;
+        std::vector<BucketKey> keys;
+        std::vector<std::uint32_t> counts;
+        std::vector<float> samples;
+        keys.reserve(m.size());
+        counts.reserve(m.size());
+        for (const auto& [key, values] : m) {
+            const std::vector<float>& kept = keep(t, values);
+            keys.push_back(key);
+            counts.push_back(static_cast<std::uint32_t>(kept.size()));
+            samples.insert(samples.end(), kept.begin(), kept.end());
+        }
+        store.set_table(t, ProfileTable(b, std::move(keys), std::move(counts), std::move(samples)));
+    }
+    return store;
+}
+
+/// store_from_buckets keeping every sample.
+[[nodiscard]] inline ProfileStore store_from_buckets(const BucketSamples& buckets, Bucketing b) {
+    return store_from_buckets(buckets, b,
+                              [](TableKind, const std::vector<float>& v) -> const std::vector<float>& { return v; });
+}
 
 LLMEMU_END_NAMESPACE

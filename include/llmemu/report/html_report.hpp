@@ -37,6 +37,7 @@
 #include <nlohmann/json.hpp>
 
 #include "llmemu/config.hpp"
+#include "llmemu/core/csv.hpp"
 #include "llmemu/core/quantile.hpp"
 #include "llmemu/metrics/bench_result.hpp"
 #include "llmemu/metrics/sustainable_rate.hpp"
@@ -256,11 +257,8 @@ inline Points report_summary_quantiles(const nlohmann::json& r, const std::strin
         double p = -1.0;
         if (head == "median")
             p = 50.0;
-        else if (head.size() > 1 && head[0] == 'p') {
-            char* end = nullptr;
-            p = std::strtod(head.c_str() + 1, &end);
-            if (end == nullptr || *end != '\0') p = -1.0;
-        }
+        else if (head.size() > 1 && head[0] == 'p')
+            p = parse_number<double>(std::string_view(head).substr(1)).value_or(-1.0);
         if (p >= 0.0 && p <= 100.0) pts.emplace_back(it->get<double>(), p);
     }
     std::sort(pts.begin(), pts.end(), [](const auto& a, const auto& b) { return a.second < b.second; });

@@ -265,6 +265,8 @@ private:
         const std::size_t n = std::min<std::size_t>(m_samples, m_oversleeps.size());
         std::array<std::int64_t, 32> copy{};
         std::copy_n(m_oversleeps.begin(), n, copy.begin());
+        // The upper median of the window by selection on a stack array (the timer thread's
+        // hot path allocates nothing; core/quantile.hpp interpolates doubles).
         std::nth_element(copy.begin(), copy.begin() + static_cast<std::ptrdiff_t>(n / 2),
                          copy.begin() + static_cast<std::ptrdiff_t>(n));
         const std::int64_t w = 2 * copy[n / 2] + 20'000;
