@@ -773,8 +773,8 @@ TEST_CASE("Fleet.own_clocks.same_results_as_one_clock_on_any_thread_count") {
         const std::vector<TimedRequest>* work;
         const char* router;
     };
-    const std::vector<Case> cases = {{4, cfg(), &plain, "least_loaded"},  {3, cfg(), &tokens, "prefix_aware"},
-                                     {4, small, &plain, "round_robin"},   {3, small, &tokens, "scored"},
+    const std::vector<Case> cases = {{4, cfg(), &plain, "least_loaded"},   {3, cfg(), &tokens, "prefix_aware"},
+                                     {4, small, &plain, "round_robin"},    {3, small, &tokens, "scored"},
                                      {4, chunked, &plain, "least_loaded"}, {4, sync, &plain, "least_loaded"},
                                      {1, small, &plain, "least_loaded"}};
     for (const Case& c : cases) {
@@ -784,9 +784,11 @@ TEST_CASE("Fleet.own_clocks.same_results_as_one_clock_on_any_thread_count") {
         for (const unsigned threads : {1U, 2U, 3U})
             CHECK(fleet_digest(c.replicas, c.config, *c.work, c.router, nullptr, threads) == one);
         // With time series (the command line's 1 s engine log): boundaries cut the windows too.
-        const std::uint64_t series = fleet_digest(c.replicas, c.config, *c.work, c.router, nullptr, 0, std::chrono::milliseconds(250));
+        const std::uint64_t series =
+            fleet_digest(c.replicas, c.config, *c.work, c.router, nullptr, 0, std::chrono::milliseconds(250));
         CHECK(series != one);
-        CHECK(fleet_digest(c.replicas, c.config, *c.work, c.router, nullptr, 2, std::chrono::milliseconds(250)) == series);
+        CHECK(fleet_digest(c.replicas, c.config, *c.work, c.router, nullptr, 2, std::chrono::milliseconds(250)) ==
+              series);
     }
 }
 
@@ -794,8 +796,8 @@ TEST_CASE("Fleet.own_clocks.run_emulation_on_a_pack_with_a_shared_step_digest") 
     // What `llmemu simulate --replicas 3 -j T --result-json` runs: the A40 pack (copied per
     // replica) and one step digest that every replica's model reports to, from whichever
     // thread advances it. The summary, every replica's, and the digest are the same for T.
-    const auto pack = llmemu::AnyLatencyModel::from_spec(std::string(LLMEMU_SOURCE_DIR) +
-                                                         "/data/llm-emu-A40-Qwen3-8B-subset.json");
+    const auto pack =
+        llmemu::AnyLatencyModel::from_spec(std::string(LLMEMU_SOURCE_DIR) + "/data/llm-emu-A40-Qwen3-8B-subset.json");
     llmemu::EngineConfig config;
     config.max_model_len = 4096;
     config.num_gpu_blocks = 600; // a little preemption

@@ -32,8 +32,8 @@ TEST_CASE("Capacity.parse_slo_targets reads percentile and per-request bounds") 
     CHECK(o.percentiles == std::vector<double>{50, 99, 99.9});
     CHECK(*o.slo_e2el_ms == 8000.0);
     CHECK_FALSE(o.slo_ttft_ms.has_value());
-    for (const char* bad : {"", "ttft", "ttft:p99", "ttft:q99:5", "ttft:p101:5", "itl:5", "foo:p99:5", "ttft:-1",
-                            "ttft:p99:x"})
+    for (const char* bad :
+         {"", "ttft", "ttft:p99", "ttft:q99:5", "ttft:p101:5", "itl:5", "foo:p99:5", "ttft:-1", "ttft:p99:x"})
         CHECK_THROWS_AS((void)parse_slo_targets(bad, 0.9), config_error);
     CHECK_THROWS_AS((void)parse_slo_targets("ttft:5", 0.0), config_error);
 }

@@ -10,6 +10,7 @@
 #endif
 #include <doctest/doctest.h>
 
+#include <chrono>
 #include <condition_variable>
 #include <csignal>
 #include <cstdio>
@@ -96,8 +97,17 @@ TEST_CASE("Server.engine.stream_and_metrics" * doctest::timeout(30)) {
     CHECK(
         c.post("/v1/completions", {{"model", "emu"}, {"prompt", std::vector<int>(40, 3)}, {"max_tokens", 2}}).status ==
         200);
-    const auto page = c.get("/metrics").body;
     const std::string l = R"({model_name="emu",engine="0")";
+    // A finished request reaches the counters on the engine's thread, a moment after the
+    // client has its response: wait (bounded) for both to be counted.
+    std::string page;
+    for (int k = 0; k < 300; ++k) {
+        page = c.get("/metrics").body;
+        if (page.find("vllm:request_success_total" + l + R"(,finished_reason="length"} 2.0)") != std::string::npos &&
+            page.find("vllm:num_requests_running" + l + "} 0.0") != std::string::npos)
+            break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
     CHECK(page.find("vllm:generation_tokens_total" + l + "} 8.0") != std::string::npos);
     CHECK(page.find("vllm:prompt_tokens_total" + l + "} 80.0") != std::string::npos);
     CHECK(page.find("vllm:request_success_total" + l + R"(,finished_reason="length"} 2.0)") != std::string::npos);

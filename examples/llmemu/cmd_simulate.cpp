@@ -410,9 +410,9 @@ void run_simulate(SimulateArgs& a) {
     std::vector<ReplicateStat> rep;
     nlohmann::json rep_runs;
     if (a.replicates > 1) {
-        const auto runs = run_replicates(model, config, wspec, a.engine.seed, a.replicates, summary,
-                                         parallel_threads(a.jobs, a.replicates),
-                                         {a.bootstrap_profile, a.save_detailed && want_json});
+        const auto runs =
+            run_replicates(model, config, wspec, a.engine.seed, a.replicates, summary,
+                           parallel_threads(a.jobs, a.replicates), {a.bootstrap_profile, a.save_detailed && want_json});
         if (a.save_detailed && want_json) rep_runs = replicate_runs_json(runs, a.engine.seed);
         rep = replicate_stats(runs);
         print_replicates(os, rep, a.replicates, a.engine.seed, a.bootstrap_profile);

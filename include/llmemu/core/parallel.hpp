@@ -7,8 +7,8 @@
 
 #include <algorithm>
 #include <atomic>
-#include <cstdint>
 #include <cstddef>
+#include <cstdint>
 #include <exception>
 #include <memory>
 #include <mutex>
@@ -165,10 +165,10 @@ private:
     }
 
     std::vector<std::thread> m_workers;
-    std::atomic<std::uint32_t> m_round{0}; // bumped to wake the workers
-    std::uint64_t m_round_seq = 0;         // the caller's count of rounds
+    std::atomic<std::uint32_t> m_round{0};             // bumped to wake the workers
+    std::uint64_t m_round_seq = 0;                     // the caller's count of rounds
     alignas(64) std::atomic<std::uint64_t> m_claim{0}; // (round << 32) | next index
-    std::atomic<std::uint64_t> m_job_round{0}; // the round m_call, m_ctx, m_n describe (0: being written)
+    std::atomic<std::uint64_t> m_job_round{0};         // the round m_call, m_ctx, m_n describe (0: being written)
     alignas(64) std::atomic<std::size_t> m_done{0};
     alignas(64) std::atomic<std::size_t> m_n{0};
     std::atomic<void (*)(void*, std::size_t)> m_call{nullptr};

@@ -49,6 +49,7 @@ public:
     /// starts the engine thread. Times are measured from construction.
     LiveEngine(E executor, WallClock& clock, const EngineConfig& config, const ModelConfig* model = nullptr)
         : m_engine(std::forward<E>(executor), clock, config, model), m_config(m_engine.config()) {
+        m_engine.add_observer(&m_failure_note);
         m_snapshot = m_engine.stats();
         m_thread = std::thread([this] { run(); });
     }
@@ -245,10 +246,7 @@ private:
             const std::string why = describe(std::current_exception());
             const bool step_failed = m_engine.stats().failed_steps != failed_before;
             std::lock_guard lock(m_mutex);
-            if (step_failed)
-                m_last_error = why;
-            else
-                m_stopped_reason = why;
+            if (!step_failed) m_stopped_reason = why; // a failed step's message is in m_last_error already
             return step_failed;
         }
     }
@@ -351,6 +349,17 @@ private:
         m_snapshot = m_engine.stats();
     }
 
+    // Keeps a failed step's message in m_last_error before the step's requests get their
+    // final events, so that a client woken by one (the server's 500 body) can read it.
+    struct FailureNote final : EngineObserver {
+        LiveEngine* self;
+        explicit FailureNote(LiveEngine* s) noexcept : self(s) {}
+        void on_step_failed(std::uint64_t, const std::string& why) override {
+            const std::lock_guard lock(self->m_mutex);
+            self->m_last_error = why;
+        }
+    };
+    FailureNote m_failure_note{this};
     engine_type m_engine; // touched by the engine thread only (after construction)
     const EngineConfig m_config;
     mutable std::mutex m_mutex;

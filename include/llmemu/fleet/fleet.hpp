@@ -226,8 +226,7 @@ struct WindowBuffer {
 /// was given a request (`dirty`), then one at each deadline of its oldest step before
 /// `end`; what they produce goes to `b`.
 template <class Eng>
-void advance_window(Eng& e, WindowBuffer& b, bool dirty, VirtualClock::time_point t0,
-                    VirtualClock::time_point end) {
+void advance_window(Eng& e, WindowBuffer& b, bool dirty, VirtualClock::time_point t0, VirtualClock::time_point end) {
     VirtualClock& c = e.clock();
     auto poll = [&] {
         b.poll_at(c.now());
@@ -301,8 +300,9 @@ FleetResult run_fleet_simulation(const std::vector<Engine<E, VirtualClock>*>& re
         detail::throw_error<config_error>("run_fleet_simulation: " + what);
     };
     if (!L.role.empty() && L.role.size() != n) bad_layout("layout.role needs one role per replica");
-    if (own_clocks && (std::any_of(L.role.begin(), L.role.end(), [](ReplicaRole r) { return r != ReplicaRole::mixed; }) ||
-                       !L.autoscale.empty()))
+    if (own_clocks &&
+        (std::any_of(L.role.begin(), L.role.end(), [](ReplicaRole r) { return r != ReplicaRole::mixed; }) ||
+         !L.autoscale.empty()))
         bad_layout("prefill/decode pools and autoscaling need every replica on the fleet clock");
     if (!L.pool.empty() && L.pool.size() != n) bad_layout("layout.pool needs one pool per replica");
     const bool pd = std::any_of(L.role.begin(), L.role.end(), [](ReplicaRole r) { return r != ReplicaRole::mixed; });
