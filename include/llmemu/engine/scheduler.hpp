@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "llmemu/config.hpp"
+#include "llmemu/detail/engine_slots.hpp"
 #include "llmemu/engine/config.hpp"
 #include "llmemu/engine/kv_cache.hpp"
 #include "llmemu/engine/observer.hpp"
@@ -590,7 +591,7 @@ private:
     /// Starts loading the hot lines of a slot's state (a hint; no effect on results).
     void prefetch(std::uint32_t slot) const noexcept {
 #if defined(__GNUC__) || defined(__clang__)
-        const char* p = reinterpret_cast<const char*>(m_requests.data() + slot);
+        const char* p = reinterpret_cast<const char*>(&m_requests[slot]);
         __builtin_prefetch(p);
         __builtin_prefetch(p + 64);
 #else
@@ -787,7 +788,7 @@ private:
 
     EngineConfig m_config;
     KVCacheManager m_kv;
-    std::vector<SchedulerRequest> m_requests; // slots are reused; grows only in add_request
+    detail::StableSlots<SchedulerRequest> m_requests; // slots are reused; grows only in add_request
     std::vector<std::uint32_t> m_free_slots;
     std::unordered_map<RequestId, std::uint32_t> m_ids;
     std::vector<std::uint32_t> m_running;

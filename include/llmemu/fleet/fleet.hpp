@@ -152,6 +152,9 @@ struct FleetResult {
 namespace detail {
 enum class ReplicaState : std::uint8_t { off, starting, serving, draining };
 
+/// The longest a fleet window runs past its first event (see run_fleet_simulation).
+inline constexpr std::chrono::nanoseconds window_span{std::chrono::milliseconds(100)};
+
 /// One hook call of a window, as run_fleet_simulation replays them: sorted by the poll's
 /// time, the replica's poll count at that time, tokens (0) before records (1), replica,
 /// and order within the replica.
@@ -690,8 +693,13 @@ FleetResult run_fleet_simulation(const std::vector<Engine<E, VirtualClock>*>& re
             }
             if (options.on_advance) options.on_advance(t);
             // The window: [t0, end). Its replicas: those given a request, and those with a
-            // step due before its end.
+            // step due before its end. A window spans at most detail::window_span past its
+            // first event, so what it buffers stays bounded when arrivals are sparse or over
+            // (the drain of a backlog); where windows are cut does not change any result.
             nanoseconds end = has_pending ? pending.arrival : never;
+            nanoseconds first = dirty_list.empty() ? never : t;
+            if (!due.empty()) first = std::min(first, std::chrono::duration_cast<nanoseconds>(due.top().first - origin));
+            if (first != never && first < end - detail::window_span) end = first + detail::window_span;
             const bool boundary = series && next_boundary <= end; // observed before arrivals at it
             if (boundary) end = next_boundary;
             const TimePoint end_tp = end == never ? TimePoint::max() : origin + end;
