@@ -40,6 +40,7 @@ struct ScheduledRequest;
 struct StepBatch;
 struct RequestOutput;
 struct StepOutput;
+class WorkTeam; // core/parallel.hpp
 
 // ---- profiles (profile/) ----
 struct ModelConfig;
