@@ -17,12 +17,14 @@
 /// run.slo.apply(run.summary);
 /// run.add_pools = my_builder;           // a candidate's pools at one scale -> FleetSettings
 /// const auto cands = llmemu::plan_candidates("a.json", llmemu::read_fleet_file("a.json"), {"round_robin"});
-/// const auto searches = llmemu::run_plan_searches(run, cands, {workload}, /*first_seed=*/0);
+/// const std::vector<llmemu::Workload> seeds{workload};  // one workload per seed
+/// const auto searches = llmemu::run_plan_searches(run, cands, seeds, /*first_seed=*/0);
 /// const llmemu::PlanResult plan = llmemu::plan_result(cands, searches, /*replicates=*/1, run.slo);
-/// if (plan.cheapest) std::cout <<
-/// llmemu::fleet_pools_text(cands[*plan.cheapest].at(*plan.candidates[*plan.cheapest].fewest));
+/// if (plan.cheapest) std::cout << llmemu::fleet_pools_text(cands[*plan.cheapest].at(
+///                                     *plan.candidates[*plan.cheapest].fewest));
 /// ```
-/// Needs AnyLatencyModel (the readers, simdjson): not part of the umbrella header.
+/// Needs AnyLatencyModel and FleetSpec (simdjson, and nlohmann-json through fleet_json.hpp):
+/// not part of the umbrella header nor of <llmemu/io.hpp>.
 
 #include <algorithm>
 #include <cmath>
