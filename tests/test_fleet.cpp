@@ -1,4 +1,4 @@
-// Fleets (fleet/router.hpp, fleet/fleet.hpp, fleet/emulation.hpp, fleet/sweep.hpp); the
+// Fleets (fleet/router.hpp, fleet/fleet.hpp, fleet/emulation.hpp, fleet/sweep.hpp, fleet/plan.hpp); the
 // streaming summaries they feed are tested in test_metrics.cpp.
 #include <doctest/doctest.h>
 
@@ -8,8 +8,10 @@
 #include <cmath>
 #include <cstdint>
 #include <filesystem>
+#include <limits>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <set>
 #include <string>
 #include <vector>
@@ -19,6 +21,7 @@
 #include "llmemu/executor/emulated_executor.hpp"
 #include "llmemu/fleet/emulation.hpp"
 #include "llmemu/fleet/fleet.hpp"
+#include "llmemu/fleet/plan.hpp"
 #include "llmemu/fleet/router.hpp"
 #include "llmemu/fleet/sweep.hpp"
 #include "llmemu/metrics/bench_result.hpp"
@@ -1119,4 +1122,108 @@ TEST_CASE("Fleet.sweep.grid_points_rows_search_and_capacity") {
     CHECK_FALSE(scap[1].rate);
     CHECK(scap[1].failure == failed.error);
     CHECK(scap[0].per_seed.empty());
+}
+
+TEST_CASE("Fleet.plan.cheapest_and_frontier") {
+    // docs/plan.md's hand-worked case through the library: three single-pool candidates
+    // (const: steps, four sequences per replica), 16 requests of 32 + 2 tokens at t = 0,
+    // under ttft:p100:35. Pool a (10 ms, 1 GPU at 1.0/h) needs 2 replicas (30 ms), b (5 ms,
+    // 2.5/h) 1 (35 ms), c (4.5 ms, TP 2 at 0.9/GPU-h) 1 (31.5 ms): c is the cheapest and the
+    // frontier is c (1.80/h) then a (2.00/h). A fourth candidate's pool cannot run.
+    std::vector<llmemu::PlanCandidate> cands;
+    for (
+        const char* f :
+        {R"({"pools":[{"name":"a","profile":"const:10","cost_per_gpu_hour":1.0,"replica_range":[1,8]}]})",
+         R"({"pools":[{"name":"b","profile":"const:5","cost_per_gpu_hour":2.5,"replica_range":[1,8]}]})",
+         R"({"pools":[{"name":"c","profile":"const:4.5","tensor_parallel_size":2,"cost_per_gpu_hour":0.9,"replica_range":[1,8]}]})",
+         R"({"pools":[{"name":"t","profile":"const:1","replica_range":[1,2]}]})"})
+        for (auto& c : llmemu::plan_candidates("f.json", llmemu::parse_fleet_json(f, "f.json"), {}))
+            cands.push_back(std::move(c));
+    REQUIRE(cands.size() == 4);
+    CHECK(cands[0].router == "round_robin");
+    CHECK((cands[0].lo == 1 && cands[0].hi == 8));
+    CHECK(llmemu::fleet_cost_per_hour(cands[2].at(3)) == doctest::Approx(5.4));
+    CHECK(llmemu::fleet_gpus(cands[2].at(3)) == 6.0);
+    CHECK(llmemu::fleet_pools_text(cands[0].at(2)) == "a=2");
+    // No common scale: 3 replicas are not a multiple of 2.
+    const llmemu::FleetSpec odd =
+        llmemu::parse_fleet_json(R"({"pools":[{"name":"x","replicas":2,"replica_range":[3,3]}]})", "g.json");
+    CHECK_THROWS_WITH_AS((void)llmemu::plan_candidates("g.json", odd, {}), doctest::Contains("'g.json'"),
+                         llmemu::config_error);
+    const auto two_routers = llmemu::plan_candidates("f.json", cands[0].spec, {"least_loaded", "round_robin"});
+    REQUIRE(two_routers.size() == 2);
+    CHECK(two_routers[0].router == "least_loaded");
+
+    const auto base = llmemu::AnyLatencyModel::from_spec("const:1");
+    llmemu::PlanRun run;
+    run.model = &base;
+    run.engine.max_num_seqs = 4;
+    run.engine.num_gpu_blocks = 1000;
+    run.engine.max_model_len = 64;
+    run.slo = llmemu::parse_slo_targets("ttft:p100:35", 0.9);
+    run.summary.percentiles.clear();
+    run.slo.apply(run.summary);
+    std::size_t built = 0;
+    std::mutex built_mutex;
+    run.add_pools = [&](const llmemu::PlanCandidate&, const llmemu::FleetSpec& f, const llmemu::Workload&,
+                        llmemu::FleetSettings& fleet, llmemu::PoolModels& models) {
+        {
+            const std::lock_guard<std::mutex> lock(built_mutex);
+            ++built;
+        }
+        for (std::uint32_t pi = 0; pi < f.pools.size(); ++pi) {
+            const llmemu::PoolSpec& p = f.pools[pi];
+            if (p.name == "t") throw llmemu::config_error("pool 't' cannot run");
+            auto& m = models[p.profile];
+            if (!m) m = std::make_unique<llmemu::AnyLatencyModel>(llmemu::AnyLatencyModel::from_spec(p.profile));
+            for (std::uint32_t r = 0; r < p.replicas; ++r) fleet.plans.push_back({m.get(), run.engine, pi});
+            fleet.pools.push_back(p.name);
+        }
+    };
+    llmemu::WorkloadSpec spec;
+    spec.kind = llmemu::WorkloadKind::random;
+    spec.num_prompts = 16;
+    spec.input_len = 32;
+    spec.output_len = 2;
+    spec.request_rate = std::numeric_limits<double>::infinity();
+    const std::vector<llmemu::Workload> workloads{llmemu::build_workload(spec)};
+    const auto searches = llmemu::run_plan_searches(run, cands, workloads, 0, 2);
+    REQUIRE(searches.size() == 4);
+    CHECK(searches[0].fewest == 2u);
+    CHECK(searches[1].fewest == 1u);
+    CHECK(searches[2].fewest == 1u);
+    CHECK_FALSE(searches[3].fewest);
+    REQUIRE_FALSE(searches[3].probes.empty());
+    CHECK(searches[3].probes.back().error == "pool 't' cannot run");
+
+    const llmemu::PlanResult plan = llmemu::plan_result(cands, searches, 1, run.slo);
+    CHECK(plan.order == std::vector<std::size_t>{2, 0, 1, 3});
+    REQUIRE(plan.cheapest);
+    CHECK(*plan.cheapest == 2);
+    CHECK(plan.runs == built);
+    CHECK(plan.grid_runs == 8 + 8 + 8 + 2);
+    REQUIRE(plan.frontier.size() == 2);
+    const llmemu::PlanPoint& f0 = plan.points[plan.frontier[0]];
+    const llmemu::PlanPoint& f1 = plan.points[plan.frontier[1]];
+    CHECK((f0.candidate == 2 && f0.scale == 1));
+    CHECK(f0.cost == doctest::Approx(1.8));
+    CHECK(f0.values[0] == doctest::Approx(31.5));
+    CHECK((f1.candidate == 0 && f1.scale == 2));
+    CHECK(f1.cost == doctest::Approx(2.0));
+    CHECK(f1.values[0] == doctest::Approx(30.0));
+    const llmemu::PlanPoint* a1 = plan.point(0, 1);
+    REQUIRE(a1 != nullptr);
+    CHECK_FALSE(a1->ok());
+    CHECK(a1->values[0] == doctest::Approx(70.0));
+    CHECK_FALSE(plan.point(3, 2)->ok());
+    CHECK(std::isnan(plan.point(3, 2)->values[0]));
+    CHECK(plan.point(3, 2)->error == "pool 't' cannot run");
+    CHECK(plan.candidates[0].combined.per_seed.mean == doctest::Approx(2.0));
+    // Two seeds: each probed point counts both (the same answers with const: steps).
+    const std::vector<llmemu::Workload> two{workloads[0], workloads[0]};
+    const auto twice = llmemu::plan_result(cands, llmemu::run_plan_searches(run, cands, two, 0, 1), 2, run.slo);
+    CHECK(twice.runs == 2 * plan.runs);
+    CHECK(twice.cheapest == plan.cheapest);
+    CHECK(twice.points[twice.frontier[0]].seeds == 2);
+    CHECK_THROWS_AS((void)llmemu::plan_result(cands, searches, 2, run.slo), llmemu::contract_error);
 }

@@ -3,7 +3,10 @@
 // range) x routers; for each, the fewest replicas that meet the SLOs is searched
 // (find_fewest_passing: each point a virtual-time fleet run; with --replicates one search
 // per seed), then the candidates are printed by cost with the cheapest passing one and the
-// cost/latency Pareto frontier. Under mpirun the searches spread over the ranks.
+// cost/latency Pareto frontier. The search and its aggregation are the library's
+// (<llmemu/fleet/plan.hpp>); this file keeps the flags, the fleet files' pools as the flags
+// set them (add_fleet_pools), the MPI transport of each search, and the printing. Under
+// mpirun the searches spread over the ranks.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -27,6 +30,7 @@
 #include "fleet_setup.hpp"
 #include "llmemu/fleet/emulation.hpp"
 #include "llmemu/fleet/fleet_json.hpp"
+#include "llmemu/fleet/plan.hpp"
 #include "llmemu/fleet/router.hpp"
 #include "llmemu/metrics/capacity.hpp"
 #include "llmemu/metrics/interval.hpp"
@@ -52,40 +56,6 @@ struct PlanArgs {
     bool quiet = false;
 };
 
-/// One candidate: a fleet file behind one router, its ranged pools scaled together.
-struct Candidate {
-    std::string file;
-    FleetSpec spec;
-    std::string router;
-    /// The scale range: ranged pool p runs scale x spec.pools[p].replicas replicas.
-    std::uint32_t lo = 1, hi = 1;
-    /// The fleet at scale m.
-    [[nodiscard]] FleetSpec at(std::uint32_t m) const {
-        FleetSpec f = spec;
-        for (auto& p : f.pools)
-            if (p.replica_range) p.replicas = m * p.replicas;
-        return f;
-    }
-};
-
-double gpus_of(const FleetSpec& f) {
-    double g = 0.0;
-    for (const auto& p : f.pools) g += static_cast<double>(p.replicas) * p.tensor_parallel_size;
-    return g;
-}
-
-double cost_of(const FleetSpec& f) {
-    double c = 0.0;
-    for (const auto& p : f.pools) c += static_cast<double>(p.replicas) * p.tensor_parallel_size * p.cost_per_gpu_hour;
-    return c;
-}
-
-std::string pools_text(const FleetSpec& f) {
-    std::string s;
-    for (const auto& p : f.pools) s += (s.empty() ? "" : " ") + p.name + "=" + std::to_string(p.replicas);
-    return s;
-}
-
 std::string num(double v, const char* f) {
     if (std::isnan(v)) return "nan";
     char buf[64];
@@ -93,83 +63,43 @@ std::string num(double v, const char* f) {
     return buf;
 }
 
-/// The value of each SLO bound a run observed: the percentile, or for a per-request bound
-/// the share of requests that met the per-request bounds.
-std::vector<double> observed(const BenchResult& b, const SloTargets& t, const SloVerdict& v) {
-    std::vector<double> out;
-    for (const auto& bound : t.bounds) {
-        if (!bound.percentile) {
-            out.push_back(v.attainment);
-            continue;
-        }
-        double x = std::nan("");
-        for (const auto& [p, val] : metric_stats(b, bound.metric).percentiles_ms)
-            if (p == *bound.percentile) x = val;
-        out.push_back(x);
-    }
-    return out;
-}
-
-std::string bound_name(const SloBound& b) {
-    return b.percentile ? b.metric + "_p" + metrics_percentile_word(*b.percentile) + "_ms" : b.metric + "_attainment";
-}
-
-/// The search of one candidate on one seed (a task; its result travels as JSON).
-nlohmann::json search_candidate(const PlanArgs& a, const Candidate& c, const AnyLatencyModel& model,
-                                const EngineConfig& base_config, const Workload& workload, std::uint64_t seed,
-                                const SloTargets& slo, const SummaryOptions& summary) {
-    nlohmann::json probes = nlohmann::json::array();
+/// A search as it travels between ranks (and is decoded the same way in one process): JSON
+/// text. NaN and infinite values travel as null and come back as NaN.
+std::string encode_search(const PlanSearch& s) {
     nlohmann::json out;
-    PoolModels pool_models;
-    const std::uint32_t longest = longest_request(workload);
-    try {
-        const ReplicaSearch s = find_fewest_passing(c.lo, c.hi, [&](std::uint32_t m) {
-            const FleetSpec f = c.at(m);
-            nlohmann::json p = {{"scale", m}};
-            try {
-                FleetSettings fleet;
-                fleet.router = c.router;
-                fleet.replicas = f.num_replicas();
-                add_fleet_pools(f, c.file, a.engine, model, longest, fleet, pool_models);
-                const RunOutcome run =
-                    run_emulation<VirtualClock>(model, base_config, workload, seed, summary, false, {}, fleet);
-                const SloVerdict v = check_slo(run.bench, slo, workload.requests.size());
-                p["pass"] = v.pass;
-                p["miss"] = v.miss;
-                p["attainment"] = v.attainment;
-                p["values"] = observed(run.bench, slo, v);
-                p["mean_ttft_ms"] = run.bench.ttft.mean_ms;
-                p["mean_tpot_ms"] = run.bench.tpot.mean_ms;
-                p["completed"] = run.bench.completed;
-                p["error"] = "";
-            } catch (const std::exception& e) {
-                // A point that cannot run counts as failing; its row says why.
-                p["pass"] = false;
-                p["miss"] = "";
-                p["error"] = e.what();
-            }
-            const bool pass = p["pass"].get<bool>();
-            probes.push_back(std::move(p));
-            return pass;
-        });
-        if (s.fewest) out["fewest"] = *s.fewest;
-    } catch (const std::exception& e) {
-        out["error"] = e.what();
+    nlohmann::json probes = nlohmann::json::array();
+    for (const PlanProbe& p : s.probes) {
+        nlohmann::json j = {{"scale", p.scale}, {"pass", p.pass}, {"miss", p.miss}, {"error", p.error}};
+        if (p.error.empty()) {
+            j["attainment"] = p.attainment;
+            j["values"] = p.values;
+        }
+        probes.push_back(std::move(j));
     }
+    if (s.fewest) out["fewest"] = *s.fewest;
+    if (!s.error.empty()) out["error"] = s.error;
     out["probes"] = std::move(probes);
-    return out;
+    return out.dump();
 }
 
-/// A point of the plan, over the seeds that probed it.
-struct PlanPoint {
-    std::size_t candidate = 0;
-    std::uint32_t scale = 0;
-    double cost = 0.0, gpus = 0.0;
-    bool pass = true;
-    std::size_t seeds = 0;
-    std::vector<double> values; // mean over seeds, per bound
-    std::string miss, error;
-};
+PlanSearch decode_search(const std::string& text) {
+    const nlohmann::json r = nlohmann::json::parse(text);
+    PlanSearch s;
+    if (r.contains("fewest")) s.fewest = r["fewest"].get<std::uint32_t>();
+    if (r.contains("error")) s.error = r["error"].get<std::string>();
+    for (const auto& j : r["probes"]) {
+        PlanProbe p;
+        p.scale = j["scale"].get<std::uint32_t>();
+        p.pass = j["pass"].get<bool>();
+        p.miss = j["miss"].get<std::string>();
+        p.error = j["error"].get<std::string>();
+        if (j.contains("attainment") && j["attainment"].is_number()) p.attainment = j["attainment"].get<double>();
+        if (j.contains("values"))
+            for (const auto& v : j["values"]) p.values.push_back(v.is_number() ? v.get<double>() : std::nan(""));
+        s.probes.push_back(std::move(p));
+    }
+    return s;
+}
 
 void run_plan(PlanArgs& a) {
     if (a.fleets.empty())
@@ -189,33 +119,9 @@ void run_plan(PlanArgs& a) {
     if (summary.percentiles.empty()) summary.percentiles.push_back(99);
     for (const auto& r : a.routers) (void)make_router(r); // names the choices
 
-    std::vector<Candidate> candidates;
-    for (const auto& file : a.fleets) {
-        Candidate c;
-        c.file = file;
-        c.spec = read_fleet_file(file);
-        std::uint32_t lo = 1, hi = 0xFFFFFFFFU;
-        bool ranged = false;
-        for (const auto& p : c.spec.pools) {
-            if (!p.replica_range) continue;
-            ranged = true;
-            lo = std::max(lo, (p.replica_range->first + p.replicas - 1) / p.replicas);
-            hi = std::min(hi, p.replica_range->second / p.replicas);
-        }
-        if (!ranged) lo = hi = 1;
-        if (lo > hi)
-            throw usage_error("fleet file '" + file +
-                              "': the pools' replica_range and replicas leave no common scale (each ranged pool runs "
-                              "scale x replicas); widen the ranges or make replicas their ratio");
-        c.lo = lo;
-        c.hi = hi;
-        std::vector<std::string> routers = a.routers;
-        if (routers.empty()) routers.push_back(c.spec.router.empty() ? "round_robin" : c.spec.router);
-        for (const auto& r : routers) {
-            c.router = r;
-            candidates.push_back(c);
-        }
-    }
+    std::vector<PlanCandidate> candidates;
+    for (const auto& file : a.fleets)
+        for (auto& c : plan_candidates(file, read_fleet_file(file), a.routers)) candidates.push_back(std::move(c));
 
     const std::string profile_spec = a.engine.profile.empty() ? bundled_pack_path().string() : a.engine.profile;
     const AnyLatencyModel model = make_latency_model(a.engine, profile_spec);
@@ -237,13 +143,19 @@ void run_plan(PlanArgs& a) {
             workloads.push_back(build_workload(s));
         }
     }
-    EngineConfig base_config = make_engine_config(a.engine, model.model_config(), longest_request(workload0));
-    (void)resolve_kv_pool(base_config, model, a.engine);
+    PlanRun run;
+    run.model = &model;
+    run.engine = make_engine_config(a.engine, model.model_config(), longest_request(workload0));
+    (void)resolve_kv_pool(run.engine, model, a.engine);
+    run.slo = slo;
+    run.summary = summary;
+    run.add_pools = [&a, &model](const PlanCandidate& c, const FleetSpec& f, const Workload& w, FleetSettings& fleet,
+                                 PoolModels& models) {
+        add_fleet_pools(f, c.file, a.engine, model, longest_request(w), fleet, models);
+    };
 
     Distributed& mpi = Distributed::instance();
     const bool quiet = a.quiet || !mpi.leader();
-    std::size_t grid = 0;
-    for (const auto& c : candidates) grid += (c.hi - c.lo + 1) * std::size_t{a.replicates};
     const std::size_t tasks = candidates.size() * a.replicates;
     if (!quiet)
         std::cerr << "llmemu plan: " << candidates.size() << " candidates x " << a.replicates << " seeds, "
@@ -259,8 +171,7 @@ void run_plan(PlanArgs& a) {
         encoded = mpi.map(tasks, a.jobs, [&](std::size_t i) {
             const std::size_t ci = i / a.replicates, k = i % a.replicates;
             const std::string r =
-                search_candidate(a, candidates[ci], model, base_config, workloads[k], a.engine.seed + k, slo, summary)
-                    .dump();
+                encode_search(search_plan_candidate(run, candidates[ci], workloads[k], a.engine.seed + k));
             const std::lock_guard<std::mutex> lock(bar_mutex);
             bar.update(static_cast<double>(++done) / static_cast<double>(tasks));
             return r;
@@ -268,104 +179,11 @@ void run_plan(PlanArgs& a) {
         bar.finish();
     }
     if (!mpi.leader()) return;
-    std::vector<nlohmann::json> results;
-    for (const auto& e : encoded) results.push_back(nlohmann::json::parse(e));
-
-    // Aggregate: per candidate the fewest scale on every seed (and its interval), and every
-    // probed point over the seeds that probed it.
-    struct Summary {
-        std::optional<std::uint32_t> fewest; // max over seeds; empty when a seed found none
-        /// The answer per seed and combined (combine_fewest).
-        std::vector<std::optional<std::uint32_t>> per_seed;
-        ReplicatedAnswer combined;
-        std::size_t runs = 0;
-        std::string error;
-    };
-    std::vector<Summary> sums(candidates.size());
-    std::vector<PlanPoint> points;
-    std::size_t runs = 0;
-    for (std::size_t ci = 0; ci < candidates.size(); ++ci) {
-        Summary& s = sums[ci];
-        std::vector<PlanPoint> mine;
-        for (std::uint32_t k = 0; k < a.replicates; ++k) {
-            const nlohmann::json& r = results[ci * a.replicates + k];
-            if (r.contains("error") && s.error.empty()) s.error = r["error"].get<std::string>();
-            s.per_seed.push_back(r.contains("fewest") ? std::optional<std::uint32_t>(r["fewest"].get<std::uint32_t>())
-                                                      : std::nullopt);
-            for (const auto& p : r["probes"]) {
-                ++s.runs;
-                const auto m = p["scale"].get<std::uint32_t>();
-                auto it = std::find_if(mine.begin(), mine.end(), [m](const PlanPoint& q) { return q.scale == m; });
-                if (it == mine.end()) {
-                    PlanPoint q;
-                    q.candidate = ci;
-                    q.scale = m;
-                    const FleetSpec f = candidates[ci].at(m);
-                    q.cost = cost_of(f);
-                    q.gpus = gpus_of(f);
-                    q.values.assign(slo.bounds.size(), 0.0);
-                    mine.push_back(q);
-                    it = mine.end() - 1;
-                }
-                it->pass = it->pass && p["pass"].get<bool>();
-                if (it->error.empty() && !p["error"].get<std::string>().empty()) it->error = p["error"];
-                if (it->miss.empty() && !p["miss"].get<std::string>().empty()) it->miss = p["miss"];
-                for (std::size_t b = 0; b < slo.bounds.size(); ++b) { // NaN (printed nan) where a run failed
-                    const bool have = p.contains("values") && p["values"][b].is_number();
-                    it->values[b] += have ? p["values"][b].get<double>() : std::nan("");
-                }
-                ++it->seeds;
-            }
-        }
-        for (auto& q : mine)
-            for (auto& v : q.values) v /= static_cast<double>(q.seeds);
-        std::sort(mine.begin(), mine.end(), [](const PlanPoint& x, const PlanPoint& y) { return x.scale < y.scale; });
-        points.insert(points.end(), mine.begin(), mine.end());
-        s.combined = combine_fewest(s.per_seed);
-        if (s.combined.every_seed) s.fewest = static_cast<std::uint32_t>(*s.combined.every_seed);
-        runs += s.runs;
-    }
-    auto point_of = [&](std::size_t ci, std::uint32_t m) -> const PlanPoint* {
-        for (const auto& p : points)
-            if (p.candidate == ci && p.scale == m) return &p;
-        return nullptr;
-    };
-    // The first SLO ranks equal costs: lower is better for a percentile, higher for a share.
-    const bool lower_better = slo.bounds.front().percentile.has_value();
-    // Candidates by cost at their answer (failing ones last, by cost at the range's top).
-    std::vector<std::size_t> order(candidates.size());
-    for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
-    auto key_cost = [&](std::size_t ci) {
-        return cost_of(candidates[ci].at(sums[ci].fewest.value_or(candidates[ci].hi)));
-    };
-    std::stable_sort(order.begin(), order.end(), [&](std::size_t x, std::size_t y) {
-        if (sums[x].fewest.has_value() != sums[y].fewest.has_value()) return sums[x].fewest.has_value();
-        if (key_cost(x) != key_cost(y)) return key_cost(x) < key_cost(y);
-        // Equal cost: the better first SLO value first (as the frontier ranks them).
-        const PlanPoint* px = point_of(x, sums[x].fewest.value_or(candidates[x].hi));
-        const PlanPoint* py = point_of(y, sums[y].fewest.value_or(candidates[y].hi));
-        if (px == nullptr || py == nullptr || px->values.empty() || py->values.empty()) return false;
-        return lower_better ? px->values[0] < py->values[0] : px->values[0] > py->values[0];
-    });
-    std::optional<std::size_t> cheapest;
-    if (!order.empty() && sums[order.front()].fewest) cheapest = order.front();
-    // Pareto frontier over the passing points: cost against the first bound's value (lower
-    // is better for a percentile, higher for an attainment share).
-    std::vector<const PlanPoint*> frontier;
-    {
-        std::vector<const PlanPoint*> pass;
-        for (const auto& p : points)
-            if (p.pass && p.error.empty()) pass.push_back(&p);
-        std::stable_sort(pass.begin(), pass.end(), [&](const PlanPoint* x, const PlanPoint* y) {
-            if (x->cost != y->cost) return x->cost < y->cost;
-            return lower_better ? x->values[0] < y->values[0] : x->values[0] > y->values[0];
-        });
-        for (const PlanPoint* p : pass) {
-            const bool better = frontier.empty() || (lower_better ? p->values[0] < frontier.back()->values[0]
-                                                                  : p->values[0] > frontier.back()->values[0]);
-            if (better && (frontier.empty() || p->cost > frontier.back()->cost)) frontier.push_back(p);
-        }
-    }
+    std::vector<PlanSearch> searches;
+    for (const auto& e : encoded) searches.push_back(decode_search(e));
+    const PlanResult plan = plan_result(candidates, searches, a.replicates, slo);
+    const std::vector<PlanAnswer>& sums = plan.candidates;
+    const std::vector<PlanPoint>& points = plan.points;
 
     // The table.
     std::ostream& os = std::cout;
@@ -377,21 +195,22 @@ void run_plan(PlanArgs& a) {
     std::snprintf(line, sizeof line, "%-4s %-24s %-14s %-22s %6s %10s", "#", "fleet", "router", "replicas", "GPUs",
                   "cost/h");
     os << line;
-    for (const auto& b : slo.bounds) os << ' ' << bound_name(b);
+    for (const auto& b : slo.bounds) os << ' ' << slo_bound_column(b);
     os << "  runs  result\n";
-    for (const std::size_t ci : order) {
-        const Candidate& c = candidates[ci];
-        const Summary& s = sums[ci];
+    for (const std::size_t ci : plan.order) {
+        const PlanCandidate& c = candidates[ci];
+        const PlanAnswer& s = sums[ci];
         const std::uint32_t m = s.fewest.value_or(c.hi);
         const FleetSpec f = c.at(m);
         std::snprintf(line, sizeof line, "%-4zu %-24s %-14s %-22s %6g %10.2f", ci + 1,
                       std::filesystem::path(c.file).filename().string().c_str(), c.router.c_str(),
-                      pools_text(f).c_str(), gpus_of(f), cost_of(f));
+                      fleet_pools_text(f).c_str(), fleet_gpus(f), fleet_cost_per_hour(f));
         os << line;
-        const PlanPoint* p = point_of(ci, m);
+        const PlanPoint* p = plan.point(ci, m);
         for (std::size_t b = 0; b < slo.bounds.size(); ++b) {
             const std::string v = p != nullptr && !p->values.empty() ? num(p->values[b], "%.1f") : "-";
-            std::snprintf(line, sizeof line, " %*s", static_cast<int>(bound_name(slo.bounds[b]).size()), v.c_str());
+            std::snprintf(line, sizeof line, " %*s", static_cast<int>(slo_bound_column(slo.bounds[b]).size()),
+                          v.c_str());
             os << line;
         }
         std::snprintf(line, sizeof line, "  %4zu  ", s.runs);
@@ -414,38 +233,42 @@ void run_plan(PlanArgs& a) {
         }
         os << '\n';
     }
-    if (cheapest) {
-        const Candidate& c = candidates[*cheapest];
-        const FleetSpec f = c.at(*sums[*cheapest].fewest);
-        os << "cheapest passing: #" << *cheapest + 1 << ' ' << c.file << " behind " << c.router << ": " << pools_text(f)
-           << " (" << num(gpus_of(f), "%g") << " GPUs, " << num(cost_of(f), "%.2f") << "/h)\n";
+    if (plan.cheapest) {
+        const PlanCandidate& c = candidates[*plan.cheapest];
+        const FleetSpec f = c.at(*sums[*plan.cheapest].fewest);
+        os << "cheapest passing: #" << *plan.cheapest + 1 << ' ' << c.file << " behind " << c.router << ": "
+           << fleet_pools_text(f) << " (" << num(fleet_gpus(f), "%g") << " GPUs, "
+           << num(fleet_cost_per_hour(f), "%.2f") << "/h)\n";
     } else {
         os << "cheapest passing: none of the candidates meets the SLOs within its replica range\n";
     }
-    os << "Pareto frontier (cost/h against " << bound_name(slo.bounds.front()) << ", passing points):";
-    for (const PlanPoint* p : frontier)
+    os << "Pareto frontier (cost/h against " << slo_bound_column(slo.bounds.front()) << ", passing points):";
+    for (const std::size_t fi : plan.frontier) {
+        const PlanPoint* p = &points[fi];
         os << "\n  " << num(p->cost, "%.2f") << "/h  " << num(p->values[0], "%.1f") << "  #" << p->candidate + 1 << ' '
-           << candidates[p->candidate].router << ' ' << pools_text(candidates[p->candidate].at(p->scale));
-    if (frontier.empty()) os << " none";
-    os << "\nfleet runs: " << runs << " (a full grid of the same ranges and seeds: " << grid << ")\n";
+           << candidates[p->candidate].router << ' ' << fleet_pools_text(candidates[p->candidate].at(p->scale));
+    }
+    if (plan.frontier.empty()) os << " none";
+    os << "\nfleet runs: " << plan.runs << " (a full grid of the same ranges and seeds: " << plan.grid_runs << ")\n";
 
     if (!a.csv.empty()) {
         std::ofstream f(a.csv);
         if (!f) throw usage_error("--csv '" + a.csv + "': cannot write the file; check the directory");
         f << "candidate,fleet,router,scale,replicas,gpus,cost_per_hour,seeds,pass";
-        for (const auto& b : slo.bounds) f << ',' << bound_name(b);
+        for (const auto& b : slo.bounds) f << ',' << slo_bound_column(b);
         f << ",fewest,pareto,error\n";
-        for (const auto& p : points) {
-            const Candidate& c = candidates[p.candidate];
+        for (std::size_t pi = 0; pi < points.size(); ++pi) {
+            const PlanPoint& p = points[pi];
+            const PlanCandidate& c = candidates[p.candidate];
             std::string err = p.error;
             for (char& ch : err)
                 if (ch == ',' || ch == '\n') ch = ';';
             f << p.candidate + 1 << ',' << std::filesystem::path(c.file).filename().string() << ',' << c.router << ','
-              << p.scale << ',' << pools_text(c.at(p.scale)) << ',' << num(p.gpus, "%g") << ',' << num(p.cost, "%.4f")
-              << ',' << p.seeds << ',' << (p.pass && p.error.empty() ? 1 : 0);
+              << p.scale << ',' << fleet_pools_text(c.at(p.scale)) << ',' << num(p.gpus, "%g") << ','
+              << num(p.cost, "%.4f") << ',' << p.seeds << ',' << (p.ok() ? 1 : 0);
             for (const double v : p.values) f << ',' << num(v, "%.4f");
-            f << ',' << (sums[p.candidate].fewest == p.scale ? 1 : 0) << ','
-              << (std::find(frontier.begin(), frontier.end(), &p) != frontier.end() ? 1 : 0) << ',' << err << '\n';
+            f << ',' << (sums[p.candidate].fewest == p.scale ? 1 : 0) << ',' << (plan.on_frontier(pi) ? 1 : 0) << ','
+              << err << '\n';
         }
         if (!a.quiet) std::cerr << "wrote " << a.csv << " (" << points.size() << " points)\n";
     }
@@ -455,20 +278,20 @@ void run_plan(PlanArgs& a) {
         j["slo_attainment"] = a.slo_attainment;
         j["replicates"] = a.replicates;
         j["requests"] = workload0.requests.size();
-        j["runs"] = runs;
-        j["grid_runs"] = grid;
+        j["runs"] = plan.runs;
+        j["grid_runs"] = plan.grid_runs;
         j["candidates"] = nlohmann::json::array();
         for (std::size_t ci = 0; ci < candidates.size(); ++ci) {
-            const Candidate& c = candidates[ci];
-            const Summary& s = sums[ci];
+            const PlanCandidate& c = candidates[ci];
+            const PlanAnswer& s = sums[ci];
             nlohmann::json cj = {{"index", ci + 1},    {"fleet", c.file},
                                  {"router", c.router}, {"scale_range", {c.lo, c.hi}},
                                  {"runs", s.runs},     {"pass", s.fewest.has_value()}};
             if (s.fewest) {
                 const FleetSpec f = c.at(*s.fewest);
                 cj["scale"] = *s.fewest;
-                cj["gpus"] = gpus_of(f);
-                cj["cost_per_hour"] = cost_of(f);
+                cj["gpus"] = fleet_gpus(f);
+                cj["cost_per_hour"] = fleet_cost_per_hour(f);
                 nlohmann::json pools = nlohmann::json::object();
                 for (const auto& p : f.pools) pools[p.name] = p.replicas;
                 cj["replicas"] = pools;
@@ -483,22 +306,24 @@ void run_plan(PlanArgs& a) {
                 nlohmann::json pj = {{"scale", p.scale},
                                      {"gpus", p.gpus},
                                      {"cost_per_hour", p.cost},
-                                     {"pass", p.pass && p.error.empty()},
+                                     {"pass", p.ok()},
                                      {"seeds", p.seeds}};
-                for (std::size_t b = 0; b < slo.bounds.size(); ++b) pj[bound_name(slo.bounds[b])] = p.values[b];
+                for (std::size_t b = 0; b < slo.bounds.size(); ++b) pj[slo_bound_column(slo.bounds[b])] = p.values[b];
                 if (!p.miss.empty()) pj["miss"] = p.miss;
                 if (!p.error.empty()) pj["error"] = p.error;
                 cj["points"].push_back(pj);
             }
             j["candidates"].push_back(cj);
         }
-        j["cheapest"] = cheapest ? nlohmann::json(*cheapest + 1) : nlohmann::json(nullptr);
+        j["cheapest"] = plan.cheapest ? nlohmann::json(*plan.cheapest + 1) : nlohmann::json(nullptr);
         j["pareto"] = nlohmann::json::array();
-        for (const PlanPoint* p : frontier)
+        for (const std::size_t fi : plan.frontier) {
+            const PlanPoint* p = &points[fi];
             j["pareto"].push_back({{"candidate", p->candidate + 1},
                                    {"scale", p->scale},
                                    {"cost_per_hour", p->cost},
-                                   {bound_name(slo.bounds.front()), p->values[0]}});
+                                   {slo_bound_column(slo.bounds.front()), p->values[0]}});
+        }
         std::ofstream f(a.json);
         if (!f) throw usage_error("--json '" + a.json + "': cannot write the file; check the directory");
         f << j.dump(2) << '\n';

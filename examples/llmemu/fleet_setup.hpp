@@ -15,18 +15,15 @@
 #include "llmemu/fleet/emulation.hpp"
 #include "llmemu/fleet/fleet.hpp"
 #include "llmemu/fleet/fleet_json.hpp"
+#include "llmemu/fleet/plan.hpp" // PoolModels
 #include "llmemu/oracle/any_latency_model.hpp"
 #include "llmemu/profile/hf_config.hpp"
 
 namespace llmemu::cli {
 
-/// Latency models of pools with their own profile, by profile spec (loaded once, shared by
-/// the pools and runs that name the same profile).
-using PoolModels = std::map<std::string, std::unique_ptr<AnyLatencyModel>>;
-
 /// Adds the replicas of `spec` (read from `file`) to `fleet` (plans, layout, pool names):
 /// pools without a profile use `model`; `longest` sizes max_model_len as the flags do.
-/// Models of pools with their own profile come from (or go into) `pool_models`, which must
+/// Models of pools with their own profile come from (or go into) `pool_models` (PoolModels), which must
 /// outlive the run. Throws usage_error naming the file and the pool.
 inline void add_fleet_pools(const FleetSpec& spec, const std::string& file, const EngineFlags& flags,
                             const AnyLatencyModel& model, std::uint32_t longest, FleetSettings& fleet,
