@@ -644,6 +644,12 @@ FleetResult run_fleet_simulation(const std::vector<Engine<E, VirtualClock>*>& re
     // P/D: the decode side's events go to the source (the prefill side only samples one token).
     std::unordered_map<RequestId, std::function<void(const TokenEvent&)>> decode_feedback;
     nanoseconds last_arrival{0};
+    // The run is over (nothing left to happen): a replica still holding requests is stuck.
+    auto require_idle = [&replicas] {
+        for (auto* e : replicas)
+            if (e->busy())
+                detail::throw_error<contract_error>("run_fleet_simulation: a replica has requests but nothing to run");
+    };
     if (own_clocks) {
         // Window by window: a window starts at an arrival (or a series boundary) and ends
         // just before the next one. Arrivals are routed on this thread, seeing every replica
@@ -698,7 +704,8 @@ FleetResult run_fleet_simulation(const std::vector<Engine<E, VirtualClock>*>& re
             // (the drain of a backlog); where windows are cut does not change any result.
             nanoseconds end = has_pending ? pending.arrival : never;
             nanoseconds first = dirty_list.empty() ? never : t;
-            if (!due.empty()) first = std::min(first, std::chrono::duration_cast<nanoseconds>(due.top().first - origin));
+            if (!due.empty())
+                first = std::min(first, std::chrono::duration_cast<nanoseconds>(due.top().first - origin));
             if (first != never && first < end - detail::window_span) end = first + detail::window_span;
             const bool boundary = series && next_boundary <= end; // observed before arrivals at it
             if (boundary) end = next_boundary;
@@ -755,10 +762,7 @@ FleetResult run_fleet_simulation(const std::vector<Engine<E, VirtualClock>*>& re
                 next_boundary += options.timeseries_interval;
             }
             if (!more) {
-                for (auto* e : replicas)
-                    if (e->busy())
-                        detail::throw_error<contract_error>(
-                            "run_fleet_simulation: a replica has requests but nothing to run");
+                require_idle();
                 break;
             }
             t0 = end_tp;
@@ -897,10 +901,7 @@ FleetResult run_fleet_simulation(const std::vector<Engine<E, VirtualClock>*>& re
                 if (scaler[p]) consider(next_eval[p]);
         }
         if (!target) {
-            for (auto* e : replicas)
-                if (e->busy())
-                    detail::throw_error<contract_error>(
-                        "run_fleet_simulation: a replica has requests but nothing to run");
+            require_idle();
             break;
         }
         clock.advance_to(*target);
