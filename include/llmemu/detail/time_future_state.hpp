@@ -95,6 +95,13 @@ public:
     }
     // The value for a continuation to read (status value).
     [[nodiscard]] const storage& peek_value() const { return *m_value; }
+    // The value given to preload() (or set since), or nullptr: for one-thread (virtual
+    // clock) states only, where nothing resolves it meanwhile.
+    [[nodiscard]] const storage* preloaded() const noexcept
+    requires(!Sync)
+    {
+        return m_value ? &*m_value : nullptr;
+    }
 
     // --- observation ---
     [[nodiscard]] FutureStatus status() const noexcept { return m_status.load(std::memory_order_acquire); }

@@ -203,6 +203,36 @@ public:
         }
         return std::nullopt;
     }
+    /// Steps dispatched and not yet processed (0, 1, or 2 with async scheduling).
+    [[nodiscard]] int steps_in_flight() const noexcept { return m_count; }
+    /// When the second step in flight resolves; nullopt with fewer than two in flight or a
+    /// future that does not say.
+    [[nodiscard]] std::optional<time_point> second_output_deadline() const {
+        if constexpr (has_output_deadline) {
+            if (m_count > 1) return m_futures[static_cast<std::size_t>(m_fifo[1])]->deadline();
+        }
+        return std::nullopt;
+    }
+    /// How many requests processing the oldest step in flight will finish (leave running
+    /// + waiting), when its output is already known (a virtual clock's future made by
+    /// resolve_at, as EmulatedExecutor's are) and nothing but new requests reaches the
+    /// engine first; nullopt otherwise. For fleet drivers that route ahead of time.
+    /// Counted once per step (a driver may ask again after each new request).
+    [[nodiscard]] std::optional<std::uint32_t> finishing_at_oldest() const {
+        if constexpr (C::is_virtual && requires(const future_type& f) { f.preloaded(); }) {
+            if (m_count == 0) return std::nullopt;
+            const auto index = static_cast<std::size_t>(m_fifo[0]);
+            const std::uint64_t step = m_steps[index].batch.step_id;
+            if (m_finishing.first == step) return m_finishing.second;
+            const auto* out = m_futures[index]->preloaded();
+            if (out == nullptr) return std::nullopt;
+            if constexpr (std::is_convertible_v<decltype(*out), const StepOutput&>) {
+                m_finishing = {step, m_scheduler.count_finishing(m_steps[index], *out)};
+                return m_finishing.second;
+            }
+        }
+        return std::nullopt;
+    }
     /// Requests in the engine, or a step in flight.
     [[nodiscard]] bool busy() const noexcept { return m_count > 0 || m_scheduler.has_unfinished(); }
     /// Steps until every request has finished.
@@ -333,6 +363,7 @@ private:
     Scheduler m_scheduler;
     time_point m_origin;
     std::array<ScheduledStep, 2> m_steps;
+    mutable std::pair<std::uint64_t, std::uint32_t> m_finishing{~std::uint64_t{0}, 0}; // finishing_at_oldest's
     std::array<std::optional<future_type>, 2> m_futures;
     std::array<int, 2> m_fifo{}; // buffers in flight, oldest first
     int m_count = 0;

@@ -423,11 +423,7 @@ public:
             if (r.kv.salt == 0) r.kv.tokens.push_back(token);
             if (r.status == RequestStatus::running)
                 m_kv.cache_blocks(r.kv, r.num_computed_tokens - r.num_output_placeholders);
-            FinishReason reason = FinishReason::none;
-            if (r.num_tokens() >= m_config.max_model_len || r.num_output_tokens >= r.max_tokens)
-                reason = FinishReason::length;
-            else if (o->is_eos && !r.ignore_eos && r.num_output_tokens >= r.min_tokens)
-                reason = FinishReason::stop;
+            const FinishReason reason = stop_reason(r, r.num_output_tokens, o->is_eos);
             if (reason == FinishReason::none) {
                 if (r.on_event) r.on_event(TokenEvent{r.id, token, now, r.num_output_tokens, false, reason, true});
             } else {
@@ -442,6 +438,26 @@ public:
             tt.other_gaps = m_other_gaps;
             m_on_tokens(tt);
         }
+    }
+
+    /// How many requests applying `output` to `step` (update_from_output, with nothing
+    /// else changing the scheduler first) would finish: what leaves running + waiting.
+    [[nodiscard]] std::uint32_t count_finishing(const ScheduledStep& step, const StepOutput& output) const {
+        const std::size_t n = step.batch.requests.size();
+        const bool aligned = output.outputs.size() == n;
+        std::uint32_t count = 0;
+        for (std::size_t k = 0; k < n; ++k) {
+            const ScheduledRequest& s = step.batch.requests[k];
+            if (!s.samples_token) continue;
+            const SchedulerRequest& r = m_requests[static_cast<std::uint32_t>(step.handles[k])];
+            if (r.generation != static_cast<std::uint32_t>(step.handles[k] >> 32U) ||
+                r.status == RequestStatus::finished)
+                continue;
+            const RequestOutput* o = aligned && output.outputs[k].id == s.id ? &output.outputs[k] : find_output(output, s.id);
+            if (o == nullptr || !o->token) continue; // update_from_output refuses the output
+            count += stop_reason(r, r.num_output_tokens + 1, o->is_eos) != FinishReason::none ? 1U : 0U;
+        }
+        return count;
     }
 
     /// A scheduled step will never be applied (its dispatch or its output threw): each of
@@ -569,6 +585,14 @@ private:
                                             ", whose scheduled chunk completes its prompt");
     }
 
+    /// Why `r` stops once it has `num_output` output tokens, the last one EOS or not
+    /// (FinishReason::none: it goes on).
+    [[nodiscard]] FinishReason stop_reason(const SchedulerRequest& r, std::uint32_t num_output, bool eos) const noexcept {
+        if (r.prompt_len + num_output >= m_config.max_model_len || num_output >= r.max_tokens)
+            return FinishReason::length;
+        if (eos && !r.ignore_eos && num_output >= r.min_tokens) return FinishReason::stop;
+        return FinishReason::none;
+    }
     static const RequestOutput* find_output(const StepOutput& out, RequestId id) noexcept {
         for (const auto& o : out.outputs)
             if (o.id == id) return &o;

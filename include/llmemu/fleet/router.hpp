@@ -59,6 +59,23 @@ concept RoutingPolicy = requires(R& r, const RoutingRequest& q, std::span<const 
 template <class R>
 concept Router = RoutingPolicy<R>;
 
+/// Whether a router's choice depends only on the request, its own state and each
+/// replica's running + waiting (not their split, KV usage or prefix cache): such a router
+/// declares `static constexpr bool routes_by_load = true` (AnyRouter answers for the one it
+/// holds). A fleet on several cores may then route arrivals ahead of the replicas' steps,
+/// from the finishes it knows are coming, and run more steps at once (see fleet.hpp); the
+/// views it passes have the exact running + waiting, their split and KV usage possibly
+/// older. Any other router sees every replica exactly as of its arrival.
+template <class R>
+[[nodiscard]] constexpr bool routes_by_load(const R& r) noexcept {
+    if constexpr (requires { { r.routes_by_load() } -> std::convertible_to<bool>; })
+        return r.routes_by_load();
+    else if constexpr (requires { { R::routes_by_load } -> std::convertible_to<bool>; })
+        return R::routes_by_load;
+    else
+        return false;
+}
+
 namespace detail {
 /// Lamping and Veach's jump consistent hash: key -> bucket in [0, n), moving only 1/n of
 /// the keys when n grows by one.
@@ -90,6 +107,7 @@ namespace detail {
 /// Replicas in turn, in arrival order.
 class RoundRobinRouter {
 public:
+    static constexpr bool routes_by_load = true;
     std::uint32_t route(const RoutingRequest&, std::span<const ReplicaView> replicas) noexcept {
         return static_cast<std::uint32_t>(m_next++ % replicas.size());
     }
@@ -100,6 +118,7 @@ private:
 
 /// Fewest running + waiting requests; ties go to the lowest index.
 struct LeastLoadedRouter {
+    static constexpr bool routes_by_load = true;
     std::uint32_t route(const RoutingRequest&, std::span<const ReplicaView> replicas) const noexcept {
         return detail::fleet_least_loaded(replicas);
     }
@@ -110,6 +129,7 @@ struct LeastLoadedRouter {
 /// prefixes meet in one prefix cache; other requests go to the least loaded replica.
 class PrefixAwareRouter {
 public:
+    static constexpr bool routes_by_load = true;
     PrefixAwareRouter(std::uint32_t block_size, std::uint32_t prefix_blocks = 1)
         : m_block_size(block_size), m_prefix_blocks(prefix_blocks) {
         if (block_size == 0 || prefix_blocks == 0)
@@ -257,6 +277,10 @@ public:
 
     std::uint32_t route(const RoutingRequest& q, std::span<const ReplicaView> replicas) {
         return std::visit([&](auto& r) -> std::uint32_t { return r.route(q, replicas); }, m_router);
+    }
+    /// Whether the router it holds routes by load only (see llmemu::routes_by_load).
+    [[nodiscard]] bool routes_by_load() const noexcept {
+        return std::visit([](const auto& r) { return llmemu::routes_by_load(r); }, m_router);
     }
 
 private:

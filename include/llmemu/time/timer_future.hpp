@@ -115,6 +115,18 @@ public:
     }
     /// When the future resolves (or resolved).
     [[nodiscard]] time_point deadline() const noexcept { return m_deadline; }
+    /// Virtual clocks only: the value it resolves (or resolved) with when that is already
+    /// known (resolve_at stores it up front), else nullptr (a producer that runs at the
+    /// deadline, an exception, a cancellation). Lets a driver look ahead of simulated time;
+    /// get() still returns the value.
+    [[nodiscard]] const value_arg* preloaded() const
+    requires(C::is_virtual)
+    {
+        const auto& s = state("TimerFuture::preloaded");
+        return s.status() == detail::FutureStatus::pending || s.status() == detail::FutureStatus::value
+                   ? s.preloaded()
+                   : nullptr;
+    }
 
     /// Blocks until resolved; on a virtual clock, advances it to the deadline.
     void wait() {
