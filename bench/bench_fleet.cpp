@@ -206,6 +206,12 @@ void run_fleet_day(benchmark::State& state, std::uint32_t n, std::uint32_t hours
         for (std::uint32_t i = 0; i < n; ++i) benchmark::DoNotOptimize(sums[1 + i].result(sim_s));
         const double cpu_s = static_cast<double>(std::clock() - c0) / CLOCKS_PER_SEC;
         report(state, res.num_requests, sim_s, cpu_s, r);
+        if (res.windows > 0) {
+            state.counters["advances_per_window"] =
+                static_cast<double>(res.window_advances) / static_cast<double>(res.windows);
+            state.counters["routed_ahead_share"] =
+                static_cast<double>(res.routed_ahead) / static_cast<double>(res.num_requests);
+        }
     }
 }
 void BM_fleet_day(benchmark::State& state) {

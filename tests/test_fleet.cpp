@@ -13,7 +13,9 @@
 #include <memory>
 #include <mutex>
 #include <set>
+#include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "llmemu/engine/chrome_trace.hpp"
@@ -29,6 +31,7 @@
 #include "llmemu/profile/analytic.hpp"
 #include "llmemu/report/step_digest.hpp"
 #include "llmemu/time/virtual_clock.hpp"
+#include "llmemu/tokens/eos_at_length_emitter.hpp"
 #include "llmemu/workload/trace.hpp"
 #include "run_support.hpp"
 
@@ -638,9 +641,17 @@ struct Fnv {
 /// every token's time, each replica's statistics and routed count, and the streamed summary.
 /// `threads` 0: every replica on the fleet clock; otherwise each on its own clock, advanced
 /// on that many threads. `series` > 0 also hashes the fleet's and each replica's series.
+/// "exact_least_loaded": least_loaded without routes_by_load, so the fleet routes every
+/// arrival with the replicas advanced to it (no routing ahead). `shape` gets the run's
+/// window counts (FleetResult::windows, window_advances, routed_ahead).
+struct ExactLeastLoaded {
+    std::uint32_t route(const RoutingRequest&, std::span<const ReplicaView> v) const {
+        return llmemu::detail::fleet_least_loaded(v);
+    }
+};
 std::uint64_t fleet_digest(std::uint32_t replicas, EngineConfig c, const std::vector<TimedRequest>& work,
                            const char* router_name, EngineStats* total = nullptr, unsigned threads = 0,
-                           nanoseconds series = nanoseconds(0)) {
+                           nanoseconds series = nanoseconds(0), FleetResult* shape = nullptr) {
     VirtualClock clock;
     std::vector<std::unique_ptr<VirtualClock>> own;
     std::vector<std::unique_ptr<VEngine>> es;
@@ -653,14 +664,22 @@ std::uint64_t fleet_digest(std::uint32_t replicas, EngineConfig c, const std::ve
         es.push_back(std::make_unique<VEngine>(Exec(speeds[i % speeds.size()], ck, {}, 7 + i), ck, c));
         ptrs.push_back(es.back().get());
     }
-    AnyRouter router = make_router(router_name);
     VectorRequestSource src(work);
     StreamingSummary sum;
     SimulationOptions o;
     attach(o, sum);
     o.threads = threads;
     o.timeseries_interval = series;
-    const auto res = run_fleet_simulation<Exec>(ptrs, clock, src, router, o);
+    const bool exact = std::string_view(router_name) == "exact_least_loaded";
+    ExactLeastLoaded exact_router;
+    AnyRouter router = make_router(exact ? "least_loaded" : router_name);
+    const auto res = exact ? run_fleet_simulation<Exec>(ptrs, clock, src, exact_router, o)
+                           : run_fleet_simulation<Exec>(ptrs, clock, src, router, o);
+    if (shape != nullptr) {
+        shape->windows = res.windows;
+        shape->window_advances = res.window_advances;
+        shape->routed_ahead = res.routed_ahead;
+    }
     std::vector<std::size_t> order(res.records.size());
     for (std::size_t k = 0; k < order.size(); ++k) order[k] = k;
     std::sort(order.begin(), order.end(), [&](auto a, auto b) { return res.records[a].id < res.records[b].id; });
@@ -792,6 +811,122 @@ TEST_CASE("Fleet.own_clocks.same_results_as_one_clock_on_any_thread_count") {
         CHECK(series != one);
         CHECK(fleet_digest(c.replicas, c.config, *c.work, c.router, nullptr, 2, std::chrono::milliseconds(250)) ==
               series);
+    }
+}
+
+TEST_CASE("Fleet.own_clocks.routing_ahead_by_load_changes_nothing") {
+    // least_loaded, round_robin and prefix_aware route by load: the fleet routes arrivals
+    // ahead of the replicas' steps from the finishes their steps in flight will give, and
+    // runs a window of many replicas' steps at once. Every result must be the one-clock
+    // run's and that of the same router seen exactly at each arrival (no routing ahead):
+    // async and sync scheduling, preemption, priority, chunked prefill, rejected requests,
+    // request ids out of order and reused.
+    CHECK(llmemu::routes_by_load(LeastLoadedRouter{}));
+    CHECK(llmemu::routes_by_load(RoundRobinRouter{}));
+    CHECK(llmemu::routes_by_load(PrefixAwareRouter(16)));
+    CHECK_FALSE(llmemu::routes_by_load(ScoredRouter{}));
+    CHECK_FALSE(llmemu::routes_by_load(DataParallelRouter{}));
+    CHECK_FALSE(llmemu::routes_by_load(ExactLeastLoaded{}));
+    CHECK(make_router("least_loaded").routes_by_load());
+    CHECK_FALSE(make_router("scored").routes_by_load());
+    std::vector<TimedRequest> dense = workload(900, false, 1); // far above the fleet's rate
+    dense[40].spec.prompt_len = 100000;                         // refused: longer than the model
+    std::vector<TimedRequest> shuffled = dense;                  // ids not in arrival order
+    for (std::size_t i = 0; i < shuffled.size(); ++i) shuffled[i].spec.id = (i * 7919) % shuffled.size();
+    std::vector<TimedRequest> reused = dense; // an id given again while it may be in flight
+    for (std::size_t i = 100; i < reused.size(); i += 50) reused[i].spec.id = reused[i - 3].spec.id;
+    EngineConfig small = cfg();
+    small.max_model_len = 1024;
+    small.num_gpu_blocks = 160;
+    EngineConfig sync = small;
+    sync.async_scheduling = false;
+    EngineConfig priority = small;
+    priority.policy = SchedulingPolicy::priority;
+    std::vector<TimedRequest> prioritised = dense;
+    for (std::size_t i = 0; i < prioritised.size(); ++i) prioritised[i].spec.priority = static_cast<int>(i % 3);
+    EngineConfig chunked = cfg();
+    chunked.max_num_batched_tokens = 256;
+    chunked.max_num_seqs = 24;
+    struct Case {
+        EngineConfig config;
+        const std::vector<TimedRequest>* work;
+        bool ahead; // most arrivals routed ahead
+    };
+    const std::vector<Case> cases = {{cfg(), &dense, true},         {small, &dense, true},
+                                     {sync, &dense, false},         {priority, &prioritised, true},
+                                     {chunked, &dense, true},       {cfg(), &shuffled, false},
+                                     {small, &reused, true}};
+    for (const Case& c : cases) {
+        CAPTURE(&c - cases.data());
+        EngineStats st;
+        const std::uint64_t one = fleet_digest(4, c.config, *c.work, "least_loaded", &st);
+        FleetResult exact, ahead;
+        CHECK(fleet_digest(4, c.config, *c.work, "exact_least_loaded", nullptr, 2, nanoseconds(0), &exact) == one);
+        CHECK(exact.routed_ahead == 0);
+        for (const unsigned threads : {1U, 2U}) {
+            CHECK(fleet_digest(4, c.config, *c.work, "least_loaded", nullptr, threads, nanoseconds(0), &ahead) == one);
+            CHECK(ahead.windows <= exact.windows);
+            if (c.ahead) { // most arrivals routed ahead, in windows of several steps
+                CHECK(ahead.routed_ahead * 2 > c.work->size());
+                CHECK(ahead.windows * 3 < exact.windows);
+            }
+        }
+        if (c.config.num_gpu_blocks == 160) CHECK(st.preemptions > 0);
+    }
+}
+
+TEST_CASE("Fleet.own_clocks.routing_ahead_counts_eos_and_min_tokens") {
+    // Requests that stop at EOS (drawn per request by the emitter, not at max_tokens) or
+    // are held to min_tokens: the finishes a step in flight will give, as the fleet counts
+    // them ahead, are those its output then gives.
+    using EosExec = EmulatedExecutor<AffineProfile, VirtualClock, EosAtLengthEmitter>;
+    using EosEngine = Engine<EosExec, VirtualClock>;
+    std::vector<TimedRequest> work = workload(600, false, 1);
+    for (std::size_t i = 0; i < work.size(); ++i) {
+        work[i].spec.ignore_eos = i % 4 == 0;
+        work[i].spec.max_tokens += 30;
+        work[i].spec.min_tokens = i % 3 == 0 ? 12 : 0;
+    }
+    auto run = [&](unsigned threads, auto& router) {
+        VirtualClock clock;
+        std::vector<std::unique_ptr<VirtualClock>> own;
+        std::vector<std::unique_ptr<EosEngine>> es;
+        std::vector<EosEngine*> ptrs;
+        for (std::uint32_t i = 0; i < 3; ++i) {
+            if (threads > 0) own.push_back(std::make_unique<VirtualClock>());
+            VirtualClock& ck = threads > 0 ? *own.back() : clock;
+            EosAtLengthEmitter emitter;
+            emitter.set_sampler([](RequestId, llmemu::Rng& g) { return 1 + static_cast<std::uint32_t>(uniform_index(g, 40)); });
+            es.push_back(std::make_unique<EosEngine>(EosExec(AffineProfile{10.0, 20.0, 100.0}, ck, std::move(emitter), 3 + i),
+                                                     ck, cfg()));
+            ptrs.push_back(es.back().get());
+        }
+        VectorRequestSource src(work);
+        SimulationOptions o;
+        o.threads = threads;
+        const FleetResult res = run_fleet_simulation<EosExec>(ptrs, clock, src, router, o);
+        Fnv f;
+        std::uint64_t stopped = 0;
+        for (std::size_t k = 0; k < res.records.size(); ++k) {
+            const RequestRecord& r = res.records[k];
+            f.add(r.id);
+            f.add(res.replica[k]);
+            f.add(r.output_len);
+            f.add(r.finish);
+            f.add(static_cast<std::uint64_t>(r.reason));
+            stopped += r.reason == FinishReason::stop ? 1U : 0U;
+        }
+        CHECK(stopped > 100);
+        return std::pair{f.h, res.routed_ahead};
+    };
+    LeastLoadedRouter ll;
+    ExactLeastLoaded exact;
+    const auto one = run(0, ll);
+    CHECK(run(0, exact).first == one.first);
+    for (const unsigned threads : {1U, 2U}) {
+        const auto [h, ahead] = run(threads, ll);
+        CHECK(h == one.first);
+        CHECK(ahead * 2 > work.size());
     }
 }
 

@@ -110,6 +110,10 @@ struct FleetResult {
     std::chrono::nanoseconds duration{0};
     /// Requests run.
     std::size_t num_requests = 0;
+    /// Replicas on clocks of their own: the windows the run went through, the replica
+    /// advances they held (what the threads share), and the requests routed ahead of the
+    /// replicas' steps (see run_fleet_simulation; 0 on one clock).
+    std::uint64_t windows = 0, window_advances = 0, routed_ahead = 0;
 };
 
 /// One EngineStats for a whole fleet: counters and running/waiting summed over replicas,
@@ -156,8 +160,8 @@ enum class ReplicaState : std::uint8_t { off, starting, serving, draining };
 inline constexpr std::chrono::nanoseconds window_span{std::chrono::milliseconds(100)};
 
 /// One hook call of a window, as run_fleet_simulation replays them: sorted by the poll's
-/// time, the replica's poll count at that time, tokens (0) before records (1), replica,
-/// and order within the replica.
+/// time, the replica's poll count at that time, arrivals (0) before tokens (1) before
+/// records (2), replica, and order within the replica (arrivals: replica 0, routing order).
 struct WindowEvent {
     VirtualClock::time_point t;
     std::uint32_t k = 0;
@@ -188,9 +192,18 @@ struct WindowBuffer {
         std::uint32_t k = 0;
         RequestRecord record;
     };
+    /// A request routed ahead of the replica's steps (see run_fleet_simulation), added by
+    /// the thread that advances the replica.
+    struct Add {
+        TimedRequest request;  // its spec is moved into the replica
+        RequestId id = 0;
+        bool expected = true;  // add_request's answer the router counted on
+        bool ok = false;       // add_request's answer
+    };
     std::vector<Tokens> tokens;
     std::vector<std::chrono::nanoseconds> gaps;
     std::vector<Record> records;
+    std::vector<Add> adds;
     VirtualClock::time_point now{}, last{};
     std::uint32_t k = 0;
     bool polled = false;
@@ -214,20 +227,23 @@ struct WindowBuffer {
     }
     void index(std::uint32_t replica, std::vector<WindowEvent>& out) const {
         for (std::size_t i = 0; i < tokens.size(); ++i)
-            out.push_back({tokens[i].t, tokens[i].k, 0, replica, static_cast<std::uint32_t>(i)});
+            out.push_back({tokens[i].t, tokens[i].k, 1, replica, static_cast<std::uint32_t>(i)});
         for (std::size_t i = 0; i < records.size(); ++i)
-            out.push_back({records[i].t, records[i].k, 1, replica, static_cast<std::uint32_t>(i)});
+            out.push_back({records[i].t, records[i].k, 2, replica, static_cast<std::uint32_t>(i)});
     }
     void clear() noexcept {
         tokens.clear();
         gaps.clear();
         records.clear();
+        adds.clear();
     }
 };
 
 /// Runs one replica on its own clock through the window [t0, end): a poll at t0 when it
 /// was given a request (`dirty`), then one at each deadline of its oldest step before
-/// `end`; what they produce goes to `b`.
+/// `end`, and for each request routed to it ahead (b.adds, in arrival order) the polls
+/// before its arrival, then at its arrival the request and a poll; what they produce goes
+/// to `b`.
 template <class Eng>
 void advance_window(Eng& e, WindowBuffer& b, bool dirty, VirtualClock::time_point t0, VirtualClock::time_point end) {
     VirtualClock& c = e.clock();
@@ -238,18 +254,35 @@ void advance_window(Eng& e, WindowBuffer& b, bool dirty, VirtualClock::time_poin
         for (auto& r : done) b.records.push_back(WindowBuffer::Record{c.now(), b.k, std::move(r)});
         done.clear();
     };
+    auto run_until = [&](VirtualClock::time_point until) {
+        for (;;) {
+            const auto d = e.output_deadline();
+            if (!d || !(*d < until)) return;
+            c.advance_to(*d);
+            if (!e.output_ready())
+                throw_error<contract_error>("run_fleet_simulation: a replica's step is not done at its deadline");
+            poll();
+        }
+    };
     if (dirty) {
         c.advance_to(t0);
         poll();
     }
-    for (;;) {
-        const auto d = e.output_deadline();
-        if (!d || !(*d < end)) return;
-        c.advance_to(*d);
-        if (!e.output_ready())
-            throw_error<contract_error>("run_fleet_simulation: a replica's step is not done at its deadline");
+    const auto origin = e.to_time_point(std::chrono::nanoseconds{0});
+    for (std::size_t k = 0; k < b.adds.size();) {
+        const std::chrono::nanoseconds at = b.adds[k].request.arrival;
+        run_until(origin + at);
+        c.advance_to(origin + at);
+        for (; k < b.adds.size() && b.adds[k].request.arrival == at; ++k) {
+            WindowBuffer::Add& a = b.adds[k];
+            a.ok = e.add_request(std::move(a.request.spec), at);
+            if (a.ok != a.expected)
+                throw_error<contract_error>("run_fleet_simulation: a replica answered a request routed ahead "
+                                            "otherwise than the router was told; this is a bug in llmemu");
+        }
         poll();
     }
+    run_until(end);
 }
 } // namespace detail
 
@@ -656,11 +689,26 @@ FleetResult run_fleet_simulation(const std::vector<Engine<E, VirtualClock>*>& re
         // as of just before them; within a window the replicas do not interact, so each one
         // runs its own steps due in the window on its own clock, on any thread. What their
         // polls produced (token batches, finished records) is then replayed here sorted by
-        // (poll time, the replica's poll count at that time, tokens before records, replica,
-        // order), which is the order in which the one-clock loop below calls the hooks; so
-        // results are the same for any thread count (and the same as that loop's, except
-        // that with steps of zero duration, same-instant hooks of different replicas may
-        // interleave differently).
+        // (poll time, the replica's poll count at that time, arrivals before tokens before
+        // records, replica, order), which is the order in which the one-clock loop below
+        // calls the hooks; so results are the same for any thread count (and the same as
+        // that loop's, except that with steps of zero duration, same-instant hooks of
+        // different replicas may interleave differently).
+        //
+        // Routing ahead: a router that routes by load (llmemu::routes_by_load) needs of each
+        // replica only its running + waiting, which changes where it is given a request
+        // (known here) and where a step's output finishes requests. The output of a
+        // replica's oldest step in flight is known at its dispatch (the emulated executor's
+        // futures hold it), and with async scheduling its second step, dispatched behind
+        // it, ends no earlier than the request a new poll would dispatch. So until its
+        // second step ends (or its oldest, when it has one step in flight), a replica's load
+        // is known at every instant without running it, and a window may run on to the
+        // earliest such horizon over the fleet, its arrivals routed first and handed to
+        // their replicas, which add them at their arrival times: about one step of every
+        // replica per window in a saturated fleet instead of one step in all. An idle
+        // replica given a request bounds the window just past that arrival; a request id
+        // not above every one before it (it could still be in flight) waits for the next
+        // window, where its replica's answer is known.
         WorkTeam team(parallel_threads(options.threads, n));
         const nanoseconds never = nanoseconds::max();
         TimePoint t0 = clock.now(), last = clock.now();
@@ -674,21 +722,62 @@ FleetResult run_fleet_simulation(const std::vector<Engine<E, VirtualClock>*>& re
         };
         std::vector<ReplicaView> live;
         for (std::uint32_t i = 0; i < n; ++i) live.push_back(view_of(i));
+        const bool ahead = routes_by_load(router);
+        struct Horizon {
+            nanoseconds until{0};        // its load is known at every instant before this
+            nanoseconds oldest{0};       // when its oldest step's output finishes...
+            std::uint32_t finishing = 0; // ...this many requests (when oldest < until)
+            bool idle = true;            // no step in flight
+        };
+        std::vector<Horizon> horizon(n);
+        auto look_ahead = [&](std::uint32_t i) {
+            Horizon& h = horizon[i];
+            const auto& e = *replicas[i];
+            h = Horizon{never, never, 0, e.steps_in_flight() == 0};
+            if (h.idle) return;
+            h.oldest = std::chrono::duration_cast<nanoseconds>(*e.output_deadline() - origin);
+            h.until = h.oldest + nanoseconds(1);
+            if (e.steps_in_flight() < 2) return;
+            if (const std::optional<std::uint32_t> f = e.finishing_at_oldest()) {
+                h.finishing = *f;
+                h.until = std::chrono::duration_cast<nanoseconds>(*e.second_output_deadline() - origin) + nanoseconds(1);
+            }
+        };
+        struct Finish {
+            nanoseconds at;
+            std::uint32_t replica, count;
+        };
+        std::vector<Finish> finishes;                               // of this window, by time
+        std::vector<std::pair<std::uint32_t, std::uint32_t>> order; // arrivals routed ahead: (replica, index)
+        std::vector<char> given(n, 0);                              // replicas given requests ahead
+        std::vector<std::uint32_t> given_list;
+        std::optional<RequestId> top_id; // the highest request id routed so far
+        auto note_id = [&top_id](RequestId id) {
+            if (!top_id || id > *top_id) top_id = id;
+        };
+        auto admit = [&] { // checks and hooks of the arrival in `pending`, before it is routed
+            if (pending.arrival < last_arrival) detail::simulation_bad_order(last_arrival, pending.arrival);
+            if (pending.notify)
+                bad_layout("a closed-loop (multi-turn) workload needs every replica on the fleet clock");
+            last_arrival = pending.arrival;
+            if (origin + pending.arrival > last) last = origin + pending.arrival;
+            if (options.prepare) options.prepare(pending.spec);
+        };
+        auto route_live = [&]() {
+            const std::uint32_t i =
+                router.route(RoutingRequest{pending.spec, pending.arrival}, std::span<const ReplicaView>(live));
+            if (i >= n)
+                detail::throw_error<contract_error>("run_fleet_simulation: the router named replica " +
+                                                    std::to_string(i) + " of " + std::to_string(n));
+            return i;
+        };
         for (;;) {
             const nanoseconds t = std::chrono::duration_cast<nanoseconds>(t0 - origin);
             while (has_pending && pending.arrival <= t) {
-                if (pending.arrival < last_arrival) detail::simulation_bad_order(last_arrival, pending.arrival);
-                if (pending.notify)
-                    bad_layout("a closed-loop (multi-turn) workload needs every replica on the fleet clock");
-                last_arrival = pending.arrival;
-                if (origin + pending.arrival > last) last = origin + pending.arrival;
-                if (options.prepare) options.prepare(pending.spec);
-                const std::uint32_t i =
-                    router.route(RoutingRequest{pending.spec, pending.arrival}, std::span<const ReplicaView>(live));
-                if (i >= n)
-                    detail::throw_error<contract_error>("run_fleet_simulation: the router named replica " +
-                                                        std::to_string(i) + " of " + std::to_string(n));
+                admit();
+                const std::uint32_t i = route_live();
                 const RequestId id = pending.spec.id;
+                note_id(id);
                 const bool ok = replicas[i]->add_request(std::move(pending.spec), pending.arrival);
                 live[i] = view_of(i);
                 mark(i);
@@ -702,13 +791,60 @@ FleetResult run_fleet_simulation(const std::vector<Engine<E, VirtualClock>*>& re
             // step due before its end. A window spans at most detail::window_span past its
             // first event, so what it buffers stays bounded when arrivals are sparse or over
             // (the drain of a backlog); where windows are cut does not change any result.
-            nanoseconds end = has_pending ? pending.arrival : never;
+            // Routed ahead, it runs on to the first arrival that is not (past the replicas'
+            // horizon, or an id that may be in flight).
             nanoseconds first = dirty_list.empty() ? never : t;
             if (!due.empty())
                 first = std::min(first, std::chrono::duration_cast<nanoseconds>(due.top().first - origin));
-            if (first != never && first < end - detail::window_span) end = first + detail::window_span;
-            const bool boundary = series && next_boundary <= end; // observed before arrivals at it
-            if (boundary) end = next_boundary;
+            if (has_pending) first = std::min(first, pending.arrival);
+            nanoseconds limit = never; // of the window
+            if (first != never && first < limit - detail::window_span) limit = first + detail::window_span;
+            if (series && next_boundary < limit) limit = next_boundary; // observed before arrivals at it
+            nanoseconds end = std::min(limit, has_pending ? pending.arrival : never);
+            if (ahead && has_pending && pending.arrival < limit) {
+                end = limit; // arrivals before `end` may be routed ahead
+                for (std::uint32_t i = 0; i < n; ++i)
+                    end = std::min(end, horizon[i].idle && dirty[i] ? t + nanoseconds(1) : horizon[i].until);
+                finishes.clear();
+                for (std::uint32_t i = 0; i < n; ++i)
+                    if (horizon[i].oldest < end && horizon[i].finishing > 0)
+                        finishes.push_back(Finish{horizon[i].oldest, i, horizon[i].finishing});
+                std::sort(finishes.begin(), finishes.end(), [](const Finish& a, const Finish& b) {
+                    return a.at != b.at ? a.at < b.at : a.replica < b.replica;
+                });
+                std::size_t f = 0;
+                while (has_pending && pending.arrival < end) {
+                    if (top_id && pending.spec.id <= *top_id) { // maybe in flight: route it with exact views
+                        end = pending.arrival;
+                        break;
+                    }
+                    admit();
+                    for (; f < finishes.size() && finishes[f].at < pending.arrival; ++f) {
+                        ReplicaView& v = live[finishes[f].replica];
+                        const std::uint32_t c = finishes[f].count, r = std::min(v.running, c);
+                        v.running -= r;
+                        v.waiting -= std::min(v.waiting, c - r);
+                    }
+                    const std::uint32_t i = route_live();
+                    note_id(pending.spec.id);
+                    const bool ok = !replicas[i]->check(pending.spec);
+                    if (ok) ++live[i].waiting;
+                    if (horizon[i].idle && !dirty[i] && !given[i]) // it dispatches at this arrival
+                        end = std::min(end, pending.arrival + nanoseconds(1));
+                    if (!given[i]) {
+                        given[i] = 1;
+                        given_list.push_back(i);
+                    }
+                    order.emplace_back(i, static_cast<std::uint32_t>(window[i].adds.size()));
+                    const RequestId id = pending.spec.id;
+                    window[i].adds.push_back(detail::WindowBuffer::Add{std::move(pending), id, ok, false});
+                    ++result.routed[i];
+                    ++result.num_requests;
+                    has_pending = source.next(pending);
+                }
+                end = std::min(limit, has_pending ? pending.arrival : never);
+            }
+            const bool boundary = series && next_boundary <= end;
             const TimePoint end_tp = end == never ? TimePoint::max() : origin + end;
             work.swap(dirty_list);
             dirty_list.clear();
@@ -717,15 +853,22 @@ FleetResult run_fleet_simulation(const std::vector<Engine<E, VirtualClock>*>& re
                 due.pop();
                 if (registered[top.second] != top.first) continue; // stale
                 registered[top.second].reset();
-                if (!dirty[top.second]) work.push_back(top.second);
+                if (!dirty[top.second] && !given[top.second]) work.push_back(top.second);
             }
+            for (const std::uint32_t i : given_list)
+                if (!dirty[i]) work.push_back(i);
+            ++result.windows;
+            result.window_advances += work.size();
+            result.routed_ahead += order.size();
             team.run(work.size(), [&](std::size_t w) {
                 const std::uint32_t i = work[w];
                 detail::advance_window(*replicas[i], window[i], dirty[i] != 0, t0, end_tp);
+                if (ahead) look_ahead(i);
             });
             events.clear();
             for (const std::uint32_t i : work) {
                 dirty[i] = 0;
+                given[i] = 0;
                 const std::optional<TimePoint> d = replicas[i]->output_deadline();
                 if (d != registered[i]) {
                     registered[i] = d;
@@ -735,14 +878,29 @@ FleetResult run_fleet_simulation(const std::vector<Engine<E, VirtualClock>*>& re
                 if (window[i].last > last) last = window[i].last;
                 live[i] = view_of(i);
             }
+            given_list.clear();
+            for (std::size_t q = 0; q < order.size(); ++q)
+                events.push_back(detail::WindowEvent{origin + window[order[q].first].adds[order[q].second].request.arrival,
+                                                     0, 0, 0, static_cast<std::uint32_t>(q)});
             std::sort(events.begin(), events.end());
             TimePoint advanced = t0;
-            for (const detail::WindowEvent& ev : events) {
+            for (std::size_t q = 0; q < events.size(); ++q) {
+                const detail::WindowEvent& ev = events[q];
+                if (ev.phase == 0) { // a request routed ahead, as the routing above would have said
+                    const auto [i, k] = order[ev.index];
+                    const detail::WindowBuffer::Add& a = window[i].adds[k];
+                    if (options.on_added) options.on_added(i, a.id, a.request.arrival, a.ok);
+                    if (q + 1 == events.size() || events[q + 1].phase != 0 || events[q + 1].t != ev.t) {
+                        if (options.on_advance) options.on_advance(a.request.arrival);
+                        advanced = ev.t;
+                    }
+                    continue;
+                }
                 if (ev.t != advanced && options.on_advance)
                     options.on_advance(std::chrono::duration_cast<nanoseconds>(ev.t - origin));
                 advanced = ev.t;
                 detail::WindowBuffer& b = window[ev.replica];
-                if (ev.phase == 0) {
+                if (ev.phase == 1) {
                     if (options.on_tokens) options.on_tokens(ev.replica, b.tokens_of(ev.index));
                     continue;
                 }
@@ -754,6 +912,7 @@ FleetResult run_fleet_simulation(const std::vector<Engine<E, VirtualClock>*>& re
                     result.replica.push_back(ev.replica);
                 }
             }
+            order.clear();
             for (const std::uint32_t i : work) window[i].clear();
             progress.report();
             const bool more = has_pending || !due.empty();
