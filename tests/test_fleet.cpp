@@ -733,6 +733,29 @@ std::uint64_t fleet_digest(std::uint32_t replicas, EngineConfig c, const std::ve
     }
     return f.h;
 }
+/// The engine settings the golden fleet runs cover, each on top of cfg().
+struct GoldenConfigs {
+    EngineConfig small = cfg(); // preemptions: a pool far below the offered load
+    EngineConfig chunked = cfg(); // chunked prefill under a small token budget, a long-prefill cap
+    EngineConfig sync;          // small, synchronous scheduling
+    EngineConfig priority;      // small, priority policy
+    GoldenConfigs() {
+        small.max_model_len = 1024;
+        small.num_gpu_blocks = 160;
+        chunked.max_num_batched_tokens = 256;
+        chunked.long_prefill_token_threshold = 96;
+        chunked.max_num_seqs = 24;
+        sync = small;
+        sync.async_scheduling = false;
+        priority = small;
+        priority.policy = SchedulingPolicy::priority;
+    }
+};
+/// `work` with priorities 0, 1, 2 in turn.
+std::vector<TimedRequest> with_priorities(std::vector<TimedRequest> work) {
+    for (std::size_t i = 0; i < work.size(); ++i) work[i].spec.priority = static_cast<int>(i % 3);
+    return work;
+}
 } // namespace
 
 TEST_CASE("Fleet.golden.results_are_pinned") {
@@ -742,19 +765,8 @@ TEST_CASE("Fleet.golden.results_are_pinned") {
     // changes them; then say so and pin the new values.
     const std::vector<TimedRequest> plain = workload(700, false, 2);
     const std::vector<TimedRequest> tokens = workload(500, true, 2);
-    EngineConfig small = cfg(); // preemptions: a pool far below the offered load
-    small.max_model_len = 1024;
-    small.num_gpu_blocks = 160;
-    EngineConfig chunked = cfg(); // chunked prefill under a small token budget, a long-prefill cap
-    chunked.max_num_batched_tokens = 256;
-    chunked.long_prefill_token_threshold = 96;
-    chunked.max_num_seqs = 24;
-    EngineConfig sync = small;
-    sync.async_scheduling = false;
-    EngineConfig priority = small;
-    priority.policy = SchedulingPolicy::priority;
-    std::vector<TimedRequest> prioritised = plain;
-    for (std::size_t i = 0; i < prioritised.size(); ++i) prioritised[i].spec.priority = static_cast<int>(i % 3);
+    const auto [small, chunked, sync, priority] = GoldenConfigs();
+    const std::vector<TimedRequest> prioritised = with_priorities(plain);
     EngineStats st;
     CHECK(fleet_digest(4, cfg(), plain, "least_loaded") == 13184184181545461187ULL);
     CHECK(fleet_digest(3, cfg(), tokens, "prefix_aware", &st) == 15815267486900940773ULL);
@@ -780,15 +792,8 @@ TEST_CASE("Fleet.own_clocks.same_results_as_one_clock_on_any_thread_count") {
     // chunked prefill, sync and priority scheduling).
     const std::vector<TimedRequest> plain = workload(700, false, 2);
     const std::vector<TimedRequest> tokens = workload(500, true, 2);
-    EngineConfig small = cfg();
-    small.max_model_len = 1024;
-    small.num_gpu_blocks = 160;
-    EngineConfig chunked = cfg();
-    chunked.max_num_batched_tokens = 256;
-    chunked.long_prefill_token_threshold = 96;
-    chunked.max_num_seqs = 24;
-    EngineConfig sync = small;
-    sync.async_scheduling = false;
+    const GoldenConfigs g;
+    const EngineConfig &small = g.small, &chunked = g.chunked, &sync = g.sync;
     struct Case {
         std::uint32_t replicas;
         EngineConfig config;
@@ -835,18 +840,8 @@ TEST_CASE("Fleet.own_clocks.routing_ahead_by_load_changes_nothing") {
     for (std::size_t i = 0; i < shuffled.size(); ++i) shuffled[i].spec.id = (i * 7919) % shuffled.size();
     std::vector<TimedRequest> reused = dense; // an id given again while it may be in flight
     for (std::size_t i = 100; i < reused.size(); i += 50) reused[i].spec.id = reused[i - 3].spec.id;
-    EngineConfig small = cfg();
-    small.max_model_len = 1024;
-    small.num_gpu_blocks = 160;
-    EngineConfig sync = small;
-    sync.async_scheduling = false;
-    EngineConfig priority = small;
-    priority.policy = SchedulingPolicy::priority;
-    std::vector<TimedRequest> prioritised = dense;
-    for (std::size_t i = 0; i < prioritised.size(); ++i) prioritised[i].spec.priority = static_cast<int>(i % 3);
-    EngineConfig chunked = cfg();
-    chunked.max_num_batched_tokens = 256;
-    chunked.max_num_seqs = 24;
+    const auto [small, chunked, sync, priority] = GoldenConfigs();
+    const std::vector<TimedRequest> prioritised = with_priorities(dense);
     struct Case {
         EngineConfig config;
         const std::vector<TimedRequest>* work;
