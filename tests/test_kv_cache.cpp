@@ -2,6 +2,7 @@
 // block hashes, pool sizing from a model config.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <random>
 #include <unordered_map>
@@ -127,6 +128,113 @@ TEST_CASE("KVCache.prefix.free_cached_blocks_stay_hits_until_evicted_lru") {
     CHECK_FALSE(kv.allocate_slots(z, 0, 17, hits, 49)); // 2 hits + 2 new > 2 free
     CHECK(kv.allocate_slots(z, 0, 0, hits, 49));        // the hits alone fit
     CHECK(kv.num_free_blocks() == 0);
+}
+
+namespace {
+// The free queue's order as vLLM's linked list keeps it, followed alongside the manager:
+// claimed free hits leave from anywhere, fresh blocks from the head, freed blocks join
+// the tail last block first.
+struct LruModel {
+    std::vector<std::uint32_t> queue;
+    void take(std::uint32_t b) {
+        const auto it = std::find(queue.begin(), queue.end(), b);
+        REQUIRE(it != queue.end());
+        queue.erase(it);
+    }
+};
+
+// allocate_slots, checking against the model which blocks leave the free queue.
+bool allocate_checked(KVCacheManager& kv, LruModel& m, RequestKV& r, std::uint32_t num_computed,
+                      std::uint32_t num_new, const std::vector<std::uint32_t>& hits, std::uint32_t known) {
+    const std::size_t before = r.blocks.size();
+    std::vector<bool> was_free;
+    for (const std::uint32_t b : hits) was_free.push_back(kv.ref_count(b) == 0);
+    if (!kv.allocate_slots(r, num_computed, num_new, hits, known)) return false;
+    for (std::size_t i = 0; i < hits.size(); ++i)
+        if (was_free[i]) m.take(hits[i]);
+    for (std::size_t i = before + hits.size(); i < r.blocks.size(); ++i) {
+        REQUIRE_FALSE(m.queue.empty());
+        CHECK(r.blocks[i] == m.queue.front()); // fresh blocks come from the LRU head
+        m.queue.erase(m.queue.begin());
+    }
+    return true;
+}
+
+void free_checked(KVCacheManager& kv, LruModel& m, RequestKV& r) {
+    for (std::size_t k = r.blocks.size(); k-- > 0;)
+        if (kv.ref_count(r.blocks[k]) == 1) m.queue.push_back(r.blocks[k]);
+    kv.free(r);
+}
+} // namespace
+
+TEST_CASE("KVCache.pool.free_queue_keeps_lru_order_through_tombstones_and_compaction") {
+    SUBCASE("free prefixes claimed and freed again fill the ring with tombstones") {
+        // 16 usable blocks, all cached and free: two prompts of 8 blocks each. Each round
+        // claims one prompt's 8 blocks as hits (8 tombstones) and frees them again (8 new
+        // entries at the tail), allocating nothing: the 64-entry ring fills every few
+        // rounds and is compacted while the other prompt's blocks sit in it, which the
+        // next round then takes out of the middle. The order must stay the linked list's.
+        KVCacheManager kv(17, 4, true);
+        LruModel m;
+        m.queue = kv.free_queue();
+        REQUIRE(m.queue.size() == 16);
+        for (const TokenId family : {1000, 5000}) {
+            RequestKV a = explicit_tokens(32, family);
+            REQUIRE(allocate_checked(kv, m, a, 0, 32, {}, 32));
+            free_checked(kv, m, a);
+        }
+        CHECK(kv.free_queue() == m.queue);
+        for (int round = 0; round < 60; ++round) {
+            RequestKV b = explicit_tokens(33, round % 2 == 0 ? 1000 : 5000);
+            std::vector<std::uint32_t> hits;
+            REQUIRE(kv.find_cached_prefix(b, 33, hits) == 32);
+            REQUIRE(allocate_checked(kv, m, b, 0, 0, hits, 33));
+            CHECK(kv.free_queue() == m.queue);
+            free_checked(kv, m, b);
+            REQUIRE(kv.free_queue() == m.queue);
+            CHECK(kv.num_free_blocks() == 16);
+            CHECK(kv.num_cached_blocks() == 16);
+        }
+    }
+    SUBCASE("random requests sharing prefixes, allocated, grown and freed") {
+        KVCacheManager kv(41, 4, true);
+        LruModel m;
+        m.queue = kv.free_queue();
+        std::mt19937_64 rng(7);
+        std::vector<RequestKV> live;
+        std::vector<std::uint32_t> lens;
+        int claimed_free_hits = 0;
+        for (int op = 0; op < 4000; ++op) {
+            const bool add = live.empty() || (live.size() < 6 && rng() % 3 != 0);
+            if (add) {
+                // One of three families of prompts: requests of a family share prefixes.
+                const std::uint32_t len = 1 + static_cast<std::uint32_t>(rng() % 40);
+                RequestKV r = explicit_tokens(len, static_cast<TokenId>(1000 * (1 + rng() % 3)));
+                std::vector<std::uint32_t> hits;
+                const std::uint32_t hit = kv.find_cached_prefix(r, len, hits);
+                for (const std::uint32_t b : hits) claimed_free_hits += kv.ref_count(b) == 0 ? 1 : 0;
+                if (allocate_checked(kv, m, r, 0, len - hit, hits, len)) {
+                    live.push_back(std::move(r));
+                    lens.push_back(len);
+                }
+            } else if (rng() % 2 == 0) {
+                // A decode step: one more token (known), maybe a new block.
+                const std::size_t i = rng() % live.size();
+                live[i].tokens.push_back(static_cast<TokenId>(50000 + op));
+                if (allocate_checked(kv, m, live[i], lens[i], 1, {}, lens[i] + 1)) ++lens[i];
+                else live[i].tokens.pop_back();
+            } else {
+                const std::size_t i = rng() % live.size();
+                free_checked(kv, m, live[i]);
+                live.erase(live.begin() + static_cast<std::ptrdiff_t>(i));
+                lens.erase(lens.begin() + static_cast<std::ptrdiff_t>(i));
+            }
+            REQUIRE(kv.free_queue() == m.queue);
+            REQUIRE(kv.num_free_blocks() == m.queue.size());
+        }
+        // Enough tombstones for the 128-entry ring to have been compacted many times.
+        CHECK(claimed_free_hits > 1000);
+    }
 }
 
 TEST_CASE("KVCache.prefix.disabled_never_hits") {

@@ -170,9 +170,10 @@ struct EngineConfig {
 }
 
 /// Host bytes the reference engine keeps per KV block, an upper estimate: the block
-/// manager's ref count, hash, map flag and LRU links (21 bytes) plus the prefix map's
-/// slots and the blocks' share of per-request block lists.
-inline constexpr std::uint64_t kv_host_bytes_per_block = 64;
+/// manager's hash, ref count, map flag and free-ring slot (16 bytes), the free ring (2 to
+/// 4 entries a block, up to 16 bytes), the prefix map's slots (2 to 4 a block, 12 bytes
+/// each: up to 48) and the blocks' share of per-request block lists (4): 84, rounded up.
+inline constexpr std::uint64_t kv_host_bytes_per_block = 96;
 
 /// This machine's physical memory in bytes (0 when the system does not say).
 [[nodiscard]] inline std::uint64_t physical_memory_bytes() noexcept {

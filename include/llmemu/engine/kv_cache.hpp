@@ -5,8 +5,15 @@
 /// free blocks (allocation pops the head, a freed request's blocks go to the tail, last
 /// block first), and prefix caching: every full block of known tokens is registered under
 /// its chained hash, and a free block keeps its hash (it stays a cache hit) until it is
-/// reused. All bookkeeping is O(1) per block; nothing allocates after construction except
-/// a request's own block list.
+/// reused. All bookkeeping is O(1) per block (amortised); nothing allocates after
+/// construction except a request's own block list.
+///
+/// The free queue is a ring of block ids, not vLLM's doubly linked list: a block taken
+/// from the middle (a prefix hit) leaves a tombstone, skipped when the head reaches it,
+/// and the ring is compacted in order when it fills. The order is the linked list's, so
+/// results are the same; but the next blocks to allocate are known without reading each
+/// block in turn (a fleet's pools are far larger than the CPU caches, and following the
+/// list was one cache miss per allocated block).
 
 #include <cstdint>
 #include <span>
@@ -53,6 +60,8 @@ struct RequestKV {
 class KVCacheManager {
 public:
     static constexpr std::uint32_t nil = 0xFFFFFFFFU;
+    /// The largest pool (2^30 blocks: the free ring's indices stay 32-bit).
+    static constexpr std::uint32_t max_gpu_blocks = 1U << 30;
 
     KVCacheManager() : KVCacheManager(2, 16, true) {}
 
@@ -64,7 +73,16 @@ public:
             detail::throw_error<config_error>("KV cache: num_gpu_blocks=" + std::to_string(num_gpu_blocks) +
                                               " leaves no usable block; use >= 2");
         if (block_size == 0) detail::throw_error<config_error>("KV cache: block_size must be >= 1");
+        if (num_gpu_blocks > max_gpu_blocks)
+            detail::throw_error<config_error>("KV cache: num_gpu_blocks=" + std::to_string(num_gpu_blocks) +
+                                              " is more than the " + std::to_string(max_gpu_blocks) +
+                                              " blocks one pool can hold; use fewer (or larger) blocks");
         m_blocks.assign(num_gpu_blocks, Block{});
+        // At least twice the blocks: a compaction then drops at least half the ring.
+        std::size_t ring = 4;
+        while (ring < 2 * std::size_t{num_gpu_blocks}) ring *= 2;
+        m_ring.assign(ring, nil);
+        m_ring_mask = static_cast<std::uint32_t>(ring - 1);
         m_map.reset(enable_caching ? num_gpu_blocks : 1);
         for (std::uint32_t b = 1; b < num_gpu_blocks; ++b) push_back(b);
         m_blocks[0].ref = 1; // the null block is never free
@@ -88,6 +106,17 @@ public:
     [[nodiscard]] std::uint32_t ref_count(std::uint32_t block) const noexcept { return m_blocks[block].ref; }
     /// Whether a block is registered in the prefix cache.
     [[nodiscard]] bool is_cached(std::uint32_t block) const noexcept { return m_blocks[block].hash != 0; }
+    /// The free blocks in LRU order, the next to be allocated first (tests, assertions;
+    /// O(free blocks)).
+    [[nodiscard]] std::vector<std::uint32_t> free_queue() const {
+        std::vector<std::uint32_t> out;
+        out.reserve(m_num_free);
+        for (std::uint32_t i = 0; i < m_ring_len; ++i) {
+            const std::uint32_t b = m_ring[(m_ring_head + i) & m_ring_mask];
+            if (b != nil) out.push_back(b);
+        }
+        return out;
+    }
     /// The hashes of every block in the prefix cache (in use or free), in block order:
     /// what a consumer of the KV-cache events holds after replaying them.
     [[nodiscard]] std::vector<std::uint64_t> cached_block_hashes() const {
@@ -267,36 +296,51 @@ private:
         --m_num_hashed;
     }
     void push_back(std::uint32_t b) noexcept {
-        m_blocks[b].prev = m_tail;
-        m_blocks[b].next = nil;
-        if (m_tail != nil)
-            m_blocks[m_tail].next = b;
-        else
-            m_head = b;
-        m_tail = b;
+        if (m_ring_len == m_ring.size()) compact();
+        const std::uint32_t slot = (m_ring_head + m_ring_len) & m_ring_mask;
+        m_ring[slot] = b;
+        m_blocks[b].slot = slot;
+        ++m_ring_len;
         ++m_num_free;
     }
+    /// Takes a free block out of the middle of the queue (a prefix hit): a tombstone.
     void unlink(std::uint32_t b) noexcept {
-        const std::uint32_t p = m_blocks[b].prev;
-        const std::uint32_t n = m_blocks[b].next;
-        if (p != nil)
-            m_blocks[p].next = n;
-        else
-            m_head = n;
-        if (n != nil)
-            m_blocks[n].prev = p;
-        else
-            m_tail = p;
-        m_blocks[b].prev = m_blocks[b].next = nil;
+        m_ring[m_blocks[b].slot] = nil;
+        m_blocks[b].slot = nil;
         --m_num_free;
     }
+    /// The LRU head (there must be a free block).
     std::uint32_t pop_front() noexcept {
-        const std::uint32_t b = m_head;
-        unlink(b);
-        // The next allocation unlinks the new head (its line is loaded now) and touches its
-        // successor: start loading that one.
-        if (m_head != nil && m_blocks[m_head].next != nil) prefetch(m_blocks[m_head].next);
+        while (m_ring[m_ring_head] == nil) advance_head();
+        const std::uint32_t b = m_ring[m_ring_head];
+        advance_head();
+        m_blocks[b].slot = nil;
+        --m_num_free;
+        // The next allocations read these blocks: start loading one a few entries ahead
+        // (a tombstone there loads nothing).
+        if (m_ring_len > prefetch_distance) {
+            const std::uint32_t ahead = m_ring[(m_ring_head + prefetch_distance) & m_ring_mask];
+            if (ahead != nil) prefetch(ahead);
+        }
         return b;
+    }
+    void advance_head() noexcept {
+        m_ring_head = (m_ring_head + 1) & m_ring_mask;
+        --m_ring_len;
+    }
+    /// Drops the tombstones, keeping the order (the ring is full: more than half of it
+    /// is tombstones, since it holds at least twice the blocks).
+    void compact() noexcept {
+        std::uint32_t kept = 0;
+        for (std::uint32_t i = 0; i < m_ring_len; ++i) {
+            const std::uint32_t b = m_ring[(m_ring_head + i) & m_ring_mask];
+            if (b == nil) continue;
+            const std::uint32_t slot = (m_ring_head + kept) & m_ring_mask;
+            m_ring[slot] = b; // slot is at or behind the one read: nothing unread is overwritten
+            m_blocks[b].slot = slot;
+            ++kept;
+        }
+        m_ring_len = kept; // (slots past the queue are never read before written)
     }
     /// Blocks ahead of the one a loop over a request's blocks works on whose line it asks
     /// the CPU for (they lie anywhere in the pool).
@@ -317,16 +361,18 @@ private:
     /// one cache line of it (and its LRU neighbour's), not one per array (a fleet of
     /// engines keeps far more blocks than the caches hold).
     struct Block {
-        std::uint64_t hash = 0;   // prefix-cache key, 0 = not cached
-        std::uint32_t prev = nil; // LRU free queue
-        std::uint32_t next = nil;
-        std::uint32_t ref = 0;    // requests holding it
-        std::uint32_t in_map = 0; // its hash is in the shared map (token-id blocks)
+        std::uint64_t hash = 0;     // prefix-cache key, 0 = not cached
+        std::uint32_t slot = nil;   // its place in the free ring, nil = in use
+        std::uint32_t ref : 31 = 0; // requests holding it
+        std::uint32_t in_map : 1 = 0; // its hash is in the shared map (token-id blocks)
     };
     std::vector<Block> m_blocks;
     std::size_t m_num_hashed = 0;
-    std::uint32_t m_head = nil;
-    std::uint32_t m_tail = nil;
+    /// The free queue: block ids from m_ring_head on, m_ring_len entries (nil = tombstone).
+    std::vector<std::uint32_t> m_ring;
+    std::uint32_t m_ring_mask = 0;
+    std::uint32_t m_ring_head = 0;
+    std::uint32_t m_ring_len = 0;
     std::uint32_t m_num_free = 0;
     detail::EngineHashMap m_map;
     KVEventLog* m_events = nullptr;
