@@ -358,7 +358,7 @@ private:
     std::uint32_t m_num_blocks;
     bool m_caching;
     /// One block's bookkeeping, together: allocating, caching or freeing a block touches
-    /// one cache line of it (and its LRU neighbour's), not one per array (a fleet of
+    /// one cache line of it (and one free-ring entry), not one per array (a fleet of
     /// engines keeps far more blocks than the caches hold).
     struct Block {
         std::uint64_t hash = 0;     // prefix-cache key, 0 = not cached
